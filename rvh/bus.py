@@ -1,0 +1,141 @@
+"""The physical address space: RAM and boot ROM in one numpy array, devices by address range.
+
+The kernel reaches RAM and ROM directly (through its TLB) and the CLINT itself; every other
+physical address makes it exit with an MMIO request, which ``Bus.complete_mmio`` serves from
+the device that claims the address, or answers with an access fault when none does.  Devices
+and loaders write guest memory through ``write_bytes``, which keeps the shared decode cache
+coherent like a store would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from rvh.cpu import layout as L
+
+
+class BusFault(Exception):
+    """A device refuses an access (wrong size or offset): the hart takes an access fault."""
+
+
+class Device(Protocol):
+    name: str
+
+    def read(self, offset: int, size: int) -> int: ...
+
+    def write(self, offset: int, size: int, value: int) -> None: ...
+
+
+@dataclass
+class Region:
+    base: int
+    size: int
+    device: Device
+
+    def contains(self, address: int, size: int) -> bool:
+        return self.base <= address and address + size <= self.base + self.size
+
+
+class Bus:
+    def __init__(self, ram_base: int, ram_size: int, rom_base: int, rom_size: int) -> None:
+        self.ram_base = ram_base
+        self.ram_size = ram_size
+        self.rom_base = rom_base
+        self.rom_size = rom_size
+        # RAM first so that `ram` is a plain prefix view; the ROM follows, page aligned.
+        self.memory = np.zeros(ram_size + _round_page(rom_size), dtype=np.uint8)
+        self.ram = self.memory[:ram_size]
+        self.rom_host = ram_size
+        self.page_flags = np.zeros(len(self.memory) >> L.PAGE_SHIFT, dtype=np.uint8)
+        self.decode_cache = np.full((L.DECODE_CACHE_ENTRIES, L.DC_FIELDS), -1, dtype=np.int64)
+        self.regions: list[Region] = []
+        self.mmio_counts: dict[str, int] = {}
+
+    # ---- address map ---------------------------------------------------------------------
+    def attach(self, base: int, size: int, device: Device) -> None:
+        for region in self.regions:
+            if base < region.base + region.size and region.base < base + size:
+                raise ValueError(f"{device.name} overlaps {region.device.name}")
+        self.regions.append(Region(base, size, device))
+        self.mmio_counts[device.name] = 0
+
+    def find(self, address: int, size: int) -> Region | None:
+        for region in self.regions:
+            if region.contains(address, size):
+                return region
+        return None
+
+    def host_offset(self, paddr: int, size: int) -> int | None:
+        """Offset in ``memory`` of a RAM or ROM range, or None."""
+        if self.ram_base <= paddr and paddr + size <= self.ram_base + self.ram_size:
+            return paddr - self.ram_base
+        if self.rom_base <= paddr and paddr + size <= self.rom_base + self.rom_size:
+            return self.rom_host + paddr - self.rom_base
+        return None
+
+    # ---- guest memory from Python (loaders, DMA) -----------------------------------------
+    def read_bytes(self, paddr: int, length: int) -> bytes:
+        host = self.host_offset(paddr, length)
+        if host is None:
+            raise BusFault(f"read of {length} bytes at {paddr:#x} is outside RAM")
+        return self.memory[host : host + length].tobytes()
+
+    def write_bytes(self, paddr: int, data: bytes | np.ndarray, *, rom: bool = False) -> None:
+        length = len(data)
+        host = self.host_offset(paddr, length)
+        if host is None or (not rom and host >= self.rom_host):
+            raise BusFault(f"write of {length} bytes at {paddr:#x} is outside RAM")
+        self.memory[host : host + length] = np.frombuffer(bytes(data), dtype=np.uint8)
+        self.invalidate_code(host, length)
+
+    def read_u64(self, paddr: int) -> int:
+        return int.from_bytes(self.read_bytes(paddr, 8), "little")
+
+    def write_u64(self, paddr: int, value: int) -> None:
+        self.write_bytes(paddr, (value & (2**64 - 1)).to_bytes(8, "little"))
+
+    def invalidate_code(self, host: int, length: int) -> None:
+        """Drop decoded instructions overlapping [host, host+length) (like a store would)."""
+        if length <= 0:
+            return
+        first, last = host >> L.PAGE_SHIFT, (host + length - 1) >> L.PAGE_SHIFT
+        if not (self.page_flags[first : last + 1] & L.PAGE_FLAG_CODE).any():
+            return
+        tags = self.decode_cache[:, L.DC_TAG]
+        stale = (tags >= host - 2) & (tags < host + length)
+        tags[stale] = -1
+
+    def flush_decode_cache(self) -> None:
+        self.decode_cache[:, L.DC_TAG] = -1
+
+    # ---- MMIO exits ---------------------------------------------------------------------
+    def complete_mmio(self, state: np.ndarray) -> None:
+        """Serve the MMIO request the kernel left in ``state`` and mark it DONE or FAULT."""
+        request = int(state[L.MMIO_STATE])
+        address = int(state[L.MMIO_ADDR]) & (2**64 - 1)
+        size = int(state[L.MMIO_SIZE])
+        region = self.find(address, size)
+        try:
+            if region is None:
+                raise BusFault(f"no device at {address:#x}")
+            self.mmio_counts[region.device.name] += 1
+            offset = address - region.base
+            if request == L.MMIO_LOAD_REQUEST:
+                value = region.device.read(offset, size) & ((1 << (8 * size)) - 1)
+                state[L.MMIO_VALUE] = value - (1 << 64) if value >> 63 else value
+            elif request == L.MMIO_STORE_REQUEST:
+                value = int(state[L.MMIO_VALUE]) & ((1 << (8 * size)) - 1)
+                region.device.write(offset, size, value)
+            else:
+                raise AssertionError(f"no MMIO request pending (state {request})")
+        except BusFault:
+            state[L.MMIO_STATE] = L.MMIO_FAULT
+            return
+        state[L.MMIO_STATE] = L.MMIO_DONE
+
+
+def _round_page(size: int) -> int:
+    return (size + L.PAGE_SIZE - 1) & ~(L.PAGE_SIZE - 1)

@@ -1,0 +1,195 @@
+"""The ``rvh`` command.
+
+    rvh run ELF [--memory SIZE] [--smp N] [--max-insns N] [--stats]
+    rvh dtb [-o FILE] [--memory SIZE] [--smp N]
+    rvh bench mips [--quick] [--no-qemu]
+
+Errors are one line on stderr and an exit status from :mod:`rvh.errors`; the guest's own exit
+code is the status of a normal run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rvh import __version__
+from rvh.config import MachineConfig, parse_size
+from rvh.errors import EXIT_INTERRUPTED, EXIT_USAGE, RvhError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage dump
+        self.exit(EXIT_USAGE, f"rvh: {message} (see 'rvh --help')\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except RvhError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rvh",
+        description="rvh: a RISC-V RV64 system emulator with the hypervisor extension, "
+        "for seeing and measuring virtualization.",
+        epilog="Exit status: the guest's exit code; 124 instruction limit reached, 123 "
+        "deadlock (all harts in wfi forever), 125 cannot load the program, 126 emulator "
+        "error, 2 bad command line.",
+    )
+    parser.add_argument("--version", action="version", version=f"rvh {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser(
+        "run",
+        help="run a bare-metal RV64 ELF",
+        description="Run a bare-metal RV64 ELF on the virt board.  The boot ROM jumps to the "
+        "ELF entry in M-mode with a0 = hartid and a1 = device tree, as QEMU's virt board "
+        "does.  The console is the 16550 UART (stdout); a guest ends the run through the "
+        "test device (0x100000), HTIF (a 'tohost' symbol) or, later, SBI shutdown.",
+    )
+    run.add_argument("elf", metavar="ELF", help="program to run")
+    _machine_options(run)
+    run.add_argument(
+        "--max-insns",
+        type=_positive_int,
+        metavar="N",
+        help="stop after N instructions (exit status 124)",
+    )
+    run.add_argument(
+        "--stats",
+        action="store_true",
+        help="print instructions, time, MIPS and exits to stderr at the end",
+    )
+
+    dtb = commands.add_parser(
+        "dtb",
+        help="write the board's device tree blob",
+        description="Write the flattened device tree rvh gives guests.",
+    )
+    dtb.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
+    _machine_options(dtb)
+
+    bench = commands.add_parser(
+        "bench", help="benchmarks", description="Measure rvh (and QEMU, when installed)."
+    )
+    bench_commands = bench.add_subparsers(dest="bench", metavar="BENCHMARK", parser_class=_Parser)
+    mips = bench_commands.add_parser(
+        "mips", help="CPU speed on guests/bench workloads, side by side with QEMU 7.2"
+    )
+    mips.add_argument(
+        "--quick", action="store_true", help="short workloads (a smoke test, not a measurement)"
+    )
+    mips.add_argument("--no-qemu", action="store_true", help="do not run QEMU")
+    mips.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="runs per workload and emulator; the median is reported (default 3)",
+    )
+    return parser
+
+
+def _machine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-m",
+        "--memory",
+        type=_size,
+        default=MachineConfig.memory,
+        metavar="SIZE",
+        help="RAM size, e.g. 256M or 1G (default 256M)",
+    )
+    parser.add_argument(
+        "--smp", type=_positive_int, default=1, metavar="N", help="number of harts (1-8, default 1)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "dtb":
+            return _dtb(args)
+        if args.command == "bench":
+            from rvh.bench.mips import bench_mips
+
+            if args.bench != "mips":
+                parser.exit(EXIT_USAGE, "rvh: bench needs a benchmark name: mips\n")
+            return bench_mips(quick=args.quick, qemu=not args.no_qemu, repeat=args.repeat)
+    except RvhError as error:
+        print(f"rvh: {error.message}", file=sys.stderr)
+        return error.status
+    except KeyboardInterrupt:
+        print("rvh: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_USAGE
+
+
+def _config(args: argparse.Namespace) -> MachineConfig:
+    config = MachineConfig(memory=args.memory, harts=args.smp)
+    config.validate()
+    return config
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rvh.machine import Machine
+
+    config = _config(args)
+    config.max_instructions = args.max_insns
+    machine = Machine(config)
+    machine.load(args.elf)
+    result = machine.run_sync()
+    if (
+        result.status != 0
+        and result.reason
+        and not result.reason.startswith(("test device", "htif"))
+    ):
+        print(f"rvh: {result.reason}", file=sys.stderr)
+    if args.stats:
+        stats = machine.statistics()
+        lines = [
+            f"instructions retired: {result.instructions}",
+            f"wall time:            {result.seconds:.3f} s",
+            f"speed:                {result.mips:.1f} MIPS",
+            f"ended by:             {result.reason or 'end of run'}",
+            "exits:                "
+            + ", ".join(f"{k} {v}" for k, v in sorted(stats["exits"].items())),  # type: ignore[union-attr]
+            f"exceptions/interrupts: {stats['exceptions']}/{stats['interrupts']}",
+            f"TLB misses:           {stats['tlb_misses']}",
+        ]
+        print("\n".join(lines), file=sys.stderr)
+    return result.status & 0xFF if result.status > 255 else result.status
+
+
+def _dtb(args: argparse.Namespace) -> int:
+    from rvh.machine import Machine
+
+    blob = Machine(_config(args), output=lambda data: None).device_tree()
+    if args.output:
+        with open(args.output, "wb") as out:
+            out.write(blob)
+    else:
+        sys.stdout.buffer.write(blob)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Machine configuration and the board's memory map (QEMU virt compatible, ../shared/DESIGN.md)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rvh.errors import ConfigError
+
+# Memory map of the virt board
+BOOT_ROM_BASE = 0x0000_1000
+BOOT_ROM_SIZE = 0xF000
+TEST_BASE = 0x0010_0000
+TEST_SIZE = 0x1000
+CLINT_BASE = 0x0200_0000
+CLINT_SIZE = 0x10000
+PLIC_BASE = 0x0C00_0000
+PLIC_SIZE = 0x600000
+UART0_BASE = 0x1000_0000
+UART0_SIZE = 0x100
+UART0_IRQ = 10
+VIRTIO_BASE = 0x1000_1000
+VIRTIO_SIZE = 0x1000
+VIRTIO_SLOTS = 8
+RAM_BASE = 0x8000_0000
+
+TIMEBASE_HZ = 10_000_000
+NS_PER_INSTRUCTION = 1  # virtual time: one instruction per nanosecond (QEMU -icount shift=0)
+
+DEFAULT_MEMORY = 256 * 1024 * 1024
+MAX_MEMORY = 16 * 1024 * 1024 * 1024
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)(i?[bB])?\s*$")
+
+
+def parse_size(text: str) -> int:
+    """'256M', '1G', '65536' -> bytes (QEMU's -m spelling: a bare number means MiB)."""
+    found = _SIZE.match(text)
+    if not found:
+        raise ConfigError(f"bad memory size {text!r} (examples: 256M, 1G)")
+    number = int(found.group(1))
+    unit = found.group(2).upper()
+    scale = {"": 1 << 20, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[unit]
+    return number * scale
+
+
+@dataclass
+class MachineConfig:
+    memory: int = DEFAULT_MEMORY
+    harts: int = 1
+    extensions: str = "acimsu"  # misa letters; "h" added for the hypervisor extension
+    firmware_traps: bool = False  # the built-in SBI handles traps to M-mode (--sbi)
+    max_instructions: int | None = None
+    slice_instructions: int = 1_000_000
+    realtime: bool = False
+    bootargs: str | None = None
+    trace_path: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.memory < 1 << 20 or self.memory > MAX_MEMORY:
+            raise ConfigError(f"memory size {self.memory} out of range (1 MiB to 16 GiB)")
+        if self.memory % 4096:
+            raise ConfigError("memory size must be a multiple of 4 KiB")
+        if not 1 <= self.harts <= 8:
+            raise ConfigError(f"--smp {self.harts}: between 1 and 8 harts")
+        if self.slice_instructions < 1:
+            raise ConfigError("slice must be at least one instruction")

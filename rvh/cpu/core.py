@@ -1,0 +1,683 @@
+"""The hart's run loop: ``run(state, machine, tables, memory, page_flags, tlb, decode_cache,
+budget, trace) -> exit reason``.
+
+Shape (after TinyEMU's interpreter): fetch through a cached page translation, look the
+instruction up in the decode cache (decoding it on a miss), dispatch on its id, repeat.  Nothing
+is checked per instruction that cannot have changed: interrupts and timers are looked at only
+when the instruction count reaches ``limit``, the next moment something can happen (a timer
+deadline, the end of the budget); instructions that can change interrupt state (CSR writes,
+xRET, wfi, stores to devices) pull ``limit`` down to now.
+
+Hot instructions are executed inline: ALU, M, branches, jumps, and loads/stores whose page is in
+the TLB (one tag compare covers translation, permission and alignment).  Everything rarer lives
+in ``execute_system`` / ``execute_atomic`` and the slow memory paths.
+
+``trace`` is None or an int64 array of commit records; numba compiles a separate version for
+each, and in the None version every tracing branch is removed at compile time.
+"""
+
+import numba as nb
+import numpy as np
+
+from rvh.cpu import arith
+from rvh.cpu.csr import csr_access_fault, csr_read, csr_write
+from rvh.cpu.decode import decode
+from rvh.cpu.exits import Exit
+from rvh.cpu.interrupts import (
+    any_pending_enabled,
+    next_deadline,
+    select_interrupt,
+)
+from rvh.cpu.layout import (
+    CSR_BASE,
+    CYCLE,
+    DATA_CTX,
+    DC_BITS,
+    DC_IMM,
+    DC_PACKED,
+    DC_TAG,
+    DECODE_CACHE_MASK,
+    FETCH_CTX,
+    INSTRET,
+    M_FIRMWARE_TRAPS,
+    MMIO_DONE,
+    MMIO_FAULT,
+    MMIO_STATE,
+    PAGE_FLAG_CODE,
+    PAGE_MASK,
+    PC,
+    PRIV,
+    PRIV_M,
+    PRIV_S,
+    PRIV_U,
+    RESERVATION,
+    TIME_NS,
+    TLB_ADDEND,
+    TLB_EXEC_FLIP,
+    TLB_SET_MASK,
+    TLB_TAG_EXEC,
+    TLB_TAG_READ,
+    TLB_TAG_WRITE,
+    TRACE_POS,
+    TRAP_CAUSE,
+    TRAP_TVAL,
+    VIRT,
+    WFI,
+)
+from rvh.cpu.memory import (
+    WATCH_HIT,
+    after_ram_store,
+    amo_address,
+    amo_compute,
+    load_slow,
+    read_host,
+    store_slow,
+    write_host,
+)
+from rvh.cpu.mmu import (
+    ACCESS_EXECUTE,
+    NEED_EXIT,
+    OK,
+    flush_tlb,
+    flush_tlb_page,
+    host_offset,
+    tlb_lookup,
+)
+from rvh.cpu.trace import TRACE_FIELDS, record
+from rvh.cpu.trap import mret, sret, take_trap, trap_target
+from rvh.isa.csrs import MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW
+from rvh.isa.instructions import Op
+
+CSR_MSTATUS = CSR_BASE + 0x300
+
+ILLEGAL_INSTRUCTION = 2
+BREAKPOINT = 3
+INSTRUCTION_ACCESS_FAULT = 1
+
+# extra statuses of execute_system, beside OK / NEED_EXIT / WATCH_HIT / exception causes
+WFI_SLEEP = -4
+
+# fast-path keys: page bits plus the low bits that must be zero for an aligned access
+KEY_B = PAGE_MASK
+KEY_H = PAGE_MASK | 1
+KEY_W = PAGE_MASK | 3
+KEY_D = PAGE_MASK | 7
+
+
+@nb.njit(cache=True)
+def fetch_bits(state, machine, memory, tlb, pc, host):
+    """The instruction at pc (host offset ``host`` for its first halfword).  Returns
+    (bits, status); a 32-bit instruction may straddle a page, and its second half may fault."""
+    low = np.int64(memory[host]) | (np.int64(memory[host + 1]) << 8)
+    if low & 3 != 3:
+        return low, np.int64(OK)
+    if (pc & 0xFFF) != 0xFFE:
+        high = np.int64(memory[host + 2]) | (np.int64(memory[host + 3]) << 8)
+        return low | (high << 16), np.int64(OK)
+    paddr, status = tlb_lookup(
+        state, machine, memory, tlb, pc + 2, 2, ACCESS_EXECUTE, state[FETCH_CTX]
+    )
+    if status != OK:
+        return np.int64(0), status
+    host2 = host_offset(machine, paddr, 2)
+    if host2 < 0:
+        state[TRAP_TVAL] = pc + 2
+        return np.int64(0), np.int64(INSTRUCTION_ACCESS_FAULT)
+    high = np.int64(memory[host2]) | (np.int64(memory[host2 + 1]) << 8)
+    return low | (high << 16), np.int64(OK)
+
+
+@nb.njit(cache=True)
+def execute_atomic(
+    state, machine, memory, page_flags, tlb, decode_cache, op, rd, rs1, rs2, bits, n
+):
+    """LR, SC and AMOs (A chapter).  Returns (status, loaded value for rd)."""
+    x = state
+    ctx = state[DATA_CTX]
+    size = 4 if op <= Op.AMOMAXU_W else 8
+    address = x[rs1]
+    if op == Op.LR_W or op == Op.LR_D:
+        host, paddr, status = amo_address(state, machine, memory, tlb, address, size, ctx, True)
+        if status != OK:
+            return status, np.int64(0)
+        value = read_host(memory, host, size)
+        state[RESERVATION] = paddr
+        return np.int64(OK), arith.sext32(value) if size == 4 else value
+    host, paddr, status = amo_address(state, machine, memory, tlb, address, size, ctx, False)
+    if status != OK:
+        return status, np.int64(0)
+    if op == Op.SC_W or op == Op.SC_D:
+        reserved = state[RESERVATION] == paddr
+        state[RESERVATION] = -1
+        if not reserved:
+            return np.int64(OK), np.int64(1)
+        write_host(memory, host, size, x[rs2])
+        return after_ram_store(machine, page_flags, decode_cache, host, size), np.int64(0)
+    old = read_host(memory, host, size)
+    if size == 4:
+        old = arith.sext32(old)
+    new = amo_compute((bits >> 27) & 0x1F, old, x[rs2], size)
+    write_host(memory, host, size, new)
+    return after_ram_store(machine, page_flags, decode_cache, host, size), old
+
+
+@nb.njit(cache=True)
+def execute_system(state, machine, tables, tlb, op, rd, rs1, imm, bits, n):
+    """CSR instructions, ecall/ebreak, xRET, wfi, fences.  Returns (status, next pc or -1)."""
+    x = state
+    priv = state[PRIV]
+    mstatus = state[CSR_MSTATUS]
+    if (
+        op == Op.CSRRW
+        or op == Op.CSRRS
+        or op == Op.CSRRC
+        or op == Op.CSRRWI
+        or op == Op.CSRRSI
+        or op == Op.CSRRCI
+    ):
+        immediate = op == Op.CSRRWI or op == Op.CSRRSI or op == Op.CSRRCI
+        source = rs1 if immediate else x[rs1]
+        if op == Op.CSRRW or op == Op.CSRRWI:
+            writes = True
+        else:
+            writes = rs1 != 0  # csrrs/csrrc with x0 or uimm 0 do not write (Zicsr 9.1)
+        reads = not ((op == Op.CSRRW or op == Op.CSRRWI) and rd == 32)
+        status, number = csr_access_fault(state, machine, tables, imm, writes)
+        if status != OK:
+            state[TRAP_TVAL] = bits
+            return status, np.int64(-1)
+        old = np.int64(0)
+        if reads:
+            old = csr_read(state, machine, tables, number, n)
+        if writes:
+            if op == Op.CSRRW or op == Op.CSRRWI:
+                new = source
+            elif op == Op.CSRRS or op == Op.CSRRSI:
+                new = old | source
+            else:
+                new = old & ~source
+            csr_write(state, machine, tables, tlb, number, new, n)
+        x[rd] = old
+        return np.int64(OK), np.int64(-1)
+    if op == Op.ECALL:
+        if priv == PRIV_U:
+            cause = 8
+        elif priv == PRIV_S:
+            cause = 10 if state[VIRT] else 9
+        else:
+            cause = 11
+        state[TRAP_TVAL] = 0
+        return np.int64(cause), np.int64(-1)
+    if op == Op.EBREAK:
+        state[TRAP_TVAL] = 0  # QEMU 7.2 leaves tval 0 for ebreak (allowed: 3.1.16)
+        return np.int64(BREAKPOINT), np.int64(-1)
+    if op == Op.MRET:
+        if priv != PRIV_M:
+            state[TRAP_TVAL] = bits
+            return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+        return np.int64(OK), mret(state)
+    if op == Op.SRET:
+        if priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TSR)):
+            state[TRAP_TVAL] = bits
+            return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+        return np.int64(OK), sret(state)
+    if op == Op.WFI:
+        if priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TW)):
+            state[TRAP_TVAL] = bits
+            return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+        if any_pending_enabled(state, machine, state[TIME_NS] + n):
+            return np.int64(OK), np.int64(-1)
+        return np.int64(WFI_SLEEP), np.int64(-1)
+    if op == Op.SFENCE_VMA:
+        if priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TVM)):
+            state[TRAP_TVAL] = bits
+            return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+        if rs1 == 0:
+            flush_tlb(tlb, 1, 3)
+        else:
+            flush_tlb_page(tlb, 1, 3, x[rs1])
+        return np.int64(OK), np.int64(-1)
+    if op == Op.FENCE or op == Op.FENCE_I:
+        # the decode cache follows every store, so fence.i has nothing left to do
+        return np.int64(OK), np.int64(-1)
+    # hypervisor instructions without the H extension, and ILLEGAL
+    state[TRAP_TVAL] = bits
+    return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+
+
+@nb.njit(cache=True, nogil=True)
+def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, trace):
+    """Execute up to ``budget`` instructions of one hart; returns an :class:`Exit` value."""
+    x = state  # x0..x31 are state[0..31]
+    mem_h = memory.view(np.int16)
+    mem_hu = memory.view(np.uint16)
+    mem_w = memory.view(np.int32)
+    mem_wu = memory.view(np.uint32)
+    mem_d = memory.view(np.int64)
+    pc = state[PC]
+    n = np.int64(0)
+    limit = np.int64(0)
+    if state[MMIO_STATE] == MMIO_DONE or state[MMIO_STATE] == MMIO_FAULT:
+        limit = np.int64(1)  # replay the device access before anything can interrupt it
+    fetch_page = np.int64(-1)
+    fetch_addend = np.int64(0)
+    dctx = state[DATA_CTX]
+    exit_reason = np.int64(Exit.BUDGET)
+    while True:
+        if n >= limit:
+            # ---- events: budget, interrupts, next timer deadline ----
+            if n >= budget:
+                break
+            now = state[TIME_NS] + n
+            cause = select_interrupt(state, machine, now)
+            if cause >= 0:
+                if machine[M_FIRMWARE_TRAPS] and trap_target(state, cause, True) == PRIV_M:
+                    state[TRAP_CAUSE] = cause | np.int64(-(2**63))
+                    exit_reason = np.int64(Exit.FIRMWARE)
+                    break
+                pc = take_trap(state, cause, True, np.int64(0), pc)
+                fetch_page = np.int64(-1)
+                state[WFI] = 0
+            limit = min(budget, n + next_deadline(state, machine, now))
+        n += 1
+        # ---- fetch through the cached translation of the current page ----
+        if (pc & PAGE_MASK) == fetch_page:
+            host = pc + fetch_addend
+        else:
+            dctx = state[DATA_CTX]
+            ctx = state[FETCH_CTX]
+            paddr, status = tlb_lookup(state, machine, memory, tlb, pc, 2, ACCESS_EXECUTE, ctx)
+            if status == OK:
+                host = host_offset(machine, paddr, 2)
+                if host < 0:
+                    state[TRAP_TVAL] = pc
+                    status = np.int64(INSTRUCTION_ACCESS_FAULT)
+            if status != OK:
+                fetch_page = np.int64(-1)
+                cause = status
+                if machine[M_FIRMWARE_TRAPS] and trap_target(state, cause, False) == PRIV_M:
+                    state[TRAP_CAUSE] = cause
+                    n -= 1
+                    exit_reason = np.int64(Exit.FIRMWARE)
+                    break
+                pc = take_trap(state, cause, False, state[TRAP_TVAL], pc)
+                continue
+            entry = ((pc >> 12) & TLB_SET_MASK) ^ TLB_EXEC_FLIP
+            if tlb[ctx, entry, TLB_TAG_EXEC] == (pc & PAGE_MASK):
+                fetch_page = pc & PAGE_MASK
+                fetch_addend = host - pc
+            else:
+                fetch_page = np.int64(-1)  # PMP-limited page: translate every time
+        slot = (host >> 1) & DECODE_CACHE_MASK
+        if decode_cache[slot, DC_TAG] != host:
+            bits, status = fetch_bits(state, machine, memory, tlb, pc, host)
+            if status != OK:
+                if machine[M_FIRMWARE_TRAPS] and trap_target(state, status, False) == PRIV_M:
+                    state[TRAP_CAUSE] = status
+                    n -= 1
+                    exit_reason = np.int64(Exit.FIRMWARE)
+                    break
+                pc = take_trap(state, status, False, state[TRAP_TVAL], pc)
+                fetch_page = np.int64(-1)
+                continue
+            d_op, d_rd, d_rs1, d_rs2, d_imm, d_len = decode(bits, tables)
+            decode_cache[slot, DC_PACKED] = (
+                d_op | (d_rd << 8) | (d_rs1 << 16) | (d_rs2 << 24) | (d_len << 32)
+            )
+            decode_cache[slot, DC_IMM] = d_imm
+            decode_cache[slot, DC_BITS] = bits
+            # an instruction straddling a page depends on two translations: never cache it
+            straddles = d_len == 4 and (pc & 0xFFF) == 0xFFE
+            decode_cache[slot, DC_TAG] = -2 if straddles else host
+            page_flags[host >> 12] |= PAGE_FLAG_CODE
+            page_flags[(host + d_len - 1) >> 12] |= PAGE_FLAG_CODE
+        packed = decode_cache[slot, DC_PACKED]
+        op = packed & 0xFF
+        rd = (packed >> 8) & 0x3F
+        rs1 = (packed >> 16) & 0x1F
+        rs2 = (packed >> 24) & 0x1F
+        imm = decode_cache[slot, DC_IMM]
+        npc = pc + ((packed >> 32) & 7)
+        status = np.int64(OK)
+        if trace is not None:
+            traced_rs1 = x[rs1]
+            traced_mode = state[PRIV] | (state[VIRT] << 2)
+        # ---- execute ----
+        if op == Op.ADDI:
+            x[rd] = x[rs1] + imm
+        elif op == Op.ADD:
+            x[rd] = x[rs1] + x[rs2]
+        elif op == Op.LD:
+            a = x[rs1] + imm
+            e = (a >> 12) & TLB_SET_MASK
+            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_D):
+                x[rd] = mem_d[(a + tlb[dctx, e, TLB_ADDEND]) >> 3]
+            else:
+                v, status = load_slow(state, machine, memory, tlb, a, 8, dctx, state[TIME_NS] + n)
+                if status == OK:
+                    x[rd] = v
+        elif op == Op.SD:
+            a = x[rs1] + imm
+            e = (a >> 12) & TLB_SET_MASK
+            if tlb[dctx, e, TLB_TAG_WRITE] == (a & KEY_D):
+                h = a + tlb[dctx, e, TLB_ADDEND]
+                mem_d[h >> 3] = x[rs2]
+                if page_flags[h >> 12]:
+                    status = after_ram_store(machine, page_flags, decode_cache, h, 8)
+            else:
+                status = store_slow(
+                    state,
+                    machine,
+                    memory,
+                    page_flags,
+                    tlb,
+                    decode_cache,
+                    a,
+                    8,
+                    x[rs2],
+                    dctx,
+                    state[TIME_NS] + n,
+                )
+                limit = n
+        elif op == Op.LW:
+            a = x[rs1] + imm
+            e = (a >> 12) & TLB_SET_MASK
+            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_W):
+                x[rd] = mem_w[(a + tlb[dctx, e, TLB_ADDEND]) >> 2]
+            else:
+                v, status = load_slow(state, machine, memory, tlb, a, 4, dctx, state[TIME_NS] + n)
+                if status == OK:
+                    x[rd] = arith.sext32(v)
+        elif op == Op.SW:
+            a = x[rs1] + imm
+            e = (a >> 12) & TLB_SET_MASK
+            if tlb[dctx, e, TLB_TAG_WRITE] == (a & KEY_W):
+                h = a + tlb[dctx, e, TLB_ADDEND]
+                mem_w[h >> 2] = x[rs2]
+                if page_flags[h >> 12]:
+                    status = after_ram_store(machine, page_flags, decode_cache, h, 4)
+            else:
+                status = store_slow(
+                    state,
+                    machine,
+                    memory,
+                    page_flags,
+                    tlb,
+                    decode_cache,
+                    a,
+                    4,
+                    x[rs2],
+                    dctx,
+                    state[TIME_NS] + n,
+                )
+                limit = n
+        elif op == Op.BEQ:
+            if x[rs1] == x[rs2]:
+                npc = pc + imm
+        elif op == Op.BNE:
+            if x[rs1] != x[rs2]:
+                npc = pc + imm
+        elif op == Op.BLT:
+            if x[rs1] < x[rs2]:
+                npc = pc + imm
+        elif op == Op.BGE:
+            if x[rs1] >= x[rs2]:
+                npc = pc + imm
+        elif op == Op.BLTU:
+            if arith.ltu(x[rs1], x[rs2]):
+                npc = pc + imm
+        elif op == Op.BGEU:
+            if not arith.ltu(x[rs1], x[rs2]):
+                npc = pc + imm
+        elif op == Op.JAL:
+            x[rd] = npc
+            npc = pc + imm
+        elif op == Op.JALR:
+            target = (x[rs1] + imm) & ~np.int64(1)
+            x[rd] = npc
+            npc = target
+        elif op == Op.LUI:
+            x[rd] = imm
+        elif op == Op.AUIPC:
+            x[rd] = pc + imm
+        elif op == Op.LBU:
+            a = x[rs1] + imm
+            e = (a >> 12) & TLB_SET_MASK
+            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_B):
+                x[rd] = memory[a + tlb[dctx, e, TLB_ADDEND]]
+            else:
+                v, status = load_slow(state, machine, memory, tlb, a, 1, dctx, state[TIME_NS] + n)
+                if status == OK:
+                    x[rd] = v
+        elif op == Op.LB:
+            a = x[rs1] + imm
+            e = (a >> 12) & TLB_SET_MASK
+            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_B):
+                x[rd] = np.int64(np.int8(memory[a + tlb[dctx, e, TLB_ADDEND]]))
+            else:
+                v, status = load_slow(state, machine, memory, tlb, a, 1, dctx, state[TIME_NS] + n)
+                if status == OK:
+                    x[rd] = np.int64(np.int8(v))
+        elif op == Op.LHU:
+            a = x[rs1] + imm
+            e = (a >> 12) & TLB_SET_MASK
+            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_H):
+                x[rd] = mem_hu[(a + tlb[dctx, e, TLB_ADDEND]) >> 1]
+            else:
+                v, status = load_slow(state, machine, memory, tlb, a, 2, dctx, state[TIME_NS] + n)
+                if status == OK:
+                    x[rd] = v
+        elif op == Op.LH:
+            a = x[rs1] + imm
+            e = (a >> 12) & TLB_SET_MASK
+            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_H):
+                x[rd] = mem_h[(a + tlb[dctx, e, TLB_ADDEND]) >> 1]
+            else:
+                v, status = load_slow(state, machine, memory, tlb, a, 2, dctx, state[TIME_NS] + n)
+                if status == OK:
+                    x[rd] = np.int64(np.int16(v))
+        elif op == Op.LWU:
+            a = x[rs1] + imm
+            e = (a >> 12) & TLB_SET_MASK
+            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_W):
+                x[rd] = mem_wu[(a + tlb[dctx, e, TLB_ADDEND]) >> 2]
+            else:
+                v, status = load_slow(state, machine, memory, tlb, a, 4, dctx, state[TIME_NS] + n)
+                if status == OK:
+                    x[rd] = v
+        elif op == Op.SB:
+            a = x[rs1] + imm
+            e = (a >> 12) & TLB_SET_MASK
+            if tlb[dctx, e, TLB_TAG_WRITE] == (a & KEY_B):
+                h = a + tlb[dctx, e, TLB_ADDEND]
+                memory[h] = x[rs2] & 0xFF
+                if page_flags[h >> 12]:
+                    status = after_ram_store(machine, page_flags, decode_cache, h, 1)
+            else:
+                status = store_slow(
+                    state,
+                    machine,
+                    memory,
+                    page_flags,
+                    tlb,
+                    decode_cache,
+                    a,
+                    1,
+                    x[rs2],
+                    dctx,
+                    state[TIME_NS] + n,
+                )
+                limit = n
+        elif op == Op.SH:
+            a = x[rs1] + imm
+            e = (a >> 12) & TLB_SET_MASK
+            if tlb[dctx, e, TLB_TAG_WRITE] == (a & KEY_H):
+                h = a + tlb[dctx, e, TLB_ADDEND]
+                mem_h[h >> 1] = x[rs2]
+                if page_flags[h >> 12]:
+                    status = after_ram_store(machine, page_flags, decode_cache, h, 2)
+            else:
+                status = store_slow(
+                    state,
+                    machine,
+                    memory,
+                    page_flags,
+                    tlb,
+                    decode_cache,
+                    a,
+                    2,
+                    x[rs2],
+                    dctx,
+                    state[TIME_NS] + n,
+                )
+                limit = n
+        elif op == Op.SLTI:
+            x[rd] = 1 if x[rs1] < imm else 0
+        elif op == Op.SLTIU:
+            x[rd] = 1 if arith.ltu(x[rs1], imm) else 0
+        elif op == Op.XORI:
+            x[rd] = x[rs1] ^ imm
+        elif op == Op.ORI:
+            x[rd] = x[rs1] | imm
+        elif op == Op.ANDI:
+            x[rd] = x[rs1] & imm
+        elif op == Op.SLLI:
+            x[rd] = x[rs1] << imm
+        elif op == Op.SRLI:
+            x[rd] = arith.srl(x[rs1], imm)
+        elif op == Op.SRAI:
+            x[rd] = x[rs1] >> imm
+        elif op == Op.SUB:
+            x[rd] = x[rs1] - x[rs2]
+        elif op == Op.SLL:
+            x[rd] = x[rs1] << (x[rs2] & 63)
+        elif op == Op.SLT:
+            x[rd] = 1 if x[rs1] < x[rs2] else 0
+        elif op == Op.SLTU:
+            x[rd] = 1 if arith.ltu(x[rs1], x[rs2]) else 0
+        elif op == Op.XOR:
+            x[rd] = x[rs1] ^ x[rs2]
+        elif op == Op.SRL:
+            x[rd] = arith.srl(x[rs1], x[rs2] & 63)
+        elif op == Op.SRA:
+            x[rd] = x[rs1] >> (x[rs2] & 63)
+        elif op == Op.OR:
+            x[rd] = x[rs1] | x[rs2]
+        elif op == Op.AND:
+            x[rd] = x[rs1] & x[rs2]
+        elif op == Op.ADDIW:
+            x[rd] = arith.sext32(x[rs1] + imm)
+        elif op == Op.SLLIW:
+            x[rd] = arith.sext32(x[rs1] << imm)
+        elif op == Op.SRLIW:
+            x[rd] = arith.sext32((x[rs1] & 0xFFFFFFFF) >> imm)
+        elif op == Op.SRAIW:
+            x[rd] = arith.sext32(x[rs1]) >> imm
+        elif op == Op.ADDW:
+            x[rd] = arith.sext32(x[rs1] + x[rs2])
+        elif op == Op.SUBW:
+            x[rd] = arith.sext32(x[rs1] - x[rs2])
+        elif op == Op.SLLW:
+            x[rd] = arith.sext32(x[rs1] << (x[rs2] & 31))
+        elif op == Op.SRLW:
+            x[rd] = arith.sext32((x[rs1] & 0xFFFFFFFF) >> (x[rs2] & 31))
+        elif op == Op.SRAW:
+            x[rd] = arith.sext32(x[rs1]) >> (x[rs2] & 31)
+        elif op == Op.MUL:
+            x[rd] = x[rs1] * x[rs2]
+        elif op == Op.MULH:
+            x[rd] = arith.mulh(x[rs1], x[rs2])
+        elif op == Op.MULHSU:
+            x[rd] = arith.mulhsu(x[rs1], x[rs2])
+        elif op == Op.MULHU:
+            x[rd] = arith.mulhu(x[rs1], x[rs2])
+        elif op == Op.DIV:
+            x[rd] = arith.div(x[rs1], x[rs2])
+        elif op == Op.DIVU:
+            x[rd] = arith.divu(x[rs1], x[rs2])
+        elif op == Op.REM:
+            x[rd] = arith.rem(x[rs1], x[rs2])
+        elif op == Op.REMU:
+            x[rd] = arith.remu(x[rs1], x[rs2])
+        elif op == Op.MULW:
+            x[rd] = arith.sext32(x[rs1] * x[rs2])
+        elif op == Op.DIVW:
+            x[rd] = arith.divw(x[rs1], x[rs2])
+        elif op == Op.DIVUW:
+            x[rd] = arith.divuw(x[rs1], x[rs2])
+        elif op == Op.REMW:
+            x[rd] = arith.remw(x[rs1], x[rs2])
+        elif op == Op.REMUW:
+            x[rd] = arith.remuw(x[rs1], x[rs2])
+        elif op >= Op.LR_W and op <= Op.AMOMAXU_D:
+            status, value = execute_atomic(
+                state,
+                machine,
+                memory,
+                page_flags,
+                tlb,
+                decode_cache,
+                op,
+                rd,
+                rs1,
+                rs2,
+                decode_cache[slot, DC_BITS],
+                n,
+            )
+            if status == OK or status == WATCH_HIT:
+                x[rd] = value
+        else:
+            status, target = execute_system(
+                state, machine, tables, tlb, op, rd, rs1, imm, decode_cache[slot, DC_BITS], n
+            )
+            if target >= 0:
+                npc = target
+            fetch_page = np.int64(-1)  # privilege, translation or interrupts may have changed
+            limit = n
+        # ---- retire, trap or leave ----
+        if status != OK:
+            if status == NEED_EXIT:
+                n -= 1  # the instruction replays once Python has done the device access
+                exit_reason = np.int64(Exit.MMIO)
+                break
+            if status == WATCH_HIT or status == WFI_SLEEP:
+                pc = npc
+                if trace is not None:
+                    record(trace, state, traced_mode, pc, slot, decode_cache, traced_rs1, rd, x[rd])
+                exit_reason = np.int64(Exit.HTIF if status == WATCH_HIT else Exit.WFI)
+                if status == WFI_SLEEP:
+                    state[WFI] = 1
+                break
+            # an exception: the instruction does not retire
+            if machine[M_FIRMWARE_TRAPS] and trap_target(state, status, False) == PRIV_M:
+                state[TRAP_CAUSE] = status
+                exit_reason = np.int64(Exit.FIRMWARE)
+                n -= 1
+                break
+            if trace is not None:
+                record(
+                    trace,
+                    state,
+                    traced_mode,
+                    pc,
+                    slot,
+                    decode_cache,
+                    traced_rs1,
+                    np.int64(-2 - status),
+                    state[TRAP_TVAL],
+                )
+            pc = take_trap(state, status, False, state[TRAP_TVAL], pc)
+            fetch_page = np.int64(-1)
+            continue
+        if trace is not None:
+            record(trace, state, traced_mode, pc, slot, decode_cache, traced_rs1, rd, x[rd])
+            if state[TRACE_POS] >= trace.shape[0] // TRACE_FIELDS:
+                pc = npc
+                exit_reason = np.int64(Exit.TRACE_FULL)
+                break
+        pc = npc
+    state[PC] = pc
+    state[INSTRET] += n
+    state[CYCLE] += n
+    state[TIME_NS] += n
+    return exit_reason

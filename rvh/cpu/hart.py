@@ -1,0 +1,101 @@
+"""A hart as Python sees it: its state and TLB arrays, reset, and one call into the kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rvh.cpu import layout as L
+from rvh.cpu.core import run
+from rvh.cpu.exits import Exit
+from rvh.isa.csrs import MSTATUS_XLEN64, csr_number
+
+
+class Hart:
+    """One RISC-V hart: ``state`` and ``tlb`` are its own, the rest is the machine's."""
+
+    def __init__(
+        self,
+        hartid: int,
+        machine: np.ndarray,
+        tables: np.ndarray,
+        memory: np.ndarray,
+        page_flags: np.ndarray,
+        decode_cache: np.ndarray,
+    ) -> None:
+        self.hartid = hartid
+        self.machine = machine
+        self.tables = tables
+        self.memory = memory
+        self.page_flags = page_flags
+        self.decode_cache = decode_cache
+        self.state = np.zeros(L.STATE_SIZE, dtype=np.int64)
+        self.tlb = np.zeros((L.TLB_CONTEXTS, L.TLB_SETS, L.TLB_FIELDS), dtype=np.int64)
+        self.trace: np.ndarray | None = None
+        self.reset(0x1000)
+
+    def reset(self, pc: int) -> None:
+        """Architectural reset (privileged spec 3.4): M-mode, MIE = 0, misa as configured."""
+        state = self.state
+        state[:] = 0
+        state[L.PC] = pc
+        state[L.PRIV] = L.PRIV_M
+        state[L.HARTID] = self.hartid
+        state[L.RESERVATION] = -1
+        state[L.BREAKPOINT_ADDR] = -1
+        state[L.CSR_BASE + csr_number("mstatus")] = MSTATUS_XLEN64
+        self.flush_tlb()
+
+    def flush_tlb(self) -> None:
+        self.tlb[:, :, :] = 0
+        self.tlb[:, :, L.TLB_TAG_READ : L.TLB_TAG_EXEC + 1] = L.TLB_INVALID
+        self.tlb[:, :, L.TLB_VPAGE] = -1
+        self.tlb[:, :, L.TLB_PADDR] = -1
+
+    def run(self, budget: int) -> Exit:
+        reason = run(
+            self.state,
+            self.machine,
+            self.tables,
+            self.memory,
+            self.page_flags,
+            self.tlb,
+            self.decode_cache,
+            budget,
+            self.trace,
+        )
+        return Exit(reason)
+
+    # -- convenient views --------------------------------------------------------------------
+    @property
+    def pc(self) -> int:
+        return int(self.state[L.PC])
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.state[L.PC] = _signed(value)
+
+    def x(self, index: int) -> int:
+        """Register value as an unsigned 64-bit integer."""
+        return int(self.state[L.X + index]) & (2**64 - 1)
+
+    def set_x(self, index: int, value: int) -> None:
+        if index:
+            self.state[L.X + index] = _signed(value)
+
+    def csr(self, name_or_number: str | int) -> int:
+        """Raw CSR storage (views such as sstatus are not computed here)."""
+        number = csr_number(name_or_number) if isinstance(name_or_number, str) else name_or_number
+        return int(self.state[L.CSR_BASE + number]) & (2**64 - 1)
+
+    def set_csr(self, name_or_number: str | int, value: int) -> None:
+        number = csr_number(name_or_number) if isinstance(name_or_number, str) else name_or_number
+        self.state[L.CSR_BASE + number] = _signed(value)
+
+    @property
+    def instret(self) -> int:
+        return int(self.state[L.INSTRET])
+
+
+def _signed(value: int) -> int:
+    value &= 2**64 - 1
+    return value - 2**64 if value >> 63 else value

@@ -1,0 +1,136 @@
+"""Where things live in the arrays the numba kernel works on.
+
+The kernel's contract (``../shared/DESIGN.md``, refined in ``docs/architecture.md``) is arrays
+in, one exit reason out.  This module names every slot so that Python code (devices, the SBI,
+snapshots, the trace writer, tests) and the kernel agree.  Only true constants live here:
+numba freezes module globals into the compiled code.
+
+hart state (int64, one array per hart)
+    GPRs, pc, privilege, V, counters, the pending-MMIO record, and the flat CSR file.
+machine (int64, shared by all harts)
+    the memory map of RAM and ROM, CLINT registers, interrupt lines raised by Python devices.
+memory (uint8)
+    RAM followed by the boot ROM; host offset of a physical address is given by the regions.
+page_flags (uint8, one per 4 KiB of memory)
+    pages that hold decoded instructions or a watched word (HTIF tohost): stores there take the
+    slow path that keeps the decode cache coherent.
+tlb (int64, contexts x sets x fields)
+    software TLB, one bank per translation context, QEMU-softmmu style tags per access type.
+decode_cache (int64, entries x fields)
+    pre-decoded instructions, direct-mapped by host offset, shared by the harts.
+"""
+
+# ---- hart state -------------------------------------------------------------------------
+X = 0  # x0..x31 at X + n
+X_SINK = 32  # writes to x0 are decoded to this slot, so x0 reads stay zero without a check
+PC = 33
+PRIV = 34  # 0 = U, 1 = S, 3 = M
+VIRT = 35  # the V bit of the H extension
+INSTRET = 36  # retired instructions, minus those executed in the current kernel call
+CYCLE = 37
+TIME_NS = 38  # this hart's virtual clock in ns, minus the current call's instructions
+RESERVATION = 39  # physical address reserved by LR, or -1
+EXIT_REASON = 40
+MMIO_STATE = 41  # see MMIO_* below
+MMIO_ADDR = 42  # physical address
+MMIO_SIZE = 43  # bytes
+MMIO_VALUE = 44  # store data, or the load result Python supplies
+HARTID = 45
+TRAP_TVAL = 46  # side channel from slow paths to the trap code
+TRAP_TVAL2 = 47  # htval/mtval2 (guest physical address >> 2)
+TRAP_TINST = 48  # htinst/mtinst
+TRAP_GVA = 49  # 1 if TRAP_TVAL holds a guest virtual address
+EXCEPTIONS = 50  # exceptions taken (statistics)
+INTERRUPTS = 51  # interrupts taken
+IP_HW = 52  # interrupt-pending bits driven by devices, sampled at event checks
+WFI = 53  # 1 while the hart is stopped in wfi
+FETCH_CTX = 54  # TLB context of instruction fetch
+DATA_CTX = 55  # TLB context of loads and stores (differs with mstatus.MPRV)
+TLB_MISSES = 56
+TLB_HITS_UNUSED = 57
+MMIO_EXITS = 58
+HALTED = 59  # 1 when the hart is stopped (HSM: not started / stopped)
+BREAKPOINT_ADDR = 60  # gdb software-breakpoint-free address watch; -1 when none
+LAST_CAUSE = 61  # last trap cause taken (statistics, tests)
+PMP_ACTIVE = 62  # 1 when some PMP entry is configured (slow-path check needed)
+TRAP_CAUSE = 63  # cause of a trap handed to the emulator's firmware (Exit.FIRMWARE)
+TRACE_POS = 64  # records written to the trace buffer
+CSR_BASE = 256  # CSR n lives at CSR_BASE + n
+STATE_SIZE = CSR_BASE + 4096
+
+# MMIO_STATE values.  The kernel exits with a REQUEST; Python performs the access and sets
+# DONE (or FAULT); the kernel then re-executes the same instruction, which consumes the result.
+MMIO_NONE = 0
+MMIO_LOAD_REQUEST = 1
+MMIO_STORE_REQUEST = 2
+MMIO_DONE = 3
+MMIO_FAULT = 4
+
+PRIV_U = 0
+PRIV_S = 1
+PRIV_M = 3
+
+# ---- machine (shared) -------------------------------------------------------------------
+M_RAM_BASE = 0
+M_RAM_SIZE = 1
+M_ROM_BASE = 2
+M_ROM_SIZE = 3
+M_ROM_HOST = 4  # host offset of the ROM in `memory` (just after RAM)
+M_NUM_HARTS = 5
+M_MTIME_OFFSET = 6  # mtime = now_ns // NS_PER_TICK + M_MTIME_OFFSET
+M_NS_PER_TICK = 7  # 100: a 10 MHz timebase with one instruction per ns of virtual time
+M_TOHOST = 8  # physical address of the HTIF tohost word, or -1
+M_FROMHOST = 9
+M_MISA = 10
+M_CLINT_BASE = 11
+M_DEVICE_EVENT = 12  # set by Python devices when an interrupt line changed
+M_FIRMWARE_TRAPS = 13  # 1: traps to M-mode exit to Python's built-in SBI firmware (--sbi)
+M_MSIP = 16  # + hartid
+M_MTIMECMP = 24  # + hartid
+M_EXT_IP = 32  # + hartid: MEIP/SEIP/VSEIP bits driven by the interrupt controller
+MAX_HARTS = 8
+MACHINE_SIZE = 64
+
+# ---- TLB ---------------------------------------------------------------------------------
+TLB_SETS = 256
+TLB_SET_MASK = TLB_SETS - 1
+# Fetches use the set at the other half of the table, so code does not evict the data page
+# that shares its low page-number bits (RAM at 0x8000_0000 and devices such as 0x1000_0000).
+TLB_EXEC_FLIP = TLB_SETS // 2
+TLB_TAG_READ = 0
+TLB_TAG_WRITE = 1
+TLB_TAG_EXEC = 2
+TLB_ADDEND = 3  # host offset = virtual address + addend
+TLB_PADDR = 4  # physical page address (for MMIO pages that have no host offset)
+TLB_VPAGE = 5  # the virtual page the entry describes
+TLB_FIELDS = 8
+# Translation contexts (one TLB bank each): privilege x virtualization x SUM.
+CTX_M = 0
+CTX_S = 1
+CTX_S_SUM = 2
+CTX_U = 3
+CTX_VS = 4
+CTX_VS_SUM = 5
+CTX_VU = 6
+TLB_CONTEXTS = 8
+# Tags are page addresses.  A tag with TLB_SLOW set still names its page for the slow path
+# (which skips the walk) but never equals ``vaddr & (PAGE_MASK | (size - 1))``, the fast
+# path's key, because that mask clears bit 3; TLB_INVALID is the slow tag of page 0.
+TLB_SLOW = 8
+TLB_INVALID = TLB_SLOW
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+PAGE_MASK = -PAGE_SIZE
+
+# ---- decode cache ------------------------------------------------------------------------
+DECODE_CACHE_ENTRIES = 1 << 16
+DECODE_CACHE_MASK = DECODE_CACHE_ENTRIES - 1
+DC_TAG = 0  # host offset of the instruction, or -1
+DC_PACKED = 1  # op | rd << 8 | rs1 << 16 | rs2 << 24 | length << 32
+DC_IMM = 2
+DC_BITS = 3  # the raw instruction (for mtval and traces)
+DC_FIELDS = 4
+
+PAGE_FLAG_CODE = 1
+PAGE_FLAG_WATCH = 2

@@ -1,0 +1,84 @@
+"""Commit records written by the kernel when tracing (``rvh run --trace``).
+
+One record per retired instruction or exception, TRACE_FIELDS int64 wide, in a flat buffer;
+Python turns them into Spike-style commit-log lines (``rvh/trace.py``).  The kernel calls
+``record`` only in its traced specialization, so an untraced run pays nothing.
+"""
+
+import numba as nb
+import numpy as np
+
+from rvh.cpu.layout import (
+    DC_BITS,
+    DC_IMM,
+    DC_PACKED,
+    TRACE_POS,
+    X_SINK,
+)
+from rvh.isa.instructions import Op
+
+TRACE_FIELDS = 8
+T_PC = 0
+T_BITS = 1
+T_MODE = 2  # priv | V << 2
+T_RD = 3  # register written, -1 for none, or -2 - cause for an exception
+T_VALUE = 4  # value written to rd; for an exception, the trap value
+T_MEM_ADDR = 5
+T_MEM_VALUE = 6
+T_MEM_INFO = 7  # size | 16 if store, 0 if no memory access
+
+NO_RD = -1
+
+
+@nb.njit(cache=True)
+def _memory_info(op, rs1_value, imm, rs2_value):
+    """(address, value, info) of the memory access an instruction made, for the log."""
+    if op == Op.LB or op == Op.LBU:
+        return rs1_value + imm, np.int64(0), np.int64(1)
+    if op == Op.LH or op == Op.LHU:
+        return rs1_value + imm, np.int64(0), np.int64(2)
+    if op == Op.LW or op == Op.LWU:
+        return rs1_value + imm, np.int64(0), np.int64(4)
+    if op == Op.LD:
+        return rs1_value + imm, np.int64(0), np.int64(8)
+    if op == Op.SB:
+        return rs1_value + imm, rs2_value & 0xFF, np.int64(1 | 16)
+    if op == Op.SH:
+        return rs1_value + imm, rs2_value & 0xFFFF, np.int64(2 | 16)
+    if op == Op.SW:
+        return rs1_value + imm, rs2_value & 0xFFFFFFFF, np.int64(4 | 16)
+    if op == Op.SD:
+        return rs1_value + imm, rs2_value, np.int64(8 | 16)
+    if op >= Op.LR_W and op <= Op.AMOMAXU_D:
+        size = 4 if op <= Op.AMOMAXU_W else 8
+        if op == Op.LR_W or op == Op.LR_D:
+            return rs1_value, np.int64(0), np.int64(size)
+        value = rs2_value & 0xFFFFFFFF if size == 4 else rs2_value
+        return rs1_value, value, np.int64(size | 16)
+    return np.int64(0), np.int64(0), np.int64(0)
+
+
+@nb.njit(cache=True)
+def record(trace, state, mode, pc, slot, decode_cache, rs1_value, rd, value):
+    """Append one record.  ``rd`` is the destination slot (X_SINK for none) or -2 - cause."""
+    at = state[TRACE_POS] * TRACE_FIELDS
+    if at + TRACE_FIELDS > trace.shape[0]:
+        return
+    packed = decode_cache[slot, DC_PACKED]
+    op = packed & 0xFF
+    rs2 = (packed >> 24) & 0x1F
+    trace[at + T_PC] = pc
+    trace[at + T_BITS] = decode_cache[slot, DC_BITS]
+    trace[at + T_MODE] = mode
+    if rd == X_SINK:
+        rd = NO_RD
+    trace[at + T_RD] = rd
+    trace[at + T_VALUE] = value
+    if rd >= NO_RD:
+        address, stored, info = _memory_info(op, rs1_value, decode_cache[slot, DC_IMM], state[rs2])
+    else:
+        address, stored, info = np.int64(0), np.int64(0), np.int64(0)
+    trace[at + T_MEM_ADDR] = address
+    trace[at + T_MEM_VALUE] = stored
+    trace[at + T_MEM_INFO] = info
+    state[TRACE_POS] += 1

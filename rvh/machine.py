@@ -1,0 +1,284 @@
+"""The machine: harts, bus, devices and virtual time, run by one trio task tree.
+
+``Machine.run()`` owns the only nursery.  Devices with work of their own (the console's input,
+later virtio queues and network backends) are started in it with ``nursery.start``; the harts
+run in slices of ``slice_instructions`` in the main task, which serves each kernel exit
+(MMIO, wfi, HTIF, firmware traps) and yields to the other tasks between slices.
+
+Time is virtual: each hart's clock advances one nanosecond per instruction, and a hart in wfi
+with nothing else to do jumps straight to its next timer deadline, so runs are deterministic and
+an idle guest costs no host time.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import trio
+
+from rvh import config as C
+from rvh.bus import Bus
+from rvh.cpu import layout as L
+from rvh.cpu.exits import Exit
+from rvh.cpu.hart import Hart
+from rvh.cpu.interrupts import NEVER
+from rvh.cpu.tables import build_tables
+from rvh.devices.bootrom import boot_rom
+from rvh.devices.htif import Htif
+from rvh.devices.syscon import TestDevice
+from rvh.devices.uart16550 import Uart16550
+from rvh.errors import EXIT_DEADLOCK, EXIT_INSN_LIMIT, GuestError
+from rvh.isa.csrs import misa_value
+from rvh.loader import LoadedElf, load_elf
+
+
+@dataclass
+class RunResult:
+    status: int  # the process exit status
+    reason: str  # why the run ended, one line
+    instructions: int
+    seconds: float
+
+    @property
+    def mips(self) -> float:
+        return self.instructions / self.seconds / 1e6 if self.seconds > 0 else 0.0
+
+
+def fdt_address(ram_base: int, ram_size: int, fdt_size: int) -> int:
+    """Where QEMU 7.2's virt board puts the device tree: the highest 2 MiB-aligned address
+    that leaves room for it below the end of RAM (or 3 GiB)."""
+    end = ram_base + ram_size
+    top = min(end, 3 << 30) if ram_base < 3 << 30 else end
+    return (top - fdt_size) & ~((2 << 20) - 1)
+
+
+class Machine:
+    def __init__(
+        self, config: C.MachineConfig | None = None, output: Callable[[bytes], None] | None = None
+    ) -> None:
+        self.config = config or C.MachineConfig()
+        self.config.validate()
+        cfg = self.config
+        self.bus = Bus(C.RAM_BASE, cfg.memory, C.BOOT_ROM_BASE, C.BOOT_ROM_SIZE)
+        self.tables = build_tables()
+        self.machine = np.zeros(L.MACHINE_SIZE, dtype=np.int64)
+        m = self.machine
+        m[L.M_RAM_BASE] = C.RAM_BASE
+        m[L.M_RAM_SIZE] = cfg.memory
+        m[L.M_ROM_BASE] = C.BOOT_ROM_BASE
+        m[L.M_ROM_SIZE] = C.BOOT_ROM_SIZE
+        m[L.M_ROM_HOST] = self.bus.rom_host
+        m[L.M_NUM_HARTS] = cfg.harts
+        m[L.M_NS_PER_TICK] = 1_000_000_000 // C.TIMEBASE_HZ // C.NS_PER_INSTRUCTION
+        m[L.M_TOHOST] = -1
+        m[L.M_FROMHOST] = -1
+        m[L.M_MISA] = misa_value(cfg.extensions)
+        m[L.M_CLINT_BASE] = C.CLINT_BASE
+        m[L.M_FIRMWARE_TRAPS] = 1 if cfg.firmware_traps else 0
+        # mtimecmp resets to 0 on QEMU's CLINT, so MTIP is pending until software sets it
+        m[L.M_MTIMECMP : L.M_MTIMECMP + L.MAX_HARTS] = 0
+        self.harts = [
+            Hart(i, m, self.tables, self.bus.memory, self.bus.page_flags, self.bus.decode_cache)
+            for i in range(cfg.harts)
+        ]
+        self._output = output or _stdout_writer()
+        self.uart = Uart16550(self._output)
+        self.test_device = TestDevice(self.power_off, self.request_reset)
+        self.bus.attach(C.TEST_BASE, C.TEST_SIZE, self.test_device)
+        self.bus.attach(C.UART0_BASE, C.UART0_SIZE, self.uart)
+        self.htif: Htif | None = None
+        self.elf: LoadedElf | None = None
+        self.exit_counts: Counter[str] = Counter()
+        self.exit_status: int | None = None
+        self.exit_reason = ""
+        self.reset_requested = False
+        self.wall_seconds = 0.0
+        self.boot_rom_image = b""
+        self.firmware_handler: Callable[[Hart], None] | None = None
+        self.fdt_blob = b""
+        self.fdt_address = 0
+
+    # ---- setup --------------------------------------------------------------------------
+    def load(self, path: str) -> LoadedElf:
+        """Load a bare-metal ELF; the boot ROM jumps to its entry in M-mode."""
+        elf = load_elf(self.bus, path)
+        self.elf = elf
+        if elf.tohost is not None:
+            tohost_host = self.bus.host_offset(elf.tohost, 8)
+            if tohost_host is not None:
+                self.machine[L.M_TOHOST] = tohost_host
+                self.bus.page_flags[tohost_host >> L.PAGE_SHIFT] |= L.PAGE_FLAG_WATCH
+                self.htif = Htif(self.bus, elf.tohost, elf.fromhost, self._output, self.power_off)
+        self.set_boot(elf.entry)
+        return elf
+
+    def set_boot(self, start: int, next_address: int | None = None) -> None:
+        """Write the device tree and the boot ROM that jumps to ``start``."""
+        self.fdt_blob = self.device_tree()
+        self.fdt_address = fdt_address(C.RAM_BASE, self.config.memory, len(self.fdt_blob))
+        self.bus.write_bytes(self.fdt_address, self.fdt_blob)
+        self.boot_rom_image = boot_rom(start, self.fdt_address, next_address)
+        self.bus.write_bytes(C.BOOT_ROM_BASE, self.boot_rom_image, rom=True)
+        for hart in self.harts:
+            hart.reset(C.BOOT_ROM_BASE)
+
+    def device_tree(self) -> bytes:
+        from rvh.fdt import Board, board_dtb
+
+        isa = "rv64i" + "".join(c for c in "macsu" if c in self.config.extensions)
+        if "h" in self.config.extensions:
+            isa += "h"
+        board = Board(
+            harts=self.config.harts,
+            ram_size=self.config.memory,
+            ram_base=C.RAM_BASE,
+            isa=isa,
+            mmu_type="riscv,sv48",
+            timebase_frequency=C.TIMEBASE_HZ,
+            bootargs=self.config.bootargs,
+        )
+        return board_dtb(board)
+
+    # ---- device callbacks ---------------------------------------------------------------
+    def power_off(self, status: int, reason: str) -> None:
+        if self.exit_status is None:
+            self.exit_status = status
+            self.exit_reason = reason
+
+    def request_reset(self) -> None:
+        self.reset_requested = True
+
+    # ---- running ------------------------------------------------------------------------
+    @property
+    def instructions(self) -> int:
+        return sum(h.instret for h in self.harts)
+
+    def run_sync(self) -> RunResult:
+        return trio.run(self.run)
+
+    async def run(self) -> RunResult:
+        start = time.perf_counter()
+        try:
+            async with trio.open_nursery() as nursery:
+                await self._run_harts()
+                nursery.cancel_scope.cancel()
+        finally:
+            self.wall_seconds = time.perf_counter() - start
+            _flush(self._output)
+        status = self.exit_status if self.exit_status is not None else 0
+        return RunResult(status, self.exit_reason, self.instructions, self.wall_seconds)
+
+    async def _run_harts(self) -> None:
+        cfg = self.config
+        limit = cfg.max_instructions
+        while self.exit_status is None:
+            if self.reset_requested:
+                self.reset_requested = False
+                for hart in self.harts:
+                    hart.reset(C.BOOT_ROM_BASE)
+            self._wake_sleepers()
+            running = [h for h in self.harts if not h.state[L.WFI] and not h.state[L.HALTED]]
+            if not running:
+                self._all_waiting()
+            for hart in running:
+                budget = cfg.slice_instructions
+                if limit is not None:
+                    budget = min(budget, limit - self.instructions)
+                    if budget <= 0:
+                        self.power_off(EXIT_INSN_LIMIT, f"instruction limit of {limit} reached")
+                        return
+                reason = hart.run(budget)
+                self.exit_counts[reason.name.lower()] += 1
+                self._serve_exit(hart, reason)
+                if self.exit_status is not None:
+                    return
+            await trio.lowlevel.checkpoint()
+
+    def _wake_sleepers(self) -> None:
+        """Harts in wfi keep pace with the others' clocks and wake when an interrupt is due."""
+        from rvh.cpu.interrupts import any_pending_enabled
+
+        now = max(int(h.state[L.TIME_NS]) for h in self.harts)
+        for hart in self.harts:
+            if hart.state[L.WFI] and not hart.state[L.HALTED]:
+                hart.state[L.TIME_NS] = now
+                if any_pending_enabled(hart.state, self.machine, now):
+                    hart.state[L.WFI] = 0
+
+    def _serve_exit(self, hart: Hart, reason: Exit) -> None:
+        if reason == Exit.BUDGET:
+            return
+        if reason == Exit.MMIO:
+            self.bus.complete_mmio(hart.state)
+        elif reason == Exit.HTIF:
+            if self.htif is not None:
+                self.htif.service()
+        elif reason == Exit.FIRMWARE:
+            if self.firmware_handler is None:
+                raise GuestError("trap to M-mode with no firmware to handle it")
+            self.firmware_handler(hart)
+        elif reason == Exit.WFI:
+            pass  # the hart sleeps; _all_waiting advances time when everybody does
+        elif reason == Exit.TRACE_FULL:
+            pass
+
+    def _all_waiting(self) -> None:
+        """Every running hart is in wfi: jump virtual time to the earliest timer deadline."""
+        from rvh.cpu.interrupts import any_pending_enabled, next_deadline
+
+        waiting = [h for h in self.harts if h.state[L.WFI] and not h.state[L.HALTED]]
+        if not waiting:
+            self.power_off(0, "all harts stopped")
+            return
+        earliest = NEVER
+        for hart in waiting:
+            now = int(hart.state[L.TIME_NS])
+            if any_pending_enabled(hart.state, self.machine, now):
+                hart.state[L.WFI] = 0
+                return
+            earliest = min(earliest, int(next_deadline(hart.state, self.machine, now)))
+        if earliest >= NEVER:
+            self.power_off(
+                EXIT_DEADLOCK,
+                "deadlock: every hart waits in wfi for an interrupt nothing can raise",
+            )
+            return
+        for hart in self.harts:
+            hart.state[L.TIME_NS] += earliest
+        for hart in waiting:
+            hart.state[L.WFI] = 0
+
+    def statistics(self) -> dict[str, object]:
+        return {
+            "instructions": self.instructions,
+            "seconds": self.wall_seconds,
+            "exits": dict(self.exit_counts),
+            "mmio": dict(self.bus.mmio_counts),
+            "tlb_misses": sum(int(h.state[L.TLB_MISSES]) for h in self.harts),
+            "exceptions": sum(int(h.state[L.EXCEPTIONS]) for h in self.harts),
+            "interrupts": sum(int(h.state[L.INTERRUPTS]) for h in self.harts),
+            "uart": self.uart.statistics(),
+        }
+
+
+def _stdout_writer() -> Callable[[bytes], None]:
+    stream = sys.stdout.buffer
+
+    def write(data: bytes) -> None:
+        stream.write(data)
+        if b"\n" in data:
+            stream.flush()
+
+    write.flush = stream.flush  # type: ignore[attr-defined]
+    return write
+
+
+def _flush(output: Callable[[bytes], None]) -> None:
+    flush = getattr(output, "flush", None)
+    if flush is not None:
+        flush()
