@@ -50,7 +50,7 @@ class Bus:
         self.ram = self.memory[:ram_size]
         self.rom_host = ram_size
         self.page_flags = np.zeros(len(self.memory) >> L.PAGE_SHIFT, dtype=np.uint8)
-        self.decode_cache = np.full((L.DECODE_CACHE_ENTRIES, L.DC_FIELDS), -1, dtype=np.int64)
+        self.decode_cache = np.full(L.DECODE_CACHE_ENTRIES * L.DC_FIELDS, -1, dtype=np.int64)
         self.regions: list[Region] = []
         self.mmio_counts: dict[str, int] = {}
 
@@ -104,12 +104,12 @@ class Bus:
         first, last = host >> L.PAGE_SHIFT, (host + length - 1) >> L.PAGE_SHIFT
         if not (self.page_flags[first : last + 1] & L.PAGE_FLAG_CODE).any():
             return
-        tags = self.decode_cache[:, L.DC_TAG]
+        tags = self.decode_cache[L.DC_TAG :: L.DC_FIELDS]
         stale = (tags >= host - 2) & (tags < host + length)
         tags[stale] = -1
 
     def flush_decode_cache(self) -> None:
-        self.decode_cache[:, L.DC_TAG] = -1
+        self.decode_cache[L.DC_TAG :: L.DC_FIELDS] = -1
 
     # ---- MMIO exits ---------------------------------------------------------------------
     def complete_mmio(self, state: np.ndarray) -> None:

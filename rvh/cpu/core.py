@@ -34,7 +34,12 @@ from rvh.cpu.layout import (
     DATA_CTX,
     DC_BITS,
     DC_IMM,
-    DC_PACKED,
+    DC_LENGTH,
+    DC_OP,
+    DC_RD,
+    DC_RS1,
+    DC_RS2,
+    DC_SHIFT,
     DC_TAG,
     DECODE_CACHE_MASK,
     FETCH_CTX,
@@ -80,6 +85,7 @@ from rvh.cpu.mmu import (
     OK,
     flush_tlb,
     flush_tlb_page,
+    tlb_slot,
     host_offset,
     tlb_lookup,
 )
@@ -303,13 +309,13 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 pc = take_trap(state, cause, False, state[TRAP_TVAL], pc)
                 continue
             entry = ((pc >> 12) & TLB_SET_MASK) ^ TLB_EXEC_FLIP
-            if tlb[ctx, entry, TLB_TAG_EXEC] == (pc & PAGE_MASK):
+            if tlb[tlb_slot(ctx, entry) + TLB_TAG_EXEC] == (pc & PAGE_MASK):
                 fetch_page = pc & PAGE_MASK
                 fetch_addend = host - pc
             else:
                 fetch_page = np.int64(-1)  # PMP-limited page: translate every time
         slot = (host >> 1) & DECODE_CACHE_MASK
-        if decode_cache[slot, DC_TAG] != host:
+        if decode_cache[(slot << DC_SHIFT) + DC_TAG] != host:
             bits, status = fetch_bits(state, machine, memory, tlb, pc, host)
             if status != OK:
                 if machine[M_FIRMWARE_TRAPS] and trap_target(state, status, False) == PRIV_M:
@@ -321,23 +327,26 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 fetch_page = np.int64(-1)
                 continue
             d_op, d_rd, d_rs1, d_rs2, d_imm, d_len = decode(bits, tables)
-            decode_cache[slot, DC_PACKED] = (
-                d_op | (d_rd << 8) | (d_rs1 << 16) | (d_rs2 << 24) | (d_len << 32)
-            )
-            decode_cache[slot, DC_IMM] = d_imm
-            decode_cache[slot, DC_BITS] = bits
+            base = slot << DC_SHIFT
+            decode_cache[base + DC_OP] = d_op
+            decode_cache[base + DC_RD] = d_rd
+            decode_cache[base + DC_RS1] = d_rs1
+            decode_cache[base + DC_RS2] = d_rs2
+            decode_cache[base + DC_IMM] = d_imm
+            decode_cache[base + DC_LENGTH] = d_len
+            decode_cache[base + DC_BITS] = bits
             # an instruction straddling a page depends on two translations: never cache it
             straddles = d_len == 4 and (pc & 0xFFF) == 0xFFE
-            decode_cache[slot, DC_TAG] = -2 if straddles else host
+            decode_cache[base + DC_TAG] = -2 if straddles else host
             page_flags[host >> 12] |= PAGE_FLAG_CODE
             page_flags[(host + d_len - 1) >> 12] |= PAGE_FLAG_CODE
-        packed = decode_cache[slot, DC_PACKED]
-        op = packed & 0xFF
-        rd = (packed >> 8) & 0x3F
-        rs1 = (packed >> 16) & 0x1F
-        rs2 = (packed >> 24) & 0x1F
-        imm = decode_cache[slot, DC_IMM]
-        npc = pc + ((packed >> 32) & 7)
+        base = slot << DC_SHIFT
+        op = decode_cache[base + DC_OP]
+        rd = decode_cache[base + DC_RD]
+        rs1 = decode_cache[base + DC_RS1]
+        rs2 = decode_cache[base + DC_RS2]
+        imm = decode_cache[base + DC_IMM]
+        npc = pc + decode_cache[base + DC_LENGTH]
         status = np.int64(OK)
         if trace is not None:
             traced_rs1 = x[rs1]
@@ -350,8 +359,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         elif op == Op.LD:
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
-            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_D):
-                x[rd] = mem_d[(a + tlb[dctx, e, TLB_ADDEND]) >> 3]
+            if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_D):
+                x[rd] = mem_d[(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> 3]
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 8, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -359,8 +368,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         elif op == Op.SD:
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
-            if tlb[dctx, e, TLB_TAG_WRITE] == (a & KEY_D):
-                h = a + tlb[dctx, e, TLB_ADDEND]
+            if tlb[tlb_slot(dctx, e) + TLB_TAG_WRITE] == (a & KEY_D):
+                h = a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]
                 mem_d[h >> 3] = x[rs2]
                 if page_flags[h >> 12]:
                     status = after_ram_store(machine, page_flags, decode_cache, h, 8)
@@ -382,8 +391,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         elif op == Op.LW:
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
-            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_W):
-                x[rd] = mem_w[(a + tlb[dctx, e, TLB_ADDEND]) >> 2]
+            if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_W):
+                x[rd] = mem_w[(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> 2]
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 4, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -391,8 +400,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         elif op == Op.SW:
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
-            if tlb[dctx, e, TLB_TAG_WRITE] == (a & KEY_W):
-                h = a + tlb[dctx, e, TLB_ADDEND]
+            if tlb[tlb_slot(dctx, e) + TLB_TAG_WRITE] == (a & KEY_W):
+                h = a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]
                 mem_w[h >> 2] = x[rs2]
                 if page_flags[h >> 12]:
                     status = after_ram_store(machine, page_flags, decode_cache, h, 4)
@@ -443,8 +452,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         elif op == Op.LBU:
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
-            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_B):
-                x[rd] = memory[a + tlb[dctx, e, TLB_ADDEND]]
+            if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_B):
+                x[rd] = memory[a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]]
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 1, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -452,8 +461,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         elif op == Op.LB:
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
-            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_B):
-                x[rd] = np.int64(np.int8(memory[a + tlb[dctx, e, TLB_ADDEND]]))
+            if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_B):
+                x[rd] = np.int64(np.int8(memory[a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]]))
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 1, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -461,8 +470,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         elif op == Op.LHU:
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
-            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_H):
-                x[rd] = mem_hu[(a + tlb[dctx, e, TLB_ADDEND]) >> 1]
+            if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_H):
+                x[rd] = mem_hu[(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> 1]
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 2, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -470,8 +479,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         elif op == Op.LH:
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
-            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_H):
-                x[rd] = mem_h[(a + tlb[dctx, e, TLB_ADDEND]) >> 1]
+            if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_H):
+                x[rd] = mem_h[(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> 1]
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 2, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -479,8 +488,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         elif op == Op.LWU:
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
-            if tlb[dctx, e, TLB_TAG_READ] == (a & KEY_W):
-                x[rd] = mem_wu[(a + tlb[dctx, e, TLB_ADDEND]) >> 2]
+            if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_W):
+                x[rd] = mem_wu[(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> 2]
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 4, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -488,8 +497,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         elif op == Op.SB:
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
-            if tlb[dctx, e, TLB_TAG_WRITE] == (a & KEY_B):
-                h = a + tlb[dctx, e, TLB_ADDEND]
+            if tlb[tlb_slot(dctx, e) + TLB_TAG_WRITE] == (a & KEY_B):
+                h = a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]
                 memory[h] = x[rs2] & 0xFF
                 if page_flags[h >> 12]:
                     status = after_ram_store(machine, page_flags, decode_cache, h, 1)
@@ -511,8 +520,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         elif op == Op.SH:
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
-            if tlb[dctx, e, TLB_TAG_WRITE] == (a & KEY_H):
-                h = a + tlb[dctx, e, TLB_ADDEND]
+            if tlb[tlb_slot(dctx, e) + TLB_TAG_WRITE] == (a & KEY_H):
+                h = a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]
                 mem_h[h >> 1] = x[rs2]
                 if page_flags[h >> 12]:
                     status = after_ram_store(machine, page_flags, decode_cache, h, 2)
@@ -621,14 +630,23 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 rd,
                 rs1,
                 rs2,
-                decode_cache[slot, DC_BITS],
+                decode_cache[(slot << DC_SHIFT) + DC_BITS],
                 n,
             )
             if status == OK or status == WATCH_HIT:
                 x[rd] = value
         else:
             status, target = execute_system(
-                state, machine, tables, tlb, op, rd, rs1, imm, decode_cache[slot, DC_BITS], n
+                state,
+                machine,
+                tables,
+                tlb,
+                op,
+                rd,
+                rs1,
+                imm,
+                decode_cache[(slot << DC_SHIFT) + DC_BITS],
+                n,
             )
             if target >= 0:
                 npc = target

@@ -29,7 +29,7 @@ class Hart:
         self.page_flags = page_flags
         self.decode_cache = decode_cache
         self.state = np.zeros(L.STATE_SIZE, dtype=np.int64)
-        self.tlb = np.zeros((L.TLB_CONTEXTS, L.TLB_SETS, L.TLB_FIELDS), dtype=np.int64)
+        self.tlb = np.zeros(L.TLB_CONTEXTS * L.TLB_SETS * L.TLB_FIELDS, dtype=np.int64)
         self.trace: np.ndarray | None = None
         self.reset(0x1000)
 
@@ -46,10 +46,11 @@ class Hart:
         self.flush_tlb()
 
     def flush_tlb(self) -> None:
-        self.tlb[:, :, :] = 0
-        self.tlb[:, :, L.TLB_TAG_READ : L.TLB_TAG_EXEC + 1] = L.TLB_INVALID
-        self.tlb[:, :, L.TLB_VPAGE] = -1
-        self.tlb[:, :, L.TLB_PADDR] = -1
+        entries = self.tlb.reshape(L.TLB_CONTEXTS, L.TLB_SETS, L.TLB_FIELDS)
+        entries[:, :, :] = 0
+        entries[:, :, L.TLB_TAG_READ : L.TLB_TAG_EXEC + 1] = L.TLB_INVALID
+        entries[:, :, L.TLB_VPAGE] = -1
+        entries[:, :, L.TLB_PADDR] = -1
 
     def run(self, budget: int) -> Exit:
         reason = run(

@@ -104,6 +104,7 @@ TLB_ADDEND = 3  # host offset = virtual address + addend
 TLB_PADDR = 4  # physical page address (for MMIO pages that have no host offset)
 TLB_VPAGE = 5  # the virtual page the entry describes
 TLB_FIELDS = 8
+TLB_SHIFT = 3  # log2(TLB_FIELDS): the tlb array is flat, index (ctx*SETS + set) << 3
 # Translation contexts (one TLB bank each): privilege x virtualization x SUM.
 CTX_M = 0
 CTX_S = 1
@@ -124,13 +125,20 @@ PAGE_SIZE = 1 << PAGE_SHIFT
 PAGE_MASK = -PAGE_SIZE
 
 # ---- decode cache ------------------------------------------------------------------------
+# A flat int64 array, DC_FIELDS slots per entry: the fields are stored unpacked because a load
+# is cheaper than the shifts and masks of unpacking, and the flat layout indexes with a shift.
 DECODE_CACHE_ENTRIES = 1 << 16
 DECODE_CACHE_MASK = DECODE_CACHE_ENTRIES - 1
-DC_TAG = 0  # host offset of the instruction, or -1
-DC_PACKED = 1  # op | rd << 8 | rs1 << 16 | rs2 << 24 | length << 32
-DC_IMM = 2
-DC_BITS = 3  # the raw instruction (for mtval and traces)
-DC_FIELDS = 4
+DC_TAG = 0  # host offset of the instruction, or -1 (or -2: straddles a page, never cached)
+DC_OP = 1
+DC_RD = 2
+DC_RS1 = 3
+DC_RS2 = 4
+DC_IMM = 5
+DC_LENGTH = 6
+DC_BITS = 7  # the raw instruction (for mtval and traces)
+DC_FIELDS = 8
+DC_SHIFT = 3
 
 PAGE_FLAG_CODE = 1
 PAGE_FLAG_WATCH = 2

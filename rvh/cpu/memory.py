@@ -16,6 +16,7 @@ import numpy as np
 from rvh.cpu.arith import sext32
 from rvh.cpu.interrupts import mtime_at
 from rvh.cpu.layout import (
+    DC_SHIFT,
     DC_TAG,
     DECODE_CACHE_MASK,
     HARTID,
@@ -87,8 +88,8 @@ def after_ram_store(machine, page_flags, decode_cache, host, size):
         start = (host - 2) & ~np.int64(1)
         while start < host + size:
             slot = (start >> 1) & DECODE_CACHE_MASK
-            if decode_cache[slot, DC_TAG] == start:
-                decode_cache[slot, DC_TAG] = -1
+            if decode_cache[(slot << DC_SHIFT) + DC_TAG] == start:
+                decode_cache[(slot << DC_SHIFT) + DC_TAG] = -1
             start += 2
     if flags & PAGE_FLAG_WATCH:
         tohost = machine[M_TOHOST]

@@ -41,6 +41,8 @@ from rvh.cpu.layout import (
     TLB_MISSES,
     TLB_PADDR,
     TLB_SET_MASK,
+    TLB_SETS,
+    TLB_SHIFT,
     TLB_SLOW,
     TLB_TAG_EXEC,
     TLB_TAG_READ,
@@ -230,11 +232,19 @@ def context_priv(ctx):
 
 
 @nb.njit(cache=True)
+def tlb_slot(ctx, index):
+    """First element of TLB entry ``index`` of context ``ctx`` in the flat tlb array."""
+    return (ctx * TLB_SETS + index) << TLB_SHIFT
+
+
+@nb.njit(cache=True)
 def flush_tlb(tlb, first_ctx, last_ctx):
     for ctx in range(first_ctx, last_ctx + 1):
-        tlb[ctx, :, TLB_TAG_READ] = TLB_INVALID
-        tlb[ctx, :, TLB_TAG_WRITE] = TLB_INVALID
-        tlb[ctx, :, TLB_TAG_EXEC] = TLB_INVALID
+        for index in range(TLB_SETS):
+            slot = tlb_slot(ctx, index)
+            tlb[slot + TLB_TAG_READ] = TLB_INVALID
+            tlb[slot + TLB_TAG_WRITE] = TLB_INVALID
+            tlb[slot + TLB_TAG_EXEC] = TLB_INVALID
 
 
 @nb.njit(cache=True)
@@ -242,9 +252,9 @@ def flush_tlb_page(tlb, first_ctx, last_ctx, vaddr):
     index = (vaddr >> 12) & TLB_SET_MASK
     for ctx in range(first_ctx, last_ctx + 1):
         for entry in (index, index ^ TLB_EXEC_FLIP):
-            tlb[ctx, entry, TLB_TAG_READ] = TLB_INVALID
-            tlb[ctx, entry, TLB_TAG_WRITE] = TLB_INVALID
-            tlb[ctx, entry, TLB_TAG_EXEC] = TLB_INVALID
+            tlb[tlb_slot(ctx, entry) + TLB_TAG_READ] = TLB_INVALID
+            tlb[tlb_slot(ctx, entry) + TLB_TAG_WRITE] = TLB_INVALID
+            tlb[tlb_slot(ctx, entry) + TLB_TAG_EXEC] = TLB_INVALID
 
 
 @nb.njit(cache=True)
@@ -396,25 +406,28 @@ def tlb_lookup(state, machine, memory, tlb, vaddr, size, access, ctx):
     else:
         tag_field = TLB_TAG_EXEC
         index ^= TLB_EXEC_FLIP
-    tag = tlb[ctx, index, tag_field]
+    tag = tlb[tlb_slot(ctx, index) + tag_field]
     if tag != TLB_INVALID and (tag & ~np.int64(TLB_SLOW)) == page:
-        return tlb[ctx, index, TLB_PADDR] | (vaddr & ~PAGE_MASK), OK
+        return tlb[tlb_slot(ctx, index) + TLB_PADDR] | (vaddr & ~PAGE_MASK), OK
     state[TLB_MISSES] += 1
     paddr, status, cacheable = translate(state, machine, memory, vaddr, size, access, ctx)
     if status != OK or not cacheable:
         return paddr, status
     ppage = paddr & PAGE_MASK
-    if tlb[ctx, index, TLB_VPAGE] != page or tlb[ctx, index, TLB_PADDR] != ppage:
+    if (
+        tlb[tlb_slot(ctx, index) + TLB_VPAGE] != page
+        or tlb[tlb_slot(ctx, index) + TLB_PADDR] != ppage
+    ):
         # the set held another translation: its other tags must not survive
-        tlb[ctx, index, TLB_TAG_READ] = TLB_INVALID
-        tlb[ctx, index, TLB_TAG_WRITE] = TLB_INVALID
-        tlb[ctx, index, TLB_TAG_EXEC] = TLB_INVALID
-        tlb[ctx, index, TLB_VPAGE] = page
-        tlb[ctx, index, TLB_PADDR] = ppage
+        tlb[tlb_slot(ctx, index) + TLB_TAG_READ] = TLB_INVALID
+        tlb[tlb_slot(ctx, index) + TLB_TAG_WRITE] = TLB_INVALID
+        tlb[tlb_slot(ctx, index) + TLB_TAG_EXEC] = TLB_INVALID
+        tlb[tlb_slot(ctx, index) + TLB_VPAGE] = page
+        tlb[tlb_slot(ctx, index) + TLB_PADDR] = ppage
     host = host_offset(machine, ppage, PAGE_SIZE)
     if host >= 0 and not (access == ACCESS_WRITE and is_rom(machine, ppage)):
-        tlb[ctx, index, TLB_ADDEND] = host - page
-        tlb[ctx, index, tag_field] = page
+        tlb[tlb_slot(ctx, index) + TLB_ADDEND] = host - page
+        tlb[tlb_slot(ctx, index) + tag_field] = page
     else:
-        tlb[ctx, index, tag_field] = page | TLB_SLOW
+        tlb[tlb_slot(ctx, index) + tag_field] = page | TLB_SLOW
     return paddr, OK

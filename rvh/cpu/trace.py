@@ -11,7 +11,9 @@ import numpy as np
 from rvh.cpu.layout import (
     DC_BITS,
     DC_IMM,
-    DC_PACKED,
+    DC_OP,
+    DC_RS2,
+    DC_SHIFT,
     TRACE_POS,
     X_SINK,
 )
@@ -64,18 +66,18 @@ def record(trace, state, mode, pc, slot, decode_cache, rs1_value, rd, value):
     at = state[TRACE_POS] * TRACE_FIELDS
     if at + TRACE_FIELDS > trace.shape[0]:
         return
-    packed = decode_cache[slot, DC_PACKED]
-    op = packed & 0xFF
-    rs2 = (packed >> 24) & 0x1F
+    base = slot << DC_SHIFT
+    op = decode_cache[base + DC_OP]
+    rs2 = decode_cache[base + DC_RS2]
     trace[at + T_PC] = pc
-    trace[at + T_BITS] = decode_cache[slot, DC_BITS]
+    trace[at + T_BITS] = decode_cache[base + DC_BITS]
     trace[at + T_MODE] = mode
     if rd == X_SINK:
         rd = NO_RD
     trace[at + T_RD] = rd
     trace[at + T_VALUE] = value
     if rd >= NO_RD:
-        address, stored, info = _memory_info(op, rs1_value, decode_cache[slot, DC_IMM], state[rs2])
+        address, stored, info = _memory_info(op, rs1_value, decode_cache[base + DC_IMM], state[rs2])
     else:
         address, stored, info = np.int64(0), np.int64(0), np.int64(0)
     trace[at + T_MEM_ADDR] = address
