@@ -341,10 +341,11 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             page_flags[host >> 12] |= PAGE_FLAG_CODE
             page_flags[(host + d_len - 1) >> 12] |= PAGE_FLAG_CODE
         base = slot << DC_SHIFT
+        # the masks tell LLVM the indices are not negative: no wraparound code on x[...]
         op = decode_cache[base + DC_OP]
-        rd = decode_cache[base + DC_RD]
-        rs1 = decode_cache[base + DC_RS1]
-        rs2 = decode_cache[base + DC_RS2]
+        rd = decode_cache[base + DC_RD] & 63
+        rs1 = decode_cache[base + DC_RS1] & 31
+        rs2 = decode_cache[base + DC_RS2] & 31
         imm = decode_cache[base + DC_IMM]
         npc = pc + decode_cache[base + DC_LENGTH]
         status = np.int64(OK)
@@ -360,7 +361,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
             if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_D):
-                x[rd] = mem_d[(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> 3]
+                x[rd] = mem_d[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> np.uint64(3)]
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 8, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -370,8 +371,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             e = (a >> 12) & TLB_SET_MASK
             if tlb[tlb_slot(dctx, e) + TLB_TAG_WRITE] == (a & KEY_D):
                 h = a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]
-                mem_d[h >> 3] = x[rs2]
-                if page_flags[h >> 12]:
+                mem_d[np.uint64(h) >> np.uint64(3)] = x[rs2]
+                if page_flags[np.uint64(h) >> np.uint64(12)]:
                     status = after_ram_store(machine, page_flags, decode_cache, h, 8)
             else:
                 status = store_slow(
@@ -392,7 +393,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
             if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_W):
-                x[rd] = mem_w[(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> 2]
+                x[rd] = mem_w[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> np.uint64(2)]
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 4, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -402,8 +403,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             e = (a >> 12) & TLB_SET_MASK
             if tlb[tlb_slot(dctx, e) + TLB_TAG_WRITE] == (a & KEY_W):
                 h = a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]
-                mem_w[h >> 2] = x[rs2]
-                if page_flags[h >> 12]:
+                mem_w[np.uint64(h) >> np.uint64(2)] = x[rs2]
+                if page_flags[np.uint64(h) >> np.uint64(12)]:
                     status = after_ram_store(machine, page_flags, decode_cache, h, 4)
             else:
                 status = store_slow(
@@ -453,7 +454,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
             if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_B):
-                x[rd] = memory[a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]]
+                x[rd] = memory[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND])]
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 1, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -462,7 +463,9 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
             if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_B):
-                x[rd] = np.int64(np.int8(memory[a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]]))
+                x[rd] = np.int64(
+                    np.int8(memory[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND])])
+                )
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 1, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -471,7 +474,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
             if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_H):
-                x[rd] = mem_hu[(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> 1]
+                x[rd] = mem_hu[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> np.uint64(1)]
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 2, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -480,7 +483,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
             if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_H):
-                x[rd] = mem_h[(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> 1]
+                x[rd] = mem_h[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> np.uint64(1)]
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 2, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -489,7 +492,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             a = x[rs1] + imm
             e = (a >> 12) & TLB_SET_MASK
             if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_W):
-                x[rd] = mem_wu[(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> 2]
+                x[rd] = mem_wu[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> np.uint64(2)]
             else:
                 v, status = load_slow(state, machine, memory, tlb, a, 4, dctx, state[TIME_NS] + n)
                 if status == OK:
@@ -499,8 +502,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             e = (a >> 12) & TLB_SET_MASK
             if tlb[tlb_slot(dctx, e) + TLB_TAG_WRITE] == (a & KEY_B):
                 h = a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]
-                memory[h] = x[rs2] & 0xFF
-                if page_flags[h >> 12]:
+                memory[np.uint64(h)] = x[rs2] & 0xFF
+                if page_flags[np.uint64(h) >> np.uint64(12)]:
                     status = after_ram_store(machine, page_flags, decode_cache, h, 1)
             else:
                 status = store_slow(
@@ -522,8 +525,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             e = (a >> 12) & TLB_SET_MASK
             if tlb[tlb_slot(dctx, e) + TLB_TAG_WRITE] == (a & KEY_H):
                 h = a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]
-                mem_h[h >> 1] = x[rs2]
-                if page_flags[h >> 12]:
+                mem_h[np.uint64(h) >> np.uint64(1)] = x[rs2]
+                if page_flags[np.uint64(h) >> np.uint64(12)]:
                     status = after_ram_store(machine, page_flags, decode_cache, h, 2)
             else:
                 status = store_slow(

@@ -234,7 +234,7 @@ def context_priv(ctx):
 @nb.njit(cache=True)
 def tlb_slot(ctx, index):
     """First element of TLB entry ``index`` of context ``ctx`` in the flat tlb array."""
-    return (ctx * TLB_SETS + index) << TLB_SHIFT
+    return ((ctx & (TLB_CONTEXTS - 1)) * TLB_SETS + (index & TLB_SET_MASK)) << TLB_SHIFT
 
 
 @nb.njit(cache=True)
