@@ -23,6 +23,7 @@ from rvh.cpu import arith
 from rvh.cpu.csr import csr_access_fault, csr_read, csr_write
 from rvh.cpu.decode import decode
 from rvh.cpu.exits import Exit
+from rvh.cpu.fast import fast_loop
 from rvh.cpu.interrupts import (
     any_pending_enabled,
     next_deadline,
@@ -43,6 +44,7 @@ from rvh.cpu.layout import (
     DC_TAG,
     DECODE_CACHE_MASK,
     FETCH_CTX,
+    GENERAL_PATH,
     INSTRET,
     M_FIRMWARE_TRAPS,
     MMIO_DONE,
@@ -85,9 +87,9 @@ from rvh.cpu.mmu import (
     OK,
     flush_tlb,
     flush_tlb_page,
-    tlb_slot,
     host_offset,
     tlb_lookup,
+    tlb_slot,
 )
 from rvh.cpu.trace import TRACE_FIELDS, record
 from rvh.cpu.trap import mret, sret, take_trap, trap_target
@@ -285,7 +287,28 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 fetch_page = np.int64(-1)
                 state[WFI] = 0
             limit = min(budget, n + next_deadline(state, machine, now))
+        if trace is None:
+            pc, n = fast_loop(
+                x,
+                memory,
+                mem_h,
+                mem_w,
+                mem_d,
+                page_flags,
+                tlb,
+                decode_cache,
+                pc,
+                n,
+                limit,
+                dctx,
+                fetch_page,
+                fetch_addend,
+            )
+            if n >= limit:
+                continue
+        # ---- the general path: one instruction, whatever it is ----
         n += 1
+        state[GENERAL_PATH] += 1
         # ---- fetch through the cached translation of the current page ----
         if (pc & PAGE_MASK) == fetch_page:
             host = pc + fetch_addend

@@ -79,18 +79,24 @@ def write_host(memory, host, size, value):
 
 
 @nb.njit(cache=True)
+def invalidate_decoded(decode_cache, host, size):
+    """Drop decoded instructions overlapping [host, host+size): one starting up to 2 bytes
+    before the store may overlap it too."""
+    start = (host - 2) & ~np.int64(1)
+    while start < host + size:
+        slot = ((start >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
+        if decode_cache[slot + DC_TAG] == start:
+            decode_cache[slot + DC_TAG] = -1
+        start += 2
+
+
+@nb.njit(cache=True)
 def after_ram_store(machine, page_flags, decode_cache, host, size):
     """Keep the decode cache coherent and watch tohost after a store to a flagged page."""
     flags = page_flags[host >> 12] | page_flags[(host + size - 1) >> 12]
     status = np.int64(OK)
     if flags & PAGE_FLAG_CODE:
-        # an instruction that starts up to 2 bytes before the store may overlap it
-        start = (host - 2) & ~np.int64(1)
-        while start < host + size:
-            slot = (start >> 1) & DECODE_CACHE_MASK
-            if decode_cache[(slot << DC_SHIFT) + DC_TAG] == start:
-                decode_cache[(slot << DC_SHIFT) + DC_TAG] = -1
-            start += 2
+        invalidate_decoded(decode_cache, host, size)
     if flags & PAGE_FLAG_WATCH:
         tohost = machine[M_TOHOST]
         if tohost >= 0 and host < tohost + 8 and tohost < host + size:

@@ -1,0 +1,285 @@
+"""The kernel's fast loop: the common instructions, with nothing else live.
+
+``fast_loop`` runs straight from the decode cache while every instruction is an ALU, M,
+branch, jump or load/store op whose TLB entry hits, on a page without decoded code, in the
+current fetch page, and before ``limit``.  At the first instruction it cannot finish that way it
+returns *without executing it*, and ``core.run``'s general path does that one instruction with
+full semantics (slow memory paths, CSRs, traps, tracing).  Semantics are therefore defined once,
+by the general path; this loop is only a faster way to do the same thing for what it accepts.
+
+It is a separate function so that LLVM allocates registers for this small loop alone, instead of
+spilling its variables around the many calls of the general path.
+"""
+
+import numba as nb
+import numpy as np
+
+from rvh.cpu import arith
+from rvh.cpu.layout import (
+    DC_IMM,
+    DC_LENGTH,
+    DC_OP,
+    DC_RD,
+    DC_RS1,
+    DC_RS2,
+    DC_SHIFT,
+    DC_TAG,
+    DECODE_CACHE_MASK,
+    PAGE_FLAG_WATCH,
+    PAGE_MASK,
+    TLB_ADDEND,
+    TLB_CONTEXTS,
+    TLB_SET_MASK,
+    TLB_SETS,
+    TLB_SHIFT,
+    TLB_TAG_READ,
+    TLB_TAG_WRITE,
+)
+from rvh.cpu.memory import invalidate_decoded
+from rvh.isa.instructions import Op
+
+KEY_B = PAGE_MASK
+KEY_H = PAGE_MASK | 1
+KEY_W = PAGE_MASK | 3
+KEY_D = PAGE_MASK | 7
+
+U3 = np.uint64(3)
+U2 = np.uint64(2)
+U1 = np.uint64(1)
+U12 = np.uint64(12)
+
+
+@nb.njit(cache=True, nogil=True)
+def fast_loop(
+    x,
+    memory,
+    mem_h,
+    mem_w,
+    mem_d,
+    page_flags,
+    tlb,
+    decode_cache,
+    pc,
+    n,
+    limit,
+    dctx,
+    fetch_page,
+    fetch_addend,
+):
+    """Run from pc until an instruction needs the general path; returns (pc, n)."""
+    tlb_base = (dctx & (TLB_CONTEXTS - 1)) * TLB_SETS
+    while n < limit:
+        if (pc & PAGE_MASK) != fetch_page:
+            break
+        host = pc + fetch_addend
+        base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
+        if decode_cache[base + DC_TAG] != host:
+            break
+        op = decode_cache[base + DC_OP]
+        rd = decode_cache[base + DC_RD] & 63
+        rs1 = decode_cache[base + DC_RS1] & 31
+        rs2 = decode_cache[base + DC_RS2] & 31
+        imm = decode_cache[base + DC_IMM]
+        npc = pc + decode_cache[base + DC_LENGTH]
+        if op == Op.ADDI:
+            x[rd] = x[rs1] + imm
+        elif op == Op.ADD:
+            x[rd] = x[rs1] + x[rs2]
+        elif op == Op.LD:
+            a = x[rs1] + imm
+            e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+            if tlb[e + TLB_TAG_READ] != (a & KEY_D):
+                break
+            x[rd] = mem_d[np.uint64(a + tlb[e + TLB_ADDEND]) >> U3]
+        elif op == Op.SD:
+            a = x[rs1] + imm
+            e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+            if tlb[e + TLB_TAG_WRITE] != (a & KEY_D):
+                break
+            h = np.uint64(a + tlb[e + TLB_ADDEND])
+            if page_flags[h >> U12]:
+                if page_flags[h >> U12] & PAGE_FLAG_WATCH:
+                    break
+                invalidate_decoded(decode_cache, np.int64(h), 8)
+            mem_d[h >> U3] = x[rs2]
+        elif op == Op.LW:
+            a = x[rs1] + imm
+            e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+            if tlb[e + TLB_TAG_READ] != (a & KEY_W):
+                break
+            x[rd] = mem_w[np.uint64(a + tlb[e + TLB_ADDEND]) >> U2]
+        elif op == Op.SW:
+            a = x[rs1] + imm
+            e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+            if tlb[e + TLB_TAG_WRITE] != (a & KEY_W):
+                break
+            h = np.uint64(a + tlb[e + TLB_ADDEND])
+            if page_flags[h >> U12]:
+                if page_flags[h >> U12] & PAGE_FLAG_WATCH:
+                    break
+                invalidate_decoded(decode_cache, np.int64(h), 4)
+            mem_w[h >> U2] = x[rs2]
+        elif op == Op.BEQ:
+            if x[rs1] == x[rs2]:
+                npc = pc + imm
+        elif op == Op.BNE:
+            if x[rs1] != x[rs2]:
+                npc = pc + imm
+        elif op == Op.BLT:
+            if x[rs1] < x[rs2]:
+                npc = pc + imm
+        elif op == Op.BGE:
+            if x[rs1] >= x[rs2]:
+                npc = pc + imm
+        elif op == Op.BLTU:
+            if arith.ltu(x[rs1], x[rs2]):
+                npc = pc + imm
+        elif op == Op.BGEU:
+            if not arith.ltu(x[rs1], x[rs2]):
+                npc = pc + imm
+        elif op == Op.JAL:
+            x[rd] = npc
+            npc = pc + imm
+        elif op == Op.JALR:
+            target = (x[rs1] + imm) & ~np.int64(1)
+            x[rd] = npc
+            npc = target
+        elif op == Op.LUI:
+            x[rd] = imm
+        elif op == Op.AUIPC:
+            x[rd] = pc + imm
+        elif op == Op.LBU:
+            a = x[rs1] + imm
+            e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+            if tlb[e + TLB_TAG_READ] != (a & KEY_B):
+                break
+            x[rd] = memory[np.uint64(a + tlb[e + TLB_ADDEND])]
+        elif op == Op.LB:
+            a = x[rs1] + imm
+            e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+            if tlb[e + TLB_TAG_READ] != (a & KEY_B):
+                break
+            x[rd] = np.int64(np.int8(memory[np.uint64(a + tlb[e + TLB_ADDEND])]))
+        elif op == Op.LHU:
+            a = x[rs1] + imm
+            e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+            if tlb[e + TLB_TAG_READ] != (a & KEY_H):
+                break
+            x[rd] = mem_h[np.uint64(a + tlb[e + TLB_ADDEND]) >> U1] & 0xFFFF
+        elif op == Op.LH:
+            a = x[rs1] + imm
+            e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+            if tlb[e + TLB_TAG_READ] != (a & KEY_H):
+                break
+            x[rd] = mem_h[np.uint64(a + tlb[e + TLB_ADDEND]) >> U1]
+        elif op == Op.LWU:
+            a = x[rs1] + imm
+            e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+            if tlb[e + TLB_TAG_READ] != (a & KEY_W):
+                break
+            x[rd] = mem_w[np.uint64(a + tlb[e + TLB_ADDEND]) >> U2] & 0xFFFFFFFF
+        elif op == Op.SB:
+            a = x[rs1] + imm
+            e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+            if tlb[e + TLB_TAG_WRITE] != (a & KEY_B):
+                break
+            h = np.uint64(a + tlb[e + TLB_ADDEND])
+            if page_flags[h >> U12]:
+                if page_flags[h >> U12] & PAGE_FLAG_WATCH:
+                    break
+                invalidate_decoded(decode_cache, np.int64(h), 1)
+            memory[h] = x[rs2] & 0xFF
+        elif op == Op.SH:
+            a = x[rs1] + imm
+            e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+            if tlb[e + TLB_TAG_WRITE] != (a & KEY_H):
+                break
+            h = np.uint64(a + tlb[e + TLB_ADDEND])
+            if page_flags[h >> U12]:
+                if page_flags[h >> U12] & PAGE_FLAG_WATCH:
+                    break
+                invalidate_decoded(decode_cache, np.int64(h), 2)
+            mem_h[h >> U1] = x[rs2]
+        elif op == Op.SLTI:
+            x[rd] = 1 if x[rs1] < imm else 0
+        elif op == Op.SLTIU:
+            x[rd] = 1 if arith.ltu(x[rs1], imm) else 0
+        elif op == Op.XORI:
+            x[rd] = x[rs1] ^ imm
+        elif op == Op.ORI:
+            x[rd] = x[rs1] | imm
+        elif op == Op.ANDI:
+            x[rd] = x[rs1] & imm
+        elif op == Op.SLLI:
+            x[rd] = x[rs1] << imm
+        elif op == Op.SRLI:
+            x[rd] = arith.srl(x[rs1], imm)
+        elif op == Op.SRAI:
+            x[rd] = x[rs1] >> imm
+        elif op == Op.SUB:
+            x[rd] = x[rs1] - x[rs2]
+        elif op == Op.SLL:
+            x[rd] = x[rs1] << (x[rs2] & 63)
+        elif op == Op.SLT:
+            x[rd] = 1 if x[rs1] < x[rs2] else 0
+        elif op == Op.SLTU:
+            x[rd] = 1 if arith.ltu(x[rs1], x[rs2]) else 0
+        elif op == Op.XOR:
+            x[rd] = x[rs1] ^ x[rs2]
+        elif op == Op.SRL:
+            x[rd] = arith.srl(x[rs1], x[rs2] & 63)
+        elif op == Op.SRA:
+            x[rd] = x[rs1] >> (x[rs2] & 63)
+        elif op == Op.OR:
+            x[rd] = x[rs1] | x[rs2]
+        elif op == Op.AND:
+            x[rd] = x[rs1] & x[rs2]
+        elif op == Op.ADDIW:
+            x[rd] = arith.sext32(x[rs1] + imm)
+        elif op == Op.SLLIW:
+            x[rd] = arith.sext32(x[rs1] << imm)
+        elif op == Op.SRLIW:
+            x[rd] = arith.sext32((x[rs1] & 0xFFFFFFFF) >> imm)
+        elif op == Op.SRAIW:
+            x[rd] = arith.sext32(x[rs1]) >> imm
+        elif op == Op.ADDW:
+            x[rd] = arith.sext32(x[rs1] + x[rs2])
+        elif op == Op.SUBW:
+            x[rd] = arith.sext32(x[rs1] - x[rs2])
+        elif op == Op.SLLW:
+            x[rd] = arith.sext32(x[rs1] << (x[rs2] & 31))
+        elif op == Op.SRLW:
+            x[rd] = arith.sext32((x[rs1] & 0xFFFFFFFF) >> (x[rs2] & 31))
+        elif op == Op.SRAW:
+            x[rd] = arith.sext32(x[rs1]) >> (x[rs2] & 31)
+        elif op == Op.MUL:
+            x[rd] = x[rs1] * x[rs2]
+        elif op == Op.MULH:
+            x[rd] = arith.mulh(x[rs1], x[rs2])
+        elif op == Op.MULHSU:
+            x[rd] = arith.mulhsu(x[rs1], x[rs2])
+        elif op == Op.MULHU:
+            x[rd] = arith.mulhu(x[rs1], x[rs2])
+        elif op == Op.DIV:
+            x[rd] = arith.div(x[rs1], x[rs2])
+        elif op == Op.DIVU:
+            x[rd] = arith.divu(x[rs1], x[rs2])
+        elif op == Op.REM:
+            x[rd] = arith.rem(x[rs1], x[rs2])
+        elif op == Op.REMU:
+            x[rd] = arith.remu(x[rs1], x[rs2])
+        elif op == Op.MULW:
+            x[rd] = arith.sext32(x[rs1] * x[rs2])
+        elif op == Op.DIVW:
+            x[rd] = arith.divw(x[rs1], x[rs2])
+        elif op == Op.DIVUW:
+            x[rd] = arith.divuw(x[rs1], x[rs2])
+        elif op == Op.REMW:
+            x[rd] = arith.remw(x[rs1], x[rs2])
+        elif op == Op.REMUW:
+            x[rd] = arith.remuw(x[rs1], x[rs2])
+        else:
+            break
+        n += 1
+        pc = npc
+    return pc, n
