@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _positive_int(text: str) -> int:
     try:
-        value = int(text, 0)
+        value = int(float(text)) if "e" in text.lower() and "x" not in text else int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value <= 0:

@@ -30,9 +30,9 @@ from rvh.cpu.interrupts import NEVER
 from rvh.cpu.tables import build_tables
 from rvh.devices.bootrom import boot_rom
 from rvh.devices.htif import Htif
-from rvh.devices.syscon import TestDevice
+from rvh.devices.syscon import SiFiveTestDevice
 from rvh.devices.uart16550 import Uart16550
-from rvh.errors import EXIT_DEADLOCK, EXIT_INSN_LIMIT, GuestError
+from rvh.errors import EXIT_DEADLOCK, EXIT_INSN_LIMIT, GuestError, LoadError
 from rvh.isa.csrs import misa_value
 from rvh.loader import LoadedElf, load_elf
 
@@ -88,7 +88,7 @@ class Machine:
         ]
         self._output = output or _stdout_writer()
         self.uart = Uart16550(self._output)
-        self.test_device = TestDevice(self.power_off, self.request_reset)
+        self.test_device = SiFiveTestDevice(self.power_off, self.request_reset)
         self.bus.attach(C.TEST_BASE, C.TEST_SIZE, self.test_device)
         self.bus.attach(C.UART0_BASE, C.UART0_SIZE, self.uart)
         self.htif: Htif | None = None
@@ -120,12 +120,24 @@ class Machine:
     def set_boot(self, start: int, next_address: int | None = None) -> None:
         """Write the device tree and the boot ROM that jumps to ``start``."""
         self.fdt_blob = self.device_tree()
-        self.fdt_address = fdt_address(C.RAM_BASE, self.config.memory, len(self.fdt_blob))
+        self.fdt_address = self._place_fdt(len(self.fdt_blob))
         self.bus.write_bytes(self.fdt_address, self.fdt_blob)
         self.boot_rom_image = boot_rom(start, self.fdt_address, next_address)
         self.bus.write_bytes(C.BOOT_ROM_BASE, self.boot_rom_image, rom=True)
         for hart in self.harts:
             hart.reset(C.BOOT_ROM_BASE)
+
+    def _place_fdt(self, size: int) -> int:
+        """QEMU's address for the device tree, unless that would cover the loaded program:
+        then the first 8-byte aligned space after the program."""
+        address = fdt_address(C.RAM_BASE, self.config.memory, size)
+        segments = self.elf.segments if self.elf else []
+        if any(address < s.address + s.memory_size and s.address < address + size
+               for s in segments):
+            address = (max(s.address + s.memory_size for s in segments) + 7) & ~7
+        if address + size > C.RAM_BASE + self.config.memory:
+            raise LoadError("RAM is too small for the program and its device tree")
+        return address
 
     def device_tree(self) -> bytes:
         from rvh.fdt import Board, board_dtb
@@ -162,6 +174,8 @@ class Machine:
         return trio.run(self.run)
 
     async def run(self) -> RunResult:
+        for hart in self.harts:
+            hart.run(0)  # load the compiled kernel now, so the wall time is emulation alone
         start = time.perf_counter()
         try:
             async with trio.open_nursery() as nursery:

@@ -13,7 +13,7 @@ FINISHER_FAIL = 0x3333
 FINISHER_RESET = 0x7777
 
 
-class TestDevice:
+class SiFiveTestDevice:
     name = "test"
 
     def __init__(self, power_off: Callable[[int, str], None], reset: Callable[[], None]) -> None:

@@ -1,0 +1,36 @@
+# rvh: the two commands of the README, and their parts.
+#
+#   make demo    set up (Debian packages + .venv), build the guests, run the hello guest
+#   make test    set up, build the guests, run the whole test suite
+#   make bench   rvh bench mips (rvh beside QEMU 7.2)
+
+PYTHON  := .venv/bin/python
+RVH     := .venv/bin/rvh
+
+.PHONY: all setup guests demo test bench lint clean
+
+all: guests
+
+setup:
+	@tools/setup.sh
+
+guests: setup
+	@$(MAKE) -s -C guests -j2
+
+demo: guests
+	$(RVH) run guests/build/hello/hello.elf --stats
+	$(RVH) run guests/build/bench/intmem.elf --stats
+
+test: guests
+	$(PYTHON) -m pytest -q
+
+bench: guests
+	$(RVH) bench mips
+
+lint: setup
+	.venv/bin/ruff check rvh tests
+	.venv/bin/ruff format --check rvh tests
+
+clean:
+	$(MAKE) -s -C guests clean
+	rm -rf build

@@ -1,0 +1,134 @@
+"""``rvh bench mips``: CPU speed of rvh on the guests/bench workloads, beside QEMU 7.2.
+
+Both emulators run the same ELF in the same invocation, so the ratio holds on a noisy shared
+machine even when absolute numbers drift; each figure is the median of ``repeat`` runs.
+rvh's MIPS is steady state (the kernel's own run time); QEMU's is its process time minus its
+start-up (measured on the hello guest).  The instruction count of a workload is rvh's, which
+is the same program's count on QEMU.  Numba's compile time is measured on a cold cache (a fresh
+cache directory) and on a warm one, in child processes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rvh.config import MachineConfig
+from rvh.errors import RvhError
+
+WORKLOADS = ("intmem", "recursion", "bytes")
+QEMU = "qemu-system-riscv64"
+QEMU_ARGS = ["-machine", "virt", "-bios", "none", "-m", "256", "-nographic", "-kernel"]
+
+
+def guests_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "guests" / "build"
+
+
+@dataclass
+class Measurement:
+    workload: str
+    instructions: int
+    rvh_seconds: float
+    qemu_seconds: float | None
+    output_matches: bool | None
+
+    @property
+    def rvh_mips(self) -> float:
+        return self.instructions / self.rvh_seconds / 1e6
+
+    @property
+    def qemu_mips(self) -> float | None:
+        if self.qemu_seconds is None or self.qemu_seconds <= 0:
+            return None
+        return self.instructions / self.qemu_seconds / 1e6
+
+
+def run_rvh(elf: Path, max_instructions: int | None = None) -> tuple[int, float, bytes]:
+    from rvh.machine import Machine
+
+    output = bytearray()
+    machine = Machine(MachineConfig(max_instructions=max_instructions), output=output.extend)
+    machine.load(str(elf))
+    result = machine.run_sync()
+    return result.instructions, result.seconds, bytes(output)
+
+
+def run_qemu(elf: Path) -> tuple[float, bytes]:
+    start = time.perf_counter()
+    done = subprocess.run([QEMU, *QEMU_ARGS, str(elf)], capture_output=True, timeout=300)
+    return time.perf_counter() - start, done.stdout
+
+
+def compile_times() -> tuple[float, float]:
+    """Seconds to import rvh and run the hello guest with a cold, then a warm, numba cache."""
+    hello = guests_dir() / "hello" / "hello.elf"
+    code = (
+        "import time; t = time.perf_counter()\n"
+        "from rvh.machine import Machine\n"
+        "m = Machine(output=lambda d: None); m.load(%r); m.run_sync()\n"
+        "print(time.perf_counter() - t)\n" % str(hello)
+    )
+    with tempfile.TemporaryDirectory(prefix="rvh-cold-cache-") as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        times = []
+        for _ in range(2):
+            done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                  text=True, check=True)
+            times.append(float(done.stdout.strip().splitlines()[-1]))
+    return times[0], times[1]
+
+
+def bench_mips(*, quick: bool = False, qemu: bool = True, repeat: int = 3,
+               measure_compile: bool = True) -> int:
+    build = guests_dir()
+    missing = [w for w in WORKLOADS if not (build / "bench" / f"{w}.elf").exists()]
+    if missing:
+        raise RvhError(f"bench guests not built ({', '.join(missing)}): run 'make guests' first")
+    have_qemu = qemu and shutil.which(QEMU) is not None and not quick
+    if quick:
+        repeat = 1
+    limit = 20_000_000 if quick else None
+    print(f"rvh bench mips: {repeat} run(s) per workload, median reported"
+          + ("" if have_qemu else " (QEMU not run)"))
+    run_rvh(build / "hello" / "hello.elf")  # load the compiled kernel before timing
+    qemu_startup = 0.0
+    if have_qemu:
+        qemu_startup = statistics.median(run_qemu(build / "hello" / "hello.elf")[0]
+                                         for _ in range(repeat))
+    results = []
+    for workload in WORKLOADS:
+        elf = build / "bench" / f"{workload}.elf"
+        rvh_runs = [run_rvh(elf, limit) for _ in range(repeat)]
+        instructions = rvh_runs[0][0]
+        rvh_seconds = statistics.median(r[1] for r in rvh_runs)
+        qemu_seconds = None
+        matches = None
+        if have_qemu:
+            qemu_runs = [run_qemu(elf) for _ in range(repeat)]
+            qemu_seconds = max(1e-6, statistics.median(r[0] for r in qemu_runs) - qemu_startup)
+            matches = qemu_runs[0][1].replace(b"\r\n", b"\n") == rvh_runs[0][2]
+        results.append(Measurement(workload, instructions, rvh_seconds, qemu_seconds, matches))
+    print()
+    print(f"{'workload':<10} {'instructions':>13} {'rvh s':>7} {'rvh MIPS':>9} "
+          f"{'QEMU s':>7} {'QEMU MIPS':>10} {'rvh/QEMU':>9}  output")
+    for r in results:
+        q_s = f"{r.qemu_seconds:7.3f}" if r.qemu_seconds is not None else f"{'-':>7}"
+        q_m = f"{r.qemu_mips:10.1f}" if r.qemu_mips is not None else f"{'-':>10}"
+        ratio = f"{r.rvh_mips / r.qemu_mips:9.2f}" if r.qemu_mips else f"{'-':>9}"
+        same = {None: "-", True: "same", False: "DIFFERENT"}[r.output_matches]
+        print(f"{r.workload:<10} {r.instructions:>13,} {r.rvh_seconds:7.3f} {r.rvh_mips:9.1f} "
+              f"{q_s} {q_m} {ratio}  {same}")
+    if have_qemu:
+        print(f"\nQEMU start-up (hello guest, subtracted above): {qemu_startup:.3f} s")
+    if measure_compile and not quick:
+        cold, warm = compile_times()
+        print(f"numba: import + run hello with a cold cache {cold:.1f} s, warm cache {warm:.2f} s")
+    return 1 if any(r.output_matches is False for r in results) else 0

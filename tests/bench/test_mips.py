@@ -1,0 +1,17 @@
+"""rvh bench mips in its quick form runs end to end (a smoke test: speed targets are measured by
+the benchmark itself, never asserted in unit tests)."""
+
+import pytest
+from support import GUESTS
+
+from rvh.bench.mips import bench_mips
+
+
+def test_bench_mips_quick(capsys):
+    if not (GUESTS / "bench" / "intmem.elf").exists():
+        pytest.skip("guests not built")
+    assert bench_mips(quick=True, qemu=False) == 0
+    out = capsys.readouterr().out
+    for workload in ("intmem", "recursion", "bytes"):
+        assert workload in out
+    assert "MIPS" in out

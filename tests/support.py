@@ -1,0 +1,117 @@
+"""Test helpers: assemble RISC-V snippets with the cross toolchain and run them on a real hart.
+
+``run_asm`` places the assembled code at the start of RAM, starts the hart there in M-mode
+(skipping the boot ROM) and runs until the snippet executes ``wfi`` with no interrupt enabled,
+the conventional end of a snippet.  Nothing is mocked: it is the kernel the CLI runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from rvh.config import RAM_BASE, MachineConfig
+from rvh.cpu import layout as L
+from rvh.cpu.exits import Exit
+from rvh.cpu.hart import Hart
+from rvh.machine import Machine
+
+CROSS = os.environ.get("CROSS", "riscv64-unknown-elf-")
+MARCH = "rv64imac_zicsr_zifencei"
+ROOT = Path(__file__).resolve().parent.parent
+GUESTS = ROOT / "guests" / "build"
+_CACHE = Path(tempfile.gettempdir()) / "rvh-test-asm"
+
+needs_toolchain = pytest.mark.skipif(
+    shutil.which(CROSS + "as") is None, reason="RISC-V cross toolchain not installed"
+)
+
+
+def assemble(source: str, march: str = MARCH, base: int = RAM_BASE) -> bytes:
+    """Assemble ``source`` (GNU as syntax) into a flat binary linked at ``base``."""
+    text = ".option norelax\n.section .text\n.globl _start\n_start:\n" + source + "\n"
+    key = hashlib.sha256(f"{march}:{base:#x}:{text}".encode()).hexdigest()[:24]
+    _CACHE.mkdir(exist_ok=True)
+    binary = _CACHE / f"{key}.bin"
+    if binary.exists():
+        return binary.read_bytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        src, obj, elf = Path(tmp, "s.S"), Path(tmp, "s.o"), Path(tmp, "s.elf")
+        src.write_text(text)
+        subprocess.run([CROSS + "gcc", "-c", f"-march={march}", "-mabi=lp64", "-o", str(obj),
+                        str(src)], check=True, capture_output=True, text=True)
+        subprocess.run([CROSS + "ld", "-Ttext", hex(base), "-e", "_start", "-o", str(elf),
+                        str(obj)], check=True, capture_output=True, text=True)
+        subprocess.run([CROSS + "objcopy", "-O", "binary", str(elf), str(binary) + ".tmp"],
+                       check=True, capture_output=True, text=True)
+        os.replace(str(binary) + ".tmp", binary)
+    return binary.read_bytes()
+
+
+class Snippet:
+    """The outcome of running a snippet: registers, CSRs, memory, and the machine."""
+
+    def __init__(self, machine: Machine, end: int) -> None:
+        self.machine = machine
+        self.hart: Hart = machine.harts[0]
+        self.end = end
+
+    def x(self, index: int) -> int:
+        return self.hart.x(index)
+
+    def sx(self, index: int) -> int:
+        """Register as a signed integer."""
+        value = self.hart.x(index)
+        return value - (1 << 64) if value >> 63 else value
+
+    def csr(self, name: str) -> int:
+        return self.hart.csr(name)
+
+    def read(self, address: int, size: int) -> int:
+        return int.from_bytes(self.machine.bus.read_bytes(address, size), "little")
+
+    @property
+    def pc(self) -> int:
+        return self.hart.pc
+
+
+def run_asm(source: str, *, regs: dict[int, int] | None = None, max_insns: int = 100_000,
+            memory: int = 16 << 20, data: dict[int, bytes] | None = None,
+            expect_end: bool = True) -> Snippet:
+    """Run an assembly snippet in M-mode from RAM_BASE until its final ``wfi``."""
+    code = assemble(source + "\n__snippet_end:\n wfi\n")
+    machine = Machine(MachineConfig(memory=memory), output=lambda _: None)
+    machine.machine[L.M_MTIMECMP] = -1  # no timer interrupt unless a test arms one
+    machine.bus.write_bytes(RAM_BASE, code)
+    for address, blob in (data or {}).items():
+        machine.bus.write_bytes(address, blob)
+    hart = machine.harts[0]
+    hart.reset(RAM_BASE)
+    for index, value in (regs or {}).items():
+        hart.set_x(index, value)
+    end = RAM_BASE + len(code) - 4  # the final wfi
+    executed = 0
+    while executed < max_insns:
+        before = hart.instret
+        reason = hart.run(max_insns - executed)
+        executed += max(1, hart.instret - before)
+        if reason == Exit.MMIO:
+            machine.bus.complete_mmio(hart.state)
+        elif reason == Exit.WFI:
+            if hart.pc == end + 4 or not expect_end:
+                break
+            hart.state[L.WFI] = 0
+        elif reason == Exit.BUDGET:
+            break
+        if machine.exit_status is not None:
+            break
+    snippet = Snippet(machine, end)
+    if expect_end:
+        assert hart.pc == end + 4, f"snippet did not finish: pc={hart.pc:#x}, end={end:#x}"
+    return snippet

@@ -1,0 +1,77 @@
+"""Machine-level behaviour: idle time skipping, deadlock detection, instruction limits."""
+
+import time
+
+from support import needs_toolchain, run_asm
+
+from rvh.config import RAM_BASE, MachineConfig
+from rvh.cpu import layout as L
+from rvh.errors import EXIT_DEADLOCK, EXIT_INSN_LIMIT
+from rvh.machine import Machine
+
+pytestmark = needs_toolchain
+
+
+def machine_with(code: bytes, **config):
+    from support import assemble
+
+    machine = Machine(MachineConfig(memory=16 << 20, **config), output=lambda _: None)
+    machine.bus.write_bytes(RAM_BASE, assemble(code))
+    machine.set_boot(RAM_BASE)
+    return machine
+
+
+WAIT_ONE_SECOND = """
+    li t0, 0x200bff8          # mtime
+    ld t1, 0(t0)
+    li t2, 10000000           # one second at 10 MHz
+    add t1, t1, t2
+    li t0, 0x2004000          # mtimecmp hart 0
+    sd t1, 0(t0)
+    li t0, 0x80               # MTIE
+    csrw mie, t0
+1:  wfi
+    csrr t0, mip
+    andi t0, t0, 0x80
+    beqz t0, 1b
+    li t0, 0x100000
+    li t1, 0x5555
+    sw t1, 0(t0)
+"""
+
+
+def test_wfi_skips_virtual_time_to_the_timer():
+    machine = machine_with(WAIT_ONE_SECOND)
+    start = time.perf_counter()
+    result = machine.run_sync()
+    assert result.status == 0
+    assert time.perf_counter() - start < 5  # a virtual second costs no host second
+    hart = machine.harts[0]
+    assert hart.state[L.TIME_NS] >= 1_000_000_000
+    assert hart.instret < 1000  # the guest executed a handful of instructions, not a spin
+
+
+def test_wfi_with_nothing_to_wake_it_is_a_deadlock():
+    machine = machine_with("csrw mie, zero\n1: wfi\nj 1b\n")
+    result = machine.run_sync()
+    assert result.status == EXIT_DEADLOCK
+    assert "deadlock" in result.reason
+
+
+def test_instruction_limit():
+    machine = machine_with("1: j 1b\n", max_instructions=12345)
+    result = machine.run_sync()
+    assert result.status == EXIT_INSN_LIMIT
+    assert result.instructions == 12345
+
+
+def test_time_advances_one_tick_per_100_instructions():
+    s = run_asm("""
+        csrr a0, time
+        li t0, 1000
+    1:  addi t0, t0, -1
+        bnez t0, 1b
+        csrr a1, time
+    """)
+    # 2002 instructions between the reads: 20 ticks of the 10 MHz timebase
+    assert s.x(11) - s.x(10) == 20
