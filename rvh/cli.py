@@ -15,7 +15,7 @@ import sys
 
 from rvh import __version__
 from rvh.config import MachineConfig, parse_size
-from rvh.errors import EXIT_INTERRUPTED, EXIT_USAGE, RvhError
+from rvh.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, RvhError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,7 +60,28 @@ def build_parser() -> argparse.ArgumentParser:
         "does.  The console is the 16550 UART (stdout); a guest ends the run through the "
         "test device (0x100000), HTIF (a 'tohost' symbol) or, later, SBI shutdown.",
     )
-    run.add_argument("elf", metavar="ELF", help="program to run")
+    run.add_argument(
+        "elf",
+        metavar="ELF",
+        nargs="?",
+        help="program to run (bare M-mode, or the S-mode payload with --sbi)",
+    )
+    run.add_argument(
+        "--sbi",
+        action="store_true",
+        help="run ELF in S-mode on rvh's built-in SBI firmware (SBI v2.0)",
+    )
+    run.add_argument(
+        "--firmware",
+        metavar="FW",
+        help="M-mode firmware to boot instead (e.g. OpenSBI's fw_jump.elf)",
+    )
+    run.add_argument(
+        "--kernel",
+        metavar="PAYLOAD",
+        help="S-mode payload loaded at its own address for --firmware",
+    )
+    run.add_argument("--bootargs", metavar="TEXT", help="/chosen/bootargs in the device tree")
     _machine_options(run)
     run.add_argument(
         "--max-insns",
@@ -154,8 +175,22 @@ def _run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     config.max_instructions = args.max_insns
+    config.bootargs = args.bootargs
+    if args.firmware:
+        if args.sbi or args.elf:
+            raise ConfigError("--firmware boots its payload from --kernel; give no ELF or --sbi")
+    elif args.elf is None:
+        raise ConfigError("run needs an ELF (or --firmware FW [--kernel PAYLOAD])")
+    elif args.kernel:
+        raise ConfigError("--kernel goes with --firmware")
+    config.firmware_traps = args.sbi
     machine = Machine(config)
-    machine.load(args.elf)
+    if args.firmware:
+        machine.load_firmware(args.firmware, args.kernel)
+    elif args.sbi:
+        machine.load_sbi_payload(args.elf)
+    else:
+        machine.load(args.elf)
     result = machine.run_sync()
     if (
         result.status != 0

@@ -30,6 +30,7 @@ from rvh.cpu.interrupts import NEVER
 from rvh.cpu.tables import build_tables
 from rvh.devices.bootrom import boot_rom
 from rvh.devices.htif import Htif
+from rvh.devices.plic import Plic
 from rvh.devices.syscon import SiFiveTestDevice
 from rvh.devices.uart16550 import Uart16550
 from rvh.errors import EXIT_DEADLOCK, EXIT_INSN_LIMIT, GuestError, LoadError
@@ -87,10 +88,12 @@ class Machine:
             for i in range(cfg.harts)
         ]
         self._output = output or _stdout_writer()
-        self.uart = Uart16550(self._output)
+        self.plic = Plic(cfg.harts, m)
+        self.uart = Uart16550(self._output, lambda level: self.plic.set_level(C.UART0_IRQ, level))
         self.test_device = SiFiveTestDevice(self.power_off, self.request_reset)
         self.bus.attach(C.TEST_BASE, C.TEST_SIZE, self.test_device)
         self.bus.attach(C.UART0_BASE, C.UART0_SIZE, self.uart)
+        self.bus.attach(C.PLIC_BASE, C.PLIC_SIZE, self.plic)
         self.htif: Htif | None = None
         self.elf: LoadedElf | None = None
         self.exit_counts: Counter[str] = Counter()
@@ -102,6 +105,8 @@ class Machine:
         self.firmware_handler: Callable[[Hart], None] | None = None
         self.fdt_blob = b""
         self.fdt_address = 0
+        self.sbi = None
+        self.payload: LoadedElf | None = None
 
     # ---- setup --------------------------------------------------------------------------
     def load(self, path: str) -> LoadedElf:
@@ -117,6 +122,51 @@ class Machine:
         self.set_boot(elf.entry)
         return elf
 
+    def load_sbi_payload(self, path: str) -> LoadedElf:
+        """Load an S-mode payload for the built-in SBI (``--sbi``): hart 0 starts it in S-mode
+        at its entry with a0 = 0 and a1 = the device tree; the other harts wait in HSM STOPPED."""
+        from rvh.sbi import BuiltinSbi
+
+        if not self.config.firmware_traps:
+            raise ValueError("the built-in SBI needs MachineConfig(firmware_traps=True)")
+        elf = load_elf(self.bus, path)
+        self.elf = elf
+        self.fdt_blob = self.device_tree()
+        self.fdt_address = self._place_fdt(len(self.fdt_blob))
+        self.bus.write_bytes(self.fdt_address, self.fdt_blob)
+        self.sbi = BuiltinSbi(self, self._output, self._console_input)
+        self.firmware_handler = self.sbi.handle
+        for hart in self.harts:
+            start = elf.entry if hart.hartid == 0 else None
+            self.sbi.prepare_hart(hart, start, self.fdt_address)
+        return elf
+
+    def load_firmware(self, firmware: str, kernel: str | None = None) -> LoadedElf:
+        """Boot real M-mode firmware (e.g. OpenSBI fw_jump) with an optional S-mode payload
+        loaded at its own addresses; every hart enters the firmware through the boot ROM."""
+        fw = load_elf(self.bus, firmware)
+        payload = None
+        if kernel is not None:
+            payload = load_elf(self.bus, kernel)
+            overlap = [
+                (a, b)
+                for a in fw.segments
+                for b in payload.segments
+                if a.address < b.address + b.memory_size and b.address < a.address + a.memory_size
+            ]
+            if overlap:
+                raise LoadError(f"{kernel}: overlaps the firmware {firmware} in memory")
+        self.elf = fw
+        self.payload = payload
+        self.set_boot(fw.entry, payload.entry if payload else None)
+        return fw
+
+    def _console_input(self, count: int) -> bytes:
+        data = bytearray()
+        while self.uart.rx and len(data) < count:
+            data.append(self.uart.rx.popleft())
+        return bytes(data)
+
     def set_boot(self, start: int, next_address: int | None = None) -> None:
         """Write the device tree and the boot ROM that jumps to ``start``."""
         self.fdt_blob = self.device_tree()
@@ -131,9 +181,12 @@ class Machine:
         """QEMU's address for the device tree, unless that would cover the loaded program:
         then the first 8-byte aligned space after the program."""
         address = fdt_address(C.RAM_BASE, self.config.memory, size)
-        segments = self.elf.segments if self.elf else []
-        if any(address < s.address + s.memory_size and s.address < address + size
-               for s in segments):
+        segments = (self.elf.segments if self.elf else []) + (
+            self.payload.segments if self.payload else []
+        )
+        if any(
+            address < s.address + s.memory_size and s.address < address + size for s in segments
+        ):
             address = (max(s.address + s.memory_size for s in segments) + 7) & ~7
         if address + size > C.RAM_BASE + self.config.memory:
             raise LoadError("RAM is too small for the program and its device tree")

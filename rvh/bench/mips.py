@@ -73,21 +73,23 @@ def compile_times() -> tuple[float, float]:
     code = (
         "import time; t = time.perf_counter()\n"
         "from rvh.machine import Machine\n"
-        "m = Machine(output=lambda d: None); m.load(%r); m.run_sync()\n"
-        "print(time.perf_counter() - t)\n" % str(hello)
+        f"m = Machine(output=lambda d: None); m.load({str(hello)!r}); m.run_sync()\n"
+        "print(time.perf_counter() - t)\n"
     )
     with tempfile.TemporaryDirectory(prefix="rvh-cold-cache-") as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         times = []
         for _ in range(2):
-            done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                  text=True, check=True)
+            done = subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            )
             times.append(float(done.stdout.strip().splitlines()[-1]))
     return times[0], times[1]
 
 
-def bench_mips(*, quick: bool = False, qemu: bool = True, repeat: int = 3,
-               measure_compile: bool = True) -> int:
+def bench_mips(
+    *, quick: bool = False, qemu: bool = True, repeat: int = 3, measure_compile: bool = True
+) -> int:
     build = guests_dir()
     missing = [w for w in WORKLOADS if not (build / "bench" / f"{w}.elf").exists()]
     if missing:
@@ -96,13 +98,16 @@ def bench_mips(*, quick: bool = False, qemu: bool = True, repeat: int = 3,
     if quick:
         repeat = 1
     limit = 20_000_000 if quick else None
-    print(f"rvh bench mips: {repeat} run(s) per workload, median reported"
-          + ("" if have_qemu else " (QEMU not run)"))
+    print(
+        f"rvh bench mips: {repeat} run(s) per workload, median reported"
+        + ("" if have_qemu else " (QEMU not run)")
+    )
     run_rvh(build / "hello" / "hello.elf")  # load the compiled kernel before timing
     qemu_startup = 0.0
     if have_qemu:
-        qemu_startup = statistics.median(run_qemu(build / "hello" / "hello.elf")[0]
-                                         for _ in range(repeat))
+        qemu_startup = statistics.median(
+            run_qemu(build / "hello" / "hello.elf")[0] for _ in range(repeat)
+        )
     results = []
     for workload in WORKLOADS:
         elf = build / "bench" / f"{workload}.elf"
@@ -117,15 +122,19 @@ def bench_mips(*, quick: bool = False, qemu: bool = True, repeat: int = 3,
             matches = qemu_runs[0][1].replace(b"\r\n", b"\n") == rvh_runs[0][2]
         results.append(Measurement(workload, instructions, rvh_seconds, qemu_seconds, matches))
     print()
-    print(f"{'workload':<10} {'instructions':>13} {'rvh s':>7} {'rvh MIPS':>9} "
-          f"{'QEMU s':>7} {'QEMU MIPS':>10} {'rvh/QEMU':>9}  output")
+    print(
+        f"{'workload':<10} {'instructions':>13} {'rvh s':>7} {'rvh MIPS':>9} "
+        f"{'QEMU s':>7} {'QEMU MIPS':>10} {'rvh/QEMU':>9}  output"
+    )
     for r in results:
         q_s = f"{r.qemu_seconds:7.3f}" if r.qemu_seconds is not None else f"{'-':>7}"
         q_m = f"{r.qemu_mips:10.1f}" if r.qemu_mips is not None else f"{'-':>10}"
         ratio = f"{r.rvh_mips / r.qemu_mips:9.2f}" if r.qemu_mips else f"{'-':>9}"
         same = {None: "-", True: "same", False: "DIFFERENT"}[r.output_matches]
-        print(f"{r.workload:<10} {r.instructions:>13,} {r.rvh_seconds:7.3f} {r.rvh_mips:9.1f} "
-              f"{q_s} {q_m} {ratio}  {same}")
+        print(
+            f"{r.workload:<10} {r.instructions:>13,} {r.rvh_seconds:7.3f} {r.rvh_mips:9.1f} "
+            f"{q_s} {q_m} {ratio}  {same}"
+        )
     if have_qemu:
         print(f"\nQEMU start-up (hello guest, subtracted above): {qemu_startup:.3f} s")
     if measure_compile and not quick:
