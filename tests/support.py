@@ -33,25 +33,54 @@ needs_toolchain = pytest.mark.skipif(
 )
 
 
-def assemble(source: str, march: str = MARCH, base: int = RAM_BASE) -> bytes:
-    """Assemble ``source`` (GNU as syntax) into a flat binary linked at ``base``."""
+def assemble_with_symbols(
+    source: str, march: str = MARCH, base: int = RAM_BASE
+) -> tuple[bytes, dict[str, int]]:
+    """Assemble ``source`` (GNU as syntax) into a flat binary linked at ``base``; also return
+    the addresses of its symbols."""
     text = ".option norelax\n.section .text\n.globl _start\n_start:\n" + source + "\n"
     key = hashlib.sha256(f"{march}:{base:#x}:{text}".encode()).hexdigest()[:24]
     _CACHE.mkdir(exist_ok=True)
-    binary = _CACHE / f"{key}.bin"
-    if binary.exists():
-        return binary.read_bytes()
-    with tempfile.TemporaryDirectory() as tmp:
-        src, obj, elf = Path(tmp, "s.S"), Path(tmp, "s.o"), Path(tmp, "s.elf")
-        src.write_text(text)
-        subprocess.run([CROSS + "gcc", "-c", f"-march={march}", "-mabi=lp64", "-o", str(obj),
-                        str(src)], check=True, capture_output=True, text=True)
-        subprocess.run([CROSS + "ld", "-Ttext", hex(base), "-e", "_start", "-o", str(elf),
-                        str(obj)], check=True, capture_output=True, text=True)
-        subprocess.run([CROSS + "objcopy", "-O", "binary", str(elf), str(binary) + ".tmp"],
-                       check=True, capture_output=True, text=True)
-        os.replace(str(binary) + ".tmp", binary)
-    return binary.read_bytes()
+    binary, table = _CACHE / f"{key}.bin", _CACHE / f"{key}.sym"
+    if not (binary.exists() and table.exists()):
+        with tempfile.TemporaryDirectory() as tmp:
+            src, obj, elf = Path(tmp, "s.S"), Path(tmp, "s.o"), Path(tmp, "s.elf")
+            src.write_text(text)
+            subprocess.run(
+                [CROSS + "gcc", "-c", f"-march={march}", "-mabi=lp64", "-o", str(obj), str(src)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            subprocess.run(
+                [CROSS + "ld", "-Ttext", hex(base), "-e", "_start", "-o", str(elf), str(obj)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            symbols = subprocess.run(
+                [CROSS + "nm", str(elf)], check=True, capture_output=True, text=True
+            ).stdout
+            subprocess.run(
+                [CROSS + "objcopy", "-O", "binary", str(elf), str(binary) + ".tmp"],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            Path(str(table) + ".tmp").write_text(symbols)
+            os.replace(str(table) + ".tmp", table)
+            os.replace(str(binary) + ".tmp", binary)
+    symbols = {}
+    for line in table.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            symbols[parts[2]] = int(parts[0], 16)
+    return binary.read_bytes(), symbols
+
+
+def assemble(source: str, march: str = MARCH, base: int = RAM_BASE) -> bytes:
+    """Assemble ``source`` into a flat binary linked at ``base``."""
+    return assemble_with_symbols(source, march, base)[0]
 
 
 class Snippet:
@@ -81,11 +110,17 @@ class Snippet:
         return self.hart.pc
 
 
-def run_asm(source: str, *, regs: dict[int, int] | None = None, max_insns: int = 100_000,
-            memory: int = 16 << 20, data: dict[int, bytes] | None = None,
-            expect_end: bool = True) -> Snippet:
+def run_asm(
+    source: str,
+    *,
+    regs: dict[int, int] | None = None,
+    max_insns: int = 100_000,
+    memory: int = 16 << 20,
+    data: dict[int, bytes] | None = None,
+    expect_end: bool = True,
+) -> Snippet:
     """Run an assembly snippet in M-mode from RAM_BASE until its final ``wfi``."""
-    code = assemble(source + "\n__snippet_end:\n wfi\n")
+    code, symbols = assemble_with_symbols(source + "\n__snippet_end:\n wfi\n")
     machine = Machine(MachineConfig(memory=memory), output=lambda _: None)
     machine.machine[L.M_MTIMECMP] = -1  # no timer interrupt unless a test arms one
     machine.bus.write_bytes(RAM_BASE, code)
@@ -95,7 +130,7 @@ def run_asm(source: str, *, regs: dict[int, int] | None = None, max_insns: int =
     hart.reset(RAM_BASE)
     for index, value in (regs or {}).items():
         hart.set_x(index, value)
-    end = RAM_BASE + len(code) - 4  # the final wfi
+    end = symbols["__snippet_end"]  # the final wfi
     executed = 0
     while executed < max_insns:
         before = hart.instret

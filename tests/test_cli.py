@@ -11,8 +11,14 @@ from rvh.errors import EXIT_INSN_LIMIT, EXIT_LOAD_ERROR, EXIT_USAGE
 
 
 def rvh(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "rvh.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env=dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "rvh.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=dict(os.environ),
+    )
 
 
 def assert_one_line_error(done, status, phrase):
@@ -88,10 +94,22 @@ def test_does_not_fit_in_ram(tmp_path):
     source = tmp_path / "big.S"
     source.write_text(".text\n.globl _start\n_start: j _start\n.bss\n.space 0x1200000\n")
     elf = tmp_path / "big.elf"
-    subprocess.run(["riscv64-unknown-elf-gcc", "-march=rv64i", "-mabi=lp64", "-nostdlib",
-                    "-Wl,-Ttext=0x80000000", "-o", str(elf), str(source)], check=True)
-    assert_one_line_error(rvh("run", "--memory", "16M", str(elf)), EXIT_LOAD_ERROR,
-                          "does not fit in RAM")
+    subprocess.run(
+        [
+            "riscv64-unknown-elf-gcc",
+            "-march=rv64i",
+            "-mabi=lp64",
+            "-nostdlib",
+            "-Wl,-Ttext=0x80000000",
+            "-o",
+            str(elf),
+            str(source),
+        ],
+        check=True,
+    )
+    assert_one_line_error(
+        rvh("run", "--memory", "16M", str(elf)), EXIT_LOAD_ERROR, "does not fit in RAM"
+    )
 
 
 def test_device_tree_never_overwrites_the_program(tmp_path):
@@ -128,6 +146,7 @@ def test_dtb_is_accepted_by_dtc(tmp_path):
     assert rvh("dtb", "-o", str(out), "--smp", "2").returncode == 0
     if shutil.which("dtc") is None:
         pytest.skip("dtc not installed")
-    dts = subprocess.run(["dtc", "-I", "dtb", "-O", "dts", str(out)], capture_output=True,
-                         text=True, check=True).stdout
+    dts = subprocess.run(
+        ["dtc", "-I", "dtb", "-O", "dts", str(out)], capture_output=True, text=True, check=True
+    ).stdout
     assert "cpu@1" in dts and "serial@10000000" in dts

@@ -49,8 +49,9 @@ def test_hello_picolibc():
     assert "picolibc" in output and result.status == 0
 
 
-@pytest.mark.parametrize("name, status, text", [("htif_hello", 0, "Hello over HTIF"),
-                                                ("htif_fail", 3, "")])
+@pytest.mark.parametrize(
+    "name, status, text", [("htif_hello", 0, "Hello over HTIF"), ("htif_fail", 3, "")]
+)
 def test_htif_guests(name, status, text):
     elf = GUESTS / "htif" / f"{name}.elf"
     if not elf.exists():

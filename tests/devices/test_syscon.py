@@ -3,8 +3,9 @@ from rvh.devices.syscon import SiFiveTestDevice
 
 def test_finisher_commands():
     events = []
-    device = SiFiveTestDevice(lambda code, why: events.append(("off", code)),
-                        lambda: events.append(("reset",)))
+    device = SiFiveTestDevice(
+        lambda code, why: events.append(("off", code)), lambda: events.append(("reset",))
+    )
     device.write(0, 4, 0x5555)
     device.write(0, 4, (7 << 16) | 0x3333)
     device.write(0, 4, 0x7777)
