@@ -20,7 +20,7 @@ import numba as nb
 import numpy as np
 
 from rvh.cpu import arith
-from rvh.cpu.csr import csr_access_fault, csr_read, csr_write
+from rvh.cpu.csr import csr_access_fault, csr_read, csr_write, has_hypervisor
 from rvh.cpu.decode import decode
 from rvh.cpu.exits import Exit
 from rvh.cpu.fast import fast_loop
@@ -30,6 +30,8 @@ from rvh.cpu.interrupts import (
     select_interrupt,
 )
 from rvh.cpu.layout import (
+    BANK_IS_HS,
+    BANK_IS_VS,
     CSR_BASE,
     CYCLE,
     DATA_CTX,
@@ -67,6 +69,7 @@ from rvh.cpu.layout import (
     TLB_TAG_WRITE,
     TRACE_POS,
     TRAP_CAUSE,
+    TRAP_TINST,
     TRAP_TVAL,
     VIRT,
     WFI,
@@ -76,6 +79,7 @@ from rvh.cpu.memory import (
     after_ram_store,
     amo_address,
     amo_compute,
+    fault_at,
     load_slow,
     read_host,
     store_slow,
@@ -83,22 +87,39 @@ from rvh.cpu.memory import (
 )
 from rvh.cpu.mmu import (
     ACCESS_EXECUTE,
+    ACCESS_READ,
+    ACCESS_READ_EXECUTABLE,
     NEED_EXIT,
     OK,
-    flush_tlb,
-    flush_tlb_page,
+    fence_address_space,
+    full_context,
     host_offset,
     tlb_lookup,
     tlb_slot,
 )
+from rvh.cpu.tables import T_OP_MATCH
 from rvh.cpu.trace import TRACE_FIELDS, record
-from rvh.cpu.trap import mret, sret, take_trap, trap_target
-from rvh.isa.csrs import MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW
+from rvh.cpu.trap import TARGET_M, mret, sret, take_trap, trap_target
+from rvh.isa.csrs import (
+    HSTATUS_HU,
+    HSTATUS_SPVP,
+    HSTATUS_VTSR,
+    HSTATUS_VTVM,
+    HSTATUS_VTW,
+    MSTATUS_SUM,
+    MSTATUS_TSR,
+    MSTATUS_TVM,
+    MSTATUS_TW,
+)
 from rvh.isa.instructions import Op
 
 CSR_MSTATUS = CSR_BASE + 0x300
+CSR_HSTATUS = CSR_BASE + 0x600
+CSR_HGATP = CSR_BASE + 0x680
+CSR_VSSTATUS = CSR_BASE + 0x200
 
 ILLEGAL_INSTRUCTION = 2
+VIRTUAL_INSTRUCTION = 22
 BREAKPOINT = 3
 INSTRUCTION_ACCESS_FAULT = 1
 
@@ -129,7 +150,7 @@ def fetch_bits(state, machine, memory, tlb, pc, host):
         return np.int64(0), status
     host2 = host_offset(machine, paddr, 2)
     if host2 < 0:
-        state[TRAP_TVAL] = pc + 2
+        fault_at(state, pc + 2, state[FETCH_CTX])
         return np.int64(0), np.int64(INSTRUCTION_ACCESS_FAULT)
     high = np.int64(memory[host2]) | (np.int64(memory[host2 + 1]) << 8)
     return low | (high << 16), np.int64(OK)
@@ -170,11 +191,17 @@ def execute_atomic(
 
 
 @nb.njit(cache=True)
-def execute_system(state, machine, tables, tlb, op, rd, rs1, imm, bits, n):
-    """CSR instructions, ecall/ebreak, xRET, wfi, fences.  Returns (status, next pc or -1)."""
+def execute_system(state, machine, tables, tlb, op, rd, rs1, rs2, imm, bits, n):
+    """CSR instructions, ecall/ebreak, xRET, wfi, fences.  Returns (status, next pc or -1).
+
+    Privilege checks follow 9.6.1: an instruction HS-mode could execute raises a virtual
+    instruction exception in VS/VU-mode when the spec says so (hstatus.VTSR/VTW/VTVM, or VU
+    executing a supervisor instruction); one HS-mode could not execute is illegal."""
     x = state
     priv = state[PRIV]
+    virt = state[VIRT]
     mstatus = state[CSR_MSTATUS]
+    hstatus = state[CSR_HSTATUS]
     if (
         op == Op.CSRRW
         or op == Op.CSRRS
@@ -207,50 +234,152 @@ def execute_system(state, machine, tables, tlb, op, rd, rs1, imm, bits, n):
             csr_write(state, machine, tables, tlb, number, new, n)
         x[rd] = old
         return np.int64(OK), np.int64(-1)
+    state[TRAP_TVAL] = bits  # illegal and virtual instruction exceptions report the bits
     if op == Op.ECALL:
-        if priv == PRIV_U:
-            cause = 8
-        elif priv == PRIV_S:
-            cause = 10 if state[VIRT] else 9
-        else:
-            cause = 11
         state[TRAP_TVAL] = 0
-        return np.int64(cause), np.int64(-1)
+        if priv == PRIV_U:
+            return np.int64(8), np.int64(-1)
+        if priv == PRIV_S:
+            return np.int64(10 if virt else 9), np.int64(-1)
+        return np.int64(11), np.int64(-1)
     if op == Op.EBREAK:
         state[TRAP_TVAL] = 0  # QEMU 7.2 leaves tval 0 for ebreak (allowed: 3.1.16)
         return np.int64(BREAKPOINT), np.int64(-1)
+    if op == Op.FENCE or op == Op.FENCE_I:
+        # the decode cache follows every store, so fence.i has nothing left to do
+        return np.int64(OK), np.int64(-1)
     if op == Op.MRET:
         if priv != PRIV_M:
-            state[TRAP_TVAL] = bits
             return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
-        return np.int64(OK), mret(state)
+        return np.int64(OK), mret(state, machine)
     if op == Op.SRET:
-        if priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TSR)):
-            state[TRAP_TVAL] = bits
+        if virt:
+            if priv == PRIV_U or (hstatus & HSTATUS_VTSR):
+                return np.int64(VIRTUAL_INSTRUCTION), np.int64(-1)
+        elif priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TSR)):
             return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
-        return np.int64(OK), sret(state)
+        return np.int64(OK), sret(state, machine)
     if op == Op.WFI:
-        if priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TW)):
-            state[TRAP_TVAL] = bits
+        if priv != PRIV_M and (mstatus & MSTATUS_TW):
+            return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+        if virt:
+            if priv == PRIV_U or (hstatus & HSTATUS_VTW):
+                return np.int64(VIRTUAL_INSTRUCTION), np.int64(-1)
+        elif priv == PRIV_U:
             return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
         if any_pending_enabled(state, machine, state[TIME_NS] + n):
             return np.int64(OK), np.int64(-1)
         return np.int64(WFI_SLEEP), np.int64(-1)
     if op == Op.SFENCE_VMA:
+        if virt:
+            if priv == PRIV_U or (hstatus & HSTATUS_VTVM):
+                return np.int64(VIRTUAL_INSTRUCTION), np.int64(-1)
+            # in VS-mode it fences the guest's own address spaces, in the current VMID
+            vmid = (state[CSR_HGATP] >> 44) & 0x3FFF
+            fence_address_space(
+                state, tlb, BANK_IS_VS, x[rs1], rs1 != 0, x[rs2] & 0xFFFF, rs2 != 0, vmid, True
+            )
+            return np.int64(OK), np.int64(-1)
         if priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TVM)):
-            state[TRAP_TVAL] = bits
             return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
-        if rs1 == 0:
-            flush_tlb(tlb, 1, 3)
-        else:
-            flush_tlb_page(tlb, 1, 3, x[rs1])
+        fence_address_space(
+            state, tlb, BANK_IS_HS, x[rs1], rs1 != 0, x[rs2] & 0xFFFF, rs2 != 0, np.int64(0), False
+        )
         return np.int64(OK), np.int64(-1)
-    if op == Op.FENCE or op == Op.FENCE_I:
-        # the decode cache follows every store, so fence.i has nothing left to do
+    if has_hypervisor(machine) and (op == Op.HFENCE_VVMA or op == Op.HFENCE_GVMA):
+        if virt:
+            return np.int64(VIRTUAL_INSTRUCTION), np.int64(-1)
+        if priv == PRIV_U:
+            return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+        if op == Op.HFENCE_VVMA:
+            vmid = (state[CSR_HGATP] >> 44) & 0x3FFF
+            fence_address_space(
+                state, tlb, BANK_IS_VS, x[rs1], rs1 != 0, x[rs2] & 0xFFFF, rs2 != 0, vmid, True
+            )
+        else:
+            if priv == PRIV_S and (mstatus & MSTATUS_TVM):
+                return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+            # the TLB is indexed by guest virtual address: a guest-physical fence drops the
+            # whole VMID (or every VMID), which the spec allows
+            fence_address_space(
+                state,
+                tlb,
+                BANK_IS_VS,
+                np.int64(0),
+                False,
+                np.int64(0),
+                False,
+                x[rs2] & 0x3FFF,
+                rs2 != 0,
+            )
         return np.int64(OK), np.int64(-1)
     # hypervisor instructions without the H extension, and ILLEGAL
-    state[TRAP_TVAL] = bits
     return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+
+
+@nb.njit(cache=True)
+def execute_hypervisor_memory(
+    state, machine, memory, page_flags, tlb, decode_cache, op, rd, rs1, rs2, n
+):
+    """HLV, HLVX and HSV (9.3.4): loads and stores as VS or VU (hstatus.SPVP) would do them,
+    through vsatp and hgatp, from M, HS, or U with hstatus.HU.  Returns (status, value)."""
+    x = state
+    priv = state[PRIV]
+    if state[VIRT]:
+        return np.int64(VIRTUAL_INSTRUCTION), np.int64(0)
+    if priv == PRIV_U and (state[CSR_HSTATUS] & HSTATUS_HU) == 0:
+        return np.int64(ILLEGAL_INSTRUCTION), np.int64(0)
+    guest_priv = PRIV_S if state[CSR_HSTATUS] & HSTATUS_SPVP else PRIV_U
+    sum_bit = (state[CSR_VSSTATUS] & MSTATUS_SUM) != 0
+    ctx = full_context(state, guest_priv, 1, sum_bit)
+    address = x[rs1]
+    now = state[TIME_NS] + n
+    if op == Op.HSV_B or op == Op.HSV_H or op == Op.HSV_W or op == Op.HSV_D:
+        size = 1 if op == Op.HSV_B else (2 if op == Op.HSV_H else (4 if op == Op.HSV_W else 8))
+        status = store_slow(
+            state, machine, memory, page_flags, tlb, decode_cache, address, size, x[rs2], ctx, now
+        )
+        return status, np.int64(0)
+    if op == Op.HLV_B or op == Op.HLV_BU:
+        size = 1
+    elif op == Op.HLV_H or op == Op.HLV_HU or op == Op.HLVX_HU:
+        size = 2
+    elif op == Op.HLV_W or op == Op.HLV_WU or op == Op.HLVX_WU:
+        size = 4
+    else:
+        size = 8
+    access = ACCESS_READ_EXECUTABLE if (op == Op.HLVX_HU or op == Op.HLVX_WU) else ACCESS_READ
+    value, status = load_slow(state, machine, memory, tlb, address, size, ctx, now, access)
+    if op == Op.HLV_B:
+        value = np.int64(np.int8(value))
+    elif op == Op.HLV_H:
+        value = np.int64(np.int16(value))
+    elif op == Op.HLV_W:
+        value = arith.sext32(value)
+    return status, value
+
+
+@nb.njit(cache=True)
+def transformed_instruction(tables, op, rd, rs2, bits, length, offset):
+    """htinst/mtinst for a guest-page fault of an explicit access (9.6.3): the instruction with
+    its immediate zeroed and the address offset in the rs1 field; a compressed instruction is
+    given as its 32-bit form with bit 1 cleared."""
+    if length == 2:
+        match = tables[tables[T_OP_MATCH] + op]
+        opcode = match & 0x707F
+        if opcode & 0x7F == 0x03:  # loads
+            word = opcode | ((rd & 31) << 7)
+        else:  # stores
+            word = opcode | ((rs2 & 31) << 20)
+        return (word & ~np.int64(2)) | ((offset & 31) << 15)
+    opcode = bits & 0x7F
+    if opcode == 0x03:  # loads: clear imm[11:0]
+        word = bits & ~(np.int64(0xFFF) << 20)
+    elif opcode == 0x23:  # stores: clear imm[11:5] and imm[4:0]
+        word = bits & ~((np.int64(0x7F) << 25) | (np.int64(0x1F) << 7))
+    else:  # AMOs, HLV/HSV: no immediate
+        word = bits
+    return (word & ~(np.int64(31) << 15)) | ((offset & 31) << 15)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -279,11 +408,14 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             now = state[TIME_NS] + n
             cause = select_interrupt(state, machine, now)
             if cause >= 0:
-                if machine[M_FIRMWARE_TRAPS] and trap_target(state, cause, True) == PRIV_M:
+                if (
+                    machine[M_FIRMWARE_TRAPS]
+                    and trap_target(state, machine, cause, True) == TARGET_M
+                ):
                     state[TRAP_CAUSE] = cause | np.int64(-(2**63))
                     exit_reason = np.int64(Exit.FIRMWARE)
                     break
-                pc = take_trap(state, cause, True, np.int64(0), pc)
+                pc = take_trap(state, machine, cause, True, np.int64(0), pc)
                 fetch_page = np.int64(-1)
                 state[WFI] = 0
             limit = min(budget, n + next_deadline(state, machine, now))
@@ -319,17 +451,20 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             if status == OK:
                 host = host_offset(machine, paddr, 2)
                 if host < 0:
-                    state[TRAP_TVAL] = pc
+                    fault_at(state, pc, ctx)
                     status = np.int64(INSTRUCTION_ACCESS_FAULT)
             if status != OK:
                 fetch_page = np.int64(-1)
                 cause = status
-                if machine[M_FIRMWARE_TRAPS] and trap_target(state, cause, False) == PRIV_M:
+                if (
+                    machine[M_FIRMWARE_TRAPS]
+                    and trap_target(state, machine, cause, False) == TARGET_M
+                ):
                     state[TRAP_CAUSE] = cause
                     n -= 1
                     exit_reason = np.int64(Exit.FIRMWARE)
                     break
-                pc = take_trap(state, cause, False, state[TRAP_TVAL], pc)
+                pc = take_trap(state, machine, cause, False, state[TRAP_TVAL], pc)
                 continue
             entry = ((pc >> 12) & TLB_SET_MASK) ^ TLB_EXEC_FLIP
             if tlb[tlb_slot(ctx, entry) + TLB_TAG_EXEC] == (pc & PAGE_MASK):
@@ -341,12 +476,15 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         if decode_cache[(slot << DC_SHIFT) + DC_TAG] != host:
             bits, status = fetch_bits(state, machine, memory, tlb, pc, host)
             if status != OK:
-                if machine[M_FIRMWARE_TRAPS] and trap_target(state, status, False) == PRIV_M:
+                if (
+                    machine[M_FIRMWARE_TRAPS]
+                    and trap_target(state, machine, status, False) == TARGET_M
+                ):
                     state[TRAP_CAUSE] = status
                     n -= 1
                     exit_reason = np.int64(Exit.FIRMWARE)
                     break
-                pc = take_trap(state, status, False, state[TRAP_TVAL], pc)
+                pc = take_trap(state, machine, status, False, state[TRAP_TVAL], pc)
                 fetch_page = np.int64(-1)
                 continue
             d_op, d_rd, d_rs1, d_rs2, d_imm, d_len = decode(bits, tables)
@@ -386,7 +524,9 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_D):
                 x[rd] = mem_d[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> np.uint64(3)]
             else:
-                v, status = load_slow(state, machine, memory, tlb, a, 8, dctx, state[TIME_NS] + n)
+                v, status = load_slow(
+                    state, machine, memory, tlb, a, 8, dctx, state[TIME_NS] + n, ACCESS_READ
+                )
                 if status == OK:
                     x[rd] = v
         elif op == Op.SD:
@@ -418,7 +558,9 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_W):
                 x[rd] = mem_w[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> np.uint64(2)]
             else:
-                v, status = load_slow(state, machine, memory, tlb, a, 4, dctx, state[TIME_NS] + n)
+                v, status = load_slow(
+                    state, machine, memory, tlb, a, 4, dctx, state[TIME_NS] + n, ACCESS_READ
+                )
                 if status == OK:
                     x[rd] = arith.sext32(v)
         elif op == Op.SW:
@@ -479,7 +621,9 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_B):
                 x[rd] = memory[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND])]
             else:
-                v, status = load_slow(state, machine, memory, tlb, a, 1, dctx, state[TIME_NS] + n)
+                v, status = load_slow(
+                    state, machine, memory, tlb, a, 1, dctx, state[TIME_NS] + n, ACCESS_READ
+                )
                 if status == OK:
                     x[rd] = v
         elif op == Op.LB:
@@ -490,7 +634,9 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                     np.int8(memory[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND])])
                 )
             else:
-                v, status = load_slow(state, machine, memory, tlb, a, 1, dctx, state[TIME_NS] + n)
+                v, status = load_slow(
+                    state, machine, memory, tlb, a, 1, dctx, state[TIME_NS] + n, ACCESS_READ
+                )
                 if status == OK:
                     x[rd] = np.int64(np.int8(v))
         elif op == Op.LHU:
@@ -499,7 +645,9 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_H):
                 x[rd] = mem_hu[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> np.uint64(1)]
             else:
-                v, status = load_slow(state, machine, memory, tlb, a, 2, dctx, state[TIME_NS] + n)
+                v, status = load_slow(
+                    state, machine, memory, tlb, a, 2, dctx, state[TIME_NS] + n, ACCESS_READ
+                )
                 if status == OK:
                     x[rd] = v
         elif op == Op.LH:
@@ -508,7 +656,9 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_H):
                 x[rd] = mem_h[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> np.uint64(1)]
             else:
-                v, status = load_slow(state, machine, memory, tlb, a, 2, dctx, state[TIME_NS] + n)
+                v, status = load_slow(
+                    state, machine, memory, tlb, a, 2, dctx, state[TIME_NS] + n, ACCESS_READ
+                )
                 if status == OK:
                     x[rd] = np.int64(np.int16(v))
         elif op == Op.LWU:
@@ -517,7 +667,9 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             if tlb[tlb_slot(dctx, e) + TLB_TAG_READ] == (a & KEY_W):
                 x[rd] = mem_wu[np.uint64(a + tlb[tlb_slot(dctx, e) + TLB_ADDEND]) >> np.uint64(2)]
             else:
-                v, status = load_slow(state, machine, memory, tlb, a, 4, dctx, state[TIME_NS] + n)
+                v, status = load_slow(
+                    state, machine, memory, tlb, a, 4, dctx, state[TIME_NS] + n, ACCESS_READ
+                )
                 if status == OK:
                     x[rd] = v
         elif op == Op.SB:
@@ -661,6 +813,15 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             )
             if status == OK or status == WATCH_HIT:
                 x[rd] = value
+        elif op >= Op.HLV_B and op <= Op.HSV_D and has_hypervisor(machine):
+            status, value = execute_hypervisor_memory(
+                state, machine, memory, page_flags, tlb, decode_cache, op, rd, rs1, rs2, n
+            )
+            if status == OK or status == WATCH_HIT:
+                x[rd] = value
+            elif status == ILLEGAL_INSTRUCTION or status == VIRTUAL_INSTRUCTION:
+                state[TRAP_TVAL] = decode_cache[(slot << DC_SHIFT) + DC_BITS]
+            limit = n
         else:
             status, target = execute_system(
                 state,
@@ -670,6 +831,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 op,
                 rd,
                 rs1,
+                rs2,
                 imm,
                 decode_cache[(slot << DC_SHIFT) + DC_BITS],
                 n,
@@ -693,7 +855,24 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                     state[WFI] = 1
                 break
             # an exception: the instruction does not retire
-            if machine[M_FIRMWARE_TRAPS] and trap_target(state, status, False) == PRIV_M:
+            if state[TRAP_TINST] < 0:
+                # a guest-page fault of an explicit access: htinst gets the transformed
+                # instruction, with the faulting address's offset from the access's start
+                base = slot << DC_SHIFT
+                if op >= Op.LR_W and op <= Op.AMOMAXU_D or op >= Op.HLV_B and op <= Op.HSV_D:
+                    start = x[rs1]
+                else:
+                    start = x[rs1] + imm
+                state[TRAP_TINST] = transformed_instruction(
+                    tables,
+                    op,
+                    decode_cache[base + DC_RD],
+                    rs2,
+                    decode_cache[base + DC_BITS],
+                    decode_cache[base + DC_LENGTH],
+                    state[TRAP_TVAL] - start,
+                )
+            if machine[M_FIRMWARE_TRAPS] and trap_target(state, machine, status, False) == TARGET_M:
                 state[TRAP_CAUSE] = status
                 exit_reason = np.int64(Exit.FIRMWARE)
                 n -= 1
@@ -710,7 +889,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                     np.int64(-2 - status),
                     state[TRAP_TVAL],
                 )
-            pc = take_trap(state, status, False, state[TRAP_TVAL], pc)
+            pc = take_trap(state, machine, status, False, state[TRAP_TVAL], pc)
             fetch_page = np.int64(-1)
             continue
         if trace is not None:

@@ -1,16 +1,16 @@
 """CSR access for the kernel: the permission check, then read and write by table kind.
 
-``csr_access_fault`` is the only place that decides between illegal instruction and
-virtual instruction (privileged spec 2.1, 2.3, 9.6.1): first whether the CSR exists and the
-access would be allowed in HS-mode, then whether the current mode (VS, VU) is too low.
-``csr_read``/``csr_write`` dispatch on the table's ``Kind``; plain registers are one masked
-store.  With V=1, callers pass the CSR number after the virtual alias (sstatus -> vsstatus).
+``csr_access_fault`` is the only place that decides between illegal instruction and virtual
+instruction (privileged spec 2.1, 2.3, 9.6.1): first whether the CSR exists and the access would
+be allowed in HS-mode (otherwise illegal), then whether the current mode (VS, VU) is too low for
+it (virtual instruction).  With V=1 it also returns the CSR the access really goes to: sstatus
+becomes vsstatus, sip vsip, and so on (9.2).  ``csr_read``/``csr_write`` dispatch on the table's
+``Kind``; plain registers are one masked store.
 """
 
 import numba as nb
 import numpy as np
 
-from rvh.cpu.arith import MASK32
 from rvh.cpu.interrupts import mtime_at, pending_bits
 from rvh.cpu.layout import (
     CSR_BASE,
@@ -24,10 +24,9 @@ from rvh.cpu.layout import (
     PRIV_S,
     PRIV_U,
     TIME_NS,
-    TLB_CONTEXTS,
     VIRT,
 )
-from rvh.cpu.mmu import OK, flush_all, flush_tlb, update_contexts
+from rvh.cpu.mmu import OK, flush_all, switch_address_space, update_contexts
 from rvh.cpu.tables import T_CSRS
 from rvh.isa.csrs import (
     CSR_COLUMNS,
@@ -37,18 +36,26 @@ from rvh.isa.csrs import (
     CSR_VIRTUAL_ALIAS,
     CSR_WRITE_MASK,
     ENVCFG_STCE,
+    HSTATUS_VTVM,
+    HSTATUS_WRITABLE,
     IP_M_LEVEL,
     IP_S_LEVEL,
+    IP_SGEIP,
     IP_SSIP,
     IP_STIP,
+    IP_VS_LEVEL,
+    IP_VSSIP,
     MSTATUS_FS,
     MSTATUS_MPP,
     MSTATUS_MPRV,
+    MSTATUS_MPV,
     MSTATUS_MXR,
     MSTATUS_SD,
     MSTATUS_SUM,
+    MSTATUS_TVM,
     MSTATUS_VS,
     MSTATUS_WRITABLE,
+    MSTATUS_WRITABLE_H,
     MSTATUS_XLEN64,
     MSTATUS_XS,
     SATP_MODE_BARE,
@@ -71,12 +78,23 @@ CSR_MIDELEG = CSR_BASE + 0x303
 CSR_MENVCFG = CSR_BASE + 0x30A
 CSR_MCOUNTEREN = CSR_BASE + 0x306
 CSR_SCOUNTEREN = CSR_BASE + 0x106
-CSR_SATP = CSR_BASE + 0x180
+CSR_HSTATUS = CSR_BASE + 0x600
+CSR_HIDELEG = CSR_BASE + 0x603
+CSR_HCOUNTEREN = CSR_BASE + 0x606
+CSR_HENVCFG = CSR_BASE + 0x60A
+CSR_HTIMEDELTA = CSR_BASE + 0x605
+CSR_HVIP = CSR_BASE + 0x645
+CSR_VSSTATUS = CSR_BASE + 0x200
 CSR_PMPCFG0 = CSR_BASE + 0x3A0
 CSR_PMPADDR0 = CSR_BASE + 0x3B0
 
 PMP_LOCK = 0x80
 PMP_TOR = 1
+HGATP_MODE_SV39X4 = 8
+HGATP_MODE_SV48X4 = 9
+# hgatp: MODE, VMID (14 bits: VMIDLEN as QEMU), PPN with the 2 low bits zero (16 KiB root)
+HGATP_WRITABLE = (np.int64(0xF) << 60) | (np.int64(0x3FFF) << 44) | (((np.int64(1) << 44) - 1) & ~3)
+VSXL64 = np.int64(2) << 32
 
 
 @nb.njit(cache=True)
@@ -85,51 +103,70 @@ def csr_row(tables, number, column):
 
 
 @nb.njit(cache=True)
+def has_hypervisor(machine):
+    return (machine[M_MISA] >> 7) & 1
+
+
+@nb.njit(cache=True)
 def csr_access_fault(state, machine, tables, number, is_write):
     """Returns (cause or OK, the CSR number to use: the virtual alias when V=1)."""
     if csr_row(tables, number, CSR_EXISTS) == 0:
         return np.int64(ILLEGAL_INSTRUCTION), number
     predicate = csr_row(tables, number, CSR_PREDICATE)
-    has_h = (machine[M_MISA] >> 7) & 1
+    has_h = has_hypervisor(machine)
     if predicate == Predicate.HYPERVISOR and not has_h:
         return np.int64(ILLEGAL_INSTRUCTION), number
     if predicate == Predicate.PMP_ODD:
         return np.int64(ILLEGAL_INSTRUCTION), number
-    read_only = (number >> 10) == 3
-    if is_write and read_only:
-        return np.int64(ILLEGAL_INSTRUCTION), number
+    if is_write and (number >> 10) == 3:
+        return np.int64(ILLEGAL_INSTRUCTION), number  # read-only CSR
     priv = state[PRIV]
     virt = state[VIRT]
     required = (number >> 8) & 3
-    # the level the current mode has for this check: HS counts as hypervisor level
+    # ---- would HS-mode (or M) be allowed?  If not: illegal instruction ----
     if priv == PRIV_M:
         level = 3
     elif priv == PRIV_S:
-        level = 1 if virt else (2 if has_h else 1)
+        level = 2 if has_h else 1  # HS (and VS, before the V=1 check below)
     else:
         level = 0
-    if virt == 0:
-        if level < required:
+    if level < required:
+        if not virt or required == 3:
             return np.int64(ILLEGAL_INSTRUCTION), number
-    else:
-        if required == 3:
-            return np.int64(ILLEGAL_INSTRUCTION), number
-        if level < required:
+        # VU reaching an S or H CSR that VS or HS could reach: checked below
+        if priv == PRIV_U and required <= 2:
             return np.int64(VIRTUAL_INSTRUCTION), number
-    # counters: mcounteren gates S and U, scounteren gates U (3.1.11, 4.1.5)
+        return np.int64(ILLEGAL_INSTRUCTION), number
+    # counters: mcounteren gates below M; scounteren gates U; hcounteren gates VS/VU (9.2.6)
     if predicate == Predicate.COUNTER and priv != PRIV_M:
         bit = np.int64(1) << (number & 31)
         if (state[CSR_MCOUNTEREN] & bit) == 0:
             return np.int64(ILLEGAL_INSTRUCTION), number
-        if priv == PRIV_U and (state[CSR_SCOUNTEREN] & bit) == 0:
+        if virt:
+            if (state[CSR_HCOUNTEREN] & bit) == 0:
+                return np.int64(VIRTUAL_INSTRUCTION), number
+            if priv == PRIV_U and (state[CSR_SCOUNTEREN] & bit) == 0:
+                return np.int64(VIRTUAL_INSTRUCTION), number
+        elif priv == PRIV_U and (state[CSR_SCOUNTEREN] & bit) == 0:
             return np.int64(ILLEGAL_INSTRUCTION), number
     if predicate == Predicate.SSTC and priv != PRIV_M:
-        # Sstc: stimecmp needs menvcfg.STCE and mcounteren.TM below M-mode
+        # Sstc: stimecmp needs menvcfg.STCE and mcounteren.TM below M; with V=1 also henvcfg.STCE
+        # and hcounteren.TM, else virtual instruction
         if (state[CSR_MENVCFG] & ENVCFG_STCE) == 0 or (state[CSR_MCOUNTEREN] & 2) == 0:
             return np.int64(ILLEGAL_INSTRUCTION), number
-    if number == 0x180 and priv == PRIV_S and virt == 0:
-        if state[CSR_MSTATUS] & (1 << 20):  # mstatus.TVM traps satp accesses (3.1.6.5)
-            return np.int64(ILLEGAL_INSTRUCTION), number
+        if virt and ((state[CSR_HENVCFG] & ENVCFG_STCE) == 0 or (state[CSR_HCOUNTEREN] & 2) == 0):
+            return np.int64(VIRTUAL_INSTRUCTION), number
+    if virt:
+        if required == 2:
+            return np.int64(VIRTUAL_INSTRUCTION), number  # H and VS CSRs from VS-mode
+        if required == 1 and priv == PRIV_U:
+            return np.int64(VIRTUAL_INSTRUCTION), number
+    if number == 0x180 and priv == PRIV_S:
+        if virt:
+            if state[CSR_HSTATUS] & HSTATUS_VTVM:
+                return np.int64(VIRTUAL_INSTRUCTION), number  # hstatus.VTVM (9.2.1)
+        elif state[CSR_MSTATUS] & MSTATUS_TVM:
+            return np.int64(ILLEGAL_INSTRUCTION), number  # mstatus.TVM (3.1.6.5)
     if virt:
         alias = csr_row(tables, number, CSR_VIRTUAL_ALIAS)
         if alias >= 0:
@@ -152,13 +189,39 @@ def _status_sd(value):
 
 
 @nb.njit(cache=True)
+def mideleg_value(state, machine):
+    """mideleg: with H, the VS-level interrupts and SGEI are read-only one (9.4.2)."""
+    value = state[CSR_MIDELEG]
+    if has_hypervisor(machine):
+        value |= IP_VS_LEVEL | IP_SGEIP
+    return value
+
+
+@nb.njit(cache=True)
 def csr_read(state, machine, tables, number, n):
     """Value of CSR ``number`` (already checked and aliased); n = instructions so far in
     this kernel call, including the one reading."""
     kind = csr_row(tables, number, CSR_KIND)
     slot = CSR_BASE + number
-    if kind == Kind.PLAIN or kind == Kind.TVEC or kind == Kind.EPC or kind == Kind.SATP:
+    if (
+        kind == Kind.PLAIN
+        or kind == Kind.TVEC
+        or kind == Kind.EPC
+        or kind == Kind.SATP
+        or kind == Kind.MENVCFG
+        or kind == Kind.PMPCFG
+        or kind == Kind.PMPADDR
+        or kind == Kind.STIMECMP
+        or kind == Kind.VSTIMECMP
+        or kind == Kind.HGATP
+        or kind == Kind.VSATP
+        or kind == Kind.HIDELEG
+        or kind == Kind.HCOUNTEREN
+        or kind == Kind.HVIP
+        or kind == Kind.VSSTATUS
+    ):
         return state[slot]
+    now = state[TIME_NS] + n
     if kind == Kind.MSTATUS:
         return state[CSR_MSTATUS]
     if kind == Kind.SSTATUS:
@@ -167,12 +230,25 @@ def csr_read(state, machine, tables, number, n):
         return machine[M_MISA]
     if kind == Kind.MIE:
         return state[CSR_MIE]
+    if kind == Kind.MIDELEG:
+        return mideleg_value(state, machine)
     if kind == Kind.SIE:
         return state[CSR_MIE] & state[CSR_MIDELEG] & IP_S_LEVEL
     if kind == Kind.MIP:
-        return pending_bits(state, machine, state[TIME_NS] + n)
+        return pending_bits(state, machine, now)
     if kind == Kind.SIP:
-        return pending_bits(state, machine, state[TIME_NS] + n) & state[CSR_MIDELEG] & IP_S_LEVEL
+        return pending_bits(state, machine, now) & state[CSR_MIDELEG] & IP_S_LEVEL
+    if kind == Kind.HIE:
+        return state[CSR_MIE] & (IP_VS_LEVEL | IP_SGEIP)
+    if kind == Kind.HIP:
+        return pending_bits(state, machine, now) & (IP_VS_LEVEL | IP_SGEIP)
+    if kind == Kind.VSIE:
+        # VS-level interrupts delegated by hideleg appear one bit lower, as S-level ones
+        return (state[CSR_MIE] & state[CSR_HIDELEG] & IP_VS_LEVEL) >> 1
+    if kind == Kind.VSIP:
+        return (pending_bits(state, machine, now) & state[CSR_HIDELEG] & IP_VS_LEVEL) >> 1
+    if kind == Kind.HSTATUS:
+        return state[CSR_HSTATUS]
     if kind == Kind.MHARTID:
         return state[HARTID]
     if kind == Kind.CYCLE:
@@ -180,12 +256,11 @@ def csr_read(state, machine, tables, number, n):
     if kind == Kind.INSTRET:
         return state[INSTRET] + n - 1
     if kind == Kind.TIME:
-        return mtime_at(machine, state[TIME_NS] + n)
-    if kind == Kind.MIDELEG or kind == Kind.MENVCFG or kind == Kind.PMPCFG:
-        return state[slot]
-    if kind == Kind.PMPADDR or kind == Kind.STIMECMP:
-        return state[slot]
-    return np.int64(0)  # READ_ZERO and kinds of extensions not enabled
+        time = mtime_at(machine, now)
+        if state[VIRT]:
+            time += state[CSR_HTIMEDELTA]  # VS and VU see time + htimedelta (9.2.7)
+        return time
+    return np.int64(0)  # READ_ZERO, HGEIP (GEILEN = 0)
 
 
 @nb.njit(cache=True)
@@ -206,57 +281,111 @@ def _pmp_refresh(state, tlb):
 
 
 @nb.njit(cache=True)
+def _legal_atp(value, hypervisor_stage):
+    """satp/vsatp/hgatp: only Bare, Sv39(x4) and Sv48(x4); another MODE ignores the write.
+    Returns (legal, value)."""
+    mode = (value >> SATP_MODE_SHIFT) & 0xF
+    if hypervisor_stage:
+        if mode != SATP_MODE_BARE and mode != HGATP_MODE_SV39X4 and mode != HGATP_MODE_SV48X4:
+            return False, value
+        return True, value & HGATP_WRITABLE
+    if mode != SATP_MODE_BARE and mode != SATP_MODE_SV39 and mode != SATP_MODE_SV48:
+        return False, value
+    return True, value
+
+
+@nb.njit(cache=True)
 def csr_write(state, machine, tables, tlb, number, value, n):
     """Write CSR ``number`` (already checked and aliased) with WARL legalization."""
     kind = csr_row(tables, number, CSR_KIND)
     slot = CSR_BASE + number
     mask = csr_row(tables, number, CSR_WRITE_MASK)
-    if kind == Kind.PLAIN or kind == Kind.MIDELEG or kind == Kind.MENVCFG:
+    has_h = has_hypervisor(machine)
+    if (
+        kind == Kind.PLAIN
+        or kind == Kind.MENVCFG
+        or kind == Kind.HIDELEG
+        or kind == Kind.HCOUNTEREN
+    ):
+        state[slot] = (state[slot] & ~mask) | (value & mask)
+    elif kind == Kind.MIDELEG:
         state[slot] = (state[slot] & ~mask) | (value & mask)
     elif kind == Kind.MSTATUS or kind == Kind.SSTATUS:
         old = state[CSR_MSTATUS]
-        writable = MSTATUS_WRITABLE if kind == Kind.MSTATUS else SSTATUS_WRITABLE
+        if kind == Kind.SSTATUS:
+            writable = np.int64(SSTATUS_WRITABLE)
+        else:
+            writable = np.int64(MSTATUS_WRITABLE_H) if has_h else np.int64(MSTATUS_WRITABLE)
         new = (old & ~writable) | (value & writable)
         if (new & MSTATUS_MPP) == (2 << 11):
             new = (new & ~MSTATUS_MPP) | (old & MSTATUS_MPP)  # MPP cannot hold 2 (WARL)
         new = _status_sd((new & ~(np.int64(0xF) << 32)) | MSTATUS_XLEN64)
         state[CSR_MSTATUS] = new
         if (old ^ new) & MSTATUS_MXR:
-            flush_tlb(tlb, 1, TLB_CONTEXTS - 1)
-        if (old ^ new) & (MSTATUS_MPRV | MSTATUS_MPP | MSTATUS_SUM):
+            flush_all(tlb)
+        if (old ^ new) & (MSTATUS_MPRV | MSTATUS_MPP | MSTATUS_SUM | MSTATUS_MPV):
             update_contexts(state)
+    elif kind == Kind.VSSTATUS:
+        old = state[slot]
+        new = (old & ~np.int64(SSTATUS_WRITABLE)) | (value & SSTATUS_WRITABLE)
+        new = _status_sd((new & ~(np.int64(3) << 32)) | (np.int64(2) << 32))
+        state[slot] = new
+        if (old ^ new) & MSTATUS_MXR:
+            flush_all(tlb)
+        if (old ^ new) & MSTATUS_SUM:
+            update_contexts(state)
+    elif kind == Kind.HSTATUS:
+        state[slot] = (state[slot] & ~np.int64(HSTATUS_WRITABLE)) | (value & HSTATUS_WRITABLE)
+        state[slot] = (state[slot] & ~(np.int64(3) << 32)) | VSXL64
     elif kind == Kind.MIE:
-        state[CSR_MIE] = value & (IP_M_LEVEL | IP_S_LEVEL)
+        writable = np.int64(IP_M_LEVEL | IP_S_LEVEL)
+        if has_h:
+            writable |= IP_VS_LEVEL | IP_SGEIP
+        state[CSR_MIE] = (state[CSR_MIE] & ~writable) | (value & writable)
     elif kind == Kind.SIE:
         delegated = state[CSR_MIDELEG] & IP_S_LEVEL
         state[CSR_MIE] = (state[CSR_MIE] & ~delegated) | (value & delegated)
+    elif kind == Kind.HIE:
+        writable = np.int64(IP_VS_LEVEL | IP_SGEIP)
+        state[CSR_MIE] = (state[CSR_MIE] & ~writable) | (value & writable)
+    elif kind == Kind.VSIE:
+        delegated = state[CSR_HIDELEG] & IP_VS_LEVEL
+        state[CSR_MIE] = (state[CSR_MIE] & ~delegated) | ((value << 1) & delegated)
     elif kind == Kind.MIP:
         writable = np.int64(IP_S_LEVEL)
         if state[CSR_MENVCFG] & ENVCFG_STCE:
             writable &= ~np.int64(IP_STIP)
         state[CSR_MIP] = (state[CSR_MIP] & ~writable) | (value & writable)
+        if has_h:  # mip.VSSIP is hvip.VSSIP
+            state[CSR_HVIP] = (state[CSR_HVIP] & ~np.int64(IP_VSSIP)) | (value & IP_VSSIP)
     elif kind == Kind.SIP:
         writable = state[CSR_MIDELEG] & IP_SSIP
         state[CSR_MIP] = (state[CSR_MIP] & ~writable) | (value & writable)
+    elif kind == Kind.HIP:
+        state[CSR_HVIP] = (state[CSR_HVIP] & ~np.int64(IP_VSSIP)) | (value & IP_VSSIP)
+    elif kind == Kind.HVIP:
+        state[slot] = value & IP_VS_LEVEL
+    elif kind == Kind.VSIP:
+        if state[CSR_HIDELEG] & IP_VSSIP:  # only VSSIP, seen as SSIP, is writable
+            state[CSR_HVIP] = (state[CSR_HVIP] & ~np.int64(IP_VSSIP)) | ((value << 1) & IP_VSSIP)
     elif kind == Kind.TVEC:
         if (value & 3) < 2:  # modes 2 and 3 are reserved: the write is ignored (as QEMU)
             state[slot] = value
     elif kind == Kind.EPC:
         state[slot] = value & ~np.int64(1)
-    elif kind == Kind.SATP:
-        mode = (value >> SATP_MODE_SHIFT) & 0xF
-        if mode == SATP_MODE_BARE or mode == SATP_MODE_SV39 or mode == SATP_MODE_SV48:
-            state[slot] = value & ~(np.int64(0xF) << SATP_MODE_SHIFT) | (mode << SATP_MODE_SHIFT)
-            flush_tlb(tlb, 1, TLB_CONTEXTS - 1)
+    elif kind == Kind.SATP or kind == Kind.VSATP or kind == Kind.HGATP:
+        legal, new = _legal_atp(value, kind == Kind.HGATP)
+        if legal:
+            state[slot] = new
+            switch_address_space(state, tlb)
     elif kind == Kind.CYCLE:
         state[CYCLE] = value - n
     elif kind == Kind.INSTRET:
         state[INSTRET] = value - n
-    elif kind == Kind.STIMECMP:
+    elif kind == Kind.STIMECMP or kind == Kind.VSTIMECMP:
         state[slot] = value
     elif kind == Kind.PMPCFG:
         old = state[slot]
-        first = (number - 0x3A0) * 4  # pmpcfg0 -> entries 0..7, pmpcfg2 -> 8..15
         new = np.int64(0)
         for i in range(8):
             old_byte = (old >> (8 * i)) & 0xFF
@@ -266,7 +395,6 @@ def csr_write(state, machine, tables, tlb, number, value, n):
             new |= byte << (8 * i)
         state[slot] = new
         _pmp_refresh(state, tlb)
-        _ = first
     elif kind == Kind.PMPADDR:
         index = number - 0x3B0
         locked = _pmp_locked(state, index) != 0
@@ -277,8 +405,8 @@ def csr_write(state, machine, tables, tlb, number, value, n):
         if not locked:
             state[slot] = value & ((np.int64(1) << 54) - 1)
             _pmp_refresh(state, tlb)
-    # READ_ZERO, MISA, MHARTID, TIME: writes are ignored
+    # READ_ZERO, MISA, MHARTID, TIME, HGEIP: writes are ignored
     return np.int64(OK)
 
 
-MASK32_ = MASK32  # re-exported for callers that need the counter-enable width
+PRIVILEGE_LEVELS = (PRIV_U, PRIV_S, PRIV_M)

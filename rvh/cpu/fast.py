@@ -28,7 +28,7 @@ from rvh.cpu.layout import (
     PAGE_FLAG_WATCH,
     PAGE_MASK,
     TLB_ADDEND,
-    TLB_CONTEXTS,
+    TLB_ALL_CONTEXTS,
     TLB_SET_MASK,
     TLB_SETS,
     TLB_SHIFT,
@@ -67,7 +67,7 @@ def fast_loop(
     fetch_addend,
 ):
     """Run from pc until an instruction needs the general path; returns (pc, n)."""
-    tlb_base = (dctx & (TLB_CONTEXTS - 1)) * TLB_SETS
+    tlb_base = (dctx & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
     while n < limit:
         if (pc & PAGE_MASK) != fetch_page:
             break

@@ -7,6 +7,7 @@ import numpy as np
 from rvh.cpu import layout as L
 from rvh.cpu.core import run
 from rvh.cpu.exits import Exit
+from rvh.cpu.mmu import reset_banks
 from rvh.isa.csrs import MSTATUS_XLEN64, csr_number
 
 
@@ -29,7 +30,7 @@ class Hart:
         self.page_flags = page_flags
         self.decode_cache = decode_cache
         self.state = np.zeros(L.STATE_SIZE, dtype=np.int64)
-        self.tlb = np.zeros(L.TLB_CONTEXTS * L.TLB_SETS * L.TLB_FIELDS, dtype=np.int64)
+        self.tlb = np.zeros(L.TLB_ALL_CONTEXTS * L.TLB_SETS * L.TLB_FIELDS, dtype=np.int64)
         self.trace: np.ndarray | None = None
         self.reset(0x1000)
 
@@ -43,14 +44,18 @@ class Hart:
         state[L.RESERVATION] = -1
         state[L.BREAKPOINT_ADDR] = -1
         state[L.CSR_BASE + csr_number("mstatus")] = MSTATUS_XLEN64
+        state[L.CSR_BASE + csr_number("hstatus")] = 2 << 32  # VSXL = 64
+        state[L.CSR_BASE + csr_number("vsstatus")] = 2 << 32  # UXL = 64
         self.flush_tlb()
 
     def flush_tlb(self) -> None:
-        entries = self.tlb.reshape(L.TLB_CONTEXTS, L.TLB_SETS, L.TLB_FIELDS)
+        """Empty every TLB bank and re-select banks for the current satp/vsatp/hgatp."""
+        entries = self.tlb.reshape(L.TLB_ALL_CONTEXTS, L.TLB_SETS, L.TLB_FIELDS)
         entries[:, :, :] = 0
         entries[:, :, L.TLB_TAG_READ : L.TLB_TAG_EXEC + 1] = L.TLB_INVALID
         entries[:, :, L.TLB_VPAGE] = -1
         entries[:, :, L.TLB_PADDR] = -1
+        reset_banks(self.state, self.tlb)
 
     def run(self, budget: int) -> Exit:
         reason = run(

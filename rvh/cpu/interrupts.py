@@ -1,11 +1,11 @@
 """Interrupt pending state, selection and timer deadlines (privileged spec 3.1.9, 3.2.1, 9.2.3).
 
-``pending_bits`` assembles mip from the software-writable bits stored in the CSR file and the
-lines driven by devices (CLINT msip/mtimecmp, the interrupt controller's MEIP/SEIP, Sstc's
-stimecmp).  ``select_interrupt`` applies the global enables and the delegation registers and
-returns the highest-priority interrupt the hart must take now.  ``next_deadline`` tells the
-kernel how many instructions it may run before a timer can fire, so that it checks nothing in
-between.
+``pending_bits`` assembles mip from the software-writable bits stored in the CSR file (mip's
+S-level bits, hvip's VS-level bits) and the lines driven from outside (CLINT msip/mtimecmp, the
+interrupt controller's MEIP/SEIP, Sstc's stimecmp and vstimecmp).  ``select_interrupt`` applies
+the global enables and the delegation registers (mideleg, then hideleg) and returns the
+highest-priority interrupt the hart must take now.  ``next_deadline`` tells the kernel how many
+instructions it may run before a timer can fire, so that it checks nothing in between.
 """
 
 import numba as nb
@@ -16,6 +16,7 @@ from rvh.cpu.layout import (
     CSR_BASE,
     HARTID,
     M_EXT_IP,
+    M_MISA,
     M_MSIP,
     M_MTIME_OFFSET,
     M_MTIMECMP,
@@ -32,7 +33,10 @@ from rvh.isa.csrs import (
     IP_MSIP,
     IP_MTIP,
     IP_SEIP,
+    IP_SGEIP,
     IP_STIP,
+    IP_VS_LEVEL,
+    IP_VSTIP,
     MSTATUS_MIE,
     MSTATUS_SIE,
 )
@@ -43,17 +47,28 @@ CSR_MIP = CSR_BASE + 0x344
 CSR_MIDELEG = CSR_BASE + 0x303
 CSR_MENVCFG = CSR_BASE + 0x30A
 CSR_STIMECMP = CSR_BASE + 0x14D
+CSR_HIDELEG = CSR_BASE + 0x603
+CSR_HVIP = CSR_BASE + 0x645
+CSR_HENVCFG = CSR_BASE + 0x60A
+CSR_HTIMEDELTA = CSR_BASE + 0x605
+CSR_VSTIMECMP = CSR_BASE + 0x24D
+CSR_VSSTATUS = CSR_BASE + 0x200
 
 NO_INTERRUPT = -1
 NEVER = np.int64(2**62)
 
-# Priority order of 3.1.9: MEI, MSI, MTI, SEI, SSI, STI (then the VS ones, 9.2.3)
+# Priority order of 3.1.9 and 9.2.3: MEI, MSI, MTI, SEI, SSI, STI, SGEI, VSEI, VSSI, VSTI
 PRIORITY = (11, 3, 7, 9, 1, 5, 12, 10, 2, 6)
 
 
 @nb.njit(cache=True)
 def mtime_at(machine, now_ns):
     return now_ns // machine[M_NS_PER_TICK] + machine[M_MTIME_OFFSET]
+
+
+@nb.njit(cache=True)
+def _has_h(machine):
+    return (machine[M_MISA] >> 7) & 1
 
 
 @nb.njit(cache=True)
@@ -69,16 +84,23 @@ def hardware_bits(state, machine, now_ns):
     if state[CSR_MENVCFG] & ENVCFG_STCE:
         if not ltu(mtime, state[CSR_STIMECMP]):
             bits |= IP_STIP
+        # vstimecmp compares against the guest's time, mtime + htimedelta (Sstc)
+        if _has_h(machine) and (state[CSR_HENVCFG] & ENVCFG_STCE):
+            if not ltu(mtime + state[CSR_HTIMEDELTA], state[CSR_VSTIMECMP]):
+                bits |= IP_VSTIP
     return bits
 
 
 @nb.njit(cache=True)
 def pending_bits(state, machine, now_ns):
-    """The value of mip: software-written bits OR device lines."""
-    software = state[CSR_MIP]
+    """The value of mip: software-written bits OR device lines OR hvip."""
+    software = state[CSR_MIP] & ~np.int64(IP_VS_LEVEL | IP_SGEIP)
     if state[CSR_MENVCFG] & ENVCFG_STCE:
         software &= ~np.int64(IP_STIP)  # with Sstc, STIP is stimecmp's alone
-    return software | hardware_bits(state, machine, now_ns)
+    bits = software | hardware_bits(state, machine, now_ns)
+    if _has_h(machine):
+        bits |= state[CSR_HVIP] & IP_VS_LEVEL
+    return bits
 
 
 @nb.njit(cache=True)
@@ -91,19 +113,31 @@ def _highest(bits):
 
 @nb.njit(cache=True)
 def select_interrupt(state, machine, now_ns):
-    """The interrupt to take now, or NO_INTERRUPT (3.1.6.1: global enables per level)."""
+    """The interrupt to take now, or NO_INTERRUPT (3.1.6.1, 9.2.3: global enables per level).
+
+    Returns the interrupt's mip bit number; a VS-level interrupt taken by VS-mode is reported
+    there with the S-level code (take_trap does the translation)."""
     pending = pending_bits(state, machine, now_ns) & state[CSR_MIE]
     if pending == 0:
         return np.int64(NO_INTERRUPT)
     priv = state[PRIV]
+    virt = state[VIRT]
     mstatus = state[CSR_MSTATUS]
     mideleg = state[CSR_MIDELEG]
+    hideleg = np.int64(0)
+    if _has_h(machine):
+        mideleg |= IP_VS_LEVEL | IP_SGEIP
+        hideleg = state[CSR_HIDELEG] & IP_VS_LEVEL
     to_m = pending & ~mideleg
     if to_m and (priv < PRIV_M or (mstatus & MSTATUS_MIE)):
         return _highest(to_m)
-    to_s = pending & mideleg
-    if to_s and (priv < PRIV_S or (priv == PRIV_S and (mstatus & MSTATUS_SIE)) or state[VIRT]):
-        return _highest(to_s)
+    to_hs = pending & mideleg & ~hideleg
+    hs_enabled = virt or priv < PRIV_S or (priv == PRIV_S and (mstatus & MSTATUS_SIE))
+    if to_hs and priv != PRIV_M and hs_enabled:
+        return _highest(to_hs)
+    to_vs = pending & mideleg & hideleg
+    if to_vs and virt and (priv < PRIV_S or (state[CSR_VSSTATUS] & MSTATUS_SIE)):
+        return _highest(to_vs)
     return np.int64(NO_INTERRUPT)
 
 
@@ -119,8 +153,7 @@ def _ns_until(machine, now_ns, compare):
     ticks_left = compare - mtime_at(machine, now_ns)
     if ticks_left <= 0 or ticks_left > NEVER // machine[M_NS_PER_TICK]:
         return NEVER
-    per_tick = machine[M_NS_PER_TICK]
-    target_ns = (compare - machine[M_MTIME_OFFSET]) * per_tick
+    target_ns = (compare - machine[M_MTIME_OFFSET]) * machine[M_NS_PER_TICK]
     return max(np.int64(1), target_ns - now_ns)
 
 
@@ -131,6 +164,10 @@ def next_deadline(state, machine, now_ns):
     wait = _ns_until(machine, now_ns, machine[M_MTIMECMP + hart])
     if state[CSR_MENVCFG] & ENVCFG_STCE:
         wait = min(wait, _ns_until(machine, now_ns, state[CSR_STIMECMP]))
+        if _has_h(machine) and (state[CSR_HENVCFG] & ENVCFG_STCE):
+            wait = min(
+                wait, _ns_until(machine, now_ns, state[CSR_VSTIMECMP] - state[CSR_HTIMEDELTA])
+            )
     return wait
 
 

@@ -55,6 +55,12 @@ LAST_CAUSE = 61  # last trap cause taken (statistics, tests)
 PMP_ACTIVE = 62  # 1 when some PMP entry is configured (slow-path check needed)
 TRAP_CAUSE = 63  # cause of a trap handed to the emulator's firmware (Exit.FIRMWARE)
 TRACE_POS = 64  # records written to the trace buffer
+TLB_BANK_HS = 65  # TLB bank of the V=0 contexts (chosen by satp)
+TLB_BANK_VS = 66  # TLB bank of the V=1 contexts (chosen by hgatp and vsatp)
+TLB_BANK_NEXT = 67  # next bank to recycle
+TLB_BANK_KIND = 68  # + bank: BANK_IS_FREE, BANK_IS_HS or BANK_IS_VS
+TLB_BANK_SATP = 76  # + bank: the satp (HS) or vsatp (VS) the bank translates for
+TLB_BANK_HGATP = 84  # + bank: the hgatp of a VS bank
 CSR_BASE = 256  # CSR n lives at CSR_BASE + n
 STATE_SIZE = CSR_BASE + 4096
 
@@ -105,7 +111,7 @@ TLB_PADDR = 4  # physical page address (for MMIO pages that have no host offset)
 TLB_VPAGE = 5  # the virtual page the entry describes
 TLB_FIELDS = 8
 TLB_SHIFT = 3  # log2(TLB_FIELDS): the tlb array is flat, index (ctx*SETS + set) << 3
-# Translation contexts (one TLB bank each): privilege x virtualization x SUM.
+# Translation contexts: privilege x virtualization x SUM (MXR and PMP changes flush).
 CTX_M = 0
 CTX_S = 1
 CTX_S_SUM = 2
@@ -113,7 +119,15 @@ CTX_U = 3
 CTX_VS = 4
 CTX_VS_SUM = 5
 CTX_VU = 6
-TLB_CONTEXTS = 8
+TLB_CONTEXTS = 8  # per bank
+# Banks tag the TLB by address space: a bank holds the translations of one satp (ASID and
+# root), or of one (hgatp, vsatp) pair, i.e. one VMID and guest ASID; switching address spaces
+# switches banks instead of flushing.  A full context number is bank * TLB_CONTEXTS + context.
+TLB_BANKS = 8
+TLB_ALL_CONTEXTS = TLB_BANKS * TLB_CONTEXTS
+BANK_IS_FREE = 0
+BANK_IS_HS = 1
+BANK_IS_VS = 2
 # Tags are page addresses.  A tag with TLB_SLOW set still names its page for the slow path
 # (which skips the walk) but never equals ``vaddr & (PAGE_MASK | (size - 1))``, the fast
 # path's key, because that mask clears bit 3; TLB_INVALID is the slow tag of page 0.

@@ -40,7 +40,10 @@ from rvh.cpu.layout import (
     PAGE_FLAG_CODE,
     PAGE_FLAG_WATCH,
     RESERVATION,
+    TRAP_GVA,
+    TRAP_TINST,
     TRAP_TVAL,
+    TRAP_TVAL2,
 )
 from rvh.cpu.mmu import (
     ACCESS_READ,
@@ -48,6 +51,7 @@ from rvh.cpu.mmu import (
     NEED_EXIT,
     OK,
     access_fault,
+    context_is_virtual,
     host_offset,
     is_rom,
     tlb_lookup,
@@ -164,14 +168,23 @@ def clint_write(machine, offset, size, value, now_ns):
 
 
 @nb.njit(cache=True)
-def _mmio(state, paddr, size, value, is_store, vaddr, access):
+def fault_at(state, vaddr, ctx):
+    """Trap values of a fault found outside the walk (misaligned atomics, devices, ROM)."""
+    state[TRAP_TVAL] = vaddr
+    state[TRAP_GVA] = 1 if context_is_virtual(ctx) else 0
+    state[TRAP_TVAL2] = 0
+    state[TRAP_TINST] = 0
+
+
+@nb.njit(cache=True)
+def _mmio(state, paddr, size, value, is_store, vaddr, access, ctx):
     """Request a device access from Python, or consume the answer on the replay."""
     if state[MMIO_STATE] == MMIO_DONE and state[MMIO_ADDR] == paddr and state[MMIO_SIZE] == size:
         state[MMIO_STATE] = MMIO_NONE
         return state[MMIO_VALUE], np.int64(OK)
     if state[MMIO_STATE] == MMIO_FAULT and state[MMIO_ADDR] == paddr:
         state[MMIO_STATE] = MMIO_NONE
-        state[TRAP_TVAL] = vaddr
+        fault_at(state, vaddr, ctx)
         return np.int64(0), access_fault(access)
     state[MMIO_STATE] = MMIO_STORE_REQUEST if is_store else MMIO_LOAD_REQUEST
     state[MMIO_ADDR] = paddr
@@ -185,22 +198,23 @@ def _mmio(state, paddr, size, value, is_store, vaddr, access):
 
 
 @nb.njit(cache=True)
-def load_slow(state, machine, memory, tlb, vaddr, size, ctx, now_ns):
-    """Returns (value zero-extended from size bytes, status)."""
+def load_slow(state, machine, memory, tlb, vaddr, size, ctx, now_ns, access):
+    """Returns (value zero-extended from size bytes, status).  ``access`` is ACCESS_READ, or
+    ACCESS_READ_EXECUTABLE for HLVX."""
     if vaddr & (size - 1):
         # misaligned: every byte on its own, possibly across two pages; RAM only
         value = np.int64(0)
         for i in range(size):
-            paddr, status = tlb_lookup(state, machine, memory, tlb, vaddr + i, 1, ACCESS_READ, ctx)
+            paddr, status = tlb_lookup(state, machine, memory, tlb, vaddr + i, 1, access, ctx)
             if status != OK:
                 return np.int64(0), status
             host = host_offset(machine, paddr, 1)
             if host < 0:
-                state[TRAP_TVAL] = vaddr
-                return np.int64(0), access_fault(ACCESS_READ)
+                fault_at(state, vaddr, ctx)
+                return np.int64(0), access_fault(access)
             value |= np.int64(memory[host]) << (8 * i)
         return value, np.int64(OK)
-    paddr, status = tlb_lookup(state, machine, memory, tlb, vaddr, size, ACCESS_READ, ctx)
+    paddr, status = tlb_lookup(state, machine, memory, tlb, vaddr, size, access, ctx)
     if status != OK:
         return np.int64(0), status
     host = host_offset(machine, paddr, size)
@@ -208,7 +222,7 @@ def load_slow(state, machine, memory, tlb, vaddr, size, ctx, now_ns):
         return read_host(memory, host, size), np.int64(OK)
     if _clint_in_range(machine, paddr):
         return clint_read(machine, paddr - machine[M_CLINT_BASE], size, now_ns), np.int64(OK)
-    return _mmio(state, paddr, size, np.int64(0), False, vaddr, ACCESS_READ)
+    return _mmio(state, paddr, size, np.int64(0), False, vaddr, access, ctx)
 
 
 @nb.njit(cache=True)
@@ -223,7 +237,7 @@ def store_slow(
             if status != OK:
                 return status
             if host_offset(machine, paddr, 1) < 0 or is_rom(machine, paddr):
-                state[TRAP_TVAL] = vaddr
+                fault_at(state, vaddr, ctx)
                 return access_fault(ACCESS_WRITE)
         result = np.int64(OK)
         for i in range(size):
@@ -239,14 +253,14 @@ def store_slow(
     host = host_offset(machine, paddr, size)
     if host >= 0:
         if is_rom(machine, paddr):
-            state[TRAP_TVAL] = vaddr
+            fault_at(state, vaddr, ctx)
             return access_fault(ACCESS_WRITE)
         write_host(memory, host, size, value)
         return after_ram_store(machine, page_flags, decode_cache, host, size)
     if _clint_in_range(machine, paddr):
         clint_write(machine, paddr - machine[M_CLINT_BASE], size, value, now_ns)
         return np.int64(OK)
-    _, status = _mmio(state, paddr, size, value, True, vaddr, ACCESS_WRITE)
+    _, status = _mmio(state, paddr, size, value, True, vaddr, ACCESS_WRITE, ctx)
     return status
 
 
@@ -257,7 +271,7 @@ def amo_address(state, machine, memory, tlb, vaddr, size, ctx, for_load_reserved
     Returns (host offset, physical address, status).
     """
     if vaddr & (size - 1):
-        state[TRAP_TVAL] = vaddr
+        fault_at(state, vaddr, ctx)
         return (
             np.int64(-1),
             np.int64(0),
@@ -269,7 +283,7 @@ def amo_address(state, machine, memory, tlb, vaddr, size, ctx, for_load_reserved
         return np.int64(-1), np.int64(0), status
     host = host_offset(machine, paddr, size)
     if host < 0 or (access == ACCESS_WRITE and is_rom(machine, paddr)):
-        state[TRAP_TVAL] = vaddr
+        fault_at(state, vaddr, ctx)
         return np.int64(-1), np.int64(0), access_fault(access)
     return host, paddr, np.int64(OK)
 
