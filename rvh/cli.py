@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from rvh import __version__
-from rvh.config import MachineConfig, parse_size
+from rvh.config import MachineConfig, parse_cpu, parse_size
 from rvh.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, RvhError
 
 
@@ -136,6 +136,12 @@ def _machine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--smp", type=_positive_int, default=1, metavar="N", help="number of harts (1-8, default 1)"
     )
+    parser.add_argument(
+        "--cpu",
+        default="rv64",
+        metavar="SPEC",
+        help="hart model, QEMU spelling: rv64 (RV64IMAC with S, U and H modes) or rv64,h=off",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _config(args: argparse.Namespace) -> MachineConfig:
-    config = MachineConfig(memory=args.memory, harts=args.smp)
+    config = MachineConfig(memory=args.memory, harts=args.smp, extensions=parse_cpu(args.cpu))
     config.validate()
     return config
 

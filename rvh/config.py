@@ -33,6 +33,22 @@ MAX_MEMORY = 16 * 1024 * 1024 * 1024
 _SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)(i?[bB])?\s*$")
 
 
+def parse_cpu(text: str) -> str:
+    """QEMU's -cpu spelling: ``rv64`` with options ``h=on|off`` (also true/false), e.g.
+    ``rv64,h=off``.  Returns the misa letters."""
+    name, *options = [part.strip() for part in text.split(",")]
+    if name != "rv64":
+        raise ConfigError(f"unknown cpu {name!r} (rvh models rv64)")
+    extensions = "acimsuh"
+    for option in options:
+        key, _, value = option.partition("=")
+        if key != "h" or value.lower() not in ("on", "off", "true", "false"):
+            raise ConfigError(f"unknown cpu option {option!r} (supported: h=on|off)")
+        if value.lower() in ("off", "false"):
+            extensions = extensions.replace("h", "")
+    return extensions
+
+
 def parse_size(text: str) -> int:
     """'256M', '1G', '65536' -> bytes (QEMU's -m spelling: a bare number means MiB)."""
     found = _SIZE.match(text)
@@ -48,7 +64,7 @@ def parse_size(text: str) -> int:
 class MachineConfig:
     memory: int = DEFAULT_MEMORY
     harts: int = 1
-    extensions: str = "acimsu"  # misa letters; "h" added for the hypervisor extension
+    extensions: str = "acimsuh"  # misa letters: RV64IMAC, S and U modes, the H extension
     firmware_traps: bool = False  # the built-in SBI handles traps to M-mode (--sbi)
     max_instructions: int | None = None
     slice_instructions: int = 1_000_000

@@ -195,9 +195,8 @@ class Machine:
     def device_tree(self) -> bytes:
         from rvh.fdt import Board, board_dtb
 
-        isa = "rv64i" + "".join(c for c in "macsu" if c in self.config.extensions)
-        if "h" in self.config.extensions:
-            isa += "h"
+        isa = "rv64i" + "".join(c for c in "macsuh" if c in self.config.extensions)
+        isa += "_zicsr_zifencei_sstc"
         board = Board(
             harts=self.config.harts,
             ram_size=self.config.memory,
@@ -205,6 +204,7 @@ class Machine:
             isa=isa,
             mmu_type="riscv,sv48",
             timebase_frequency=C.TIMEBASE_HZ,
+            plic_ndev=0x60,
             bootargs=self.config.bootargs,
         )
         return board_dtb(board)

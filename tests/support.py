@@ -118,10 +118,14 @@ def run_asm(
     memory: int = 16 << 20,
     data: dict[int, bytes] | None = None,
     expect_end: bool = True,
+    extensions: str = "acimsuh",
 ) -> Snippet:
-    """Run an assembly snippet in M-mode from RAM_BASE until its final ``wfi``."""
+    """Run an assembly snippet in M-mode from RAM_BASE until its final ``wfi``.
+
+    ``extensions`` are the misa letters (the default hart has the H extension; pass
+    ``"acimsu"`` for one without)."""
     code, symbols = assemble_with_symbols(source + "\n__snippet_end:\n wfi\n")
-    machine = Machine(MachineConfig(memory=memory), output=lambda _: None)
+    machine = Machine(MachineConfig(memory=memory, extensions=extensions), output=lambda _: None)
     machine.machine[L.M_MTIMECMP] = -1  # no timer interrupt unless a test arms one
     machine.bus.write_bytes(RAM_BASE, code)
     for address, blob in (data or {}).items():

@@ -30,7 +30,7 @@ CONTEXT_STRIDE = 0x1000
 THRESHOLD = 0x0
 CLAIM_COMPLETE = 0x4
 
-SOURCES = 96  # ids 1..95 usable (id 0 means "no interrupt"), as QEMU's virt board
+SOURCES = 96  # ids 1..96 (id 0 means "no interrupt"); riscv,ndev = 0x60 as QEMU 7.2
 PRIORITY_MASK = 7  # 3 priority bits, as QEMU's virt board
 
 

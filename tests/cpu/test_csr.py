@@ -122,6 +122,7 @@ def test_write_to_read_only_csr_is_illegal(instruction, bits):
         li a3, 1
         """,
         regs={11: 0},
+        extensions="acimsu",
     )
     assert s.x(26) == 2
     assert s.x(27) == bits
@@ -138,9 +139,9 @@ def test_write_to_read_only_csr_is_illegal(instruction, bits):
         ("csrw 0x3a1, a1", 0x3A15_9073),
         ("csrr a0, 0x3a3", 0x3A30_2573),  # pmpcfg3 neither
         ("csrr a0, 0x000", 0x0000_2573),  # ustatus (N extension) is gone
-        ("csrr a0, 0x600", 0x6000_2573),  # hstatus without the H extension
-        ("csrr a0, 0x34a", 0x34A0_2573),  # mtinst exists only with H
-        ("csrr a0, 0x280", 0x2800_2573),  # vsatp without H
+        ("csrr a0, 0x600", 0x6000_2573),  # hstatus without the H extension (hart without H)
+        ("csrr a0, 0x34a", 0x34A0_2573),  # mtinst exists only with H (hart without H)
+        ("csrr a0, 0x280", 0x2800_2573),  # vsatp without H (hart without H)
         ("csrr a0, 0x7b0", 0x7B00_2573),  # dcsr: debug mode only
         ("csrrwi a0, 0xfff, 1", 0xFFF0_D573),
     ],
@@ -154,6 +155,7 @@ def test_unimplemented_csr_is_illegal(instruction, bits):
     1:  {instruction}
         """,
         regs={11: 0},
+        extensions="acimsu",
     )
     assert s.x(26) == 2
     assert s.x(27) == bits
@@ -162,13 +164,13 @@ def test_unimplemented_csr_is_illegal(instruction, bits):
 
 
 def test_misa_reads_rv64_acimsu():
-    s = run("csrr a0, misa")
+    s = run("csrr a0, misa", extensions="acimsu")
     # MXL = 2 (bits 63:62); A = bit 0, C = 2, I = 8, M = 12, S = 18, U = 20
     assert s.x(10) == 0x8000_0000_0014_1105
 
 
 def test_misa_mxl_survives_writes():
-    s = run(HANDLER + "csrw misa, zero\ncsrr a0, misa")
+    s = run(HANDLER + "csrw misa, zero\ncsrr a0, misa", extensions="acimsu")
     assert s.x(26) == 0
     assert s.x(10) >> 62 == 2
     assert s.x(10) & (1 << 8), "I stays set"
@@ -304,12 +306,33 @@ def test_mideleg_and_mie_writable_bits():
         csrw mie, t0
         csrr a1, mie
         csrw mie, zero
-        """
+        """,
+        extensions="acimsu",
     )
     # without H: only the supervisor interrupts (SSI 1, STI 5, SEI 9) can be delegated
     assert s.x(10) == 0x222
     # mie: SSIE, MSIE, STIE, MTIE, SEIE, MEIE
     assert s.x(11) == 0xAAA
+
+
+def test_mideleg_and_mie_writable_bits_with_h():
+    s = run(
+        """
+        li t0, -1
+        csrw mideleg, t0
+        csrr a0, mideleg
+        csrw mideleg, zero
+        csrr a2, mideleg
+        csrw mie, t0
+        csrr a1, mie
+        csrw mie, zero
+        """
+    )
+    # with H, VSSIP/VSTIP/VSEIP and SGEIP are read-only one in mideleg (9.4.2)
+    assert s.x(10) == 0x222 | 0x1444
+    assert s.x(12) == 0x1444
+    # mie adds VSSIE, VSTIE, VSEIE and SGEIE
+    assert s.x(11) == 0xAAA | 0x1444
 
 
 def test_minstret_counts_retired_instructions():
@@ -399,7 +422,9 @@ def test_time_csr_follows_clint_mtime():
 def test_mip_writable_bits():
     # only the supervisor bits SSIP, STIP, SEIP are writable in mip (3.1.9); MSIP and MTIP
     # come from the CLINT, MEIP from the interrupt controller
-    s = run("li t0, -1\ncsrw mip, t0\ncsrr a0, mip\ncsrw mip, zero\ncsrr a1, mip")
+    s = run(
+        "li t0, -1\ncsrw mip, t0\ncsrr a0, mip\ncsrw mip, zero\ncsrr a1, mip", extensions="acimsu"
+    )
     assert s.x(10) == 0x222
     assert s.x(11) == 0
 

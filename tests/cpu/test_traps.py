@@ -112,7 +112,7 @@ def test_c_ebreak():
     ],
 )
 def test_illegal_instruction_reports_its_bits(encoding, bits):
-    s = run(HANDLER + f"li a0, 0x77\nla s8, 1f\n1: {encoding}\nli a0, 1")
+    s = run(HANDLER + f"li a0, 0x77\nla s8, 1f\n1: {encoding}\nli a0, 1", extensions="acimsu")
     assert s.x(26) == 2
     assert s.x(27) == bits
     assert s.x(25) == s.x(24)
