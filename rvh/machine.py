@@ -241,30 +241,56 @@ class Machine:
         return RunResult(status, self.exit_reason, self.instructions, self.wall_seconds)
 
     async def _run_harts(self) -> None:
+        """Run the harts in rounds: each round moves every running hart's clock to the same
+        target, one slice past the slowest clock, so harts stay within a slice of each other
+        whatever their MMIO exits; deterministic because the order is fixed."""
         cfg = self.config
         limit = cfg.max_instructions
+        smp = len(self.harts) > 1
         while self.exit_status is None:
             if self.reset_requested:
                 self.reset_requested = False
-                for hart in self.harts:
-                    hart.reset(C.BOOT_ROM_BASE)
+                self._reset()
             self._wake_sleepers()
             running = [h for h in self.harts if not h.state[L.WFI] and not h.state[L.HALTED]]
             if not running:
                 self._all_waiting()
+                await trio.lowlevel.checkpoint()
+                continue
+            target = min(int(h.state[L.TIME_NS]) for h in running) + cfg.slice_instructions
             for hart in running:
-                budget = cfg.slice_instructions
-                if limit is not None:
-                    budget = min(budget, limit - self.instructions)
-                    if budget <= 0:
-                        self.power_off(EXIT_INSN_LIMIT, f"instruction limit of {limit} reached")
-                        return
-                reason = hart.run(budget)
-                self.exit_counts[reason.name.lower()] += 1
-                self._serve_exit(hart, reason)
-                if self.exit_status is not None:
-                    return
+                while hart.state[L.TIME_NS] < target:
+                    budget = target - int(hart.state[L.TIME_NS])
+                    if limit is not None:
+                        budget = min(budget, limit - self.instructions)
+                        if budget <= 0:
+                            self.power_off(EXIT_INSN_LIMIT, f"instruction limit of {limit} reached")
+                            return
+                    reason = hart.run(budget)
+                    self.exit_counts[reason.name.lower()] += 1
+                    self._serve_exit(hart, reason)
+                    if self.exit_status is not None or self.reset_requested:
+                        return await self._run_harts() if self.reset_requested else None
+                    if hart.state[L.WFI] or hart.state[L.HALTED]:
+                        break
+                if smp:
+                    # another hart ran: its stores may have hit this reservation, and rvh does
+                    # not track them, so every other hart's LR/SC reservation is dropped (an SC
+                    # may always fail; the slices are long enough for LR/SC loops to succeed)
+                    for other in self.harts:
+                        if other is not hart:
+                            other.state[L.RESERVATION] = -1
             await trio.lowlevel.checkpoint()
+
+    def _reset(self) -> None:
+        """System reset (test device 0x7777, SBI SRST reboot): every hart restarts."""
+        if self.sbi is not None and self.elf is not None:
+            for hart in self.harts:
+                start = self.elf.entry if hart.hartid == 0 else None
+                self.sbi.prepare_hart(hart, start, self.fdt_address)
+        else:
+            for hart in self.harts:
+                hart.reset(C.BOOT_ROM_BASE)
 
     def _wake_sleepers(self) -> None:
         """Harts in wfi keep pace with the others' clocks and wake when an interrupt is due."""

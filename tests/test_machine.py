@@ -1,7 +1,5 @@
 """Machine-level behaviour: idle time skipping, deadlock detection, instruction limits."""
 
-import time
-
 from support import needs_toolchain, run_asm
 
 from rvh.config import RAM_BASE, MachineConfig
@@ -42,10 +40,9 @@ WAIT_ONE_SECOND = """
 
 def test_wfi_skips_virtual_time_to_the_timer():
     machine = machine_with(WAIT_ONE_SECOND)
-    start = time.perf_counter()
     result = machine.run_sync()
     assert result.status == 0
-    assert time.perf_counter() - start < 5  # a virtual second costs no host second
+    assert result.seconds < 5  # a virtual second costs no host second (run time, no compile)
     hart = machine.harts[0]
     assert hart.state[L.TIME_NS] >= 1_000_000_000
     assert hart.instret < 1000  # the guest executed a handful of instructions, not a spin
