@@ -82,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="S-mode payload loaded at its own address for --firmware",
     )
     run.add_argument("--bootargs", metavar="TEXT", help="/chosen/bootargs in the device tree")
+    run.add_argument(
+        "--serial",
+        default="stdio",
+        metavar="WHERE",
+        help="console: stdio (default; keyboard input too, Ctrl-A x quits), file:PATH or null",
+    )
+    run.add_argument(
+        "--realtime",
+        action="store_true",
+        help="idle harts sleep in real time until their timer, instead of "
+        "jumping virtual time forward",
+    )
     _machine_options(run)
     run.add_argument(
         "--max-insns",
@@ -182,6 +194,8 @@ def _run(args: argparse.Namespace) -> int:
     config = _config(args)
     config.max_instructions = args.max_insns
     config.bootargs = args.bootargs
+    config.serial = args.serial
+    config.realtime = args.realtime
     if args.firmware:
         if args.sbi or args.elf:
             raise ConfigError("--firmware boots its payload from --kernel; give no ELF or --sbi")

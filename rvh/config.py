@@ -69,6 +69,8 @@ class MachineConfig:
     max_instructions: int | None = None
     slice_instructions: int = 1_000_000
     realtime: bool = False
+    serial: str = "stdio"  # --serial: stdio, file:PATH or null
+    console_input: bool = True  # feed stdin to the UART (when serial is stdio)
     bootargs: str | None = None
     trace_path: str | None = None
     extra: dict[str, object] = field(default_factory=dict)

@@ -12,7 +12,6 @@ an idle guest costs no host time.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -29,11 +28,18 @@ from rvh.cpu.hart import Hart
 from rvh.cpu.interrupts import NEVER
 from rvh.cpu.tables import build_tables
 from rvh.devices.bootrom import boot_rom
+from rvh.devices.console import ConsoleInput, serial_output
 from rvh.devices.htif import Htif
 from rvh.devices.plic import Plic
 from rvh.devices.syscon import SiFiveTestDevice
 from rvh.devices.uart16550 import Uart16550
-from rvh.errors import EXIT_DEADLOCK, EXIT_INSN_LIMIT, GuestError, LoadError
+from rvh.errors import (
+    EXIT_DEADLOCK,
+    EXIT_INSN_LIMIT,
+    EXIT_INTERRUPTED,
+    GuestError,
+    LoadError,
+)
 from rvh.isa.csrs import misa_value
 from rvh.loader import LoadedElf, load_elf
 
@@ -87,13 +93,28 @@ class Machine:
             Hart(i, m, self.tables, self.bus.memory, self.bus.page_flags, self.bus.decode_cache)
             for i in range(cfg.harts)
         ]
-        self._output = output or _stdout_writer()
+        wants_input = False
+        if output is None:
+            output, wants_input = serial_output(cfg.serial)
+        self._output = output
         self.plic = Plic(cfg.harts, m)
         self.uart = Uart16550(self._output, lambda level: self.plic.set_level(C.UART0_IRQ, level))
         self.test_device = SiFiveTestDevice(self.power_off, self.request_reset)
         self.bus.attach(C.TEST_BASE, C.TEST_SIZE, self.test_device)
         self.bus.attach(C.UART0_BASE, C.UART0_SIZE, self.uart)
         self.bus.attach(C.PLIC_BASE, C.PLIC_SIZE, self.plic)
+        self.console: ConsoleInput | None = None
+        if wants_input and cfg.console_input:
+            self.console = ConsoleInput(
+                self.uart.feed,
+                lambda: self.uart.rx_space,
+                lambda: self.power_off(EXIT_INTERRUPTED, "console: Ctrl-A x"),
+                self.notify,
+            )
+        # devices that can raise an interrupt from outside the guest: `live` while they may,
+        # `busy` while they have work in flight (the idle policy looks at both)
+        self.event_sources: list[object] = [self.console] if self.console else []
+        self._wake = trio.Event()
         self.htif: Htif | None = None
         self.elf: LoadedElf | None = None
         self.exit_counts: Counter[str] = Counter()
@@ -232,6 +253,8 @@ class Machine:
         start = time.perf_counter()
         try:
             async with trio.open_nursery() as nursery:
+                for source in self.event_sources:
+                    await nursery.start(source.serve)  # type: ignore[attr-defined]
                 await self._run_harts()
                 nursery.cancel_scope.cancel()
         finally:
@@ -254,7 +277,7 @@ class Machine:
             self._wake_sleepers()
             running = [h for h in self.harts if not h.state[L.WFI] and not h.state[L.HALTED]]
             if not running:
-                self._all_waiting()
+                await self._idle()
                 await trio.lowlevel.checkpoint()
                 continue
             target = min(int(h.state[L.TIME_NS]) for h in running) + cfg.slice_instructions
@@ -320,31 +343,55 @@ class Machine:
         elif reason == Exit.TRACE_FULL:
             pass
 
-    def _all_waiting(self) -> None:
-        """Every running hart is in wfi: jump virtual time to the earliest timer deadline."""
+    def notify(self) -> None:
+        """A device raised an interrupt or finished work: wake an idle machine."""
+        self._wake.set()
+
+    async def _idle(self) -> None:
+        """Every running hart is in wfi with nothing pending.
+
+        Virtual time (the default): jump the clocks to the earliest timer deadline, unless a
+        device has work in flight (then wait for it without advancing time) or only an outside
+        event could wake the guest (console input: wait for it).  With ``--realtime``: sleep
+        in trio until the deadline or a device event, and advance the clocks by the time
+        slept.  When nothing at all can wake the harts, stop with a deadlock status."""
         from rvh.cpu.interrupts import any_pending_enabled, next_deadline
 
         waiting = [h for h in self.harts if h.state[L.WFI] and not h.state[L.HALTED]]
         if not waiting:
             self.power_off(0, "all harts stopped")
             return
-        earliest = NEVER
+        earliest = int(NEVER)
         for hart in waiting:
             now = int(hart.state[L.TIME_NS])
             if any_pending_enabled(hart.state, self.machine, now):
                 hart.state[L.WFI] = 0
                 return
             earliest = min(earliest, int(next_deadline(hart.state, self.machine, now)))
-        if earliest >= NEVER:
+        busy = any(getattr(source, "busy", False) for source in self.event_sources)
+        live = any(getattr(source, "live", False) for source in self.event_sources)
+        if earliest >= NEVER and not (busy or live):
             self.power_off(
                 EXIT_DEADLOCK,
                 "deadlock: every hart waits in wfi for an interrupt nothing can raise",
             )
             return
+        self._wake = trio.Event()
+        if self.config.realtime:
+            timeout = earliest / 1e9 if earliest < NEVER else float("inf")
+            start = time.perf_counter()
+            with trio.move_on_after(timeout):
+                await self._wake.wait()
+            advance = min(int((time.perf_counter() - start) * 1e9), earliest)
+        elif busy or earliest >= NEVER:
+            await self._wake.wait()
+            advance = 0
+        else:
+            advance = earliest
         for hart in self.harts:
-            hart.state[L.TIME_NS] += earliest
+            hart.state[L.TIME_NS] += advance
         for hart in waiting:
-            hart.state[L.WFI] = 0
+            hart.state[L.WFI] = 0  # re-examined by the next round
 
     def statistics(self) -> dict[str, object]:
         return {
@@ -356,19 +403,8 @@ class Machine:
             "exceptions": sum(int(h.state[L.EXCEPTIONS]) for h in self.harts),
             "interrupts": sum(int(h.state[L.INTERRUPTS]) for h in self.harts),
             "uart": self.uart.statistics(),
+            "plic": self.plic.statistics(),
         }
-
-
-def _stdout_writer() -> Callable[[bytes], None]:
-    stream = sys.stdout.buffer
-
-    def write(data: bytes) -> None:
-        stream.write(data)
-        if b"\n" in data:
-            stream.flush()
-
-    write.flush = stream.flush  # type: ignore[attr-defined]
-    return write
 
 
 def _flush(output: Callable[[bytes], None]) -> None:

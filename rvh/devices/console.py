@@ -1,0 +1,131 @@
+"""The host side of the serial console: where UART output goes (``--serial``) and the task that
+feeds keyboard input from stdin into the UART's receive FIFO.
+
+When stdin is a terminal it is put in raw mode for the run (and restored however the run ends),
+so keys reach the guest unchanged; Ctrl-A x ends the run, Ctrl-A Ctrl-A sends a Ctrl-A (the
+escape QEMU uses).  Input waits on the host side while the guest's FIFO is full.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import deque
+from collections.abc import Callable
+
+import trio
+
+from rvh.errors import ConfigError
+
+CTRL_A = 0x01
+ESCAPE_EXIT = ord("x")
+
+
+def serial_output(spec: str) -> tuple[Callable[[bytes], None], bool]:
+    """``stdio``, ``file:PATH`` or ``null`` -> (output function, whether stdin feeds input)."""
+    if spec == "stdio":
+        stream = sys.stdout.buffer
+
+        def write(data: bytes) -> None:
+            stream.write(data)
+            stream.flush()
+
+        return write, True
+    if spec == "null":
+        return (lambda data: None), False
+    if spec.startswith("file:") and len(spec) > 5:
+        path = spec[5:]
+        try:
+            handle = open(path, "wb", buffering=0)  # noqa: SIM115 - lives as long as the run
+        except OSError as error:
+            raise ConfigError(f"--serial {spec}: cannot open {path} ({error.strerror})") from None
+
+        def write_file(data: bytes) -> None:
+            handle.write(data)
+
+        write_file.close = handle.close  # type: ignore[attr-defined]
+        return write_file, False
+    raise ConfigError(f"--serial {spec!r}: use stdio, file:PATH or null")
+
+
+class ConsoleInput:
+    """Reads the host's stdin and feeds the UART; ``live`` while more input can come."""
+
+    name = "console"
+
+    def __init__(
+        self,
+        feed: Callable[[bytes], None],
+        space: Callable[[], int],
+        on_exit: Callable[[], None],
+        on_input: Callable[[], None],
+        fd: int | None = None,
+    ) -> None:
+        self.feed = feed
+        self.space = space
+        self.on_exit = on_exit
+        self.on_input = on_input
+        self.fd = sys.stdin.fileno() if fd is None else fd
+        self.live = True
+        self.pending: deque[int] = deque()
+        self.bytes_read = 0
+        self._escape = False
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            is_tty = os.isatty(self.fd)
+        except OSError:
+            self.live = False
+            task_status.started()
+            return
+        saved = None
+        if is_tty:
+            import termios
+            import tty
+
+            saved = termios.tcgetattr(self.fd)
+            tty.setraw(self.fd)
+        stream = trio.lowlevel.FdStream(os.dup(self.fd))
+        task_status.started()
+        try:
+            async with stream:
+                while True:
+                    data = await stream.receive_some(4096)
+                    if not data:
+                        self.live = False
+                        return
+                    self.bytes_read += len(data)
+                    self._accept(data, escapes=is_tty)
+                    await self._drain()
+        finally:
+            if saved is not None:
+                import termios
+
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
+
+    def _accept(self, data: bytes, escapes: bool) -> None:
+        for byte in data:
+            if escapes and self._escape:
+                self._escape = False
+                if byte == ESCAPE_EXIT:
+                    self.on_exit()
+                    return
+                self.pending.append(byte)
+            elif escapes and byte == CTRL_A:
+                self._escape = True
+            else:
+                self.pending.append(byte)
+
+    async def _drain(self) -> None:
+        """Move pending bytes into the guest's FIFO as it makes room."""
+        while self.pending:
+            room = self.space()
+            if room:
+                chunk = bytes(self.pending.popleft() for _ in range(min(room, len(self.pending))))
+                self.feed(chunk)
+                self.on_input()
+            else:
+                await trio.sleep(0.001)
+
+    def statistics(self) -> dict[str, int]:
+        return {"bytes_read": self.bytes_read, "queued": len(self.pending)}
