@@ -67,7 +67,9 @@ class MachineConfig:
     extensions: str = "acimsuh"  # misa letters: RV64IMAC, S and U modes, the H extension
     firmware_traps: bool = False  # the built-in SBI handles traps to M-mode (--sbi)
     max_instructions: int | None = None
-    slice_instructions: int = 1_000_000
+    # instructions a hart runs before the others get a turn: long slices for one hart (less
+    # overhead), short ones for several, so a hart spinning on a lock hands over soon
+    slice_instructions: int | None = None
     realtime: bool = False
     serial: str = "stdio"  # --serial: stdio, file:PATH or null
     console_input: bool = True  # feed stdin to the UART (when serial is stdio)
@@ -82,5 +84,7 @@ class MachineConfig:
             raise ConfigError("memory size must be a multiple of 4 KiB")
         if not 1 <= self.harts <= 8:
             raise ConfigError(f"--smp {self.harts}: between 1 and 8 harts")
+        if self.slice_instructions is None:
+            self.slice_instructions = 1_000_000 if self.harts == 1 else 20_000
         if self.slice_instructions < 1:
             raise ConfigError("slice must be at least one instruction")

@@ -85,7 +85,7 @@ def qemu_command(elf: str, log: str, *, hypervisor: bool) -> list[str]:
         "-kernel",
         elf,
         "-icount",
-        "shift=0",
+        "shift=0,sleep=off",
         "-singlestep",
         "-d",
         "cpu,nochain",
@@ -439,6 +439,40 @@ def _rule_epc_bit0(ctx: StepContext) -> dict[str, int] | None:
     return None
 
 
+def _rule_sc_misaligned(ctx: StepContext) -> dict[str, int] | None:
+    # A misaligned SC must trap (unprivileged spec 8.2); QEMU 7.2 first compares the address
+    # with its reservation and, when they differ, fails the SC (rd = 1) without a trap.
+    ins = ctx.instruction
+    if ins is None or not ins.base_name.startswith("sc.") or ctx.info.exception != 6:
+        return None
+    size = 4 if ins.base_name == "sc.w" else 8
+    if ctx.before[f"x{ins.rs1}"] % size == 0 or ctx.expected["pc"] != ctx.pc + ins.length:
+        return None
+    rd = f"x{ins.rd}"
+    if ins.rd != 0 and ctx.expected[rd] != 1:
+        return None
+    if not _trap_fields_only(ctx, {"pc", "mepc", "mcause", "mtval", "mstatus", rd}):
+        return None
+    adopt = {name: ctx.expected[name] for name in ctx.differing}
+    adopt["priv"] = ctx.info.privilege
+    return adopt
+
+
+COUNTERS = {0xC00: "cycle", 0xC02: "instret", 0xB00: "mcycle", 0xB02: "minstret"}
+
+
+def _rule_counter_includes_self(ctx: StepContext) -> dict[str, int] | None:
+    # Zicsr 9.1: a CSR instruction reads the value "prior to the execution of the
+    # instruction"; QEMU 7.2 with -icount counts the reading instruction itself.
+    ins = ctx.instruction
+    if ins is None or not ins.is_csr or ins.csr not in COUNTERS or ins.rd == 0:
+        return None
+    rd = f"x{ins.rd}"
+    if ctx.differing == {rd} and ctx.expected[rd] == (ctx.after[rd] + 1) & MASK64:
+        return {rd: ctx.expected[rd]}
+    return None
+
+
 MSTATUS_UXL = 3 << 32
 
 
@@ -472,6 +506,20 @@ DEVIATIONS: list[Deviation] = [
         "read-only CSR raises illegal instruction",
         "QEMU 7.2 decides on the value: with rs1 holding 0 it reads the CSR without a trap",
         _rule_read_only_csr_zero_source,
+    ),
+    Deviation(
+        "sc-misaligned-no-trap",
+        "unprivileged spec 8.2: a misaligned LR/SC raises an address-misaligned (or "
+        "access-fault) exception",
+        "QEMU 7.2 fails a misaligned SC whose address is not the reserved one (rd = 1) "
+        "without a trap",
+        _rule_sc_misaligned,
+    ),
+    Deviation(
+        "counter-read-includes-itself",
+        "Zicsr 9.1: a CSR instruction reads the counter's value prior to its own execution",
+        "QEMU 7.2 (-icount) counts the reading instruction in cycle/instret/mcycle/minstret",
+        _rule_counter_includes_self,
     ),
     Deviation(
         "machine-id-values",

@@ -280,7 +280,9 @@ class Machine:
                 await self._idle()
                 await trio.lowlevel.checkpoint()
                 continue
-            target = min(int(h.state[L.TIME_NS]) for h in running) + cfg.slice_instructions
+            target = min(int(h.state[L.TIME_NS]) for h in running) + int(
+                cfg.slice_instructions or 1
+            )
             for hart in running:
                 while hart.state[L.TIME_NS] < target:
                     budget = target - int(hart.state[L.TIME_NS])

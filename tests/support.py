@@ -154,3 +154,41 @@ def run_asm(
     if expect_end:
         assert hart.pc == end + 4, f"snippet did not finish: pc={hart.pc:#x}, end={end:#x}"
     return snippet
+
+
+def build_elf(source: str, path: Path, base: int = RAM_BASE, march: str = MARCH) -> Path:
+    """Assemble and link ``source`` (entry ``_start`` first) into an ELF at ``base``."""
+    src = path.with_suffix(".S")
+    src.write_text(".option norelax\n.section .text\n.globl _start\n_start:\n" + source + "\n")
+    subprocess.run(
+        [
+            CROSS + "gcc",
+            f"-march={march}",
+            "-mabi=lp64",
+            "-nostdlib",
+            "-Wl,-n",
+            f"-Wl,-Ttext={base:#x}",
+            "-o",
+            str(path),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return path
+
+
+def run_sbi_payload(
+    source: str, tmp_path: Path, *, harts: int = 1, max_instructions: int = 2_000_000
+) -> tuple[object, bytes, Machine]:
+    """Run an S-mode payload on the built-in SBI; returns (result, console output, machine)."""
+    elf = build_elf(source, tmp_path / "payload.elf", base=0x8020_0000)
+    output = bytearray()
+    machine = Machine(
+        MachineConfig(harts=harts, firmware_traps=True, max_instructions=max_instructions),
+        output=output.extend,
+    )
+    machine.load_sbi_payload(str(elf))
+    result = machine.run_sync()
+    return result, bytes(output), machine

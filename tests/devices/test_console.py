@@ -34,8 +34,9 @@ async def test_console_input_feeds_the_uart_from_a_pipe():
     uart = Uart16550(lambda data: None)
     woken = []
     read_end, write_end = os.pipe()
-    console = ConsoleInput(uart.feed, lambda: uart.rx_space, lambda: None,
-                           lambda: woken.append(1), fd=read_end)
+    console = ConsoleInput(
+        uart.feed, lambda: uart.rx_space, lambda: None, lambda: woken.append(1), fd=read_end
+    )
     os.write(write_end, b"x" * 40)  # more than the 16-byte FIFO: the rest waits
     os.close(write_end)
     async with trio.open_nursery() as nursery:
@@ -78,10 +79,26 @@ def test_guest_reads_stdin(tmp_path):
     elf = tmp_path / "echo.elf"
     src = tmp_path / "echo.S"
     src.write_text(".section .text\n.globl _start\n_start:\n" + ECHO_UPPERCASE)
-    subprocess.run(["riscv64-unknown-elf-gcc", "-march=rv64imac_zicsr", "-mabi=lp64",
-                    "-nostdlib", "-Wl,-n", f"-Wl,-Ttext={RAM_BASE:#x}", "-o", str(elf), str(src)],
-                   check=True)
-    done = subprocess.run([sys.executable, "-m", "rvh.cli", "run", str(elf)], input=b"abc\n",
-                          capture_output=True, timeout=120, cwd=ROOT)
+    subprocess.run(
+        [
+            "riscv64-unknown-elf-gcc",
+            "-march=rv64imac_zicsr",
+            "-mabi=lp64",
+            "-nostdlib",
+            "-Wl,-n",
+            f"-Wl,-Ttext={RAM_BASE:#x}",
+            "-o",
+            str(elf),
+            str(src),
+        ],
+        check=True,
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "rvh.cli", "run", str(elf)],
+        input=b"abc\n",
+        capture_output=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == b"ABC"
