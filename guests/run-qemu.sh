@@ -3,6 +3,10 @@
 # Run one rvh guest on QEMU (the reference emulator) and return its exit status.
 #   - guests under htif/ run on "-machine spike" (HTIF tohost/fromhost),
 #     all others on "-machine virt" (UART 16550A + syscon exit device)
+#   - KIND selects how the guest is started; by default it follows the path:
+#       KIND=mmode  (default) bare M-mode ELF: -bios none, -cpu rv64,f=false,d=false
+#       KIND=smode  (guests under smode/) S-mode payload at 0x8020_0000 under
+#                   OpenSBI fw_jump ($OPENSBI): -bios $OPENSBI, -cpu rv64,h=false
 #   - TIMEOUT (default 20 s) bounds the run; status 124 means it timed out
 #   - QEMU overrides the qemu binary
 set -u
@@ -14,9 +18,25 @@ elf=$1
 shift
 QEMU=${QEMU:-qemu-system-riscv64}
 TIMEOUT=${TIMEOUT:-20}
+OPENSBI=${OPENSBI:-/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf}
 case "$elf" in
     */htif/*|htif/*) machine=spike ;;
     *) machine=virt ;;
 esac
-exec timeout "$TIMEOUT" "$QEMU" -machine "$machine" -cpu rv64,f=false,d=false \
-    -bios none -m 256 -nographic -kernel "$elf" "$@" </dev/null
+if [ -z "${KIND:-}" ]; then
+    case "$elf" in
+        */smode/*|smode/*) KIND=smode ;;
+        *) KIND=mmode ;;
+    esac
+fi
+case "$KIND" in
+    smode)
+        exec timeout "$TIMEOUT" "$QEMU" -machine virt -cpu rv64,h=false \
+            -bios "$OPENSBI" -m 256 -nographic -kernel "$elf" "$@" </dev/null ;;
+    mmode)
+        exec timeout "$TIMEOUT" "$QEMU" -machine "$machine" -cpu rv64,f=false,d=false \
+            -bios none -m 256 -nographic -kernel "$elf" "$@" </dev/null ;;
+    *)
+        echo "$0: unknown KIND=$KIND (mmode or smode)" >&2
+        exit 2 ;;
+esac

@@ -4,22 +4,37 @@
  */
 #include "rvh.h"
 
+/*
+ * Console output: the UART, unless rvh_putc_hook is set (the S-mode
+ * runtime, smode.c, points it at an SBI console call).
+ */
+void (*rvh_putc_hook)(int c);
+
+static void out(int c)
+{
+    void (*hook)(int) = rvh_putc_hook;
+    if (hook)
+        hook(c);
+    else
+        uart_putc((char)c);
+}
+
 int putchar(int c)
 {
-    uart_putc((char)c);
+    out(c);
     return (unsigned char)c;
 }
 
 void print_str(const char *s)
 {
     while (*s)
-        uart_putc(*s++);
+        out(*s++);
 }
 
 int puts(const char *s)
 {
     print_str(s);
-    uart_putc('\n');
+    out('\n');
     return 1;
 }
 
@@ -39,10 +54,10 @@ void print_hex(uint64_t v)
 {
     char buf[16];
     int n = utoa_rev(v, 16, 0, buf);
-    uart_putc('0');
-    uart_putc('x');
+    out('0');
+    out('x');
     while (n)
-        uart_putc(buf[--n]);
+        out(buf[--n]);
 }
 
 void print_udec(uint64_t v)
@@ -50,13 +65,13 @@ void print_udec(uint64_t v)
     char buf[20];
     int n = utoa_rev(v, 10, 0, buf);
     while (n)
-        uart_putc(buf[--n]);
+        out(buf[--n]);
 }
 
 void print_dec(int64_t v)
 {
     if (v < 0) {
-        uart_putc('-');
+        out('-');
         print_udec(-(uint64_t)v);
     } else {
         print_udec((uint64_t)v);
@@ -67,7 +82,7 @@ static int pad(int n, char c)
 {
     int k = 0;
     while (n-- > 0) {
-        uart_putc(c);
+        out(c);
         k++;
     }
     return k;
@@ -78,7 +93,7 @@ int vprintf(const char *fmt, va_list ap)
     int count = 0;
     for (; *fmt; fmt++) {
         if (*fmt != '%') {
-            uart_putc(*fmt);
+            out(*fmt);
             count++;
             continue;
         }
@@ -163,17 +178,17 @@ int vprintf(const char *fmt, va_list ap)
         if (!left && !(zero && rev))
             count += pad(fill, ' ');
         if (neg) {
-            uart_putc('-');
+            out('-');
             count++;
         }
         if (!left && zero && rev)
             count += pad(fill, '0');
         if (rev) {
             for (int i = len - 1; i >= 0; i--)
-                uart_putc(buf[i]);
+                out(buf[i]);
         } else {
             for (int i = 0; i < len; i++)
-                uart_putc(s[i]);
+                out(s[i]);
         }
         count += len;
         if (left)

@@ -10,7 +10,12 @@
 #include <stdarg.h>
 #include "rvh_hw.h"
 
-/* console (UART 16550A); '\n' is sent as is (no '\r') */
+/*
+ * console (UART 16550A); '\n' is sent as is (no '\r').  When
+ * rvh_putc_hook is set, every character goes to it instead (the S-mode
+ * guests route the console through the SBI this way).
+ */
+extern void (*rvh_putc_hook)(int c);
 int putchar(int c);
 int puts(const char *s);                 /* appends '\n' like libc puts */
 void print_str(const char *s);           /* no newline */

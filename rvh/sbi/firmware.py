@@ -271,6 +271,10 @@ class BuiltinSbi:
         if function != 0:
             return ERR_NOT_SUPPORTED, 0
         kind, reason = args[0] & 0xFFFFFFFF, args[1] & 0xFFFFFFFF
+        # reason 0 none, 1 system failure, 0xF0000000 and up vendor-specific; the rest is
+        # reserved and so are reset types 3..0xEFFFFFFF (SRST chapter)
+        if 2 <= reason < 0xF0000000 or 3 <= kind < 0xF0000000:
+            return ERR_INVALID_PARAM, 0
         if kind == 0:
             status = 0 if reason == 0 else 1
             self.machine.power_off(

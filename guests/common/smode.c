@@ -1,0 +1,144 @@
+/*
+ * smode.c - C part of the S-mode guest runtime (see smode.h).
+ */
+#include "smode.h"
+
+unsigned long rvh_boot_hartid;
+unsigned long rvh_dtb;
+int rvh_has_dbcn;
+
+volatile strap_hook_t strap_hook;
+struct strap_expect strap_expect;
+volatile long rvh_check_num;
+
+static void dbcn_putc(int c)
+{
+    sbi_debug_console_write_byte((uint8_t)c);
+}
+
+static void legacy_putc(int c)
+{
+    sbi_legacy_console_putchar(c);
+}
+
+/* called by sstart.S before main: pick the SBI console */
+void rvh_sinit(unsigned long hartid, unsigned long dtb)
+{
+    rvh_boot_hartid = hartid;
+    rvh_dtb = dtb;
+    struct sbiret r = sbi_probe_extension(SBI_EXT_DBCN);
+    rvh_has_dbcn = r.error == 0 && r.value != 0;
+    rvh_putc_hook = rvh_has_dbcn ? dbcn_putc : legacy_putc;
+}
+
+__attribute__((weak)) void rvh_secondary_main(unsigned long hartid,
+                                              unsigned long opaque)
+{
+    (void)hartid;
+    (void)opaque;
+}
+
+/* ---- checks ---- */
+void pass(void)
+{
+    printf("PASS %s\n", rvh_test_name);
+    exit(0);
+}
+
+static void fail_exit(long n) __attribute__((noreturn));
+static void fail_exit(long n)
+{
+    exit(n > 0 && n < 255 ? (int)n : 0x7f);
+}
+
+void rvh_check_failed(long n, int line, const char *what)
+{
+    printf("FAIL %s check %ld (line %d): %s\n", rvh_test_name, n, line, what);
+    fail_exit(n);
+}
+
+void rvh_check_failed_eq(long n, int line, const char *a, const char *b,
+                         unsigned long va, unsigned long vb)
+{
+    printf("FAIL %s check %ld (line %d): %s == %s: got 0x%lx, expected 0x%lx\n",
+           rvh_test_name, n, line, a, b, va, vb);
+    fail_exit(n);
+}
+
+/* ---- traps ---- */
+static unsigned insn_length(uintptr_t pc)
+{
+    return (*(volatile uint16_t *)pc & 3) == 3 ? 4 : 2;
+}
+
+void rvh_strap_c(struct strap_frame *f)
+{
+    strap_hook_t hook = strap_hook;
+    if (hook && hook(f))
+        return;
+    if (!(f->scause & SCAUSE_INTR) && strap_expect.armed) {
+        strap_expect.cause = (long)f->scause;
+        strap_expect.epc = f->sepc;
+        strap_expect.tval = f->stval;
+        strap_expect.status = f->sstatus;
+        strap_expect.armed = 0;
+        if (strap_expect.resume) {
+            f->sepc = strap_expect.resume;
+            strap_expect.resume = 0;
+        } else {
+            f->sepc += insn_length(f->sepc);
+        }
+        return;
+    }
+    strap_hook = 0;     /* do not loop through a failing hook */
+    printf("FAIL %s check %ld: unexpected trap scause=0x%lx sepc=0x%lx "
+           "stval=0x%lx sstatus=0x%lx hart=%lu\n",
+           rvh_test_name, (long)rvh_check_num, f->scause, f->sepc, f->stval,
+           f->sstatus, rvh_hartid());
+    fail_exit(rvh_check_num ? rvh_check_num : 0x7f);
+}
+
+/* ---- probes ---- */
+long probe_load64(uintptr_t addr, uint64_t *val)
+{
+    uint64_t v = 0;
+    strap_arm(0);
+    __asm__ __volatile__("ld %0, 0(%1)" : "+r"(v) : "r"(addr) : "memory");
+    long c = strap_disarm();
+    *val = v;
+    return c;
+}
+
+long probe_load32(uintptr_t addr, uint32_t *val)
+{
+    uint64_t v = 0;
+    strap_arm(0);
+    __asm__ __volatile__("lwu %0, 0(%1)" : "+r"(v) : "r"(addr) : "memory");
+    long c = strap_disarm();
+    *val = (uint32_t)v;
+    return c;
+}
+
+long probe_load8(uintptr_t addr, uint8_t *val)
+{
+    uint64_t v = 0;
+    strap_arm(0);
+    __asm__ __volatile__("lbu %0, 0(%1)" : "+r"(v) : "r"(addr) : "memory");
+    long c = strap_disarm();
+    *val = (uint8_t)v;
+    return c;
+}
+
+long probe_store64(uintptr_t addr, uint64_t val)
+{
+    strap_arm(0);
+    __asm__ __volatile__("sd %0, 0(%1)" :: "r"(val), "r"(addr) : "memory");
+    return strap_disarm();
+}
+
+long probe_store8(uintptr_t addr, uint8_t val)
+{
+    strap_arm(0);
+    __asm__ __volatile__("sb %0, 0(%1)" :: "r"(val), "r"(addr) : "memory");
+    return strap_disarm();
+}

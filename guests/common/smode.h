@@ -1,0 +1,241 @@
+/*
+ * smode.h - runtime of the S-mode guests (guests/smode/): supervisor CSR
+ * bits, the trap frame and trap hooks, expected-trap probes, check macros.
+ * Implemented in sstart.S (entry, trap entry, exit, user-mode switch) and
+ * smode.c.  Include rvh.h for printf & co.; console output goes through
+ * the SBI (DBCN when sbi_probe_extension finds it, else legacy putchar).
+ *
+ * Usable from assembler too (only the constants then).
+ */
+#ifndef SMODE_H
+#define SMODE_H
+
+/* ---- trap frame layout (shared with sstart.S) ---- */
+#define SFRAME_X(i)     ((i) * 8)       /* x0..x31 (x0 slot unused) */
+#define SFRAME_SEPC     (32 * 8)
+#define SFRAME_SSTATUS  (33 * 8)
+#define SFRAME_SCAUSE   (34 * 8)
+#define SFRAME_STVAL    (35 * 8)
+#define SFRAME_SIZE     (36 * 8)        /* multiple of 16 */
+
+#define SMODE_MAX_HARTS 8               /* secondary stacks in slink.ld */
+#define SMODE_SEC_STACK 0x4000
+
+#ifndef __ASSEMBLER__
+
+#include <stdint.h>
+#include "rvh.h"
+#include "sbi.h"
+
+/* ---- supervisor CSR bits ---- */
+#define SSTATUS_SIE     (1UL << 1)
+#define SSTATUS_SPIE    (1UL << 5)
+#define SSTATUS_SPP     (1UL << 8)
+#define SSTATUS_SUM     (1UL << 18)
+#define SSTATUS_MXR     (1UL << 19)
+#define SIE_SSIE        (1UL << 1)
+#define SIE_STIE        (1UL << 5)
+#define SIE_SEIE        (1UL << 9)
+#define SIP_SSIP        SIE_SSIE
+#define SIP_STIP        SIE_STIE
+#define SIP_SEIP        SIE_SEIE
+#define SCAUSE_INTR     (1UL << 63)
+
+/* interrupt numbers (scause with bit 63 set) */
+#define IRQ_S_SOFT      1
+#define IRQ_S_TIMER     5
+#define IRQ_S_EXT       9
+
+/* exception causes */
+#define EXC_INST_MISALIGNED   0
+#define EXC_INST_ACCESS       1
+#define EXC_ILLEGAL_INST      2
+#define EXC_BREAKPOINT        3
+#define EXC_LOAD_MISALIGNED   4
+#define EXC_LOAD_ACCESS       5
+#define EXC_STORE_MISALIGNED  6
+#define EXC_STORE_ACCESS      7
+#define EXC_ECALL_U           8
+#define EXC_ECALL_S           9
+#define EXC_INST_PAGE_FAULT   12
+#define EXC_LOAD_PAGE_FAULT   13
+#define EXC_STORE_PAGE_FAULT  15
+
+/* satp */
+#define SATP_MODE_SHIFT 60
+#define SATP_MODE_BARE  0UL
+#define SATP_MODE_SV39  8UL
+#define SATP_MODE_SV48  9UL
+#define SATP_MODE_SV57  10UL
+#define SATP_ASID_SHIFT 44
+#define SATP_ASID_MASK  0xffffUL
+#define SATP_PPN_MASK   ((1UL << 44) - 1)
+
+/* ---- counters and fences ---- */
+static inline uint64_t rdtime(void)
+{
+    uint64_t v;
+    __asm__ __volatile__("csrr %0, time" : "=r"(v) :: "memory");
+    return v;
+}
+static inline void sfence_vma_all(void)
+{
+    __asm__ __volatile__("sfence.vma" ::: "memory");
+}
+static inline void sfence_vma_va(uintptr_t va)
+{
+    __asm__ __volatile__("sfence.vma %0, zero" :: "r"(va) : "memory");
+}
+static inline void fence_i(void)
+{
+    __asm__ __volatile__("fence.i" ::: "memory");
+}
+/* hartid of the running hart: sstart.S keeps it in tp */
+static inline unsigned long rvh_hartid(void)
+{
+    unsigned long v;
+    __asm__ __volatile__("mv %0, tp" : "=r"(v));
+    return v;
+}
+
+/* ---- traps ---- */
+struct strap_frame {
+    unsigned long x[32];                /* x[0] unused; x[2] = sp at the trap */
+    unsigned long sepc, sstatus, scause, stval;
+};
+#define REG_RA  1
+#define REG_SP  2
+#define REG_A0  10
+#define REG_A1  11
+#define REG_A7  17
+
+/*
+ * Every trap goes through sstart.S (stvec = rvh_strap_entry, direct) to
+ * rvh_strap_c(frame), which tries, in this order:
+ *   1. strap_hook(frame), when set: return nonzero when handled (the hook
+ *      may change frame->sepc, frame->sstatus and the saved registers),
+ *   2. an armed expected exception (strap_arm): the cause, sepc, stval and
+ *      sstatus are recorded in strap_expect, then execution resumes at the
+ *      resume address or, when that is 0, after the faulting instruction
+ *      (its length is read from sepc: give a resume address whenever sepc
+ *      may not be readable, e.g. fetch faults),
+ *   3. otherwise the trap is unexpected: "FAIL <name> check <n>:
+ *      unexpected trap scause=... sepc=... stval=..." and exit with the
+ *      number of the running check (0x7f before the first check).
+ * Traps from U-mode arrive on the kernel stack held in sscratch (sscratch
+ * is 0 while in S-mode).
+ */
+typedef int (*strap_hook_t)(struct strap_frame *f);
+extern volatile strap_hook_t strap_hook;
+
+struct strap_expect {
+    volatile long armed;
+    volatile unsigned long resume;
+    volatile long cause;                /* -1: no trap */
+    volatile unsigned long epc, tval, status;
+};
+extern struct strap_expect strap_expect;
+
+static inline void strap_arm(unsigned long resume)
+{
+    strap_expect.cause = -1;
+    strap_expect.resume = resume;
+    __asm__ __volatile__("" ::: "memory");
+    strap_expect.armed = 1;
+    __asm__ __volatile__("" ::: "memory");
+}
+/* returns the recorded scause, or -1 when nothing trapped */
+static inline long strap_disarm(void)
+{
+    __asm__ __volatile__("" ::: "memory");
+    strap_expect.armed = 0;
+    strap_expect.resume = 0;
+    return strap_expect.cause;
+}
+
+/*
+ * Probes: perform one access, catching any exception.  Each returns -1
+ * when the access completed, else the scause (stval etc. in strap_expect).
+ */
+long probe_load64(uintptr_t addr, uint64_t *val);
+long probe_load32(uintptr_t addr, uint32_t *val);  /* lw, zero-extended */
+long probe_load8(uintptr_t addr, uint8_t *val);
+long probe_store64(uintptr_t addr, uint64_t val);
+long probe_store8(uintptr_t addr, uint8_t val);
+/* jalr to addr (the code there must return with `ret`) (sstart.S) */
+long probe_exec(uintptr_t addr);
+/* read or write a CSR named at compile time: -1 or the scause */
+#define PROBE_CSR_READ(csr, valp) ({                                    \
+    unsigned long __pv = 0;                                             \
+    strap_arm(0);                                                       \
+    __asm__ __volatile__("csrr %0, " #csr : "+r"(__pv) :: "memory");    \
+    long __pc = strap_disarm();                                         \
+    *(valp) = __pv;                                                     \
+    __pc; })
+#define PROBE_CSR_WRITE(csr, val) ({                                    \
+    unsigned long __pv = (unsigned long)(val);                          \
+    strap_arm(0);                                                       \
+    __asm__ __volatile__("csrw " #csr ", %0" :: "r"(__pv) : "memory");  \
+    strap_disarm(); })
+
+/*
+ * U-mode excursions (sstart.S).  rvh_enter_user saves the callee-saved
+ * registers, points sscratch at the kernel stack, then srets to `pc` in
+ * U-mode (sstatus.SPP = 0, SPIE = spie) with sp = usp and a0 = arg.  A trap
+ * hook returns to the caller of rvh_enter_user by calling
+ * rvh_leave_user(value) (from the trap handler, on the kernel stack), which
+ * makes rvh_enter_user return value.  Not reentrant.
+ */
+long rvh_enter_user(uintptr_t pc, uintptr_t usp, unsigned long arg, int spie);
+void rvh_leave_user(long value) __attribute__((noreturn));
+
+/* ---- secondary harts ---- */
+/*
+ * Address to pass to sbi_hart_start: sets gp, tp = hartid, a stack of its
+ * own (hartid < SMODE_MAX_HARTS, else the hart stops), sscratch = 0,
+ * stvec = rvh_strap_entry, then calls rvh_secondary_main(hartid, opaque)
+ * and stops the hart (sbi_hart_stop) when it returns.  The default
+ * rvh_secondary_main (weak) returns at once.
+ */
+void rvh_secondary_entry(void);
+void rvh_secondary_main(unsigned long hartid, unsigned long opaque);
+
+/* ---- runtime state (smode.c) ---- */
+extern unsigned long rvh_boot_hartid;   /* a0 at _start */
+extern unsigned long rvh_dtb;           /* a1 at _start */
+extern int rvh_has_dbcn;                /* console goes through DBCN */
+
+/* ---- self-checks ---- */
+/*
+ * A guest names itself with TEST_NAME("sbi") at file scope.  CHECK(n, cond)
+ * and CHECK_EQ(n, a, b) record n as the running check and, on failure,
+ * print "FAIL <name> check <n> (line L): ..." and exit with status n
+ * (1..254).  pass() prints "PASS <name>" and exits 0.
+ */
+extern const char rvh_test_name[];
+extern volatile long rvh_check_num;
+#define TEST_NAME(s)    const char rvh_test_name[] = s
+
+void rvh_check_failed(long n, int line, const char *what)
+    __attribute__((noreturn));
+void rvh_check_failed_eq(long n, int line, const char *a, const char *b,
+                         unsigned long va, unsigned long vb)
+    __attribute__((noreturn));
+void pass(void) __attribute__((noreturn));
+
+#define CHECK(n, cond) do {                                             \
+    rvh_check_num = (n);                                                \
+    if (!(cond))                                                        \
+        rvh_check_failed((n), __LINE__, #cond);                         \
+} while (0)
+
+#define CHECK_EQ(n, a, b) do {                                          \
+    unsigned long __ca = (unsigned long)(a);                            \
+    unsigned long __cb = (unsigned long)(b);                            \
+    rvh_check_num = (n);                                                \
+    if (__ca != __cb)                                                   \
+        rvh_check_failed_eq((n), __LINE__, #a, #b, __ca, __cb);         \
+} while (0)
+
+#endif /* __ASSEMBLER__ */
+#endif /* SMODE_H */
