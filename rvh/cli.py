@@ -133,6 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="runs per workload and emulator; the median is reported (default 3)",
     )
+    mmu = bench_commands.add_parser(
+        "mmu", help="cost of Sv39 translation: one S-mode workload, bare then with Sv39"
+    )
+    mmu.add_argument("--repeat", type=_positive_int, default=3, metavar="N")
+    hext = bench_commands.add_parser(
+        "hext", help="cost of two-stage translation: one workload in S-mode, then in VS-mode"
+    )
+    hext.add_argument("--repeat", type=_positive_int, default=3, metavar="N")
     return parser
 
 
@@ -168,17 +176,39 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "dtb":
             return _dtb(args)
         if args.command == "bench":
-            from rvh.bench.mips import bench_mips
-
-            if args.bench != "mips":
-                parser.exit(EXIT_USAGE, "rvh: bench needs a benchmark name: mips\n")
-            return bench_mips(quick=args.quick, qemu=not args.no_qemu, repeat=args.repeat)
+            return _bench(args, parser)
     except RvhError as error:
         print(f"rvh: {error.message}", file=sys.stderr)
         return error.status
     except KeyboardInterrupt:
         print("rvh: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    return EXIT_USAGE
+
+
+def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from rvh.bench.mips import bench_mips, guests_dir
+    from rvh.bench.phases import bench_phases
+
+    if args.bench == "mips":
+        return bench_mips(quick=args.quick, qemu=not args.no_qemu, repeat=args.repeat)
+    if args.bench == "mmu":
+        return bench_phases(
+            guests_dir() / "smode" / "bench_sv39.elf",
+            sbi=True,
+            repeat=args.repeat,
+            baseline="bare",
+            title="rvh bench mmu",
+        )
+    if args.bench == "hext":
+        return bench_phases(
+            guests_dir() / "hext" / "hbench.elf",
+            sbi=False,
+            repeat=args.repeat,
+            baseline="native",
+            title="rvh bench hext",
+        )
+    parser.exit(EXIT_USAGE, "rvh: bench needs a benchmark name: mips, mmu or hext\n")
     return EXIT_USAGE
 
 

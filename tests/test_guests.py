@@ -60,3 +60,27 @@ def test_htif_guests(name, status, text):
     assert text in output
     assert result.status == status
     assert machine.htif is not None and machine.htif.commands >= 1
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("name", ISA_GUESTS)
+def test_isa_guest_passes_on_qemu(name):
+    """The reference agrees the guests are right (QEMU 7.2, -bios none)."""
+    import shutil
+    import subprocess
+
+    from support import ROOT
+
+    if shutil.which("qemu-system-riscv64") is None:
+        pytest.skip("QEMU not installed")
+    elf = GUESTS / "isa" / f"{name}.elf"
+    if not elf.exists():
+        pytest.skip("guests not built (make guests)")
+    done = subprocess.run(
+        [str(ROOT / "guests" / "run-qemu.sh"), str(elf)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert f"PASS {name}" in done.stdout

@@ -1,0 +1,87 @@
+"""Phase timing: run a guest that prints ``phase: NAME`` lines and time each phase.
+
+The guest marks where each phase starts (and ``phase: end``); the emulator notes the host
+clock and the instructions retired whenever a marker line is complete on the console, so each
+phase gets its own MIPS.  Two phases of the same workload in one run make a fair ratio on a
+noisy machine: ``rvh bench mmu`` (smode/bench_sv39: bare vs Sv39) and ``rvh bench hext``
+(hext/hbench: native S-mode vs VS-mode with both stages on).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rvh.config import MachineConfig
+from rvh.errors import RvhError
+
+MARKER = b"phase: "
+
+
+@dataclass
+class Phase:
+    name: str
+    instructions: int
+    seconds: float
+
+    @property
+    def mips(self) -> float:
+        return self.instructions / self.seconds / 1e6 if self.seconds else 0.0
+
+
+def run_phases(elf: Path, *, sbi: bool) -> list[Phase]:
+    from rvh.machine import Machine
+
+    machine: Machine
+    marks: list[tuple[str, float, int]] = []
+    line = bytearray()
+
+    def output(data: bytes) -> None:
+        for byte in data:
+            if byte == ord("\n"):
+                if line.startswith(MARKER):
+                    name = line[len(MARKER) :].decode(errors="replace").strip()
+                    marks.append((name, time.perf_counter(), machine.instructions))
+                line.clear()
+            else:
+                line.append(byte)
+
+    machine = Machine(MachineConfig(firmware_traps=sbi), output=output)
+    if sbi:
+        machine.load_sbi_payload(str(elf))
+    else:
+        machine.load(str(elf))
+    result = machine.run_sync()
+    if result.status != 0:
+        raise RvhError(f"{elf}: exited with status {result.status} ({result.reason})")
+    phases = []
+    for (name, start, first), (_, end, last) in zip(marks, marks[1:], strict=False):
+        phases.append(Phase(name, last - first, end - start))
+    if not phases:
+        raise RvhError(f"{elf}: printed no 'phase:' markers")
+    return phases
+
+
+def bench_phases(elf: Path, *, sbi: bool, repeat: int, baseline: str, title: str) -> int:
+    if not elf.exists():
+        raise RvhError(f"{elf} not built: run 'make guests' first")
+    runs = [run_phases(elf, sbi=sbi) for _ in range(repeat)]
+    names = [phase.name for phase in runs[0]]
+    print(f"{title}: {elf.name}, {repeat} run(s), median MIPS per phase")
+    medians = {}
+    for index, name in enumerate(names):
+        mips = statistics.median(run[index].mips for run in runs)
+        instructions = runs[0][index].instructions
+        medians[name] = mips
+        print(f"  {name:<10} {instructions:>13,} instructions  {mips:8.1f} MIPS")
+    base = medians.get(baseline)
+    if base:
+        for name, mips in medians.items():
+            if name != baseline:
+                print(
+                    f"  {name}/{baseline} = {mips / base:.3f} "
+                    f"(cost of {name}: {100 * (1 - mips / base):+.1f}%)"
+                )
+    return 0

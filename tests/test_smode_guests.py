@@ -1,0 +1,70 @@
+"""The S-mode guests pass on rvh's built-in SBI and under Debian's OpenSBI, and (proving the
+guests themselves right) on QEMU 7.2 with OpenSBI."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from support import GUESTS, ROOT
+
+from rvh.config import MachineConfig
+from rvh.machine import Machine
+
+FW_JUMP = Path("/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf")
+SMODE = ["hello", "sbi", "timer", "sv39", "sv48", "umode", "smp"]
+
+
+def guest(name):
+    elf = GUESTS / "smode" / f"{name}.elf"
+    if not elf.exists():
+        pytest.skip("guests not built (make guests)")
+    return elf
+
+
+def run(elf, *, firmware=None, harts=1):
+    output = bytearray()
+    machine = Machine(
+        MachineConfig(harts=harts, firmware_traps=firmware is None, max_instructions=300_000_000),
+        output=output.extend,
+    )
+    if firmware is None:
+        machine.load_sbi_payload(str(elf))
+    else:
+        machine.load_firmware(str(firmware), str(elf))
+    return machine.run_sync(), output.decode(errors="replace")
+
+
+@pytest.mark.parametrize("name", SMODE)
+def test_on_builtin_sbi(name):
+    harts = 2 if name == "smp" else 1
+    result, output = run(guest(name), harts=harts)
+    assert f"PASS smode/{name}" in output, output[-2000:]
+    assert result.status == 0
+
+
+@pytest.mark.skipif(not FW_JUMP.exists(), reason="Debian's opensbi package not installed")
+@pytest.mark.parametrize("name", SMODE)
+def test_under_opensbi(name):
+    harts = 2 if name == "smp" else 1
+    result, output = run(guest(name), firmware=FW_JUMP, harts=harts)
+    assert "OpenSBI v1.1" in output
+    assert f"PASS smode/{name}" in output, output[-2000:]
+    assert result.status == 0
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(shutil.which("qemu-system-riscv64") is None, reason="QEMU not installed")
+@pytest.mark.skipif(not FW_JUMP.exists(), reason="Debian's opensbi package not installed")
+@pytest.mark.parametrize("name", SMODE)
+def test_on_qemu(name):
+    elf = guest(name)
+    extra = ["-smp", "2"] if name == "smp" else []
+    done = subprocess.run(
+        [str(ROOT / "guests" / "run-qemu.sh"), str(elf), *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-500:]
+    assert f"PASS smode/{name}" in done.stdout
