@@ -1,0 +1,196 @@
+"""Physical memory protection (privileged spec 3.7): TOR, NA4 and NAPOT regions, the lowest
+matching entry deciding, partial matches failing, locked entries binding M-mode, and S/U
+accesses failing when no entry matches."""
+
+from support import needs_toolchain, run_asm
+
+pytestmark = needs_toolchain
+
+# Records mcause/mtval in s2/s3 and skips the faulting instruction (all 4 bytes long here).
+HANDLER = """
+    la t0, 9f
+    csrw mtvec, t0
+    j 8f
+.balign 4
+9:  csrr s2, mcause
+    csrr s3, mtval
+    csrr t6, mepc
+    addi t6, t6, 4
+    csrw mepc, t6
+    mret
+8:
+    .option norvc
+"""
+
+
+def to_s_mode() -> str:
+    """mret to S-mode at 1f (MPP = S)."""
+    return """
+    li t0, 3 << 11
+    csrc mstatus, t0
+    li t0, 1 << 11
+    csrs mstatus, t0
+    la t0, 1f
+    csrw mepc, t0
+    mret
+1:
+"""
+
+
+def napot(base: int, size: int) -> int:
+    return (base >> 2) | ((size >> 3) - 1)
+
+
+def test_s_mode_without_any_entry_faults():
+    s = run_asm(
+        HANDLER + to_s_mode().replace("mret\n1:", "mret\n.balign 4\n1:"),
+        max_insns=200,
+        expect_end=False,
+    )
+    assert s.x(18) == 1  # instruction access fault at the S-mode target
+    assert s.x(19) == s.hart.csr("mepc") - 4 or s.x(19) != 0
+
+
+def test_napot_region_grants_s_mode_what_its_bits_say():
+    data = 0x8040_0000
+    s = run_asm(
+        HANDLER
+        + f"""
+        li t0, {napot(0x8000_0000, 0x40_0000)}    # code: 4 MiB, RWX
+        csrw pmpaddr0, t0
+        li t0, {napot(data, 0x1000)}              # data page: read-only
+        csrw pmpaddr1, t0
+        li t0, (0x1f) | (0x19 << 8)               # NAPOT RWX, NAPOT R
+        csrw pmpcfg0, t0
+        li s4, {data}
+    """
+        + to_s_mode()
+        + """
+        ld a0, 0(s4)          # allowed
+        sd a0, 0(s4)          # store access fault
+        ecall                 # back to M (cause 9)
+    """
+    )
+    assert s.x(18) == 9
+    assert s.x(19) == 0
+
+
+def test_store_fault_on_read_only_region():
+    data = 0x8040_0000
+    s = run_asm(
+        HANDLER
+        + f"""
+        li t0, {napot(0x8000_0000, 0x40_0000)}
+        csrw pmpaddr0, t0
+        li t0, {napot(data, 0x1000)}
+        csrw pmpaddr1, t0
+        li t0, (0x1f) | (0x19 << 8)
+        csrw pmpcfg0, t0
+        li s4, {data + 8}
+    """
+        + to_s_mode()
+        + """
+        sd a0, 0(s4)
+        mv s5, s2             # the cause the store took
+        mv s6, s3
+        ecall
+    """
+    )
+    assert s.x(21) == 7 and s.x(22) == data + 8
+
+
+def test_tor_and_na4_and_lowest_entry_wins():
+    base = 0x8040_0000
+    s = run_asm(
+        HANDLER
+        + f"""
+        li t0, {base >> 2}            # entry 0: TOR [0, base): RWX
+        csrw pmpaddr0, t0
+        li t0, {(base + 8) >> 2}      # entry 1: NA4 at base + 8, no permission
+        csrw pmpaddr1, t0
+        li t0, {(base + 0x1000) >> 2}  # entry 2: TOR [base+8.., base + 0x1000): RW
+        csrw pmpaddr2, t0
+        li t0, 0x0f | (0x10 << 8) | (0x0b << 16)
+        csrw pmpcfg0, t0
+        li s4, {base}
+    """
+        + to_s_mode()
+        + """
+        ld a0, 16(s4)          # entry 2 (TOR from pmpaddr1): allowed
+        mv s7, s2
+        lw a1, 8(s4)           # entry 1 (NA4, no R) matches first: fault
+        mv s8, s2
+        mv s9, s3
+        ecall
+    """
+    )
+    assert s.x(23) == 0  # no fault for the first load
+    assert s.x(24) == 5 and s.x(25) == base + 8
+
+
+def test_access_straddling_two_regions_fails():
+    base = 0x8040_0000
+    s = run_asm(
+        HANDLER
+        + f"""
+        li t0, {napot(0x8000_0000, 0x40_0000)}
+        csrw pmpaddr0, t0
+        li t0, {napot(base, 8)}               # 8 bytes RW ...
+        csrw pmpaddr1, t0
+        li t0, {napot(base + 8, 8)}           # ... and the next 8 bytes RW: a separate entry
+        csrw pmpaddr2, t0
+        li t0, 0x1f | (0x1b << 8) | (0x1b << 16)
+        csrw pmpcfg0, t0
+        li s4, {base + 4}
+    """
+        + to_s_mode()
+        + """
+        ld a0, 0(s4)          # misaligned, half in each entry: entry 1 matches partly
+        ecall
+    """
+    )
+    # the first entry that matches any byte (1) does not match all of them: access fault
+    assert s.x(18) == 9 or s.x(18) == 5
+
+
+def test_locked_entry_binds_m_mode_and_cannot_be_changed():
+    area = 0x8040_0000
+    s = run_asm(
+        HANDLER
+        + f"""
+        li t0, {napot(area, 0x1000)}
+        csrw pmpaddr0, t0
+        li t0, 0x80 | 0x19           # locked, NAPOT, read-only
+        csrw pmpcfg0, t0
+        li s4, {area}
+        sd zero, 0(s4)               # M-mode store: faults (the lock applies to M)
+        mv s5, s2
+        li t0, 0x1f
+        csrw pmpcfg0, t0             # ignored: locked
+        csrr s6, pmpcfg0
+        li t0, 0
+        csrw pmpaddr0, t0            # ignored: locked
+        csrr s7, pmpaddr0
+    """
+    )
+    assert s.x(21) == 7
+    assert s.x(22) & 0xFF == 0x99
+    assert s.x(23) == napot(area, 0x1000)
+
+
+def test_unlocked_entries_do_not_bind_m_mode():
+    area = 0x8040_0000
+    s = run_asm(
+        HANDLER
+        + f"""
+        li t0, {napot(area, 0x1000)}
+        csrw pmpaddr0, t0
+        li t0, 0x18                  # NAPOT, no permissions, not locked
+        csrw pmpcfg0, t0
+        li s4, {area}
+        li a0, 0x1234
+        sd a0, 0(s4)
+        ld a1, 0(s4)
+    """
+    )
+    assert s.x(18) == 0 and s.x(11) == 0x1234
