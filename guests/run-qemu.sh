@@ -7,6 +7,10 @@
 #       KIND=mmode  (default) bare M-mode ELF: -bios none, -cpu rv64,f=false,d=false
 #       KIND=smode  (guests under smode/) S-mode payload at 0x8020_0000 under
 #                   OpenSBI fw_jump ($OPENSBI): -bios $OPENSBI, -cpu rv64,h=false
+#   - guests under virtio/ run as KIND=smode with the devices that
+#     virtio/qemu-args.sh prints (fresh disk images in build/virtio/img,
+#     two NICs on a hub, virtio-mmio version 2), then the extra args;
+#     VIRTIO_AUTO=0 leaves the devices out (give your own)
 #   - TIMEOUT (default 20 s) bounds the run; status 124 means it timed out
 #   - QEMU overrides the qemu binary
 set -u
@@ -25,10 +29,18 @@ case "$elf" in
 esac
 if [ -z "${KIND:-}" ]; then
     case "$elf" in
-        */smode/*|smode/*) KIND=smode ;;
+        */smode/*|smode/*|*/virtio/*|virtio/*) KIND=smode ;;
         *) KIND=mmode ;;
     esac
 fi
+case "$elf" in
+    */virtio/*|virtio/*)
+        if [ "${VIRTIO_AUTO:-1}" != 0 ]; then
+            vargs=$("$(dirname "$0")/virtio/qemu-args.sh" "$elf") || exit 2
+            # shellcheck disable=SC2086
+            set -- $vargs "$@"
+        fi ;;
+esac
 case "$KIND" in
     smode)
         exec timeout "$TIMEOUT" "$QEMU" -machine virt -cpu rv64,h=false \

@@ -1,6 +1,7 @@
 """The ``rvh`` command.
 
-    rvh run ELF [--memory SIZE] [--smp N] [--max-insns N] [--stats]
+    rvh run ELF [--memory SIZE] [--smp N] [--max-insns N] [--stats] [--trace FILE]
+    rvh diff ELF [--reference FILE] [--cpu SPEC] [--context N]
     rvh dtb [-o FILE] [--memory SIZE] [--smp N]
     rvh bench mips [--quick] [--no-qemu]
 
@@ -106,6 +107,53 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print instructions, time, MIPS and exits to stderr at the end",
     )
+    run.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="write a commit log (Spike's --log-commits format) of every retired instruction "
+        "and trap to FILE (.gz: compressed)",
+    )
+
+    diff = commands.add_parser(
+        "diff",
+        help="compare a guest on rvh with QEMU 7.2, instruction by instruction",
+        description="Run a bare-metal ELF on rvh in lockstep with QEMU 7.2's single-stepped "
+        "trace (run here, or read from a reference made by tools/qemu_trace.py) and report the "
+        "first divergence: the instruction, the fields that differ, the instructions before it. "
+        "Known QEMU deviations are applied and listed (docs/testing.md).  Exit status 0 when "
+        "they agree, 1 at a divergence.",
+    )
+    diff.add_argument("elf", metavar="ELF", help="bare-metal program (M-mode, as for rvh run)")
+    diff.add_argument(
+        "--reference",
+        metavar="FILE",
+        help="QEMU reference trace from tools/qemu_trace.py (default: run QEMU now)",
+    )
+    diff.add_argument(
+        "--save-reference",
+        metavar="FILE",
+        help="keep the QEMU reference trace that was run, for later --reference use",
+    )
+    diff.add_argument(
+        "--cpu",
+        default="rv64",
+        metavar="SPEC",
+        help="hart model: rv64 (with H; QEMU -cpu rv64,h=true) or rv64,h=off",
+    )
+    diff.add_argument(
+        "--context",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="instructions shown before a divergence (default 10)",
+    )
+    diff.add_argument(
+        "--max-insns",
+        type=_positive_int,
+        default=2_000_000,
+        metavar="N",
+        help="longest QEMU trace to take (default 2,000,000 instructions)",
+    )
 
     dtb = commands.add_parser(
         "dtb",
@@ -177,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             return _dtb(args)
         if args.command == "bench":
             return _bench(args, parser)
+        if args.command == "diff":
+            return _diff(args)
     except RvhError as error:
         print(f"rvh: {error.message}", file=sys.stderr)
         return error.status
@@ -234,6 +284,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.kernel:
         raise ConfigError("--kernel goes with --firmware")
     config.firmware_traps = args.sbi
+    config.trace_path = args.trace
     machine = Machine(config)
     if args.firmware:
         machine.load_firmware(args.firmware, args.kernel)
@@ -262,6 +313,19 @@ def _run(args: argparse.Namespace) -> int:
         ]
         print("\n".join(lines), file=sys.stderr)
     return result.status & 0xFF if result.status > 255 else result.status
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from rvh.diff import diff_command
+
+    return diff_command(
+        args.elf,
+        reference=args.reference,
+        save_reference=args.save_reference,
+        hypervisor="h" in parse_cpu(args.cpu),
+        context=args.context,
+        max_instructions=args.max_insns,
+    )
 
 
 def _dtb(args: argparse.Namespace) -> int:

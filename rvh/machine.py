@@ -93,6 +93,13 @@ class Machine:
             Hart(i, m, self.tables, self.bus.memory, self.bus.page_flags, self.bus.decode_cache)
             for i in range(cfg.harts)
         ]
+        self.commit_log = None  # rvh run --trace: the Spike-format commit log (rvh/trace.py)
+        if cfg.trace_path:
+            from rvh.trace import CommitLog
+
+            self.commit_log = CommitLog(cfg.trace_path)
+            for hart in self.harts:
+                hart.trace = self.commit_log.buffer()
         wants_input = False
         if output is None:
             output, wants_input = serial_output(cfg.serial)
@@ -260,6 +267,10 @@ class Machine:
         finally:
             self.wall_seconds = time.perf_counter() - start
             _flush(self._output)
+            if self.commit_log is not None:
+                for hart in self.harts:
+                    self.commit_log.drain(hart)
+                self.commit_log.close()
         status = self.exit_status if self.exit_status is not None else 0
         return RunResult(status, self.exit_reason, self.instructions, self.wall_seconds)
 
@@ -329,6 +340,8 @@ class Machine:
                     hart.state[L.WFI] = 0
 
     def _serve_exit(self, hart: Hart, reason: Exit) -> None:
+        if self.commit_log is not None:
+            self.commit_log.drain(hart)
         if reason == Exit.BUDGET:
             return
         if reason == Exit.MMIO:
