@@ -112,8 +112,9 @@ class Bus:
         self.decode_cache[L.DC_TAG :: L.DC_FIELDS] = -1
 
     # ---- MMIO exits ---------------------------------------------------------------------
-    def complete_mmio(self, state: np.ndarray) -> None:
-        """Serve the MMIO request the kernel left in ``state`` and mark it DONE or FAULT."""
+    def complete_mmio(self, state: np.ndarray) -> Device | None:
+        """Serve the MMIO request the kernel left in ``state`` and mark it DONE or FAULT.
+        Returns the device that served it."""
         request = int(state[L.MMIO_STATE])
         address = int(state[L.MMIO_ADDR]) & (2**64 - 1)
         size = int(state[L.MMIO_SIZE])
@@ -133,8 +134,9 @@ class Bus:
                 raise AssertionError(f"no MMIO request pending (state {request})")
         except BusFault:
             state[L.MMIO_STATE] = L.MMIO_FAULT
-            return
+            return None
         state[L.MMIO_STATE] = L.MMIO_DONE
+        return region.device
 
 
 def _round_page(size: int) -> int:

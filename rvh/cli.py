@@ -95,6 +95,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="idle harts sleep in real time until their timer, instead of "
         "jumping virtual time forward",
     )
+    run.add_argument(
+        "--drive",
+        action="append",
+        default=[],
+        metavar="OPTIONS",
+        help="a virtio-blk disk: file=IMG[,format=raw][,readonly=on]"
+        "[,cache=writeback|writethrough] (QEMU's spelling; repeatable)",
+    )
+    run.add_argument(
+        "--netdev",
+        action="append",
+        default=[],
+        metavar="OPTIONS",
+        help="a virtio-net NIC and its backend: hub,id=N (joins every NIC on hub N) or "
+        "socket,id=N,udp=HOST:PORT,localaddr=HOST:PORT; add ,pcap=FILE to record its "
+        "frames (repeatable)",
+    )
     _machine_options(run)
     run.add_argument(
         "--max-insns",
@@ -276,6 +293,8 @@ def _run(args: argparse.Namespace) -> int:
     config.bootargs = args.bootargs
     config.serial = args.serial
     config.realtime = args.realtime
+    config.drives = args.drive
+    config.netdevs = args.netdev
     if args.firmware:
         if args.sbi or args.elf:
             raise ConfigError("--firmware boots its payload from --kernel; give no ELF or --sbi")

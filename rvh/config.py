@@ -22,6 +22,7 @@ UART0_IRQ = 10
 VIRTIO_BASE = 0x1000_1000
 VIRTIO_SIZE = 0x1000
 VIRTIO_SLOTS = 8
+VIRTIO_IRQ_BASE = 1  # slot i raises PLIC source 1 + i
 RAM_BASE = 0x8000_0000
 
 TIMEBASE_HZ = 10_000_000
@@ -75,6 +76,8 @@ class MachineConfig:
     console_input: bool = True  # feed stdin to the UART (when serial is stdio)
     bootargs: str | None = None
     trace_path: str | None = None
+    drives: list[str] = field(default_factory=list)  # --drive option strings
+    netdevs: list[str] = field(default_factory=list)  # --netdev option strings
     extra: dict[str, object] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -84,6 +87,8 @@ class MachineConfig:
             raise ConfigError("memory size must be a multiple of 4 KiB")
         if not 1 <= self.harts <= 8:
             raise ConfigError(f"--smp {self.harts}: between 1 and 8 harts")
+        if len(self.drives) + len(self.netdevs) > VIRTIO_SLOTS:
+            raise ConfigError(f"at most {VIRTIO_SLOTS} virtio devices (--drive, --netdev)")
         if self.slice_instructions is None:
             self.slice_instructions = 1_000_000 if self.harts == 1 else 20_000
         if self.slice_instructions < 1:

@@ -12,6 +12,7 @@ an idle guest costs no host time.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -33,10 +34,23 @@ from rvh.devices.htif import Htif
 from rvh.devices.plic import Plic
 from rvh.devices.syscon import SiFiveTestDevice
 from rvh.devices.uart16550 import Uart16550
+from rvh.devices.virtio import (
+    Hub,
+    UdpSocketBackend,
+    VirtioBlk,
+    VirtioMmioDevice,
+    VirtioMmioEmpty,
+    VirtioNet,
+    default_mac,
+    open_netdev,
+    parse_drive,
+    parse_netdev,
+)
 from rvh.errors import (
     EXIT_DEADLOCK,
     EXIT_INSN_LIMIT,
     EXIT_INTERRUPTED,
+    ConfigError,
     GuestError,
     LoadError,
 )
@@ -54,6 +68,11 @@ class RunResult:
     @property
     def mips(self) -> float:
         return self.instructions / self.seconds / 1e6 if self.seconds > 0 else 0.0
+
+
+# instructions per kernel call while a device has work in flight, so its completion and
+# interrupt reach a polling guest within microseconds of host time
+BUSY_SLICE = 20_000
 
 
 def fdt_address(ram_base: int, ram_size: int, fdt_size: int) -> int:
@@ -118,10 +137,9 @@ class Machine:
                 lambda: self.power_off(EXIT_INTERRUPTED, "console: Ctrl-A x"),
                 self.notify,
             )
-        # devices that can raise an interrupt from outside the guest: `live` while they may,
-        # `busy` while they have work in flight (the idle policy looks at both)
-        self.event_sources: list[object] = [self.console] if self.console else []
         self._wake = trio.Event()
+        self.virtio: list[VirtioMmioDevice] = []
+        self._attach_virtio()
         self.htif: Htif | None = None
         self.elf: LoadedElf | None = None
         self.exit_counts: Counter[str] = Counter()
@@ -149,6 +167,83 @@ class Machine:
                 self.htif = Htif(self.bus, elf.tohost, elf.fromhost, self._output, self.power_off)
         self.set_boot(elf.entry)
         return elf
+
+    def _attach_virtio(self) -> None:
+        """The --drive and --netdev devices in the virtio-mmio slots.  Like QEMU, the first
+        device takes the highest slot (0x1000_8000): the device tree lists slots from the
+        highest address down, so Linux finds it first (vda, eth0)."""
+        cfg = self.config
+        hubs: dict[str, Hub] = {}
+        devices: list[VirtioMmioDevice] = []
+        for index, text in enumerate(cfg.drives):
+            try:
+                drive = parse_drive(text)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+            slot = C.VIRTIO_SLOTS - 1 - len(devices)
+            devices.append(
+                VirtioBlk(
+                    drive,
+                    bus=self.bus,
+                    name=f"virtio-blk{index}",
+                    irq=self._virtio_irq(slot),
+                    log=self._device_log,
+                )
+            )
+        for index, text in enumerate(cfg.netdevs):
+            try:
+                options = parse_netdev(text)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+            slot = C.VIRTIO_SLOTS - 1 - len(devices)
+            mac = options.mac or default_mac(index)
+            devices.append(
+                VirtioNet(
+                    open_netdev(options, hubs),
+                    bus=self.bus,
+                    mac=mac,
+                    name=f"virtio-net{index}",
+                    irq=self._virtio_irq(slot),
+                    log=self._device_log,
+                )
+            )
+        self.hubs = hubs
+        for slot in range(C.VIRTIO_SLOTS):
+            position = C.VIRTIO_SLOTS - 1 - slot
+            device: object
+            if position < len(devices):
+                device = devices[position]
+            else:
+                device = VirtioMmioEmpty(f"virtio-empty{slot}")
+            self.bus.attach(C.VIRTIO_BASE + C.VIRTIO_SIZE * slot, C.VIRTIO_SIZE, device)
+        self.virtio = devices
+
+    def _virtio_irq(self, slot: int) -> Callable[[bool], None]:
+        def irq(level: bool) -> None:
+            self.plic.set_level(C.VIRTIO_IRQ_BASE + slot, level)
+            if level:
+                self.notify()
+
+        return irq
+
+    def _device_log(self, message: str) -> None:
+        print(f"rvh: {message}", file=sys.stderr)
+
+    def devices_busy(self) -> bool:
+        """Device work in flight that will end in an interrupt (the guest may wait for it)."""
+        return any(device.busy() for device in self.virtio)
+
+    def outside_input_possible(self) -> bool:
+        """Can something outside the guest raise an interrupt: typed input, frames from
+        another process?"""
+        if self.console is not None and self.console.live:
+            return True
+        for device in self.virtio:
+            backend = getattr(device, "backend", None)
+            backend = getattr(backend, "inner", backend)
+            if isinstance(backend, UdpSocketBackend) and device.live:
+                return True
+        return False
 
     def load_sbi_payload(self, path: str) -> LoadedElf:
         """Load an S-mode payload for the built-in SBI (``--sbi``): hart 0 starts it in S-mode
@@ -260,13 +355,17 @@ class Machine:
         start = time.perf_counter()
         try:
             async with trio.open_nursery() as nursery:
-                for source in self.event_sources:
-                    await nursery.start(source.serve)  # type: ignore[attr-defined]
+                if self.console is not None:
+                    await nursery.start(self.console.serve)
+                for device in self.virtio:
+                    await nursery.start(device.serve)
                 await self._run_harts()
                 nursery.cancel_scope.cancel()
         finally:
             self.wall_seconds = time.perf_counter() - start
             _flush(self._output)
+            for device in self.virtio:
+                device.close()
             if self.commit_log is not None:
                 for hart in self.harts:
                     self.commit_log.drain(hart)
@@ -297,6 +396,9 @@ class Machine:
             for hart in running:
                 while hart.state[L.TIME_NS] < target:
                     budget = target - int(hart.state[L.TIME_NS])
+                    busy = self.devices_busy()
+                    if busy:
+                        budget = min(budget, BUSY_SLICE)  # let completions in soon
                     if limit is not None:
                         budget = min(budget, limit - self.instructions)
                         if budget <= 0:
@@ -304,9 +406,12 @@ class Machine:
                             return
                     reason = hart.run(budget)
                     self.exit_counts[reason.name.lower()] += 1
-                    self._serve_exit(hart, reason)
+                    device = self._serve_exit(hart, reason)
                     if self.exit_status is not None or self.reset_requested:
                         return await self._run_harts() if self.reset_requested else None
+                    if busy or isinstance(device, VirtioMmioDevice):
+                        # a queue notify (or I/O in flight): give the device tasks a turn
+                        await trio.lowlevel.checkpoint()
                     if hart.state[L.WFI] or hart.state[L.HALTED]:
                         break
                 if smp:
@@ -339,13 +444,14 @@ class Machine:
                 if any_pending_enabled(hart.state, self.machine, now):
                     hart.state[L.WFI] = 0
 
-    def _serve_exit(self, hart: Hart, reason: Exit) -> None:
+    def _serve_exit(self, hart: Hart, reason: Exit) -> object:
+        """Act on a kernel exit; returns the device an MMIO exit went to."""
         if self.commit_log is not None:
             self.commit_log.drain(hart)
         if reason == Exit.BUDGET:
-            return
+            return None
         if reason == Exit.MMIO:
-            self.bus.complete_mmio(hart.state)
+            return self.bus.complete_mmio(hart.state)
         elif reason == Exit.HTIF:
             if self.htif is not None:
                 self.htif.service()
@@ -357,6 +463,7 @@ class Machine:
             pass  # the hart sleeps; _all_waiting advances time when everybody does
         elif reason == Exit.TRACE_FULL:
             pass
+        return None
 
     def notify(self) -> None:
         """A device raised an interrupt or finished work: wake an idle machine."""
@@ -383,8 +490,8 @@ class Machine:
                 hart.state[L.WFI] = 0
                 return
             earliest = min(earliest, int(next_deadline(hart.state, self.machine, now)))
-        busy = any(getattr(source, "busy", False) for source in self.event_sources)
-        live = any(getattr(source, "live", False) for source in self.event_sources)
+        busy = self.devices_busy()
+        live = self.outside_input_possible()
         if earliest >= NEVER and not (busy or live):
             self.power_off(
                 EXIT_DEADLOCK,
@@ -419,6 +526,7 @@ class Machine:
             "interrupts": sum(int(h.state[L.INTERRUPTS]) for h in self.harts),
             "uart": self.uart.statistics(),
             "plic": self.plic.statistics(),
+            "virtio": {device.name: device.statistics() for device in self.virtio},
         }
 
 
