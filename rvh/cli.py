@@ -206,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
         "hext", help="cost of two-stage translation: one workload in S-mode, then in VS-mode"
     )
     hext.add_argument("--repeat", type=_positive_int, default=3, metavar="N")
+    virtio = bench_commands.add_parser(
+        "virtio", help="guest-visible virtio-blk MB/s and virtio-net frames/s (wall time)"
+    )
+    virtio.add_argument("--repeat", type=_positive_int, default=3, metavar="N")
     return parser
 
 
@@ -275,7 +279,11 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             baseline="native",
             title="rvh bench hext",
         )
-    parser.exit(EXIT_USAGE, "rvh: bench needs a benchmark name: mips, mmu or hext\n")
+    if args.bench == "virtio":
+        from rvh.bench.virtio import bench_virtio
+
+        return bench_virtio(repeat=args.repeat)
+    parser.exit(EXIT_USAGE, "rvh: bench needs a benchmark name: mips, mmu, hext or virtio\n")
     return EXIT_USAGE
 
 

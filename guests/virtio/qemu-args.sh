@@ -25,6 +25,10 @@ case "$name" in
         args="$args -device virtio-blk-device,drive=d0,serial=rvh-disk0"
         args="$args -drive file=$dir/disk1.img,if=none,format=raw,id=d1,readonly=on"
         args="$args -device virtio-blk-device,drive=d1,serial=rvh-disk1" ;;
+    blkflush)
+        mk "$dir/flush.img" --size 1M --id 3
+        args="$args -drive file=$dir/flush.img,if=none,format=raw,id=d0"
+        args="$args -device virtio-blk-device,drive=d0" ;;
     blkbench)
         mk "$dir/bench.img" --size 32M --id 2
         args="$args -drive file=$dir/bench.img,if=none,format=raw,id=d0"

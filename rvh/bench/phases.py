@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ class Phase:
         return self.instructions / self.seconds / 1e6 if self.seconds else 0.0
 
 
-def run_phases(elf: Path, *, sbi: bool) -> list[Phase]:
+def run_phases(elf: Path, *, sbi: bool, config: MachineConfig | None = None) -> list[Phase]:
     from rvh.machine import Machine
 
     machine: Machine
@@ -48,7 +49,9 @@ def run_phases(elf: Path, *, sbi: bool) -> list[Phase]:
             else:
                 line.append(byte)
 
-    machine = Machine(MachineConfig(firmware_traps=sbi), output=output)
+    config = config or MachineConfig()
+    config.firmware_traps = sbi
+    machine = Machine(config, output=output)
     if sbi:
         machine.load_sbi_payload(str(elf))
     else:
@@ -64,10 +67,22 @@ def run_phases(elf: Path, *, sbi: bool) -> list[Phase]:
     return phases
 
 
-def bench_phases(elf: Path, *, sbi: bool, repeat: int, baseline: str, title: str) -> int:
+def bench_phases(
+    elf: Path,
+    *,
+    sbi: bool,
+    repeat: int,
+    baseline: str | None,
+    title: str,
+    config: Callable[[], MachineConfig] | None = None,
+    work: dict[str, tuple[float, str]] | None = None,
+) -> int:
+    """Run ``elf`` ``repeat`` times and print each phase's median MIPS; ``work`` gives, per
+    phase, the amount of work it does and its unit (bytes or frames) for a rate per wall
+    second; ``baseline`` names the phase the others are compared with."""
     if not elf.exists():
         raise RvhError(f"{elf} not built: run 'make guests' first")
-    runs = [run_phases(elf, sbi=sbi) for _ in range(repeat)]
+    runs = [run_phases(elf, sbi=sbi, config=config() if config else None) for _ in range(repeat)]
     names = [phase.name for phase in runs[0]]
     print(f"{title}: {elf.name}, {repeat} run(s), median MIPS per phase")
     medians = {}
@@ -75,8 +90,17 @@ def bench_phases(elf: Path, *, sbi: bool, repeat: int, baseline: str, title: str
         mips = statistics.median(run[index].mips for run in runs)
         instructions = runs[0][index].instructions
         medians[name] = mips
-        print(f"  {name:<10} {instructions:>13,} instructions  {mips:8.1f} MIPS")
-    base = medians.get(baseline)
+        rate = ""
+        if work and name in work:
+            amount, unit = work[name]
+            per_second = statistics.median(amount / run[index].seconds for run in runs)
+            rate = (
+                f"  {per_second / 1e6:9.1f} MB/s"
+                if unit == "bytes"
+                else f"  {per_second:11,.0f} {unit}/s"
+            )
+        print(f"  {name:<10} {instructions:>13,} instructions  {mips:8.1f} MIPS{rate}")
+    base = medians.get(baseline) if baseline else None
     if base:
         for name, mips in medians.items():
             if name != baseline:
