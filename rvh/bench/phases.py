@@ -57,6 +57,8 @@ def run_phases(elf: Path, *, sbi: bool, config: MachineConfig | None = None) -> 
     else:
         machine.load(str(elf))
     result = machine.run_sync()
+    if marks and marks[-1][0] != "end":
+        marks.append(("end", time.perf_counter(), machine.instructions))  # the run's end
     if result.status != 0:
         raise RvhError(f"{elf}: exited with status {result.status} ({result.reason})")
     phases = []

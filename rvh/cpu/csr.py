@@ -45,6 +45,7 @@ from rvh.isa.csrs import (
     IP_STIP,
     IP_VS_LEVEL,
     IP_VSSIP,
+    MEDELEG_WRITABLE_H,
     MSTATUS_FS,
     MSTATUS_MPP,
     MSTATUS_MPRV,
@@ -161,6 +162,8 @@ def csr_access_fault(state, machine, tables, number, is_write):
             return np.int64(VIRTUAL_INSTRUCTION), number  # H and VS CSRs from VS-mode
         if required == 1 and priv == PRIV_U:
             return np.int64(VIRTUAL_INSTRUCTION), number
+    if number == 0x680 and priv == PRIV_S and not virt and (state[CSR_MSTATUS] & MSTATUS_TVM):
+        return np.int64(ILLEGAL_INSTRUCTION), number  # mstatus.TVM traps hgatp too (9.2.10)
     if number == 0x180 and priv == PRIV_S:
         if virt:
             if state[CSR_HSTATUS] & HSTATUS_VTVM:
@@ -232,6 +235,13 @@ def csr_read(state, machine, tables, number, n):
         return state[CSR_MIE]
     if kind == Kind.MIDELEG:
         return mideleg_value(state, machine)
+    if kind == Kind.MEDELEG:
+        return state[slot]
+    if kind == Kind.HENVCFG:
+        value = state[slot]
+        if (state[CSR_MENVCFG] & ENVCFG_STCE) == 0:
+            value &= ~ENVCFG_STCE  # read-only zero while menvcfg.STCE is clear (Sstc)
+        return value
     if kind == Kind.SIE:
         return state[CSR_MIE] & state[CSR_MIDELEG] & IP_S_LEVEL
     if kind == Kind.MIP:
@@ -309,6 +319,14 @@ def csr_write(state, machine, tables, tlb, number, value, n):
     ):
         state[slot] = (state[slot] & ~mask) | (value & mask)
     elif kind == Kind.MIDELEG:
+        state[slot] = (state[slot] & ~mask) | (value & mask)
+    elif kind == Kind.MEDELEG:
+        if has_h:
+            mask = np.int64(MEDELEG_WRITABLE_H)
+        state[slot] = (state[slot] & ~mask) | (value & mask)
+    elif kind == Kind.HENVCFG:
+        if (state[CSR_MENVCFG] & ENVCFG_STCE) == 0:
+            mask &= ~ENVCFG_STCE
         state[slot] = (state[slot] & ~mask) | (value & mask)
     elif kind == Kind.MSTATUS or kind == Kind.SSTATUS:
         old = state[CSR_MSTATUS]

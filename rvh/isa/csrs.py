@@ -204,6 +204,8 @@ class Kind(IntEnum):
     MENVCFG = 31
     HIDELEG = 32
     HCOUNTEREN = 33
+    MEDELEG = 34  # the write mask grows with H: ecall from VS and the guest faults
+    HENVCFG = 35  # like menvcfg, but STCE is read-only zero while menvcfg.STCE is clear
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,7 @@ def _rows() -> list[Csr]:
         Csr(0x605, "htimedelta", _P.HYPERVISOR, _K.PLAIN, _ALL),
         Csr(0x606, "hcounteren", _P.HYPERVISOR, _K.HCOUNTEREN, 0xFFFFFFFF),
         Csr(0x607, "hgeie", _P.HYPERVISOR, _K.PLAIN, 0),  # GEILEN = 0
-        Csr(0x60A, "henvcfg", _P.HYPERVISOR, _K.MENVCFG, ENVCFG_FIOM | ENVCFG_STCE),
+        Csr(0x60A, "henvcfg", _P.HYPERVISOR, _K.HENVCFG, ENVCFG_FIOM | ENVCFG_STCE),
         Csr(0x643, "htval", _P.HYPERVISOR, _K.PLAIN, _ALL),
         Csr(0x644, "hip", _P.HYPERVISOR, _K.HIP),
         Csr(0x645, "hvip", _P.HYPERVISOR, _K.HVIP),
@@ -276,7 +278,7 @@ def _rows() -> list[Csr]:
         # Machine trap setup and handling
         Csr(0x300, "mstatus", _P.ALWAYS, _K.MSTATUS),
         Csr(0x301, "misa", _P.ALWAYS, _K.MISA),
-        Csr(0x302, "medeleg", _P.ALWAYS, _K.PLAIN, MEDELEG_WRITABLE),
+        Csr(0x302, "medeleg", _P.ALWAYS, _K.MEDELEG, MEDELEG_WRITABLE),
         Csr(0x303, "mideleg", _P.ALWAYS, _K.MIDELEG, MIDELEG_WRITABLE),
         Csr(0x304, "mie", _P.ALWAYS, _K.MIE),
         Csr(0x305, "mtvec", _P.ALWAYS, _K.TVEC),
