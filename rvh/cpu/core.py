@@ -194,7 +194,7 @@ def execute_atomic(
 def execute_system(state, machine, tables, tlb, op, rd, rs1, rs2, imm, bits, n):
     """CSR instructions, ecall/ebreak, xRET, wfi, fences.  Returns (status, next pc or -1).
 
-    Privilege checks follow 9.6.1: an instruction HS-mode could execute raises a virtual
+    Privilege checks follow 8.6.1: an instruction HS-mode could execute raises a virtual
     instruction exception in VS/VU-mode when the spec says so (hstatus.VTSR/VTW/VTVM, or VU
     executing a supervisor instruction); one HS-mode could not execute is illegal."""
     x = state
@@ -321,7 +321,7 @@ def execute_system(state, machine, tables, tlb, op, rd, rs1, rs2, imm, bits, n):
 def execute_hypervisor_memory(
     state, machine, memory, page_flags, tlb, decode_cache, op, rd, rs1, rs2, n
 ):
-    """HLV, HLVX and HSV (9.3.4): loads and stores as VS or VU (hstatus.SPVP) would do them,
+    """HLV, HLVX and HSV (8.3.4): loads and stores as VS or VU (hstatus.SPVP) would do them,
     through vsatp and hgatp, from M, HS, or U with hstatus.HU.  Returns (status, value)."""
     x = state
     priv = state[PRIV]
@@ -361,7 +361,7 @@ def execute_hypervisor_memory(
 
 @nb.njit(cache=True)
 def transformed_instruction(tables, op, rd, rs2, bits, length, offset):
-    """htinst/mtinst for a guest-page fault of an explicit access (9.6.3): the instruction with
+    """htinst/mtinst for a guest-page fault of an explicit access (8.6.3): the instruction with
     its immediate zeroed and the address offset in the rs1 field; a compressed instruction is
     given as its 32-bit form with bit 1 cleared."""
     if length == 2:

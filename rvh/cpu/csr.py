@@ -1,10 +1,10 @@
 """CSR access for the kernel: the permission check, then read and write by table kind.
 
 ``csr_access_fault`` is the only place that decides between illegal instruction and virtual
-instruction (privileged spec 2.1, 2.3, 9.6.1): first whether the CSR exists and the access would
+instruction (privileged spec 2.1, 2.3, 8.6.1): first whether the CSR exists and the access would
 be allowed in HS-mode (otherwise illegal), then whether the current mode (VS, VU) is too low for
 it (virtual instruction).  With V=1 it also returns the CSR the access really goes to: sstatus
-becomes vsstatus, sip vsip, and so on (9.2).  ``csr_read``/``csr_write`` dispatch on the table's
+becomes vsstatus, sip vsip, and so on (8.2).  ``csr_read``/``csr_write`` dispatch on the table's
 ``Kind``; plain registers are one masked store.
 """
 
@@ -138,7 +138,7 @@ def csr_access_fault(state, machine, tables, number, is_write):
         if priv == PRIV_U and required <= 2:
             return np.int64(VIRTUAL_INSTRUCTION), number
         return np.int64(ILLEGAL_INSTRUCTION), number
-    # counters: mcounteren gates below M; scounteren gates U; hcounteren gates VS/VU (9.2.6)
+    # counters: mcounteren gates below M; scounteren gates U; hcounteren gates VS/VU (8.2.6)
     if predicate == Predicate.COUNTER and priv != PRIV_M:
         bit = np.int64(1) << (number & 31)
         if (state[CSR_MCOUNTEREN] & bit) == 0:
@@ -163,11 +163,11 @@ def csr_access_fault(state, machine, tables, number, is_write):
         if required == 1 and priv == PRIV_U:
             return np.int64(VIRTUAL_INSTRUCTION), number
     if number == 0x680 and priv == PRIV_S and not virt and (state[CSR_MSTATUS] & MSTATUS_TVM):
-        return np.int64(ILLEGAL_INSTRUCTION), number  # mstatus.TVM traps hgatp too (9.2.10)
+        return np.int64(ILLEGAL_INSTRUCTION), number  # mstatus.TVM traps hgatp too (8.2.10)
     if number == 0x180 and priv == PRIV_S:
         if virt:
             if state[CSR_HSTATUS] & HSTATUS_VTVM:
-                return np.int64(VIRTUAL_INSTRUCTION), number  # hstatus.VTVM (9.2.1)
+                return np.int64(VIRTUAL_INSTRUCTION), number  # hstatus.VTVM (8.2.1)
         elif state[CSR_MSTATUS] & MSTATUS_TVM:
             return np.int64(ILLEGAL_INSTRUCTION), number  # mstatus.TVM (3.1.6.5)
     if virt:
@@ -193,7 +193,7 @@ def _status_sd(value):
 
 @nb.njit(cache=True)
 def mideleg_value(state, machine):
-    """mideleg: with H, the VS-level interrupts and SGEI are read-only one (9.4.2)."""
+    """mideleg: with H, the VS-level interrupts and SGEI are read-only one (8.4.2)."""
     value = state[CSR_MIDELEG]
     if has_hypervisor(machine):
         value |= IP_VS_LEVEL | IP_SGEIP
@@ -268,7 +268,7 @@ def csr_read(state, machine, tables, number, n):
     if kind == Kind.TIME:
         time = mtime_at(machine, now)
         if state[VIRT]:
-            time += state[CSR_HTIMEDELTA]  # VS and VU see time + htimedelta (9.2.7)
+            time += state[CSR_HTIMEDELTA]  # VS and VU see time + htimedelta (8.2.7)
         return time
     return np.int64(0)  # READ_ZERO, HGEIP (GEILEN = 0)
 

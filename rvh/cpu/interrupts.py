@@ -1,4 +1,4 @@
-"""Interrupt pending state, selection and timer deadlines (privileged spec 3.1.9, 3.2.1, 9.2.3).
+"""Interrupt pending state, selection and timer deadlines (privileged spec 3.1.9, 3.2.1, 8.2.3).
 
 ``pending_bits`` assembles mip from the software-writable bits stored in the CSR file (mip's
 S-level bits, hvip's VS-level bits) and the lines driven from outside (CLINT msip/mtimecmp, the
@@ -57,7 +57,7 @@ CSR_VSSTATUS = CSR_BASE + 0x200
 NO_INTERRUPT = -1
 NEVER = np.int64(2**62)
 
-# Priority order of 3.1.9 and 9.2.3: MEI, MSI, MTI, SEI, SSI, STI, SGEI, VSEI, VSSI, VSTI
+# Priority order of 3.1.9 and 8.2.3: MEI, MSI, MTI, SEI, SSI, STI, SGEI, VSEI, VSSI, VSTI
 PRIORITY = (11, 3, 7, 9, 1, 5, 12, 10, 2, 6)
 
 
@@ -113,7 +113,7 @@ def _highest(bits):
 
 @nb.njit(cache=True)
 def select_interrupt(state, machine, now_ns):
-    """The interrupt to take now, or NO_INTERRUPT (3.1.6.1, 9.2.3: global enables per level).
+    """The interrupt to take now, or NO_INTERRUPT (3.1.6.1, 8.2.3: global enables per level).
 
     Returns the interrupt's mip bit number; a VS-level interrupt taken by VS-mode is reported
     there with the S-level code (take_trap does the translation)."""

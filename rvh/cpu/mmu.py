@@ -1,4 +1,4 @@
-"""Address translation and physical memory protection (privileged spec 3.7, 4.3, 4.4, 9.5).
+"""Address translation and physical memory protection (privileged spec 3.7, 4.3, 4.4, 8.5).
 
 ``translate`` turns a virtual address into a physical one for one access, the way the hardware
 would: PMP on every physical access (page-table reads included); single-stage Sv39/Sv48 walks
@@ -115,7 +115,7 @@ PTE_D = 128
 PTE_PPN_MASK = (np.int64(1) << 44) - 1
 PTE_RESERVED = np.int64(-1) << 54  # bits 63:54: N, PBMT and reserved (no Svnapot/Svpbmt)
 
-# htinst/mtinst pseudo-instructions for implicit accesses of a VS-stage walk (9.6.3, RV64)
+# htinst/mtinst pseudo-instructions for implicit accesses of a VS-stage walk (8.6.3, RV64)
 PSEUDO_PTE_READ = 0x3000
 PSEUDO_PTE_WRITE = 0x3020
 
@@ -274,7 +274,7 @@ def update_contexts(state):
         sum_bit = (mstatus & MSTATUS_SUM) != 0
     state[FETCH_CTX] = full_context(state, priv, virt, sum_bit)
     if priv == PRIV_M and (mstatus & MSTATUS_MPRV):
-        # MPRV: loads and stores as if in mode MPP (and V = MPV, 9.4.1)
+        # MPRV: loads and stores as if in mode MPP (and V = MPV, 8.4.1)
         data_priv = (mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT
         data_virt = 1 if (mstatus & MSTATUS_MPV) and data_priv != PRIV_M else 0
         if data_virt:
@@ -402,7 +402,7 @@ def fence_address_space(state, tlb, kind, vaddr, use_vaddr, asid, use_asid, vmid
             flush_bank(tlb, bank)
 
 
-# ---- page-table walks (4.3.2, 9.5) ---------------------------------------------------------
+# ---- page-table walks (4.3.2, 8.5) ---------------------------------------------------------
 
 
 @nb.njit(cache=True)
@@ -450,7 +450,7 @@ def _leaf_allows(pte, access, user, sum_bit, mxr):
 
 @nb.njit(cache=True)
 def guest_stage(state, machine, memory, gpa, access, implicit_write, implicit):
-    """G-stage translation (9.5.1): guest physical -> host physical, Sv39x4/Sv48x4.
+    """G-stage translation (8.5.1): guest physical -> host physical, Sv39x4/Sv48x4.
 
     Every G-stage access is checked as a U-mode access, with mstatus.MXR.  On a fault the
     cause is a guest-page fault for ``access`` and htval gets gpa >> 2.  ``implicit`` marks the

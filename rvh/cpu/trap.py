@@ -1,4 +1,4 @@
-"""Trap entry and return (privileged spec 3.1.6.1, 3.1.8, 3.3.2, 4.1.1; H: 9.4.2, 9.6).
+"""Trap entry and return (privileged spec 3.1.6.1, 3.1.8, 3.3.2, 4.1.1; H: 8.4.2, 8.6).
 
 ``take_trap`` picks the handling mode, saves pc, cause and trap values in that mode's CSRs,
 stacks the interrupt enable and previous privilege (and previous V), and returns the handler
@@ -135,7 +135,7 @@ def take_trap(state, machine, cause, is_interrupt, tval, pc):
     state[LAST_CAUSE] = mcause
     mstatus = state[CSR_MSTATUS]
     if target == TARGET_VS:
-        # VS-level interrupts are reported to VS-mode with the S-level codes (9.2.3)
+        # VS-level interrupts are reported to VS-mode with the S-level codes (8.2.3)
         vcause = cause - 1 if is_interrupt and (cause == 2 or cause == 6 or cause == 10) else cause
         vsstatus = state[CSR_VSSTATUS]
         state[CSR_VSEPC] = pc
@@ -195,7 +195,7 @@ def take_trap(state, machine, cause, is_interrupt, tval, pc):
 
 @nb.njit(cache=True)
 def mret(state, machine):
-    """Return from an M-mode trap (3.3.2, 9.4.1); the caller checked the privilege."""
+    """Return from an M-mode trap (3.3.2, 8.4.1); the caller checked the privilege."""
     mstatus = state[CSR_MSTATUS]
     new_priv = (mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT
     new_virt = 1 if (mstatus & MSTATUS_MPV) and new_priv != PRIV_M else 0
@@ -213,7 +213,7 @@ def mret(state, machine):
 
 @nb.njit(cache=True)
 def sret(state, machine):
-    """Return from an S-mode trap (4.1.1, 9.4.1): from HS it may enter V=1 (hstatus.SPV);
+    """Return from an S-mode trap (4.1.1, 8.4.1): from HS it may enter V=1 (hstatus.SPV);
     from VS it uses vsstatus and vsepc.  The caller checked privilege, TSR and VTSR."""
     mstatus = state[CSR_MSTATUS]
     if state[VIRT]:

@@ -1,4 +1,4 @@
-"""Trap causes (privileged spec 3.1.15, table "mcause values after trap"; H extension 9.2.x)."""
+"""Trap causes (privileged spec 3.1.15, table "mcause values after trap"; H extension 8.2.x)."""
 
 from enum import IntEnum
 

@@ -3,15 +3,15 @@
 Each row gives the number, the name, the *predicate* (which extension or mode makes the CSR
 exist), the *kind* (how the kernel reads and writes it: plain storage under a write mask, or a
 register with side effects or a computed value), the write mask of plain registers, and the
-*virtual alias*: the VS-level register an access is rerouted to when V=1 (privileged spec 9.2,
+*virtual alias*: the VS-level register an access is rerouted to when V=1 (privileged spec 8.2,
 "the VS CSRs ... substitute for the usual supervisor CSRs").
 
 Storage is one flat array of 4096 int64 slots in the hart state, indexed by CSR number, so a
 snapshot or a trace sees every register; views such as sstatus or sie have no slot of their
 own.  :func:`csr_table_array` packs the table into the numpy form the kernel indexes.
 
-Bit positions follow the privileged spec (20211203 + H 1.0): mstatus 3.1.6, mip/mie 3.1.9,
-hstatus 9.2.1, satp 4.1.11, hgatp 9.2.10.
+Bit positions follow the privileged spec 20211203 (its chapter 8 is H 1.0): mstatus 3.1.6,
+mip/mie 3.1.9, hstatus 8.2.1, satp 4.1.11, hgatp 8.2.10.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ SSTATUS_MASK = (
 )
 SSTATUS_WRITABLE = MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_SUM | MSTATUS_MXR | MSTATUS_VS
 
-# Interrupt bits of mip/mie (3.1.9, 9.2.3)
+# Interrupt bits of mip/mie (3.1.9, 8.2.3)
 IP_SSIP = 1 << 1
 IP_VSSIP = 1 << 2
 IP_MSIP = 1 << 3
@@ -99,7 +99,7 @@ IP_S_LEVEL = IP_SSIP | IP_STIP | IP_SEIP
 IP_VS_LEVEL = IP_VSSIP | IP_VSTIP | IP_VSEIP
 IP_M_LEVEL = IP_MSIP | IP_MTIP | IP_MEIP
 
-# hstatus fields (9.2.1)
+# hstatus fields (8.2.1)
 HSTATUS_VSBE = 1 << 5
 HSTATUS_GVA = 1 << 6
 HSTATUS_SPV = 1 << 7
@@ -133,7 +133,7 @@ HEDELEG_WRITABLE = 0xB1FF
 
 MIDELEG_WRITABLE = IP_S_LEVEL
 
-# satp / hgatp (4.1.11, 9.2.10)
+# satp / hgatp (4.1.11, 8.2.10)
 SATP_MODE_SHIFT = 60
 SATP_ASID_SHIFT = 44
 SATP_ASID_MASK = 0xFFFF
