@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,11 +48,13 @@ from rvh.devices.virtio import (
 )
 from rvh.errors import (
     EXIT_DEADLOCK,
+    EXIT_EMULATOR_ERROR,
     EXIT_INSN_LIMIT,
     EXIT_INTERRUPTED,
     ConfigError,
     GuestError,
     LoadError,
+    RvhError,
 )
 from rvh.isa.csrs import misa_value
 from rvh.loader import LoadedElf, load_elf
@@ -347,7 +349,17 @@ class Machine:
         return sum(h.instret for h in self.harts)
 
     def run_sync(self) -> RunResult:
-        return trio.run(self.run)
+        """Run the machine to its end.  Ctrl-C and rvh's own errors come out as themselves,
+        not wrapped in the exception group of the nursery they crossed."""
+        try:
+            return trio.run(self.run)
+        except BaseExceptionGroup as group:
+            if group.subgroup(KeyboardInterrupt) is not None:
+                raise KeyboardInterrupt from None
+            errors = group.subgroup(RvhError)
+            if errors is not None:
+                raise next(_leaves(errors)) from None
+            raise
 
     async def run(self) -> RunResult:
         for hart in self.harts:
@@ -356,9 +368,9 @@ class Machine:
         try:
             async with trio.open_nursery() as nursery:
                 if self.console is not None:
-                    await nursery.start(self.console.serve)
+                    await nursery.start(self._serve_device, self.console)
                 for device in self.virtio:
-                    await nursery.start(device.serve)
+                    await nursery.start(self._serve_device, device)
                 await self._run_harts()
                 nursery.cancel_scope.cancel()
         finally:
@@ -368,10 +380,27 @@ class Machine:
                 device.close()
             if self.commit_log is not None:
                 for hart in self.harts:
-                    self.commit_log.drain(hart)
+                    self.commit_log.drain(hart, self.bus)
                 self.commit_log.close()
         status = self.exit_status if self.exit_status is not None else 0
         return RunResult(status, self.exit_reason, self.instructions, self.wall_seconds)
+
+    async def _serve_device(
+        self, device: object, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """A device's task.  A device that fails (a bug, or the host refusing something)
+        ends the run with an emulator-error status and one line saying why, instead of
+        tearing the machine down with a traceback."""
+        try:
+            await device.serve(task_status=task_status)  # type: ignore[attr-defined]
+        except Exception as error:  # noqa: BLE001 - reported, and the run ends cleanly
+            name = getattr(device, "name", type(device).__name__)
+            self.power_off(EXIT_EMULATOR_ERROR, f"{name} failed: {type(error).__name__}: {error}")
+            self.notify()
+            try:
+                task_status.started()
+            except RuntimeError:
+                pass  # it had started
 
     async def _run_harts(self) -> None:
         """Run the harts in rounds: each round moves every running hart's clock to the same
@@ -528,6 +557,14 @@ class Machine:
             "plic": self.plic.statistics(),
             "virtio": {device.name: device.statistics() for device in self.virtio},
         }
+
+
+def _leaves(error: BaseException) -> Iterator[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield error
 
 
 def _flush(output: Callable[[bytes], None]) -> None:

@@ -87,3 +87,45 @@ def test_realtime_idle_sleeps_until_the_timer_without_burning_cpu():
     assert result.status == 0
     assert 0.19 <= result.seconds < 3
     assert cpu < 0.15  # asleep in trio, not spinning
+
+
+def test_a_failing_device_ends_the_run_cleanly():
+    from rvh.errors import EXIT_EMULATOR_ERROR
+
+    class Broken:
+        name = "broken"
+
+        async def serve(self, *, task_status):
+            task_status.started()
+            raise OSError("host device vanished")
+
+    machine = machine_with("1: j 1b\n")
+    machine.virtio.append(Broken())  # served like a device; fails once running
+    machine.virtio[-1].close = lambda: None
+    machine.virtio[-1].busy = lambda: False
+    result = machine.run_sync()
+    assert result.status == EXIT_EMULATOR_ERROR
+    assert result.reason == "broken failed: OSError: host device vanished"
+
+
+def test_ctrl_c_ends_the_run_with_status_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from support import ROOT, build_elf
+
+    elf = build_elf("1: j 1b\n", tmp_path / "spin.elf")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", str(elf)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    time.sleep(3)  # imported, kernel loaded, spinning
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 130
+    assert err.decode().strip() == "rvh: interrupted"
