@@ -502,10 +502,11 @@ class Machine:
         """Every running hart is in wfi with nothing pending.
 
         Virtual time (the default): jump the clocks to the earliest timer deadline, unless a
-        device has work in flight (then wait for it without advancing time) or only an outside
-        event could wake the guest (console input: wait for it).  With ``--realtime``: sleep
-        in trio until the deadline or a device event, and advance the clocks by the time
-        slept.  When nothing at all can wake the harts, stop with a deadlock status."""
+        device has work in flight (then wait for it without advancing time) or something
+        outside the machine can wake the guest (console input, a UDP peer: then wait in real
+        time, as below).  With ``--realtime``: sleep in trio until the deadline or a device
+        event, and advance the clocks by the time slept.  When nothing at all can wake the
+        harts, stop with a deadlock status."""
         from rvh.cpu.interrupts import any_pending_enabled, next_deadline
 
         waiting = [h for h in self.harts if h.state[L.WFI] and not h.state[L.HALTED]]
@@ -528,7 +529,10 @@ class Machine:
             )
             return
         self._wake = trio.Event()
-        if self.config.realtime:
+        if self.config.realtime or (live and not busy):
+            # in real time: sleep until the deadline or an event; with a peer outside the
+            # machine (the console, a UDP link) waiting matters, since a jump of virtual
+            # time would make every timeout expire before the other side could answer
             timeout = earliest / 1e9 if earliest < NEVER else float("inf")
             start = time.perf_counter()
             with trio.move_on_after(timeout):
