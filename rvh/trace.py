@@ -187,15 +187,41 @@ class CommitLog:
         """A record buffer to hand to a hart (``hart.trace``)."""
         return np.zeros(self.records * TRACE_FIELDS, dtype=np.int64)
 
-    def drain(self, hart) -> None:
-        """Write out and forget the records ``hart`` has collected."""
+    def drain(self, hart, bus=None) -> None:
+        """Write out and forget the records ``hart`` has collected.  With ``bus`` (the end of
+        the run), also the device store that ended it: the machine stopped before the kernel
+        could replay and record it."""
         count = int(hart.state[L.TRACE_POS])
-        if count == 0 or hart.trace is None:
+        if hart.trace is None:
             return
         lines = list(commit_lines(hart.trace[: count * TRACE_FIELDS], hart.hartid))
-        self._out.write("\n".join(lines) + "\n")
+        if bus is not None:
+            lines.extend(self._final_store(hart, bus))
+        if lines:
+            self._out.write("\n".join(lines) + "\n")
         self.lines += len(lines)
         hart.state[L.TRACE_POS] = 0
+
+    @staticmethod
+    def _final_store(hart, bus) -> list[str]:
+        s = hart.state
+        if s[L.MMIO_STATE] != L.MMIO_DONE or s[L.PRIV] != L.PRIV_M:
+            return []
+        pc = int(s[L.PC]) & MASK64
+        try:
+            bits = int.from_bytes(
+                bus.read_bytes(pc, 4 if bus.read_bytes(pc, 1)[0] & 3 == 3 else 2), "little"
+            )
+        except Exception:
+            return []
+        ins = decode(bits)
+        if ins is None or not ins.is_store:
+            return []
+        record = np.zeros(TRACE_FIELDS, dtype=np.int64)
+        record[T_PC], record[T_BITS], record[T_MODE], record[T_RD] = s[L.PC], bits, 3, -1
+        record[T_MEM_ADDR], record[T_MEM_VALUE] = s[L.MMIO_ADDR], s[L.MMIO_VALUE]
+        record[T_MEM_INFO] = int(s[L.MMIO_SIZE]) | 16
+        return list(commit_lines(record, hart.hartid))
 
     def close(self) -> None:
         self._out.close()
