@@ -52,7 +52,10 @@ import numpy as np
 
 from rvh.cpu import layout as L
 from rvh.cpu.trace import (
+    INTERRUPT_RECORD,
     T_BITS,
+    T_CSR,
+    T_CSR_VALUE,
     T_MEM_ADDR,
     T_MEM_INFO,
     T_MEM_VALUE,
@@ -62,9 +65,11 @@ from rvh.cpu.trace import (
     T_VALUE,
     TRACE_FIELDS,
 )
+from rvh.isa.csrs import BY_NUMBER
 from rvh.isa.disasm import decode
 
 MASK64 = (1 << 64) - 1
+CSR_NAMES = {number: csr.name for number, csr in BY_NUMBER.items()}
 
 # Spike's names of the exceptions (its trap_t classes, "trap_" + the privileged spec's name).
 SPIKE_TRAP_NAMES = {
@@ -90,9 +95,21 @@ SPIKE_TRAP_NAMES = {
 }
 ECALL_CAUSES = {8, 9, 10, 11}  # Spike prints no tval line for these
 
-# How the kernel marks an interrupt record, once it writes them ("kernel changes needed" in
-# docs/testing.md): T_RD = INTERRUPT_RECORD_BASE - code, T_PC = the interrupted pc.
-INTERRUPT_RECORD_BASE = -64
+# How the kernel marks an interrupt record: T_RD = INTERRUPT_RECORD_BASE - code, T_PC = the
+# interrupted pc (rvh/cpu/trace.py).
+INTERRUPT_RECORD_BASE = INTERRUPT_RECORD
+INTERRUPT_NAMES = {
+    1: "interrupt_supervisor_software",
+    2: "interrupt_virtual_supervisor_software",
+    3: "interrupt_machine_software",
+    5: "interrupt_supervisor_timer",
+    6: "interrupt_virtual_supervisor_timer",
+    7: "interrupt_machine_timer",
+    9: "interrupt_supervisor_external",
+    10: "interrupt_virtual_supervisor_external",
+    11: "interrupt_machine_external",
+    12: "interrupt_supervisor_guest_external",
+}
 
 DEFAULT_TRACE_RECORDS = 1 << 16  # records per hart buffer (4 MiB)
 
@@ -131,7 +148,8 @@ def commit_lines(records: np.ndarray, hartid: int = 0) -> Iterator[str]:
         rd = row[T_RD]
         if rd <= INTERRUPT_RECORD_BASE:
             code = INTERRUPT_RECORD_BASE - rd
-            yield f"{core}exception interrupt #{code}, epc 0x{pc:016x}"
+            name = INTERRUPT_NAMES.get(code, f"interrupt #{code}")
+            yield f"{core}exception {name}, epc 0x{pc:016x}"
             continue
         if rd <= -2:
             cause = -2 - rd
@@ -169,6 +187,10 @@ def commit_lines(records: np.ndarray, hartid: int = 0) -> Iterator[str]:
                     text += f" mem 0x{address:016x} 0x{stored:0{2 * size}x}"
             else:
                 text += f" mem 0x{address:016x}"
+        csr = row[T_CSR]
+        if csr >= 0:  # Spike's spelling: c<decimal number>_<name>
+            csr_name = CSR_NAMES.get(csr, f"csr{csr:#x}")
+            text += f" c{csr}_{csr_name} 0x{row[T_CSR_VALUE] & MASK64:016x}"
         yield text
 
 
@@ -221,6 +243,7 @@ class CommitLog:
         record[T_PC], record[T_BITS], record[T_MODE], record[T_RD] = s[L.PC], bits, 3, -1
         record[T_MEM_ADDR], record[T_MEM_VALUE] = s[L.MMIO_ADDR], s[L.MMIO_VALUE]
         record[T_MEM_INFO] = int(s[L.MMIO_SIZE]) | 16
+        record[T_CSR] = -1
         return list(commit_lines(record, hart.hartid))
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ import pytest
 from support import GUESTS, needs_toolchain
 
 from rvh.cli import main
-from rvh.cpu.trace import TRACE_FIELDS
+from rvh.cpu.trace import T_CSR, TRACE_FIELDS
 from rvh.isa.disasm import encode
 from rvh.trace import (
     StateTrace,
@@ -21,8 +21,10 @@ from rvh.trace import (
 
 
 def records(*rows: tuple[int, ...]) -> np.ndarray:
-    """Kernel trace records: pc, bits, mode, rd, value, mem address, mem value, mem info."""
+    """Kernel trace records: pc, bits, mode, rd, value, mem address, mem value, mem info,
+    CSR written (-1 when the row does not say), its value."""
     table = np.zeros((len(rows), TRACE_FIELDS), dtype=np.int64)
+    table[:, T_CSR] = -1
     for i, row in enumerate(rows):
         table[i, : len(row)] = [v - (1 << 64) if v >= 1 << 63 else v for v in row]
     return table.ravel()
@@ -161,3 +163,51 @@ def test_rvh_run_trace_writes_the_commit_log(tmp_path, capsys):
     }
     # the last instruction is the store to the test device that ends the run
     assert retired[-1].stores and retired[-1].stores[0][0] == 0x10_0000
+
+
+def test_csr_writes_interrupts_and_fetch_faults_in_the_log(tmp_path):
+    """A CSR write shows as Spike's c<number>_<name>; a taken interrupt and a fetch fault
+    are exception lines."""
+    from support import build_elf
+
+    from rvh.config import MachineConfig
+    from rvh.machine import Machine
+
+    elf = build_elf(
+        """
+        la t0, handler
+        csrw mtvec, t0
+        li t0, 8
+        csrw mie, t0             # MSIE
+        csrsi mstatus, 8         # MIE
+        li t1, 0x2000000
+        li t2, 1
+        sw t2, 0(t1)             # msip: a software interrupt
+        nop
+    .balign 4
+    handler:
+        li t1, 0x2000000
+        sw zero, 0(t1)
+        csrci mstatus, 8
+        la t0, finish
+        csrw mtvec, t0
+        li t0, 0x800
+        jr t0                    # nothing there: instruction access fault
+    .balign 4
+    finish:
+        li t0, 0x100000
+        li t1, 0x5555
+        sw t1, 0(t0)
+        """,
+        tmp_path / "events.elf",
+    )
+    log = tmp_path / "events.log"
+    machine = Machine(MachineConfig(trace_path=str(log)), output=lambda data: None)
+    machine.load(str(elf))
+    assert machine.run_sync().status == 0
+    text = log.read_text()
+    assert " c773_mtvec 0x" in text  # csrw mtvec (0x305 = 773)
+    assert " c772_mie 0x0000000000000008" in text
+    assert "exception interrupt_machine_software, epc 0x" in text
+    assert "exception trap_instruction_access_fault, epc 0x0000000000000800" in text
+    assert "c0_" not in text

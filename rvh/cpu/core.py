@@ -67,6 +67,8 @@ from rvh.cpu.layout import (
     TLB_TAG_EXEC,
     TLB_TAG_READ,
     TLB_TAG_WRITE,
+    TRACE_CSR,
+    TRACE_CSR_VALUE,
     TRACE_POS,
     TRAP_CAUSE,
     TRAP_TINST,
@@ -98,7 +100,7 @@ from rvh.cpu.mmu import (
     tlb_slot,
 )
 from rvh.cpu.tables import T_OP_MATCH
-from rvh.cpu.trace import TRACE_FIELDS, record
+from rvh.cpu.trace import INTERRUPT_RECORD, TRACE_FIELDS, record, record_event
 from rvh.cpu.trap import TARGET_M, mret, sret, take_trap, trap_target
 from rvh.isa.csrs import (
     HSTATUS_HU,
@@ -232,6 +234,8 @@ def execute_system(state, machine, tables, tlb, op, rd, rs1, rs2, imm, bits, n):
             else:
                 new = old & ~source
             csr_write(state, machine, tables, tlb, number, new, n)
+            state[TRACE_CSR] = number  # for the commit log (rare: CSR writes only)
+            state[TRACE_CSR_VALUE] = csr_read(state, machine, tables, number, n)
         x[rd] = old
         return np.int64(OK), np.int64(-1)
     state[TRAP_TVAL] = bits  # illegal and virtual instruction exceptions report the bits
@@ -415,6 +419,16 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                     state[TRAP_CAUSE] = cause | np.int64(-(2**63))
                     exit_reason = np.int64(Exit.FIRMWARE)
                     break
+                if trace is not None:
+                    record_event(
+                        trace,
+                        state,
+                        state[PRIV] | (state[VIRT] << 2),
+                        pc,
+                        np.int64(0),
+                        INTERRUPT_RECORD - cause,
+                        np.int64(0),
+                    )
                 pc = take_trap(state, machine, cause, True, np.int64(0), pc)
                 fetch_page = np.int64(-1)
                 state[WFI] = 0
@@ -464,6 +478,16 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                     n -= 1
                     exit_reason = np.int64(Exit.FIRMWARE)
                     break
+                if trace is not None:
+                    record_event(
+                        trace,
+                        state,
+                        state[PRIV] | (state[VIRT] << 2),
+                        pc,
+                        np.int64(0),
+                        np.int64(-2 - cause),
+                        state[TRAP_TVAL],
+                    )
                 pc = take_trap(state, machine, cause, False, state[TRAP_TVAL], pc)
                 continue
             entry = ((pc >> 12) & TLB_SET_MASK) ^ TLB_EXEC_FLIP
@@ -484,6 +508,16 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                     n -= 1
                     exit_reason = np.int64(Exit.FIRMWARE)
                     break
+                if trace is not None:
+                    record_event(
+                        trace,
+                        state,
+                        state[PRIV] | (state[VIRT] << 2),
+                        pc,
+                        np.int64(0),
+                        np.int64(-2 - status),
+                        state[TRAP_TVAL],
+                    )
                 pc = take_trap(state, machine, status, False, state[TRAP_TVAL], pc)
                 fetch_page = np.int64(-1)
                 continue

@@ -61,6 +61,8 @@ TLB_BANK_NEXT = 67  # next bank to recycle
 TLB_BANK_KIND = 68  # + bank: BANK_IS_FREE, BANK_IS_HS or BANK_IS_VS
 TLB_BANK_SATP = 76  # + bank: the satp (HS) or vsatp (VS) the bank translates for
 TLB_BANK_HGATP = 84  # + bank: the hgatp of a VS bank
+TRACE_CSR = 92  # the CSR the current instruction wrote (for the trace), or -1
+TRACE_CSR_VALUE = 93  # its value after the write
 CSR_BASE = 256  # CSR n lives at CSR_BASE + n
 STATE_SIZE = CSR_BASE + 4096
 

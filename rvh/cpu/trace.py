@@ -14,12 +14,14 @@ from rvh.cpu.layout import (
     DC_OP,
     DC_RS2,
     DC_SHIFT,
+    TRACE_CSR,
+    TRACE_CSR_VALUE,
     TRACE_POS,
     X_SINK,
 )
 from rvh.isa.instructions import Op
 
-TRACE_FIELDS = 8
+TRACE_FIELDS = 10
 T_PC = 0
 T_BITS = 1
 T_MODE = 2  # priv | V << 2
@@ -28,6 +30,11 @@ T_VALUE = 4  # value written to rd; for an exception, the trap value
 T_MEM_ADDR = 5
 T_MEM_VALUE = 6
 T_MEM_INFO = 7  # size | 16 if store, 0 if no memory access
+T_CSR = 8  # CSR written by the instruction, or -1
+T_CSR_VALUE = 9  # the CSR's value after the write
+
+# T_RD of an interrupt record: INTERRUPT_RECORD - code (T_PC = the interrupted pc)
+INTERRUPT_RECORD = -64
 
 NO_RD = -1
 
@@ -83,4 +90,27 @@ def record(trace, state, mode, pc, slot, decode_cache, rs1_value, rd, value):
     trace[at + T_MEM_ADDR] = address
     trace[at + T_MEM_VALUE] = stored
     trace[at + T_MEM_INFO] = info
+    trace[at + T_CSR] = state[TRACE_CSR]
+    trace[at + T_CSR_VALUE] = state[TRACE_CSR_VALUE]
+    state[TRACE_CSR] = -1
+    state[TRACE_POS] += 1
+
+
+@nb.njit(cache=True)
+def record_event(trace, state, mode, pc, bits, rd, value):
+    """Append a record that is no retired instruction: an interrupt (rd = INTERRUPT_RECORD -
+    code) or an exception found before the instruction was decoded (a fetch fault)."""
+    at = state[TRACE_POS] * TRACE_FIELDS
+    if at + TRACE_FIELDS > trace.shape[0]:
+        return
+    trace[at + T_PC] = pc
+    trace[at + T_BITS] = bits
+    trace[at + T_MODE] = mode
+    trace[at + T_RD] = rd
+    trace[at + T_VALUE] = value
+    trace[at + T_MEM_ADDR] = 0
+    trace[at + T_MEM_VALUE] = 0
+    trace[at + T_MEM_INFO] = 0
+    trace[at + T_CSR] = -1
+    trace[at + T_CSR_VALUE] = 0
     state[TRACE_POS] += 1
