@@ -68,3 +68,18 @@ def test_on_qemu(name):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-500:]
     assert f"PASS smode/{name}" in done.stdout
+
+
+def test_two_harts_interleave_deterministically():
+    """The same SMP run twice: same output, same instruction count on every hart."""
+    elf = guest("smp")
+    runs = []
+    for _ in range(2):
+        output = bytearray()
+        machine = Machine(MachineConfig(harts=2, firmware_traps=True), output=output.extend)
+        machine.load_sbi_payload(str(elf))
+        result = machine.run_sync()
+        assert result.status == 0
+        runs.append((bytes(output), [h.instret for h in machine.harts],
+                     [int(h.state[38]) for h in machine.harts]))
+    assert runs[0] == runs[1]
