@@ -426,5 +426,3 @@ def csr_write(state, machine, tables, tlb, number, value, n):
     # READ_ZERO, MISA, MHARTID, TIME, HGEIP: writes are ignored
     return np.int64(OK)
 
-
-PRIVILEGE_LEVELS = (PRIV_U, PRIV_S, PRIV_M)

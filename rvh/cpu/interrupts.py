@@ -24,7 +24,6 @@ from rvh.cpu.layout import (
     PRIV,
     PRIV_M,
     PRIV_S,
-    TIME_NS,
     VIRT,
 )
 from rvh.isa.csrs import (
@@ -169,8 +168,3 @@ def next_deadline(state, machine, now_ns):
                 wait, _ns_until(machine, now_ns, state[CSR_VSTIMECMP] - state[CSR_HTIMEDELTA])
             )
     return wait
-
-
-@nb.njit(cache=True)
-def hart_time_ns(state, n):
-    return state[TIME_NS] + n

@@ -19,7 +19,6 @@ from rvh.cpu.layout import (
     DC_SHIFT,
     DC_TAG,
     DECODE_CACHE_MASK,
-    HARTID,
     M_CLINT_BASE,
     M_MSIP,
     M_MTIME_OFFSET,
@@ -39,7 +38,6 @@ from rvh.cpu.layout import (
     MMIO_VALUE,
     PAGE_FLAG_CODE,
     PAGE_FLAG_WATCH,
-    RESERVATION,
     TRAP_GVA,
     TRAP_TINST,
     TRAP_TVAL,
@@ -320,11 +318,3 @@ def amo_compute(funct5, old, operand, size):
     if funct5 == 0x18:  # minu
         return old if a_u < b_u else operand
     return old if a_u > b_u else operand
-
-
-@nb.njit(cache=True)
-def clear_reservation(state):
-    state[RESERVATION] = -1
-
-
-HART_ID_SLOT = HARTID  # re-exported for the machine's cross-hart reservation clearing
