@@ -180,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     dtb.add_argument("-o", "--output", metavar="FILE", help="output file (default: stdout)")
     _machine_options(dtb)
 
+    disasm = commands.add_parser(
+        "disasm",
+        help="disassemble an ELF's code, or instruction words",
+        description="Disassemble the loadable segments of an ELF, or the hexadecimal "
+        "instruction words given (e.g. 00000297 8082), with rvh's decoder.",
+    )
+    disasm.add_argument("target", nargs="+", metavar="ELF|WORD")
     bench = commands.add_parser(
         "bench", help="benchmarks", description="Measure rvh (and QEMU, when installed)."
     )
@@ -246,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             return _dtb(args)
         if args.command == "bench":
             return _bench(args, parser)
+        if args.command == "disasm":
+            return _disasm(args)
         if args.command == "diff":
             return _diff(args)
     except RvhError as error:
@@ -285,6 +294,23 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return bench_virtio(repeat=args.repeat)
     parser.exit(EXIT_USAGE, "rvh: bench needs a benchmark name: mips, mmu, hext or virtio\n")
     return EXIT_USAGE
+
+
+def _disasm(args: argparse.Namespace) -> int:
+    import os
+
+    from rvh.disasm_command import disassemble_elf, disassemble_words
+
+    if len(args.target) == 1 and os.path.exists(args.target[0]):
+        lines = disassemble_elf(args.target[0])
+    else:
+        lines = disassemble_words(args.target)
+    try:
+        for line in lines:
+            print(line)
+    except BrokenPipeError:  # rvh disasm x.elf | head
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    return 0
 
 
 def _config(args: argparse.Namespace) -> MachineConfig:

@@ -150,3 +150,15 @@ def test_dtb_is_accepted_by_dtc(tmp_path):
         ["dtc", "-I", "dtb", "-O", "dts", str(out)], capture_output=True, text=True, check=True
     ).stdout
     assert "cpu@1" in dts and "serial@10000000" in dts
+
+
+def test_disasm_words_and_elf():
+    done = rvh("disasm", "00000297", "8082")
+    assert done.returncode == 0
+    assert done.stdout.splitlines() == ["00000297  auipc t0, 0x0", "00008082  c.jr ra"]
+    elf = GUESTS / "hello" / "hello.elf"
+    if elf.exists():
+        done = rvh("disasm", str(elf))
+        assert done.returncode == 0 and "<_start>:" in done.stdout
+    bad = rvh("disasm", "xyz")
+    assert bad.returncode == EXIT_USAGE and "not a hexadecimal instruction" in bad.stderr
