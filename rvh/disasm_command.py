@@ -29,8 +29,11 @@ def disassemble_elf(path: str, symbols: bool = True) -> Iterator[str]:
     names: dict[int, str] = {}
     if symbols:
         for name, value in elf.symbols.items():
-            if not name.startswith(("$", ".L")):  # mapping symbols and local labels
-                names.setdefault(value, name)
+            if name.startswith(("$", ".L")):  # mapping symbols and local labels
+                continue
+            # code labels over constants (RAM_BASE shares _start's value)
+            if value not in names or (names[value].isupper() and not name.isupper()):
+                names[value] = name
     for segment in elf.segments:
         if not segment.data:
             continue
