@@ -425,4 +425,3 @@ def csr_write(state, machine, tables, tlb, number, value, n):
             _pmp_refresh(state, tlb)
     # READ_ZERO, MISA, MHARTID, TIME, HGEIP: writes are ignored
     return np.int64(OK)
-
