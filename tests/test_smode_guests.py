@@ -80,6 +80,11 @@ def test_two_harts_interleave_deterministically():
         machine.load_sbi_payload(str(elf))
         result = machine.run_sync()
         assert result.status == 0
-        runs.append((bytes(output), [h.instret for h in machine.harts],
-                     [int(h.state[38]) for h in machine.harts]))
+        runs.append(
+            (
+                bytes(output),
+                [h.instret for h in machine.harts],
+                [int(h.state[38]) for h in machine.harts],
+            )
+        )
     assert runs[0] == runs[1]
