@@ -386,8 +386,11 @@ def _dtb(args: argparse.Namespace) -> int:
 
     blob = Machine(_config(args), output=lambda data: None).device_tree()
     if args.output:
-        with open(args.output, "wb") as out:
-            out.write(blob)
+        try:
+            with open(args.output, "wb") as out:
+                out.write(blob)
+        except OSError as error:
+            raise ConfigError(f"-o {args.output}: cannot write ({error.strerror})") from None
     else:
         sys.stdout.buffer.write(blob)
     return 0

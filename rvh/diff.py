@@ -3232,18 +3232,26 @@ def diff_command(
     if reference is not None:
         try:
             trace = read_reference(reference)
-        except (OSError, ValueError) as error:
-            raise ReferenceError(f"{reference}: {error}") from None
+        except OSError as error:
+            raise ReferenceError(f"{reference}: cannot read ({error.strerror})") from None
+        except ValueError as error:  # the message names the file
+            raise ReferenceError(str(error)) from None
         digest = hashlib.sha256(Path(elf).read_bytes()).hexdigest()
         if trace.meta.get("sha256", digest) != digest:
             raise ReferenceError(f"{reference} was traced from another build of {elf}")
         hypervisor = "V" in trace.fields
     elif save_reference:
+        folder = os.path.dirname(os.path.abspath(save_reference))
+        if os.path.isdir(save_reference) or not os.access(folder, os.W_OK):
+            raise ReferenceError(f"--save-reference {save_reference}: cannot write there")
         run = run_qemu(elf, hypervisor=hypervisor, max_instructions=max_instructions)
         trace = run.trace
         if run.truncated:
             print(f"rvh diff: QEMU stopped after {len(trace)} instructions (--max-insns)")
-        write_reference(trace, save_reference)
+        try:
+            write_reference(trace, save_reference)
+        except OSError as error:
+            raise ReferenceError(f"--save-reference {save_reference}: {error.strerror}") from None
     result = diff_elf(
         elf, trace, hypervisor=hypervisor, context=context, max_instructions=max_instructions
     )

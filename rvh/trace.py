@@ -65,6 +65,7 @@ from rvh.cpu.trace import (
     T_VALUE,
     TRACE_FIELDS,
 )
+from rvh.errors import ConfigError
 from rvh.isa.csrs import BY_NUMBER
 from rvh.isa.disasm import decode
 
@@ -200,9 +201,12 @@ class CommitLog:
     def __init__(self, path: str | Path, records: int = DEFAULT_TRACE_RECORDS) -> None:
         self.path = str(path)
         self.records = records
-        self._out: IO[str] = (
-            gzip.open(self.path, "wt") if self.path.endswith(".gz") else open(self.path, "w")  # noqa: SIM115
-        )
+        try:
+            self._out: IO[str] = (
+                gzip.open(self.path, "wt") if self.path.endswith(".gz") else open(self.path, "w")  # noqa: SIM115
+            )
+        except OSError as error:
+            raise ConfigError(f"--trace {self.path}: cannot write ({error.strerror})") from None
         self.lines = 0
 
     def buffer(self) -> np.ndarray:
@@ -444,11 +448,22 @@ def write_reference(trace: StateTrace, path: str | Path) -> None:
 
 
 def read_reference(path: str | Path) -> StateTrace:
-    """Load a reference trace written by :func:`write_reference`."""
-    with _open_text(path, "r") as source:
-        lines = source.read().splitlines()
+    """Load a reference trace written by :func:`write_reference`.  OSError when it cannot be
+    read, ValueError (naming the file) when it is not a well-formed reference trace."""
+    try:
+        with _open_text(path, "r") as source:
+            lines = source.read().splitlines()
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile):
+        lines = []
     if not lines or lines[0] != REFERENCE_MAGIC:
         raise ValueError(f"{path}: not an rvh reference trace")
+    try:
+        return _parse_reference(lines)
+    except (ValueError, IndexError, KeyError, OverflowError):
+        raise ValueError(f"{path}: malformed rvh reference trace") from None
+
+
+def _parse_reference(lines: list[str]) -> StateTrace:
     meta: dict[str, str] = {}
     fields: list[str] = []
     exit_status = None

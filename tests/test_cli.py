@@ -8,6 +8,7 @@ import pytest
 from support import GUESTS, ROOT, needs_toolchain
 
 from rvh.errors import EXIT_INSN_LIMIT, EXIT_LOAD_ERROR, EXIT_USAGE
+from rvh.trace import REFERENCE_MAGIC
 
 
 def rvh(*args, timeout=120):
@@ -162,3 +163,35 @@ def test_disasm_words_and_elf():
         assert done.returncode == 0 and "<_start>:" in done.stdout
     bad = rvh("disasm", "xyz")
     assert bad.returncode == EXIT_USAGE and "not a hexadecimal instruction" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "command, phrase",
+    [
+        (["run", "{elf}", "--trace", "{missing}"], "cannot write (No such file or directory)"),
+        (["run", "{elf}", "--trace", "{folder}"], "cannot write (Is a directory)"),
+        (["dtb", "-o", "{missing}"], "cannot write (No such file or directory)"),
+        (["diff", "{elf}", "--save-reference", "{missing}"], "cannot write there"),
+        (["diff", "{elf}", "--reference", "{missing}"], "cannot read (No such file or directory)"),
+        (["diff", "{elf}", "--reference", "{elf}"], "not an rvh reference trace"),
+        (["diff", "{elf}", "--reference", "{malformed}"], "malformed rvh reference trace"),
+    ],
+)
+def test_unusable_paths_are_one_line(tmp_path, command, phrase):
+    # files rvh writes or reads besides the program: a clear line, never a traceback, and
+    # for diff before QEMU is started
+    elf = GUESTS / "hello" / "hello.elf"
+    if not elf.exists():
+        pytest.skip("guests not built")
+    malformed = tmp_path / "malformed.ref"
+    malformed.write_text(f"{REFERENCE_MAGIC}\nfields pc x1\npc=80000000 zz=1\n")
+    where = {
+        "elf": str(elf),
+        "missing": str(tmp_path / "no" / "file"),
+        "folder": str(tmp_path),
+        "malformed": str(malformed),
+    }
+    done = rvh(*(part.format(**where) for part in command))
+    assert done.returncode != 0
+    assert_one_line_error(done, done.returncode, phrase)
+    assert not (tmp_path / "no").exists()
