@@ -1,5 +1,6 @@
 """Machine-level behaviour: idle time skipping, deadlock detection, instruction limits."""
 
+import pytest
 from support import needs_toolchain, run_asm
 
 from rvh.config import RAM_BASE, MachineConfig
@@ -60,6 +61,16 @@ def test_instruction_limit():
     result = machine.run_sync()
     assert result.status == EXIT_INSN_LIMIT
     assert result.instructions == 12345
+
+
+@pytest.mark.parametrize("counter", ["minstret", "mcycle"])
+def test_instruction_limit_holds_when_the_guest_rewinds_its_counters(counter):
+    # the guest's view of minstret/mcycle is writable (3.3.1); --max-insns counts what the
+    # emulator executed, so a guest zeroing its counters in a loop still stops at the limit
+    machine = machine_with(f"1: csrw {counter}, zero\nj 1b\n", max_instructions=20_000)
+    result = machine.run_sync()
+    assert result.status == EXIT_INSN_LIMIT
+    assert result.instructions == 20_000
 
 
 def test_time_advances_one_tick_per_100_instructions():

@@ -78,6 +78,11 @@ CSR_MIP = CSR_BASE + 0x344
 CSR_MIDELEG = CSR_BASE + 0x303
 CSR_MENVCFG = CSR_BASE + 0x30A
 CSR_MCOUNTEREN = CSR_BASE + 0x306
+# The guest sees mcycle/minstret as the emulator's own counts (CYCLE, INSTRET: monotonic, what
+# --max-insns and the statistics use) plus an offset kept in the CSRs' own slots, so a guest
+# writing minstret moves its view of the counter and never the emulator's accounting.
+CSR_MCYCLE_OFFSET = CSR_BASE + 0xB00
+CSR_MINSTRET_OFFSET = CSR_BASE + 0xB02
 CSR_SCOUNTEREN = CSR_BASE + 0x106
 CSR_HSTATUS = CSR_BASE + 0x600
 CSR_HIDELEG = CSR_BASE + 0x603
@@ -262,9 +267,9 @@ def csr_read(state, machine, tables, number, n):
     if kind == Kind.MHARTID:
         return state[HARTID]
     if kind == Kind.CYCLE:
-        return state[CYCLE] + n - 1
+        return state[CYCLE] + n - 1 + state[CSR_MCYCLE_OFFSET]
     if kind == Kind.INSTRET:
-        return state[INSTRET] + n - 1
+        return state[INSTRET] + n - 1 + state[CSR_MINSTRET_OFFSET]
     if kind == Kind.TIME:
         time = mtime_at(machine, now)
         if state[VIRT]:
@@ -397,9 +402,10 @@ def csr_write(state, machine, tables, tlb, number, value, n):
             state[slot] = new
             switch_address_space(state, tlb)
     elif kind == Kind.CYCLE:
-        state[CYCLE] = value - n
+        # the writing instruction does not count: the next one reads ``value``
+        state[CSR_MCYCLE_OFFSET] = value - (state[CYCLE] + n)
     elif kind == Kind.INSTRET:
-        state[INSTRET] = value - n
+        state[CSR_MINSTRET_OFFSET] = value - (state[INSTRET] + n)
     elif kind == Kind.STIMECMP or kind == Kind.VSTIMECMP:
         state[slot] = value
     elif kind == Kind.PMPCFG:

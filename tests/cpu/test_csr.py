@@ -388,6 +388,29 @@ def test_minstret_is_writable():
     assert s.x(10) == 1000
 
 
+def test_minstret_write_moves_only_the_guest_view():
+    s = run(
+        """
+        .option norvc
+        li t0, -5
+        csrw minstret, t0
+        nop
+        nop
+        csrr a0, minstret
+        csrr a1, instret
+        li t0, 7
+        csrw mcycle, t0
+        csrr a2, mcycle
+        """
+    )
+    assert s.sx(10) == -5 + 2  # the two nops
+    assert s.sx(11) == -5 + 3
+    assert s.x(12) == 7
+    # the emulator's own count (statistics, --max-insns) is untouched by the guest's writes:
+    # nine instructions, the two nops padding to the wfi, and the wfi
+    assert s.hart.instret == 12
+
+
 def test_mcycle_advances():
     s = run(
         """
