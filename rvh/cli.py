@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-insns",
         type=_positive_int,
         metavar="N",
-        help="stop after N instructions (exit status 124)",
+        help="stop after N instructions, counting ones that trapped (exit status 124)",
     )
     run.add_argument(
         "--stats",

@@ -348,6 +348,12 @@ class Machine:
     def instructions(self) -> int:
         return sum(h.instret for h in self.harts)
 
+    @property
+    def steps(self) -> int:
+        """Instructions executed, retired or trapped: what ``max_instructions`` bounds, so that
+        a guest stuck re-taking an exception (mtvec pointing at unmapped memory) stops too."""
+        return sum(h.steps for h in self.harts)
+
     def run_sync(self) -> RunResult:
         """Run the machine to its end.  Ctrl-C and rvh's own errors come out as themselves,
         not wrapped in the exception group of the nursery they crossed."""
@@ -429,7 +435,7 @@ class Machine:
                     if busy:
                         budget = min(budget, BUSY_SLICE)  # let completions in soon
                     if limit is not None:
-                        budget = min(budget, limit - self.instructions)
+                        budget = min(budget, limit - self.steps)
                         if budget <= 0:
                             self.power_off(EXIT_INSN_LIMIT, f"instruction limit of {limit} reached")
                             return

@@ -73,6 +73,17 @@ def test_instruction_limit_holds_when_the_guest_rewinds_its_counters(counter):
     assert result.instructions == 20_000
 
 
+def test_instruction_limit_stops_a_trap_storm():
+    # mtvec at unmapped address 0: every fetch there faults back to it and nothing retires;
+    # the limit counts trapped instructions too, so the run still ends
+    machine = machine_with("csrw mtvec, zero\njr zero\n", max_instructions=50_000)
+    result = machine.run_sync()
+    assert result.status == EXIT_INSN_LIMIT
+    assert machine.steps == 50_000
+    assert result.instructions == 6 + 2  # the boot ROM's reset code, the csrw and the jump
+    assert machine.harts[0].state[L.LAST_CAUSE] == 1  # instruction access fault
+
+
 def test_time_advances_one_tick_per_100_instructions():
     s = run_asm("""
         csrr a0, time

@@ -100,7 +100,13 @@ class Hart:
 
     @property
     def instret(self) -> int:
+        """Instructions retired (the emulator's count; the guest's minstret may differ)."""
         return int(self.state[L.INSTRET])
+
+    @property
+    def steps(self) -> int:
+        """Instructions executed: retired ones plus those that raised an exception."""
+        return int(self.state[L.INSTRET]) + int(self.state[L.EXCEPTIONS])
 
 
 def _signed(value: int) -> int:
