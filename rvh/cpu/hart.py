@@ -90,7 +90,8 @@ class Hart:
             self.state[L.X + index] = _signed(value)
 
     def csr(self, name_or_number: str | int) -> int:
-        """Raw CSR storage (views such as sstatus are not computed here)."""
+        """Raw CSR storage: views such as sstatus are not computed here, and mcycle/minstret
+        hold the guest's offset from the emulator's counts (see ``rvh.cpu.csr``)."""
         number = csr_number(name_or_number) if isinstance(name_or_number, str) else name_or_number
         return int(self.state[L.CSR_BASE + number]) & (2**64 - 1)
 
