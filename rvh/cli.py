@@ -364,6 +364,12 @@ def _run(args: argparse.Namespace) -> int:
             f"exceptions/interrupts: {stats['exceptions']}/{stats['interrupts']}",
             f"TLB misses:           {stats['tlb_misses']}",
         ]
+        for name, hub in stats["hubs"].items():  # type: ignore[union-attr]
+            lines.append(
+                f"hub {name}:"
+                + " " * max(1, 16 - len(name))
+                + f"{hub['frames']} frames, sender held back {hub['holds']} times"
+            )
         print("\n".join(lines), file=sys.stderr)
     return result.status & 0xFF if result.status > 255 else result.status
 

@@ -566,6 +566,7 @@ class Machine:
             "uart": self.uart.statistics(),
             "plic": self.plic.statistics(),
             "virtio": {device.name: device.statistics() for device in self.virtio},
+            "hubs": {name: hub.statistics() for name, hub in self.hubs.items()},
         }
 
 

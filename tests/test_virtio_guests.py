@@ -63,7 +63,7 @@ def test_blk_guest(tmp_path):
 
 def test_net_guest_on_a_hub(tmp_path):
     pcap = tmp_path / "a.pcap"
-    result, output, _ = run(
+    result, output, machine = run(
         guest("net"),
         netdevs=[
             f"hub,id=h0,mac=52:54:00:12:34:01,pcap={pcap}",
@@ -76,6 +76,10 @@ def test_net_guest_on_a_hub(tmp_path):
 
     frames = read_pcap(str(pcap))
     assert len(frames) > 100  # both directions of NIC A's traffic were recorded
+    # two ports: every frame on the hub passed NIC A's tap, one way or the other
+    assert machine.statistics()["hubs"]["h0"]["frames"] == len(frames)
+    for nic in machine.statistics()["virtio"].values():
+        assert nic["rx_dropped_overrun"] == 0  # the hub held senders back instead
 
 
 def sector_pattern(sector, generation):

@@ -11,8 +11,8 @@
  * whole contents of one frame in 64): none may come twice or corrupt.
  * Frames out of order are counted, not refused: QEMU 7.2's hub reorders
  * some when the receiver runs out of buffers (about 1% of the frames).
- * Lost frames are counted too (a device may drop what the receiver has
- * no buffers for; QEMU's hub holds the sender back instead): once
+ * Lost frames are counted too (rvh's and QEMU's hubs hold the sender
+ * back when the receiver has no buffers, but a UDP link may drop): once
  * everything is sent, 0.5 s without a frame ends the phase.  The rates
  * count the frames received, up to the arrival of the last one.
  *

@@ -324,6 +324,7 @@ class VirtioMmioDevice:
             self.driver_ok()
             for queue in self.queues:
                 queue.notifier.notify()
+        self.status_changed()
 
     def _check_features(self, features: int) -> str:
         unknown = features & ~self.device_features
@@ -367,6 +368,7 @@ class VirtioMmioDevice:
             if self.status & STATUS_DRIVER_OK:
                 self.interrupt_status |= INTERRUPT_CONFIG_CHANGE
                 self._update_irq()
+            self.status_changed()
 
     # ---- notifications to the driver ----------------------------------------------------
     def used_buffer_notification(self) -> None:
@@ -407,6 +409,10 @@ class VirtioMmioDevice:
 
     def driver_ok(self) -> None:
         """DRIVER_OK was set: the device is live."""
+
+    def status_changed(self) -> None:
+        """The driver wrote the status, or the device set DEVICE_NEEDS_RESET (``live`` may
+        have changed); a reset calls ``device_reset`` instead."""
 
     def quiesce(self) -> None:
         """Reset is under way: wait for host work that writes guest memory to finish."""

@@ -7,7 +7,8 @@ receive buffers, so every frame is a plain Ethernet frame of 14 to 1514 bytes be
 one receive chain.
 
 Transmit (5.1.6.2): the worker pops chains, copies each frame out of guest memory, returns the
-chain (used length 0), and after the batch hands the frames to the backend.  A frame that is
+chain (used length 0), and after the batch hands the frames to the backend, waiting before each
+while the backend holds it back (a hub whose receivers are all out of room).  A frame that is
 shorter than an Ethernet header, longer than 1514 bytes, or asks for an offload that was not
 negotiated is dropped and counted, never passed on.
 
@@ -15,8 +16,10 @@ Receive (5.1.6.3): frames from the backend wait in a bounded backlog (``receive`
 copies each into the next receive chain behind a header whose only non-zero field is
 ``num_buffers = 1`` (5.1.6.3.1: "If VIRTIO_NET_F_MRG_RXBUF has not been negotiated, the device
 MUST set num_buffers to 1").  With no receive buffers available the backlog waits (and the
-device asks the driver for a notification); frames beyond the backlog, frames arriving while the
-driver is not running, and frames too large for the chain offered are dropped and counted.
+device asks the driver for a notification); on a hub the senders wait for room (``link_state``),
+so frames beyond the backlog come only from backends that cannot wait (UDP).  Those, frames
+arriving while the driver is not running, and frames too large for the chain offered are
+dropped and counted.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import trio
 
 from rvh.bus import Bus
 from rvh.devices.virtio.mmio import DEVICE_ID_NET, VirtioMmioDevice
-from rvh.devices.virtio.netdev import MAX_FRAME, MIN_FRAME, NetBackend
+from rvh.devices.virtio.netdev import ABSENT, ACCEPTING, FULL, MAX_FRAME, MIN_FRAME, NetBackend
 from rvh.devices.virtio.queue import Chain, RingError, SplitQueue
 
 RECEIVE_QUEUE = 0  # 5.1.2: receiveq1, transmitq1
@@ -120,13 +123,23 @@ class VirtioNet(VirtioMmioDevice):
             "rx_dropped_small_buffer": 0,
         }
         self.device_reset()
-        backend.attach(self.receive)
+        backend.attach(self.receive, self.link_state)
 
     def device_reset(self) -> None:
         self.config[CONFIG_MAC : CONFIG_MAC + 6] = self.mac
         status = VIRTIO_NET_S_LINK_UP if self.link_up else 0
         struct.pack_into("<HHH", self.config, CONFIG_STATUS, status, 1, MTU)
         self.backlog.clear()
+        self.backend.room_available()
+
+    def status_changed(self) -> None:
+        self.backend.room_available()  # a sender held back for us may now go on (or drop)
+
+    def link_state(self) -> int:
+        """What ``receive`` would do with a frame now (for the hub's back-pressure)."""
+        if not self.live or not self.link_up:
+            return ABSENT
+        return FULL if len(self.backlog) >= self.backlog_limit else ACCEPTING
 
     def set_link(self, up: bool) -> None:
         """Carrier change: the status field and a configuration change notification."""
@@ -134,6 +147,7 @@ class VirtioNet(VirtioMmioDevice):
             self.link_up = up
             struct.pack_into("<H", self.config, CONFIG_STATUS, VIRTIO_NET_S_LINK_UP if up else 0)
             self.config_changed()
+        self.backend.room_available()
 
     # ---- frames from the link ------------------------------------------------------------
     def receive(self, frame: bytes) -> None:
@@ -180,6 +194,7 @@ class VirtioNet(VirtioMmioDevice):
         buffer = memory.buffer
         backlog = self.backlog
         stats = self.stats
+        waiting = len(backlog)
         while backlog:
             chain = queue.pop()
             if chain is None:
@@ -207,6 +222,8 @@ class VirtioNet(VirtioMmioDevice):
             queue.suppress_notifications()
         if queue.publish():
             self.used_buffer_notification()
+        if len(backlog) < waiting:
+            self.backend.room_available()
 
     def _scatter(self, chain: Chain, data: bytes) -> None:
         buffer = self.memory.buffer
@@ -232,8 +249,11 @@ class VirtioNet(VirtioMmioDevice):
                     except RingError as error:
                         self.fail(f"transmit queue: {error}")
                         break
+                backend = self.backend
                 for frame in frames:
-                    self.backend.send(frame)
+                    if not backend.ready():
+                        await backend.wait_ready()  # the hub holds us back: no frame lost
+                    backend.send(frame)
                 if more:
                     await trio.lowlevel.checkpoint()
 

@@ -9,7 +9,10 @@ their own (the UDP socket) do it in ``serve``, started by the NIC's ``serve``.
 ``Hub`` is a repeater, like QEMU's hub: a frame sent by one port is delivered to every other
 port, synchronously, on the sender's thread (the trio thread, where NIC workers run).  The lead
 keeps one hub per ``--netdev hub,id=ID`` and gives each NIC on it a port; the hypervisor's VMs
-can later take ports on the same hub.
+can later take ports on the same hub.  The hub holds a sender back (``wait_ready``) while no
+other port can take a frame and some port is merely full, as QEMU's hub does: a receiver out of
+buffers slows the sender down instead of losing frames.  A port whose driver is not running
+does not hold anybody back (its frames are dropped), so a dead guest cannot stall a hub.
 
 ``UdpSocketBackend`` is QEMU's ``-netdev socket,udp=PEER,localaddr=LOCAL``: one Ethernet frame
 per datagram, no framing, sent to PEER and received on LOCAL; datagrams from anyone but PEER are
@@ -45,8 +48,18 @@ PCAP_HEADER = struct.Struct("<IHHiIII")
 PCAP_RECORD = struct.Struct("<IIII")
 
 
+# What a receiver would do with a frame sent now (``receiver_state`` of a backend).
+ACCEPTING = 0  # take it
+FULL = 1  # drop it for want of room: a sender that can wait should
+ABSENT = 2  # drop it whatever happens (no driver, link down): waiting would not help
+
+
 def _nobody(frame: bytes) -> None:
     pass
+
+
+def _always_accepting() -> int:
+    return ACCEPTING
 
 
 class NetBackend:
@@ -55,14 +68,30 @@ class NetBackend:
     def __init__(self, name: str) -> None:
         self.name = name
         self.receiver: Callable[[bytes], None] = _nobody
+        self.receiver_state: Callable[[], int] = _always_accepting
         self.counters = {"tx_frames": 0, "rx_frames": 0, "tx_dropped": 0, "rx_dropped": 0}
 
-    def attach(self, receiver: Callable[[bytes], None]) -> None:
-        """Frames arriving from the link go to ``receiver`` (the NIC's ``receive``)."""
+    def attach(
+        self, receiver: Callable[[bytes], None], state: Callable[[], int] = _always_accepting
+    ) -> None:
+        """Frames arriving from the link go to ``receiver`` (the NIC's ``receive``); ``state``
+        says what the receiver would do with one now (ACCEPTING, FULL or ABSENT)."""
         self.receiver = receiver
+        self.receiver_state = state
 
     def send(self, frame: bytes) -> None:
         raise NotImplementedError
+
+    def ready(self) -> bool:
+        """Would a frame sent now be taken rather than held back?  Only a hub says no."""
+        return True
+
+    async def wait_ready(self) -> None:
+        """Wait until ``ready``; the sender's (cancellable) transmit worker calls it."""
+
+    def room_available(self) -> None:
+        """The receiver behind this backend took frames from its backlog, or stopped
+        receiving: senders held back for it may try again."""
 
     def deliver(self, frame: bytes) -> None:
         self.counters["rx_frames"] += 1
@@ -86,6 +115,8 @@ class Hub:
         self.name = name
         self.ports: list[HubPort] = []
         self.frames = 0
+        self.holds = 0  # times a sender was held back
+        self.room = trio.lowlevel.ParkingLot()  # senders held back
 
     def port(self, name: str | None = None) -> HubPort:
         port = HubPort(self, name or f"{self.name}.{len(self.ports)}")
@@ -98,8 +129,26 @@ class Hub:
             if port is not source:
                 port.deliver(frame)
 
+    def can_forward(self, source: HubPort) -> bool:
+        """False when no other port would take a frame and some port is only full."""
+        full = False
+        for port in self.ports:
+            if port is not source:
+                state = port.receiver_state()
+                if state == ACCEPTING:
+                    return True
+                full = full or state == FULL
+        return not full
+
+    async def wait_until_forwardable(self, source: HubPort) -> None:
+        if self.can_forward(source):
+            return
+        self.holds += 1
+        while not self.can_forward(source):
+            await self.room.park()
+
     def statistics(self) -> dict[str, object]:
-        return {"frames": self.frames, "ports": len(self.ports)}
+        return {"frames": self.frames, "ports": len(self.ports), "holds": self.holds}
 
 
 class HubPort(NetBackend):
@@ -111,9 +160,19 @@ class HubPort(NetBackend):
         self.counters["tx_frames"] += 1
         self.hub.forward(self, frame)
 
+    def ready(self) -> bool:
+        return self.hub.can_forward(self)
+
+    async def wait_ready(self) -> None:
+        await self.hub.wait_until_forwardable(self)
+
+    def room_available(self) -> None:
+        self.hub.room.unpark_all()
+
     def close(self) -> None:
         if self in self.hub.ports:
             self.hub.ports.remove(self)
+            self.hub.room.unpark_all()  # senders held back for this port go on
 
 
 def _resolve(key: str, address: tuple[str, int], family: int = socket.AF_UNSPEC) -> tuple:
@@ -222,11 +281,23 @@ class PcapTap(NetBackend):
         super().__init__(inner.name)
         self.inner = inner
         self.writer = writer
-        inner.attach(self._from_link)
+        inner.attach(self._from_link, self._state)
+
+    def _state(self) -> int:
+        return self.receiver_state()
 
     def send(self, frame: bytes) -> None:
         self.writer.write(frame)
         self.inner.send(frame)
+
+    def ready(self) -> bool:
+        return self.inner.ready()
+
+    async def wait_ready(self) -> None:
+        await self.inner.wait_ready()
+
+    def room_available(self) -> None:
+        self.inner.room_available()
 
     def _from_link(self, frame: bytes) -> None:
         self.writer.write(frame)

@@ -27,6 +27,7 @@ from rvh.errors import LoadError
 
 MAC_A = N.default_mac(0)
 MAC_B = N.default_mac(1)
+MAC_C = N.default_mac(2)
 HEADER = bytes(12)
 RX_BUFFER = 1526  # 5.1.6.3.1: without MRG_RXBUF and GSO, buffers of at least 1526 bytes
 
@@ -205,18 +206,86 @@ async def test_receive_buffer_too_small(bus, nursery):
 
 
 async def test_frames_wait_for_receive_buffers(bus, nursery):
-    a, b, _ = await hub_pair(bus, nursery, backlog=4)
+    a, b, hub = await hub_pair(bus, nursery, backlog=4)
     frames = [frame(MAC_B, MAC_A, bytes([n]) * 60) for n in range(6)]
     for data in frames:
         a.send(data)
     await a.driver.wait_used(a.tx, 6)
     await trio.testing.wait_all_tasks_blocked()
     assert b.rx.pending_used() == 0 and b.device.statistics()["backlog"] == 4
-    assert b.device.statistics()["rx_dropped_overrun"] == 2
+    # the hub holds the sender back rather than lose frames (QEMU's hub does the same)
+    assert b.device.statistics()["rx_dropped_overrun"] == 0
+    assert hub.statistics()["holds"] == 1
+    assert a.device.statistics()["backend"]["tx_frames"] == 4
     # the device asked to be notified when buffers arrive, and delivers in order then
     b.post(8)
-    await settle(b, count=4)
-    assert [f for _, f in b.received()] == frames[:4]
+    await settle(b, count=6)
+    assert [f for _, f in b.received()] == frames
+
+
+async def test_a_held_back_sender_lets_other_work_run(bus, nursery):
+    # the sender waits in its own task: the receiver's worker and the driver go on
+    a, b, hub = await hub_pair(bus, nursery, backlog=2)
+    frames = [frame(MAC_B, MAC_A, bytes([n]) * 60) for n in range(40)]
+    b.post(4)
+    for data in frames[:20]:
+        a.send(data)
+    got: list[bytes] = []
+    while len(got) < 20:
+        await settle(b, count=1)
+        got += [f for _, f in b.received()]
+        b.post(4)
+        await trio.testing.wait_all_tasks_blocked()
+    assert got == frames[:20]
+    assert b.device.statistics()["rx_dropped_overrun"] == 0
+    assert hub.statistics()["holds"] > 0
+
+
+async def test_a_receiver_without_a_driver_holds_nobody_back(bus, nursery):
+    a, b, hub = await hub_pair(bus, nursery, backlog=2)
+    b.driver.write(M.STATUS, M.STATUS_FAILED | b.driver.read(M.STATUS))
+    for n in range(5):
+        a.send(frame(MAC_B, MAC_A, bytes([n]) * 60))
+    await a.driver.wait_used(a.tx, 5)
+    await trio.testing.wait_all_tasks_blocked()
+    assert a.device.statistics()["backend"]["tx_frames"] == 5
+    assert b.device.statistics()["rx_dropped_not_ready"] == 5
+    assert hub.statistics()["holds"] == 0
+
+
+async def test_failing_the_full_receiver_releases_the_sender(bus, nursery):
+    a, b, hub = await hub_pair(bus, nursery, backlog=2)
+    for n in range(5):
+        a.send(frame(MAC_B, MAC_A, bytes([n]) * 60))
+    await a.driver.wait_used(a.tx, 5)
+    await trio.testing.wait_all_tasks_blocked()
+    assert a.device.statistics()["backend"]["tx_frames"] == 2  # held back
+    b.driver.write(M.STATUS, 0)  # the receiver's driver resets its device
+    await trio.testing.wait_all_tasks_blocked()
+    assert a.device.statistics()["backend"]["tx_frames"] == 5
+    assert b.device.statistics()["rx_dropped_not_ready"] == 3
+
+
+async def test_one_full_port_does_not_stall_a_hub_with_room_elsewhere(bus, nursery):
+    a, b, hub = await hub_pair(bus, nursery, backlog=2)
+    c = await start_nic(bus, hub.port(), nursery, MAC_C, RAM_BASE + (12 << 20), backlog=64)
+    c.post(16)
+    for n in range(6):
+        a.send(frame(MAC_B, MAC_A, bytes([n]) * 60))
+    await settle(c, count=6)
+    assert b.device.statistics()["rx_dropped_overrun"] == 4  # a repeater: b still gets copies
+    assert hub.statistics()["holds"] == 0
+
+
+async def test_a_backend_that_cannot_wait_still_overruns_the_backlog(bus, nursery):
+    # a UDP peer cannot be held back: beyond the backlog its frames are dropped and counted
+    hub = Hub("n0")
+    b = await start_nic(bus, hub.port(), nursery, MAC_B, RAM_BASE + (8 << 20), backlog=4)
+    wire = hub.port()  # sends synchronously, like the UDP receive task
+    for n in range(6):
+        wire.send(frame(MAC_B, MAC_A, bytes([n]) * 60))
+    assert b.device.statistics()["backlog"] == 4
+    assert b.device.statistics()["rx_dropped_overrun"] == 2
 
 
 async def test_frames_before_driver_ok_are_dropped(bus, nursery):
