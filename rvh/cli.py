@@ -364,14 +364,35 @@ def _run(args: argparse.Namespace) -> int:
             f"exceptions/interrupts: {stats['exceptions']}/{stats['interrupts']}",
             f"TLB misses:           {stats['tlb_misses']}",
         ]
-        for name, hub in stats["hubs"].items():  # type: ignore[union-attr]
-            lines.append(
-                f"hub {name}:"
-                + " " * max(1, 16 - len(name))
-                + f"{hub['frames']} frames, sender held back {hub['holds']} times"
-            )
+        lines += _device_lines(stats)
         print("\n".join(lines), file=sys.stderr)
     return result.status & 0xFF if result.status > 255 else result.status
+
+
+def _device_lines(stats: dict) -> list[str]:
+    """One --stats line per virtio device and hub: what the guest's I/O amounted to."""
+    lines = []
+    for name, device in stats["virtio"].items():
+        if "bytes_read" in device:
+            text = (
+                f"{device['reads']} reads ({device['bytes_read'] / 2**20:.1f} MiB), "
+                f"{device['writes']} writes ({device['bytes_written'] / 2**20:.1f} MiB), "
+                f"{device['flushes']} flushes, {device['ioerr'] + device['unsupp']} failed"
+            )
+        elif "rx_frames" in device:
+            dropped = sum(
+                v for k, v in device.items() if k.startswith(("rx_dropped", "tx_dropped"))
+            )
+            text = f"tx {device['tx_frames']} frames, rx {device['rx_frames']}, {dropped} dropped"
+        else:
+            continue
+        if device["last_error"]:
+            text += f"; needs reset: {device['last_error']}"
+        lines.append(f"{name}:".ljust(22) + text)
+    for name, hub in stats["hubs"].items():
+        held = f"sender held back {hub['holds']} times"
+        lines.append(f"hub {name}:".ljust(22) + f"{hub['frames']} frames, {held}")
+    return lines
 
 
 def _diff(args: argparse.Namespace) -> int:

@@ -132,6 +132,23 @@ def test_guest_exit_code_and_stats():
     assert "instructions retired:" in done.stderr and "MIPS" in done.stderr
 
 
+def test_stats_sum_up_each_device():
+    elf = GUESTS / "virtio" / "net.elf"
+    if not elf.exists():
+        pytest.skip("guests not built")
+    done = rvh(
+        "run", "--sbi", str(elf), "--netdev", "hub,id=h0", "--netdev", "hub,id=h0", "--stats"
+    )
+    assert done.returncode == 0, done.stderr
+    lines = {line.split(":")[0]: line for line in done.stderr.splitlines()}
+    # the guest's two NICs swap frames through the hub: what one sends the other receives
+    tx0 = int(lines["virtio-net0"].split("tx ")[1].split()[0])
+    rx1 = int(lines["virtio-net1"].split("rx ")[1].split(",")[0])
+    assert tx0 > 100 and rx1 == tx0
+    assert "0 dropped" in lines["virtio-net0"]
+    assert lines["hub h0"].split(":")[1].split()[0] == str(2 * tx0)
+
+
 def test_max_insns_stops_a_spinning_guest(tmp_path):
     elf = GUESTS / "bench" / "intmem.elf"
     if not elf.exists():

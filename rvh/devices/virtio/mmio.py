@@ -439,6 +439,7 @@ class VirtioMmioDevice:
                 "status": self.status,
                 "features": self.features,
                 "queues": [queue.statistics() for queue in self.queues],
+                "last_error": self.last_error,
             }
 
 
