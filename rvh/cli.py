@@ -345,9 +345,19 @@ def _run(args: argparse.Namespace) -> int:
         machine.load_sbi_payload(args.elf)
     else:
         machine.load(args.elf)
-    result = machine.run_sync()
+    try:
+        result = machine.run_sync()
+    except KeyboardInterrupt:
+        if not args.stats:
+            raise
+        # a hung guest is what one interrupts: say where each hart was before the figures
+        from rvh.machine import RunResult
+
+        print(f"rvh: interrupted; {_where(machine)}", file=sys.stderr)
+        reason = "interrupted (Ctrl-C)"
+        result = RunResult(EXIT_INTERRUPTED, reason, machine.instructions, machine.wall_seconds)
     if (
-        result.status != 0
+        result.status not in (0, EXIT_INTERRUPTED)
         and result.reason
         and not result.reason.startswith(("test device", "htif"))
     ):
@@ -367,6 +377,19 @@ def _run(args: argparse.Namespace) -> int:
         lines += _device_lines(stats)
         print("\n".join(lines), file=sys.stderr)
     return result.status & 0xFF if result.status > 255 else result.status
+
+
+def _where(machine: object) -> str:
+    """Each hart's pc and mode, e.g. ``hart 0 at 0x80000010 in VS-mode``."""
+    from rvh.cpu import layout as L
+
+    modes = {(0, 0): "U", (1, 0): "HS", (3, 0): "M", (0, 1): "VU", (1, 1): "VS"}
+    places = []
+    for hart in machine.harts:  # type: ignore[attr-defined]
+        mode = modes.get((int(hart.state[L.PRIV]), int(hart.state[L.VIRT])), "?")
+        state = " (wfi)" if hart.state[L.WFI] else ""
+        places.append(f"hart {hart.hartid} at {hart.pc & (2**64 - 1):#x} in {mode}-mode{state}")
+    return ", ".join(places)
 
 
 def _device_lines(stats: dict) -> list[str]:

@@ -151,3 +151,32 @@ def test_ctrl_c_ends_the_run_with_status_130(tmp_path):
     out, err = child.communicate(timeout=30)
     assert child.returncode == 130
     assert err.decode().strip() == "rvh: interrupted"
+
+
+def test_ctrl_c_with_stats_says_where_the_harts_were(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from support import ROOT, build_elf
+
+    # a trap storm: the fetch at mtvec = 0 faults back to itself, nothing retires
+    elf = build_elf("csrw mtvec, zero\njr zero\n", tmp_path / "storm.elf")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", "--stats", str(elf)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    time.sleep(3)  # imported, kernel loaded, faulting
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 130
+    lines = err.decode().splitlines()
+    assert lines[0] == "rvh: interrupted; hart 0 at 0x0 in M-mode"
+    assert "instructions retired: 8" in lines  # the boot ROM's six, csrw, jr
+    assert "ended by:             interrupted (Ctrl-C)" in lines
+    exceptions = next(line for line in lines if line.startswith("exceptions/interrupts:"))
+    assert int(exceptions.split()[1].split("/")[0]) > 1000
