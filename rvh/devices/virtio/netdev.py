@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable
 
@@ -117,6 +118,8 @@ class Hub:
         self.frames = 0
         self.holds = 0  # times a sender was held back
         self.room = trio.lowlevel.ParkingLot()  # senders held back
+        self._token: trio.lowlevel.TrioToken | None = None  # the run they wait in
+        self._trio_thread: int | None = None
 
     def port(self, name: str | None = None) -> HubPort:
         port = HubPort(self, name or f"{self.name}.{len(self.ports)}")
@@ -144,8 +147,22 @@ class Hub:
         if self.can_forward(source):
             return
         self.holds += 1
+        self._token = trio.lowlevel.current_trio_token()
+        self._trio_thread = threading.get_ident()
         while not self.can_forward(source):
             await self.room.park()
+
+    def wake_senders(self) -> None:
+        """Let held-back senders look again.  A receiver drains or resets on the trio thread,
+        or on a hart's thread (an MMIO reset); from there only ``run_sync_soon`` may touch
+        the run (the pattern of ``Notifier``)."""
+        if self._token is None or threading.get_ident() == self._trio_thread:
+            self.room.unpark_all()
+            return
+        try:
+            self._token.run_sync_soon(self.room.unpark_all)
+        except trio.RunFinishedError:
+            pass
 
     def statistics(self) -> dict[str, object]:
         return {"frames": self.frames, "ports": len(self.ports), "holds": self.holds}
@@ -167,12 +184,12 @@ class HubPort(NetBackend):
         await self.hub.wait_until_forwardable(self)
 
     def room_available(self) -> None:
-        self.hub.room.unpark_all()
+        self.hub.wake_senders()
 
     def close(self) -> None:
         if self in self.hub.ports:
             self.hub.ports.remove(self)
-            self.hub.room.unpark_all()  # senders held back for this port go on
+            self.hub.wake_senders()  # senders held back for this port go on
 
 
 def _resolve(key: str, address: tuple[str, int], family: int = socket.AF_UNSPEC) -> tuple:

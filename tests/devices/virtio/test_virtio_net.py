@@ -253,14 +253,19 @@ async def test_a_receiver_without_a_driver_holds_nobody_back(bus, nursery):
     assert hub.statistics()["holds"] == 0
 
 
-async def test_failing_the_full_receiver_releases_the_sender(bus, nursery):
+@pytest.mark.parametrize("from_thread", [False, True], ids=["trio-thread", "hart-thread"])
+async def test_resetting_the_full_receiver_releases_the_sender(bus, nursery, from_thread):
     a, b, hub = await hub_pair(bus, nursery, backlog=2)
     for n in range(5):
         a.send(frame(MAC_B, MAC_A, bytes([n]) * 60))
     await a.driver.wait_used(a.tx, 5)
     await trio.testing.wait_all_tasks_blocked()
     assert a.device.statistics()["backend"]["tx_frames"] == 2  # held back
-    b.driver.write(M.STATUS, 0)  # the receiver's driver resets its device
+    # the receiver's driver resets its device, from the trio thread or from a hart's thread
+    if from_thread:
+        await trio.to_thread.run_sync(b.driver.write, M.STATUS, 0)
+    else:
+        b.driver.write(M.STATUS, 0)
     await trio.testing.wait_all_tasks_blocked()
     assert a.device.statistics()["backend"]["tx_frames"] == 5
     assert b.device.statistics()["rx_dropped_not_ready"] == 3
