@@ -130,7 +130,8 @@ def test_a_failing_device_ends_the_run_cleanly():
     assert result.reason == "broken failed: OSError: host device vanished"
 
 
-def test_ctrl_c_ends_the_run_with_status_130(tmp_path):
+def interrupted_run(source: str, tmp_path, *options: str) -> tuple[int, list[str]]:
+    """Run ``source`` with ``rvh run``, press Ctrl-C after 3 s; (exit status, stderr lines)."""
     import signal
     import subprocess
     import sys
@@ -138,43 +139,30 @@ def test_ctrl_c_ends_the_run_with_status_130(tmp_path):
 
     from support import ROOT, build_elf
 
-    elf = build_elf("1: j 1b\n", tmp_path / "spin.elf")
+    elf = build_elf(source, tmp_path / "guest.elf")
     child = subprocess.Popen(
-        [sys.executable, "-m", "rvh.cli", "run", str(elf)],
+        [sys.executable, "-m", "rvh.cli", "run", *options, str(elf)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
     )
-    time.sleep(3)  # imported, kernel loaded, spinning
+    time.sleep(3)  # imported, kernel loaded, running
     child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=30)
-    assert child.returncode == 130
-    assert err.decode().strip() == "rvh: interrupted"
+    _, err = child.communicate(timeout=30)
+    return child.returncode, err.decode().splitlines()
+
+
+def test_ctrl_c_ends_the_run_with_status_130(tmp_path):
+    status, lines = interrupted_run("1: j 1b\n", tmp_path)
+    assert status == 130
+    assert lines == ["rvh: interrupted"]
 
 
 def test_ctrl_c_with_stats_says_where_the_harts_were(tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from support import ROOT, build_elf
-
     # a trap storm: the fetch at mtvec = 0 faults back to itself, nothing retires
-    elf = build_elf("csrw mtvec, zero\njr zero\n", tmp_path / "storm.elf")
-    child = subprocess.Popen(
-        [sys.executable, "-m", "rvh.cli", "run", "--stats", str(elf)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
-    time.sleep(3)  # imported, kernel loaded, faulting
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=30)
-    assert child.returncode == 130
-    lines = err.decode().splitlines()
+    status, lines = interrupted_run("csrw mtvec, zero\njr zero\n", tmp_path, "--stats")
+    assert status == 130
     assert lines[0] == "rvh: interrupted; hart 0 at 0x0 in M-mode"
     assert "instructions retired: 8" in lines  # the boot ROM's six, csrw, jr
     assert "ended by:             interrupted (Ctrl-C)" in lines
