@@ -30,6 +30,7 @@ bench: guests
 lint: setup
 	.venv/bin/ruff check rvh tests
 	.venv/bin/ruff format --check rvh tests
+	.venv/bin/mypy
 
 clean:
 	$(MAKE) -s -C guests clean

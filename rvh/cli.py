@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn, cast
 
 from rvh import __version__
 from rvh.config import MachineConfig, parse_cpu, parse_size
@@ -20,7 +21,7 @@ from rvh.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, RvhError
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not argparse's usage dump
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage dump
         self.exit(EXIT_USAGE, f"rvh: {message} (see 'rvh --help')\n")
 
 
@@ -364,13 +365,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"rvh: {result.reason}", file=sys.stderr)
     if args.stats:
         stats = machine.statistics()
+        exits = cast(dict[str, int], stats["exits"])
         lines = [
             f"instructions retired: {result.instructions}",
             f"wall time:            {result.seconds:.3f} s",
             f"speed:                {result.mips:.1f} MIPS",
             f"ended by:             {result.reason or 'end of run'}",
-            "exits:                "
-            + ", ".join(f"{k} {v}" for k, v in sorted(stats["exits"].items())),  # type: ignore[union-attr]
+            "exits:                " + ", ".join(f"{k} {v}" for k, v in sorted(exits.items())),
             f"exceptions/interrupts: {stats['exceptions']}/{stats['interrupts']}",
             f"TLB misses:           {stats['tlb_misses']}",
         ]

@@ -51,7 +51,7 @@ import subprocess
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -1282,6 +1282,7 @@ class Stepper:
             if name in (QEMU_TRAPPED, QEMU_EXECUTED, QEMU_EXECUTED_WITH, QEMU_PTE_BITS):
                 continue
             if isinstance(value, Bits):  # QEMU's values of these bits, rvh's of the others
+                assert expected is not None, "a Bits claim needs QEMU's state"
                 column = self.fields.index(name)
                 ours, theirs = int(current[column]), int(expected[column])
                 value = (ours & ~value.bits) | (theirs & value.bits)
@@ -1493,6 +1494,18 @@ class StepContext:
     # the leaf PTEs of a guest virtual address in rvh's VS-stage and G-stage tables
     pages: Callable[[int], tuple[int | None, int | None]] = lambda va: (None, None)
 
+    @property
+    def insn(self) -> Instruction:
+        """The instruction, for rules about one: a step without one (an interrupt, a fetch
+        fault) matches none of them (``Deviation.match`` turns the exception into no match)."""
+        if self.instruction is None:
+            raise _NoInstruction
+        return self.instruction
+
+
+class _NoInstruction(Exception):
+    pass
+
 
 @dataclass(frozen=True)
 class Ignore:
@@ -1518,7 +1531,8 @@ class Derived:
     them): compared again after the adoption, it must agree."""
 
 
-Claim = int | tuple[int, int] | Ignore | Bits | Derived | None
+# a value, or for the QEMU_* pseudo-fields the tuples that describe QEMU's outcome
+Claim = int | tuple[int, ...] | tuple[tuple[int, int], ...] | Ignore | Bits | Derived | None
 
 
 def _merge_claims(old: Claim, new: Claim) -> Claim | bool:
@@ -1541,18 +1555,21 @@ class Deviation:
     name: str
     clause: str  # the spec clause QEMU departs from, or why the difference is deliberate
     description: str
-    rule: Callable[[StepContext], dict[str, Claim] | None]
+    rule: Callable[[StepContext], Mapping[str, Claim] | None]
     ref: str = ""  # the departure's number in docs/h-extension.md (D1...), if it has one
 
     @property
     def label(self) -> str:
         return f"{self.name} ({self.ref})" if self.ref else self.name
 
-    def match(self, ctx: StepContext) -> dict[str, Claim] | None:
+    def match(self, ctx: StepContext) -> Mapping[str, Claim] | None:
         """The fields to adopt from QEMU if this deviation explains the difference: a value
         is written into rvh's state, None accepts the difference at this boundary only, an
         :class:`Ignore` leaves bits out until the field agrees again."""
-        return self.rule(ctx)
+        try:
+            return self.rule(ctx)
+        except _NoInstruction:
+            return None
 
 
 def _is_amo_or_sc(ins: Instruction | None) -> bool:
@@ -1886,7 +1903,7 @@ def _is_hlv_hsv(ins: Instruction | None) -> bool:
 
 
 def _is_hlvx(ctx: StepContext) -> bool:
-    return ctx.instruction.base_name.startswith("hlvx")
+    return ctx.insn.base_name.startswith("hlvx")
 
 
 def _in_vs(ctx: StepContext) -> bool:
@@ -1906,19 +1923,19 @@ def _mprv_virtual(ctx: StepContext) -> bool:
         and bool(status & MSTATUS_MPRV)
         and bool(status & MSTATUS_MPV)
         and (status >> 11) & 3 != 3
-        and ctx.instruction.is_memory_access
+        and ctx.insn.is_memory_access
     )
 
 
 def _virtual_load(ctx: StepContext) -> bool:
     """A load through two-stage translation: in VS/VU-mode, or an HLV/HLVX."""
-    ins = ctx.instruction
+    ins = ctx.insn
     return ins.is_load and (bool(ctx.before.get("V")) or ins.base_name.startswith("hlv"))
 
 
 def _address(ctx: StepContext) -> int:
     """The virtual address a load/store/HLV/HSV accesses (rs1 + the offset)."""
-    ins = ctx.instruction
+    ins = ctx.insn
     offset = 0 if _is_hlv_hsv(ins) or _is_amo_or_sc(ins) else ins.imm
     return (ctx.before[f"x{ins.rs1}"] + offset) & MASK64
 
@@ -1972,7 +1989,7 @@ def _written_value(ins: Instruction, ctx: StepContext, old: int) -> int:
 def _csr_results(ctx: StepContext) -> set[str]:
     """What a CSR instruction writes that QEMU's dump shows: rd, and satp (a view of vsatp
     with V=1) when it writes it."""
-    ins = ctx.instruction
+    ins = ctx.insn
     out = {f"x{ins.rd}"}
     if ins.csr == 0x180 and _csr_writes(ins):
         out.add("satp")
@@ -1980,7 +1997,7 @@ def _csr_results(ctx: StepContext) -> set[str]:
 
 
 def _load_results(ctx: StepContext) -> set[str]:
-    return {f"x{ctx.instruction.rd}"}
+    return {f"x{ctx.insn.rd}"}
 
 
 # -- kinds of rule ------------------------------------------------------------------------------
@@ -2136,7 +2153,7 @@ def _rule_atp_stored_raw(ctx: StepContext) -> dict[str, Claim] | None:
     mode = theirs >> 60
     if mode in ATP_MODES_RVH:
         extra = ours ^ theirs
-        if ctx.instruction.csr == 0x680 and extra & ~(3 | 3 << 58) == 0 and ours & extra == 0:
+        if ctx.insn.csr == 0x680 and extra & ~(3 | 3 << 58) == 0 and ours & extra == 0:
             return {rd: theirs}
         return None
     if mode != ATP_SV57:
@@ -2273,7 +2290,7 @@ def _rule_hlv_trap_tval(ctx: StepContext) -> dict[str, Claim] | None:
     if not _is_hlv_hsv(ctx.instruction) or ctx.info.exception not in (2, 22):
         return None
     for name in ("mtval", "stval"):
-        if name in ctx.differing and ctx.after[name] == ctx.instruction.bits:
+        if name in ctx.differing and ctx.after[name] == ctx.insn.bits:
             return {name: ctx.expected[name]}
     return None
 
@@ -2302,7 +2319,7 @@ def _rule_tsr_tvm_in_vs(ctx: StepContext) -> dict[str, Claim] | None:
 
 
 def _vu_supervisor_access(ctx: StepContext) -> bool:
-    ins = ctx.instruction
+    ins = ctx.insn
     if not _in_vu(ctx):
         return False
     if ins.is_csr:
@@ -2376,7 +2393,7 @@ def _rule_hlv_ignores_sum(ctx: StepContext) -> dict[str, Claim] | None:
     # D26. 8.3.1: HLV/HLVX/HSV are checked as VS/VU accesses (hstatus.SPVP), vsstatus.SUM
     # included.  QEMU 7.2 lets them reach VS-stage user pages with SPVP = 1 whatever SUM says:
     # rvh runs the instruction again with vsstatus.SUM set (the store of an HSV too).
-    ins = ctx.instruction
+    ins = ctx.insn
     if not _is_hlv_hsv(ins) or ctx.info.exception not in (13, 15):
         return None
     if not ctx.before["hstatus"] & HSTATUS_SPVP or ctx.csr(0x200) & MSTATUS_SUM:
@@ -2598,7 +2615,7 @@ H_DEVIATIONS: list[Deviation] = [
         "exception",
         "QEMU 7.2 raises an illegal-instruction exception for them in VU-mode",
         _retrap_rule(
-            lambda c: _in_vu(c) and c.instruction.base_name in ("hfence.vvma", "hfence.gvma"),
+            lambda c: _in_vu(c) and c.insn.base_name in ("hfence.vvma", "hfence.gvma"),
             22,
             2,
         ),
@@ -2620,9 +2637,7 @@ H_DEVIATIONS: list[Deviation] = [
         "QEMU 7.2 raises a virtual-instruction exception for WFI in VU-mode with TW = 1",
         _retrap_rule(
             lambda c: (
-                _in_vu(c)
-                and c.instruction.base_name == "wfi"
-                and bool(c.before["mstatus"] & MSTATUS_TW)
+                _in_vu(c) and c.insn.base_name == "wfi" and bool(c.before["mstatus"] & MSTATUS_TW)
             ),
             2,
             22,
@@ -2637,8 +2652,8 @@ H_DEVIATIONS: list[Deviation] = [
         _qemu_executed_rule(
             lambda c: (
                 _in_vs(c)
-                and c.instruction.is_csr
-                and c.instruction.csr == 0x180
+                and c.insn.is_csr
+                and c.insn.csr == 0x180
                 and bool(c.before["hstatus"] & HSTATUS_VTVM)
             ),
             (22,),
@@ -2655,8 +2670,8 @@ H_DEVIATIONS: list[Deviation] = [
             lambda c: (
                 not c.before["V"]
                 and c.info.privilege == 1
-                and c.instruction.is_csr
-                and c.instruction.csr == 0x680
+                and c.insn.is_csr
+                and c.insn.csr == 0x680
                 and bool(c.before["mstatus"] & MSTATUS_TVM)
             ),
             (2,),
@@ -2786,8 +2801,8 @@ H_DEVIATIONS: list[Deviation] = [
         "QEMU 7.2 ignores vsstatus.MXR for them: the load faults (as an access fault, D27)",
         _qemu_trapped_rule(
             lambda c: (
-                (c.instruction.base_name.startswith("hlv.") or _mprv_virtual(c))
-                and c.instruction.is_load
+                (c.insn.base_name.startswith("hlv.") or _mprv_virtual(c))
+                and c.insn.is_load
                 and bool(c.csr(0x200) & MSTATUS_MXR)
                 and _stages(c, _execute_only, g=False)
             ),
@@ -2883,7 +2898,7 @@ class Divergence:
     index: int  # instruction number whose result differs (-1: the initial state)
     pc: int
     bits: int | None
-    fields: dict[str, tuple[int | None, int | None]]  # name -> (rvh, qemu)
+    fields: Mapping[str, tuple[int | None, int | None]]  # name -> (rvh, qemu)
     reason: str
     context: list[Step]
 
@@ -3031,6 +3046,7 @@ def lockstep(
                     i = reached
                     try_fast = status == FAST_DONE
                     continue
+                assert fast_info is not None  # the fast path stopped at an instruction
                 i, before, row, info = reached, ours_before, ours_after, fast_info
                 expected = source.row(i)
             else:

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import trio
@@ -58,6 +59,9 @@ from rvh.errors import (
 )
 from rvh.isa.csrs import misa_value
 from rvh.loader import LoadedElf, load_elf
+
+if TYPE_CHECKING:
+    from rvh.sbi import BuiltinSbi
 
 
 @dataclass
@@ -153,7 +157,7 @@ class Machine:
         self.firmware_handler: Callable[[Hart], None] | None = None
         self.fdt_blob = b""
         self.fdt_address = 0
-        self.sbi = None
+        self.sbi: BuiltinSbi | None = None
         self.payload: LoadedElf | None = None
 
     # ---- setup --------------------------------------------------------------------------

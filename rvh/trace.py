@@ -353,7 +353,7 @@ _NIBBLES[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dty
 
 def _qemu_field_names(first_record: str) -> list[str]:
     """Field names of one ``-d cpu`` record, in print order: V (with H), pc, CSRs, x0-x31."""
-    names = []
+    names: list[str] = []
     for line in first_record.splitlines():
         if line.startswith(" x") and "/" in line:
             names.extend(token.split("/")[0] for token in line.split()[0::2])
@@ -438,6 +438,7 @@ def write_reference(trace: StateTrace, path: str | Path) -> None:
         previous = None
         buffer = io.StringIO()
         for row in trace.rows.tolist():
+            changed: range | list[int]
             if previous is None:
                 changed = range(len(names))
             else:

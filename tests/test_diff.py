@@ -86,6 +86,31 @@ def test_deviation_rules_are_exactly_scoped():
     assert _matching(_context(store, base, ours, {**ours, "mcause": 4}, exception=6)) == []
 
 
+@pytest.mark.parametrize("exception", [-1, 1, 2, 12, 20, 21, 22, 23])
+@pytest.mark.parametrize(("privilege", "virtual"), [(0, 0), (1, 0), (3, 0), (0, 1), (1, 1)])
+def test_a_step_without_an_instruction_matches_no_rule_about_one(exception, privilege, virtual):
+    # an interrupt or a fetch fault leaves no instruction bits: rules that look at the
+    # instruction must not match (nor raise) there, whatever fields differ
+    from collections import defaultdict
+
+    names = ["pc", "x10", "mcause", "scause", "vscause", "mtval", "stval", "htval", "mtval2"]
+    names += ["htinst", "mtinst", "mstatus", "hstatus", "vsstatus", "mip", "hip", "hgatp"]
+    before, after, expected = defaultdict(int), defaultdict(int), defaultdict(int)
+    for n, name in enumerate(names):
+        after[name], expected[name] = n + 1, n + 100
+    before["V"] = virtual
+    info = (
+        {"privilege": privilege}
+        if exception < 0
+        else {"privilege": privilege, "exception": exception}
+    )
+    ctx = StepContext(
+        1, 0x8000_0000, None, before, after, expected, set(names), StepInfo(0x8000_0000, **info)
+    )
+    for deviation in DEVIATIONS:
+        deviation.match(ctx)  # no AttributeError on the missing instruction
+
+
 def test_every_deviation_cites_the_spec():
     for deviation in DEVIATIONS:
         assert deviation.clause and deviation.description, deviation.name

@@ -51,10 +51,10 @@ def build_tables() -> np.ndarray:
             grouped[bucket].append(encoding)
     entries: list[tuple[int, int, int, int]] = []
     bucket_rows = []
-    for bucket in grouped:
-        bucket.sort(key=lambda e: -bin(e.mask).count("1"))
-        bucket_rows.append((len(entries), len(bucket)))
-        for e in bucket:
+    for encodings in grouped:
+        encodings.sort(key=lambda e: -bin(e.mask).count("1"))
+        bucket_rows.append((len(entries), len(encodings)))
+        for e in encodings:
             if e.length == 4:
                 op, operands = op_of(e.name), int(Format[e.operands])
             else:

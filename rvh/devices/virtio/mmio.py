@@ -432,6 +432,9 @@ class VirtioMmioDevice:
     def start_workers(self, nursery: trio.Nursery) -> None:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release what the device holds on the host (an image file, a socket)."""
+
     def statistics(self) -> dict[str, object]:
         with self.lock:
             return {

@@ -59,8 +59,8 @@ class GuestMemory:
         self.bus = bus
         self.base = bus.ram_base
         self.size = bus.ram_size
-        self.buffer = memoryview(bus.ram).cast("B")
-        self._page_flags = memoryview(bus.page_flags).cast("B")
+        self.buffer = bus.ram.data.cast("B")  # ndarray.data: the array's own memoryview
+        self._page_flags = bus.page_flags.data.cast("B")
 
     def host(self, address: int, length: int) -> int:
         """Offset in ``buffer`` of guest-physical [address, address + length), which must lie
