@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn, cast
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from rvh import __version__
 from rvh.config import MachineConfig, parse_cpu, parse_size
 from rvh.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, RvhError
+
+if TYPE_CHECKING:
+    from rvh.machine import Machine
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--stats",
         action="store_true",
-        help="print instructions, time, MIPS and exits to stderr at the end",
+        help="print instructions, time, MIPS, exits and per-device I/O to stderr at the end "
+        "(on Ctrl-C too, after where each hart was)",
     )
     run.add_argument(
         "--trace",
@@ -380,16 +384,16 @@ def _run(args: argparse.Namespace) -> int:
     return result.status & 0xFF if result.status > 255 else result.status
 
 
-def _where(machine: object) -> str:
+def _where(machine: Machine) -> str:
     """Each hart's pc and mode, e.g. ``hart 0 at 0x80000010 in VS-mode``."""
     from rvh.cpu import layout as L
 
-    modes = {(0, 0): "U", (1, 0): "HS", (3, 0): "M", (0, 1): "VU", (1, 1): "VS"}
     places = []
-    for hart in machine.harts:  # type: ignore[attr-defined]
-        mode = modes.get((int(hart.state[L.PRIV]), int(hart.state[L.VIRT])), "?")
-        state = " (wfi)" if hart.state[L.WFI] else ""
-        places.append(f"hart {hart.hartid} at {hart.pc & (2**64 - 1):#x} in {mode}-mode{state}")
+    for hart in machine.harts:
+        waiting = " (wfi)" if hart.state[L.WFI] else ""
+        places.append(
+            f"hart {hart.hartid} at {hart.pc & (2**64 - 1):#x} in {hart.mode}-mode{waiting}"
+        )
     return ", ".join(places)
 
 

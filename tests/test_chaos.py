@@ -32,7 +32,7 @@ from support import assemble, build_elf, needs_toolchain
 
 from rvh.config import RAM_BASE, MachineConfig
 from rvh.errors import EXIT_EMULATOR_ERROR, EXIT_INSN_LIMIT
-from rvh.machine import Machine
+from rvh.machine import Machine, RunResult
 
 pytestmark = needs_toolchain
 
@@ -178,7 +178,7 @@ def machine_code(rng: random.Random, words: int) -> bytes:
     return np.array(out[:words], dtype=np.uint32).tobytes()
 
 
-def machine_run(seed: int, *, devices: bool, tmp_path) -> Machine:
+def machine_run(seed: int, *, devices: bool, tmp_path) -> tuple[Machine, RunResult]:
     rng = random.Random(seed)
     drives, netdevs = [], []
     if devices:
@@ -200,12 +200,10 @@ def machine_run(seed: int, *, devices: bool, tmp_path) -> Machine:
     machine.bus.write_bytes(CODE, machine_code(rng, CODE_WORDS))
     machine.bus.write_bytes(MORE_CODE, machine_code(rng, CODE_WORDS // 2))
     machine.set_boot(RAM_BASE)
-    machine.result = machine.run_sync()  # type: ignore[attr-defined]
-    return machine
+    return machine, machine.run_sync()
 
 
-def assert_ended_cleanly(machine: Machine) -> None:
-    result = machine.result  # type: ignore[attr-defined]
+def assert_ended_cleanly(machine: Machine, result: RunResult) -> None:
     assert result.status != EXIT_EMULATOR_ERROR, result.reason
     assert machine.steps <= BUDGET
     if result.status == EXIT_INSN_LIMIT:
@@ -217,8 +215,7 @@ SEED_RANGE = range(FIRST_SEED, FIRST_SEED + SEEDS)
 
 @pytest.mark.parametrize("seed", SEED_RANGE)
 def test_random_machine_code_ends_cleanly(seed, tmp_path):
-    machine = machine_run(seed, devices=True, tmp_path=tmp_path)
-    assert_ended_cleanly(machine)
+    assert_ended_cleanly(*machine_run(seed, devices=True, tmp_path=tmp_path))
 
 
 def fingerprint(machine: Machine) -> str:
@@ -232,10 +229,13 @@ def fingerprint(machine: Machine) -> str:
 
 @pytest.mark.parametrize("seed", SEED_RANGE)
 def test_random_machine_code_is_deterministic(seed, tmp_path):
-    first = machine_run(seed, devices=False, tmp_path=tmp_path)
-    second = machine_run(seed, devices=False, tmp_path=tmp_path)
-    outcome = [(m.result.status, m.result.reason, m.steps) for m in (first, second)]  # type: ignore[attr-defined]
-    assert outcome[0] == outcome[1]
+    first, first_result = machine_run(seed, devices=False, tmp_path=tmp_path)
+    second, second_result = machine_run(seed, devices=False, tmp_path=tmp_path)
+    assert (first_result.status, first_result.reason, first.steps) == (
+        second_result.status,
+        second_result.reason,
+        second.steps,
+    )
     assert fingerprint(first) == fingerprint(second)
 
 
@@ -333,5 +333,4 @@ def test_random_sbi_calls_end_cleanly(seed, tmp_path):
         output=lambda _: None,
     )
     machine.load_sbi_payload(str(elf))
-    machine.result = machine.run_sync()  # type: ignore[attr-defined]
-    assert_ended_cleanly(machine)
+    assert_ended_cleanly(machine, machine.run_sync())

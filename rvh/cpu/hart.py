@@ -81,6 +81,11 @@ class Hart:
     def pc(self, value: int) -> None:
         self.state[L.PC] = _signed(value)
 
+    @property
+    def mode(self) -> str:
+        """The privilege mode by name: M, HS (S with no V), U, VS or VU."""
+        return _MODE_NAMES.get((int(self.state[L.PRIV]), int(self.state[L.VIRT])), "?")
+
     def x(self, index: int) -> int:
         """Register value as an unsigned 64-bit integer."""
         return int(self.state[L.X + index]) & (2**64 - 1)
@@ -108,6 +113,15 @@ class Hart:
     def steps(self) -> int:
         """Instructions executed: retired ones plus those that raised an exception."""
         return int(self.state[L.INSTRET]) + int(self.state[L.EXCEPTIONS])
+
+
+_MODE_NAMES = {
+    (L.PRIV_M, 0): "M",
+    (L.PRIV_S, 0): "HS",
+    (L.PRIV_U, 0): "U",
+    (L.PRIV_S, 1): "VS",
+    (L.PRIV_U, 1): "VU",
+}
 
 
 def _signed(value: int) -> int:

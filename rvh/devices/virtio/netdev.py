@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable
 
 import trio
 
+from rvh.devices.virtio.notifier import TrioRun
 from rvh.devices.virtio.options import NetdevOptions
 from rvh.errors import LoadError
 
@@ -118,8 +118,7 @@ class Hub:
         self.frames = 0
         self.holds = 0  # times a sender was held back
         self.room = trio.lowlevel.ParkingLot()  # senders held back
-        self._token: trio.lowlevel.TrioToken | None = None  # the run they wait in
-        self._trio_thread: int | None = None
+        self._run = TrioRun()  # the run they wait in
 
     def port(self, name: str | None = None) -> HubPort:
         port = HubPort(self, name or f"{self.name}.{len(self.ports)}")
@@ -147,22 +146,17 @@ class Hub:
         if self.can_forward(source):
             return
         self.holds += 1
-        self._token = trio.lowlevel.current_trio_token()
-        self._trio_thread = threading.get_ident()
+        self._run.bind()
         while not self.can_forward(source):
             await self.room.park()
 
     def wake_senders(self) -> None:
         """Let held-back senders look again.  A receiver drains or resets on the trio thread,
-        or on a hart's thread (an MMIO reset); from there only ``run_sync_soon`` may touch
-        the run (the pattern of ``Notifier``)."""
-        if self._token is None or threading.get_ident() == self._trio_thread:
+        or on a hart's thread (an MMIO reset), where only the run loop may touch the lot."""
+        if self._run.here():
             self.room.unpark_all()
-            return
-        try:
-            self._token.run_sync_soon(self.room.unpark_all)
-        except trio.RunFinishedError:
-            pass
+        else:
+            self._run.call_soon(self.room.unpark_all)
 
     def statistics(self) -> dict[str, object]:
         return {"frames": self.frames, "ports": len(self.ports), "holds": self.holds}
