@@ -125,6 +125,10 @@ VIRTUAL_INSTRUCTION = 22
 BREAKPOINT = 3
 INSTRUCTION_ACCESS_FAULT = 1
 
+# execute_system's "fall through to the next instruction": odd, so never a pc (pcs are even, and
+# upper-half targets such as 0xffffffff80000000 are negative as int64, so no sign test will do)
+NO_JUMP = -1
+
 # extra statuses of execute_system, beside OK / NEED_EXIT / WATCH_HIT / exception causes
 WFI_SLEEP = -4
 
@@ -194,7 +198,7 @@ def execute_atomic(
 
 @nb.njit(cache=True)
 def execute_system(state, machine, tables, tlb, op, rd, rs1, rs2, imm, bits, n):
-    """CSR instructions, ecall/ebreak, xRET, wfi, fences.  Returns (status, next pc or -1).
+    """CSR instructions, ecall/ebreak, xRET, wfi, fences.  Returns (status, next pc or NO_JUMP).
 
     Privilege checks follow 8.6.1: an instruction HS-mode could execute raises a virtual
     instruction exception in VS/VU-mode when the spec says so (hstatus.VTSR/VTW/VTVM, or VU
@@ -222,7 +226,7 @@ def execute_system(state, machine, tables, tlb, op, rd, rs1, rs2, imm, bits, n):
         status, number = csr_access_fault(state, machine, tables, imm, writes)
         if status != OK:
             state[TRAP_TVAL] = bits
-            return status, np.int64(-1)
+            return status, NO_JUMP
         old = np.int64(0)
         if reads:
             old = csr_read(state, machine, tables, number, n)
@@ -237,64 +241,64 @@ def execute_system(state, machine, tables, tlb, op, rd, rs1, rs2, imm, bits, n):
             state[TRACE_CSR] = number  # for the commit log (rare: CSR writes only)
             state[TRACE_CSR_VALUE] = csr_read(state, machine, tables, number, n)
         x[rd] = old
-        return np.int64(OK), np.int64(-1)
+        return np.int64(OK), NO_JUMP
     state[TRAP_TVAL] = bits  # illegal and virtual instruction exceptions report the bits
     if op == Op.ECALL:
         state[TRAP_TVAL] = 0
         if priv == PRIV_U:
-            return np.int64(8), np.int64(-1)
+            return np.int64(8), NO_JUMP
         if priv == PRIV_S:
-            return np.int64(10 if virt else 9), np.int64(-1)
-        return np.int64(11), np.int64(-1)
+            return np.int64(10 if virt else 9), NO_JUMP
+        return np.int64(11), NO_JUMP
     if op == Op.EBREAK:
         state[TRAP_TVAL] = 0  # QEMU 7.2 leaves tval 0 for ebreak (allowed: 3.1.16)
-        return np.int64(BREAKPOINT), np.int64(-1)
+        return np.int64(BREAKPOINT), NO_JUMP
     if op == Op.FENCE or op == Op.FENCE_I:
         # the decode cache follows every store, so fence.i has nothing left to do
-        return np.int64(OK), np.int64(-1)
+        return np.int64(OK), NO_JUMP
     if op == Op.MRET:
         if priv != PRIV_M:
-            return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+            return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
         return np.int64(OK), mret(state, machine)
     if op == Op.SRET:
         if virt:
             if priv == PRIV_U or (hstatus & HSTATUS_VTSR):
-                return np.int64(VIRTUAL_INSTRUCTION), np.int64(-1)
+                return np.int64(VIRTUAL_INSTRUCTION), NO_JUMP
         elif priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TSR)):
-            return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+            return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
         return np.int64(OK), sret(state, machine)
     if op == Op.WFI:
         if priv != PRIV_M and (mstatus & MSTATUS_TW):
-            return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+            return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
         if virt:
             if priv == PRIV_U or (hstatus & HSTATUS_VTW):
-                return np.int64(VIRTUAL_INSTRUCTION), np.int64(-1)
+                return np.int64(VIRTUAL_INSTRUCTION), NO_JUMP
         elif priv == PRIV_U:
-            return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+            return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
         if any_pending_enabled(state, machine, state[TIME_NS] + n):
-            return np.int64(OK), np.int64(-1)
-        return np.int64(WFI_SLEEP), np.int64(-1)
+            return np.int64(OK), NO_JUMP
+        return np.int64(WFI_SLEEP), NO_JUMP
     if op == Op.SFENCE_VMA:
         if virt:
             if priv == PRIV_U or (hstatus & HSTATUS_VTVM):
-                return np.int64(VIRTUAL_INSTRUCTION), np.int64(-1)
+                return np.int64(VIRTUAL_INSTRUCTION), NO_JUMP
             # in VS-mode it fences the guest's own address spaces, in the current VMID
             vmid = (state[CSR_HGATP] >> 44) & 0x3FFF
             fence_address_space(
                 state, tlb, BANK_IS_VS, x[rs1], rs1 != 0, x[rs2] & 0xFFFF, rs2 != 0, vmid, True
             )
-            return np.int64(OK), np.int64(-1)
+            return np.int64(OK), NO_JUMP
         if priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TVM)):
-            return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+            return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
         fence_address_space(
             state, tlb, BANK_IS_HS, x[rs1], rs1 != 0, x[rs2] & 0xFFFF, rs2 != 0, np.int64(0), False
         )
-        return np.int64(OK), np.int64(-1)
+        return np.int64(OK), NO_JUMP
     if has_hypervisor(machine) and (op == Op.HFENCE_VVMA or op == Op.HFENCE_GVMA):
         if virt:
-            return np.int64(VIRTUAL_INSTRUCTION), np.int64(-1)
+            return np.int64(VIRTUAL_INSTRUCTION), NO_JUMP
         if priv == PRIV_U:
-            return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+            return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
         if op == Op.HFENCE_VVMA:
             vmid = (state[CSR_HGATP] >> 44) & 0x3FFF
             fence_address_space(
@@ -302,7 +306,7 @@ def execute_system(state, machine, tables, tlb, op, rd, rs1, rs2, imm, bits, n):
             )
         else:
             if priv == PRIV_S and (mstatus & MSTATUS_TVM):
-                return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+                return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
             # the TLB is indexed by guest virtual address: a guest-physical fence drops the
             # whole VMID (or every VMID), which the spec allows
             fence_address_space(
@@ -316,9 +320,9 @@ def execute_system(state, machine, tables, tlb, op, rd, rs1, rs2, imm, bits, n):
                 x[rs2] & 0x3FFF,
                 rs2 != 0,
             )
-        return np.int64(OK), np.int64(-1)
+        return np.int64(OK), NO_JUMP
     # hypervisor instructions without the H extension, and ILLEGAL
-    return np.int64(ILLEGAL_INSTRUCTION), np.int64(-1)
+    return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
 
 
 @nb.njit(cache=True)
@@ -870,7 +874,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 decode_cache[(slot << DC_SHIFT) + DC_BITS],
                 n,
             )
-            if target >= 0:
+            if target != NO_JUMP:
                 npc = target
             fetch_page = np.int64(-1)  # privilege, translation or interrupts may have changed
             limit = n

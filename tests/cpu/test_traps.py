@@ -11,6 +11,8 @@ Interrupt priority (3.1.9): MEI > MSI > MTI > SEI > SSI > STI.
 import pytest
 from support import needs_toolchain, run_asm
 
+from rvh.config import RAM_BASE
+
 pytestmark = needs_toolchain
 
 INTERRUPT = 1 << 63
@@ -936,3 +938,68 @@ def test_machine_interrupt_taken_in_s_mode_with_mie_clear():
     )
     assert s.x(26) == INTERRUPT | 7
     assert (s.x(23) >> 11) & 3 == 1, "MPP = S"
+
+
+# ---- returns to the upper half ------------------------------------------------------------
+# Every Linux kernel runs at 0xffffffff8xxxxxxx: an xRET target with bit 63 set must jump like
+# any other (it once fell through to the instruction after the xRET).  Sv39 maps the upper-half
+# gigapage VPN[2] = 510 onto RAM as well as RAM's own gigapage (VPN[2] = 2), so the S-mode code
+# after the xRET runs at its upper-half alias and its ecall reports that address in mepc.
+UPPER_HALF = 0xFFFF_FFFF_8000_0000
+UPPER_HALF_SV39 = """
+        li t0, 0x80040000           # root table: a page of RAM the snippet does not use
+        li t1, (0x80000000 >> 12 << 10) | 0xcf   # gigapage onto RAM: V R W X A D
+        sd t1, 2*8(t0)
+        li t2, 510*8
+        add t2, t2, t0
+        sd t1, 0(t2)
+        srli t0, t0, 12
+        li t1, 8 << 60
+        or t0, t0, t1
+        csrw satp, t0
+        sfence.vma
+"""
+
+
+@pytest.mark.parametrize("xret", ["mret", "sret"])
+def test_xret_to_upper_half_jumps(xret):
+    epc, pp_bits = ("mepc", "li t0, 0x1800\n csrc mstatus, t0\n li t0, 0x0800\n csrs mstatus, t0")
+    if xret == "sret":
+        epc, pp_bits = ("sepc", "li t0, 0x100\n csrs mstatus, t0")
+    s = run(
+        HANDLER
+        + OPEN_PMP
+        + UPPER_HALF_SV39
+        + f"""
+        la t0, 1f
+        li t1, {UPPER_HALF - RAM_BASE - (1 << 64)}
+        add t0, t0, t1
+        csrw {epc}, t0
+        {pp_bits}
+        la s8, 1f
+        {xret}
+        li s6, 0xbad                # the fall-through path the bug took
+    1:  ecall
+        """
+    )
+    assert s.x(22) == 0, f"{xret} fell through instead of jumping"
+    assert s.x(26) == 9, "ecall from S"
+    assert s.x(25) == (s.x(24) - RAM_BASE + UPPER_HALF) % (1 << 64), "mepc: the upper-half alias"
+
+
+def test_mret_to_upper_half_in_m_mode_faults_there():
+    # M-mode fetches are physical: the jump itself must happen, and fault at the target (3.1.15)
+    s = run(
+        HANDLER
+        + f"""
+        li t0, {UPPER_HALF:#x}
+        csrw mepc, t0
+        li t0, 0x1800
+        csrs mstatus, t0
+        mret
+        li s6, 0xbad
+        """
+    )
+    assert s.x(22) == 0
+    assert s.x(26) == 1, "instruction access fault"
+    assert s.x(25) == UPPER_HALF
