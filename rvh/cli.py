@@ -77,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="run ELF in S-mode on rvh's built-in SBI firmware (SBI v2.0)",
     )
     run.add_argument(
+        "--hyp",
+        action="store_true",
+        help="run rvh's hypervisor (firmware/hyp, HS-mode) on the built-in SBI, with one VM "
+        "per --guest",
+    )
+    run.add_argument(
+        "--guest",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a VM for --hyp: PATH[,virt=hw|trap|pv][,mem=SIZE][,vcpus=N][,append=TEXT] "
+        "(QEMU-style suboptions; repeatable, one VM each)",
+    )
+    run.add_argument(
         "--firmware",
         metavar="FW",
         help="M-mode firmware to boot instead (e.g. OpenSBI's fw_jump.elf)",
@@ -325,6 +339,7 @@ def _config(args: argparse.Namespace) -> MachineConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rvh.hyp import GuestSpec
     from rvh.machine import Machine
 
     config = _config(args)
@@ -334,17 +349,25 @@ def _run(args: argparse.Namespace) -> int:
     config.realtime = args.realtime
     config.drives = args.drive
     config.netdevs = args.netdev
-    if args.firmware:
+    if args.hyp:
+        if args.sbi or args.elf or args.firmware or args.kernel:
+            raise ConfigError("--hyp runs its VMs from --guest SPEC; give no ELF, --sbi or --kernel")
+        guests = [GuestSpec.parse(text) for text in args.guest]
+    elif args.guest:
+        raise ConfigError("--guest goes with --hyp")
+    elif args.firmware:
         if args.sbi or args.elf:
             raise ConfigError("--firmware boots its payload from --kernel; give no ELF or --sbi")
     elif args.elf is None:
         raise ConfigError("run needs an ELF (or --firmware FW [--kernel PAYLOAD])")
     elif args.kernel:
         raise ConfigError("--kernel goes with --firmware")
-    config.firmware_traps = args.sbi
+    config.firmware_traps = args.sbi or args.hyp
     config.trace_path = args.trace
     machine = Machine(config)
-    if args.firmware:
+    if args.hyp:
+        machine.load_hypervisor(guests)
+    elif args.firmware:
         machine.load_firmware(args.firmware, args.kernel)
     elif args.sbi:
         machine.load_sbi_payload(args.elf)

@@ -61,6 +61,8 @@ from rvh.isa.csrs import misa_value
 from rvh.loader import LoadedElf, load_elf
 
 if TYPE_CHECKING:
+    from rvh.fdt import DeviceTree
+    from rvh.hyp import GuestSpec
     from rvh.sbi import BuiltinSbi
 
 
@@ -251,7 +253,9 @@ class Machine:
                 return True
         return False
 
-    def load_sbi_payload(self, path: str) -> LoadedElf:
+    def load_sbi_payload(
+        self, path: str, extra_nodes: tuple[Callable[[DeviceTree], None], ...] = ()
+    ) -> LoadedElf:
         """Load an S-mode payload for the built-in SBI (``--sbi``): hart 0 starts it in S-mode
         at its entry with a0 = 0 and a1 = the device tree; the other harts wait in HSM STOPPED."""
         from rvh.sbi import BuiltinSbi
@@ -260,7 +264,7 @@ class Machine:
             raise ValueError("the built-in SBI needs MachineConfig(firmware_traps=True)")
         elf = load_elf(self.bus, path)
         self.elf = elf
-        self.fdt_blob = self.device_tree()
+        self.fdt_blob = self.device_tree(extra_nodes)
         self.fdt_address = self._place_fdt(len(self.fdt_blob))
         self.bus.write_bytes(self.fdt_address, self.fdt_blob)
         self.sbi = BuiltinSbi(self, self._output, self._console_input)
@@ -269,6 +273,22 @@ class Machine:
             start = elf.entry if hart.hartid == 0 else None
             self.sbi.prepare_hart(hart, start, self.fdt_address)
         return elf
+
+    def load_hypervisor(self, guests: list[GuestSpec]) -> LoadedElf:
+        """Boot rvh's hypervisor on the built-in SBI with one VM per guest (rvh/hyp.py): the
+        VMs' images and device trees go into host RAM above the hypervisor, and the host tree
+        gets a /hypervisor node describing them."""
+        from rvh import hyp
+
+        plans = hyp.plan_vms(guests, self.config.memory, "h" in self.config.extensions)
+        path = hyp.hypervisor_elf()
+        if not path.is_file():
+            raise LoadError(f"{path}: the hypervisor is not built (make guests)")
+        for plan in plans:
+            hyp.place_vm(self.bus.write_bytes, plan)
+        return self.load_sbi_payload(
+            str(path), extra_nodes=(lambda tree: hyp.add_hypervisor_node(tree, plans),)
+        )
 
     def load_firmware(self, firmware: str, kernel: str | None = None) -> LoadedElf:
         """Boot real M-mode firmware (e.g. OpenSBI fw_jump) with an optional S-mode payload
@@ -321,7 +341,7 @@ class Machine:
             raise LoadError("RAM is too small for the program and its device tree")
         return address
 
-    def device_tree(self) -> bytes:
+    def device_tree(self, extra_nodes: tuple[Callable[[DeviceTree], None], ...] = ()) -> bytes:
         from rvh.fdt import Board, board_dtb
 
         isa = "rv64i" + "".join(c for c in "macsuh" if c in self.config.extensions)
@@ -335,6 +355,7 @@ class Machine:
             timebase_frequency=C.TIMEBASE_HZ,
             plic_ndev=0x60,
             bootargs=self.config.bootargs,
+            extra_nodes=extra_nodes,
         )
         return board_dtb(board)
 
