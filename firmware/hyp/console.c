@@ -9,8 +9,8 @@
 #include <stdarg.h>
 
 #include "hyp.h"
-#include "rvh.h"
-#include "sbi.h"
+#include "libc.h"
+#include "host_sbi.h"
 
 static int host_has_dbcn;
 

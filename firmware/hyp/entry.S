@@ -24,8 +24,6 @@ _start:
     amoswap.w.aqrl t1, t1, (t0)
     bnez    t1, .Lpark
     la      sp, __stack_top
-    la      t0, hyp_stack_top
-    sd      sp, 0(t0)
     csrw    sscratch, zero
     la      t0, hyp_trap_entry
     csrw    stvec, t0
@@ -36,7 +34,9 @@ _start:
     sd      zero, 0(t0)
     addi    t0, t0, 8
     j       1b
-2:  call    hyp_main            /* a0 = hartid, a1 = dtb */
+2:  la      t0, hyp_stack_top   /* (in .bss: set after clearing it) */
+    sd      sp, 0(t0)
+    call    hyp_main            /* a0 = hartid, a1 = dtb */
     j       .
 .Lpark:
     li      a7, 0x48534D        /* HSM hart_stop */
@@ -172,6 +172,8 @@ hyp_enter_guest:
      * be told apart; callers that need it read halves or bytes.)
      */
     .globl hyp_guest_load
+    .option push
+    .option arch, +h
 hyp_guest_load:
     la      t0, 1f
     la      t1, hyp_fixup
@@ -184,6 +186,7 @@ hyp_guest_load:
     ret
 1:  li      a0, -1
     ret
+    .option pop
 
     .bss
     .balign 8

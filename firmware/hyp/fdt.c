@@ -17,7 +17,7 @@
  * tree in that RAM; the hypervisor only checks that the regions are sane and disjoint.
  */
 #include "hyp.h"
-#include "rvh.h"
+#include "libc.h"
 
 #define FDT_MAGIC       0xd00dfeed
 #define FDT_BEGIN_NODE  1

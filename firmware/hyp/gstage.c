@@ -9,7 +9,7 @@
  * hypervisor's.  2 MiB megapages where alignment allows, 4 KiB pages elsewhere.
  */
 #include "hyp.h"
-#include "rvh.h"
+#include "libc.h"
 
 extern char __heap_start[], __heap_end[];
 static unsigned long heap_next;
@@ -86,7 +86,7 @@ int gstage_map_vm(struct vm *vm)
         off += mega ? PAGE_2M : PAGE_4K;
     }
     vm->vmid = vm->id + 1;
-    vm->hgatp = HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT |
+    vm->hgatp = (unsigned long)HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT |
                 (unsigned long)vm->vmid << HGATP_VMID_SHIFT |
                 (unsigned long)vm->gstage_root >> 12;
     return 0;

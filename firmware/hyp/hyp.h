@@ -25,6 +25,8 @@
 #define HYP_MAX_VMS         8
 #define HYP_MAX_VCPUS       8       /* per VM */
 #define HYP_MAX_HARTS       8
+#define RVH_HYP_VERSION     0x100       /* 0.1, as rvh's own version */
+#define INSN_WFI            0x10500073  /* wfi has one encoding */
 
 /* ---- CSR access ---- */
 #define csr_read(csr) ({ unsigned long __v; \
@@ -35,6 +37,12 @@
     __asm__ __volatile__("csrs %0, %1" :: "i"(csr), "rK"((unsigned long)(val)) : "memory")
 #define csr_clear(csr, val) \
     __asm__ __volatile__("csrc %0, %1" :: "i"(csr), "rK"((unsigned long)(val)) : "memory")
+
+/* The H instructions, for an assembler told only rv64imac (gcc 12 knows no "h" in -march) */
+#define hfence_gvma_all() __asm__ __volatile__( \
+    ".option push\n.option arch, +h\nhfence.gvma zero, zero\n.option pop" ::: "memory")
+#define hfence_vvma_all() __asm__ __volatile__( \
+    ".option push\n.option arch, +h\nhfence.vvma zero, zero\n.option pop" ::: "memory")
 
 /* ---- VMs and vCPUs ---- */
 enum virt_mode { VIRT_HW = 0, VIRT_TRAP = 1, VIRT_PV = 2 };
@@ -70,7 +78,8 @@ struct vcpu {
     struct vm *vm;
     unsigned id;
     enum vcpu_state state;
-    unsigned long start_pc, start_opaque;   /* HSM hart_start */
+    unsigned long resume_pc, resume_opaque; /* HSM non-retentive suspend */
+    int resume_pending;
     uint64_t slices;                        /* times it was given the hart */
 };
 
@@ -139,6 +148,7 @@ int gpa_to_host(const struct vm *vm, unsigned long gpa, unsigned long len, unsig
 void vcpu_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsigned long a1);
 void hyp_handle_exit(struct vcpu *vcpu) __attribute__((noreturn));
 void vcpu_inject_exception(struct vcpu *vcpu, unsigned long cause, unsigned long tval);
+void vcpu_resume(struct vcpu *vcpu);
 int vcpu_has_pending_interrupt(struct vcpu *vcpu);
 
 /* ---- insn.c / mmio.c ---- */

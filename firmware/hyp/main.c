@@ -2,16 +2,18 @@
  * main.c - boot: read the VMs from the device tree, set up the hart for guests (delegation,
  * counters, Sstc), build each VM's G-stage table and vCPUs, and hand the hart to the scheduler.
  */
+#include <stdarg.h>
+
 #include "hyp.h"
-#include "rvh.h"
-#include "sbi.h"
+#include "libc.h"
+#include "host_sbi.h"
 
 /* Exceptions the guest kernel handles itself, as on its own hart (KVM delegates the same set,
  * plus illegal instructions and misaligned accesses, which a VM's kernel also expects to see). */
-#define HEDELEG_GUEST ((1UL << CAUSE_MISALIGNED_FETCH) | (1UL << CAUSE_ILLEGAL_INSTRUCTION) | \
-                       (1UL << CAUSE_BREAKPOINT) | (1UL << CAUSE_MISALIGNED_LOAD) |           \
-                       (1UL << CAUSE_MISALIGNED_STORE) | (1UL << CAUSE_USER_ECALL) |          \
-                       (1UL << CAUSE_FETCH_PAGE_FAULT) | (1UL << CAUSE_LOAD_PAGE_FAULT) |     \
+#define HEDELEG_GUEST ((1UL << CAUSE_INSTRUCTION_ADDRESS_MISALIGNED) | (1UL << CAUSE_ILLEGAL_INSTRUCTION) | \
+                       (1UL << CAUSE_BREAKPOINT) | (1UL << CAUSE_LOAD_ADDRESS_MISALIGNED) |           \
+                       (1UL << CAUSE_STORE_ADDRESS_MISALIGNED) | (1UL << CAUSE_ECALL_FROM_U) |          \
+                       (1UL << CAUSE_INSTRUCTION_PAGE_FAULT) | (1UL << CAUSE_LOAD_PAGE_FAULT) |     \
                        (1UL << CAUSE_STORE_PAGE_FAULT))
 /* and its own software, timer and external interrupts */
 #define HIDELEG_GUEST (MIP_VSSIP_MASK | MIP_VSTIP_MASK | MIP_VSEIP_MASK)
@@ -21,9 +23,9 @@ static int booted;
 void hyp_exit_machine(long status)
 {
     /* the test device ends the machine with a status (QEMU's virt board has the same one) */
-    volatile uint32_t *test = (volatile uint32_t *)MAP_TEST_BASE;
+    volatile uint32_t *test = (volatile uint32_t *)TEST_BASE;
     *test = status == 0 ? 0x5555 : 0x3333 | (uint32_t)(status & 0xffff) << 16;
-    sbi_system_reset(SBI_SRST_SHUTDOWN, status ? SBI_SRST_REASON_FAILURE : SBI_SRST_REASON_NONE);
+    sbi_system_reset(SBI_SRST_TYPE_SHUTDOWN, status ? SBI_SRST_REASON_SYSTEM_FAILURE : SBI_SRST_REASON_NONE);
     for (;;)
         __asm__ __volatile__("wfi");
 }
@@ -54,7 +56,7 @@ void hyp_main(unsigned long hartid, const void *dtb)
     csr_write(CSR_HEDELEG, HEDELEG_GUEST);      /* traps if the hart has no H: hyp_fault says so */
     csr_write(CSR_HIDELEG, HIDELEG_GUEST);
     csr_write(CSR_HCOUNTEREN, 0xffffffffUL);    /* the guest reads time, cycle, instret itself */
-    csr_write(CSR_HENVCFG, ENVCFG_STCE_MASK);   /* Sstc for the guest: vstimecmp */
+    csr_write(CSR_HENVCFG, HENVCFG_STCE_MASK);   /* Sstc for the guest: vstimecmp */
     csr_write(CSR_HVIP, 0);
     booted = 1;
     int n = hyp_parse_vms(dtb);
@@ -83,8 +85,14 @@ void hyp_main(unsigned long hartid, const void *dtb)
             vcpu->state = v == 0 ? VCPU_RUNNABLE : VCPU_STOPPED;    /* the rest start by HSM */
         }
     }
-    __asm__ __volatile__("hfence.gvma zero, zero" ::: "memory");
+    hfence_gvma_all();
     sbi_set_timer(~0UL);
     csr_write(CSR_SIE, MIP_STIP_MASK | MIP_SSIP_MASK);  /* taken from a guest whatever SIE says */
     sched_run();
+}
+
+/* the tiny libc's exit (common rvh.c) ends the machine the hypervisor's way */
+void rvh_exit(long code)
+{
+    hyp_exit_machine(code);
 }

@@ -10,7 +10,7 @@
  * 16550A UART at 0x1000_0000.
  */
 #include "hyp.h"
-#include "rvh.h"
+#include "libc.h"
 
 extern long hyp_guest_load(unsigned long va, int kind);
 
@@ -90,9 +90,6 @@ static int decode_access(struct vcpu *vcpu, struct access *a)
 }
 
 /* ---- the test device (QEMU's sifive_test): poweroff, fail with a code, reset ---- */
-#define SYSCON_PASS     0x5555
-#define SYSCON_FAIL     0x3333
-#define SYSCON_RESET    0x7777
 
 static int syscon_access(struct vm *vm, unsigned long offset, struct access *a, unsigned long *value)
 {
@@ -103,11 +100,11 @@ static int syscon_access(struct vm *vm, unsigned long offset, struct access *a, 
     if (offset != 0 || a->width < 4)
         return 0;
     unsigned code = *value & 0xffff;
-    if (code == SYSCON_PASS)
+    if (code == TEST_FINISHER_PASS)
         vm_shutdown(vm, 0, "poweroff");
-    else if (code == SYSCON_FAIL)
+    else if (code == TEST_FINISHER_FAIL)
         vm_shutdown(vm, (*value >> 16 & 0xffff) ? (long)(*value >> 16 & 0xffff) : 1, "failure");
-    else if (code == SYSCON_RESET)
+    else if (code == TEST_FINISHER_RESET)
         vm_shutdown(vm, 0, "reset");
     return 0;
 }
@@ -172,8 +169,8 @@ struct device {
 };
 
 static const struct device devices[] = {
-    {MAP_TEST_BASE, MAP_TEST_SIZE, syscon_access},
-    {MAP_UART0_BASE, MAP_UART0_SIZE, uart_access},
+    {TEST_BASE, TEST_SIZE, syscon_access},
+    {UART0_BASE, UART0_SIZE, uart_access},
 };
 
 int mmio_emulate(struct vcpu *vcpu, unsigned long gpa, unsigned long scause)

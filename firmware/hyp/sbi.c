@@ -7,8 +7,8 @@
  * continues after its ecall.  Unknown extensions answer SBI_ERR_NOT_SUPPORTED (3.2 of the spec).
  */
 #include "hyp.h"
-#include "rvh.h"
-#include "sbi.h"
+#include "libc.h"
+#include "host_sbi.h"
 
 #define A(n) (vcpu->regs.x[10 + (n)])
 
@@ -24,8 +24,8 @@ static void base(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct
 {
     (void)eid;
     switch (fid) {
-    case SBI_BASE_GET_SPEC_VERSION: ret->value = SBI_SPEC_VERSION_2_0; break;
-    case SBI_BASE_GET_IMPL_ID: ret->value = SBI_IMPL_ID_RVH_HYPERVISOR; break;
+    case SBI_BASE_GET_SPEC_VERSION: ret->value = (2UL << SBI_SPEC_VERSION_MAJOR_SHIFT); break;
+    case SBI_BASE_GET_IMPL_ID: ret->value = SBI_IMPL_RVH_HYPERVISOR; break;
     case SBI_BASE_GET_IMPL_VERSION: ret->value = RVH_HYP_VERSION; break;
     case SBI_BASE_PROBE_EXTENSION: {
         const struct sbi_extension *e = find(A(0));
@@ -104,7 +104,7 @@ static void rfence(struct vcpu *vcpu, unsigned long eid, unsigned long fid, stru
     case SBI_RFENCE_REMOTE_SFENCE_VMA:
     case SBI_RFENCE_REMOTE_SFENCE_VMA_ASID:
         /* every vCPU of the VM shares the hart and the VMID: fence the VM's VS-stage */
-        __asm__ __volatile__("hfence.vvma zero, zero" ::: "memory");
+        hfence_vvma_all();
         break;
     default:
         ret->error = SBI_ERR_NOT_SUPPORTED;     /* the HFENCE calls: the VM has no H extension */
@@ -142,18 +142,36 @@ static void hsm(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct 
         if (A(0) >= vm->nvcpus)
             ret->error = SBI_ERR_INVALID_PARAM;
         else
-            ret->value = vm->vcpus[A(0)].state == VCPU_STOPPED ? SBI_HSM_STOPPED
-                       : vm->vcpus[A(0)].state == VCPU_WAITING ? SBI_HSM_SUSPENDED
-                                                               : SBI_HSM_STARTED;
+            ret->value = vm->vcpus[A(0)].state == VCPU_STOPPED ? SBI_HSM_STATE_STOPPED
+                       : vm->vcpus[A(0)].state == VCPU_WAITING ? SBI_HSM_STATE_SUSPENDED
+                                                               : SBI_HSM_STATE_STARTED;
         break;
-    case SBI_HSM_HART_SUSPEND:
-        if (A(0) == SBI_HSM_SUSPEND_RETENTIVE) {
-            if (!vcpu_has_pending_interrupt(vcpu))
-                vcpu->state = VCPU_WAITING;
-        } else {
-            ret->error = SBI_ERR_NOT_SUPPORTED;
+    case SBI_HSM_HART_SUSPEND: {
+        /* 9.4: 0 default retentive, 0x80000000 default non-retentive (resumes at A(1) with
+         * a0 = hartid, a1 = opaque, satp = 0, SIE = 0); 0x10000000-0x7fffffff and
+         * 0x90000000-0xffffffff platform-specific (none here); the rest reserved */
+        unsigned long type = A(0) & 0xffffffffUL;
+        int platform = (type >= 0x10000000UL && type <= 0x7fffffffUL) || type >= 0x90000000UL;
+        if (type != SBI_HSM_SUSPEND_RETENTIVE && type != SBI_HSM_SUSPEND_NON_RETENTIVE) {
+            ret->error = platform ? SBI_ERR_NOT_SUPPORTED : SBI_ERR_INVALID_PARAM;
+            break;
         }
+        unsigned long hpa;
+        if (type == SBI_HSM_SUSPEND_NON_RETENTIVE) {
+            if (gpa_to_host(vm, A(1), 2, &hpa) < 0) {
+                ret->error = SBI_ERR_INVALID_ADDRESS;
+                break;
+            }
+            vcpu->resume_pc = A(1);
+            vcpu->resume_opaque = A(2);
+            vcpu->resume_pending = 1;
+        }
+        if (!vcpu_has_pending_interrupt(vcpu))
+            vcpu->state = VCPU_WAITING;
+        else if (vcpu->resume_pending)
+            vcpu_resume(vcpu);
         break;
+    }
     default:
         ret->error = SBI_ERR_NOT_SUPPORTED;
     }
@@ -162,13 +180,13 @@ static void hsm(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct 
 static void srst(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
 {
     (void)eid;
-    if (fid != SBI_SRST_SYSTEM_RESET || A(0) > SBI_SRST_WARM_REBOOT || A(1) > SBI_SRST_REASON_FAILURE) {
+    if (fid != SBI_SRST_SYSTEM_RESET || A(0) > SBI_SRST_TYPE_WARM_REBOOT || A(1) > SBI_SRST_REASON_SYSTEM_FAILURE) {
         ret->error = fid != SBI_SRST_SYSTEM_RESET ? SBI_ERR_NOT_SUPPORTED : SBI_ERR_INVALID_PARAM;
         return;
     }
     /* ends this VM only, with its reason as its status */
-    vm_shutdown(vcpu->vm, A(1) == SBI_SRST_REASON_FAILURE ? 1 : 0,
-                A(0) == SBI_SRST_SHUTDOWN ? "shutdown" : "reboot");
+    vm_shutdown(vcpu->vm, A(1) == SBI_SRST_REASON_SYSTEM_FAILURE ? 1 : 0,
+                A(0) == SBI_SRST_TYPE_SHUTDOWN ? "shutdown" : "reboot");
 }
 
 static void dbcn(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
@@ -206,8 +224,8 @@ static void legacy(struct vcpu *vcpu, unsigned long eid, unsigned long fid, stru
     (void)fid;
     switch (eid) {
     case SBI_EXT_LEGACY_SET_TIMER: set_timer(vcpu, A(0)); ret->error = 0; break;
-    case SBI_EXT_LEGACY_PUTCHAR: vm_console_putc(vcpu->vm, (int)(A(0) & 0xff)); ret->error = 0; break;
-    case SBI_EXT_LEGACY_GETCHAR: ret->error = -1; break;
+    case SBI_EXT_LEGACY_CONSOLE_PUTCHAR: vm_console_putc(vcpu->vm, (int)(A(0) & 0xff)); ret->error = 0; break;
+    case SBI_EXT_LEGACY_CONSOLE_GETCHAR: ret->error = -1; break;
     case SBI_EXT_LEGACY_SHUTDOWN: vm_shutdown(vcpu->vm, 0, "shutdown"); break;
     default: ret->error = SBI_ERR_NOT_SUPPORTED;
     }

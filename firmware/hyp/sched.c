@@ -9,8 +9,8 @@
  * (virtual on rvh by default), so the schedule is deterministic.
  */
 #include "hyp.h"
-#include "rvh.h"
-#include "sbi.h"
+#include "libc.h"
+#include "host_sbi.h"
 
 #define SLICE_TICKS 10000UL     /* 1 ms at the 10 MHz timebase */
 
@@ -146,6 +146,8 @@ void sched_run(void)
             } else {
                 arm_timer(~0UL);
             }
+            if (next->resume_pending)
+                vcpu_resume(next);
             if (next != last_run)
                 next->slices++;
             last_run = next;

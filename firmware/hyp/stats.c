@@ -5,7 +5,7 @@
  * what the guests executed, so the same run gives the same numbers.
  */
 #include "hyp.h"
-#include "rvh.h"
+#include "libc.h"
 
 static const char *const mode_names[] = {"hw", "trap", "pv"};
 
@@ -14,7 +14,7 @@ void stats_print(void)
     for (unsigned i = 0; i < hyp_nvms; i++) {
         struct vm *vm = &hyp_vms[i];
         struct vm_stats *s = &vm->stats;
-        hyp_printf("hyp: vm %u (%s) %s: status %ld (%s)\n", vm->id, mode_names[vm->mode], vm->name,
+        hyp_printf("hyp: vm %u (%s): status %ld (%s)\n", vm->id, mode_names[vm->mode],
                    vm->exit_code, vm->exit_reason ? vm->exit_reason : "running");
         hyp_printf("hyp:   exits %lu: ecall %lu, mmio %lu, wfi %lu, csr %lu, virtual_instruction %lu, "
                    "illegal %lu, injected_faults %lu, interrupts %lu\n",

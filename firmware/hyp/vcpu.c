@@ -10,7 +10,7 @@
  * guest through hedeleg/hideleg and never exits.
  */
 #include "hyp.h"
-#include "rvh.h"
+#include "libc.h"
 
 void vcpu_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsigned long a1)
 {
@@ -25,6 +25,22 @@ void vcpu_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsigned 
                        | HSTATUS_VTW_MASK           /* wfi exits, so a waiting vCPU yields */
                        | (unsigned long)XLEN_64 << HSTATUS_VSXL_SHIFT;
     vcpu->vs.vstimecmp = ~0UL;                      /* no timer until the guest sets one */
+}
+
+/* The end of a non-retentive suspend (SBI 9.4): the vCPU (loaded) starts over at its resume
+ * address in VS-mode with a0 = its id, a1 = the opaque value, vsatp = 0 and interrupts off. */
+void vcpu_resume(struct vcpu *vcpu)
+{
+    unsigned long hstatus = vcpu->regs.hstatus;
+    memset(&vcpu->regs, 0, sizeof(vcpu->regs));
+    vcpu->regs.x[10] = vcpu->id;
+    vcpu->regs.x[11] = vcpu->resume_opaque;
+    vcpu->regs.sepc = vcpu->resume_pc;
+    vcpu->regs.sstatus = SSTATUS_SPP_MASK;
+    vcpu->regs.hstatus = hstatus;
+    csr_write(CSR_VSATP, 0);
+    csr_clear(CSR_VSSTATUS, SSTATUS_SIE_MASK);
+    vcpu->resume_pending = 0;
 }
 
 /* Enter a trap in the guest as its own hart would (4.1.1, 4.1.2): the exception goes to its
@@ -59,7 +75,8 @@ static void virtual_instruction(struct vcpu *vcpu, unsigned long insn)
 {
     struct vm *vm = vcpu->vm;
     vm->stats.virtual_instruction_exits++;
-    if (insn == INSN_WFI) {
+    int from_vs = (vcpu->regs.sstatus & SSTATUS_SPP_MASK) != 0;
+    if (insn == INSN_WFI && from_vs) {
         vm->stats.wfi_exits++;
         vcpu->regs.sepc += 4;
         if (!vcpu_has_pending_interrupt(vcpu)) {
@@ -68,7 +85,9 @@ static void virtual_instruction(struct vcpu *vcpu, unsigned long insn)
         }
         return;
     }
-    /* The VM's harts have no H extension: whatever needed it is an illegal instruction there. */
+    /* The VM's harts have no H extension: whatever needed it is an illegal instruction there,
+     * and so are wfi and the counters in VU-mode where its own U-mode would trap (3.1.6.5,
+     * scounteren: the guest kernel handles those itself, as on its own hart). */
     if ((insn & 0x7f) == 0x73 && ((insn >> 12) & 7) != 0)
         vm->stats.csr_exits++;
     vm->stats.illegal_exits++;
@@ -80,16 +99,16 @@ static void guest_page_fault(struct vcpu *vcpu, unsigned long scause)
     struct vm *vm = vcpu->vm;
     unsigned long gpa = csr_read(CSR_HTVAL) << 2 | (csr_read(CSR_STVAL) & 3);
     unsigned long gva = csr_read(CSR_STVAL);
-    if (scause != CAUSE_FETCH_GUEST_PAGE_FAULT && mmio_emulate(vcpu, gpa, scause) == 0) {
+    if (scause != CAUSE_INSTRUCTION_GUEST_PAGE_FAULT && mmio_emulate(vcpu, gpa, scause) == 0) {
         vm->stats.mmio_exits++;
         return;
     }
     /* Nothing at that guest-physical address: the guest sees an access fault (3.7.1), as a
      * hart of its own would for an address with no memory or device behind it. */
     vm->stats.injected_faults++;
-    unsigned long cause = scause == CAUSE_FETCH_GUEST_PAGE_FAULT  ? CAUSE_FETCH_ACCESS
-                        : scause == CAUSE_LOAD_GUEST_PAGE_FAULT ? CAUSE_LOAD_ACCESS
-                                                                : CAUSE_STORE_ACCESS;
+    unsigned long cause = scause == CAUSE_INSTRUCTION_GUEST_PAGE_FAULT  ? CAUSE_INSTRUCTION_ACCESS_FAULT
+                        : scause == CAUSE_LOAD_GUEST_PAGE_FAULT ? CAUSE_LOAD_ACCESS_FAULT
+                                                                : CAUSE_STORE_ACCESS_FAULT;
     vcpu_inject_exception(vcpu, cause, gva);
 }
 
@@ -109,17 +128,17 @@ void hyp_handle_exit(struct vcpu *vcpu)
     struct vm *vm = vcpu->vm;
     unsigned long scause = csr_read(CSR_SCAUSE);
     vm->stats.exits++;
-    if (scause & CAUSE_INTERRUPT_MASK) {
-        host_interrupt(vcpu, scause & ~CAUSE_INTERRUPT_MASK);
+    if (scause & MCAUSE_INTERRUPT_MASK) {
+        host_interrupt(vcpu, scause & ~MCAUSE_INTERRUPT_MASK);
     } else {
         if (scause < sizeof(vm->stats.by_scause) / sizeof(vm->stats.by_scause[0]))
             vm->stats.by_scause[scause]++;
         switch (scause) {
-        case CAUSE_VIRTUAL_SUPERVISOR_ECALL:
+        case CAUSE_ECALL_FROM_VS:
             vm->stats.ecall_exits++;
             sbi_dispatch(vcpu);
             break;
-        case CAUSE_FETCH_GUEST_PAGE_FAULT:
+        case CAUSE_INSTRUCTION_GUEST_PAGE_FAULT:
         case CAUSE_LOAD_GUEST_PAGE_FAULT:
         case CAUSE_STORE_GUEST_PAGE_FAULT:
             guest_page_fault(vcpu, scause);

@@ -82,7 +82,8 @@ class ImplementationId(IntEnum):
     COFFER = 6
     XEN = 7
     POLARFIRE_HSS = 8
-    RVH = 0x7276  # "rv"
+    RVH = 0x7276  # "rv": the built-in SBI (rvh/sbi)
+    RVH_HYPERVISOR = 0x7268  # "rh": the SBI rvh's hypervisor gives its VMs (firmware/hyp)
 
 
 # sbi_get_spec_version: major in bits 30:24, minor in bits 23:0 (4.1)
