@@ -244,9 +244,9 @@ def _machine_options(parser: argparse.ArgumentParser) -> None:
         "-m",
         "--memory",
         type=_size,
-        default=MachineConfig.memory,
+        default=None,
         metavar="SIZE",
-        help="RAM size, e.g. 256M or 1G (default 256M)",
+        help="RAM size, e.g. 256M or 1G (default 256M; with --hyp, enough for the VMs)",
     )
     parser.add_argument(
         "--smp", type=_positive_int, default=1, metavar="N", help="number of harts (1-8, default 1)"
@@ -333,13 +333,14 @@ def _disasm(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> MachineConfig:
-    config = MachineConfig(memory=args.memory, harts=args.smp, extensions=parse_cpu(args.cpu))
+    memory = args.memory if args.memory is not None else MachineConfig.memory
+    config = MachineConfig(memory=memory, harts=args.smp, extensions=parse_cpu(args.cpu))
     config.validate()
     return config
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rvh.hyp import GuestSpec
+    from rvh.hyp import GuestSpec, host_memory_needed
     from rvh.machine import Machine
 
     config = _config(args)
@@ -353,6 +354,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.sbi or args.elf or args.firmware or args.kernel:
             raise ConfigError("--hyp runs its VMs from --guest SPEC; give no ELF, --sbi or --kernel")
         guests = [GuestSpec.parse(text) for text in args.guest]
+        if args.memory is None:
+            config.memory = max(config.memory, host_memory_needed(guests))
     elif args.guest:
         raise ConfigError("--guest goes with --hyp")
     elif args.firmware:

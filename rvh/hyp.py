@@ -141,6 +141,11 @@ class VmPlan:
         return self.host_base + (guest_physical - GUEST_RAM_BASE)
 
 
+def host_memory_needed(specs: list[GuestSpec]) -> int:
+    """Host RAM for the hypervisor, these VMs and the host device tree."""
+    return HYPERVISOR_RESERVED + sum(spec.memory for spec in specs) + HOST_TREE_RESERVED
+
+
 def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[VmPlan]:
     """Check every guest and give each VM its place in host RAM; one-line errors."""
     if not specs:
@@ -155,6 +160,8 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
                     "(drop --cpu rv64,h=off, or use virt=trap)"
                 )
             spec.virt = "trap"  # the default follows the hart: hw with H, trap without
+        if spec.virt != "hw":  # said plainly rather than half-done
+            raise ConfigError(f"--guest {spec.path}: virt={spec.virt} is not implemented yet")
         for what in ("initrd", "drive"):
             path = getattr(spec, what)
             if path is not None and not Path(path).is_file():
@@ -175,7 +182,7 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
             raise LoadError(f"{spec.path}: entry point {elf.entry:#x} is outside the VM's RAM")
         plans.append(VmPlan(index, spec, host, elf, name=f"vm{index}"))
         host += spec.memory
-    needed = host - C.RAM_BASE + HOST_TREE_RESERVED
+    needed = host_memory_needed(specs)
     if needed > machine_memory:
         raise ConfigError(
             f"the VMs need {needed >> 20} MiB of host RAM (the hypervisor's "
@@ -240,3 +247,27 @@ def host_device_tree(machine_tree: bytes, plans: list[VmPlan]) -> bytes:
     tree = parse_dtb(machine_tree)
     add_hypervisor_node(tree, plans)
     return tree.to_dtb()
+
+
+def qemu_command(
+    machine_tree: bytes,
+    plans: list[VmPlan],
+    ram: Callable[[int, int], bytes],
+    memory: int,
+    out: Path,
+    firmware: str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf",
+) -> list[str]:
+    """The QEMU 7.2 command that runs the same hypervisor and VMs: the host tree and each VM's
+    RAM as rvh prepared them (``ram(address, size)`` reads host RAM), under OpenSBI."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "host.dtb").write_bytes(machine_tree)
+    command = [
+        "qemu-system-riscv64", "-machine", "virt", "-cpu", "rv64,h=true", "-smp", "1",
+        "-m", f"{memory >> 20}M", "-nographic", "-bios", firmware,
+        "-kernel", str(hypervisor_elf()), "-dtb", str(out / "host.dtb"),
+    ]  # fmt: skip
+    for plan in plans:
+        image = out / f"{plan.name}.bin"
+        image.write_bytes(ram(plan.host_base, plan.spec.memory))
+        command += ["-device", f"loader,file={image},addr={plan.host_base:#x},force-raw=on"]
+    return command
