@@ -19,6 +19,7 @@ from rvh.bus import Bus
 from rvh.errors import LoadError
 
 EM_RISCV = 243
+SHF_EXECINSTR = 0x4
 ELF_MAGIC = b"\x7fELF"
 
 
@@ -35,6 +36,9 @@ class LoadedElf:
     entry: int
     segments: list[Segment]
     symbols: dict[str, int] = field(default_factory=dict)
+    # the executable sections (SHF_EXECINSTR) as (address, bytes): code without the constants
+    # and strings that share its segment
+    code: list[tuple[int, bytes]] = field(default_factory=list)
 
     @property
     def tohost(self) -> int | None:
@@ -93,12 +97,16 @@ def read_elf(path: str | Path) -> LoadedElf:
         if not segments:
             raise LoadError(f"{name}: no loadable segments")
         symbols: dict[str, int] = {}
+        code: list[tuple[int, bytes]] = []
         for section in elf.iter_sections():
             if isinstance(section, SymbolTableSection):
                 for symbol in section.iter_symbols():
                     if symbol.name and symbol["st_shndx"] != "SHN_UNDEF":
                         symbols.setdefault(symbol.name, symbol["st_value"])
-        return LoadedElf(name, elf["e_entry"], segments, symbols)
+            elif section["sh_type"] == "SHT_PROGBITS" and section["sh_flags"] & SHF_EXECINSTR:
+                start, size = section["sh_offset"], section["sh_size"]
+                code.append((section["sh_addr"], raw[start : start + size]))
+        return LoadedElf(name, elf["e_entry"], segments, symbols, code)
     except LoadError:
         raise
     except (ELFError, ValueError, KeyError, IndexError, TypeError, AssertionError) as error:

@@ -1,6 +1,7 @@
 """The built-in SBI: M-mode firmware implemented by the emulator (SBI specification v2.0).
 
-With ``rvh run --sbi PAYLOAD`` there is no M-mode code at all.  The machine starts the payload in
+With ``rvh run --sbi PAYLOAD`` there is no M-mode code at all.  The boot recipe
+(:class:`rvh.boot.BuiltinSbiBoot`) has :meth:`BuiltinSbi.prepare_hart` start the payload in
 S-mode the way firmware would (a0 = hartid, a1 = device tree; traps and interrupts delegated,
 counters and the Sstc timer enabled, one PMP entry opening all memory), and the kernel hands every
 trap that would enter M-mode to :meth:`BuiltinSbi.handle` (``Exit.FIRMWARE``).  An ``ecall`` from
@@ -14,8 +15,8 @@ writes stimecmp, so the timer interrupt is raised by the hart itself (no M-mode 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from rvh import __version__
 from rvh.bus import BusFault
@@ -23,9 +24,6 @@ from rvh.cpu import layout as L
 from rvh.cpu.hart import Hart
 from rvh.errors import GuestError
 from rvh.isa.csrs import ENVCFG_STCE, IP_SSIP, IP_STIP, MSTATUS_SIE
-
-if TYPE_CHECKING:
-    from rvh.machine import Machine
 
 SPEC_VERSION = (2 << 24) | 0  # 2.0
 IMPLEMENTATION_ID = 0x7276  # "rv": not a registered id (those are 0..11)
@@ -74,21 +72,45 @@ MEDELEG_H = MEDELEG | (1 << 10) | (0xF << 20)
 MIDELEG = (1 << 1) | (1 << 5) | (1 << 9)
 
 
+class SbiPlatform(Protocol):
+    """What firmware needs of the board, and no more: the harts (their CSRs carry the timer,
+    through Sstc, and the software interrupts), guest memory for DBCN and the legacy hart
+    masks, the console, and power.  ``rvh.boot.MachinePlatform`` is the machine's."""
+
+    harts: Sequence[Hart]
+    has_hypervisor: bool
+
+    def console_write(self, data: bytes) -> None: ...
+
+    def console_read(self, count: int) -> bytes:
+        """Up to ``count`` received bytes; fewer (or none) when no more are waiting."""
+        ...
+
+    def is_memory(self, address: int, length: int) -> bool:
+        """Whether [address, address + length) is RAM (or ROM)."""
+        ...
+
+    def read_memory(self, address: int, length: int) -> bytes:
+        """Raises :class:`rvh.bus.BusFault` outside RAM."""
+        ...
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        """Raises :class:`rvh.bus.BusFault` outside RAM."""
+        ...
+
+    def power_off(self, status: int, reason: str) -> None: ...
+
+    def request_reset(self) -> None: ...
+
+
 def _signed(value: int) -> int:
     value &= MASK64
     return value - (1 << 64) if value >> 63 else value
 
 
 class BuiltinSbi:
-    def __init__(
-        self,
-        machine: Machine,
-        console_out: Callable[[bytes], None],
-        console_in: Callable[[int], bytes],
-    ) -> None:
-        self.machine = machine
-        self.console_out = console_out
-        self.console_in = console_in
+    def __init__(self, platform: SbiPlatform) -> None:
+        self.platform = platform
         self.calls = 0
         self.by_extension: dict[int, int] = {}
         self.handlers: dict[int, Callable[[Hart, int, list[int]], tuple[int, int]]] = {
@@ -108,7 +130,7 @@ class BuiltinSbi:
         stopped (HSM STOPPED) when start is None."""
         state = hart.state
         hart.reset(start or 0)
-        has_h = "h" in self.machine.config.extensions
+        has_h = self.platform.has_hypervisor
         hart.set_csr("medeleg", MEDELEG_H if has_h else MEDELEG)
         hart.set_csr("mideleg", MIDELEG | ((0x1444) if has_h else 0))
         hart.set_csr("mcounteren", 0x7)  # cycle, time, instret; TM also opens stimecmp
@@ -188,7 +210,7 @@ class BuiltinSbi:
         hart.set_csr("mip", hart.csr("mip") & ~IP_STIP)
 
     def _targets(self, hart_mask: int, hart_mask_base: int) -> list[Hart] | None:
-        harts = self.machine.harts
+        harts = self.platform.harts
         if hart_mask_base == MASK64:
             return list(harts)
         chosen = []
@@ -216,7 +238,7 @@ class BuiltinSbi:
         targets = self._targets(args[0], args[1])
         if targets is None:
             return ERR_INVALID_PARAM, 0
-        if function >= 3 and "h" not in self.machine.config.extensions:
+        if function >= 3 and not self.platform.has_hypervisor:
             return ERR_NOT_SUPPORTED, 0  # HFENCE variants need the H extension
         if function != 0:  # remote_fence_i needs nothing: the decode cache follows stores
             for target in targets:
@@ -224,7 +246,7 @@ class BuiltinSbi:
         return SUCCESS, 0
 
     def _hsm(self, hart: Hart, function: int, args: list[int]) -> tuple[int, int]:
-        harts = self.machine.harts
+        harts = self.platform.harts
         if function == 0:  # hart_start(hartid, start_addr, opaque)
             hartid, start, opaque = args[0], args[1], args[2]
             if hartid >= len(harts):
@@ -232,7 +254,7 @@ class BuiltinSbi:
             target = harts[hartid]
             if not target.state[L.HALTED]:
                 return ERR_ALREADY_AVAILABLE, 0
-            if self.machine.bus.host_offset(start, 2) is None:
+            if not self.platform.is_memory(start, 2):
                 return ERR_INVALID_ADDRESS, 0
             self.prepare_hart(target, start, opaque)
             target.state[L.TIME_NS] = hart.state[L.TIME_NS]
@@ -254,7 +276,7 @@ class BuiltinSbi:
                 hart.state[L.WFI] = 1  # retentive: like wfi, returns 0 once woken
                 return SUCCESS, 0
             if kind == 0x80000000:
-                if self.machine.bus.host_offset(resume, 2) is None:
+                if not self.platform.is_memory(resume, 2):
                     return ERR_INVALID_ADDRESS, 0
                 # non-retentive: resume at resume_addr (a0 = hartid, a1 = opaque, satp = 0,
                 # SIE = 0) once an interrupt is pending
@@ -277,18 +299,18 @@ class BuiltinSbi:
             return ERR_INVALID_PARAM, 0
         if kind == 0:
             status = 0 if reason == 0 else 1
-            self.machine.power_off(
+            self.platform.power_off(
                 status, "SBI shutdown" + ("" if reason == 0 else f" (reason {reason})")
             )
             return SUCCESS, 0
         if kind in (1, 2):
-            self.machine.request_reset()
+            self.platform.request_reset()
             return SUCCESS, 0
         return ERR_INVALID_PARAM, 0
 
     def _dbcn(self, hart: Hart, function: int, args: list[int]) -> tuple[int, int]:
         if function == 2:
-            self.console_out(bytes((args[0] & 0xFF,)))
+            self.platform.console_write(bytes((args[0] & 0xFF,)))
             return SUCCESS, 0
         if function not in (0, 1):
             return ERR_NOT_SUPPORTED, 0
@@ -297,11 +319,11 @@ class BuiltinSbi:
             return ERR_INVALID_PARAM, 0
         try:
             if function == 0:
-                self.console_out(self.machine.bus.read_bytes(address, count))
+                self.platform.console_write(self.platform.read_memory(address, count))
                 return SUCCESS, count
-            data = self.console_in(count)
+            data = self.platform.console_read(count)
             if data:
-                self.machine.bus.write_bytes(address, data)
+                self.platform.write_memory(address, data)
             return SUCCESS, len(data)
         except BusFault:
             return ERR_INVALID_PARAM, 0
@@ -312,9 +334,9 @@ class BuiltinSbi:
         if extension == LEGACY_SET_TIMER:
             self._set_timer(hart, args[0])
         elif extension == LEGACY_PUTCHAR:
-            self.console_out(bytes((args[0] & 0xFF,)))
+            self.platform.console_write(bytes((args[0] & 0xFF,)))
         elif extension == LEGACY_GETCHAR:
-            data = self.console_in(1)
+            data = self.platform.console_read(1)
             result = data[0] if data else -1
         elif extension == LEGACY_CLEAR_IPI:
             hart.set_csr("mip", hart.csr("mip") & ~IP_SSIP)
@@ -325,14 +347,14 @@ class BuiltinSbi:
             LEGACY_REMOTE_SFENCE_VMA_ASID,
         ):
             mask = self._legacy_mask(args[0])
-            targets = [h for h in self.machine.harts if mask >> h.hartid & 1]
+            targets = [h for h in self.platform.harts if mask >> h.hartid & 1]
             for target in targets:
                 if extension == LEGACY_SEND_IPI:
                     target.set_csr("mip", target.csr("mip") | IP_SSIP)
                 elif extension != LEGACY_REMOTE_FENCE_I:
                     target.flush_tlb()
         elif extension == LEGACY_SHUTDOWN:
-            self.machine.power_off(0, "SBI legacy shutdown")
+            self.platform.power_off(0, "SBI legacy shutdown")
         hart.set_x(10, result)
         hart.pc = hart.pc + 4
 
@@ -341,7 +363,7 @@ class BuiltinSbi:
         if pointer == 0:
             return MASK64
         try:
-            return self.machine.bus.read_u64(pointer)
+            return int.from_bytes(self.platform.read_memory(pointer, 8), "little")
         except BusFault:
             return 0
 
