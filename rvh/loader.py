@@ -8,6 +8,8 @@ in RAM is refused with one clear line (:class:`rvh.errors.LoadError`).
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,14 +58,7 @@ class LoadedElf:
 def read_elf(path: str | Path) -> LoadedElf:
     """Parse and check an ELF file; raises LoadError with a one-line message."""
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise LoadError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise LoadError(f"{name}: is a directory, not an ELF file") from None
-    except OSError as error:
-        raise LoadError(f"{name}: cannot read ({error.strerror})") from None
+    raw = read_regular_file(name, "ELF file")
     if len(raw) < 16 or raw[:4] != ELF_MAGIC:
         raise LoadError(f"{name}: not an ELF file")
     if raw[4] == 1:
@@ -113,6 +108,44 @@ def read_elf(path: str | Path) -> LoadedElf:
         raise LoadError(f"{name}: truncated or corrupt ELF ({_short(error)})") from None
     except Exception as error:  # pyelftools raises struct/construct errors on truncation
         raise LoadError(f"{name}: truncated or corrupt ELF ({_short(error)})") from None
+
+
+def read_regular_file(path: str, what: str) -> bytes:
+    """The contents of a regular file.  Anything else is refused before it is read: /dev/zero
+    would be read until the host runs out of memory, and a named pipe with no writer would
+    block forever (so it is opened non-blocking, and only a regular file is read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise LoadError(f"{path}: no such file") from None
+    except OSError as error:
+        raise LoadError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise LoadError(f"{path}: is a directory, not an {what}")
+        if not stat.S_ISREG(mode):
+            raise LoadError(f"{path}: a {_file_kind(mode)}, not a regular file")
+        chunks = []
+        while chunk := os.read(fd, 1 << 24):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as error:
+        raise LoadError(f"{path}: cannot read ({error.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
 
 
 def load_elf(bus: Bus, path: str | Path) -> LoadedElf:
