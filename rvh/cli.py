@@ -12,12 +12,22 @@ code is the status of a normal run.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+from types import FrameType
 from typing import TYPE_CHECKING, NoReturn, cast
 
 from rvh import __version__
 from rvh.config import MachineConfig, parse_cpu, parse_size
-from rvh.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, RvhError
+from rvh.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    ConfigError,
+    RvhError,
+)
 
 if TYPE_CHECKING:
     from rvh.machine import Machine
@@ -45,14 +55,19 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(error.message) from None
 
 
+REPEAT_HELP = "runs of the guest; each phase's median is reported (default 3)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="rvh",
         description="rvh: a RISC-V RV64 system emulator with the hypervisor extension, "
         "for seeing and measuring virtualization.",
-        epilog="Exit status: the guest's exit code; 124 instruction limit reached, 123 "
-        "deadlock (all harts in wfi forever), 125 cannot load the program, 126 emulator "
-        "error, 2 bad command line.",
+        epilog="Exit status: the guest's exit code; 123 the guest can never progress (every "
+        "hart in wfi with nothing to wake it, or in a trap loop), 124 instruction limit "
+        "reached, 125 cannot load the program or allocate guest RAM, 126 emulator error, "
+        "130 interrupted (Ctrl-C), 141 stdout closed (| head), 143 terminated (SIGTERM), "
+        "2 bad command line.",
     )
     parser.add_argument("--version", action="version", version=f"rvh {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -133,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace",
         metavar="FILE",
         help="write a commit log (Spike's --log-commits format) of every retired instruction "
-        "and trap to FILE (.gz: compressed)",
+        "and trap to FILE (.gz: compressed; -: stdout)",
     )
 
     diff = commands.add_parser(
@@ -213,15 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
     mmu = bench_commands.add_parser(
         "mmu", help="cost of Sv39 translation: one S-mode workload, bare then with Sv39"
     )
-    mmu.add_argument("--repeat", type=_positive_int, default=3, metavar="N")
+    mmu.add_argument("--repeat", type=_positive_int, default=3, metavar="N", help=REPEAT_HELP)
     hext = bench_commands.add_parser(
         "hext", help="cost of two-stage translation: one workload in S-mode, then in VS-mode"
     )
-    hext.add_argument("--repeat", type=_positive_int, default=3, metavar="N")
+    hext.add_argument("--repeat", type=_positive_int, default=3, metavar="N", help=REPEAT_HELP)
     virtio = bench_commands.add_parser(
         "virtio", help="guest-visible virtio-blk MB/s and virtio-net frames/s (wall time)"
     )
-    virtio.add_argument("--repeat", type=_positive_int, default=3, metavar="N")
+    virtio.add_argument("--repeat", type=_positive_int, default=3, metavar="N", help=REPEAT_HELP)
     return parser
 
 
@@ -245,12 +260,46 @@ def _machine_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Terminated:
+    """SIGTERM, handled like Ctrl-C (the run stops at once, says where it was, prints its
+    statistics) but reported as itself: the handler re-raises it as SIGINT, so it reaches the
+    program through trio's own safe delivery of KeyboardInterrupt."""
+
+    received = False
+
+    @classmethod
+    def install(cls) -> None:
+        signal.signal(signal.SIGTERM, cls._handle)
+
+    @classmethod
+    def _handle(cls, signum: int, frame: FrameType | None) -> None:
+        cls.received = True
+        signal.raise_signal(signal.SIGINT)
+
+
+def _stopped() -> tuple[str, int]:
+    """How to report a KeyboardInterrupt: what stopped the run, and the exit status."""
+    if _Terminated.received:
+        return "terminated (SIGTERM)", EXIT_TERMINATED
+    return "interrupted (Ctrl-C)", EXIT_INTERRUPTED
+
+
+def _quiet_stdout() -> None:
+    """stdout's reader has gone (``rvh ... | head``): send what is still buffered, and what
+    the interpreter flushes at exit, nowhere instead of failing again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if args.command in ("run", "bench"):
+        _Terminated.install()
     try:
         if args.command == "run":
             return _run(args)
@@ -266,8 +315,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rvh: {error.message}", file=sys.stderr)
         return error.status
     except KeyboardInterrupt:
-        print("rvh: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        what, status = _stopped()
+        print(f"rvh: {what.split(' ')[0]}", file=sys.stderr)
+        return status
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     return EXIT_USAGE
 
 
@@ -302,19 +355,17 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _disasm(args: argparse.Namespace) -> int:
-    import os
-
     from rvh.disasm_command import disassemble_elf, disassemble_words
 
-    if len(args.target) == 1 and os.path.exists(args.target[0]):
-        lines = disassemble_elf(args.target[0])
+    target = args.target[0]
+    if len(args.target) == 1 and (
+        os.path.lexists(target) or os.sep in target or target.endswith(".elf")
+    ):
+        lines = disassemble_elf(target)  # a path, even one that does not exist
     else:
         lines = disassemble_words(args.target)
-    try:
-        for line in lines:
-            print(line)
-    except BrokenPipeError:  # rvh disasm x.elf | head
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    for line in lines:
+        print(line)
     return 0
 
 
@@ -325,6 +376,7 @@ def _config(args: argparse.Namespace) -> MachineConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rvh.boot import BareElf, BootRecipe, BuiltinSbiBoot, FirmwareBoot
     from rvh.machine import Machine
 
     config = _config(args)
@@ -341,15 +393,18 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("run needs an ELF (or --firmware FW [--kernel PAYLOAD])")
     elif args.kernel:
         raise ConfigError("--kernel goes with --firmware")
-    config.firmware_traps = args.sbi
+    if args.trace == "":
+        raise ConfigError("--trace needs a file name (or - for stdout)")
     config.trace_path = args.trace
-    machine = Machine(config)
+    recipe: BootRecipe
     if args.firmware:
-        machine.load_firmware(args.firmware, args.kernel)
+        recipe = FirmwareBoot(args.firmware, args.kernel)
     elif args.sbi:
-        machine.load_sbi_payload(args.elf)
+        recipe = BuiltinSbiBoot(args.elf)
     else:
-        machine.load(args.elf)
+        recipe = BareElf(args.elf)
+    machine = Machine(config)
+    machine.boot(recipe)
     try:
         result = machine.run_sync()
     except KeyboardInterrupt:
@@ -358,11 +413,11 @@ def _run(args: argparse.Namespace) -> int:
         # a hung guest is what one interrupts: say where each hart was before the figures
         from rvh.machine import RunResult
 
-        print(f"rvh: interrupted; {_where(machine)}", file=sys.stderr)
-        reason = "interrupted (Ctrl-C)"
-        result = RunResult(EXIT_INTERRUPTED, reason, machine.instructions, machine.wall_seconds)
+        reason, status = _stopped()
+        print(f"rvh: {reason.split(' ')[0]}; {_where(machine)}", file=sys.stderr)
+        result = RunResult(status, reason, machine.instructions, machine.wall_seconds)
     if (
-        result.status not in (0, EXIT_INTERRUPTED)
+        result.status not in (0, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_BROKEN_PIPE)
         and result.reason
         and not result.reason.startswith(("test device", "htif"))
     ):
