@@ -61,6 +61,15 @@ def parse_size(text: str) -> int:
     return number * scale
 
 
+def format_size(size: int) -> str:
+    """Bytes the way people give them: '256 MiB', '16 GiB', '1.5 GiB', '4 KiB'."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            text = f"{size / (1 << shift):.2f}".rstrip("0").rstrip(".")
+            return f"{text} {unit}"
+    return f"{size} bytes"
+
+
 @dataclass
 class MachineConfig:
     memory: int = DEFAULT_MEMORY
@@ -82,7 +91,9 @@ class MachineConfig:
 
     def validate(self) -> None:
         if self.memory < 1 << 20 or self.memory > MAX_MEMORY:
-            raise ConfigError(f"memory size {self.memory} out of range (1 MiB to 16 GiB)")
+            raise ConfigError(
+                f"memory size {format_size(self.memory)} out of range (1 MiB to 16 GiB)"
+            )
         if self.memory % 4096:
             raise ConfigError("memory size must be a multiple of 4 KiB")
         if not 1 <= self.harts <= 8:

@@ -12,6 +12,7 @@ an idle guest costs no host time.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
@@ -44,6 +45,7 @@ from rvh.devices.syscon import SiFiveTestDevice
 from rvh.devices.uart16550 import Uart16550
 from rvh.devices.virtio import (
     Hub,
+    NetdevOptions,
     UdpSocketBackend,
     VirtioBlk,
     VirtioMmioDevice,
@@ -222,18 +224,14 @@ class Machine:
                     log=self._device_log,
                 )
             )
-        for index, text in enumerate(cfg.netdevs):
-            try:
-                options = parse_netdev(text)
-            except ValueError as error:
-                raise ConfigError(str(error)) from None
+        netdevs = self._parse_netdevs()
+        for index, options in enumerate(netdevs):
             slot = C.VIRTIO_SLOTS - 1 - len(devices)
-            mac = options.mac or default_mac(index)
             devices.append(
                 VirtioNet(
                     open_netdev(options, hubs),
                     bus=self.bus,
-                    mac=mac,
+                    mac=options.mac or default_mac(index),
                     name=f"virtio-net{index}",
                     irq=self._virtio_irq(slot),
                     log=self._device_log,
@@ -249,6 +247,42 @@ class Machine:
                 device = VirtioMmioEmpty(f"virtio-empty{slot}")
             self.bus.attach(C.VIRTIO_BASE + C.VIRTIO_SIZE * slot, C.VIRTIO_SIZE, device)
         self.virtio = devices
+
+    def _parse_netdevs(self) -> list[NetdevOptions]:
+        """The --netdev options, refusing what would go wrong quietly later: a socket id given
+        twice (hub ids repeat on purpose: each NIC on hub N says hub,id=N), two NICs with one
+        MAC (each would take the other's frames), and a pcap file written by two NICs (their
+        frames would overwrite each other) or naming a disk image."""
+        netdevs: list[NetdevOptions] = []
+        kinds: dict[str, str] = {}
+        macs: dict[bytes, int] = {}
+        pcaps = {
+            os.path.realpath(parse_drive(text).file): "a --drive image"
+            for text in self.config.drives
+        }
+        for index, text in enumerate(self.config.netdevs):
+            try:
+                options = parse_netdev(text)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+            if options.id in kinds and "socket" in (options.kind, kinds[options.id]):
+                raise ConfigError(f"--netdev {text!r}: id {options.id!r} is already in use")
+            kinds[options.id] = options.kind
+            mac = options.mac or default_mac(index)
+            if mac in macs:
+                raise ConfigError(
+                    f"--netdev {text!r}: MAC {mac.hex(':')} is already virtio-net{macs[mac]}'s"
+                )
+            macs[mac] = index
+            if options.pcap is not None:
+                path = os.path.realpath(options.pcap)
+                if path in pcaps:
+                    raise ConfigError(
+                        f"--netdev {text!r}: pcap={options.pcap} is already {pcaps[path]}"
+                    )
+                pcaps[path] = f"virtio-net{index}'s pcap file"
+            netdevs.append(options)
+        return netdevs
 
     def _virtio_irq(self, slot: int) -> Callable[[bool], None]:
         def irq(level: bool) -> None:
