@@ -116,9 +116,6 @@ class Bus:
         stale = (tags >= host - 2) & (tags < host + length)
         tags[stale] = -1
 
-    def flush_decode_cache(self) -> None:
-        self.decode_cache[L.DC_TAG :: L.DC_FIELDS] = -1
-
     # ---- MMIO exits ---------------------------------------------------------------------
     def complete_mmio(self, state: np.ndarray) -> Device | None:
         """Serve the MMIO request the kernel left in ``state`` and mark it DONE or FAULT.

@@ -1,9 +1,11 @@
 """The ``rvh`` command.
 
-    rvh run ELF [--memory SIZE] [--smp N] [--max-insns N] [--stats] [--trace FILE]
+    rvh run [--sbi] ELF | --firmware FW [--kernel PAYLOAD]  [--memory SIZE] [--smp N]
+            [--max-insns N] [--stats] [--trace FILE|-] [--serial WHERE] [--drive ...] [--netdev ...]
     rvh diff ELF [--reference FILE] [--cpu SPEC] [--context N]
     rvh dtb [-o FILE] [--memory SIZE] [--smp N]
-    rvh bench mips [--quick] [--no-qemu]
+    rvh disasm ELF | WORD...
+    rvh bench mips|mmu|hext|virtio [--repeat N]
 
 Errors are one line on stderr and an exit status from :mod:`rvh.errors`; the guest's own exit
 code is the status of a normal run.
@@ -78,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a bare-metal RV64 ELF on the virt board.  The boot ROM jumps to the "
         "ELF entry in M-mode with a0 = hartid and a1 = device tree, as QEMU's virt board "
         "does.  The console is the 16550 UART (stdout); a guest ends the run through the "
-        "test device (0x100000), HTIF (a 'tohost' symbol) or, later, SBI shutdown.",
+        "test device (0x100000), HTIF (a 'tohost' symbol) or SBI shutdown (--sbi).  A hart "
+        "that can never progress (wfi with nothing to wake it, a trap loop) ends it too.",
     )
     run.add_argument(
         "elf",

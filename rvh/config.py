@@ -75,7 +75,7 @@ class MachineConfig:
     memory: int = DEFAULT_MEMORY
     harts: int = 1
     extensions: str = "acimsuh"  # misa letters: RV64IMAC, S and U modes, the H extension
-    firmware_traps: bool = False  # the built-in SBI handles traps to M-mode (--sbi)
+    firmware_traps: bool = False  # the built-in SBI handles traps to M-mode (set by --sbi's boot)
     max_instructions: int | None = None
     # instructions a hart runs before the others get a turn: long slices for one hart (less
     # overhead), short ones for several, so a hart spinning on a lock hands over soon
@@ -87,7 +87,6 @@ class MachineConfig:
     trace_path: str | None = None
     drives: list[str] = field(default_factory=list)  # --drive option strings
     netdevs: list[str] = field(default_factory=list)  # --netdev option strings
-    extra: dict[str, object] = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.memory < 1 << 20 or self.memory > MAX_MEMORY:

@@ -1,9 +1,15 @@
 """The machine: harts, bus, devices and virtual time, run by one trio task tree.
 
 ``Machine.run()`` owns the only nursery.  Devices with work of their own (the console's input,
-later virtio queues and network backends) are started in it with ``nursery.start``; the harts
-run in slices of ``slice_instructions`` in the main task, which serves each kernel exit
-(MMIO, wfi, HTIF, firmware traps) and yields to the other tasks between slices.
+the virtio queue workers and network backends) are started in it with ``nursery.start``; the
+harts run in slices of ``slice_instructions`` in the main task, which serves each kernel exit
+(MMIO, wfi, HTIF, firmware traps) and yields to the other tasks between slices.  How the harts
+start (bare ELF, built-in SBI, real firmware) is a boot recipe's business (:mod:`rvh.boot`).
+
+A run ends with a status: the guest's exit code, or one of rvh's (:mod:`rvh.errors`) when the
+instruction limit is reached, no hart can ever progress (all in wfi with nothing to wake them,
+or re-taking an exception at a handler that faults), or the host refuses the console or trace
+output.
 
 Time is virtual: each hart's clock advances one nanosecond per instruction, and a hart in wfi
 with nothing else to do jumps straight to its next timer deadline, so runs are deterministic and
@@ -560,7 +566,7 @@ class Machine:
                 raise GuestError("trap to M-mode with no firmware to handle it")
             self.firmware_handler(hart)
         elif reason == Exit.WFI:
-            pass  # the hart sleeps; _all_waiting advances time when everybody does
+            pass  # the hart sleeps; _idle advances time when every hart does
         elif reason == Exit.TRACE_FULL:
             pass
         return None
