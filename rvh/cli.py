@@ -266,13 +266,16 @@ def _machine_options(parser: argparse.ArgumentParser) -> None:
 class _Terminated:
     """SIGTERM, handled like Ctrl-C (the run stops at once, says where it was, prints its
     statistics) but reported as itself: the handler re-raises it as SIGINT, so it reaches the
-    program through trio's own safe delivery of KeyboardInterrupt."""
+    program through trio's own safe delivery of KeyboardInterrupt.  Where SIGINT is ignored
+    (a background job of a script) that delivery does not exist, and SIGTERM keeps its
+    default action rather than being swallowed."""
 
     received = False
 
     @classmethod
     def install(cls) -> None:
-        signal.signal(signal.SIGTERM, cls._handle)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGTERM, cls._handle)
 
     @classmethod
     def _handle(cls, signum: int, frame: FrameType | None) -> None:
@@ -280,11 +283,12 @@ class _Terminated:
         signal.raise_signal(signal.SIGINT)
 
 
-def _stopped() -> tuple[str, int]:
-    """How to report a KeyboardInterrupt: what stopped the run, and the exit status."""
+def _stopped() -> tuple[str, str, int]:
+    """How to report a KeyboardInterrupt: the word for the message, the reason for --stats,
+    and the exit status."""
     if _Terminated.received:
-        return "terminated (SIGTERM)", EXIT_TERMINATED
-    return "interrupted (Ctrl-C)", EXIT_INTERRUPTED
+        return "terminated", "terminated (SIGTERM)", EXIT_TERMINATED
+    return "interrupted", "interrupted (Ctrl-C)", EXIT_INTERRUPTED
 
 
 def _quiet_stdout() -> None:
@@ -318,8 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rvh: {error.message}", file=sys.stderr)
         return error.status
     except KeyboardInterrupt:
-        what, status = _stopped()
-        print(f"rvh: {what.split(' ')[0]}", file=sys.stderr)
+        word, _, status = _stopped()
+        print(f"rvh: {word}", file=sys.stderr)
         return status
     except BrokenPipeError:
         _quiet_stdout()
@@ -416,8 +420,8 @@ def _run(args: argparse.Namespace) -> int:
         # a hung guest is what one interrupts: say where each hart was before the figures
         from rvh.machine import RunResult
 
-        reason, status = _stopped()
-        print(f"rvh: {reason.split(' ')[0]}; {_where(machine)}", file=sys.stderr)
+        word, reason, status = _stopped()
+        print(f"rvh: {word}; {_where(machine)}", file=sys.stderr)
         result = RunResult(status, reason, machine.instructions, machine.wall_seconds)
     if (
         result.status not in (0, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_BROKEN_PIPE)

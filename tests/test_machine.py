@@ -140,7 +140,9 @@ spin:
 """
 
 
-def interrupted_run(tmp_path, *options: str, signal_number: int = 2) -> tuple[int, list[str], int]:
+def interrupted_run(
+    tmp_path, *options: str, signal_number: int = 2, ignore_sigint: bool = False
+) -> tuple[int, list[str], int]:
     """``rvh run`` a guest that spins, and once it is running press Ctrl-C (or send
     ``signal_number``); (exit status, stderr lines, the address of the spin loop)."""
     import signal
@@ -157,6 +159,9 @@ def interrupted_run(tmp_path, *options: str, signal_number: int = 2) -> tuple[in
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        if ignore_sigint
+        else None,
     )
     assert child.stdout.read(1) == b"!"  # imported, kernel loaded, running
     time.sleep(1)  # past the store that printed it, spinning
@@ -190,6 +195,15 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
     assert status == 143
     assert lines[0] == f"rvh: terminated; hart 0 at {spin:#x} in M-mode"
     assert "ended by:             terminated (SIGTERM)" in lines
+
+
+def test_sigterm_still_ends_a_run_that_ignores_sigint(tmp_path):
+    # a background job of a script ignores SIGINT: SIGTERM cannot travel as SIGINT there, so
+    # it keeps its default action instead of being lost
+    import signal
+
+    status, lines, _ = interrupted_run(tmp_path, signal_number=signal.SIGTERM, ignore_sigint=True)
+    assert (status, lines) == (-signal.SIGTERM, [])
 
 
 def test_a_trap_loop_ends_the_run_like_a_deadlock():
