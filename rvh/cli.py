@@ -1,6 +1,6 @@
 """The ``rvh`` command.
 
-    rvh run [--sbi] ELF | --firmware FW [--kernel PAYLOAD]  [--memory SIZE] [--smp N]
+    rvh run [--sbi] ELF | --firmware FW [--kernel PAYLOAD] [--memory SIZE] [--smp N]
             [--max-insns N] [--stats] [--trace FILE|-] [--serial WHERE] [--drive ...] [--netdev ...]
     rvh diff ELF [--reference FILE] [--cpu SPEC] [--context N]
     rvh dtb [-o FILE] [--memory SIZE] [--smp N]
@@ -423,6 +423,8 @@ def _run(args: argparse.Namespace) -> int:
         word, reason, status = _stopped()
         print(f"rvh: {word}; {_where(machine)}", file=sys.stderr)
         result = RunResult(status, reason, machine.instructions, machine.wall_seconds)
+    if result.status == EXIT_BROKEN_PIPE:
+        _quiet_stdout()  # what --trace - still buffers must not fail again at exit
     if (
         result.status not in (0, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_BROKEN_PIPE)
         and result.reason
