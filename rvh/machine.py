@@ -536,9 +536,13 @@ class Machine:
             f"trap loop: hart {hart.hartid} retired nothing in {TRAP_LOOP_STEPS:,} instructions, "
             f"re-taking {name} at pc {hart.pc & (2**64 - 1):#x} in {hart.mode}-mode"
         )
-        hint = self.recipe.mode_hint() if self.recipe is not None else None
-        self.power_off(EXIT_DEADLOCK, f"{message}; {hint}" if hint else message)
+        self.power_off(EXIT_DEADLOCK, self._with_hint(message))
         return True
+
+    def _with_hint(self, message: str) -> str:
+        """``message`` and, when the program looks meant for another boot recipe, why."""
+        hint = self.recipe.mode_hint() if self.recipe is not None else None
+        return f"{message}; {hint}" if hint else message
 
     def _wake_sleepers(self) -> None:
         """Harts in wfi keep pace with the others' clocks and wake when an interrupt is due."""
@@ -602,7 +606,9 @@ class Machine:
         if earliest >= NEVER and not (busy or live):
             self.power_off(
                 EXIT_DEADLOCK,
-                "deadlock: every hart waits in wfi for an interrupt nothing can raise",
+                self._with_hint(
+                    "deadlock: every hart waits in wfi for an interrupt nothing can raise"
+                ),
             )
             return
         self._wake = trio.Event()

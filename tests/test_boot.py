@@ -109,6 +109,17 @@ def test_an_m_mode_program_run_with_sbi_asks_did_you_mean_without():
     assert "accesses M-mode CSRs" in result.reason
 
 
+def test_a_deadlocked_s_mode_payload_run_bare_asks_too(tmp_path):
+    # waiting for a supervisor timer nobody will set (no SBI): a deadlock, and the same hint
+    elf = build_elf("csrw sie, zero\n1: wfi\nj 1b\n", tmp_path / "wait.elf", base=0x8020_0000)
+    machine = Machine(MachineConfig(), output=lambda _: None)
+    machine.load(str(elf))
+    result = machine.run_sync()
+    assert result.status == EXIT_DEADLOCK
+    assert result.reason.startswith("deadlock: every hart waits in wfi")
+    assert "; did you mean --sbi? " in result.reason
+
+
 def test_a_program_without_privileged_code_gets_no_hint(tmp_path):
     # fetch from nowhere with no handler, in a program that touches no CSR: no guess to make
     elf = build_elf("jr zero\n", tmp_path / "plain.elf")
