@@ -10,6 +10,7 @@ from support import GUESTS, ROOT, needs_toolchain
 
 from rvh.errors import (
     EXIT_BROKEN_PIPE,
+    EXIT_DEADLOCK,
     EXIT_EMULATOR_ERROR,
     EXIT_INSN_LIMIT,
     EXIT_LOAD_ERROR,
@@ -439,3 +440,20 @@ def test_bench_mips_says_why_qemu_is_not_run():
     assert done.returncode == 0, done.stderr
     first = done.stdout.splitlines()[0]
     assert first.endswith("(QEMU not run: --quick is a smoke test, not a comparison)")
+
+
+@pytest.mark.parametrize(
+    "command, phrase",
+    [
+        (["run", "{smode}"], "in M-mode; did you mean --sbi? "),
+        (["run", "--sbi", "{mmode}"], "in HS-mode; did you mean to run it without --sbi? "),
+    ],
+)
+def test_a_program_booted_the_wrong_way_gets_a_hint(command, phrase):
+    where = {
+        "smode": str(GUESTS / "smode" / "hello.elf"),
+        "mmode": str(GUESTS / "hello" / "hello.elf"),
+    }
+    done = rvh(*(part.format(**where) for part in command))
+    assert_one_line_error(done, EXIT_DEADLOCK, phrase)
+    assert done.stderr.startswith("rvh: trap loop: hart 0 retired nothing")
