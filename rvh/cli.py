@@ -1,9 +1,11 @@
 """The ``rvh`` command.
 
-    rvh run ELF [--memory SIZE] [--smp N] [--max-insns N] [--stats] [--trace FILE]
+    rvh run [--sbi] ELF | --firmware FW [--kernel PAYLOAD] [--memory SIZE] [--smp N]
+            [--max-insns N] [--stats] [--trace FILE|-] [--serial WHERE] [--drive ...] [--netdev ...]
     rvh diff ELF [--reference FILE] [--cpu SPEC] [--context N]
     rvh dtb [-o FILE] [--memory SIZE] [--smp N]
-    rvh bench mips [--quick] [--no-qemu]
+    rvh disasm ELF | WORD...
+    rvh bench mips|mmu|hext|virtio [--repeat N]
 
 Errors are one line on stderr and an exit status from :mod:`rvh.errors`; the guest's own exit
 code is the status of a normal run.
@@ -12,12 +14,22 @@ code is the status of a normal run.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+from types import FrameType
 from typing import TYPE_CHECKING, NoReturn, cast
 
 from rvh import __version__
 from rvh.config import MachineConfig, parse_cpu, parse_size
-from rvh.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, RvhError
+from rvh.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    ConfigError,
+    RvhError,
+)
 
 if TYPE_CHECKING:
     from rvh.machine import Machine
@@ -45,14 +57,19 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(error.message) from None
 
 
+REPEAT_HELP = "runs of the guest; each phase's median is reported (default 3)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="rvh",
         description="rvh: a RISC-V RV64 system emulator with the hypervisor extension, "
         "for seeing and measuring virtualization.",
-        epilog="Exit status: the guest's exit code; 124 instruction limit reached, 123 "
-        "deadlock (all harts in wfi forever), 125 cannot load the program, 126 emulator "
-        "error, 2 bad command line.",
+        epilog="Exit status: the guest's exit code; 123 the guest can never progress (every "
+        "hart in wfi with nothing to wake it, or in a trap loop), 124 instruction limit "
+        "reached, 125 cannot load the program or allocate guest RAM, 126 emulator error, "
+        "130 interrupted (Ctrl-C), 141 stdout closed (| head), 143 terminated (SIGTERM), "
+        "2 bad command line.",
     )
     parser.add_argument("--version", action="version", version=f"rvh {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -63,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a bare-metal RV64 ELF on the virt board.  The boot ROM jumps to the "
         "ELF entry in M-mode with a0 = hartid and a1 = device tree, as QEMU's virt board "
         "does.  The console is the 16550 UART (stdout); a guest ends the run through the "
-        "test device (0x100000), HTIF (a 'tohost' symbol) or, later, SBI shutdown.",
+        "test device (0x100000), HTIF (a 'tohost' symbol) or SBI shutdown (--sbi).  A hart "
+        "that can never progress (wfi with nothing to wake it, a trap loop) ends it too.",
     )
     run.add_argument(
         "elf",
@@ -87,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="SPEC",
-        help="a VM for --hyp: PATH[,virt=hw|trap|pv][,mem=SIZE][,vcpus=N][,append=TEXT] "
+        help="a VM for --hyp: PATH[,virt=hw][,mem=SIZE][,vcpus=N][,append=TEXT] "
         "(QEMU-style suboptions; repeatable, one VM each)",
     )
     run.add_argument(
@@ -147,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace",
         metavar="FILE",
         help="write a commit log (Spike's --log-commits format) of every retired instruction "
-        "and trap to FILE (.gz: compressed)",
+        "and trap to FILE (.gz: compressed; -: stdout)",
     )
 
     diff = commands.add_parser(
@@ -227,15 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     mmu = bench_commands.add_parser(
         "mmu", help="cost of Sv39 translation: one S-mode workload, bare then with Sv39"
     )
-    mmu.add_argument("--repeat", type=_positive_int, default=3, metavar="N")
+    mmu.add_argument("--repeat", type=_positive_int, default=3, metavar="N", help=REPEAT_HELP)
     hext = bench_commands.add_parser(
         "hext", help="cost of two-stage translation: one workload in S-mode, then in VS-mode"
     )
-    hext.add_argument("--repeat", type=_positive_int, default=3, metavar="N")
+    hext.add_argument("--repeat", type=_positive_int, default=3, metavar="N", help=REPEAT_HELP)
     virtio = bench_commands.add_parser(
         "virtio", help="guest-visible virtio-blk MB/s and virtio-net frames/s (wall time)"
     )
-    virtio.add_argument("--repeat", type=_positive_int, default=3, metavar="N")
+    virtio.add_argument("--repeat", type=_positive_int, default=3, metavar="N", help=REPEAT_HELP)
     return parser
 
 
@@ -259,12 +277,50 @@ def _machine_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Terminated:
+    """SIGTERM, handled like Ctrl-C (the run stops at once, says where it was, prints its
+    statistics) but reported as itself: the handler re-raises it as SIGINT, so it reaches the
+    program through trio's own safe delivery of KeyboardInterrupt.  Where SIGINT is ignored
+    (a background job of a script) that delivery does not exist, and SIGTERM keeps its
+    default action rather than being swallowed."""
+
+    received = False
+
+    @classmethod
+    def install(cls) -> None:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGTERM, cls._handle)
+
+    @classmethod
+    def _handle(cls, signum: int, frame: FrameType | None) -> None:
+        cls.received = True
+        signal.raise_signal(signal.SIGINT)
+
+
+def _stopped() -> tuple[str, str, int]:
+    """How to report a KeyboardInterrupt: the word for the message, the reason for --stats,
+    and the exit status."""
+    if _Terminated.received:
+        return "terminated", "terminated (SIGTERM)", EXIT_TERMINATED
+    return "interrupted", "interrupted (Ctrl-C)", EXIT_INTERRUPTED
+
+
+def _quiet_stdout() -> None:
+    """stdout's reader has gone (``rvh ... | head``): send what is still buffered, and what
+    the interpreter flushes at exit, nowhere instead of failing again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if args.command in ("run", "bench"):
+        _Terminated.install()
     try:
         if args.command == "run":
             return _run(args)
@@ -280,8 +336,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rvh: {error.message}", file=sys.stderr)
         return error.status
     except KeyboardInterrupt:
-        print("rvh: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        word, _, status = _stopped()
+        print(f"rvh: {word}", file=sys.stderr)
+        return status
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     return EXIT_USAGE
 
 
@@ -316,19 +376,17 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _disasm(args: argparse.Namespace) -> int:
-    import os
-
     from rvh.disasm_command import disassemble_elf, disassemble_words
 
-    if len(args.target) == 1 and os.path.exists(args.target[0]):
-        lines = disassemble_elf(args.target[0])
+    target = args.target[0]
+    if len(args.target) == 1 and (
+        os.path.lexists(target) or os.sep in target or target.endswith(".elf")
+    ):
+        lines = disassemble_elf(target)  # a path, even one that does not exist
     else:
         lines = disassemble_words(args.target)
-    try:
-        for line in lines:
-            print(line)
-    except BrokenPipeError:  # rvh disasm x.elf | head
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    for line in lines:
+        print(line)
     return 0
 
 
@@ -340,6 +398,7 @@ def _config(args: argparse.Namespace) -> MachineConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rvh.boot import BareElf, BootRecipe, BuiltinSbiBoot, FirmwareBoot, HypervisorBoot
     from rvh.hyp import GuestSpec, host_memory_needed
     from rvh.machine import Machine
 
@@ -350,6 +409,7 @@ def _run(args: argparse.Namespace) -> int:
     config.realtime = args.realtime
     config.drives = args.drive
     config.netdevs = args.netdev
+    guests = []
     if args.hyp:
         if args.sbi or args.elf or args.firmware or args.kernel:
             raise ConfigError("--hyp runs its VMs from --guest SPEC; give no ELF, --sbi or --kernel")
@@ -365,17 +425,20 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("run needs an ELF (or --firmware FW [--kernel PAYLOAD])")
     elif args.kernel:
         raise ConfigError("--kernel goes with --firmware")
-    config.firmware_traps = args.sbi or args.hyp
+    if args.trace == "":
+        raise ConfigError("--trace needs a file name (or - for stdout)")
     config.trace_path = args.trace
-    machine = Machine(config)
+    recipe: BootRecipe
     if args.hyp:
-        machine.load_hypervisor(guests)
+        recipe = HypervisorBoot(guests)
     elif args.firmware:
-        machine.load_firmware(args.firmware, args.kernel)
+        recipe = FirmwareBoot(args.firmware, args.kernel)
     elif args.sbi:
-        machine.load_sbi_payload(args.elf)
+        recipe = BuiltinSbiBoot(args.elf)
     else:
-        machine.load(args.elf)
+        recipe = BareElf(args.elf)
+    machine = Machine(config)
+    machine.boot(recipe)
     try:
         result = machine.run_sync()
     except KeyboardInterrupt:
@@ -384,11 +447,13 @@ def _run(args: argparse.Namespace) -> int:
         # a hung guest is what one interrupts: say where each hart was before the figures
         from rvh.machine import RunResult
 
-        print(f"rvh: interrupted; {_where(machine)}", file=sys.stderr)
-        reason = "interrupted (Ctrl-C)"
-        result = RunResult(EXIT_INTERRUPTED, reason, machine.instructions, machine.wall_seconds)
+        word, reason, status = _stopped()
+        print(f"rvh: {word}; {_where(machine)}", file=sys.stderr)
+        result = RunResult(status, reason, machine.instructions, machine.wall_seconds)
+    if result.status == EXIT_BROKEN_PIPE:
+        _quiet_stdout()  # what --trace - still buffers must not fail again at exit
     if (
-        result.status not in (0, EXIT_INTERRUPTED)
+        result.status not in (0, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_BROKEN_PIPE)
         and result.reason
         and not result.reason.startswith(("test device", "htif"))
     ):

@@ -70,12 +70,21 @@ def parse_size(text: str) -> int:
     return number * scale
 
 
+def format_size(size: int) -> str:
+    """Bytes the way people give them: '256 MiB', '16 GiB', '1.5 GiB', '4 KiB'."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            text = f"{size / (1 << shift):.2f}".rstrip("0").rstrip(".")
+            return f"{text} {unit}"
+    return f"{size} bytes"
+
+
 @dataclass
 class MachineConfig:
     memory: int = DEFAULT_MEMORY
     harts: int = 1
     extensions: str = "acimsuh"  # misa letters: RV64IMAC, S and U modes, the H extension
-    firmware_traps: bool = False  # the built-in SBI handles traps to M-mode (--sbi)
+    firmware_traps: bool = False  # the built-in SBI handles traps to M-mode (set by --sbi's boot)
     max_instructions: int | None = None
     # instructions a hart runs before the others get a turn: long slices for one hart (less
     # overhead), short ones for several, so a hart spinning on a lock hands over soon
@@ -87,11 +96,12 @@ class MachineConfig:
     trace_path: str | None = None
     drives: list[str] = field(default_factory=list)  # --drive option strings
     netdevs: list[str] = field(default_factory=list)  # --netdev option strings
-    extra: dict[str, object] = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.memory < 1 << 20 or self.memory > MAX_MEMORY:
-            raise ConfigError(f"memory size {self.memory} out of range (1 MiB to 16 GiB)")
+            raise ConfigError(
+                f"memory size {format_size(self.memory)} out of range (1 MiB to 16 GiB)"
+            )
         if self.memory % 4096:
             raise ConfigError("memory size must be a multiple of 4 KiB")
         if not 1 <= self.harts <= 8:

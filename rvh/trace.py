@@ -43,6 +43,7 @@ import binascii
 import gzip
 import io
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,9 +203,12 @@ class CommitLog:
         self.path = str(path)
         self.records = records
         try:
-            self._out: IO[str] = (
-                gzip.open(self.path, "wt") if self.path.endswith(".gz") else open(self.path, "w")  # noqa: SIM115
-            )
+            if self.path == "-":  # stdout, kept open after the log
+                self._out: IO[str] = sys.stdout
+            elif self.path.endswith(".gz"):
+                self._out = gzip.open(self.path, "wt")  # noqa: SIM115
+            else:
+                self._out = open(self.path, "w")  # noqa: SIM115
         except OSError as error:
             raise ConfigError(f"--trace {self.path}: cannot write ({error.strerror})") from None
         self.lines = 0
@@ -251,7 +255,10 @@ class CommitLog:
         return list(commit_lines(record, hart.hartid))
 
     def close(self) -> None:
-        self._out.close()
+        if self._out is sys.stdout:
+            self._out.flush()
+        else:
+            self._out.close()
 
 
 @dataclass

@@ -175,6 +175,19 @@ def test_directory(tmp_path):
     assert "is a directory" in refused(tmp_path)
 
 
+def test_character_device_is_refused_unread():
+    # /dev/zero never ends: reading it would take every byte of the host's memory
+    assert refused("/dev/zero") == "/dev/zero: a character device, not a regular file"
+
+
+def test_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.elf"
+    os.mkfifo(fifo)
+    assert refused(fifo) == f"{fifo}: a named pipe, not a regular file"
+
+
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.elf"
     path.write_bytes(b"")

@@ -15,3 +15,12 @@ def test_bench_mips_quick(capsys):
     for workload in ("intmem", "recursion", "bytes"):
         assert workload in out
     assert "MIPS" in out
+
+
+def test_phase_cost_is_never_negative_zero():
+    from rvh.bench.phases import cost
+
+    assert cost(100.0, 100.0) == "+0.0%"
+    assert cost(100.04, 100.0) == "+0.0%"  # -0.04% rounds to nothing, not to "-0.0%"
+    assert cost(50.0, 100.0) == "+50.0%"
+    assert cost(110.0, 100.0) == "-10.0%"
