@@ -91,6 +91,14 @@ def privilege_of_code(elf: LoadedElf) -> str | None:
     return None
 
 
+def qemu_fdt_address(ram_base: int, ram_size: int, size: int) -> int:
+    """Where QEMU 7.2's virt board puts a device tree of ``size`` bytes: the highest 2 MiB-aligned
+    address that leaves room for it below the end of RAM (or 3 GiB)."""
+    end = ram_base + ram_size
+    top = min(end, 3 << 30) if ram_base < 3 << 30 else end
+    return (top - size) & ~((2 << 20) - 1)
+
+
 def place_device_tree(machine: Machine, images: Sequence[LoadedElf]) -> int:
     """Write the device tree where QEMU 7.2's virt board puts it (the highest 2 MiB-aligned
     address that leaves room below the end of RAM or 3 GiB), unless that would cover a loaded
@@ -98,8 +106,7 @@ def place_device_tree(machine: Machine, images: Sequence[LoadedElf]) -> int:
     blob = machine.device_tree()
     size = len(blob)
     ram_end = C.RAM_BASE + machine.config.memory
-    top = min(ram_end, 3 << 30) if C.RAM_BASE < 3 << 30 else ram_end
-    address = (top - size) & ~((2 << 20) - 1)
+    address = qemu_fdt_address(C.RAM_BASE, machine.config.memory, size)
     segments = [segment for image in images for segment in image.segments]
     if any(address < s.address + s.memory_size and s.address < address + size for s in segments):
         address = (max(s.address + s.memory_size for s in segments) + 7) & ~7

@@ -210,14 +210,15 @@ def guest_device_tree(plan: VmPlan) -> bytes:
 
 def place_vm(write: Callable[[int, bytes], None], plan: VmPlan) -> None:
     """Copy the guest's segments and device tree into its host RAM (``write(address, data)``)."""
+    from rvh.boot import qemu_fdt_address
+
     for segment in plan.elf.segments:
         write(plan.host(segment.address), segment.data)
         bss = segment.memory_size - len(segment.data)
         if bss:
             write(plan.host(segment.address + len(segment.data)), bytes(bss))
     plan.dtb = guest_device_tree(plan)
-    # where QEMU's virt board puts it: the highest 2 MiB boundary leaving room below the end
-    address = (GUEST_RAM_BASE + plan.spec.memory - len(plan.dtb)) & ~((2 << 20) - 1)
+    address = qemu_fdt_address(GUEST_RAM_BASE, plan.spec.memory, len(plan.dtb))
     if address < plan.elf.end:
         raise LoadError(f"{plan.spec.path}: no room for the VM's device tree above the image")
     plan.dtb_address = address
