@@ -412,7 +412,9 @@ def _run(args: argparse.Namespace) -> int:
     guests = []
     if args.hyp:
         if args.sbi or args.elf or args.firmware or args.kernel:
-            raise ConfigError("--hyp runs its VMs from --guest SPEC; give no ELF, --sbi or --kernel")
+            raise ConfigError(
+                "--hyp runs its VMs from --guest SPEC; give no ELF, --sbi or --kernel"
+            )
         guests = [GuestSpec.parse(text) for text in args.guest]
         if args.memory is None:
             config.memory = max(config.memory, host_memory_needed(guests))

@@ -81,8 +81,7 @@ class GuestSpec:
             index += 1
             if not sep or key not in _KEYS:
                 raise ConfigError(
-                    f"--guest: unknown suboption {parts[index - 1]!r} "
-                    f"(known: {', '.join(_KEYS)})"
+                    f"--guest: unknown suboption {parts[index - 1]!r} (known: {', '.join(_KEYS)})"
                 )
             if key in seen:
                 raise ConfigError(f"--guest: {key}= given twice")
