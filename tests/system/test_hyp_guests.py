@@ -16,10 +16,10 @@ import sys
 import pytest
 from support import GUESTS, ROOT
 
-from rvh.config import MachineConfig
-from rvh.errors import EXIT_USAGE, EXIT_LOAD_ERROR
-from rvh.hyp import GuestSpec, qemu_command
 from rvh.boot import HypervisorBoot
+from rvh.config import MachineConfig
+from rvh.errors import EXIT_LOAD_ERROR, EXIT_USAGE
+from rvh.hyp import GuestSpec, qemu_command
 from rvh.machine import Machine
 
 SMODE = GUESTS / "smode"
