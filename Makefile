@@ -16,6 +16,7 @@ setup:
 
 guests: setup
 	@$(MAKE) -s -C guests -j2
+	@$(MAKE) -s -C firmware/hyp
 
 demo: guests
 	$(RVH) run guests/build/hello/hello.elf --stats
