@@ -473,6 +473,7 @@ def _run(args: argparse.Namespace) -> int:
             f"TLB misses:           {stats['tlb_misses']}",
         ]
         lines += _device_lines(stats)
+        lines += _vm_lines(machine)
         print("\n".join(lines), file=sys.stderr)
     return result.status & 0xFF if result.status > 255 else result.status
 
@@ -488,6 +489,19 @@ def _where(machine: Machine) -> str:
             f"hart {hart.hartid} at {hart.pc & (2**64 - 1):#x} in {hart.mode}-mode{waiting}"
         )
     return ", ".join(places)
+
+
+def _vm_lines(machine: Machine) -> list[str]:
+    """With --hyp, one block per VM from the hypervisor's stats page (docs/hypervisor.md)."""
+    from rvh.boot import HypervisorBoot
+    from rvh.hyp import STATS_ADDRESS, STATS_SIZE, read_stats
+
+    if not isinstance(machine.recipe, HypervisorBoot):
+        return []
+    lines = []
+    for vm in read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE)):
+        lines += vm.lines()
+    return lines
 
 
 def _device_lines(stats: dict) -> list[str]:

@@ -132,3 +132,32 @@ def test_hypervisor_node_describes_each_vm():
     assert vm1.get_u32("rvh,vcpus") == 2
     assert vm1.get_str("rvh,virt") == "hw"
     assert vm1.get_str("rvh,name") == "vm1"
+
+
+def test_stats_page_layout_round_trips():
+    import struct
+
+    from rvh.hyp import (
+        SBI_EXTENSIONS,
+        STATS_COUNTERS,
+        STATS_SBI,
+        STATS_SCAUSE,
+        STATS_SIZE,
+        STATS_SLOT_WORDS,
+        VM_COUNTERS,
+        hyp_stats_header,
+        read_stats,
+    )
+
+    words = [0] * (STATS_SIZE // 8)
+    slot = 2 * STATS_SLOT_WORDS  # vm 2 only: 0 and 1 absent
+    words[slot : slot + 3] = [2, (1 << 64) - 1, 0]  # shut down, status -1, hw
+    words[slot + STATS_COUNTERS + VM_COUNTERS.index("ecall")] = 7
+    words[slot + STATS_SBI + SBI_EXTENSIONS.index("DBCN")] = 5
+    words[slot + STATS_SCAUSE + 22] = 3
+    (vm,) = read_stats(struct.pack(f"<{len(words)}Q", *words))
+    assert (vm.index, vm.state, vm.mode, vm.status) == (2, "shut down", "hw", -1)
+    assert vm.counters["ecall"] == 7 and vm.sbi["DBCN"] == 5 and vm.scause == {22: 3}
+    header = hyp_stats_header()
+    assert f"#define HYP_STAT_ECALL                {STATS_COUNTERS + 1}" in header
+    assert f"#define HYP_STAT_SBI          {STATS_SBI}" in header

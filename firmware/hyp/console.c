@@ -62,7 +62,7 @@ void vm_console_flush(struct vm *vm)
 
 void vm_console_putc(struct vm *vm, int c)
 {
-    vm->stats.console_bytes++;
+    vm->stats[HYP_STAT_CONSOLE_BYTES]++;
     if (hyp_nvms == 1) {            /* one VM: its console is the machine's, byte for byte */
         host_putc(c);
         return;

@@ -104,9 +104,11 @@ int hyp_parse_vms(const void *fdt)
             uint32_t len = be32(p), nameoff = be32(p + 4);
             const uint8_t *value = p + 8;
             p += 8 + ((len + 3) & ~3U);
+            const char *prop = strings + nameoff;
+            if (in_hyp && depth == in_hyp && strcmp(prop, "rvh,stats") == 0 && len == 16)
+                stats_use_page(be64(value), be64(value + 8));
             if (!vm)
                 continue;
-            const char *prop = strings + nameoff;
             if (strcmp(prop, "reg") == 0 && len == 16) {
                 vm->host_base = be64(value);
                 vm->ram_size = be64(value + 8);

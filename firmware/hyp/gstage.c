@@ -61,6 +61,11 @@ int gstage_map_vm(struct vm *vm)
         hyp_printf("hyp: %s: RAM not page-aligned\n", vm->name);
         return -1;
     }
+    unsigned long stats = (unsigned long)hyp_stats_page;
+    if (vm->host_base < stats + HYP_STATS_SIZE && stats < vm->host_base + vm->ram_size) {
+        hyp_printf("hyp: %s: RAM overlaps the stats page\n", vm->name);
+        return -1;
+    }
     if (vm->host_base < heap_end) {
         hyp_printf("hyp: %s: RAM at 0x%lx overlaps the hypervisor (ends 0x%lx)\n", vm->name,
                    vm->host_base, heap_end);

@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "rvh/encoding.h"
+#include "rvh/hyp_stats.h"
 
 #define HYP_MAX_VMS         8
 #define HYP_MAX_VCPUS       8       /* per VM */
@@ -83,22 +84,6 @@ struct vcpu {
     uint64_t slices;                        /* times it was given the hart */
 };
 
-/* Per-VM counters: KVM's names where they overlap.  Deterministic: instructions, not time. */
-struct vm_stats {
-    uint64_t exits;
-    uint64_t ecall_exits;       /* SBI calls (VS ecall) */
-    uint64_t wfi_exits;
-    uint64_t mmio_exits;        /* guest-page faults on emulated devices */
-    uint64_t csr_exits;         /* virtual-instruction faults on CSR accesses */
-    uint64_t virtual_instruction_exits;
-    uint64_t illegal_exits;     /* forwarded illegal instructions */
-    uint64_t injected_faults;   /* access faults injected for wild guest-physical accesses */
-    uint64_t interrupt_exits;   /* host interrupts taken while the guest ran */
-    uint64_t by_scause[24];     /* exceptions by scause */
-    uint64_t sbi_calls[16];     /* by extension, index from sbi.c's table */
-    uint64_t console_bytes;
-};
-
 struct vm {
     unsigned id;
     enum virt_mode mode;
@@ -113,7 +98,7 @@ struct vm {
     long exit_code;                 /* SRST / syscon status, once VM_SHUTDOWN */
     const char *exit_reason;
     struct vcpu vcpus[HYP_MAX_VCPUS];
-    struct vm_stats stats;
+    uint64_t *stats;                /* its slot of the stats page (rvh/hyp_stats.h's layout) */
     char name[32];
     /* the virtual 16550 */
     uint8_t uart_ier, uart_lcr, uart_mcr, uart_scr, uart_dll, uart_dlm, uart_fcr;
@@ -123,6 +108,7 @@ struct vm {
 
 extern struct vm hyp_vms[HYP_MAX_VMS];
 extern unsigned hyp_nvms;
+extern uint64_t *hyp_stats_page;    /* named by the device tree (rvh,stats), else our own */
 
 /* ---- entry.S ---- */
 void hyp_enter_guest(struct vcpu *vcpu) __attribute__((noreturn));
@@ -166,12 +152,14 @@ void vcpu_save_vs(struct vcpu *vcpu);
 void vcpu_load_vs(struct vcpu *vcpu);
 
 /* ---- stats.c ---- */
+void stats_use_page(unsigned long address, unsigned long size);
+void stats_attach(struct vm *vm);
+void stats_shutdown(struct vm *vm);
 void stats_print(void);
 
 /* ---- main.c ---- */
 void hyp_exit_machine(long status) __attribute__((noreturn));
 void hyp_console_init(void);
-const char *sbi_extension_name(unsigned index);
-unsigned sbi_extension_count(void);
+
 
 #endif

@@ -77,6 +77,7 @@ void hyp_main(unsigned long hartid, const void *dtb)
         }
         if (gstage_map_vm(vm) < 0)
             hyp_exit_machine(125);
+        stats_attach(vm);
         for (unsigned v = 0; v < vm->nvcpus; v++) {
             struct vcpu *vcpu = &vm->vcpus[v];
             vcpu->vm = vm;

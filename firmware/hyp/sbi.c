@@ -14,7 +14,7 @@
 
 struct sbi_extension {
     unsigned long first, last;
-    const char *name;
+    unsigned stat;                  /* its counter in the stats page (HYP_SBI_*) */
     void (*call)(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret);
 };
 
@@ -232,14 +232,14 @@ static void legacy(struct vcpu *vcpu, unsigned long eid, unsigned long fid, stru
 }
 
 static const struct sbi_extension extensions[] = {
-    {SBI_EXT_LEGACY_SET_TIMER, SBI_EXT_LEGACY_SHUTDOWN, "legacy", legacy},
-    {SBI_EXT_BASE, SBI_EXT_BASE, "BASE", base},
-    {SBI_EXT_TIME, SBI_EXT_TIME, "TIME", time_ext},
-    {SBI_EXT_IPI, SBI_EXT_IPI, "IPI", ipi},
-    {SBI_EXT_RFENCE, SBI_EXT_RFENCE, "RFENCE", rfence},
-    {SBI_EXT_HSM, SBI_EXT_HSM, "HSM", hsm},
-    {SBI_EXT_SRST, SBI_EXT_SRST, "SRST", srst},
-    {SBI_EXT_DBCN, SBI_EXT_DBCN, "DBCN", dbcn},
+    {SBI_EXT_LEGACY_SET_TIMER, SBI_EXT_LEGACY_SHUTDOWN, HYP_SBI_LEGACY, legacy},
+    {SBI_EXT_BASE, SBI_EXT_BASE, HYP_SBI_BASE, base},
+    {SBI_EXT_TIME, SBI_EXT_TIME, HYP_SBI_TIME, time_ext},
+    {SBI_EXT_IPI, SBI_EXT_IPI, HYP_SBI_IPI, ipi},
+    {SBI_EXT_RFENCE, SBI_EXT_RFENCE, HYP_SBI_RFENCE, rfence},
+    {SBI_EXT_HSM, SBI_EXT_HSM, HYP_SBI_HSM, hsm},
+    {SBI_EXT_SRST, SBI_EXT_SRST, HYP_SBI_SRST, srst},
+    {SBI_EXT_DBCN, SBI_EXT_DBCN, HYP_SBI_DBCN, dbcn},
 };
 static const unsigned n_extensions = sizeof(extensions) / sizeof(extensions[0]);
 
@@ -251,24 +251,12 @@ static const struct sbi_extension *find(unsigned long eid)
     return 0;
 }
 
-const char *sbi_extension_name(unsigned index)
-{
-    return index < n_extensions ? extensions[index].name : "other";
-}
-
-unsigned sbi_extension_count(void)
-{
-    return n_extensions;
-}
-
 void sbi_dispatch(struct vcpu *vcpu)
 {
     unsigned long eid = vcpu->regs.x[17], fid = vcpu->regs.x[16];
     struct sbiret ret = {0, 0};
     const struct sbi_extension *e = find(eid);
-    unsigned index = e ? (unsigned)(e - extensions) : n_extensions;
-    if (index < sizeof(vcpu->vm->stats.sbi_calls) / sizeof(vcpu->vm->stats.sbi_calls[0]))
-        vcpu->vm->stats.sbi_calls[index]++;
+    vcpu->vm->stats[HYP_STAT_SBI + (e ? e->stat : HYP_SBI_OTHER)]++;
     vcpu->regs.sepc += 4;
     if (e)
         e->call(vcpu, eid, fid, &ret);

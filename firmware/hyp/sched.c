@@ -180,6 +180,7 @@ void vm_shutdown(struct vm *vm, long code, const char *reason)
     vm->state = VM_SHUTDOWN;
     vm->exit_code = code;
     vm->exit_reason = reason;
+    stats_shutdown(vm);
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vm->vcpus[i].state = VCPU_STOPPED;
 }

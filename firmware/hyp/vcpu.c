@@ -74,10 +74,10 @@ int vcpu_has_pending_interrupt(struct vcpu *vcpu)
 static void virtual_instruction(struct vcpu *vcpu, unsigned long insn)
 {
     struct vm *vm = vcpu->vm;
-    vm->stats.virtual_instruction_exits++;
+    vm->stats[HYP_STAT_VIRTUAL_INSTRUCTION]++;
     int from_vs = (vcpu->regs.sstatus & SSTATUS_SPP_MASK) != 0;
     if (insn == INSN_WFI && from_vs) {
-        vm->stats.wfi_exits++;
+        vm->stats[HYP_STAT_WFI]++;
         vcpu->regs.sepc += 4;
         if (!vcpu_has_pending_interrupt(vcpu)) {
             vcpu->state = VCPU_WAITING;
@@ -89,8 +89,8 @@ static void virtual_instruction(struct vcpu *vcpu, unsigned long insn)
      * and so are wfi and the counters in VU-mode where its own U-mode would trap (3.1.6.5,
      * scounteren: the guest kernel handles those itself, as on its own hart). */
     if ((insn & 0x7f) == 0x73 && ((insn >> 12) & 7) != 0)
-        vm->stats.csr_exits++;
-    vm->stats.illegal_exits++;
+        vm->stats[HYP_STAT_CSR]++;
+    vm->stats[HYP_STAT_ILLEGAL]++;
     vcpu_inject_exception(vcpu, CAUSE_ILLEGAL_INSTRUCTION, insn);
 }
 
@@ -100,12 +100,12 @@ static void guest_page_fault(struct vcpu *vcpu, unsigned long scause)
     unsigned long gpa = csr_read(CSR_HTVAL) << 2 | (csr_read(CSR_STVAL) & 3);
     unsigned long gva = csr_read(CSR_STVAL);
     if (scause != CAUSE_INSTRUCTION_GUEST_PAGE_FAULT && mmio_emulate(vcpu, gpa, scause) == 0) {
-        vm->stats.mmio_exits++;
+        vm->stats[HYP_STAT_MMIO]++;
         return;
     }
     /* Nothing at that guest-physical address: the guest sees an access fault (3.7.1), as a
      * hart of its own would for an address with no memory or device behind it. */
-    vm->stats.injected_faults++;
+    vm->stats[HYP_STAT_INJECTED_FAULTS]++;
     unsigned long cause = scause == CAUSE_INSTRUCTION_GUEST_PAGE_FAULT  ? CAUSE_INSTRUCTION_ACCESS_FAULT
                         : scause == CAUSE_LOAD_GUEST_PAGE_FAULT ? CAUSE_LOAD_ACCESS_FAULT
                                                                 : CAUSE_STORE_ACCESS_FAULT;
@@ -114,7 +114,7 @@ static void guest_page_fault(struct vcpu *vcpu, unsigned long scause)
 
 static void host_interrupt(struct vcpu *vcpu, unsigned long code)
 {
-    vcpu->vm->stats.interrupt_exits++;
+    vcpu->vm->stats[HYP_STAT_INTERRUPTS]++;
     if (code == INTERRUPT_SUPERVISOR_TIMER) {
         sched_timer_fired();            /* the slice is over */
         sched_yield(vcpu);
@@ -127,15 +127,15 @@ void hyp_handle_exit(struct vcpu *vcpu)
 {
     struct vm *vm = vcpu->vm;
     unsigned long scause = csr_read(CSR_SCAUSE);
-    vm->stats.exits++;
+    vm->stats[HYP_STAT_EXITS]++;
     if (scause & MCAUSE_INTERRUPT_MASK) {
         host_interrupt(vcpu, scause & ~MCAUSE_INTERRUPT_MASK);
     } else {
-        if (scause < sizeof(vm->stats.by_scause) / sizeof(vm->stats.by_scause[0]))
-            vm->stats.by_scause[scause]++;
+        if (scause < HYP_SCAUSE_COUNT)
+            vm->stats[HYP_STAT_SCAUSE + scause]++;
         switch (scause) {
         case CAUSE_ECALL_FROM_VS:
-            vm->stats.ecall_exits++;
+            vm->stats[HYP_STAT_ECALL]++;
             sbi_dispatch(vcpu);
             break;
         case CAUSE_INSTRUCTION_GUEST_PAGE_FAULT:

@@ -178,3 +178,18 @@ def per_vm(output: str, vm: str) -> list[str]:
     return [
         line for line in output.splitlines() if line.startswith(f"[{vm}] ") and "(Sv57)" not in line
     ]
+
+
+def test_stats_prints_a_block_per_vm_from_the_stats_page():
+    result = rvh(
+        "--hyp", "--guest", str(SMODE / "hello.elf"), "--guest", str(SMODE / "umode.elf"), "--stats"
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    blocks = result.stderr[result.stderr.index("vm 0 (hw):") :].splitlines()
+    assert blocks[0] == "vm 0 (hw): shut down, status 0"
+    assert blocks[4] == "vm 1 (hw): shut down, status 0"
+    # the page and the hypervisor's own console summary agree, figure for figure
+    console = re.search(r"hyp: vm 1 \(hw\).*\nhyp:   exits (\d+): (.*)\n", result.stdout)
+    assert console is not None
+    assert blocks[5] == f"  exits {console.group(1)}: {console.group(2)}"
+    assert re.fullmatch(r"  exits by scause: 10: \d+, 22: \d+", blocks[7])  # umode's U-mode traps
