@@ -40,7 +40,7 @@ MAX_VMS = 8
 MAX_VCPUS = 8
 VIRT_MODES = ("hw", "trap", "pv")
 IO_PATHS = ("emulated", "pv", "passthrough")
-# ---- the stats page: what the hypervisor counts, one 512-byte slot of u64 words per VM ------------
+# ---- the stats page: what the hypervisor counts, one 512-byte slot of u64 words per VM -----
 # The hypervisor (firmware/hyp/stats.c) writes it, rvh run --stats reads it; the C side takes the
 # layout from the header hyp_stats_header() writes, so the two cannot drift apart.
 VM_COUNTERS = (
