@@ -52,8 +52,8 @@ int main(void)
     CHECK(3, "hstatus.VSXL at reset", (hstatus0 >> 32) & 3, 2);
     CHECK(4, "vsstatus.UXL at reset", (vsstatus0 >> 32) & 3, 2);
     {
-        const unsigned long vss_fields = SSTATUS_SIE | SSTATUS_SPIE | MSTATUS_UBE | SSTATUS_SPP |
-            (3UL << 9) | MSTATUS_FS | (3UL << 15) | SSTATUS_SUM | SSTATUS_MXR | MSTATUS_UXL |
+        const unsigned long vss_fields = SSTATUS_SIE_MASK | SSTATUS_SPIE_MASK | MSTATUS_UBE_MASK | SSTATUS_SPP_MASK |
+            (3UL << 9) | MSTATUS_FS_MASK | (3UL << 15) | SSTATUS_SUM_MASK | SSTATUS_MXR_MASK | MSTATUS_UXL_MASK |
             (1UL << 63);
         CHECK_DEV(4, "vsstatus WPRI bits zero at reset", vsstatus0 & ~vss_fields, 0,
                   0x800000000UL, "D4");
@@ -66,17 +66,17 @@ int main(void)
     csrw(CSR_HGEIE, 0);
 
     /* ---------------- hstatus ---------------- */
-    const unsigned long hs_rw = HSTATUS_GVA | HSTATUS_SPV | HSTATUS_SPVP | HSTATUS_HU |
-                                HSTATUS_VTVM | HSTATUS_VTW | HSTATUS_VTSR;
-    csrw(CSR_HSTATUS, ~HSTATUS_VGEIN);      /* VGEIN is WLRL: write only legal values */
+    const unsigned long hs_rw = HSTATUS_GVA_MASK | HSTATUS_SPV_MASK | HSTATUS_SPVP_MASK | HSTATUS_HU_MASK |
+                                HSTATUS_VTVM_MASK | HSTATUS_VTW_MASK | HSTATUS_VTSR_MASK;
+    csrw(CSR_HSTATUS, ~HSTATUS_VGEIN_MASK);      /* VGEIN is WLRL: write only legal values */
     unsigned long v = csrr(CSR_HSTATUS);
     printf("hcsr: hstatus after writing ~VGEIN: 0x%lx\n", v);
     /* all ones but VGEIN -> the writable fields, VSXL = 2, VSBE 0 or 1, WPRI bits 0 */
     CHECK_DEV(5, "hstatus after writing all ones (VGEIN and VSBE masked)",
-              v & ~(HSTATUS_VGEIN | HSTATUS_VSBE), hs_rw | (2UL << 32),
-              ~(HSTATUS_VGEIN | HSTATUS_VSBE | (1UL << 32)), "D1");
+              v & ~(HSTATUS_VGEIN_MASK | HSTATUS_VSBE_MASK), hs_rw | (2UL << 32),
+              ~(HSTATUS_VGEIN_MASK | HSTATUS_VSBE_MASK | (1UL << 32)), "D1");
     csrw(CSR_HSTATUS, 0);
-    CHECK(6, "hstatus after writing 0", csrr(CSR_HSTATUS) & ~HSTATUS_VSBE, 2UL << 32);
+    CHECK(6, "hstatus after writing 0", csrr(CSR_HSTATUS) & ~HSTATUS_VSBE_MASK, 2UL << 32);
     for (unsigned long x = 0; x < 4; x++) {
         csrw(CSR_HSTATUS, x << 32);
         CHECK(7, "hstatus.VSXL after writing 0..3 (only RV64 VS-mode)",
@@ -88,7 +88,7 @@ int main(void)
             continue;
         csrw(CSR_HSTATUS, bit | (2UL << 32));
         CHECK(8, "hstatus single writable bit reads back alone",
-              csrr(CSR_HSTATUS) & ~(HSTATUS_VSBE | HSTATUS_VGEIN), bit | (2UL << 32));
+              csrr(CSR_HSTATUS) & ~(HSTATUS_VSBE_MASK | HSTATUS_VGEIN_MASK), bit | (2UL << 32));
     }
     for (int g = 1; g <= geilen; g++) {
         csrw(CSR_HSTATUS, ((unsigned long)g << 12) | (2UL << 32));
@@ -109,7 +109,7 @@ int main(void)
     csrw(CSR_HIDELEG, ~0UL);
     v = csrr(CSR_HIDELEG);
     printf("hcsr: hideleg after writing all ones: 0x%lx\n", v);
-    CHECK_MASK(12, "hideleg bits 12:0: only VSEI/VSTI/VSSI (10, 6, 2)", v, 0x1fff, VS_INTS);
+    CHECK_MASK(12, "hideleg bits 12:0: only VSEI/VSTI/VSSI (10, 6, 2)", v, 0x1fff, MIP_VS_LEVEL_MASK);
     csrw(CSR_HIDELEG, 0);
     CHECK(13, "hideleg after writing 0", csrr(CSR_HIDELEG), 0);
 
@@ -117,31 +117,31 @@ int main(void)
     v = csrr(CSR_MIDELEG);
     printf("hcsr: mideleg after writing 0: 0x%lx (GEILEN %d)\n", v, geilen);
     CHECK_MASK(14, "mideleg VS bits (10, 6, 2) read-only one; SGEI (12) iff GEILEN>0",
-               v, VS_INTS | (geilen ? MIP_SGEIP : 0), VS_INTS | (geilen ? MIP_SGEIP : 0));
-    csrw(CSR_MIDELEG, S_INTS);
+               v, MIP_VS_LEVEL_MASK | (geilen ? MIP_SGEIP_MASK : 0), MIP_VS_LEVEL_MASK | (geilen ? MIP_SGEIP_MASK : 0));
+    csrw(CSR_MIDELEG, MIP_S_LEVEL_MASK);
 
     /* ---------------- hvip / hip / hie / mip / mie / sip / sie ---------------- */
     csrw(CSR_HVIP, ~0UL);
     v = csrr(CSR_HVIP);
     printf("hcsr: hvip after writing all ones: 0x%lx\n", v);
-    CHECK_MASK(15, "hvip bits 15:0: only VSEIP/VSTIP/VSSIP writable", v, 0xffff, VS_INTS);
-    CHECK_MASK(16, "mip shows hvip's VS bits", csrr(CSR_MIP), VS_INTS, VS_INTS);
-    CHECK_MASK(16, "hip shows hvip's VS bits", csrr(CSR_HIP), VS_INTS, VS_INTS);
-    CHECK_MASK(17, "sip (HS view) has no VS bits", csrr(CSR_SIP), VS_INTS | MIP_SGEIP, 0);
+    CHECK_MASK(15, "hvip bits 15:0: only VSEIP/VSTIP/VSSIP writable", v, 0xffff, MIP_VS_LEVEL_MASK);
+    CHECK_MASK(16, "mip shows hvip's VS bits", csrr(CSR_MIP), MIP_VS_LEVEL_MASK, MIP_VS_LEVEL_MASK);
+    CHECK_MASK(16, "hip shows hvip's VS bits", csrr(CSR_HIP), MIP_VS_LEVEL_MASK, MIP_VS_LEVEL_MASK);
+    CHECK_MASK(17, "sip (HS view) has no VS bits", csrr(CSR_SIP), MIP_VS_LEVEL_MASK | MIP_SGEIP_MASK, 0);
     csrw(CSR_HIP, 0);           /* only VSSIP is writable in hip */
     CHECK_MASK(18, "hip write 0 clears only VSSIP (alias of hvip.VSSIP)",
-               csrr(CSR_HVIP), VS_INTS, MIP_VSTIP | MIP_VSEIP);
+               csrr(CSR_HVIP), MIP_VS_LEVEL_MASK, MIP_VSTIP_MASK | MIP_VSEIP_MASK);
     csrw(CSR_HIP, ~0UL);
-    CHECK_MASK(18, "hip write all ones sets VSSIP back", csrr(CSR_HVIP), VS_INTS, VS_INTS);
+    CHECK_MASK(18, "hip write all ones sets VSSIP back", csrr(CSR_HVIP), MIP_VS_LEVEL_MASK, MIP_VS_LEVEL_MASK);
     csrw(CSR_HVIP, 0);
-    CHECK_MASK(18, "hip after hvip = 0", csrr(CSR_HIP), 0xffff & ~MIP_SGEIP, 0);
-    csrs(CSR_MIP, MIP_VSTIP | MIP_VSEIP);   /* read-only in mip (aliases of hip) */
+    CHECK_MASK(18, "hip after hvip = 0", csrr(CSR_HIP), 0xffff & ~MIP_SGEIP_MASK, 0);
+    csrs(CSR_MIP, MIP_VSTIP_MASK | MIP_VSEIP_MASK);   /* read-only in mip (aliases of hip) */
     v = csrr(CSR_MIP);
     CHECK_DEV(19, "mip.VSTIP/VSEIP are read-only (writing them through mip has no effect)",
-              v & (MIP_VSTIP | MIP_VSEIP), 0, MIP_VSTIP | MIP_VSEIP, "D2");
+              v & (MIP_VSTIP_MASK | MIP_VSEIP_MASK), 0, MIP_VSTIP_MASK | MIP_VSEIP_MASK, "D2");
     csrw(CSR_HVIP, 0);
-    csrs(CSR_MIP, MIP_VSSIP);
-    CHECK(19, "mip.VSSIP is a writable alias of hvip.VSSIP", csrr(CSR_HVIP) & VS_INTS, MIP_VSSIP);
+    csrs(CSR_MIP, MIP_VSSIP_MASK);
+    CHECK(19, "mip.VSSIP is a writable alias of hvip.VSSIP", csrr(CSR_HVIP) & MIP_VS_LEVEL_MASK, MIP_VSSIP_MASK);
     csrw(CSR_HVIP, 0);
 
     csrw(CSR_MIE, 0);
@@ -149,16 +149,16 @@ int main(void)
     v = csrr(CSR_HIE);
     printf("hcsr: hie after writing all ones: 0x%lx\n", v);
     CHECK_MASK(20, "hie: VSEIE/VSTIE/VSSIE writable, no bits but those and SGEIE",
-               v, ~MIP_SGEIP, VS_INTS);
+               v, ~MIP_SGEIP_MASK, MIP_VS_LEVEL_MASK);
     if (geilen)
-        CHECK(20, "hie.SGEIE writable (GEILEN > 0)", v & MIP_SGEIP, MIP_SGEIP);
-    CHECK(21, "mie after hie = all ones", csrr(CSR_MIE) & ~MIP_SGEIP, VS_INTS);
+        CHECK(20, "hie.SGEIE writable (GEILEN > 0)", v & MIP_SGEIP_MASK, MIP_SGEIP_MASK);
+    CHECK(21, "mie after hie = all ones", csrr(CSR_MIE) & ~MIP_SGEIP_MASK, MIP_VS_LEVEL_MASK);
     csrw(CSR_SIE, ~0UL);
-    CHECK_MASK(22, "sie (HS view) has no VS/SGEI bits", csrr(CSR_SIE), VS_INTS | MIP_SGEIP, 0);
-    CHECK(22, "writing sie leaves hie alone", csrr(CSR_HIE) & VS_INTS, VS_INTS);
+    CHECK_MASK(22, "sie (HS view) has no VS/SGEI bits", csrr(CSR_SIE), MIP_VS_LEVEL_MASK | MIP_SGEIP_MASK, 0);
+    CHECK(22, "writing sie leaves hie alone", csrr(CSR_HIE) & MIP_VS_LEVEL_MASK, MIP_VS_LEVEL_MASK);
     csrw(CSR_HIE, 0);
     csrw(CSR_MIE, ~0UL);
-    CHECK(23, "hie after mie = all ones", csrr(CSR_HIE) & ~MIP_SGEIP, VS_INTS);
+    CHECK(23, "hie after mie = all ones", csrr(CSR_HIE) & ~MIP_SGEIP_MASK, MIP_VS_LEVEL_MASK);
     csrw(CSR_MIE, 0);
     CHECK(23, "hie after mie = 0", csrr(CSR_HIE), 0);
 
@@ -169,7 +169,7 @@ int main(void)
     CHECK(24, "hgeip has no bits beyond GEILEN", csrr(CSR_HGEIP) & ~hgeie, 0);
     hx_expect1();
     hx_exec(HX_M, I_CSRW(CSR_HGEIP), 0, 0);
-    hx_check_trap(25, "csrw hgeip (read-only CSR) is illegal", LVL_M, CAUSE_ILLEGAL);
+    hx_check_trap(25, "csrw hgeip (read-only CSR) is illegal", LVL_M, CAUSE_ILLEGAL_INSTRUCTION);
 
     /* ---------------- hcounteren, htimedelta, trap value registers ---------------- */
     csrw(CSR_HCOUNTEREN, ~0UL);
@@ -255,11 +255,11 @@ int main(void)
                     m == badm[i] ? " -- QEMU 7.2's known deviation D3" : "");
         }
     }
-    csrs(CSR_MSTATUS, MSTATUS_TVM);
+    csrs(CSR_MSTATUS, MSTATUS_TVM_MASK);
     csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << 60) | 0x80004UL);
     CHECK(36, "hgatp accessible from M with mstatus.TVM=1", csrr(CSR_HGATP),
           (HGATP_MODE_SV39X4 << 60) | 0x80004UL);
-    csrc(CSR_MSTATUS, MSTATUS_TVM);
+    csrc(CSR_MSTATUS, MSTATUS_TVM_MASK);
     csrw(CSR_HGATP, 0);
 
     /* ---------------- vsatp ---------------- */
@@ -285,9 +285,9 @@ int main(void)
     csrw(CSR_VSATP, 0);
 
     /* ---------------- vsstatus ---------------- */
-    const unsigned long vss_rw = SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP | SSTATUS_SUM | SSTATUS_MXR;
-    const unsigned long vss_all = vss_rw | MSTATUS_UBE | (3UL << 9) | MSTATUS_FS | (3UL << 15) |
-                                  MSTATUS_UXL | (1UL << 63);
+    const unsigned long vss_rw = SSTATUS_SIE_MASK | SSTATUS_SPIE_MASK | SSTATUS_SPP_MASK | SSTATUS_SUM_MASK | SSTATUS_MXR_MASK;
+    const unsigned long vss_all = vss_rw | MSTATUS_UBE_MASK | (3UL << 9) | MSTATUS_FS_MASK | (3UL << 15) |
+                                  MSTATUS_UXL_MASK | (1UL << 63);
     csrw(CSR_VSSTATUS, ~0UL);
     v = csrr(CSR_VSSTATUS);
     printf("hcsr: vsstatus after writing all ones: 0x%lx\n", v);
@@ -312,8 +312,8 @@ int main(void)
     CHECK_DEV(42, "vsepc bit 0 reads zero", csrr(CSR_VSEPC), 0x80001234UL, 0x80001235UL, "D5");
     csrw(CSR_VSEPC, 0x80001236UL);
     CHECK(42, "vsepc bit 1 holds (IALIGN = 16)", csrr(CSR_VSEPC), 0x80001236UL);
-    csrw(CSR_VSCAUSE, INTR | 5);
-    CHECK(43, "vscause interrupt 5", csrr(CSR_VSCAUSE), INTR | 5);
+    csrw(CSR_VSCAUSE, MCAUSE_INTERRUPT_MASK | 5);
+    CHECK(43, "vscause interrupt 5", csrr(CSR_VSCAUSE), MCAUSE_INTERRUPT_MASK | 5);
     csrw(CSR_VSCAUSE, 13);
     CHECK(43, "vscause 13", csrr(CSR_VSCAUSE), 13);
     csrw(CSR_VSTVAL, 0x123456789abcdef0UL);
@@ -327,20 +327,20 @@ int main(void)
     csrw(CSR_VSIE, ~0UL);
     CHECK(46, "vsie read-only zero with hideleg = 0", csrr(CSR_VSIE), 0);
     CHECK(46, "vsie write with hideleg = 0 leaves hie alone", csrr(CSR_HIE), 0);
-    csrw(CSR_HIDELEG, VS_INTS);
+    csrw(CSR_HIDELEG, MIP_VS_LEVEL_MASK);
     csrw(CSR_VSIE, ~0UL);
-    CHECK_MASK(47, "vsie with hideleg = VS bits: SEIE/STIE/SSIE", csrr(CSR_VSIE), 0xffff, S_INTS);
-    CHECK(47, "vsie bits alias hie VS bits", csrr(CSR_HIE) & ~MIP_SGEIP, VS_INTS);
+    CHECK_MASK(47, "vsie with hideleg = VS bits: SEIE/STIE/SSIE", csrr(CSR_VSIE), 0xffff, MIP_S_LEVEL_MASK);
+    CHECK(47, "vsie bits alias hie VS bits", csrr(CSR_HIE) & ~MIP_SGEIP_MASK, MIP_VS_LEVEL_MASK);
     csrw(CSR_VSIE, 0);
-    CHECK(47, "vsie = 0 clears hie VS bits", csrr(CSR_HIE) & VS_INTS, 0);
-    csrw(CSR_HVIP, VS_INTS);
+    CHECK(47, "vsie = 0 clears hie VS bits", csrr(CSR_HIE) & MIP_VS_LEVEL_MASK, 0);
+    csrw(CSR_HVIP, MIP_VS_LEVEL_MASK);
     v = csrr(CSR_VSIP);
     CHECK_DEV(48, "vsip shows hip.VSEIP/VSTIP/VSSIP as SEIP/STIP/SSIP",
-              v & 0xffff, S_INTS, MIP_SSIP, "D6");
+              v & 0xffff, MIP_S_LEVEL_MASK, MIP_SSIP_MASK, "D6");
     csrw(CSR_VSIP, 0);
-    CHECK(49, "vsip write 0 clears only VSSIP", csrr(CSR_HVIP) & VS_INTS, MIP_VSTIP | MIP_VSEIP);
+    CHECK(49, "vsip write 0 clears only VSSIP", csrr(CSR_HVIP) & MIP_VS_LEVEL_MASK, MIP_VSTIP_MASK | MIP_VSEIP_MASK);
     csrw(CSR_VSIP, ~0UL);
-    CHECK(49, "vsip write all ones sets VSSIP only", csrr(CSR_HVIP) & VS_INTS, VS_INTS);
+    CHECK(49, "vsip write all ones sets VSSIP only", csrr(CSR_HVIP) & MIP_VS_LEVEL_MASK, MIP_VS_LEVEL_MASK);
     csrw(CSR_HIDELEG, 0);
     CHECK(50, "vsip read-only zero with hideleg = 0", csrr(CSR_VSIP), 0);
     csrw(CSR_HVIP, 0);
@@ -354,28 +354,28 @@ int main(void)
     }
 
     /* ---------------- henvcfg, mstatus.MPV/GVA ---------------- */
-    const unsigned long henv_ok = ENVCFG_FIOM | ENVCFG_CBIE | ENVCFG_CBCFE | ENVCFG_CBZE |
-                                  ENVCFG_PBMTE | ENVCFG_STCE;
+    const unsigned long henv_ok = MENVCFG_FIOM_MASK | MENVCFG_CBIE_MASK | MENVCFG_CBCFE_MASK | MENVCFG_CBZE_MASK |
+                                  MENVCFG_PBMTE_MASK | MENVCFG_STCE_MASK;
     csrw(CSR_MENVCFG, ~0UL);
     unsigned long menv = csrr(CSR_MENVCFG);
     csrw(CSR_HENVCFG, ~0UL);
     v = csrr(CSR_HENVCFG);
     printf("hcsr: menvcfg 0x%lx, henvcfg 0x%lx after writing all ones\n", menv, v);
     CHECK(52, "henvcfg: no bits besides FIOM/CBIE/CBCFE/CBZE/PBMTE/STCE", v & ~henv_ok, 0);
-    CHECK(52, "henvcfg.FIOM writable", v & ENVCFG_FIOM, ENVCFG_FIOM);
+    CHECK(52, "henvcfg.FIOM writable", v & MENVCFG_FIOM_MASK, MENVCFG_FIOM_MASK);
     if (hx_has_sstc)
-        CHECK(52, "henvcfg.STCE writable (Sstc, menvcfg.STCE = 1)", v & ENVCFG_STCE, ENVCFG_STCE);
+        CHECK(52, "henvcfg.STCE writable (Sstc, menvcfg.STCE = 1)", v & MENVCFG_STCE_MASK, MENVCFG_STCE_MASK);
     csrw(CSR_MENVCFG, 0);
     csrw(CSR_HENVCFG, ~0UL);
     CHECK_DEV(53, "henvcfg.STCE read-only zero while menvcfg.STCE = 0",
-              csrr(CSR_HENVCFG) & ENVCFG_STCE, 0, ENVCFG_STCE, "D8");
+              csrr(CSR_HENVCFG) & MENVCFG_STCE_MASK, 0, MENVCFG_STCE_MASK, "D8");
     csrw(CSR_HENVCFG, 0);
 
-    csrs(CSR_MSTATUS, MSTATUS_MPV | MSTATUS_GVA);
-    CHECK(54, "mstatus.MPV and GVA writable", csrr(CSR_MSTATUS) & (MSTATUS_MPV | MSTATUS_GVA),
-          MSTATUS_MPV | MSTATUS_GVA);
-    csrc(CSR_MSTATUS, MSTATUS_MPV | MSTATUS_GVA);
-    CHECK(54, "mstatus.MPV and GVA clear", csrr(CSR_MSTATUS) & (MSTATUS_MPV | MSTATUS_GVA), 0);
+    csrs(CSR_MSTATUS, MSTATUS_MPV_MASK | MSTATUS_GVA_MASK);
+    CHECK(54, "mstatus.MPV and GVA writable", csrr(CSR_MSTATUS) & (MSTATUS_MPV_MASK | MSTATUS_GVA_MASK),
+          MSTATUS_MPV_MASK | MSTATUS_GVA_MASK);
+    csrc(CSR_MSTATUS, MSTATUS_MPV_MASK | MSTATUS_GVA_MASK);
+    CHECK(54, "mstatus.MPV and GVA clear", csrr(CSR_MSTATUS) & (MSTATUS_MPV_MASK | MSTATUS_GVA_MASK), 0);
 
     /* ---------------- accessibility from HS ---------------- */
     static const unsigned hcsrs[] = {
@@ -392,19 +392,19 @@ int main(void)
     }
     if (hx_has_sstc) {
         int t;
-        csrw(CSR_MENVCFG, ENVCFG_STCE);
+        csrw(CSR_MENVCFG, MENVCFG_STCE_MASK);
         csr_try_read(HX_HS, CSR_VSTIMECMP, &t);
         if (t)
             hx_fail(55, "csrr vstimecmp from HS-mode traps (cause 0x%lx)", hx_log[0].cause);
         csrw(CSR_MENVCFG, 0);
     }
     /* hstatus written from HS: the VS CSRs are HS's to manage */
-    hx_exec(HX_HS, I_CSRW(CSR_HSTATUS), HSTATUS_VTSR | (2UL << 32), 0);
-    CHECK(56, "hstatus written from HS", csrr(CSR_HSTATUS) & HSTATUS_VTSR, HSTATUS_VTSR);
+    hx_exec(HX_HS, I_CSRW(CSR_HSTATUS), HSTATUS_VTSR_MASK | (2UL << 32), 0);
+    CHECK(56, "hstatus written from HS", csrr(CSR_HSTATUS) & HSTATUS_VTSR_MASK, HSTATUS_VTSR_MASK);
     csrw(CSR_HSTATUS, 2UL << 32);
     hx_expect1();
     hx_exec(HX_M, I_CSRR(CSR_HTIMEDELTAH), 0, 0);
-    hx_check_trap(57, "htimedeltah does not exist in RV64", LVL_M, CAUSE_ILLEGAL);
+    hx_check_trap(57, "htimedeltah does not exist in RV64", LVL_M, CAUSE_ILLEGAL_INSTRUCTION);
 
     /* medeleg: the H chapter's delegation paths (8.5.2 "Guest-page-fault traps
      * may be delegated from M-mode to HS-mode under the control of CSR
@@ -415,8 +415,8 @@ int main(void)
     v = csrr(CSR_MEDELEG);
     csrw(CSR_MEDELEG, 0);
     printf("hcsr: medeleg after writing all ones: 0x%lx\n", v);
-    static const int mdel[] = { CAUSE_ECALL_U, CAUSE_ECALL_VS, CAUSE_IPF, CAUSE_LPF, CAUSE_SPF,
-                                CAUSE_IGPF, CAUSE_LGPF, CAUSE_VIRTUAL, CAUSE_SGPF };
+    static const int mdel[] = { CAUSE_ECALL_FROM_U, CAUSE_ECALL_FROM_VS, CAUSE_INSTRUCTION_PAGE_FAULT, CAUSE_LOAD_PAGE_FAULT, CAUSE_STORE_PAGE_FAULT,
+                                CAUSE_INSTRUCTION_GUEST_PAGE_FAULT, CAUSE_LOAD_GUEST_PAGE_FAULT, CAUSE_VIRTUAL_INSTRUCTION, CAUSE_STORE_GUEST_PAGE_FAULT };
     for (unsigned i = 0; i < sizeof(mdel) / sizeof(mdel[0]); i++)
         if (!(v & (1UL << mdel[i])))
             hx_fail(58, "medeleg bit %d (cause %d) is not writable: that trap cannot be "

@@ -29,14 +29,13 @@
  * Exit 0 = pass, otherwise the number of the first failing test.
  */
 #include "test.h"
+#include "rvh/encoding.h"
 
-#define CLINT_MSIP0      0x2000000
-#define CLINT_MTIMECMP0  0x2004000
-#define CLINT_MTIME      0x200bff8
-#define MIP_MSIP         0x8
-#define MIP_MTIP         0x80
-#define CAUSE_MSI        0x8000000000000003
-#define CAUSE_MTI        0x8000000000000007
+#define CLINT_MSIP0      (CLINT_BASE + CLINT_MSIP_OFFSET)
+#define CLINT_MTIMECMP0  (CLINT_BASE + CLINT_MTIMECMP_OFFSET)
+#define CLINT_MTIME      (CLINT_BASE + CLINT_MTIME_OFFSET)
+#define CAUSE_MSI        (MCAUSE_INTERRUPT_MASK | INTERRUPT_MACHINE_SOFTWARE)
+#define CAUSE_MTI        (MCAUSE_INTERRUPT_MASK | INTERRUPT_MACHINE_TIMER)
 
     .option norvc
 
@@ -298,15 +297,15 @@ RVH_TEST_BEGIN(mtraps)
     lw a0, 0(t0)
     CHECK_EQ(a0, 1)
     csrr a0, mip
-    andi a0, a0, MIP_MSIP
-    CHECK_EQ(a0, MIP_MSIP)
+    andi a0, a0, MIP_MSIP_MASK
+    CHECK_EQ(a0, MIP_MSIP_MASK)
     SET_TESTNUM(49)                     /* not taken while mie.MSIE = 0 */
     csrsi mstatus, 8
     nop
     nop
     csrci mstatus, 8
     SET_TESTNUM(50)                     /* taken right after the enabling csrs */
-    csrsi mie, MIP_MSIP
+    csrsi mie, MIP_MSIP_MASK
     TRAP_ARM
     csrsi mstatus, 8
 1:  csrci mstatus, 8
@@ -323,7 +322,7 @@ RVH_TEST_BEGIN(mtraps)
     lw a0, 0(t0)
     CHECK_EQ(a0, 0)
     csrr a0, mip
-    andi a0, a0, MIP_MSIP
+    andi a0, a0, MIP_MSIP_MASK
     CHECK_EQ(a0, 0)
 
     /* ---------------- vectored mtvec ---------------- */
@@ -344,7 +343,7 @@ RVH_TEST_BEGIN(mtraps)
     li t0, CLINT_MSIP0
     li t1, 1
     sw t1, 0(t0)
-    csrsi mie, MIP_MSIP
+    csrsi mie, MIP_MSIP_MASK
     TRAP_ARM
     csrsi mstatus, 8
 1:  csrci mstatus, 8
@@ -364,7 +363,7 @@ RVH_TEST_BEGIN(mtraps)
     ld a0, 0(t0)
     CHECK_EQ(a0, -1)
     csrr a0, mip
-    andi a0, a0, MIP_MTIP
+    andi a0, a0, MIP_MTIP_MASK
     CHECK_EQ(a0, 0)
     SET_TESTNUM(56)                     /* wfi wakes up on MTIP with MIE = 0 */
     li t0, CLINT_MTIME
@@ -372,11 +371,11 @@ RVH_TEST_BEGIN(mtraps)
     addi t1, t1, 1000                   /* 100 us */
     li t0, CLINT_MTIMECMP0
     sd t1, 0(t0)
-    li t0, MIP_MTIP
+    li t0, MIP_MTIP_MASK
     csrs mie, t0
 1:  wfi                                 /* may also return early: loop */
     csrr a0, mip
-    andi a0, a0, MIP_MTIP
+    andi a0, a0, MIP_MTIP_MASK
     beqz a0, 1b
     li t0, CLINT_MTIME                  /* mtime >= mtimecmp now */
     ld a0, 0(t0)
@@ -393,13 +392,13 @@ RVH_TEST_BEGIN(mtraps)
     ASSERT_EQ(s3, t0)
     SET_TESTNUM(58)                     /* MTIP stays pending until mtimecmp moves */
     csrr a0, mip
-    andi a0, a0, MIP_MTIP
-    CHECK_EQ(a0, MIP_MTIP)
+    andi a0, a0, MIP_MTIP_MASK
+    CHECK_EQ(a0, MIP_MTIP_MASK)
     li t0, CLINT_MTIMECMP0
     li t1, -1
     sd t1, 0(t0)
     csrr a0, mip
-    andi a0, a0, MIP_MTIP
+    andi a0, a0, MIP_MTIP_MASK
     CHECK_EQ(a0, 0)
 
     /* ---------------- priority: MSI before MTI ---------------- */
@@ -410,9 +409,9 @@ RVH_TEST_BEGIN(mtraps)
     li t1, 1
     sw t1, 0(t0)
     csrr a0, mip
-    andi a0, a0, MIP_MSIP | MIP_MTIP
-    CHECK_EQ(a0, MIP_MSIP | MIP_MTIP)
-    li t0, MIP_MSIP | MIP_MTIP
+    andi a0, a0, MIP_MSIP_MASK | MIP_MTIP_MASK
+    CHECK_EQ(a0, MIP_MSIP_MASK | MIP_MTIP_MASK)
+    li t0, MIP_MSIP_MASK | MIP_MTIP_MASK
     csrs mie, t0
     li s8, 0
     TRAP_ARM
@@ -424,7 +423,7 @@ RVH_TEST_BEGIN(mtraps)
     li t0, CLINT_MSIP0
     sw zero, 0(t0)
     SET_TESTNUM(60)                     /* then MTI */
-    li t0, MIP_MTIP
+    li t0, MIP_MTIP_MASK
     csrs mie, t0
     li s8, 0
     TRAP_ARM
@@ -450,7 +449,7 @@ RVH_TEST_BEGIN(mtraps)
     add t1, t1, t2
     li t0, CLINT_MTIMECMP0
     sd t1, 0(t0)
-    li t0, MIP_MTIP
+    li t0, MIP_MTIP_MASK
     csrs mie, t0
     TRAP_ARM_RESUME(2f)
     csrsi mstatus, 8
