@@ -109,18 +109,18 @@ long probe_store64(uintptr_t addr, uint64_t val);
 long probe_store8(uintptr_t addr, uint8_t val);
 /* jalr to addr (the code there must return with `ret`) (strap.S) */
 long probe_exec(uintptr_t addr);
-/* read or write a CSR named at compile time: -1 or the scause */
+/* read or write a CSR given by name or CSR_ number: -1 or the scause */
 #define PROBE_CSR_READ(csr, valp) ({                                    \
     unsigned long __pv = 0;                                             \
     strap_arm(0);                                                       \
-    __asm__ __volatile__("csrr %0, " #csr : "+r"(__pv) :: "memory");    \
+    __asm__ __volatile__("csrr %0, " RVH_STRINGIFY(csr) : "+r"(__pv) :: "memory");    \
     long __pc = strap_disarm();                                         \
     *(valp) = __pv;                                                     \
     __pc; })
 #define PROBE_CSR_WRITE(csr, val) ({                                    \
     unsigned long __pv = (unsigned long)(val);                          \
     strap_arm(0);                                                       \
-    __asm__ __volatile__("csrw " #csr ", %0" :: "r"(__pv) : "memory");  \
+    __asm__ __volatile__("csrw " RVH_STRINGIFY(csr) ", %0" :: "r"(__pv) : "memory");  \
     strap_disarm(); })
 
 /*

@@ -72,7 +72,7 @@ int main(void)
     map_image(&gT, PTE_U_MASK | PTE_RWX | PTE_A_MASK | PTE_D_MASK);
 
     /* native: HS-mode with Sv39 */
-    csrw(CSR_SATP, (SATP_MODE_SV39 << 60) | pt_root_ppn(&sT));
+    csrw(CSR_SATP, (SATP_MODE_SV39 << SATP_MODE_SHIFT) | pt_root_ppn(&sT));
     sfence_vma_all();
     printf("phase: native\n");
     unsigned long t0 = mtime();
@@ -85,8 +85,8 @@ int main(void)
            iters, (unsigned long)c_native, t1 - t0);
 
     /* vs: VS-mode with vsatp Sv39 and hgatp Sv39x4 */
-    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << 60) | pt_root_ppn(&gT));
-    csrw(CSR_VSATP, (SATP_MODE_SV39 << 60) | pt_root_ppn(&vT));
+    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT) | pt_root_ppn(&gT));
+    csrw(CSR_VSATP, (SATP_MODE_SV39 << SATP_MODE_SHIFT) | pt_root_ppn(&vT));
     hfence_gvma_all();
     hfence_vvma_all();
     printf("phase: vs\n");

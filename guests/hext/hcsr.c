@@ -21,6 +21,11 @@
  */
 #include "hx.h"
 
+/* hedeleg bits that must be writable (8.2.2): causes 1-8 and the page faults (bit 0 unchecked) */
+#define HEDELEG_DELEGABLE                                                              \
+    (0x1feUL | (1UL << CAUSE_INSTRUCTION_PAGE_FAULT) | (1UL << CAUSE_LOAD_PAGE_FAULT) | \
+     (1UL << CAUSE_STORE_PAGE_FAULT))
+
 static unsigned long csr_try_read(long mode, unsigned csr, int *trapped)
 {
     hx_expect(1, HX_SKIP, 4);
@@ -47,14 +52,14 @@ int main(void)
     printf("hcsr: misa=0x%lx hstatus(reset)=0x%lx vsstatus(reset)=0x%lx mstatus(reset)=0x%lx\n",
            misa, hstatus0, vsstatus0, mstatus0);
 
-    CHECK(1, "misa.H", (misa >> 7) & 1, 1);
-    CHECK(2, "misa.MXL", misa >> 62, 2);
-    CHECK(3, "hstatus.VSXL at reset", (hstatus0 >> 32) & 3, 2);
-    CHECK(4, "vsstatus.UXL at reset", (vsstatus0 >> 32) & 3, 2);
+    CHECK(1, "misa.H", (misa >> ('H' - 'A')) & 1, 1);
+    CHECK(2, "misa.MXL", (misa & MISA_MXL_MASK) >> MISA_MXL_SHIFT, XLEN_64);
+    CHECK(3, "hstatus.VSXL at reset", (hstatus0 & HSTATUS_VSXL_MASK) >> HSTATUS_VSXL_SHIFT, XLEN_64);
+    CHECK(4, "vsstatus.UXL at reset", (vsstatus0 & VSSTATUS_UXL_MASK) >> VSSTATUS_UXL_SHIFT, XLEN_64);
     {
         const unsigned long vss_fields = SSTATUS_SIE_MASK | SSTATUS_SPIE_MASK | MSTATUS_UBE_MASK | SSTATUS_SPP_MASK |
-            (3UL << 9) | MSTATUS_FS_MASK | (3UL << 15) | SSTATUS_SUM_MASK | SSTATUS_MXR_MASK | MSTATUS_UXL_MASK |
-            (1UL << 63);
+            SSTATUS_VS_MASK | MSTATUS_FS_MASK | SSTATUS_XS_MASK | SSTATUS_SUM_MASK | SSTATUS_MXR_MASK | MSTATUS_UXL_MASK |
+            SSTATUS_SD_MASK;
         CHECK_DEV(4, "vsstatus WPRI bits zero at reset", vsstatus0 & ~vss_fields, 0,
                   0x800000000UL, "D4");
     }
@@ -73,36 +78,37 @@ int main(void)
     printf("hcsr: hstatus after writing ~VGEIN: 0x%lx\n", v);
     /* all ones but VGEIN -> the writable fields, VSXL = 2, VSBE 0 or 1, WPRI bits 0 */
     CHECK_DEV(5, "hstatus after writing all ones (VGEIN and VSBE masked)",
-              v & ~(HSTATUS_VGEIN_MASK | HSTATUS_VSBE_MASK), hs_rw | (2UL << 32),
-              ~(HSTATUS_VGEIN_MASK | HSTATUS_VSBE_MASK | (1UL << 32)), "D1");
+              v & ~(HSTATUS_VGEIN_MASK | HSTATUS_VSBE_MASK), hs_rw | (XLEN_64 << HSTATUS_VSXL_SHIFT),
+              ~(HSTATUS_VGEIN_MASK | HSTATUS_VSBE_MASK | (1UL << HSTATUS_VSXL_SHIFT)), "D1");
     csrw(CSR_HSTATUS, 0);
-    CHECK(6, "hstatus after writing 0", csrr(CSR_HSTATUS) & ~HSTATUS_VSBE_MASK, 2UL << 32);
+    CHECK(6, "hstatus after writing 0", csrr(CSR_HSTATUS) & ~HSTATUS_VSBE_MASK, XLEN_64 << HSTATUS_VSXL_SHIFT);
     for (unsigned long x = 0; x < 4; x++) {
-        csrw(CSR_HSTATUS, x << 32);
+        csrw(CSR_HSTATUS, x << HSTATUS_VSXL_SHIFT);
         CHECK(7, "hstatus.VSXL after writing 0..3 (only RV64 VS-mode)",
-              (csrr(CSR_HSTATUS) >> 32) & 3, 2);
+              (csrr(CSR_HSTATUS) & HSTATUS_VSXL_MASK) >> HSTATUS_VSXL_SHIFT, XLEN_64);
     }
     for (int b = 5; b <= 22; b++) {
         unsigned long bit = 1UL << b;
         if (!(bit & hs_rw))
             continue;
-        csrw(CSR_HSTATUS, bit | (2UL << 32));
+        csrw(CSR_HSTATUS, bit | (XLEN_64 << HSTATUS_VSXL_SHIFT));
         CHECK(8, "hstatus single writable bit reads back alone",
-              csrr(CSR_HSTATUS) & ~(HSTATUS_VSBE_MASK | HSTATUS_VGEIN_MASK), bit | (2UL << 32));
+              csrr(CSR_HSTATUS) & ~(HSTATUS_VSBE_MASK | HSTATUS_VGEIN_MASK), bit | (XLEN_64 << HSTATUS_VSXL_SHIFT));
     }
     for (int g = 1; g <= geilen; g++) {
-        csrw(CSR_HSTATUS, ((unsigned long)g << 12) | (2UL << 32));
-        CHECK(9, "hstatus.VGEIN holds 1..GEILEN", (csrr(CSR_HSTATUS) >> 12) & 0x3f, g);
+        csrw(CSR_HSTATUS, ((unsigned long)g << HSTATUS_VGEIN_SHIFT) | (XLEN_64 << HSTATUS_VSXL_SHIFT));
+        CHECK(9, "hstatus.VGEIN holds 1..GEILEN", (csrr(CSR_HSTATUS) & HSTATUS_VGEIN_MASK) >> HSTATUS_VGEIN_SHIFT, g);
     }
-    csrw(CSR_HSTATUS, 2UL << 32);
+    csrw(CSR_HSTATUS, XLEN_64 << HSTATUS_VSXL_SHIFT);
 
     /* ---------------- hedeleg / hideleg / mideleg ---------------- */
     csrw(CSR_HEDELEG, ~0UL);
     v = csrr(CSR_HEDELEG);
     printf("hcsr: hedeleg after writing all ones: 0x%lx\n", v);
     CHECK_MASK(10, "hedeleg bits 1-8, 12, 13, 15 writable; 9-11, 20-23 read-only zero",
-               v, 0x1fe | (1UL << 12) | (1UL << 13) | (1UL << 15) | (7UL << 9) | (0xfUL << 20),
-               0x1fe | (1UL << 12) | (1UL << 13) | (1UL << 15));
+               v, HEDELEG_DELEGABLE | (7UL << CAUSE_ECALL_FROM_S) |
+                      (0xfUL << CAUSE_INSTRUCTION_GUEST_PAGE_FAULT),
+               HEDELEG_DELEGABLE);
     csrw(CSR_HEDELEG, 0);
     CHECK(11, "hedeleg after writing 0", csrr(CSR_HEDELEG), 0);
 
@@ -211,24 +217,24 @@ int main(void)
     /* ---------------- hgatp ---------------- */
     csrw(CSR_HGATP, 0);
     CHECK(29, "hgatp Bare", csrr(CSR_HGATP), 0);
-    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << 60) | 0x80004UL);
-    CHECK(30, "hgatp Sv39x4, PPN 0x80004", csrr(CSR_HGATP), (HGATP_MODE_SV39X4 << 60) | 0x80004UL);
-    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << 60) | 0x80007UL);
+    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT) | 0x80004UL);
+    CHECK(30, "hgatp Sv39x4, PPN 0x80004", csrr(CSR_HGATP), (HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT) | 0x80004UL);
+    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT) | 0x80007UL);
     v = csrr(CSR_HGATP);
     CHECK_DEV(31, "hgatp PPN[1:0] read as zero in Sv39x4", v,
-              (HGATP_MODE_SV39X4 << 60) | 0x80004UL, (HGATP_MODE_SV39X4 << 60) | 0x80007UL, "D3");
-    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << 60) | (0x3fffUL << 44) | 0x80004UL);
+              (HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT) | 0x80004UL, (HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT) | 0x80007UL, "D3");
+    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT) | HGATP_VMID_MASK | 0x80004UL);
     v = csrr(CSR_HGATP);
-    unsigned long vmid = (v >> 44) & 0x3fff;
+    unsigned long vmid = ((v & HGATP_VMID_MASK) >> HGATP_VMID_SHIFT);
     printf("hcsr: hgatp after writing VMID all ones: 0x%lx (VMIDLEN %d)\n", v, hx_popcount(vmid));
     CHECK(32, "hgatp.VMID: least-significant bits implemented first", is_contiguous_low(vmid), 1);
-    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << 60) | (3UL << 58) | 0x80004UL);
+    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT) | (3UL << 58) | 0x80004UL);
     CHECK_DEV(33, "hgatp bits 59:58 read zero", (csrr(CSR_HGATP) >> 58) & 3, 0, 3, "D3");
     int gmode_ok[16] = { 0 };
     gmode_ok[0] = 1;
     for (unsigned long m = 8; m <= 10; m++) {
-        csrw(CSR_HGATP, (m << 60) | 0x80004UL);
-        gmode_ok[m] = (csrr(CSR_HGATP) >> 60) == m;
+        csrw(CSR_HGATP, (m << HGATP_MODE_SHIFT) | 0x80004UL);
+        gmode_ok[m] = (csrr(CSR_HGATP) >> HGATP_MODE_SHIFT) == m;
     }
     printf("hcsr: hgatp modes supported: Sv39x4 %d Sv48x4 %d Sv57x4 %d\n",
            gmode_ok[8], gmode_ok[9], gmode_ok[10]);
@@ -236,10 +242,10 @@ int main(void)
     CHECK(34, "hgatp Sv48x4 supported", gmode_ok[9], 1);
     static const unsigned long badm[] = { 1, 4, 7, 11, 15 };
     for (int i = 0; i < 5; i++) {
-        csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << 60) | 0x80004UL);
-        csrw(CSR_HGATP, (badm[i] << 60) | 0x80008UL);
+        csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT) | 0x80004UL);
+        csrw(CSR_HGATP, (badm[i] << HGATP_MODE_SHIFT) | 0x80008UL);
         v = csrr(CSR_HGATP);
-        unsigned long m = v >> 60;
+        unsigned long m = v >> SATP_MODE_SHIFT;
         hx_cur = 35;
         if (!gmode_ok[m]) {
 #ifdef QEMU_DEVIATIONS
@@ -256,48 +262,49 @@ int main(void)
         }
     }
     csrs(CSR_MSTATUS, MSTATUS_TVM_MASK);
-    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << 60) | 0x80004UL);
+    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT) | 0x80004UL);
     CHECK(36, "hgatp accessible from M with mstatus.TVM=1", csrr(CSR_HGATP),
-          (HGATP_MODE_SV39X4 << 60) | 0x80004UL);
+          (HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT) | 0x80004UL);
     csrc(CSR_MSTATUS, MSTATUS_TVM_MASK);
     csrw(CSR_HGATP, 0);
 
     /* ---------------- vsatp ---------------- */
-    csrw(CSR_VSATP, (SATP_MODE_SV39 << 60) | (0xffffUL << 44) | 0x80123UL);
+    csrw(CSR_VSATP, (SATP_MODE_SV39 << SATP_MODE_SHIFT) | SATP_ASID_MASK | 0x80123UL);
     v = csrr(CSR_VSATP);
     printf("hcsr: vsatp after Sv39 with ASID all ones: 0x%lx (ASIDLEN %d)\n", v,
-           hx_popcount((v >> 44) & 0xffff));
-    CHECK(37, "vsatp MODE Sv39 + PPN", v & ~(0xffffUL << 44), (SATP_MODE_SV39 << 60) | 0x80123UL);
+           hx_popcount(((v & SATP_ASID_MASK) >> SATP_ASID_SHIFT)));
+    CHECK(37, "vsatp MODE Sv39 + PPN", v & ~SATP_ASID_MASK, (SATP_MODE_SV39 << SATP_MODE_SHIFT) | 0x80123UL);
     CHECK(37, "vsatp.ASID: least-significant bits implemented first",
-          is_contiguous_low((v >> 44) & 0xffff), 1);
+          is_contiguous_low(((v & SATP_ASID_MASK) >> SATP_ASID_SHIFT)), 1);
     int vmode_ok[16] = { 0 };
     vmode_ok[0] = 1;
     for (unsigned long m = 8; m <= 10; m++) {
-        csrw(CSR_VSATP, (m << 60) | 0x80123UL);
-        vmode_ok[m] = (csrr(CSR_VSATP) >> 60) == m;
+        csrw(CSR_VSATP, (m << SATP_MODE_SHIFT) | 0x80123UL);
+        vmode_ok[m] = (csrr(CSR_VSATP) >> SATP_MODE_SHIFT) == m;
     }
-    csrw(CSR_VSATP, (SATP_MODE_SV39 << 60) | 0x80123UL);
-    csrw(CSR_VSATP, (1UL << 60) | 0x80456UL);
+    csrw(CSR_VSATP, (SATP_MODE_SV39 << SATP_MODE_SHIFT) | 0x80123UL);
+    csrw(CSR_VSATP, (1UL << SATP_MODE_SHIFT) | 0x80456UL);
     v = csrr(CSR_VSATP);
     printf("hcsr: vsatp after writing reserved MODE 1: 0x%lx\n", v);
     CHECK_DEV(38, "vsatp after writing reserved MODE 1 (V=0): ignored, or MODE legal",
-              v == ((SATP_MODE_SV39 << 60) | 0x80123UL) || vmode_ok[v >> 60], 1, 0, "D3");
+              v == ((SATP_MODE_SV39 << SATP_MODE_SHIFT) | 0x80123UL) || vmode_ok[v >> SATP_MODE_SHIFT], 1, 0, "D3");
     csrw(CSR_VSATP, 0);
 
     /* ---------------- vsstatus ---------------- */
     const unsigned long vss_rw = SSTATUS_SIE_MASK | SSTATUS_SPIE_MASK | SSTATUS_SPP_MASK | SSTATUS_SUM_MASK | SSTATUS_MXR_MASK;
-    const unsigned long vss_all = vss_rw | MSTATUS_UBE_MASK | (3UL << 9) | MSTATUS_FS_MASK | (3UL << 15) |
-                                  MSTATUS_UXL_MASK | (1UL << 63);
+    const unsigned long vss_all = vss_rw | MSTATUS_UBE_MASK | SSTATUS_VS_MASK | MSTATUS_FS_MASK | SSTATUS_XS_MASK |
+                                  MSTATUS_UXL_MASK | SSTATUS_SD_MASK;
     csrw(CSR_VSSTATUS, ~0UL);
     v = csrr(CSR_VSSTATUS);
     printf("hcsr: vsstatus after writing all ones: 0x%lx\n", v);
     CHECK(39, "vsstatus SIE/SPIE/SPP/SUM/MXR writable", v & vss_rw, vss_rw);
-    CHECK_DEV(39, "vsstatus.UXL stays 2 (WARL, only RV64 VU-mode)", (v >> 32) & 3, 2, 3, "D4");
-    CHECK_DEV(40, "vsstatus WPRI bits read zero", v & ~vss_all, 0, ~vss_all & ~(1UL << 63), "D4");
-    csrw(CSR_VSSTATUS, 2UL << 32);
+    CHECK_DEV(39, "vsstatus.UXL stays 2 (WARL, only RV64 VU-mode)",
+              (v & VSSTATUS_UXL_MASK) >> VSSTATUS_UXL_SHIFT, XLEN_64, 3, "D4");
+    CHECK_DEV(40, "vsstatus WPRI bits read zero", v & ~vss_all, 0, ~vss_all & ~SSTATUS_SD_MASK, "D4");
+    csrw(CSR_VSSTATUS, XLEN_64 << VSSTATUS_UXL_SHIFT);
     csrw(CSR_VSSTATUS, 0);
     v = csrr(CSR_VSSTATUS);
-    CHECK(40, "vsstatus after writing 0", v & (vss_rw | (3UL << 32)), 2UL << 32);
+    CHECK(40, "vsstatus after writing 0", v & (vss_rw | VSSTATUS_UXL_MASK), XLEN_64 << VSSTATUS_UXL_SHIFT);
 
     /* ---------------- vstvec / vsepc / vscause / vstval / vsscratch ---------------- */
     csrw(CSR_VSTVEC, 0x80001001UL);
@@ -312,10 +319,11 @@ int main(void)
     CHECK_DEV(42, "vsepc bit 0 reads zero", csrr(CSR_VSEPC), 0x80001234UL, 0x80001235UL, "D5");
     csrw(CSR_VSEPC, 0x80001236UL);
     CHECK(42, "vsepc bit 1 holds (IALIGN = 16)", csrr(CSR_VSEPC), 0x80001236UL);
-    csrw(CSR_VSCAUSE, MCAUSE_INTERRUPT_MASK | 5);
-    CHECK(43, "vscause interrupt 5", csrr(CSR_VSCAUSE), MCAUSE_INTERRUPT_MASK | 5);
-    csrw(CSR_VSCAUSE, 13);
-    CHECK(43, "vscause 13", csrr(CSR_VSCAUSE), 13);
+    csrw(CSR_VSCAUSE, MCAUSE_INTERRUPT_MASK | INTERRUPT_SUPERVISOR_TIMER);
+    CHECK(43, "vscause interrupt 5", csrr(CSR_VSCAUSE),
+          MCAUSE_INTERRUPT_MASK | INTERRUPT_SUPERVISOR_TIMER);
+    csrw(CSR_VSCAUSE, CAUSE_LOAD_PAGE_FAULT);
+    CHECK(43, "vscause 13", csrr(CSR_VSCAUSE), CAUSE_LOAD_PAGE_FAULT);
     csrw(CSR_VSTVAL, 0x123456789abcdef0UL);
     CHECK(44, "vstval", csrr(CSR_VSTVAL), 0x123456789abcdef0UL);
     csrw(CSR_VSSCRATCH, 0xfedcba9876543210UL);
@@ -399,9 +407,9 @@ int main(void)
         csrw(CSR_MENVCFG, 0);
     }
     /* hstatus written from HS: the VS CSRs are HS's to manage */
-    hx_exec(HX_HS, I_CSRW(CSR_HSTATUS), HSTATUS_VTSR_MASK | (2UL << 32), 0);
+    hx_exec(HX_HS, I_CSRW(CSR_HSTATUS), HSTATUS_VTSR_MASK | (XLEN_64 << HSTATUS_VSXL_SHIFT), 0);
     CHECK(56, "hstatus written from HS", csrr(CSR_HSTATUS) & HSTATUS_VTSR_MASK, HSTATUS_VTSR_MASK);
-    csrw(CSR_HSTATUS, 2UL << 32);
+    csrw(CSR_HSTATUS, XLEN_64 << HSTATUS_VSXL_SHIFT);
     hx_expect1();
     hx_exec(HX_M, I_CSRR(CSR_HTIMEDELTAH), 0, 0);
     hx_check_trap(57, "htimedeltah does not exist in RV64", LVL_M, CAUSE_ILLEGAL_INSTRUCTION);
@@ -421,7 +429,7 @@ int main(void)
         if (!(v & (1UL << mdel[i])))
             hx_fail(58, "medeleg bit %d (cause %d) is not writable: that trap cannot be "
                     "delegated to HS", mdel[i], mdel[i]);
-    CHECK_DEV(58, "medeleg bit 11 (ecall from M) read-only zero", v & (1UL << 11), 0, 1UL << 11,
+    CHECK_DEV(58, "medeleg bit 11 (ecall from M) read-only zero", v & (1UL << CAUSE_ECALL_FROM_M), 0, 1UL << CAUSE_ECALL_FROM_M,
               "D32");
 
     hx_reset_state();

@@ -60,9 +60,9 @@ __asm__(
     "hs_sret_to_vs:\n"
     "   la t0, sie_spin_entry\n"
     "   csrw sepc, t0\n"
-    "   li t0, 1 << 7\n"            /* hstatus.SPV */
-    "   csrs 0x600, t0\n"
-    "   li t0, 1 << 8\n"            /* sstatus.SPP */
+    "   li t0, 1 << " RVH_STRINGIFY(HSTATUS_SPV_SHIFT) "\n"
+    "   csrs " RVH_STRINGIFY(CSR_HSTATUS) ", t0\n"
+    "   li t0, 1 << " RVH_STRINGIFY(SSTATUS_SPP_SHIFT) "\n"
     "   csrs sstatus, t0\n"
     "   li a0, 200\n"
     "   sret\n"

@@ -233,14 +233,14 @@ static void setup(int levels)
     build_vs(&vsB, &vsB_pool, VST_B, 1);
     build_hs();
     unsigned long gmode = levels == 3 ? HGATP_MODE_SV39X4 : HGATP_MODE_SV48X4;
-    csrw(CSR_HGATP, (gmode << 60) | (0x3fffUL << 44));
-    vmidlen = hx_popcount((csrr(CSR_HGATP) >> 44) & 0x3fff);
-    csrw(CSR_VSATP, (SATP_MODE_SV39 << 60) | (0xffffUL << 44));
-    asidlen = hx_popcount((csrr(CSR_VSATP) >> 44) & 0xffff);
-    hgatp_a = (gmode << 60) | ((vmidlen ? 1UL : 0) << 44) | pt_root_ppn(&gA);
-    hgatp_b = (gmode << 60) | ((vmidlen > 1 ? 2UL : 0) << 44) | pt_root_ppn(&gB);
-    vsatp_a = (SATP_MODE_SV39 << 60) | ((asidlen ? 1UL : 0) << 44) | pt_root_ppn(&vsA);
-    vsatp_b = (SATP_MODE_SV39 << 60) | ((asidlen > 1 ? 2UL : 0) << 44) | pt_root_ppn(&vsB);
+    csrw(CSR_HGATP, (gmode << HGATP_MODE_SHIFT) | HGATP_VMID_MASK);
+    vmidlen = hx_popcount(((csrr(CSR_HGATP) & HGATP_VMID_MASK) >> HGATP_VMID_SHIFT));
+    csrw(CSR_VSATP, (SATP_MODE_SV39 << SATP_MODE_SHIFT) | SATP_ASID_MASK);
+    asidlen = hx_popcount(((csrr(CSR_VSATP) & SATP_ASID_MASK) >> SATP_ASID_SHIFT));
+    hgatp_a = (gmode << HGATP_MODE_SHIFT) | ((vmidlen ? 1UL : 0) << HGATP_VMID_SHIFT) | pt_root_ppn(&gA);
+    hgatp_b = (gmode << HGATP_MODE_SHIFT) | ((vmidlen > 1 ? 2UL : 0) << HGATP_VMID_SHIFT) | pt_root_ppn(&gB);
+    vsatp_a = (SATP_MODE_SV39 << SATP_MODE_SHIFT) | ((asidlen ? 1UL : 0) << SATP_ASID_SHIFT) | pt_root_ppn(&vsA);
+    vsatp_b = (SATP_MODE_SV39 << SATP_MODE_SHIFT) | ((asidlen > 1 ? 2UL : 0) << SATP_ASID_SHIFT) | pt_root_ppn(&vsB);
     uxl = csrr(CSR_VSSTATUS) & MSTATUS_UXL_MASK;
     use_trees(hgatp_a, vsatp_a);
     printf("hstage: %s run: hgatp=0x%lx vsatp=0x%lx VMIDLEN=%d ASIDLEN=%d\n",
@@ -402,7 +402,7 @@ static void test_gpf_m(void)
     hx_test(T(15));
     hx_expect1();
     hx_run(HX_VS, hs_ld, 0, va - 8);
-    if (hx_nlog == 1 && hx_log[0].cause == 4) {
+    if (hx_nlog == 1 && hx_log[0].cause == CAUSE_LOAD_ADDRESS_MISALIGNED) {
         CHECK(T(15), "misaligned ld: address-misaligned trap, mtval = address", hx_log[0].tval, va);
     } else {
         check_fault(T(15), "VS ld straddling into an unmapped guest page", LVL_M, CAUSE_LOAD_GUEST_PAGE_FAULT,
@@ -411,7 +411,7 @@ static void test_gpf_m(void)
     hx_test(T(16));
     hx_expect1();
     hx_run(HX_VS, hs_sd, 1, va - 16);
-    if (hx_nlog == 1 && hx_log[0].cause == 6) {
+    if (hx_nlog == 1 && hx_log[0].cause == CAUSE_STORE_ADDRESS_MISALIGNED) {
         CHECK(T(16), "misaligned sd: address-misaligned trap, mtval = address", hx_log[0].tval, va);
     } else {
         check_fault(T(16), "VS sd straddling into an unmapped guest page", LVL_M, CAUSE_STORE_GUEST_PAGE_FAULT,
@@ -1009,7 +1009,7 @@ static void test_fences(void)
     /* V=0 and V=1 translations of the same VA are kept apart: HS satp maps
      * VA page 3 to host page 23, VS to host page 3 */
     hx_test(T(92));
-    csrw(CSR_SATP, (SATP_MODE_SV39 << 60) | pt_root_ppn(&hsT));
+    csrw(CSR_SATP, (SATP_MODE_SV39 << SATP_MODE_SHIFT) | pt_root_ppn(&hsT));
     sfence_vma_all();
     for (int k = 0; k < 2; k++) {
         CHECK(T(92), "HS (satp) load of VA 0x4000_3100 -> host page 23",
@@ -1047,8 +1047,8 @@ int main(void)
 {
     hx_init("hstage");
     run_suite(3);
-    csrw(CSR_HGATP, HGATP_MODE_SV48X4 << 60);
-    if ((csrr(CSR_HGATP) >> 60) == HGATP_MODE_SV48X4)
+    csrw(CSR_HGATP, HGATP_MODE_SV48X4 << HGATP_MODE_SHIFT);
+    if ((csrr(CSR_HGATP) >> HGATP_MODE_SHIFT) == HGATP_MODE_SV48X4)
         run_suite(4);
     else
         hx_fail(101, "hgatp Sv48x4 not supported");

@@ -60,15 +60,16 @@ static HX_NOINLINE unsigned long mret_mpp3_mpv1(void)
     __asm__ __volatile__(
         "la t0, 1f\n\t"
         "csrw mepc, t0\n\t"
-        "li t0, 3 << 11\n\t"
+        "li t0, %[mpp_m]\n\t"
         "csrs mstatus, t0\n\t"
-        "li t0, 1\n\t"
-        "slli t0, t0, 39\n\t"
+        "li t0, %[mpv]\n\t"
         "csrs mstatus, t0\n\t"
         "mret\n"
         "1:\tcsrr %0, mstatus\n\t"
         "csrr t0, mscratch\n"       /* M-only CSR: traps unless still in M */
-        : "=r"(st) :: "t0", "memory");
+        : "=r"(st)
+        : [mpp_m] "i"(PRIVILEGE_M << MSTATUS_MPP_SHIFT), [mpv] "i"(MSTATUS_MPV_MASK)
+        : "t0", "memory");
     return st;
 }
 
@@ -107,7 +108,8 @@ static void test_mret_entry(void)
     hx_test(5);
     unsigned long st = mret_mpp3_mpv1();
     CHECK(5, "after mret with MPP=3, MPV=1: mstatus.MPV", (st >> 39) & 1, 0);
-    CHECK(5, "after mret: mstatus.MPP = U", (st >> 11) & 3, 0);
+    CHECK(5, "after mret: mstatus.MPP = U", (st & MSTATUS_MPP_MASK) >> MSTATUS_MPP_SHIFT,
+          PRIVILEGE_U);
     /* 6: a trap taken from M sets MPV=0 and MPP=3 even if MPV was 1 */
     hx_test(6);
     csrs(CSR_MSTATUS, MSTATUS_MPV_MASK);
@@ -164,7 +166,7 @@ static void test_vs_csr_redirect(void)
     csrw(CSR_SEPC, 0x80002222UL);
     csrw(CSR_SCAUSE, 3);
     csrw(CSR_STVAL, 0x4444);
-    const unsigned long hs_satp = (SATP_MODE_SV39 << 60) | (5UL << 44) | 0x80555UL;
+    const unsigned long hs_satp = (SATP_MODE_SV39 << SATP_MODE_SHIFT) | (5UL << SATP_ASID_SHIFT) | 0x80555UL;
     csrw(CSR_SATP, hs_satp);            /* HS-level only: nothing runs in HS meanwhile */
     csrs(CSR_MSTATUS, MSTATUS_MXR_MASK);
     csrc(CSR_MSTATUS, MSTATUS_SUM_MASK | MSTATUS_SPP_MASK | MSTATUS_SPIE_MASK);
@@ -239,10 +241,10 @@ static void test_vs_csr_redirect(void)
     hx_exec(HX_VS, I_CSRRC(0, CSR_SIP, R_A0), MIP_SSIP_MASK, 0);
     CHECK(36, "VS clears sip.SSIP -> hvip.VSSIP", csrr(CSR_HVIP) & MIP_VS_LEVEL_MASK, 0);
     csrw(CSR_VSATP, 0);
-    hx_exec(HX_VS, I_CSRW(CSR_SATP), (15UL << 60) | 0x80777UL, 0);
+    hx_exec(HX_VS, I_CSRW(CSR_SATP), (15UL << SATP_MODE_SHIFT) | 0x80777UL, 0);
     CHECK(37, "VS writes satp with unsupported MODE 15: ignored (vsatp unchanged)",
           csrr(CSR_VSATP), 0);
-    hx_exec(HX_VS, I_CSRW(CSR_SATP), (1UL << 60) | 0x80777UL, 0);
+    hx_exec(HX_VS, I_CSRW(CSR_SATP), (1UL << SATP_MODE_SHIFT) | 0x80777UL, 0);
     CHECK(37, "VS writes satp with reserved MODE 1: ignored (vsatp unchanged)",
           csrr(CSR_VSATP), 0);
     CHECK(38, "HS-level satp untouched by VS satp accesses", csrr(CSR_SATP), hs_satp);

@@ -235,7 +235,7 @@ long hx_trap_c(unsigned long *f, long level)
         r.status = csrr(CSR_MSTATUS);
         r.hstatus = csrr(CSR_HSTATUS);
         r.pv = (r.status >> 39) & 1;
-        r.pp = (r.status >> 11) & 3;
+        r.pp = (r.status & MSTATUS_MPP_MASK) >> MSTATUS_MPP_SHIFT;
         r.gva = (r.status >> 38) & 1;
     } else if (level == LVL_HS) {
         r.cause = csrr(CSR_SCAUSE);

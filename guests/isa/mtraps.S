@@ -84,15 +84,15 @@ RVH_TEST_BEGIN(mtraps)
     bgeu a2, a4, rvh_fail
 
     /* ---------------- ecall / ebreak ---------------- */
-    TEST_TRAP_TVAL(8, 11, 0, ecall)
-    TEST_TRAP(9, 3, ebreak)
+    TEST_TRAP_TVAL(8, CAUSE_ECALL_FROM_M, 0, ecall)
+    TEST_TRAP(9, CAUSE_BREAKPOINT, ebreak)
     la t0, 9986b                        /* mtval: 0 (QEMU 7.2) or the pc */
     beqz s4, 1f
     ASSERT_EQ(s4, t0)
 1:
     .option push
     .option rvc
-    TEST_TRAP(10, 3, c.ebreak)
+    TEST_TRAP(10, CAUSE_BREAKPOINT, c.ebreak)
     .option pop
     la t0, 9986b
     beqz s4, 1f
@@ -104,7 +104,7 @@ RVH_TEST_BEGIN(mtraps)
     c.ebreak
     c.li a0, 17
     .option pop
-    CHECK_EQ(s2, 3)
+    CHECK_EQ(s2, CAUSE_BREAKPOINT)
     CHECK_EQ(a0, 17)
 
     /* ---------------- illegal instructions ---------------- */
@@ -145,22 +145,22 @@ RVH_TEST_BEGIN(mtraps)
     li a0, 0x1234
     TRAP_ARM
     .word 0x02a0050b                    /* custom-0 with rd = a0 */
-    CHECK_EQ(s2, 2)
+    CHECK_EQ(s2, CAUSE_ILLEGAL_INSTRUCTION)
     CHECK_EQ(a0, 0x1234)
 
     /* ---------------- access faults ---------------- */
     li a1, 0
-    TEST_TRAP_TVAL(31, 5, 0, lw a0, 0(a1))
-    TEST_TRAP_TVAL(32, 7, 0, sw a0, 0(a1))
-    TEST_TRAP_TVAL(33, 5, 8, ld a0, 8(a1))
-    TEST_TRAP_TVAL(34, 7, 0x10, sd a0, 0x10(a1))
-    TEST_TRAP_TVAL(35, 5, 3, lbu a0, 3(a1))
-    TEST_TRAP_TVAL(36, 7, 6, sh a0, 6(a1))
+    TEST_TRAP_TVAL(31, CAUSE_LOAD_ACCESS_FAULT, 0, lw a0, 0(a1))
+    TEST_TRAP_TVAL(32, CAUSE_STORE_ACCESS_FAULT, 0, sw a0, 0(a1))
+    TEST_TRAP_TVAL(33, CAUSE_LOAD_ACCESS_FAULT, 8, ld a0, 8(a1))
+    TEST_TRAP_TVAL(34, CAUSE_STORE_ACCESS_FAULT, 0x10, sd a0, 0x10(a1))
+    TEST_TRAP_TVAL(35, CAUSE_LOAD_ACCESS_FAULT, 3, lbu a0, 3(a1))
+    TEST_TRAP_TVAL(36, CAUSE_STORE_ACCESS_FAULT, 6, sh a0, 6(a1))
     SET_TESTNUM(37)                     /* a faulting load leaves rd alone */
     li a0, 0x4321
     TRAP_ARM
     ld a0, 0(a1)
-    CHECK_EQ(s2, 5)
+    CHECK_EQ(s2, CAUSE_LOAD_ACCESS_FAULT)
     CHECK_EQ(a0, 0x4321)
     /* AMO to an unmapped address: the spec says store/AMO access fault (7);
      * QEMU 7.2 raises a load access fault (5).  Accept both. */
@@ -173,7 +173,7 @@ RVH_TEST_BEGIN(mtraps)
     CHECK_EQ(s4, 0x20)
     li t0, 7
     beq s2, t0, 1f
-    CHECK_EQ(s2, 5)
+    CHECK_EQ(s2, CAUSE_LOAD_ACCESS_FAULT)
 1:
     /* instruction access fault: jump to 0 */
     SET_TESTNUM(39)
@@ -181,7 +181,7 @@ RVH_TEST_BEGIN(mtraps)
     li t0, 0
 1:  jalr ra, 0(t0)
     j rvh_fail
-2:  CHECK_EQ(s2, 1)
+2:  CHECK_EQ(s2, CAUSE_INSTRUCTION_ACCESS_FAULT)
     CHECK_EQ(s3, 0)                     /* mepc = the target */
     CHECK_EQ(s4, 0)                     /* mtval = the target */
     la t0, 1b + 4                       /* the jalr completed (ra written) */
@@ -336,7 +336,7 @@ RVH_TEST_BEGIN(mtraps)
     li s8, 0
     TRAP_ARM
     ecall
-    CHECK_EQ(s2, 11)
+    CHECK_EQ(s2, CAUSE_ECALL_FROM_M)
     CHECK_EQ(s8, 0x100)
     SET_TESTNUM(54)                     /* software interrupt -> base + 4*3 */
     li s8, 0

@@ -125,7 +125,7 @@ static void build_space(void)
     /* a non-leaf PTE at level 0 (pointing at some page) */
     *pt_walk(&space, VA(PG_NONLEAF), 0, 1) = pte_make(PA(P_J), PTE_V_MASK);
     /* a reserved PTE bit (54) */
-    pt_map(&space, VA(PG_RSVD), PA(P_K), 0, PTE_R_MASK | PTE_W_MASK | PTE_A_MASK | PTE_D_MASK | (1UL << 54));
+    pt_map(&space, VA(PG_RSVD), PA(P_K), 0, PTE_R_MASK | PTE_W_MASK | PTE_A_MASK | PTE_D_MASK | (1UL << PTE_RESERVED_SHIFT));
     /* PG_UNMAPPED: its PTE stays 0 */
 
     pt_map(&space, MEGA_VA, 0x80200000UL, 1, RWXAD);

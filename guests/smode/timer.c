@@ -10,7 +10,7 @@
  *     the interrupt is taken with scause 0x8000000000000005 as soon as
  *     sstatus.SIE is set, and set_timer(-1) clears sip.STIP,
  *   - the legacy set_timer (EID 0x00) does the same,
- *   - Sstc: when stimecmp (0x14d) can be read from S-mode (menvcfg.STCE
+ *   - Sstc: when stimecmp (CSR_STIMECMP) can be read from S-mode (menvcfg.STCE
  *     set by the firmware), the same through stimecmp; otherwise skipped.
  */
 #include "smode.h"
@@ -31,7 +31,7 @@ static int timer_hook(struct strap_frame *f)
     sti_sepc = f->sepc;
     sti_count++;
     if (sti_use_stimecmp)
-        csr_write(0x14d, -1UL);
+        csr_write(CSR_STIMECMP, -1UL);
     else
         sbi_set_timer(-1ULL);
     return 1;
@@ -135,7 +135,7 @@ static void arm_legacy(uint64_t t)
 
 static void arm_stimecmp(uint64_t t)
 {
-    csr_write(0x14d, t);
+    csr_write(CSR_STIMECMP, t);
 }
 
 int main(unsigned long hartid, unsigned long dtb)
@@ -175,18 +175,18 @@ int main(unsigned long hartid, unsigned long dtb)
 
     /* ---- Sstc ---- */
     unsigned long cmp;
-    long c = PROBE_CSR_READ(0x14d, &cmp);
+    long c = PROBE_CSR_READ(CSR_STIMECMP, &cmp);
     if (c == -1) {
         printf("stimecmp readable from S-mode (Sstc, menvcfg.STCE = 1): 0x%lx\n",
                cmp);
         sti_use_stimecmp = 1;
         timer_round(70, arm_stimecmp, "stimecmp");
         /* an old value fires immediately */
-        csr_write(0x14d, 0);
+        csr_write(CSR_STIMECMP, 0);
         CHECK_EQ(80, csr_read(sip) & SIP_STIP_MASK, SIP_STIP_MASK);
-        csr_write(0x14d, -1UL);
+        csr_write(CSR_STIMECMP, -1UL);
         CHECK_EQ(81, csr_read(sip) & SIP_STIP_MASK, 0);
-        CHECK_EQ(82, csr_read(0x14d), -1UL);
+        CHECK_EQ(82, csr_read(CSR_STIMECMP), -1UL);
         sti_use_stimecmp = 0;
         /* the SBI timer still works afterwards */
         timer_round(90, arm_sbi, "sbi_set_timer after Sstc");
