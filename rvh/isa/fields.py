@@ -217,6 +217,13 @@ PTE_RESERVED_SHIFT, PTE_RESERVED_MASK = _field(54, 10)
 PT_LEVEL_BITS = 9
 PT_X4_ROOT_EXTRA_BITS = 2
 
+# ---- mtinst / htinst (8.6.3): pseudoinstructions for a guest-page fault of an implicit access ---
+# to a VS-stage page-table entry (table 8.12); rvh, as RV64, uses the 64-bit ones
+TINST_PSEUDO_PTE_READ_32 = 0x2000
+TINST_PSEUDO_PTE_WRITE_32 = 0x2020
+TINST_PSEUDO_PTE_READ_64 = 0x3000
+TINST_PSEUDO_PTE_WRITE_64 = 0x3020
+
 # ---- pmpcfg entries (3.7.1): one byte per PMP entry ---------------------------------------------
 PMPCFG_R_SHIFT, PMPCFG_R_MASK = _field(0)
 PMPCFG_W_SHIFT, PMPCFG_W_MASK = _field(1)
