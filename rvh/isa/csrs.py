@@ -10,8 +10,9 @@ Storage is one flat array of 4096 int64 slots in the hart state, indexed by CSR 
 snapshot or a trace sees every register; views such as sstatus or sie have no slot of their
 own.  :func:`csr_table_array` packs the table into the numpy form the kernel indexes.
 
-Bit positions follow the privileged spec 20211203 (its chapter 8 is H 1.0): mstatus 3.1.6,
-mip/mie 3.1.9, hstatus 8.2.1, satp 4.1.11, hgatp 8.2.10.
+:data:`CsrNumber` (``CsrNumber.MSTATUS == 0x300``) is derived from the rows, as ``Op`` is from
+the encodings; the fields of the registers are :mod:`rvh.isa.fields`, and the write masks here
+are built from them (privileged spec 20211203, whose chapter 8 is H 1.0).
 """
 
 from __future__ import annotations
