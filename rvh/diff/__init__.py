@@ -46,7 +46,7 @@ The package, each part importing only those above it:
   :class:`rvh.trace.QemuLogParser` (the one parser of QEMU's dumps), -icount's replays dropped
 * :mod:`~rvh.diff.stepper` - rvh one instruction at a time, the compiled loop, QEMU's clocks
 * :mod:`~rvh.diff.deviations`, :mod:`~rvh.diff.h_deviations` - the catalogue, base and H
-* :mod:`~rvh.diff.lockstep` - the comparison and its result
+* :mod:`~rvh.diff.comparison` - the comparison and its result
 * :mod:`~rvh.diff.report`, :mod:`~rvh.diff.command` - the report and ``rvh diff`` itself
 """
 
@@ -61,9 +61,7 @@ from rvh.diff.common import (
     StepContext,
     StepInfo,
 )
-from rvh.diff.deviations import BASE_DEVIATIONS
-from rvh.diff.h_deviations import H_DEVIATIONS
-from rvh.diff.lockstep import (
+from rvh.diff.comparison import (
     DEVIATIONS,
     AppliedDeviation,
     DiffResult,
@@ -73,6 +71,8 @@ from rvh.diff.lockstep import (
     lockstep,
     make_machine,
 )
+from rvh.diff.deviations import BASE_DEVIATIONS
+from rvh.diff.h_deviations import H_DEVIATIONS
 from rvh.diff.qemu import (
     QemuRun,
     QemuStream,

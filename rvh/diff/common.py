@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from rvh.errors import RvhError
+from rvh.errors import GuestError, RvhError
 from rvh.isa.disasm import Instruction
 
 MASK64 = (1 << 64) - 1
@@ -29,6 +29,16 @@ def signed64(value: int) -> int:
 
 class ReferenceError(RvhError):
     """QEMU could not produce a usable trace, or a reference does not fit the program."""
+
+
+TRAP_CAP = 10_000  # traps in a row with no retired instruction that end a comparison
+PROGRESS_EVERY = 5.0  # seconds between progress reports of a long comparison
+BARE_RUN_HINT = "did you mean an S-mode payload? rvh diff runs the ELF bare, as M-mode"
+
+
+class TrapLoopError(GuestError):
+    """rvh and QEMU agree, but the guest traps again and again and retires nothing: a trap
+    loop, which QEMU goes through silently when the traps are fetch faults."""
 
 
 # ---- QEMU's view with V=1 ----------------------------------------------------------------------

@@ -34,6 +34,7 @@ from rvh.trace import (
 
 QEMU_BINARY = os.environ.get("RVH_QEMU", "qemu-system-riscv64")
 ROWS_PER_BLOCK = 1 << 17  # reference rows handed to the comparison at a time
+WAIT_POLL = 1.0  # seconds between ReferenceRows.on_wait calls while the comparison waits
 
 
 # ---- the reference: QEMU ------------------------------------------------------------------------
@@ -83,16 +84,18 @@ class QemuRun:
 
 
 def _read_fifo(fd: int, size: int, running: Callable[[], bool]) -> bytes:
-    """At least ``size`` bytes from the FIFO ``fd`` (opened non-blocking), or what is left
-    once the writer is gone: b"" at the end.  Before QEMU opens its end there is nothing to
-    read, which is not the end while QEMU runs."""
+    """Up to ``size`` bytes from the FIFO ``fd`` (opened non-blocking): as many as come
+    before the writer pauses (for 50 ms: QEMU spinning through fetch faults prints nothing,
+    and the dumps before that must reach the comparison), or what is left once the writer
+    is gone: b"" at the end.  Before QEMU opens its end there is nothing to read, which is
+    not the end while QEMU runs."""
     import select
 
     parts, total = [], 0
     while total < size:
         ready, _, _ = select.select([fd], [], [], 0.05)
         if not ready:
-            if not running():
+            if total or not running():
                 break
             continue
         try:
@@ -199,6 +202,9 @@ class ReferenceRows:
         self.missing = missing_fields(trace)
         self._rows = trace.rows
 
+    # called with the awaited index every WAIT_POLL seconds while the rows do not come
+    on_wait: Callable[[int], None] | None = None
+
     def available(self, index: int) -> bool:
         """Whether row ``index`` exists (waiting for it while the rows are still coming)."""
         return index < len(self._rows)
@@ -230,7 +236,10 @@ class QemuStream(ReferenceRows):
         hypervisor: bool,
         max_instructions: int = 2_000_000,
         timeout: float = 120.0,
+        keep_rows: bool = False,
     ) -> None:
+        """``keep_rows``: keep every row (for :meth:`trace`), not only those the comparison
+        has still to read."""
         import threading
 
         if not qemu_available():
@@ -258,14 +267,22 @@ class QemuStream(ReferenceRows):
             "elf": self.elf,
             "sha256": hashlib.sha256(Path(self.elf).read_bytes()).hexdigest(),
         }
-        with open(self._out_path, "wb") as out:
-            self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-            )
         self._max = max_instructions
+        self._keep = keep_rows
         self._deadline = time.monotonic() + timeout
-        self._thread = threading.Thread(target=self._produce, args=(fifo,), daemon=True)
-        self._thread.start()
+        try:
+            with open(self._out_path, "wb") as out:
+                self._process = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+                )
+            self._thread = threading.Thread(target=self._produce, args=(fifo,), daemon=True)
+            self._thread.start()
+        except BaseException:  # a signal in between included: no QEMU or folder left behind
+            if hasattr(self, "_process"):
+                self._process.kill()
+                self._process.wait()
+            self._tmp.cleanup()
+            raise
         self._watchdog = threading.Thread(target=self._watch, daemon=True)
         self._watchdog.start()
 
@@ -286,8 +303,7 @@ class QemuStream(ReferenceRows):
 
     def _produce(self, fifo: str) -> None:
         parser = QemuLogParser()
-        held: np.ndarray | None = None  # the last row: a replay is known by the next one
-        held_missing: list[str] | None = None
+        last: np.ndarray | None = None  # the last row published: a replay of it shows next
         fd = -1
         try:
             fetch = elf_fetcher(self.elf)
@@ -298,21 +314,21 @@ class QemuStream(ReferenceRows):
                 rows, missing = parser.finish() if final else parser.feed(data)
                 if parser.fields is not None and not self.fields:
                     self.fields = parser.fields
-                if held is not None and (len(rows) or final):
-                    rows = np.concatenate([held[None, :], rows]) if len(rows) else held[None, :]
-                    missing = {r + 1: n for r, n in missing.items()}
-                    if held_missing:
-                        missing[0] = held_missing
-                    held = None
                 if len(rows):
-                    drop = _replays(rows, self.fields, fetch)
+                    # Of two identical dumps the second is dropped here (remove_io_replays
+                    # drops the first: the same rows), so that every row is published as
+                    # soon as it is read, the last one too, whose replay comes in a later
+                    # piece; the comparison must see the state QEMU stopped printing at
+                    joined = rows if last is None else np.concatenate([last[None, :], rows])
+                    drop = [k + 1 for k in _replays(joined, self.fields, fetch)]
+                    if last is not None:
+                        drop = [k - 1 for k in drop]  # rows' own indices
                     if drop:
                         rows = np.delete(rows, drop, axis=0)
                         missing = _renumber(missing, drop)
                         self.replays += len(drop)
-                    if not final:  # a replay of the last row shows in the next block
-                        held, held_missing = rows[-1].copy(), missing.pop(len(rows) - 1, None)
-                        rows = rows[:-1]
+                    if len(rows):
+                        last = rows[-1].copy()
                     self._publish(rows, missing)
                 if final:
                     break
@@ -345,9 +361,10 @@ class QemuStream(ReferenceRows):
 
     # -- the consumer --------------------------------------------------------------------------
     def available(self, index: int) -> bool:
+        while not self._wait(index):
+            if self.on_wait is not None:
+                self.on_wait(index)  # outside the lock: the producer goes on meanwhile
         with self._cond:
-            while index >= self._count and not self._done:
-                self._cond.wait()
             if self.error is not None:
                 raise ReferenceError(f"reading QEMU's trace: {self.error}")
             if index >= self._count and self._count == 0:
@@ -356,6 +373,17 @@ class QemuStream(ReferenceRows):
                     + Path(self._out_path).read_bytes().decode(errors="replace")[-500:]
                 )
             return index < self._count
+
+    def _wait(self, index: int) -> bool:
+        """Wait up to WAIT_POLL seconds for row ``index`` or the end; whether either came."""
+        deadline = time.monotonic() + WAIT_POLL
+        with self._cond:
+            while index >= self._count and not self._done:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(timeout=remaining)
+        return True
 
     def _find(self, index: int) -> int:
         k = bisect.bisect_right(self._starts, index) - 1
@@ -380,6 +408,8 @@ class QemuStream(ReferenceRows):
         return rows, first
 
     def release(self, index: int) -> None:
+        if self._keep:
+            return
         with self._cond:
             drop = 0
             while drop + 1 < len(self._blocks) and self._blocks[drop + 1][0] < index:
@@ -402,6 +432,10 @@ class QemuStream(ReferenceRows):
         if self.missing:
             meta[MISSING_META] = format_missing(self.missing)
         return StateTrace(self.fields, rows, meta, self.exit_status)
+
+    def stop(self) -> None:
+        """Stop QEMU now: the rows it printed are the (truncated) reference."""
+        self._stop(truncated=True)
 
     def close(self) -> None:
         self._stop(truncated=not self._done)

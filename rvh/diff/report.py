@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rvh.diff.lockstep import DiffResult, pretty_field
+from rvh.diff.comparison import DiffResult, pretty_field
 
 
 def format_report(result: DiffResult, *, elf: str | None = None) -> str:

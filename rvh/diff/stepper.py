@@ -571,6 +571,41 @@ class Stepper:
         pc = int(s[L.PC]) & MASK64
         return self.machine.bus.host_offset(pc, 2) is None
 
+    def traps_ahead(self, limit: int) -> tuple[int, int, int]:
+        """How many traps in a row rvh takes from here without retiring an instruction (up to
+        ``limit``): (traps, the last one's cause, its pc).  The hart state is put back
+        afterwards, so only steps that write no memory and touch no device are taken: in
+        M-mode or under bare translation (where the bits at the pc are the instruction), a
+        fetch from no memory or an instruction that is not a memory access.  Anything else (a
+        retired instruction, a device exit, an interrupt) ends the count.  The comparison asks
+        this while QEMU prints nothing: a fetch fault is no executed block for QEMU's ``-d
+        cpu``, so a trap loop through one runs silently there."""
+        s, hart = self.state, self.hart
+        saved = s.copy()
+        traps, cause, pc = 0, -1, int(s[L.PC]) & MASK64
+        try:
+            while traps < limit and not s[L.WFI] and self.machine.exit_status is None:
+                if s[L.VIRT] or (
+                    s[L.PRIV] != L.PRIV_M and (int(s[L.CSR_BASE + 0x180]) >> 60) & 0xF
+                ):
+                    break  # translated: the bits at the pc are not known here
+                at = int(s[L.PC]) & MASK64
+                bits = self.fetch(at)
+                ins = decode(bits) if bits is not None else None
+                if ins is not None and (ins.is_memory_access or ins.base_name == "wfi"):
+                    break
+                retired, exceptions = int(s[L.INSTRET]), int(s[L.EXCEPTIONS])
+                if hart.run(1) != Exit.BUDGET:
+                    break
+                if int(s[L.INSTRET]) != retired or int(s[L.EXCEPTIONS]) != exceptions + 1:
+                    break
+                traps += 1
+                cause, pc = int(s[L.LAST_CAUSE]), at
+        finally:
+            s[:] = saved
+            self._address_space_changed()
+        return traps, cause, pc
+
     def _settle(self) -> None:
         """After a wfi that put the hart to sleep, let time pass as ``Machine.run`` does."""
         s, m = self.state, self.machine

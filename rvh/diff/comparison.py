@@ -4,6 +4,8 @@ applied, the first divergence reported with the instructions before it."""
 
 from __future__ import annotations
 
+import functools
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,9 +16,12 @@ import numpy as np
 from rvh.config import MachineConfig
 from rvh.cpu import layout as L
 from rvh.diff.common import (
+    BARE_RUN_HINT,
     MASK64,
     OUTCOMES,
+    PROGRESS_EVERY,
     REFERENCE_MEMORY,
+    TRAP_CAP,
     Bits,
     Claim,
     Derived,
@@ -24,6 +29,7 @@ from rvh.diff.common import (
     Ignore,
     StepContext,
     StepInfo,
+    TrapLoopError,
     merge_claims,
 )
 from rvh.diff.deviations import BASE_DEVIATIONS
@@ -95,6 +101,7 @@ class DiffResult:
     reference_exit: int | None = None
     reference_truncated: bool = False  # QEMU was stopped (instruction limit, timeout)
     replays: int = 0  # QEMU's replayed dumps dropped (-icount)
+    traps_at_end: int = 0  # traps in a row, no instruction retired, where --max-insns ended it
 
     @property
     def ok(self) -> bool:
@@ -113,6 +120,88 @@ def pretty_field(name: str) -> str:
     return name
 
 
+class InstructionLimitReached(Exception):
+    """The comparison reached ``--max-insns`` (instructions and traps counted) while QEMU
+    printed nothing more: the reference is cut there."""
+
+    def __init__(self, traps: int) -> None:
+        super().__init__(traps)
+        self.traps = traps
+
+
+class Watch:
+    """What a long comparison owes its user: progress every few seconds, and an end to a
+    trap loop, which retires nothing and which QEMU's ``-d cpu`` does not show while it runs
+    through fetch faults (no block executes), so that QEMU spins silently.
+
+    ``stepped`` counts the traps in a row of the steps compared; ``waiting`` (called while
+    the comparison waits for QEMU's next state) asks the stepper how many traps in a row rvh
+    takes from the state both agreed on (:meth:`Stepper.traps_ahead`): QEMU, in the same
+    state, takes the same ones."""
+
+    def __init__(
+        self,
+        stepper: Stepper,
+        source: ReferenceRows,
+        *,
+        trap_cap: int = TRAP_CAP,
+        max_instructions: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        every: float | None = None,
+    ) -> None:
+        self.stepper = stepper
+        self.source = source
+        self.trap_cap = trap_cap
+        self.max_instructions = max_instructions
+        self.progress = progress
+        self.every = PROGRESS_EVERY if every is None else every
+        self.compared = 0  # instruction boundaries that agreed so far
+        self.traps_in_a_row = 0
+        self._last_report = time.monotonic()
+
+    def tick(self, compared: int) -> None:
+        self.compared = compared
+        if self.progress is not None and time.monotonic() - self._last_report >= self.every:
+            self._last_report = time.monotonic()
+            self.progress(compared, self.source.count())
+
+    def stepped(self, info: StepInfo, pc: int) -> None:
+        """After a step that went through Python: count its traps (a retired instruction
+        ends a run of them)."""
+        if info.exception is None:
+            self.traps_in_a_row = 0
+        self.traps_in_a_row += (info.exception is not None) + (info.fetch_fault is not None)
+        if self.traps_in_a_row >= self.trap_cap:
+            cause = info.fetch_fault if info.fetch_fault is not None else info.exception
+            raise TrapLoopError(self._loop_message(self.traps_in_a_row, cause or 0, pc))
+
+    def plain(self) -> None:
+        """Instructions retired (the compiled loop ran some)."""
+        self.traps_in_a_row = 0
+
+    def waiting(self, index: int) -> None:
+        """While the comparison waits for QEMU's state ``index``: the states before it
+        agreed, rvh is in the state both reached."""
+        self.tick(index)
+        room = self.trap_cap - self.traps_in_a_row  # traps until the cap
+        limit = room
+        if self.max_instructions is not None and self.max_instructions - self.compared < room:
+            limit = max(self.max_instructions - self.compared, 0)
+        traps, cause, pc = self.stepper.traps_ahead(limit)
+        if traps < limit:
+            return  # rvh retires an instruction within reach: QEMU is only slow
+        if limit < room:
+            raise InstructionLimitReached(self.traps_in_a_row + traps)
+        raise TrapLoopError(self._loop_message(self.traps_in_a_row + traps, cause, pc))
+
+    def _loop_message(self, traps: int, cause: int, pc: int) -> str:
+        return (
+            f"{traps:,} traps in a row and no instruction retired ({cause_name(cause)} at "
+            f"{pc:#x}), on rvh and on QEMU alike, after {self.compared:,} instruction "
+            f"boundaries agreed: {BARE_RUN_HINT}"
+        )
+
+
 def lockstep(
     stepper: Stepper,
     reference: StateTrace | ReferenceRows,
@@ -120,20 +209,55 @@ def lockstep(
     context: int = 8,
     deviations: Sequence[Deviation] = DEVIATIONS,
     fast: bool = True,
+    trap_cap: int = TRAP_CAP,
+    max_instructions: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DiffResult:
     """Compare rvh (driven by ``stepper``) with ``reference`` (a trace, or QEMU's states as
     they come) from reset to the reference's end; stops at the first divergence.  ``fast``:
     plain instructions that agree run in the compiled loop (:func:`fast_lockstep`);
     everything else, and every difference, goes through the Python step and the deviation
-    rules."""
+    rules.  ``progress(compared, reference rows so far)`` is called every few seconds; a run
+    of ``trap_cap`` traps with no retired instruction raises :class:`TrapLoopError`; while
+    QEMU prints nothing, traps count towards ``max_instructions`` (the result is then
+    truncated)."""
     source = reference if isinstance(reference, ReferenceRows) else ReferenceRows(reference)
-    source.available(0)
+    watch = Watch(
+        stepper, source, trap_cap=trap_cap, max_instructions=max_instructions, progress=progress
+    )
+    source.on_wait = watch.waiting
+    result: DiffResult | None = None
+    try:
+        source.available(0)
+        compared = stepper.compared
+        result = DiffResult(
+            0, [f for f, c in zip(source.fields, compared, strict=True) if c], list(stepper.unknown)
+        )
+        return _compare(
+            stepper, source, result, watch, context=context, deviations=deviations, fast=fast
+        )
+    except InstructionLimitReached as stop:
+        assert result is not None
+        result.reference_truncated = True
+        result.traps_at_end = stop.traps
+        return result
+    finally:
+        source.on_wait = None
+
+
+def _compare(
+    stepper: Stepper,
+    source: ReferenceRows,
+    result: DiffResult,
+    watch: Watch,
+    *,
+    context: int,
+    deviations: Sequence[Deviation],
+    fast: bool,
+) -> DiffResult:
     fields = source.fields
     pc_column = fields.index("pc")
     compared = stepper.compared
-    result = DiffResult(
-        0, [f for f, c in zip(fields, compared, strict=True) if c], list(stepper.unknown)
-    )
     history: deque[Step] = deque(maxlen=max(context, 1))
     columns = {name: c for c, name in enumerate(fields)}
 
@@ -189,6 +313,7 @@ def lockstep(
     i = 0
     try_fast = fast
     while source.available(i):
+        watch.tick(result.instructions)
         expected = source.row(i)
         if i > 0:
             status = None
@@ -200,6 +325,7 @@ def lockstep(
                 )
                 reached += base
                 if reached > i:
+                    watch.plain()
                     agreed(i, reached)
                     result.instructions = reached
                     source.release(reached - context - 2)
@@ -221,6 +347,7 @@ def lockstep(
                     return fail(i - 1, info.pc, stepper.fetch(info.pc), reason, i)
                 row = stepper.snapshot()
             try_fast = fast
+            watch.stepped(info, int(before[pc_column]))
             pc = int(before[pc_column])
             notes = []
             if info.interrupt is not None:
@@ -375,22 +502,42 @@ def diff_elf(
     max_instructions: int = 2_000_000,
     timeout: float = 600.0,
     tables_hook: Callable[[np.ndarray], None] | None = None,
+    trap_cap: int = TRAP_CAP,
+    progress: Callable[[int, int], None] | None = None,
+    on_reference: Callable[[StateTrace], None] | None = None,
 ) -> DiffResult:
     """Run ``elf`` on rvh in lockstep with its QEMU reference: a saved trace, or QEMU run now
     beside the comparison (its states streamed, :class:`QemuStream`).
 
     ``tables_hook`` may edit the machine's decode tables before the run (the seeded-divergence
-    test breaks an instruction this way, in that machine only)."""
+    test breaks an instruction this way, in that machine only).  ``trap_cap`` and
+    ``progress``: see :func:`lockstep`.  ``on_reference`` is given QEMU's whole trace once
+    QEMU has ended (to save it)."""
     machine = make_machine(elf, hypervisor=hypervisor, output=None)
     if tables_hook is not None:
         tables_hook(machine.tables)
+    compare = functools.partial(
+        lockstep,
+        context=context,
+        trap_cap=trap_cap,
+        max_instructions=max_instructions,
+        progress=progress,
+    )
     if reference is not None:
-        return lockstep(Stepper(machine, reference.fields), reference, context=context)
+        return compare(Stepper(machine, reference.fields), reference)
     with QemuStream(
-        elf, hypervisor=hypervisor, max_instructions=max_instructions, timeout=timeout
+        elf,
+        hypervisor=hypervisor,
+        max_instructions=max_instructions,
+        timeout=timeout,
+        keep_rows=on_reference is not None,
     ) as stream:
         stream.available(0)
-        result = lockstep(Stepper(machine, stream.fields), stream, context=context)
-        result.reference_truncated = stream.truncated
+        result = compare(Stepper(machine, stream.fields), stream)
+        if result.reference_truncated:
+            stream.stop()  # the comparison ended it (--max-insns through a trap loop)
+        if on_reference is not None:
+            on_reference(stream.trace())
+        result.reference_truncated = result.reference_truncated or stream.truncated
         result.replays = stream.replays
     return result
