@@ -1,7 +1,7 @@
 """The H-extension guests (guests/hext) match QEMU 7.2 instruction by instruction, from the
 reset vector to the exit, CSRs included (V, hstatus, vsstatus, htval, mtval2...), except where
 QEMU 7.2 departs from the ratified spec: there the comparison recognizes the departure (a
-``Deviation`` of rvh/diff.py, with its D-number of guests/hext/README.md and
+``Deviation`` of rvh/diff/h_deviations.py, with its D-number of guests/hext/README.md and
 docs/h-extension.md), adopts QEMU's outcome and goes on.
 
 The ``-qemu`` builds are compared: their control flow depends on QEMU's answers only at the
