@@ -7,11 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from rvh.errors import GuestError, RvhError
+from rvh.isa.causes import Exception_ as Cause
+from rvh.isa.csrs import CsrNumber
 from rvh.isa.disasm import Instruction
 
 MASK64 = (1 << 64) - 1
+# CSR numbers by name (CSR.MSTATUS == 0x300), from the CSR table; typed Any because mypy
+# does not see the members of an enum built from a table
+CSR: Any = CsrNumber
 QEMU_M_VIRTUAL = "qemu-m-virtual"  # adopt(): QEMU's mret has left its hart in M-mode with V=1
 QEMU_TRAPPED = "qemu-trapped"  # adopt(): QEMU trapped (cause, tval) where rvh went on
 QEMU_EXECUTED = "qemu-executed"  # adopt(): QEMU executed the instruction rvh trapped on
@@ -46,16 +52,18 @@ class TrapLoopError(GuestError):
 # and VS copies when V changes), so its dump's "stvec" is vstvec and mstatus carries
 # vsstatus's supervisor fields.  These are the fields it swaps.
 VIRTUAL_VIEW = {
-    "stvec": 0x205,
-    "sscratch": 0x240,
-    "sepc": 0x241,
-    "scause": 0x242,
-    "stval": 0x243,
-    "satp": 0x280,
+    "stvec": CSR.VSTVEC,
+    "sscratch": CSR.VSSCRATCH,
+    "sepc": CSR.VSEPC,
+    "scause": CSR.VSCAUSE,
+    "stval": CSR.VSTVAL,
+    "satp": CSR.VSATP,
 }
-MSTATUS_GVA = 1 << 38
-MSTATUS_MPV = 1 << 39
-FETCH_FAULTS = (1, 12, 20)  # instruction access, page and guest-page faults
+FETCH_FAULTS = (  # the faults a fetch takes
+    Cause.INSTRUCTION_ACCESS_FAULT,
+    Cause.INSTRUCTION_PAGE_FAULT,
+    Cause.INSTRUCTION_GUEST_PAGE_FAULT,
+)
 STALE_WHILE_VIRTUAL = ("vsstatus", "vstvec", "vsepc", "vscause")
 
 

@@ -8,6 +8,7 @@ listed with its spec clause in ``docs/testing.md``; the H extension's are in
 from __future__ import annotations
 
 from rvh.diff.common import (
+    CSR,
     MASK64,
     QEMU_EXECUTED,
     Claim,
@@ -19,6 +20,7 @@ from rvh.diff.common import (
     csr_writes,
     is_amo_or_sc,
 )
+from rvh.isa import fields as F
 
 
 def _trap_fields_only(ctx: StepContext, allowed: set[str]) -> bool:
@@ -67,7 +69,7 @@ MACHINE_ID_QEMU = 0x70216  # QEMU 7.2's marchid and mimpid for its generic rv64 
 
 def _rule_machine_ids(ctx: StepContext) -> dict[str, int] | None:
     ins = ctx.instruction
-    if ins is None or not ins.is_csr or ins.csr not in (0xF12, 0xF13) or ins.rd == 0:
+    if ins is None or not ins.is_csr or ins.csr not in (CSR.MARCHID, CSR.MIMPID) or ins.rd == 0:
         return None
     rd = f"x{ins.rd}"
     if rd in ctx.differing and ctx.after[rd] == 0 and ctx.expected[rd] == MACHINE_ID_QEMU:
@@ -77,7 +79,7 @@ def _rule_machine_ids(ctx: StepContext) -> dict[str, int] | None:
 
 def _rule_epc_bit0(ctx: StepContext) -> dict[str, int] | None:
     ins = ctx.instruction
-    names = {0x341: "mepc", 0x141: "sepc", 0x241: "vsepc"}
+    names = {CSR.MEPC: "mepc", CSR.SEPC: "sepc", CSR.VSEPC: "vsepc"}
     if ins is None or not ins.is_csr or ins.csr not in names or not csr_writes(ins):
         return None
     name = names[ins.csr]
@@ -110,7 +112,12 @@ def _rule_sc_without_reservation(ctx: StepContext) -> dict[str, Claim] | None:
     return claim
 
 
-COUNTERS = {0xC00: "cycle", 0xC02: "instret", 0xB00: "mcycle", 0xB02: "minstret"}
+COUNTERS = {
+    CSR.CYCLE: "cycle",
+    CSR.INSTRET: "instret",
+    CSR.MCYCLE: "mcycle",
+    CSR.MINSTRET: "minstret",
+}
 
 
 def _rule_counter_reads_clock(ctx: StepContext) -> dict[str, int] | None:
@@ -126,15 +133,17 @@ def _rule_counter_reads_clock(ctx: StepContext) -> dict[str, int] | None:
     return None
 
 
-MSTATUS_UXL = 3 << 32
-
-
 def _rule_mstatus_uxl(ctx: StepContext) -> dict[str, int] | None:
     ins = ctx.instruction
-    if ins is None or not ins.is_csr or ins.csr not in (0x300, 0x100) or not csr_writes(ins):
+    if (
+        ins is None
+        or not ins.is_csr
+        or ins.csr not in (CSR.MSTATUS, CSR.SSTATUS)
+        or not csr_writes(ins)
+    ):
         return None
     if "mstatus" in ctx.differing:
-        if (ctx.after["mstatus"] ^ ctx.expected["mstatus"]) & ~MSTATUS_UXL == 0:
+        if (ctx.after["mstatus"] ^ ctx.expected["mstatus"]) & ~F.MSTATUS_UXL_MASK == 0:
             return {"mstatus": ctx.expected["mstatus"]}
     return None
 
@@ -153,14 +162,14 @@ def _rule_reset_mideleg(ctx: StepContext) -> dict[str, int | None] | None:
 # medeleg without H, medeleg[11] (ecall from M) always, with H mip's VSTIP/VSEIP (read-only
 # aliases of hvip, privileged spec 8.2.3/8.4.3), the upper halves of the counter-enables.
 WRITABLE_RESERVED_BITS = {  # number: (field, bits without H, bits with H)
-    0x303: ("mideleg", 0x2444, 0x2000),
-    0x304: ("mie", 0x3444, 0x2000),
-    0x344: ("mip", 0x3444, 0x2440),  # with H: VSTIP/VSEIP (h-extension.md D2)
-    0x302: ("medeleg", 0xF00C00, 0x800),  # bit 11: ecall from M (3.1.8: read-only zero)
+    CSR.MIDELEG: ("mideleg", 0x2444, 0x2000),
+    CSR.MIE: ("mie", 0x3444, 0x2000),
+    CSR.MIP: ("mip", 0x3444, 0x2440),  # with H: VSTIP/VSEIP (h-extension.md D2)
+    CSR.MEDELEG: ("medeleg", 0xF00C00, 0x800),  # bit 11: ecall from M (3.1.8: read-only zero)
     # the counter-enable registers are 32 bits wide (3.1.11, 4.1.5); QEMU keeps 64 (not in its
     # dump: only reads of them are compared)
-    0x306: ("mcounteren", -1 << 32 & MASK64, -1 << 32 & MASK64),
-    0x106: ("scounteren", -1 << 32 & MASK64, -1 << 32 & MASK64),
+    CSR.MCOUNTEREN: ("mcounteren", -1 << 32 & MASK64, -1 << 32 & MASK64),
+    CSR.SCOUNTEREN: ("scounteren", -1 << 32 & MASK64, -1 << 32 & MASK64),
 }
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from rvh.diff.common import (
+    CSR,
     MASK64,
-    MSTATUS_GVA,
-    MSTATUS_MPV,
     QEMU_EXECUTED,
     QEMU_EXECUTED_WITH,
     QEMU_M_VIRTUAL,
@@ -30,6 +29,9 @@ from rvh.diff.common import (
     is_amo_or_sc,
     is_hlv_hsv,
 )
+from rvh.isa import fields as F
+from rvh.isa.causes import INTERRUPT_BIT
+from rvh.isa.causes import Exception_ as Cause
 from rvh.isa.disasm import Instruction
 
 # ---- the H extension: QEMU 7.2's departures (guests/hext/README.md, docs/h-extension.md) ------
@@ -37,30 +39,40 @@ from rvh.isa.disasm import Instruction
 # D-numbers of guests/hext/README.md; D33-D35 are new here, docs/testing.md) in the
 # instruction, rvh's outcome and QEMU's, and adopts QEMU's outcome: the values it shows, or
 # (when the control flow differs) QEMU's trap instead of rvh's execution or the reverse.
-MSTATUS_MPP = 3 << 11
-MSTATUS_MPRV = 1 << 17
-MSTATUS_SUM = 1 << 18
-MSTATUS_MXR = 1 << 19
-MSTATUS_TVM = 1 << 20
-MSTATUS_TW = 1 << 21
-MSTATUS_TSR = 1 << 22
-HSTATUS_GVA = 1 << 6
-HSTATUS_SPVP = 1 << 8
-HSTATUS_VTVM = 1 << 20
 # hstatus: VSBE (read-only zero in rvh) GVA SPV SPVP HU VGEIN VTVM VTW VTSR VSXL are fields;
 # every other bit is WPRI (privileged 8.2.1)
-HSTATUS_FIELDS = (1 << 5) | (0xF << 6) | (0x3F << 12) | (7 << 20) | (3 << 32)
+HSTATUS_FIELDS = (
+    F.HSTATUS_VSBE_MASK
+    | F.HSTATUS_GVA_MASK
+    | F.HSTATUS_SPV_MASK
+    | F.HSTATUS_SPVP_MASK
+    | F.HSTATUS_HU_MASK
+    | F.HSTATUS_VGEIN_MASK
+    | F.HSTATUS_VTVM_MASK
+    | F.HSTATUS_VTW_MASK
+    | F.HSTATUS_VTSR_MASK
+    | F.HSTATUS_VSXL_MASK
+)
 HSTATUS_WPRI = ~HSTATUS_FIELDS & MASK64
-VSSTATUS_WRITABLE = 0xC0722  # SIE SPIE VS SPP SUM MXR: the vsstatus fields rvh lets be written
+# the vsstatus fields rvh lets be written; QEMU stores every other bit as written (D4)
+VSSTATUS_WRITABLE = (
+    F.VSSTATUS_SIE_MASK
+    | F.VSSTATUS_SPIE_MASK
+    | F.VSSTATUS_VS_MASK
+    | F.VSSTATUS_SPP_MASK
+    | F.VSSTATUS_SUM_MASK
+    | F.VSSTATUS_MXR_MASK
+)
 VSSTATUS_RAW = ~VSSTATUS_WRITABLE & MASK64
-ENVCFG_STCE = 1 << 63
-MIP_VSTIP = 1 << 6
-INTERRUPT_BIT = 1 << 63
-PTE_R, PTE_X, PTE_U, PTE_A, PTE_D = 1 << 1, 1 << 3, 1 << 4, 1 << 6, 1 << 7
-GUEST_PAGE_FAULTS = (20, 21, 23)
+ENVCFG_STCE = F.MENVCFG_STCE_MASK & MASK64  # the same bit in menvcfg and henvcfg
+GUEST_PAGE_FAULTS = (
+    Cause.INSTRUCTION_GUEST_PAGE_FAULT,
+    Cause.LOAD_GUEST_PAGE_FAULT,
+    Cause.STORE_GUEST_PAGE_FAULT,
+)
 IMPLICIT_ACCESS_TINST = (0x3000, 0x3020)  # 8.6.3: pseudoinstructions of VS-stage PTE accesses
-ATP_MODES_RVH = (0, 8, 9)  # satp/vsatp: Bare, Sv39, Sv48; hgatp: Bare, Sv39x4, Sv48x4
-ATP_SV57 = 10  # Sv57 / Sv57x4, which QEMU 7.2 implements and rvh does not
+# satp/vsatp: Bare, Sv39, Sv48; hgatp: Bare, Sv39x4, Sv48x4 (the same MODE values)
+ATP_MODES_RVH = (F.SATP_MODE_BARE, F.SATP_MODE_SV39, F.SATP_MODE_SV48)
 # what QEMU's dump shows through the guest's registers while V=1 (VIRTUAL_VIEW, mstatus)
 V_VIEW_FIELDS = {*VIRTUAL_VIEW, "mstatus", *STALE_WHILE_VIRTUAL}
 
@@ -84,8 +96,8 @@ def _mprv_virtual(ctx: StepContext) -> bool:
     return (
         ctx.info.privilege == 3
         and not ctx.before.get("V")
-        and bool(status & MSTATUS_MPRV)
-        and bool(status & MSTATUS_MPV)
+        and bool(status & F.MSTATUS_MPRV_MASK)
+        and bool(status & F.MSTATUS_MPV_MASK)
         and (status >> 11) & 3 != 3
         and ctx.insn.is_memory_access
     )
@@ -105,11 +117,11 @@ def _address(ctx: StepContext) -> int:
 
 
 def _execute_only(pte: int | None) -> bool:
-    return pte is not None and pte & (PTE_R | PTE_X) == PTE_X
+    return pte is not None and pte & (F.PTE_R_MASK | F.PTE_X_MASK) == F.PTE_X_MASK
 
 
 def _not_executable(pte: int | None) -> bool:
-    return pte is not None and not pte & PTE_X
+    return pte is not None and not pte & F.PTE_X_MASK
 
 
 def _stages(
@@ -155,7 +167,7 @@ def _csr_results(ctx: StepContext) -> set[str]:
     with V=1) when it writes it."""
     ins = ctx.insn
     out = {f"x{ins.rd}"}
-    if ins.csr == 0x180 and csr_writes(ins):
+    if ins.csr == CSR.SATP and csr_writes(ins):
         out.add("satp")
     return out
 
@@ -291,7 +303,7 @@ def _rule_vsstatus_raw(ctx: StepContext) -> dict[str, Claim] | None:
             return {"vsstatus": Ignore(1 << 35)}
         return None
     ins = ctx.instruction
-    if ins is None or not ins.is_csr or ins.csr != 0x200:
+    if ins is None or not ins.is_csr or ins.csr != CSR.VSSTATUS:
         return None
     claim: dict[str, Claim] = {}
     if csr_writes(ins) and "vsstatus" in ctx.differing:
@@ -317,10 +329,10 @@ def _rule_atp_stored_raw(ctx: StepContext) -> dict[str, Claim] | None:
     mode = theirs >> 60
     if mode in ATP_MODES_RVH:
         extra = ours ^ theirs
-        if ctx.insn.csr == 0x680 and extra & ~(3 | 3 << 58) == 0 and ours & extra == 0:
+        if ctx.insn.csr == CSR.HGATP and extra & ~(3 | 3 << 58) == 0 and ours & extra == 0:
             return {rd: theirs}
         return None
-    if mode != ATP_SV57:
+    if mode != F.SATP_MODE_SV57:
         return {rd: theirs}  # a reserved MODE: rvh ignored the write
     return None
 
@@ -328,7 +340,7 @@ def _rule_atp_stored_raw(ctx: StepContext) -> dict[str, Claim] | None:
 def _atp_read(ctx: StepContext) -> tuple[str, int, int] | None:
     """A read of hgatp or vsatp whose value differs: (rd, rvh's value, QEMU's)."""
     ins = ctx.instruction
-    if ins is None or not ins.is_csr or ins.csr not in (0x680, 0x280) or ins.rd == 0:
+    if ins is None or not ins.is_csr or ins.csr not in (CSR.HGATP, CSR.VSATP) or ins.rd == 0:
         return None
     rd = f"x{ins.rd}"
     if rd not in ctx.differing:
@@ -339,7 +351,7 @@ def _atp_read(ctx: StepContext) -> tuple[str, int, int] | None:
 def _rule_atp_sv57(ctx: StepContext) -> dict[str, Claim] | None:
     # not a departure: QEMU 7.2 implements Sv57/Sv57x4, rvh does not (both legal)
     read = _atp_read(ctx)
-    if read is not None and read[2] >> 60 == ATP_SV57 and read[1] >> 60 != ATP_SV57:
+    if read is not None and read[2] >> 60 == F.SATP_MODE_SV57 and read[1] >> 60 != F.SATP_MODE_SV57:
         return {read[0]: read[2]}
     return None
 
@@ -348,7 +360,7 @@ def _rule_vstvec_reserved_mode(ctx: StepContext) -> dict[str, Claim] | None:
     # D5. vstvec MODE 2 and 3 are reserved (8.2.13: vstvec holds what stvec can hold); rvh
     # ignores such a write, as QEMU 7.2 does for mtvec and stvec, but QEMU stores it in vstvec
     ins = ctx.instruction
-    if ins is None or not ins.is_csr or ins.csr != 0x205 or not csr_writes(ins):
+    if ins is None or not ins.is_csr or ins.csr != CSR.VSTVEC or not csr_writes(ins):
         return None
     if "vstvec" not in ctx.differing or ctx.after["vstvec"] != ctx.before["vstvec"]:
         return None
@@ -365,9 +377,9 @@ def _rule_vsip_masked(ctx: StepContext) -> dict[str, Claim] | None:
     ins = ctx.instruction
     if ins is None or not ins.is_csr or ins.rd == 0:
         return None
-    if ins.csr == 0x244:
+    if ins.csr == CSR.VSIP:
         bits = 0x220
-    elif ins.csr in (0x144, 0x104) and ctx.before["V"]:
+    elif ins.csr in (CSR.SIP, CSR.SIE) and ctx.before["V"]:
         bits = 0x222
     else:
         return None
@@ -384,10 +396,10 @@ def _rule_henvcfg_stce(ctx: StepContext) -> dict[str, Claim] | None:
     # D8. Sstc: henvcfg.STCE is read-only zero while menvcfg.STCE = 0; QEMU 7.2 lets it be
     # written (henvcfg is not in its dump: reads are compared)
     ins = ctx.instruction
-    if ins is None or not ins.is_csr or ins.csr != 0x60A or ins.rd == 0:
+    if ins is None or not ins.is_csr or ins.csr != CSR.HENVCFG or ins.rd == 0:
         return None
     rd = f"x{ins.rd}"
-    if rd not in ctx.differing or ctx.csr(0x30A) & ENVCFG_STCE:
+    if rd not in ctx.differing or ctx.csr(CSR.MENVCFG) & ENVCFG_STCE:
         return None
     if ctx.expected[rd] & ENVCFG_STCE and not ctx.after[rd] & ENVCFG_STCE:
         return {rd: Bits(ENVCFG_STCE)}
@@ -402,19 +414,19 @@ def _vstip_rule(sstc_on: bool) -> Rule:
     def rule(ctx: StepContext) -> dict[str, Claim] | None:
         if ctx.qemu_vstip < 0:
             return None
-        stce = ctx.csr(0x30A) >> 63 and ctx.csr(0x60A) >> 63
+        stce = ctx.csr(CSR.MENVCFG) >> 63 and ctx.csr(CSR.HENVCFG) >> 63
         if bool(stce) != sstc_on:
             return None
         claim: dict[str, Claim] = {}
-        if "mip" in ctx.differing and (ctx.after["mip"] ^ ctx.expected["mip"]) & MIP_VSTIP:
+        if "mip" in ctx.differing and (ctx.after["mip"] ^ ctx.expected["mip"]) & F.MIP_VSTIP_MASK:
             if (ctx.expected["mip"] >> 6) & 1 == ctx.qemu_vstip:
-                claim["mip"] = Ignore(MIP_VSTIP)
+                claim["mip"] = Ignore(F.MIP_VSTIP_MASK)
         ins = ctx.instruction
-        if ins is not None and ins.is_csr and ins.csr in (0x344, 0x644) and ins.rd:
+        if ins is not None and ins.is_csr and ins.csr in (CSR.MIP, CSR.HIP) and ins.rd:
             rd = f"x{ins.rd}"
-            if rd in ctx.differing and (ctx.after[rd] ^ ctx.expected[rd]) & MIP_VSTIP:
+            if rd in ctx.differing and (ctx.after[rd] ^ ctx.expected[rd]) & F.MIP_VSTIP_MASK:
                 if (ctx.expected[rd] >> 6) & 1 == ctx.qemu_vstip:
-                    claim[rd] = Bits(MIP_VSTIP)
+                    claim[rd] = Bits(F.MIP_VSTIP_MASK)
         return claim or None
 
     return rule
@@ -426,9 +438,9 @@ def _rule_vs_trap_clears_gva(ctx: StepContext) -> dict[str, Claim] | None:
         return None
     if not (ctx.before["V"] and ctx.after["V"]) or "hstatus" not in ctx.differing:
         return None
-    if ctx.after["hstatus"] ^ ctx.expected["hstatus"] != HSTATUS_GVA:
+    if ctx.after["hstatus"] ^ ctx.expected["hstatus"] != F.HSTATUS_GVA_MASK:
         return None
-    if ctx.expected["hstatus"] & HSTATUS_GVA:
+    if ctx.expected["hstatus"] & F.HSTATUS_GVA_MASK:
         return None
     return {"hstatus": ctx.expected["hstatus"]}
 
@@ -470,9 +482,9 @@ def _rule_tsr_tvm_in_vs(ctx: StepContext) -> dict[str, Claim] | None:
         return None
     status = ctx.before["mstatus"]
     if ins.base_name == "sret":
-        trapping = status & MSTATUS_TSR
-    elif ins.base_name == "sfence.vma" or (ins.is_csr and ins.csr == 0x180):
-        trapping = status & MSTATUS_TVM
+        trapping = status & F.MSTATUS_TSR_MASK
+    elif ins.base_name == "sfence.vma" or (ins.is_csr and ins.csr == CSR.SATP):
+        trapping = status & F.MSTATUS_TVM_MASK
     else:
         return None
     if not trapping or _qemu_trap(ctx) != ("mcause", 2):
@@ -495,7 +507,7 @@ def _rule_tinst_zero(ctx: StepContext) -> dict[str, Claim] | None:
     # D18. QEMU 7.2's mtinst/htinst read zero; rvh writes the transformed instruction (and
     # its registers hold what software writes).  Not in QEMU's dump: reads are compared.
     ins = ctx.instruction
-    if ins is None or not ins.is_csr or ins.csr not in (0x34A, 0x64A) or ins.rd == 0:
+    if ins is None or not ins.is_csr or ins.csr not in (CSR.MTINST, CSR.HTINST) or ins.rd == 0:
         return None
     rd = f"x{ins.rd}"
     if rd in ctx.differing and ctx.expected[rd] == 0:
@@ -512,7 +524,7 @@ def _rule_ad_update_read_only(ctx: StepContext) -> dict[str, Claim] | None:
     if ins is None or ctx.info.exception not in GUEST_PAGE_FAULTS or not ins.is_memory_access:
         return None
     m = ctx.after["mcause"] == ctx.info.exception and "mcause" in ctx.differing
-    if ctx.csr(0x34A if m else 0x64A) != 0x3020:
+    if ctx.csr(CSR.MTINST if m else CSR.HTINST) != 0x3020:
         return None
     if ctx.expected["pc"] != (ctx.pc + ins.length) & MASK64:
         return None
@@ -522,7 +534,7 @@ def _rule_ad_update_read_only(ctx: StepContext) -> dict[str, Claim] | None:
     if ins.is_load and ins.rd:
         claim[f"x{ins.rd}"] = ctx.expected[f"x{ins.rd}"]
     pte = ctx.after["mtval2" if m else "htval"] << 2
-    claim[QEMU_PTE_BITS] = (pte, PTE_A | (PTE_D if ins.is_store else 0))
+    claim[QEMU_PTE_BITS] = (pte, F.PTE_A_MASK | (F.PTE_D_MASK if ins.is_store else 0))
     return claim
 
 
@@ -539,7 +551,7 @@ def _rule_gpa_top_bit(ctx: StepContext) -> dict[str, Claim] | None:
         return None
     m = trap[0] == "mcause"
     tval2 = ctx.expected["mtval2" if m else "htval"]
-    top = 40 if ctx.csr(0x680) >> 60 == 8 else 49
+    top = 40 if ctx.csr(CSR.HGATP) >> 60 == 8 else 49
     if not ((tval2 << 2) >> top) & 1 or (tval2 << 2) >> (top + 1):
         return None
     claim: dict[str, Claim] = {n: Derived() for n in ctx.differing}
@@ -549,7 +561,7 @@ def _rule_gpa_top_bit(ctx: StepContext) -> dict[str, Claim] | None:
 
 def _implicit_access(ctx: StepContext) -> bool:
     """rvh's trap was a guest-page fault of the implicit VS-stage page-table access."""
-    tinst = ctx.csr(0x34A) if "mcause" in ctx.differing else ctx.csr(0x64A)
+    tinst = ctx.csr(CSR.MTINST) if "mcause" in ctx.differing else ctx.csr(CSR.HTINST)
     return tinst in IMPLICIT_ACCESS_TINST
 
 
@@ -560,15 +572,18 @@ def _rule_hlv_ignores_sum(ctx: StepContext) -> dict[str, Claim] | None:
     ins = ctx.insn
     if not is_hlv_hsv(ins) or ctx.info.exception not in (13, 15):
         return None
-    if not ctx.before["hstatus"] & HSTATUS_SPVP or ctx.csr(0x200) & MSTATUS_SUM:
+    if (
+        not ctx.before["hstatus"] & F.HSTATUS_SPVP_MASK
+        or ctx.csr(CSR.VSSTATUS) & F.VSSTATUS_SUM_MASK
+    ):
         return None
     pte = ctx.pages(_address(ctx))[0]
-    if pte is None or not pte & PTE_U:
+    if pte is None or not pte & F.PTE_U_MASK:
         return None  # not a user page: SUM is not what faulted
     if ctx.expected["pc"] != (ctx.pc + ins.length) & MASK64:
         return None
     claim: dict[str, Claim] = {n: Derived() for n in ctx.differing}
-    claim[QEMU_EXECUTED_WITH] = ((0x200, MSTATUS_SUM),)
+    claim[QEMU_EXECUTED_WITH] = ((CSR.VSSTATUS, F.VSSTATUS_SUM_MASK),)
     return claim
 
 
@@ -599,7 +614,7 @@ def _rule_mret_to_m_with_mpv(ctx: StepContext) -> dict[str, Claim] | None:
     if ins is None or ins.base_name != "mret" or ctx.info.privilege != 3:
         return None
     status = ctx.before["mstatus"]
-    if status & MSTATUS_MPP != MSTATUS_MPP or not status & MSTATUS_MPV:
+    if status & F.MSTATUS_MPP_MASK != F.MSTATUS_MPP_MASK or not status & F.MSTATUS_MPV_MASK:
         return None
     if ctx.before["V"] or ctx.after["V"] or ctx.expected["V"] != 1:
         return None
@@ -646,12 +661,12 @@ def _rule_m_trap_gva(ctx: StepContext) -> dict[str, Claim] | None:
         return None
     if "mstatus" not in ctx.differing or ctx.expected["V"]:
         return None
-    qemu_gva = bool(ctx.before["mstatus"] & MSTATUS_GVA) or (
+    qemu_gva = bool(ctx.before["mstatus"] & F.MSTATUS_GVA_MASK) or (
         bool(ctx.before["V"]) and not interrupt and ctx.expected["mtval"] != 0
     )
-    if bool(ctx.expected["mstatus"] & MSTATUS_GVA) != qemu_gva:
+    if bool(ctx.expected["mstatus"] & F.MSTATUS_GVA_MASK) != qemu_gva:
         return None
-    return {"mstatus": Bits(MSTATUS_GVA)}
+    return {"mstatus": Bits(F.MSTATUS_GVA_MASK)}
 
 
 def _d(name: str, clause: str, description: str, rule: Rule, ref: str = "") -> Deviation:
@@ -678,7 +693,7 @@ H_DEVIATIONS: list[Deviation] = [
         "privileged spec 8.2.1 (H): hstatus's WPRI fields are read-only zero when not "
         "furnished (2.3)",
         "QEMU 7.2 keeps whatever is written to hstatus's WPRI bits",
-        _bits_rule((0x600,), HSTATUS_WPRI, field="hstatus"),
+        _bits_rule((CSR.HSTATUS,), HSTATUS_WPRI, field="hstatus"),
         "D1",
     ),
     _d(
@@ -721,7 +736,7 @@ H_DEVIATIONS: list[Deviation] = [
         "hcounteren-64-bit",
         "privileged spec 8.2.6 (H): hcounteren is a 32-bit register",
         "QEMU 7.2 keeps bits 63:32 written to hcounteren (not in its dump: reads compared)",
-        _bits_rule((0x606,), MASK64 & ~0xFFFFFFFF),
+        _bits_rule((CSR.HCOUNTEREN,), MASK64 & ~0xFFFFFFFF),
         "D7",
     ),
     _d(
@@ -801,7 +816,9 @@ H_DEVIATIONS: list[Deviation] = [
         "QEMU 7.2 raises a virtual-instruction exception for WFI in VU-mode with TW = 1",
         _retrap_rule(
             lambda c: (
-                _in_vu(c) and c.insn.base_name == "wfi" and bool(c.before["mstatus"] & MSTATUS_TW)
+                _in_vu(c)
+                and c.insn.base_name == "wfi"
+                and bool(c.before["mstatus"] & F.MSTATUS_TW_MASK)
             ),
             2,
             22,
@@ -817,8 +834,8 @@ H_DEVIATIONS: list[Deviation] = [
             lambda c: (
                 _in_vs(c)
                 and c.insn.is_csr
-                and c.insn.csr == 0x180
-                and bool(c.before["hstatus"] & HSTATUS_VTVM)
+                and c.insn.csr == CSR.SATP
+                and bool(c.before["hstatus"] & F.HSTATUS_VTVM_MASK)
             ),
             (22,),
             _csr_results,
@@ -835,8 +852,8 @@ H_DEVIATIONS: list[Deviation] = [
                 not c.before["V"]
                 and c.info.privilege == 1
                 and c.insn.is_csr
-                and c.insn.csr == 0x680
-                and bool(c.before["mstatus"] & MSTATUS_TVM)
+                and c.insn.csr == CSR.HGATP
+                and bool(c.before["mstatus"] & F.MSTATUS_TVM_MASK)
             ),
             (2,),
             _csr_results,
@@ -920,7 +937,7 @@ H_DEVIATIONS: list[Deviation] = [
         _qemu_executed_rule(
             lambda c: (
                 _virtual_load(c)
-                and bool(c.csr(0x200) & MSTATUS_MXR)
+                and bool(c.csr(CSR.VSSTATUS) & F.VSSTATUS_MXR_MASK)
                 and _stages(c, _execute_only, vs=False)
             ),
             (21,),
@@ -935,7 +952,9 @@ H_DEVIATIONS: list[Deviation] = [
         "QEMU 7.2 ignores HS-level MXR for them: the load faults",
         _qemu_trapped_rule(
             lambda c: (
-                _virtual_load(c) and bool(c.csr(0x300) & MSTATUS_MXR) and _stages(c, _execute_only)
+                _virtual_load(c)
+                and bool(c.csr(CSR.MSTATUS) & F.MSTATUS_MXR_MASK)
+                and _stages(c, _execute_only)
             ),
             (13, 21),
         ),
@@ -967,7 +986,7 @@ H_DEVIATIONS: list[Deviation] = [
             lambda c: (
                 (c.insn.base_name.startswith("hlv.") or _mprv_virtual(c))
                 and c.insn.is_load
-                and bool(c.csr(0x200) & MSTATUS_MXR)
+                and bool(c.csr(CSR.VSSTATUS) & F.VSSTATUS_MXR_MASK)
                 and _stages(c, _execute_only, g=False)
             ),
             (5, 13),
@@ -1016,7 +1035,7 @@ H_DEVIATIONS: list[Deviation] = [
         "QEMU 7.2 does not have either (nor does rvh)",
         "QEMU 7.2 lets CBIE, CBCFE, CBZE and PBMTE be written in menvcfg, senvcfg and henvcfg "
         "(not in its dump: reads compared)",
-        _bits_rule((0x30A, 0x10A, 0x60A), 0xF0 | 1 << 62),
+        _bits_rule((CSR.MENVCFG, CSR.SENVCFG, CSR.HENVCFG), 0xF0 | 1 << 62),
         "D34",
     ),
     _d(

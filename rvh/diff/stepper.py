@@ -23,10 +23,9 @@ from rvh.cpu.interrupts import NEVER, any_pending_enabled, next_deadline, select
 from rvh.cpu.mmu import host_offset, update_contexts
 from rvh.cpu.trap import take_trap
 from rvh.diff.common import (
+    CSR,
     FETCH_FAULTS,
     MASK64,
-    MSTATUS_GVA,
-    MSTATUS_MPV,
     QEMU_EXECUTED,
     QEMU_EXECUTED_WITH,
     QEMU_M_VIRTUAL,
@@ -40,21 +39,33 @@ from rvh.diff.common import (
     signed64,
 )
 from rvh.errors import EXIT_DEADLOCK
+from rvh.isa import fields as F
 from rvh.isa.csrs import BY_NAME as CSR_BY_NAME
 from rvh.isa.csrs import BY_NUMBER as CSR_BY_NUMBER
 from rvh.isa.disasm import decode
 
 MRET = 0x30200073
 QEMU_SWAPPED_CSRS = {
-    0x105: 0x205,
-    0x140: 0x240,
-    0x141: 0x241,
-    0x142: 0x242,
-    0x143: 0x243,
-    0x180: 0x280,
+    CSR.STVEC: CSR.VSTVEC,
+    CSR.SSCRATCH: CSR.VSSCRATCH,
+    CSR.SEPC: CSR.VSEPC,
+    CSR.SCAUSE: CSR.VSCAUSE,
+    CSR.STVAL: CSR.VSTVAL,
+    CSR.SATP: CSR.VSATP,
 }
-QEMU_SWAPPED_STATUS = (1 << 19) | (1 << 18) | (3 << 13) | (1 << 8) | (1 << 5) | (1 << 1) | (3 << 32)
+# the supervisor fields of mstatus that QEMU swaps with vsstatus's (an int: numba freezes it)
+QEMU_SWAPPED_STATUS = int(
+    F.MSTATUS_MXR_MASK
+    | F.MSTATUS_SUM_MASK
+    | F.MSTATUS_FS_MASK
+    | F.MSTATUS_SPP_MASK
+    | F.MSTATUS_SPIE_MASK
+    | F.MSTATUS_SIE_MASK
+    | F.MSTATUS_UXL_MASK
+)
 MSTATUS_WITH_VSSTATUS = -3
+# CSR numbers the compiled functions use, as plain ints (numba freezes globals)
+MSTATUS, VSSTATUS, SATP = int(CSR.MSTATUS), int(CSR.VSSTATUS), int(CSR.SATP)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -66,8 +77,8 @@ def _snapshot(state, machine, tables, columns, sources, virtual_sources, out):
     for i in range(columns.shape[0]):
         source = sources[i]
         if source == MSTATUS_WITH_VSSTATUS:
-            mstatus = csr_read(state, machine, tables, 0x300, 0)
-            vsstatus = csr_read(state, machine, tables, 0x200, 0)
+            mstatus = csr_read(state, machine, tables, MSTATUS, 0)
+            vsstatus = csr_read(state, machine, tables, VSSTATUS, 0)
             swapped = np.int64(QEMU_SWAPPED_STATUS)
             out[columns[i]] = (mstatus & ~swapped) | (vsstatus & swapped)
         elif source >= 0:
@@ -165,7 +176,7 @@ def fast_lockstep(
                     return i, FAST_UNUSUAL
         # a fetch fault QEMU would fold into this boundary (Stepper._fetch_faults)
         if state[L.VIRT] == 0 and (
-            state[L.PRIV] == L.PRIV_M or (state[L.CSR_BASE + 0x180] >> 60) & 0xF == 0
+            state[L.PRIV] == L.PRIV_M or (state[L.CSR_BASE + SATP] >> 60) & 0xF == 0
         ):
             if host_offset(machine, state[L.PC], 2) < 0:
                 return i, FAST_UNUSUAL
@@ -255,8 +266,8 @@ class QemuVsTimer:
         ticks = int(m[L.M_NS_PER_TICK])
         now = int(state[L.TIME_NS])
         mtime = now // ticks + int(m[L.M_MTIME_OFFSET])
-        compare = int(state[L.CSR_BASE + 0x24D]) & MASK64
-        guest_time = (mtime + int(state[L.CSR_BASE + 0x605])) & MASK64
+        compare = int(state[L.CSR_BASE + CSR.VSTIMECMP]) & MASK64
+        guest_time = (mtime + int(state[L.CSR_BASE + CSR.HTIMEDELTA])) & MASK64
         if compare <= guest_time:
             self.latch = 1
             return
@@ -272,14 +283,14 @@ class QemuVsTimer:
 
     def vstip(self, state: np.ndarray) -> int:
         """mip.VSTIP as QEMU shows it: hvip.VSTIP or the latch."""
-        return ((int(state[L.CSR_BASE + 0x645]) >> 6) | self.latch) & 1
+        return ((int(state[L.CSR_BASE + CSR.HVIP]) >> 6) | self.latch) & 1
 
 
 class Stepper:
     """Drives a loaded single-hart :class:`~rvh.machine.Machine` one instruction at a time,
     serving its kernel exits (MMIO, wfi) the way ``Machine.run`` does."""
 
-    WATCHED_CSRS = frozenset({0x24D})  # writes the QEMU models follow (vstimecmp)
+    WATCHED_CSRS = frozenset({CSR.VSTIMECMP})  # writes the QEMU models follow (vstimecmp)
 
     def __init__(self, machine, fields: Sequence[str]) -> None:
         self.machine = machine
@@ -353,12 +364,12 @@ class Stepper:
     def enter_qemu_m_virtual(self) -> None:
         s = self.state
         saved = {hs: int(s[L.CSR_BASE + hs]) for hs in QEMU_SWAPPED_CSRS}
-        mstatus = int(s[L.CSR_BASE + 0x300])
-        saved[0x300] = mstatus & QEMU_SWAPPED_STATUS
+        mstatus = int(s[L.CSR_BASE + CSR.MSTATUS])
+        saved[CSR.MSTATUS] = mstatus & QEMU_SWAPPED_STATUS
         for hs, vs in QEMU_SWAPPED_CSRS.items():
             s[L.CSR_BASE + hs] = s[L.CSR_BASE + vs]
-        vsstatus = int(s[L.CSR_BASE + 0x200]) & MASK64
-        s[L.CSR_BASE + 0x300] = signed64((mstatus & ~QEMU_SWAPPED_STATUS) | vsstatus)
+        vsstatus = int(s[L.CSR_BASE + CSR.VSSTATUS]) & MASK64
+        s[L.CSR_BASE + CSR.MSTATUS] = signed64((mstatus & ~QEMU_SWAPPED_STATUS) | vsstatus)
         self.qemu_m_virtual = saved
         self._address_space_changed()
 
@@ -372,12 +383,12 @@ class Stepper:
         for hs, vs in QEMU_SWAPPED_CSRS.items():
             s[L.CSR_BASE + vs] = s[L.CSR_BASE + hs]
             s[L.CSR_BASE + hs] = signed64(saved[hs])
-        mstatus = int(s[L.CSR_BASE + 0x300]) & MASK64
-        s[L.CSR_BASE + 0x200] = signed64(mstatus & QEMU_SWAPPED_STATUS)
-        mstatus = (mstatus & ~QEMU_SWAPPED_STATUS) | saved[0x300] | MSTATUS_MPV
-        if int(s[L.CSR_BASE + 0x343]):  # QEMU: GVA = 1 for a trap from V=1 with mtval != 0
-            mstatus |= MSTATUS_GVA
-        s[L.CSR_BASE + 0x300] = signed64(mstatus)
+        mstatus = int(s[L.CSR_BASE + CSR.MSTATUS]) & MASK64
+        s[L.CSR_BASE + CSR.VSSTATUS] = signed64(mstatus & QEMU_SWAPPED_STATUS)
+        mstatus = (mstatus & ~QEMU_SWAPPED_STATUS) | saved[CSR.MSTATUS] | F.MSTATUS_MPV_MASK
+        if int(s[L.CSR_BASE + CSR.MTVAL]):  # QEMU: GVA = 1 for a trap from V=1 with mtval != 0
+            mstatus |= F.MSTATUS_GVA_MASK
+        s[L.CSR_BASE + CSR.MSTATUS] = signed64(mstatus)
         self._address_space_changed()
 
     def _address_space_changed(self) -> None:
@@ -417,7 +428,7 @@ class Stepper:
             return info
         counters = (int(s[L.EXCEPTIONS]), int(s[L.INTERRUPTS]), self.pending_interrupt())
         info.privilege = int(s[L.PRIV])
-        mstatus = int(s[L.CSR_BASE + 0x300])
+        mstatus = int(s[L.CSR_BASE + CSR.MSTATUS])
         s[L.TRACE_CSR] = -1
         self._saved = s[SAVED_SLOTS]
         self._run_one(info)
@@ -425,7 +436,7 @@ class Stepper:
         if self.qemu_m_virtual is not None:
             if info.exception is not None or info.interrupt is not None:
                 self.leave_qemu_m_virtual(trapped=True)
-            elif (bits := self.fetch(info.pc)) == MRET and not mstatus & MSTATUS_MPV:
+            elif (bits := self.fetch(info.pc)) == MRET and not mstatus & F.MSTATUS_MPV_MASK:
                 self.leave_qemu_m_virtual(trapped=False)
             elif bits == MRET:
                 # QEMU swaps back and sets V=1 again, with the HS values live: not followed
@@ -566,7 +577,7 @@ class Stepper:
         s = self.state
         if s[L.VIRT]:
             return False
-        if s[L.PRIV] != L.PRIV_M and (int(s[L.CSR_BASE + 0x180]) >> 60) & 0xF:
+        if s[L.PRIV] != L.PRIV_M and (int(s[L.CSR_BASE + CSR.SATP]) >> 60) & 0xF:
             return False
         pc = int(s[L.PC]) & MASK64
         return self.machine.bus.host_offset(pc, 2) is None
@@ -586,7 +597,7 @@ class Stepper:
         try:
             while traps < limit and not s[L.WFI] and self.machine.exit_status is None:
                 if s[L.VIRT] or (
-                    s[L.PRIV] != L.PRIV_M and (int(s[L.CSR_BASE + 0x180]) >> 60) & 0xF
+                    s[L.PRIV] != L.PRIV_M and (int(s[L.CSR_BASE + CSR.SATP]) >> 60) & 0xF
                 ):
                     break  # translated: the bits at the pc are not known here
                 at = int(s[L.PC]) & MASK64
@@ -714,7 +725,7 @@ class Stepper:
     def g_stage(self, gpa: int) -> tuple[int, int | None] | None:
         """Guest physical address ``gpa`` through rvh's G-stage tables (hgatp; Bare, Sv39x4,
         Sv48x4): (host physical address, leaf PTE or None for Bare), or None (not mapped)."""
-        hgatp = self.csr(0x680)
+        hgatp = self.csr(CSR.HGATP)
         mode = hgatp >> 60
         if mode == 0:
             return gpa, None
@@ -746,7 +757,7 @@ class Stepper:
         """The leaf PTEs of guest virtual address ``va`` in rvh's VS-stage tables (vsatp, its
         tables reached through the G-stage) and G-stage tables: (VS leaf, G leaf), each None
         where the stage is Bare or does not map the address."""
-        vsatp = self.csr(0x280)
+        vsatp = self.csr(CSR.VSATP)
         leaf = None
         gpa = va
         if vsatp >> 60 in (8, 9):
