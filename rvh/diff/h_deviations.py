@@ -34,11 +34,6 @@ from rvh.isa.causes import INTERRUPT_BIT
 from rvh.isa.causes import Exception_ as Cause
 from rvh.isa.disasm import Instruction
 
-# ---- the H extension: QEMU 7.2's departures (guests/hext/README.md, docs/h-extension.md) ------
-# Each rule below recognizes one departure of QEMU 7.2 from the ratified H extension (the
-# D-numbers of guests/hext/README.md; D33-D35 are new here, docs/testing.md) in the
-# instruction, rvh's outcome and QEMU's, and adopts QEMU's outcome: the values it shows, or
-# (when the control flow differs) QEMU's trap instead of rvh's execution or the reverse.
 # hstatus: VSBE (read-only zero in rvh) GVA SPV SPVP HU VGEIN VTVM VTW VTSR VSXL are fields;
 # every other bit is WPRI (privileged 8.2.1)
 HSTATUS_FIELDS = (

@@ -44,15 +44,9 @@ from rvh.isa.csrs import BY_NAME as CSR_BY_NAME
 from rvh.isa.csrs import BY_NUMBER as CSR_BY_NUMBER
 from rvh.isa.disasm import decode
 
-MRET = 0x30200073
-QEMU_SWAPPED_CSRS = {
-    CSR.STVEC: CSR.VSTVEC,
-    CSR.SSCRATCH: CSR.VSSCRATCH,
-    CSR.SEPC: CSR.VSEPC,
-    CSR.SCAUSE: CSR.VSCAUSE,
-    CSR.STVAL: CSR.VSTVAL,
-    CSR.SATP: CSR.VSATP,
-}
+MRET = 0x30200073  # the instruction's bits (D33 follows QEMU's mret)
+# HS supervisor CSR -> the VS CSR QEMU swaps it with when V changes (VIRTUAL_VIEW by number)
+QEMU_SWAPPED_CSRS = {CSR_BY_NAME[name].number: vs for name, vs in VIRTUAL_VIEW.items()}
 # the supervisor fields of mstatus that QEMU swaps with vsstatus's (an int: numba freezes it)
 QEMU_SWAPPED_STATUS = int(
     F.MSTATUS_MXR_MASK
