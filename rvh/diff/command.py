@@ -15,11 +15,10 @@ from rvh.config import RAM_BASE
 from rvh.diff.common import BARE_RUN_HINT, ReferenceError
 from rvh.diff.comparison import diff_elf
 from rvh.diff.report import format_report
-from rvh.errors import ConfigError
+from rvh.errors import EXIT_TERMINATED, ConfigError
 from rvh.loader import read_elf
 from rvh.trace import StateTrace, read_reference, write_reference
 
-EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process ended by SIGTERM
 HTIF_HINT = (
     "has a tohost symbol (HTIF), which QEMU's virt machine does not have (its -machine spike "
     "does): expect the runs to part at the first HTIF access"
