@@ -174,8 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a bare-metal ELF on rvh in lockstep with QEMU 7.2's single-stepped "
         "trace (run here, or read from a reference made by tools/qemu_trace.py) and report the "
         "first divergence: the instruction, the fields that differ, the instructions before it. "
-        "Known QEMU deviations are applied and listed (docs/testing.md).  Exit status 0 when "
-        "they agree, 1 at a divergence.",
+        "Known QEMU deviations are applied and listed (docs/testing.md).  Progress goes to "
+        "stderr every 5 s.  Exit status 0 when they agree, 1 at a divergence, 126 when the "
+        "guest traps for ever without retiring an instruction, 143 on SIGTERM.",
     )
     diff.add_argument("elf", metavar="ELF", help="bare-metal program (M-mode, as for rvh run)")
     diff.add_argument(
@@ -206,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=2_000_000,
         metavar="N",
-        help="longest QEMU trace to take (default 2,000,000 instructions)",
+        help="compare at most N instructions, traps that retire nothing included "
+        "(default 2,000,000)",
     )
 
     dtb = commands.add_parser(

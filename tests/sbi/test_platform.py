@@ -11,22 +11,9 @@ from rvh.bus import BusFault
 from rvh.cpu import layout as L
 from rvh.cpu.hart import Hart
 from rvh.cpu.tables import build_tables
-from rvh.isa.csrs import IP_SSIP
+from rvh.isa.fields import MIP_SSIP_MASK
+from rvh.isa.sbi import Error, Extension, HsmState
 from rvh.sbi import BuiltinSbi
-from rvh.sbi.firmware import (
-    ERR_ALREADY_AVAILABLE,
-    ERR_INVALID_ADDRESS,
-    ERR_INVALID_PARAM,
-    ERR_NOT_SUPPORTED,
-    EXT_DBCN,
-    EXT_HSM,
-    EXT_IPI,
-    EXT_RFENCE,
-    EXT_SRST,
-    HSM_STARTED,
-    HSM_STOPPED,
-    SUCCESS,
-)
 
 RAM_BASE = 0x8000_0000
 RAM_SIZE = 0x10000
@@ -116,12 +103,14 @@ def test_the_sbi_imports_nothing_of_the_machine():
 def test_debug_console_reads_and_writes_platform_memory(platform, sbi):
     hart = platform.harts[0]
     platform.write_memory(RAM_BASE + 0x800, b"hello")
-    assert call(sbi, hart, EXT_DBCN, 0, 5, RAM_BASE + 0x800, 0) == (SUCCESS, 5)
+    assert call(sbi, hart, Extension.DBCN, 0, 5, RAM_BASE + 0x800, 0) == (Error.SUCCESS, 5)
     assert platform.console == b"hello"
-    assert call(sbi, hart, EXT_DBCN, 1, 3, RAM_BASE + 0x900, 0) == (SUCCESS, 3)
+    assert call(sbi, hart, Extension.DBCN, 1, 3, RAM_BASE + 0x900, 0) == (Error.SUCCESS, 3)
     assert platform.read_memory(RAM_BASE + 0x900, 3) == b"typ"
-    assert call(sbi, hart, EXT_DBCN, 0, 4, 0x1000_0000, 0)[0] == ERR_INVALID_PARAM  # not RAM
-    assert call(sbi, hart, EXT_DBCN, 2, ord("!"))[0] == SUCCESS
+    assert (
+        call(sbi, hart, Extension.DBCN, 0, 4, 0x1000_0000, 0)[0] == Error.ERR_INVALID_PARAM
+    )  # not RAM
+    assert call(sbi, hart, Extension.DBCN, 2, ord("!"))[0] == Error.SUCCESS
     assert platform.console == b"hello!"
 
 
@@ -137,35 +126,37 @@ def test_debug_console_reads_and_writes_platform_memory(platform, sbi):
     ],
 )
 def test_system_reset_goes_to_the_platform(platform, sbi, kind, reason, outcome):
-    error, _ = call(sbi, platform.harts[0], EXT_SRST, 0, kind, reason)
+    error, _ = call(sbi, platform.harts[0], Extension.SRST, 0, kind, reason)
     what, expected = outcome
     if what == "off":
-        assert (error, platform.powered_off, platform.resets) == (SUCCESS, expected, 0)
+        assert (error, platform.powered_off, platform.resets) == (Error.SUCCESS, expected, 0)
     elif what == "reset":
-        assert (error, platform.powered_off, platform.resets) == (SUCCESS, None, expected)
+        assert (error, platform.powered_off, platform.resets) == (Error.SUCCESS, None, expected)
     else:
-        assert (error, platform.powered_off, platform.resets) == (ERR_INVALID_PARAM, None, 0)
+        assert (error, platform.powered_off, platform.resets) == (Error.ERR_INVALID_PARAM, None, 0)
 
 
 def test_hart_start_checks_the_address_and_starts_in_s_mode(platform, sbi):
     boot, other = platform.harts
-    assert call(sbi, boot, EXT_HSM, 2, 1) == (SUCCESS, HSM_STOPPED)
-    assert call(sbi, boot, EXT_HSM, 0, 1, 0x1000_0000, 7)[0] == ERR_INVALID_ADDRESS
-    assert call(sbi, boot, EXT_HSM, 0, 1, RAM_BASE + 0x2000, 7) == (SUCCESS, 0)
+    assert call(sbi, boot, Extension.HSM, 2, 1) == (Error.SUCCESS, HsmState.STOPPED)
+    assert call(sbi, boot, Extension.HSM, 0, 1, 0x1000_0000, 7)[0] == Error.ERR_INVALID_ADDRESS
+    assert call(sbi, boot, Extension.HSM, 0, 1, RAM_BASE + 0x2000, 7) == (Error.SUCCESS, 0)
     assert other.pc == RAM_BASE + 0x2000 and other.mode == "HS"
     assert (other.x(10), other.x(11)) == (1, 7)  # a0 = hartid, a1 = opaque
-    assert call(sbi, boot, EXT_HSM, 2, 1) == (SUCCESS, HSM_STARTED)
-    assert call(sbi, boot, EXT_HSM, 0, 1, RAM_BASE, 0)[0] == ERR_ALREADY_AVAILABLE
-    assert call(sbi, boot, EXT_HSM, 2, 5)[0] == ERR_INVALID_PARAM  # no hart 5
+    assert call(sbi, boot, Extension.HSM, 2, 1) == (Error.SUCCESS, HsmState.STARTED)
+    assert call(sbi, boot, Extension.HSM, 0, 1, RAM_BASE, 0)[0] == Error.ERR_ALREADY_AVAILABLE
+    assert call(sbi, boot, Extension.HSM, 2, 5)[0] == Error.ERR_INVALID_PARAM  # no hart 5
 
 
 def test_ipi_raises_ssip_on_the_chosen_harts(platform, sbi):
     boot, other = platform.harts
-    assert call(sbi, boot, EXT_IPI, 0, 0b10, 0) == (SUCCESS, 0)
-    assert other.csr("mip") & IP_SSIP and not boot.csr("mip") & IP_SSIP
-    assert call(sbi, boot, EXT_IPI, 0, 1, 2)[0] == ERR_INVALID_PARAM  # hart 2 does not exist
-    assert call(sbi, boot, EXT_IPI, 0, 0, MASK64) == (SUCCESS, 0)  # base -1: every hart
-    assert boot.csr("mip") & IP_SSIP
+    assert call(sbi, boot, Extension.IPI, 0, 0b10, 0) == (Error.SUCCESS, 0)
+    assert other.csr("mip") & MIP_SSIP_MASK and not boot.csr("mip") & MIP_SSIP_MASK
+    assert (
+        call(sbi, boot, Extension.IPI, 0, 1, 2)[0] == Error.ERR_INVALID_PARAM
+    )  # hart 2 does not exist
+    assert call(sbi, boot, Extension.IPI, 0, 0, MASK64) == (Error.SUCCESS, 0)  # base -1: every hart
+    assert boot.csr("mip") & MIP_SSIP_MASK
 
 
 def test_hypervisor_fences_need_the_h_extension():
@@ -173,6 +164,8 @@ def test_hypervisor_fences_need_the_h_extension():
     sbi = BuiltinSbi(platform)
     sbi.prepare_hart(platform.harts[0], RAM_BASE, 0)
     hart = platform.harts[0]
-    assert call(sbi, hart, EXT_RFENCE, 1, 1, 0, 0, 0)[0] == SUCCESS  # sfence.vma
-    assert call(sbi, hart, EXT_RFENCE, 3, 1, 0, 0, 0)[0] == ERR_NOT_SUPPORTED  # hfence.gvma_vmid
+    assert call(sbi, hart, Extension.RFENCE, 1, 1, 0, 0, 0)[0] == Error.SUCCESS  # sfence.vma
+    assert (
+        call(sbi, hart, Extension.RFENCE, 3, 1, 0, 0, 0)[0] == Error.ERR_NOT_SUPPORTED
+    )  # hfence.gvma_vmid
     assert hart.csr("medeleg") == 0xB1FF  # no VS-mode causes to delegate without H
