@@ -9,8 +9,8 @@
 #include <stdarg.h>
 
 #include "hyp.h"
-#include "libc.h"
-#include "host_sbi.h"
+#include "rvh/libc.h"
+#include "rvh/sbi.h"
 
 static int host_has_dbcn;
 

@@ -17,7 +17,7 @@
  * tree in that RAM; the hypervisor only checks that the regions are sane and disjoint.
  */
 #include "hyp.h"
-#include "libc.h"
+#include "rvh/libc.h"
 
 #define FDT_MAGIC       0xd00dfeed
 #define FDT_BEGIN_NODE  1

@@ -9,7 +9,7 @@
  * hypervisor's.  2 MiB megapages where alignment allows, 4 KiB pages elsewhere.
  */
 #include "hyp.h"
-#include "libc.h"
+#include "rvh/libc.h"
 
 extern char __heap_start[], __heap_end[];
 static unsigned long heap_next;

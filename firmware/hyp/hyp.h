@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "rvh/csr.h"
 #include "rvh/encoding.h"
 #include "rvh/hyp_stats.h"
 
@@ -28,16 +29,6 @@
 #define HYP_MAX_HARTS       8
 #define RVH_HYP_VERSION     0x100       /* 0.1, as rvh's own version */
 #define INSN_WFI            0x10500073  /* wfi has one encoding */
-
-/* ---- CSR access ---- */
-#define csr_read(csr) ({ unsigned long __v; \
-    __asm__ __volatile__("csrr %0, %1" : "=r"(__v) : "i"(csr) : "memory"); __v; })
-#define csr_write(csr, val) \
-    __asm__ __volatile__("csrw %0, %1" :: "i"(csr), "rK"((unsigned long)(val)) : "memory")
-#define csr_set(csr, val) \
-    __asm__ __volatile__("csrs %0, %1" :: "i"(csr), "rK"((unsigned long)(val)) : "memory")
-#define csr_clear(csr, val) \
-    __asm__ __volatile__("csrc %0, %1" :: "i"(csr), "rK"((unsigned long)(val)) : "memory")
 
 /* The H instructions, for an assembler told only rv64imac (gcc 12 knows no "h" in -march) */
 #define hfence_gvma_all() __asm__ __volatile__( \

@@ -5,8 +5,8 @@
 #include <stdarg.h>
 
 #include "hyp.h"
-#include "libc.h"
-#include "host_sbi.h"
+#include "rvh/libc.h"
+#include "rvh/sbi.h"
 
 /* Exceptions the guest kernel handles itself, as on its own hart (KVM delegates the same set,
  * plus illegal instructions and misaligned accesses, which a VM's kernel also expects to see). */
@@ -93,7 +93,7 @@ void hyp_main(unsigned long hartid, const void *dtb)
 }
 
 /* the tiny libc's exit (common rvh.c) ends the machine the hypervisor's way */
-void rvh_exit(long code)
+void rvh_exit(int code)
 {
     hyp_exit_machine(code);
 }

@@ -10,7 +10,7 @@
  * 16550A UART at 0x1000_0000.
  */
 #include "hyp.h"
-#include "libc.h"
+#include "rvh/libc.h"
 
 extern long hyp_guest_load(unsigned long va, int kind);
 

@@ -7,8 +7,8 @@
  * continues after its ecall.  Unknown extensions answer SBI_ERR_NOT_SUPPORTED (3.2 of the spec).
  */
 #include "hyp.h"
-#include "libc.h"
-#include "host_sbi.h"
+#include "rvh/libc.h"
+#include "rvh/sbi.h"
 
 #define A(n) (vcpu->regs.x[10 + (n)])
 

@@ -9,8 +9,8 @@
  * (virtual on rvh by default), so the schedule is deterministic.
  */
 #include "hyp.h"
-#include "libc.h"
-#include "host_sbi.h"
+#include "rvh/libc.h"
+#include "rvh/sbi.h"
 
 #define SLICE_TICKS 10000UL     /* 1 ms at the 10 MHz timebase */
 

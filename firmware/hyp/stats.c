@@ -10,7 +10,7 @@
  * the same run gives the same numbers.
  */
 #include "hyp.h"
-#include "libc.h"
+#include "rvh/libc.h"
 
 static uint64_t own_page[HYP_STATS_SIZE / 8] __attribute__((aligned(4096)));
 uint64_t *hyp_stats_page = own_page;

@@ -10,7 +10,7 @@
  * guest through hedeleg/hideleg and never exits.
  */
 #include "hyp.h"
-#include "libc.h"
+#include "rvh/libc.h"
 
 void vcpu_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsigned long a1)
 {
