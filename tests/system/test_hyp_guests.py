@@ -19,7 +19,7 @@ from support import GUESTS, ROOT
 from rvh.boot import HypervisorBoot
 from rvh.config import MachineConfig
 from rvh.errors import EXIT_LOAD_ERROR, EXIT_USAGE
-from rvh.hyp import GuestSpec, qemu_command
+from rvh.hyp import GuestSpec, host_memory_needed, qemu_command
 from rvh.machine import Machine
 
 SMODE = GUESTS / "smode"
@@ -193,3 +193,56 @@ def test_stats_prints_a_block_per_vm_from_the_stats_page():
     assert console is not None
     assert blocks[5] == f"  exits {console.group(1)}: {console.group(2)}"
     assert re.fullmatch(r"  exits by scause: 10: \d+, 22: \d+", blocks[7])  # umode's U-mode traps
+
+
+HYP_GUESTS = GUESTS / "hyp"
+
+
+def hypervisor_text() -> tuple[int, bytes]:
+    """The hypervisor's code as built: (address, bytes) of its .text section."""
+    from elftools.elf.elffile import ELFFile
+
+    from rvh.hyp import hypervisor_elf
+
+    with open(hypervisor_elf(), "rb") as file:
+        text = ELFFile(file).get_section_by_name(".text")
+        return text["sh_addr"], text.data()
+
+
+def test_a_hostile_vm_gets_architectural_answers_and_touches_nobody():
+    # the hostile VM runs between a victim's checks of its own memory, beside a third VM
+    specs = [
+        GuestSpec.parse(str(HYP_GUESTS / "victim.elf")),
+        GuestSpec.parse(str(HYP_GUESTS / "hostile.elf")),
+        GuestSpec.parse(str(SMODE / "hello.elf")),
+    ]
+    output = bytearray()
+    config = MachineConfig(memory=host_memory_needed(specs), max_instructions=400_000_000)
+    machine = Machine(config, output.extend)
+    machine.boot(HypervisorBoot(specs))
+    result = machine.run_sync()
+    text = output.decode()
+    assert result.status == 0, text
+    assert "[vm1] PASS hyp/hostile" in text  # every wild access got its architectural answer
+    assert re.search(r"\[vm1\] hostile: 60 access faults, \d+ illegal instructions, 24 SBI", text)
+    assert "[vm0] victim: 1 MiB intact after 8 rounds" in text
+    assert "[vm2] PASS smode/hello" in text
+    # and the hypervisor's own code is what was loaded
+    address, code = hypervisor_text()
+    assert machine.bus.read_bytes(address, len(code)) == code
+    hostile = re.search(r"hyp: vm 1 \(hw\).*\nhyp:   exits \d+: (.*)", text)
+    assert hostile is not None and "injected_faults 61" in hostile.group(1)
+
+
+def test_a_spinning_vm_does_not_starve_the_others():
+    result = rvh(
+        "--hyp",
+        "--guest", str(HYP_GUESTS / "spin.elf"),
+        "--guest", str(SMODE / "timer.elf"),
+        "--guest", str(SMODE / "hello.elf"),
+        "--max-insns", "60000000",
+    )  # fmt: skip
+    assert result.returncode == 124  # the spinner never ends, so the limit does
+    assert "[vm0] spin: spinning" in result.stdout
+    assert "[vm1] PASS smode/timer" in result.stdout
+    assert "[vm2] PASS smode/hello" in result.stdout
