@@ -109,19 +109,7 @@ static int syscon_access(struct vm *vm, unsigned long offset, struct access *a, 
     return 0;
 }
 
-/* ---- the 16550A UART (register offsets of the 16550 data sheet) ---- */
-#define UART_RBR_THR    0
-#define UART_IER        1
-#define UART_IIR_FCR    2
-#define UART_LCR        3
-#define UART_MCR        4
-#define UART_LSR        5
-#define UART_MSR        6
-#define UART_SCR        7
-#define UART_LCR_DLAB   0x80
-#define UART_LSR_THRE   0x20
-#define UART_LSR_TEMT   0x40
-
+/* ---- the 16550A UART (register offsets and bits: rvh/devices/uart16550.py, via the header) ---- */
 static int uart_access(struct vm *vm, unsigned long offset, struct access *a, unsigned long *value)
 {
     int dlab = vm->uart_lcr & UART_LCR_DLAB;
@@ -130,13 +118,13 @@ static int uart_access(struct vm *vm, unsigned long offset, struct access *a, un
         return -1;
     if (a->is_store) {
         switch (offset) {
-        case UART_RBR_THR:
+        case UART_RBR_THR_DLL:
             if (dlab)
                 vm->uart_dll = byte;
             else
                 vm_console_putc(vm, byte);
             break;
-        case UART_IER:
+        case UART_IER_DLM:
             if (dlab)
                 vm->uart_dlm = byte;
             else
@@ -151,12 +139,12 @@ static int uart_access(struct vm *vm, unsigned long offset, struct access *a, un
         return 0;
     }
     switch (offset) {
-    case UART_RBR_THR: *value = dlab ? vm->uart_dll : 0; break;    /* no input yet */
-    case UART_IER: *value = dlab ? vm->uart_dlm : vm->uart_ier; break;
-    case UART_IIR_FCR: *value = (vm->uart_fcr & 1 ? 0xc0 : 0) | 0x01; break;  /* none pending */
+    case UART_RBR_THR_DLL: *value = dlab ? vm->uart_dll : 0; break;    /* no input yet */
+    case UART_IER_DLM: *value = dlab ? vm->uart_dlm : vm->uart_ier; break;
+    case UART_IIR_FCR: *value = (vm->uart_fcr & 1 ? UART_IIR_FIFO_ENABLED : 0) | UART_IIR_NONE; break;
     case UART_LCR: *value = vm->uart_lcr; break;
     case UART_MCR: *value = vm->uart_mcr; break;
-    case UART_LSR: *value = UART_LSR_THRE | UART_LSR_TEMT; break;
+    case UART_LSR: *value = UART_LSR_THR_EMPTY | UART_LSR_TRANSMITTER_EMPTY; break;
     case UART_MSR: *value = 0xb0; break;    /* CTS, DSR, DCD */
     default: *value = vm->uart_scr; break;
     }
