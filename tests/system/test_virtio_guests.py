@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from support import GUESTS, ROOT
+from support import GUESTS, ROOT, require_guest, require_opensbi, require_qemu
 
 from rvh.config import MachineConfig
 from rvh.machine import Machine
@@ -17,10 +17,7 @@ MKIMAGE = ROOT / "guests" / "virtio" / "mkimage.py"
 
 
 def guest(name):
-    elf = GUESTS / "virtio" / f"{name}.elf"
-    if not elf.exists():
-        pytest.skip("guests not built (make guests)")
-    return elf
+    return require_guest(GUESTS / "virtio" / f"{name}.elf")
 
 
 def image(path, size, pattern):
@@ -183,15 +180,11 @@ def test_two_rvh_processes_over_udp(tmp_path):
 
 @pytest.mark.qemu
 def test_udppeer_on_qemu_proves_the_guest():
-    import shutil
-
-    fw = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf"
-    if shutil.which("qemu-system-riscv64") is None or not os.path.exists(fw):
-        pytest.skip("QEMU or OpenSBI not installed")
+    qemu, fw = require_qemu(), str(require_opensbi())
     elf = guest("udppeer")
     a, b = _free_udp_ports(2)
     base = [
-        "qemu-system-riscv64",
+        qemu,
         "-machine",
         "virt",
         "-cpu",
