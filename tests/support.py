@@ -123,12 +123,14 @@ def assemble_with_symbols(
         with tempfile.TemporaryDirectory() as tmp:
             src, obj, elf = Path(tmp, "s.S"), Path(tmp, "s.o"), Path(tmp, "s.elf")
             src.write_text(text)
-            subprocess.run(
+            assembled = subprocess.run(
                 [CROSS + "gcc", "-c", f"-march={march}", "-mabi=lp64", "-o", str(obj), str(src)],
-                check=True,
                 capture_output=True,
                 text=True,
             )
+            if assembled.returncode != 0:
+                # the assembler's own messages name the snippet line that is wrong
+                pytest.fail(f"the snippet does not assemble:\n{assembled.stderr}", pytrace=False)
             subprocess.run(
                 [CROSS + "ld", "-Ttext", hex(base), "-e", "_start", "-o", str(elf), str(obj)],
                 check=True,
