@@ -15,14 +15,15 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from rvh.config import RAM_BASE, MachineConfig
-from rvh.cpu import layout as L
-from rvh.cpu.exits import Exit
-from rvh.cpu.hart import Hart
-from rvh.machine import Machine
+
+if TYPE_CHECKING:
+    from rvh.cpu.hart import Hart
+    from rvh.machine import Machine
 
 CROSS = os.environ.get("CROSS", "riscv64-unknown-elf-")
 MARCH = "rv64imac_zicsr_zifencei"
@@ -204,6 +205,12 @@ def run_asm(
     ``extensions`` are the misa letters (the default hart has the H extension; pass
     ``"acimsu"`` for one without)."""
     code, symbols = assemble_with_symbols(source + "\n__snippet_end:\n wfi\n")
+    # imported here, not at the top: conftest imports this module, and the tool checks above
+    # must not cost every pytest run (tests/test_skip_policy.py starts several) numba's import
+    from rvh.cpu import layout as L
+    from rvh.cpu.exits import Exit
+    from rvh.machine import Machine
+
     machine = Machine(MachineConfig(memory=memory, extensions=extensions), output=lambda _: None)
     machine.machine[L.M_MTIMECMP] = -1  # no timer interrupt unless a test arms one
     machine.bus.write_bytes(RAM_BASE, code)
@@ -264,6 +271,8 @@ def run_sbi_payload(
 ) -> tuple[object, bytes, Machine]:
     """Run an S-mode payload on the built-in SBI; returns (result, console output, machine)."""
     elf = build_elf(source, tmp_path / "payload.elf", base=0x8020_0000)
+    from rvh.machine import Machine
+
     output = bytearray()
     machine = Machine(
         MachineConfig(harts=harts, firmware_traps=True, max_instructions=max_instructions),

@@ -15,6 +15,8 @@ import pytest
 from support import qemu_version_problem
 
 TESTS = Path(__file__).resolve().parent
+# the plugins the tiny runs do not need (pytest-trio imports hypothesis: seconds per run)
+LEAN = ["-p", "no:cacheprovider", "-p", "no:trio", "-p", "no:hypothesispytest"]
 
 TINY_TESTS = """
 import pytest
@@ -60,7 +62,7 @@ def run_pytest(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
     env.update(environment or {})
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", *arguments],
+        [sys.executable, "-m", "pytest", "-p", "conftest", *LEAN, *arguments],
         cwd=directory,
         env=env,
         capture_output=True,
