@@ -202,7 +202,8 @@ def test_csr_writes_interrupts_and_fetch_faults_in_the_log(tmp_path):
     log = tmp_path / "events.log"
     machine = Machine(MachineConfig(trace_path=str(log)), output=lambda data: None)
     machine.load(str(elf))
-    assert machine.run_sync().status == 0
+    result = machine.run_sync()
+    assert (result.status, result.reason) == (0, "test device: pass")
     text = log.read_text()
     assert " c773_mtvec 0x" in text  # csrw mtvec (0x305 = 773)
     assert " c772_mie 0x0000000000000008" in text

@@ -34,13 +34,14 @@ def test_hello_prints_and_passes_dtb_address():
     # a0 = hartid and a1 = the device tree address, as on QEMU's virt board
     assert f"hartid=0 dtb={machine.fdt_address:#x}" in output
     assert machine.fdt_address == 0x8FE0_0000
-    assert result.status == 0
+    assert (result.status, result.reason) == (0, "test device: pass")
 
 
 def test_hello_picolibc():
     elf = require_guest(GUESTS / "hello" / "hello_picolibc.elf")
     result, output, _ = run_guest(elf)
     assert "picolibc" in output and result.status == 0
+    assert result.reason == "test device: pass"
 
 
 @pytest.mark.parametrize(
@@ -51,6 +52,7 @@ def test_htif_guests(name, status, text):
     result, output, machine = run_guest(elf)
     assert text in output
     assert result.status == status
+    assert result.reason == ("htif: pass" if status == 0 else f"htif: fail {status}")
     assert machine.htif is not None and machine.htif.commands >= 1
 
 

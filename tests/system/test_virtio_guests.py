@@ -52,7 +52,7 @@ def test_blk_guest(tmp_path):
         ],
     )
     assert "PASS virtio/blk" in output, output[-3000:]
-    assert result.status == 0
+    assert (result.status, result.reason) == (0, "SBI shutdown")
     assert disk1.read_bytes() == before  # the read-only drive is untouched
     stats = machine.statistics()["virtio"]
     assert stats["virtio-blk0"]  # the device saw requests
@@ -68,7 +68,7 @@ def test_net_guest_on_a_hub(tmp_path):
         ],
     )
     assert "PASS virtio/net" in output, output[-3000:]
-    assert result.status == 0
+    assert (result.status, result.reason) == (0, "SBI shutdown")
     from rvh.devices.virtio.netdev import read_pcap
 
     frames = read_pcap(str(pcap))
