@@ -52,7 +52,9 @@ def mips_at(commit: str, elf: Path, repeat: int) -> list[float]:
             )
             found = re.search(r"speed:\s+([\d.]+) MIPS", done.stderr)
             if done.returncode != 0 or found is None:
-                raise SystemExit(f"bench_history: {commit}: run failed: {done.stderr.strip()[-500:]}")
+                raise SystemExit(
+                    f"bench_history: {commit}: run failed: {done.stderr.strip()[-500:]}"
+                )
             if run:
                 speeds.append(float(found[1]))
         return speeds

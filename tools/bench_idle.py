@@ -55,7 +55,9 @@ def run_once(code: bytes) -> tuple[float, float]:
     result = machine.run_sync()
     cpu = time.process_time() - cpu
     if result.status != 0:
-        raise SystemExit(f"bench_idle: the guest ended with status {result.status}: {result.reason}")
+        raise SystemExit(
+            f"bench_idle: the guest ended with status {result.status}: {result.reason}"
+        )
     return result.seconds, cpu
 
 

@@ -21,7 +21,9 @@ from rvh.config import MachineConfig  # noqa: E402
 from rvh.cpu import layout as L  # noqa: E402
 from rvh.machine import Machine  # noqa: E402
 
-WORKLOADS = [ROOT / "guests" / "build" / "bench" / f"{w}.elf" for w in ("intmem", "recursion", "bytes")]
+WORKLOADS = [
+    ROOT / "guests" / "build" / "bench" / f"{w}.elf" for w in ("intmem", "recursion", "bytes")
+]
 
 
 def main() -> int:
