@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import qemu_version_problem
+from support import qemu_version_problem, require_guest, require_tool
 
 TESTS = Path(__file__).resolve().parent
 # the plugins the tiny runs do not need (pytest-trio imports hypothesis: seconds per run)
@@ -167,3 +167,14 @@ def test_qemu_version_check(tmp_path, banner, problem):
 
 def test_the_installed_qemu_is_the_reference():
     assert qemu_version_problem(os.environ.get("RVH_QEMU", "qemu-system-riscv64")) is None
+
+
+def test_a_missing_tool_fails_with_one_line_saying_what_to_install(tmp_path):
+    with pytest.raises(pytest.fail.Exception) as failed:
+        require_tool("no-such-assembler", "the frobnicator package")
+    assert str(failed.value) == (
+        "no-such-assembler not found: install the frobnicator package (run make setup)"
+    )
+    with pytest.raises(pytest.fail.Exception) as failed:
+        require_guest(tmp_path / "missing.elf")
+    assert str(failed.value) == f"{tmp_path / 'missing.elf'} not built: run make guests"
