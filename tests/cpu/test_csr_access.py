@@ -6,8 +6,8 @@ The expected outcome of every row comes from the privileged spec (20211203):
   2 hypervisor and VS CSRs, 3 machine) and bits 11:10 = 3 mark it read-only; an access without
   the privilege, a write to a read-only CSR, or an access to a CSR that does not exist raises an
   illegal-instruction exception.  Debug-mode CSRs (0x7B0-0x7BF) are accessible only in Debug
-  mode (Debug spec 4.10), so outside it they behave as if they did not exist.
-* 2.2, 3.1.11, 4.1.5, 8.2.6: the counters (cycle...) are readable below M only where
+  mode (RISC-V Debug spec, core debug registers): outside it, as if they did not exist.
+* 3.1.11, 4.1.5 and hcounteren in 8.2: the counters (cycle...) are readable below M only where
   mcounteren allows them (else illegal), in U-mode only where scounteren also allows them, and
   with V=1 only where hcounteren allows them.
 * 8.6.1: with V=1, an access that would be allowed in HS-mode (or, from VU-mode, in U-mode
@@ -132,7 +132,7 @@ def check(outcome, mode, cause, tval, bits):
         assert cause == ECALL_FROM[mode], f"expected the access to succeed, got cause {cause}"
     else:
         assert cause == outcome, f"expected cause {outcome}, got {cause}"
-        assert tval == bits, "mtval holds the faulting instruction's bits (3.1.16, 8.6.3)"
+        assert tval == bits, "mtval holds the faulting instruction's bits (3.1.16)"
 
 
 TABLE = [

@@ -21,7 +21,7 @@ mtval and mtval2.  Expected outcomes are the spec's:
 * 8.5.1: G-stage PTEs are checked as U-mode accesses (U must be set); guest physical
   addresses are 41 (Sv39x4) or 50 (Sv48x4) bits, beyond that a guest-page fault; the root table
   has 2048 entries; a guest-page fault writes the guest physical address >> 2 to mtval2 and
-  the guest virtual address to mtval (8.6.3).  A VS-stage PTE whose guest physical address the
+  the guest virtual address to mtval (8.6).  A VS-stage PTE whose guest physical address the
   G-stage cannot translate is a guest-page fault for the original access.
 * 3.7.1: PMP checks the physical address of the access itself too.
 """
@@ -249,7 +249,7 @@ def expect_fault(row: Access, cause: int, tval2: int = 0) -> Outcome:
     outcome, _, _ = walk(row)
     assert outcome.cause == cause, f"expected cause {cause}, got {outcome.cause}"
     assert outcome.tval == row.address, "mtval: the faulting virtual address (3.1.16)"
-    assert outcome.tval2 == tval2, "mtval2: guest physical address >> 2, or 0 (8.6.3)"
+    assert outcome.tval2 == tval2, "mtval2: guest physical address >> 2, or 0 (8.6)"
     assert outcome.stored == MARKER, "a faulting store writes nothing"
     return outcome
 
