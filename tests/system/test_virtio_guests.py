@@ -40,6 +40,7 @@ def run(elf, **config):
     return result, output.decode(errors="replace"), machine
 
 
+@pytest.mark.slow
 def test_blk_guest(tmp_path):
     disk0 = image(tmp_path / "disk0.img", "8M", 0)
     disk1 = image(tmp_path / "disk1.img", "1M", 1)
@@ -58,6 +59,7 @@ def test_blk_guest(tmp_path):
     assert stats["virtio-blk0"]  # the device saw requests
 
 
+@pytest.mark.slow
 def test_net_guest_on_a_hub(tmp_path):
     pcap = tmp_path / "a.pcap"
     result, output, machine = run(
@@ -86,6 +88,7 @@ def sector_pattern(sector, generation):
     return bytes(data)
 
 
+@pytest.mark.slow
 def test_sigkill_loses_no_flushed_write(tmp_path):
     elf = guest("blkflush")
     disk = image(tmp_path / "flush.img", "1M", 3)
@@ -143,6 +146,7 @@ def _free_udp_ports(count):
     return ports
 
 
+@pytest.mark.slow
 def test_two_rvh_processes_over_udp(tmp_path):
     elf = guest("udppeer")
     a, b = _free_udp_ports(2)
