@@ -1,15 +1,13 @@
 """rvh bench mips in its quick form runs end to end (a smoke test: speed targets are measured by
 the benchmark itself, never asserted in unit tests)."""
 
-import pytest
-from support import GUESTS
+from support import GUESTS, require_guest
 
 from rvh.bench.mips import bench_mips
 
 
 def test_bench_mips_quick(capsys):
-    if not (GUESTS / "bench" / "intmem.elf").exists():
-        pytest.skip("guests not built")
+    require_guest(GUESTS / "bench" / "intmem.elf")
     assert bench_mips(quick=True, qemu=False) == 0
     out = capsys.readouterr().out
     for workload in ("intmem", "recursion", "bytes"):
