@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from support import GUESTS, ROOT, needs_toolchain
+from support import GUESTS, ROOT, needs_toolchain, require_dtc, require_guest
 
 from rvh.errors import (
     EXIT_BROKEN_PIPE,
@@ -87,8 +87,7 @@ def test_foreign_architecture():
 
 def test_truncated_elf(tmp_path):
     elf = GUESTS / "hello" / "hello.elf"
-    if not elf.exists():
-        pytest.skip("guests not built")
+    require_guest(elf)
     data = elf.read_bytes()
     path = tmp_path / "cut.elf"
     path.write_bytes(data[: len(data) // 3])
@@ -124,8 +123,7 @@ def test_does_not_fit_in_ram(tmp_path):
 def test_device_tree_never_overwrites_the_program(tmp_path):
     # 1 MiB of RAM: QEMU's placement (2 MiB aligned below the end) would land on the program
     elf = GUESTS / "hello" / "hello.elf"
-    if not elf.exists():
-        pytest.skip("guests not built")
+    require_guest(elf)
     done = rvh("run", "--memory", "1M", "--max-insns", "1000000", str(elf))
     assert done.returncode == 0, done.stderr
     assert "Hello from rvh guest!" in done.stdout
@@ -133,8 +131,7 @@ def test_device_tree_never_overwrites_the_program(tmp_path):
 
 def test_guest_exit_code_and_stats():
     elf = GUESTS / "htif" / "htif_fail.elf"
-    if not elf.exists():
-        pytest.skip("guests not built")
+    require_guest(elf)
     done = rvh("run", "--stats", str(elf))
     assert done.returncode == 3
     assert "instructions retired:" in done.stderr and "MIPS" in done.stderr
@@ -142,8 +139,7 @@ def test_guest_exit_code_and_stats():
 
 def test_stats_sum_up_each_device():
     elf = GUESTS / "virtio" / "net.elf"
-    if not elf.exists():
-        pytest.skip("guests not built")
+    require_guest(elf)
     done = rvh(
         "run", "--sbi", str(elf), "--netdev", "hub,id=h0", "--netdev", "hub,id=h0", "--stats"
     )
@@ -159,19 +155,16 @@ def test_stats_sum_up_each_device():
 
 def test_max_insns_stops_a_spinning_guest(tmp_path):
     elf = GUESTS / "bench" / "intmem.elf"
-    if not elf.exists():
-        pytest.skip("guests not built")
+    require_guest(elf)
     done = rvh("run", "--max-insns", "100000", str(elf))
     assert_one_line_error(done, EXIT_INSN_LIMIT, "instruction limit")
 
 
 def test_dtb_is_accepted_by_dtc(tmp_path):
-    import shutil
 
     out = tmp_path / "virt.dtb"
     assert rvh("dtb", "-o", str(out), "--smp", "2").returncode == 0
-    if shutil.which("dtc") is None:
-        pytest.skip("dtc not installed")
+    require_dtc()
     dts = subprocess.run(
         ["dtc", "-I", "dtb", "-O", "dts", str(out)], capture_output=True, text=True, check=True
     ).stdout
@@ -206,8 +199,7 @@ def test_unusable_paths_are_one_line(tmp_path, command, phrase):
     # files rvh writes or reads besides the program: a clear line, never a traceback, and
     # for diff before QEMU is started
     elf = GUESTS / "hello" / "hello.elf"
-    if not elf.exists():
-        pytest.skip("guests not built")
+    require_guest(elf)
     malformed = tmp_path / "malformed.ref"
     malformed.write_text(f"{REFERENCE_MAGIC}\nfields pc x1\npc=80000000 zz=1\n")
     where = {

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from support import GUESTS, ROOT, build_elf
+from support import GUESTS, ROOT, build_elf, require_guest
 
 from rvh.diff import QemuStream, diff_elf, qemu_available, remove_io_replays
 from rvh.isa.disasm import encode
@@ -18,9 +18,7 @@ needs_qemu = pytest.mark.skipif(not qemu_available(), reason="qemu-system-riscv6
 
 def guest(name: str):
     elf = GUESTS / "isa" / f"{name}.elf"
-    if not elf.exists():
-        pytest.skip("guests not built (make guests)")
-    return elf
+    return require_guest(elf)
 
 
 def test_replayed_dumps_are_removed_but_not_jumps_to_self():
