@@ -137,6 +137,7 @@ def test_guest_exit_code_and_stats():
     assert "instructions retired:" in done.stderr and "MIPS" in done.stderr
 
 
+@pytest.mark.slow  # a virtio run of about 16 s
 def test_stats_sum_up_each_device():
     elf = GUESTS / "virtio" / "net.elf"
     require_guest(elf)
