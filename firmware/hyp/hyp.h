@@ -104,6 +104,9 @@ extern uint64_t *hyp_stats_page;    /* named by the device tree (rvh,stats), els
 /* ---- entry.S ---- */
 void hyp_enter_guest(struct vcpu *vcpu) __attribute__((noreturn));
 void hyp_trap_entry(void);
+/* read guest memory through the guest's translation: kind 0 = HLVX.HU (fetch), 1 = HLV.BU;
+ * -1 when the access faults */
+long hyp_guest_load(unsigned long va, int kind);
 
 /* ---- console.c ---- */
 void hyp_putc(int c);
