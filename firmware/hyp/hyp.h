@@ -109,9 +109,6 @@ void hyp_trap_entry(void);
 long hyp_guest_load(unsigned long va, int kind);
 
 /* ---- console.c ---- */
-void hyp_putc(int c);
-void hyp_puts(const char *s);
-int hyp_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void hyp_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void vm_console_putc(struct vm *vm, int c);
 void vm_console_flush(struct vm *vm);
