@@ -302,7 +302,7 @@ def qemu_command(
 
 def export_for_qemu(specs: list[GuestSpec], out: Path, firmware: str | None = None) -> list[str]:
     """Prepare the hypervisor's run exactly as ``rvh run --hyp`` would (host tree, each VM's RAM)
-    and return the QEMU command that runs it (tools/hyp_qemu.py, tests/system/test_hyp_guests.py)."""
+    and return the QEMU command that runs it (tools/hyp_qemu.py and the QEMU test use it)."""
     from rvh.boot import HypervisorBoot
     from rvh.config import MachineConfig
     from rvh.machine import Machine
