@@ -300,6 +300,23 @@ def qemu_command(
     return command
 
 
+def export_for_qemu(specs: list[GuestSpec], out: Path, firmware: str | None = None) -> list[str]:
+    """Prepare the hypervisor's run exactly as ``rvh run --hyp`` would (host tree, each VM's RAM)
+    and return the QEMU command that runs it (tools/hyp_qemu.py and the QEMU test use it)."""
+    from rvh.boot import HypervisorBoot
+    from rvh.config import MachineConfig
+    from rvh.machine import Machine
+
+    config = MachineConfig(memory=max(MachineConfig.memory, host_memory_needed(specs)))
+    machine = Machine(config, output=lambda data: None)
+    recipe = HypervisorBoot(specs)
+    machine.boot(recipe)
+    extra = {"firmware": firmware} if firmware else {}
+    return qemu_command(
+        machine.fdt_blob, recipe.plans, machine.bus.read_bytes, config.memory, out, **extra
+    )
+
+
 def hyp_stats_header() -> str:
     """The C header of the stats page's layout (firmware/hyp includes it as rvh/hyp_stats.h)."""
     lines = [

@@ -6,8 +6,6 @@
  * legacy putchar) is collected a line at a time; with more than one VM each line names its VM,
  * so interleaved output stays readable.
  */
-#include <stdarg.h>
-
 #include "hyp.h"
 #include "rvh/libc.h"
 #include "rvh/sbi.h"
@@ -29,32 +27,12 @@ void hyp_console_init(void)
     rvh_putc_hook = host_putc;
 }
 
-void hyp_putc(int c)
-{
-    host_putc(c);
-}
-
-void hyp_puts(const char *s)
-{
-    while (*s)
-        host_putc(*s++);
-}
-
-int hyp_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vprintf(fmt, ap);
-    va_end(ap);
-    return n;
-}
-
 void vm_console_flush(struct vm *vm)
 {
     if (!vm->line_len)
         return;
     if (hyp_nvms > 1)
-        hyp_printf("[%s] ", vm->name);
+        printf("[%s] ", vm->name);
     for (unsigned i = 0; i < vm->line_len; i++)
         host_putc(vm->line[i]);
     vm->line_len = 0;

@@ -168,8 +168,8 @@ hyp_enter_guest:
     /*
      * long hyp_guest_load(unsigned long va, int kind): read guest memory through the guest's
      * translation (VS-stage + G-stage, 8.3.1): kind 0 = hlvx.hu (instruction fetch, execute
-     * permission), 1 = hlv.du.  Returns -1 when the access faults.  (hlv.d's value -1 cannot
-     * be told apart; callers that need it read halves or bytes.)
+     * permission), 1 = hlv.bu.  Returns -1 when the access faults (both read less than 64
+     * bits, so no value read can be mistaken for it).
      */
     .globl hyp_guest_load
     .option push

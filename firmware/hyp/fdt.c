@@ -60,7 +60,7 @@ int hyp_parse_vms(const void *fdt)
 {
     const uint8_t *base = fdt;
     if (be32(base) != FDT_MAGIC) {
-        hyp_printf("hyp: no device tree at %p\n", fdt);
+        printf("hyp: no device tree at %p\n", fdt);
         return -1;
     }
     uint32_t totalsize = be32(base + 4);
@@ -82,7 +82,7 @@ int hyp_parse_vms(const void *fdt)
                 in_hyp = depth;
             else if (in_hyp && depth == in_hyp + 1 && starts_with(name, "vm")) {
                 if (hyp_nvms == HYP_MAX_VMS) {
-                    hyp_printf("hyp: more than %d VMs\n", HYP_MAX_VMS);
+                    printf("hyp: more than %d VMs\n", HYP_MAX_VMS);
                     return -1;
                 }
                 vm = &hyp_vms[hyp_nvms];

@@ -58,28 +58,28 @@ int gstage_map_vm(struct vm *vm)
 {
     unsigned long heap_end = (unsigned long)__heap_end;
     if ((vm->host_base | vm->ram_base | vm->ram_size) & (PAGE_4K - 1) || !vm->ram_size) {
-        hyp_printf("hyp: %s: RAM not page-aligned\n", vm->name);
+        printf("hyp: %s: RAM not page-aligned\n", vm->name);
         return -1;
     }
     unsigned long stats = (unsigned long)hyp_stats_page;
     if (vm->host_base < stats + HYP_STATS_SIZE && stats < vm->host_base + vm->ram_size) {
-        hyp_printf("hyp: %s: RAM overlaps the stats page\n", vm->name);
+        printf("hyp: %s: RAM overlaps the stats page\n", vm->name);
         return -1;
     }
     if (vm->host_base < heap_end) {
-        hyp_printf("hyp: %s: RAM at 0x%lx overlaps the hypervisor (ends 0x%lx)\n", vm->name,
+        printf("hyp: %s: RAM at 0x%lx overlaps the hypervisor (ends 0x%lx)\n", vm->name,
                    vm->host_base, heap_end);
         return -1;
     }
     if (vm->ram_base + vm->ram_size > (1UL << 41) || vm->ram_base + vm->ram_size < vm->ram_base) {
-        hyp_printf("hyp: %s: guest-physical RAM beyond Sv39x4\n", vm->name);
+        printf("hyp: %s: guest-physical RAM beyond Sv39x4\n", vm->name);
         return -1;
     }
     for (unsigned i = 0; i < vm->id; i++) {
         struct vm *other = &hyp_vms[i];
         if (vm->host_base < other->host_base + other->ram_size &&
             other->host_base < vm->host_base + vm->ram_size) {
-            hyp_printf("hyp: %s: RAM overlaps %s\n", vm->name, other->name);
+            printf("hyp: %s: RAM overlaps %s\n", vm->name, other->name);
             return -1;
         }
     }

@@ -104,11 +104,11 @@ extern uint64_t *hyp_stats_page;    /* named by the device tree (rvh,stats), els
 /* ---- entry.S ---- */
 void hyp_enter_guest(struct vcpu *vcpu) __attribute__((noreturn));
 void hyp_trap_entry(void);
+/* read guest memory through the guest's translation: kind 0 = HLVX.HU (fetch), 1 = HLV.BU;
+ * -1 when the access faults */
+long hyp_guest_load(unsigned long va, int kind);
 
 /* ---- console.c ---- */
-void hyp_putc(int c);
-void hyp_puts(const char *s);
-int hyp_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void hyp_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void vm_console_putc(struct vm *vm, int c);
 void vm_console_flush(struct vm *vm);

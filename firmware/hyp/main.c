@@ -62,17 +62,17 @@ void hyp_main(unsigned long hartid, const void *dtb)
     int n = hyp_parse_vms(dtb);
     if (n <= 0) {
         if (n == 0)
-            hyp_printf("hyp: no VMs in the device tree (a /hypervisor node with vm@N children)\n");
+            printf("hyp: no VMs in the device tree (a /hypervisor node with vm@N children)\n");
         hyp_exit_machine(125);
     }
     for (unsigned i = 0; i < hyp_nvms; i++) {
         struct vm *vm = &hyp_vms[i];
         if (vm->mode != VIRT_HW) {
-            hyp_printf("hyp: %s: only virt=hw is implemented so far\n", vm->name);
+            printf("hyp: %s: only virt=hw is implemented so far\n", vm->name);
             hyp_exit_machine(125);
         }
         if (!vm->nvcpus || vm->nvcpus > HYP_MAX_VCPUS) {
-            hyp_printf("hyp: %s: %u vCPUs (1 to %d)\n", vm->name, vm->nvcpus, HYP_MAX_VCPUS);
+            printf("hyp: %s: %u vCPUs (1 to %d)\n", vm->name, vm->nvcpus, HYP_MAX_VCPUS);
             hyp_exit_machine(125);
         }
         if (gstage_map_vm(vm) < 0)

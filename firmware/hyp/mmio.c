@@ -12,7 +12,6 @@
 #include "hyp.h"
 #include "rvh/libc.h"
 
-extern long hyp_guest_load(unsigned long va, int kind);
 
 struct access {
     int is_store, width, is_signed, reg, length;

@@ -10,6 +10,7 @@
 #include "rvh/libc.h"
 #include "rvh/sbi.h"
 
+
 #define A(n) (vcpu->regs.x[10 + (n)])
 
 struct sbi_extension {
@@ -218,14 +219,55 @@ static void dbcn(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct
     }
 }
 
-/* SBI v0.1: one value back in a0, a6 ignored */
+/* The hart mask of a v0.1 call: a pointer in the guest's virtual memory (0 = every hart),
+ * read through its own translation; -1 when the pointer does not lead to memory. */
+static long legacy_mask(struct vcpu *vcpu, unsigned long pointer)
+{
+    if (pointer == 0)
+        return vcpu->vm->nvcpus >= 64 ? -1L : (long)((1UL << vcpu->vm->nvcpus) - 1);
+    unsigned long mask = 0;
+    for (unsigned i = 0; i < 8; i++) {
+        long byte = hyp_guest_load(pointer + i, 1);
+        if (byte < 0)
+            return -1;
+        mask |= (unsigned long)byte << (8 * i);
+    }
+    return (long)(mask & ((1UL << vcpu->vm->nvcpus) - 1));
+}
+
+/* SBI v0.1 (chapter 5): one value back in a0, a6 ignored */
 static void legacy(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
 {
     (void)fid;
+    long mask;
+    ret->error = 0;
     switch (eid) {
-    case SBI_EXT_LEGACY_SET_TIMER: set_timer(vcpu, A(0)); ret->error = 0; break;
-    case SBI_EXT_LEGACY_CONSOLE_PUTCHAR: vm_console_putc(vcpu->vm, (int)(A(0) & 0xff)); ret->error = 0; break;
-    case SBI_EXT_LEGACY_CONSOLE_GETCHAR: ret->error = -1; break;
+    case SBI_EXT_LEGACY_SET_TIMER: set_timer(vcpu, A(0)); break;
+    case SBI_EXT_LEGACY_CONSOLE_PUTCHAR: vm_console_putc(vcpu->vm, (int)(A(0) & 0xff)); break;
+    case SBI_EXT_LEGACY_CONSOLE_GETCHAR: ret->error = -1; break;     /* no input yet */
+    case SBI_EXT_LEGACY_CLEAR_IPI: csr_clear(CSR_HVIP, MIP_VSSIP_MASK); break;
+    case SBI_EXT_LEGACY_SEND_IPI:
+        mask = legacy_mask(vcpu, A(0));
+        if (mask < 0) {
+            ret->error = SBI_ERR_INVALID_ADDRESS;
+            break;
+        }
+        for (unsigned i = 0; i < vcpu->vm->nvcpus; i++) {
+            if (!((unsigned long)mask >> i & 1))
+                continue;
+            if (&vcpu->vm->vcpus[i] == vcpu)
+                csr_set(CSR_HVIP, MIP_VSSIP_MASK);
+            else
+                vcpu->vm->vcpus[i].vs.hvip |= MIP_VSSIP_MASK;
+        }
+        break;
+    case SBI_EXT_LEGACY_REMOTE_FENCE_I:
+        __asm__ __volatile__("fence.i" ::: "memory");
+        break;
+    case SBI_EXT_LEGACY_REMOTE_SFENCE_VMA:
+    case SBI_EXT_LEGACY_REMOTE_SFENCE_VMA_ASID:
+        hfence_vvma_all();      /* all the VM's vCPUs share this hart and VMID */
+        break;
     case SBI_EXT_LEGACY_SHUTDOWN: vm_shutdown(vcpu->vm, 0, "shutdown"); break;
     default: ret->error = SBI_ERR_NOT_SUPPORTED;
     }

@@ -24,7 +24,7 @@ void stats_use_page(unsigned long address, unsigned long size)
 {
     extern char __heap_end[];
     if (size < HYP_STATS_SIZE || address & 4095 || address < (unsigned long)__heap_end) {
-        hyp_printf("hyp: ignoring the stats page at 0x%lx (+0x%lx): not where it may be\n",
+        printf("hyp: ignoring the stats page at 0x%lx (+0x%lx): not where it may be\n",
                    address, size);
         return;
     }
@@ -50,20 +50,20 @@ void stats_print(void)
     for (unsigned i = 0; i < hyp_nvms; i++) {
         struct vm *vm = &hyp_vms[i];
         const uint64_t *s = vm->stats;
-        hyp_printf("hyp: vm %u (%s): status %ld (%s)\n", vm->id, mode_names[vm->mode],
+        printf("hyp: vm %u (%s): status %ld (%s)\n", vm->id, mode_names[vm->mode],
                    vm->exit_code, vm->exit_reason ? vm->exit_reason : "running");
-        hyp_printf("hyp:   exits %lu:", (unsigned long)s[HYP_STAT_EXITS]);
+        printf("hyp:   exits %lu:", (unsigned long)s[HYP_STAT_EXITS]);
         for (unsigned c = 1; c < HYP_VM_COUNTERS; c++)
-            hyp_printf("%s %s %lu", c > 1 ? "," : "", counter_names[c],
+            printf("%s %s %lu", c > 1 ? "," : "", counter_names[c],
                        (unsigned long)s[HYP_STAT_EXITS + c]);
-        hyp_printf("\nhyp:   sbi");
+        printf("\nhyp:   sbi");
         for (unsigned e = 0; e < HYP_SBI_EXTENSIONS; e++)
             if (s[HYP_STAT_SBI + e])
-                hyp_printf(" %s %lu", sbi_names[e], (unsigned long)s[HYP_STAT_SBI + e]);
-        hyp_printf("\nhyp:   scause");
+                printf(" %s %lu", sbi_names[e], (unsigned long)s[HYP_STAT_SBI + e]);
+        printf("\nhyp:   scause");
         for (unsigned c = 0; c < HYP_SCAUSE_COUNT; c++)
             if (s[HYP_STAT_SCAUSE + c])
-                hyp_printf(" %u:%lu", c, (unsigned long)s[HYP_STAT_SCAUSE + c]);
-        hyp_printf("\n");
+                printf(" %u:%lu", c, (unsigned long)s[HYP_STAT_SCAUSE + c]);
+        printf("\n");
     }
 }

@@ -148,7 +148,7 @@ void hyp_handle_exit(struct vcpu *vcpu)
             break;
         default:
             /* not delegated and not ours to emulate: stop this VM, not the machine */
-            hyp_printf("hyp: %s: unexpected exception scause=%lu sepc=0x%lx stval=0x%lx\n",
+            printf("hyp: %s: unexpected exception scause=%lu sepc=0x%lx stval=0x%lx\n",
                        vm->name, scause, vcpu->regs.sepc, csr_read(CSR_STVAL));
             vm_shutdown(vm, 126, "unexpected exception");
         }

@@ -19,7 +19,7 @@ from support import GUESTS, ROOT
 from rvh.boot import HypervisorBoot
 from rvh.config import MachineConfig
 from rvh.errors import EXIT_LOAD_ERROR, EXIT_USAGE
-from rvh.hyp import GuestSpec, host_memory_needed, qemu_command
+from rvh.hyp import GuestSpec, export_for_qemu, host_memory_needed
 from rvh.machine import Machine
 
 SMODE = GUESTS / "smode"
@@ -141,21 +141,20 @@ def test_bad_hypervisor_command_lines_are_one_line(args, status, message):
 def run_on_qemu(names: list[str], tmp_path) -> subprocess.CompletedProcess[str]:
     """The hypervisor, host tree and VM images exactly as rvh prepares them, on QEMU 7.2."""
     specs = [GuestSpec.parse(str(SMODE / f"{name}.elf")) for name in names]
-    config = MachineConfig(memory=256 << 20)
-    machine = Machine(config, output=lambda data: None)
-    recipe = HypervisorBoot(specs)
-    machine.boot(recipe)
-
-    def ram(address: int, size: int) -> bytes:
-        return machine.bus.read_bytes(address, size)
-
-    command = qemu_command(machine.fdt_blob, recipe.plans, ram, config.memory, tmp_path, FW_JUMP)
+    command = export_for_qemu(specs, tmp_path, FW_JUMP)
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.qemu
 def test_the_same_hypervisor_runs_on_qemu(tmp_path):
     qemu = run_on_qemu(["hello", "sv39"], tmp_path)
+    tool = subprocess.run(
+        [sys.executable, "tools/hyp_qemu.py", "--out", str(tmp_path / "tool"),
+         "--guest", str(SMODE / "hello.elf"), "--guest", str(SMODE / "sv39.elf")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert tool.returncode == 0, tool.stderr
+    assert tool.stdout.startswith("qemu-system-riscv64 -machine virt -cpu rv64,h=true")
     ours = rvh("--hyp", "--guest", str(SMODE / "hello.elf"), "--guest", str(SMODE / "sv39.elf"))
     assert qemu.returncode == 0, qemu.stdout[-2000:] + qemu.stderr
     assert "OpenSBI" in qemu.stdout  # it really went through QEMU's firmware path
