@@ -11,6 +11,7 @@ becomes vsstatus, sip vsip, and so on (8.2).  ``csr_read``/``csr_write`` dispatc
 import numba as nb
 import numpy as np
 
+from rvh.cpu.extensions import has_hypervisor, mideleg_value
 from rvh.cpu.interrupts import mtime_at, pending_bits
 from rvh.cpu.layout import (
     CSR_BASE,
@@ -75,7 +76,6 @@ VIRTUAL_INSTRUCTION = 22
 CSR_MSTATUS = CSR_BASE + 0x300
 CSR_MIE = CSR_BASE + 0x304
 CSR_MIP = CSR_BASE + 0x344
-CSR_MIDELEG = CSR_BASE + 0x303
 CSR_MENVCFG = CSR_BASE + 0x30A
 CSR_MCOUNTEREN = CSR_BASE + 0x306
 # The guest sees mcycle/minstret as the emulator's own counts (CYCLE, INSTRET: monotonic, what
@@ -106,11 +106,6 @@ VSXL64 = np.int64(2) << 32
 @nb.njit(cache=True)
 def csr_row(tables, number, column):
     return tables[tables[T_CSRS] + number * CSR_COLUMNS + column]
-
-
-@nb.njit(cache=True)
-def has_hypervisor(machine):
-    return (machine[M_MISA] >> 7) & 1
 
 
 @nb.njit(cache=True)
@@ -197,15 +192,6 @@ def _status_sd(value):
 
 
 @nb.njit(cache=True)
-def mideleg_value(state, machine):
-    """mideleg: with H, the VS-level interrupts and SGEI are read-only one (8.4.2)."""
-    value = state[CSR_MIDELEG]
-    if has_hypervisor(machine):
-        value |= IP_VS_LEVEL | IP_SGEIP
-    return value
-
-
-@nb.njit(cache=True)
 def csr_read(state, machine, tables, number, n):
     """Value of CSR ``number`` (already checked and aliased); n = instructions so far in
     this kernel call, including the one reading."""
@@ -248,11 +234,11 @@ def csr_read(state, machine, tables, number, n):
             value &= ~ENVCFG_STCE  # read-only zero while menvcfg.STCE is clear (Sstc)
         return value
     if kind == Kind.SIE:
-        return state[CSR_MIE] & state[CSR_MIDELEG] & IP_S_LEVEL
+        return state[CSR_MIE] & mideleg_value(state, machine) & IP_S_LEVEL
     if kind == Kind.MIP:
         return pending_bits(state, machine, now)
     if kind == Kind.SIP:
-        return pending_bits(state, machine, now) & state[CSR_MIDELEG] & IP_S_LEVEL
+        return pending_bits(state, machine, now) & mideleg_value(state, machine) & IP_S_LEVEL
     if kind == Kind.HIE:
         return state[CSR_MIE] & (IP_VS_LEVEL | IP_SGEIP)
     if kind == Kind.HIP:
@@ -366,7 +352,7 @@ def csr_write(state, machine, tables, tlb, number, value, n):
             writable |= IP_VS_LEVEL | IP_SGEIP
         state[CSR_MIE] = (state[CSR_MIE] & ~writable) | (value & writable)
     elif kind == Kind.SIE:
-        delegated = state[CSR_MIDELEG] & IP_S_LEVEL
+        delegated = mideleg_value(state, machine) & IP_S_LEVEL
         state[CSR_MIE] = (state[CSR_MIE] & ~delegated) | (value & delegated)
     elif kind == Kind.HIE:
         writable = np.int64(IP_VS_LEVEL | IP_SGEIP)
@@ -382,7 +368,7 @@ def csr_write(state, machine, tables, tlb, number, value, n):
         if has_h:  # mip.VSSIP is hvip.VSSIP
             state[CSR_HVIP] = (state[CSR_HVIP] & ~np.int64(IP_VSSIP)) | (value & IP_VSSIP)
     elif kind == Kind.SIP:
-        writable = state[CSR_MIDELEG] & IP_SSIP
+        writable = mideleg_value(state, machine) & IP_SSIP
         state[CSR_MIP] = (state[CSR_MIP] & ~writable) | (value & writable)
     elif kind == Kind.HIP:
         state[CSR_HVIP] = (state[CSR_HVIP] & ~np.int64(IP_VSSIP)) | (value & IP_VSSIP)

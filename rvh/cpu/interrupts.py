@@ -12,11 +12,11 @@ import numba as nb
 import numpy as np
 
 from rvh.cpu.arith import ltu
+from rvh.cpu.extensions import has_hypervisor, mideleg_value
 from rvh.cpu.layout import (
     CSR_BASE,
     HARTID,
     M_EXT_IP,
-    M_MISA,
     M_MSIP,
     M_MTIME_OFFSET,
     M_MTIMECMP,
@@ -43,7 +43,6 @@ from rvh.isa.csrs import (
 CSR_MSTATUS = CSR_BASE + 0x300
 CSR_MIE = CSR_BASE + 0x304
 CSR_MIP = CSR_BASE + 0x344
-CSR_MIDELEG = CSR_BASE + 0x303
 CSR_MENVCFG = CSR_BASE + 0x30A
 CSR_STIMECMP = CSR_BASE + 0x14D
 CSR_HIDELEG = CSR_BASE + 0x603
@@ -66,11 +65,6 @@ def mtime_at(machine, now_ns):
 
 
 @nb.njit(cache=True)
-def _has_h(machine):
-    return (machine[M_MISA] >> 7) & 1
-
-
-@nb.njit(cache=True)
 def hardware_bits(state, machine, now_ns):
     """Interrupt-pending bits driven from outside the CSR file, at virtual time now_ns."""
     hart = state[HARTID]
@@ -84,7 +78,7 @@ def hardware_bits(state, machine, now_ns):
         if not ltu(mtime, state[CSR_STIMECMP]):
             bits |= IP_STIP
         # vstimecmp compares against the guest's time, mtime + htimedelta (Sstc)
-        if _has_h(machine) and (state[CSR_HENVCFG] & ENVCFG_STCE):
+        if has_hypervisor(machine) and (state[CSR_HENVCFG] & ENVCFG_STCE):
             if not ltu(mtime + state[CSR_HTIMEDELTA], state[CSR_VSTIMECMP]):
                 bits |= IP_VSTIP
     return bits
@@ -97,7 +91,7 @@ def pending_bits(state, machine, now_ns):
     if state[CSR_MENVCFG] & ENVCFG_STCE:
         software &= ~np.int64(IP_STIP)  # with Sstc, STIP is stimecmp's alone
     bits = software | hardware_bits(state, machine, now_ns)
-    if _has_h(machine):
+    if has_hypervisor(machine):
         bits |= state[CSR_HVIP] & IP_VS_LEVEL
     return bits
 
@@ -122,10 +116,9 @@ def select_interrupt(state, machine, now_ns):
     priv = state[PRIV]
     virt = state[VIRT]
     mstatus = state[CSR_MSTATUS]
-    mideleg = state[CSR_MIDELEG]
+    mideleg = mideleg_value(state, machine)
     hideleg = np.int64(0)
-    if _has_h(machine):
-        mideleg |= IP_VS_LEVEL | IP_SGEIP
+    if has_hypervisor(machine):
         hideleg = state[CSR_HIDELEG] & IP_VS_LEVEL
     to_m = pending & ~mideleg
     if to_m and (priv < PRIV_M or (mstatus & MSTATUS_MIE)):
@@ -163,7 +156,7 @@ def next_deadline(state, machine, now_ns):
     wait = _ns_until(machine, now_ns, machine[M_MTIMECMP + hart])
     if state[CSR_MENVCFG] & ENVCFG_STCE:
         wait = min(wait, _ns_until(machine, now_ns, state[CSR_STIMECMP]))
-        if _has_h(machine) and (state[CSR_HENVCFG] & ENVCFG_STCE):
+        if has_hypervisor(machine) and (state[CSR_HENVCFG] & ENVCFG_STCE):
             wait = min(
                 wait, _ns_until(machine, now_ns, state[CSR_VSTIMECMP] - state[CSR_HTIMEDELTA])
             )

@@ -11,13 +11,13 @@ hideleg/hedeleg delegate them to VS; they never go to a less privileged mode.  `
 import numba as nb
 import numpy as np
 
+from rvh.cpu.extensions import has_hypervisor, mideleg_value
 from rvh.cpu.layout import (
     CSR_BASE,
     EXCEPTIONS,
     INSTRET,
     INTERRUPTS,
     LAST_CAUSE,
-    M_MISA,
     PRIV,
     PRIV_M,
     PRIV_S,
@@ -32,8 +32,6 @@ from rvh.isa.csrs import (
     HSTATUS_GVA,
     HSTATUS_SPV,
     HSTATUS_SPVP,
-    IP_SGEIP,
-    IP_VS_LEVEL,
     MSTATUS_GVA,
     MSTATUS_MIE,
     MSTATUS_MPIE,
@@ -48,7 +46,6 @@ from rvh.isa.csrs import (
 
 CSR_MSTATUS = CSR_BASE + 0x300
 CSR_MEDELEG = CSR_BASE + 0x302
-CSR_MIDELEG = CSR_BASE + 0x303
 CSR_MTVEC = CSR_BASE + 0x305
 CSR_MEPC = CSR_BASE + 0x341
 CSR_MCAUSE = CSR_BASE + 0x342
@@ -90,12 +87,9 @@ def trap_target(state, machine, cause, is_interrupt):
     """TARGET_M, TARGET_HS or TARGET_VS for this trap from the current mode."""
     if state[PRIV] == PRIV_M:
         return TARGET_M
-    has_h = (machine[M_MISA] >> 7) & 1
+    has_h = has_hypervisor(machine)
     if is_interrupt:
-        mideleg = state[CSR_MIDELEG]
-        if has_h:
-            mideleg |= IP_VS_LEVEL | IP_SGEIP
-        if not (mideleg >> cause) & 1:
+        if not (mideleg_value(state, machine) >> cause) & 1:
             return TARGET_M
         if state[VIRT] and has_h and (state[CSR_HIDELEG] >> cause) & 1:
             return TARGET_VS
@@ -157,7 +151,7 @@ def take_trap(state, machine, cause, is_interrupt, tval, pc):
         if priv == PRIV_S:
             mstatus |= MSTATUS_SPP
         state[CSR_MSTATUS] = mstatus
-        if (machine[M_MISA] >> 7) & 1:
+        if has_hypervisor(machine):
             hstatus = state[CSR_HSTATUS] & ~(HSTATUS_SPV | HSTATUS_GVA)
             if virt:
                 hstatus |= HSTATUS_SPV
@@ -177,7 +171,7 @@ def take_trap(state, machine, cause, is_interrupt, tval, pc):
         mpie = MSTATUS_MPIE if mstatus & MSTATUS_MIE else 0
         mstatus = (mstatus & ~(MSTATUS_MPIE | MSTATUS_MIE | MSTATUS_MPP)) | mpie
         mstatus |= priv << MSTATUS_MPP_SHIFT
-        if (machine[M_MISA] >> 7) & 1:
+        if has_hypervisor(machine):
             mstatus &= ~(MSTATUS_MPV | MSTATUS_GVA)
             if virt:
                 mstatus |= MSTATUS_MPV
@@ -229,7 +223,7 @@ def sret(state, machine):
     mstatus = (mstatus & ~(MSTATUS_SIE | MSTATUS_SPP)) | sie | MSTATUS_SPIE
     mstatus &= ~MSTATUS_MPRV  # sret always lands below M (1.12: clears MPRV)
     state[CSR_MSTATUS] = mstatus
-    if (machine[M_MISA] >> 7) & 1:
+    if has_hypervisor(machine):
         hstatus = state[CSR_HSTATUS]
         state[VIRT] = 1 if hstatus & HSTATUS_SPV else 0
         state[CSR_HSTATUS] = hstatus & ~HSTATUS_SPV
