@@ -7,20 +7,29 @@ from dataclasses import dataclass, field
 
 from rvh.errors import ConfigError
 
-# Memory map of the virt board
+# Memory map of the virt board: the one source for the machine, the device tree (rvh/fdt.py) and
+# the C header firmware and guests include (rvh/isa/cheader.py).  Values as QEMU 7.2's virt.
 BOOT_ROM_BASE = 0x0000_1000
 BOOT_ROM_SIZE = 0xF000
-TEST_BASE = 0x0010_0000
+TEST_BASE = 0x0010_0000  # sifive,test0: the power-off/reset finisher (rvh/devices/syscon.py)
 TEST_SIZE = 0x1000
 CLINT_BASE = 0x0200_0000
 CLINT_SIZE = 0x10000
+# CLINT registers (SiFive CLINT layout, as QEMU's): msip[hart] u32, mtimecmp[hart] u64, mtime u64
+CLINT_MSIP_OFFSET = 0x0
+CLINT_MTIMECMP_OFFSET = 0x4000
+CLINT_MTIME_OFFSET = 0xBFF8
 PLIC_BASE = 0x0C00_0000
 PLIC_SIZE = 0x600000
+# riscv,ndev: highest source ID.  A 96-source PLIC (IDs 0..95, 0 meaning "none") has 95 usable
+# sources; QEMU 7.2 writes 0x60 here (see docs/devicetree.md).
+PLIC_NDEV = 0x5F
 UART0_BASE = 0x1000_0000
 UART0_SIZE = 0x100
 UART0_IRQ = 10
+UART0_CLOCK_FREQUENCY = 0x38_4000  # 3.6864 MHz
 VIRTIO_BASE = 0x1000_1000
-VIRTIO_SIZE = 0x1000
+VIRTIO_SIZE = 0x1000  # one slot; slot i is at VIRTIO_BASE + i * VIRTIO_SIZE
 VIRTIO_SLOTS = 8
 VIRTIO_IRQ_BASE = 1  # slot i raises PLIC source 1 + i
 RAM_BASE = 0x8000_0000
