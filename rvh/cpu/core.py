@@ -36,7 +36,10 @@ from rvh.cpu.interrupts import (
 from rvh.cpu.layout import (
     BANK_IS_HS,
     BANK_IS_VS,
-    CSR_BASE,
+    CSR_HGATP,
+    CSR_HSTATUS,
+    CSR_MSTATUS,
+    CSR_VSSTATUS,
     CYCLE,
     DATA_CTX,
     DC_BITS,
@@ -96,8 +99,10 @@ from rvh.cpu.mmu import (
     ACCESS_EXECUTE,
     ACCESS_READ,
     ACCESS_READ_EXECUTABLE,
+    ASID_MAX,
     NEED_EXIT,
     OK,
+    VMID_MAX,
     fence_address_space,
     full_context,
     host_offset,
@@ -108,23 +113,20 @@ from rvh.cpu.tables import T_OP_MATCH
 from rvh.cpu.trace import INTERRUPT_RECORD, TRACE_FIELDS, record, record_event
 from rvh.cpu.trap import INTERRUPT_FLAG, TARGET_M, mret, sret, take_trap, trap_target
 from rvh.isa.causes import Exception_
-from rvh.isa.csrs import (
-    HSTATUS_HU,
-    HSTATUS_SPVP,
-    HSTATUS_VTSR,
-    HSTATUS_VTVM,
-    HSTATUS_VTW,
-    MSTATUS_SUM,
-    MSTATUS_TSR,
-    MSTATUS_TVM,
-    MSTATUS_TW,
+from rvh.isa.fields import (
+    HGATP_VMID_MASK,
+    HGATP_VMID_SHIFT,
+    HSTATUS_HU_MASK,
+    HSTATUS_SPVP_MASK,
+    HSTATUS_VTSR_MASK,
+    HSTATUS_VTVM_MASK,
+    HSTATUS_VTW_MASK,
+    MSTATUS_SUM_MASK,
+    MSTATUS_TSR_MASK,
+    MSTATUS_TVM_MASK,
+    MSTATUS_TW_MASK,
 )
 from rvh.isa.instructions import Op
-
-CSR_MSTATUS = CSR_BASE + 0x300
-CSR_HSTATUS = CSR_BASE + 0x600
-CSR_HGATP = CSR_BASE + 0x680
-CSR_VSSTATUS = CSR_BASE + 0x200
 
 # deliver_trap's "the built-in firmware handles this trap": odd, so never a handler address
 FIRMWARE_TRAP = -1
@@ -328,16 +330,16 @@ def execute_privileged(state, machine, tlb, op, rs1, rs2, bits, n, npc):
         return np.int64(OK), mret(state, machine)
     if op == Op.SRET:
         if virt:
-            if priv == PRIV_U or (hstatus & HSTATUS_VTSR):
+            if priv == PRIV_U or (hstatus & HSTATUS_VTSR_MASK):
                 return virtual, npc
-        elif priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TSR)):
+        elif priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TSR_MASK)):
             return illegal, npc
         return np.int64(OK), sret(state, machine)
     if op == Op.WFI:
-        if priv != PRIV_M and (mstatus & MSTATUS_TW):
+        if priv != PRIV_M and (mstatus & MSTATUS_TW_MASK):
             return illegal, npc
         if virt:
-            if priv == PRIV_U or (hstatus & HSTATUS_VTW):
+            if priv == PRIV_U or (hstatus & HSTATUS_VTW_MASK):
                 return virtual, npc
         elif priv == PRIV_U:
             return illegal, npc
@@ -346,18 +348,26 @@ def execute_privileged(state, machine, tlb, op, rs1, rs2, bits, n, npc):
         return np.int64(WFI_SLEEP), npc
     if op == Op.SFENCE_VMA:
         if virt:
-            if priv == PRIV_U or (hstatus & HSTATUS_VTVM):
+            if priv == PRIV_U or (hstatus & HSTATUS_VTVM_MASK):
                 return virtual, npc
             # in VS-mode it fences the guest's own address spaces, in the current VMID
-            vmid = (state[CSR_HGATP] >> 44) & 0x3FFF
+            vmid = (state[CSR_HGATP] & HGATP_VMID_MASK) >> HGATP_VMID_SHIFT
             fence_address_space(
-                state, tlb, BANK_IS_VS, x[rs1], rs1 != 0, x[rs2] & 0xFFFF, rs2 != 0, vmid, True
+                state, tlb, BANK_IS_VS, x[rs1], rs1 != 0, x[rs2] & ASID_MAX, rs2 != 0, vmid, True
             )
             return np.int64(OK), npc
-        if priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TVM)):
+        if priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TVM_MASK)):
             return illegal, npc
         fence_address_space(
-            state, tlb, BANK_IS_HS, x[rs1], rs1 != 0, x[rs2] & 0xFFFF, rs2 != 0, np.int64(0), False
+            state,
+            tlb,
+            BANK_IS_HS,
+            x[rs1],
+            rs1 != 0,
+            x[rs2] & ASID_MAX,
+            rs2 != 0,
+            np.int64(0),
+            False,
         )
         return np.int64(OK), npc
     if has_hypervisor(machine) and (op == Op.HFENCE_VVMA or op == Op.HFENCE_GVMA):
@@ -366,12 +376,12 @@ def execute_privileged(state, machine, tlb, op, rs1, rs2, bits, n, npc):
         if priv == PRIV_U:
             return illegal, npc
         if op == Op.HFENCE_VVMA:
-            vmid = (state[CSR_HGATP] >> 44) & 0x3FFF
+            vmid = (state[CSR_HGATP] & HGATP_VMID_MASK) >> HGATP_VMID_SHIFT
             fence_address_space(
-                state, tlb, BANK_IS_VS, x[rs1], rs1 != 0, x[rs2] & 0xFFFF, rs2 != 0, vmid, True
+                state, tlb, BANK_IS_VS, x[rs1], rs1 != 0, x[rs2] & ASID_MAX, rs2 != 0, vmid, True
             )
         else:
-            if priv == PRIV_S and (mstatus & MSTATUS_TVM):
+            if priv == PRIV_S and (mstatus & MSTATUS_TVM_MASK):
                 return illegal, npc
             # the TLB is indexed by guest virtual address: a guest-physical fence drops the
             # whole VMID (or every VMID), which the spec allows
@@ -383,7 +393,7 @@ def execute_privileged(state, machine, tlb, op, rs1, rs2, bits, n, npc):
                 False,
                 np.int64(0),
                 False,
-                x[rs2] & 0x3FFF,
+                x[rs2] & VMID_MAX,
                 rs2 != 0,
             )
         return np.int64(OK), npc
@@ -401,10 +411,10 @@ def execute_hypervisor_memory(
     priv = state[PRIV]
     if state[VIRT]:
         return np.int64(Exception_.VIRTUAL_INSTRUCTION), np.int64(0)
-    if priv == PRIV_U and (state[CSR_HSTATUS] & HSTATUS_HU) == 0:
+    if priv == PRIV_U and (state[CSR_HSTATUS] & HSTATUS_HU_MASK) == 0:
         return np.int64(Exception_.ILLEGAL_INSTRUCTION), np.int64(0)
-    guest_priv = PRIV_S if state[CSR_HSTATUS] & HSTATUS_SPVP else PRIV_U
-    sum_bit = (state[CSR_VSSTATUS] & MSTATUS_SUM) != 0
+    guest_priv = PRIV_S if state[CSR_HSTATUS] & HSTATUS_SPVP_MASK else PRIV_U
+    sum_bit = (state[CSR_VSSTATUS] & MSTATUS_SUM_MASK) != 0
     ctx = full_context(state, guest_priv, 1, sum_bit)
     address = x[rs1]
     now = state[TIME_NS] + n

@@ -9,12 +9,13 @@ trap routing, interrupt selection and the CSR instructions all see one value.
 
 import numba as nb
 
-from rvh.cpu.layout import CSR_BASE, M_MISA
-from rvh.isa.csrs import IP_SGEIP, IP_VS_LEVEL
+from rvh.cpu.layout import (
+    CSR_MIDELEG,
+    M_MISA,
+)
+from rvh.isa.fields import MIP_SGEIP_MASK, MIP_VS_LEVEL_MASK
 
 MISA_H = 1 << 7  # misa bit of extension H ("H" is the 8th letter)
-
-CSR_MIDELEG = CSR_BASE + 0x303
 
 
 @nb.njit(cache=True)
@@ -27,5 +28,5 @@ def mideleg_value(state, machine):
     """mideleg as software and the hardware see it (8.4.2)."""
     value = state[CSR_MIDELEG]
     if has_hypervisor(machine):
-        value |= IP_VS_LEVEL | IP_SGEIP
+        value |= MIP_VS_LEVEL_MASK | MIP_SGEIP_MASK
     return value

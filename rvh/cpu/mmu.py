@@ -25,7 +25,13 @@ from rvh.cpu.layout import (
     BANK_IS_FREE,
     BANK_IS_HS,
     BANK_IS_VS,
-    CSR_BASE,
+    CSR_HGATP,
+    CSR_MSTATUS,
+    CSR_PMPADDR0,
+    CSR_PMPCFG0,
+    CSR_SATP,
+    CSR_VSATP,
+    CSR_VSSTATUS,
     CTX_M,
     CTX_S,
     CTX_S_SUM,
@@ -41,6 +47,7 @@ from rvh.cpu.layout import (
     M_ROM_HOST,
     M_ROM_SIZE,
     PAGE_MASK,
+    PAGE_SHIFT,
     PAGE_SIZE,
     PMP_ACTIVE,
     PRIV,
@@ -75,13 +82,33 @@ from rvh.cpu.layout import (
     TRAP_TVAL2,
     VIRT,
 )
-from rvh.isa.csrs import (
-    MSTATUS_MPP,
+from rvh.isa.causes import Exception_
+from rvh.isa.fields import (
+    HGATP_VMID_MASK,
+    HGATP_VMID_SHIFT,
+    MSTATUS_MPP_MASK,
     MSTATUS_MPP_SHIFT,
-    MSTATUS_MPRV,
-    MSTATUS_MPV,
-    MSTATUS_MXR,
-    MSTATUS_SUM,
+    MSTATUS_MPRV_MASK,
+    MSTATUS_MPV_MASK,
+    MSTATUS_MXR_MASK,
+    MSTATUS_SUM_MASK,
+    PMP_ENTRIES,
+    PMPCFG_A_MASK,
+    PMPCFG_A_SHIFT,
+    PMPCFG_L_MASK,
+    PMPCFG_R_MASK,
+    PMPCFG_W_MASK,
+    PMPCFG_X_MASK,
+    PTE_A_MASK,
+    PTE_D_MASK,
+    PTE_PPN_MASK,
+    PTE_PPN_SHIFT,
+    PTE_R_MASK,
+    PTE_RESERVED_MASK,
+    PTE_U_MASK,
+    PTE_V_MASK,
+    PTE_W_MASK,
+    PTE_X_MASK,
     SATP_ASID_MASK,
     SATP_ASID_SHIFT,
     SATP_MODE_SHIFT,
@@ -97,6 +124,10 @@ ACCESS_WRITE = 1
 ACCESS_EXECUTE = 2
 ACCESS_READ_EXECUTABLE = 3  # HLVX: a load that needs execute permission
 
+# The widest ASID and VMID (fences name one in rs2)
+ASID_MAX = SATP_ASID_MASK >> SATP_ASID_SHIFT
+VMID_MAX = HGATP_VMID_MASK >> HGATP_VMID_SHIFT
+
 # The stage a page-table walk translates (walk's ``stage``)
 STAGE_SINGLE = 0  # satp: virtual -> physical with V=0 (4.3)
 STAGE_VS = 1  # vsatp: guest virtual -> guest physical with V=1 (8.5)
@@ -108,62 +139,37 @@ EXPLICIT = -1
 READ_PTE = ACCESS_READ
 UPDATE_PTE = ACCESS_WRITE
 
-CSR_MSTATUS = CSR_BASE + 0x300
-CSR_SATP = CSR_BASE + 0x180
-CSR_VSSTATUS = CSR_BASE + 0x200
-CSR_VSATP = CSR_BASE + 0x280
-CSR_HGATP = CSR_BASE + 0x680
-CSR_PMPCFG0 = CSR_BASE + 0x3A0
-CSR_PMPADDR0 = CSR_BASE + 0x3B0
-
-PTE_V = 1
-PTE_R = 2
-PTE_W = 4
-PTE_X = 8
-PTE_U = 16
-PTE_G = 32
-PTE_A = 64
-PTE_D = 128
-PTE_PPN_MASK = (np.int64(1) << 44) - 1
-PTE_RESERVED = np.int64(-1) << 54  # bits 63:54: N, PBMT and reserved (no Svnapot/Svpbmt)
 
 # htinst/mtinst pseudo-instructions for implicit accesses of a VS-stage walk (8.6.3, RV64)
 PSEUDO_PTE_READ = 0x3000
 PSEUDO_PTE_WRITE = 0x3020
 
-PMP_R = 1
-PMP_W = 2
-PMP_X = 4
-PMP_A_SHIFT = 3
-PMP_L = 0x80
-PMP_ENTRIES = 16
-
 
 @nb.njit(cache=True)
 def access_fault(access):
     if access == ACCESS_WRITE:
-        return np.int64(7)
+        return np.int64(Exception_.STORE_ACCESS_FAULT)
     if access == ACCESS_EXECUTE:
-        return np.int64(1)
-    return np.int64(5)
+        return np.int64(Exception_.INSTRUCTION_ACCESS_FAULT)
+    return np.int64(Exception_.LOAD_ACCESS_FAULT)
 
 
 @nb.njit(cache=True)
 def page_fault(access):
     if access == ACCESS_WRITE:
-        return np.int64(15)
+        return np.int64(Exception_.STORE_PAGE_FAULT)
     if access == ACCESS_EXECUTE:
-        return np.int64(12)
-    return np.int64(13)
+        return np.int64(Exception_.INSTRUCTION_PAGE_FAULT)
+    return np.int64(Exception_.LOAD_PAGE_FAULT)
 
 
 @nb.njit(cache=True)
 def guest_page_fault(access):
     if access == ACCESS_WRITE:
-        return np.int64(23)
+        return np.int64(Exception_.STORE_GUEST_PAGE_FAULT)
     if access == ACCESS_EXECUTE:
-        return np.int64(20)
-    return np.int64(21)
+        return np.int64(Exception_.INSTRUCTION_GUEST_PAGE_FAULT)
+    return np.int64(Exception_.LOAD_GUEST_PAGE_FAULT)
 
 
 @nb.njit(cache=True)
@@ -198,7 +204,7 @@ def pmp_config(state, index):
 def pmp_range(state, index):
     """[start, end) of PMP entry ``index`` in bytes; (0, 0) when it is OFF."""
     cfg = pmp_config(state, index)
-    mode = (cfg >> PMP_A_SHIFT) & 3
+    mode = (cfg & PMPCFG_A_MASK) >> PMPCFG_A_SHIFT
     address = state[CSR_PMPADDR0 + index] & ((np.int64(1) << 54) - 1)
     if mode == 1:  # TOR: previous pmpaddr <= a < this pmpaddr
         start = np.int64(0)
@@ -227,11 +233,11 @@ def pmp_check(state, paddr, size, access, priv):
     page = paddr & PAGE_MASK
     whole_page = True
     if access == ACCESS_WRITE:
-        need = PMP_W
+        need = PMPCFG_W_MASK
     elif access == ACCESS_EXECUTE or access == ACCESS_READ_EXECUTABLE:
-        need = PMP_X if access == ACCESS_EXECUTE else PMP_R
+        need = PMPCFG_X_MASK if access == ACCESS_EXECUTE else PMPCFG_R_MASK
     else:
-        need = PMP_R
+        need = PMPCFG_R_MASK
     for i in range(PMP_ENTRIES):
         start, end = pmp_range(state, i)
         if start >= end:
@@ -245,7 +251,7 @@ def pmp_check(state, paddr, size, access, priv):
         if paddr < start or paddr + size > end:
             return False, False  # matches only part of the access: fails
         cfg = pmp_config(state, i)
-        if priv == PRIV_M and (cfg & PMP_L) == 0:
+        if priv == PRIV_M and (cfg & PMPCFG_L_MASK) == 0:
             return True, whole_page
         return (cfg & need) != 0, whole_page
     return priv == PRIV_M, whole_page
@@ -281,16 +287,16 @@ def update_contexts(state):
     priv = state[PRIV]
     virt = state[VIRT]
     if virt:
-        sum_bit = (state[CSR_VSSTATUS] & MSTATUS_SUM) != 0
+        sum_bit = (state[CSR_VSSTATUS] & MSTATUS_SUM_MASK) != 0
     else:
-        sum_bit = (mstatus & MSTATUS_SUM) != 0
+        sum_bit = (mstatus & MSTATUS_SUM_MASK) != 0
     state[FETCH_CTX] = full_context(state, priv, virt, sum_bit)
-    if priv == PRIV_M and (mstatus & MSTATUS_MPRV):
+    if priv == PRIV_M and (mstatus & MSTATUS_MPRV_MASK):
         # MPRV: loads and stores as if in mode MPP (and V = MPV, 8.4.1)
-        data_priv = (mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT
-        data_virt = 1 if (mstatus & MSTATUS_MPV) and data_priv != PRIV_M else 0
+        data_priv = (mstatus & MSTATUS_MPP_MASK) >> MSTATUS_MPP_SHIFT
+        data_virt = 1 if (mstatus & MSTATUS_MPV_MASK) and data_priv != PRIV_M else 0
         if data_virt:
-            sum_bit = (state[CSR_VSSTATUS] & MSTATUS_SUM) != 0
+            sum_bit = (state[CSR_VSSTATUS] & MSTATUS_SUM_MASK) != 0
         state[DATA_CTX] = full_context(state, data_priv, data_virt, sum_bit)
     else:
         state[DATA_CTX] = state[FETCH_CTX]
@@ -404,9 +410,12 @@ def fence_address_space(state, tlb, kind, vaddr, use_vaddr, asid, use_asid, vmid
     for bank in range(TLB_BANKS):
         if state[TLB_BANK_KIND + bank] != kind:
             continue
-        if use_asid and ((state[TLB_BANK_SATP + bank] >> SATP_ASID_SHIFT) & SATP_ASID_MASK) != asid:
+        if use_asid and ((state[TLB_BANK_SATP + bank] & SATP_ASID_MASK) >> SATP_ASID_SHIFT) != asid:
             continue
-        if use_vmid and ((state[TLB_BANK_HGATP + bank] >> 44) & 0x3FFF) != vmid:
+        if (
+            use_vmid
+            and ((state[TLB_BANK_HGATP + bank] & HGATP_VMID_MASK) >> HGATP_VMID_SHIFT) != vmid
+        ):
             continue
         if use_vaddr:
             flush_bank_page(tlb, bank, vaddr)
@@ -445,16 +454,16 @@ def _write_pte(state, machine, memory, address, value):
 def _leaf_allows(pte, access, user, sum_bit, mxr):
     """Step 5 of 4.3.2: the leaf's R/W/X against the access, U against the mode and SUM."""
     if access == ACCESS_EXECUTE or access == ACCESS_READ_EXECUTABLE:
-        if (pte & PTE_X) == 0:
+        if (pte & PTE_X_MASK) == 0:
             return False
     elif access == ACCESS_READ:
-        if (pte & PTE_R) == 0 and not (mxr and (pte & PTE_X) != 0):
+        if (pte & PTE_R_MASK) == 0 and not (mxr and (pte & PTE_X_MASK) != 0):
             return False
-    elif (pte & PTE_W) == 0:
+    elif (pte & PTE_W_MASK) == 0:
         return False
     if user:
-        return (pte & PTE_U) != 0
-    if pte & PTE_U:
+        return (pte & PTE_U_MASK) != 0
+    if pte & PTE_U_MASK:
         # supervisor code never executes user pages; it reads/writes them only with SUM
         return access != ACCESS_EXECUTE and access != ACCESS_READ_EXECUTABLE and sum_bit
     return True
@@ -501,7 +510,7 @@ def _stage_walker(nested_guest_walk):
             table = ((atp & SATP_PPN_MASK) & ~np.int64(3)) << 12
             user = True
             check = access if implicit == EXPLICIT else implicit
-            mxr = (mstatus & MSTATUS_MXR) != 0
+            mxr = (mstatus & MSTATUS_MXR_MASK) != 0
         else:
             # a virtual address must be canonical: bits 63..VA bits - 1 all equal (4.3.2, 4.4.1)
             top = address >> (12 + 9 * levels - 1)
@@ -511,9 +520,9 @@ def _stage_walker(nested_guest_walk):
             check = access
             if stage == STAGE_VS:
                 # vsstatus.MXR for the VS-stage; mstatus.MXR makes pages readable in both stages
-                mxr = ((state[CSR_VSSTATUS] | mstatus) & MSTATUS_MXR) != 0
+                mxr = ((state[CSR_VSSTATUS] | mstatus) & MSTATUS_MXR_MASK) != 0
             else:
-                mxr = (mstatus & MSTATUS_MXR) != 0
+                mxr = (mstatus & MSTATUS_MXR_MASK) != 0
         level = levels - 1
         while in_range:
             # step 2: pte = the PTE at a + va.vpn[i] x PTESIZE; with STAGE_VS, a + ... is a guest
@@ -532,31 +541,31 @@ def _stage_walker(nested_guest_walk):
             if not loaded:
                 return np.int64(0), access_fault(access)
             # step 3: invalid, W without R, or reserved bits set: a page fault
-            if (pte & PTE_V) == 0 or ((pte & PTE_R) == 0 and (pte & PTE_W) != 0):
+            if (pte & PTE_V_MASK) == 0 or ((pte & PTE_R_MASK) == 0 and (pte & PTE_W_MASK) != 0):
                 break
-            if pte & PTE_RESERVED:
+            if pte & PTE_RESERVED_MASK:
                 break
             # step 4: a pointer to the next level unless R or X is set
-            if (pte & (PTE_R | PTE_X)) == 0:
-                if pte & (PTE_D | PTE_A | PTE_U):
+            if (pte & (PTE_R_MASK | PTE_X_MASK)) == 0:
+                if pte & (PTE_D_MASK | PTE_A_MASK | PTE_U_MASK):
                     break  # non-leaf PTEs keep D, A and U clear (4.3.1)
                 level -= 1
                 if level < 0:
                     break
-                table = ((pte >> 10) & PTE_PPN_MASK) << 12
+                table = ((pte & PTE_PPN_MASK) >> PTE_PPN_SHIFT) << PAGE_SHIFT
                 continue
             # step 5: a leaf: R/W/X against the access (with MXR), U against the mode and SUM
             if not _leaf_allows(pte, check, user, sum_bit, mxr):
                 break
             # step 6: a superpage must be aligned
-            ppn = (pte >> 10) & PTE_PPN_MASK
+            ppn = (pte & PTE_PPN_MASK) >> PTE_PPN_SHIFT
             if level > 0 and (ppn & ((np.int64(1) << (9 * level)) - 1)) != 0:
                 break
             # step 7: the walk sets A, and D for a store (Svadu behaviour, as QEMU 7.2); with
             # STAGE_VS the PTE write is a store that needs its own G-stage permission
-            new_pte = pte | PTE_A
+            new_pte = pte | PTE_A_MASK
             if check == ACCESS_WRITE:
-                new_pte |= PTE_D
+                new_pte |= PTE_D_MASK
             if new_pte != pte:
                 if stage == STAGE_VS:
                     pte_address, status = nested_guest_walk(
