@@ -19,6 +19,7 @@ import ast
 import inspect
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from types import ModuleType
@@ -26,7 +27,7 @@ from types import ModuleType
 from rvh import config
 from rvh.devices import plic, syscon, uart16550
 from rvh.isa import causes, fields, sbi
-from rvh.isa.csrs import CsrNumber
+from rvh.isa.csrs import RV32_ONLY_CSRS, CsrNumber
 
 _MASK64 = (1 << 64) - 1
 
@@ -82,26 +83,41 @@ def _plain_constants(module: ModuleType) -> Iterator[tuple[str, int]]:
 _DECIMAL_SUFFIXES = ("_SHIFT", "_IRQ", "_IRQ_BASE", "_HZ", "_SLOTS", "_SOURCES", "_DEPTH")
 
 
-def c_literal(name: str, value: int, in_hex: bool) -> str:
-    """``value`` as the C/assembler literal the header writes for ``name``."""
+def c_literal(name: str, value: int, in_hex: bool, wide: bool = False) -> str:
+    """``value`` as the C/assembler literal the header writes for ``name``; ``wide`` values
+    (and masks, and anything beyond 31 bits) are 64-bit in C."""
     if value < 0 and not name.endswith("_MASK"):
         return f"({value})"
     unsigned = value & _MASK64
-    if name.endswith("_MASK") or unsigned > 0x7FFFFFFF:
+    if name.endswith("_SHIFT"):
+        return str(unsigned)
+    if name.endswith("_MASK") or unsigned > 0x7FFFFFFF or wide:
         return f"RVH_U64({unsigned:#x})"
     if in_hex and unsigned > 9 and not name.endswith(_DECIMAL_SUFFIXES):
         return f"{unsigned:#x}"
     return str(unsigned)
 
 
-def _defines(pairs: Iterable[tuple[str, int]], in_hex: bool) -> list[str]:
+def _defines(pairs: Iterable[tuple[str, int]], in_hex: bool, wide: bool) -> list[str]:
     pairs = list(pairs)
     width = max(len(name) for name, _ in pairs) + 1
-    return [f"#define {name:<{width}}{c_literal(name, value, in_hex)}" for name, value in pairs]
+    return [
+        f"#define {name:<{width}}{c_literal(name, value, in_hex, wide)}" for name, value in pairs
+    ]
 
 
-def sections() -> list[tuple[str, list[tuple[str, int]], bool]]:
-    """(title, [(C name, value)], hex?) for each part of the header."""
+@dataclass(frozen=True)
+class Section:
+    """One part of the header: a title, the (C name, value) pairs, and how to write values."""
+
+    title: str
+    pairs: list[tuple[str, int]]
+    in_hex: bool  # addresses, masks, ids: hex; counts and codes: decimal
+    wide: bool = False  # every value 64-bit in C (field values get shifted into place)
+
+
+def sections() -> list[Section]:
+    """The parts of the header, in order."""
     sbi_enums = [
         member_class
         for member_class in vars(sbi).values()
@@ -122,37 +138,45 @@ def sections() -> list[tuple[str, list[tuple[str, int]], bool]]:
         for name, value in _plain_constants(module)
     ]
     return [
-        ("CSR numbers (rvh/isa/csrs.py, the CSR table)", _csr_pairs(), True),
-        (
+        Section(
+            "CSR numbers (rvh/isa/csrs.py: the CSR table, then RV32-only CSRs)", _csr_pairs(), True
+        ),
+        Section(
             "CSR and page-table fields, <REG>_<FIELD>_MASK in place and _SHIFT (rvh/isa/fields.py)",
             list(_plain_constants(fields)),
-            False,
+            in_hex=False,
+            wide=True,
         ),
-        (
+        Section(
             "Exception causes (rvh/isa/causes.py, privileged spec 3.1.15)",
             [("CAUSE_" + e.name, int(e)) for e in causes.Exception_],
-            False,
+            in_hex=False,
         ),
-        (
+        Section(
             "Interrupt codes: mcause with the interrupt bit, and bit numbers in mip/mie",
             [("INTERRUPT_" + i.name, int(i)) for i in causes.Interrupt],
-            False,
+            in_hex=False,
         ),
-        ("SBI v2.0 (rvh/isa/sbi.py)", sbi_pairs, True),
-        ("Memory map of the virt board (rvh/config.py)", list(_plain_constants(config)), True),
-        ("Device registers (rvh/devices/syscon.py, uart16550.py, plic.py)", device_pairs, True),
+        Section("SBI v2.0 (rvh/isa/sbi.py)", sbi_pairs, in_hex=True),
+        Section(
+            "Memory map of the virt board (rvh/config.py)", list(_plain_constants(config)), True
+        ),
+        Section(
+            "Device registers (rvh/devices/syscon.py, uart16550.py, plic.py)", device_pairs, True
+        ),
     ]
 
 
 def _csr_pairs() -> list[tuple[str, int]]:
-    return [("CSR_" + csr.name, int(csr)) for csr in sorted(CsrNumber, key=int)]
+    pairs = [("CSR_" + csr.name, int(csr)) for csr in sorted(CsrNumber, key=int)]
+    return pairs + [("CSR_" + name.upper(), number) for name, number in RV32_ONLY_CSRS.items()]
 
 
 def constants() -> dict[str, int]:
     """Every name the header defines and its value (as Python holds it: masks may be negative)."""
     result: dict[str, int] = {}
-    for _, pairs, _ in sections():
-        for name, value in pairs:
+    for section in sections():
+        for name, value in section.pairs:
             if result.setdefault(name, value) != value:
                 raise ValueError(f"{name} defined twice with different values")
     return result
@@ -176,8 +200,9 @@ def render() -> str:
         "#define RVH_U64(value) value##UL",
         "#endif",
     ]
-    for title, pairs, in_hex in sections():
-        lines += ["", f"/* ---- {title} */", *_defines(pairs, in_hex)]
+    for section in sections():
+        defines = _defines(section.pairs, section.in_hex, section.wide)
+        lines += ["", f"/* ---- {section.title} */", *defines]
     lines += ["", "#endif /* RVH_ENCODING_H */", ""]
     return "\n".join(lines)
 

@@ -10,8 +10,9 @@ Storage is one flat array of 4096 int64 slots in the hart state, indexed by CSR 
 snapshot or a trace sees every register; views such as sstatus or sie have no slot of their
 own.  :func:`csr_table_array` packs the table into the numpy form the kernel indexes.
 
-Bit positions follow the privileged spec 20211203 (its chapter 8 is H 1.0): mstatus 3.1.6,
-mip/mie 3.1.9, hstatus 8.2.1, satp 4.1.11, hgatp 8.2.10.
+:data:`CsrNumber` (``CsrNumber.MSTATUS == 0x300``) is derived from the rows, as ``Op`` is from
+the encodings; the fields of the registers are :mod:`rvh.isa.fields`, and the write masks here
+are built from them (privileged spec 20211203, whose chapter 8 is H 1.0).
 """
 
 from __future__ import annotations
@@ -340,6 +341,23 @@ BY_NAME: dict[str, Csr] = {c.name: c for c in CSRS}
 if len(BY_NUMBER) != len(CSRS) or len(BY_NAME) != len(CSRS):
     raise ValueError("duplicate CSR number or name in the CSR table")
 
+
+# CSRs that exist only on RV32 (the upper halves of 64-bit registers, privileged spec tables
+# 2.2-2.6): not in the table, so an access on rvh (RV64) is an illegal instruction; guests test
+# exactly that, so the C header names them too.
+RV32_ONLY_CSRS: dict[str, int] = {
+    "cycleh": 0xC80,
+    "timeh": 0xC81,
+    "instreth": 0xC82,
+    "htimedeltah": 0x615,
+    "menvcfgh": 0x31A,
+    "henvcfgh": 0x61A,
+    "mstatush": 0x310,
+    "mcycleh": 0xB80,
+    "minstreth": 0xB82,
+}
+if set(RV32_ONLY_CSRS) & set(BY_NAME) or set(RV32_ONLY_CSRS.values()) & set(BY_NUMBER):
+    raise ValueError("an RV32-only CSR is in the RV64 CSR table")
 
 # CSR numbers by name, derived from the table rows as Op is from the encodings:
 # ``CsrNumber.MSTATUS == 0x300``.  The C header's ``CSR_MSTATUS`` comes from here too.

@@ -7,6 +7,7 @@ uses the header the way the guests' start-up code does."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -155,3 +156,65 @@ def test_command_line(tmp_path: Path):
     assert failed.returncode == 1
     assert failed.stderr.count("\n") == 1
     assert failed.stderr.startswith(f"rvh.isa.cheader: cannot write {blocked / 'x.h'}")
+
+
+# ---- the header's users: firmware/common and the guests type none of its numbers -------------
+
+ROOT = Path(__file__).parents[2]
+C_SOURCES = sorted(
+    path
+    for directory in ("guests", "firmware")
+    for pattern in ("*.c", "*.h", "*.S", "*.inc")
+    for path in (ROOT / directory).rglob(pattern)
+    if "build" not in path.relative_to(ROOT).parts and path.name != "encoding.h"
+)
+# Names of the kinds the header provides: a #define of one of these to a literal is a copy
+COPIED_PREFIXES = (
+    "CSR_", "CAUSE_", "EXC_", "IRQ_", "INTERRUPT_", "PTE_", "MSTATUS_", "SSTATUS_",
+    "VSSTATUS_", "HSTATUS_", "MIP_", "MIE_", "SIP_", "SIE_", "HVIP_", "SATP_", "HGATP_",
+    "MENVCFG_", "HENVCFG_", "ENVCFG_", "SBI_EXT_", "SBI_ERR_",
+)  # fmt: skip
+DEFINE = re.compile(r"^\s*#\s*define\s+(\w+)(?!\()\s+\(?\s*(0x[0-9a-fA-F]+|\d+)", re.M)
+# the CSR operand of a Zicsr instruction written as a number
+CSR_OPERAND = re.compile(
+    r"\b(?:csrr\s+\w+,|csr[wsc]i?\s+|csrr[wsc]i?\s+\w+,)\s*(0x[0-9a-fA-F]+|\d+)\b"
+)
+
+
+def test_sources_exist():
+    assert len(C_SOURCES) > 40
+    assert ROOT / "firmware" / "common" / "pt.c" in C_SOURCES
+
+
+def test_no_header_number_is_copied():
+    header = cheader.constants()
+    copies = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in C_SOURCES
+        for name, _ in DEFINE.findall(path.read_text())
+        if name in header or name.startswith(COPIED_PREFIXES)
+    ]
+    assert copies == []
+
+
+def test_no_known_csr_is_named_by_number():
+    known = {value for name, value in cheader.constants().items() if name.startswith("CSR_")}
+    numbered = [
+        f"{path.relative_to(ROOT)}: {operand}"
+        for path in C_SOURCES
+        for operand in CSR_OPERAND.findall(path.read_text())
+        if int(operand, 0) in known
+    ]
+    # numbers of CSRs that exist nowhere (0x8c0, 0x7ff) stay: the tests need them unimplemented
+    assert numbered == []
+
+
+def test_the_source_checks_can_fail(tmp_path: Path):
+    assert DEFINE.findall("#define CSR_MSTATUS 0x300\n") == [("CSR_MSTATUS", "0x300")]
+    assert DEFINE.findall("#define PLIC_PRIORITY(irq) (4 * (irq))\n") == []
+    assert CSR_OPERAND.findall("csrr a0, 0x300\n csrw 0x600, t0\n csrrs a0, 0x100, a1") == [
+        "0x300",
+        "0x600",
+        "0x100",
+    ]
+    assert CSR_OPERAND.findall("csrwi mscratch, 0x1f\n csrr a0, mstatus") == []

@@ -104,8 +104,16 @@ SPEC_FIELDS = {
     ("COUNTEREN", "TM"): (1, 1),
     ("COUNTEREN", "IR"): (2, 1),
     ("MENVCFG", "FIOM"): (0, 1),
+    ("MENVCFG", "CBIE"): (4, 2),
+    ("MENVCFG", "CBCFE"): (6, 1),
+    ("MENVCFG", "CBZE"): (7, 1),
+    ("MENVCFG", "PBMTE"): (62, 1),
     ("MENVCFG", "STCE"): (63, 1),
     ("HENVCFG", "FIOM"): (0, 1),
+    ("HENVCFG", "CBIE"): (4, 2),
+    ("HENVCFG", "CBCFE"): (6, 1),
+    ("HENVCFG", "CBZE"): (7, 1),
+    ("HENVCFG", "PBMTE"): (62, 1),
     ("HENVCFG", "STCE"): (63, 1),
     ("SENVCFG", "FIOM"): (0, 1),
     ("MISA", "MXL"): (62, 2),
@@ -169,6 +177,9 @@ def test_field_values_match_the_spec():
     assert (F.TVEC_MODE_DIRECT, F.TVEC_MODE_VECTORED) == (0, 1)
     assert F.EXTENSION_STATE_DIRTY == 3
     assert F.PAGE_SHIFT == 12
+    # 8.6.3: a load/store of a PTE, 32 or 64 bits wide, as transformed instructions
+    assert (F.TINST_PSEUDO_PTE_READ_32, F.TINST_PSEUDO_PTE_WRITE_32) == (0x2000, 0x2020)
+    assert (F.TINST_PSEUDO_PTE_READ_64, F.TINST_PSEUDO_PTE_WRITE_64) == (0x3000, 0x3020)
     # an x4 root table: 2 more VPN bits, so 2^11 entries of 8 bytes = 16 KiB (8.5.1)
     assert (1 << (F.PT_LEVEL_BITS + F.PT_X4_ROOT_EXTRA_BITS)) * 8 == 16 << 10
 
