@@ -114,6 +114,8 @@ from rvh.isa.fields import (
     SATP_MODE_SHIFT,
     SATP_MODE_SV39,
     SATP_PPN_MASK,
+    TINST_PSEUDO_PTE_READ_64,
+    TINST_PSEUDO_PTE_WRITE_64,
 )
 
 OK = -1
@@ -141,8 +143,8 @@ UPDATE_PTE = ACCESS_WRITE
 
 
 # htinst/mtinst pseudo-instructions for implicit accesses of a VS-stage walk (8.6.3, RV64)
-PSEUDO_PTE_READ = 0x3000
-PSEUDO_PTE_WRITE = 0x3020
+PSEUDO_PTE_READ = TINST_PSEUDO_PTE_READ_64
+PSEUDO_PTE_WRITE = TINST_PSEUDO_PTE_WRITE_64
 
 
 @nb.njit(cache=True)
