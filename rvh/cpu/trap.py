@@ -12,11 +12,13 @@ import numba as nb
 import numpy as np
 
 from rvh.cpu.layout import (
+    CAUSE_MUTANT_CODES,
     CSR_BASE,
     EXCEPTIONS,
     INSTRET,
     INTERRUPTS,
     LAST_CAUSE,
+    M_CAUSE_MUTANT,
     M_MISA,
     PRIV,
     PRIV_M,
@@ -111,6 +113,8 @@ def trap_target(state, machine, cause, is_interrupt):
 def take_trap(state, machine, cause, is_interrupt, tval, pc):
     """Enter the trap handler; returns the new pc.  tval is ignored for interrupts; the H
     trap values (GVA, htval/mtval2, htinst/mtinst) come from the state's side channel."""
+    if not is_interrupt and cause < CAUSE_MUTANT_CODES and machine[M_CAUSE_MUTANT + cause] != 0:
+        cause = machine[M_CAUSE_MUTANT + cause] - 1  # a planted bug (tools/mutate), never set else
     priv = state[PRIV]
     virt = state[VIRT]
     target = trap_target(state, machine, cause, is_interrupt)
