@@ -345,27 +345,43 @@ class Batch:
 
 
 def campaign_batches() -> list[Batch]:
-    """The CI campaign's batches, in order, duplicates dropped: its hypothesis test run with
-    the seed derandomize gives it and a body that only collects."""
+    """The CI campaign's batches, in order, duplicates dropped.
+
+    Every hypothesis test of ``test_random_programs.py`` named ``*_agree_with_qemu`` is run
+    with its own strategies and settings, the seed derandomization gives it (or
+    ``RVH_FUZZ_SEED``, as ``tools/fuzz`` runs it) and a body that only collects: its one
+    argument is a batch, ``(hypervisor, programs)``, that ``build_batch`` and ``elf_image``
+    turn into the ELF the test compares."""
     import test_random_programs as ci
     from hypothesis import seed
     from hypothesis.internal.conjecture.utils import int_from_bytes
     from hypothesis.internal.reflection import function_digest
     from randprog import build_batch, elf_image
 
-    test = ci.test_random_programs_agree_with_qemu
-    original = test.hypothesis.inner_test
     drawn: list[tuple[bool, list]] = []
 
     def collect(**arguments: object) -> None:
         (batch,) = arguments.values()
         drawn.append(batch)  # type: ignore[arg-type]
 
-    test.hypothesis.inner_test = collect
-    try:
-        seed(int_from_bytes(function_digest(original)))(test)()
-    finally:
-        test.hypothesis.inner_test = original
+    forced = os.environ.get("RVH_FUZZ_SEED")
+    tests = [
+        test
+        for name, test in sorted(vars(ci).items())
+        if name.startswith("test_") and name.endswith("_agree_with_qemu")
+        if hasattr(test, "hypothesis")
+    ]
+    if not tests:
+        raise MutantError("test_random_programs.py has no *_agree_with_qemu hypothesis test")
+    for test in tests:
+        original = test.hypothesis.inner_test
+        chosen = int(forced) if forced else int_from_bytes(function_digest(original))
+        test.hypothesis.inner_test = collect
+        try:
+            seed(chosen)(test)()
+        finally:
+            test.hypothesis.inner_test = original
+            test._hypothesis_internal_use_seed = None
     batches: dict[str, Batch] = {}
     for hypervisor, programs in drawn:
         elf = elf_image(build_batch(programs))
