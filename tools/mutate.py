@@ -390,6 +390,13 @@ def campaign_batches() -> list[Batch]:
     return list(batches.values())
 
 
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Two runs may fill the cache at once: a reader sees a whole file or none."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
 def _campaign_digest() -> str:
     """What decides the campaign's batches: the generator and test sources, hypothesis's
     version and the campaign's environment knobs."""
@@ -421,8 +428,8 @@ def cached_campaign_batches(refs: Path) -> list[Batch]:
     for batch in batches:
         elf = _reference_paths(refs, batch.key)[0]
         if not elf.exists():
-            elf.write_bytes(batch.elf)
-    index.write_text(json.dumps([(b.key, b.hypervisor) for b in batches]))
+            _write_atomically(elf, batch.elf)
+    _write_atomically(index, json.dumps([(b.key, b.hypervisor) for b in batches]).encode())
     return batches
 
 
@@ -440,7 +447,7 @@ def _record(job: tuple[str, bool, str]) -> str | None:
     if run.truncated:
         return f"{elf}: QEMU did not finish the batch"
     run.trace.meta["sha256"] = hashlib.sha256(Path(elf).read_bytes()).hexdigest()
-    partial = ref.removesuffix(".ref.gz") + ".partial.ref.gz"
+    partial = ref.removesuffix(".ref.gz") + f".{os.getpid()}.partial.ref.gz"
     write_reference(run.trace, partial)
     os.replace(partial, ref)
     return None
@@ -453,7 +460,7 @@ def record_references(batches: Sequence[Batch], refs: Path, jobs: int) -> int:
     for batch in batches:
         elf, ref = _reference_paths(refs, batch.key)
         if not elf.exists():
-            elf.write_bytes(batch.elf)
+            _write_atomically(elf, batch.elf)
         if not ref.exists():
             missing.append((str(elf), batch.hypervisor, str(ref)))
     if not missing:
