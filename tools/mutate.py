@@ -18,14 +18,15 @@ mutant costs a recompile:
   reads.  A trap *not taken* is an instruction mutant (``ecall=fence``).
 
 The campaign is the CI share of the random-program campaign
-(``tests/system/lockstep/test_random_programs.py``): its hypothesis test is replayed with the
-same derandomized seed and settings, its body replaced by a collector, so the batches are
-exactly those CI runs, whatever kinds of program the generator makes.  Each distinct batch is
-traced once on QEMU 7.2 into the reference cache (``build/campaign-refs/<sha256>.ref.gz``, keyed
-by the batch ELF's content and the hart configuration, the ELF kept beside it); later runs need
-no QEMU.  A mutant is *killed* when rvh, mutated, diverges from a reference in lockstep
-(``rvh.diff``); it runs the batches that execute the mutated instruction (or CSR, or cause)
-most first and stops at its first kill.  Mutants run in parallel processes (``--jobs``).
+(``tests/system/lockstep/test_random_programs.py``): its hypothesis tests (``*_agree_with_qemu``)
+are replayed with the same derandomized seed and settings, their bodies replaced by a collector,
+so the batches are exactly those CI runs, whatever kinds of program the generator makes.
+Each distinct batch is traced once on QEMU 7.2 into the reference cache
+(``build/campaign-refs/<sha256>.ref.gz``, keyed by the batch ELF's content and the hart
+configuration, the ELF kept beside it); later runs need no QEMU.  A mutant is *killed* when
+rvh, mutated, diverges from a reference in lockstep (``rvh.diff``); it runs the batches that
+execute the mutated instruction (or CSR, or cause) most first and stops at its first kill.
+Mutants run in parallel processes (``--jobs``).
 
 The catalogue (``CATALOGUE``) covers every instruction class; ``docs/testing.md`` ("Mutation
 score") gives the score and the reason each survivor survives.
