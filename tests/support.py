@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -199,11 +200,13 @@ def run_asm(
     data: dict[int, bytes] | None = None,
     expect_end: bool = True,
     extensions: str = "acimsuh",
+    setup: Callable[[Machine], None] | None = None,
 ) -> Snippet:
     """Run an assembly snippet in M-mode from RAM_BASE until its final ``wfi``.
 
     ``extensions`` are the misa letters (the default hart has the H extension; pass
-    ``"acimsu"`` for one without)."""
+    ``"acimsu"`` for one without).  ``setup`` may edit the machine (its decode tables, the
+    machine array) before the first instruction."""
     code, symbols = assemble_with_symbols(source + "\n__snippet_end:\n wfi\n")
     # imported here, not at the top: conftest imports this module, and the tool checks above
     # must not cost every pytest run (tests/test_skip_policy.py starts several) numba's import
@@ -213,6 +216,8 @@ def run_asm(
 
     machine = Machine(MachineConfig(memory=memory, extensions=extensions), output=lambda _: None)
     machine.machine[L.M_MTIMECMP] = -1  # no timer interrupt unless a test arms one
+    if setup is not None:
+        setup(machine)
     machine.bus.write_bytes(RAM_BASE, code)
     for address, blob in (data or {}).items():
         machine.bus.write_bytes(address, blob)

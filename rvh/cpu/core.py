@@ -258,7 +258,7 @@ def execute_atomic(
     old = read_host(memory, host, size)
     if size == 4:
         old = arith.sext32(old)
-    new = amo_compute((bits >> 27) & 0x1F, old, x[rs2], size)
+    new = amo_compute(op, old, x[rs2], size)
     write_host(memory, host, size, new)
     return after_ram_store(machine, page_flags, decode_cache, host, size), old
 

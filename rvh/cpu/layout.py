@@ -140,6 +140,10 @@ M_MSIP = 16  # + hartid
 M_MTIMECMP = 24  # + hartid
 M_EXT_IP = 32  # + hartid: MEIP/SEIP/VSEIP bits driven by the interrupt controller
 MAX_HARTS = 8
+# + exception code: 0 delivers the exception as itself, c + 1 delivers it with cause c instead.
+# Only mutation testing (tools/mutate) sets it: a planted bug with no kernel recompile.
+M_CAUSE_MUTANT = 40
+CAUSE_MUTANT_CODES = 24  # exception codes 0..23 (privileged spec 3.1.15, H 8.6.1)
 MACHINE_SIZE = 64
 
 # ---- TLB ---------------------------------------------------------------------------------

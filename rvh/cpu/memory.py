@@ -55,6 +55,7 @@ from rvh.cpu.mmu import (
     tlb_lookup,
 )
 from rvh.isa.causes import Exception_
+from rvh.isa.instructions import Op
 
 WATCH_HIT = -3  # the store completed and touched a watched word: exit after it
 
@@ -289,34 +290,36 @@ def amo_address(state, machine, memory, tlb, vaddr, size, ctx, for_load_reserved
 
 
 @nb.njit(cache=True)
-def amo_compute(funct5, old, operand, size):
-    """The value an AMO writes back (A chapter 8.4); funct5 from instruction bits 31:27."""
+def amo_compute(op, old, operand, size):
+    """The value an AMO writes back (A chapter 8.4), by the decoded op (the decode table's
+    instruction id, like every other instruction: never the raw bits)."""
     if size == 4:
         old = sext32(old)
         operand = sext32(operand)
-    if funct5 == 0x01:  # swap
+    if op == Op.AMOSWAP_W or op == Op.AMOSWAP_D:
         return operand
-    if funct5 == 0x00:  # add
+    if op == Op.AMOADD_W or op == Op.AMOADD_D:
         return old + operand
-    if funct5 == 0x04:  # xor
+    if op == Op.AMOXOR_W or op == Op.AMOXOR_D:
         return old ^ operand
-    if funct5 == 0x0C:  # and
+    if op == Op.AMOAND_W or op == Op.AMOAND_D:
         return old & operand
-    if funct5 == 0x08:  # or
+    if op == Op.AMOOR_W or op == Op.AMOOR_D:
         return old | operand
-    if funct5 == 0x10:  # min
+    if op == Op.AMOMIN_W or op == Op.AMOMIN_D:
         return old if old < operand else operand
-    if funct5 == 0x14:  # max
+    if op == Op.AMOMAX_W or op == Op.AMOMAX_D:
         return old if old > operand else operand
     # unsigned comparisons on the zero-extended width
+    minimum = op == Op.AMOMINU_W or op == Op.AMOMINU_D
     if size == 4:
         a = old & 0xFFFFFFFF
         b = operand & 0xFFFFFFFF
-        if funct5 == 0x18:
+        if minimum:
             return old if a < b else operand
         return old if a > b else operand
     a_u = np.uint64(old)
     b_u = np.uint64(operand)
-    if funct5 == 0x18:  # minu
+    if minimum:
         return old if a_u < b_u else operand
     return old if a_u > b_u else operand

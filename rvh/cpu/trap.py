@@ -13,6 +13,7 @@ import numpy as np
 
 from rvh.cpu.extensions import has_hypervisor, mideleg_value
 from rvh.cpu.layout import (
+    CAUSE_MUTANT_CODES,
     CSR_HEDELEG,
     CSR_HIDELEG,
     CSR_HSTATUS,
@@ -39,6 +40,7 @@ from rvh.cpu.layout import (
     INSTRET,
     INTERRUPTS,
     LAST_CAUSE,
+    M_CAUSE_MUTANT,
     PRIV,
     PRIV_M,
     PRIV_S,
@@ -104,6 +106,8 @@ def trap_target(state, machine, cause, is_interrupt):
 def take_trap(state, machine, cause, is_interrupt, tval, pc):
     """Enter the trap handler; returns the new pc.  tval is ignored for interrupts; the H
     trap values (GVA, htval/mtval2, htinst/mtinst) come from the state's side channel."""
+    if not is_interrupt and cause < CAUSE_MUTANT_CODES and machine[M_CAUSE_MUTANT + cause] != 0:
+        cause = machine[M_CAUSE_MUTANT + cause] - 1  # a planted bug (tools/mutate), never set else
     priv = state[PRIV]
     virt = state[VIRT]
     target = trap_target(state, machine, cause, is_interrupt)

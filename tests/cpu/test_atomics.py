@@ -11,6 +11,9 @@ misaligned SC/AMO store/AMO address misaligned (6); memory that does not support
 import pytest
 from support import needs_toolchain, run_asm
 
+from rvh.cpu import tables as T
+from rvh.isa.instructions import BY_NAME, op_of
+
 pytestmark = needs_toolchain
 
 DATA = 0x8010_0000
@@ -313,3 +316,31 @@ def test_atomic_to_device_or_unmapped_address_faults(access, address, cause):
     assert s.x(25) == s.x(24)
     assert s.x(13) == 0
     assert s.x(10) == 0x77
+
+
+def _execute_as(source: str, executed: str):
+    """A setup hook: the decode table runs instruction ``source`` as ``executed``."""
+    encoding = BY_NAME[source]
+
+    def setup(machine):
+        tables = machine.tables
+        for row in range(int(tables[T.T_ENTRIES]), int(tables[T.T_CSRS]), T.ENTRY_FIELDS):
+            if tables[row + T.ENTRY_MASK] == encoding.mask:
+                if tables[row + T.ENTRY_MATCH] == encoding.match:
+                    tables[row + T.ENTRY_OP] = op_of(executed)
+
+    return setup
+
+
+def test_amo_operation_follows_the_decoded_op():
+    """The kernel picks an AMO's operation by the decode table's op, as for every other
+    instruction (tools/mutate plants bugs through the table): amoadd.d decoded as amoor.d ors."""
+    s = run(
+        HANDLER + "amoadd.d a0, a2, (a1)",
+        regs={11: DATA, 12: 5},
+        data={DATA: u64(AMO_D)},
+        setup=_execute_as("amoadd.d", "amoor.d"),
+    )
+    assert s.x(26) == 0, f"trapped: mcause={s.x(26)}"
+    assert s.x(10) == AMO_D
+    assert s.read(DATA, 8) == ONES  # -2 | 5, where amoadd.d gives 3

@@ -12,6 +12,7 @@ import pytest
 from support import needs_toolchain, run_asm
 
 from rvh.config import RAM_BASE
+from rvh.cpu import layout as L
 
 pytestmark = needs_toolchain
 
@@ -76,6 +77,20 @@ def test_ebreak():
     # 3.1.16: mtval is zero or the address of the breakpoint
     assert s.x(27) in (0, s.x(24))
     assert s.x(10) == 0
+
+
+def test_cause_mutant_slot_delivers_another_cause():
+    """tools/mutate's cause mutations: machine[M_CAUSE_MUTANT + c] = d + 1 delivers exception
+    c with cause d; the other causes are untouched (a zero slot delivers a cause as itself)."""
+
+    def breakpoint_as_illegal(machine):
+        machine.machine[L.M_CAUSE_MUTANT + 3] = 2 + 1
+
+    s = run(HANDLER + "la s8, 1f\n1: ebreak\nli a0, 1", setup=breakpoint_as_illegal)
+    assert s.x(26) == 2
+    assert s.x(25) == s.x(24)
+    s = run(HANDLER + "la s8, 1f\n1: ecall\nli a0, 1", setup=breakpoint_as_illegal)
+    assert s.x(26) == 11
 
 
 def test_c_ebreak():
