@@ -503,7 +503,9 @@ def guest_stage(state, machine, memory, gpa, access, implicit_write, implicit):
                 gpa & ((np.int64(1) << offset_bits) - 1)
             )
             return hpa, np.int64(OK)
-    state[TRAP_TVAL2] = gpa >> 2
+    # 8.6.3: htval/mtval2 hold the guest physical address shifted right by 2, as an unsigned
+    # value (a GPA with bit 63 set, from a Bare VS-stage, must not sign-extend)
+    state[TRAP_TVAL2] = (gpa >> 2) & np.int64(0x3FFF_FFFF_FFFF_FFFF)
     if implicit:
         state[TRAP_TINST] = PSEUDO_PTE_WRITE if implicit_write else PSEUDO_PTE_READ
     elif access == ACCESS_EXECUTE:
