@@ -402,7 +402,7 @@ CSR_READ_ALL = (
 # CSRs written with any value from a random register (nothing here can take control from the
 # M handler: the trap vectors and atp registers are written through CsrChoice)
 CSR_FREE = (0x340, 0x341, 0x342, 0x343, 0x140, 0x141, 0x142, 0x143, 0x306, 0x106, 0x10A, 0x100)
-CSR_FREE_H = (0x240, 0x241, 0x242, 0x243, 0x643, 0x64A, 0x606, 0x60A, 0x603, 0x200, 0x600)
+CSR_FREE_H = (0x240, 0x241, 0x242, 0x243, 0x643, 0x64A, 0x606, 0x60A, 0x603, 0x200)
 # CSRs written with random bits inside a mask: (number, mask)
 CSR_MASKED = (
     (0x304, S.SOFTWARE_INTERRUPTS),  # mie
@@ -421,6 +421,7 @@ CSR_MASKED_H = (
     (0x604, S.VS_SOFTWARE_INTERRUPT),  # hie
     (0x645, S.VS_SOFTWARE_INTERRUPT),  # hvip
     (0x204, 0x2),  # vsie
+    (0x600, S.HSTATUS_RANDOM),  # hstatus
     (0x602, ((1 << 24) - 1) & ~S.HEDELEG_KEEP_IN_HS),  # hedeleg
     (0x344, 0x6),
 )
@@ -435,23 +436,17 @@ def _size_of(name: str) -> int:
 
 
 # Exception codes QEMU 7.2 reports as one another in some case (a rule recognizes each case,
-# in the register it expects): delegation treats each group alike, so that both emulators take
-# the trap to the same level.  4/6 misaligned AMO; 5/7 AMO access fault; with H 5/7/13/15
-# (D27) and 20/21/23 (D22, D23, D29: kept in M with the fetch faults).
-DELEGATED_TOGETHER = ((4, 6), (5, 7))
-DELEGATED_TOGETHER_H = ((4, 6), (5, 7, 13, 15))
+# in mcause): misaligned AMOs 6/4 and AMO access faults 7/5 always trap into M, and with H
+# guest-page faults 20/21/23 (D22, D23, D29) too.
+KEPT_IN_M = (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7)
+KEPT_IN_M_H = KEPT_IN_M | (1 << 21) | (1 << 23)
 
 
 def delegation(draw, register: int, hypervisor: bool) -> int:
     """A random medeleg (0x302) or hedeleg (0x602) value the handlers can live with."""
     keep = S.MEDELEG_KEEP_IN_M if register == 0x302 else S.HEDELEG_KEEP_IN_HS
-    value = draw(value64) & 0xFFFFFF & ~keep
-    if hypervisor:
-        value &= ~((1 << 21) | (1 << 23))
-    for group in DELEGATED_TOGETHER_H if hypervisor else DELEGATED_TOGETHER:
-        bits = sum(1 << code for code in group)
-        value = (value & ~bits) | (bits if draw(st.booleans()) else 0)
-    return value
+    keep |= KEPT_IN_M_H if hypervisor else KEPT_IN_M
+    return draw(value64) & 0xFFFFFF & ~keep
 
 
 @st.composite
@@ -463,6 +458,9 @@ def masked_write(draw, hypervisor: bool, setup: bool = False) -> S.CsrValue:
     rd = 0 if setup else draw(writable)
     if csr in (0x302, 0x602):
         return S.CsrValue("csrrw", csr, delegation(draw, csr, hypervisor), rd,
+                          draw(st.sampled_from(TEMPS) if setup else system_tmp))  # fmt: skip
+    if csr == 0x600:  # hstatus: SPVP stays 1 (see sysprog.HSTATUS_RANDOM), VSXL 2
+        return S.CsrValue("csrrw", csr, (draw(value64) & mask) | S.HSTATUS_FIXED, rd,
                           draw(st.sampled_from(TEMPS) if setup else system_tmp))  # fmt: skip
     return S.CsrValue(op, csr, draw(value64) & mask, rd, draw(st.sampled_from(TEMPS) if setup else system_tmp))
 
@@ -515,15 +513,14 @@ def xret(draw, mode: str, hypervisor: bool) -> S.XRet:
 
 @st.composite
 def hypervisor_access(draw, probes: tuple[int, ...]) -> object:
-    kind = draw(st.sampled_from(("hlv", "hsv", "hfence", "probe") if probes else ("hlv", "hsv")))
+    kind = draw(st.sampled_from(("hlv", "hsv", "hfence")))
     tmp = draw(system_tmp)
     if kind == "hfence":
         name = draw(st.sampled_from(("hfence.vvma", "hfence.gvma")))
         return _insn(name, rs1=draw(any_register), rs2=draw(any_register))
     name = draw(st.sampled_from(HLV if kind != "hsv" else HSV))
     offset = draw(st.integers(0, 255 - _size_of(name)))
-    address = draw(st.sampled_from(probes)) if kind == "probe" else None
-    return S.Addressed(name, tmp, draw(writable), draw(any_register), offset, address)
+    return S.Addressed(name, tmp, draw(writable), draw(any_register), offset)
 
 
 @st.composite
@@ -557,8 +554,8 @@ def system_item(
     if mode == "M":
         kinds += ["mprv"]
     kind = draw(st.sampled_from(kinds))
-    if kind == "plain":
-        return draw(items(hypervisor).filter(lambda xs: not any(_is_csr(x) for x in xs)))
+    if kind == "plain":  # (no AMO at address 0: a page fault there is QEMU's load fault)
+        return draw(items(hypervisor).filter(lambda xs: not any(_unwanted(x) for x in xs)))
     if kind == "csr":
         return [draw(system_csr(hypervisor))]
     if kind == "xret":
@@ -594,7 +591,10 @@ def system_item(
     return [draw(hypervisor_access(probes))]
 
 
-def _is_csr(item: object) -> bool:
+def _unwanted(item: object) -> bool:
+    """randprog items a system body does not use: its M-mode CSR set, AMOs at address 0."""
+    if isinstance(item, Atomic):
+        return item.base == 0
     return isinstance(item, Insn) and item.name.startswith("csr")
 
 
@@ -613,9 +613,13 @@ def _body_pte(draw, mode: str, smc: bool) -> int:
 
 
 def _data_pte(draw, mode: str) -> int:
-    if draw(st.integers(0, 3)) == 0:
-        return S.PTE_V | draw(st.integers(0, 255))
-    bits = S.PTE_V | S.PTE_R | S.PTE_W | S.PTE_A | S.PTE_D
+    """The data page stays readable and writable in the episode's mode: QEMU 7.2 reports an
+    AMO's page fault as a load page fault (13, the spec says 15) and no rule recognizes that
+    (listed in docs/testing.md); page faults come from the probes and load0/store0."""
+    bits = S.PTE_V | S.PTE_R | S.PTE_W
+    bits |= draw(st.sampled_from((S.PTE_A | S.PTE_D, S.PTE_A | S.PTE_D, S.PTE_A, 0)))
+    bits |= S.PTE_X if draw(st.integers(0, 3)) == 0 else 0
+    bits |= S.PTE_G if draw(st.booleans()) else 0
     return bits | (S.PTE_U if mode in ("U", "VU") else 0)
 
 
@@ -645,7 +649,7 @@ def episode_setup(draw, mode: str, space: str, hypervisor: bool, tw: bool) -> li
     if hypervisor:
         setup.append(S.CsrValue("csrrw", 0x602, delegation(draw, 0x602, True), 0, 30))
         setup.append(S.CsrValue("csrrw", 0x603, draw(value64) & 0x1FFF, 0, 30))  # hideleg
-        hstatus = (2 << 32) | (draw(value64) & ((1 << 7) | (1 << 8) | (1 << 9) | (7 << 20)))
+        hstatus = S.HSTATUS_FIXED | (draw(value64) & S.HSTATUS_RANDOM)
         setup.append(S.CsrValue("csrrw", 0x600, hstatus, 0, 30))
         vsstatus = draw(value64) & (S.MSTATUS_SIE | S.MSTATUS_SPIE | S.MSTATUS_SPP)
         vsstatus |= draw(value64) & (S.MSTATUS_SUM | S.MSTATUS_MXR)
@@ -707,7 +711,9 @@ def episodes(draw, hypervisor: bool, probes: tuple[int, ...], max_items: int) ->
 def extra_leaf(draw) -> tuple[int, int, int]:
     level = draw(st.integers(0, 2))
     index = {0: st.integers(420, 511), 1: st.integers(2, 511), 2: st.sampled_from((3, 4, 509))}
-    target = draw(st.sampled_from((0x8040_0000, 0x8060_0000, 0x4000_0000, 0x8040_3000)))
+    # RAM past the image, or addresses where neither board has anything (QEMU's virt board
+    # answers reads of 0x4000_0000.. with its PCIe window: avoided)
+    target = draw(st.sampled_from((0x8040_0000, 0x8060_0000, 0x9000_0000, 0xC000_0000, 0x8040_3000)))
     pte = ((target >> 12) << 10) | S.PTE_V | draw(st.integers(0, 255))
     return level, draw(index[level]), pte
 
@@ -724,11 +730,11 @@ def system_programs(draw, hypervisor: bool, max_episodes: int = 3, max_items: in
     superpage_pte |= (S.PTE_A if draw(st.integers(0, 3)) else 0) | (
         S.PTE_D if draw(st.booleans()) else 0
     )
-    # the G-stage leaf keeps every permission: with random ones, a G-stage fault on the implicit
-    # access of an HLV/HSV run in M or HS differs from QEMU in two departures at once (D22's cause
-    # and mstatus.GVA), which no rule claims together (see docs/testing.md)
+    # the G-stage leaf keeps every permission and A/D: with random ones, a G-stage fault on the
+    # implicit access of an HLV/HSV run in M or HS differs from QEMU in two departures at once
+    # (D22's cause and mstatus.GVA), which no rule claims together, and QEMU 7.2 does not set
+    # the G-stage D bit for the implicit store of a VS-stage A/D update (docs/testing.md)
     gstage = S.PTE_V | S.PTE_R | S.PTE_W | S.PTE_X | S.PTE_U | S.PTE_A | S.PTE_D
-    gstage &= ~(S.PTE_A | S.PTE_D) if draw(st.integers(0, 3)) == 0 else ~0
     return S.SystemProgram(
         tuple(draw(value64) for _ in LOADED),
         draw(st.sampled_from((8, 9))),
