@@ -380,8 +380,10 @@ def batches(
     """(H extension on, programs): the hart configuration is drawn too unless given."""
     if hypervisor is None:
         hypervisor = draw(st.booleans())
-    count = draw(st.integers(1, max_programs))
-    return hypervisor, [draw(programs(max_items, hypervisor)) for _ in range(count)]
+    # distinct within the batch (the campaign counts distinct programs)
+    return hypervisor, draw(
+        st.lists(programs(max_items, hypervisor), min_size=1, max_size=max_programs, unique=True)
+    )
 
 
 # ---- system programs (sysprog.py): privilege, delegation, paging, traps, interrupts -------------
@@ -754,7 +756,11 @@ def system_batches(
     """(H extension on, system programs)."""
     if hypervisor is None:
         hypervisor = draw(st.booleans())
-    count = draw(st.integers(1, max_programs))
-    return hypervisor, [
-        draw(system_programs(hypervisor, max_episodes, max_items)) for _ in range(count)
-    ]
+    return hypervisor, draw(
+        st.lists(
+            system_programs(hypervisor, max_episodes, max_items),
+            min_size=1,
+            max_size=max_programs,
+            unique=True,
+        )
+    )

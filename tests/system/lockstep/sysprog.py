@@ -863,3 +863,32 @@ def build_system_batch(programs: Sequence[SystemProgram], hypervisor: bool) -> b
     final.emit("jal", rd=0, imm=0)
     put(exit_at, bytes(final.code))
     return bytes(image)
+
+
+def upper_half_programs(hypervisor: bool = False) -> list[SystemProgram]:
+    """Fixed programs whose control goes to the upper half only through xRETs: an mret from M
+    into S at 0xffffffff8xxxxxxx, and in S an sret to the next instruction's upper-half alias
+    (the Linux kernel's addresses).  The xRET regression test runs these against a build with
+    the upper-half xRET bug put back."""
+    registers = tuple(range(1, len(LOADED) + 1))
+    root = (
+        CsrChoice(0x105, "sh", 0, 29, 30),
+        CsrChoice(0x180, "root", 0, 29, 30),
+    )
+    sret_upper = XRet("sret", "upper", 5, 6, pp=1)
+    sret_lower = XRet("sret", "lower", 5, 6, pp=1)
+    body_s = (sret_upper,) + tuple(
+        XRet("sret", "upper" if k % 2 else "lower", 5, 6, pp=1) for k in range(3)
+    )
+    pte = PTE_V | PTE_R | PTE_X | PTE_A
+    data_pte = PTE_V | PTE_R | PTE_W | PTE_A | PTE_D
+    episodes = (
+        Episode("S", "upper", root, body_s, pte, data_pte, bytes(DATA_SIZE)),
+        Episode("S", "lower", root, (sret_upper, sret_lower), pte, data_pte, bytes(DATA_SIZE)),
+        Episode("M", "lower", root, (XRet("mret", "upper", 5, 6, pp=1),), pte, data_pte,
+                bytes(DATA_SIZE)),  # fmt: skip
+    )
+    return [
+        SystemProgram(registers, mode, "none", 0, episodes)
+        for mode in (8, 9)  # Sv39 and Sv48
+    ]
