@@ -455,7 +455,9 @@ def delegation(draw, register: int, hypervisor: bool) -> int:
 def masked_write(draw, hypervisor: bool, setup: bool = False) -> S.CsrValue:
     """A write of random bits inside a mask (in a body, or with ``setup`` in M-mode set-up
     code, whose scratch registers are x28-x30)."""
-    csr, mask = draw(st.sampled_from(CSR_MASKED_WITH_H + CSR_MASKED_H if hypervisor else CSR_MASKED))
+    csr, mask = draw(
+        st.sampled_from(CSR_MASKED_WITH_H + CSR_MASKED_H if hypervisor else CSR_MASKED)
+    )
     op = draw(st.sampled_from(("csrrw", "csrrs", "csrrc")))
     rd = 0 if setup else draw(writable)
     if csr in (0x302, 0x602):
@@ -464,7 +466,9 @@ def masked_write(draw, hypervisor: bool, setup: bool = False) -> S.CsrValue:
     if csr == 0x600:  # hstatus: SPVP stays 1 (see sysprog.HSTATUS_RANDOM), VSXL 2
         return S.CsrValue("csrrw", csr, (draw(value64) & mask) | S.HSTATUS_FIXED, rd,
                           draw(st.sampled_from(TEMPS) if setup else system_tmp))  # fmt: skip
-    return S.CsrValue(op, csr, draw(value64) & mask, rd, draw(st.sampled_from(TEMPS) if setup else system_tmp))
+    return S.CsrValue(
+        op, csr, draw(value64) & mask, rd, draw(st.sampled_from(TEMPS) if setup else system_tmp)
+    )
 
 
 @st.composite
@@ -575,7 +579,9 @@ def system_item(
         address = draw(st.sampled_from(probes or S.WILD_TARGETS))
         return [S.Addressed(name, draw(system_tmp), draw(writable), draw(any_register), 0, address)]
     if kind == "interrupt":
-        kinds = {"M": ("msip", "ssip-m"), "S": ("ssip-s",), "VS": ("ssip-s",)}.get(mode, ("ssip-s",))
+        kinds = {"M": ("msip", "ssip-m"), "S": ("ssip-s",), "VS": ("ssip-s",)}.get(
+            mode, ("ssip-s",)
+        )
         if hypervisor and mode in ("M", "S"):
             kinds += ("vssip",)
         tmp, tmp2 = draw(st.lists(system_tmp, min_size=2, max_size=2, unique=True))
@@ -686,7 +692,9 @@ def episode_setup(draw, mode: str, space: str, hypervisor: bool, tw: bool) -> li
 
 @st.composite
 def episodes(draw, hypervisor: bool, probes: tuple[int, ...], max_items: int) -> S.Episode:
-    mode = draw(st.sampled_from(("M", "S", "S", "U", "VS", "VU") if hypervisor else ("M", "S", "U")))
+    mode = draw(
+        st.sampled_from(("M", "S", "S", "U", "VS", "VU") if hypervisor else ("M", "S", "U"))
+    )
     space = "lower" if mode == "M" else draw(st.sampled_from(("lower", "upper")))
     tw = draw(st.booleans())
     body: list[object] = []
@@ -715,7 +723,9 @@ def extra_leaf(draw) -> tuple[int, int, int]:
     index = {0: st.integers(420, 511), 1: st.integers(2, 511), 2: st.sampled_from((3, 4, 509))}
     # RAM past the image, or addresses where neither board has anything (QEMU's virt board
     # answers reads of 0x4000_0000.. with its PCIe window: avoided)
-    target = draw(st.sampled_from((0x8040_0000, 0x8060_0000, 0x9000_0000, 0xC000_0000, 0x8040_3000)))
+    target = draw(
+        st.sampled_from((0x8040_0000, 0x8060_0000, 0x9000_0000, 0xC000_0000, 0x8040_3000))
+    )
     pte = ((target >> 12) << 10) | S.PTE_V | draw(st.integers(0, 255))
     return level, draw(index[level]), pte
 

@@ -286,7 +286,9 @@ class CsrChoice:
             asm.emit("csrrw", rd=self.rd, rs1=self.tmp, csr=self.csr)
         elif self.choice in ("sh", "sh-upper", "vsh", "vsh-upper"):
             la(asm, self.tmp, S_HANDLER if self.choice.startswith("sh") else VS_HANDLER)
-            to_space(asm, self.tmp, self.tmp2, "upper" if self.choice.endswith("upper") else "lower")
+            to_space(
+                asm, self.tmp, self.tmp2, "upper" if self.choice.endswith("upper") else "lower"
+            )
             asm.emit("csrrw", rd=self.rd, rs1=self.tmp, csr=self.csr)
         else:
             li(asm, self.tmp, self.wild)
@@ -885,8 +887,15 @@ def upper_half_programs(hypervisor: bool = False) -> list[SystemProgram]:
     episodes = (
         Episode("S", "upper", root, body_s, pte, data_pte, bytes(DATA_SIZE)),
         Episode("S", "lower", root, (sret_upper, sret_lower), pte, data_pte, bytes(DATA_SIZE)),
-        Episode("M", "lower", root, (XRet("mret", "upper", 5, 6, pp=1),), pte, data_pte,
-                bytes(DATA_SIZE)),  # fmt: skip
+        Episode(
+            "M",
+            "lower",
+            root,
+            (XRet("mret", "upper", 5, 6, pp=1),),
+            pte,
+            data_pte,
+            bytes(DATA_SIZE),
+        ),  # fmt: skip
     )
     return [
         SystemProgram(registers, mode, "none", 0, episodes)

@@ -29,8 +29,8 @@ pytestmark = [
     pytest.mark.skipif(not qemu_available(), reason="qemu-system-riscv64 not installed"),
 ]
 
-EXAMPLES = int(os.environ.get("RVH_SYSFUZZ_EXAMPLES", "150"))
-MIN_PROGRAMS = int(os.environ.get("RVH_SYSFUZZ_MIN_PROGRAMS", "200"))
+EXAMPLES = int(os.environ.get("RVH_SYSFUZZ_EXAMPLES", "10"))
+MIN_PROGRAMS = int(os.environ.get("RVH_SYSFUZZ_MIN_PROGRAMS", "15"))
 stats = CampaignStats("system programs")
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
