@@ -624,8 +624,10 @@ def _data_pte(draw, mode: str) -> int:
     """The data page stays readable and writable in the episode's mode: QEMU 7.2 reports an
     AMO's page fault as a load page fault (13, the spec says 15) and no rule recognizes that
     (listed in docs/testing.md); page faults come from the probes and load0/store0."""
-    bits = S.PTE_V | S.PTE_R | S.PTE_W
-    bits |= draw(st.sampled_from((S.PTE_A | S.PTE_D, S.PTE_A | S.PTE_D, S.PTE_A, 0)))
+    # and has A and D set: rvh checks an SC's translation before its reservation and so sets D
+    # for an SC that fails, where QEMU 7.2 fails it without a walk (sc-fails-before-trapping's
+    # case, with no trap to show it: not in the catalogue; see docs/testing.md)
+    bits = S.PTE_V | S.PTE_R | S.PTE_W | S.PTE_A | S.PTE_D
     bits |= S.PTE_X if draw(st.integers(0, 3)) == 0 else 0
     bits |= S.PTE_G if draw(st.booleans()) else 0
     return bits | (S.PTE_U if mode in ("U", "VU") else 0)
