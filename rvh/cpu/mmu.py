@@ -591,8 +591,9 @@ def _stage_walker(nested_guest_walk):
             return ((ppn << 12) & ~offset_mask) | (address & offset_mask), np.int64(OK)
         if stage != STAGE_G:
             return np.int64(0), page_fault(access)
-        # a guest-page fault: htval/mtval2 get the guest physical address >> 2 (8.6.3)
-        state[TRAP_TVAL2] = address >> 2
+        # a guest-page fault: htval/mtval2 get the guest physical address >> 2 (8.6.3), as an
+        # unsigned value (a GPA with bit 63 set, from a Bare VS-stage, must not sign-extend)
+        state[TRAP_TVAL2] = (address >> 2) & np.int64(0x3FFF_FFFF_FFFF_FFFF)
         if implicit != EXPLICIT:
             state[TRAP_TINST] = PSEUDO_PTE_WRITE if implicit == UPDATE_PTE else PSEUDO_PTE_READ
         elif access == ACCESS_EXECUTE:
