@@ -201,7 +201,8 @@ def _rule_misaligned_fault_tval(ctx: StepContext) -> dict[str, int | None] | Non
     if ins is None or not (ins.is_load or ins.is_store) or ctx.info.exception not in (5, 7):
         return None
     size = access_size(ins)
-    address = (ctx.before[f"x{ins.rs1}"] + ins.imm) & MASK64
+    offset = ins.operands.get("imm", 0)  # HLV/HSV address rs1 alone
+    address = (ctx.before[f"x{ins.rs1}"] + offset) & MASK64
     if size < 2 or address % size == 0 or "mtval" not in ctx.differing or "pc" in ctx.differing:
         return None
     first = address & ~(size - 1)

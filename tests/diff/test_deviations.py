@@ -104,3 +104,14 @@ def test_every_deviation_cites_the_spec():
     for deviation in DEVIATIONS:
         assert deviation.clause and deviation.description, deviation.name
         assert any(word in deviation.clause for word in ("spec", "Zicsr", "H extension"))
+
+
+def test_misaligned_tval_rule_reads_hlv_hsv_addresses_from_rs1_alone():
+    # HLV/HSV have no immediate: the rule must take their address from rs1 (it once raised
+    # AttributeError there and ended the comparison)
+    hlv = encode("hlv.w", rd=10, rs1=11)
+    base = {"pc": 0x8000_0004, "x10": 0, "x11": 0x8000_1002, "mtval": 0, "mcause": 0}
+    ours = {**base, "mcause": 5, "mtval": 0x8000_1002}
+    qemu = {**ours, "mtval": 0x8000_1004}  # the aligned half that faulted
+    ctx = _context(hlv, base, ours, qemu, exception=5)
+    assert _claims(ctx) == {"misaligned-fault-tval": {"mtval": 0x8000_1004}}
