@@ -68,9 +68,21 @@ def test_upper_half_programs_agree_with_qemu(hypervisor):
     assert result.instructions > 500, report
 
 
-# the fix of f1cb854 in rvh/cpu/core.py, and the bug it removed
-XRET_FIX = "if target != NO_JUMP:"
-XRET_BUG = "if target >= 0:"
+# The bug f1cb854 fixed: execute_system returned "no jump" as -1 and tested for it with
+# `target >= 0`, so an xRET to an address with bit 63 set fell through to the next instruction.
+# execute_privileged now returns the next pc itself; the bug is put back by making each xRET
+# ignore a negative target the way the old test did.
+XRET_FIXED = (
+    "return np.int64(OK), mret(state, machine)",
+    "return np.int64(OK), sret(state, machine)",
+)
+
+
+def _xret_bug(fixed: str) -> str:
+    call = fixed.removeprefix("return np.int64(OK), ")
+    return f"target = {call}\n        return np.int64(OK), target if target >= 0 else npc"
+
+
 REVERTED_RUN = """
 import json, sys
 from campaign import diff_image
@@ -86,18 +98,20 @@ def revert_xret_fix(package: Path) -> None:
     """Put the upper-half xRET bug back into a copy of rvh: fail loudly if the fix moved."""
     core = package / "rvh" / "cpu" / "core.py"
     text = core.read_text()
-    if text.count(XRET_FIX) != 1:
-        pytest.fail(
-            f"rvh/cpu/core.py no longer holds {XRET_FIX!r} exactly once: the kernel changed, "
-            "update this test's patch to put the upper-half xRET bug back"
-        )
-    core.write_text(text.replace(XRET_FIX, XRET_BUG))
+    for fixed in XRET_FIXED:
+        if text.count(fixed) != 1:
+            pytest.fail(
+                f"rvh/cpu/core.py no longer holds {fixed!r} exactly once: the kernel changed, "
+                "update this test's patch to put the upper-half xRET bug back"
+            )
+        text = text.replace(fixed, _xret_bug(fixed))
+    core.write_text(text)
 
 
 @pytest.mark.slow
 def test_campaign_catches_the_upper_half_xret_bug(tmp_path):
-    """With execute_system's old 'no jump' test (any negative target), an mret/sret to
-    0xffffffff8xxxxxxx falls through; the upper-half programs must diverge at that xRET."""
+    """With the old 'no jump' test (any negative target), an mret/sret to 0xffffffff8xxxxxxx
+    falls through; the upper-half programs must diverge at that xRET."""
     package = tmp_path / "reverted"
     shutil.copytree(ROOT / "rvh", package / "rvh", ignore=shutil.ignore_patterns("__pycache__"))
     revert_xret_fix(package)
