@@ -40,7 +40,7 @@ def parse_cpu(text: str) -> str:
     name, *options = [part.strip() for part in text.split(",")]
     if name != "rv64":
         raise ConfigError(f"unknown cpu {name!r} (rvh models rv64)")
-    extensions = "acimsuh"
+    extensions = "acdfimsuh"
     for option in options:
         key, _, value = option.partition("=")
         if key != "h" or value.lower() not in ("on", "off", "true", "false"):
@@ -65,7 +65,7 @@ def parse_size(text: str) -> int:
 class MachineConfig:
     memory: int = DEFAULT_MEMORY
     harts: int = 1
-    extensions: str = "acimsuh"  # misa letters: RV64IMAC, S and U modes, the H extension
+    extensions: str = "acdfimsuh"  # misa letters: RV64IMAFDC, S and U modes, the H extension
     firmware_traps: bool = False  # the built-in SBI handles traps to M-mode (--sbi)
     max_instructions: int | None = None
     # instructions a hart runs before the others get a turn: long slices for one hart (less

@@ -52,6 +52,7 @@ import numpy as np
 
 from rvh.cpu import layout as L
 from rvh.cpu.trace import (
+    F_TRACE_RD,
     INTERRUPT_RECORD,
     T_BITS,
     T_CSR,
@@ -167,7 +168,9 @@ def commit_lines(records: np.ndarray, hartid: int = 0) -> Iterator[str]:
         else:
             text = f"{core}{privilege} 0x{pc:016x} (0x{bits & 0xFFFF:04x})"
         value = row[T_VALUE] & MASK64
-        if rd > 0:
+        if rd >= F_TRACE_RD:
+            text += f" f{rd - F_TRACE_RD:<2d} 0x{value:016x}"
+        elif rd > 0:
             text += f" x{rd:<2d} 0x{value:016x}"
         info = row[T_MEM_INFO]
         if info:

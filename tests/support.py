@@ -23,7 +23,7 @@ from rvh.cpu.hart import Hart
 from rvh.machine import Machine
 
 CROSS = os.environ.get("CROSS", "riscv64-unknown-elf-")
-MARCH = "rv64imac_zicsr_zifencei"
+MARCH = "rv64imafdc_zicsr_zifencei"
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS = ROOT / "guests" / "build"
 _CACHE = Path(tempfile.gettempdir()) / "rvh-test-asm"
@@ -118,7 +118,7 @@ def run_asm(
     memory: int = 16 << 20,
     data: dict[int, bytes] | None = None,
     expect_end: bool = True,
-    extensions: str = "acimsuh",
+    extensions: str = "acdfimsuh",
 ) -> Snippet:
     """Run an assembly snippet in M-mode from RAM_BASE until its final ``wfi``.
 

@@ -24,6 +24,7 @@ from rvh.cpu.csr import csr_access_fault, csr_read, csr_write, has_hypervisor
 from rvh.cpu.decode import decode
 from rvh.cpu.exits import Exit
 from rvh.cpu.fast import fast_loop
+from rvh.cpu.fpu import execute_float
 from rvh.cpu.interrupts import (
     any_pending_enabled,
     next_deadline,
@@ -45,6 +46,7 @@ from rvh.cpu.layout import (
     DC_SHIFT,
     DC_TAG,
     DECODE_CACHE_MASK,
+    F,
     FETCH_CTX,
     GENERAL_PATH,
     INSTRET,
@@ -75,6 +77,7 @@ from rvh.cpu.layout import (
     TRAP_TVAL,
     VIRT,
     WFI,
+    X_SINK,
 )
 from rvh.cpu.memory import (
     WATCH_HIT,
@@ -100,7 +103,7 @@ from rvh.cpu.mmu import (
     tlb_slot,
 )
 from rvh.cpu.tables import T_OP_MATCH
-from rvh.cpu.trace import INTERRUPT_RECORD, TRACE_FIELDS, record, record_event
+from rvh.cpu.trace import F_TRACE_RD, INTERRUPT_RECORD, TRACE_FIELDS, record, record_event
 from rvh.cpu.trap import TARGET_M, mret, sret, take_trap, trap_target
 from rvh.isa.csrs import (
     HSTATUS_HU,
@@ -375,15 +378,15 @@ def transformed_instruction(tables, op, rd, rs2, bits, length, offset):
     if length == 2:
         match = tables[tables[T_OP_MATCH] + op]
         opcode = match & 0x707F
-        if opcode & 0x7F == 0x03:  # loads
+        if opcode & 0x7F == 0x03 or opcode & 0x7F == 0x07:  # loads, FP loads
             word = opcode | ((rd & 31) << 7)
         else:  # stores
             word = opcode | ((rs2 & 31) << 20)
         return (word & ~np.int64(2)) | ((offset & 31) << 15)
     opcode = bits & 0x7F
-    if opcode == 0x03:  # loads: clear imm[11:0]
+    if opcode == 0x03 or opcode == 0x07:  # loads: clear imm[11:0]
         word = bits & ~(np.int64(0xFFF) << 20)
-    elif opcode == 0x23:  # stores: clear imm[11:5] and imm[4:0]
+    elif opcode == 0x23 or opcode == 0x27:  # stores: clear imm[11:5] and imm[4:0]
         word = bits & ~((np.int64(0x7F) << 25) | (np.int64(0x1F) << 7))
     else:  # AMOs, HLV/HSV: no immediate
         word = bits
@@ -858,6 +861,33 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             if status == OK or status == WATCH_HIT:
                 x[rd] = value
             elif status == ILLEGAL_INSTRUCTION or status == VIRTUAL_INSTRUCTION:
+                state[TRAP_TVAL] = decode_cache[(slot << DC_SHIFT) + DC_BITS]
+            limit = n
+        elif op >= Op.FLW:
+            # F and D; the trace shows an f destination as 64 + n (rvh/cpu/trace.py)
+            status, value, writes_x = execute_float(
+                state,
+                machine,
+                memory,
+                page_flags,
+                tlb,
+                decode_cache,
+                op,
+                rd,
+                rs1,
+                rs2,
+                imm,
+                decode_cache[(slot << DC_SHIFT) + DC_BITS],
+                n,
+            )
+            if status == OK:
+                if writes_x:
+                    x[rd] = value
+                elif op != Op.FSW and op != Op.FSD:
+                    rd = F_TRACE_RD + (rd & 31)
+                else:
+                    rd = np.int64(X_SINK)
+            elif status == ILLEGAL_INSTRUCTION:
                 state[TRAP_TVAL] = decode_cache[(slot << DC_SHIFT) + DC_BITS]
             limit = n
         else:

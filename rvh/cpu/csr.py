@@ -59,6 +59,7 @@ from rvh.isa.csrs import (
     MSTATUS_WRITABLE_H,
     MSTATUS_XLEN64,
     MSTATUS_XS,
+    MISA_F,
     SATP_MODE_BARE,
     SATP_MODE_SHIFT,
     SATP_MODE_SV39,
@@ -91,6 +92,7 @@ CSR_HENVCFG = CSR_BASE + 0x60A
 CSR_HTIMEDELTA = CSR_BASE + 0x605
 CSR_HVIP = CSR_BASE + 0x645
 CSR_VSSTATUS = CSR_BASE + 0x200
+CSR_FCSR = CSR_BASE + 0x003
 CSR_PMPCFG0 = CSR_BASE + 0x3A0
 CSR_PMPADDR0 = CSR_BASE + 0x3B0
 
@@ -114,6 +116,29 @@ def has_hypervisor(machine):
 
 
 @nb.njit(cache=True)
+def has_float(machine):
+    return (machine[M_MISA] & MISA_F) != 0
+
+
+@nb.njit(cache=True)
+def float_enabled(state, machine):
+    """F/D instructions and fcsr are usable: misa.F, mstatus.FS != Off and, with V=1, also
+    vsstatus.FS != Off (3.1.6.6; 8.2.11: "both ... must be non-Off")."""
+    if not has_float(machine) or (state[CSR_MSTATUS] & MSTATUS_FS) == 0:
+        return False
+    return not state[VIRT] or (state[CSR_VSSTATUS] & MSTATUS_FS) != 0
+
+
+@nb.njit(cache=True)
+def mark_float_dirty(state):
+    """An f register or fcsr was written: FS = Dirty and SD in mstatus, and in vsstatus with
+    V=1 (3.1.6.6, 8.2.11)."""
+    state[CSR_MSTATUS] |= MSTATUS_FS | MSTATUS_SD
+    if state[VIRT]:
+        state[CSR_VSSTATUS] |= MSTATUS_FS | MSTATUS_SD
+
+
+@nb.njit(cache=True)
 def csr_access_fault(state, machine, tables, number, is_write):
     """Returns (cause or OK, the CSR number to use: the virtual alias when V=1)."""
     if csr_row(tables, number, CSR_EXISTS) == 0:
@@ -124,6 +149,8 @@ def csr_access_fault(state, machine, tables, number, is_write):
         return np.int64(ILLEGAL_INSTRUCTION), number
     if predicate == Predicate.PMP_ODD:
         return np.int64(ILLEGAL_INSTRUCTION), number
+    if predicate == Predicate.FLOAT and not float_enabled(state, machine):
+        return np.int64(ILLEGAL_INSTRUCTION), number  # FS = Off (3.1.6.6, 8.2.11 for VS)
     if is_write and (number >> 10) == 3:
         return np.int64(ILLEGAL_INSTRUCTION), number  # read-only CSR
     priv = state[PRIV]
@@ -230,6 +257,12 @@ def csr_read(state, machine, tables, number, n):
     ):
         return state[slot]
     now = state[TIME_NS] + n
+    if kind == Kind.FFLAGS:
+        return state[CSR_FCSR] & 0x1F
+    if kind == Kind.FRM:
+        return (state[CSR_FCSR] >> 5) & 7
+    if kind == Kind.FCSR:
+        return state[CSR_FCSR] & 0xFF
     if kind == Kind.MSTATUS:
         return state[CSR_MSTATUS]
     if kind == Kind.SSTATUS:
@@ -333,12 +366,22 @@ def csr_write(state, machine, tables, tlb, number, value, n):
         if (state[CSR_MENVCFG] & ENVCFG_STCE) == 0:
             mask &= ~ENVCFG_STCE
         state[slot] = (state[slot] & ~mask) | (value & mask)
+    elif kind == Kind.FFLAGS or kind == Kind.FRM or kind == Kind.FCSR:
+        if kind == Kind.FFLAGS:
+            state[CSR_FCSR] = (state[CSR_FCSR] & ~np.int64(0x1F)) | (value & 0x1F)
+        elif kind == Kind.FRM:
+            state[CSR_FCSR] = (state[CSR_FCSR] & ~np.int64(0xE0)) | ((value & 7) << 5)
+        else:
+            state[CSR_FCSR] = value & 0xFF
+        mark_float_dirty(state)
     elif kind == Kind.MSTATUS or kind == Kind.SSTATUS:
         old = state[CSR_MSTATUS]
         if kind == Kind.SSTATUS:
             writable = np.int64(SSTATUS_WRITABLE)
         else:
             writable = np.int64(MSTATUS_WRITABLE_H) if has_h else np.int64(MSTATUS_WRITABLE)
+        if has_float(machine):
+            writable |= MSTATUS_FS
         new = (old & ~writable) | (value & writable)
         if (new & MSTATUS_MPP) == (2 << 11):
             new = (new & ~MSTATUS_MPP) | (old & MSTATUS_MPP)  # MPP cannot hold 2 (WARL)
@@ -350,7 +393,10 @@ def csr_write(state, machine, tables, tlb, number, value, n):
             update_contexts(state)
     elif kind == Kind.VSSTATUS:
         old = state[slot]
-        new = (old & ~np.int64(SSTATUS_WRITABLE)) | (value & SSTATUS_WRITABLE)
+        writable = np.int64(SSTATUS_WRITABLE)
+        if has_float(machine):
+            writable |= MSTATUS_FS
+        new = (old & ~writable) | (value & writable)
         new = _status_sd((new & ~(np.int64(3) << 32)) | (np.int64(2) << 32))
         state[slot] = new
         if (old ^ new) & MSTATUS_MXR:
