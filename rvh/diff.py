@@ -124,7 +124,7 @@ def qemu_command(elf: str, log: str, *, hypervisor: bool) -> list[str]:
         "shift=0,sleep=off",
         "-singlestep",
         "-d",
-        "cpu,nochain",
+        "cpu,fpu,nochain",
         "-D",
         log,
     ]
@@ -146,6 +146,7 @@ _RECORD_START = re.compile(rb"^ (?:V      =|pc      )", re.M)
 _HEX_VALUE = re.compile(rb" ([0-9a-f]{16})(?![0-9a-z])")
 _LOG_LINE = re.compile(rb"^ (\S+)\s+(=\s+)?([0-9a-f]+)\s*$")
 _LOG_GPRS = re.compile(rb" x(\d+)/\S+\s+([0-9a-f]{16})")
+_LOG_FPRS = re.compile(rb" f(\d+)/\S+\s+([0-9a-f]{16})")
 MISSING_META = "missing"  # reference meta: fields a dump left out, "row:name,name row:name"
 LOG_READ = 8 << 20  # bytes of QEMU's log read (and parsed) at a time
 ROWS_PER_BLOCK = 1 << 17  # reference rows handed to the comparison at a time
@@ -201,6 +202,11 @@ def _parse_record(record: bytes, columns: dict[str, int]) -> dict[int, int] | No
             for number, value in _LOG_GPRS.findall(line):
                 values[columns[f"x{int(number)}"]] = int(value, 16)
                 gprs += 1
+            continue
+        if line.startswith(b" f") and b"/" in line:
+            for number, value in _LOG_FPRS.findall(line):
+                if f"f{int(number)}" in columns:
+                    values[columns[f"f{int(number)}"]] = int(value, 16)
             continue
         found = _LOG_LINE.match(line)
         if found:
@@ -728,7 +734,8 @@ STALE_WHILE_VIRTUAL = ("vsstatus", "vstvec", "vsepc", "vscause")
 @nb.njit(cache=True, nogil=True)
 def _snapshot(state, machine, tables, columns, sources, virtual_sources, out):
     """Fill ``out`` (uint64 as int64) with the fields QEMU prints: source >= 0 is a CSR
-    number, -1 the pc, -2 V, -3 mstatus with vsstatus's fields, -100 - n register xn."""
+    number, -1 the pc, -2 V, -3 mstatus with vsstatus's fields, -100 - n register xn, -200 - n
+    register fn."""
     if state[L.VIRT]:
         sources = virtual_sources
     for i in range(columns.shape[0]):
@@ -744,14 +751,19 @@ def _snapshot(state, machine, tables, columns, sources, virtual_sources, out):
             out[columns[i]] = state[L.PC]
         elif source == -2:
             out[columns[i]] = state[L.VIRT]
+        elif source <= -200:
+            out[columns[i]] = state[L.F + (-200 - source)]
         else:
             out[columns[i]] = state[L.X + (-100 - source)]
 
 
-# The hart state an instruction can change (the first CSR_BASE slots and every CSR), saved
+# The hart state an instruction can change (the first CSR_BASE slots, every CSR, f0-f31), saved
 # before each instruction so that a deviation can take the instruction back (Stepper.rewind)
 SAVED_SLOTS = np.array(
-    list(range(L.CSR_BASE)) + [L.CSR_BASE + n for n in sorted(CSR_BY_NUMBER)], dtype=np.int64
+    list(range(L.CSR_BASE))
+    + [L.CSR_BASE + n for n in sorted(CSR_BY_NUMBER)]
+    + list(range(L.F, L.F + 32)),
+    dtype=np.int64,
 )
 
 FAST_DONE = 0  # reached the end index
@@ -972,6 +984,8 @@ class Stepper:
                 source = -2
             elif name.startswith("x") and name[1:].isdigit():
                 source = -100 - int(name[1:])
+            elif name.startswith("f") and name[1:].isdigit():
+                source = -200 - int(name[1:])
             elif name in CSR_BY_NAME:
                 source = CSR_BY_NAME[name].number
             else:
@@ -1296,6 +1310,8 @@ class Stepper:
             elif name.startswith("x") and name[1:].isdigit():
                 if name != "x0":
                     s[L.X + int(name[1:])] = signed
+            elif name.startswith("f") and name[1:].isdigit():
+                s[L.F + int(name[1:])] = signed
             elif name == "priv":
                 s[L.PRIV] = signed
                 update_contexts(s)
@@ -3091,7 +3107,7 @@ def lockstep(
             i += 1
             continue
         differing = {fields[c] for c in np.flatnonzero(mismatch).tolist()}
-        if i > 0 and not any(name.startswith("x") for name in differing):
+        if i > 0 and not any(name[0] in "xf" and name[1:].isdigit() for name in differing):
             cause = stepper.pending_interrupt()
             if cause >= 0:
                 # QEMU's dump comes after the interrupt; rvh takes it in its next step
@@ -3196,7 +3212,7 @@ def lockstep(
 def make_machine(elf: str | Path, *, hypervisor: bool, output: Callable[[bytes], None] | None):
     from rvh.machine import Machine
 
-    extensions = "acimsu" + ("h" if hypervisor else "")  # what QEMU's -cpu (qemu_cpu) has
+    extensions = "acdfimsu" + ("h" if hypervisor else "")  # what QEMU's -cpu (qemu_cpu) has
     config = MachineConfig(memory=REFERENCE_MEMORY, harts=1, extensions=extensions)
     machine = Machine(config, output=output or (lambda data: None))
     machine.load(str(elf))
@@ -3285,7 +3301,12 @@ def format_report(result: DiffResult, *, elf: str | None = None) -> str:
         lines.append(
             f"rvh diff: {result.instructions} instruction boundaries agree with QEMU 7.2 "
             f"({len(result.fields)} fields: pc, x0-x31, "
-            + ", ".join(f for f in result.fields if f != "pc" and not f.startswith("x"))
+            + ("f0-f31, " if "f0" in result.fields else "")
+            + ", ".join(
+                f
+                for f in result.fields
+                if f != "pc" and not (f[0] in "xf" and f[1:].isdigit())
+            )
             + ")"
         )
         if result.rvh_exit is not None:

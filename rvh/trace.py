@@ -358,7 +358,7 @@ def _qemu_field_names(first_record: str) -> list[str]:
     """Field names of one ``-d cpu`` record, in print order: V (with H), pc, CSRs, x0-x31."""
     names: list[str] = []
     for line in first_record.splitlines():
-        if line.startswith(" x") and "/" in line:
+        if (line.startswith(" x") or line.startswith(" f")) and "/" in line:
             names.extend(token.split("/")[0] for token in line.split()[0::2])
             continue
         found = _QEMU_LINE.match(line)
@@ -384,8 +384,7 @@ def _fixed_layout(text: bytes, length: int, offsets: list[int]) -> np.ndarray | 
 
 def parse_qemu_log(text: str | bytes) -> StateTrace:
     """Read QEMU 7.2's ``-d cpu`` output into a StateTrace (fields: V if printed, pc, the CSRs
-    in QEMU's order, x0..x31).  Floating-point and vector registers are not printed unless
-    asked for (``-d cpu`` without ``fpu``/``vpu``), so they are not read."""
+    in QEMU's order, x0..x31, and f0..f31 when the log was made with ``-d cpu,fpu``)."""
     if isinstance(text, str):
         text = text.encode()
     first = _QEMU_RECORD.search(text)

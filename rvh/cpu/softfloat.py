@@ -677,10 +677,11 @@ def f_to_integer(a, double, is_signed, width, rm):
         return _integer_result(max_value, U0, width), np.int64(NV)
     if cls == ZERO:
         return np.int64(0), np.int64(0)
-    if exp >= 64:
-        magnitude = np.uint64(0xFFFFFFFFFFFFFFFF)  # too large for any width
-        inexact = False
-    elif exp >= 61:
+    if exp >= 64:  # too large for any width
+        if sign:
+            return _integer_result(U0, min_magnitude, width), np.int64(NV)
+        return _integer_result(max_value, U0, width), np.int64(NV)
+    if exp >= 61:
         magnitude = np.uint64(sig) << np.uint64(exp - 61)
         inexact = False
     else:
