@@ -8,7 +8,7 @@ cancellation and rounding ties), runs one F/D instruction with a random rounding
 static ones, dynamic, and the reserved 5 and 6), and moves fflags into an x register while
 clearing them (``csrrw x, fflags, x0``), so that QEMU's dump, which does not print fcsr, still
 shows every flag an instruction raised.  Some items change frm (valid and reserved values),
-mstatus.FS (Off makes the next FP instructions trap), or read mstatus (FS, SD).
+mstatus.FS (an FP instruction while it is Off traps), or read mstatus (FS, SD).
 
 Every instruction of an item is an F/D instruction or an FP CSR access, so the FP instruction
 count is close to the instruction count.  The trap handler steps over the faulting
@@ -24,6 +24,8 @@ import random
 import struct
 
 from randprog import BASE, Assembler, elf_image
+
+from rvh.isa.disasm import decode, encode
 
 SYSCON = 0x100000
 TABLE_ENTRIES = 256
@@ -213,6 +215,12 @@ class FloatProgram:
         self.items = items
         self.asm = Assembler(BASE)
         self.table = operand_table(self.rng)
+        self.fp_instructions = 0  # F/D instructions and FP CSR accesses in the item stream
+
+    def emit(self, name: str, **operands: int) -> None:
+        self.asm.emit(name, **operands)
+        if decode(encode(name, **operands)).is_float or operands.get("csr") in (FFLAGS, FRM):
+            self.fp_instructions += 1
 
     def _rm(self) -> int:
         roll = self.rng.randrange(100)
@@ -225,13 +233,13 @@ class FloatProgram:
     def _load(self, f: int) -> None:
         offset = 8 * self.rng.randrange(TABLE_ENTRIES)
         if self.rng.randrange(8) == 0:
-            self.asm.emit("flw", rd=f, rs1=31, imm=offset)  # boxes the low word
+            self.emit("flw", rd=f, rs1=31, imm=offset)  # boxes the low word
         else:
-            self.asm.emit("fld", rd=f, rs1=31, imm=offset)
+            self.emit("fld", rd=f, rs1=31, imm=offset)
 
     def _flags(self) -> None:
         rd = self.rng.choice(INTEGER_DESTINATIONS)
-        self.asm.emit("csrrw", rd=rd, rs1=0, csr=FFLAGS)  # read and clear the flags
+        self.emit("csrrw", rd=rd, rs1=0, csr=FFLAGS)  # read and clear the flags
 
     def _integer(self, x: int) -> None:
         value = self.rng.choice(INTEGER_VALUES)
@@ -242,10 +250,10 @@ class FloatProgram:
         if -(2**31) <= value < 2**31 - 2048:
             high = (value + 0x800) >> 12
             low = value - (high << 12)
-            self.asm.emit("lui", rd=x, imm=((high & 0xFFFFF) ^ 0x80000) - 0x80000 << 12)
-            self.asm.emit("addiw", rd=x, rs1=x, imm=low)
+            self.emit("lui", rd=x, imm=((high & 0xFFFFF) ^ 0x80000) - 0x80000 << 12)
+            self.emit("addiw", rd=x, rs1=x, imm=low)
         else:
-            self.asm.emit("ld", rd=x, rs1=31, imm=offset)
+            self.emit("ld", rd=x, rs1=31, imm=offset)
 
     def _item(self) -> None:
         rng = self.rng
@@ -254,19 +262,24 @@ class FloatProgram:
         if roll < 15:
             # frm: a valid mode, or a reserved one that makes dynamic-rounding ops trap
             x = rng.choice(INTEGER_DESTINATIONS)
-            self.asm.emit("csrrwi", rd=x, imm=rng.randrange(8), csr=FRM)
+            self.emit("csrrwi", rd=x, imm=rng.randrange(8), csr=FRM)
             return
         if roll < 20:
-            # mstatus.FS: Off, Initial, Clean or Dirty; then read mstatus back (FS, SD)
+            # mstatus.FS: Off, Initial, Clean or Dirty; read mstatus back (FS, SD), try an FP
+            # move (it traps while FS is Off), then switch FP back on
             x = rng.choice(INTEGER_DESTINATIONS)
-            self.asm.emit("lui", rd=x, imm=0x6 << 12)
-            self.asm.emit("csrrc", rd=0, rs1=x, csr=MSTATUS)
-            self.asm.emit("lui", rd=x, imm=rng.randrange(4) << 13)
-            self.asm.emit("csrrs", rd=0, rs1=x, csr=MSTATUS)
-            self.asm.emit("csrrs", rd=x, rs1=0, csr=MSTATUS)
+            self.emit("lui", rd=x, imm=0x6 << 12)
+            self.emit("csrrc", rd=0, rs1=x, csr=MSTATUS)
+            self.emit("lui", rd=x, imm=rng.randrange(4) << 13)
+            self.emit("csrrs", rd=0, rs1=x, csr=MSTATUS)
+            self.emit("csrrs", rd=x, rs1=0, csr=MSTATUS)
+            self.emit("fmv.d.x", rd=f[0], rs1=x)
+            self.emit("csrrs", rd=x, rs1=0, csr=MSTATUS)
+            self.emit("lui", rd=x, imm=(1 + rng.randrange(3)) << 13)
+            self.emit("csrrs", rd=0, rs1=x, csr=MSTATUS)
             return
         if roll < 23:
-            self.asm.emit("csrrs", rd=rng.choice(INTEGER_DESTINATIONS), rs1=0, csr=MSTATUS)
+            self.emit("csrrs", rd=rng.choice(INTEGER_DESTINATIONS), rs1=0, csr=MSTATUS)
             return
         if roll < 60:
             # stores and loads through memory, the compressed forms too
@@ -274,15 +287,15 @@ class FloatProgram:
             self._load(f[1])
             kind = rng.randrange(4)
             if kind == 0:
-                self.asm.emit("fsd", rs1=31, rs2=f[1], imm=offset)
+                self.emit("fsd", rs1=31, rs2=f[1], imm=offset)
             elif kind == 1:
-                self.asm.emit("fsw", rs1=31, rs2=f[1], imm=offset)
+                self.emit("fsw", rs1=31, rs2=f[1], imm=offset)
             elif kind == 2:
-                self.asm.emit("c.fsd", rs1=8, rs2=8 + rng.randrange(8), imm=8 * rng.randrange(32))
-                self.asm.emit("c.fld", rs1=8, rd=8 + rng.randrange(8), imm=8 * rng.randrange(32))
+                self.emit("c.fsd", rs1=8, rs2=8 + rng.randrange(8), imm=8 * rng.randrange(32))
+                self.emit("c.fld", rs1=8, rd=8 + rng.randrange(8), imm=8 * rng.randrange(32))
             else:
-                self.asm.emit("c.fsdsp", rs2=f[1], imm=8 * rng.randrange(64))
-                self.asm.emit("c.fldsp", rd=f[2], imm=8 * rng.randrange(64))
+                self.emit("c.fsdsp", rs2=f[1], imm=8 * rng.randrange(64))
+                self.emit("c.fldsp", rd=f[2], imm=8 * rng.randrange(64))
             return
         group = rng.choice(
             (BINARY, BINARY, FUSED, FUSED, NO_ROUNDING, UNARY_ROUNDING, TO_INTEGER, TO_INTEGER)
@@ -305,7 +318,7 @@ class FloatProgram:
                 operands["rs3"] = f[3]
         if group in (BINARY, FUSED, UNARY_ROUNDING, TO_INTEGER, FROM_INTEGER):
             operands["rm"] = self._rm()
-        self.asm.emit(name, **operands)
+        self.emit(name, **operands)
         self._flags()
 
     def build(self) -> bytes:
@@ -348,8 +361,6 @@ class FloatProgram:
     def _patch(self, at: int, table: int, handler: int) -> None:
         """Fill in the auipc/addi pairs at the start for the table and handler addresses."""
         code = self.asm.code
-        from rvh.isa.disasm import encode
-
         for index, target in ((0, table), (2, handler)):
             pc = at + 4 * index
             rd = 31 if index == 0 else 30
@@ -362,5 +373,9 @@ class FloatProgram:
             code[start : start + 8] = struct.pack("<II", auipc, addi)
 
 
-def build_program(seed: int, items: int) -> bytes:
-    return FloatProgram(seed, items).build()
+def build_program(seed: int, items: int) -> tuple[bytes, int]:
+    """The ELF image and the number of F/D instructions in its straight-line item stream
+    (each runs once; trapping ones add the handler's four instructions)."""
+    program = FloatProgram(seed, items)
+    image = program.build()
+    return image, program.fp_instructions
