@@ -14,8 +14,9 @@ Every instruction of an item is an F/D instruction or an FP CSR access, so the F
 count is close to the instruction count.  The trap handler steps over the faulting
 instruction (all are 4 bytes) and returns.
 
-Registers: x31 holds the table's address, x30 is the handler's; generated instructions write
-x5..x29 and any f register.
+Registers: x31, s0 and sp hold the table's address (s0 and sp for the compressed loads and
+stores), x30 is the handler's; generated instructions write x5..x29 except s0, and any f
+register.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from rvh.isa.disasm import decode, encode
 
 SYSCON = 0x100000
 TABLE_ENTRIES = 256
-INTEGER_DESTINATIONS = tuple(range(5, 30))
+INTEGER_DESTINATIONS = tuple(r for r in range(5, 30) if r != 8)  # s0 is a base register
 FFLAGS = 0x001
 FRM = 0x002
 MSTATUS = 0x300
