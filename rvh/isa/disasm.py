@@ -29,7 +29,7 @@ FLOAT_REGISTER_NAMES = (
     "ft0 ft1 ft2 ft3 ft4 ft5 ft6 ft7 fs0 fs1 fa0 fa1 fa2 fa3 fa4 fa5 fa6 fa7 "
     "fs2 fs3 fs4 fs5 fs6 fs7 fs8 fs9 fs10 fs11 ft8 ft9 ft10 ft11"
 ).split()
-ROUNDING_MODES = ("rne", "rtz", "rdn", "rup", "rmm", "0x5", "0x6", "dyn")
+ROUNDING_MODES = ("rne", "rtz", "rdn", "rup", "rmm", "unknown", "unknown", "dyn")  # as objdump
 
 
 @dataclass(frozen=True)
@@ -207,6 +207,7 @@ HYPERVISOR_LOADS = {e.name for e in BASE if e.operands == "HLV"}
 HYPERVISOR_STORES = {e.name for e in BASE if e.operands == "HSV"}
 ATOMICS = {e.name for e in BASE if e.operands in ("AMO", "LR")}
 FLOAT_LOADS = {"flw", "fld"}
+EXACT_CONVERSIONS = {"fcvt.d.s", "fcvt.d.w", "fcvt.d.wu"}
 FLOAT_STORES = {"fsw", "fsd"}
 FLOAT_OPS = {e.name for e in BASE if e.operands.startswith("FR")} | FLOAT_LOADS | FLOAT_STORES
 # F/D instructions whose destination is an x register, and those whose source is one
@@ -450,7 +451,12 @@ def _format_float(ins: Instruction, name: str) -> str:
             args.append(f(o["rs2"]))
         if "rs3" in o:
             args.append(f(o["rs3"]))
-        if "rm" in o and o["rm"] != 7:
+        if base in EXACT_CONVERSIONS:
+            # never rounded: objdump shows no mode for rm = 0 and refuses others, which the
+            # spec (and QEMU) accept; rvh names every mode but 0
+            if o["rm"] != 0:
+                args.append(ROUNDING_MODES[o["rm"]])
+        elif "rm" in o and o["rm"] != 7:
             args.append(ROUNDING_MODES[o["rm"]])
     if ins.compressed and base in FLOAT_LOADS | FLOAT_STORES and o["rs1"] == 2:
         args[1] = f"{o['imm']}(sp)"
