@@ -3303,9 +3303,7 @@ def format_report(result: DiffResult, *, elf: str | None = None) -> str:
             f"({len(result.fields)} fields: pc, x0-x31, "
             + ("f0-f31, " if "f0" in result.fields else "")
             + ", ".join(
-                f
-                for f in result.fields
-                if f != "pc" and not (f[0] in "xf" and f[1:].isdigit())
+                f for f in result.fields if f != "pc" and not (f[0] in "xf" and f[1:].isdigit())
             )
             + ")"
         )

@@ -107,8 +107,16 @@ class Writer:
     def _args(self, bits: int) -> int:
         return signed(bits) if self.double else bits
 
-    def fp_op(self, name: str, operands: list[int], mode: str | None, result: int, flags: int,
-              integer_result: bool = False, comment: str = "") -> None:
+    def fp_op(
+        self,
+        name: str,
+        operands: list[int],
+        mode: str | None,
+        result: int,
+        flags: int,
+        integer_result: bool = False,
+        comment: str = "",
+    ) -> None:
         n = self._next()
         registers = ["fa1", "fa2", "fa3"][: len(operands)]
         setup = "; ".join(self._move_in(r, v) for r, v in zip(registers, operands, strict=True))
@@ -116,8 +124,8 @@ class Writer:
         text = f"{name} {destination}, {', '.join(registers)}"
         if mode is not None:
             text += f", {mode}"
-        move_out = "" if integer_result else (
-            "fmv.x.d a0, fa0" if self.double else "fmv.x.w a0, fa0"
+        move_out = (
+            "" if integer_result else ("fmv.x.d a0, fa0" if self.double else "fmv.x.w a0, fa0")
         )
         expected = result & MASK64
         if not integer_result and not self.double:
@@ -165,58 +173,141 @@ def generate(double: bool) -> str:
                 bits, flags = sf.f_mul(a(bx), a(by), double, mode_index)
             else:
                 bits, flags = sf.f_div(a(bx), a(by), double, mode_index)
-            w.fp_op(f"{op}.{f}", [bx, by], MODES[mode_index], int(bits), int(flags),
-                    comment=f"{op}.{f} {x}, {y}, {MODES[mode_index]}")
+            w.fp_op(
+                f"{op}.{f}",
+                [bx, by],
+                MODES[mode_index],
+                int(bits),
+                int(flags),
+                comment=f"{op}.{f} {x}, {y}, {MODES[mode_index]}",
+            )
     # all five modes on one inexact quotient and one tie
     for mode_index, mode in enumerate(MODES):
         bits, flags = sf.f_div(a(sp["1"]), a(sp["-1.5"]), double, mode_index)
-        w.fp_op(f"fdiv.{f}", [sp["1"], sp["-1.5"]], mode, int(bits), int(flags),
-                comment=f"1 / -1.5 in {mode}")
+        w.fp_op(
+            f"fdiv.{f}",
+            [sp["1"], sp["-1.5"]],
+            mode,
+            int(bits),
+            int(flags),
+            comment=f"1 / -1.5 in {mode}",
+        )
         bits, flags = sf.f_add(a(sp["1"]), a(sp["tiny"]), double, mode_index, False)
-        w.fp_op(f"fadd.{f}", [sp["1"], sp["tiny"]], mode, int(bits), int(flags),
-                comment=f"1 + half an ulp in {mode}")
+        w.fp_op(
+            f"fadd.{f}",
+            [sp["1"], sp["tiny"]],
+            mode,
+            int(bits),
+            int(flags),
+            comment=f"1 + half an ulp in {mode}",
+        )
     for x in ("1", "1/3", "-1.5", "-0", "min-sub", "max-sub", "inf", "snan", "max"):
         for mode_index in (0, 3):
             bits, flags = sf.f_sqrt(a(sp[x]), double, mode_index)
-            w.fp_op(f"fsqrt.{f}", [sp[x]], MODES[mode_index], int(bits), int(flags),
-                    comment=f"fsqrt.{f} {x} {MODES[mode_index]}")
-    fused = [("1/3", "-1.5", "1"), ("inf", "+0", "qnan"), ("max", "max", "-inf"),
-             ("min-norm", "1/3", "-0"), ("1", "1", "-1.5"), ("tiny", "tiny", "1")]
-    for op, negate_product, negate_addend in (("fmadd", 0, 0), ("fmsub", 0, 1),
-                                                ("fnmsub", 1, 0), ("fnmadd", 1, 1)):
+            w.fp_op(
+                f"fsqrt.{f}",
+                [sp[x]],
+                MODES[mode_index],
+                int(bits),
+                int(flags),
+                comment=f"fsqrt.{f} {x} {MODES[mode_index]}",
+            )
+    fused = [
+        ("1/3", "-1.5", "1"),
+        ("inf", "+0", "qnan"),
+        ("max", "max", "-inf"),
+        ("min-norm", "1/3", "-0"),
+        ("1", "1", "-1.5"),
+        ("tiny", "tiny", "1"),
+    ]
+    for op, negate_product, negate_addend in (
+        ("fmadd", 0, 0),
+        ("fmsub", 0, 1),
+        ("fnmsub", 1, 0),
+        ("fnmadd", 1, 1),
+    ):
         for i, (x, y, z) in enumerate(fused):
             mode_index = (i + len(op)) % 5
-            bits, flags = sf.f_fma(a(sp[x]), a(sp[y]), a(sp[z]), double, mode_index,
-                                   negate_product, negate_addend)
-            w.fp_op(f"{op}.{f}", [sp[x], sp[y], sp[z]], MODES[mode_index], int(bits),
-                    int(flags), comment=f"{op}.{f} {x}, {y}, {z}, {MODES[mode_index]}")
-    for x, y in (("+0", "-0"), ("-0", "+0"), ("qnan", "1"), ("snan", "1"), ("qnan", "snan"),
-                 ("1", "-1.5"), ("inf", "max")):
+            bits, flags = sf.f_fma(
+                a(sp[x]), a(sp[y]), a(sp[z]), double, mode_index, negate_product, negate_addend
+            )
+            w.fp_op(
+                f"{op}.{f}",
+                [sp[x], sp[y], sp[z]],
+                MODES[mode_index],
+                int(bits),
+                int(flags),
+                comment=f"{op}.{f} {x}, {y}, {z}, {MODES[mode_index]}",
+            )
+    for x, y in (
+        ("+0", "-0"),
+        ("-0", "+0"),
+        ("qnan", "1"),
+        ("snan", "1"),
+        ("qnan", "snan"),
+        ("1", "-1.5"),
+        ("inf", "max"),
+    ):
         for op, want_max in (("fmin", False), ("fmax", True)):
             bits, flags = sf.f_min_max(a(sp[x]), a(sp[y]), double, want_max)
-            w.fp_op(f"{op}.{f}", [sp[x], sp[y]], None, int(bits), int(flags),
-                    comment=f"{op}.{f} {x}, {y}")
+            w.fp_op(
+                f"{op}.{f}",
+                [sp[x], sp[y]],
+                None,
+                int(bits),
+                int(flags),
+                comment=f"{op}.{f} {x}, {y}",
+            )
     for x, y in (("+0", "-0"), ("qnan", "qnan"), ("snan", "1"), ("1", "-1.5"), ("-inf", "-inf")):
         for op, kind in (("feq", 0), ("flt", 1), ("fle", 2)):
             value, flags = sf.f_compare(a(sp[x]), a(sp[y]), double, kind)
-            w.fp_op(f"{op}.{f}", [sp[x], sp[y]], None, int(value), int(flags),
-                    integer_result=True, comment=f"{op}.{f} {x}, {y}")
+            w.fp_op(
+                f"{op}.{f}",
+                [sp[x], sp[y]],
+                None,
+                int(value),
+                int(flags),
+                integer_result=True,
+                comment=f"{op}.{f} {x}, {y}",
+            )
     for x in ("-inf", "-1.5", "min-sub", "-0", "+0", "max-sub", "1", "inf", "snan", "qnan"):
         value = sf.f_classify(a(sp[x]), double)
-        w.fp_op(f"fclass.{f}", [sp[x]], None, int(value), 0, integer_result=True,
-                comment=f"fclass.{f} {x}")
+        w.fp_op(
+            f"fclass.{f}",
+            [sp[x]],
+            None,
+            int(value),
+            0,
+            integer_result=True,
+            comment=f"fclass.{f} {x}",
+        )
     for op, kind in (("fsgnj", 0), ("fsgnjn", 1), ("fsgnjx", 2)):
         for x, y in (("1", "-1.5"), ("-1.5", "-0"), ("qnan", "-inf")):
             bits = sf.f_sign_inject(a(sp[x]), a(sp[y]), double, kind)
-            w.fp_op(f"{op}.{f}", [sp[x], sp[y]], None, int(bits), 0,
-                    comment=f"{op}.{f} {x}, {y}")
+            w.fp_op(f"{op}.{f}", [sp[x], sp[y]], None, int(bits), 0, comment=f"{op}.{f} {x}, {y}")
     conversions = [
-        (1.5, "w", 0), (2.5, "w", 0), (2.5, "w", 4), (-2.5, "w", 4), (-2.5, "w", 2),
-        (-2.5, "wu", 1), (-0.4, "wu", 0), (-1.0, "wu", 0), (2.0**31, "w", 0),
-        (-(2.0**31), "w", 0), (2.0**32, "wu", 0), (2.0**63, "l", 0), (-(2.0**63), "l", 0),
-        (2.0**64, "lu", 0), (0.75, "l", 3), (-0.75, "l", 3), (1e30, "lu", 1),
-        (float("inf"), "w", 0), (float("-inf"), "lu", 0), (float("nan"), "l", 0),
-        (3.75, "wu", 1), (-3.75, "w", 2),
+        (1.5, "w", 0),
+        (2.5, "w", 0),
+        (2.5, "w", 4),
+        (-2.5, "w", 4),
+        (-2.5, "w", 2),
+        (-2.5, "wu", 1),
+        (-0.4, "wu", 0),
+        (-1.0, "wu", 0),
+        (2.0**31, "w", 0),
+        (-(2.0**31), "w", 0),
+        (2.0**32, "wu", 0),
+        (2.0**63, "l", 0),
+        (-(2.0**63), "l", 0),
+        (2.0**64, "lu", 0),
+        (0.75, "l", 3),
+        (-0.75, "l", 3),
+        (1e30, "lu", 1),
+        (float("inf"), "w", 0),
+        (float("-inf"), "lu", 0),
+        (float("nan"), "l", 0),
+        (3.75, "wu", 1),
+        (-3.75, "w", 2),
     ]
     for value, kind, mode_index in conversions:
         bits = d(value) if double else s(value)
@@ -225,12 +316,27 @@ def generate(double: bool) -> str:
         is_signed = kind in ("w", "l")
         width = 32 if kind in ("w", "wu") else 64
         result, flags = sf.f_to_integer(a(bits), double, is_signed, width, mode_index)
-        w.fp_op(f"fcvt.{kind}.{f}", [bits], MODES[mode_index], int(result), int(flags),
-                integer_result=True, comment=f"fcvt.{kind}.{f} {value} {MODES[mode_index]}")
-    for value, kind, mode_index in [(-1, "l", 0), (-1, "lu", 0), (-1, "lu", 1), (-1, "wu", 0),
-                                    (2**24 + 1, "w", 0), (2**24 + 1, "w", 4),
-                                    (2**53 + 1, "l", 3), (0x1_0000_0005, "w", 0),
-                                    (-(2**63), "l", 2), (0, "l", 2)]:
+        w.fp_op(
+            f"fcvt.{kind}.{f}",
+            [bits],
+            MODES[mode_index],
+            int(result),
+            int(flags),
+            integer_result=True,
+            comment=f"fcvt.{kind}.{f} {value} {MODES[mode_index]}",
+        )
+    for value, kind, mode_index in [
+        (-1, "l", 0),
+        (-1, "lu", 0),
+        (-1, "lu", 1),
+        (-1, "wu", 0),
+        (2**24 + 1, "w", 0),
+        (2**24 + 1, "w", 4),
+        (2**53 + 1, "l", 3),
+        (0x1_0000_0005, "w", 0),
+        (-(2**63), "l", 2),
+        (0, "l", 2),
+    ]:
         is_signed = kind in ("w", "l")
         width = 32 if kind in ("w", "wu") else 64
         result, flags = sf.f_from_integer(value, is_signed, width, double, mode_index)
@@ -241,10 +347,10 @@ def generate(double: bool) -> str:
                 result, flags = sf.f_convert_format(a(SPECIAL_D[x]), True, mode_index)
                 n = w._next()
                 w.raw(f"    /* fcvt.s.d {x} {MODES[mode_index]} */")
-                w.raw(f"    SET_TESTNUM({n}); li t0, {SPECIAL_D[x]:#x}; fmv.d.x fa1, t0;"
-                      f" fsflags zero")
-                w.raw(f"    fcvt.s.d fa0, fa1, {MODES[mode_index]}; fmv.x.d a0, fa0;"
-                      " frflags a1")
+                w.raw(
+                    f"    SET_TESTNUM({n}); li t0, {SPECIAL_D[x]:#x}; fmv.d.x fa1, t0; fsflags zero"
+                )
+                w.raw(f"    fcvt.s.d fa0, fa1, {MODES[mode_index]}; fmv.x.d a0, fa0; frflags a1")
                 boxed = 0xFFFFFFFF00000000 | (int(result) & 0xFFFFFFFF)
                 w.raw(f"    CHECK_EQ(a0, {boxed:#x}); CHECK_EQ(a1, {int(flags):#x})")
         for x in ("1/3", "min-sub", "snan", "-inf"):
@@ -341,8 +447,13 @@ def main() -> None:
     root = Path(__file__).resolve().parent.parent / "guests" / "isa"
     for name, double, ext, extra, tail in (
         ("rv64f", False, "F", ", NaN-boxing, dynamic and reserved rounding modes", TAIL_F),
-        ("rv64d", True, "D", ", fcvt.s.d/fcvt.d.s, the compressed FP loads and stores, "
-         "FS = Off", TAIL_D),
+        (
+            "rv64d",
+            True,
+            "D",
+            ", fcvt.s.d/fcvt.d.s, the compressed FP loads and stores, FS = Off",
+            TAIL_D,
+        ),
     ):
         text = HEADER.format(name=name, ext=ext, extra=extra, body=generate(double), tail=tail)
         (root / f"{name}.S").write_text(text)

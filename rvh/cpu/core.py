@@ -46,7 +46,6 @@ from rvh.cpu.layout import (
     DC_SHIFT,
     DC_TAG,
     DECODE_CACHE_MASK,
-    F,
     FETCH_CTX,
     GENERAL_PATH,
     INSTRET,

@@ -18,7 +18,7 @@ import numpy as np
 
 from rvh.cpu import softfloat as sf
 from rvh.cpu.csr import CSR_FCSR, float_enabled, mark_float_dirty
-from rvh.cpu.layout import DATA_CTX, F, M_MISA, TIME_NS
+from rvh.cpu.layout import DATA_CTX, M_MISA, TIME_NS, F
 from rvh.cpu.memory import load_slow, store_slow
 from rvh.cpu.mmu import ACCESS_READ, OK
 from rvh.isa.csrs import MISA_D
@@ -115,7 +115,9 @@ def execute_float(
         ctx = state[DATA_CTX]
         now = state[TIME_NS] + n
         if op == Op.FLW or op == Op.FLD:
-            value, status = load_slow(state, machine, memory, tlb, address, size, ctx, now, ACCESS_READ)
+            value, status = load_slow(
+                state, machine, memory, tlb, address, size, ctx, now, ACCESS_READ
+            )
             if status == OK:
                 state[frd] = value if size == 8 else (value & 0xFFFFFFFF) | NAN_BOX
                 mark_float_dirty(state)

@@ -16,9 +16,9 @@ from rvh.cpu.layout import (
     DC_SHIFT,
     TRACE_CSR,
     TRACE_CSR_VALUE,
-    F,
     TRACE_POS,
     X_SINK,
+    F,
 )
 from rvh.isa.instructions import Op
 

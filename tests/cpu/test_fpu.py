@@ -63,22 +63,29 @@ def test_writes_make_fs_dirty_and_set_sd():
     assert s.x(10) & FS_DIRTY == FS_INITIAL and not s.x(10) & SD
     assert s.x(11) & FS_DIRTY == FS_DIRTY and s.x(11) & SD
     # fcsr writes dirty the state too; reads and stores of f registers do not
-    s = run_asm(ENABLE_FP + "fsd fa0, -8(sp)\n frcsr a0\n csrr a1, mstatus\n fsflags zero\n"
-                " csrr a2, mstatus\n", regs={2: 0x8000_1000})
+    s = run_asm(
+        ENABLE_FP + "fsd fa0, -8(sp)\n frcsr a0\n csrr a1, mstatus\n fsflags zero\n"
+        " csrr a2, mstatus\n",
+        regs={2: 0x8000_1000},
+    )
     assert s.x(11) & FS_DIRTY == FS_INITIAL
     assert s.x(12) & FS_DIRTY == FS_DIRTY and s.x(12) & SD
     # a comparison that raises a flag writes fcsr
-    s = run_asm(ENABLE_FP + "li t0, -1\n fmv.d.x fa0, t0\n li t0, 0x6000\n csrc mstatus, t0\n"
-                " li t0, 0x2000\n csrs mstatus, t0\n flt.d a0, fa0, fa0\n csrr a1, mstatus\n"
-                " frflags a2\n")
+    s = run_asm(
+        ENABLE_FP + "li t0, -1\n fmv.d.x fa0, t0\n li t0, 0x6000\n csrc mstatus, t0\n"
+        " li t0, 0x2000\n csrs mstatus, t0\n flt.d a0, fa0, fa0\n csrr a1, mstatus\n"
+        " frflags a2\n"
+    )
     assert s.x(11) & FS_DIRTY == FS_DIRTY
     assert s.x(12) == 0x10  # NV: flt on a NaN
 
 
 def test_fcsr_views():
-    s = run_asm(ENABLE_FP + "li t0, 0x1ff\n csrw fcsr, t0\n csrr a0, fcsr\n csrr a1, frm\n"
-                " csrr a2, fflags\n csrwi frm, 2\n csrr a3, fcsr\n li t0, 0xf3\n"
-                " csrw fflags, t0\n csrr a4, fcsr\n")
+    s = run_asm(
+        ENABLE_FP + "li t0, 0x1ff\n csrw fcsr, t0\n csrr a0, fcsr\n csrr a1, frm\n"
+        " csrr a2, fflags\n csrwi frm, 2\n csrr a3, fcsr\n li t0, 0xf3\n"
+        " csrw fflags, t0\n csrr a4, fcsr\n"
+    )
     assert (s.x(10), s.x(11), s.x(12)) == (0xFF, 7, 0x1F)
     assert s.x(13) == (2 << 5) | 0x1F
     assert s.x(14) == (2 << 5) | 0x13
@@ -121,13 +128,17 @@ def test_reserved_rounding_modes_are_illegal():
     s = run_asm(HANDLER + ENABLE_FP + "csrwi frm, 6\n fadd.d fa0, fa1, fa2\n li s2, 0\n")
     assert s.x(18) == ILLEGAL
     # frm = 6 does not matter to a static mode, nor to an instruction without rm
-    s = run_asm(HANDLER + ENABLE_FP + "csrwi frm, 6\n fadd.d fa0, fa1, fa2, rtz\n"
-                " fsgnj.d fa3, fa1, fa2\n li s2, 0\n")
+    s = run_asm(
+        HANDLER + ENABLE_FP + "csrwi frm, 6\n fadd.d fa0, fa1, fa2, rtz\n"
+        " fsgnj.d fa3, fa1, fa2\n li s2, 0\n"
+    )
     assert s.x(18) == 0
 
 
 def test_dynamic_rounding_uses_frm():
-    program = ENABLE_FP + """
+    program = (
+        ENABLE_FP
+        + """
     li t0, 1
     fcvt.d.l fa0, t0
     li t0, 3
@@ -137,6 +148,7 @@ def test_dynamic_rounding_uses_frm():
     fmv.x.d a0, fa2
     frflags a1
 """
+    )
     down = run_asm(program.format(mode=2))
     up = run_asm(program.format(mode=3))
     assert up.x(10) == down.x(10) + 1 == d(1.0 / 3.0) + 1
@@ -217,8 +229,10 @@ def test_vs_mode_needs_vsstatus_fs_too():
 
 
 def test_without_f_everything_fp_is_illegal():
-    s = run_asm(HANDLER + ENABLE_FP + "csrr a0, mstatus\n csrr a1, misa\n fmv.d.x fa0, zero\n"
-                " li s2, 0\n", extensions="acimsu")
+    s = run_asm(
+        HANDLER + ENABLE_FP + "csrr a0, mstatus\n csrr a1, misa\n fmv.d.x fa0, zero\n li s2, 0\n",
+        extensions="acimsu",
+    )
     assert s.x(10) & FS_DIRTY == 0  # FS is read-only zero
     assert s.x(11) & 0x28 == 0
     assert s.x(18) == ILLEGAL

@@ -271,8 +271,10 @@ def test_convert_between_formats():
     assert result(sf.f_convert_format(d(1e300), True, RNE), False) == (INF_S, OF | NX)
     assert result(sf.f_convert_format(d(1e-300), True, RNE), False) == (0, UF | NX)
     assert result(sf.f_convert_format(SNAN_D, True, RNE), False) == (QNAN_S, NV)
-    assert result(sf.f_convert_format(s(0.1), False, RNE)) == (d(float(struct.unpack(
-        "<f", struct.pack("<I", s(0.1)))[0])), 0)
+    assert result(sf.f_convert_format(s(0.1), False, RNE)) == (
+        d(float(struct.unpack("<f", struct.pack("<I", s(0.1)))[0])),
+        0,
+    )
     assert result(sf.f_convert_format(SNAN_S, False, RNE)) == (QNAN_D, NV)
     assert result(sf.f_convert_format(MIN_SUB_S, False, RNE)) == (d(2.0**-149), 0)
 
@@ -391,17 +393,27 @@ def host():
     (directory / "helper.c").write_text(HELPER)
     library = directory / "helper.so"
     subprocess.run(
-        ["gcc", "-O1", "-frounding-math", "-fno-builtin", "-shared", "-fPIC", "-o", str(library),
-         str(directory / "helper.c"), "-lm"],
+        [
+            "gcc",
+            "-O1",
+            "-frounding-math",
+            "-fno-builtin",
+            "-shared",
+            "-fPIC",
+            "-o",
+            str(library),
+            str(directory / "helper.c"),
+            "-lm",
+        ],
         check=True,
     )
     lib = ctypes.CDLL(str(library))
-    lib.op_d.argtypes = [ctypes.c_int, ctypes.c_int] + [ctypes.c_uint64] * 3 + [
-        ctypes.POINTER(ctypes.c_uint64)
-    ]
-    lib.op_s.argtypes = [ctypes.c_int, ctypes.c_int] + [ctypes.c_uint32] * 3 + [
-        ctypes.POINTER(ctypes.c_uint32)
-    ]
+    lib.op_d.argtypes = (
+        [ctypes.c_int, ctypes.c_int] + [ctypes.c_uint64] * 3 + [ctypes.POINTER(ctypes.c_uint64)]
+    )
+    lib.op_s.argtypes = (
+        [ctypes.c_int, ctypes.c_int] + [ctypes.c_uint32] * 3 + [ctypes.POINTER(ctypes.c_uint32)]
+    )
     return lib
 
 
@@ -413,8 +425,21 @@ def _pick_d(rng: random.Random) -> int:
     roll = rng.randrange(10)
     if roll < 3:
         return rng.choice(
-            [0, 1 << 63, 1, MIN_NORMAL_D, MAX_D, INF_D, SNAN_D, QNAN_D, d(1.0), d(-1.5),
-             0x000FFFFFFFFFFFFF, d(2.0**-1074 * 3), d(1.0 + 2.0**-52)]
+            [
+                0,
+                1 << 63,
+                1,
+                MIN_NORMAL_D,
+                MAX_D,
+                INF_D,
+                SNAN_D,
+                QNAN_D,
+                d(1.0),
+                d(-1.5),
+                0x000FFFFFFFFFFFFF,
+                d(2.0**-1074 * 3),
+                d(1.0 + 2.0**-52),
+            ]
         )
     if roll < 5:
         return rng.getrandbits(64)
@@ -483,7 +508,9 @@ def test_arithmetic_matches_host(host, op, double):
             expected = QNAN_S if _is_nan_s(out32.value) else out32.value
         got = _ours(op, double, rm, a, b, c)
         if got != (expected, flags):
-            mismatches.append((hex(a), hex(b), hex(c), rm, [hex(got[0]), got[1]], hex(expected), flags))
+            mismatches.append(
+                (hex(a), hex(b), hex(c), rm, [hex(got[0]), got[1]], hex(expected), flags)
+            )
     assert not mismatches, mismatches[:5]
 
 
