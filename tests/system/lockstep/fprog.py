@@ -278,6 +278,9 @@ class FloatProgram:
             self.emit("csrrs", rd=x, rs1=0, csr=MSTATUS)
             self.emit("lui", rd=x, imm=(1 + rng.randrange(3)) << 13)
             self.emit("csrrs", rd=0, rs1=x, csr=MSTATUS)
+            # a compare that may only raise a flag, then mstatus (deviation fp-flags-leave-fs)
+            self.emit("flt.d", rd=x, rs1=f[1], rs2=f[2])
+            self.emit("csrrs", rd=x, rs1=0, csr=MSTATUS)
             return
         if roll < 23:
             self.emit("csrrs", rd=rng.choice(INTEGER_DESTINATIONS), rs1=0, csr=MSTATUS)
