@@ -1,13 +1,16 @@
 # rvh: the two commands of the README, and their parts.
 #
-#   make demo    set up (Debian packages + .venv), build the guests, run the hello guest
-#   make test    set up, build the guests, run the whole test suite
-#   make bench   rvh bench mips (rvh beside QEMU 7.2)
+#   make demo       set up (Debian packages + .venv), build the guests, run the hello guest
+#   make test       set up, build the guests, run the whole test suite (what CI runs); any skip
+#                   not listed in pyproject.toml's allowed_skips fails it
+#   make test-fast  the edit loop: the unit tests (not tests/system/), without the tests marked
+#                   slow or qemu
+#   make bench      rvh bench mips (rvh beside QEMU 7.2)
 
 PYTHON  := .venv/bin/python
 RVH     := .venv/bin/rvh
 
-.PHONY: all setup guests demo test bench lint clean
+.PHONY: all setup guests demo test test-fast bench lint clean
 
 all: guests
 
@@ -16,6 +19,7 @@ setup:
 
 guests: setup
 	@$(MAKE) -s -C guests -j2
+	@$(MAKE) -s -C firmware/hyp
 
 demo: guests
 	$(RVH) run guests/build/hello/hello.elf --stats
@@ -23,6 +27,9 @@ demo: guests
 
 test: guests
 	$(PYTHON) -m pytest -q
+
+test-fast: guests
+	$(PYTHON) -m pytest -q -m "not slow and not qemu" --ignore=tests/system
 
 bench: guests
 	$(RVH) bench mips

@@ -14,7 +14,9 @@ from typing import Protocol
 
 import numpy as np
 
+from rvh.config import format_size
 from rvh.cpu import layout as L
+from rvh.errors import LoadError
 
 
 class BusFault(Exception):
@@ -46,7 +48,13 @@ class Bus:
         self.rom_base = rom_base
         self.rom_size = rom_size
         # RAM first so that `ram` is a plain prefix view; the ROM follows, page aligned.
-        self.memory = np.zeros(ram_size + _round_page(rom_size), dtype=np.uint8)
+        try:
+            self.memory = np.zeros(ram_size + _round_page(rom_size), dtype=np.uint8)
+        except MemoryError:
+            raise LoadError(
+                f"cannot allocate guest RAM ({format_size(ram_size)}): the host refused it; "
+                "try a smaller --memory"
+            ) from None
         self.ram = self.memory[:ram_size]
         self.rom_host = ram_size
         self.page_flags = np.zeros(len(self.memory) >> L.PAGE_SHIFT, dtype=np.uint8)
@@ -107,9 +115,6 @@ class Bus:
         tags = self.decode_cache[L.DC_TAG :: L.DC_FIELDS]
         stale = (tags >= host - 2) & (tags < host + length)
         tags[stale] = -1
-
-    def flush_decode_cache(self) -> None:
-        self.decode_cache[L.DC_TAG :: L.DC_FIELDS] = -1
 
     # ---- MMIO exits ---------------------------------------------------------------------
     def complete_mmio(self, state: np.ndarray) -> Device | None:

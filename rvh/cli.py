@@ -1,9 +1,11 @@
 """The ``rvh`` command.
 
-    rvh run ELF [--memory SIZE] [--smp N] [--max-insns N] [--stats] [--trace FILE]
+    rvh run [--sbi] ELF | --firmware FW [--kernel PAYLOAD] [--memory SIZE] [--smp N]
+            [--max-insns N] [--stats] [--trace FILE|-] [--serial WHERE] [--drive ...] [--netdev ...]
     rvh diff ELF [--reference FILE] [--cpu SPEC] [--context N]
     rvh dtb [-o FILE] [--memory SIZE] [--smp N]
-    rvh bench mips [--quick] [--no-qemu]
+    rvh disasm ELF | WORD...
+    rvh bench mips|mmu|hext|virtio [--repeat N]
 
 Errors are one line on stderr and an exit status from :mod:`rvh.errors`; the guest's own exit
 code is the status of a normal run.
@@ -12,12 +14,22 @@ code is the status of a normal run.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+from types import FrameType
 from typing import TYPE_CHECKING, NoReturn, cast
 
 from rvh import __version__
 from rvh.config import MachineConfig, parse_cpu, parse_size
-from rvh.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError, RvhError
+from rvh.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    ConfigError,
+    RvhError,
+)
 
 if TYPE_CHECKING:
     from rvh.machine import Machine
@@ -45,14 +57,19 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(error.message) from None
 
 
+REPEAT_HELP = "runs of the guest; each phase's median is reported (default 3)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="rvh",
         description="rvh: a RISC-V RV64 system emulator with the hypervisor extension, "
         "for seeing and measuring virtualization.",
-        epilog="Exit status: the guest's exit code; 124 instruction limit reached, 123 "
-        "deadlock (all harts in wfi forever), 125 cannot load the program, 126 emulator "
-        "error, 2 bad command line.",
+        epilog="Exit status: the guest's exit code; 123 the guest can never progress (every "
+        "hart in wfi with nothing to wake it, or in a trap loop), 124 instruction limit "
+        "reached, 125 cannot load the program or allocate guest RAM, 126 emulator error, "
+        "130 interrupted (Ctrl-C), 141 stdout closed (| head), 143 terminated (SIGTERM), "
+        "2 bad command line.",
     )
     parser.add_argument("--version", action="version", version=f"rvh {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -63,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a bare-metal RV64 ELF on the virt board.  The boot ROM jumps to the "
         "ELF entry in M-mode with a0 = hartid and a1 = device tree, as QEMU's virt board "
         "does.  The console is the 16550 UART (stdout); a guest ends the run through the "
-        "test device (0x100000), HTIF (a 'tohost' symbol) or, later, SBI shutdown.",
+        "test device (0x100000), HTIF (a 'tohost' symbol) or SBI shutdown (--sbi).  A hart "
+        "that can never progress (wfi with nothing to wake it, a trap loop) ends it too.",
     )
     run.add_argument(
         "elf",
@@ -75,6 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--sbi",
         action="store_true",
         help="run ELF in S-mode on rvh's built-in SBI firmware (SBI v2.0)",
+    )
+    run.add_argument(
+        "--hyp",
+        action="store_true",
+        help="run rvh's hypervisor (firmware/hyp, HS-mode) on the built-in SBI, with one VM "
+        "per --guest",
+    )
+    run.add_argument(
+        "--guest",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a VM for --hyp: PATH[,virt=hw][,mem=SIZE][,vcpus=N][,append=TEXT] "
+        "(QEMU-style suboptions; repeatable, one VM each)",
     )
     run.add_argument(
         "--firmware",
@@ -133,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace",
         metavar="FILE",
         help="write a commit log (Spike's --log-commits format) of every retired instruction "
-        "and trap to FILE (.gz: compressed)",
+        "and trap to FILE (.gz: compressed; -: stdout)",
     )
 
     diff = commands.add_parser(
@@ -142,8 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a bare-metal ELF on rvh in lockstep with QEMU 7.2's single-stepped "
         "trace (run here, or read from a reference made by tools/qemu_trace.py) and report the "
         "first divergence: the instruction, the fields that differ, the instructions before it. "
-        "Known QEMU deviations are applied and listed (docs/testing.md).  Exit status 0 when "
-        "they agree, 1 at a divergence.",
+        "Known QEMU deviations are applied and listed (docs/testing.md).  Progress goes to "
+        "stderr every 5 s.  Exit status 0 when they agree, 1 at a divergence, 126 when the "
+        "guest traps for ever without retiring an instruction, 143 on SIGTERM.",
     )
     diff.add_argument("elf", metavar="ELF", help="bare-metal program (M-mode, as for rvh run)")
     diff.add_argument(
@@ -174,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=2_000_000,
         metavar="N",
-        help="longest QEMU trace to take (default 2,000,000 instructions)",
+        help="compare at most N instructions, traps that retire nothing included "
+        "(default 2,000,000)",
     )
 
     dtb = commands.add_parser(
@@ -213,15 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
     mmu = bench_commands.add_parser(
         "mmu", help="cost of Sv39 translation: one S-mode workload, bare then with Sv39"
     )
-    mmu.add_argument("--repeat", type=_positive_int, default=3, metavar="N")
+    mmu.add_argument("--repeat", type=_positive_int, default=3, metavar="N", help=REPEAT_HELP)
     hext = bench_commands.add_parser(
         "hext", help="cost of two-stage translation: one workload in S-mode, then in VS-mode"
     )
-    hext.add_argument("--repeat", type=_positive_int, default=3, metavar="N")
+    hext.add_argument("--repeat", type=_positive_int, default=3, metavar="N", help=REPEAT_HELP)
     virtio = bench_commands.add_parser(
         "virtio", help="guest-visible virtio-blk MB/s and virtio-net frames/s (wall time)"
     )
-    virtio.add_argument("--repeat", type=_positive_int, default=3, metavar="N")
+    virtio.add_argument("--repeat", type=_positive_int, default=3, metavar="N", help=REPEAT_HELP)
     return parser
 
 
@@ -230,9 +264,9 @@ def _machine_options(parser: argparse.ArgumentParser) -> None:
         "-m",
         "--memory",
         type=_size,
-        default=MachineConfig.memory,
+        default=None,
         metavar="SIZE",
-        help="RAM size, e.g. 256M or 1G (default 256M)",
+        help="RAM size, e.g. 256M or 1G (default 256M; with --hyp, enough for the VMs)",
     )
     parser.add_argument(
         "--smp", type=_positive_int, default=1, metavar="N", help="number of harts (1-8, default 1)"
@@ -246,12 +280,50 @@ def _machine_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Terminated:
+    """SIGTERM, handled like Ctrl-C (the run stops at once, says where it was, prints its
+    statistics) but reported as itself: the handler re-raises it as SIGINT, so it reaches the
+    program through trio's own safe delivery of KeyboardInterrupt.  Where SIGINT is ignored
+    (a background job of a script) that delivery does not exist, and SIGTERM keeps its
+    default action rather than being swallowed."""
+
+    received = False
+
+    @classmethod
+    def install(cls) -> None:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGTERM, cls._handle)
+
+    @classmethod
+    def _handle(cls, signum: int, frame: FrameType | None) -> None:
+        cls.received = True
+        signal.raise_signal(signal.SIGINT)
+
+
+def _stopped() -> tuple[str, str, int]:
+    """How to report a KeyboardInterrupt: the word for the message, the reason for --stats,
+    and the exit status."""
+    if _Terminated.received:
+        return "terminated", "terminated (SIGTERM)", EXIT_TERMINATED
+    return "interrupted", "interrupted (Ctrl-C)", EXIT_INTERRUPTED
+
+
+def _quiet_stdout() -> None:
+    """stdout's reader has gone (``rvh ... | head``): send what is still buffered, and what
+    the interpreter flushes at exit, nowhere instead of failing again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if args.command in ("run", "bench"):
+        _Terminated.install()
     try:
         if args.command == "run":
             return _run(args)
@@ -267,8 +339,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rvh: {error.message}", file=sys.stderr)
         return error.status
     except KeyboardInterrupt:
-        print("rvh: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        word, _, status = _stopped()
+        print(f"rvh: {word}", file=sys.stderr)
+        return status
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     return EXIT_USAGE
 
 
@@ -303,29 +379,30 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _disasm(args: argparse.Namespace) -> int:
-    import os
-
     from rvh.disasm_command import disassemble_elf, disassemble_words
 
-    if len(args.target) == 1 and os.path.exists(args.target[0]):
-        lines = disassemble_elf(args.target[0])
+    target = args.target[0]
+    if len(args.target) == 1 and (
+        os.path.lexists(target) or os.sep in target or target.endswith(".elf")
+    ):
+        lines = disassemble_elf(target)  # a path, even one that does not exist
     else:
         lines = disassemble_words(args.target)
-    try:
-        for line in lines:
-            print(line)
-    except BrokenPipeError:  # rvh disasm x.elf | head
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    for line in lines:
+        print(line)
     return 0
 
 
 def _config(args: argparse.Namespace) -> MachineConfig:
-    config = MachineConfig(memory=args.memory, harts=args.smp, extensions=parse_cpu(args.cpu))
+    memory = args.memory if args.memory is not None else MachineConfig.memory
+    config = MachineConfig(memory=memory, harts=args.smp, extensions=parse_cpu(args.cpu))
     config.validate()
     return config
 
 
 def _run(args: argparse.Namespace) -> int:
+    from rvh.boot import BareElf, BootRecipe, BuiltinSbiBoot, FirmwareBoot, HypervisorBoot
+    from rvh.hyp import GuestSpec, host_memory_needed
     from rvh.machine import Machine
 
     config = _config(args)
@@ -335,22 +412,38 @@ def _run(args: argparse.Namespace) -> int:
     config.realtime = args.realtime
     config.drives = args.drive
     config.netdevs = args.netdev
-    if args.firmware:
+    guests = []
+    if args.hyp:
+        if args.sbi or args.elf or args.firmware or args.kernel:
+            raise ConfigError(
+                "--hyp runs its VMs from --guest SPEC; give no ELF, --sbi or --kernel"
+            )
+        guests = [GuestSpec.parse(text) for text in args.guest]
+        if args.memory is None:
+            config.memory = max(config.memory, host_memory_needed(guests))
+    elif args.guest:
+        raise ConfigError("--guest goes with --hyp")
+    elif args.firmware:
         if args.sbi or args.elf:
             raise ConfigError("--firmware boots its payload from --kernel; give no ELF or --sbi")
     elif args.elf is None:
         raise ConfigError("run needs an ELF (or --firmware FW [--kernel PAYLOAD])")
     elif args.kernel:
         raise ConfigError("--kernel goes with --firmware")
-    config.firmware_traps = args.sbi
+    if args.trace == "":
+        raise ConfigError("--trace needs a file name (or - for stdout)")
     config.trace_path = args.trace
-    machine = Machine(config)
-    if args.firmware:
-        machine.load_firmware(args.firmware, args.kernel)
+    recipe: BootRecipe
+    if args.hyp:
+        recipe = HypervisorBoot(guests)
+    elif args.firmware:
+        recipe = FirmwareBoot(args.firmware, args.kernel)
     elif args.sbi:
-        machine.load_sbi_payload(args.elf)
+        recipe = BuiltinSbiBoot(args.elf)
     else:
-        machine.load(args.elf)
+        recipe = BareElf(args.elf)
+    machine = Machine(config)
+    machine.boot(recipe)
     try:
         result = machine.run_sync()
     except KeyboardInterrupt:
@@ -359,11 +452,13 @@ def _run(args: argparse.Namespace) -> int:
         # a hung guest is what one interrupts: say where each hart was before the figures
         from rvh.machine import RunResult
 
-        print(f"rvh: interrupted; {_where(machine)}", file=sys.stderr)
-        reason = "interrupted (Ctrl-C)"
-        result = RunResult(EXIT_INTERRUPTED, reason, machine.instructions, machine.wall_seconds)
+        word, reason, status = _stopped()
+        print(f"rvh: {word}; {_where(machine)}", file=sys.stderr)
+        result = RunResult(status, reason, machine.instructions, machine.wall_seconds)
+    if result.status == EXIT_BROKEN_PIPE:
+        _quiet_stdout()  # what --trace - still buffers must not fail again at exit
     if (
-        result.status not in (0, EXIT_INTERRUPTED)
+        result.status not in (0, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_BROKEN_PIPE)
         and result.reason
         and not result.reason.startswith(("test device", "htif"))
     ):
@@ -381,6 +476,7 @@ def _run(args: argparse.Namespace) -> int:
             f"TLB misses:           {stats['tlb_misses']}",
         ]
         lines += _device_lines(stats)
+        lines += _vm_lines(machine)
         print("\n".join(lines), file=sys.stderr)
     return result.status & 0xFF if result.status > 255 else result.status
 
@@ -396,6 +492,19 @@ def _where(machine: Machine) -> str:
             f"hart {hart.hartid} at {hart.pc & (2**64 - 1):#x} in {hart.mode}-mode{waiting}"
         )
     return ", ".join(places)
+
+
+def _vm_lines(machine: Machine) -> list[str]:
+    """With --hyp, one block per VM from the hypervisor's stats page (docs/hypervisor.md)."""
+    from rvh.boot import HypervisorBoot
+    from rvh.hyp import STATS_ADDRESS, STATS_SIZE, read_stats
+
+    if not isinstance(machine.recipe, HypervisorBoot):
+        return []
+    lines = []
+    for vm in read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE)):
+        lines += vm.lines()
+    return lines
 
 
 def _device_lines(stats: dict) -> list[str]:

@@ -7,20 +7,29 @@ from dataclasses import dataclass, field
 
 from rvh.errors import ConfigError
 
-# Memory map of the virt board
+# Memory map of the virt board: the one source for the machine, the device tree (rvh/fdt.py) and
+# the C header firmware and guests include (rvh/isa/cheader.py).  Values as QEMU 7.2's virt.
 BOOT_ROM_BASE = 0x0000_1000
 BOOT_ROM_SIZE = 0xF000
-TEST_BASE = 0x0010_0000
+TEST_BASE = 0x0010_0000  # sifive,test0: the power-off/reset finisher (rvh/devices/syscon.py)
 TEST_SIZE = 0x1000
 CLINT_BASE = 0x0200_0000
 CLINT_SIZE = 0x10000
+# CLINT registers (SiFive CLINT layout, as QEMU's): msip[hart] u32, mtimecmp[hart] u64, mtime u64
+CLINT_MSIP_OFFSET = 0x0
+CLINT_MTIMECMP_OFFSET = 0x4000
+CLINT_MTIME_OFFSET = 0xBFF8
 PLIC_BASE = 0x0C00_0000
 PLIC_SIZE = 0x600000
+# riscv,ndev: highest source ID.  A 96-source PLIC (IDs 0..95, 0 meaning "none") has 95 usable
+# sources; QEMU 7.2 writes 0x60 here (see docs/devicetree.md).
+PLIC_NDEV = 0x5F
 UART0_BASE = 0x1000_0000
 UART0_SIZE = 0x100
 UART0_IRQ = 10
+UART0_CLOCK_FREQUENCY = 0x38_4000  # 3.6864 MHz
 VIRTIO_BASE = 0x1000_1000
-VIRTIO_SIZE = 0x1000
+VIRTIO_SIZE = 0x1000  # one slot; slot i is at VIRTIO_BASE + i * VIRTIO_SIZE
 VIRTIO_SLOTS = 8
 VIRTIO_IRQ_BASE = 1  # slot i raises PLIC source 1 + i
 RAM_BASE = 0x8000_0000
@@ -65,12 +74,21 @@ def parse_size(text: str) -> int:
     return number * scale
 
 
+def format_size(size: int) -> str:
+    """Bytes the way people give them: '256 MiB', '16 GiB', '1.5 GiB', '4 KiB'."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            text = f"{size / (1 << shift):.2f}".rstrip("0").rstrip(".")
+            return f"{text} {unit}"
+    return f"{size} bytes"
+
+
 @dataclass
 class MachineConfig:
     memory: int = DEFAULT_MEMORY
     harts: int = 1
     extensions: str = "acdfimsuh"  # misa letters: RV64IMAFDC, S and U modes, the H extension
-    firmware_traps: bool = False  # the built-in SBI handles traps to M-mode (--sbi)
+    firmware_traps: bool = False  # the built-in SBI handles traps to M-mode (set by --sbi's boot)
     max_instructions: int | None = None
     # instructions a hart runs before the others get a turn: long slices for one hart (less
     # overhead), short ones for several, so a hart spinning on a lock hands over soon
@@ -82,11 +100,12 @@ class MachineConfig:
     trace_path: str | None = None
     drives: list[str] = field(default_factory=list)  # --drive option strings
     netdevs: list[str] = field(default_factory=list)  # --netdev option strings
-    extra: dict[str, object] = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.memory < 1 << 20 or self.memory > MAX_MEMORY:
-            raise ConfigError(f"memory size {self.memory} out of range (1 MiB to 16 GiB)")
+            raise ConfigError(
+                f"memory size {format_size(self.memory)} out of range (1 MiB to 16 GiB)"
+            )
         if self.memory % 4096:
             raise ConfigError("memory size must be a multiple of 4 KiB")
         if not 1 <= self.harts <= 8:

@@ -8,11 +8,13 @@ guests never use for test numbers; they are documented in the README.
 from __future__ import annotations
 
 EXIT_USAGE = 2  # bad command line (argparse's own status)
-EXIT_DEADLOCK = 123  # every hart waits for an interrupt that nothing can raise
+EXIT_DEADLOCK = 123  # no hart can progress: wfi with nothing to wake it, or a trap loop
 EXIT_INSN_LIMIT = 124  # --max-insns reached before the guest exited (like timeout(1))
-EXIT_LOAD_ERROR = 125  # the program or image could not be loaded (bad ELF, too big, ...)
+EXIT_LOAD_ERROR = 125  # the program, an image or guest RAM could not be loaded or allocated
 EXIT_EMULATOR_ERROR = 126  # the guest did something the machine cannot continue from
-EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
+EXIT_BROKEN_PIPE = 141  # stdout's reader went away (128 + SIGPIPE): rvh run ... | head
+EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
 
 
 class RvhError(Exception):

@@ -37,10 +37,31 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from rvh.config import (
+    CLINT_BASE,
+    CLINT_SIZE,
+    DEFAULT_MEMORY,
+    PLIC_BASE,
+    PLIC_NDEV,
+    PLIC_SIZE,
+    RAM_BASE,
+    TEST_BASE,
+    TEST_SIZE,
+    TIMEBASE_HZ,
+    UART0_BASE,
+    UART0_CLOCK_FREQUENCY,
+    UART0_IRQ,
+    UART0_SIZE,
+    VIRTIO_BASE,
+    VIRTIO_IRQ_BASE,
+    VIRTIO_SIZE,
+    VIRTIO_SLOTS,
+)
+from rvh.devices.syscon import FINISHER_PASS, FINISHER_RESET
+from rvh.isa.causes import Interrupt
+
 __all__ = [
-    "CLINT_BASE",
     "CLINT_PATH",
-    "CLINT_SIZE",
     "FDT_BEGIN_NODE",
     "FDT_END",
     "FDT_END_NODE",
@@ -49,30 +70,10 @@ __all__ = [
     "FDT_NOP",
     "FDT_PROP",
     "FDT_VERSION",
-    "IRQ_M_EXT",
-    "IRQ_M_SOFT",
-    "IRQ_M_TIMER",
-    "IRQ_S_EXT",
-    "IRQ_S_SOFT",
-    "IRQ_S_TIMER",
-    "PLIC_BASE",
-    "PLIC_NDEV",
     "PLIC_PATH",
-    "PLIC_SIZE",
-    "RAM_BASE",
     "SOC_PATH",
-    "TEST_BASE",
     "TEST_PATH",
-    "TEST_SIZE",
-    "UART0_BASE",
-    "UART0_CLOCK_FREQUENCY",
-    "UART0_IRQ",
     "UART0_PATH",
-    "UART0_SIZE",
-    "VIRTIO_BASE",
-    "VIRTIO_COUNT",
-    "VIRTIO_IRQ_BASE",
-    "VIRTIO_SIZE",
     "Board",
     "DeviceTree",
     "FdtHeader",
@@ -113,35 +114,8 @@ _NODE_NAME_RE = re.compile(r"[A-Za-z][0-9A-Za-z,._+\-]{0,30}(@[0-9A-Za-z,._+\-]+
 _PROP_NAME_RE = re.compile(r"[0-9A-Za-z,._+?#\-]{1,31}")
 
 # ---------------------------------------------------------------------------
-# QEMU 7.2 virt memory map and interrupt wiring
+# Node paths of the virt board (its memory map and wiring are rvh.config's)
 # ---------------------------------------------------------------------------
-
-TEST_BASE = 0x0010_0000
-TEST_SIZE = 0x1000
-CLINT_BASE = 0x0200_0000
-CLINT_SIZE = 0x1_0000
-PLIC_BASE = 0x0C00_0000
-PLIC_SIZE = 0x60_0000
-UART0_BASE = 0x1000_0000
-UART0_SIZE = 0x100
-UART0_IRQ = 10
-UART0_CLOCK_FREQUENCY = 0x38_4000  # 3.6864 MHz
-VIRTIO_BASE = 0x1000_1000
-VIRTIO_SIZE = 0x1000
-VIRTIO_COUNT = 8
-VIRTIO_IRQ_BASE = 1  # slot i uses PLIC source VIRTIO_IRQ_BASE + i
-RAM_BASE = 0x8000_0000
-# riscv,ndev: highest source ID.  A 96-source PLIC (IDs 0..95, 0 meaning "none")
-# has 95 usable sources; QEMU 7.2 writes 0x60 here (see docs/devicetree.md).
-PLIC_NDEV = 0x5F
-
-# mip/mie bit numbers used as cpu-intc interrupt specifiers.
-IRQ_S_SOFT = 1
-IRQ_M_SOFT = 3
-IRQ_S_TIMER = 5
-IRQ_M_TIMER = 7
-IRQ_S_EXT = 9
-IRQ_M_EXT = 11
 
 SOC_PATH = "/soc"
 CLINT_PATH = f"{SOC_PATH}/clint@{CLINT_BASE:x}"
@@ -782,8 +756,8 @@ def format_dts(tree: DeviceTree) -> str:
 
 def virtio_path(slot: int) -> str:
     """Path of virtio-mmio slot ``slot`` (0..7), e.g. /soc/virtio_mmio@10001000."""
-    if not 0 <= slot < VIRTIO_COUNT:
-        raise ValueError(f"virtio slot {slot} out of range 0..{VIRTIO_COUNT - 1}")
+    if not 0 <= slot < VIRTIO_SLOTS:
+        raise ValueError(f"virtio slot {slot} out of range 0..{VIRTIO_SLOTS - 1}")
     return f"{SOC_PATH}/virtio_mmio@{VIRTIO_BASE + slot * VIRTIO_SIZE:x}"
 
 
@@ -792,7 +766,7 @@ _MMIO_WINDOWS = (
     ("clint", CLINT_BASE, CLINT_SIZE),
     ("plic", PLIC_BASE, PLIC_SIZE),
     ("uart", UART0_BASE, UART0_SIZE),
-    ("virtio", VIRTIO_BASE, VIRTIO_COUNT * VIRTIO_SIZE),
+    ("virtio", VIRTIO_BASE, VIRTIO_SLOTS * VIRTIO_SIZE),
 )
 
 
@@ -810,11 +784,11 @@ class Board:
     """
 
     harts: int = 1
-    ram_size: int = 256 * 1024 * 1024
+    ram_size: int = DEFAULT_MEMORY
     ram_base: int = RAM_BASE
     isa: str = "rv64imacsu"
     mmu_type: str | None = "riscv,sv39"
-    timebase_frequency: int = 10_000_000
+    timebase_frequency: int = TIMEBASE_HZ
     bootargs: str | None = None
     initrd_start: int | None = None
     initrd_end: int | None = None
@@ -921,7 +895,7 @@ def board_tree(board: Board) -> DeviceTree:
     uart = soc.add(f"serial@{UART0_BASE:x}")
     test = soc.add(f"test@{TEST_BASE:x}")
     virtio = [
-        soc.add(virtio_path(slot).rsplit("/", 1)[1]) for slot in reversed(range(VIRTIO_COUNT))
+        soc.add(virtio_path(slot).rsplit("/", 1)[1]) for slot in reversed(range(VIRTIO_SLOTS))
     ]
     plic = soc.add(f"plic@{PLIC_BASE:x}")
     clint = soc.add(f"clint@{CLINT_BASE:x}")
@@ -930,14 +904,20 @@ def board_tree(board: Board) -> DeviceTree:
     plic.prop_u32("#address-cells", 0)
     plic.prop_strs("compatible", "sifive,plic-1.0.0", "riscv,plic0")
     plic.prop_empty("interrupt-controller")
-    plic.prop_cells("interrupts-extended", *_per_hart(intcs, IRQ_M_EXT, IRQ_S_EXT))
+    plic.prop_cells(
+        "interrupts-extended",
+        *_per_hart(intcs, Interrupt.MACHINE_EXTERNAL, Interrupt.SUPERVISOR_EXTERNAL),
+    )
     plic.prop_reg((PLIC_BASE, PLIC_SIZE))
     plic.prop_u32("riscv,ndev", board.plic_ndev)
     plic.phandle()
 
     clint.prop_strs("compatible", "sifive,clint0", "riscv,clint0")
     clint.prop_reg((CLINT_BASE, CLINT_SIZE))
-    clint.prop_cells("interrupts-extended", *_per_hart(intcs, IRQ_M_SOFT, IRQ_M_TIMER))
+    clint.prop_cells(
+        "interrupts-extended",
+        *_per_hart(intcs, Interrupt.MACHINE_SOFTWARE, Interrupt.MACHINE_TIMER),
+    )
 
     uart.prop_str("compatible", "ns16550a")
     uart.prop_reg((UART0_BASE, UART0_SIZE))
@@ -949,15 +929,15 @@ def board_tree(board: Board) -> DeviceTree:
     test.prop_reg((TEST_BASE, TEST_SIZE))
     test.phandle()
 
-    for node, slot in zip(virtio, reversed(range(VIRTIO_COUNT)), strict=True):
+    for node, slot in zip(virtio, reversed(range(VIRTIO_SLOTS)), strict=True):
         node.prop_str("compatible", "virtio,mmio")
         node.prop_reg((VIRTIO_BASE + slot * VIRTIO_SIZE, VIRTIO_SIZE))
         node.prop_phandle("interrupt-parent", plic)
         node.prop_u32("interrupts", VIRTIO_IRQ_BASE + slot)
 
     for node, compatible, value in (
-        (poweroff, "syscon-poweroff", 0x5555),
-        (reboot, "syscon-reboot", 0x7777),
+        (poweroff, "syscon-poweroff", FINISHER_PASS),
+        (reboot, "syscon-reboot", FINISHER_RESET),
     ):
         node.prop_str("compatible", compatible)
         node.prop_phandle("regmap", test)

@@ -8,6 +8,8 @@ in RAM is refused with one clear line (:class:`rvh.errors.LoadError`).
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from rvh.bus import Bus
 from rvh.errors import LoadError
 
 EM_RISCV = 243
+SHF_EXECINSTR = 0x4
 ELF_MAGIC = b"\x7fELF"
 
 
@@ -35,6 +38,9 @@ class LoadedElf:
     entry: int
     segments: list[Segment]
     symbols: dict[str, int] = field(default_factory=dict)
+    # the executable sections (SHF_EXECINSTR) as (address, bytes): code without the constants
+    # and strings that share its segment
+    code: list[tuple[int, bytes]] = field(default_factory=list)
 
     @property
     def tohost(self) -> int | None:
@@ -52,14 +58,7 @@ class LoadedElf:
 def read_elf(path: str | Path) -> LoadedElf:
     """Parse and check an ELF file; raises LoadError with a one-line message."""
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise LoadError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise LoadError(f"{name}: is a directory, not an ELF file") from None
-    except OSError as error:
-        raise LoadError(f"{name}: cannot read ({error.strerror})") from None
+    raw = read_regular_file(name, "ELF file")
     if len(raw) < 16 or raw[:4] != ELF_MAGIC:
         raise LoadError(f"{name}: not an ELF file")
     if raw[4] == 1:
@@ -93,18 +92,60 @@ def read_elf(path: str | Path) -> LoadedElf:
         if not segments:
             raise LoadError(f"{name}: no loadable segments")
         symbols: dict[str, int] = {}
+        code: list[tuple[int, bytes]] = []
         for section in elf.iter_sections():
             if isinstance(section, SymbolTableSection):
                 for symbol in section.iter_symbols():
                     if symbol.name and symbol["st_shndx"] != "SHN_UNDEF":
                         symbols.setdefault(symbol.name, symbol["st_value"])
-        return LoadedElf(name, elf["e_entry"], segments, symbols)
+            elif section["sh_type"] == "SHT_PROGBITS" and section["sh_flags"] & SHF_EXECINSTR:
+                start, size = section["sh_offset"], section["sh_size"]
+                code.append((section["sh_addr"], raw[start : start + size]))
+        return LoadedElf(name, elf["e_entry"], segments, symbols, code)
     except LoadError:
         raise
     except (ELFError, ValueError, KeyError, IndexError, TypeError, AssertionError) as error:
         raise LoadError(f"{name}: truncated or corrupt ELF ({_short(error)})") from None
     except Exception as error:  # pyelftools raises struct/construct errors on truncation
         raise LoadError(f"{name}: truncated or corrupt ELF ({_short(error)})") from None
+
+
+def read_regular_file(path: str, what: str) -> bytes:
+    """The contents of a regular file.  Anything else is refused before it is read: /dev/zero
+    would be read until the host runs out of memory, and a named pipe with no writer would
+    block forever (so it is opened non-blocking, and only a regular file is read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise LoadError(f"{path}: no such file") from None
+    except OSError as error:
+        raise LoadError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise LoadError(f"{path}: is a directory, not an {what}")
+        if not stat.S_ISREG(mode):
+            raise LoadError(f"{path}: a {_file_kind(mode)}, not a regular file")
+        chunks = []
+        while chunk := os.read(fd, 1 << 24):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as error:
+        raise LoadError(f"{path}: cannot read ({error.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
 
 
 def load_elf(bus: Bus, path: str | Path) -> LoadedElf:

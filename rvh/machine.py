@@ -1,9 +1,15 @@
 """The machine: harts, bus, devices and virtual time, run by one trio task tree.
 
 ``Machine.run()`` owns the only nursery.  Devices with work of their own (the console's input,
-later virtio queues and network backends) are started in it with ``nursery.start``; the harts
-run in slices of ``slice_instructions`` in the main task, which serves each kernel exit
-(MMIO, wfi, HTIF, firmware traps) and yields to the other tasks between slices.
+the virtio queue workers and network backends) are started in it with ``nursery.start``; the
+harts run in slices of ``slice_instructions`` in the main task, which serves each kernel exit
+(MMIO, wfi, HTIF, firmware traps) and yields to the other tasks between slices.  How the harts
+start (bare ELF, built-in SBI, real firmware) is a boot recipe's business (:mod:`rvh.boot`).
+
+A run ends with a status: the guest's exit code, or one of rvh's (:mod:`rvh.errors`) when the
+instruction limit is reached, no hart can ever progress (all in wfi with nothing to wake them,
+or re-taking an exception at a handler that faults), or the host refuses the console or trace
+output.
 
 Time is virtual: each hart's clock advances one nanosecond per instruction, and a hart in wfi
 with nothing else to do jumps straight to its next timer deadline, so runs are deterministic and
@@ -12,6 +18,7 @@ an idle guest costs no host time.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
@@ -23,13 +30,20 @@ import numpy as np
 import trio
 
 from rvh import config as C
+from rvh.boot import (
+    BareElf,
+    BootRecipe,
+    BuiltinSbiBoot,
+    FirmwareBoot,
+    place_device_tree,
+    start_from_boot_rom,
+)
 from rvh.bus import Bus
 from rvh.cpu import layout as L
 from rvh.cpu.exits import Exit
 from rvh.cpu.hart import Hart
 from rvh.cpu.interrupts import NEVER
 from rvh.cpu.tables import build_tables
-from rvh.devices.bootrom import boot_rom
 from rvh.devices.console import ConsoleInput, serial_output
 from rvh.devices.htif import Htif
 from rvh.devices.plic import Plic
@@ -37,6 +51,7 @@ from rvh.devices.syscon import SiFiveTestDevice
 from rvh.devices.uart16550 import Uart16550
 from rvh.devices.virtio import (
     Hub,
+    NetdevOptions,
     UdpSocketBackend,
     VirtioBlk,
     VirtioMmioDevice,
@@ -48,19 +63,22 @@ from rvh.devices.virtio import (
     parse_netdev,
 )
 from rvh.errors import (
+    EXIT_BROKEN_PIPE,
     EXIT_DEADLOCK,
     EXIT_EMULATOR_ERROR,
     EXIT_INSN_LIMIT,
     EXIT_INTERRUPTED,
     ConfigError,
     GuestError,
-    LoadError,
     RvhError,
 )
+from rvh.isa.causes import Exception_
 from rvh.isa.csrs import misa_value
-from rvh.loader import LoadedElf, load_elf
+from rvh.loader import LoadedElf
+from rvh.trace import CommitLog
 
 if TYPE_CHECKING:
+    from rvh.fdt import DeviceTree
     from rvh.sbi import BuiltinSbi
 
 
@@ -79,14 +97,9 @@ class RunResult:
 # instructions per kernel call while a device has work in flight, so its completion and
 # interrupt reach a polling guest within microseconds of host time
 BUSY_SLICE = 20_000
-
-
-def fdt_address(ram_base: int, ram_size: int, fdt_size: int) -> int:
-    """Where QEMU 7.2's virt board puts the device tree: the highest 2 MiB-aligned address
-    that leaves room for it below the end of RAM (or 3 GiB)."""
-    end = ram_base + ram_size
-    top = min(end, 3 << 30) if ram_base < 3 << 30 else end
-    return (top - fdt_size) & ~((2 << 20) - 1)
+# a hart that executes this many instructions in a row and retires none is re-taking an
+# exception at a trap handler whose first instruction faults: it can never make progress
+TRAP_LOOP_STEPS = 1_000_000
 
 
 class Machine:
@@ -118,10 +131,8 @@ class Machine:
             Hart(i, m, self.tables, self.bus.memory, self.bus.page_flags, self.bus.decode_cache)
             for i in range(cfg.harts)
         ]
-        self.commit_log = None  # rvh run --trace: the Spike-format commit log (rvh/trace.py)
+        self.commit_log: CommitLog | None = None  # --trace: a Spike-format commit log
         if cfg.trace_path:
-            from rvh.trace import CommitLog
-
             self.commit_log = CommitLog(cfg.trace_path)
             for hart in self.harts:
                 hart.trace = self.commit_log.buffer()
@@ -129,8 +140,11 @@ class Machine:
         if output is None:
             output, wants_input = serial_output(cfg.serial)
         self._output = output
+        self._output_failed = False
         self.plic = Plic(cfg.harts, m)
-        self.uart = Uart16550(self._output, lambda level: self.plic.set_level(C.UART0_IRQ, level))
+        self.uart = Uart16550(
+            self.console_write, lambda level: self.plic.set_level(C.UART0_IRQ, level)
+        )
         self.test_device = SiFiveTestDevice(self.power_off, self.request_reset)
         self.bus.attach(C.TEST_BASE, C.TEST_SIZE, self.test_device)
         self.bus.attach(C.UART0_BASE, C.UART0_SIZE, self.uart)
@@ -156,23 +170,46 @@ class Machine:
         self.boot_rom_image = b""
         self.firmware_handler: Callable[[Hart], None] | None = None
         self.fdt_blob = b""
+        # boot recipes add their own nodes to the board's tree (rvh/boot.py: the hypervisor's)
+        self.device_tree_hooks: list[Callable[[DeviceTree], None]] = []
         self.fdt_address = 0
         self.sbi: BuiltinSbi | None = None
-        self.payload: LoadedElf | None = None
+        self.recipe: BootRecipe | None = None
 
     # ---- setup --------------------------------------------------------------------------
+    def boot(self, recipe: BootRecipe) -> LoadedElf:
+        """Load the program(s) and prepare the harts as ``recipe`` says (:mod:`rvh.boot`)."""
+        self.recipe = recipe
+        self.elf = recipe.apply(self)
+        return self.elf
+
     def load(self, path: str) -> LoadedElf:
-        """Load a bare-metal ELF; the boot ROM jumps to its entry in M-mode."""
-        elf = load_elf(self.bus, path)
-        self.elf = elf
-        if elf.tohost is not None:
-            tohost_host = self.bus.host_offset(elf.tohost, 8)
-            if tohost_host is not None:
-                self.machine[L.M_TOHOST] = tohost_host
-                self.bus.page_flags[tohost_host >> L.PAGE_SHIFT] |= L.PAGE_FLAG_WATCH
-                self.htif = Htif(self.bus, elf.tohost, elf.fromhost, self._output, self.power_off)
-        self.set_boot(elf.entry)
-        return elf
+        """Boot a bare-metal ELF: the boot ROM jumps to its entry in M-mode."""
+        return self.boot(BareElf(path))
+
+    def load_sbi_payload(self, path: str) -> LoadedElf:
+        """Boot an S-mode payload on the built-in SBI (``--sbi``)."""
+        return self.boot(BuiltinSbiBoot(path))
+
+    def load_firmware(self, firmware: str, kernel: str | None = None) -> LoadedElf:
+        """Boot M-mode firmware (e.g. OpenSBI fw_jump) with an optional S-mode payload."""
+        return self.boot(FirmwareBoot(firmware, kernel))
+
+    def set_boot(self, start: int) -> None:
+        """Start at ``start`` in M-mode from the boot ROM, with nothing loaded by rvh (tests
+        that write their code into RAM themselves)."""
+        place_device_tree(self, [])
+        start_from_boot_rom(self, start)
+
+    def attach_htif(self, elf: LoadedElf) -> None:
+        """HTIF for an ELF with a ``tohost`` symbol in RAM: the kernel watches that word."""
+        if elf.tohost is None:
+            return
+        tohost_host = self.bus.host_offset(elf.tohost, 8)
+        if tohost_host is not None:
+            self.machine[L.M_TOHOST] = tohost_host
+            self.bus.page_flags[tohost_host >> L.PAGE_SHIFT] |= L.PAGE_FLAG_WATCH
+            self.htif = Htif(self.bus, elf.tohost, elf.fromhost, self.console_write, self.power_off)
 
     def _attach_virtio(self) -> None:
         """The --drive and --netdev devices in the virtio-mmio slots.  Like QEMU, the first
@@ -196,18 +233,14 @@ class Machine:
                     log=self._device_log,
                 )
             )
-        for index, text in enumerate(cfg.netdevs):
-            try:
-                options = parse_netdev(text)
-            except ValueError as error:
-                raise ConfigError(str(error)) from None
+        netdevs = self._parse_netdevs()
+        for index, options in enumerate(netdevs):
             slot = C.VIRTIO_SLOTS - 1 - len(devices)
-            mac = options.mac or default_mac(index)
             devices.append(
                 VirtioNet(
                     open_netdev(options, hubs),
                     bus=self.bus,
-                    mac=mac,
+                    mac=options.mac or default_mac(index),
                     name=f"virtio-net{index}",
                     irq=self._virtio_irq(slot),
                     log=self._device_log,
@@ -223,6 +256,42 @@ class Machine:
                 device = VirtioMmioEmpty(f"virtio-empty{slot}")
             self.bus.attach(C.VIRTIO_BASE + C.VIRTIO_SIZE * slot, C.VIRTIO_SIZE, device)
         self.virtio = devices
+
+    def _parse_netdevs(self) -> list[NetdevOptions]:
+        """The --netdev options, refusing what would go wrong quietly later: a socket id given
+        twice (hub ids repeat on purpose: each NIC on hub N says hub,id=N), two NICs with one
+        MAC (each would take the other's frames), and a pcap file written by two NICs (their
+        frames would overwrite each other) or naming a disk image."""
+        netdevs: list[NetdevOptions] = []
+        kinds: dict[str, str] = {}
+        macs: dict[bytes, int] = {}
+        pcaps = {
+            os.path.realpath(parse_drive(text).file): "a --drive image"
+            for text in self.config.drives
+        }
+        for index, text in enumerate(self.config.netdevs):
+            try:
+                options = parse_netdev(text)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+            if options.id in kinds and "socket" in (options.kind, kinds[options.id]):
+                raise ConfigError(f"--netdev {text!r}: id {options.id!r} is already in use")
+            kinds[options.id] = options.kind
+            mac = options.mac or default_mac(index)
+            if mac in macs:
+                raise ConfigError(
+                    f"--netdev {text!r}: MAC {mac.hex(':')} is already virtio-net{macs[mac]}'s"
+                )
+            macs[mac] = index
+            if options.pcap is not None:
+                path = os.path.realpath(options.pcap)
+                if path in pcaps:
+                    raise ConfigError(
+                        f"--netdev {text!r}: pcap={options.pcap} is already {pcaps[path]}"
+                    )
+                pcaps[path] = f"virtio-net{index}'s pcap file"
+            netdevs.append(options)
+        return netdevs
 
     def _virtio_irq(self, slot: int) -> Callable[[bool], None]:
         def irq(level: bool) -> None:
@@ -251,76 +320,6 @@ class Machine:
                 return True
         return False
 
-    def load_sbi_payload(self, path: str) -> LoadedElf:
-        """Load an S-mode payload for the built-in SBI (``--sbi``): hart 0 starts it in S-mode
-        at its entry with a0 = 0 and a1 = the device tree; the other harts wait in HSM STOPPED."""
-        from rvh.sbi import BuiltinSbi
-
-        if not self.config.firmware_traps:
-            raise ValueError("the built-in SBI needs MachineConfig(firmware_traps=True)")
-        elf = load_elf(self.bus, path)
-        self.elf = elf
-        self.fdt_blob = self.device_tree()
-        self.fdt_address = self._place_fdt(len(self.fdt_blob))
-        self.bus.write_bytes(self.fdt_address, self.fdt_blob)
-        self.sbi = BuiltinSbi(self, self._output, self._console_input)
-        self.firmware_handler = self.sbi.handle
-        for hart in self.harts:
-            start = elf.entry if hart.hartid == 0 else None
-            self.sbi.prepare_hart(hart, start, self.fdt_address)
-        return elf
-
-    def load_firmware(self, firmware: str, kernel: str | None = None) -> LoadedElf:
-        """Boot real M-mode firmware (e.g. OpenSBI fw_jump) with an optional S-mode payload
-        loaded at its own addresses; every hart enters the firmware through the boot ROM."""
-        fw = load_elf(self.bus, firmware)
-        payload = None
-        if kernel is not None:
-            payload = load_elf(self.bus, kernel)
-            overlap = [
-                (a, b)
-                for a in fw.segments
-                for b in payload.segments
-                if a.address < b.address + b.memory_size and b.address < a.address + a.memory_size
-            ]
-            if overlap:
-                raise LoadError(f"{kernel}: overlaps the firmware {firmware} in memory")
-        self.elf = fw
-        self.payload = payload
-        self.set_boot(fw.entry, payload.entry if payload else None)
-        return fw
-
-    def _console_input(self, count: int) -> bytes:
-        data = bytearray()
-        while self.uart.rx and len(data) < count:
-            data.append(self.uart.rx.popleft())
-        return bytes(data)
-
-    def set_boot(self, start: int, next_address: int | None = None) -> None:
-        """Write the device tree and the boot ROM that jumps to ``start``."""
-        self.fdt_blob = self.device_tree()
-        self.fdt_address = self._place_fdt(len(self.fdt_blob))
-        self.bus.write_bytes(self.fdt_address, self.fdt_blob)
-        self.boot_rom_image = boot_rom(start, self.fdt_address, next_address)
-        self.bus.write_bytes(C.BOOT_ROM_BASE, self.boot_rom_image, rom=True)
-        for hart in self.harts:
-            hart.reset(C.BOOT_ROM_BASE)
-
-    def _place_fdt(self, size: int) -> int:
-        """QEMU's address for the device tree, unless that would cover the loaded program:
-        then the first 8-byte aligned space after the program."""
-        address = fdt_address(C.RAM_BASE, self.config.memory, size)
-        segments = (self.elf.segments if self.elf else []) + (
-            self.payload.segments if self.payload else []
-        )
-        if any(
-            address < s.address + s.memory_size and s.address < address + size for s in segments
-        ):
-            address = (max(s.address + s.memory_size for s in segments) + 7) & ~7
-        if address + size > C.RAM_BASE + self.config.memory:
-            raise LoadError("RAM is too small for the program and its device tree")
-        return address
-
     def device_tree(self) -> bytes:
         from rvh.fdt import Board, board_dtb
 
@@ -335,6 +334,7 @@ class Machine:
             timebase_frequency=C.TIMEBASE_HZ,
             plic_ndev=0x60,
             bootargs=self.config.bootargs,
+            extra_nodes=tuple(self.device_tree_hooks),
         )
         return board_dtb(board)
 
@@ -343,6 +343,48 @@ class Machine:
         if self.exit_status is None:
             self.exit_status = status
             self.exit_reason = reason
+
+    def console_write(self, data: bytes) -> None:
+        """Console output (UART, HTIF, SBI).  When the host stops taking it (the reader of a
+        pipe went away, a full disk) the run ends: its output would be lost."""
+        if self._output_failed:
+            return
+        try:
+            self._output(data)
+        except OSError as error:
+            self._output_failed = True
+            self._output_error(f"--serial {self.config.serial}", error)
+
+    def _output_error(self, what: str, error: OSError) -> None:
+        """End the run for output the host refused: quietly for a closed pipe (``rvh run | head``),
+        else with one line.  It overrides the guest's own exit: the output is incomplete."""
+        if isinstance(error, BrokenPipeError):
+            status, reason = EXIT_BROKEN_PIPE, f"{what}: the reader closed the pipe"
+        else:
+            status, reason = EXIT_EMULATOR_ERROR, f"{what}: cannot write ({error.strerror})"
+        if self.exit_status not in (EXIT_BROKEN_PIPE, EXIT_EMULATOR_ERROR):
+            self.exit_status, self.exit_reason = status, reason
+        self.notify()
+
+    def _write_trace(self, hart: Hart, bus: Bus | None = None) -> None:
+        """Drain ``hart``'s trace records to the commit log, if it still takes them."""
+        if self.commit_log is None:
+            return
+        try:
+            self.commit_log.drain(hart, bus)
+        except OSError as error:
+            self._close_trace(error)
+
+    def _close_trace(self, error: OSError | None = None) -> None:
+        log, self.commit_log = self.commit_log, None
+        if log is None:
+            return
+        try:
+            log.close()
+        except OSError as closing:
+            error = error or closing
+        if error is not None:
+            self._output_error(f"--trace {log.path}", error)
 
     def request_reset(self) -> None:
         self.reset_requested = True
@@ -385,13 +427,16 @@ class Machine:
                 nursery.cancel_scope.cancel()
         finally:
             self.wall_seconds = time.perf_counter() - start
-            _flush(self._output)
+            if not self._output_failed:
+                try:
+                    _flush(self._output)
+                except OSError as error:
+                    self._output_error(f"--serial {self.config.serial}", error)
             for device in self.virtio:
                 device.close()
-            if self.commit_log is not None:
-                for hart in self.harts:
-                    self.commit_log.drain(hart, self.bus)
-                self.commit_log.close()
+            for hart in self.harts:
+                self._write_trace(hart, self.bus)
+            self._close_trace()
         status = self.exit_status if self.exit_status is not None else 0
         return RunResult(status, self.exit_reason, self.instructions, self.wall_seconds)
 
@@ -419,6 +464,7 @@ class Machine:
         cfg = self.config
         limit = cfg.max_instructions
         smp = len(self.harts) > 1
+        progress = {hart.hartid: (hart.steps, hart.instret) for hart in self.harts}
         while self.exit_status is None:
             if self.reset_requested:
                 self.reset_requested = False
@@ -453,6 +499,11 @@ class Machine:
                         await trio.lowlevel.checkpoint()
                     if hart.state[L.WFI] or hart.state[L.HALTED]:
                         break
+                if hart.instret != progress[hart.hartid][1]:
+                    progress[hart.hartid] = (hart.steps, hart.instret)
+                elif hart.steps - progress[hart.hartid][0] >= TRAP_LOOP_STEPS:
+                    if self._trap_loop(hart):
+                        return
                 if smp:
                     # another hart ran: its stores may have hit this reservation, and rvh does
                     # not track them, so every other hart's LR/SC reservation is dropped (an SC
@@ -464,13 +515,38 @@ class Machine:
 
     def _reset(self) -> None:
         """System reset (test device 0x7777, SBI SRST reboot): every hart restarts."""
-        if self.sbi is not None and self.elf is not None:
-            for hart in self.harts:
-                start = self.elf.entry if hart.hartid == 0 else None
-                self.sbi.prepare_hart(hart, start, self.fdt_address)
+        if self.recipe is not None:
+            self.recipe.reset(self)
         else:
             for hart in self.harts:
                 hart.reset(C.BOOT_ROM_BASE)
+
+    def _trap_loop(self, hart: Hart) -> bool:
+        """``hart`` executed TRAP_LOOP_STEPS instructions and retired none: each one trapped,
+        so its trap handler's first instruction traps to itself and no interrupt can get it
+        out (an interrupt would enter a handler that retires).  End the run, the way a
+        deadlock ends it, unless another hart still runs and might repair its memory."""
+        others = [
+            h for h in self.harts if h is not hart and not h.state[L.HALTED] and not h.state[L.WFI]
+        ]
+        if others:
+            return False
+        cause = int(hart.state[L.LAST_CAUSE])
+        try:
+            name = Exception_(cause).name.lower().replace("_", " ")
+        except ValueError:
+            name = f"cause {cause}"
+        message = (
+            f"trap loop: hart {hart.hartid} retired nothing in {TRAP_LOOP_STEPS:,} instructions, "
+            f"re-taking {name} at pc {hart.pc & (2**64 - 1):#x} in {hart.mode}-mode"
+        )
+        self.power_off(EXIT_DEADLOCK, self._with_hint(message))
+        return True
+
+    def _with_hint(self, message: str) -> str:
+        """``message`` and, when the program looks meant for another boot recipe, why."""
+        hint = self.recipe.mode_hint() if self.recipe is not None else None
+        return f"{message}; {hint}" if hint else message
 
     def _wake_sleepers(self) -> None:
         """Harts in wfi keep pace with the others' clocks and wake when an interrupt is due."""
@@ -485,8 +561,7 @@ class Machine:
 
     def _serve_exit(self, hart: Hart, reason: Exit) -> object:
         """Act on a kernel exit; returns the device an MMIO exit went to."""
-        if self.commit_log is not None:
-            self.commit_log.drain(hart)
+        self._write_trace(hart)
         if reason == Exit.BUDGET:
             return None
         if reason == Exit.MMIO:
@@ -499,7 +574,7 @@ class Machine:
                 raise GuestError("trap to M-mode with no firmware to handle it")
             self.firmware_handler(hart)
         elif reason == Exit.WFI:
-            pass  # the hart sleeps; _all_waiting advances time when everybody does
+            pass  # the hart sleeps; _idle advances time when every hart does
         elif reason == Exit.TRACE_FULL:
             pass
         return None
@@ -535,7 +610,9 @@ class Machine:
         if earliest >= NEVER and not (busy or live):
             self.power_off(
                 EXIT_DEADLOCK,
-                "deadlock: every hart waits in wfi for an interrupt nothing can raise",
+                self._with_hint(
+                    "deadlock: every hart waits in wfi for an interrupt nothing can raise"
+                ),
             )
             return
         self._wake = trio.Event()

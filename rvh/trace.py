@@ -22,8 +22,10 @@ Spike has no way to show V=1; rvh writes the privilege of a VS/VU-mode instructi
 runs its untraced specialization and the machine does nothing per slice but test one None.
 
 *QEMU dumps* (``-singlestep -d cpu,nochain``): the full state (pc, the CSRs QEMU prints, x0-x31,
-and V with the H extension) printed *before* every instruction.  :func:`parse_qemu_log` reads
-them into a :class:`StateTrace`.
+and V with the H extension) printed *before* every instruction.  One parser,
+:class:`QemuLogParser`, reads them as they come (``rvh diff`` streams QEMU's log through it);
+:func:`parse_qemu_log` (a log in memory) and :func:`read_qemu_log` (a file) read a whole log
+into a :class:`StateTrace`.
 
 *Reference trace* (``tools/qemu_trace.py -o FILE``, ``rvh diff --reference FILE``): a
 :class:`StateTrace` saved as text, the first state in full and then only the fields that
@@ -39,15 +41,16 @@ changed, one line per instruction boundary::
 
 from __future__ import annotations
 
-import binascii
 import gzip
 import io
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import numba as nb
 import numpy as np
 
 from rvh.cpu import layout as L
@@ -205,9 +208,12 @@ class CommitLog:
         self.path = str(path)
         self.records = records
         try:
-            self._out: IO[str] = (
-                gzip.open(self.path, "wt") if self.path.endswith(".gz") else open(self.path, "w")  # noqa: SIM115
-            )
+            if self.path == "-":  # stdout, kept open after the log
+                self._out: IO[str] = sys.stdout
+            elif self.path.endswith(".gz"):
+                self._out = gzip.open(self.path, "wt")  # noqa: SIM115
+            else:
+                self._out = open(self.path, "w")  # noqa: SIM115
         except OSError as error:
             raise ConfigError(f"--trace {self.path}: cannot write ({error.strerror})") from None
         self.lines = 0
@@ -254,7 +260,10 @@ class CommitLog:
         return list(commit_lines(record, hart.hartid))
 
     def close(self) -> None:
-        self._out.close()
+        if self._out is sys.stdout:
+            self._out.flush()
+        else:
+            self._out.close()
 
 
 @dataclass
@@ -346,73 +355,250 @@ class StateTrace:
         return dict(zip(self.fields, (int(v) for v in self.rows[index]), strict=True))
 
 
-_QEMU_LINE = re.compile(r"^ (\S+)\s+(=\s+)?([0-9a-f]+)\s*$")
-_QEMU_RECORD = re.compile(rb"^ (?:V      =|pc      )", re.M)
-_QEMU_HEX = re.compile(rb" ([0-9a-f]{16})(?![0-9a-z])")
-_QEMU_V = re.compile(rb"^ V      =\s+(\d)", re.M)
-_NIBBLES = np.zeros(256, dtype=np.uint8)
-_NIBBLES[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+# ---- QEMU's state dumps -------------------------------------------------------------------------
+# One parser for every reader of QEMU's ``-d cpu`` log: a log given whole (parse_qemu_log), a
+# log file of any size (read_qemu_log) and the FIFO that ``rvh diff`` reads while QEMU runs
+# (rvh.diff.qemu.QemuStream), all through QemuLogParser.
+_RECORD_START = re.compile(rb"^ (?:V      =|pc      )", re.M)
+_HEX_VALUE = re.compile(rb" ([0-9a-f]{16})(?![0-9a-z])")
+_LOG_LINE = re.compile(rb"^ (\S+)\s+(=\s+)?([0-9a-f]+)\s*$")
+# x0-x31, and f0-f31 when QEMU runs with ``-d cpu,fpu``: "x1/ra  <16 hex digits>" per register
+_LOG_REGISTERS = re.compile(rb" ([xf])(\d+)/\S+\s+([0-9a-f]{16})")
+MISSING_META = "missing"  # reference meta: fields a dump left out, "row:name,name row:name"
+LOG_READ = 8 << 20  # bytes of a QEMU log file read (and parsed) at a time
 
 
-def _qemu_field_names(first_record: str) -> list[str]:
-    """Field names of one ``-d cpu`` record, in print order: V (with H), pc, CSRs, x0-x31."""
+def _qemu_field_names(record: bytes) -> list[str]:
+    """Field names of one ``-d cpu`` record, in print order: V (with H), pc, CSRs, x0-x31 (and
+    f0-f31 with ``-d cpu,fpu``)."""
     names: list[str] = []
-    for line in first_record.splitlines():
-        if (line.startswith(" x") or line.startswith(" f")) and "/" in line:
-            names.extend(token.split("/")[0] for token in line.split()[0::2])
+    for line in record.split(b"\n"):
+        if (line.startswith(b" x") or line.startswith(b" f")) and b"/" in line:
+            names.extend(f"{bank.decode()}{int(n)}" for bank, n, _ in _LOG_REGISTERS.findall(line))
             continue
-        found = _QEMU_LINE.match(line)
+        found = _LOG_LINE.match(line)
         if found:
-            names.append(found.group(1))
+            names.append(found.group(1).decode())
     return names
 
 
-def _fixed_layout(text: bytes, length: int, offsets: list[int]) -> np.ndarray | None:
-    """Every record has the first one's layout (QEMU prints fixed-width lines): read all the
-    values at once, or None if some record differs (then the slow path reads them)."""
-    count = len(text) // length
-    if count == 0 or len(text) % length:
-        return None
-    records = np.frombuffer(text, dtype=np.uint8).reshape(count, length)
-    if not (records[:, :8] == records[0, :8]).all():
-        return None
-    at = np.asarray(offsets)[:, None] + np.arange(16)[None, :]
-    digits = _NIBBLES[records[:, at]]  # (count, fields, 16) nibbles
-    packed = (digits[:, :, 0::2] << 4) | digits[:, :, 1::2]  # big-endian bytes
-    return np.ascontiguousarray(packed).view(">u8").reshape(count, len(offsets)).astype(np.uint64)
+@nb.njit(cache=True, nogil=True)
+def _parse_fixed_records(buf, position, length, header, offsets, v_offset, rows, first_row):
+    """Read the QEMU dumps from ``buf[position:]`` that have the first one's fixed-width layout
+    straight into ``rows[first_row:]``: the 16 hex digits at each of ``offsets``, the V digit at
+    ``v_offset`` (-1: none) into column 0.  Stops at the first record that does not fit the
+    layout (or at the end); returns the number of records read."""
+    fields = offsets.shape[0]
+    shift = 1 if v_offset >= 0 else 0
+    count = (buf.shape[0] - position) // length
+    for r in range(count):
+        base = position + r * length
+        for k in range(header.shape[0]):
+            if buf[base + k] != header[k]:
+                return r
+        if buf[base + length - 1] != 10 or buf[base + length - 2] == 10:
+            return r
+        row = first_row + r
+        if row >= rows.shape[0]:
+            return r
+        if shift:
+            digit = buf[base + v_offset] - 48
+            if digit < 0 or digit > 9:
+                return r
+            rows[row, 0] = digit
+        for f in range(fields):
+            value = np.uint64(0)
+            at = base + offsets[f]
+            for k in range(16):
+                c = buf[at + k]
+                if 48 <= c <= 57:
+                    nibble = c - 48
+                elif 97 <= c <= 102:
+                    nibble = c - 87
+                else:
+                    return r
+                value = (value << np.uint64(4)) | np.uint64(nibble)
+            rows[row, f + shift] = value
+    return count
+
+
+def _parse_record(record: bytes, columns: dict[str, int]) -> dict[int, int] | None:
+    """One dump read line by line (the layout of the first one did not fit): column -> value
+    for the fields it shows, None if it is cut short."""
+    values: dict[int, int] = {}
+    registers = 0
+    for line in record.split(b"\n"):
+        if (line.startswith(b" x") or line.startswith(b" f")) and b"/" in line:
+            for bank, number, value in _LOG_REGISTERS.findall(line):
+                values[columns[f"{bank.decode()}{int(number)}"]] = int(value, 16)
+                registers += 1
+            continue
+        found = _LOG_LINE.match(line)
+        if found:
+            name = found.group(1).decode()
+            if name in columns:
+                values[columns[name]] = int(found.group(3), 10 if found.group(2) else 16)
+    expected = sum(1 for name in columns if name[0] in "xf" and name[1:].isdigit())
+    return values if registers == expected else None
+
+
+class QemuLogParser:
+    """Reads QEMU's ``-d cpu`` dumps as they come (:meth:`feed`, then :meth:`finish`).
+
+    QEMU prints each dump with the same fixed-width lines, so the values are read at fixed
+    offsets (compiled).  A dump that does not fit is read line by line: QEMU leaves out a CSR
+    its read function refuses (satp while the hart is in S-mode, HS or VS, with mstatus.TVM =
+    1), so such a field keeps its last value and is reported as missing (not compared)."""
+
+    def __init__(self) -> None:
+        self.fields: list[str] | None = None
+        self._buffer = bytearray()
+        self._last: np.ndarray | None = None
+
+    def _learn_layout(self, final: bool) -> bool:
+        data = bytes(self._buffer[: 1 << 20])
+        first = _RECORD_START.search(data)
+        if first is None:
+            return False
+        start = first.start()
+        self._marker = b"\n" + data[start : start + 9]
+        second = data.find(self._marker, start + 1)
+        if second < 0:
+            if not final:
+                return False
+            second = len(data) - 1  # a single record
+        self._length = length = second + 1 - start
+        record = data[start : start + length]
+        self.fields = fields = _qemu_field_names(record)
+        self._columns = {name: i for i, name in enumerate(fields)}
+        has_v = fields[0] == "V"
+        offsets = [m.start(1) for m in _HEX_VALUE.finditer(record)]
+        if len(offsets) != len(fields) - has_v:
+            raise ValueError("unexpected QEMU dump layout")
+        self._offsets = np.array(offsets, dtype=np.int64)
+        v_offset = record.index(b"=") + 1 if has_v else -1
+        while has_v and record[v_offset] == 32:
+            v_offset += 1
+        self._v_offset = v_offset
+        self._header = np.frombuffer(record[:8], dtype=np.uint8).copy()
+        del self._buffer[:start]
+        return True
+
+    def feed(self, data: bytes, final: bool = False) -> tuple[np.ndarray, dict[int, list[str]]]:
+        """The dumps completed by ``data``: (rows, {row: fields the dump left out})."""
+        self._buffer += data
+        if self.fields is None and not self._learn_layout(final):
+            return np.zeros((0, 0), dtype=np.uint64), {}
+        assert self.fields is not None
+        length, fields = self._length, self.fields
+        rows = np.empty((len(self._buffer) // (length - 64) + 2, len(fields)), dtype=np.uint64)
+        missing: dict[int, list[str]] = {}
+        count = position = 0
+        buf = np.frombuffer(self._buffer, dtype=np.uint8)
+        try:
+            while position < len(buf):
+                done = _parse_fixed_records(
+                    buf,
+                    position,
+                    length,
+                    self._header,
+                    self._offsets,
+                    self._v_offset,
+                    rows,
+                    count,
+                )
+                count += done
+                position += done * length
+                if len(buf) - position < length and not final:
+                    break  # the rest of a dump that has not come yet
+                if position >= len(buf):
+                    break
+                # a dump with another layout: read it line by line
+                end = self._buffer.find(self._marker, position + 1)
+                if end < 0 and not final:
+                    break
+                end = len(buf) if end < 0 else end + 1
+                values = _parse_record(bytes(self._buffer[position:end]), self._columns)
+                if values is None:
+                    position = end  # cut short: the end of the log
+                    break
+                if count == rows.shape[0]:
+                    rows = np.concatenate([rows, np.empty_like(rows[: len(rows) // 4 + 16])])
+                previous = rows[count - 1] if count else self._last
+                rows[count] = previous if previous is not None else 0
+                for column, value in values.items():
+                    rows[count, column] = value
+                absent = [name for name, c in self._columns.items() if c not in values]
+                if absent:
+                    missing[count] = absent
+                count += 1
+                position = end
+        finally:
+            del buf
+        del self._buffer[:position]
+        rows = rows[:count]
+        if count:
+            self._last = rows[-1].copy()
+        return rows, missing
+
+    def finish(self) -> tuple[np.ndarray, dict[int, list[str]]]:
+        return self.feed(b"", final=True)
 
 
 def parse_qemu_log(text: str | bytes) -> StateTrace:
-    """Read QEMU 7.2's ``-d cpu`` output into a StateTrace (fields: V if printed, pc, the CSRs
-    in QEMU's order, x0..x31, and f0..f31 when the log was made with ``-d cpu,fpu``)."""
-    if isinstance(text, str):
-        text = text.encode()
-    first = _QEMU_RECORD.search(text)
-    if first is None:
+    """Read QEMU 7.2's ``-d cpu`` output given whole into a StateTrace (fields: V if printed,
+    pc, the CSRs in QEMU's order, x0..x31, and f0..f31 when the log was made with ``-d
+    cpu,fpu``; the fields a dump left out in its meta, see :func:`missing_fields`).  A record
+    cut short by the end of the log is dropped."""
+    parser = QemuLogParser()
+    rows, missing = parser.feed(text.encode() if isinstance(text, str) else text, final=True)
+    if parser.fields is None:
         raise ValueError("no CPU state dumps in the QEMU log (run with -d cpu,nochain)")
-    text = text[first.start() :]
-    has_v = text.startswith(b" V ")
-    second = _QEMU_RECORD.search(text, 1 if not has_v else text.index(b"\n") + 1)
-    if has_v:
-        second = re.compile(rb"^ V      =", re.M).search(text, 1)
-    length = second.start() if second else len(text)
-    names = _qemu_field_names(text[:length].decode())
-    hex_names = [n for n in names if n != "V"]
-    offsets = [m.start(1) for m in _QEMU_HEX.finditer(text[:length])]
-    hex_rows = _fixed_layout(text, length, offsets) if len(offsets) == len(hex_names) else None
-    if hex_rows is None:
-        values = _QEMU_HEX.findall(text)
-        count = len(values) // len(hex_names)  # a record cut short by the end of the run
-        raw = binascii.unhexlify(b"".join(values[: count * len(hex_names)]))
-        hex_rows = np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(count, -1)
-    count = hex_rows.shape[0]
-    if has_v:
-        v = [int(x) for x in _QEMU_V.findall(text)[:count]]
-        rows = np.hstack([np.array(v, dtype=np.uint64).reshape(count, 1), hex_rows])
-        fields = ["V"] + hex_names
-    else:
-        rows, fields = hex_rows, hex_names
-    return StateTrace(fields, np.ascontiguousarray(rows, dtype=np.uint64))
+    trace = StateTrace(parser.fields, np.ascontiguousarray(rows, dtype=np.uint64))
+    if missing:
+        trace.meta[MISSING_META] = format_missing(missing)
+    return trace
+
+
+def read_qemu_log(path: str | Path) -> StateTrace | None:
+    """Read a QEMU ``-d cpu`` log file of any size into a StateTrace (missing fields in its
+    meta, see :func:`missing_fields`)."""
+    parser = QemuLogParser()
+    parts: list[np.ndarray] = []
+    missing: dict[int, list[str]] = {}
+    count = 0
+
+    def take(rows: np.ndarray, absent: dict[int, list[str]]) -> None:
+        nonlocal count
+        if len(rows):
+            parts.append(rows)
+        missing.update({count + r: names for r, names in absent.items()})
+        count += len(rows)
+
+    with open(path, "rb") as log:
+        while data := log.read(LOG_READ):
+            take(*parser.feed(data))
+    take(*parser.finish())
+    if parser.fields is None or not count:
+        return None
+    trace = StateTrace(parser.fields, np.concatenate(parts) if len(parts) > 1 else parts[0])
+    if missing:
+        trace.meta[MISSING_META] = format_missing(missing)
+    return trace
+
+
+def missing_fields(trace: StateTrace) -> dict[int, list[str]]:
+    """Row -> the fields QEMU's dump of that state left out (not compared there)."""
+    out: dict[int, list[str]] = {}
+    for item in trace.meta.get(MISSING_META, "").split():
+        row, _, names = item.partition(":")
+        out[int(row)] = names.split(",")
+    return out
+
+
+def format_missing(missing: dict[int, list[str]]) -> str:
+    """The reference meta that lists the fields each dump left out (:func:`missing_fields`)."""
+    return " ".join(f"{row}:" + ",".join(names) for row, names in missing.items())
 
 
 # ---- reference trace files ----------------------------------------------------------------------

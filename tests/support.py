@@ -7,20 +7,23 @@ the conventional end of a snippet.  Nothing is mocked: it is the kernel the CLI 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from rvh.config import RAM_BASE, MachineConfig
-from rvh.cpu import layout as L
-from rvh.cpu.exits import Exit
-from rvh.cpu.hart import Hart
-from rvh.machine import Machine
+
+if TYPE_CHECKING:
+    from rvh.cpu.hart import Hart
+    from rvh.machine import Machine
 
 CROSS = os.environ.get("CROSS", "riscv64-unknown-elf-")
 MARCH = "rv64imafdc_zicsr_zifencei"
@@ -28,9 +31,83 @@ ROOT = Path(__file__).resolve().parent.parent
 GUESTS = ROOT / "guests" / "build"
 _CACHE = Path(tempfile.gettempdir()) / "rvh-test-asm"
 
-needs_toolchain = pytest.mark.skipif(
-    shutil.which(CROSS + "as") is None, reason="RISC-V cross toolchain not installed"
-)
+# The tools the suite needs.  A missing one FAILS the test that needs it with one line saying
+# what to install, never skips it (tests/skip_policy.py: a skip proves nothing).
+SETUP_HINT = "run make setup"
+QEMU_PACKAGE = "Debian 12's qemu-system-misc (QEMU 7.2)"
+REFERENCE_QEMU_VERSION = (7, 2)  # every deviation rule in rvh/diff.py describes QEMU 7.2
+OPENSBI_FW_JUMP = Path("/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf")
+
+
+def require_tool(command: str, package: str) -> str:
+    """The path of ``command``; fails the calling test when it is not installed."""
+    path = shutil.which(command)
+    if path is None:
+        pytest.fail(f"{command} not found: install {package} ({SETUP_HINT})", pytrace=False)
+    return path
+
+
+def require_toolchain() -> None:
+    require_tool(CROSS + "gcc", "the RISC-V cross toolchain, gcc-riscv64-unknown-elf")
+
+
+def require_dtc() -> str:
+    return require_tool("dtc", "device-tree-compiler")
+
+
+def require_opensbi() -> Path:
+    if not OPENSBI_FW_JUMP.exists():
+        pytest.fail(f"{OPENSBI_FW_JUMP} not found: install opensbi ({SETUP_HINT})", pytrace=False)
+    return OPENSBI_FW_JUMP
+
+
+def qemu_version_problem(binary: str) -> str | None:
+    """Why ``binary`` cannot be the reference QEMU, or None when it is QEMU 7.2."""
+    if shutil.which(binary) is None:
+        return f"{binary} not found: install {QEMU_PACKAGE} ({SETUP_HINT})"
+    return _version_problem(binary)
+
+
+@functools.cache
+def _version_problem(binary: str) -> str | None:
+    try:
+        banner = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"{binary} --version failed ({error}): install {QEMU_PACKAGE}"
+    found = re.search(r"version (\d+)\.(\d+)", banner)
+    if found is None:
+        return f"{binary} --version printed no version: install {QEMU_PACKAGE}"
+    version = (int(found[1]), int(found[2]))
+    if version != REFERENCE_QEMU_VERSION:
+        wanted = ".".join(map(str, REFERENCE_QEMU_VERSION))
+        return (
+            f"{binary} is QEMU {version[0]}.{version[1]}, the deviation rules describe QEMU "
+            f"{wanted}: install {QEMU_PACKAGE} or point RVH_QEMU at a QEMU {wanted}"
+        )
+    return None
+
+
+def require_qemu() -> str:
+    """The reference QEMU (``$RVH_QEMU`` or qemu-system-riscv64); fails the calling test when it
+    is missing or not QEMU 7.2."""
+    binary = os.environ.get("RVH_QEMU", "qemu-system-riscv64")
+    problem = qemu_version_problem(binary)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    return binary
+
+
+def require_guest(path: Path) -> Path:
+    """A built guest ELF; fails the calling test when the guests are not built."""
+    if not path.exists():
+        pytest.fail(f"{path} not built: run make guests", pytrace=False)
+    return path
+
+
+# kept for the test modules that mark themselves with it: now a check that fails
+needs_toolchain = pytest.mark.usefixtures("toolchain")
 
 
 def assemble_with_symbols(
@@ -39,6 +116,7 @@ def assemble_with_symbols(
     """Assemble ``source`` (GNU as syntax) into a flat binary linked at ``base``; also return
     the addresses of its symbols."""
     text = ".option norelax\n.section .text\n.globl _start\n_start:\n" + source + "\n"
+    require_toolchain()
     key = hashlib.sha256(f"{march}:{base:#x}:{text}".encode()).hexdigest()[:24]
     _CACHE.mkdir(exist_ok=True)
     binary, table = _CACHE / f"{key}.bin", _CACHE / f"{key}.sym"
@@ -46,12 +124,14 @@ def assemble_with_symbols(
         with tempfile.TemporaryDirectory() as tmp:
             src, obj, elf = Path(tmp, "s.S"), Path(tmp, "s.o"), Path(tmp, "s.elf")
             src.write_text(text)
-            subprocess.run(
+            assembled = subprocess.run(
                 [CROSS + "gcc", "-c", f"-march={march}", "-mabi=lp64", "-o", str(obj), str(src)],
-                check=True,
                 capture_output=True,
                 text=True,
             )
+            if assembled.returncode != 0:
+                # the assembler's own messages name the snippet line that is wrong
+                pytest.fail(f"the snippet does not assemble:\n{assembled.stderr}", pytrace=False)
             subprocess.run(
                 [CROSS + "ld", "-Ttext", hex(base), "-e", "_start", "-o", str(elf), str(obj)],
                 check=True,
@@ -123,8 +203,14 @@ def run_asm(
     """Run an assembly snippet in M-mode from RAM_BASE until its final ``wfi``.
 
     ``extensions`` are the misa letters (the default hart has the H extension; pass
-    ``"acimsu"`` for one without)."""
+    ``"acdfimsu"`` for one without)."""
     code, symbols = assemble_with_symbols(source + "\n__snippet_end:\n wfi\n")
+    # imported here, not at the top: conftest imports this module, and the tool checks above
+    # must not cost every pytest run (tests/test_skip_policy.py starts several) numba's import
+    from rvh.cpu import layout as L
+    from rvh.cpu.exits import Exit
+    from rvh.machine import Machine
+
     machine = Machine(MachineConfig(memory=memory, extensions=extensions), output=lambda _: None)
     machine.machine[L.M_MTIMECMP] = -1  # no timer interrupt unless a test arms one
     machine.bus.write_bytes(RAM_BASE, code)
@@ -158,6 +244,7 @@ def run_asm(
 
 def build_elf(source: str, path: Path, base: int = RAM_BASE, march: str = MARCH) -> Path:
     """Assemble and link ``source`` (entry ``_start`` first) into an ELF at ``base``."""
+    require_toolchain()
     src = path.with_suffix(".S")
     src.write_text(".option norelax\n.section .text\n.globl _start\n_start:\n" + source + "\n")
     subprocess.run(
@@ -184,6 +271,8 @@ def run_sbi_payload(
 ) -> tuple[object, bytes, Machine]:
     """Run an S-mode payload on the built-in SBI; returns (result, console output, machine)."""
     elf = build_elf(source, tmp_path / "payload.elf", base=0x8020_0000)
+    from rvh.machine import Machine
+
     output = bytearray()
     machine = Machine(
         MachineConfig(harts=harts, firmware_traps=True, max_instructions=max_instructions),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support import GUESTS, needs_toolchain
+from support import GUESTS, needs_toolchain, require_guest
 
 from rvh.cli import main
 from rvh.cpu.trace import T_CSR, TRACE_FIELDS
@@ -147,9 +147,7 @@ def test_untraced_machines_have_no_buffer():
 
 @needs_toolchain
 def test_rvh_run_trace_writes_the_commit_log(tmp_path, capsys):
-    elf = GUESTS / "isa" / "mtraps.elf"
-    if not elf.exists():
-        pytest.skip("guests not built (make guests)")
+    elf = require_guest(GUESTS / "isa" / "mtraps.elf")
     log = tmp_path / "mtraps.log"
     assert main(["run", str(elf), "--serial", "null", "--trace", str(log)]) == 0
     commits = parse_commit_log(log.read_text())
@@ -204,7 +202,8 @@ def test_csr_writes_interrupts_and_fetch_faults_in_the_log(tmp_path):
     log = tmp_path / "events.log"
     machine = Machine(MachineConfig(trace_path=str(log)), output=lambda data: None)
     machine.load(str(elf))
-    assert machine.run_sync().status == 0
+    result = machine.run_sync()
+    assert (result.status, result.reason) == (0, "test device: pass")
     text = log.read_text()
     assert " c773_mtvec 0x" in text  # csrw mtvec (0x305 = 773)
     assert " c772_mie 0x0000000000000008" in text

@@ -5,30 +5,17 @@
 
 unsigned long rvh_boot_hartid;
 unsigned long rvh_dtb;
-int rvh_has_dbcn;
 
 volatile strap_hook_t strap_hook;
 struct strap_expect strap_expect;
 volatile long rvh_check_num;
-
-static void dbcn_putc(int c)
-{
-    sbi_debug_console_write_byte((uint8_t)c);
-}
-
-static void legacy_putc(int c)
-{
-    sbi_legacy_console_putchar(c);
-}
 
 /* called by sstart.S before main: pick the SBI console */
 void rvh_sinit(unsigned long hartid, unsigned long dtb)
 {
     rvh_boot_hartid = hartid;
     rvh_dtb = dtb;
-    struct sbiret r = sbi_probe_extension(SBI_EXT_DBCN);
-    rvh_has_dbcn = r.error == 0 && r.value != 0;
-    rvh_putc_hook = rvh_has_dbcn ? dbcn_putc : legacy_putc;
+    sbi_console_init();
 }
 
 __attribute__((weak)) void rvh_secondary_main(unsigned long hartid,
@@ -76,7 +63,7 @@ void rvh_strap_c(struct strap_frame *f)
     strap_hook_t hook = strap_hook;
     if (hook && hook(f))
         return;
-    if (!(f->scause & SCAUSE_INTR) && strap_expect.armed) {
+    if (!(f->scause & MCAUSE_INTERRUPT_MASK) && strap_expect.armed) {
         strap_expect.cause = (long)f->scause;
         strap_expect.epc = f->sepc;
         strap_expect.tval = f->stval;

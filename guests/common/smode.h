@@ -1,16 +1,16 @@
 /*
- * smode.h - runtime of the S-mode guests (guests/smode/): supervisor CSR
- * bits, the trap frame and trap hooks, expected-trap probes, check macros.
- * Implemented in sstart.S (entry, trap entry, exit, user-mode switch) and
- * smode.c.  Include rvh.h for printf & co.; console output goes through
- * the SBI (DBCN when sbi_probe_extension finds it, else legacy putchar).
+ * smode.h - runtime of the S-mode guests (guests/smode/): the trap frame and
+ * trap hooks, expected-trap probes, check macros.  Implemented in strap.S
+ * (trap entry, user-mode switch) and smode.c, on firmware/common's start-up
+ * (sstart.S), libc and SBI calls; console output goes through the SBI
+ * (DBCN when sbi_probe_extension finds it, else legacy putchar).
  *
  * Usable from assembler too (only the constants then).
  */
 #ifndef SMODE_H
 #define SMODE_H
 
-/* ---- trap frame layout (shared with sstart.S) ---- */
+/* ---- trap frame layout (shared with strap.S) ---- */
 #define SFRAME_X(i)     ((i) * 8)       /* x0..x31 (x0 slot unused) */
 #define SFRAME_SEPC     (32 * 8)
 #define SFRAME_SSTATUS  (33 * 8)
@@ -18,58 +18,15 @@
 #define SFRAME_STVAL    (35 * 8)
 #define SFRAME_SIZE     (36 * 8)        /* multiple of 16 */
 
-#define SMODE_MAX_HARTS 8               /* secondary stacks in slink.ld */
-#define SMODE_SEC_STACK 0x4000
 
 #ifndef __ASSEMBLER__
 
 #include <stdint.h>
 #include "rvh.h"
-#include "sbi.h"
+#include "rvh/sbi.h"
+#include "rvh/start.h"
 
-/* ---- supervisor CSR bits ---- */
-#define SSTATUS_SIE     (1UL << 1)
-#define SSTATUS_SPIE    (1UL << 5)
-#define SSTATUS_SPP     (1UL << 8)
-#define SSTATUS_SUM     (1UL << 18)
-#define SSTATUS_MXR     (1UL << 19)
-#define SIE_SSIE        (1UL << 1)
-#define SIE_STIE        (1UL << 5)
-#define SIE_SEIE        (1UL << 9)
-#define SIP_SSIP        SIE_SSIE
-#define SIP_STIP        SIE_STIE
-#define SIP_SEIP        SIE_SEIE
-#define SCAUSE_INTR     (1UL << 63)
-
-/* interrupt numbers (scause with bit 63 set) */
-#define IRQ_S_SOFT      1
-#define IRQ_S_TIMER     5
-#define IRQ_S_EXT       9
-
-/* exception causes */
-#define EXC_INST_MISALIGNED   0
-#define EXC_INST_ACCESS       1
-#define EXC_ILLEGAL_INST      2
-#define EXC_BREAKPOINT        3
-#define EXC_LOAD_MISALIGNED   4
-#define EXC_LOAD_ACCESS       5
-#define EXC_STORE_MISALIGNED  6
-#define EXC_STORE_ACCESS      7
-#define EXC_ECALL_U           8
-#define EXC_ECALL_S           9
-#define EXC_INST_PAGE_FAULT   12
-#define EXC_LOAD_PAGE_FAULT   13
-#define EXC_STORE_PAGE_FAULT  15
-
-/* satp */
-#define SATP_MODE_SHIFT 60
-#define SATP_MODE_BARE  0UL
-#define SATP_MODE_SV39  8UL
-#define SATP_MODE_SV48  9UL
-#define SATP_MODE_SV57  10UL
-#define SATP_ASID_SHIFT 44
-#define SATP_ASID_MASK  0xffffUL
-#define SATP_PPN_MASK   ((1UL << 44) - 1)
+/* CSR numbers and fields, causes, interrupts, SBI numbers: rvh/encoding.h (generated) */
 
 /* ---- counters and fences ---- */
 static inline uint64_t rdtime(void)
@@ -77,18 +34,6 @@ static inline uint64_t rdtime(void)
     uint64_t v;
     __asm__ __volatile__("csrr %0, time" : "=r"(v) :: "memory");
     return v;
-}
-static inline void sfence_vma_all(void)
-{
-    __asm__ __volatile__("sfence.vma" ::: "memory");
-}
-static inline void sfence_vma_va(uintptr_t va)
-{
-    __asm__ __volatile__("sfence.vma %0, zero" :: "r"(va) : "memory");
-}
-static inline void fence_i(void)
-{
-    __asm__ __volatile__("fence.i" ::: "memory");
 }
 /* hartid of the running hart: sstart.S keeps it in tp */
 static inline unsigned long rvh_hartid(void)
@@ -110,7 +55,7 @@ struct strap_frame {
 #define REG_A7  17
 
 /*
- * Every trap goes through sstart.S (stvec = rvh_strap_entry, direct) to
+ * Every trap goes through strap.S (stvec = rvh_strap_entry, direct) to
  * rvh_strap_c(frame), which tries, in this order:
  *   1. strap_hook(frame), when set: return nonzero when handled (the hook
  *      may change frame->sepc, frame->sstatus and the saved registers),
@@ -162,24 +107,24 @@ long probe_load32(uintptr_t addr, uint32_t *val);  /* lw, zero-extended */
 long probe_load8(uintptr_t addr, uint8_t *val);
 long probe_store64(uintptr_t addr, uint64_t val);
 long probe_store8(uintptr_t addr, uint8_t val);
-/* jalr to addr (the code there must return with `ret`) (sstart.S) */
+/* jalr to addr (the code there must return with `ret`) (strap.S) */
 long probe_exec(uintptr_t addr);
-/* read or write a CSR named at compile time: -1 or the scause */
+/* read or write a CSR given by name or CSR_ number: -1 or the scause */
 #define PROBE_CSR_READ(csr, valp) ({                                    \
     unsigned long __pv = 0;                                             \
     strap_arm(0);                                                       \
-    __asm__ __volatile__("csrr %0, " #csr : "+r"(__pv) :: "memory");    \
+    __asm__ __volatile__("csrr %0, " RVH_STRINGIFY(csr) : "+r"(__pv) :: "memory");    \
     long __pc = strap_disarm();                                         \
     *(valp) = __pv;                                                     \
     __pc; })
 #define PROBE_CSR_WRITE(csr, val) ({                                    \
     unsigned long __pv = (unsigned long)(val);                          \
     strap_arm(0);                                                       \
-    __asm__ __volatile__("csrw " #csr ", %0" :: "r"(__pv) : "memory");  \
+    __asm__ __volatile__("csrw " RVH_STRINGIFY(csr) ", %0" :: "r"(__pv) : "memory");  \
     strap_disarm(); })
 
 /*
- * U-mode excursions (sstart.S).  rvh_enter_user saves the callee-saved
+ * U-mode excursions (strap.S).  rvh_enter_user saves the callee-saved
  * registers, points sscratch at the kernel stack, then srets to `pc` in
  * U-mode (sstatus.SPP = 0, SPIE = spie) with sp = usp and a0 = arg.  A trap
  * hook returns to the caller of rvh_enter_user by calling
@@ -192,7 +137,7 @@ void rvh_leave_user(long value) __attribute__((noreturn));
 /* ---- secondary harts ---- */
 /*
  * Address to pass to sbi_hart_start: sets gp, tp = hartid, a stack of its
- * own (hartid < SMODE_MAX_HARTS, else the hart stops), sscratch = 0,
+ * own (hartid < RVH_MAX_HARTS, else the hart stops), sscratch = 0,
  * stvec = rvh_strap_entry, then calls rvh_secondary_main(hartid, opaque)
  * and stops the hart (sbi_hart_stop) when it returns.  The default
  * rvh_secondary_main (weak) returns at once.
@@ -203,7 +148,6 @@ void rvh_secondary_main(unsigned long hartid, unsigned long opaque);
 /* ---- runtime state (smode.c) ---- */
 extern unsigned long rvh_boot_hartid;   /* a0 at _start */
 extern unsigned long rvh_dtb;           /* a1 at _start */
-extern int rvh_has_dbcn;                /* console goes through DBCN */
 
 /* ---- self-checks ---- */
 /*

@@ -38,6 +38,8 @@
 #ifndef RVH_TEST_H
 #define RVH_TEST_H
 
+#include "rvh/encoding.h"
+
 #define TESTNUM s11
 
 /* No linker relaxation in tests: the code stays exactly as written and
@@ -163,10 +165,10 @@ main:                                                                   \
 #define TEST_TRAP_TVAL(n, cause, tval, ...)                             \
     TEST_TRAP(n, cause, __VA_ARGS__); CHECK_EQ(s4, tval)
 
-/* illegal instruction: cause 2, mepc = the instruction, mtval = its bits
+/* illegal instruction: mepc = the instruction, mtval = its bits
  * (16 or 32, zero-extended; read back from memory for the comparison) */
 #define TEST_ILLEGAL(n, ...)                                            \
-    TEST_TRAP(n, 2, __VA_ARGS__);                                       \
+    TEST_TRAP(n, CAUSE_ILLEGAL_INSTRUCTION, __VA_ARGS__);               \
     la t6, 9986b; lhu t5, 0(t6); lhu t6, 2(t6);                         \
     slli t6, t6, 16; or t6, t6, t5;                                     \
     andi t5, t5, 3; addi t5, t5, -3; beqz t5, 9987f;                    \

@@ -10,7 +10,7 @@ const char *const virtio_wait_names[3] = { "poll", "wfi", "irq" };
 /* bump allocator over the RAM after the image                        */
 
 extern char _end[];
-#define ALLOC_LIMIT (RAM_BASE + RAM_SIZE - (4UL << 20))  /* keep clear of an SBI's DTB */
+#define ALLOC_LIMIT (RAM_BASE + DEFAULT_MEMORY - (4UL << 20))  /* keep clear of an SBI's DTB */
 static uintptr_t alloc_next;
 
 void virtio_alloc_reset(void)
@@ -218,7 +218,7 @@ static void plic_enable(int irq, int on)
     uint32_t bit = 1u << (irq % 32);
     if (on) {
         mmio_write32(PLIC_PRIORITY(irq), 1);
-        mmio_write32(PLIC_THRESHOLD(ctx), 0);
+        mmio_write32(PLIC_CONTEXT_THRESHOLD(ctx), 0);
         mmio_write32(en, mmio_read32(en) | bit);
     } else {
         mmio_write32(en, mmio_read32(en) & ~bit);
@@ -410,7 +410,7 @@ int virtio_plic_service(void)
     uintptr_t ctx = PLIC_S_CONTEXT(rvh_hartid());
     int n = 0;
     uint32_t irq;
-    while ((irq = mmio_read32(PLIC_CLAIM(ctx))) != 0) {
+    while ((irq = mmio_read32(PLIC_CONTEXT_CLAIM(ctx))) != 0) {
         struct virtio_dev *d = irq <= VIRTIO_MMIO_SLOTS ? irq_owner[irq] : 0;
         if (d) {
             uint32_t isr = vio_read(d, VIRTIO_MMIO_INTERRUPT_STATUS);
@@ -426,7 +426,7 @@ int virtio_plic_service(void)
         } else {
             virtio_spurious_claims++;
         }
-        mmio_write32(PLIC_CLAIM(ctx), irq);
+        mmio_write32(PLIC_CONTEXT_CLAIM(ctx), irq);
         n++;
     }
     return n;
@@ -434,12 +434,12 @@ int virtio_plic_service(void)
 
 static int virtio_trap_hook(struct strap_frame *f)
 {
-    if (f->scause == (SCAUSE_INTR | IRQ_S_EXT)) {
+    if (f->scause == (MCAUSE_INTERRUPT_MASK | INTERRUPT_SUPERVISOR_EXTERNAL)) {
         virtio_irq_traps++;
         virtio_plic_service();
         return 1;
     }
-    if (f->scause == (SCAUSE_INTR | IRQ_S_TIMER) && watchdog_deadline) {
+    if (f->scause == (MCAUSE_INTERRUPT_MASK | INTERRUPT_SUPERVISOR_TIMER) && watchdog_deadline) {
         sbi_set_timer(~0ULL);
         watchdog_deadline = 0;
         return 1;
@@ -455,7 +455,7 @@ static void watchdog_arm(uint64_t now)
         return;
     watchdog_deadline = now + VIRTIO_WAIT_TIMEOUT + 1000;
     sbi_set_timer(watchdog_deadline);
-    csr_set(sie, SIE_STIE);
+    csr_set(sie, SIE_STIE_MASK);
 }
 
 /* the used-buffer notification wanted for the wait mode, at the current
@@ -496,7 +496,7 @@ void virtio_set_wait(struct virtio_dev *d, enum virtio_wait wait)
         strap_hook = virtio_trap_hook;
         hook_installed = 1;
     }
-    csr_set(sie, SIE_SEIE);
+    csr_set(sie, SIE_SEIE_MASK);
 }
 
 uint32_t virtio_driver_ok(struct virtio_dev *d, enum virtio_wait wait)
@@ -685,7 +685,7 @@ int virtq_wait_any_for(struct virtq **qs, int n, uint64_t ticks)
     vio_mb();
     for (;;) {
         if (mode == VIRTIO_WAIT_IRQ)
-            csr_clear(sstatus, SSTATUS_SIE);
+            csr_clear(sstatus, SSTATUS_SIE_MASK);
         for (int i = 0; i < n; i++)
             if (virtq_has_used(qs[i]))
                 return 1;
@@ -703,7 +703,7 @@ int virtq_wait_any_for(struct virtq **qs, int n, uint64_t ticks)
         case VIRTIO_WAIT_IRQ:
             watchdog_arm(now);
             wfi();
-            csr_set(sstatus, SSTATUS_SIE);      /* the interrupt is taken here */
+            csr_set(sstatus, SSTATUS_SIE_MASK);      /* the interrupt is taken here */
             break;
         }
     }
@@ -740,12 +740,12 @@ void virtio_wait_irq(struct virtio_dev *d, unsigned long since, long check)
             wfi();
             virtio_plic_service();
         } else {
-            csr_clear(sstatus, SSTATUS_SIE);
+            csr_clear(sstatus, SSTATUS_SIE_MASK);
             if (d->irqs > since)
                 break;
             wfi();
-            csr_set(sstatus, SSTATUS_SIE);      /* taken here */
-            csr_clear(sstatus, SSTATUS_SIE);
+            csr_set(sstatus, SSTATUS_SIE_MASK);      /* taken here */
+            csr_clear(sstatus, SSTATUS_SIE_MASK);
         }
     }
 }

@@ -25,19 +25,21 @@
 #include <stdint.h>
 #include "smode.h"
 
-/* ---- board ---- */
-#define VIRTIO_MMIO_BASE        0x10001000UL
-#define VIRTIO_MMIO_STRIDE      0x1000UL
-#define VIRTIO_MMIO_SLOTS       8
-#define VIRTIO_SLOT_BASE(i)     (VIRTIO_MMIO_BASE + VIRTIO_MMIO_STRIDE * (i))
-#define VIRTIO_SLOT_IRQ(i)      ((i) + 1)
+/* ---- board (addresses and IRQs from rvh/encoding.h, i.e. rvh/config.py) ---- */
+#define VIRTIO_MMIO_SLOTS       VIRTIO_SLOTS
+#define VIRTIO_SLOT_BASE(i)     (VIRTIO_BASE + VIRTIO_SIZE * (unsigned long)(i))
+#define VIRTIO_SLOT_IRQ(i)      (VIRTIO_IRQ_BASE + (i))
 
-#define PLIC_BASE               0x0c000000UL
-#define PLIC_PRIORITY(irq)      (PLIC_BASE + 4UL * (irq))
-#define PLIC_PENDING(irq)       (PLIC_BASE + 0x1000UL + 4UL * ((irq) / 32))
-#define PLIC_ENABLE(ctx, irq)   (PLIC_BASE + 0x2000UL + 0x80UL * (ctx) + 4UL * ((irq) / 32))
-#define PLIC_THRESHOLD(ctx)     (PLIC_BASE + 0x200000UL + 0x1000UL * (ctx))
-#define PLIC_CLAIM(ctx)         (PLIC_BASE + 0x200004UL + 0x1000UL * (ctx))
+/* PLIC registers: a u32 priority per source, pending and enable bits 32 to a word, and per
+ * context a threshold and a claim/complete register; context 2h is hart h's M-mode, 2h + 1
+ * its S-mode (QEMU virt's wiring) */
+#define PLIC_PRIORITY(irq)      (PLIC_BASE + PLIC_PRIORITY_BASE + 4UL * (irq))
+#define PLIC_PENDING(irq)       (PLIC_BASE + PLIC_PENDING_BASE + 4UL * ((irq) / 32))
+#define PLIC_ENABLE(ctx, irq) \
+    (PLIC_BASE + PLIC_ENABLE_BASE + PLIC_ENABLE_STRIDE * (ctx) + 4UL * ((irq) / 32))
+#define PLIC_CONTEXT(ctx)       (PLIC_BASE + PLIC_CONTEXT_BASE + PLIC_CONTEXT_STRIDE * (ctx))
+#define PLIC_CONTEXT_THRESHOLD(ctx) (PLIC_CONTEXT(ctx) + PLIC_THRESHOLD)
+#define PLIC_CONTEXT_CLAIM(ctx) (PLIC_CONTEXT(ctx) + PLIC_CLAIM_COMPLETE)
 #define PLIC_S_CONTEXT(hart)    (2UL * (hart) + 1)
 
 /* ---- virtio-mmio registers (spec 4.2.2, version 2) ---- */

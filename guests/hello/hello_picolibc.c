@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "rvh_hw.h"
+#include "rvh/hw.h"
 
 static int uart_put(char c, FILE *f)
 {

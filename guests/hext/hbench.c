@@ -24,7 +24,8 @@ extern char _end[];
 static char spool[8 * 4096] __attribute__((aligned(4096)));
 static char vpool[8 * 4096] __attribute__((aligned(4096)));
 static char gpool[16 * 4096] __attribute__((aligned(16384)));
-static struct hx_pt sT, vT, gT;
+static struct pt sT, vT, gT;
+static struct pt_pool s_pool, v_pool, g_pool;
 
 static HX_NOINLINE long bench(unsigned long iters)
 {
@@ -47,12 +48,12 @@ static HX_NOINLINE long bench(unsigned long iters)
 }
 
 /* the program image [RAM_BASE, _end) and the UART, 4 KiB pages */
-static void map_image(struct hx_pt *pt, unsigned long flags)
+static void map_image(struct pt *pt, unsigned long flags)
 {
     unsigned long end = ((unsigned long)_end + 0xfff) & ~0xfffUL;
-    hx_pt_map(pt, RAM_BASE, RAM_BASE, end - RAM_BASE, 0, flags);
-    hx_pt_map(pt, UART_BASE, UART_BASE, 4096, 0, (flags & ~PTE_X) | PTE_R | PTE_W);
-    hx_pt_map(pt, SYSCON_BASE, SYSCON_BASE, 4096, 0, (flags & ~PTE_X) | PTE_R | PTE_W);
+    pt_map_range(pt, RAM_BASE, RAM_BASE, end - RAM_BASE, 0, flags);
+    pt_map_range(pt, UART0_BASE, UART0_BASE, 4096, 0, (flags & ~PTE_X_MASK) | PTE_R_MASK | PTE_W_MASK);
+    pt_map_range(pt, TEST_BASE, TEST_BASE, 4096, 0, (flags & ~PTE_X_MASK) | PTE_R_MASK | PTE_W_MASK);
 }
 
 int main(void)
@@ -60,15 +61,18 @@ int main(void)
     hx_init("hbench");
     const unsigned long iters = HBENCH_ITERS;
 
-    hx_pt_init(&sT, 3, 0, (unsigned long)spool, sizeof(spool), 0);
-    map_image(&sT, PTE_RWX | PTE_A | PTE_D);
-    hx_pt_init(&vT, 3, 0, (unsigned long)vpool, sizeof(vpool), 0);
-    map_image(&vT, PTE_RWX | PTE_A | PTE_D);
-    hx_pt_init(&gT, 3, 1, (unsigned long)gpool, sizeof(gpool), 0);
-    map_image(&gT, PTE_U | PTE_RWX | PTE_A | PTE_D);
+    pt_pool_init(&s_pool, spool, sizeof(spool));
+    pt_init(&sT, &s_pool, 3, 0, 0);
+    map_image(&sT, PTE_RWX | PTE_A_MASK | PTE_D_MASK);
+    pt_pool_init(&v_pool, vpool, sizeof(vpool));
+    pt_init(&vT, &v_pool, 3, 0, 0);
+    map_image(&vT, PTE_RWX | PTE_A_MASK | PTE_D_MASK);
+    pt_pool_init(&g_pool, gpool, sizeof(gpool));
+    pt_init(&gT, &g_pool, 3, 1, 0);
+    map_image(&gT, PTE_U_MASK | PTE_RWX | PTE_A_MASK | PTE_D_MASK);
 
     /* native: HS-mode with Sv39 */
-    csrw(CSR_SATP, (SATP_MODE_SV39 << 60) | hx_pt_root_ppn(&sT));
+    csrw(CSR_SATP, (SATP_MODE_SV39 << SATP_MODE_SHIFT) | pt_root_ppn(&sT));
     sfence_vma_all();
     printf("phase: native\n");
     unsigned long t0 = mtime();
@@ -81,8 +85,8 @@ int main(void)
            iters, (unsigned long)c_native, t1 - t0);
 
     /* vs: VS-mode with vsatp Sv39 and hgatp Sv39x4 */
-    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << 60) | hx_pt_root_ppn(&gT));
-    csrw(CSR_VSATP, (SATP_MODE_SV39 << 60) | hx_pt_root_ppn(&vT));
+    csrw(CSR_HGATP, (HGATP_MODE_SV39X4 << HGATP_MODE_SHIFT) | pt_root_ppn(&gT));
+    csrw(CSR_VSATP, (SATP_MODE_SV39 << SATP_MODE_SHIFT) | pt_root_ppn(&vT));
     hfence_gvma_all();
     hfence_vvma_all();
     printf("phase: vs\n");

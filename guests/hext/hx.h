@@ -26,72 +26,10 @@
 #define HX_H
 
 #include "rvh.h"
+#include "rvh/pt.h"
 
-/* ---------------- CSR numbers ---------------- */
-#define CSR_SSTATUS     0x100
-#define CSR_SIE         0x104
-#define CSR_STVEC       0x105
-#define CSR_SCOUNTEREN  0x106
-#define CSR_SENVCFG     0x10a
-#define CSR_SSCRATCH    0x140
-#define CSR_SEPC        0x141
-#define CSR_SCAUSE      0x142
-#define CSR_STVAL       0x143
-#define CSR_SIP         0x144
-#define CSR_STIMECMP    0x14d
-#define CSR_SATP        0x180
-
-#define CSR_VSSTATUS    0x200
-#define CSR_VSIE        0x204
-#define CSR_VSTVEC      0x205
-#define CSR_VSSCRATCH   0x240
-#define CSR_VSEPC       0x241
-#define CSR_VSCAUSE     0x242
-#define CSR_VSTVAL      0x243
-#define CSR_VSIP        0x244
-#define CSR_VSTIMECMP   0x24d
-#define CSR_VSATP       0x280
-
-#define CSR_HSTATUS     0x600
-#define CSR_HEDELEG     0x602
-#define CSR_HIDELEG     0x603
-#define CSR_HIE         0x604
-#define CSR_HTIMEDELTA  0x605
-#define CSR_HCOUNTEREN  0x606
-#define CSR_HGEIE       0x607
-#define CSR_HENVCFG     0x60a
-#define CSR_HTIMEDELTAH 0x615
-#define CSR_HTVAL       0x643
-#define CSR_HIP         0x644
-#define CSR_HVIP        0x645
-#define CSR_HTINST      0x64a
-#define CSR_HGATP       0x680
-#define CSR_HGEIP       0xe12
-
-#define CSR_MSTATUS     0x300
-#define CSR_MISA        0x301
-#define CSR_MEDELEG     0x302
-#define CSR_MIDELEG     0x303
-#define CSR_MIE         0x304
-#define CSR_MTVEC       0x305
-#define CSR_MCOUNTEREN  0x306
-#define CSR_MENVCFG     0x30a
-#define CSR_MSCRATCH    0x340
-#define CSR_MEPC        0x341
-#define CSR_MCAUSE      0x342
-#define CSR_MTVAL       0x343
-#define CSR_MIP         0x344
-#define CSR_MTINST      0x34a
-#define CSR_MTVAL2      0x34b
-#define CSR_PMPCFG0     0x3a0
-#define CSR_PMPADDR0    0x3b0
-
-#define CSR_CYCLE       0xc00
-#define CSR_TIME        0xc01
-#define CSR_INSTRET     0xc02
-#define CSR_HPMCOUNTER3 0xc03
-#define CSR_CYCLEH      0xc80
-#define CSR_TIMEH       0xc81
+/* CSR numbers and fields, causes, interrupts, PTE bits, atp modes: rvh/encoding.h (generated
+ * from rvh/isa); page tables: rvh/pt.h (firmware/common) */
 
 /* ---------------- CSR access by number (macro-expanded) ---------------- */
 #define HX_STR_(x)  #x
@@ -109,136 +47,10 @@
     __asm__ __volatile__("csrrw %0, " HX_STR(csr) ", %0"                 \
                          : "+r"(__v) :: "memory"); __v; })
 
-/* ---------------- bits ---------------- */
-#define MSTATUS_SIE     (1UL << 1)
-#define MSTATUS_MIE     (1UL << 3)
-#define MSTATUS_SPIE    (1UL << 5)
-#define MSTATUS_UBE     (1UL << 6)
-#define MSTATUS_MPIE    (1UL << 7)
-#define MSTATUS_SPP     (1UL << 8)
-#define MSTATUS_MPP     (3UL << 11)
-#define MSTATUS_MPP_S   (1UL << 11)
-#define MSTATUS_FS      (3UL << 13)
-#define MSTATUS_MPRV    (1UL << 17)
-#define MSTATUS_SUM     (1UL << 18)
-#define MSTATUS_MXR     (1UL << 19)
-#define MSTATUS_TVM     (1UL << 20)
-#define MSTATUS_TW      (1UL << 21)
-#define MSTATUS_TSR     (1UL << 22)
-#define MSTATUS_UXL     (3UL << 32)
-#define MSTATUS_GVA     (1UL << 38)
-#define MSTATUS_MPV     (1UL << 39)
-
-#define SSTATUS_SIE     MSTATUS_SIE
-#define SSTATUS_SPIE    MSTATUS_SPIE
-#define SSTATUS_SPP     MSTATUS_SPP
-#define SSTATUS_SUM     MSTATUS_SUM
-#define SSTATUS_MXR     MSTATUS_MXR
-
-#define HSTATUS_VSBE    (1UL << 5)
-#define HSTATUS_GVA     (1UL << 6)
-#define HSTATUS_SPV     (1UL << 7)
-#define HSTATUS_SPVP    (1UL << 8)
-#define HSTATUS_HU      (1UL << 9)
-#define HSTATUS_VGEIN   (0x3fUL << 12)
-#define HSTATUS_VTVM    (1UL << 20)
-#define HSTATUS_VTW     (1UL << 21)
-#define HSTATUS_VTSR    (1UL << 22)
-#define HSTATUS_VSXL    (3UL << 32)
-
-#define IRQ_SSI   1
-#define IRQ_VSSI  2
-#define IRQ_MSI   3
-#define IRQ_STI   5
-#define IRQ_VSTI  6
-#define IRQ_MTI   7
-#define IRQ_SEI   9
-#define IRQ_VSEI  10
-#define IRQ_MEI   11
-#define IRQ_SGEI  12
-#define MIP_SSIP  (1UL << IRQ_SSI)
-#define MIP_VSSIP (1UL << IRQ_VSSI)
-#define MIP_STIP  (1UL << IRQ_STI)
-#define MIP_VSTIP (1UL << IRQ_VSTI)
-#define MIP_SEIP  (1UL << IRQ_SEI)
-#define MIP_VSEIP (1UL << IRQ_VSEI)
-#define MIP_SGEIP (1UL << IRQ_SGEI)
-#define VS_INTS   (MIP_VSSIP | MIP_VSTIP | MIP_VSEIP)
-#define S_INTS    (MIP_SSIP | MIP_STIP | MIP_SEIP)
-#define INTR      (1UL << 63)
-
-#define ENVCFG_FIOM  (1UL << 0)
-#define ENVCFG_CBIE  (3UL << 4)
-#define ENVCFG_CBCFE (1UL << 6)
-#define ENVCFG_CBZE  (1UL << 7)
-#define ENVCFG_PBMTE (1UL << 62)
-#define ENVCFG_STCE  (1UL << 63)
-
-/* exception causes */
-#define CAUSE_IACCESS   1
-#define CAUSE_ILLEGAL   2
-#define CAUSE_BREAK     3
-#define CAUSE_LACCESS   5
-#define CAUSE_SACCESS   7
-#define CAUSE_ECALL_U   8
-#define CAUSE_ECALL_S   9
-#define CAUSE_ECALL_VS  10
-#define CAUSE_ECALL_M   11
-#define CAUSE_IPF       12
-#define CAUSE_LPF       13
-#define CAUSE_SPF       15
-#define CAUSE_IGPF      20
-#define CAUSE_LGPF      21
-#define CAUSE_VIRTUAL   22
-#define CAUSE_SGPF      23
-
-/* ---------------- page tables ---------------- */
-#define PTE_V   (1UL << 0)
-#define PTE_R   (1UL << 1)
-#define PTE_W   (1UL << 2)
-#define PTE_X   (1UL << 3)
-#define PTE_U   (1UL << 4)
-#define PTE_G   (1UL << 5)
-#define PTE_A   (1UL << 6)
-#define PTE_D   (1UL << 7)
-#define PTE_RWX (PTE_R | PTE_W | PTE_X)
-#define PTE_AD  (PTE_A | PTE_D)
-#define PTE_PPN_MASK (((1UL << 44) - 1) << 10)
-#define SATP_MODE_SV39  8UL
-#define SATP_MODE_SV48  9UL
-#define HGATP_MODE_SV39X4 8UL
-#define HGATP_MODE_SV48X4 9UL
-#define HGATP_MODE_SV57X4 10UL
-
-static inline unsigned long pte_pa(unsigned long pte)
-{
-    return ((pte & PTE_PPN_MASK) >> 10) << 12;
-}
-
-/*
- * A page-table tree: `levels` 3 (Sv39/Sv39x4) or 4 (Sv48/Sv48x4); x4 = 1
- * for G-stage trees (16 KiB root, 2 more bits of address).  Tables come
- * from a pool at host-physical address pool_hpa; the walker sees them at
- * pool_hpa + walker_off (non-zero for VS-stage tables in guest memory,
- * whose pointers are guest-physical addresses).
- */
-struct hx_pt {
-    int levels, x4;
-    unsigned long *root;            /* host (M-mode) pointer */
-    unsigned long pool_hpa, pool_end, next;
-    long walker_off;
-};
-void hx_pt_init(struct hx_pt *pt, int levels, int x4, unsigned long pool_hpa,
-                unsigned long pool_bytes, long walker_off);
-/* a zeroed 4 KiB table from pt's pool (host pointer) */
-unsigned long *hx_pt_alloc(struct hx_pt *pt);
-/* PTE for va at `level` (0 = 4K leaf, 1 = 2M, 2 = 1G), creating tables */
-unsigned long *hx_pt_walk(struct hx_pt *pt, unsigned long va, int level);
-/* map [va, va+size) -> pa with leaves of `level` (V added to flags) */
-void hx_pt_map(struct hx_pt *pt, unsigned long va, unsigned long pa,
-               unsigned long size, int level, unsigned long flags);
-/* the root as the walker sees it, as a PPN */
-unsigned long hx_pt_root_ppn(struct hx_pt *pt);
+/* ---------------- composite bits ---------------- */
+#define MSTATUS_MPP_S   (PRIVILEGE_S << MSTATUS_MPP_SHIFT)
+#define PTE_RWX (PTE_R_MASK | PTE_W_MASK | PTE_X_MASK)
+#define PTE_AD  (PTE_A_MASK | PTE_D_MASK)
 
 /* ---------------- modes ---------------- */
 #define HX_U   0
@@ -385,8 +197,6 @@ static inline void hfence_gvma_all(void)
 { __asm__ __volatile__(HX_ASM_H("hfence.gvma zero, zero") ::: "memory"); }
 static inline void hfence_vvma_all(void)
 { __asm__ __volatile__(HX_ASM_H("hfence.vvma zero, zero") ::: "memory"); }
-static inline void sfence_vma_all(void)
-{ __asm__ __volatile__("sfence.vma zero, zero" ::: "memory"); }
 
 /* ---------------- misc ---------------- */
 #define HX_NOINLINE __attribute__((noinline))

@@ -7,6 +7,8 @@
  * trapped context.  Each level has its own trap stack, whose top is kept in
  * mscratch / sscratch (HS) / vsscratch (seen as sscratch in VS-mode).
  */
+#include "rvh/encoding.h"
+
 #define HX_MAGIC_RET    0x48585254      /* a7 of the ecall that ends hx_run */
 #define HX_MAGIC_ABORT  0x48584142      /* a7 of the ecall that aborts it */
 #define FRAME           256
@@ -195,7 +197,7 @@ hx_run_asm:
     la t1, hx_sstack_top
     csrw sscratch, t1
     la t1, hx_vsstack_top
-    csrw 0x240, t1              /* vsscratch */
+    csrw CSR_VSSCRATCH, t1
     li t1, (3 << 11)            /* MPP */
     csrc mstatus, t1
     li t1, 1

@@ -29,14 +29,13 @@
  * Exit 0 = pass, otherwise the number of the first failing test.
  */
 #include "test.h"
+#include "rvh/encoding.h"
 
-#define CLINT_MSIP0      0x2000000
-#define CLINT_MTIMECMP0  0x2004000
-#define CLINT_MTIME      0x200bff8
-#define MIP_MSIP         0x8
-#define MIP_MTIP         0x80
-#define CAUSE_MSI        0x8000000000000003
-#define CAUSE_MTI        0x8000000000000007
+#define CLINT_MSIP0      (CLINT_BASE + CLINT_MSIP_OFFSET)
+#define CLINT_MTIMECMP0  (CLINT_BASE + CLINT_MTIMECMP_OFFSET)
+#define CLINT_MTIME      (CLINT_BASE + CLINT_MTIME_OFFSET)
+#define CAUSE_MSI        (MCAUSE_INTERRUPT_MASK | INTERRUPT_MACHINE_SOFTWARE)
+#define CAUSE_MTI        (MCAUSE_INTERRUPT_MASK | INTERRUPT_MACHINE_TIMER)
 
     .option norvc
 
@@ -85,15 +84,15 @@ RVH_TEST_BEGIN(mtraps)
     bgeu a2, a4, rvh_fail
 
     /* ---------------- ecall / ebreak ---------------- */
-    TEST_TRAP_TVAL(8, 11, 0, ecall)
-    TEST_TRAP(9, 3, ebreak)
+    TEST_TRAP_TVAL(8, CAUSE_ECALL_FROM_M, 0, ecall)
+    TEST_TRAP(9, CAUSE_BREAKPOINT, ebreak)
     la t0, 9986b                        /* mtval: 0 (QEMU 7.2) or the pc */
     beqz s4, 1f
     ASSERT_EQ(s4, t0)
 1:
     .option push
     .option rvc
-    TEST_TRAP(10, 3, c.ebreak)
+    TEST_TRAP(10, CAUSE_BREAKPOINT, c.ebreak)
     .option pop
     la t0, 9986b
     beqz s4, 1f
@@ -105,7 +104,7 @@ RVH_TEST_BEGIN(mtraps)
     c.ebreak
     c.li a0, 17
     .option pop
-    CHECK_EQ(s2, 3)
+    CHECK_EQ(s2, CAUSE_BREAKPOINT)
     CHECK_EQ(a0, 17)
 
     /* ---------------- illegal instructions ---------------- */
@@ -146,22 +145,22 @@ RVH_TEST_BEGIN(mtraps)
     li a0, 0x1234
     TRAP_ARM
     .word 0x02a0050b                    /* custom-0 with rd = a0 */
-    CHECK_EQ(s2, 2)
+    CHECK_EQ(s2, CAUSE_ILLEGAL_INSTRUCTION)
     CHECK_EQ(a0, 0x1234)
 
     /* ---------------- access faults ---------------- */
     li a1, 0
-    TEST_TRAP_TVAL(31, 5, 0, lw a0, 0(a1))
-    TEST_TRAP_TVAL(32, 7, 0, sw a0, 0(a1))
-    TEST_TRAP_TVAL(33, 5, 8, ld a0, 8(a1))
-    TEST_TRAP_TVAL(34, 7, 0x10, sd a0, 0x10(a1))
-    TEST_TRAP_TVAL(35, 5, 3, lbu a0, 3(a1))
-    TEST_TRAP_TVAL(36, 7, 6, sh a0, 6(a1))
+    TEST_TRAP_TVAL(31, CAUSE_LOAD_ACCESS_FAULT, 0, lw a0, 0(a1))
+    TEST_TRAP_TVAL(32, CAUSE_STORE_ACCESS_FAULT, 0, sw a0, 0(a1))
+    TEST_TRAP_TVAL(33, CAUSE_LOAD_ACCESS_FAULT, 8, ld a0, 8(a1))
+    TEST_TRAP_TVAL(34, CAUSE_STORE_ACCESS_FAULT, 0x10, sd a0, 0x10(a1))
+    TEST_TRAP_TVAL(35, CAUSE_LOAD_ACCESS_FAULT, 3, lbu a0, 3(a1))
+    TEST_TRAP_TVAL(36, CAUSE_STORE_ACCESS_FAULT, 6, sh a0, 6(a1))
     SET_TESTNUM(37)                     /* a faulting load leaves rd alone */
     li a0, 0x4321
     TRAP_ARM
     ld a0, 0(a1)
-    CHECK_EQ(s2, 5)
+    CHECK_EQ(s2, CAUSE_LOAD_ACCESS_FAULT)
     CHECK_EQ(a0, 0x4321)
     /* AMO to an unmapped address: the spec says store/AMO access fault (7);
      * QEMU 7.2 raises a load access fault (5).  Accept both. */
@@ -174,7 +173,7 @@ RVH_TEST_BEGIN(mtraps)
     CHECK_EQ(s4, 0x20)
     li t0, 7
     beq s2, t0, 1f
-    CHECK_EQ(s2, 5)
+    CHECK_EQ(s2, CAUSE_LOAD_ACCESS_FAULT)
 1:
     /* instruction access fault: jump to 0 */
     SET_TESTNUM(39)
@@ -182,7 +181,7 @@ RVH_TEST_BEGIN(mtraps)
     li t0, 0
 1:  jalr ra, 0(t0)
     j rvh_fail
-2:  CHECK_EQ(s2, 1)
+2:  CHECK_EQ(s2, CAUSE_INSTRUCTION_ACCESS_FAULT)
     CHECK_EQ(s3, 0)                     /* mepc = the target */
     CHECK_EQ(s4, 0)                     /* mtval = the target */
     la t0, 1b + 4                       /* the jalr completed (ra written) */
@@ -298,15 +297,15 @@ RVH_TEST_BEGIN(mtraps)
     lw a0, 0(t0)
     CHECK_EQ(a0, 1)
     csrr a0, mip
-    andi a0, a0, MIP_MSIP
-    CHECK_EQ(a0, MIP_MSIP)
+    andi a0, a0, MIP_MSIP_MASK
+    CHECK_EQ(a0, MIP_MSIP_MASK)
     SET_TESTNUM(49)                     /* not taken while mie.MSIE = 0 */
     csrsi mstatus, 8
     nop
     nop
     csrci mstatus, 8
     SET_TESTNUM(50)                     /* taken right after the enabling csrs */
-    csrsi mie, MIP_MSIP
+    csrsi mie, MIP_MSIP_MASK
     TRAP_ARM
     csrsi mstatus, 8
 1:  csrci mstatus, 8
@@ -323,7 +322,7 @@ RVH_TEST_BEGIN(mtraps)
     lw a0, 0(t0)
     CHECK_EQ(a0, 0)
     csrr a0, mip
-    andi a0, a0, MIP_MSIP
+    andi a0, a0, MIP_MSIP_MASK
     CHECK_EQ(a0, 0)
 
     /* ---------------- vectored mtvec ---------------- */
@@ -337,14 +336,14 @@ RVH_TEST_BEGIN(mtraps)
     li s8, 0
     TRAP_ARM
     ecall
-    CHECK_EQ(s2, 11)
+    CHECK_EQ(s2, CAUSE_ECALL_FROM_M)
     CHECK_EQ(s8, 0x100)
     SET_TESTNUM(54)                     /* software interrupt -> base + 4*3 */
     li s8, 0
     li t0, CLINT_MSIP0
     li t1, 1
     sw t1, 0(t0)
-    csrsi mie, MIP_MSIP
+    csrsi mie, MIP_MSIP_MASK
     TRAP_ARM
     csrsi mstatus, 8
 1:  csrci mstatus, 8
@@ -364,7 +363,7 @@ RVH_TEST_BEGIN(mtraps)
     ld a0, 0(t0)
     CHECK_EQ(a0, -1)
     csrr a0, mip
-    andi a0, a0, MIP_MTIP
+    andi a0, a0, MIP_MTIP_MASK
     CHECK_EQ(a0, 0)
     SET_TESTNUM(56)                     /* wfi wakes up on MTIP with MIE = 0 */
     li t0, CLINT_MTIME
@@ -372,11 +371,11 @@ RVH_TEST_BEGIN(mtraps)
     addi t1, t1, 1000                   /* 100 us */
     li t0, CLINT_MTIMECMP0
     sd t1, 0(t0)
-    li t0, MIP_MTIP
+    li t0, MIP_MTIP_MASK
     csrs mie, t0
 1:  wfi                                 /* may also return early: loop */
     csrr a0, mip
-    andi a0, a0, MIP_MTIP
+    andi a0, a0, MIP_MTIP_MASK
     beqz a0, 1b
     li t0, CLINT_MTIME                  /* mtime >= mtimecmp now */
     ld a0, 0(t0)
@@ -393,13 +392,13 @@ RVH_TEST_BEGIN(mtraps)
     ASSERT_EQ(s3, t0)
     SET_TESTNUM(58)                     /* MTIP stays pending until mtimecmp moves */
     csrr a0, mip
-    andi a0, a0, MIP_MTIP
-    CHECK_EQ(a0, MIP_MTIP)
+    andi a0, a0, MIP_MTIP_MASK
+    CHECK_EQ(a0, MIP_MTIP_MASK)
     li t0, CLINT_MTIMECMP0
     li t1, -1
     sd t1, 0(t0)
     csrr a0, mip
-    andi a0, a0, MIP_MTIP
+    andi a0, a0, MIP_MTIP_MASK
     CHECK_EQ(a0, 0)
 
     /* ---------------- priority: MSI before MTI ---------------- */
@@ -410,9 +409,9 @@ RVH_TEST_BEGIN(mtraps)
     li t1, 1
     sw t1, 0(t0)
     csrr a0, mip
-    andi a0, a0, MIP_MSIP | MIP_MTIP
-    CHECK_EQ(a0, MIP_MSIP | MIP_MTIP)
-    li t0, MIP_MSIP | MIP_MTIP
+    andi a0, a0, MIP_MSIP_MASK | MIP_MTIP_MASK
+    CHECK_EQ(a0, MIP_MSIP_MASK | MIP_MTIP_MASK)
+    li t0, MIP_MSIP_MASK | MIP_MTIP_MASK
     csrs mie, t0
     li s8, 0
     TRAP_ARM
@@ -424,7 +423,7 @@ RVH_TEST_BEGIN(mtraps)
     li t0, CLINT_MSIP0
     sw zero, 0(t0)
     SET_TESTNUM(60)                     /* then MTI */
-    li t0, MIP_MTIP
+    li t0, MIP_MTIP_MASK
     csrs mie, t0
     li s8, 0
     TRAP_ARM
@@ -450,7 +449,7 @@ RVH_TEST_BEGIN(mtraps)
     add t1, t1, t2
     li t0, CLINT_MTIMECMP0
     sd t1, 0(t0)
-    li t0, MIP_MTIP
+    li t0, MIP_MTIP_MASK
     csrs mie, t0
     TRAP_ARM_RESUME(2f)
     csrsi mstatus, 8

@@ -34,7 +34,7 @@
     SET_TESTNUM(n); li s2, -1; li s5, 0;                                \
 9960: __VA_ARGS__;                                                      \
     la t6, 9960b; ASSERT_EQ(s3, t6); ASSERT_EQ(s4, addrreg);            \
-    li t6, 6; beq s2, t6, 9961f; CHECK_EQ(s2, 4);                       \
+    li t6, CAUSE_STORE_ADDRESS_MISALIGNED; beq s2, t6, 9961f; CHECK_EQ(s2, CAUSE_LOAD_ADDRESS_MISALIGNED);                       \
 9961:
 
 RVH_TEST_BEGIN(rv64a)
@@ -228,11 +228,11 @@ RVH_TEST_BEGIN(rv64a)
     la a1, amo_dat
     addi a5, a1, 2
     addi a6, a1, 4
-    TEST_TRAP(57, 4, lr.w a0, (a5))
+    TEST_TRAP(57, CAUSE_LOAD_ADDRESS_MISALIGNED, lr.w a0, (a5))
     ASSERT_EQ(s4, a5)
-    TEST_TRAP(58, 4, lr.d a0, (a6))
+    TEST_TRAP(58, CAUSE_LOAD_ADDRESS_MISALIGNED, lr.d a0, (a6))
     ASSERT_EQ(s4, a6)
-    TEST_TRAP(59, 4, lr.d a0, (a5))
+    TEST_TRAP(59, CAUSE_LOAD_ADDRESS_MISALIGNED, lr.d a0, (a5))
     ASSERT_EQ(s4, a5)
     addi a7, a1, 3
     TEST_AMO_MISALIGNED(60, a5, amoswap.w a0, a2, (a5))

@@ -372,7 +372,7 @@ RVH_TEST_BEGIN(rv64c)
     CHECK_EQ(a0, 6)
 
     /* ---------------- c.ebreak ---------------- */
-    TEST_TRAP(33, 3, c.ebreak)
+    TEST_TRAP(33, CAUSE_BREAKPOINT, c.ebreak)
 
     /* ---------------- HINTs: must be no-ops ---------------- */
     SET_TESTNUM(34)

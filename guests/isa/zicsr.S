@@ -173,7 +173,7 @@ RVH_TEST_BEGIN(zicsr)
     li a0, 0x5a5a
     TRAP_ARM
     csrrw a0, mhartid, a1
-    CHECK_EQ(s2, 2)
+    CHECK_EQ(s2, CAUSE_ILLEGAL_INSTRUCTION)
     CHECK_EQ(a0, 0x5a5a)
 
     /* csrrs/csrrc with rs1 != x0 holding 0 on a read-only CSR: the ISA manual
@@ -185,12 +185,12 @@ RVH_TEST_BEGIN(zicsr)
     csrrs a0, mhartid, a1
     li t0, -1
     beq s2, t0, 1f
-    CHECK_EQ(s2, 2)
+    CHECK_EQ(s2, CAUSE_ILLEGAL_INSTRUCTION)
 1:  TRAP_ARM
     csrrc a0, mhartid, a1
     li t0, -1
     beq s2, t0, 1f
-    CHECK_EQ(s2, 2)
+    CHECK_EQ(s2, CAUSE_ILLEGAL_INSTRUCTION)
 1:  li s2, 0
 
     /* ---------------- unimplemented CSRs ---------------- */

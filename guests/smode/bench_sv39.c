@@ -59,12 +59,12 @@ static uint64_t phase(const char *name)
 
 static void build_space(void)
 {
-    uint64_t mega = LEVEL_SIZE(1);
+    uint64_t mega = PT_LEVEL_SIZE(1);
     uint64_t img_lo = (uintptr_t)__image_start & ~(mega - 1);
     uint64_t img_hi = ((uintptr_t)_end + mega - 1) & ~(mega - 1);
-    pt_init(&space, 3);
+    spt_init(&space, 3);
     for (uint64_t a = RAM_BASE; a < RAM_BASE + RAM_SIZE_MAPPED; a += mega) {
-        uint64_t flags = PTE_R | PTE_W | PTE_X | PTE_A | PTE_D;
+        uint64_t flags = PTE_R_MASK | PTE_W_MASK | PTE_X_MASK | PTE_A_MASK | PTE_D_MASK;
         if (a >= img_lo && a < img_hi)
             pt_map_range(&space, a, a, mega, 0, flags);     /* 4 KiB pages */
         else

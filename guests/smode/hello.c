@@ -16,6 +16,6 @@ int main(unsigned long hartid, unsigned long dtb)
     printf("hartid=%lu dtb=0x%lx\n", hartid, dtb);
     printf("SBI spec %lu.%lu, implementation %ld version 0x%lx, console %s\n",
            SBI_SPEC_MAJOR(ver.value), SBI_SPEC_MINOR(ver.value), id.value,
-           iv.value, rvh_has_dbcn ? "DBCN" : "legacy putchar");
+           iv.value, sbi_console_has_dbcn ? "DBCN" : "legacy putchar");
     pass();
 }

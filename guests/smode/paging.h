@@ -49,7 +49,7 @@
 #define NO_TABLE_VA     0x300000000UL               /* no table below the root */
 
 #define RET_INSN        0x00008067u                 /* jalr x0, 0(ra) */
-#define RWXAD           (PTE_R | PTE_W | PTE_X | PTE_A | PTE_D)
+#define RWXAD           (PTE_R_MASK | PTE_W_MASK | PTE_X_MASK | PTE_A_MASK | PTE_D_MASK)
 
 enum {                      /* test pages: TEST_VA + PG_x * 4 KiB */
     PG_ALIAS0, PG_ALIAS1, PG_RO, PG_NX, PG_X, PG_AD, PG_AD_X, PG_WONLY,
@@ -99,40 +99,40 @@ static void put_ret(int p)
 
 static void build_space(void)
 {
-    pt_init(&space, LEVELS);
+    spt_init(&space, LEVELS);
     pt_map_image(&space);
 
     for (int p = 0; p < P_COUNT; p++)
         for (int i = 0; i < 512; i++)
             WORD(p, i * 8) = ((uint64_t)p << 32) | (uint64_t)i;
 
-    pt_map(&space, VA(PG_ALIAS0), PA(P_A), 0, PTE_R | PTE_W | PTE_A | PTE_D);
-    pt_map(&space, VA(PG_ALIAS1), PA(P_A), 0, PTE_R | PTE_W | PTE_A | PTE_D);
-    pt_map(&space, VA(PG_RO), PA(P_B), 0, PTE_R | PTE_A);
+    pt_map(&space, VA(PG_ALIAS0), PA(P_A), 0, PTE_R_MASK | PTE_W_MASK | PTE_A_MASK | PTE_D_MASK);
+    pt_map(&space, VA(PG_ALIAS1), PA(P_A), 0, PTE_R_MASK | PTE_W_MASK | PTE_A_MASK | PTE_D_MASK);
+    pt_map(&space, VA(PG_RO), PA(P_B), 0, PTE_R_MASK | PTE_A_MASK);
     put_ret(P_C);
-    pt_map(&space, VA(PG_NX), PA(P_C), 0, PTE_R | PTE_W | PTE_A | PTE_D);
+    pt_map(&space, VA(PG_NX), PA(P_C), 0, PTE_R_MASK | PTE_W_MASK | PTE_A_MASK | PTE_D_MASK);
     put_ret(P_D);
-    pt_map(&space, VA(PG_X), PA(P_D), 0, PTE_R | PTE_X | PTE_A);
-    pt_map(&space, VA(PG_AD), PA(P_E), 0, PTE_R | PTE_W);          /* A = D = 0 */
-    pt_map(&space, VA(PG_AD_X), PA(P_D), 0, PTE_R | PTE_X);        /* A = 0 */
-    pt_map(&space, VA(PG_WONLY), PA(P_F), 0, PTE_W | PTE_A | PTE_D);
-    pt_map(&space, VA(PG_WX), PA(P_D), 0, PTE_W | PTE_X | PTE_A | PTE_D);
-    pt_map(&space, VA(PG_USER), PA(P_G), 0, PTE_U | PTE_R | PTE_W | PTE_A | PTE_D);
-    pt_map(&space, VA(PG_USER_X), PA(P_D), 0, PTE_U | PTE_R | PTE_X | PTE_A);
+    pt_map(&space, VA(PG_X), PA(P_D), 0, PTE_R_MASK | PTE_X_MASK | PTE_A_MASK);
+    pt_map(&space, VA(PG_AD), PA(P_E), 0, PTE_R_MASK | PTE_W_MASK);          /* A = D = 0 */
+    pt_map(&space, VA(PG_AD_X), PA(P_D), 0, PTE_R_MASK | PTE_X_MASK);        /* A = 0 */
+    pt_map(&space, VA(PG_WONLY), PA(P_F), 0, PTE_W_MASK | PTE_A_MASK | PTE_D_MASK);
+    pt_map(&space, VA(PG_WX), PA(P_D), 0, PTE_W_MASK | PTE_X_MASK | PTE_A_MASK | PTE_D_MASK);
+    pt_map(&space, VA(PG_USER), PA(P_G), 0, PTE_U_MASK | PTE_R_MASK | PTE_W_MASK | PTE_A_MASK | PTE_D_MASK);
+    pt_map(&space, VA(PG_USER_X), PA(P_D), 0, PTE_U_MASK | PTE_R_MASK | PTE_X_MASK | PTE_A_MASK);
     put_ret(P_H);
-    pt_map(&space, VA(PG_XONLY), PA(P_H), 0, PTE_X | PTE_A);
-    pt_map(&space, VA(PG_REMAP), PA(P_I), 0, PTE_R | PTE_W | PTE_A | PTE_D);
+    pt_map(&space, VA(PG_XONLY), PA(P_H), 0, PTE_X_MASK | PTE_A_MASK);
+    pt_map(&space, VA(PG_REMAP), PA(P_I), 0, PTE_R_MASK | PTE_W_MASK | PTE_A_MASK | PTE_D_MASK);
     /* a non-leaf PTE at level 0 (pointing at some page) */
-    *pt_walk(&space, VA(PG_NONLEAF), 0, 1) = pte_make(PA(P_J), PTE_V);
+    *pt_walk(&space, VA(PG_NONLEAF), 0, 1) = pte_make(PA(P_J), PTE_V_MASK);
     /* a reserved PTE bit (54) */
-    pt_map(&space, VA(PG_RSVD), PA(P_K), 0, PTE_R | PTE_W | PTE_A | PTE_D | (1UL << 54));
+    pt_map(&space, VA(PG_RSVD), PA(P_K), 0, PTE_R_MASK | PTE_W_MASK | PTE_A_MASK | PTE_D_MASK | (1UL << PTE_RESERVED_SHIFT));
     /* PG_UNMAPPED: its PTE stays 0 */
 
     pt_map(&space, MEGA_VA, 0x80200000UL, 1, RWXAD);
     pt_map(&space, BAD_MEGA_VA, 0x80201000UL, 1, RWXAD);     /* PPN[0] != 0 */
     pt_map(&space, GIGA_VA, 0x80000000UL, 2, RWXAD);
     pt_map(&space, BAD_GIGA_VA, 0x80200000UL, 2, RWXAD);     /* PPN[1] != 0 */
-    pt_map(&space, HIGH_VA, PA(P_L), 0, PTE_R | PTE_W | PTE_A | PTE_D);
+    pt_map(&space, HIGH_VA, PA(P_L), 0, PTE_R_MASK | PTE_W_MASK | PTE_A_MASK | PTE_D_MASK);
 #if LEVELS == 4
     pt_map(&space, GIGA48_VA, 0x80000000UL, 2, RWXAD);
     pt_map(&space, TERA_VA, 0, 3, RWXAD);
@@ -159,22 +159,22 @@ static void ad_bits(void)
     int svade = 0;
     if (c == -1) {
         CHECK_EQ(60, v, WORD(P_E, 8));
-        CHECK_EQ(61, *e & (PTE_A | PTE_D), PTE_A);      /* A set, D still 0 */
+        CHECK_EQ(61, *e & (PTE_A_MASK | PTE_D_MASK), PTE_A_MASK);      /* A set, D still 0 */
         c = probe_store64(VA(PG_AD) + 16, 0x1234);
         CHECK_EQ(62, c, -1);
-        CHECK_EQ(63, *e & (PTE_A | PTE_D), PTE_A | PTE_D);
+        CHECK_EQ(63, *e & (PTE_A_MASK | PTE_D_MASK), PTE_A_MASK | PTE_D_MASK);
         CHECK_EQ(64, WORD(P_E, 16), 0x1234);
     } else {
         /* Svade: the access faults and software sets the bits */
         svade = 1;
-        CHECK_EQ(65, c, EXC_LOAD_PAGE_FAULT);
+        CHECK_EQ(65, c, CAUSE_LOAD_PAGE_FAULT);
         CHECK_EQ(65, strap_expect.tval, VA(PG_AD) + 8);
-        *e |= PTE_A;
+        *e |= PTE_A_MASK;
         sfence_vma_va(VA(PG_AD));
         CHECK_EQ(66, probe_load64(VA(PG_AD) + 8, &v), -1);
         EXPECT_FAULT(67, probe_store64(VA(PG_AD) + 16, 0x1234),
-                     EXC_STORE_PAGE_FAULT, VA(PG_AD) + 16);
-        *e |= PTE_D;
+                     CAUSE_STORE_PAGE_FAULT, VA(PG_AD) + 16);
+        *e |= PTE_D_MASK;
         sfence_vma_va(VA(PG_AD));
         CHECK_EQ(68, probe_store64(VA(PG_AD) + 16, 0x1234), -1);
         CHECK_EQ(69, WORD(P_E, 16), 0x1234);
@@ -184,9 +184,9 @@ static void ad_bits(void)
     c = probe_exec(VA(PG_AD_X));
     if (!svade) {
         CHECK_EQ(70, c, -1);
-        CHECK_EQ(71, *e & (PTE_A | PTE_D), PTE_A);
+        CHECK_EQ(71, *e & (PTE_A_MASK | PTE_D_MASK), PTE_A_MASK);
     } else {
-        CHECK_EQ(72, c, EXC_INST_PAGE_FAULT);
+        CHECK_EQ(72, c, CAUSE_INSTRUCTION_PAGE_FAULT);
         CHECK_EQ(72, strap_expect.tval, VA(PG_AD_X));
     }
     printf("A/D bits: %s\n", svade ? "page faults (Svade): software sets them"
@@ -212,8 +212,8 @@ static int paging_test(void)
     printf("satp = 0x%lx (mode %lu)\n", (unsigned long)satp, SATP_MODE);
 
     /* ASIDLEN: how many ASID bits stick (WARL) */
-    csr_write(satp, satp | (SATP_ASID_MASK << SATP_ASID_SHIFT));
-    uint64_t asid = (csr_read(satp) >> SATP_ASID_SHIFT) & SATP_ASID_MASK;
+    csr_write(satp, satp | SATP_ASID_MASK);
+    uint64_t asid = (csr_read(satp) & SATP_ASID_MASK) >> SATP_ASID_SHIFT;
     int asidlen = 0;
     while (asid & (1UL << asidlen))
         asidlen++;
@@ -230,7 +230,7 @@ static int paging_test(void)
      * ignored as a whole.  Reported only.
      */
     struct pt sv57;
-    pt_init(&sv57, 5);
+    spt_init(&sv57, 5);
     pt_map_image(&sv57);
     csr_write(satp, pt_satp(&sv57, 0));
     sfence_vma_all();
@@ -258,48 +258,48 @@ static int paging_test(void)
     CHECK_EQ(18, w, *(volatile uint32_t *)(PA(P_A) + 4092)); /* last word of the page */
 
     /* ---- unmapped addresses: page faults with stval = the address ---- */
-    EXPECT_FAULT(20, probe_load64(VA(PG_UNMAPPED) + 8, &v), EXC_LOAD_PAGE_FAULT,
+    EXPECT_FAULT(20, probe_load64(VA(PG_UNMAPPED) + 8, &v), CAUSE_LOAD_PAGE_FAULT,
                  VA(PG_UNMAPPED) + 8);
-    EXPECT_FAULT(21, probe_store64(VA(PG_UNMAPPED) + 16, 1), EXC_STORE_PAGE_FAULT,
+    EXPECT_FAULT(21, probe_store64(VA(PG_UNMAPPED) + 16, 1), CAUSE_STORE_PAGE_FAULT,
                  VA(PG_UNMAPPED) + 16);
-    EXPECT_FAULT(22, probe_exec(VA(PG_UNMAPPED)), EXC_INST_PAGE_FAULT,
+    EXPECT_FAULT(22, probe_exec(VA(PG_UNMAPPED)), CAUSE_INSTRUCTION_PAGE_FAULT,
                  VA(PG_UNMAPPED));
     CHECK_EQ(22, strap_expect.epc, VA(PG_UNMAPPED));
     EXPECT_FAULT(23, probe_load8(NO_TABLE_VA + 0x123, (uint8_t *)&v),
-                 EXC_LOAD_PAGE_FAULT, NO_TABLE_VA + 0x123);
+                 CAUSE_LOAD_PAGE_FAULT, NO_TABLE_VA + 0x123);
     /* the trap came from S-mode with SIE = 0: SPP = 1, SPIE = 0 */
-    CHECK_EQ(24, strap_expect.status & (SSTATUS_SPP | SSTATUS_SPIE), SSTATUS_SPP);
+    CHECK_EQ(24, strap_expect.status & (SSTATUS_SPP_MASK | SSTATUS_SPIE_MASK), SSTATUS_SPP_MASK);
 
     /* ---- permissions ---- */
     CHECK_EQ(30, probe_load64(VA(PG_RO) + 8, &v), -1);
     CHECK_EQ(30, v, WORD(P_B, 8));
-    EXPECT_FAULT(31, probe_store64(VA(PG_RO) + 8, 5), EXC_STORE_PAGE_FAULT, VA(PG_RO) + 8);
-    EXPECT_FAULT(32, probe_store8(VA(PG_RO) + 3, 5), EXC_STORE_PAGE_FAULT, VA(PG_RO) + 3);
+    EXPECT_FAULT(31, probe_store64(VA(PG_RO) + 8, 5), CAUSE_STORE_PAGE_FAULT, VA(PG_RO) + 8);
+    EXPECT_FAULT(32, probe_store8(VA(PG_RO) + 3, 5), CAUSE_STORE_PAGE_FAULT, VA(PG_RO) + 3);
     CHECK_EQ(33, WORD(P_B, 8), ((uint64_t)P_B << 32) | 1);   /* unchanged */
-    EXPECT_FAULT(34, probe_exec(VA(PG_NX)), EXC_INST_PAGE_FAULT, VA(PG_NX));
+    EXPECT_FAULT(34, probe_exec(VA(PG_NX)), CAUSE_INSTRUCTION_PAGE_FAULT, VA(PG_NX));
     CHECK_EQ(35, probe_exec(VA(PG_X)), -1);                  /* runs the ret */
     CHECK_EQ(36, probe_load32(VA(PG_X), &w), -1);            /* R|X: readable */
     CHECK_EQ(36, w, RET_INSN);
-    EXPECT_FAULT(37, probe_store64(VA(PG_X) + 8, 1), EXC_STORE_PAGE_FAULT, VA(PG_X) + 8);
+    EXPECT_FAULT(37, probe_store64(VA(PG_X) + 8, 1), CAUSE_STORE_PAGE_FAULT, VA(PG_X) + 8);
     /* W without R is reserved: every access faults */
-    EXPECT_FAULT(38, probe_load64(VA(PG_WONLY), &v), EXC_LOAD_PAGE_FAULT, VA(PG_WONLY));
-    EXPECT_FAULT(39, probe_store64(VA(PG_WONLY), 1), EXC_STORE_PAGE_FAULT, VA(PG_WONLY));
-    EXPECT_FAULT(40, probe_load64(VA(PG_WX), &v), EXC_LOAD_PAGE_FAULT, VA(PG_WX));
-    EXPECT_FAULT(41, probe_exec(VA(PG_WX)), EXC_INST_PAGE_FAULT, VA(PG_WX));
+    EXPECT_FAULT(38, probe_load64(VA(PG_WONLY), &v), CAUSE_LOAD_PAGE_FAULT, VA(PG_WONLY));
+    EXPECT_FAULT(39, probe_store64(VA(PG_WONLY), 1), CAUSE_STORE_PAGE_FAULT, VA(PG_WONLY));
+    EXPECT_FAULT(40, probe_load64(VA(PG_WX), &v), CAUSE_LOAD_PAGE_FAULT, VA(PG_WX));
+    EXPECT_FAULT(41, probe_exec(VA(PG_WX)), CAUSE_INSTRUCTION_PAGE_FAULT, VA(PG_WX));
     /* a non-leaf PTE at the last level */
-    EXPECT_FAULT(42, probe_load64(VA(PG_NONLEAF), &v), EXC_LOAD_PAGE_FAULT,
+    EXPECT_FAULT(42, probe_load64(VA(PG_NONLEAF), &v), CAUSE_LOAD_PAGE_FAULT,
                  VA(PG_NONLEAF));
-    EXPECT_FAULT(43, probe_exec(VA(PG_NONLEAF)), EXC_INST_PAGE_FAULT, VA(PG_NONLEAF));
+    EXPECT_FAULT(43, probe_exec(VA(PG_NONLEAF)), CAUSE_INSTRUCTION_PAGE_FAULT, VA(PG_NONLEAF));
 
     /* reserved PTE bits 63..54: a page fault in the 20211203 spec */
     long c = probe_load64(VA(PG_RSVD), &v);
     printf("PTE with reserved bit 54: %s\n",
            c == -1 ? "ignored (no fault)" : "page fault");
-    CHECK(44, c == -1 || c == EXC_LOAD_PAGE_FAULT);
+    CHECK(44, c == -1 || c == CAUSE_LOAD_PAGE_FAULT);
 
     /* ---- superpages ---- */
     uintptr_t moff = (uintptr_t)&marker - 0x80200000UL;
-    CHECK(50, moff < LEVEL_SIZE(1));
+    CHECK(50, moff < PT_LEVEL_SIZE(1));
     CHECK_EQ(50, probe_load64(MEGA_VA + moff, &v), -1);
     CHECK_EQ(51, v, marker);
     CHECK_EQ(52, probe_load64(GIGA_VA + ((uintptr_t)&marker - 0x80000000UL), &v), -1);
@@ -309,13 +309,13 @@ static int paging_test(void)
     CHECK_EQ(54, marker, 0x77);
     marker = 0x5a5a1234c0ffee00ULL;
     /* misaligned superpages */
-    EXPECT_FAULT(55, probe_load64(BAD_MEGA_VA + 0x1008, &v), EXC_LOAD_PAGE_FAULT,
+    EXPECT_FAULT(55, probe_load64(BAD_MEGA_VA + 0x1008, &v), CAUSE_LOAD_PAGE_FAULT,
                  BAD_MEGA_VA + 0x1008);
-    EXPECT_FAULT(56, probe_store64(BAD_MEGA_VA + 0x10, 1), EXC_STORE_PAGE_FAULT,
+    EXPECT_FAULT(56, probe_store64(BAD_MEGA_VA + 0x10, 1), CAUSE_STORE_PAGE_FAULT,
                  BAD_MEGA_VA + 0x10);
-    EXPECT_FAULT(57, probe_load64(BAD_GIGA_VA + moff, &v), EXC_LOAD_PAGE_FAULT,
+    EXPECT_FAULT(57, probe_load64(BAD_GIGA_VA + moff, &v), CAUSE_LOAD_PAGE_FAULT,
                  BAD_GIGA_VA + moff);
-    EXPECT_FAULT(58, probe_exec(BAD_GIGA_VA + 0x200000), EXC_INST_PAGE_FAULT,
+    EXPECT_FAULT(58, probe_exec(BAD_GIGA_VA + 0x200000), CAUSE_INSTRUCTION_PAGE_FAULT,
                  BAD_GIGA_VA + 0x200000);
 #if LEVELS == 4
     uintptr_t goff = (uintptr_t)&marker - 0x80000000UL;
@@ -323,7 +323,7 @@ static int paging_test(void)
     CHECK_EQ(59, v, marker);
     CHECK_EQ(59, probe_load64(TERA_VA + (uintptr_t)&marker, &v), -1);  /* -> PA 0.. */
     CHECK_EQ(59, v, marker);
-    EXPECT_FAULT(59, probe_load64(BAD_TERA_VA + 0x1000, &v), EXC_LOAD_PAGE_FAULT,
+    EXPECT_FAULT(59, probe_load64(BAD_TERA_VA + 0x1000, &v), CAUSE_LOAD_PAGE_FAULT,
                  BAD_TERA_VA + 0x1000);
     puts("Sv48: 1 GiB page above the Sv39 range and 512 GiB page work");
 #endif
@@ -334,64 +334,64 @@ static int paging_test(void)
     /* ---- the upper half and non-canonical addresses ---- */
     CHECK_EQ(75, probe_load64(HIGH_VA + 8, &v), -1);
     CHECK_EQ(75, v, WORD(P_L, 8));
-    EXPECT_FAULT(76, probe_load64(NONCANON_LOW, &v), EXC_LOAD_PAGE_FAULT, NONCANON_LOW);
-    EXPECT_FAULT(77, probe_store64(NONCANON_HIGH + 8, 1), EXC_STORE_PAGE_FAULT,
+    EXPECT_FAULT(76, probe_load64(NONCANON_LOW, &v), CAUSE_LOAD_PAGE_FAULT, NONCANON_LOW);
+    EXPECT_FAULT(77, probe_store64(NONCANON_HIGH + 8, 1), CAUSE_STORE_PAGE_FAULT,
                  NONCANON_HIGH + 8);
-    EXPECT_FAULT(78, probe_exec(NONCANON_LOW + TEST_VA), EXC_INST_PAGE_FAULT,
+    EXPECT_FAULT(78, probe_exec(NONCANON_LOW + TEST_VA), CAUSE_INSTRUCTION_PAGE_FAULT,
                  NONCANON_LOW + TEST_VA);
     /* bit 63 set, the rest of the test address: not canonical either */
-    EXPECT_FAULT(79, probe_load64((1UL << 63) | VA(PG_ALIAS0), &v), EXC_LOAD_PAGE_FAULT,
+    EXPECT_FAULT(79, probe_load64((1UL << 63) | VA(PG_ALIAS0), &v), CAUSE_LOAD_PAGE_FAULT,
                  (1UL << 63) | VA(PG_ALIAS0));
 
     /* ---- SUM: S-mode access to U pages ---- */
-    csr_clear(sstatus, SSTATUS_SUM);
-    EXPECT_FAULT(80, probe_load64(VA(PG_USER), &v), EXC_LOAD_PAGE_FAULT, VA(PG_USER));
-    EXPECT_FAULT(81, probe_store64(VA(PG_USER), 1), EXC_STORE_PAGE_FAULT, VA(PG_USER));
-    EXPECT_FAULT(82, probe_exec(VA(PG_USER_X)), EXC_INST_PAGE_FAULT, VA(PG_USER_X));
-    csr_set(sstatus, SSTATUS_SUM);
+    csr_clear(sstatus, SSTATUS_SUM_MASK);
+    EXPECT_FAULT(80, probe_load64(VA(PG_USER), &v), CAUSE_LOAD_PAGE_FAULT, VA(PG_USER));
+    EXPECT_FAULT(81, probe_store64(VA(PG_USER), 1), CAUSE_STORE_PAGE_FAULT, VA(PG_USER));
+    EXPECT_FAULT(82, probe_exec(VA(PG_USER_X)), CAUSE_INSTRUCTION_PAGE_FAULT, VA(PG_USER_X));
+    csr_set(sstatus, SSTATUS_SUM_MASK);
     CHECK_EQ(83, probe_load64(VA(PG_USER) + 8, &v), -1);
     CHECK_EQ(83, v, WORD(P_G, 8));
     CHECK_EQ(84, probe_store64(VA(PG_USER) + 8, 42), -1);
     CHECK_EQ(84, WORD(P_G, 8), 42);
     /* S-mode never executes from a U page, SUM or not */
-    EXPECT_FAULT(85, probe_exec(VA(PG_USER_X)), EXC_INST_PAGE_FAULT, VA(PG_USER_X));
-    csr_clear(sstatus, SSTATUS_SUM);
+    EXPECT_FAULT(85, probe_exec(VA(PG_USER_X)), CAUSE_INSTRUCTION_PAGE_FAULT, VA(PG_USER_X));
+    csr_clear(sstatus, SSTATUS_SUM_MASK);
 
     /* ---- MXR: loads from execute-only pages ---- */
-    csr_clear(sstatus, SSTATUS_MXR);
-    EXPECT_FAULT(90, probe_load32(VA(PG_XONLY), &w), EXC_LOAD_PAGE_FAULT, VA(PG_XONLY));
+    csr_clear(sstatus, SSTATUS_MXR_MASK);
+    EXPECT_FAULT(90, probe_load32(VA(PG_XONLY), &w), CAUSE_LOAD_PAGE_FAULT, VA(PG_XONLY));
     CHECK_EQ(91, probe_exec(VA(PG_XONLY)), -1);
-    csr_set(sstatus, SSTATUS_MXR);
+    csr_set(sstatus, SSTATUS_MXR_MASK);
     CHECK_EQ(92, probe_load32(VA(PG_XONLY), &w), -1);
     CHECK_EQ(92, w, RET_INSN);
     /* MXR does not make it writable, nor a U page readable without SUM */
-    EXPECT_FAULT(93, probe_store64(VA(PG_XONLY) + 8, 1), EXC_STORE_PAGE_FAULT,
+    EXPECT_FAULT(93, probe_store64(VA(PG_XONLY) + 8, 1), CAUSE_STORE_PAGE_FAULT,
                  VA(PG_XONLY) + 8);
-    EXPECT_FAULT(94, probe_load64(VA(PG_USER_X), &v), EXC_LOAD_PAGE_FAULT, VA(PG_USER_X));
-    csr_clear(sstatus, SSTATUS_MXR);
+    EXPECT_FAULT(94, probe_load64(VA(PG_USER_X), &v), CAUSE_LOAD_PAGE_FAULT, VA(PG_USER_X));
+    csr_clear(sstatus, SSTATUS_MXR_MASK);
 
     /* ---- changing a PTE, then sfence.vma with the address ---- */
     pte_t *e = pte_of(VA(PG_REMAP));
     CHECK_EQ(100, *(volatile uint64_t *)(VA(PG_REMAP) + 8), WORD(P_I, 8));
-    *e = pte_make(PA(P_J), PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+    *e = pte_make(PA(P_J), PTE_V_MASK | PTE_R_MASK | PTE_W_MASK | PTE_A_MASK | PTE_D_MASK);
     sfence_vma_va(VA(PG_REMAP));
     CHECK_EQ(101, *(volatile uint64_t *)(VA(PG_REMAP) + 8), WORD(P_J, 8));
     *e = 0;
     sfence_vma_va(VA(PG_REMAP));
-    EXPECT_FAULT(102, probe_load64(VA(PG_REMAP) + 8, &v), EXC_LOAD_PAGE_FAULT,
+    EXPECT_FAULT(102, probe_load64(VA(PG_REMAP) + 8, &v), CAUSE_LOAD_PAGE_FAULT,
                  VA(PG_REMAP) + 8);
-    *e = pte_make(PA(P_I), PTE_V | PTE_R | PTE_A);
+    *e = pte_make(PA(P_I), PTE_V_MASK | PTE_R_MASK | PTE_A_MASK);
     sfence_vma_all();
     CHECK_EQ(103, probe_load64(VA(PG_REMAP) + 8, &v), -1);
     CHECK_EQ(103, v, WORD(P_I, 8));
-    EXPECT_FAULT(104, probe_store64(VA(PG_REMAP) + 8, 1), EXC_STORE_PAGE_FAULT,
+    EXPECT_FAULT(104, probe_store64(VA(PG_REMAP) + 8, 1), CAUSE_STORE_PAGE_FAULT,
                  VA(PG_REMAP) + 8);
 
     /* ---- back to Bare: physical addresses again ---- */
     csr_write(satp, 0);
     sfence_vma_all();
     CHECK_EQ(110, csr_read(satp), 0);
-    CHECK_EQ(111, probe_load64(VA(PG_ALIAS0), &v), EXC_LOAD_ACCESS);  /* no RAM at 4 GiB */
+    CHECK_EQ(111, probe_load64(VA(PG_ALIAS0), &v), CAUSE_LOAD_ACCESS_FAULT);  /* no RAM at 4 GiB */
     CHECK_EQ(112, marker, 0x5a5a1234c0ffee00ULL);
 
     pass();

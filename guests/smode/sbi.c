@@ -15,18 +15,17 @@
 
 TEST_NAME("smode/sbi");
 
-#define TICKS_PER_SEC   10000000UL      /* virt board timebase */
 
 static volatile long ssi_count;
 static volatile unsigned long ssi_cause, ssi_sip;
 
 static int ipi_hook(struct strap_frame *f)
 {
-    if (f->scause != (SCAUSE_INTR | IRQ_S_SOFT))
+    if (f->scause != (MCAUSE_INTERRUPT_MASK | INTERRUPT_SUPERVISOR_SOFTWARE))
         return 0;
     ssi_cause = f->scause;
     ssi_count++;
-    csr_clear(sip, SIP_SSIP);
+    csr_clear(sip, SIP_SSIP_MASK);
     ssi_sip = csr_read(sip);
     return 1;
 }
@@ -35,8 +34,8 @@ static int ipi_hook(struct strap_frame *f)
 static int wait_ssip(void)
 {
     uint64_t t0 = rdtime();
-    while (!(csr_read(sip) & SIP_SSIP))
-        if (rdtime() - t0 > TICKS_PER_SEC)
+    while (!(csr_read(sip) & SIP_SSIP_MASK))
+        if (rdtime() - t0 > TIMEBASE_HZ)
             return 0;
     return 1;
 }
@@ -46,7 +45,7 @@ static int wait_ssi_count(long n)
 {
     uint64_t t0 = rdtime();
     while (ssi_count < n)
-        if (rdtime() - t0 > TICKS_PER_SEC)
+        if (rdtime() - t0 > TIMEBASE_HZ)
             return 0;
     return 1;
 }
@@ -93,8 +92,8 @@ int main(unsigned long hartid, unsigned long dtb)
         { SBI_EXT_HSM, "HSM" }, { SBI_EXT_SRST, "SRST" },
         /* legacy set_timer, console putchar/getchar, shutdown */
         { SBI_EXT_LEGACY_SET_TIMER, "legacy set_timer" },
-        { SBI_EXT_LEGACY_PUTCHAR, "legacy putchar" },
-        { SBI_EXT_LEGACY_GETCHAR, "legacy getchar" },
+        { SBI_EXT_LEGACY_CONSOLE_PUTCHAR, "legacy putchar" },
+        { SBI_EXT_LEGACY_CONSOLE_GETCHAR, "legacy getchar" },
         { SBI_EXT_LEGACY_SHUTDOWN, "legacy shutdown" },
     };
     for (unsigned i = 0; i < sizeof present / sizeof present[0]; i++) {
@@ -142,7 +141,7 @@ int main(unsigned long hartid, unsigned long dtb)
     /* ---- HSM ---- */
     r = sbi_hart_get_status(hartid);
     CHECK_EQ(21, r.error, 0);
-    CHECK_EQ(22, r.value, SBI_HSM_STARTED);
+    CHECK_EQ(22, r.value, SBI_HSM_STATE_STARTED);
     r = sbi_hart_get_status(0x7fffffff);            /* no such hart */
     CHECK_EQ(23, r.error, SBI_ERR_INVALID_PARAM);
     r = sbi_hart_start(hartid, (uintptr_t)rvh_secondary_entry, 0);
@@ -153,39 +152,39 @@ int main(unsigned long hartid, unsigned long dtb)
     /* ---- HSM suspend: reserved type, default retentive (woken by the timer) ---- */
     r = sbi_hart_suspend(1, 0, 0);                  /* 0x00000001: reserved */
     CHECK_EQ(55, r.error, SBI_ERR_INVALID_PARAM);
-    csr_clear(sstatus, SSTATUS_SIE);
-    csr_set(sie, SIE_STIE);
+    csr_clear(sstatus, SSTATUS_SIE_MASK);
+    csr_set(sie, SIE_STIE_MASK);
     uint64_t t_susp = rdtime();
-    sbi_set_timer(t_susp + TICKS_PER_SEC / 100);
+    sbi_set_timer(t_susp + TIMEBASE_HZ / 100);
     r = sbi_hart_suspend(SBI_HSM_SUSPEND_RETENTIVE, 0, 0);
     uint64_t t_resume = rdtime();
     sbi_set_timer(-1ULL);
-    csr_clear(sie, SIE_STIE);
+    csr_clear(sie, SIE_STIE_MASK);
     printf("hart_suspend(default retentive): error %ld after %lu ticks\n", r.error,
            (unsigned long)(t_resume - t_susp));
     CHECK(56, r.error == 0 || r.error == SBI_ERR_NOT_SUPPORTED);
     r = sbi_hart_get_status(hartid);
-    CHECK_EQ(57, r.value, SBI_HSM_STARTED);
+    CHECK_EQ(57, r.value, SBI_HSM_STATE_STARTED);
 
     /* ---- IPI to self ---- */
     strap_hook = ipi_hook;
-    csr_clear(sstatus, SSTATUS_SIE);
-    csr_clear(sip, SIP_SSIP);
-    csr_set(sie, SIE_SSIE);
+    csr_clear(sstatus, SSTATUS_SIE_MASK);
+    csr_clear(sip, SIP_SSIP_MASK);
+    csr_set(sie, SIE_SSIE_MASK);
     /* with SIE = 0 the interrupt stays pending in sip */
     r = sbi_send_ipi(1UL << hartid, 0);
     CHECK_EQ(26, r.error, 0);
     CHECK(27, wait_ssip());
     CHECK_EQ(28, ssi_count, 0);
-    csr_clear(sip, SIP_SSIP);                       /* SSIP is writable */
-    CHECK_EQ(29, csr_read(sip) & SIP_SSIP, 0);
+    csr_clear(sip, SIP_SSIP_MASK);                       /* SSIP is writable */
+    CHECK_EQ(29, csr_read(sip) & SIP_SSIP_MASK, 0);
     /* with SIE = 1 it is taken: scause = interrupt | 1 */
-    csr_set(sstatus, SSTATUS_SIE);
+    csr_set(sstatus, SSTATUS_SIE_MASK);
     r = sbi_send_ipi(1, hartid);                    /* mask 1, base = hartid */
     CHECK_EQ(30, r.error, 0);
     CHECK(31, wait_ssi_count(1));
-    CHECK_EQ(32, ssi_cause, SCAUSE_INTR | IRQ_S_SOFT);
-    CHECK_EQ(33, ssi_sip & SIP_SSIP, 0);            /* cleared by the handler */
+    CHECK_EQ(32, ssi_cause, MCAUSE_INTERRUPT_MASK | INTERRUPT_SUPERVISOR_SOFTWARE);
+    CHECK_EQ(33, ssi_sip & SIP_SSIP_MASK, 0);            /* cleared by the handler */
     r = sbi_send_ipi(0, -1UL);                      /* base -1: every hart */
     CHECK_EQ(34, r.error, 0);
     CHECK(35, wait_ssi_count(2));
@@ -193,8 +192,8 @@ int main(unsigned long hartid, unsigned long dtb)
     r = sbi_send_ipi(1, 0x7fffffff);
     printf("send_ipi to hart 0x7fffffff: error %ld\n", r.error);
     CHECK_EQ(36, r.error, SBI_ERR_INVALID_PARAM);
-    csr_clear(sstatus, SSTATUS_SIE);
-    csr_clear(sie, SIE_SSIE);
+    csr_clear(sstatus, SSTATUS_SIE_MASK);
+    csr_clear(sie, SIE_SSIE_MASK);
     CHECK_EQ(37, ssi_count, 2);
     strap_hook = 0;
 
@@ -213,7 +212,7 @@ int main(unsigned long hartid, unsigned long dtb)
     /* ---- SRST: reserved type and reason are rejected (and do not reset) ---- */
     r = sbi_system_reset(5, SBI_SRST_REASON_NONE);
     CHECK_EQ(43, r.error, SBI_ERR_INVALID_PARAM);
-    r = sbi_system_reset(SBI_SRST_SHUTDOWN, 2);
+    r = sbi_system_reset(SBI_SRST_TYPE_SHUTDOWN, 2);
     CHECK_EQ(44, r.error, SBI_ERR_INVALID_PARAM);
 
     /* ---- legacy console ---- */
@@ -225,7 +224,7 @@ int main(unsigned long hartid, unsigned long dtb)
     CHECK(46, ch >= -1 && ch <= 255);
 
     /* ---- DBCN (SBI 2.0) ---- */
-    if (rvh_has_dbcn) {
+    if (sbi_console_has_dbcn) {
         unsigned long len = sizeof dbcn_msg - 1, done = 0;
         for (int tries = 0; done < len && tries < 1000; tries++) {
             r = sbi_debug_console_write(len - done, (uintptr_t)dbcn_msg + done, 0);

@@ -19,7 +19,6 @@
 
 TEST_NAME("smode/smp");
 
-#define TICKS_PER_SEC   10000000UL
 #define N_AMO           20000UL
 #define N_CONTEND       50000UL
 #define OPAQUE1         0x0123456789abcdefUL
@@ -28,15 +27,15 @@ TEST_NAME("smode/smp");
 static volatile unsigned long sec_hartid, sec_opaque, sec_satp, sec_sstatus;
 static volatile unsigned long sec_error, sec_restarted, contend_done;
 static volatile unsigned long amo_counter, lrsc_counter, amo2_counter;
-static volatile long ssi_count[SMODE_MAX_HARTS];
+static volatile long ssi_count[RVH_MAX_HARTS];
 
 static int ipi_hook(struct strap_frame *f)
 {
-    if (f->scause != (SCAUSE_INTR | IRQ_S_SOFT))
+    if (f->scause != (MCAUSE_INTERRUPT_MASK | INTERRUPT_SUPERVISOR_SOFTWARE))
         return 0;
-    csr_clear(sip, SIP_SSIP);
+    csr_clear(sip, SIP_SSIP_MASK);
     unsigned long h = rvh_hartid();
-    if (h < SMODE_MAX_HARTS)
+    if (h < RVH_MAX_HARTS)
         ssi_count[h]++;
     return 1;
 }
@@ -49,21 +48,21 @@ static int ipi_hook(struct strap_frame *f)
 static int wait_ipis(long target)
 {
     unsigned long h = rvh_hartid();
-    uint64_t deadline = rdtime() + 2 * TICKS_PER_SEC;
-    csr_clear(sstatus, SSTATUS_SIE);
+    uint64_t deadline = rdtime() + 2 * TIMEBASE_HZ;
+    csr_clear(sstatus, SSTATUS_SIE_MASK);
     sbi_set_timer(deadline);
-    csr_set(sie, SIE_SSIE | SIE_STIE);
+    csr_set(sie, SIE_SSIE_MASK | SIE_STIE_MASK);
     for (;;) {
-        if (csr_read(sip) & SIP_SSIP) {         /* take it through the hook */
-            csr_set(sstatus, SSTATUS_SIE);
-            csr_clear(sstatus, SSTATUS_SIE);
+        if (csr_read(sip) & SIP_SSIP_MASK) {         /* take it through the hook */
+            csr_set(sstatus, SSTATUS_SIE_MASK);
+            csr_clear(sstatus, SSTATUS_SIE_MASK);
         }
         if (ssi_count[h] >= target || rdtime() >= deadline)
             break;
         wfi();
     }
     sbi_set_timer(-1ULL);
-    csr_clear(sie, SIE_STIE);
+    csr_clear(sie, SIE_STIE_MASK);
     return ssi_count[h] >= target;
 }
 
@@ -124,7 +123,7 @@ static long wait_status(unsigned long hart, long want)
     do {
         struct sbiret r = sbi_hart_get_status(hart);
         st = r.error ? r.error : r.value;
-    } while (st != want && rdtime() - t0 < 2 * TICKS_PER_SEC);
+    } while (st != want && rdtime() - t0 < 2 * TIMEBASE_HZ);
     return st;
 }
 
@@ -132,7 +131,7 @@ static int wait_flag(volatile unsigned long *flag)
 {
     uint64_t t0 = rdtime();
     while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
-        if (rdtime() - t0 > 5 * TICKS_PER_SEC)
+        if (rdtime() - t0 > 5 * TIMEBASE_HZ)
             return 0;
     return 1;
 }
@@ -142,11 +141,11 @@ int main(unsigned long hartid, unsigned long dtb)
     (void)dtb;
     struct sbiret r;
 
-    CHECK(1, hartid < SMODE_MAX_HARTS);
+    CHECK(1, hartid < RVH_MAX_HARTS);
     /* ---- which harts exist ---- */
     long other = -1;
     int nharts = 0;
-    for (unsigned long h = 0; h < SMODE_MAX_HARTS; h++) {
+    for (unsigned long h = 0; h < RVH_MAX_HARTS; h++) {
         r = sbi_hart_get_status(h);
         if (r.error) {
             CHECK_EQ(2, r.error, SBI_ERR_INVALID_PARAM);
@@ -158,12 +157,12 @@ int main(unsigned long hartid, unsigned long dtb)
          * A firmware that started every hart at _start sees the extra harts
          * stop themselves (sstart.S): give them time to reach STOPPED.
          */
-        if (h != hartid && st != SBI_HSM_STOPPED)
-            st = wait_status(h, SBI_HSM_STOPPED);
+        if (h != hartid && st != SBI_HSM_STATE_STOPPED)
+            st = wait_status(h, SBI_HSM_STATE_STOPPED);
         printf("hart %lu: status %ld%s\n", h, st, h == hartid ? " (boot)" : "");
         if (h == hartid)
-            CHECK_EQ(3, st, SBI_HSM_STARTED);
-        else if (other < 0 && st == SBI_HSM_STOPPED)
+            CHECK_EQ(3, st, SBI_HSM_STATE_STARTED);
+        else if (other < 0 && st == SBI_HSM_STATE_STOPPED)
             other = (long)h;
     }
     CHECK(4, nharts >= 1);
@@ -181,7 +180,7 @@ int main(unsigned long hartid, unsigned long dtb)
     /* ---- start the other hart ---- */
     r = sbi_hart_start(other, (uintptr_t)rvh_secondary_entry, OPAQUE1);
     CHECK_EQ(10, r.error, 0);
-    CHECK_EQ(11, wait_status(other, SBI_HSM_STARTED), SBI_HSM_STARTED);
+    CHECK_EQ(11, wait_status(other, SBI_HSM_STATE_STARTED), SBI_HSM_STATE_STARTED);
     r = sbi_hart_start(other, (uintptr_t)rvh_secondary_entry, OPAQUE1);
     CHECK_EQ(12, r.error, SBI_ERR_ALREADY_AVAILABLE);
 
@@ -191,7 +190,7 @@ int main(unsigned long hartid, unsigned long dtb)
     CHECK_EQ(15, sec_hartid, other);
     CHECK_EQ(16, sec_opaque, OPAQUE1);
     CHECK_EQ(17, sec_satp, 0);
-    CHECK_EQ(18, sec_sstatus & SSTATUS_SIE, 0);
+    CHECK_EQ(18, sec_sstatus & SSTATUS_SIE_MASK, 0);
     CHECK_EQ(19, amo_counter, N_AMO);
 
     /* ---- remote fences on both harts ---- */
@@ -214,7 +213,7 @@ int main(unsigned long hartid, unsigned long dtb)
     CHECK_EQ(35, ssi_count[other], 1);
 
     /* ---- hart_stop (when rvh_secondary_main returned) ---- */
-    CHECK_EQ(40, wait_status(other, SBI_HSM_STOPPED), SBI_HSM_STOPPED);
+    CHECK_EQ(40, wait_status(other, SBI_HSM_STATE_STOPPED), SBI_HSM_STATE_STOPPED);
 
     /* ---- and start it again ---- */
     r = sbi_hart_start(other, (uintptr_t)rvh_secondary_entry, OPAQUE2);
@@ -222,7 +221,7 @@ int main(unsigned long hartid, unsigned long dtb)
     CHECK(42, wait_flag(&sec_restarted));
     CHECK_EQ(43, sec_opaque, OPAQUE2);
     CHECK_EQ(44, sec_hartid, other);
-    CHECK_EQ(45, wait_status(other, SBI_HSM_STOPPED), SBI_HSM_STOPPED);
+    CHECK_EQ(45, wait_status(other, SBI_HSM_STATE_STOPPED), SBI_HSM_STATE_STOPPED);
 
     printf("harts %lu and %ld: %lu LR/SC and %lu AMO increments each, totals exact\n",
            hartid, other, N_CONTEND, N_CONTEND);

@@ -10,15 +10,13 @@
  *     the interrupt is taken with scause 0x8000000000000005 as soon as
  *     sstatus.SIE is set, and set_timer(-1) clears sip.STIP,
  *   - the legacy set_timer (EID 0x00) does the same,
- *   - Sstc: when stimecmp (0x14d) can be read from S-mode (menvcfg.STCE
+ *   - Sstc: when stimecmp (CSR_STIMECMP) can be read from S-mode (menvcfg.STCE
  *     set by the firmware), the same through stimecmp; otherwise skipped.
  */
 #include "smode.h"
 
 TEST_NAME("smode/timer");
 
-#define TICKS_PER_SEC   10000000UL      /* virt board timebase (10 MHz) */
-#define CSR_STIMECMP    0x14d
 
 static volatile long sti_count;
 static volatile unsigned long sti_cause, sti_time, sti_sepc;
@@ -26,14 +24,14 @@ static volatile int sti_use_stimecmp;
 
 static int timer_hook(struct strap_frame *f)
 {
-    if (f->scause != (SCAUSE_INTR | IRQ_S_TIMER))
+    if (f->scause != (MCAUSE_INTERRUPT_MASK | INTERRUPT_SUPERVISOR_TIMER))
         return 0;
     sti_time = rdtime();
     sti_cause = f->scause;
     sti_sepc = f->sepc;
     sti_count++;
     if (sti_use_stimecmp)
-        csr_write(0x14d, -1UL);
+        csr_write(CSR_STIMECMP, -1UL);
     else
         sbi_set_timer(-1ULL);
     return 1;
@@ -43,8 +41,8 @@ static int timer_hook(struct strap_frame *f)
 static int wait_stip(void)
 {
     uint64_t t0 = rdtime();
-    while (!(csr_read(sip) & SIP_STIP)) {
-        if (rdtime() - t0 > 2 * TICKS_PER_SEC)
+    while (!(csr_read(sip) & SIP_STIP_MASK)) {
+        if (rdtime() - t0 > 2 * TIMEBASE_HZ)
             return 0;
         wfi();
     }
@@ -81,7 +79,7 @@ static void counters(void)
         CHECK(12, v2 >= v1);
     } else {
         printf("cycle not readable from S-mode: scause %ld\n", c);
-        CHECK_EQ(13, c, EXC_ILLEGAL_INST);
+        CHECK_EQ(13, c, CAUSE_ILLEGAL_INSTRUCTION);
     }
     c = PROBE_CSR_READ(instret, &v1);
     if (c == -1) {
@@ -91,7 +89,7 @@ static void counters(void)
         CHECK(14, v2 >= v1);
     } else {
         printf("instret not readable from S-mode: scause %ld\n", c);
-        CHECK_EQ(15, c, EXC_ILLEGAL_INST);
+        CHECK_EQ(15, c, CAUSE_ILLEGAL_INSTRUCTION);
     }
     c = PROBE_CSR_READ(hpmcounter3, &v1);
     if (c == -1)
@@ -104,22 +102,22 @@ static void counters(void)
 static void timer_round(int base, void (*arm)(uint64_t), const char *what)
 {
     long before = sti_count;
-    uint64_t deadline = rdtime() + TICKS_PER_SEC / 100;     /* 10 ms */
+    uint64_t deadline = rdtime() + TIMEBASE_HZ / 100;     /* 10 ms */
     arm(deadline);
-    CHECK_EQ(base + 0, csr_read(sip) & SIP_STIP, 0);        /* not yet */
+    CHECK_EQ(base + 0, csr_read(sip) & SIP_STIP_MASK, 0);        /* not yet */
     CHECK(base + 1, wait_stip());
     uint64_t now = rdtime();
     CHECK(base + 2, now >= deadline);
     /* STIP is read-only in sip */
-    csr_clear(sip, SIP_STIP);
-    CHECK_EQ(base + 3, csr_read(sip) & SIP_STIP, SIP_STIP);
+    csr_clear(sip, SIP_STIP_MASK);
+    CHECK_EQ(base + 3, csr_read(sip) & SIP_STIP_MASK, SIP_STIP_MASK);
     CHECK_EQ(base + 4, sti_count, before);                  /* SIE = 0: not taken */
     take_pending_irq();
     CHECK_EQ(base + 5, sti_count, before + 1);
-    CHECK_EQ(base + 6, sti_cause, SCAUSE_INTR | IRQ_S_TIMER);
+    CHECK_EQ(base + 6, sti_cause, MCAUSE_INTERRUPT_MASK | INTERRUPT_SUPERVISOR_TIMER);
     CHECK_EQ(base + 7, sti_sepc, (uintptr_t)take_irq_point);
     CHECK(base + 8, sti_time >= deadline);
-    CHECK_EQ(base + 9, csr_read(sip) & SIP_STIP, 0);        /* cleared by -1 */
+    CHECK_EQ(base + 9, csr_read(sip) & SIP_STIP_MASK, 0);        /* cleared by -1 */
     printf("%s: fired %lu ticks after the deadline\n", what,
            (unsigned long)(now - deadline));
 }
@@ -137,7 +135,7 @@ static void arm_legacy(uint64_t t)
 
 static void arm_stimecmp(uint64_t t)
 {
-    csr_write(0x14d, t);
+    csr_write(CSR_STIMECMP, t);
 }
 
 int main(unsigned long hartid, unsigned long dtb)
@@ -160,8 +158,8 @@ int main(unsigned long hartid, unsigned long dtb)
 
     /* ---- SBI TIME set_timer ---- */
     strap_hook = timer_hook;
-    csr_clear(sstatus, SSTATUS_SIE);
-    csr_set(sie, SIE_STIE);
+    csr_clear(sstatus, SSTATUS_SIE_MASK);
+    csr_set(sie, SIE_STIE_MASK);
     timer_round(40, arm_sbi, "sbi_set_timer");
 
     /* a deadline in the past fires at once; far future clears STIP again */
@@ -169,7 +167,7 @@ int main(unsigned long hartid, unsigned long dtb)
     CHECK(50, wait_stip());
     struct sbiret r = sbi_set_timer(-1ULL);
     CHECK_EQ(51, r.error, 0);
-    CHECK_EQ(52, csr_read(sip) & SIP_STIP, 0);
+    CHECK_EQ(52, csr_read(sip) & SIP_STIP_MASK, 0);
     CHECK_EQ(53, sti_count, 1);
 
     /* ---- legacy set_timer (EID 0x00) ---- */
@@ -177,28 +175,28 @@ int main(unsigned long hartid, unsigned long dtb)
 
     /* ---- Sstc ---- */
     unsigned long cmp;
-    long c = PROBE_CSR_READ(0x14d, &cmp);
+    long c = PROBE_CSR_READ(CSR_STIMECMP, &cmp);
     if (c == -1) {
         printf("stimecmp readable from S-mode (Sstc, menvcfg.STCE = 1): 0x%lx\n",
                cmp);
         sti_use_stimecmp = 1;
         timer_round(70, arm_stimecmp, "stimecmp");
         /* an old value fires immediately */
-        csr_write(0x14d, 0);
-        CHECK_EQ(80, csr_read(sip) & SIP_STIP, SIP_STIP);
-        csr_write(0x14d, -1UL);
-        CHECK_EQ(81, csr_read(sip) & SIP_STIP, 0);
-        CHECK_EQ(82, csr_read(0x14d), -1UL);
+        csr_write(CSR_STIMECMP, 0);
+        CHECK_EQ(80, csr_read(sip) & SIP_STIP_MASK, SIP_STIP_MASK);
+        csr_write(CSR_STIMECMP, -1UL);
+        CHECK_EQ(81, csr_read(sip) & SIP_STIP_MASK, 0);
+        CHECK_EQ(82, csr_read(CSR_STIMECMP), -1UL);
         sti_use_stimecmp = 0;
         /* the SBI timer still works afterwards */
         timer_round(90, arm_sbi, "sbi_set_timer after Sstc");
     } else {
         printf("stimecmp not accessible from S-mode (scause %ld): Sstc part skipped\n",
                c);
-        CHECK_EQ(83, c, EXC_ILLEGAL_INST);
+        CHECK_EQ(83, c, CAUSE_ILLEGAL_INSTRUCTION);
     }
 
-    csr_clear(sie, SIE_STIE);
+    csr_clear(sie, SIE_STIE_MASK);
     strap_hook = 0;
     pass();
 }

@@ -140,7 +140,7 @@ static volatile int nut;
 
 static int user_hook(struct strap_frame *f)
 {
-    if (f->sstatus & SSTATUS_SPP)
+    if (f->sstatus & SSTATUS_SPP_MASK)
         return 0;                           /* from S-mode: not ours */
     if (nut < MAX_UTRAPS) {
         struct utrap *t = &ut[nut];
@@ -152,7 +152,7 @@ static int user_hook(struct strap_frame *f)
         t->handler_sstatus = csr_read(sstatus);
     }
     nut++;
-    if (f->scause == EXC_ECALL_U) {
+    if (f->scause == CAUSE_ECALL_FROM_U) {
         if (f->x[REG_A7] == 1) {            /* service: a0 + 1, back to U */
             f->x[REG_A0] += 1;
             f->sepc += 4;
@@ -160,8 +160,8 @@ static int user_hook(struct strap_frame *f)
         }
         rvh_leave_user((long)f->x[REG_A0]);  /* exit */
     }
-    if (f->scause == (SCAUSE_INTR | IRQ_S_SOFT))
-        csr_clear(sip, SIP_SSIP);
+    if (f->scause == (MCAUSE_INTERRUPT_MASK | INTERRUPT_SUPERVISOR_SOFTWARE))
+        csr_clear(sip, SIP_SSIP_MASK);
     rvh_leave_user(LEFT_BY_TRAP);
 }
 
@@ -182,7 +182,7 @@ static void expect_one_trap(int n, const char *entry, unsigned long arg,
     CHECK_EQ(n, ut[0].cause, cause);
     CHECK_EQ(n, ut[0].epc, uva(site));
     CHECK_EQ(n, ut[0].tval, tval);
-    CHECK_EQ(n, ut[0].sstatus & (SSTATUS_SPP | SSTATUS_SPIE), SSTATUS_SPIE);
+    CHECK_EQ(n, ut[0].sstatus & (SSTATUS_SPP_MASK | SSTATUS_SPIE_MASK), SSTATUS_SPIE_MASK);
 }
 
 /* the instruction bits at a user entry (read through the kernel mapping) */
@@ -194,23 +194,23 @@ static unsigned long insn_at(const char *sym)
 int main(void)
 {
     /* ---- address space ---- */
-    pt_init(&space, 3);
+    spt_init(&space, 3);
     pt_map_image(&space);
     for (uintptr_t p = (uintptr_t)__user_text_start; p < (uintptr_t)__user_text_end;
          p += PAGE_SIZE)
         pt_map(&space, USER_CODE_VA + (p - (uintptr_t)__user_text_start), p, 0,
-               PTE_U | PTE_R | PTE_X | PTE_A);
-    pt_map(&space, USER_DATA_VA, (uintptr_t)udata, 0, PTE_U | PTE_R | PTE_W | PTE_A | PTE_D);
-    pt_map(&space, USER_RO_VA, (uintptr_t)uro, 0, PTE_U | PTE_R | PTE_A);
+               PTE_U_MASK | PTE_R_MASK | PTE_X_MASK | PTE_A_MASK);
+    pt_map(&space, USER_DATA_VA, (uintptr_t)udata, 0, PTE_U_MASK | PTE_R_MASK | PTE_W_MASK | PTE_A_MASK | PTE_D_MASK);
+    pt_map(&space, USER_RO_VA, (uintptr_t)uro, 0, PTE_U_MASK | PTE_R_MASK | PTE_A_MASK);
     pt_map(&space, USER_STACK_VA, (uintptr_t)ustack, 0,
-           PTE_U | PTE_R | PTE_W | PTE_A | PTE_D);
-    pt_map(&space, KERNEL_ONLY_VA, (uintptr_t)kpage, 0, PTE_R | PTE_W | PTE_A | PTE_D);
+           PTE_U_MASK | PTE_R_MASK | PTE_W_MASK | PTE_A_MASK | PTE_D_MASK);
+    pt_map(&space, KERNEL_ONLY_VA, (uintptr_t)kpage, 0, PTE_R_MASK | PTE_W_MASK | PTE_A_MASK | PTE_D_MASK);
     udata[3] = 0x1122334455667788ULL;
     kpage[0] = 0xdeadbeef;
     CHECK(1, (uintptr_t)__user_text_end > (uintptr_t)__user_text_start);
     csr_write(satp, pt_satp(&space, 0));
     sfence_vma_all();
-    csr_clear(sstatus, SSTATUS_SIE | SSTATUS_SUM | SSTATUS_MXR);
+    csr_clear(sstatus, SSTATUS_SIE_MASK | SSTATUS_SUM_MASK | SSTATUS_MXR_MASK);
     strap_hook = user_hook;
 
     /* ---- ecall from U, with U's SIE = 1 and = 0 ---- */
@@ -219,25 +219,25 @@ int main(void)
         long r = rvh_enter_user(uva(u_ecall), USER_STACK_VA + PAGE_SIZE, 41, spie);
         CHECK_EQ(10, r, 42);                    /* 41 + 1, s2 preserved */
         CHECK_EQ(11, nut, 2);
-        CHECK_EQ(12, ut[0].cause, EXC_ECALL_U);
+        CHECK_EQ(12, ut[0].cause, CAUSE_ECALL_FROM_U);
         CHECK_EQ(13, ut[0].epc, uva(u_ecall_site));
         CHECK_EQ(14, ut[0].tval, 0);
         CHECK_EQ(15, ut[0].sp, USER_STACK_VA + PAGE_SIZE);
-        CHECK_EQ(16, ut[0].sstatus & SSTATUS_SPP, 0);
-        CHECK_EQ(17, ut[0].sstatus & SSTATUS_SPIE, spie ? SSTATUS_SPIE : 0);
-        CHECK_EQ(18, ut[0].handler_sstatus & SSTATUS_SIE, 0);
+        CHECK_EQ(16, ut[0].sstatus & SSTATUS_SPP_MASK, 0);
+        CHECK_EQ(17, ut[0].sstatus & SSTATUS_SPIE_MASK, spie ? SSTATUS_SPIE_MASK : 0);
+        CHECK_EQ(18, ut[0].handler_sstatus & SSTATUS_SIE_MASK, 0);
         CHECK_EQ(19, ut[1].epc, uva(u_ecall_exit));
         /* back in S after a trap from U: SPP = 0, SPIE = U's SIE */
         unsigned long s = csr_read(sstatus);
-        CHECK_EQ(20, s & SSTATUS_SPP, 0);
-        CHECK_EQ(21, s & SSTATUS_SPIE, spie ? SSTATUS_SPIE : 0);
+        CHECK_EQ(20, s & SSTATUS_SPP_MASK, 0);
+        CHECK_EQ(21, s & SSTATUS_SPIE_MASK, spie ? SSTATUS_SPIE_MASK : 0);
     }
 
     /* ---- counters from U: scounteren ---- */
     unsigned long scounteren = csr_read(scounteren);
     printf("scounteren at entry: 0x%lx\n", scounteren);
     csr_write(scounteren, 0);
-    expect_one_trap(30, u_rdcycle, 0, EXC_ILLEGAL_INST, u_rdcycle, insn_at(u_rdcycle));
+    expect_one_trap(30, u_rdcycle, 0, CAUSE_ILLEGAL_INSTRUCTION, u_rdcycle, insn_at(u_rdcycle));
     /*
      * time with scounteren.TM = 0: the hart raises an illegal instruction.
      * OpenSBI 1.1 does not delegate that cause (medeleg 0xb109) and its
@@ -248,20 +248,20 @@ int main(void)
     uint64_t t0 = rdtime();
     long r = run_user(u_rdtime, 0, 1);
     if (r == LEFT_BY_TRAP) {
-        expect_one_trap(31, u_rdtime, 0, EXC_ILLEGAL_INST, u_rdtime, insn_at(u_rdtime));
+        expect_one_trap(31, u_rdtime, 0, CAUSE_ILLEGAL_INSTRUCTION, u_rdtime, insn_at(u_rdtime));
         puts("time from U with scounteren.TM = 0: illegal instruction in S");
     } else {
         CHECK(31, (uint64_t)r >= t0 && (uint64_t)r - t0 < 10000000UL);
         CHECK_EQ(31, nut, 1);
         puts("time from U with scounteren.TM = 0: read (emulated by the M-mode firmware)");
     }
-    expect_one_trap(32, u_rdinstret, 0, EXC_ILLEGAL_INST, u_rdinstret,
+    expect_one_trap(32, u_rdinstret, 0, CAUSE_ILLEGAL_INSTRUCTION, u_rdinstret,
                     insn_at(u_rdinstret));
     csr_write(scounteren, 2);                   /* TM only */
     t0 = rdtime();
     r = run_user(u_rdtime, 0, 1);
     CHECK(33, (uint64_t)r >= t0 && (uint64_t)r - t0 < 10000000UL);
-    expect_one_trap(34, u_rdcycle, 0, EXC_ILLEGAL_INST, u_rdcycle, insn_at(u_rdcycle));
+    expect_one_trap(34, u_rdcycle, 0, CAUSE_ILLEGAL_INSTRUCTION, u_rdcycle, insn_at(u_rdcycle));
     csr_write(scounteren, 7);                   /* CY, TM, IR */
     r = run_user(u_rdtime, 0, 1);
     CHECK_EQ(35, nut, 1);                       /* only the exit ecall */
@@ -273,15 +273,15 @@ int main(void)
     csr_write(scounteren, scounteren);
 
     /* ---- privileged instructions from U ---- */
-    expect_one_trap(40, u_csrr_sstatus, 0, EXC_ILLEGAL_INST, u_csrr_sstatus,
+    expect_one_trap(40, u_csrr_sstatus, 0, CAUSE_ILLEGAL_INSTRUCTION, u_csrr_sstatus,
                     insn_at(u_csrr_sstatus));
-    expect_one_trap(41, u_csrr_satp, 0, EXC_ILLEGAL_INST, u_csrr_satp,
+    expect_one_trap(41, u_csrr_satp, 0, CAUSE_ILLEGAL_INSTRUCTION, u_csrr_satp,
                     insn_at(u_csrr_satp));
-    expect_one_trap(42, u_csrw_sscratch, 0x99, EXC_ILLEGAL_INST, u_csrw_sscratch,
+    expect_one_trap(42, u_csrw_sscratch, 0x99, CAUSE_ILLEGAL_INSTRUCTION, u_csrw_sscratch,
                     insn_at(u_csrw_sscratch));
     CHECK_EQ(42, csr_read(sscratch), 0);
-    expect_one_trap(43, u_sret, 0, EXC_ILLEGAL_INST, u_sret, insn_at(u_sret));
-    expect_one_trap(44, u_sfence, 0, EXC_ILLEGAL_INST, u_sfence, insn_at(u_sfence));
+    expect_one_trap(43, u_sret, 0, CAUSE_ILLEGAL_INSTRUCTION, u_sret, insn_at(u_sret));
+    expect_one_trap(44, u_sfence, 0, CAUSE_ILLEGAL_INSTRUCTION, u_sfence, insn_at(u_sfence));
     /*
      * wfi in U-mode (spec 3.1.6.5): an illegal instruction exception,
      * "unless it completes within an implementation-specific, bounded time
@@ -292,7 +292,7 @@ int main(void)
         puts("wfi in U-mode: completed");
     } else {
         CHECK_EQ(45, r, LEFT_BY_TRAP);
-        CHECK_EQ(45, ut[0].cause, EXC_ILLEGAL_INST);
+        CHECK_EQ(45, ut[0].cause, CAUSE_ILLEGAL_INSTRUCTION);
         CHECK_EQ(45, ut[0].epc, uva(u_wfi));
         CHECK_EQ(45, ut[0].tval, insn_at(u_wfi));
         puts("wfi in U-mode: illegal instruction");
@@ -300,7 +300,7 @@ int main(void)
     /* ebreak: scause 3, stval 0 (QEMU) or the pc */
     r = run_user(u_ebreak, 0, 1);
     CHECK_EQ(46, r, LEFT_BY_TRAP);
-    CHECK_EQ(46, ut[0].cause, EXC_BREAKPOINT);
+    CHECK_EQ(46, ut[0].cause, CAUSE_BREAKPOINT);
     CHECK_EQ(46, ut[0].epc, uva(u_ebreak));
     CHECK(46, ut[0].tval == 0 || ut[0].tval == uva(u_ebreak));
 
@@ -312,36 +312,36 @@ int main(void)
     CHECK_EQ(51, udata[4], 0x1234);
     r = run_user(u_load, USER_RO_VA, 1);
     CHECK_EQ(52, nut, 1);
-    expect_one_trap(53, u_store, USER_RO_VA + 8, EXC_STORE_PAGE_FAULT, u_store_site,
+    expect_one_trap(53, u_store, USER_RO_VA + 8, CAUSE_STORE_PAGE_FAULT, u_store_site,
                     USER_RO_VA + 8);
     /* S-only pages */
-    expect_one_trap(54, u_load, KERNEL_ONLY_VA, EXC_LOAD_PAGE_FAULT, u_load,
+    expect_one_trap(54, u_load, KERNEL_ONLY_VA, CAUSE_LOAD_PAGE_FAULT, u_load,
                     KERNEL_ONLY_VA);
-    expect_one_trap(55, u_store, KERNEL_ONLY_VA + 16, EXC_STORE_PAGE_FAULT,
+    expect_one_trap(55, u_store, KERNEL_ONLY_VA + 16, CAUSE_STORE_PAGE_FAULT,
                     u_store_site, KERNEL_ONLY_VA + 16);
     CHECK_EQ(55, kpage[2], 0);
-    expect_one_trap(56, u_load, (uintptr_t)&kpage[0], EXC_LOAD_PAGE_FAULT, u_load,
+    expect_one_trap(56, u_load, (uintptr_t)&kpage[0], CAUSE_LOAD_PAGE_FAULT, u_load,
                     (uintptr_t)&kpage[0]);      /* the identity map is S-only */
     /* executing S-only code: fetch page fault at the target */
     r = run_user(u_jump, (uintptr_t)pass, 1);
     CHECK_EQ(57, r, LEFT_BY_TRAP);
-    CHECK_EQ(57, ut[0].cause, EXC_INST_PAGE_FAULT);
+    CHECK_EQ(57, ut[0].cause, CAUSE_INSTRUCTION_PAGE_FAULT);
     CHECK_EQ(57, ut[0].epc, (uintptr_t)pass);
     CHECK_EQ(57, ut[0].tval, (uintptr_t)pass);
     /* unmapped */
-    expect_one_trap(58, u_load, 0x50000, EXC_LOAD_PAGE_FAULT, u_load, 0x50000);
+    expect_one_trap(58, u_load, 0x50000, CAUSE_LOAD_PAGE_FAULT, u_load, 0x50000);
 
     /* ---- an S interrupt is taken in U even with sstatus.SIE = 0 ---- */
-    csr_set(sie, SIE_SSIE);
-    csr_set(sip, SIP_SSIP);                     /* pending, not taken in S */
-    CHECK_EQ(60, csr_read(sip) & SIP_SSIP, SIP_SSIP);
+    csr_set(sie, SIE_SSIE_MASK);
+    csr_set(sip, SIP_SSIP_MASK);                     /* pending, not taken in S */
+    CHECK_EQ(60, csr_read(sip) & SIP_SSIP_MASK, SIP_SSIP_MASK);
     r = run_user(u_nop_exit, 0, 0);             /* U runs with SIE = 0 */
     CHECK_EQ(61, r, LEFT_BY_TRAP);
-    CHECK_EQ(62, ut[0].cause, SCAUSE_INTR | IRQ_S_SOFT);
+    CHECK_EQ(62, ut[0].cause, MCAUSE_INTERRUPT_MASK | INTERRUPT_SUPERVISOR_SOFTWARE);
     CHECK_EQ(63, ut[0].epc, uva(u_nop_exit));   /* before the first instruction */
-    CHECK_EQ(64, ut[0].sstatus & (SSTATUS_SPP | SSTATUS_SPIE), 0);
-    CHECK_EQ(65, csr_read(sip) & SIP_SSIP, 0);
-    csr_clear(sie, SIE_SSIE);
+    CHECK_EQ(64, ut[0].sstatus & (SSTATUS_SPP_MASK | SSTATUS_SPIE_MASK), 0);
+    CHECK_EQ(65, csr_read(sip) & SIP_SSIP_MASK, 0);
+    csr_clear(sie, SIE_SSIE_MASK);
     r = run_user(u_nop_exit, 0, 0);
     CHECK_EQ(66, r, 0x55);
 

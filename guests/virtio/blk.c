@@ -730,16 +730,16 @@ static void round_run(int r, uint64_t generic, enum virtio_wait wait, unsigned q
             CHECK(c + 39, rdtime() - t0 < VIRTIO_WAIT_TIMEOUT);
         CHECK_EQ(c + 39, isr, VIRTIO_MMIO_INT_VRING);
         uint32_t pend1 = (mmio_read32(PLIC_PENDING(irq)) >> (irq % 32)) & 1;
-        uint32_t seip1 = (csr_read(sip) & SIP_SEIP) != 0;
+        uint32_t seip1 = (csr_read(sip) & SIP_SEIP_MASK) != 0;
         vio_write(&b->dev, VIRTIO_MMIO_INTERRUPT_ACK, isr);
         CHECK_EQ(c + 39, vio_read(&b->dev, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
         uint32_t pend2 = (mmio_read32(PLIC_PENDING(irq)) >> (irq % 32)) & 1;
-        uint32_t claim = mmio_read32(PLIC_CLAIM(ctx));
+        uint32_t claim = mmio_read32(PLIC_CONTEXT_CLAIM(ctx));
         if (claim)
-            mmio_write32(PLIC_CLAIM(ctx), claim);
-        uint32_t claim2 = mmio_read32(PLIC_CLAIM(ctx));
+            mmio_write32(PLIC_CONTEXT_CLAIM(ctx), claim);
+        uint32_t claim2 = mmio_read32(PLIC_CONTEXT_CLAIM(ctx));
         if (claim2)
-            mmio_write32(PLIC_CLAIM(ctx), claim2);
+            mmio_write32(PLIC_CONTEXT_CLAIM(ctx), claim2);
         printf("  interrupt protocol: InterruptStatus 0x%x; PLIC pending %u, sip.SEIP %u "
                "before InterruptACK; PLIC pending %u after it; claim %u, then %u\n",
                isr, pend1, seip1, pend2, claim, claim2);

@@ -98,10 +98,15 @@ def bench_mips(
     if quick:
         repeat = 1
     limit = 20_000_000 if quick else None
-    print(
-        f"rvh bench mips: {repeat} run(s) per workload, median reported"
-        + ("" if have_qemu else " (QEMU not run)")
-    )
+    if not qemu:
+        without = " (QEMU not run: --no-qemu)"
+    elif quick:
+        without = " (QEMU not run: --quick is a smoke test, not a comparison)"
+    elif not have_qemu:
+        without = f" (QEMU not run: {QEMU} is not installed)"
+    else:
+        without = ""
+    print(f"rvh bench mips: {repeat} run(s) per workload, median reported{without}", flush=True)
     run_rvh(build / "hello" / "hello.elf")  # load the compiled kernel before timing
     qemu_startup = 0.0
     if have_qemu:
@@ -138,6 +143,11 @@ def bench_mips(
     if have_qemu:
         print(f"\nQEMU start-up (hello guest, subtracted above): {qemu_startup:.3f} s")
     if measure_compile and not quick:
+        print(
+            "\nnumba: timing import + the hello guest in fresh processes, with a cold cache "
+            "and then a warm one (about a minute)...",
+            flush=True,
+        )
         cold, warm = compile_times()
         print(f"numba: import + run hello with a cold cache {cold:.1f} s, warm cache {warm:.2f} s")
     return 1 if any(r.output_matches is False for r in results) else 0

@@ -69,6 +69,13 @@ def run_phases(elf: Path, *, sbi: bool, config: MachineConfig | None = None) -> 
     return phases
 
 
+def cost(mips: float, base: float) -> str:
+    """The slowdown of ``mips`` against ``base`` as a signed percentage; a difference that
+    rounds to nothing is "+0.0%", never "-0.0%"."""
+    percent = round(100 * (1 - mips / base), 1)
+    return f"{percent + 0.0:+.1f}%"  # adding 0.0 turns -0.0 into 0.0
+
+
 def bench_phases(
     elf: Path,
     *,
@@ -107,7 +114,6 @@ def bench_phases(
         for name, mips in medians.items():
             if name != baseline:
                 print(
-                    f"  {name}/{baseline} = {mips / base:.3f} "
-                    f"(cost of {name}: {100 * (1 - mips / base):+.1f}%)"
+                    f"  {name}/{baseline} = {mips / base:.3f} (cost of {name}: {cost(mips, base)})"
                 )
     return 0

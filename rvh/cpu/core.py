@@ -9,8 +9,11 @@ deadline, the end of the budget); instructions that can change interrupt state (
 xRET, wfi, stores to devices) pull ``limit`` down to now.
 
 Hot instructions are executed inline: ALU, M, branches, jumps, and loads/stores whose page is in
-the TLB (one tag compare covers translation, permission and alignment).  Everything rarer lives
-in ``execute_system`` / ``execute_atomic`` and the slow memory paths.
+the TLB (one tag compare covers translation, permission and alignment).  Everything rarer is one
+function per family: ``execute_csr`` (Zicsr), ``execute_privileged`` (ecall, ebreak, xRET, wfi,
+the fences of the MMU), ``execute_atomic``, ``execute_hypervisor_memory`` and the slow memory
+paths.  Each returns OK or an exception cause; every trap, whether an interrupt, a fetch fault or
+an instruction's exception, then goes through ``deliver_trap``.
 
 ``trace`` is None or an int64 array of commit records; numba compiles a separate version for
 each, and in the None version every tracing branch is removed at compile time.
@@ -20,9 +23,10 @@ import numba as nb
 import numpy as np
 
 from rvh.cpu import arith
-from rvh.cpu.csr import csr_access_fault, csr_read, csr_write, has_hypervisor
+from rvh.cpu.csr import csr_access_fault, csr_read, csr_write
 from rvh.cpu.decode import decode
 from rvh.cpu.exits import Exit
+from rvh.cpu.extensions import has_hypervisor
 from rvh.cpu.fast import fast_loop
 from rvh.cpu.fpu import execute_float
 from rvh.cpu.interrupts import (
@@ -33,7 +37,10 @@ from rvh.cpu.interrupts import (
 from rvh.cpu.layout import (
     BANK_IS_HS,
     BANK_IS_VS,
-    CSR_BASE,
+    CSR_HGATP,
+    CSR_HSTATUS,
+    CSR_MSTATUS,
+    CSR_VSSTATUS,
     CYCLE,
     DATA_CTX,
     DC_BITS,
@@ -93,8 +100,10 @@ from rvh.cpu.mmu import (
     ACCESS_EXECUTE,
     ACCESS_READ,
     ACCESS_READ_EXECUTABLE,
+    ASID_MAX,
     NEED_EXIT,
     OK,
+    VMID_MAX,
     fence_address_space,
     full_context,
     host_offset,
@@ -103,35 +112,28 @@ from rvh.cpu.mmu import (
 )
 from rvh.cpu.tables import T_OP_MATCH
 from rvh.cpu.trace import F_TRACE_RD, INTERRUPT_RECORD, TRACE_FIELDS, record, record_event
-from rvh.cpu.trap import TARGET_M, mret, sret, take_trap, trap_target
-from rvh.isa.csrs import (
-    HSTATUS_HU,
-    HSTATUS_SPVP,
-    HSTATUS_VTSR,
-    HSTATUS_VTVM,
-    HSTATUS_VTW,
-    MSTATUS_SUM,
-    MSTATUS_TSR,
-    MSTATUS_TVM,
-    MSTATUS_TW,
+from rvh.cpu.trap import INTERRUPT_FLAG, TARGET_M, mret, sret, take_trap, trap_target
+from rvh.isa.causes import Exception_
+from rvh.isa.fields import (
+    HGATP_VMID_MASK,
+    HGATP_VMID_SHIFT,
+    HSTATUS_HU_MASK,
+    HSTATUS_SPVP_MASK,
+    HSTATUS_VTSR_MASK,
+    HSTATUS_VTVM_MASK,
+    HSTATUS_VTW_MASK,
+    MSTATUS_SUM_MASK,
+    MSTATUS_TSR_MASK,
+    MSTATUS_TVM_MASK,
+    MSTATUS_TW_MASK,
 )
 from rvh.isa.instructions import Op
 
-CSR_MSTATUS = CSR_BASE + 0x300
-CSR_HSTATUS = CSR_BASE + 0x600
-CSR_HGATP = CSR_BASE + 0x680
-CSR_VSSTATUS = CSR_BASE + 0x200
+# deliver_trap's "the built-in firmware handles this trap": odd, so never a handler address
+FIRMWARE_TRAP = -1
 
-ILLEGAL_INSTRUCTION = 2
-VIRTUAL_INSTRUCTION = 22
-BREAKPOINT = 3
-INSTRUCTION_ACCESS_FAULT = 1
-
-# execute_system's "fall through to the next instruction": odd, so never a pc (pcs are even, and
-# upper-half targets such as 0xffffffff80000000 are negative as int64, so no sign test will do)
-NO_JUMP = -1
-
-# extra statuses of execute_system, beside OK / NEED_EXIT / WATCH_HIT / exception causes
+# execute_privileged's status for a wfi that must sleep, beside OK / NEED_EXIT / WATCH_HIT /
+# exception causes
 WFI_SLEEP = -4
 
 # fast-path keys: page bits plus the low bits that must be zero for an aligned access
@@ -159,9 +161,73 @@ def fetch_bits(state, machine, memory, tlb, pc, host):
     host2 = host_offset(machine, paddr, 2)
     if host2 < 0:
         fault_at(state, pc + 2, state[FETCH_CTX])
-        return np.int64(0), np.int64(INSTRUCTION_ACCESS_FAULT)
+        return np.int64(0), np.int64(Exception_.INSTRUCTION_ACCESS_FAULT)
     high = np.int64(memory[host2]) | (np.int64(memory[host2 + 1]) << 8)
     return low | (high << 16), np.int64(OK)
+
+
+@nb.njit(cache=True)
+def translate_fetch_page(state, machine, memory, tlb, pc):
+    """Translate pc for instruction fetch.  Returns (host offset of pc, status, fetch page,
+    fetch addend): while pc stays in the fetch page its host offset is pc + addend; the page
+    is -1 when PMP covers only part of it, so that every fetch there translates again."""
+    ctx = state[FETCH_CTX]
+    paddr, status = tlb_lookup(state, machine, memory, tlb, pc, 2, ACCESS_EXECUTE, ctx)
+    if status == OK:
+        host = host_offset(machine, paddr, 2)
+        if host < 0:
+            fault_at(state, pc, ctx)
+            status = np.int64(Exception_.INSTRUCTION_ACCESS_FAULT)
+    if status != OK:
+        return np.int64(0), status, np.int64(-1), np.int64(0)
+    entry = ((pc >> 12) & TLB_SET_MASK) ^ TLB_EXEC_FLIP
+    if tlb[tlb_slot(ctx, entry) + TLB_TAG_EXEC] == (pc & PAGE_MASK):
+        return host, np.int64(OK), pc & PAGE_MASK, host - pc
+    return host, np.int64(OK), np.int64(-1), np.int64(0)
+
+
+@nb.njit(cache=True)
+def decode_into_cache(state, machine, tables, memory, page_flags, tlb, decode_cache, pc, host):
+    """Fetch and decode the instruction at pc (host offset ``host``) into its decode-cache
+    entry, and flag its page(s) as code.  Returns OK or the fetch fault's cause."""
+    bits, status = fetch_bits(state, machine, memory, tlb, pc, host)
+    if status != OK:
+        return status
+    d_op, d_rd, d_rs1, d_rs2, d_imm, d_len = decode(bits, tables)
+    base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
+    decode_cache[base + DC_OP] = d_op
+    decode_cache[base + DC_RD] = d_rd
+    decode_cache[base + DC_RS1] = d_rs1
+    decode_cache[base + DC_RS2] = d_rs2
+    decode_cache[base + DC_IMM] = d_imm
+    decode_cache[base + DC_LENGTH] = d_len
+    decode_cache[base + DC_BITS] = bits
+    # an instruction straddling a page depends on two translations: never cache it
+    straddles = d_len == 4 and (pc & 0xFFF) == 0xFFE
+    decode_cache[base + DC_TAG] = -2 if straddles else host
+    page_flags[host >> 12] |= PAGE_FLAG_CODE
+    page_flags[(host + d_len - 1) >> 12] |= PAGE_FLAG_CODE
+    return np.int64(OK)
+
+
+@nb.njit(cache=True)
+def deliver_trap(state, machine, trace, cause, is_interrupt, pc, bits):
+    """Take the trap ``cause`` at pc: log it, then enter its handler (``trap.take_trap``).
+
+    Returns the handler's address, or FIRMWARE_TRAP when the trap goes to M-mode and the
+    emulator's built-in firmware stands in for M-mode (--sbi): the hart is left as it was and
+    the kernel exits with Exit.FIRMWARE and the cause in TRAP_CAUSE.  ``bits`` is the
+    instruction for the log (0 when it was never fetched)."""
+    if machine[M_FIRMWARE_TRAPS] and trap_target(state, machine, cause, is_interrupt) == TARGET_M:
+        state[TRAP_CAUSE] = (cause | INTERRUPT_FLAG) if is_interrupt else cause
+        return np.int64(FIRMWARE_TRAP)
+    if trace is not None:
+        mode = state[PRIV] | (state[VIRT] << 2)
+        if is_interrupt:
+            record_event(trace, state, mode, pc, bits, INTERRUPT_RECORD - cause, np.int64(0))
+        else:
+            record_event(trace, state, mode, pc, bits, -2 - cause, state[TRAP_TVAL])
+    return take_trap(state, machine, cause, is_interrupt, state[TRAP_TVAL], pc)
 
 
 @nb.njit(cache=True)
@@ -199,8 +265,42 @@ def execute_atomic(
 
 
 @nb.njit(cache=True)
-def execute_system(state, machine, tables, tlb, op, rd, rs1, rs2, imm, bits, n):
-    """CSR instructions, ecall/ebreak, xRET, wfi, fences.  Returns (status, next pc or NO_JUMP).
+def execute_csr(state, machine, tables, tlb, op, rd, rs1, csr_number, bits, n):
+    """CSRRW/CSRRS/CSRRC and their immediate forms (Zicsr 9.1).  Returns OK or a cause.
+
+    ``csr_access_fault`` alone decides whether the access is legal, illegal or virtual
+    (8.6.1), and with V=1 names the register it really goes to (sstatus -> vsstatus ...)."""
+    x = state
+    immediate = op == Op.CSRRWI or op == Op.CSRRSI or op == Op.CSRRCI
+    source = rs1 if immediate else x[rs1]
+    swaps = op == Op.CSRRW or op == Op.CSRRWI
+    writes = swaps or rs1 != 0  # csrrs/csrrc with x0 or uimm 0 do not write
+    reads = not (swaps and rd == X_SINK)  # csrrw to x0 does not read
+    status, number = csr_access_fault(state, machine, tables, csr_number, writes)
+    if status != OK:
+        state[TRAP_TVAL] = bits
+        return status
+    old = np.int64(0)
+    if reads:
+        old = csr_read(state, machine, tables, number, n)
+    if writes:
+        if swaps:
+            new = source
+        elif op == Op.CSRRS or op == Op.CSRRSI:
+            new = old | source
+        else:
+            new = old & ~source
+        csr_write(state, machine, tables, tlb, number, new, n)
+        state[TRACE_CSR] = number  # for the commit log (rare: CSR writes only)
+        state[TRACE_CSR_VALUE] = csr_read(state, machine, tables, number, n)
+    x[rd] = old
+    return np.int64(OK)
+
+
+@nb.njit(cache=True)
+def execute_privileged(state, machine, tlb, op, rs1, rs2, bits, n, npc):
+    """ECALL, EBREAK, xRET, WFI, SFENCE.VMA and the HFENCEs.  Returns (status, next pc):
+    ``npc`` unless an xRET jumps.
 
     Privilege checks follow 8.6.1: an instruction HS-mode could execute raises a virtual
     instruction exception in VS/VU-mode when the spec says so (hstatus.VTSR/VTW/VTVM, or VU
@@ -210,105 +310,80 @@ def execute_system(state, machine, tables, tlb, op, rd, rs1, rs2, imm, bits, n):
     virt = state[VIRT]
     mstatus = state[CSR_MSTATUS]
     hstatus = state[CSR_HSTATUS]
-    if (
-        op == Op.CSRRW
-        or op == Op.CSRRS
-        or op == Op.CSRRC
-        or op == Op.CSRRWI
-        or op == Op.CSRRSI
-        or op == Op.CSRRCI
-    ):
-        immediate = op == Op.CSRRWI or op == Op.CSRRSI or op == Op.CSRRCI
-        source = rs1 if immediate else x[rs1]
-        if op == Op.CSRRW or op == Op.CSRRWI:
-            writes = True
-        else:
-            writes = rs1 != 0  # csrrs/csrrc with x0 or uimm 0 do not write (Zicsr 9.1)
-        reads = not ((op == Op.CSRRW or op == Op.CSRRWI) and rd == 32)
-        status, number = csr_access_fault(state, machine, tables, imm, writes)
-        if status != OK:
-            state[TRAP_TVAL] = bits
-            return status, NO_JUMP
-        old = np.int64(0)
-        if reads:
-            old = csr_read(state, machine, tables, number, n)
-        if writes:
-            if op == Op.CSRRW or op == Op.CSRRWI:
-                new = source
-            elif op == Op.CSRRS or op == Op.CSRRSI:
-                new = old | source
-            else:
-                new = old & ~source
-            csr_write(state, machine, tables, tlb, number, new, n)
-            state[TRACE_CSR] = number  # for the commit log (rare: CSR writes only)
-            state[TRACE_CSR_VALUE] = csr_read(state, machine, tables, number, n)
-        x[rd] = old
-        return np.int64(OK), NO_JUMP
-    state[TRAP_TVAL] = bits  # illegal and virtual instruction exceptions report the bits
+    illegal = np.int64(Exception_.ILLEGAL_INSTRUCTION)
+    virtual = np.int64(Exception_.VIRTUAL_INSTRUCTION)
     if op == Op.ECALL:
         state[TRAP_TVAL] = 0
         if priv == PRIV_U:
-            return np.int64(8), NO_JUMP
+            return np.int64(Exception_.ECALL_FROM_U), npc
         if priv == PRIV_S:
-            return np.int64(10 if virt else 9), NO_JUMP
-        return np.int64(11), NO_JUMP
+            if virt:
+                return np.int64(Exception_.ECALL_FROM_VS), npc
+            return np.int64(Exception_.ECALL_FROM_S), npc
+        return np.int64(Exception_.ECALL_FROM_M), npc
     if op == Op.EBREAK:
         state[TRAP_TVAL] = 0  # QEMU 7.2 leaves tval 0 for ebreak (allowed: 3.1.16)
-        return np.int64(BREAKPOINT), NO_JUMP
-    if op == Op.FENCE or op == Op.FENCE_I:
-        # the decode cache follows every store, so fence.i has nothing left to do
-        return np.int64(OK), NO_JUMP
+        return np.int64(Exception_.BREAKPOINT), npc
+    state[TRAP_TVAL] = bits  # illegal and virtual instruction exceptions report the bits
     if op == Op.MRET:
         if priv != PRIV_M:
-            return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
+            return illegal, npc
         return np.int64(OK), mret(state, machine)
     if op == Op.SRET:
         if virt:
-            if priv == PRIV_U or (hstatus & HSTATUS_VTSR):
-                return np.int64(VIRTUAL_INSTRUCTION), NO_JUMP
-        elif priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TSR)):
-            return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
+            if priv == PRIV_U or (hstatus & HSTATUS_VTSR_MASK):
+                return virtual, npc
+        elif priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TSR_MASK)):
+            return illegal, npc
         return np.int64(OK), sret(state, machine)
     if op == Op.WFI:
-        if priv != PRIV_M and (mstatus & MSTATUS_TW):
-            return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
+        if priv != PRIV_M and (mstatus & MSTATUS_TW_MASK):
+            return illegal, npc
         if virt:
-            if priv == PRIV_U or (hstatus & HSTATUS_VTW):
-                return np.int64(VIRTUAL_INSTRUCTION), NO_JUMP
+            if priv == PRIV_U or (hstatus & HSTATUS_VTW_MASK):
+                return virtual, npc
         elif priv == PRIV_U:
-            return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
+            return illegal, npc
         if any_pending_enabled(state, machine, state[TIME_NS] + n):
-            return np.int64(OK), NO_JUMP
-        return np.int64(WFI_SLEEP), NO_JUMP
+            return np.int64(OK), npc
+        return np.int64(WFI_SLEEP), npc
     if op == Op.SFENCE_VMA:
         if virt:
-            if priv == PRIV_U or (hstatus & HSTATUS_VTVM):
-                return np.int64(VIRTUAL_INSTRUCTION), NO_JUMP
+            if priv == PRIV_U or (hstatus & HSTATUS_VTVM_MASK):
+                return virtual, npc
             # in VS-mode it fences the guest's own address spaces, in the current VMID
-            vmid = (state[CSR_HGATP] >> 44) & 0x3FFF
+            vmid = (state[CSR_HGATP] & HGATP_VMID_MASK) >> HGATP_VMID_SHIFT
             fence_address_space(
-                state, tlb, BANK_IS_VS, x[rs1], rs1 != 0, x[rs2] & 0xFFFF, rs2 != 0, vmid, True
+                state, tlb, BANK_IS_VS, x[rs1], rs1 != 0, x[rs2] & ASID_MAX, rs2 != 0, vmid, True
             )
-            return np.int64(OK), NO_JUMP
-        if priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TVM)):
-            return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
+            return np.int64(OK), npc
+        if priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TVM_MASK)):
+            return illegal, npc
         fence_address_space(
-            state, tlb, BANK_IS_HS, x[rs1], rs1 != 0, x[rs2] & 0xFFFF, rs2 != 0, np.int64(0), False
+            state,
+            tlb,
+            BANK_IS_HS,
+            x[rs1],
+            rs1 != 0,
+            x[rs2] & ASID_MAX,
+            rs2 != 0,
+            np.int64(0),
+            False,
         )
-        return np.int64(OK), NO_JUMP
+        return np.int64(OK), npc
     if has_hypervisor(machine) and (op == Op.HFENCE_VVMA or op == Op.HFENCE_GVMA):
         if virt:
-            return np.int64(VIRTUAL_INSTRUCTION), NO_JUMP
+            return virtual, npc
         if priv == PRIV_U:
-            return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
+            return illegal, npc
         if op == Op.HFENCE_VVMA:
-            vmid = (state[CSR_HGATP] >> 44) & 0x3FFF
+            vmid = (state[CSR_HGATP] & HGATP_VMID_MASK) >> HGATP_VMID_SHIFT
             fence_address_space(
-                state, tlb, BANK_IS_VS, x[rs1], rs1 != 0, x[rs2] & 0xFFFF, rs2 != 0, vmid, True
+                state, tlb, BANK_IS_VS, x[rs1], rs1 != 0, x[rs2] & ASID_MAX, rs2 != 0, vmid, True
             )
         else:
-            if priv == PRIV_S and (mstatus & MSTATUS_TVM):
-                return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
+            if priv == PRIV_S and (mstatus & MSTATUS_TVM_MASK):
+                return illegal, npc
             # the TLB is indexed by guest virtual address: a guest-physical fence drops the
             # whole VMID (or every VMID), which the spec allows
             fence_address_space(
@@ -319,12 +394,12 @@ def execute_system(state, machine, tables, tlb, op, rd, rs1, rs2, imm, bits, n):
                 False,
                 np.int64(0),
                 False,
-                x[rs2] & 0x3FFF,
+                x[rs2] & VMID_MAX,
                 rs2 != 0,
             )
-        return np.int64(OK), NO_JUMP
+        return np.int64(OK), npc
     # hypervisor instructions without the H extension, and ILLEGAL
-    return np.int64(ILLEGAL_INSTRUCTION), NO_JUMP
+    return illegal, npc
 
 
 @nb.njit(cache=True)
@@ -336,11 +411,11 @@ def execute_hypervisor_memory(
     x = state
     priv = state[PRIV]
     if state[VIRT]:
-        return np.int64(VIRTUAL_INSTRUCTION), np.int64(0)
-    if priv == PRIV_U and (state[CSR_HSTATUS] & HSTATUS_HU) == 0:
-        return np.int64(ILLEGAL_INSTRUCTION), np.int64(0)
-    guest_priv = PRIV_S if state[CSR_HSTATUS] & HSTATUS_SPVP else PRIV_U
-    sum_bit = (state[CSR_VSSTATUS] & MSTATUS_SUM) != 0
+        return np.int64(Exception_.VIRTUAL_INSTRUCTION), np.int64(0)
+    if priv == PRIV_U and (state[CSR_HSTATUS] & HSTATUS_HU_MASK) == 0:
+        return np.int64(Exception_.ILLEGAL_INSTRUCTION), np.int64(0)
+    guest_priv = PRIV_S if state[CSR_HSTATUS] & HSTATUS_SPVP_MASK else PRIV_U
+    sum_bit = (state[CSR_VSSTATUS] & MSTATUS_SUM_MASK) != 0
     ctx = full_context(state, guest_priv, 1, sum_bit)
     address = x[rs1]
     now = state[TIME_NS] + n
@@ -418,24 +493,11 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             now = state[TIME_NS] + n
             cause = select_interrupt(state, machine, now)
             if cause >= 0:
-                if (
-                    machine[M_FIRMWARE_TRAPS]
-                    and trap_target(state, machine, cause, True) == TARGET_M
-                ):
-                    state[TRAP_CAUSE] = cause | np.int64(-(2**63))
+                target = deliver_trap(state, machine, trace, cause, True, pc, np.int64(0))
+                if target == FIRMWARE_TRAP:
                     exit_reason = np.int64(Exit.FIRMWARE)
                     break
-                if trace is not None:
-                    record_event(
-                        trace,
-                        state,
-                        state[PRIV] | (state[VIRT] << 2),
-                        pc,
-                        np.int64(0),
-                        INTERRUPT_RECORD - cause,
-                        np.int64(0),
-                    )
-                pc = take_trap(state, machine, cause, True, np.int64(0), pc)
+                pc = target
                 fetch_page = np.int64(-1)
                 state[WFI] = 0
             limit = min(budget, n + next_deadline(state, machine, now))
@@ -462,85 +524,28 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         n += 1
         state[GENERAL_PATH] += 1
         # ---- fetch through the cached translation of the current page ----
+        status = np.int64(OK)
         if (pc & PAGE_MASK) == fetch_page:
             host = pc + fetch_addend
         else:
             dctx = state[DATA_CTX]
-            ctx = state[FETCH_CTX]
-            paddr, status = tlb_lookup(state, machine, memory, tlb, pc, 2, ACCESS_EXECUTE, ctx)
-            if status == OK:
-                host = host_offset(machine, paddr, 2)
-                if host < 0:
-                    fault_at(state, pc, ctx)
-                    status = np.int64(INSTRUCTION_ACCESS_FAULT)
-            if status != OK:
-                fetch_page = np.int64(-1)
-                cause = status
-                if (
-                    machine[M_FIRMWARE_TRAPS]
-                    and trap_target(state, machine, cause, False) == TARGET_M
-                ):
-                    state[TRAP_CAUSE] = cause
-                    n -= 1
-                    exit_reason = np.int64(Exit.FIRMWARE)
-                    break
-                if trace is not None:
-                    record_event(
-                        trace,
-                        state,
-                        state[PRIV] | (state[VIRT] << 2),
-                        pc,
-                        np.int64(0),
-                        np.int64(-2 - cause),
-                        state[TRAP_TVAL],
-                    )
-                pc = take_trap(state, machine, cause, False, state[TRAP_TVAL], pc)
-                continue
-            entry = ((pc >> 12) & TLB_SET_MASK) ^ TLB_EXEC_FLIP
-            if tlb[tlb_slot(ctx, entry) + TLB_TAG_EXEC] == (pc & PAGE_MASK):
-                fetch_page = pc & PAGE_MASK
-                fetch_addend = host - pc
-            else:
-                fetch_page = np.int64(-1)  # PMP-limited page: translate every time
+            host, status, fetch_page, fetch_addend = translate_fetch_page(
+                state, machine, memory, tlb, pc
+            )
         slot = (host >> 1) & DECODE_CACHE_MASK
-        if decode_cache[(slot << DC_SHIFT) + DC_TAG] != host:
-            bits, status = fetch_bits(state, machine, memory, tlb, pc, host)
-            if status != OK:
-                if (
-                    machine[M_FIRMWARE_TRAPS]
-                    and trap_target(state, machine, status, False) == TARGET_M
-                ):
-                    state[TRAP_CAUSE] = status
-                    n -= 1
-                    exit_reason = np.int64(Exit.FIRMWARE)
-                    break
-                if trace is not None:
-                    record_event(
-                        trace,
-                        state,
-                        state[PRIV] | (state[VIRT] << 2),
-                        pc,
-                        np.int64(0),
-                        np.int64(-2 - status),
-                        state[TRAP_TVAL],
-                    )
-                pc = take_trap(state, machine, status, False, state[TRAP_TVAL], pc)
-                fetch_page = np.int64(-1)
-                continue
-            d_op, d_rd, d_rs1, d_rs2, d_imm, d_len = decode(bits, tables)
-            base = slot << DC_SHIFT
-            decode_cache[base + DC_OP] = d_op
-            decode_cache[base + DC_RD] = d_rd
-            decode_cache[base + DC_RS1] = d_rs1
-            decode_cache[base + DC_RS2] = d_rs2
-            decode_cache[base + DC_IMM] = d_imm
-            decode_cache[base + DC_LENGTH] = d_len
-            decode_cache[base + DC_BITS] = bits
-            # an instruction straddling a page depends on two translations: never cache it
-            straddles = d_len == 4 and (pc & 0xFFF) == 0xFFE
-            decode_cache[base + DC_TAG] = -2 if straddles else host
-            page_flags[host >> 12] |= PAGE_FLAG_CODE
-            page_flags[(host + d_len - 1) >> 12] |= PAGE_FLAG_CODE
+        if status == OK and decode_cache[(slot << DC_SHIFT) + DC_TAG] != host:
+            status = decode_into_cache(
+                state, machine, tables, memory, page_flags, tlb, decode_cache, pc, host
+            )
+        if status != OK:
+            target = deliver_trap(state, machine, trace, status, False, pc, np.int64(0))
+            if target == FIRMWARE_TRAP:
+                n -= 1  # the instruction was not executed
+                exit_reason = np.int64(Exit.FIRMWARE)
+                break
+            pc = target
+            fetch_page = np.int64(-1)
+            continue
         base = slot << DC_SHIFT
         # the masks tell LLVM the indices are not negative: no wraparound code on x[...]
         op = decode_cache[base + DC_OP]
@@ -859,7 +864,9 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             )
             if status == OK or status == WATCH_HIT:
                 x[rd] = value
-            elif status == ILLEGAL_INSTRUCTION or status == VIRTUAL_INSTRUCTION:
+            elif (
+                status == Exception_.ILLEGAL_INSTRUCTION or status == Exception_.VIRTUAL_INSTRUCTION
+            ):
                 state[TRAP_TVAL] = decode_cache[(slot << DC_SHIFT) + DC_BITS]
             limit = n
         elif op >= Op.FLW:
@@ -886,11 +893,11 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                     rd = F_TRACE_RD + (rd & 31)
                 else:
                     rd = np.int64(X_SINK)
-            elif status == ILLEGAL_INSTRUCTION:
+            elif status == Exception_.ILLEGAL_INSTRUCTION:
                 state[TRAP_TVAL] = decode_cache[(slot << DC_SHIFT) + DC_BITS]
             limit = n
-        else:
-            status, target = execute_system(
+        elif op >= Op.CSRRW and op <= Op.CSRRCI:
+            status = execute_csr(
                 state,
                 machine,
                 tables,
@@ -898,14 +905,27 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 op,
                 rd,
                 rs1,
-                rs2,
                 imm,
                 decode_cache[(slot << DC_SHIFT) + DC_BITS],
                 n,
             )
-            if target != NO_JUMP:
-                npc = target
             fetch_page = np.int64(-1)  # privilege, translation or interrupts may have changed
+            limit = n
+        elif op == Op.FENCE or op == Op.FENCE_I:
+            pass  # the decode cache follows every store, so fence.i has nothing left to do
+        else:
+            status, npc = execute_privileged(
+                state,
+                machine,
+                tlb,
+                op,
+                rs1,
+                rs2,
+                decode_cache[(slot << DC_SHIFT) + DC_BITS],
+                n,
+                npc,
+            )
+            fetch_page = np.int64(-1)
             limit = n
         # ---- retire, trap or leave ----
         if status != OK:
@@ -939,24 +959,14 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                     decode_cache[base + DC_LENGTH],
                     state[TRAP_TVAL] - start,
                 )
-            if machine[M_FIRMWARE_TRAPS] and trap_target(state, machine, status, False) == TARGET_M:
-                state[TRAP_CAUSE] = status
+            target = deliver_trap(
+                state, machine, trace, status, False, pc, decode_cache[(slot << DC_SHIFT) + DC_BITS]
+            )
+            if target == FIRMWARE_TRAP:
+                n -= 1  # the instruction was not executed
                 exit_reason = np.int64(Exit.FIRMWARE)
-                n -= 1
                 break
-            if trace is not None:
-                record(
-                    trace,
-                    state,
-                    traced_mode,
-                    pc,
-                    slot,
-                    decode_cache,
-                    traced_rs1,
-                    np.int64(-2 - status),
-                    state[TRAP_TVAL],
-                )
-            pc = take_trap(state, machine, status, False, state[TRAP_TVAL], pc)
+            pc = target
             fetch_page = np.int64(-1)
             continue
         if trace is not None:

@@ -11,9 +11,27 @@ becomes vsstatus, sip vsip, and so on (8.2).  ``csr_read``/``csr_write`` dispatc
 import numba as nb
 import numpy as np
 
+from rvh.cpu.extensions import has_float, has_hypervisor, mideleg_value
 from rvh.cpu.interrupts import mtime_at, pending_bits
 from rvh.cpu.layout import (
     CSR_BASE,
+    CSR_FCSR,
+    CSR_HCOUNTEREN,
+    CSR_HENVCFG,
+    CSR_HIDELEG,
+    CSR_HSTATUS,
+    CSR_HTIMEDELTA,
+    CSR_HVIP,
+    CSR_MCOUNTEREN,
+    CSR_MCYCLE,
+    CSR_MENVCFG,
+    CSR_MIE,
+    CSR_MINSTRET,
+    CSR_MIP,
+    CSR_MSTATUS,
+    CSR_PMPCFG0,
+    CSR_SCOUNTEREN,
+    CSR_VSSTATUS,
     CYCLE,
     HARTID,
     INSTRET,
@@ -28,6 +46,7 @@ from rvh.cpu.layout import (
 )
 from rvh.cpu.mmu import OK, flush_all, switch_address_space, update_contexts
 from rvh.cpu.tables import T_CSRS
+from rvh.isa.causes import Exception_
 from rvh.isa.csrs import (
     CSR_COLUMNS,
     CSR_EXISTS,
@@ -35,74 +54,76 @@ from rvh.isa.csrs import (
     CSR_PREDICATE,
     CSR_VIRTUAL_ALIAS,
     CSR_WRITE_MASK,
-    ENVCFG_STCE,
-    HSTATUS_VTVM,
     HSTATUS_WRITABLE,
-    IP_M_LEVEL,
-    IP_S_LEVEL,
-    IP_SGEIP,
-    IP_SSIP,
-    IP_STIP,
-    IP_VS_LEVEL,
-    IP_VSSIP,
     MEDELEG_WRITABLE_H,
-    MISA_F,
-    MSTATUS_FS,
-    MSTATUS_MPP,
-    MSTATUS_MPRV,
-    MSTATUS_MPV,
-    MSTATUS_MXR,
-    MSTATUS_SD,
-    MSTATUS_SUM,
-    MSTATUS_TVM,
-    MSTATUS_VS,
     MSTATUS_WRITABLE,
     MSTATUS_WRITABLE_H,
     MSTATUS_XLEN64,
-    MSTATUS_XS,
+    SSTATUS_MASK,
+    SSTATUS_WRITABLE,
+    CsrNumber,
+    Kind,
+    Predicate,
+)
+from rvh.isa.fields import (
+    COUNTEREN_TM_MASK,
+    FCSR_FFLAGS_MASK,
+    FCSR_FFLAGS_SHIFT,
+    FCSR_FRM_MASK,
+    FCSR_FRM_SHIFT,
+    FCSR_WRITABLE_MASK,
+    HENVCFG_STCE_MASK,
+    HGATP_MODE_MASK,
+    HGATP_MODE_SV39X4,
+    HGATP_MODE_SV48X4,
+    HGATP_PPN_MASK,
+    HGATP_VMID_MASK,
+    HSTATUS_VSXL_MASK,
+    HSTATUS_VSXL_SHIFT,
+    HSTATUS_VTVM_MASK,
+    MENVCFG_STCE_MASK,
+    MIP_M_LEVEL_MASK,
+    MIP_S_LEVEL_MASK,
+    MIP_SGEIP_MASK,
+    MIP_SSIP_MASK,
+    MIP_STIP_MASK,
+    MIP_VS_LEVEL_MASK,
+    MIP_VSSIP_MASK,
+    MSTATUS_FS_MASK,
+    MSTATUS_MPP_MASK,
+    MSTATUS_MPRV_MASK,
+    MSTATUS_MPV_MASK,
+    MSTATUS_MXR_MASK,
+    MSTATUS_SD_MASK,
+    MSTATUS_SUM_MASK,
+    MSTATUS_TVM_MASK,
+    MSTATUS_VS_MASK,
+    MSTATUS_XS_MASK,
+    PMP_A_TOR,
+    PMPCFG_A_MASK,
+    PMPCFG_A_SHIFT,
+    PMPCFG_L_MASK,
     SATP_MODE_BARE,
     SATP_MODE_SHIFT,
     SATP_MODE_SV39,
     SATP_MODE_SV48,
-    SSTATUS_MASK,
-    SSTATUS_WRITABLE,
-    Kind,
-    Predicate,
+    VSSTATUS_FS_MASK,
+    VSSTATUS_SD_MASK,
+    XLEN_64,
 )
 
-ILLEGAL_INSTRUCTION = 2
-VIRTUAL_INSTRUCTION = 22
+ILLEGAL_INSTRUCTION = Exception_.ILLEGAL_INSTRUCTION
+VIRTUAL_INSTRUCTION = Exception_.VIRTUAL_INSTRUCTION
 
-CSR_MSTATUS = CSR_BASE + 0x300
-CSR_MIE = CSR_BASE + 0x304
-CSR_MIP = CSR_BASE + 0x344
-CSR_MIDELEG = CSR_BASE + 0x303
-CSR_MENVCFG = CSR_BASE + 0x30A
-CSR_MCOUNTEREN = CSR_BASE + 0x306
 # The guest sees mcycle/minstret as the emulator's own counts (CYCLE, INSTRET: monotonic, what
 # --max-insns and the statistics use) plus an offset kept in the CSRs' own slots, so a guest
 # writing minstret moves its view of the counter and never the emulator's accounting.
-CSR_MCYCLE_OFFSET = CSR_BASE + 0xB00
-CSR_MINSTRET_OFFSET = CSR_BASE + 0xB02
-CSR_SCOUNTEREN = CSR_BASE + 0x106
-CSR_HSTATUS = CSR_BASE + 0x600
-CSR_HIDELEG = CSR_BASE + 0x603
-CSR_HCOUNTEREN = CSR_BASE + 0x606
-CSR_HENVCFG = CSR_BASE + 0x60A
-CSR_HTIMEDELTA = CSR_BASE + 0x605
-CSR_HVIP = CSR_BASE + 0x645
-CSR_VSSTATUS = CSR_BASE + 0x200
-CSR_FCSR = CSR_BASE + 0x003
-CSR_PMPCFG0 = CSR_BASE + 0x3A0
-CSR_PMPADDR0 = CSR_BASE + 0x3B0
+CSR_MCYCLE_OFFSET = CSR_MCYCLE
+CSR_MINSTRET_OFFSET = CSR_MINSTRET
 
-PMP_LOCK = 0x80
-PMP_TOR = 1
-HGATP_MODE_SV39X4 = 8
-HGATP_MODE_SV48X4 = 9
 # hgatp: MODE, VMID (14 bits: VMIDLEN as QEMU), PPN with the 2 low bits zero (16 KiB root)
-HGATP_WRITABLE = (np.int64(0xF) << 60) | (np.int64(0x3FFF) << 44) | (((np.int64(1) << 44) - 1) & ~3)
-VSXL64 = np.int64(2) << 32
+HGATP_WRITABLE = HGATP_MODE_MASK | HGATP_VMID_MASK | (HGATP_PPN_MASK & ~3)
+VSXL64 = XLEN_64 << HSTATUS_VSXL_SHIFT
 
 
 @nb.njit(cache=True)
@@ -111,31 +132,21 @@ def csr_row(tables, number, column):
 
 
 @nb.njit(cache=True)
-def has_hypervisor(machine):
-    return (machine[M_MISA] >> 7) & 1
-
-
-@nb.njit(cache=True)
-def has_float(machine):
-    return (machine[M_MISA] & MISA_F) != 0
-
-
-@nb.njit(cache=True)
 def float_enabled(state, machine):
     """F/D instructions and fcsr are usable: misa.F, mstatus.FS != Off and, with V=1, also
     vsstatus.FS != Off (3.1.6.6; 8.2.11: "both ... must be non-Off")."""
-    if not has_float(machine) or (state[CSR_MSTATUS] & MSTATUS_FS) == 0:
+    if not has_float(machine) or (state[CSR_MSTATUS] & MSTATUS_FS_MASK) == 0:
         return False
-    return not state[VIRT] or (state[CSR_VSSTATUS] & MSTATUS_FS) != 0
+    return not state[VIRT] or (state[CSR_VSSTATUS] & VSSTATUS_FS_MASK) != 0
 
 
 @nb.njit(cache=True)
 def mark_float_dirty(state):
     """An f register or fcsr was written: FS = Dirty and SD in mstatus, and in vsstatus with
     V=1 (3.1.6.6, 8.2.11)."""
-    state[CSR_MSTATUS] |= MSTATUS_FS | MSTATUS_SD
+    state[CSR_MSTATUS] |= MSTATUS_FS_MASK | MSTATUS_SD_MASK
     if state[VIRT]:
-        state[CSR_VSSTATUS] |= MSTATUS_FS | MSTATUS_SD
+        state[CSR_VSSTATUS] |= VSSTATUS_FS_MASK | VSSTATUS_SD_MASK
 
 
 @nb.njit(cache=True)
@@ -185,22 +196,28 @@ def csr_access_fault(state, machine, tables, number, is_write):
     if predicate == Predicate.SSTC and priv != PRIV_M:
         # Sstc: stimecmp needs menvcfg.STCE and mcounteren.TM below M; with V=1 also henvcfg.STCE
         # and hcounteren.TM, else virtual instruction
-        if (state[CSR_MENVCFG] & ENVCFG_STCE) == 0 or (state[CSR_MCOUNTEREN] & 2) == 0:
+        if (state[CSR_MENVCFG] & MENVCFG_STCE_MASK) == 0 or (
+            state[CSR_MCOUNTEREN] & COUNTEREN_TM_MASK
+        ) == 0:
             return np.int64(ILLEGAL_INSTRUCTION), number
-        if virt and ((state[CSR_HENVCFG] & ENVCFG_STCE) == 0 or (state[CSR_HCOUNTEREN] & 2) == 0):
+        if virt and (
+            (state[CSR_HENVCFG] & HENVCFG_STCE_MASK) == 0
+            or (state[CSR_HCOUNTEREN] & COUNTEREN_TM_MASK) == 0
+        ):
             return np.int64(VIRTUAL_INSTRUCTION), number
     if virt:
         if required == 2:
             return np.int64(VIRTUAL_INSTRUCTION), number  # H and VS CSRs from VS-mode
         if required == 1 and priv == PRIV_U:
             return np.int64(VIRTUAL_INSTRUCTION), number
-    if number == 0x680 and priv == PRIV_S and not virt and (state[CSR_MSTATUS] & MSTATUS_TVM):
-        return np.int64(ILLEGAL_INSTRUCTION), number  # mstatus.TVM traps hgatp too (8.2.10)
-    if number == 0x180 and priv == PRIV_S:
+    if number == CsrNumber.HGATP and priv == PRIV_S and not virt:
+        if state[CSR_MSTATUS] & MSTATUS_TVM_MASK:
+            return np.int64(ILLEGAL_INSTRUCTION), number  # mstatus.TVM traps hgatp too (8.2.10)
+    if number == CsrNumber.SATP and priv == PRIV_S:
         if virt:
-            if state[CSR_HSTATUS] & HSTATUS_VTVM:
+            if state[CSR_HSTATUS] & HSTATUS_VTVM_MASK:
                 return np.int64(VIRTUAL_INSTRUCTION), number  # hstatus.VTVM (8.2.1)
-        elif state[CSR_MSTATUS] & MSTATUS_TVM:
+        elif state[CSR_MSTATUS] & MSTATUS_TVM_MASK:
             return np.int64(ILLEGAL_INSTRUCTION), number  # mstatus.TVM (3.1.6.5)
     if virt:
         alias = csr_row(tables, number, CSR_VIRTUAL_ALIAS)
@@ -213,22 +230,13 @@ def csr_access_fault(state, machine, tables, number, is_write):
 def _status_sd(value):
     """SD summarizes FS, VS and XS dirty (3.1.6.6)."""
     dirty = (
-        (value & MSTATUS_FS) == MSTATUS_FS
-        or (value & MSTATUS_XS) == MSTATUS_XS
-        or (value & MSTATUS_VS) == MSTATUS_VS
+        (value & MSTATUS_FS_MASK) == MSTATUS_FS_MASK
+        or (value & MSTATUS_XS_MASK) == MSTATUS_XS_MASK
+        or (value & MSTATUS_VS_MASK) == MSTATUS_VS_MASK
     )
-    value &= ~MSTATUS_SD
+    value &= ~MSTATUS_SD_MASK
     if dirty:
-        value |= MSTATUS_SD
-    return value
-
-
-@nb.njit(cache=True)
-def mideleg_value(state, machine):
-    """mideleg: with H, the VS-level interrupts and SGEI are read-only one (8.4.2)."""
-    value = state[CSR_MIDELEG]
-    if has_hypervisor(machine):
-        value |= IP_VS_LEVEL | IP_SGEIP
+        value |= MSTATUS_SD_MASK
     return value
 
 
@@ -258,11 +266,11 @@ def csr_read(state, machine, tables, number, n):
         return state[slot]
     now = state[TIME_NS] + n
     if kind == Kind.FFLAGS:
-        return state[CSR_FCSR] & 0x1F
+        return (state[CSR_FCSR] & FCSR_FFLAGS_MASK) >> FCSR_FFLAGS_SHIFT
     if kind == Kind.FRM:
-        return (state[CSR_FCSR] >> 5) & 7
+        return (state[CSR_FCSR] & FCSR_FRM_MASK) >> FCSR_FRM_SHIFT
     if kind == Kind.FCSR:
-        return state[CSR_FCSR] & 0xFF
+        return state[CSR_FCSR] & FCSR_WRITABLE_MASK
     if kind == Kind.MSTATUS:
         return state[CSR_MSTATUS]
     if kind == Kind.SSTATUS:
@@ -277,24 +285,24 @@ def csr_read(state, machine, tables, number, n):
         return state[slot]
     if kind == Kind.HENVCFG:
         value = state[slot]
-        if (state[CSR_MENVCFG] & ENVCFG_STCE) == 0:
-            value &= ~ENVCFG_STCE  # read-only zero while menvcfg.STCE is clear (Sstc)
+        if (state[CSR_MENVCFG] & MENVCFG_STCE_MASK) == 0:
+            value &= ~HENVCFG_STCE_MASK  # read-only zero while menvcfg.STCE is clear (Sstc)
         return value
     if kind == Kind.SIE:
-        return state[CSR_MIE] & state[CSR_MIDELEG] & IP_S_LEVEL
+        return state[CSR_MIE] & mideleg_value(state, machine) & MIP_S_LEVEL_MASK
     if kind == Kind.MIP:
         return pending_bits(state, machine, now)
     if kind == Kind.SIP:
-        return pending_bits(state, machine, now) & state[CSR_MIDELEG] & IP_S_LEVEL
+        return pending_bits(state, machine, now) & mideleg_value(state, machine) & MIP_S_LEVEL_MASK
     if kind == Kind.HIE:
-        return state[CSR_MIE] & (IP_VS_LEVEL | IP_SGEIP)
+        return state[CSR_MIE] & (MIP_VS_LEVEL_MASK | MIP_SGEIP_MASK)
     if kind == Kind.HIP:
-        return pending_bits(state, machine, now) & (IP_VS_LEVEL | IP_SGEIP)
+        return pending_bits(state, machine, now) & (MIP_VS_LEVEL_MASK | MIP_SGEIP_MASK)
     if kind == Kind.VSIE:
         # VS-level interrupts delegated by hideleg appear one bit lower, as S-level ones
-        return (state[CSR_MIE] & state[CSR_HIDELEG] & IP_VS_LEVEL) >> 1
+        return (state[CSR_MIE] & state[CSR_HIDELEG] & MIP_VS_LEVEL_MASK) >> 1
     if kind == Kind.VSIP:
-        return (pending_bits(state, machine, now) & state[CSR_HIDELEG] & IP_VS_LEVEL) >> 1
+        return (pending_bits(state, machine, now) & state[CSR_HIDELEG] & MIP_VS_LEVEL_MASK) >> 1
     if kind == Kind.HSTATUS:
         return state[CSR_HSTATUS]
     if kind == Kind.MHARTID:
@@ -314,7 +322,7 @@ def csr_read(state, machine, tables, number, n):
 @nb.njit(cache=True)
 def _pmp_locked(state, index):
     register = state[CSR_PMPCFG0 + 2 * (index >> 3)]
-    return (register >> (8 * (index & 7))) & PMP_LOCK
+    return (register >> (8 * (index & 7))) & PMPCFG_L_MASK
 
 
 @nb.njit(cache=True)
@@ -363,16 +371,19 @@ def csr_write(state, machine, tables, tlb, number, value, n):
             mask = np.int64(MEDELEG_WRITABLE_H)
         state[slot] = (state[slot] & ~mask) | (value & mask)
     elif kind == Kind.HENVCFG:
-        if (state[CSR_MENVCFG] & ENVCFG_STCE) == 0:
-            mask &= ~ENVCFG_STCE
+        if (state[CSR_MENVCFG] & MENVCFG_STCE_MASK) == 0:
+            mask &= ~HENVCFG_STCE_MASK
         state[slot] = (state[slot] & ~mask) | (value & mask)
     elif kind == Kind.FFLAGS or kind == Kind.FRM or kind == Kind.FCSR:
         if kind == Kind.FFLAGS:
-            state[CSR_FCSR] = (state[CSR_FCSR] & ~np.int64(0x1F)) | (value & 0x1F)
+            written = np.int64(FCSR_FFLAGS_MASK)
+            value = value << FCSR_FFLAGS_SHIFT
         elif kind == Kind.FRM:
-            state[CSR_FCSR] = (state[CSR_FCSR] & ~np.int64(0xE0)) | ((value & 7) << 5)
+            written = np.int64(FCSR_FRM_MASK)
+            value = value << FCSR_FRM_SHIFT
         else:
-            state[CSR_FCSR] = value & 0xFF
+            written = np.int64(FCSR_WRITABLE_MASK)
+        state[CSR_FCSR] = (state[CSR_FCSR] & ~written) | (value & written)
         mark_float_dirty(state)
     elif kind == Kind.MSTATUS or kind == Kind.SSTATUS:
         old = state[CSR_MSTATUS]
@@ -381,62 +392,68 @@ def csr_write(state, machine, tables, tlb, number, value, n):
         else:
             writable = np.int64(MSTATUS_WRITABLE_H) if has_h else np.int64(MSTATUS_WRITABLE)
         if has_float(machine):
-            writable |= MSTATUS_FS
+            writable |= MSTATUS_FS_MASK
         new = (old & ~writable) | (value & writable)
-        if (new & MSTATUS_MPP) == (2 << 11):
-            new = (new & ~MSTATUS_MPP) | (old & MSTATUS_MPP)  # MPP cannot hold 2 (WARL)
+        if (new & MSTATUS_MPP_MASK) == (2 << 11):
+            new = (new & ~MSTATUS_MPP_MASK) | (old & MSTATUS_MPP_MASK)  # MPP cannot hold 2 (WARL)
         new = _status_sd((new & ~(np.int64(0xF) << 32)) | MSTATUS_XLEN64)
         state[CSR_MSTATUS] = new
-        if (old ^ new) & MSTATUS_MXR:
+        if (old ^ new) & MSTATUS_MXR_MASK:
             flush_all(tlb)
-        if (old ^ new) & (MSTATUS_MPRV | MSTATUS_MPP | MSTATUS_SUM | MSTATUS_MPV):
+        if (old ^ new) & (
+            MSTATUS_MPRV_MASK | MSTATUS_MPP_MASK | MSTATUS_SUM_MASK | MSTATUS_MPV_MASK
+        ):
             update_contexts(state)
     elif kind == Kind.VSSTATUS:
         old = state[slot]
         writable = np.int64(SSTATUS_WRITABLE)
         if has_float(machine):
-            writable |= MSTATUS_FS
+            writable |= MSTATUS_FS_MASK
         new = (old & ~writable) | (value & writable)
         new = _status_sd((new & ~(np.int64(3) << 32)) | (np.int64(2) << 32))
         state[slot] = new
-        if (old ^ new) & MSTATUS_MXR:
+        if (old ^ new) & MSTATUS_MXR_MASK:
             flush_all(tlb)
-        if (old ^ new) & MSTATUS_SUM:
+        if (old ^ new) & MSTATUS_SUM_MASK:
             update_contexts(state)
     elif kind == Kind.HSTATUS:
         state[slot] = (state[slot] & ~np.int64(HSTATUS_WRITABLE)) | (value & HSTATUS_WRITABLE)
-        state[slot] = (state[slot] & ~(np.int64(3) << 32)) | VSXL64
+        state[slot] = (state[slot] & ~HSTATUS_VSXL_MASK) | VSXL64
     elif kind == Kind.MIE:
-        writable = np.int64(IP_M_LEVEL | IP_S_LEVEL)
+        writable = np.int64(MIP_M_LEVEL_MASK | MIP_S_LEVEL_MASK)
         if has_h:
-            writable |= IP_VS_LEVEL | IP_SGEIP
+            writable |= MIP_VS_LEVEL_MASK | MIP_SGEIP_MASK
         state[CSR_MIE] = (state[CSR_MIE] & ~writable) | (value & writable)
     elif kind == Kind.SIE:
-        delegated = state[CSR_MIDELEG] & IP_S_LEVEL
+        delegated = mideleg_value(state, machine) & MIP_S_LEVEL_MASK
         state[CSR_MIE] = (state[CSR_MIE] & ~delegated) | (value & delegated)
     elif kind == Kind.HIE:
-        writable = np.int64(IP_VS_LEVEL | IP_SGEIP)
+        writable = np.int64(MIP_VS_LEVEL_MASK | MIP_SGEIP_MASK)
         state[CSR_MIE] = (state[CSR_MIE] & ~writable) | (value & writable)
     elif kind == Kind.VSIE:
-        delegated = state[CSR_HIDELEG] & IP_VS_LEVEL
+        delegated = state[CSR_HIDELEG] & MIP_VS_LEVEL_MASK
         state[CSR_MIE] = (state[CSR_MIE] & ~delegated) | ((value << 1) & delegated)
     elif kind == Kind.MIP:
-        writable = np.int64(IP_S_LEVEL)
-        if state[CSR_MENVCFG] & ENVCFG_STCE:
-            writable &= ~np.int64(IP_STIP)
+        writable = np.int64(MIP_S_LEVEL_MASK)
+        if state[CSR_MENVCFG] & MENVCFG_STCE_MASK:
+            writable &= ~np.int64(MIP_STIP_MASK)
         state[CSR_MIP] = (state[CSR_MIP] & ~writable) | (value & writable)
         if has_h:  # mip.VSSIP is hvip.VSSIP
-            state[CSR_HVIP] = (state[CSR_HVIP] & ~np.int64(IP_VSSIP)) | (value & IP_VSSIP)
+            state[CSR_HVIP] = (state[CSR_HVIP] & ~np.int64(MIP_VSSIP_MASK)) | (
+                value & MIP_VSSIP_MASK
+            )
     elif kind == Kind.SIP:
-        writable = state[CSR_MIDELEG] & IP_SSIP
+        writable = mideleg_value(state, machine) & MIP_SSIP_MASK
         state[CSR_MIP] = (state[CSR_MIP] & ~writable) | (value & writable)
     elif kind == Kind.HIP:
-        state[CSR_HVIP] = (state[CSR_HVIP] & ~np.int64(IP_VSSIP)) | (value & IP_VSSIP)
+        state[CSR_HVIP] = (state[CSR_HVIP] & ~np.int64(MIP_VSSIP_MASK)) | (value & MIP_VSSIP_MASK)
     elif kind == Kind.HVIP:
-        state[slot] = value & IP_VS_LEVEL
+        state[slot] = value & MIP_VS_LEVEL_MASK
     elif kind == Kind.VSIP:
-        if state[CSR_HIDELEG] & IP_VSSIP:  # only VSSIP, seen as SSIP, is writable
-            state[CSR_HVIP] = (state[CSR_HVIP] & ~np.int64(IP_VSSIP)) | ((value << 1) & IP_VSSIP)
+        if state[CSR_HIDELEG] & MIP_VSSIP_MASK:  # only VSSIP, seen as SSIP, is writable
+            state[CSR_HVIP] = (state[CSR_HVIP] & ~np.int64(MIP_VSSIP_MASK)) | (
+                (value << 1) & MIP_VSSIP_MASK
+            )
     elif kind == Kind.TVEC:
         if (value & 3) < 2:  # modes 2 and 3 are reserved: the write is ignored (as QEMU)
             state[slot] = value
@@ -460,17 +477,19 @@ def csr_write(state, machine, tables, tlb, number, value, n):
         for i in range(8):
             old_byte = (old >> (8 * i)) & 0xFF
             byte = (value >> (8 * i)) & 0x9F  # bits 6:5 are reserved zero
-            if old_byte & PMP_LOCK:
+            if old_byte & PMPCFG_L_MASK:
                 byte = old_byte
             new |= byte << (8 * i)
         state[slot] = new
         _pmp_refresh(state, tlb)
     elif kind == Kind.PMPADDR:
-        index = number - 0x3B0
+        index = number - CsrNumber.PMPADDR0
         locked = _pmp_locked(state, index) != 0
         if index < 15:
             next_cfg = state[CSR_PMPCFG0 + 2 * ((index + 1) >> 3)] >> (8 * ((index + 1) & 7))
-            if (next_cfg & PMP_LOCK) and ((next_cfg >> 3) & 3) == PMP_TOR:
+            if (next_cfg & PMPCFG_L_MASK) and (
+                (next_cfg & PMPCFG_A_MASK) >> PMPCFG_A_SHIFT
+            ) == PMP_A_TOR:
                 locked = True
         if not locked:
             state[slot] = value & ((np.int64(1) << 54) - 1)

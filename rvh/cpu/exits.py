@@ -9,6 +9,4 @@ class Exit(IntEnum):
     WFI = 2  # wfi with no interrupt pending: the hart sleeps until one is
     HTIF = 3  # the guest wrote the HTIF tohost word
     FIRMWARE = 4  # a trap to M-mode that the emulator's own SBI firmware handles (--sbi)
-    BREAKPOINT = 5  # the debugger's breakpoint address was reached
     TRACE_FULL = 6  # the trace buffer needs draining
-    HALTED = 7  # the hart is stopped (not started, or stopped through HSM)

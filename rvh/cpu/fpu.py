@@ -17,14 +17,16 @@ import numba as nb
 import numpy as np
 
 from rvh.cpu import softfloat as sf
-from rvh.cpu.csr import CSR_FCSR, float_enabled, mark_float_dirty
-from rvh.cpu.layout import DATA_CTX, M_MISA, TIME_NS, F
+from rvh.cpu.csr import float_enabled, mark_float_dirty
+from rvh.cpu.extensions import has_double
+from rvh.cpu.layout import CSR_FCSR, DATA_CTX, TIME_NS, F
 from rvh.cpu.memory import load_slow, store_slow
 from rvh.cpu.mmu import ACCESS_READ, OK
-from rvh.isa.csrs import MISA_D
+from rvh.isa.causes import Exception_
+from rvh.isa.fields import FCSR_FFLAGS_SHIFT, FCSR_FRM_MASK, FCSR_FRM_SHIFT
 from rvh.isa.instructions import Op
 
-ILLEGAL_INSTRUCTION = 2
+ILLEGAL_INSTRUCTION = Exception_.ILLEGAL_INSTRUCTION
 NAN_BOX = np.int64(-1) << 32  # the upper 32 bits of a NaN-boxed single
 DYNAMIC_ROUNDING = 7
 
@@ -95,7 +97,7 @@ def execute_float(
     double = is_double_op(op, bits) or op == Op.FCVT_D_S
     if op == Op.FCVT_S_D:
         double = True
-    if double and (machine[M_MISA] & MISA_D) == 0:
+    if double and not has_double(machine):
         return np.int64(ILLEGAL_INSTRUCTION), no_value, False
     frd = F + (rd & 31)
     f1 = state[F + (rs1 & 31)]
@@ -104,7 +106,7 @@ def execute_float(
     if uses_rounding_mode(op):
         rm = (bits >> 12) & 7
         if rm == DYNAMIC_ROUNDING:
-            rm = (state[CSR_FCSR] >> 5) & 7
+            rm = (state[CSR_FCSR] & FCSR_FRM_MASK) >> FCSR_FRM_SHIFT
         if rm > sf.RMM:
             return np.int64(ILLEGAL_INSTRUCTION), no_value, False
 
@@ -222,7 +224,7 @@ def execute_float(
         width = np.int64(32) if kind < 2 else np.int64(64)
         result, flags = sf.f_from_integer(x[rs1], (kind & 1) == 0, width, double, rm)
     if flags != 0:
-        state[CSR_FCSR] |= flags
+        state[CSR_FCSR] |= flags << FCSR_FFLAGS_SHIFT
         mark_float_dirty(state)
     if not writes_float:
         return np.int64(OK), integer_result, True

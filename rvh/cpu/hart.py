@@ -42,7 +42,6 @@ class Hart:
         state[L.PRIV] = L.PRIV_M
         state[L.HARTID] = self.hartid
         state[L.RESERVATION] = -1
-        state[L.BREAKPOINT_ADDR] = -1
         state[L.TRACE_CSR] = -1
         state[L.CSR_BASE + csr_number("mstatus")] = MSTATUS_XLEN64
         state[L.CSR_BASE + csr_number("hstatus")] = 2 << 32  # VSXL = 64

@@ -12,11 +12,21 @@ import numba as nb
 import numpy as np
 
 from rvh.cpu.arith import ltu
+from rvh.cpu.extensions import has_hypervisor, mideleg_value
 from rvh.cpu.layout import (
-    CSR_BASE,
+    CSR_HENVCFG,
+    CSR_HIDELEG,
+    CSR_HTIMEDELTA,
+    CSR_HVIP,
+    CSR_MENVCFG,
+    CSR_MIE,
+    CSR_MIP,
+    CSR_MSTATUS,
+    CSR_STIMECMP,
+    CSR_VSSTATUS,
+    CSR_VSTIMECMP,
     HARTID,
     M_EXT_IP,
-    M_MISA,
     M_MSIP,
     M_MTIME_OFFSET,
     M_MTIMECMP,
@@ -26,38 +36,27 @@ from rvh.cpu.layout import (
     PRIV_S,
     VIRT,
 )
-from rvh.isa.csrs import (
-    ENVCFG_STCE,
-    IP_MEIP,
-    IP_MSIP,
-    IP_MTIP,
-    IP_SEIP,
-    IP_SGEIP,
-    IP_STIP,
-    IP_VS_LEVEL,
-    IP_VSTIP,
-    MSTATUS_MIE,
-    MSTATUS_SIE,
+from rvh.isa.causes import INTERRUPT_PRIORITY
+from rvh.isa.fields import (
+    HENVCFG_STCE_MASK,
+    MENVCFG_STCE_MASK,
+    MIP_MEIP_MASK,
+    MIP_MSIP_MASK,
+    MIP_MTIP_MASK,
+    MIP_SEIP_MASK,
+    MIP_SGEIP_MASK,
+    MIP_STIP_MASK,
+    MIP_VS_LEVEL_MASK,
+    MIP_VSTIP_MASK,
+    MSTATUS_MIE_MASK,
+    MSTATUS_SIE_MASK,
 )
-
-CSR_MSTATUS = CSR_BASE + 0x300
-CSR_MIE = CSR_BASE + 0x304
-CSR_MIP = CSR_BASE + 0x344
-CSR_MIDELEG = CSR_BASE + 0x303
-CSR_MENVCFG = CSR_BASE + 0x30A
-CSR_STIMECMP = CSR_BASE + 0x14D
-CSR_HIDELEG = CSR_BASE + 0x603
-CSR_HVIP = CSR_BASE + 0x645
-CSR_HENVCFG = CSR_BASE + 0x60A
-CSR_HTIMEDELTA = CSR_BASE + 0x605
-CSR_VSTIMECMP = CSR_BASE + 0x24D
-CSR_VSSTATUS = CSR_BASE + 0x200
 
 NO_INTERRUPT = -1
 NEVER = np.int64(2**62)
 
-# Priority order of 3.1.9 and 8.2.3: MEI, MSI, MTI, SEI, SSI, STI, SGEI, VSEI, VSSI, VSTI
-PRIORITY = (11, 3, 7, 9, 1, 5, 12, 10, 2, 6)
+# Priority order of 3.1.9 and 8.2.3, as plain ints for the kernel's loop
+PRIORITY = tuple(int(code) for code in INTERRUPT_PRIORITY)
 
 
 @nb.njit(cache=True)
@@ -66,39 +65,34 @@ def mtime_at(machine, now_ns):
 
 
 @nb.njit(cache=True)
-def _has_h(machine):
-    return (machine[M_MISA] >> 7) & 1
-
-
-@nb.njit(cache=True)
 def hardware_bits(state, machine, now_ns):
     """Interrupt-pending bits driven from outside the CSR file, at virtual time now_ns."""
     hart = state[HARTID]
     mtime = mtime_at(machine, now_ns)
-    bits = machine[M_EXT_IP + hart] & (IP_MEIP | IP_SEIP)
+    bits = machine[M_EXT_IP + hart] & (MIP_MEIP_MASK | MIP_SEIP_MASK)
     if not ltu(mtime, machine[M_MTIMECMP + hart]):
-        bits |= IP_MTIP
+        bits |= MIP_MTIP_MASK
     if machine[M_MSIP + hart] & 1:
-        bits |= IP_MSIP
-    if state[CSR_MENVCFG] & ENVCFG_STCE:
+        bits |= MIP_MSIP_MASK
+    if state[CSR_MENVCFG] & MENVCFG_STCE_MASK:
         if not ltu(mtime, state[CSR_STIMECMP]):
-            bits |= IP_STIP
+            bits |= MIP_STIP_MASK
         # vstimecmp compares against the guest's time, mtime + htimedelta (Sstc)
-        if _has_h(machine) and (state[CSR_HENVCFG] & ENVCFG_STCE):
+        if has_hypervisor(machine) and (state[CSR_HENVCFG] & HENVCFG_STCE_MASK):
             if not ltu(mtime + state[CSR_HTIMEDELTA], state[CSR_VSTIMECMP]):
-                bits |= IP_VSTIP
+                bits |= MIP_VSTIP_MASK
     return bits
 
 
 @nb.njit(cache=True)
 def pending_bits(state, machine, now_ns):
     """The value of mip: software-written bits OR device lines OR hvip."""
-    software = state[CSR_MIP] & ~np.int64(IP_VS_LEVEL | IP_SGEIP)
-    if state[CSR_MENVCFG] & ENVCFG_STCE:
-        software &= ~np.int64(IP_STIP)  # with Sstc, STIP is stimecmp's alone
+    software = state[CSR_MIP] & ~np.int64(MIP_VS_LEVEL_MASK | MIP_SGEIP_MASK)
+    if state[CSR_MENVCFG] & MENVCFG_STCE_MASK:
+        software &= ~np.int64(MIP_STIP_MASK)  # with Sstc, STIP is stimecmp's alone
     bits = software | hardware_bits(state, machine, now_ns)
-    if _has_h(machine):
-        bits |= state[CSR_HVIP] & IP_VS_LEVEL
+    if has_hypervisor(machine):
+        bits |= state[CSR_HVIP] & MIP_VS_LEVEL_MASK
     return bits
 
 
@@ -122,20 +116,19 @@ def select_interrupt(state, machine, now_ns):
     priv = state[PRIV]
     virt = state[VIRT]
     mstatus = state[CSR_MSTATUS]
-    mideleg = state[CSR_MIDELEG]
+    mideleg = mideleg_value(state, machine)
     hideleg = np.int64(0)
-    if _has_h(machine):
-        mideleg |= IP_VS_LEVEL | IP_SGEIP
-        hideleg = state[CSR_HIDELEG] & IP_VS_LEVEL
+    if has_hypervisor(machine):
+        hideleg = state[CSR_HIDELEG] & MIP_VS_LEVEL_MASK
     to_m = pending & ~mideleg
-    if to_m and (priv < PRIV_M or (mstatus & MSTATUS_MIE)):
+    if to_m and (priv < PRIV_M or (mstatus & MSTATUS_MIE_MASK)):
         return _highest(to_m)
     to_hs = pending & mideleg & ~hideleg
-    hs_enabled = virt or priv < PRIV_S or (priv == PRIV_S and (mstatus & MSTATUS_SIE))
+    hs_enabled = virt or priv < PRIV_S or (priv == PRIV_S and (mstatus & MSTATUS_SIE_MASK))
     if to_hs and priv != PRIV_M and hs_enabled:
         return _highest(to_hs)
     to_vs = pending & mideleg & hideleg
-    if to_vs and virt and (priv < PRIV_S or (state[CSR_VSSTATUS] & MSTATUS_SIE)):
+    if to_vs and virt and (priv < PRIV_S or (state[CSR_VSSTATUS] & MSTATUS_SIE_MASK)):
         return _highest(to_vs)
     return np.int64(NO_INTERRUPT)
 
@@ -161,9 +154,9 @@ def next_deadline(state, machine, now_ns):
     """Instructions (= virtual ns) until the next timer comparator of this hart fires."""
     hart = state[HARTID]
     wait = _ns_until(machine, now_ns, machine[M_MTIMECMP + hart])
-    if state[CSR_MENVCFG] & ENVCFG_STCE:
+    if state[CSR_MENVCFG] & MENVCFG_STCE_MASK:
         wait = min(wait, _ns_until(machine, now_ns, state[CSR_STIMECMP]))
-        if _has_h(machine) and (state[CSR_HENVCFG] & ENVCFG_STCE):
+        if has_hypervisor(machine) and (state[CSR_HENVCFG] & HENVCFG_STCE_MASK):
             wait = min(
                 wait, _ns_until(machine, now_ns, state[CSR_VSTIMECMP] - state[CSR_HTIMEDELTA])
             )

@@ -21,6 +21,8 @@ decode_cache (int64, entries x fields)
     pre-decoded instructions, direct-mapped by host offset, shared by the harts.
 """
 
+from rvh.isa.csrs import CsrNumber
+
 # ---- hart state -------------------------------------------------------------------------
 X = 0  # x0..x31 at X + n
 X_SINK = 32  # writes to x0 are decoded to this slot, so x0 reads stay zero without a check
@@ -31,7 +33,6 @@ INSTRET = 36  # retired instructions, minus those executed in the current kernel
 CYCLE = 37
 TIME_NS = 38  # this hart's virtual clock in ns, minus the current call's instructions
 RESERVATION = 39  # physical address reserved by LR, or -1
-EXIT_REASON = 40
 MMIO_STATE = 41  # see MMIO_* below
 MMIO_ADDR = 42  # physical address
 MMIO_SIZE = 43  # bytes
@@ -43,7 +44,6 @@ TRAP_TINST = 48  # htinst/mtinst
 TRAP_GVA = 49  # 1 if TRAP_TVAL holds a guest virtual address
 EXCEPTIONS = 50  # exceptions taken (statistics)
 INTERRUPTS = 51  # interrupts taken
-IP_HW = 52  # interrupt-pending bits driven by devices, sampled at event checks
 WFI = 53  # 1 while the hart is stopped in wfi
 FETCH_CTX = 54  # TLB context of instruction fetch
 DATA_CTX = 55  # TLB context of loads and stores (differs with mstatus.MPRV)
@@ -51,7 +51,6 @@ TLB_MISSES = 56
 GENERAL_PATH = 57  # instructions the general path executed (statistics)
 MMIO_EXITS = 58
 HALTED = 59  # 1 when the hart is stopped (HSM: not started / stopped)
-BREAKPOINT_ADDR = 60  # reserved for the gdb stub: stop before this pc; -1 when none (not used yet)
 LAST_CAUSE = 61  # last trap cause taken (statistics, tests)
 PMP_ACTIVE = 62  # 1 when some PMP entry is configured (slow-path check needed)
 TRAP_CAUSE = 63  # cause of a trap handed to the emulator's firmware (Exit.FIRMWARE)
@@ -67,6 +66,52 @@ TRACE_CSR_VALUE = 93  # its value after the write
 CSR_BASE = 256  # CSR n lives at CSR_BASE + n
 F = CSR_BASE + 4096  # f0..f31 at F + n (64 bits each; single values NaN-boxed, 11.1, 12.2)
 STATE_SIZE = F + 32
+
+# The kernel's CSR slots: CSR_<NAME> is where CSR <name> lives in the state (CSR_BASE + its
+# number from rvh.isa.csrs.CsrNumber, the CSR table's enum).  Not the CSR number itself, which
+# the C header calls CSR_<NAME>.
+CSR_FCSR = CSR_BASE + CsrNumber["FCSR"]  # fflags and frm are views of it
+CSR_STVEC = CSR_BASE + CsrNumber["STVEC"]
+CSR_SCOUNTEREN = CSR_BASE + CsrNumber["SCOUNTEREN"]
+CSR_SEPC = CSR_BASE + CsrNumber["SEPC"]
+CSR_SCAUSE = CSR_BASE + CsrNumber["SCAUSE"]
+CSR_STVAL = CSR_BASE + CsrNumber["STVAL"]
+CSR_STIMECMP = CSR_BASE + CsrNumber["STIMECMP"]
+CSR_SATP = CSR_BASE + CsrNumber["SATP"]
+CSR_VSSTATUS = CSR_BASE + CsrNumber["VSSTATUS"]
+CSR_VSTVEC = CSR_BASE + CsrNumber["VSTVEC"]
+CSR_VSEPC = CSR_BASE + CsrNumber["VSEPC"]
+CSR_VSCAUSE = CSR_BASE + CsrNumber["VSCAUSE"]
+CSR_VSTVAL = CSR_BASE + CsrNumber["VSTVAL"]
+CSR_VSTIMECMP = CSR_BASE + CsrNumber["VSTIMECMP"]
+CSR_VSATP = CSR_BASE + CsrNumber["VSATP"]
+CSR_MSTATUS = CSR_BASE + CsrNumber["MSTATUS"]
+CSR_MEDELEG = CSR_BASE + CsrNumber["MEDELEG"]
+CSR_MIDELEG = CSR_BASE + CsrNumber["MIDELEG"]
+CSR_MIE = CSR_BASE + CsrNumber["MIE"]
+CSR_MTVEC = CSR_BASE + CsrNumber["MTVEC"]
+CSR_MCOUNTEREN = CSR_BASE + CsrNumber["MCOUNTEREN"]
+CSR_MENVCFG = CSR_BASE + CsrNumber["MENVCFG"]
+CSR_MEPC = CSR_BASE + CsrNumber["MEPC"]
+CSR_MCAUSE = CSR_BASE + CsrNumber["MCAUSE"]
+CSR_MTVAL = CSR_BASE + CsrNumber["MTVAL"]
+CSR_MIP = CSR_BASE + CsrNumber["MIP"]
+CSR_MTINST = CSR_BASE + CsrNumber["MTINST"]
+CSR_MTVAL2 = CSR_BASE + CsrNumber["MTVAL2"]
+CSR_PMPCFG0 = CSR_BASE + CsrNumber["PMPCFG0"]
+CSR_PMPADDR0 = CSR_BASE + CsrNumber["PMPADDR0"]
+CSR_MCYCLE = CSR_BASE + CsrNumber["MCYCLE"]
+CSR_MINSTRET = CSR_BASE + CsrNumber["MINSTRET"]
+CSR_HSTATUS = CSR_BASE + CsrNumber["HSTATUS"]
+CSR_HEDELEG = CSR_BASE + CsrNumber["HEDELEG"]
+CSR_HIDELEG = CSR_BASE + CsrNumber["HIDELEG"]
+CSR_HTIMEDELTA = CSR_BASE + CsrNumber["HTIMEDELTA"]
+CSR_HCOUNTEREN = CSR_BASE + CsrNumber["HCOUNTEREN"]
+CSR_HENVCFG = CSR_BASE + CsrNumber["HENVCFG"]
+CSR_HTVAL = CSR_BASE + CsrNumber["HTVAL"]
+CSR_HVIP = CSR_BASE + CsrNumber["HVIP"]
+CSR_HTINST = CSR_BASE + CsrNumber["HTINST"]
+CSR_HGATP = CSR_BASE + CsrNumber["HGATP"]
 
 # MMIO_STATE values.  The kernel exits with a REQUEST; Python performs the access and sets
 # DONE (or FAULT); the kernel then re-executes the same instruction, which consumes the result.

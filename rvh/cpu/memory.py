@@ -54,6 +54,7 @@ from rvh.cpu.mmu import (
     is_rom,
     tlb_lookup,
 )
+from rvh.isa.causes import Exception_
 
 WATCH_HIT = -3  # the store completed and touched a watched word: exit after it
 
@@ -61,9 +62,6 @@ CLINT_SIZE = 0x10000
 CLINT_MSIP = 0x0
 CLINT_MTIMECMP = 0x4000
 CLINT_MTIME = 0xBFF8
-
-LOAD_MISALIGNED = 4
-STORE_MISALIGNED = 6
 
 
 @nb.njit(cache=True)
@@ -273,7 +271,11 @@ def amo_address(state, machine, memory, tlb, vaddr, size, ctx, for_load_reserved
         return (
             np.int64(-1),
             np.int64(0),
-            np.int64(LOAD_MISALIGNED if for_load_reserved else STORE_MISALIGNED),
+            np.int64(
+                Exception_.LOAD_ADDRESS_MISALIGNED
+                if for_load_reserved
+                else Exception_.STORE_ADDRESS_MISALIGNED
+            ),
         )
     access = ACCESS_READ if for_load_reserved else ACCESS_WRITE
     paddr, status = tlb_lookup(state, machine, memory, tlb, vaddr, size, access, ctx)

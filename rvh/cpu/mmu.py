@@ -4,11 +4,12 @@
 would: PMP on every physical access (page-table reads included); single-stage Sv39/Sv48 walks
 for HS/U, and for V=1 the two-stage walk: the VS-stage (vsatp) whose every page-table access is
 itself translated by the G-stage (hgatp, Sv39x4/Sv48x4), then the G-stage for the final guest
-physical address.  A/D bits are set by the walks (QEMU 7.2 does the same: Svadu behaviour).
-Faults carry the cause that matches the access and stage, with the trap values in the state's
-side channel: TRAP_TVAL (the virtual address), TRAP_TVAL2 (guest physical address >> 2 for
-htval/mtval2), TRAP_TINST (a pseudo-instruction for implicit VS-stage accesses, or -1 to ask
-for the transformed instruction) and TRAP_GVA.
+physical address.  One loop, ``walk``, serves the three stages (``STAGE_SINGLE``,
+``STAGE_VS``, ``STAGE_G``), with the spec's numbered steps.  A/D bits are set by the walks
+(QEMU 7.2 does the same: Svadu behaviour).  Faults carry the cause that matches the access
+and stage, with the trap values in the state's side channel: TRAP_TVAL (the virtual address),
+TRAP_TVAL2 (guest physical address >> 2 for htval/mtval2), TRAP_TINST (a pseudo-instruction for
+implicit VS-stage accesses, or -1 to ask for the transformed instruction) and TRAP_GVA.
 
 ``tlb_lookup`` sits in front of it and caches the result as a host offset, per access type, in
 the software TLB (banks per address space, see ``layout``): the kernel's fast paths compare one
@@ -24,7 +25,13 @@ from rvh.cpu.layout import (
     BANK_IS_FREE,
     BANK_IS_HS,
     BANK_IS_VS,
-    CSR_BASE,
+    CSR_HGATP,
+    CSR_MSTATUS,
+    CSR_PMPADDR0,
+    CSR_PMPCFG0,
+    CSR_SATP,
+    CSR_VSATP,
+    CSR_VSSTATUS,
     CTX_M,
     CTX_S,
     CTX_S_SUM,
@@ -40,6 +47,7 @@ from rvh.cpu.layout import (
     M_ROM_HOST,
     M_ROM_SIZE,
     PAGE_MASK,
+    PAGE_SHIFT,
     PAGE_SIZE,
     PMP_ACTIVE,
     PRIV,
@@ -74,18 +82,40 @@ from rvh.cpu.layout import (
     TRAP_TVAL2,
     VIRT,
 )
-from rvh.isa.csrs import (
-    MSTATUS_MPP,
+from rvh.isa.causes import Exception_
+from rvh.isa.fields import (
+    HGATP_VMID_MASK,
+    HGATP_VMID_SHIFT,
+    MSTATUS_MPP_MASK,
     MSTATUS_MPP_SHIFT,
-    MSTATUS_MPRV,
-    MSTATUS_MPV,
-    MSTATUS_MXR,
-    MSTATUS_SUM,
+    MSTATUS_MPRV_MASK,
+    MSTATUS_MPV_MASK,
+    MSTATUS_MXR_MASK,
+    MSTATUS_SUM_MASK,
+    PMP_ENTRIES,
+    PMPCFG_A_MASK,
+    PMPCFG_A_SHIFT,
+    PMPCFG_L_MASK,
+    PMPCFG_R_MASK,
+    PMPCFG_W_MASK,
+    PMPCFG_X_MASK,
+    PTE_A_MASK,
+    PTE_D_MASK,
+    PTE_PPN_MASK,
+    PTE_PPN_SHIFT,
+    PTE_R_MASK,
+    PTE_RESERVED_MASK,
+    PTE_U_MASK,
+    PTE_V_MASK,
+    PTE_W_MASK,
+    PTE_X_MASK,
     SATP_ASID_MASK,
     SATP_ASID_SHIFT,
     SATP_MODE_SHIFT,
     SATP_MODE_SV39,
     SATP_PPN_MASK,
+    TINST_PSEUDO_PTE_READ_64,
+    TINST_PSEUDO_PTE_WRITE_64,
 )
 
 OK = -1
@@ -96,62 +126,52 @@ ACCESS_WRITE = 1
 ACCESS_EXECUTE = 2
 ACCESS_READ_EXECUTABLE = 3  # HLVX: a load that needs execute permission
 
-CSR_MSTATUS = CSR_BASE + 0x300
-CSR_SATP = CSR_BASE + 0x180
-CSR_VSSTATUS = CSR_BASE + 0x200
-CSR_VSATP = CSR_BASE + 0x280
-CSR_HGATP = CSR_BASE + 0x680
-CSR_PMPCFG0 = CSR_BASE + 0x3A0
-CSR_PMPADDR0 = CSR_BASE + 0x3B0
+# The widest ASID and VMID (fences name one in rs2)
+ASID_MAX = SATP_ASID_MASK >> SATP_ASID_SHIFT
+VMID_MAX = HGATP_VMID_MASK >> HGATP_VMID_SHIFT
 
-PTE_V = 1
-PTE_R = 2
-PTE_W = 4
-PTE_X = 8
-PTE_U = 16
-PTE_G = 32
-PTE_A = 64
-PTE_D = 128
-PTE_PPN_MASK = (np.int64(1) << 44) - 1
-PTE_RESERVED = np.int64(-1) << 54  # bits 63:54: N, PBMT and reserved (no Svnapot/Svpbmt)
+# The stage a page-table walk translates (walk's ``stage``)
+STAGE_SINGLE = 0  # satp: virtual -> physical with V=0 (4.3)
+STAGE_VS = 1  # vsatp: guest virtual -> guest physical with V=1 (8.5)
+STAGE_G = 2  # hgatp: guest physical -> supervisor physical (8.5.1)
+
+# What a G-stage walk translates (walk's ``implicit``): the access itself, or an implicit
+# access of the VS-stage walk, checked as a load (PTE read) or a store (A/D update)
+EXPLICIT = -1
+READ_PTE = ACCESS_READ
+UPDATE_PTE = ACCESS_WRITE
+
 
 # htinst/mtinst pseudo-instructions for implicit accesses of a VS-stage walk (8.6.3, RV64)
-PSEUDO_PTE_READ = 0x3000
-PSEUDO_PTE_WRITE = 0x3020
-
-PMP_R = 1
-PMP_W = 2
-PMP_X = 4
-PMP_A_SHIFT = 3
-PMP_L = 0x80
-PMP_ENTRIES = 16
+PSEUDO_PTE_READ = TINST_PSEUDO_PTE_READ_64
+PSEUDO_PTE_WRITE = TINST_PSEUDO_PTE_WRITE_64
 
 
 @nb.njit(cache=True)
 def access_fault(access):
     if access == ACCESS_WRITE:
-        return np.int64(7)
+        return np.int64(Exception_.STORE_ACCESS_FAULT)
     if access == ACCESS_EXECUTE:
-        return np.int64(1)
-    return np.int64(5)
+        return np.int64(Exception_.INSTRUCTION_ACCESS_FAULT)
+    return np.int64(Exception_.LOAD_ACCESS_FAULT)
 
 
 @nb.njit(cache=True)
 def page_fault(access):
     if access == ACCESS_WRITE:
-        return np.int64(15)
+        return np.int64(Exception_.STORE_PAGE_FAULT)
     if access == ACCESS_EXECUTE:
-        return np.int64(12)
-    return np.int64(13)
+        return np.int64(Exception_.INSTRUCTION_PAGE_FAULT)
+    return np.int64(Exception_.LOAD_PAGE_FAULT)
 
 
 @nb.njit(cache=True)
 def guest_page_fault(access):
     if access == ACCESS_WRITE:
-        return np.int64(23)
+        return np.int64(Exception_.STORE_GUEST_PAGE_FAULT)
     if access == ACCESS_EXECUTE:
-        return np.int64(20)
-    return np.int64(21)
+        return np.int64(Exception_.INSTRUCTION_GUEST_PAGE_FAULT)
+    return np.int64(Exception_.LOAD_GUEST_PAGE_FAULT)
 
 
 @nb.njit(cache=True)
@@ -186,7 +206,7 @@ def pmp_config(state, index):
 def pmp_range(state, index):
     """[start, end) of PMP entry ``index`` in bytes; (0, 0) when it is OFF."""
     cfg = pmp_config(state, index)
-    mode = (cfg >> PMP_A_SHIFT) & 3
+    mode = (cfg & PMPCFG_A_MASK) >> PMPCFG_A_SHIFT
     address = state[CSR_PMPADDR0 + index] & ((np.int64(1) << 54) - 1)
     if mode == 1:  # TOR: previous pmpaddr <= a < this pmpaddr
         start = np.int64(0)
@@ -215,11 +235,11 @@ def pmp_check(state, paddr, size, access, priv):
     page = paddr & PAGE_MASK
     whole_page = True
     if access == ACCESS_WRITE:
-        need = PMP_W
+        need = PMPCFG_W_MASK
     elif access == ACCESS_EXECUTE or access == ACCESS_READ_EXECUTABLE:
-        need = PMP_X if access == ACCESS_EXECUTE else PMP_R
+        need = PMPCFG_X_MASK if access == ACCESS_EXECUTE else PMPCFG_R_MASK
     else:
-        need = PMP_R
+        need = PMPCFG_R_MASK
     for i in range(PMP_ENTRIES):
         start, end = pmp_range(state, i)
         if start >= end:
@@ -233,7 +253,7 @@ def pmp_check(state, paddr, size, access, priv):
         if paddr < start or paddr + size > end:
             return False, False  # matches only part of the access: fails
         cfg = pmp_config(state, i)
-        if priv == PRIV_M and (cfg & PMP_L) == 0:
+        if priv == PRIV_M and (cfg & PMPCFG_L_MASK) == 0:
             return True, whole_page
         return (cfg & need) != 0, whole_page
     return priv == PRIV_M, whole_page
@@ -269,16 +289,16 @@ def update_contexts(state):
     priv = state[PRIV]
     virt = state[VIRT]
     if virt:
-        sum_bit = (state[CSR_VSSTATUS] & MSTATUS_SUM) != 0
+        sum_bit = (state[CSR_VSSTATUS] & MSTATUS_SUM_MASK) != 0
     else:
-        sum_bit = (mstatus & MSTATUS_SUM) != 0
+        sum_bit = (mstatus & MSTATUS_SUM_MASK) != 0
     state[FETCH_CTX] = full_context(state, priv, virt, sum_bit)
-    if priv == PRIV_M and (mstatus & MSTATUS_MPRV):
+    if priv == PRIV_M and (mstatus & MSTATUS_MPRV_MASK):
         # MPRV: loads and stores as if in mode MPP (and V = MPV, 8.4.1)
-        data_priv = (mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT
-        data_virt = 1 if (mstatus & MSTATUS_MPV) and data_priv != PRIV_M else 0
+        data_priv = (mstatus & MSTATUS_MPP_MASK) >> MSTATUS_MPP_SHIFT
+        data_virt = 1 if (mstatus & MSTATUS_MPV_MASK) and data_priv != PRIV_M else 0
         if data_virt:
-            sum_bit = (state[CSR_VSSTATUS] & MSTATUS_SUM) != 0
+            sum_bit = (state[CSR_VSSTATUS] & MSTATUS_SUM_MASK) != 0
         state[DATA_CTX] = full_context(state, data_priv, data_virt, sum_bit)
     else:
         state[DATA_CTX] = state[FETCH_CTX]
@@ -392,9 +412,12 @@ def fence_address_space(state, tlb, kind, vaddr, use_vaddr, asid, use_asid, vmid
     for bank in range(TLB_BANKS):
         if state[TLB_BANK_KIND + bank] != kind:
             continue
-        if use_asid and ((state[TLB_BANK_SATP + bank] >> SATP_ASID_SHIFT) & SATP_ASID_MASK) != asid:
+        if use_asid and ((state[TLB_BANK_SATP + bank] & SATP_ASID_MASK) >> SATP_ASID_SHIFT) != asid:
             continue
-        if use_vmid and ((state[TLB_BANK_HGATP + bank] >> 44) & 0x3FFF) != vmid:
+        if (
+            use_vmid
+            and ((state[TLB_BANK_HGATP + bank] & HGATP_VMID_MASK) >> HGATP_VMID_SHIFT) != vmid
+        ):
             continue
         if use_vaddr:
             flush_bank_page(tlb, bank, vaddr)
@@ -433,165 +456,162 @@ def _write_pte(state, machine, memory, address, value):
 def _leaf_allows(pte, access, user, sum_bit, mxr):
     """Step 5 of 4.3.2: the leaf's R/W/X against the access, U against the mode and SUM."""
     if access == ACCESS_EXECUTE or access == ACCESS_READ_EXECUTABLE:
-        if (pte & PTE_X) == 0:
+        if (pte & PTE_X_MASK) == 0:
             return False
     elif access == ACCESS_READ:
-        if (pte & PTE_R) == 0 and not (mxr and (pte & PTE_X) != 0):
+        if (pte & PTE_R_MASK) == 0 and not (mxr and (pte & PTE_X_MASK) != 0):
             return False
-    elif (pte & PTE_W) == 0:
+    elif (pte & PTE_W_MASK) == 0:
         return False
     if user:
-        return (pte & PTE_U) != 0
-    if pte & PTE_U:
+        return (pte & PTE_U_MASK) != 0
+    if pte & PTE_U_MASK:
         # supervisor code never executes user pages; it reads/writes them only with SUM
         return access != ACCESS_EXECUTE and access != ACCESS_READ_EXECUTABLE and sum_bit
     return True
 
 
-@nb.njit(cache=True)
-def guest_stage(state, machine, memory, gpa, access, implicit_write, implicit):
-    """G-stage translation (8.5.1): guest physical -> host physical, Sv39x4/Sv48x4.
+def _stage_walker(nested_guest_walk):
+    """The one page-table walk, compiled for a given nested G-stage walk.
 
-    Every G-stage access is checked as a U-mode access, with mstatus.MXR.  On a fault the
-    cause is a guest-page fault for ``access`` and htval gets gpa >> 2.  ``implicit`` marks the
-    page-table accesses of a VS-stage walk: their htinst is a pseudo-instruction.
-    Returns (hpa, status)."""
-    hgatp = state[CSR_HGATP]
-    mode = (hgatp >> SATP_MODE_SHIFT) & 0xF
-    if mode == 0:
-        return gpa, np.int64(OK)
-    levels = 3 if mode == SATP_MODE_SV39 else 4
-    gpa_bits = 12 + 9 * levels + 2  # x4: the root level has 2 extra bits
-    mxr = (state[CSR_MSTATUS] & MSTATUS_MXR) != 0
-    check = ACCESS_WRITE if implicit_write else access
-    table = ((hgatp & SATP_PPN_MASK) & ~np.int64(3)) << 12
-    level = levels - 1
-    if (gpa >> gpa_bits) == 0:
-        while True:
-            width = 11 if level == levels - 1 else 9
-            index = (gpa >> (12 + 9 * level)) & ((np.int64(1) << width) - 1)
-            pte_address = table + index * 8
-            pte, loaded = _read_pte(state, machine, memory, pte_address)
-            if not loaded:
-                state[TRAP_TVAL2] = 0
-                return np.int64(0), access_fault(access)
-            if (pte & PTE_V) == 0 or ((pte & PTE_R) == 0 and (pte & PTE_W) != 0):
-                break
-            if pte & PTE_RESERVED:
-                break
-            if (pte & (PTE_R | PTE_X)) == 0:
-                if pte & (PTE_D | PTE_A | PTE_U):
-                    break
-                level -= 1
-                if level < 0:
-                    break
-                table = ((pte >> 10) & PTE_PPN_MASK) << 12
-                continue
-            if not _leaf_allows(pte, check, True, False, mxr):
-                break
-            ppn = (pte >> 10) & PTE_PPN_MASK
-            if level > 0 and (ppn & ((np.int64(1) << (9 * level)) - 1)) != 0:
-                break
-            new_pte = pte | PTE_A
-            if check == ACCESS_WRITE:
-                new_pte |= PTE_D
-            if new_pte != pte and not _write_pte(state, machine, memory, pte_address, new_pte):
-                state[TRAP_TVAL2] = 0
-                return np.int64(0), access_fault(access)
-            offset_bits = 12 + 9 * level
-            hpa = ((ppn << 12) & ~((np.int64(1) << offset_bits) - 1)) | (
-                gpa & ((np.int64(1) << offset_bits) - 1)
-            )
-            return hpa, np.int64(OK)
-    state[TRAP_TVAL2] = gpa >> 2
-    if implicit:
-        state[TRAP_TINST] = PSEUDO_PTE_WRITE if implicit_write else PSEUDO_PTE_READ
-    elif access == ACCESS_EXECUTE:
-        state[TRAP_TINST] = 0
-    else:
-        state[TRAP_TINST] = -1  # the kernel writes the transformed instruction
-    return np.int64(0), guest_page_fault(access)
+    A walk of the VS-stage runs a G-stage walk for every page-table address, but a cached numba
+    kernel cannot call itself (the cached code crashes when loaded), so the same walk is compiled
+    twice: ``walk_guest_stage``, whose nested walk is never called, and ``walk``, which nests
+    ``walk_guest_stage``."""
 
+    def walk(state, machine, memory, stage, address, access, priv, sum_bit, implicit):
+        """One stage of translation: the page-table walk of 4.3.2 for ``stage``.  Returns
+        (translated address, status).
 
-@nb.njit(cache=True)
-def first_stage(state, machine, memory, vaddr, access, priv, virt, sum_bit):
-    """The satp (V=0) or vsatp (V=1) stage (4.3.2).  With V=1 every page-table address is a
-    guest physical address, translated by the G-stage.  Returns (physical or guest physical
-    address, status)."""
-    atp = state[CSR_VSATP] if virt else state[CSR_SATP]
-    mode = (atp >> SATP_MODE_SHIFT) & 0xF
-    if mode == 0:
-        return vaddr, np.int64(OK)
-    levels = 3 if mode == SATP_MODE_SV39 else 4
-    va_bits = 12 + 9 * levels
-    # the address must be canonical: bits 63..va_bits-1 all equal (4.3.2 / 4.4.1)
-    top = vaddr >> (va_bits - 1)
-    if top != 0 and top != -1:
-        return np.int64(0), page_fault(access)
-    mstatus = state[CSR_MSTATUS]
-    if virt:
-        # vsstatus.MXR for the VS-stage; mstatus.MXR makes pages readable in both stages
-        mxr = ((state[CSR_VSSTATUS] | mstatus) & MSTATUS_MXR) != 0
-    else:
-        mxr = (mstatus & MSTATUS_MXR) != 0
-    # step 1: a = satp.ppn * PAGESIZE, i = LEVELS - 1
-    table = (atp & SATP_PPN_MASK) << 12
-    level = levels - 1
-    while True:
-        # step 2: pte = memory[a + va.vpn[i] * PTESIZE], through the G-stage when V=1
-        vpn = (vaddr >> (12 + 9 * level)) & 0x1FF
-        pte_address = table + vpn * 8
-        if virt:
-            pte_address, status = guest_stage(
-                state, machine, memory, pte_address, access, False, True
-            )
-            if status != OK:
-                return np.int64(0), status
-        pte, loaded = _read_pte(state, machine, memory, pte_address)
-        if not loaded:
-            return np.int64(0), access_fault(access)
-        # step 3: invalid, or W without R, or reserved bits set: page fault
-        if (pte & PTE_V) == 0 or ((pte & PTE_R) == 0 and (pte & PTE_W) != 0):
-            break
-        if pte & PTE_RESERVED:
-            break
-        # step 4: a pointer to the next level unless R or X is set
-        if (pte & (PTE_R | PTE_X)) == 0:
-            if pte & (PTE_D | PTE_A | PTE_U):
-                break  # non-leaf PTEs keep D, A, U clear (4.3.1)
-            level -= 1
-            if level < 0:
-                break
-            table = ((pte >> 10) & PTE_PPN_MASK) << 12
-            continue
-        # step 5: a leaf: R/W/X against the access (with MXR), U against the mode and SUM
-        if not _leaf_allows(pte, access, priv == PRIV_U, sum_bit, mxr):
-            break
-        # step 6: a superpage must be aligned
-        ppn = (pte >> 10) & PTE_PPN_MASK
-        if level > 0 and (ppn & ((np.int64(1) << (9 * level)) - 1)) != 0:
-            break
-        # step 7: A and D are set by the walk; with V=1 the write needs G-stage permission
-        new_pte = pte | PTE_A
-        if access == ACCESS_WRITE:
-            new_pte |= PTE_D
-        if new_pte != pte:
-            if virt:
-                guest_pte = table + vpn * 8
-                pte_address, status = guest_stage(
-                    state, machine, memory, guest_pte, access, True, True
+        STAGE_SINGLE walks satp's table (V=0); STAGE_VS walks vsatp's, and every page-table
+        address it forms is guest physical, so it is first translated by a nested STAGE_G walk
+        (8.5); STAGE_G walks hgatp's Sv39x4/Sv48x4 table (8.5.1), as a U-mode access with only
+        mstatus.MXR.  ``implicit`` is EXPLICIT for the translation of the access itself, and
+        READ_PTE / UPDATE_PTE for the G-stage translation of a VS-stage page-table read / A-D
+        update: the G-stage checks permissions for that implicit load or store, but reports a
+        fault for the original ``access`` (8.5.1), with a pseudo-instruction in htinst (8.6.3).
+        """
+        if stage == STAGE_G:
+            atp = state[CSR_HGATP]
+        elif stage == STAGE_VS:
+            atp = state[CSR_VSATP]
+        else:
+            atp = state[CSR_SATP]
+        mode = (atp >> SATP_MODE_SHIFT) & 0xF
+        if mode == 0:
+            return address, np.int64(OK)  # Bare: no translation
+        levels = 3 if mode == SATP_MODE_SV39 else 4  # Sv39(x4) or Sv48(x4): the writable modes
+        mstatus = state[CSR_MSTATUS]
+        root_index_bits = 9
+        # step 1: a = atp.ppn x PAGESIZE, i = LEVELS - 1 (below: ``table`` and ``level``)
+        if stage == STAGE_G:
+            # a guest physical address is 2 bits wider than a virtual address, the bits above it
+            # must be zero; the root table is 16 KiB (the x4) and its address drops ppn[1:0]
+            in_range = (address >> (12 + 9 * levels + 2)) == 0
+            root_index_bits = 11
+            table = ((atp & SATP_PPN_MASK) & ~np.int64(3)) << 12
+            user = True
+            check = access if implicit == EXPLICIT else implicit
+            mxr = (mstatus & MSTATUS_MXR_MASK) != 0
+        else:
+            # a virtual address must be canonical: bits 63..VA bits - 1 all equal (4.3.2, 4.4.1)
+            top = address >> (12 + 9 * levels - 1)
+            in_range = top == 0 or top == -1
+            table = (atp & SATP_PPN_MASK) << 12
+            user = priv == PRIV_U
+            check = access
+            if stage == STAGE_VS:
+                # vsstatus.MXR for the VS-stage; mstatus.MXR makes pages readable in both stages
+                mxr = ((state[CSR_VSSTATUS] | mstatus) & MSTATUS_MXR_MASK) != 0
+            else:
+                mxr = (mstatus & MSTATUS_MXR_MASK) != 0
+        level = levels - 1
+        while in_range:
+            # step 2: pte = the PTE at a + va.vpn[i] x PTESIZE; with STAGE_VS, a + ... is a guest
+            # physical address that the G-stage translates first
+            index_bits = root_index_bits if level == levels - 1 else 9
+            index = (address >> (12 + 9 * level)) & ((np.int64(1) << index_bits) - 1)
+            entry_address = table + index * 8
+            pte_address = entry_address
+            if stage == STAGE_VS:
+                pte_address, status = nested_guest_walk(
+                    state, machine, memory, STAGE_G, entry_address, access, PRIV_U, False, READ_PTE
                 )
                 if status != OK:
                     return np.int64(0), status
-            if not _write_pte(state, machine, memory, pte_address, new_pte):
+            pte, loaded = _read_pte(state, machine, memory, pte_address)
+            if not loaded:
                 return np.int64(0), access_fault(access)
-        # step 8: the address; superpages take the low VPN bits from the virtual address
-        offset_bits = 12 + 9 * level
-        address = ((ppn << 12) & ~((np.int64(1) << offset_bits) - 1)) | (
-            vaddr & ((np.int64(1) << offset_bits) - 1)
-        )
-        return address, np.int64(OK)
-    return np.int64(0), page_fault(access)
+            # step 3: invalid, W without R, or reserved bits set: a page fault
+            if (pte & PTE_V_MASK) == 0 or ((pte & PTE_R_MASK) == 0 and (pte & PTE_W_MASK) != 0):
+                break
+            if pte & PTE_RESERVED_MASK:
+                break
+            # step 4: a pointer to the next level unless R or X is set
+            if (pte & (PTE_R_MASK | PTE_X_MASK)) == 0:
+                if pte & (PTE_D_MASK | PTE_A_MASK | PTE_U_MASK):
+                    break  # non-leaf PTEs keep D, A and U clear (4.3.1)
+                level -= 1
+                if level < 0:
+                    break
+                table = ((pte & PTE_PPN_MASK) >> PTE_PPN_SHIFT) << PAGE_SHIFT
+                continue
+            # step 5: a leaf: R/W/X against the access (with MXR), U against the mode and SUM
+            if not _leaf_allows(pte, check, user, sum_bit, mxr):
+                break
+            # step 6: a superpage must be aligned
+            ppn = (pte & PTE_PPN_MASK) >> PTE_PPN_SHIFT
+            if level > 0 and (ppn & ((np.int64(1) << (9 * level)) - 1)) != 0:
+                break
+            # step 7: the walk sets A, and D for a store (Svadu behaviour, as QEMU 7.2); with
+            # STAGE_VS the PTE write is a store that needs its own G-stage permission
+            new_pte = pte | PTE_A_MASK
+            if check == ACCESS_WRITE:
+                new_pte |= PTE_D_MASK
+            if new_pte != pte:
+                if stage == STAGE_VS:
+                    pte_address, status = nested_guest_walk(
+                        state,
+                        machine,
+                        memory,
+                        STAGE_G,
+                        entry_address,
+                        access,
+                        PRIV_U,
+                        False,
+                        UPDATE_PTE,
+                    )
+                    if status != OK:
+                        return np.int64(0), status
+                if not _write_pte(state, machine, memory, pte_address, new_pte):
+                    return np.int64(0), access_fault(access)
+            # step 8: the address; a superpage takes the low VPN bits from the address
+            offset_bits = 12 + 9 * level
+            offset_mask = (np.int64(1) << offset_bits) - 1
+            return ((ppn << 12) & ~offset_mask) | (address & offset_mask), np.int64(OK)
+        if stage != STAGE_G:
+            return np.int64(0), page_fault(access)
+        # a guest-page fault: htval/mtval2 get the guest physical address >> 2 (8.6.3)
+        state[TRAP_TVAL2] = address >> 2
+        if implicit != EXPLICIT:
+            state[TRAP_TINST] = PSEUDO_PTE_WRITE if implicit == UPDATE_PTE else PSEUDO_PTE_READ
+        elif access == ACCESS_EXECUTE:
+            state[TRAP_TINST] = 0
+        else:
+            state[TRAP_TINST] = -1  # the kernel writes the transformed instruction
+        return np.int64(0), guest_page_fault(access)
+
+    return nb.njit(cache=True)(walk)
+
+
+@nb.njit(cache=True)
+def _no_nested_walk(state, machine, memory, stage, address, access, priv, sum_bit, implicit):
+    """The nested walk of a G-stage walk, which has none: never called."""
+    return address, np.int64(OK)
+
+
+walk_guest_stage = _stage_walker(_no_nested_walk)  # for STAGE_G
+walk = _stage_walker(walk_guest_stage)  # for STAGE_SINGLE and STAGE_VS (and STAGE_G)
 
 
 @nb.njit(cache=True)
@@ -607,11 +627,13 @@ def translate(state, machine, memory, vaddr, size, access, ctx):
     if priv == PRIV_M:
         paddr = vaddr
     else:
-        paddr, status = first_stage(
-            state, machine, memory, vaddr, access, priv, virt, context_has_sum(ctx)
-        )
+        stage = STAGE_VS if virt else STAGE_SINGLE
+        sum_bit = context_has_sum(ctx)
+        paddr, status = walk(state, machine, memory, stage, vaddr, access, priv, sum_bit, EXPLICIT)
         if status == OK and virt:
-            paddr, status = guest_stage(state, machine, memory, paddr, access, False, False)
+            paddr, status = walk_guest_stage(
+                state, machine, memory, STAGE_G, paddr, access, PRIV_U, False, EXPLICIT
+            )
         if status != OK:
             state[TRAP_TVAL] = vaddr
             state[TRAP_GVA] = 1 if virt else 0

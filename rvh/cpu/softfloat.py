@@ -23,12 +23,20 @@ Conventions:
 import numba as nb
 import numpy as np
 
-# fflags bits (11.2)
-NX = 1
-UF = 2
-OF = 4
-DZ = 8
-NV = 16
+from rvh.isa.fields import (
+    FFLAGS_DZ_MASK,
+    FFLAGS_NV_MASK,
+    FFLAGS_NX_MASK,
+    FFLAGS_OF_MASK,
+    FFLAGS_UF_MASK,
+)
+
+# fflags bits (11.2), by their short names
+NX = FFLAGS_NX_MASK
+UF = FFLAGS_UF_MASK
+OF = FFLAGS_OF_MASK
+DZ = FFLAGS_DZ_MASK
+NV = FFLAGS_NV_MASK
 
 # rounding modes (11.2, table 11.1)
 RNE = 0

@@ -11,13 +11,34 @@ hideleg/hedeleg delegate them to VS; they never go to a less privileged mode.  `
 import numba as nb
 import numpy as np
 
+from rvh.cpu.extensions import has_hypervisor, mideleg_value
 from rvh.cpu.layout import (
-    CSR_BASE,
+    CSR_HEDELEG,
+    CSR_HIDELEG,
+    CSR_HSTATUS,
+    CSR_HTINST,
+    CSR_HTVAL,
+    CSR_MCAUSE,
+    CSR_MEDELEG,
+    CSR_MEPC,
+    CSR_MSTATUS,
+    CSR_MTINST,
+    CSR_MTVAL,
+    CSR_MTVAL2,
+    CSR_MTVEC,
+    CSR_SCAUSE,
+    CSR_SEPC,
+    CSR_STVAL,
+    CSR_STVEC,
+    CSR_VSCAUSE,
+    CSR_VSEPC,
+    CSR_VSSTATUS,
+    CSR_VSTVAL,
+    CSR_VSTVEC,
     EXCEPTIONS,
     INSTRET,
     INTERRUPTS,
     LAST_CAUSE,
-    M_MISA,
     PRIV,
     PRIV_M,
     PRIV_S,
@@ -28,47 +49,22 @@ from rvh.cpu.layout import (
     VIRT,
 )
 from rvh.cpu.mmu import update_contexts
-from rvh.isa.csrs import (
-    HSTATUS_GVA,
-    HSTATUS_SPV,
-    HSTATUS_SPVP,
-    IP_SGEIP,
-    IP_VS_LEVEL,
-    MSTATUS_GVA,
-    MSTATUS_MIE,
-    MSTATUS_MPIE,
-    MSTATUS_MPP,
+from rvh.isa.causes import Interrupt
+from rvh.isa.fields import (
+    HSTATUS_GVA_MASK,
+    HSTATUS_SPV_MASK,
+    HSTATUS_SPVP_MASK,
+    MSTATUS_GVA_MASK,
+    MSTATUS_MIE_MASK,
+    MSTATUS_MPIE_MASK,
+    MSTATUS_MPP_MASK,
     MSTATUS_MPP_SHIFT,
-    MSTATUS_MPRV,
-    MSTATUS_MPV,
-    MSTATUS_SIE,
-    MSTATUS_SPIE,
-    MSTATUS_SPP,
+    MSTATUS_MPRV_MASK,
+    MSTATUS_MPV_MASK,
+    MSTATUS_SIE_MASK,
+    MSTATUS_SPIE_MASK,
+    MSTATUS_SPP_MASK,
 )
-
-CSR_MSTATUS = CSR_BASE + 0x300
-CSR_MEDELEG = CSR_BASE + 0x302
-CSR_MIDELEG = CSR_BASE + 0x303
-CSR_MTVEC = CSR_BASE + 0x305
-CSR_MEPC = CSR_BASE + 0x341
-CSR_MCAUSE = CSR_BASE + 0x342
-CSR_MTVAL = CSR_BASE + 0x343
-CSR_MTINST = CSR_BASE + 0x34A
-CSR_MTVAL2 = CSR_BASE + 0x34B
-CSR_STVEC = CSR_BASE + 0x105
-CSR_SEPC = CSR_BASE + 0x141
-CSR_SCAUSE = CSR_BASE + 0x142
-CSR_STVAL = CSR_BASE + 0x143
-CSR_HSTATUS = CSR_BASE + 0x600
-CSR_HEDELEG = CSR_BASE + 0x602
-CSR_HIDELEG = CSR_BASE + 0x603
-CSR_HTVAL = CSR_BASE + 0x643
-CSR_HTINST = CSR_BASE + 0x64A
-CSR_VSSTATUS = CSR_BASE + 0x200
-CSR_VSTVEC = CSR_BASE + 0x205
-CSR_VSEPC = CSR_BASE + 0x241
-CSR_VSCAUSE = CSR_BASE + 0x242
-CSR_VSTVAL = CSR_BASE + 0x243
 
 INTERRUPT_FLAG = np.int64(-(2**63))
 
@@ -90,12 +86,9 @@ def trap_target(state, machine, cause, is_interrupt):
     """TARGET_M, TARGET_HS or TARGET_VS for this trap from the current mode."""
     if state[PRIV] == PRIV_M:
         return TARGET_M
-    has_h = (machine[M_MISA] >> 7) & 1
+    has_h = has_hypervisor(machine)
     if is_interrupt:
-        mideleg = state[CSR_MIDELEG]
-        if has_h:
-            mideleg |= IP_VS_LEVEL | IP_SGEIP
-        if not (mideleg >> cause) & 1:
+        if not (mideleg_value(state, machine) >> cause) & 1:
             return TARGET_M
         if state[VIRT] and has_h and (state[CSR_HIDELEG] >> cause) & 1:
             return TARGET_VS
@@ -136,15 +129,21 @@ def take_trap(state, machine, cause, is_interrupt, tval, pc):
     mstatus = state[CSR_MSTATUS]
     if target == TARGET_VS:
         # VS-level interrupts are reported to VS-mode with the S-level codes (8.2.3)
-        vcause = cause - 1 if is_interrupt and (cause == 2 or cause == 6 or cause == 10) else cause
+        vcause = cause
+        if is_interrupt and (
+            cause == Interrupt.VIRTUAL_SUPERVISOR_SOFTWARE
+            or cause == Interrupt.VIRTUAL_SUPERVISOR_TIMER
+            or cause == Interrupt.VIRTUAL_SUPERVISOR_EXTERNAL
+        ):
+            vcause = cause - 1  # VSSI -> SSI, VSTI -> STI, VSEI -> SEI
         vsstatus = state[CSR_VSSTATUS]
         state[CSR_VSEPC] = pc
         state[CSR_VSCAUSE] = vcause | (INTERRUPT_FLAG if is_interrupt else np.int64(0))
         state[CSR_VSTVAL] = tval
-        spie = MSTATUS_SPIE if vsstatus & MSTATUS_SIE else 0
-        vsstatus = (vsstatus & ~(MSTATUS_SPIE | MSTATUS_SIE | MSTATUS_SPP)) | spie
+        spie = MSTATUS_SPIE_MASK if vsstatus & MSTATUS_SIE_MASK else 0
+        vsstatus = (vsstatus & ~(MSTATUS_SPIE_MASK | MSTATUS_SIE_MASK | MSTATUS_SPP_MASK)) | spie
         if priv == PRIV_S:
-            vsstatus |= MSTATUS_SPP
+            vsstatus |= MSTATUS_SPP_MASK
         state[CSR_VSSTATUS] = vsstatus
         state[PRIV] = PRIV_S
         new_pc = _vector(state[CSR_VSTVEC], vcause, is_interrupt)
@@ -152,18 +151,20 @@ def take_trap(state, machine, cause, is_interrupt, tval, pc):
         state[CSR_SEPC] = pc
         state[CSR_SCAUSE] = mcause
         state[CSR_STVAL] = tval
-        spie = MSTATUS_SPIE if mstatus & MSTATUS_SIE else 0
-        mstatus = (mstatus & ~(MSTATUS_SPIE | MSTATUS_SIE | MSTATUS_SPP)) | spie
+        spie = MSTATUS_SPIE_MASK if mstatus & MSTATUS_SIE_MASK else 0
+        mstatus = (mstatus & ~(MSTATUS_SPIE_MASK | MSTATUS_SIE_MASK | MSTATUS_SPP_MASK)) | spie
         if priv == PRIV_S:
-            mstatus |= MSTATUS_SPP
+            mstatus |= MSTATUS_SPP_MASK
         state[CSR_MSTATUS] = mstatus
-        if (machine[M_MISA] >> 7) & 1:
-            hstatus = state[CSR_HSTATUS] & ~(HSTATUS_SPV | HSTATUS_GVA)
+        if has_hypervisor(machine):
+            hstatus = state[CSR_HSTATUS] & ~(HSTATUS_SPV_MASK | HSTATUS_GVA_MASK)
             if virt:
-                hstatus |= HSTATUS_SPV
-                hstatus = (hstatus & ~HSTATUS_SPVP) | (HSTATUS_SPVP if priv == PRIV_S else 0)
+                hstatus |= HSTATUS_SPV_MASK
+                hstatus = (hstatus & ~HSTATUS_SPVP_MASK) | (
+                    HSTATUS_SPVP_MASK if priv == PRIV_S else 0
+                )
             if gva:
-                hstatus |= HSTATUS_GVA
+                hstatus |= HSTATUS_GVA_MASK
             state[CSR_HSTATUS] = hstatus
             state[CSR_HTVAL] = tval2
             state[CSR_HTINST] = tinst
@@ -174,15 +175,15 @@ def take_trap(state, machine, cause, is_interrupt, tval, pc):
         state[CSR_MEPC] = pc
         state[CSR_MCAUSE] = mcause
         state[CSR_MTVAL] = tval
-        mpie = MSTATUS_MPIE if mstatus & MSTATUS_MIE else 0
-        mstatus = (mstatus & ~(MSTATUS_MPIE | MSTATUS_MIE | MSTATUS_MPP)) | mpie
+        mpie = MSTATUS_MPIE_MASK if mstatus & MSTATUS_MIE_MASK else 0
+        mstatus = (mstatus & ~(MSTATUS_MPIE_MASK | MSTATUS_MIE_MASK | MSTATUS_MPP_MASK)) | mpie
         mstatus |= priv << MSTATUS_MPP_SHIFT
-        if (machine[M_MISA] >> 7) & 1:
-            mstatus &= ~(MSTATUS_MPV | MSTATUS_GVA)
+        if has_hypervisor(machine):
+            mstatus &= ~(MSTATUS_MPV_MASK | MSTATUS_GVA_MASK)
             if virt:
-                mstatus |= MSTATUS_MPV
+                mstatus |= MSTATUS_MPV_MASK
             if gva:
-                mstatus |= MSTATUS_GVA
+                mstatus |= MSTATUS_GVA_MASK
             state[CSR_MTVAL2] = tval2
             state[CSR_MTINST] = tinst
         state[CSR_MSTATUS] = mstatus
@@ -197,13 +198,17 @@ def take_trap(state, machine, cause, is_interrupt, tval, pc):
 def mret(state, machine):
     """Return from an M-mode trap (3.3.2, 8.4.1); the caller checked the privilege."""
     mstatus = state[CSR_MSTATUS]
-    new_priv = (mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT
-    new_virt = 1 if (mstatus & MSTATUS_MPV) and new_priv != PRIV_M else 0
-    mie = MSTATUS_MIE if mstatus & MSTATUS_MPIE else 0
-    mstatus = (mstatus & ~(MSTATUS_MIE | MSTATUS_MPP | MSTATUS_MPV)) | mie | MSTATUS_MPIE
+    new_priv = (mstatus & MSTATUS_MPP_MASK) >> MSTATUS_MPP_SHIFT
+    new_virt = 1 if (mstatus & MSTATUS_MPV_MASK) and new_priv != PRIV_M else 0
+    mie = MSTATUS_MIE_MASK if mstatus & MSTATUS_MPIE_MASK else 0
+    mstatus = (
+        (mstatus & ~(MSTATUS_MIE_MASK | MSTATUS_MPP_MASK | MSTATUS_MPV_MASK))
+        | mie
+        | MSTATUS_MPIE_MASK
+    )
     mstatus |= PRIV_U << MSTATUS_MPP_SHIFT
     if new_priv != PRIV_M:
-        mstatus &= ~MSTATUS_MPRV
+        mstatus &= ~MSTATUS_MPRV_MASK
     state[CSR_MSTATUS] = mstatus
     state[PRIV] = new_priv
     state[VIRT] = new_virt
@@ -218,21 +223,23 @@ def sret(state, machine):
     mstatus = state[CSR_MSTATUS]
     if state[VIRT]:
         vsstatus = state[CSR_VSSTATUS]
-        new_priv = PRIV_S if vsstatus & MSTATUS_SPP else PRIV_U
-        sie = MSTATUS_SIE if vsstatus & MSTATUS_SPIE else 0
-        state[CSR_VSSTATUS] = (vsstatus & ~(MSTATUS_SIE | MSTATUS_SPP)) | sie | MSTATUS_SPIE
+        new_priv = PRIV_S if vsstatus & MSTATUS_SPP_MASK else PRIV_U
+        sie = MSTATUS_SIE_MASK if vsstatus & MSTATUS_SPIE_MASK else 0
+        state[CSR_VSSTATUS] = (
+            (vsstatus & ~(MSTATUS_SIE_MASK | MSTATUS_SPP_MASK)) | sie | MSTATUS_SPIE_MASK
+        )
         state[PRIV] = new_priv
         update_contexts(state)
         return state[CSR_VSEPC]
-    new_priv = PRIV_S if mstatus & MSTATUS_SPP else PRIV_U
-    sie = MSTATUS_SIE if mstatus & MSTATUS_SPIE else 0
-    mstatus = (mstatus & ~(MSTATUS_SIE | MSTATUS_SPP)) | sie | MSTATUS_SPIE
-    mstatus &= ~MSTATUS_MPRV  # sret always lands below M (1.12: clears MPRV)
+    new_priv = PRIV_S if mstatus & MSTATUS_SPP_MASK else PRIV_U
+    sie = MSTATUS_SIE_MASK if mstatus & MSTATUS_SPIE_MASK else 0
+    mstatus = (mstatus & ~(MSTATUS_SIE_MASK | MSTATUS_SPP_MASK)) | sie | MSTATUS_SPIE_MASK
+    mstatus &= ~MSTATUS_MPRV_MASK  # sret always lands below M (1.12: clears MPRV)
     state[CSR_MSTATUS] = mstatus
-    if (machine[M_MISA] >> 7) & 1:
+    if has_hypervisor(machine):
         hstatus = state[CSR_HSTATUS]
-        state[VIRT] = 1 if hstatus & HSTATUS_SPV else 0
-        state[CSR_HSTATUS] = hstatus & ~HSTATUS_SPV
+        state[VIRT] = 1 if hstatus & HSTATUS_SPV_MASK else 0
+        state[CSR_HSTATUS] = hstatus & ~HSTATUS_SPV_MASK
     state[PRIV] = new_priv
     update_contexts(state)
     return state[CSR_SEPC]

@@ -2,8 +2,9 @@
 feeds keyboard input from stdin into the UART's receive FIFO.
 
 When stdin is a terminal it is put in raw mode for the run (and restored however the run ends),
-so keys reach the guest unchanged; Ctrl-A x ends the run, Ctrl-A Ctrl-A sends a Ctrl-A (the
-escape QEMU uses).  Input waits on the host side while the guest's FIFO is full.
+so keys reach the guest unchanged; Ctrl-A x ends the run, Ctrl-A h lists the escapes, Ctrl-A
+Ctrl-A sends a Ctrl-A (QEMU's escapes).  Input waits on the host side while the guest's FIFO is
+full.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from rvh.errors import ConfigError
 
 CTRL_A = 0x01
 ESCAPE_EXIT = ord("x")
+ESCAPE_HELP = ord("h")
+# the terminal is in raw mode while the escapes work: lines end in CR LF
+ESCAPE_HELP_TEXT = (
+    b"\r\nC-a h    print this help\r\nC-a x    exit rvh\r\nC-a C-a  send C-a to the guest\r\n"
+)
 
 
 def serial_output(spec: str) -> tuple[Callable[[bytes], None], bool]:
@@ -27,8 +33,16 @@ def serial_output(spec: str) -> tuple[Callable[[bytes], None], bool]:
         stream = sys.stdout.buffer
 
         def write(data: bytes) -> None:
-            stream.write(data)
-            stream.flush()
+            try:
+                stream.write(data)
+                stream.flush()
+            except BrokenPipeError:
+                # the reader went away (rvh run ... | head): what is still buffered, and what
+                # the interpreter flushes at exit, goes nowhere instead of failing again
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+                raise
 
         return write, True
     if spec == "null":
@@ -60,8 +74,10 @@ class ConsoleInput:
         on_exit: Callable[[], None],
         on_input: Callable[[], None],
         fd: int | None = None,
+        help_out: Callable[[bytes], None] | None = None,
     ) -> None:
         self.feed = feed
+        self.help_out = help_out or _write_stderr
         self.space = space
         self.on_exit = on_exit
         self.on_input = on_input
@@ -110,6 +126,9 @@ class ConsoleInput:
                 if byte == ESCAPE_EXIT:
                     self.on_exit()
                     return
+                if byte == ESCAPE_HELP:
+                    self.help_out(ESCAPE_HELP_TEXT)
+                    continue
                 self.pending.append(byte)
             elif escapes and byte == CTRL_A:
                 self._escape = True
@@ -129,3 +148,8 @@ class ConsoleInput:
 
     def statistics(self) -> dict[str, int]:
         return {"bytes_read": self.bytes_read, "queued": len(self.pending)}
+
+
+def _write_stderr(data: bytes) -> None:
+    sys.stderr.buffer.write(data)
+    sys.stderr.buffer.flush()

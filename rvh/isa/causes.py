@@ -1,4 +1,8 @@
-"""Trap causes (privileged spec 3.1.15, table "mcause values after trap"; H extension 8.2.x)."""
+"""Trap causes (privileged spec 3.1.15, table "mcause values after trap"; H extension 8.6.1).
+
+Exceptions and interrupts as enums; an interrupt's code is also its bit number in mip/mie
+(3.1.9), from which :mod:`rvh.isa.fields` derives those bits.
+"""
 
 from enum import IntEnum
 
@@ -42,7 +46,23 @@ class Interrupt(IntEnum):
     SUPERVISOR_GUEST_EXTERNAL = 12
 
 
+# The Interrupt bit of mcause/scause/vscause (3.1.15): bit XLEN-1
 INTERRUPT_BIT = 1 << 63
+
+# When several enabled interrupts are pending for the same privilege level, the one taken first
+# (3.1.9: "MEI, MSI, MTI, SEI, SSI, STI"; 8.2.3 adds SGEI, VSEI, VSSI, VSTI after them).
+INTERRUPT_PRIORITY = (
+    Interrupt.MACHINE_EXTERNAL,
+    Interrupt.MACHINE_SOFTWARE,
+    Interrupt.MACHINE_TIMER,
+    Interrupt.SUPERVISOR_EXTERNAL,
+    Interrupt.SUPERVISOR_SOFTWARE,
+    Interrupt.SUPERVISOR_TIMER,
+    Interrupt.SUPERVISOR_GUEST_EXTERNAL,
+    Interrupt.VIRTUAL_SUPERVISOR_EXTERNAL,
+    Interrupt.VIRTUAL_SUPERVISOR_SOFTWARE,
+    Interrupt.VIRTUAL_SUPERVISOR_TIMER,
+)
 
 
 def cause_name(mcause: int) -> str:

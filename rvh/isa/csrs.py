@@ -10,8 +10,9 @@ Storage is one flat array of 4096 int64 slots in the hart state, indexed by CSR 
 snapshot or a trace sees every register; views such as sstatus or sie have no slot of their
 own.  :func:`csr_table_array` packs the table into the numpy form the kernel indexes.
 
-Bit positions follow the privileged spec 20211203 (its chapter 8 is H 1.0): mstatus 3.1.6,
-mip/mie 3.1.9, hstatus 8.2.1, satp 4.1.11, hgatp 8.2.10.
+:data:`CsrNumber` (``CsrNumber.MSTATUS == 0x300``) is derived from the rows, as ``Op`` is from
+the encodings; the fields of the registers are :mod:`rvh.isa.fields`, and the write masks here
+are built from them (privileged spec 20211203, whose chapter 8 is H 1.0).
 """
 
 from __future__ import annotations
@@ -21,34 +22,74 @@ from enum import IntEnum
 
 import numpy as np
 
-# mstatus / sstatus fields (3.1.6)
-MSTATUS_SIE = 1 << 1
-MSTATUS_MIE = 1 << 3
-MSTATUS_SPIE = 1 << 5
-MSTATUS_UBE = 1 << 6
-MSTATUS_MPIE = 1 << 7
-MSTATUS_SPP = 1 << 8
-MSTATUS_VS = 3 << 9
-MSTATUS_MPP_SHIFT = 11
-MSTATUS_MPP = 3 << 11
-MSTATUS_FS = 3 << 13
-MSTATUS_XS = 3 << 15
-MSTATUS_MPRV = 1 << 17
-MSTATUS_SUM = 1 << 18
-MSTATUS_MXR = 1 << 19
-MSTATUS_TVM = 1 << 20
-MSTATUS_TW = 1 << 21
-MSTATUS_TSR = 1 << 22
-MSTATUS_UXL = 3 << 32
-MSTATUS_SXL = 3 << 34
-MSTATUS_SBE = 1 << 36
-MSTATUS_MBE = 1 << 37
-MSTATUS_GVA = 1 << 38
-MSTATUS_MPV = 1 << 39
-MSTATUS_SD = -(1 << 63)  # bit 63, as a signed int64
+from rvh.isa import fields as F
+from rvh.isa.causes import Exception_
 
+# ---- Field names the kernel imports today ---------------------------------------------------
+# Derived from rvh.isa.fields (the one source, with MASK/SHIFT pairs); kept under their old
+# names until the kernel imports rvh.isa.fields itself (branch house-kernel), then they go.
+MSTATUS_SIE = F.MSTATUS_SIE_MASK
+MSTATUS_MIE = F.MSTATUS_MIE_MASK
+MSTATUS_SPIE = F.MSTATUS_SPIE_MASK
+MSTATUS_UBE = F.MSTATUS_UBE_MASK
+MSTATUS_MPIE = F.MSTATUS_MPIE_MASK
+MSTATUS_SPP = F.MSTATUS_SPP_MASK
+MSTATUS_VS = F.MSTATUS_VS_MASK
+MSTATUS_MPP_SHIFT = F.MSTATUS_MPP_SHIFT
+MSTATUS_MPP = F.MSTATUS_MPP_MASK
+MSTATUS_FS = F.MSTATUS_FS_MASK
+MSTATUS_XS = F.MSTATUS_XS_MASK
+MSTATUS_MPRV = F.MSTATUS_MPRV_MASK
+MSTATUS_SUM = F.MSTATUS_SUM_MASK
+MSTATUS_MXR = F.MSTATUS_MXR_MASK
+MSTATUS_TVM = F.MSTATUS_TVM_MASK
+MSTATUS_TW = F.MSTATUS_TW_MASK
+MSTATUS_TSR = F.MSTATUS_TSR_MASK
+MSTATUS_UXL = F.MSTATUS_UXL_MASK
+MSTATUS_SXL = F.MSTATUS_SXL_MASK
+MSTATUS_SBE = F.MSTATUS_SBE_MASK
+MSTATUS_MBE = F.MSTATUS_MBE_MASK
+MSTATUS_GVA = F.MSTATUS_GVA_MASK
+MSTATUS_MPV = F.MSTATUS_MPV_MASK
+MSTATUS_SD = F.MSTATUS_SD_MASK
+IP_SSIP = F.MIP_SSIP_MASK
+IP_VSSIP = F.MIP_VSSIP_MASK
+IP_MSIP = F.MIP_MSIP_MASK
+IP_STIP = F.MIP_STIP_MASK
+IP_VSTIP = F.MIP_VSTIP_MASK
+IP_MTIP = F.MIP_MTIP_MASK
+IP_SEIP = F.MIP_SEIP_MASK
+IP_VSEIP = F.MIP_VSEIP_MASK
+IP_MEIP = F.MIP_MEIP_MASK
+IP_SGEIP = F.MIP_SGEIP_MASK
+IP_S_LEVEL = F.MIP_S_LEVEL_MASK
+IP_VS_LEVEL = F.MIP_VS_LEVEL_MASK
+IP_M_LEVEL = F.MIP_M_LEVEL_MASK
+HSTATUS_VSBE = F.HSTATUS_VSBE_MASK
+HSTATUS_GVA = F.HSTATUS_GVA_MASK
+HSTATUS_SPV = F.HSTATUS_SPV_MASK
+HSTATUS_SPVP = F.HSTATUS_SPVP_MASK
+HSTATUS_HU = F.HSTATUS_HU_MASK
+HSTATUS_VGEIN = F.HSTATUS_VGEIN_MASK
+HSTATUS_VTVM = F.HSTATUS_VTVM_MASK
+HSTATUS_VTW = F.HSTATUS_VTW_MASK
+HSTATUS_VTSR = F.HSTATUS_VTSR_MASK
+HSTATUS_VSXL = F.HSTATUS_VSXL_MASK
+ENVCFG_FIOM = F.MENVCFG_FIOM_MASK
+ENVCFG_STCE = F.MENVCFG_STCE_MASK
+SATP_MODE_SHIFT = F.SATP_MODE_SHIFT
+SATP_ASID_SHIFT = F.SATP_ASID_SHIFT
+SATP_ASID_MASK = F.SATP_ASID_MASK >> F.SATP_ASID_SHIFT  # the field's width, not in place
+SATP_PPN_MASK = F.SATP_PPN_MASK
+HGATP_VMID_SHIFT = F.HGATP_VMID_SHIFT
+HGATP_VMID_MASK = F.HGATP_VMID_MASK >> F.HGATP_VMID_SHIFT  # the field's width, not in place
+SATP_MODE_BARE = F.SATP_MODE_BARE
+SATP_MODE_SV39 = F.SATP_MODE_SV39
+SATP_MODE_SV48 = F.SATP_MODE_SV48
+
+# ---- Write masks and views: table data built from the fields ----------------------------------
 # XLEN fields read 2 (64-bit) and cannot be changed.
-MSTATUS_XLEN64 = (2 << 32) | (2 << 34)
+MSTATUS_XLEN64 = (F.XLEN_64 << F.MSTATUS_UXL_SHIFT) | (F.XLEN_64 << F.MSTATUS_SXL_SHIFT)
 
 MSTATUS_WRITABLE = (
     MSTATUS_SIE
@@ -70,46 +111,20 @@ MSTATUS_WRITABLE_H = MSTATUS_WRITABLE | MSTATUS_MPV | MSTATUS_GVA
 
 # sstatus is a view of mstatus through this mask (4.1.1).
 SSTATUS_MASK = (
-    MSTATUS_SIE
-    | MSTATUS_SPIE
-    | MSTATUS_UBE
-    | MSTATUS_SPP
-    | MSTATUS_VS
-    | MSTATUS_FS
-    | MSTATUS_XS
-    | MSTATUS_SUM
-    | MSTATUS_MXR
-    | MSTATUS_UXL
-    | MSTATUS_SD
+    F.SSTATUS_SIE_MASK
+    | F.SSTATUS_SPIE_MASK
+    | F.SSTATUS_UBE_MASK
+    | F.SSTATUS_SPP_MASK
+    | F.SSTATUS_VS_MASK
+    | F.SSTATUS_FS_MASK
+    | F.SSTATUS_XS_MASK
+    | F.SSTATUS_SUM_MASK
+    | F.SSTATUS_MXR_MASK
+    | F.SSTATUS_UXL_MASK
+    | F.SSTATUS_SD_MASK
 )
 SSTATUS_WRITABLE = MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_SUM | MSTATUS_MXR | MSTATUS_VS
 
-# Interrupt bits of mip/mie (3.1.9, 8.2.3)
-IP_SSIP = 1 << 1
-IP_VSSIP = 1 << 2
-IP_MSIP = 1 << 3
-IP_STIP = 1 << 5
-IP_VSTIP = 1 << 6
-IP_MTIP = 1 << 7
-IP_SEIP = 1 << 9
-IP_VSEIP = 1 << 10
-IP_MEIP = 1 << 11
-IP_SGEIP = 1 << 12
-IP_S_LEVEL = IP_SSIP | IP_STIP | IP_SEIP
-IP_VS_LEVEL = IP_VSSIP | IP_VSTIP | IP_VSEIP
-IP_M_LEVEL = IP_MSIP | IP_MTIP | IP_MEIP
-
-# hstatus fields (8.2.1)
-HSTATUS_VSBE = 1 << 5
-HSTATUS_GVA = 1 << 6
-HSTATUS_SPV = 1 << 7
-HSTATUS_SPVP = 1 << 8
-HSTATUS_HU = 1 << 9
-HSTATUS_VGEIN = 0x3F << 12
-HSTATUS_VTVM = 1 << 20
-HSTATUS_VTW = 1 << 21
-HSTATUS_VTSR = 1 << 22
-HSTATUS_VSXL = 3 << 32
 HSTATUS_WRITABLE = (
     HSTATUS_GVA
     | HSTATUS_SPV
@@ -120,34 +135,44 @@ HSTATUS_WRITABLE = (
     | HSTATUS_VTSR
 )
 
-# menvcfg/henvcfg (3.1.18): FIOM, and STCE (Sstc enable) in bit 63
-ENVCFG_FIOM = 1
-ENVCFG_STCE = -(1 << 63)
 
-# Exceptions that medeleg can delegate: everything except ecall from M (read-only zero,
-# 3.1.8) and the guest faults, which exist only with H.
-MEDELEG_WRITABLE = 0xB3FF & ~(1 << 11)
-MEDELEG_WRITABLE_H = MEDELEG_WRITABLE | (1 << 10) | (0xF << 20)
-# hedeleg: bits 9..11 (ecalls from HS/VS/M) and 20..23 (guest faults) are read-only zero.
-HEDELEG_WRITABLE = 0xB1FF
+def _cause_bits(*causes: Exception_) -> int:
+    return sum(1 << cause for cause in set(causes))
+
+
+_E = Exception_
+# Exceptions that medeleg can delegate (3.1.8): every exception code up to 15 except ecall from M
+# (read-only zero); the guest faults and ecall from VS exist only with H.
+MEDELEG_WRITABLE = _cause_bits(
+    _E.INSTRUCTION_ADDRESS_MISALIGNED,
+    _E.INSTRUCTION_ACCESS_FAULT,
+    _E.ILLEGAL_INSTRUCTION,
+    _E.BREAKPOINT,
+    _E.LOAD_ADDRESS_MISALIGNED,
+    _E.LOAD_ACCESS_FAULT,
+    _E.STORE_ADDRESS_MISALIGNED,
+    _E.STORE_ACCESS_FAULT,
+    _E.ECALL_FROM_U,
+    _E.ECALL_FROM_S,
+    _E.INSTRUCTION_PAGE_FAULT,
+    _E.LOAD_PAGE_FAULT,
+    _E.STORE_PAGE_FAULT,
+)
+_H_ONLY_DELEGABLE = _cause_bits(
+    _E.ECALL_FROM_VS,
+    _E.INSTRUCTION_GUEST_PAGE_FAULT,
+    _E.LOAD_GUEST_PAGE_FAULT,
+    _E.VIRTUAL_INSTRUCTION,
+    _E.STORE_GUEST_PAGE_FAULT,
+)
+MEDELEG_WRITABLE_H = MEDELEG_WRITABLE | _H_ONLY_DELEGABLE
+# hedeleg (8.2.2): ecalls from HS/VS/M and the guest faults are read-only zero.
+HEDELEG_WRITABLE = MEDELEG_WRITABLE & ~_cause_bits(_E.ECALL_FROM_S)
 
 MIDELEG_WRITABLE = IP_S_LEVEL
 
-# satp / hgatp (4.1.11, 8.2.10)
-SATP_MODE_SHIFT = 60
-SATP_ASID_SHIFT = 44
-SATP_ASID_MASK = 0xFFFF
-SATP_PPN_MASK = (1 << 44) - 1
-HGATP_VMID_SHIFT = 44
-HGATP_VMID_MASK = 0x3FFF
-SATP_MODE_BARE = 0
-SATP_MODE_SV39 = 8
-SATP_MODE_SV48 = 9
-
 # misa (3.1.1): MXL=2, extensions A C D F I M S U (+ H when enabled)
-MISA_RV64 = 2 << 62
-MISA_D = 1 << 3
-MISA_F = 1 << 5
+MISA_RV64 = F.XLEN_64 << F.MISA_MXL_SHIFT
 
 
 def misa_value(extensions: str) -> int:
@@ -323,6 +348,30 @@ BY_NUMBER: dict[int, Csr] = {c.number: c for c in CSRS}
 BY_NAME: dict[str, Csr] = {c.name: c for c in CSRS}
 if len(BY_NUMBER) != len(CSRS) or len(BY_NAME) != len(CSRS):
     raise ValueError("duplicate CSR number or name in the CSR table")
+
+
+# CSRs that exist only on RV32 (the upper halves of 64-bit registers, privileged spec tables
+# 2.2-2.6): not in the table, so an access on rvh (RV64) is an illegal instruction; guests test
+# exactly that, so the C header names them too.
+RV32_ONLY_CSRS: dict[str, int] = {
+    "cycleh": 0xC80,
+    "timeh": 0xC81,
+    "instreth": 0xC82,
+    "htimedeltah": 0x615,
+    "menvcfgh": 0x31A,
+    "henvcfgh": 0x61A,
+    "mstatush": 0x310,
+    "mcycleh": 0xB80,
+    "minstreth": 0xB82,
+}
+if set(RV32_ONLY_CSRS) & set(BY_NAME) or set(RV32_ONLY_CSRS.values()) & set(BY_NUMBER):
+    raise ValueError("an RV32-only CSR is in the RV64 CSR table")
+
+# CSR numbers by name, derived from the table rows as Op is from the encodings:
+# ``CsrNumber.MSTATUS == 0x300``.  The C header's ``CSR_MSTATUS`` comes from here too.
+CsrNumber = IntEnum(  # type: ignore[misc]
+    "CsrNumber", [(csr.name.upper(), csr.number) for csr in CSRS]
+)
 
 
 def csr_number(name: str) -> int:

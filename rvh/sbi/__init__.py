@@ -1,5 +1,7 @@
-"""rvh's built-in M-mode firmware: the SBI implemented by the emulator (``rvh run --sbi``)."""
+"""rvh's built-in M-mode firmware: the SBI implemented by the emulator (``rvh run --sbi``).
 
-from rvh.sbi.firmware import BuiltinSbi
+It sees the board only through :class:`SbiPlatform`, so it imports nothing of the machine."""
 
-__all__ = ["BuiltinSbi"]
+from rvh.sbi.firmware import BuiltinSbi, SbiPlatform
+
+__all__ = ["BuiltinSbi", "SbiPlatform"]

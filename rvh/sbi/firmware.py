@@ -1,6 +1,7 @@
 """The built-in SBI: M-mode firmware implemented by the emulator (SBI specification v2.0).
 
-With ``rvh run --sbi PAYLOAD`` there is no M-mode code at all.  The machine starts the payload in
+With ``rvh run --sbi PAYLOAD`` there is no M-mode code at all.  The boot recipe
+(:class:`rvh.boot.BuiltinSbiBoot`) has :meth:`BuiltinSbi.prepare_hart` start the payload in
 S-mode the way firmware would (a0 = hartid, a1 = device tree; traps and interrupts delegated,
 counters and the Sstc timer enabled, one PMP entry opening all memory), and the kernel hands every
 trap that would enter M-mode to :meth:`BuiltinSbi.handle` (``Exit.FIRMWARE``).  An ``ecall`` from
@@ -14,64 +15,92 @@ writes stimecmp, so the timer interrupt is raised by the hart itself (no M-mode 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from rvh import __version__
 from rvh.bus import BusFault
 from rvh.cpu import layout as L
 from rvh.cpu.hart import Hart
 from rvh.errors import GuestError
-from rvh.isa.csrs import ENVCFG_STCE, IP_SSIP, IP_STIP, MSTATUS_SIE
+from rvh.isa import sbi
+from rvh.isa.causes import Exception_
+from rvh.isa.csrs import (
+    HEDELEG_WRITABLE,
+    MEDELEG_WRITABLE,
+    MEDELEG_WRITABLE_H,
+)
+from rvh.isa.fields import (
+    COUNTEREN_CY_MASK,
+    COUNTEREN_IR_MASK,
+    COUNTEREN_TM_MASK,
+    MENVCFG_STCE_MASK,
+    MIP_S_LEVEL_MASK,
+    MIP_SGEIP_MASK,
+    MIP_SSIP_MASK,
+    MIP_STIP_MASK,
+    MIP_VS_LEVEL_MASK,
+    MSTATUS_SIE_MASK,
+)
+from rvh.isa.sbi import (
+    BaseFunction,
+    DbcnFunction,
+    Error,
+    Extension,
+    HsmFunction,
+    HsmState,
+    HsmSuspendType,
+    ImplementationId,
+    IpiFunction,
+    RfenceFunction,
+    SrstFunction,
+    SrstReason,
+    SrstType,
+    TimeFunction,
+)
 
-if TYPE_CHECKING:
-    from rvh.machine import Machine
-
-SPEC_VERSION = (2 << 24) | 0  # 2.0
-IMPLEMENTATION_ID = 0x7276  # "rv": not a registered id (those are 0..11)
+SPEC_VERSION = (2 << sbi.SPEC_VERSION_MAJOR_SHIFT) | 0  # 2.0
+IMPLEMENTATION_ID = ImplementationId.RVH
 IMPLEMENTATION_VERSION = int(__version__.split(".")[0]) << 16 | int(__version__.split(".")[1])
-
-SUCCESS = 0
-ERR_FAILED = -1
-ERR_NOT_SUPPORTED = -2
-ERR_INVALID_PARAM = -3
-ERR_DENIED = -4
-ERR_INVALID_ADDRESS = -5
-ERR_ALREADY_AVAILABLE = -6
-ERR_ALREADY_STARTED = -7
-ERR_ALREADY_STOPPED = -8
-
-EXT_BASE = 0x10
-EXT_TIME = 0x54494D45
-EXT_IPI = 0x735049
-EXT_RFENCE = 0x52464E43
-EXT_HSM = 0x48534D
-EXT_SRST = 0x53525354
-EXT_DBCN = 0x4442434E
-LEGACY_SET_TIMER = 0x00
-LEGACY_PUTCHAR = 0x01
-LEGACY_GETCHAR = 0x02
-LEGACY_CLEAR_IPI = 0x03
-LEGACY_SEND_IPI = 0x04
-LEGACY_REMOTE_FENCE_I = 0x05
-LEGACY_REMOTE_SFENCE_VMA = 0x06
-LEGACY_REMOTE_SFENCE_VMA_ASID = 0x07
-LEGACY_SHUTDOWN = 0x08
-
-HSM_STARTED = 0
-HSM_STOPPED = 1
-HSM_SUSPENDED = 4
-
-ECALL_FROM_S = 9
-ECALL_FROM_VS = 10
 
 MASK64 = (1 << 64) - 1
 
 # Traps the firmware leaves to S-mode: every exception S-mode can take, except its own ecall
 # (bits 0-8, 12, 13, 15; with H also the VS ecall and guest faults).
-MEDELEG = 0xB1FF
-MEDELEG_H = MEDELEG | (1 << 10) | (0xF << 20)
-MIDELEG = (1 << 1) | (1 << 5) | (1 << 9)
+MEDELEG = HEDELEG_WRITABLE
+MEDELEG_H = MEDELEG | (MEDELEG_WRITABLE_H & ~MEDELEG_WRITABLE)
+MIDELEG = MIP_S_LEVEL_MASK
+
+
+class SbiPlatform(Protocol):
+    """What firmware needs of the board, and no more: the harts (their CSRs carry the timer,
+    through Sstc, and the software interrupts), guest memory for DBCN and the legacy hart
+    masks, the console, and power.  ``rvh.boot.MachinePlatform`` is the machine's."""
+
+    harts: Sequence[Hart]
+    has_hypervisor: bool
+
+    def console_write(self, data: bytes) -> None: ...
+
+    def console_read(self, count: int) -> bytes:
+        """Up to ``count`` received bytes; fewer (or none) when no more are waiting."""
+        ...
+
+    def is_memory(self, address: int, length: int) -> bool:
+        """Whether [address, address + length) is RAM (or ROM)."""
+        ...
+
+    def read_memory(self, address: int, length: int) -> bytes:
+        """Raises :class:`rvh.bus.BusFault` outside RAM."""
+        ...
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        """Raises :class:`rvh.bus.BusFault` outside RAM."""
+        ...
+
+    def power_off(self, status: int, reason: str) -> None: ...
+
+    def request_reset(self) -> None: ...
 
 
 def _signed(value: int) -> int:
@@ -80,25 +109,18 @@ def _signed(value: int) -> int:
 
 
 class BuiltinSbi:
-    def __init__(
-        self,
-        machine: Machine,
-        console_out: Callable[[bytes], None],
-        console_in: Callable[[int], bytes],
-    ) -> None:
-        self.machine = machine
-        self.console_out = console_out
-        self.console_in = console_in
+    def __init__(self, platform: SbiPlatform) -> None:
+        self.platform = platform
         self.calls = 0
         self.by_extension: dict[int, int] = {}
         self.handlers: dict[int, Callable[[Hart, int, list[int]], tuple[int, int]]] = {
-            EXT_BASE: self._base,
-            EXT_TIME: self._time,
-            EXT_IPI: self._ipi,
-            EXT_RFENCE: self._rfence,
-            EXT_HSM: self._hsm,
-            EXT_SRST: self._srst,
-            EXT_DBCN: self._dbcn,
+            Extension.BASE: self._base,
+            Extension.TIME: self._time,
+            Extension.IPI: self._ipi,
+            Extension.RFENCE: self._rfence,
+            Extension.HSM: self._hsm,
+            Extension.SRST: self._srst,
+            Extension.DBCN: self._dbcn,
         }
 
     # ---- booting ---------------------------------------------------------------------------
@@ -108,11 +130,12 @@ class BuiltinSbi:
         stopped (HSM STOPPED) when start is None."""
         state = hart.state
         hart.reset(start or 0)
-        has_h = "h" in self.machine.config.extensions
+        has_h = self.platform.has_hypervisor
         hart.set_csr("medeleg", MEDELEG_H if has_h else MEDELEG)
-        hart.set_csr("mideleg", MIDELEG | ((0x1444) if has_h else 0))
-        hart.set_csr("mcounteren", 0x7)  # cycle, time, instret; TM also opens stimecmp
-        hart.set_csr("menvcfg", ENVCFG_STCE)  # Sstc: the timer needs no M-mode help
+        hart.set_csr("mideleg", MIDELEG | ((MIP_VS_LEVEL_MASK | MIP_SGEIP_MASK) if has_h else 0))
+        counters = COUNTEREN_CY_MASK | COUNTEREN_TM_MASK | COUNTEREN_IR_MASK
+        hart.set_csr("mcounteren", counters)  # TM also opens stimecmp
+        hart.set_csr("menvcfg", MENVCFG_STCE_MASK)  # Sstc: the timer needs no M-mode help
         hart.set_csr("stimecmp", -1)
         # one NAPOT entry covering the whole address space, R/W/X for S and U
         hart.set_csr("pmpaddr0", (1 << 54) - 1)
@@ -131,7 +154,7 @@ class BuiltinSbi:
     # ---- trap entry ------------------------------------------------------------------------
     def handle(self, hart: Hart) -> None:
         cause = int(hart.state[L.TRAP_CAUSE])
-        if cause in (ECALL_FROM_S, ECALL_FROM_VS):
+        if cause in (Exception_.ECALL_FROM_S, Exception_.ECALL_FROM_VS):
             self._ecall(hart)
             return
         pc = hart.pc & MASK64
@@ -146,15 +169,15 @@ class BuiltinSbi:
         self.calls += 1
         self.by_extension[extension] = self.by_extension.get(extension, 0) + 1
         hart.state[L.INSTRET] += 1  # the ecall retires (the kernel left it unretired)
-        if extension <= LEGACY_SHUTDOWN:
+        if extension <= sbi.LEGACY_LAST:
             self._legacy(hart, extension, args)
             return
         handler = self.handlers.get(extension)
         if handler is None:
-            error, value = ERR_NOT_SUPPORTED, 0
+            error, value = int(Error.ERR_NOT_SUPPORTED), 0
         else:
             error, value = handler(hart, function, args)
-        if hart.state[L.HALTED] and extension == EXT_HSM:
+        if hart.state[L.HALTED] and extension == Extension.HSM:
             return  # hart_stop: this hart does not return
         hart.set_x(10, error)
         hart.set_x(11, value)
@@ -162,33 +185,34 @@ class BuiltinSbi:
 
     # ---- extensions ------------------------------------------------------------------------
     def _base(self, hart: Hart, function: int, args: list[int]) -> tuple[int, int]:
-        if function == 0:
-            return SUCCESS, SPEC_VERSION
-        if function == 1:
-            return SUCCESS, IMPLEMENTATION_ID
-        if function == 2:
-            return SUCCESS, IMPLEMENTATION_VERSION
-        if function == 3:
+        if function == BaseFunction.GET_SPEC_VERSION:
+            return Error.SUCCESS, SPEC_VERSION
+        if function == BaseFunction.GET_IMPL_ID:
+            return Error.SUCCESS, IMPLEMENTATION_ID
+        if function == BaseFunction.GET_IMPL_VERSION:
+            return Error.SUCCESS, IMPLEMENTATION_VERSION
+        if function == BaseFunction.PROBE_EXTENSION:
             probed = args[0]
-            legacy = probed <= LEGACY_SHUTDOWN
-            return SUCCESS, 1 if (probed in self.handlers or legacy) else 0
-        if function in (4, 5, 6):  # mvendorid, marchid, mimpid
-            return SUCCESS, hart.csr(("mvendorid", "marchid", "mimpid")[function - 4])
-        return ERR_NOT_SUPPORTED, 0
+            legacy = probed <= sbi.LEGACY_LAST
+            return Error.SUCCESS, 1 if (probed in self.handlers or legacy) else 0
+        if BaseFunction.GET_MVENDORID <= function <= BaseFunction.GET_MIMPID:
+            register = ("mvendorid", "marchid", "mimpid")[function - BaseFunction.GET_MVENDORID]
+            return Error.SUCCESS, hart.csr(register)
+        return Error.ERR_NOT_SUPPORTED, 0
 
     def _time(self, hart: Hart, function: int, args: list[int]) -> tuple[int, int]:
-        if function != 0:
-            return ERR_NOT_SUPPORTED, 0
+        if function != TimeFunction.SET_TIMER:
+            return Error.ERR_NOT_SUPPORTED, 0
         self._set_timer(hart, args[0])
-        return SUCCESS, 0
+        return Error.SUCCESS, 0
 
     def _set_timer(self, hart: Hart, when: int) -> None:
         hart.set_csr("stimecmp", when)
         # the spec: set_timer clears the pending timer interrupt (Sstc re-raises it if due)
-        hart.set_csr("mip", hart.csr("mip") & ~IP_STIP)
+        hart.set_csr("mip", hart.csr("mip") & ~MIP_STIP_MASK)
 
     def _targets(self, hart_mask: int, hart_mask_base: int) -> list[Hart] | None:
-        harts = self.machine.harts
+        harts = self.platform.harts
         if hart_mask_base == MASK64:
             return list(harts)
         chosen = []
@@ -201,138 +225,141 @@ class BuiltinSbi:
         return chosen
 
     def _ipi(self, hart: Hart, function: int, args: list[int]) -> tuple[int, int]:
-        if function != 0:
-            return ERR_NOT_SUPPORTED, 0
+        if function != IpiFunction.SEND_IPI:
+            return Error.ERR_NOT_SUPPORTED, 0
         targets = self._targets(args[0], args[1])
         if targets is None:
-            return ERR_INVALID_PARAM, 0
+            return Error.ERR_INVALID_PARAM, 0
         for target in targets:
-            target.set_csr("mip", target.csr("mip") | IP_SSIP)
-        return SUCCESS, 0
+            target.set_csr("mip", target.csr("mip") | MIP_SSIP_MASK)
+        return Error.SUCCESS, 0
 
     def _rfence(self, hart: Hart, function: int, args: list[int]) -> tuple[int, int]:
-        if function > 6:
-            return ERR_NOT_SUPPORTED, 0
+        if function > RfenceFunction.REMOTE_HFENCE_VVMA:
+            return Error.ERR_NOT_SUPPORTED, 0
         targets = self._targets(args[0], args[1])
         if targets is None:
-            return ERR_INVALID_PARAM, 0
-        if function >= 3 and "h" not in self.machine.config.extensions:
-            return ERR_NOT_SUPPORTED, 0  # HFENCE variants need the H extension
-        if function != 0:  # remote_fence_i needs nothing: the decode cache follows stores
+            return Error.ERR_INVALID_PARAM, 0
+        has_h = self.platform.has_hypervisor
+        if function >= RfenceFunction.REMOTE_HFENCE_GVMA_VMID and not has_h:
+            return Error.ERR_NOT_SUPPORTED, 0  # HFENCE variants need the H extension
+        # remote_fence_i needs nothing: the decode cache follows stores
+        if function != RfenceFunction.REMOTE_FENCE_I:
             for target in targets:
                 target.flush_tlb()
-        return SUCCESS, 0
+        return Error.SUCCESS, 0
 
     def _hsm(self, hart: Hart, function: int, args: list[int]) -> tuple[int, int]:
-        harts = self.machine.harts
-        if function == 0:  # hart_start(hartid, start_addr, opaque)
+        harts = self.platform.harts
+        if function == HsmFunction.HART_START:  # (hartid, start_addr, opaque)
             hartid, start, opaque = args[0], args[1], args[2]
             if hartid >= len(harts):
-                return ERR_INVALID_PARAM, 0
+                return Error.ERR_INVALID_PARAM, 0
             target = harts[hartid]
             if not target.state[L.HALTED]:
-                return ERR_ALREADY_AVAILABLE, 0
-            if self.machine.bus.host_offset(start, 2) is None:
-                return ERR_INVALID_ADDRESS, 0
+                return Error.ERR_ALREADY_AVAILABLE, 0
+            if not self.platform.is_memory(start, 2):
+                return Error.ERR_INVALID_ADDRESS, 0
             self.prepare_hart(target, start, opaque)
             target.state[L.TIME_NS] = hart.state[L.TIME_NS]
-            return SUCCESS, 0
-        if function == 1:  # hart_stop
+            return Error.SUCCESS, 0
+        if function == HsmFunction.HART_STOP:
             hart.state[L.HALTED] = 1
-            return SUCCESS, 0
-        if function == 2:  # hart_get_status(hartid)
+            return Error.SUCCESS, 0
+        if function == HsmFunction.HART_GET_STATUS:
             hartid = args[0]
             if hartid >= len(harts):
-                return ERR_INVALID_PARAM, 0
+                return Error.ERR_INVALID_PARAM, 0
             target = harts[hartid]
             if target.state[L.HALTED]:
-                return SUCCESS, HSM_STOPPED
-            return SUCCESS, HSM_STARTED
-        if function == 3:  # hart_suspend(type, resume_addr, opaque)
+                return Error.SUCCESS, HsmState.STOPPED
+            return Error.SUCCESS, HsmState.STARTED
+        if function == HsmFunction.HART_SUSPEND:  # (type, resume_addr, opaque)
             kind, resume, opaque = args[0] & 0xFFFFFFFF, args[1], args[2]
-            if kind == 0:
+            if kind == HsmSuspendType.RETENTIVE:
                 hart.state[L.WFI] = 1  # retentive: like wfi, returns 0 once woken
-                return SUCCESS, 0
-            if kind == 0x80000000:
-                if self.machine.bus.host_offset(resume, 2) is None:
-                    return ERR_INVALID_ADDRESS, 0
+                return Error.SUCCESS, 0
+            if kind == HsmSuspendType.NON_RETENTIVE:
+                if not self.platform.is_memory(resume, 2):
+                    return Error.ERR_INVALID_ADDRESS, 0
                 # non-retentive: resume at resume_addr (a0 = hartid, a1 = opaque, satp = 0,
                 # SIE = 0) once an interrupt is pending
                 hart.state[L.WFI] = 1
                 hart.pc = resume - 4  # the ecall return below adds 4
-                hart.set_csr("mstatus", hart.csr("mstatus") & ~MSTATUS_SIE)
+                hart.set_csr("mstatus", hart.csr("mstatus") & ~MSTATUS_SIE_MASK)
                 hart.set_csr("satp", 0)
                 hart.flush_tlb()
                 return hart.hartid, opaque
-            return ERR_INVALID_PARAM, 0
-        return ERR_NOT_SUPPORTED, 0
+            return Error.ERR_INVALID_PARAM, 0
+        return Error.ERR_NOT_SUPPORTED, 0
 
     def _srst(self, hart: Hart, function: int, args: list[int]) -> tuple[int, int]:
-        if function != 0:
-            return ERR_NOT_SUPPORTED, 0
+        if function != SrstFunction.SYSTEM_RESET:
+            return Error.ERR_NOT_SUPPORTED, 0
         kind, reason = args[0] & 0xFFFFFFFF, args[1] & 0xFFFFFFFF
         # reason 0 none, 1 system failure, 0xF0000000 and up vendor-specific; the rest is
         # reserved and so are reset types 3..0xEFFFFFFF (SRST chapter)
-        if 2 <= reason < 0xF0000000 or 3 <= kind < 0xF0000000:
-            return ERR_INVALID_PARAM, 0
-        if kind == 0:
-            status = 0 if reason == 0 else 1
-            self.machine.power_off(
-                status, "SBI shutdown" + ("" if reason == 0 else f" (reason {reason})")
-            )
-            return SUCCESS, 0
-        if kind in (1, 2):
-            self.machine.request_reset()
-            return SUCCESS, 0
-        return ERR_INVALID_PARAM, 0
+        vendor = sbi.SRST_VENDOR_FIRST
+        if SrstReason.SYSTEM_FAILURE < reason < vendor or SrstType.WARM_REBOOT < kind < vendor:
+            return Error.ERR_INVALID_PARAM, 0
+        if kind == SrstType.SHUTDOWN:
+            if reason == SrstReason.NONE:
+                self.platform.power_off(0, "SBI shutdown")
+            else:
+                self.platform.power_off(1, f"SBI shutdown (reason {reason})")
+            return Error.SUCCESS, 0
+        if kind in (SrstType.COLD_REBOOT, SrstType.WARM_REBOOT):
+            self.platform.request_reset()
+            return Error.SUCCESS, 0
+        return Error.ERR_INVALID_PARAM, 0
 
     def _dbcn(self, hart: Hart, function: int, args: list[int]) -> tuple[int, int]:
-        if function == 2:
-            self.console_out(bytes((args[0] & 0xFF,)))
-            return SUCCESS, 0
-        if function not in (0, 1):
-            return ERR_NOT_SUPPORTED, 0
+        if function == DbcnFunction.CONSOLE_WRITE_BYTE:
+            self.platform.console_write(bytes((args[0] & 0xFF,)))
+            return Error.SUCCESS, 0
+        if function not in (DbcnFunction.CONSOLE_WRITE, DbcnFunction.CONSOLE_READ):
+            return Error.ERR_NOT_SUPPORTED, 0
         count, address = args[0], args[1] | (args[2] << 64)
         if address >> 64 or count > 1 << 20:
-            return ERR_INVALID_PARAM, 0
+            return Error.ERR_INVALID_PARAM, 0
         try:
-            if function == 0:
-                self.console_out(self.machine.bus.read_bytes(address, count))
-                return SUCCESS, count
-            data = self.console_in(count)
+            if function == DbcnFunction.CONSOLE_WRITE:
+                self.platform.console_write(self.platform.read_memory(address, count))
+                return Error.SUCCESS, count
+            data = self.platform.console_read(count)
             if data:
-                self.machine.bus.write_bytes(address, data)
-            return SUCCESS, len(data)
+                self.platform.write_memory(address, data)
+            return Error.SUCCESS, len(data)
         except BusFault:
-            return ERR_INVALID_PARAM, 0
+            return Error.ERR_INVALID_PARAM, 0
 
     # ---- legacy (SBI v0.1) -----------------------------------------------------------------
     def _legacy(self, hart: Hart, extension: int, args: list[int]) -> None:
         result = 0
-        if extension == LEGACY_SET_TIMER:
+        if extension == Extension.LEGACY_SET_TIMER:
             self._set_timer(hart, args[0])
-        elif extension == LEGACY_PUTCHAR:
-            self.console_out(bytes((args[0] & 0xFF,)))
-        elif extension == LEGACY_GETCHAR:
-            data = self.console_in(1)
+        elif extension == Extension.LEGACY_CONSOLE_PUTCHAR:
+            self.platform.console_write(bytes((args[0] & 0xFF,)))
+        elif extension == Extension.LEGACY_CONSOLE_GETCHAR:
+            data = self.platform.console_read(1)
             result = data[0] if data else -1
-        elif extension == LEGACY_CLEAR_IPI:
-            hart.set_csr("mip", hart.csr("mip") & ~IP_SSIP)
+        elif extension == Extension.LEGACY_CLEAR_IPI:
+            hart.set_csr("mip", hart.csr("mip") & ~MIP_SSIP_MASK)
         elif extension in (
-            LEGACY_SEND_IPI,
-            LEGACY_REMOTE_FENCE_I,
-            LEGACY_REMOTE_SFENCE_VMA,
-            LEGACY_REMOTE_SFENCE_VMA_ASID,
+            Extension.LEGACY_SEND_IPI,
+            Extension.LEGACY_REMOTE_FENCE_I,
+            Extension.LEGACY_REMOTE_SFENCE_VMA,
+            Extension.LEGACY_REMOTE_SFENCE_VMA_ASID,
         ):
             mask = self._legacy_mask(args[0])
-            targets = [h for h in self.machine.harts if mask >> h.hartid & 1]
+            targets = [h for h in self.platform.harts if mask >> h.hartid & 1]
             for target in targets:
-                if extension == LEGACY_SEND_IPI:
-                    target.set_csr("mip", target.csr("mip") | IP_SSIP)
-                elif extension != LEGACY_REMOTE_FENCE_I:
+                if extension == Extension.LEGACY_SEND_IPI:
+                    target.set_csr("mip", target.csr("mip") | MIP_SSIP_MASK)
+                elif extension != Extension.LEGACY_REMOTE_FENCE_I:
                     target.flush_tlb()
-        elif extension == LEGACY_SHUTDOWN:
-            self.machine.power_off(0, "SBI legacy shutdown")
+        elif extension == Extension.LEGACY_SHUTDOWN:
+            self.platform.power_off(0, "SBI legacy shutdown")
         hart.set_x(10, result)
         hart.pc = hart.pc + 4
 
@@ -341,7 +368,7 @@ class BuiltinSbi:
         if pointer == 0:
             return MASK64
         try:
-            return self.machine.bus.read_u64(pointer)
+            return int.from_bytes(self.platform.read_memory(pointer, 8), "little")
         except BusFault:
             return 0
 

@@ -720,6 +720,42 @@ def test_delegated_interrupt_is_taken_in_u_mode_by_s():
     assert s.x(26) == 9, "the S handler's ecall reaches M from S"
 
 
+def test_vs_level_interrupt_goes_to_hs_whatever_mideleg_was_written():
+    # with H, mideleg's VS-level bits are read-only one (8.4.2): VSSI is never taken in M
+    # (masked there, MIE notwithstanding) and, hideleg clear, is taken in HS with its own code
+    s = run(
+        HANDLER
+        + OPEN_PMP
+        + """
+        la t0, 5f
+        csrw stvec, t0
+        csrw mideleg, zero
+        csrw hideleg, zero
+        li t0, 0x4
+        csrs hvip, t0
+        csrs mie, t0
+        csrsi mstatus, 8
+        nop
+        li a3, 1
+        csrsi mstatus, 2
+        la t0, 1f
+        csrw mepc, t0
+        li t0, 0x1800
+        csrc mstatus, t0
+        li t0, 0x800
+        csrs mstatus, t0
+        mret
+    1:  j 1b
+        .balign 4
+    5:  csrr a0, scause
+        ecall
+        """
+    )
+    assert s.x(13) == 1, "not taken in M-mode"
+    assert s.x(10) == INTERRUPT | 2, "taken in HS as VSSI"
+    assert s.x(26) == 9, "the HS handler's ecall reaches M from S"
+
+
 def enter(mode: int) -> str:
     """Code that drops from M to ``mode`` (0 = U, 1 = S) at the label 1: that follows."""
     return (

@@ -102,3 +102,41 @@ def test_guest_reads_stdin(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == b"ABC"
+
+
+async def test_ctrl_a_h_lists_the_escapes_on_a_terminal():
+    # a pseudo-terminal, so the console takes its escapes (only a terminal has them)
+    import pty
+
+    from rvh.devices.console import ESCAPE_HELP_TEXT
+
+    uart = Uart16550(lambda data: None)
+    helped, ended = [], []
+    controller, terminal = pty.openpty()
+    console = ConsoleInput(
+        uart.feed,
+        lambda: uart.rx_space,
+        lambda: ended.append(1),
+        lambda: None,
+        fd=terminal,
+        help_out=helped.append,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(console.serve)
+        os.write(controller, b"a\x01hb\x01\x01c")
+        received = bytearray()
+        with trio.fail_after(5):
+            while len(received) < 4:
+                await trio.sleep(0.01)
+                while uart.rx:
+                    received.append(uart.read(0, 1))
+        os.write(controller, b"\x01x")
+        with trio.fail_after(5):
+            while not ended:
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    os.close(controller)
+    os.close(terminal)
+    assert received == b"ab\x01c"  # Ctrl-A h and Ctrl-A x never reach the guest
+    assert helped == [ESCAPE_HELP_TEXT]
+    assert b"C-a x    exit rvh" in ESCAPE_HELP_TEXT

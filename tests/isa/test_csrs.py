@@ -314,3 +314,24 @@ def test_table_array_agrees_with_rows(table):
         assert row[CSR_WRITE_MASK] == c.write_mask
         expected_alias = -1 if c.virtual_alias is None else c.virtual_alias
         assert row[CSR_VIRTUAL_ALIAS] == expected_alias
+
+
+def test_csr_number_enum_is_the_table():
+    # one member per row, named after the row, with the row's number: nothing typed twice
+    assert {member.name: member.value for member in csrs.CsrNumber} == {
+        c.name.upper(): c.number for c in CSRS
+    }
+
+
+@pytest.mark.parametrize(("name", "number"), sorted(WELL_KNOWN.items()))
+def test_csr_number_enum_well_known(name, number):
+    assert csrs.CsrNumber[name.upper()] == number
+    assert csrs.CsrNumber(number).name == name.upper()
+
+
+def test_delegation_masks_match_the_spec():
+    # medeleg: codes 0-9, 12, 13, 15 (ecall from M, 11, is read-only zero); with H also 10, 20-23
+    assert csrs.MEDELEG_WRITABLE == 0xB3FF & ~(1 << 11)
+    assert csrs.MEDELEG_WRITABLE_H == csrs.MEDELEG_WRITABLE | (1 << 10) | (0xF << 20)
+    # hedeleg (8.2.2): as medeleg without the ecalls from HS/VS/M and the guest faults
+    assert csrs.HEDELEG_WRITABLE == 0xB1FF

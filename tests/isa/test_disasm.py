@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
+from support import CROSS, needs_toolchain
 
 from rvh.cpu.decode import decode as kernel_decode
 from rvh.cpu.layout import X_SINK
 from rvh.cpu.tables import build_tables
 from rvh.isa.disasm import decode, disassemble, encode
 from rvh.isa.instructions import BASE, BY_NAME, COMPRESSED, op_of
-
-CROSS = "riscv64-unknown-elf-"
-needs_binutils = pytest.mark.skipif(
-    shutil.which(CROSS + "as") is None, reason="RISC-V binutils not installed"
-)
 
 
 def random_words(count_per_encoding: int, seed: int) -> list[tuple[int, int]]:
@@ -40,7 +35,7 @@ def _normalize(text: str) -> str:
     return text
 
 
-@needs_binutils
+@needs_toolchain
 def test_matches_objdump(tmp_path):
     words = random_words(25, seed=2)
     source = "".join(f".insn {length}, {bits:#x}\n" for bits, length in words)

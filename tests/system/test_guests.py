@@ -1,7 +1,7 @@
 """The self-checking guests under guests/ pass on rvh (each exits 0 and says PASS)."""
 
 import pytest
-from support import GUESTS
+from support import GUESTS, require_guest, require_qemu
 
 from rvh.machine import Machine
 
@@ -20,9 +20,7 @@ def run_guest(path, max_instructions=50_000_000):
 
 @pytest.mark.parametrize("name", ISA_GUESTS)
 def test_isa_guest_passes(name):
-    elf = GUESTS / "isa" / f"{name}.elf"
-    if not elf.exists():
-        pytest.skip("guests not built (make guests)")
+    elf = require_guest(GUESTS / "isa" / f"{name}.elf")
     result, output, _ = run_guest(elf)
     assert f"PASS {name}" in output, output
     assert result.status == 0
@@ -30,35 +28,31 @@ def test_isa_guest_passes(name):
 
 
 def test_hello_prints_and_passes_dtb_address():
-    elf = GUESTS / "hello" / "hello.elf"
-    if not elf.exists():
-        pytest.skip("guests not built (make guests)")
+    elf = require_guest(GUESTS / "hello" / "hello.elf")
     result, output, machine = run_guest(elf)
     assert "Hello from rvh guest!" in output
     # a0 = hartid and a1 = the device tree address, as on QEMU's virt board
     assert f"hartid=0 dtb={machine.fdt_address:#x}" in output
     assert machine.fdt_address == 0x8FE0_0000
-    assert result.status == 0
+    assert (result.status, result.reason) == (0, "test device: pass")
 
 
 def test_hello_picolibc():
-    elf = GUESTS / "hello" / "hello_picolibc.elf"
-    if not elf.exists():
-        pytest.skip("guests not built (make guests)")
+    elf = require_guest(GUESTS / "hello" / "hello_picolibc.elf")
     result, output, _ = run_guest(elf)
     assert "picolibc" in output and result.status == 0
+    assert result.reason == "test device: pass"
 
 
 @pytest.mark.parametrize(
     "name, status, text", [("htif_hello", 0, "Hello over HTIF"), ("htif_fail", 3, "")]
 )
 def test_htif_guests(name, status, text):
-    elf = GUESTS / "htif" / f"{name}.elf"
-    if not elf.exists():
-        pytest.skip("guests not built (make guests)")
+    elf = require_guest(GUESTS / "htif" / f"{name}.elf")
     result, output, machine = run_guest(elf)
     assert text in output
     assert result.status == status
+    assert result.reason == ("htif: pass" if status == 0 else f"htif: fail {status}")
     assert machine.htif is not None and machine.htif.commands >= 1
 
 
@@ -66,16 +60,12 @@ def test_htif_guests(name, status, text):
 @pytest.mark.parametrize("name", ISA_GUESTS)
 def test_isa_guest_passes_on_qemu(name):
     """The reference agrees the guests are right (QEMU 7.2, -bios none)."""
-    import shutil
     import subprocess
 
     from support import ROOT
 
-    if shutil.which("qemu-system-riscv64") is None:
-        pytest.skip("QEMU not installed")
-    elf = GUESTS / "isa" / f"{name}.elf"
-    if not elf.exists():
-        pytest.skip("guests not built (make guests)")
+    require_qemu()
+    elf = require_guest(GUESTS / "isa" / f"{name}.elf")
     done = subprocess.run(
         [str(ROOT / "guests" / "run-qemu.sh"), str(elf)],
         capture_output=True,

@@ -1,19 +1,10 @@
 """Debian's OpenSBI (fw_jump) boots on rvh into an S-mode payload, as on QEMU's virt board."""
 
-from pathlib import Path
-
 import pytest
-from support import build_elf, needs_toolchain
+from support import build_elf, require_opensbi
 
 from rvh.config import MachineConfig
 from rvh.machine import Machine
-
-FW_JUMP = Path("/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf")
-
-pytestmark = [
-    needs_toolchain,
-    pytest.mark.skipif(not FW_JUMP.exists(), reason="Debian's opensbi package not installed"),
-]
 
 PAYLOAD = """
     mv s1, a0                 # hartid
@@ -49,7 +40,7 @@ def test_opensbi_boots_into_the_payload(tmp_path, harts):
     machine = Machine(
         MachineConfig(harts=harts, max_instructions=200_000_000), output=output.extend
     )
-    machine.load_firmware(str(FW_JUMP), str(payload))
+    machine.load_firmware(str(require_opensbi()), str(payload))
     result = machine.run_sync()
     text = output.decode(errors="replace")
     assert "OpenSBI v1.1" in text

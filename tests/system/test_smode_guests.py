@@ -1,25 +1,20 @@
 """The S-mode guests pass on rvh's built-in SBI and under Debian's OpenSBI, and (proving the
 guests themselves right) on QEMU 7.2 with OpenSBI."""
 
-import shutil
+import os
 import subprocess
-from pathlib import Path
 
 import pytest
-from support import GUESTS, ROOT
+from support import GUESTS, ROOT, require_guest, require_opensbi, require_qemu
 
 from rvh.config import MachineConfig
 from rvh.machine import Machine
 
-FW_JUMP = Path("/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf")
 SMODE = ["hello", "sbi", "timer", "sv39", "sv48", "umode", "smp"]
 
 
 def guest(name):
-    elf = GUESTS / "smode" / f"{name}.elf"
-    if not elf.exists():
-        pytest.skip("guests not built (make guests)")
-    return elf
+    return require_guest(GUESTS / "smode" / f"{name}.elf")
 
 
 def run(elf, *, firmware=None, harts=1):
@@ -40,31 +35,30 @@ def test_on_builtin_sbi(name):
     harts = 2 if name == "smp" else 1
     result, output = run(guest(name), harts=harts)
     assert f"PASS smode/{name}" in output, output[-2000:]
-    assert result.status == 0
+    assert (result.status, result.reason) == (0, "SBI shutdown")
 
 
-@pytest.mark.skipif(not FW_JUMP.exists(), reason="Debian's opensbi package not installed")
 @pytest.mark.parametrize("name", SMODE)
 def test_under_opensbi(name):
     harts = 2 if name == "smp" else 1
-    result, output = run(guest(name), firmware=FW_JUMP, harts=harts)
+    result, output = run(guest(name), firmware=require_opensbi(), harts=harts)
     assert "OpenSBI v1.1" in output
     assert f"PASS smode/{name}" in output, output[-2000:]
-    assert result.status == 0
+    assert (result.status, result.reason) == (0, "test device: pass")  # OpenSBI's SRST
 
 
 @pytest.mark.qemu
-@pytest.mark.skipif(shutil.which("qemu-system-riscv64") is None, reason="QEMU not installed")
-@pytest.mark.skipif(not FW_JUMP.exists(), reason="Debian's opensbi package not installed")
 @pytest.mark.parametrize("name", SMODE)
 def test_on_qemu(name):
     elf = guest(name)
     extra = ["-smp", "2"] if name == "smp" else []
+    firmware = {"QEMU": require_qemu(), "OPENSBI": str(require_opensbi())}
     done = subprocess.run(
         [str(ROOT / "guests" / "run-qemu.sh"), str(elf), *extra],
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, **firmware},
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-500:]
     assert f"PASS smode/{name}" in done.stdout

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from support import GUESTS, ROOT
+from support import GUESTS, ROOT, require_guest, require_opensbi, require_qemu
 
 from rvh.config import MachineConfig
 from rvh.machine import Machine
@@ -17,10 +17,7 @@ MKIMAGE = ROOT / "guests" / "virtio" / "mkimage.py"
 
 
 def guest(name):
-    elf = GUESTS / "virtio" / f"{name}.elf"
-    if not elf.exists():
-        pytest.skip("guests not built (make guests)")
-    return elf
+    return require_guest(GUESTS / "virtio" / f"{name}.elf")
 
 
 def image(path, size, pattern):
@@ -43,6 +40,7 @@ def run(elf, **config):
     return result, output.decode(errors="replace"), machine
 
 
+@pytest.mark.slow
 def test_blk_guest(tmp_path):
     disk0 = image(tmp_path / "disk0.img", "8M", 0)
     disk1 = image(tmp_path / "disk1.img", "1M", 1)
@@ -55,12 +53,13 @@ def test_blk_guest(tmp_path):
         ],
     )
     assert "PASS virtio/blk" in output, output[-3000:]
-    assert result.status == 0
+    assert (result.status, result.reason) == (0, "SBI shutdown")
     assert disk1.read_bytes() == before  # the read-only drive is untouched
     stats = machine.statistics()["virtio"]
     assert stats["virtio-blk0"]  # the device saw requests
 
 
+@pytest.mark.slow
 def test_net_guest_on_a_hub(tmp_path):
     pcap = tmp_path / "a.pcap"
     result, output, machine = run(
@@ -71,7 +70,7 @@ def test_net_guest_on_a_hub(tmp_path):
         ],
     )
     assert "PASS virtio/net" in output, output[-3000:]
-    assert result.status == 0
+    assert (result.status, result.reason) == (0, "SBI shutdown")
     from rvh.devices.virtio.netdev import read_pcap
 
     frames = read_pcap(str(pcap))
@@ -89,6 +88,7 @@ def sector_pattern(sector, generation):
     return bytes(data)
 
 
+@pytest.mark.slow
 def test_sigkill_loses_no_flushed_write(tmp_path):
     elf = guest("blkflush")
     disk = image(tmp_path / "flush.img", "1M", 3)
@@ -146,6 +146,7 @@ def _free_udp_ports(count):
     return ports
 
 
+@pytest.mark.slow
 def test_two_rvh_processes_over_udp(tmp_path):
     elf = guest("udppeer")
     a, b = _free_udp_ports(2)
@@ -183,15 +184,11 @@ def test_two_rvh_processes_over_udp(tmp_path):
 
 @pytest.mark.qemu
 def test_udppeer_on_qemu_proves_the_guest():
-    import shutil
-
-    fw = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf"
-    if shutil.which("qemu-system-riscv64") is None or not os.path.exists(fw):
-        pytest.skip("QEMU or OpenSBI not installed")
+    qemu, fw = require_qemu(), str(require_opensbi())
     elf = guest("udppeer")
     a, b = _free_udp_ports(2)
     base = [
-        "qemu-system-riscv64",
+        qemu,
         "-machine",
         "virt",
         "-cpu",

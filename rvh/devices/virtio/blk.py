@@ -17,8 +17,9 @@ Reset while host I/O is in flight waits for the I/O thread (``quiesce``), so onc
 written status 0, no read lands in guest memory and no stale completion reaches the used ring.
 
 Start-up errors (missing, unreadable, empty or wrongly sized image, image in use by another
-process) raise ``rvh.errors.LoadError`` with a one-line message.  The image is locked with
-``flock`` (shared for read-only drives) so two rvh processes cannot write one image.
+process) raise ``rvh.errors.LoadError`` with a one-line message.  The image is locked the way
+QEMU locks its images (:func:`lock_image`), so rvh refuses an image QEMU has open for writing,
+QEMU refuses one rvh writes, and two rvh processes cannot write one image.
 """
 
 from __future__ import annotations
@@ -99,6 +100,19 @@ DISCARD_SECTOR_ALIGNMENT = 8  # 4 KiB, the host file system's block
 MAX_WRITE_ZEROES_SECTORS = 1 << 22
 MAX_WRITE_ZEROES_SEGMENTS = 32
 
+# QEMU's image locks (block/file-posix.c, QEMU 5.0 and later, unchanged in 7.2), which rvh takes
+# too so that each sees the other: every user of an image holds a shared open-file-description
+# (OFD) record lock on byte PERM_LOCK_BASE + p for each permission p it uses, and on byte
+# UNSHARED_LOCK_BASE + p for each permission it does not let others have.  A new user fails when
+# a byte it needs is locked by another file description: UNSHARED_LOCK_BASE + p for a
+# permission p it wants, PERM_LOCK_BASE + p for one it refuses to share.  A flock(2) lock, which
+# rvh took before, is invisible to these record locks.
+PERM_LOCK_BASE = 100
+UNSHARED_LOCK_BASE = 200
+PERMISSION_CONSISTENT_READ = 0  # QEMU's BLK_PERM_CONSISTENT_READ, bit 0
+PERMISSION_WRITE = 1  # BLK_PERM_WRITE, bit 1
+_FLOCK = struct.Struct("hhqqi4x")  # struct flock on Linux: type, whence, start, len, pid
+
 _IOV_MAX = min(os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024, 1024)
 _ZERO_CHUNK = bytes(1 << 20)
 
@@ -134,12 +148,7 @@ class BlockImage:
                 raise LoadError(
                     f"{path}: image size {size} is not a multiple of {SECTOR_SIZE} bytes"
                 )
-            try:
-                fcntl.flock(
-                    fd, (fcntl.LOCK_SH if options.readonly else fcntl.LOCK_EX) | fcntl.LOCK_NB
-                )
-            except BlockingIOError:
-                raise LoadError(f"{path}: the image is in use by another process") from None
+            lock_image(fd, path, readonly=options.readonly)
             try:
                 os.pread(fd, SECTOR_SIZE, 0)
             except OSError as error:
@@ -158,6 +167,49 @@ class BlockImage:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def lock_image(fd: int, path: str, *, readonly: bool) -> None:
+    """Lock an open image as QEMU does (see PERM_LOCK_BASE): a writer uses consistent reads
+    and writes, a reader consistent reads; neither lets anyone else write.  Raises LoadError
+    when another process (rvh or QEMU) holds the image in a conflicting way."""
+    used = (
+        [PERMISSION_CONSISTENT_READ] if readonly else [PERMISSION_CONSISTENT_READ, PERMISSION_WRITE]
+    )
+    unshared = [PERMISSION_WRITE]
+    try:
+        for permission in used:
+            _ofd_lock(fd, PERM_LOCK_BASE + permission)
+        for permission in unshared:
+            _ofd_lock(fd, UNSHARED_LOCK_BASE + permission)
+        conflicts = [
+            permission for permission in used if _ofd_locked(fd, UNSHARED_LOCK_BASE + permission)
+        ] + [permission for permission in unshared if _ofd_locked(fd, PERM_LOCK_BASE + permission)]
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES):
+            conflicts = [PERMISSION_WRITE]
+        else:
+            raise LoadError(f"{path}: cannot lock the image: {error.strerror}") from None
+    if conflicts:
+        raise LoadError(
+            f"{path}: the image is in use by another process (rvh or QEMU)"
+            + ("" if readonly else "; readonly=on shares it with other readers")
+        )
+
+
+def _ofd_lock(fd: int, byte: int) -> None:
+    """A shared lock on one byte, owned by the open file description (F_OFD_SETLK): it
+    lasts until the descriptor is closed and conflicts with other descriptions, in this
+    process too."""
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _FLOCK.pack(fcntl.F_RDLCK, os.SEEK_SET, byte, 1, 0))
+
+
+def _ofd_locked(fd: int, byte: int) -> bool:
+    """Whether another open file description holds any lock on ``byte`` (F_OFD_GETLK asks
+    whether an exclusive lock could be taken; our own locks never conflict with it)."""
+    probe = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, byte, 1, 0)
+    answer = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, probe)
+    return _FLOCK.unpack(answer)[0] != fcntl.F_UNLCK
 
 
 @dataclass(slots=True)

@@ -492,3 +492,69 @@ def test_image_in_use_by_another_writer(make_blk, bus, image):
 def test_read_only_drives_can_share_an_image(make_blk):
     make_blk("readonly=on")
     make_blk("readonly=on")
+
+
+# ---- sharing an image with QEMU ------------------------------------------------------------
+
+QEMU = "qemu-system-riscv64"
+
+
+def qemu_with_drive(image, options: str = "") -> list[str]:
+    """QEMU 7.2 on the virt board with ``image`` as a virtio disk, stopped before its first
+    instruction (-S): it opens and locks the image, then waits."""
+    drive = f"file={image},format=raw,if=none,id=d0" + (f",{options}" if options else "")
+    return [
+        QEMU, "-machine", "virt", "-nographic", "-S", "-monitor", "none", "-serial", "none",
+        "-drive", drive, "-device", "virtio-blk-device,drive=d0",
+    ]  # fmt: skip
+
+
+def wait_for_qemu_lock(image, qemu) -> None:
+    """Until QEMU holds its lock on the image (it refuses to share writing: byte 201)."""
+    import time
+
+    fd = os.open(image, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + 60
+        while not B._ofd_locked(fd, B.UNSHARED_LOCK_BASE + B.PERMISSION_WRITE):
+            assert qemu.poll() is None, qemu.communicate()
+            assert time.monotonic() < deadline, "QEMU never locked the image"
+            time.sleep(0.05)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("qemu_options", ["", "readonly=on"])
+@pytest.mark.parametrize("rvh_options", ["", "readonly=on"])
+def test_an_image_qemu_has_open_is_refused(bus, image, qemu_options, rvh_options):
+    # QEMU refuses to let anyone else write, and a QEMU writer shares with no reader that
+    # refuses writing: rvh's drive, read-only or not, cannot open the image beside it
+    qemu = subprocess.Popen(
+        qemu_with_drive(image, qemu_options), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        wait_for_qemu_lock(image, qemu)
+        if qemu_options and rvh_options:
+            B.VirtioBlk(parse_drive(f"file={image},{rvh_options}"), bus=bus).close()
+            return  # two readers share it, as two QEMUs would
+        with pytest.raises(LoadError, match="in use by another process"):
+            B.VirtioBlk(
+                parse_drive(f"file={image}" + (f",{rvh_options}" * bool(rvh_options))), bus=bus
+            )
+    finally:
+        qemu.kill()
+        qemu.communicate()
+
+
+@pytest.mark.parametrize("rvh_options", ["", "readonly=on"])
+def test_qemu_refuses_an_image_rvh_writes(make_blk, image, rvh_options):
+    make_blk(rvh_options)
+    qemu = subprocess.Popen(
+        qemu_with_drive(image), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _, errors = qemu.communicate(timeout=60)  # -S: only a refusal ends it
+    finally:
+        qemu.kill()
+    assert qemu.returncode == 1
+    assert 'Failed to get "write" lock' in errors

@@ -392,6 +392,7 @@ def write_ring(bus, size, table, ring, available, window, desc, avail):
     bus.write_bytes(avail, struct.pack(f"<HH{len(ring)}H", 0, available & 0xFFFF, *ring))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rings())
 def test_random_rings_never_crash(ring):

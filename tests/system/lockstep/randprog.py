@@ -3,7 +3,7 @@
 A *batch* is one bare-metal ELF holding many *programs* run one after another: each program
 loads its own random register values, runs its random body, then reads back its 256-byte data
 area one doubleword at a time (so a wrong store shows up as a wrong register).  The comparison
-is the lockstep of ``rvh/diff.py``: every instruction's architectural state, not only the end.
+is the lockstep of ``rvh/diff/``: every instruction's architectural state, not only the end.
 
 Layout (everything in one RWX segment at 0x8000_0000, where QEMU's reset code jumps):
 

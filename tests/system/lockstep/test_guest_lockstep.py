@@ -1,5 +1,5 @@
 """Every bare-metal guest that runs on QEMU's virt board matches QEMU 7.2 instruction by
-instruction, from the reset vector to the exit (rvh/diff.py; known QEMU deviations are applied
+instruction, from the reset vector to the exit (rvh/diff/; known QEMU deviations are applied
 and listed in docs/testing.md).
 
 The ISA and privileged guests are compared with the H extension on (rvh's default, QEMU

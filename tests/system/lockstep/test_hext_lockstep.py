@@ -1,7 +1,7 @@
 """The H-extension guests (guests/hext) match QEMU 7.2 instruction by instruction, from the
 reset vector to the exit, CSRs included (V, hstatus, vsstatus, htval, mtval2...), except where
 QEMU 7.2 departs from the ratified spec: there the comparison recognizes the departure (a
-``Deviation`` of rvh/diff.py, with its D-number of guests/hext/README.md and
+``Deviation`` of rvh/diff/h_deviations.py, with its D-number of guests/hext/README.md and
 docs/h-extension.md), adopts QEMU's outcome and goes on.
 
 The ``-qemu`` builds are compared: their control flow depends on QEMU's answers only at the
@@ -21,14 +21,15 @@ import numpy as np
 import pytest
 from support import GUESTS
 
-from rvh import diff as D
 from rvh.diff import (
     DEVIATIONS,
     H_DEVIATIONS,
     QemuLogParser,
+    StateTrace,
     StepContext,
     StepInfo,
     diff_elf,
+    elf_fetcher,
     format_report,
     qemu_available,
     qemu_command,
@@ -36,6 +37,7 @@ from rvh.diff import (
     remove_io_replays,
     run_qemu,
 )
+from rvh.diff import qemu as diff_qemu
 from rvh.isa.disasm import decode, encode
 
 COMMON = {"reset-mideleg", "vsstatus-raw"}  # QEMU's reset state (mideleg, vsstatus bit 35)
@@ -247,9 +249,9 @@ def test_streamed_reference_equals_the_log_file(tmp_path, monkeypatch):
         capture_output=True,
         timeout=60,
     )
-    from_file, _ = remove_io_replays(read_qemu_log(log), D.elf_fetcher(elf))
-    monkeypatch.setattr(D, "LOG_READ", 4096)
-    monkeypatch.setattr(D, "ROWS_PER_BLOCK", 100)
+    from_file, _ = remove_io_replays(read_qemu_log(log), elf_fetcher(elf))
+    monkeypatch.setattr(diff_qemu, "LOG_READ", 4096)
+    monkeypatch.setattr(diff_qemu, "ROWS_PER_BLOCK", 100)
     streamed = run_qemu(elf, hypervisor=True).trace
     assert streamed.fields == from_file.fields
     assert np.array_equal(streamed.rows, from_file.rows)
@@ -275,7 +277,7 @@ def test_a_departure_outside_a_rule_is_a_divergence():
         name = sorted(applied.fields)[0]
         rows = trace.rows.copy()
         rows[applied.index + 1, trace.fields.index(name)] ^= np.uint64(1 << 61)
-        altered = D.StateTrace(trace.fields, rows, trace.meta, trace.exit_status)
+        altered = StateTrace(trace.fields, rows, trace.meta, trace.exit_status)
         broken = diff_elf(elf, altered, hypervisor=True)
         assert not broken.ok, applied.name
         assert broken.divergence.index == applied.index, format_report(broken)

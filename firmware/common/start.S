@@ -1,5 +1,5 @@
 /*
- * start.S - M-mode entry point shared by all rvh guests (except htif/).
+ * start.S - M-mode entry point of rvh's bare-metal firmware and guests (not the htif/ guests).
  *
  * _start must be the very first bytes at 0x8000_0000 (see link.ld).
  * On entry (QEMU virt / rvh reset code): a0 = hartid, a1 = dtb address.
@@ -10,17 +10,14 @@
  *     on the UART and fails with exit code 0x7f
  *   - main(hartid, dtb) is called; its return value goes to rvh_exit
  *
- * rvh_exit(code): code 0 -> syscon 0x5555 (pass, exit status 0),
- *                 code n -> syscon 0x3333 | (n << 16) (fail, exit status n).
+ * rvh_exit(code): code 0 -> TEST_FINISHER_PASS to the test device (exit status 0),
+ *                 code n -> TEST_FINISHER_FAIL | (n << 16) (exit status n).
  * Only the low 16 bits of n reach the syscon; a nonzero n whose low 16
  * bits are 0 is turned into 1 so that a failure never looks like a pass.
  *
- * This file does not depend on rvh.c (the picolibc hello uses it alone).
+ * This file does not depend on libc.c (the picolibc hello uses it alone).
  */
-#define UART_BASE    0x10000000
-#define UART_LSR     5
-#define LSR_THRE     0x20
-#define SYSCON_BASE  0x100000
+#include "rvh/encoding.h"
 
     .section .text.start, "ax", @progbits
     .globl _start
@@ -59,15 +56,15 @@ _start:
     .globl  rvh_exit
     .type   rvh_exit, @function
 rvh_exit:
-    li      t0, SYSCON_BASE
-    li      t1, 0x5555
+    li      t0, TEST_BASE
+    li      t1, TEST_FINISHER_PASS
     beqz    a0, 1f
     slli    t2, a0, 48
     srli    t2, t2, 48          /* t2 = code & 0xffff */
     bnez    t2, 2f
     li      t2, 1
 2:  slli    t2, t2, 16
-    li      t1, 0x3333
+    li      t1, TEST_FINISHER_FAIL
     or      t1, t1, t2
 1:  sw      t1, 0(t0)
 3:  wfi                         /* not reached on QEMU / rvh */
@@ -106,11 +103,11 @@ rvh_default_trap:
 
 /* .Lputc: a0 = char; clobbers t0, t1 */
 .Lputc:
-    li      t0, UART_BASE
+    li      t0, UART0_BASE
 1:  lbu     t1, UART_LSR(t0)
-    andi    t1, t1, LSR_THRE
+    andi    t1, t1, UART_LSR_THR_EMPTY
     beqz    t1, 1b
-    sb      a0, 0(t0)
+    sb      a0, UART_RBR_THR_DLL(t0)
     ret
 
 /* .Lputs: a0 = string; clobbers a0, t0-t3 */

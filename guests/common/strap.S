@@ -1,166 +1,9 @@
 /*
- * sstart.S - S-mode entry and runtime of the guests in guests/smode/
- * (link with slink.ld, smode.c, sbi.c and rvh.c).
- *
- * The SBI firmware enters _start (0x8020_0000) in S-mode with
- * a0 = hartid, a1 = DTB address and satp = 0.
- *
- *   - The first hart to arrive wins an AMO lottery and becomes the boot
- *     hart; any other hart that enters _start gives itself back to the SBI
- *     (sbi_hart_stop) so that the guest can start it with sbi_hart_start.
- *   - The boot hart sets gp, tp = hartid, sp = __stack_top, zeroes .bss,
- *     sets sscratch = 0 and stvec = rvh_strap_entry (direct), calls
- *     rvh_sinit(hartid, dtb) (console selection) and main(hartid, dtb);
- *     main's return value goes to rvh_exit.
- *
- * rvh_exit(code):
- *   0 -> SBI SRST system_reset(shutdown, no reason); if that returns,
- *        the legacy shutdown (EID 0x08).
- *   n -> write 0x3333 | (n << 16) (32 bits, n = low 16 bits of the code,
- *        or 1 when those are 0) to the test device at 0x10_0000 directly
- *        from S-mode (satp is cleared first so that the address is
- *        physical; a fault on that store is caught), then SRST
- *        system_reset(shutdown, system failure) as a fallback.
- *   Both paths end in a wfi loop.
+ * strap.S - the S-mode guests' trap entry and U-mode switch (link with smode.c; the start-up is
+ * firmware/common/sstart.S, which points stvec here).
  */
+#include "rvh/encoding.h"
 #include "smode.h"
-
-#define SYSCON_BASE     0x100000
-#define SBI_EXT_SRST    0x53525354
-#define SBI_EXT_HSM     0x48534D
-#define SSTATUS_SIE_BIT 0x2
-#define SSTATUS_SPIE_BIT 0x20
-#define SSTATUS_SPP_BIT 0x100
-
-    .section .text.start, "ax", @progbits
-    .globl _start
-    .type _start, @function
-_start:
-    .option push
-    .option norelax
-    la      gp, __global_pointer$
-    .option pop
-    /* boot lottery: .data starts as loaded (0) */
-    la      t0, rvh_boot_lottery
-    li      t1, 1
-    amoswap.w.aqrl t1, t1, (t0)
-    bnez    t1, .Lextra_hart
-
-    mv      tp, a0
-    la      sp, __stack_top
-    mv      s0, a0
-    mv      s1, a1
-    csrw    sscratch, zero
-    la      t0, rvh_strap_entry
-    csrw    stvec, t0
-
-    la      t0, __bss_start
-    la      t1, __bss_end
-1:  bgeu    t0, t1, 2f
-    sd      zero, 0(t0)
-    addi    t0, t0, 8
-    j       1b
-2:
-    mv      a0, s0
-    mv      a1, s1
-    call    rvh_sinit
-    mv      a0, s0
-    mv      a1, s1
-    call    main
-    j       rvh_exit
-
-    /* another hart came through _start: hand it back to the SBI */
-.Lextra_hart:
-    csrw    sie, zero
-    li      a7, SBI_EXT_HSM
-    li      a6, 1                   /* hart_stop */
-    ecall
-1:  wfi
-    j       1b
-    .size _start, . - _start
-
-    .section .data.rvh_boot, "aw", @progbits
-    .balign 8
-rvh_boot_lottery:
-    .word   0
-    .word   0
-
-/* ---------------------------------------------------------------------- */
-/* secondary harts started with sbi_hart_start(hartid, rvh_secondary_entry, opaque) */
-    .text
-    .globl rvh_secondary_entry
-    .type rvh_secondary_entry, @function
-    .balign 4
-rvh_secondary_entry:
-    .option push
-    .option norelax
-    la      gp, __global_pointer$
-    .option pop
-    mv      tp, a0
-    li      t0, SMODE_MAX_HARTS
-    bgeu    a0, t0, .Lsec_stop
-    la      sp, __sec_stacks
-    addi    t0, a0, 1
-    li      t1, SMODE_SEC_STACK
-    mul     t0, t0, t1
-    add     sp, sp, t0
-    csrw    sscratch, zero
-    la      t0, rvh_strap_entry
-    csrw    stvec, t0
-    call    rvh_secondary_main
-.Lsec_stop:
-    csrw    sie, zero
-    csrci   sstatus, SSTATUS_SIE_BIT
-    li      a7, SBI_EXT_HSM
-    li      a6, 1                   /* hart_stop */
-    ecall
-1:  wfi
-    j       1b
-    .size rvh_secondary_entry, . - rvh_secondary_entry
-
-/* ---------------------------------------------------------------------- */
-/* void rvh_exit(int code) */
-    .globl rvh_exit
-    .type rvh_exit, @function
-    .balign 4
-rvh_exit:
-    csrci   sstatus, SSTATUS_SIE_BIT
-    beqz    a0, .Lexit_pass
-    slli    t2, a0, 48
-    srli    t2, t2, 48              /* code & 0xffff */
-    bnez    t2, 1f
-    li      t2, 1
-1:  slli    t2, t2, 16
-    li      t1, 0x3333
-    or      t1, t1, t2
-    la      t0, .Lexit_srst_fail    /* a fault on the store lands there */
-    csrw    stvec, t0
-    csrw    satp, zero
-    sfence.vma
-    li      t0, SYSCON_BASE
-    sw      t1, 0(t0)
-    .balign 4
-.Lexit_srst_fail:
-    li      a0, 0                   /* shutdown */
-    li      a1, 1                   /* system failure */
-    li      a6, 0
-    li      a7, SBI_EXT_SRST
-    ecall
-    j       .Lexit_hang
-.Lexit_pass:
-    li      a0, 0
-    li      a1, 0
-    li      a6, 0
-    li      a7, SBI_EXT_SRST
-    ecall
-    li      a0, 0
-    li      a6, 0
-    li      a7, 0x08                /* legacy shutdown */
-    ecall
-.Lexit_hang:
-    wfi
-    j       .Lexit_hang
-    .size rvh_exit, . - rvh_exit
 
 /* ---------------------------------------------------------------------- */
 /*
@@ -236,7 +79,7 @@ rvh_strap_entry:
     csrw    sepc, t0
     ld      t0, SFRAME_SSTATUS(sp)
     csrw    sstatus, t0
-    andi    t0, t0, 0x100           /* SPP */
+    andi    t0, t0, SSTATUS_SPP_MASK
     bnez    t0, 1f
     addi    t0, sp, SFRAME_SIZE     /* back to U: kernel stack in sscratch */
     csrw    sscratch, t0
@@ -334,9 +177,9 @@ rvh_enter_user:
     sd      sp, 0(t0)
     csrw    sscratch, sp            /* trap frames go below the saved context */
     csrw    sepc, a0
-    li      t0, SSTATUS_SPP_BIT
+    li      t0, SSTATUS_SPP_MASK
     csrc    sstatus, t0             /* SPP = 0: return to U */
-    li      t0, SSTATUS_SPIE_BIT
+    li      t0, SSTATUS_SPIE_MASK
     csrc    sstatus, t0
     beqz    a3, 1f
     csrs    sstatus, t0             /* SPIE as asked */

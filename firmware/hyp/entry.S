@@ -1,0 +1,198 @@
+/*
+ * entry.S - start-up, the trap entry from a guest and the return into one.
+ *
+ * While a guest runs, sscratch holds its vcpu (struct vcpu_regs first), and the vcpu's x[0]
+ * slot holds the hypervisor stack pointer to handle its exit on.  While the hypervisor runs,
+ * sscratch is 0: a trap that finds 0 there came from the hypervisor itself (a fault recovered
+ * through hyp_fixup, or a bug).
+ */
+#define REG(n)      ((n) * 8)
+#define REG_SEPC    (32 * 8)
+#define REG_SSTATUS (33 * 8)
+#define REG_HSTATUS (34 * 8)
+
+    .section .text.start, "ax", @progbits
+    .globl _start
+_start:
+    .option push
+    .option norelax
+    la      gp, __global_pointer$
+    .option pop
+    /* one boot hart: the first to arrive; the others return to the firmware (HSM stop) */
+    la      t0, hyp_boot_lottery
+    li      t1, 1
+    amoswap.w.aqrl t1, t1, (t0)
+    bnez    t1, .Lpark
+    la      sp, __stack_top
+    csrw    sscratch, zero
+    la      t0, hyp_trap_entry
+    csrw    stvec, t0
+    csrw    sie, zero
+    la      t0, __bss_start
+    la      t1, __bss_end
+1:  bgeu    t0, t1, 2f
+    sd      zero, 0(t0)
+    addi    t0, t0, 8
+    j       1b
+2:  la      t0, hyp_stack_top   /* (in .bss: set after clearing it) */
+    sd      sp, 0(t0)
+    call    hyp_main            /* a0 = hartid, a1 = dtb */
+    j       .
+.Lpark:
+    li      a7, 0x48534D        /* HSM hart_stop */
+    li      a6, 1
+    ecall
+3:  wfi
+    j       3b
+
+    .text
+    .balign 4
+    .globl hyp_trap_entry
+hyp_trap_entry:
+    csrrw   t6, sscratch, t6
+    beqz    t6, .Lfrom_hypervisor
+    sd      x1, REG(1)(t6)
+    sd      x2, REG(2)(t6)
+    sd      x3, REG(3)(t6)
+    sd      x4, REG(4)(t6)
+    sd      x5, REG(5)(t6)
+    sd      x6, REG(6)(t6)
+    sd      x7, REG(7)(t6)
+    sd      x8, REG(8)(t6)
+    sd      x9, REG(9)(t6)
+    sd      x10, REG(10)(t6)
+    sd      x11, REG(11)(t6)
+    sd      x12, REG(12)(t6)
+    sd      x13, REG(13)(t6)
+    sd      x14, REG(14)(t6)
+    sd      x15, REG(15)(t6)
+    sd      x16, REG(16)(t6)
+    sd      x17, REG(17)(t6)
+    sd      x18, REG(18)(t6)
+    sd      x19, REG(19)(t6)
+    sd      x20, REG(20)(t6)
+    sd      x21, REG(21)(t6)
+    sd      x22, REG(22)(t6)
+    sd      x23, REG(23)(t6)
+    sd      x24, REG(24)(t6)
+    sd      x25, REG(25)(t6)
+    sd      x26, REG(26)(t6)
+    sd      x27, REG(27)(t6)
+    sd      x28, REG(28)(t6)
+    sd      x29, REG(29)(t6)
+    sd      x30, REG(30)(t6)
+    csrrw   t5, sscratch, zero  /* the guest's t6; the hypervisor runs with sscratch = 0 */
+    sd      t5, REG(31)(t6)
+    csrr    t5, sepc
+    sd      t5, REG_SEPC(t6)
+    csrr    t5, sstatus
+    sd      t5, REG_SSTATUS(t6)
+    csrr    t5, hstatus
+    sd      t5, REG_HSTATUS(t6)
+    ld      sp, REG(0)(t6)
+    .option push
+    .option norelax
+    la      gp, __global_pointer$
+    .option pop
+    mv      a0, t6
+    call    hyp_handle_exit     /* does not return: it re-enters a guest */
+    j       .
+
+    /* A trap taken in HS-mode by the hypervisor's own code (sscratch was 0, t6 now is). */
+.Lfrom_hypervisor:
+    csrrw   t6, sscratch, t6    /* t6 back, sscratch 0 again */
+    csrw    sscratch, t5        /* borrow sscratch to free t5 */
+    la      t5, hyp_fixup
+    ld      t5, 0(t5)
+    beqz    t5, .Lpanic
+    csrw    sepc, t5            /* an expected fault (a guest access by HLV/HLVX): resume there */
+    la      t5, hyp_fixup
+    sd      zero, 0(t5)
+    csrrw   t5, sscratch, zero
+    sret
+.Lpanic:
+    csrrw   t5, sscratch, zero
+    csrr    a0, scause
+    csrr    a1, sepc
+    csrr    a2, stval
+    call    hyp_fault
+    j       .
+
+    /* hyp_enter_guest(vcpu): load the guest's registers and sret into it (V=1 via hstatus.SPV) */
+    .globl hyp_enter_guest
+hyp_enter_guest:
+    mv      t6, a0
+    la      t0, hyp_stack_top
+    ld      t0, 0(t0)
+    sd      t0, REG(0)(t6)
+    ld      t0, REG_SEPC(t6)
+    csrw    sepc, t0
+    ld      t0, REG_SSTATUS(t6)
+    csrw    sstatus, t0
+    ld      t0, REG_HSTATUS(t6)
+    csrw    hstatus, t0
+    csrw    sscratch, t6
+    ld      x1, REG(1)(t6)
+    ld      x2, REG(2)(t6)
+    ld      x3, REG(3)(t6)
+    ld      x4, REG(4)(t6)
+    ld      x5, REG(5)(t6)
+    ld      x6, REG(6)(t6)
+    ld      x7, REG(7)(t6)
+    ld      x8, REG(8)(t6)
+    ld      x9, REG(9)(t6)
+    ld      x10, REG(10)(t6)
+    ld      x11, REG(11)(t6)
+    ld      x12, REG(12)(t6)
+    ld      x13, REG(13)(t6)
+    ld      x14, REG(14)(t6)
+    ld      x15, REG(15)(t6)
+    ld      x16, REG(16)(t6)
+    ld      x17, REG(17)(t6)
+    ld      x18, REG(18)(t6)
+    ld      x19, REG(19)(t6)
+    ld      x20, REG(20)(t6)
+    ld      x21, REG(21)(t6)
+    ld      x22, REG(22)(t6)
+    ld      x23, REG(23)(t6)
+    ld      x24, REG(24)(t6)
+    ld      x25, REG(25)(t6)
+    ld      x26, REG(26)(t6)
+    ld      x27, REG(27)(t6)
+    ld      x28, REG(28)(t6)
+    ld      x29, REG(29)(t6)
+    ld      x30, REG(30)(t6)
+    ld      x31, REG(31)(t6)
+    sret
+
+    /*
+     * long hyp_guest_load(unsigned long va, int kind): read guest memory through the guest's
+     * translation (VS-stage + G-stage, 8.3.1): kind 0 = hlvx.hu (instruction fetch, execute
+     * permission), 1 = hlv.bu.  Returns -1 when the access faults (both read less than 64
+     * bits, so no value read can be mistaken for it).
+     */
+    .globl hyp_guest_load
+    .option push
+    .option arch, +h
+hyp_guest_load:
+    la      t0, 1f
+    la      t1, hyp_fixup
+    sd      t0, 0(t1)
+    bnez    a1, 2f
+    hlvx.hu a0, (a0)
+    j       3f
+2:  hlv.bu  a0, (a0)
+3:  sd      zero, 0(t1)
+    ret
+1:  li      a0, -1
+    ret
+    .option pop
+
+    .bss
+    .balign 8
+    .globl hyp_fixup, hyp_stack_top
+hyp_fixup:          .dword 0
+hyp_stack_top:      .dword 0
+    .data
+    .balign 8
+hyp_boot_lottery:   .dword 0

@@ -1,0 +1,310 @@
+/*
+ * sbi.c - the SBI each VM sees (SBI specification v2.0), implemented by the hypervisor.
+ *
+ * One table row per extension ({first EID, last EID, name, handler}), as KVM registers its
+ * vcpu_sbi_<ext> handlers: adding an extension is adding a row.  Calls arrive as VS ecalls:
+ * a7 = EID, a6 = FID, a0..a5 arguments; a0 = error and a1 = value go back, and the guest
+ * continues after its ecall.  Unknown extensions answer SBI_ERR_NOT_SUPPORTED (3.2 of the spec).
+ */
+#include "hyp.h"
+#include "rvh/libc.h"
+#include "rvh/sbi.h"
+
+
+#define A(n) (vcpu->regs.x[10 + (n)])
+
+struct sbi_extension {
+    unsigned long first, last;
+    unsigned stat;                  /* its counter in the stats page (HYP_SBI_*) */
+    void (*call)(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret);
+};
+
+static const struct sbi_extension *find(unsigned long eid);
+
+static void base(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
+{
+    (void)eid;
+    switch (fid) {
+    case SBI_BASE_GET_SPEC_VERSION: ret->value = (2UL << SBI_SPEC_VERSION_MAJOR_SHIFT); break;
+    case SBI_BASE_GET_IMPL_ID: ret->value = SBI_IMPL_RVH_HYPERVISOR; break;
+    case SBI_BASE_GET_IMPL_VERSION: ret->value = RVH_HYP_VERSION; break;
+    case SBI_BASE_PROBE_EXTENSION: {
+        const struct sbi_extension *e = find(A(0));
+        ret->value = e != 0;
+        break;
+    }
+    /* The VM's harts report the machine's identity, as KVM's do (the firmware knows it). */
+    case SBI_BASE_GET_MVENDORID: ret->value = sbi_get_mvendorid().value; break;
+    case SBI_BASE_GET_MARCHID: ret->value = sbi_get_marchid().value; break;
+    case SBI_BASE_GET_MIMPID: ret->value = sbi_get_mimpid().value; break;
+    default: ret->error = SBI_ERR_NOT_SUPPORTED;
+    }
+}
+
+static void set_timer(struct vcpu *vcpu, unsigned long when)
+{
+    /* Sstc: the guest's timer is vstimecmp (8.2.x); writing it also clears a pending VSTIP */
+    csr_write(CSR_VSTIMECMP, when);
+    (void)vcpu;
+}
+
+static void time_ext(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
+{
+    (void)eid;
+    if (fid == SBI_TIME_SET_TIMER)
+        set_timer(vcpu, A(0));
+    else
+        ret->error = SBI_ERR_NOT_SUPPORTED;
+}
+
+/* The vCPUs named by (hart_mask, hart_mask_base) (3.1 of the spec); -1 when one does not exist. */
+static long target_mask(struct vm *vm, unsigned long mask, unsigned long mask_base)
+{
+    if (mask_base == ~0UL)
+        return vm->nvcpus >= 64 ? -1L : (long)((1UL << vm->nvcpus) - 1);
+    if (mask_base >= vm->nvcpus || (mask_base + 64 > vm->nvcpus && (mask >> (vm->nvcpus - mask_base))))
+        return -1;
+    return (long)(mask << mask_base);
+}
+
+static void ipi(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
+{
+    (void)eid;
+    if (fid != SBI_IPI_SEND_IPI) {
+        ret->error = SBI_ERR_NOT_SUPPORTED;
+        return;
+    }
+    struct vm *vm = vcpu->vm;
+    long targets = target_mask(vm, A(0), A(1));
+    if (targets < 0) {
+        ret->error = SBI_ERR_INVALID_PARAM;
+        return;
+    }
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        if (!(targets >> i & 1))
+            continue;
+        struct vcpu *target = &vm->vcpus[i];
+        if (target == vcpu)
+            csr_set(CSR_HVIP, MIP_VSSIP_MASK);
+        else
+            target->vs.hvip |= MIP_VSSIP_MASK;
+    }
+}
+
+static void rfence(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
+{
+    (void)eid;
+    if (target_mask(vcpu->vm, A(0), A(1)) < 0) {
+        ret->error = SBI_ERR_INVALID_PARAM;
+        return;
+    }
+    switch (fid) {
+    case SBI_RFENCE_REMOTE_FENCE_I:
+        __asm__ __volatile__("fence.i" ::: "memory");
+        break;
+    case SBI_RFENCE_REMOTE_SFENCE_VMA:
+    case SBI_RFENCE_REMOTE_SFENCE_VMA_ASID:
+        /* every vCPU of the VM shares the hart and the VMID: fence the VM's VS-stage */
+        hfence_vvma_all();
+        break;
+    default:
+        ret->error = SBI_ERR_NOT_SUPPORTED;     /* the HFENCE calls: the VM has no H extension */
+    }
+}
+
+static void hsm(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
+{
+    (void)eid;
+    struct vm *vm = vcpu->vm;
+    switch (fid) {
+    case SBI_HSM_HART_START: {
+        if (A(0) >= vm->nvcpus) {
+            ret->error = SBI_ERR_INVALID_PARAM;
+            break;
+        }
+        struct vcpu *target = &vm->vcpus[A(0)];
+        if (target->state != VCPU_STOPPED) {
+            ret->error = SBI_ERR_ALREADY_AVAILABLE;
+            break;
+        }
+        unsigned long hpa;
+        if (gpa_to_host(vm, A(1), 2, &hpa) < 0) {
+            ret->error = SBI_ERR_INVALID_ADDRESS;
+            break;
+        }
+        vcpu_reset(target, A(1), A(0), A(2));
+        target->state = VCPU_RUNNABLE;
+        break;
+    }
+    case SBI_HSM_HART_STOP:
+        vcpu->state = VCPU_STOPPED;
+        break;
+    case SBI_HSM_HART_GET_STATUS:
+        if (A(0) >= vm->nvcpus)
+            ret->error = SBI_ERR_INVALID_PARAM;
+        else
+            ret->value = vm->vcpus[A(0)].state == VCPU_STOPPED ? SBI_HSM_STATE_STOPPED
+                       : vm->vcpus[A(0)].state == VCPU_WAITING ? SBI_HSM_STATE_SUSPENDED
+                                                               : SBI_HSM_STATE_STARTED;
+        break;
+    case SBI_HSM_HART_SUSPEND: {
+        /* 9.4: 0 default retentive, 0x80000000 default non-retentive (resumes at A(1) with
+         * a0 = hartid, a1 = opaque, satp = 0, SIE = 0); 0x10000000-0x7fffffff and
+         * 0x90000000-0xffffffff platform-specific (none here); the rest reserved */
+        unsigned long type = A(0) & 0xffffffffUL;
+        int platform = (type >= 0x10000000UL && type <= 0x7fffffffUL) || type >= 0x90000000UL;
+        if (type != SBI_HSM_SUSPEND_RETENTIVE && type != SBI_HSM_SUSPEND_NON_RETENTIVE) {
+            ret->error = platform ? SBI_ERR_NOT_SUPPORTED : SBI_ERR_INVALID_PARAM;
+            break;
+        }
+        unsigned long hpa;
+        if (type == SBI_HSM_SUSPEND_NON_RETENTIVE) {
+            if (gpa_to_host(vm, A(1), 2, &hpa) < 0) {
+                ret->error = SBI_ERR_INVALID_ADDRESS;
+                break;
+            }
+            vcpu->resume_pc = A(1);
+            vcpu->resume_opaque = A(2);
+            vcpu->resume_pending = 1;
+        }
+        if (!vcpu_has_pending_interrupt(vcpu))
+            vcpu->state = VCPU_WAITING;
+        else if (vcpu->resume_pending)
+            vcpu_resume(vcpu);
+        break;
+    }
+    default:
+        ret->error = SBI_ERR_NOT_SUPPORTED;
+    }
+}
+
+static void srst(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
+{
+    (void)eid;
+    if (fid != SBI_SRST_SYSTEM_RESET || A(0) > SBI_SRST_TYPE_WARM_REBOOT || A(1) > SBI_SRST_REASON_SYSTEM_FAILURE) {
+        ret->error = fid != SBI_SRST_SYSTEM_RESET ? SBI_ERR_NOT_SUPPORTED : SBI_ERR_INVALID_PARAM;
+        return;
+    }
+    /* ends this VM only, with its reason as its status */
+    vm_shutdown(vcpu->vm, A(1) == SBI_SRST_REASON_SYSTEM_FAILURE ? 1 : 0,
+                A(0) == SBI_SRST_TYPE_SHUTDOWN ? "shutdown" : "reboot");
+}
+
+static void dbcn(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
+{
+    (void)eid;
+    struct vm *vm = vcpu->vm;
+    unsigned long hpa;
+    switch (fid) {
+    case SBI_DBCN_CONSOLE_WRITE:
+        /* the buffer is guest-physical (A(1) low, A(2) high bits); all of it must be RAM */
+        if (A(2) != 0 || gpa_to_host(vm, A(1), A(0), &hpa) < 0) {
+            ret->error = SBI_ERR_INVALID_PARAM;
+            break;
+        }
+        for (unsigned long i = 0; i < A(0); i++)
+            vm_console_putc(vm, ((const char *)hpa)[i]);
+        ret->value = (long)A(0);
+        break;
+    case SBI_DBCN_CONSOLE_READ:
+        if (A(2) != 0 || gpa_to_host(vm, A(1), A(0), &hpa) < 0)
+            ret->error = SBI_ERR_INVALID_PARAM;
+        ret->value = 0;                 /* no input yet */
+        break;
+    case SBI_DBCN_CONSOLE_WRITE_BYTE:
+        vm_console_putc(vm, (int)(A(0) & 0xff));
+        break;
+    default:
+        ret->error = SBI_ERR_NOT_SUPPORTED;
+    }
+}
+
+/* The hart mask of a v0.1 call: a pointer in the guest's virtual memory (0 = every hart),
+ * read through its own translation; -1 when the pointer does not lead to memory. */
+static long legacy_mask(struct vcpu *vcpu, unsigned long pointer)
+{
+    if (pointer == 0)
+        return vcpu->vm->nvcpus >= 64 ? -1L : (long)((1UL << vcpu->vm->nvcpus) - 1);
+    unsigned long mask = 0;
+    for (unsigned i = 0; i < 8; i++) {
+        long byte = hyp_guest_load(pointer + i, 1);
+        if (byte < 0)
+            return -1;
+        mask |= (unsigned long)byte << (8 * i);
+    }
+    return (long)(mask & ((1UL << vcpu->vm->nvcpus) - 1));
+}
+
+/* SBI v0.1 (chapter 5): one value back in a0, a6 ignored */
+static void legacy(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
+{
+    (void)fid;
+    long mask;
+    ret->error = 0;
+    switch (eid) {
+    case SBI_EXT_LEGACY_SET_TIMER: set_timer(vcpu, A(0)); break;
+    case SBI_EXT_LEGACY_CONSOLE_PUTCHAR: vm_console_putc(vcpu->vm, (int)(A(0) & 0xff)); break;
+    case SBI_EXT_LEGACY_CONSOLE_GETCHAR: ret->error = -1; break;     /* no input yet */
+    case SBI_EXT_LEGACY_CLEAR_IPI: csr_clear(CSR_HVIP, MIP_VSSIP_MASK); break;
+    case SBI_EXT_LEGACY_SEND_IPI:
+        mask = legacy_mask(vcpu, A(0));
+        if (mask < 0) {
+            ret->error = SBI_ERR_INVALID_ADDRESS;
+            break;
+        }
+        for (unsigned i = 0; i < vcpu->vm->nvcpus; i++) {
+            if (!((unsigned long)mask >> i & 1))
+                continue;
+            if (&vcpu->vm->vcpus[i] == vcpu)
+                csr_set(CSR_HVIP, MIP_VSSIP_MASK);
+            else
+                vcpu->vm->vcpus[i].vs.hvip |= MIP_VSSIP_MASK;
+        }
+        break;
+    case SBI_EXT_LEGACY_REMOTE_FENCE_I:
+        __asm__ __volatile__("fence.i" ::: "memory");
+        break;
+    case SBI_EXT_LEGACY_REMOTE_SFENCE_VMA:
+    case SBI_EXT_LEGACY_REMOTE_SFENCE_VMA_ASID:
+        hfence_vvma_all();      /* all the VM's vCPUs share this hart and VMID */
+        break;
+    case SBI_EXT_LEGACY_SHUTDOWN: vm_shutdown(vcpu->vm, 0, "shutdown"); break;
+    default: ret->error = SBI_ERR_NOT_SUPPORTED;
+    }
+}
+
+static const struct sbi_extension extensions[] = {
+    {SBI_EXT_LEGACY_SET_TIMER, SBI_EXT_LEGACY_SHUTDOWN, HYP_SBI_LEGACY, legacy},
+    {SBI_EXT_BASE, SBI_EXT_BASE, HYP_SBI_BASE, base},
+    {SBI_EXT_TIME, SBI_EXT_TIME, HYP_SBI_TIME, time_ext},
+    {SBI_EXT_IPI, SBI_EXT_IPI, HYP_SBI_IPI, ipi},
+    {SBI_EXT_RFENCE, SBI_EXT_RFENCE, HYP_SBI_RFENCE, rfence},
+    {SBI_EXT_HSM, SBI_EXT_HSM, HYP_SBI_HSM, hsm},
+    {SBI_EXT_SRST, SBI_EXT_SRST, HYP_SBI_SRST, srst},
+    {SBI_EXT_DBCN, SBI_EXT_DBCN, HYP_SBI_DBCN, dbcn},
+};
+static const unsigned n_extensions = sizeof(extensions) / sizeof(extensions[0]);
+
+static const struct sbi_extension *find(unsigned long eid)
+{
+    for (unsigned i = 0; i < n_extensions; i++)
+        if (eid >= extensions[i].first && eid <= extensions[i].last)
+            return &extensions[i];
+    return 0;
+}
+
+void sbi_dispatch(struct vcpu *vcpu)
+{
+    unsigned long eid = vcpu->regs.x[17], fid = vcpu->regs.x[16];
+    struct sbiret ret = {0, 0};
+    const struct sbi_extension *e = find(eid);
+    vcpu->vm->stats[HYP_STAT_SBI + (e ? e->stat : HYP_SBI_OTHER)]++;
+    vcpu->regs.sepc += 4;
+    if (e)
+        e->call(vcpu, eid, fid, &ret);
+    else
+        ret.error = SBI_ERR_NOT_SUPPORTED;
+    vcpu->regs.x[10] = (unsigned long)ret.error;
+    if (!e || e->call != legacy)        /* a legacy call returns a0 only */
+        vcpu->regs.x[11] = (unsigned long)ret.value;
+}

@@ -1,0 +1,407 @@
+"""Booting rvh's hypervisor (``rvh run --hyp --guest SPEC [--guest SPEC ...]``).
+
+The hypervisor (``firmware/hyp``, C, HS-mode) is an ordinary S-mode payload of the SBI firmware.
+What it runs is described to it the way a real machine describes things, in the device tree:
+rvh places each VM's RAM in host RAM (above ``HYPERVISOR_RESERVED``, 2 MiB aligned so the
+G-stage can use megapages), loads the guest ELF there at its own guest-physical addresses,
+writes the VM's own device tree (a QEMU-virt-like board) into that RAM, and adds to the host
+tree a ``/hypervisor`` node with one ``vm@N`` child per VM:
+
+    reg = <host-physical base, size>;   rvh,guest-base = <0x80000000>;
+    rvh,entry = <guest entry>;   rvh,dtb = <guest-physical device tree>;
+    rvh,vcpus = <n>;   rvh,virt = "hw" | "trap" | "pv";   rvh,name = "vm0";
+
+Nothing here is private to rvh: the same tree, images and hypervisor run on QEMU
+(``-dtb``, ``-device loader``), which is how the hypervisor is checked to be real.
+
+A guest SPEC is QEMU-style suboptions: ``PATH[,virt=hw|trap|pv][,mem=SIZE][,vcpus=N]
+[,initrd=PATH][,append=TEXT][,drive=PATH][,readonly=on][,netdev=ID][,io=...]``; ``append`` takes
+the rest of its value up to the next known key, so a kernel command line may contain commas.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rvh import config as C
+from rvh.errors import ConfigError, LoadError
+from rvh.fdt import Board, DeviceTree, board_dtb, parse_dtb
+from rvh.loader import LoadedElf, read_elf
+
+GUEST_RAM_BASE = C.RAM_BASE  # every VM sees its RAM where QEMU's virt board has it
+HYPERVISOR_RESERVED = 64 << 20  # firmware (2 MiB) + the hypervisor's image, stacks and tables
+VM_ALIGN = 2 << 20  # G-stage megapages
+HOST_TREE_RESERVED = 2 << 20  # the host device tree goes in the top 2 MiB (QEMU's place for it)
+DEFAULT_VM_MEMORY = 64 << 20
+MAX_VMS = 8
+MAX_VCPUS = 8
+VIRT_MODES = ("hw", "trap", "pv")
+IO_PATHS = ("emulated", "pv", "passthrough")
+# ---- the stats page: what the hypervisor counts, one 512-byte slot of u64 words per VM -----
+# The hypervisor (firmware/hyp/stats.c) writes it, rvh run --stats reads it; the C side takes the
+# layout from the header hyp_stats_header() writes, so the two cannot drift apart.
+VM_COUNTERS = (
+    "exits",  # every trap from the guest into the hypervisor
+    "ecall",  # SBI calls (VS ecall)
+    "mmio",  # guest-page faults emulated as device accesses
+    "wfi",
+    "csr",  # virtual-instruction faults on CSR instructions
+    "virtual_instruction",
+    "illegal",  # illegal instructions injected into the guest
+    "injected_faults",  # access faults injected for guest-physical addresses with nothing there
+    "interrupts",  # host interrupts taken while the guest ran (the slice timer)
+    "console_bytes",
+)
+SBI_EXTENSIONS = ("legacy", "BASE", "TIME", "IPI", "RFENCE", "HSM", "SRST", "DBCN", "other")
+SCAUSE_COUNT = 24
+STATS_SLOT_WORDS = 64
+STATS_STATE, STATS_STATUS, STATS_MODE = 0, 1, 2  # words of a slot before the counters
+STATS_COUNTERS = 3
+STATS_SBI = STATS_COUNTERS + len(VM_COUNTERS)
+STATS_SCAUSE = STATS_SBI + len(SBI_EXTENSIONS)
+STATS_SIZE = 8 * STATS_SLOT_WORDS * 8  # MAX_VMS slots
+STATS_ADDRESS = C.RAM_BASE + HYPERVISOR_RESERVED - STATS_SIZE  # the top of the hypervisor's area
+VM_STATES = ("absent", "running", "shut down")
+assert STATS_SCAUSE + SCAUSE_COUNT <= STATS_SLOT_WORDS
+
+_KEYS = ("virt", "mem", "vcpus", "initrd", "append", "drive", "readonly", "netdev", "io")
+
+
+def hypervisor_elf() -> Path:
+    """The built hypervisor (``make guests`` builds it); ``RVH_HYPERVISOR`` overrides."""
+    override = os.environ.get("RVH_HYPERVISOR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "firmware" / "build" / "hyp" / "hyp.elf"
+
+
+@dataclass
+class GuestSpec:
+    """One ``--guest`` option."""
+
+    path: str
+    virt: str = "hw"
+    memory: int = DEFAULT_VM_MEMORY
+    vcpus: int = 1
+    initrd: str | None = None
+    append: str | None = None
+    drive: str | None = None
+    readonly: bool = False
+    netdev: str | None = None
+    io: str = "emulated"
+    virt_given: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> GuestSpec:
+        """Parse a SPEC; a bad one raises :class:`ConfigError` with one line."""
+        parts = text.split(",")
+        if not parts[0]:
+            raise ConfigError(f"--guest {text!r}: starts with no guest file")
+        spec = cls(parts[0])
+        seen: set[str] = set()
+        index = 1
+        while index < len(parts):
+            key, sep, value = parts[index].partition("=")
+            index += 1
+            if not sep or key not in _KEYS:
+                raise ConfigError(
+                    f"--guest: unknown suboption {parts[index - 1]!r} (known: {', '.join(_KEYS)})"
+                )
+            if key in seen:
+                raise ConfigError(f"--guest: {key}= given twice")
+            seen.add(key)
+            if key == "append":  # up to the next known key: a command line may hold commas
+                while index < len(parts) and parts[index].partition("=")[0] not in _KEYS:
+                    value += "," + parts[index]
+                    index += 1
+            spec._set(key, value)
+        return spec
+
+    def _set(self, key: str, value: str) -> None:
+        if key == "virt":
+            if value not in VIRT_MODES:
+                raise ConfigError(f"--guest: virt={value}: use one of {', '.join(VIRT_MODES)}")
+            self.virt, self.virt_given = value, True
+        elif key == "mem":
+            self.memory = C.parse_size(value)
+            if self.memory < VM_ALIGN or self.memory % VM_ALIGN:
+                raise ConfigError(f"--guest mem={value}: a multiple of 2 MiB, at least 2 MiB")
+        elif key == "vcpus":
+            if not value.isdigit() or not 1 <= int(value) <= MAX_VCPUS:
+                raise ConfigError(f"--guest vcpus={value}: a number from 1 to {MAX_VCPUS}")
+            self.vcpus = int(value)
+        elif key == "readonly":
+            if value not in ("on", "off"):
+                raise ConfigError(f"--guest readonly={value}: on or off")
+            self.readonly = value == "on"
+        elif key == "io":
+            if value not in IO_PATHS:
+                raise ConfigError(f"--guest io={value}: use one of {', '.join(IO_PATHS)}")
+            self.io = value
+        elif key == "initrd":
+            self.initrd = value
+        elif key == "append":
+            self.append = value
+        elif key == "drive":
+            self.drive = value
+        elif key == "netdev":
+            self.netdev = value
+
+
+@dataclass
+class VmPlan:
+    """Where one VM lives: its host-physical RAM, its image and its device tree."""
+
+    index: int
+    spec: GuestSpec
+    host_base: int
+    elf: LoadedElf
+    dtb: bytes = b""
+    dtb_address: int = 0  # guest-physical
+    name: str = field(default="")
+
+    def host(self, guest_physical: int) -> int:
+        return self.host_base + (guest_physical - GUEST_RAM_BASE)
+
+
+def host_memory_needed(specs: list[GuestSpec]) -> int:
+    """Host RAM for the hypervisor, these VMs and the host device tree."""
+    return HYPERVISOR_RESERVED + sum(spec.memory for spec in specs) + HOST_TREE_RESERVED
+
+
+def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[VmPlan]:
+    """Check every guest and give each VM its place in host RAM; one-line errors."""
+    if not specs:
+        raise ConfigError("--hyp needs at least one --guest")
+    if len(specs) > MAX_VMS:
+        raise ConfigError(f"--hyp runs at most {MAX_VMS} VMs, got {len(specs)}")
+    for spec in specs:
+        if spec.virt == "hw" and not has_h:
+            if spec.virt_given:
+                raise ConfigError(
+                    f"--guest {spec.path}: virt=hw needs a hart with the H extension "
+                    "(drop --cpu rv64,h=off, or use virt=trap)"
+                )
+            spec.virt = "trap"  # the default follows the hart: hw with H, trap without
+        if spec.virt != "hw":  # said plainly rather than half-done
+            raise ConfigError(f"--guest {spec.path}: virt={spec.virt} is not implemented yet")
+        for what in ("initrd", "drive"):
+            path = getattr(spec, what)
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(f"--guest {what}={path}: no such file")
+    plans = []
+    host = C.RAM_BASE + HYPERVISOR_RESERVED
+    for index, spec in enumerate(specs):
+        elf = read_elf(spec.path)
+        ram_end = GUEST_RAM_BASE + spec.memory
+        for segment in elf.segments:
+            end = segment.address + segment.memory_size
+            if segment.address < GUEST_RAM_BASE or end > ram_end:
+                raise LoadError(
+                    f"{spec.path}: segment [{segment.address:#x}, {end:#x}) does not fit in the "
+                    f"VM's RAM [{GUEST_RAM_BASE:#x}, {ram_end:#x}) (try a larger mem=)"
+                )
+        if not GUEST_RAM_BASE <= elf.entry < ram_end:
+            raise LoadError(f"{spec.path}: entry point {elf.entry:#x} is outside the VM's RAM")
+        plans.append(VmPlan(index, spec, host, elf, name=f"vm{index}"))
+        host += spec.memory
+    needed = host_memory_needed(specs)
+    if needed > machine_memory:
+        raise ConfigError(
+            f"the VMs need {needed >> 20} MiB of host RAM (the hypervisor's "
+            f"{HYPERVISOR_RESERVED >> 20} MiB included) but the machine has "
+            f"{machine_memory >> 20} MiB: give --memory {-(-needed // (1 << 20))}M or more"
+        )
+    return plans
+
+
+def guest_device_tree(plan: VmPlan) -> bytes:
+    """The VM's board: QEMU virt's layout, its own RAM and vCPUs, harts without H."""
+    spec = plan.spec
+    board = Board(
+        harts=spec.vcpus,
+        ram_size=spec.memory,
+        ram_base=GUEST_RAM_BASE,
+        isa="rv64imacsu_zicsr_zifencei_sstc",
+        mmu_type="riscv,sv48",
+        timebase_frequency=C.TIMEBASE_HZ,
+        plic_ndev=0x60,
+        bootargs=spec.append,
+    )
+    return board_dtb(board)
+
+
+def place_vm(write: Callable[[int, bytes], None], plan: VmPlan) -> None:
+    """Copy the guest's segments and device tree into its host RAM (``write(address, data)``)."""
+    from rvh.boot import qemu_fdt_address
+
+    for segment in plan.elf.segments:
+        write(plan.host(segment.address), segment.data)
+        bss = segment.memory_size - len(segment.data)
+        if bss:
+            write(plan.host(segment.address + len(segment.data)), bytes(bss))
+    plan.dtb = guest_device_tree(plan)
+    address = qemu_fdt_address(GUEST_RAM_BASE, plan.spec.memory, len(plan.dtb))
+    if address < plan.elf.end:
+        raise LoadError(f"{plan.spec.path}: no room for the VM's device tree above the image")
+    plan.dtb_address = address
+    write(plan.host(address), plan.dtb)
+
+
+def add_hypervisor_node(tree: DeviceTree, plans: list[VmPlan]) -> None:
+    """The host tree's description of the VMs (read by firmware/hyp/fdt.c)."""
+    node = tree.root.add("hypervisor")
+    node.prop_str("compatible", "rvh,hypervisor")
+    node.prop_u32("#address-cells", 2)
+    node.prop_u32("#size-cells", 2)
+    node.prop_reg((STATS_ADDRESS, STATS_SIZE), name="rvh,stats")
+    for plan in plans:
+        vm = node.add(f"vm@{plan.index:x}")
+        vm.prop_str("compatible", "rvh,vm")
+        vm.prop_reg((plan.host_base, plan.spec.memory))
+        vm.prop_u64("rvh,guest-base", GUEST_RAM_BASE)
+        vm.prop_u64("rvh,entry", plan.elf.entry)
+        vm.prop_u64("rvh,dtb", plan.dtb_address)
+        vm.prop_u32("rvh,vcpus", plan.spec.vcpus)
+        vm.prop_str("rvh,virt", plan.spec.virt)
+        vm.prop_str("rvh,name", plan.name)
+
+
+def host_device_tree(machine_tree: bytes, plans: list[VmPlan]) -> bytes:
+    tree = parse_dtb(machine_tree)
+    add_hypervisor_node(tree, plans)
+    return tree.to_dtb()
+
+
+def qemu_command(
+    machine_tree: bytes,
+    plans: list[VmPlan],
+    ram: Callable[[int, int], bytes],
+    memory: int,
+    out: Path,
+    firmware: str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf",
+) -> list[str]:
+    """The QEMU 7.2 command that runs the same hypervisor and VMs: the host tree and each VM's
+    RAM as rvh prepared them (``ram(address, size)`` reads host RAM), under OpenSBI."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "host.dtb").write_bytes(machine_tree)
+    command = [
+        "qemu-system-riscv64", "-machine", "virt", "-cpu", "rv64,h=true", "-smp", "1",
+        "-m", f"{memory >> 20}M", "-nographic", "-bios", firmware,
+        "-kernel", str(hypervisor_elf()), "-dtb", str(out / "host.dtb"),
+    ]  # fmt: skip
+    for plan in plans:
+        image = out / f"{plan.name}.bin"
+        image.write_bytes(ram(plan.host_base, plan.spec.memory))
+        command += ["-device", f"loader,file={image},addr={plan.host_base:#x},force-raw=on"]
+    return command
+
+
+def export_for_qemu(specs: list[GuestSpec], out: Path, firmware: str | None = None) -> list[str]:
+    """Prepare the hypervisor's run exactly as ``rvh run --hyp`` would (host tree, each VM's RAM)
+    and return the QEMU command that runs it (tools/hyp_qemu.py and the QEMU test use it)."""
+    from rvh.boot import HypervisorBoot
+    from rvh.config import MachineConfig
+    from rvh.machine import Machine
+
+    config = MachineConfig(memory=max(MachineConfig.memory, host_memory_needed(specs)))
+    machine = Machine(config, output=lambda data: None)
+    recipe = HypervisorBoot(specs)
+    machine.boot(recipe)
+    extra = {"firmware": firmware} if firmware else {}
+    return qemu_command(
+        machine.fdt_blob, recipe.plans, machine.bus.read_bytes, config.memory, out, **extra
+    )
+
+
+def hyp_stats_header() -> str:
+    """The C header of the stats page's layout (firmware/hyp includes it as rvh/hyp_stats.h)."""
+    lines = [
+        "/* generated by rvh/hyp.py (python -m rvh.hyp OUT): the layout of the hypervisor's",
+        " * stats page, one slot of u64 words per VM; rvh run --stats reads it. Do not edit. */",
+        "#ifndef RVH_HYP_STATS_H",
+        "#define RVH_HYP_STATS_H",
+        f"#define HYP_STATS_ADDRESS     {STATS_ADDRESS:#x}UL",
+        f"#define HYP_STATS_SIZE        {STATS_SIZE:#x}",
+        f"#define HYP_STATS_SLOT_WORDS  {STATS_SLOT_WORDS}",
+        f"#define HYP_STAT_STATE        {STATS_STATE}",
+        f"#define HYP_STAT_STATUS       {STATS_STATUS}",
+        f"#define HYP_STAT_MODE         {STATS_MODE}",
+        f"#define HYP_STAT_SBI          {STATS_SBI}",
+        f"#define HYP_STAT_SCAUSE       {STATS_SCAUSE}",
+        f"#define HYP_SCAUSE_COUNT      {SCAUSE_COUNT}",
+        f"#define HYP_VM_COUNTERS       {len(VM_COUNTERS)}",
+        f"#define HYP_SBI_EXTENSIONS    {len(SBI_EXTENSIONS)}",
+    ]
+    for index, name in enumerate(VM_COUNTERS):
+        lines.append(f"#define HYP_STAT_{name.upper():<20} {STATS_COUNTERS + index}")
+    for index, name in enumerate(SBI_EXTENSIONS):
+        lines.append(f"#define HYP_SBI_{name.upper():<21} {index}")
+    for index, name in enumerate(VM_STATES):
+        lines.append(f"#define HYP_VM_STATE_{name.upper().replace(' ', '_'):<16} {index}")
+    names = ", ".join(f'"{name}"' for name in VM_COUNTERS)
+    lines.append(f"#define HYP_VM_COUNTER_NAMES  {names}")
+    names = ", ".join(f'"{name}"' for name in SBI_EXTENSIONS)
+    lines.append(f"#define HYP_SBI_NAMES         {names}")
+    lines += ["#endif", ""]
+    return "\n".join(lines)
+
+
+@dataclass
+class VmStats:
+    """One VM's slot of the stats page, as rvh run --stats prints it."""
+
+    index: int
+    state: str
+    mode: str
+    status: int
+    counters: dict[str, int]
+    sbi: dict[str, int]
+    scause: dict[int, int]
+
+    def lines(self) -> list[str]:
+        counters = ", ".join(f"{k} {v}" for k, v in self.counters.items() if k != "exits")
+        sbi = ", ".join(f"{k} {v}" for k, v in self.sbi.items() if v) or "none"
+        scause = ", ".join(f"{k}: {v}" for k, v in self.scause.items()) or "none"
+        return [
+            f"vm {self.index} ({self.mode}): {self.state}, status {self.status}",
+            f"  exits {self.counters['exits']}: {counters}",
+            f"  sbi calls: {sbi}",
+            f"  exits by scause: {scause}",
+        ]
+
+
+def read_stats(page: bytes) -> list[VmStats]:
+    """Decode the stats page (only the VMs the hypervisor has filled in)."""
+    import struct
+
+    words = struct.unpack(f"<{len(page) // 8}Q", page)
+    found = []
+    for index in range(len(page) // (STATS_SLOT_WORDS * 8)):
+        slot = words[index * STATS_SLOT_WORDS : (index + 1) * STATS_SLOT_WORDS]
+        state = slot[STATS_STATE]
+        if state == 0 or state >= len(VM_STATES):
+            continue
+        status = slot[STATS_STATUS]
+        found.append(
+            VmStats(
+                index,
+                VM_STATES[state],
+                VIRT_MODES[slot[STATS_MODE]] if slot[STATS_MODE] < len(VIRT_MODES) else "?",
+                status - (1 << 64) if status >> 63 else status,
+                {name: slot[STATS_COUNTERS + i] for i, name in enumerate(VM_COUNTERS)},
+                {name: slot[STATS_SBI + i] for i, name in enumerate(SBI_EXTENSIONS)},
+                {c: slot[STATS_SCAUSE + c] for c in range(SCAUSE_COUNT) if slot[STATS_SCAUSE + c]},
+            )
+        )
+    return found
+
+
+if __name__ == "__main__":
+    import sys
+
+    Path(sys.argv[1]).parent.mkdir(parents=True, exist_ok=True)
+    Path(sys.argv[1]).write_text(hyp_stats_header())

@@ -1,0 +1,163 @@
+"""rvh/hyp.py: the --guest SPEC, where VMs go in host RAM, and the tree that tells the hypervisor.
+
+The hypervisor itself (firmware/hyp) is tested by running it: tests/system/test_hyp_guests.py.
+"""
+
+import pytest
+from support import GUESTS
+
+from rvh.config import RAM_BASE
+from rvh.errors import ConfigError, LoadError
+from rvh.fdt import DeviceTree, parse_dtb
+from rvh.hyp import (
+    HOST_TREE_RESERVED,
+    HYPERVISOR_RESERVED,
+    GuestSpec,
+    add_hypervisor_node,
+    host_memory_needed,
+    place_vm,
+    plan_vms,
+)
+
+HELLO = str(GUESTS / "smode" / "hello.elf")
+
+
+def test_spec_defaults():
+    spec = GuestSpec.parse("guest.elf")
+    assert (spec.path, spec.virt, spec.memory, spec.vcpus) == ("guest.elf", "hw", 64 << 20, 1)
+    assert (spec.append, spec.drive, spec.readonly, spec.io) == (None, None, False, "emulated")
+
+
+def test_spec_suboptions():
+    spec = GuestSpec.parse("g.elf,virt=trap,mem=128M,vcpus=2,drive=d.img,readonly=on,netdev=n0")
+    assert (spec.virt, spec.memory, spec.vcpus) == ("trap", 128 << 20, 2)
+    assert (spec.drive, spec.readonly, spec.netdev) == ("d.img", True, "n0")
+
+
+def test_append_takes_commas_up_to_the_next_known_key():
+    spec = GuestSpec.parse("k,append=console=ttyS0,115200 root=/dev/vda,rw,mem=32M")
+    assert spec.append == "console=ttyS0,115200 root=/dev/vda,rw"
+    assert spec.memory == 32 << 20
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (",virt=hw", "starts with no guest file"),
+        ("g.elf,virt=xen", "virt=xen: use one of hw, trap, pv"),
+        ("g.elf,colour=blue", "unknown suboption 'colour=blue'"),
+        ("g.elf,mem", "unknown suboption 'mem'"),
+        ("g.elf,mem=3M", "a multiple of 2 MiB"),
+        ("g.elf,mem=lots", "bad memory size"),
+        ("g.elf,vcpus=0", "vcpus=0: a number from 1 to 8"),
+        ("g.elf,vcpus=9", "vcpus=9"),
+        ("g.elf,readonly=yes", "readonly=yes: on or off"),
+        ("g.elf,io=magic", "io=magic"),
+        ("g.elf,mem=8M,mem=16M", "mem= given twice"),
+    ],
+)
+def test_bad_spec_is_one_line(text, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        GuestSpec.parse(text)
+    assert "\n" not in str(raised.value)
+
+
+def test_vms_are_placed_above_the_hypervisor_one_after_another():
+    specs = [GuestSpec.parse(f"{HELLO},mem=32M"), GuestSpec.parse(f"{HELLO},mem=16M")]
+    plans = plan_vms(specs, 256 << 20, has_h=True)
+    assert [p.host_base for p in plans] == [RAM_BASE + HYPERVISOR_RESERVED, RAM_BASE + (96 << 20)]
+    assert [p.name for p in plans] == ["vm0", "vm1"]
+    assert host_memory_needed(specs) == HYPERVISOR_RESERVED + (48 << 20) + HOST_TREE_RESERVED
+
+
+def test_too_little_host_memory_says_how_much():
+    specs = [GuestSpec.parse(f"{HELLO},mem=128M")] * 2
+    with pytest.raises(ConfigError, match=r"need 322 MiB .* has 256 MiB: give --memory 322M"):
+        plan_vms(specs, 256 << 20, has_h=True)
+
+
+def test_hw_needs_the_h_extension():
+    with pytest.raises(ConfigError, match="virt=hw needs a hart with the H extension"):
+        plan_vms([GuestSpec.parse(f"{HELLO},virt=hw")], 256 << 20, has_h=False)
+
+
+def test_unimplemented_modes_are_refused_plainly():
+    with pytest.raises(ConfigError, match="virt=trap is not implemented yet"):
+        plan_vms([GuestSpec.parse(f"{HELLO},virt=trap")], 256 << 20, has_h=True)
+
+
+def test_missing_and_foreign_guest_files(tmp_path):
+    with pytest.raises(LoadError, match="no such file"):
+        plan_vms([GuestSpec.parse(str(tmp_path / "none.elf"))], 256 << 20, has_h=True)
+    text = tmp_path / "notes.txt"
+    text.write_text("not an ELF")
+    with pytest.raises(LoadError, match="not an ELF file"):
+        plan_vms([GuestSpec.parse(str(text))], 256 << 20, has_h=True)
+
+
+def test_guest_must_fit_its_own_ram():
+    with pytest.raises(LoadError, match=r"does not fit in the VM's RAM .* larger mem="):
+        plan_vms([GuestSpec.parse(f"{HELLO},mem=2M")], 256 << 20, has_h=True)
+
+
+def test_vm_image_and_tree_land_in_its_host_ram():
+    (plan,) = plan_vms([GuestSpec.parse(f"{HELLO},mem=16M,append=quiet")], 256 << 20, True)
+    writes: dict[int, bytes] = {}
+    place_vm(lambda address, data: writes.__setitem__(address, data), plan)
+    first = plan.elf.segments[0]
+    assert writes[plan.host_base + (first.address - RAM_BASE)] == first.data
+    # the VM's own tree: at the top 2 MiB boundary of its RAM, its RAM and no H in its harts
+    assert plan.dtb_address == RAM_BASE + (16 << 20) - (2 << 20)
+    tree = parse_dtb(writes[plan.host(plan.dtb_address)])
+    assert tree["/memory@80000000"].get_cells("reg") == [0, RAM_BASE, 0, 16 << 20]
+    assert "h" not in tree["/cpus/cpu@0"].get_str("riscv,isa").split("_")[0][4:]
+    assert tree["/chosen"].get_str("bootargs") == "quiet"
+
+
+def test_hypervisor_node_describes_each_vm():
+    plans = plan_vms(
+        [GuestSpec.parse(HELLO), GuestSpec.parse(f"{HELLO},vcpus=2,mem=32M")], 256 << 20, True
+    )
+    for plan in plans:
+        plan.dtb_address = 0x8120_0000
+    tree = DeviceTree()
+    add_hypervisor_node(tree, plans)
+    tree = parse_dtb(tree.to_dtb())  # as the hypervisor reads it
+    vm1 = tree["/hypervisor/vm@1"]
+    assert tree["/hypervisor"].get_str("compatible") == "rvh,hypervisor"
+    assert vm1.get_cells("reg") == [0, plans[1].host_base, 0, 32 << 20]
+    assert vm1.get_u64("rvh,entry") == plans[1].elf.entry
+    assert vm1.get_u64("rvh,guest-base") == RAM_BASE
+    assert vm1.get_u64("rvh,dtb") == 0x8120_0000
+    assert vm1.get_u32("rvh,vcpus") == 2
+    assert vm1.get_str("rvh,virt") == "hw"
+    assert vm1.get_str("rvh,name") == "vm1"
+
+
+def test_stats_page_layout_round_trips():
+    import struct
+
+    from rvh.hyp import (
+        SBI_EXTENSIONS,
+        STATS_COUNTERS,
+        STATS_SBI,
+        STATS_SCAUSE,
+        STATS_SIZE,
+        STATS_SLOT_WORDS,
+        VM_COUNTERS,
+        hyp_stats_header,
+        read_stats,
+    )
+
+    words = [0] * (STATS_SIZE // 8)
+    slot = 2 * STATS_SLOT_WORDS  # vm 2 only: 0 and 1 absent
+    words[slot : slot + 3] = [2, (1 << 64) - 1, 0]  # shut down, status -1, hw
+    words[slot + STATS_COUNTERS + VM_COUNTERS.index("ecall")] = 7
+    words[slot + STATS_SBI + SBI_EXTENSIONS.index("DBCN")] = 5
+    words[slot + STATS_SCAUSE + 22] = 3
+    (vm,) = read_stats(struct.pack(f"<{len(words)}Q", *words))
+    assert (vm.index, vm.state, vm.mode, vm.status) == (2, "shut down", "hw", -1)
+    assert vm.counters["ecall"] == 7 and vm.sbi["DBCN"] == 5 and vm.scause == {22: 3}
+    header = hyp_stats_header()
+    assert f"#define HYP_STAT_ECALL                {STATS_COUNTERS + 1}" in header
+    assert f"#define HYP_STAT_SBI          {STATS_SBI}" in header
