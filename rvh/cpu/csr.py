@@ -408,7 +408,7 @@ def csr_write(state, machine, tables, tlb, number, value, n):
         old = state[slot]
         writable = np.int64(SSTATUS_WRITABLE)
         if has_float(machine):
-            writable |= MSTATUS_FS_MASK
+            writable |= VSSTATUS_FS_MASK
         new = (old & ~writable) | (value & writable)
         new = _status_sd((new & ~(np.int64(3) << 32)) | (np.int64(2) << 32))
         state[slot] = new
