@@ -4,7 +4,7 @@
 #   - guests under htif/ run on "-machine spike" (HTIF tohost/fromhost),
 #     all others on "-machine virt" (UART 16550A + syscon exit device)
 #   - KIND selects how the guest is started; by default it follows the path:
-#       KIND=mmode  (default) bare M-mode ELF: -bios none, -cpu rv64,f=false,d=false
+#       KIND=mmode  (default) bare M-mode ELF: -bios none, -cpu rv64,f=true,d=true
 #       KIND=smode  (guests under smode/) S-mode payload at 0x8020_0000 under
 #                   OpenSBI fw_jump ($OPENSBI): -bios $OPENSBI, -cpu rv64,h=false
 #   - guests under virtio/ run as KIND=smode with the devices that
@@ -46,7 +46,7 @@ case "$KIND" in
         exec timeout "$TIMEOUT" "$QEMU" -machine virt -cpu rv64,h=false \
             -bios "$OPENSBI" -m 256 -nographic -kernel "$elf" "$@" </dev/null ;;
     mmode)
-        exec timeout "$TIMEOUT" "$QEMU" -machine "$machine" -cpu rv64,f=false,d=false \
+        exec timeout "$TIMEOUT" "$QEMU" -machine "$machine" -cpu rv64,f=true,d=true \
             -bios none -m 256 -nographic -kernel "$elf" "$@" </dev/null ;;
     *)
         echo "$0: unknown KIND=$KIND (mmode or smode)" >&2

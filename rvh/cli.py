@@ -275,7 +275,8 @@ def _machine_options(parser: argparse.ArgumentParser) -> None:
         "--cpu",
         default="rv64",
         metavar="SPEC",
-        help="hart model, QEMU spelling: rv64 (RV64IMAC with S, U and H modes) or rv64,h=off",
+        help="hart model, QEMU spelling: rv64 (RV64IMAFDC with S, U and H modes), rv64,h=off, "
+        "rv64,f=off,d=off",
     )
 
 

@@ -44,19 +44,23 @@ _SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)(i?[bB])?\s*$")
 
 
 def parse_cpu(text: str) -> str:
-    """QEMU's -cpu spelling: ``rv64`` with options ``h=on|off`` (also true/false), e.g.
-    ``rv64,h=off``.  Returns the misa letters."""
+    """QEMU's -cpu spelling: ``rv64`` with options ``h``, ``f``, ``d`` = on|off (also
+    true/false), e.g. ``rv64,h=off`` or ``rv64,f=off,d=off``.  Returns the misa letters."""
     name, *options = [part.strip() for part in text.split(",")]
     if name != "rv64":
         raise ConfigError(f"unknown cpu {name!r} (rvh models rv64)")
-    extensions = "acimsuh"
+    extensions = "acdfimsuh"
     for option in options:
         key, _, value = option.partition("=")
-        if key != "h" or value.lower() not in ("on", "off", "true", "false"):
-            raise ConfigError(f"unknown cpu option {option!r} (supported: h=on|off)")
+        if key not in ("h", "f", "d") or value.lower() not in ("on", "off", "true", "false"):
+            raise ConfigError(f"unknown cpu option {option!r} (supported: h, f, d = on|off)")
         if value.lower() in ("off", "false"):
-            extensions = extensions.replace("h", "")
-    return extensions
+            extensions = extensions.replace(key, "")
+        elif key not in extensions:
+            extensions += key
+    if "d" in extensions and "f" not in extensions:
+        raise ConfigError("cpu option d=on needs f=on (D depends on F)")
+    return "".join(sorted(extensions))
 
 
 def parse_size(text: str) -> int:
@@ -83,7 +87,7 @@ def format_size(size: int) -> str:
 class MachineConfig:
     memory: int = DEFAULT_MEMORY
     harts: int = 1
-    extensions: str = "acimsuh"  # misa letters: RV64IMAC, S and U modes, the H extension
+    extensions: str = "acdfimsuh"  # misa letters: RV64IMAFDC, S and U modes, the H extension
     firmware_traps: bool = False  # the built-in SBI handles traps to M-mode (set by --sbi's boot)
     max_instructions: int | None = None
     # instructions a hart runs before the others get a turn: long slices for one hart (less

@@ -323,7 +323,7 @@ class Machine:
     def device_tree(self) -> bytes:
         from rvh.fdt import Board, board_dtb
 
-        isa = "rv64i" + "".join(c for c in "macsuh" if c in self.config.extensions)
+        isa = "rv64i" + "".join(c for c in "mafdcsuh" if c in self.config.extensions)
         isa += "_zicsr_zifencei_sstc"
         board = Board(
             harts=self.config.harts,

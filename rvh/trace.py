@@ -55,6 +55,7 @@ import numpy as np
 
 from rvh.cpu import layout as L
 from rvh.cpu.trace import (
+    F_TRACE_RD,
     INTERRUPT_RECORD,
     T_BITS,
     T_CSR,
@@ -170,7 +171,9 @@ def commit_lines(records: np.ndarray, hartid: int = 0) -> Iterator[str]:
         else:
             text = f"{core}{privilege} 0x{pc:016x} (0x{bits & 0xFFFF:04x})"
         value = row[T_VALUE] & MASK64
-        if rd > 0:
+        if rd >= F_TRACE_RD:
+            text += f" f{rd - F_TRACE_RD:<2d} 0x{value:016x}"
+        elif rd > 0:
             text += f" x{rd:<2d} 0x{value:016x}"
         info = row[T_MEM_INFO]
         if info:
@@ -359,17 +362,19 @@ class StateTrace:
 _RECORD_START = re.compile(rb"^ (?:V      =|pc      )", re.M)
 _HEX_VALUE = re.compile(rb" ([0-9a-f]{16})(?![0-9a-z])")
 _LOG_LINE = re.compile(rb"^ (\S+)\s+(=\s+)?([0-9a-f]+)\s*$")
-_LOG_GPRS = re.compile(rb" x(\d+)/\S+\s+([0-9a-f]{16})")
+# x0-x31, and f0-f31 when QEMU runs with ``-d cpu,fpu``: "x1/ra  <16 hex digits>" per register
+_LOG_REGISTERS = re.compile(rb" ([xf])(\d+)/\S+\s+([0-9a-f]{16})")
 MISSING_META = "missing"  # reference meta: fields a dump left out, "row:name,name row:name"
 LOG_READ = 8 << 20  # bytes of a QEMU log file read (and parsed) at a time
 
 
 def _qemu_field_names(record: bytes) -> list[str]:
-    """Field names of one ``-d cpu`` record, in print order: V (with H), pc, CSRs, x0-x31."""
+    """Field names of one ``-d cpu`` record, in print order: V (with H), pc, CSRs, x0-x31 (and
+    f0-f31 with ``-d cpu,fpu``)."""
     names: list[str] = []
     for line in record.split(b"\n"):
-        if line.startswith(b" x") and b"/" in line:
-            names.extend(f"x{int(number)}" for number, _ in _LOG_GPRS.findall(line))
+        if (line.startswith(b" x") or line.startswith(b" f")) and b"/" in line:
+            names.extend(f"{bank.decode()}{int(n)}" for bank, n, _ in _LOG_REGISTERS.findall(line))
             continue
         found = _LOG_LINE.match(line)
         if found:
@@ -421,19 +426,20 @@ def _parse_record(record: bytes, columns: dict[str, int]) -> dict[int, int] | No
     """One dump read line by line (the layout of the first one did not fit): column -> value
     for the fields it shows, None if it is cut short."""
     values: dict[int, int] = {}
-    gprs = 0
+    registers = 0
     for line in record.split(b"\n"):
-        if line.startswith(b" x") and b"/" in line:
-            for number, value in _LOG_GPRS.findall(line):
-                values[columns[f"x{int(number)}"]] = int(value, 16)
-                gprs += 1
+        if (line.startswith(b" x") or line.startswith(b" f")) and b"/" in line:
+            for bank, number, value in _LOG_REGISTERS.findall(line):
+                values[columns[f"{bank.decode()}{int(number)}"]] = int(value, 16)
+                registers += 1
             continue
         found = _LOG_LINE.match(line)
         if found:
             name = found.group(1).decode()
             if name in columns:
                 values[columns[name]] = int(found.group(3), 10 if found.group(2) else 16)
-    return values if gprs == 32 else None
+    expected = sum(1 for name in columns if name[0] in "xf" and name[1:].isdigit())
+    return values if registers == expected else None
 
 
 class QemuLogParser:
@@ -541,10 +547,9 @@ class QemuLogParser:
 
 def parse_qemu_log(text: str | bytes) -> StateTrace:
     """Read QEMU 7.2's ``-d cpu`` output given whole into a StateTrace (fields: V if printed,
-    pc, the CSRs in QEMU's order, x0..x31; the fields a dump left out in its meta, see
-    :func:`missing_fields`).  Floating-point and vector registers are not printed unless
-    asked for (``-d cpu`` without ``fpu``/``vpu``), so they are not read.  A record cut short
-    by the end of the log is dropped."""
+    pc, the CSRs in QEMU's order, x0..x31, and f0..f31 when the log was made with ``-d
+    cpu,fpu``; the fields a dump left out in its meta, see :func:`missing_fields`).  A record
+    cut short by the end of the log is dropped."""
     parser = QemuLogParser()
     rows, missing = parser.feed(text.encode() if isinstance(text, str) else text, final=True)
     if parser.fields is None:

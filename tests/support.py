@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from rvh.machine import Machine
 
 CROSS = os.environ.get("CROSS", "riscv64-unknown-elf-")
-MARCH = "rv64imac_zicsr_zifencei"
+MARCH = "rv64imafdc_zicsr_zifencei"
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS = ROOT / "guests" / "build"
 _CACHE = Path(tempfile.gettempdir()) / "rvh-test-asm"
@@ -199,13 +199,13 @@ def run_asm(
     memory: int = 16 << 20,
     data: dict[int, bytes] | None = None,
     expect_end: bool = True,
-    extensions: str = "acimsuh",
+    extensions: str = "acdfimsuh",
     setup: Callable[[Machine], None] | None = None,
 ) -> Snippet:
     """Run an assembly snippet in M-mode from RAM_BASE until its final ``wfi``.
 
     ``extensions`` are the misa letters (the default hart has the H extension; pass
-    ``"acimsu"`` for one without).  ``setup`` may edit the machine (its decode tables, the
+    ``"acdfimsu"`` for one without).  ``setup`` may edit the machine (its decode tables, the
     machine array) before the first instruction."""
     code, symbols = assemble_with_symbols(source + "\n__snippet_end:\n wfi\n")
     # imported here, not at the top: conftest imports this module, and the tool checks above

@@ -539,13 +539,13 @@ def test_format_dts_is_readable() -> None:
 # ---------------------------------------------------------------------------
 
 
-# The hart rvh is compared with: QEMU's -cpu rv64 with the H extension and without F/D
-# (rvh/diff.py runs the same CPU).
-QEMU_REFERENCE_CPU = "rv64,f=false,d=false,h=true"
+# The hart rvh is compared with: QEMU's -cpu rv64 with the H extension, F and D
+# (rvh/diff/qemu.py runs the same CPU).
+QEMU_REFERENCE_CPU = "rv64,f=true,d=true,h=true"
 # QEMU 7.2's rv64 CPU also has Zihintpause, Zba, Zbb, Zbc and Zbs, which rvh does not implement;
 # rvh spells S and U as letters too (the older spelling Linux and OpenSBI accept).
-QEMU_ISA = "rv64imach_zicsr_zifencei_zihintpause_zba_zbb_zbc_zbs_sstc"
-RVH_ISA = "rv64imacsuh_zicsr_zifencei_sstc"
+QEMU_ISA = "rv64imafdch_zicsr_zifencei_zihintpause_zba_zbb_zbc_zbs_sstc"
+RVH_ISA = "rv64imafdcsuh_zicsr_zifencei_sstc"
 
 
 def qemu_dtb(tmp_path: Path, harts: int) -> DeviceTree:

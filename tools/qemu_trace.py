@@ -3,11 +3,11 @@
 
     tools/qemu_trace.py ELF [-o FILE] [--cpu rv64|rv64,h=off] [--max-insns N] [--log FILE]
 
-QEMU runs ``-machine virt -cpu rv64,f=false,d=false,h=... -bios none -m 256 -icount
-shift=0,sleep=off -singlestep -d cpu,nochain``: it prints pc, x0-x31, the CSRs it knows (the H
-ones too with h=true) and V before every instruction.  The dumps become a reference trace
-(``rvh/trace.py``: the first state in full, then the fields that changed per instruction), with
-the duplicate dumps of -icount's device-access replays removed.  Then
+QEMU runs ``-machine virt -cpu rv64,f=true,d=true,h=... -bios none -m 256 -icount
+shift=0,sleep=off -singlestep -d cpu,fpu,nochain``: it prints pc, x0-x31, f0-f31, the CSRs it
+knows (the H ones too with h=true) and V before every instruction.  The dumps become a reference
+trace (``rvh/trace.py``: the first state in full, then the fields that changed per instruction),
+with the duplicate dumps of -icount's device-access replays removed.  Then
 
     rvh diff ELF --reference FILE
 

@@ -28,6 +28,7 @@ from rvh.cpu.decode import decode
 from rvh.cpu.exits import Exit
 from rvh.cpu.extensions import has_hypervisor
 from rvh.cpu.fast import fast_loop
+from rvh.cpu.fpu import execute_float
 from rvh.cpu.interrupts import (
     any_pending_enabled,
     next_deadline,
@@ -110,7 +111,7 @@ from rvh.cpu.mmu import (
     tlb_slot,
 )
 from rvh.cpu.tables import T_OP_MATCH
-from rvh.cpu.trace import INTERRUPT_RECORD, TRACE_FIELDS, record, record_event
+from rvh.cpu.trace import F_TRACE_RD, INTERRUPT_RECORD, TRACE_FIELDS, record, record_event
 from rvh.cpu.trap import INTERRUPT_FLAG, TARGET_M, mret, sret, take_trap, trap_target
 from rvh.isa.causes import Exception_
 from rvh.isa.fields import (
@@ -451,15 +452,15 @@ def transformed_instruction(tables, op, rd, rs2, bits, length, offset):
     if length == 2:
         match = tables[tables[T_OP_MATCH] + op]
         opcode = match & 0x707F
-        if opcode & 0x7F == 0x03:  # loads
+        if opcode & 0x7F == 0x03 or opcode & 0x7F == 0x07:  # loads, FP loads
             word = opcode | ((rd & 31) << 7)
         else:  # stores
             word = opcode | ((rs2 & 31) << 20)
         return (word & ~np.int64(2)) | ((offset & 31) << 15)
     opcode = bits & 0x7F
-    if opcode == 0x03:  # loads: clear imm[11:0]
+    if opcode == 0x03 or opcode == 0x07:  # loads: clear imm[11:0]
         word = bits & ~(np.int64(0xFFF) << 20)
-    elif opcode == 0x23:  # stores: clear imm[11:5] and imm[4:0]
+    elif opcode == 0x23 or opcode == 0x27:  # stores: clear imm[11:5] and imm[4:0]
         word = bits & ~((np.int64(0x7F) << 25) | (np.int64(0x1F) << 7))
     else:  # AMOs, HLV/HSV: no immediate
         word = bits
@@ -866,6 +867,33 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             elif (
                 status == Exception_.ILLEGAL_INSTRUCTION or status == Exception_.VIRTUAL_INSTRUCTION
             ):
+                state[TRAP_TVAL] = decode_cache[(slot << DC_SHIFT) + DC_BITS]
+            limit = n
+        elif op >= Op.FLW:
+            # F and D; the trace shows an f destination as 64 + n (rvh/cpu/trace.py)
+            status, value, writes_x = execute_float(
+                state,
+                machine,
+                memory,
+                page_flags,
+                tlb,
+                decode_cache,
+                op,
+                rd,
+                rs1,
+                rs2,
+                imm,
+                decode_cache[(slot << DC_SHIFT) + DC_BITS],
+                n,
+            )
+            if status == OK:
+                if writes_x:
+                    x[rd] = value
+                elif op != Op.FSW and op != Op.FSD:
+                    rd = F_TRACE_RD + (rd & 31)
+                else:
+                    rd = np.int64(X_SINK)
+            elif status == Exception_.ILLEGAL_INSTRUCTION:
                 state[TRAP_TVAL] = decode_cache[(slot << DC_SHIFT) + DC_BITS]
             limit = n
         elif op >= Op.CSRRW and op <= Op.CSRRCI:

@@ -11,10 +11,11 @@ becomes vsstatus, sip vsip, and so on (8.2).  ``csr_read``/``csr_write`` dispatc
 import numba as nb
 import numpy as np
 
-from rvh.cpu.extensions import has_hypervisor, mideleg_value
+from rvh.cpu.extensions import has_float, has_hypervisor, mideleg_value
 from rvh.cpu.interrupts import mtime_at, pending_bits
 from rvh.cpu.layout import (
     CSR_BASE,
+    CSR_FCSR,
     CSR_HCOUNTEREN,
     CSR_HENVCFG,
     CSR_HIDELEG,
@@ -30,6 +31,7 @@ from rvh.cpu.layout import (
     CSR_MSTATUS,
     CSR_PMPCFG0,
     CSR_SCOUNTEREN,
+    CSR_VSSTATUS,
     CYCLE,
     HARTID,
     INSTRET,
@@ -65,6 +67,11 @@ from rvh.isa.csrs import (
 )
 from rvh.isa.fields import (
     COUNTEREN_TM_MASK,
+    FCSR_FFLAGS_MASK,
+    FCSR_FFLAGS_SHIFT,
+    FCSR_FRM_MASK,
+    FCSR_FRM_SHIFT,
+    FCSR_WRITABLE_MASK,
     HENVCFG_STCE_MASK,
     HGATP_MODE_MASK,
     HGATP_MODE_SV39X4,
@@ -100,6 +107,8 @@ from rvh.isa.fields import (
     SATP_MODE_SHIFT,
     SATP_MODE_SV39,
     SATP_MODE_SV48,
+    VSSTATUS_FS_MASK,
+    VSSTATUS_SD_MASK,
     XLEN_64,
 )
 
@@ -123,6 +132,24 @@ def csr_row(tables, number, column):
 
 
 @nb.njit(cache=True)
+def float_enabled(state, machine):
+    """F/D instructions and fcsr are usable: misa.F, mstatus.FS != Off and, with V=1, also
+    vsstatus.FS != Off (3.1.6.6; 8.2.11: "both ... must be non-Off")."""
+    if not has_float(machine) or (state[CSR_MSTATUS] & MSTATUS_FS_MASK) == 0:
+        return False
+    return not state[VIRT] or (state[CSR_VSSTATUS] & VSSTATUS_FS_MASK) != 0
+
+
+@nb.njit(cache=True)
+def mark_float_dirty(state):
+    """An f register or fcsr was written: FS = Dirty and SD in mstatus, and in vsstatus with
+    V=1 (3.1.6.6, 8.2.11)."""
+    state[CSR_MSTATUS] |= MSTATUS_FS_MASK | MSTATUS_SD_MASK
+    if state[VIRT]:
+        state[CSR_VSSTATUS] |= VSSTATUS_FS_MASK | VSSTATUS_SD_MASK
+
+
+@nb.njit(cache=True)
 def csr_access_fault(state, machine, tables, number, is_write):
     """Returns (cause or OK, the CSR number to use: the virtual alias when V=1)."""
     if csr_row(tables, number, CSR_EXISTS) == 0:
@@ -133,6 +160,8 @@ def csr_access_fault(state, machine, tables, number, is_write):
         return np.int64(ILLEGAL_INSTRUCTION), number
     if predicate == Predicate.PMP_ODD:
         return np.int64(ILLEGAL_INSTRUCTION), number
+    if predicate == Predicate.FLOAT and not float_enabled(state, machine):
+        return np.int64(ILLEGAL_INSTRUCTION), number  # FS = Off (3.1.6.6, 8.2.11 for VS)
     if is_write and (number >> 10) == 3:
         return np.int64(ILLEGAL_INSTRUCTION), number  # read-only CSR
     priv = state[PRIV]
@@ -236,6 +265,12 @@ def csr_read(state, machine, tables, number, n):
     ):
         return state[slot]
     now = state[TIME_NS] + n
+    if kind == Kind.FFLAGS:
+        return (state[CSR_FCSR] & FCSR_FFLAGS_MASK) >> FCSR_FFLAGS_SHIFT
+    if kind == Kind.FRM:
+        return (state[CSR_FCSR] & FCSR_FRM_MASK) >> FCSR_FRM_SHIFT
+    if kind == Kind.FCSR:
+        return state[CSR_FCSR] & FCSR_WRITABLE_MASK
     if kind == Kind.MSTATUS:
         return state[CSR_MSTATUS]
     if kind == Kind.SSTATUS:
@@ -339,12 +374,25 @@ def csr_write(state, machine, tables, tlb, number, value, n):
         if (state[CSR_MENVCFG] & MENVCFG_STCE_MASK) == 0:
             mask &= ~HENVCFG_STCE_MASK
         state[slot] = (state[slot] & ~mask) | (value & mask)
+    elif kind == Kind.FFLAGS or kind == Kind.FRM or kind == Kind.FCSR:
+        if kind == Kind.FFLAGS:
+            written = np.int64(FCSR_FFLAGS_MASK)
+            value = value << FCSR_FFLAGS_SHIFT
+        elif kind == Kind.FRM:
+            written = np.int64(FCSR_FRM_MASK)
+            value = value << FCSR_FRM_SHIFT
+        else:
+            written = np.int64(FCSR_WRITABLE_MASK)
+        state[CSR_FCSR] = (state[CSR_FCSR] & ~written) | (value & written)
+        mark_float_dirty(state)
     elif kind == Kind.MSTATUS or kind == Kind.SSTATUS:
         old = state[CSR_MSTATUS]
         if kind == Kind.SSTATUS:
             writable = np.int64(SSTATUS_WRITABLE)
         else:
             writable = np.int64(MSTATUS_WRITABLE_H) if has_h else np.int64(MSTATUS_WRITABLE)
+        if has_float(machine):
+            writable |= MSTATUS_FS_MASK
         new = (old & ~writable) | (value & writable)
         if (new & MSTATUS_MPP_MASK) == (2 << 11):
             new = (new & ~MSTATUS_MPP_MASK) | (old & MSTATUS_MPP_MASK)  # MPP cannot hold 2 (WARL)
@@ -358,7 +406,10 @@ def csr_write(state, machine, tables, tlb, number, value, n):
             update_contexts(state)
     elif kind == Kind.VSSTATUS:
         old = state[slot]
-        new = (old & ~np.int64(SSTATUS_WRITABLE)) | (value & SSTATUS_WRITABLE)
+        writable = np.int64(SSTATUS_WRITABLE)
+        if has_float(machine):
+            writable |= VSSTATUS_FS_MASK
+        new = (old & ~writable) | (value & writable)
         new = _status_sd((new & ~(np.int64(3) << 32)) | (np.int64(2) << 32))
         state[slot] = new
         if (old ^ new) & MSTATUS_MXR_MASK:

@@ -200,6 +200,9 @@ def decode_compressed(bits, tables):
         imm = _bit(bits, 12, 5) | (((bits >> 5) & 3) << 3) | (((bits >> 2) & 7) << 6)
         if full_rd == 0:
             return illegal
+    elif scheme == Scheme.CI_FLDSP:  # as c.ldsp, but f0 is a legal destination
+        rd, rs1 = full_rd, np.int64(2)
+        imm = _bit(bits, 12, 5) | (((bits >> 5) & 3) << 3) | (((bits >> 2) & 7) << 6)
     elif scheme == Scheme.CR_JR:
         rs1 = full_rd
         if full_rd == 0:

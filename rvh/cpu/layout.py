@@ -6,7 +6,8 @@ snapshots, the trace writer, tests) and the kernel agree.  Only true constants l
 numba freezes module globals into the compiled code.
 
 hart state (int64, one array per hart)
-    GPRs, pc, privilege, V, counters, the pending-MMIO record, and the flat CSR file.
+    GPRs, pc, privilege, V, counters, the pending-MMIO record, the flat CSR file (fcsr in
+    CSR 3's slot) and the FP registers f0-f31.
 machine (int64, shared by all harts)
     the memory map of RAM and ROM, CLINT registers, interrupt lines raised by Python devices.
 memory (uint8)
@@ -63,11 +64,13 @@ TLB_BANK_HGATP = 84  # + bank: the hgatp of a VS bank
 TRACE_CSR = 92  # the CSR the current instruction wrote (for the trace), or -1
 TRACE_CSR_VALUE = 93  # its value after the write
 CSR_BASE = 256  # CSR n lives at CSR_BASE + n
-STATE_SIZE = CSR_BASE + 4096
+F = CSR_BASE + 4096  # f0..f31 at F + n (64 bits each; single values NaN-boxed, 11.1, 12.2)
+STATE_SIZE = F + 32
 
 # The kernel's CSR slots: CSR_<NAME> is where CSR <name> lives in the state (CSR_BASE + its
 # number from rvh.isa.csrs.CsrNumber, the CSR table's enum).  Not the CSR number itself, which
 # the C header calls CSR_<NAME>.
+CSR_FCSR = CSR_BASE + CsrNumber["FCSR"]  # fflags and frm are views of it
 CSR_STVEC = CSR_BASE + CsrNumber["STVEC"]
 CSR_SCOUNTEREN = CSR_BASE + CsrNumber["SCOUNTEREN"]
 CSR_SEPC = CSR_BASE + CsrNumber["SEPC"]

@@ -18,6 +18,7 @@ from rvh.cpu.layout import (
     TRACE_CSR_VALUE,
     TRACE_POS,
     X_SINK,
+    F,
 )
 from rvh.isa.instructions import Op
 
@@ -37,6 +38,8 @@ T_CSR_VALUE = 9  # the CSR's value after the write
 INTERRUPT_RECORD = -64
 
 NO_RD = -1
+# T_RD of an instruction that wrote f register n: F_TRACE_RD + n (T_VALUE is its value)
+F_TRACE_RD = 64
 
 
 @nb.njit(cache=True)
@@ -57,6 +60,14 @@ def _memory_info(op, rs1_value, imm, rs2_value):
     if op == Op.SW:
         return rs1_value + imm, rs2_value & 0xFFFFFFFF, np.int64(4 | 16)
     if op == Op.SD:
+        return rs1_value + imm, rs2_value, np.int64(8 | 16)
+    if op == Op.FLW:
+        return rs1_value + imm, np.int64(0), np.int64(4)
+    if op == Op.FLD:
+        return rs1_value + imm, np.int64(0), np.int64(8)
+    if op == Op.FSW:
+        return rs1_value + imm, rs2_value & 0xFFFFFFFF, np.int64(4 | 16)
+    if op == Op.FSD:
         return rs1_value + imm, rs2_value, np.int64(8 | 16)
     if op >= Op.LR_W and op <= Op.AMOMAXU_D:
         size = 4 if op <= Op.AMOMAXU_W else 8
@@ -81,10 +92,16 @@ def record(trace, state, mode, pc, slot, decode_cache, rs1_value, rd, value):
     trace[at + T_MODE] = mode
     if rd == X_SINK:
         rd = NO_RD
+    elif rd >= F_TRACE_RD:
+        value = state[F + rd - F_TRACE_RD]
     trace[at + T_RD] = rd
     trace[at + T_VALUE] = value
     if rd >= NO_RD:
-        address, stored, info = _memory_info(op, rs1_value, decode_cache[base + DC_IMM], state[rs2])
+        if op == Op.FSW or op == Op.FSD:
+            rs2_value = state[F + (rs2 & 31)]
+        else:
+            rs2_value = state[rs2]
+        address, stored, info = _memory_info(op, rs1_value, decode_cache[base + DC_IMM], rs2_value)
     else:
         address, stored, info = np.int64(0), np.int64(0), np.int64(0)
     trace[at + T_MEM_ADDR] = address

@@ -1,7 +1,8 @@
 """Differential testing: rvh against QEMU 7.2, instruction by instruction.
 
-The reference is QEMU's ``-singlestep -d cpu,nochain`` dump, which prints the architectural
-state (pc, x0-x31, the CSRs listed in ``target/riscv/cpu.c``'s dump, and V with the H extension)
+The reference is QEMU's ``-singlestep -d cpu,fpu,nochain`` dump, which prints the architectural
+state (pc, x0-x31, f0-f31, the CSRs listed in ``target/riscv/cpu.c``'s dump, and V with the H
+extension)
 *before* every instruction.  ``-icount shift=0`` makes QEMU's clock advance one nanosecond per
 instruction, which is exactly rvh's virtual time (10 MHz mtime, one tick per 100 instructions),
 so timer interrupts land on the same instruction in both.

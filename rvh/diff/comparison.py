@@ -382,7 +382,7 @@ def _compare(
             i += 1
             continue
         differing = {fields[c] for c in np.flatnonzero(mismatch).tolist()}
-        if i > 0 and not any(name.startswith("x") for name in differing):
+        if i > 0 and not any(name[0] in "xf" and name[1:].isdigit() for name in differing):
             cause = stepper.pending_interrupt()
             if cause >= 0:
                 # QEMU's dump comes after the interrupt; rvh takes it in its next step
@@ -486,7 +486,7 @@ def _compare(
 def make_machine(elf: str | Path, *, hypervisor: bool, output: Callable[[bytes], None] | None):
     from rvh.machine import Machine
 
-    extensions = "acimsu" + ("h" if hypervisor else "")  # what QEMU's -cpu (qemu_cpu) has
+    extensions = "acdfimsu" + ("h" if hypervisor else "")  # what QEMU's -cpu (qemu_cpu) has
     config = MachineConfig(memory=REFERENCE_MEMORY, harts=1, extensions=extensions)
     machine = Machine(config, output=output or (lambda data: None))
     machine.load(str(elf))

@@ -526,8 +526,10 @@ def _rule_ad_update_read_only(ctx: StepContext) -> dict[str, Claim] | None:
     claim: dict[str, Claim] = {n: Derived() for n in ctx.differing}
     claim[QEMU_EXECUTED] = 1
     claim["pc"] = ctx.expected["pc"]
-    if ins.is_load and ins.rd:
-        claim[f"x{ins.rd}"] = ctx.expected[f"x{ins.rd}"]
+    if ins.is_load and (ins.rd or ins.is_float):
+        register = f"{'f' if ins.is_float else 'x'}{ins.rd}"
+        if register in ctx.expected:  # f registers: only in dumps made with -d fpu
+            claim[register] = ctx.expected[register]
     pte = ctx.after["mtval2" if m else "htval"] << 2
     claim[QEMU_PTE_BITS] = (pte, F.PTE_A_MASK | (F.PTE_D_MASK if ins.is_store else 0))
     return claim

@@ -1,4 +1,4 @@
-"""The reference: QEMU 7.2 single-stepped with ``-d cpu,nochain``, its log streamed.
+"""The reference: QEMU 7.2 single-stepped with ``-d cpu,fpu,nochain``, its log streamed.
 
 QEMU's log (1.6 KiB per instruction with H) is never written to disk: QEMU writes it into a
 FIFO, a thread parses the dumps as they come (:class:`rvh.trace.QemuLogParser`) and drops
@@ -43,12 +43,12 @@ def qemu_available() -> bool:
 
 
 def qemu_cpu(hypervisor: bool) -> str:
-    """QEMU's -cpu matching rvh's hart: RV64IMAC with S and U.  QEMU 7.2 enables F, D, H
-    and the bit-manipulation extensions Zba/Zbb/Zbc/Zbs by default; rvh has none of them, so
-    they are switched off (a Zbb word must be an illegal instruction on both).  H follows
-    rvh's configuration."""
+    """QEMU's -cpu matching rvh's hart: RV64IMAFDC with S and U.  QEMU 7.2 enables the
+    bit-manipulation extensions Zba/Zbb/Zbc/Zbs by default; rvh has none of them, so they are
+    switched off (a Zbb word must be an illegal instruction on both).  H follows rvh's
+    configuration."""
     bitmanip_off = "zba=false,zbb=false,zbc=false,zbs=false"
-    return f"rv64,f=false,d=false,{bitmanip_off},h=" + ("true" if hypervisor else "false")
+    return f"rv64,f=true,d=true,{bitmanip_off},h=" + ("true" if hypervisor else "false")
 
 
 def qemu_command(elf: str, log: str, *, hypervisor: bool) -> list[str]:
@@ -69,7 +69,7 @@ def qemu_command(elf: str, log: str, *, hypervisor: bool) -> list[str]:
         "shift=0,sleep=off",
         "-singlestep",
         "-d",
-        "cpu,nochain",
+        "cpu,fpu,nochain",
         "-D",
         log,
     ]

@@ -13,7 +13,10 @@ def format_report(result: DiffResult, *, elf: str | None = None) -> str:
         lines.append(
             f"rvh diff: {result.instructions} instruction boundaries agree with QEMU 7.2 "
             f"({len(result.fields)} fields: pc, x0-x31, "
-            + ", ".join(f for f in result.fields if f != "pc" and not f.startswith("x"))
+            + ("f0-f31, " if "f0" in result.fields else "")
+            + ", ".join(
+                f for f in result.fields if f != "pc" and not (f[0] in "xf" and f[1:].isdigit())
+            )
             + ")"
         )
         if result.rvh_exit is not None:

@@ -65,7 +65,8 @@ MSTATUS, VSSTATUS, SATP = int(CSR.MSTATUS), int(CSR.VSSTATUS), int(CSR.SATP)
 @nb.njit(cache=True, nogil=True)
 def _snapshot(state, machine, tables, columns, sources, virtual_sources, out):
     """Fill ``out`` (uint64 as int64) with the fields QEMU prints: source >= 0 is a CSR
-    number, -1 the pc, -2 V, -3 mstatus with vsstatus's fields, -100 - n register xn."""
+    number, -1 the pc, -2 V, -3 mstatus with vsstatus's fields, -100 - n register xn, -200 - n
+    register fn."""
     if state[L.VIRT]:
         sources = virtual_sources
     for i in range(columns.shape[0]):
@@ -81,14 +82,19 @@ def _snapshot(state, machine, tables, columns, sources, virtual_sources, out):
             out[columns[i]] = state[L.PC]
         elif source == -2:
             out[columns[i]] = state[L.VIRT]
+        elif source <= -200:
+            out[columns[i]] = state[L.F + (-200 - source)]
         else:
             out[columns[i]] = state[L.X + (-100 - source)]
 
 
-# The hart state an instruction can change (the first CSR_BASE slots and every CSR), saved
+# The hart state an instruction can change (the first CSR_BASE slots, every CSR, f0-f31), saved
 # before each instruction so that a deviation can take the instruction back (Stepper.rewind)
 SAVED_SLOTS = np.array(
-    list(range(L.CSR_BASE)) + [L.CSR_BASE + n for n in sorted(CSR_BY_NUMBER)], dtype=np.int64
+    list(range(L.CSR_BASE))
+    + [L.CSR_BASE + n for n in sorted(CSR_BY_NUMBER)]
+    + list(range(L.F, L.F + 32)),
+    dtype=np.int64,
 )
 
 FAST_DONE = 0  # reached the end index
@@ -299,6 +305,8 @@ class Stepper:
                 source = -2
             elif name.startswith("x") and name[1:].isdigit():
                 source = -100 - int(name[1:])
+            elif name.startswith("f") and name[1:].isdigit():
+                source = -200 - int(name[1:])
             elif name in CSR_BY_NAME:
                 source = CSR_BY_NAME[name].number
             else:
@@ -627,7 +635,7 @@ class Stepper:
         s[L.WFI] = 0
 
     def adopt(self, values: dict, expected: np.ndarray | None = None) -> None:
-        """Overwrite rvh's state with reference values (a known deviation): pc, V, xN or a
+        """Overwrite rvh's state with reference values (a known deviation): pc, V, xN, fN or a
         CSR's storage; a :class:`Bits` takes those bits of ``expected`` (QEMU's state)."""
         s = self.state
         # first what replaces the instruction's outcome, then the values QEMU shows after it
@@ -658,6 +666,8 @@ class Stepper:
             elif name.startswith("x") and name[1:].isdigit():
                 if name != "x0":
                     s[L.X + int(name[1:])] = signed
+            elif name.startswith("f") and name[1:].isdigit():
+                s[L.F + int(name[1:])] = signed
             elif name == "priv":
                 s[L.PRIV] = signed
                 update_contexts(s)

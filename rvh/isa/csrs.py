@@ -171,7 +171,7 @@ HEDELEG_WRITABLE = MEDELEG_WRITABLE & ~_cause_bits(_E.ECALL_FROM_S)
 
 MIDELEG_WRITABLE = IP_S_LEVEL
 
-# misa (3.1.1): MXL=2, extensions A C I M S U (+ H when enabled)
+# misa (3.1.1): MXL=2, extensions A C D F I M S U (+ H when enabled)
 MISA_RV64 = F.XLEN_64 << F.MISA_MXL_SHIFT
 
 
@@ -192,6 +192,7 @@ class Predicate(IntEnum):
     SSTC = 3  # Sstc: stimecmp/vstimecmp, gated by menvcfg.STCE / henvcfg.STCE
     COUNTER = 4  # cycle/time/instret/hpmcounterN: mcounteren, scounteren, hcounteren
     PMP_ODD = 5  # pmpcfg1/3/...: do not exist on RV64
+    FLOAT = 6  # fflags/frm/fcsr: misa.F, and mstatus.FS (and vsstatus.FS with V=1) not Off
 
 
 class Kind(IntEnum):
@@ -233,6 +234,9 @@ class Kind(IntEnum):
     HCOUNTEREN = 33
     MEDELEG = 34  # the write mask grows with H: ecall from VS and the guest faults
     HENVCFG = 35  # like menvcfg, but STCE is read-only zero while menvcfg.STCE is clear
+    FFLAGS = 36  # fcsr[4:0]; fcsr lives in CSR 3's slot (11.2)
+    FRM = 37  # fcsr[7:5]
+    FCSR = 38
 
 
 @dataclass(frozen=True)
@@ -253,6 +257,10 @@ _K = Kind
 
 def _rows() -> list[Csr]:
     rows = [
+        # Unprivileged floating-point CSRs (11.2)
+        Csr(0x001, "fflags", _P.FLOAT, _K.FFLAGS),
+        Csr(0x002, "frm", _P.FLOAT, _K.FRM),
+        Csr(0x003, "fcsr", _P.FLOAT, _K.FCSR),
         # Unprivileged counters (Zicntr); gated by the counter-enable registers
         Csr(0xC00, "cycle", _P.COUNTER, _K.CYCLE),
         Csr(0xC01, "time", _P.COUNTER, _K.TIME),

@@ -24,6 +24,12 @@ REGISTER_NAMES = (
     "zero ra sp gp tp t0 t1 t2 s0 s1 a0 a1 a2 a3 a4 a5 a6 a7 "
     "s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 t3 t4 t5 t6"
 ).split()
+# f0-f31 by their ABI names (the psABI's calling convention, as objdump prints them)
+FLOAT_REGISTER_NAMES = (
+    "ft0 ft1 ft2 ft3 ft4 ft5 ft6 ft7 fs0 fs1 fa0 fa1 fa2 fa3 fa4 fa5 fa6 fa7 "
+    "fs2 fs3 fs4 fs5 fs6 fs7 fs8 fs9 fs10 fs11 ft8 ft9 ft10 ft11"
+).split()
+ROUNDING_MODES = ("rne", "rtz", "rdn", "rup", "rmm", "unknown", "unknown", "dyn")  # as objdump
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,12 @@ FORMAT_FIELDS: dict[str, dict[str, Field]] = {
     "SFENCE": {"rs1": RS1, "rs2": RS2},
     "HLV": {"rd": RD, "rs1": RS1},
     "HSV": {"rs1": RS1, "rs2": RS2},
+    # F and D (11.5-11.9): the rounding mode in 14..12, rs3 of the fused multiply-adds in 31..27
+    "FR": {"rd": RD, "rs1": RS1, "rs2": RS2, "rm": _f((14, 12, 0))},
+    "FR1": {"rd": RD, "rs1": RS1, "rm": _f((14, 12, 0))},
+    "FRN": {"rd": RD, "rs1": RS1, "rs2": RS2},
+    "FR1N": {"rd": RD, "rs1": RS1},
+    "FR4": {"rd": RD, "rs1": RS1, "rs2": RS2, "rs3": _f((31, 27, 0)), "rm": _f((14, 12, 0))},
 }
 
 # ---- compressed schemes (unprivileged spec 16.2-16.6, RV64C) -----------------------------------
@@ -144,6 +156,7 @@ SCHEME_FIELDS: dict[str, dict[str, Field]] = {
     "CI_SLLI": {"rd": C_RD, "imm": C_SHAMT},
     "CI_LWSP": {"rd": C_RD, "imm": _f((12, 12, 5), (6, 4, 2), (3, 2, 6))},
     "CI_LDSP": {"rd": C_RD, "imm": _f((12, 12, 5), (6, 5, 3), (4, 2, 6))},
+    "CI_FLDSP": {"rd": C_RD, "imm": _f((12, 12, 5), (6, 5, 3), (4, 2, 6))},
     "CR_JR": {"rs1": C_RD},
     "CR_MV": {"rd": C_RD, "rs2": C_RS2},
     "CR_NONE": {},
@@ -164,6 +177,7 @@ SCHEME_IMPLICIT: dict[str, dict[str, int]] = {
     "CB_BRANCH": {"rs2": 0},
     "CI_LWSP": {"rs1": 2},
     "CI_LDSP": {"rs1": 2},
+    "CI_FLDSP": {"rs1": 2},
     "CR_JR": {"rd": 0, "imm": 0},
     "CR_MV": {"rs1": 0},
     "CR_JALR": {"rd": 1, "imm": 0},
@@ -192,6 +206,19 @@ CSR_OPS = {"csrrw", "csrrs", "csrrc", "csrrwi", "csrrsi", "csrrci"}
 HYPERVISOR_LOADS = {e.name for e in BASE if e.operands == "HLV"}
 HYPERVISOR_STORES = {e.name for e in BASE if e.operands == "HSV"}
 ATOMICS = {e.name for e in BASE if e.operands in ("AMO", "LR")}
+FLOAT_LOADS = {"flw", "fld"}
+EXACT_CONVERSIONS = {"fcvt.d.s", "fcvt.d.w", "fcvt.d.wu"}
+FLOAT_STORES = {"fsw", "fsd"}
+FLOAT_OPS = {e.name for e in BASE if e.operands.startswith("FR")} | FLOAT_LOADS | FLOAT_STORES
+# F/D instructions whose destination is an x register, and those whose source is one
+FLOAT_TO_INTEGER = {
+    n
+    for n in FLOAT_OPS
+    if n.startswith(("fcvt.w", "fcvt.l", "fmv.x", "fclass", "feq", "flt", "fle"))
+}
+INTEGER_TO_FLOAT = {"fmv.w.x", "fmv.d.x"} | {
+    f"fcvt.{to}.{source}" for to in "sd" for source in ("w", "wu", "l", "lu")
+}
 
 
 @dataclass(frozen=True)
@@ -216,11 +243,18 @@ class Instruction:
 
     @property
     def is_load(self) -> bool:
-        return self.base_name in LOADS or self.base_name in HYPERVISOR_LOADS
+        name = self.base_name
+        return name in LOADS or name in HYPERVISOR_LOADS or name in FLOAT_LOADS
 
     @property
     def is_store(self) -> bool:
-        return self.base_name in STORES or self.base_name in HYPERVISOR_STORES
+        name = self.base_name
+        return name in STORES or name in HYPERVISOR_STORES or name in FLOAT_STORES
+
+    @property
+    def is_float(self) -> bool:
+        """An F or D instruction (its register operands are f registers unless noted)."""
+        return self.base_name in FLOAT_OPS
 
     @property
     def is_memory_access(self) -> bool:
@@ -282,6 +316,10 @@ def register_name(number: int) -> str:
     return REGISTER_NAMES[number]
 
 
+def float_register_name(number: int) -> str:
+    return FLOAT_REGISTER_NAMES[number]
+
+
 def csr_name(number: int) -> str:
     csr = CSR_BY_NUMBER.get(number)
     return csr.name if csr is not None else f"{number:#x}"
@@ -319,6 +357,8 @@ def _format(ins: Instruction, pc: int | None) -> str:
     fmt = ins.encoding.operands
     name = ins.name
     args: list[str]
+    if ins.is_float:
+        return _format_float(ins, name)
     if ins.compressed:
         if fmt == "CIW_ADDI4SPN":
             args = [r(o["rd"]), "sp", str(o["imm"])]
@@ -391,6 +431,36 @@ def _format(ins: Instruction, pc: int | None) -> str:
     else:
         args = []
     return f"{name} {', '.join(args)}" if args else name
+
+
+def _format_float(ins: Instruction, name: str) -> str:
+    """F/D instructions: f registers by ABI name, the rounding mode unless it is dynamic."""
+    r = register_name
+    f = float_register_name
+    o = ins.operands
+    base = ins.base_name
+    if base in FLOAT_LOADS:
+        args = [f(o["rd"]), f"{o['imm']}({r(o['rs1'])})"]
+    elif base in FLOAT_STORES:
+        args = [f(o["rs2"]), f"{o['imm']}({r(o['rs1'])})"]
+    else:
+        destination = r if base in FLOAT_TO_INTEGER else f
+        source = r if base in INTEGER_TO_FLOAT else f
+        args = [destination(o["rd"]), source(o["rs1"])]
+        if "rs2" in o:
+            args.append(f(o["rs2"]))
+        if "rs3" in o:
+            args.append(f(o["rs3"]))
+        if base in EXACT_CONVERSIONS:
+            # never rounded: objdump shows no mode for rm = 0 and refuses others, which the
+            # spec (and QEMU) accept; rvh names every mode but 0
+            if o["rm"] != 0:
+                args.append(ROUNDING_MODES[o["rm"]])
+        elif "rm" in o and o["rm"] != 7:
+            args.append(ROUNDING_MODES[o["rm"]])
+    if ins.compressed and base in FLOAT_LOADS | FLOAT_STORES and o["rs1"] == 2:
+        args[1] = f"{o['imm']}(sp)"
+    return f"{name} {', '.join(args)}"
 
 
 # ---- assembling one instruction -----------------------------------------------------------------

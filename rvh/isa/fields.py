@@ -147,6 +147,17 @@ HVIP_VSSIP_SHIFT, HVIP_VSSIP_MASK = MIP_VSSIP_SHIFT, MIP_VSSIP_MASK
 HVIP_VSTIP_SHIFT, HVIP_VSTIP_MASK = MIP_VSTIP_SHIFT, MIP_VSTIP_MASK
 HVIP_VSEIP_SHIFT, HVIP_VSEIP_MASK = MIP_VSEIP_SHIFT, MIP_VSEIP_MASK
 
+# ---- fcsr (unprivileged 11.2): fflags and frm are views of its low byte -----------------------
+FCSR_FFLAGS_SHIFT, FCSR_FFLAGS_MASK = _field(0, 5)
+FCSR_FRM_SHIFT, FCSR_FRM_MASK = _field(5, 3)
+FCSR_WRITABLE_MASK = FCSR_FFLAGS_MASK | FCSR_FRM_MASK
+# the accrued exception flags (11.2, table 11.2)
+FFLAGS_NX_MASK = 1 << 0  # inexact
+FFLAGS_UF_MASK = 1 << 1  # underflow
+FFLAGS_OF_MASK = 1 << 2  # overflow
+FFLAGS_DZ_MASK = 1 << 3  # divide by zero
+FFLAGS_NV_MASK = 1 << 4  # invalid operation
+
 # ---- mcause / scause / vscause (3.1.15) ---------------------------------------------------------
 MCAUSE_INTERRUPT_SHIFT, MCAUSE_INTERRUPT_MASK = _field(INTERRUPT_BIT.bit_length() - 1)
 MCAUSE_CODE_SHIFT, MCAUSE_CODE_MASK = _field(0, MCAUSE_INTERRUPT_SHIFT)

@@ -144,15 +144,83 @@ hsv.b      HSV    31..25=0x31 11..7=0 14..12=4 6..2=0x1C 1..0=3
 hsv.h      HSV    31..25=0x33 11..7=0 14..12=4 6..2=0x1C 1..0=3
 hsv.w      HSV    31..25=0x35 11..7=0 14..12=4 6..2=0x1C 1..0=3
 hsv.d      HSV    31..25=0x37 11..7=0 14..12=4 6..2=0x1C 1..0=3
+# F and D (unprivileged spec chapters 11 and 12).  FR: rd, rs1, rs2 and a rounding mode in
+# 14..12; FR1: rd, rs1 and the rounding mode (rs2 is part of the opcode); FR4: fused
+# multiply-add, rs3 in 31..27; FRN: no rounding mode (funct3 selects the operation).
+# Bits 26..25 are the format: 0 = S, 1 = D.
+flw        I      14..12=2 6..2=0x01 1..0=3
+fsw        S      14..12=2 6..2=0x09 1..0=3
+fld        I      14..12=3 6..2=0x01 1..0=3
+fsd        S      14..12=3 6..2=0x09 1..0=3
+fmadd.s    FR4    26..25=0 6..2=0x10 1..0=3
+fmsub.s    FR4    26..25=0 6..2=0x11 1..0=3
+fnmsub.s   FR4    26..25=0 6..2=0x12 1..0=3
+fnmadd.s   FR4    26..25=0 6..2=0x13 1..0=3
+fmadd.d    FR4    26..25=1 6..2=0x10 1..0=3
+fmsub.d    FR4    26..25=1 6..2=0x11 1..0=3
+fnmsub.d   FR4    26..25=1 6..2=0x12 1..0=3
+fnmadd.d   FR4    26..25=1 6..2=0x13 1..0=3
+fadd.s     FR     31..25=0x00 6..2=0x14 1..0=3
+fsub.s     FR     31..25=0x04 6..2=0x14 1..0=3
+fmul.s     FR     31..25=0x08 6..2=0x14 1..0=3
+fdiv.s     FR     31..25=0x0C 6..2=0x14 1..0=3
+fsqrt.s    FR1    31..25=0x2C 24..20=0 6..2=0x14 1..0=3
+fsgnj.s    FRN    31..25=0x10 14..12=0 6..2=0x14 1..0=3
+fsgnjn.s   FRN    31..25=0x10 14..12=1 6..2=0x14 1..0=3
+fsgnjx.s   FRN    31..25=0x10 14..12=2 6..2=0x14 1..0=3
+fmin.s     FRN    31..25=0x14 14..12=0 6..2=0x14 1..0=3
+fmax.s     FRN    31..25=0x14 14..12=1 6..2=0x14 1..0=3
+fcvt.w.s   FR1    31..25=0x60 24..20=0 6..2=0x14 1..0=3
+fcvt.wu.s  FR1    31..25=0x60 24..20=1 6..2=0x14 1..0=3
+fcvt.l.s   FR1    31..25=0x60 24..20=2 6..2=0x14 1..0=3
+fcvt.lu.s  FR1    31..25=0x60 24..20=3 6..2=0x14 1..0=3
+fmv.x.w    FR1N   31..25=0x70 24..20=0 14..12=0 6..2=0x14 1..0=3
+fclass.s   FR1N   31..25=0x70 24..20=0 14..12=1 6..2=0x14 1..0=3
+feq.s      FRN    31..25=0x50 14..12=2 6..2=0x14 1..0=3
+flt.s      FRN    31..25=0x50 14..12=1 6..2=0x14 1..0=3
+fle.s      FRN    31..25=0x50 14..12=0 6..2=0x14 1..0=3
+fcvt.s.w   FR1    31..25=0x68 24..20=0 6..2=0x14 1..0=3
+fcvt.s.wu  FR1    31..25=0x68 24..20=1 6..2=0x14 1..0=3
+fcvt.s.l   FR1    31..25=0x68 24..20=2 6..2=0x14 1..0=3
+fcvt.s.lu  FR1    31..25=0x68 24..20=3 6..2=0x14 1..0=3
+fmv.w.x    FR1N   31..25=0x78 24..20=0 14..12=0 6..2=0x14 1..0=3
+fadd.d     FR     31..25=0x01 6..2=0x14 1..0=3
+fsub.d     FR     31..25=0x05 6..2=0x14 1..0=3
+fmul.d     FR     31..25=0x09 6..2=0x14 1..0=3
+fdiv.d     FR     31..25=0x0D 6..2=0x14 1..0=3
+fsqrt.d    FR1    31..25=0x2D 24..20=0 6..2=0x14 1..0=3
+fsgnj.d    FRN    31..25=0x11 14..12=0 6..2=0x14 1..0=3
+fsgnjn.d   FRN    31..25=0x11 14..12=1 6..2=0x14 1..0=3
+fsgnjx.d   FRN    31..25=0x11 14..12=2 6..2=0x14 1..0=3
+fmin.d     FRN    31..25=0x15 14..12=0 6..2=0x14 1..0=3
+fmax.d     FRN    31..25=0x15 14..12=1 6..2=0x14 1..0=3
+fcvt.s.d   FR1    31..25=0x20 24..20=1 6..2=0x14 1..0=3
+fcvt.d.s   FR1    31..25=0x21 24..20=0 6..2=0x14 1..0=3
+feq.d      FRN    31..25=0x51 14..12=2 6..2=0x14 1..0=3
+flt.d      FRN    31..25=0x51 14..12=1 6..2=0x14 1..0=3
+fle.d      FRN    31..25=0x51 14..12=0 6..2=0x14 1..0=3
+fclass.d   FR1N   31..25=0x71 24..20=0 14..12=1 6..2=0x14 1..0=3
+fcvt.w.d   FR1    31..25=0x61 24..20=0 6..2=0x14 1..0=3
+fcvt.wu.d  FR1    31..25=0x61 24..20=1 6..2=0x14 1..0=3
+fcvt.l.d   FR1    31..25=0x61 24..20=2 6..2=0x14 1..0=3
+fcvt.lu.d  FR1    31..25=0x61 24..20=3 6..2=0x14 1..0=3
+fcvt.d.w   FR1    31..25=0x69 24..20=0 6..2=0x14 1..0=3
+fcvt.d.wu  FR1    31..25=0x69 24..20=1 6..2=0x14 1..0=3
+fcvt.d.l   FR1    31..25=0x69 24..20=2 6..2=0x14 1..0=3
+fcvt.d.lu  FR1    31..25=0x69 24..20=3 6..2=0x14 1..0=3
+fmv.x.d    FR1N   31..25=0x71 24..20=0 14..12=0 6..2=0x14 1..0=3
+fmv.d.x    FR1N   31..25=0x79 24..20=0 14..12=0 6..2=0x14 1..0=3
 """
 
 # Compressed instructions (unprivileged spec chapter 16, RV64C): name, scheme, the base
-# instruction they expand to, fixed fields.  C.FLD/C.FSD/C.FLDSP/C.FSDSP need the D extension
-# and are absent, so they decode as illegal.
+# instruction they expand to, fixed fields.  RV64 has no C.FLW/C.FSW (those encodings are
+# c.ld/c.sd); C.FLD/C.FSD/C.FLDSP/C.FSDSP need D and trap as the FP instruction would.
 COMPRESSED_INSTRUCTIONS = """
 c.addi4spn  CIW_ADDI4SPN  addi   15..13=0 1..0=0
+c.fld       CL_D          fld    15..13=1 1..0=0
 c.lw        CL_W          lw     15..13=2 1..0=0
 c.ld        CL_D          ld     15..13=3 1..0=0
+c.fsd       CS_D          fsd    15..13=5 1..0=0
 c.sw        CS_W          sw     15..13=6 1..0=0
 c.sd        CS_D          sd     15..13=7 1..0=0
 c.addi      CI_ADDI       addi   15..13=0 1..0=1
@@ -173,6 +241,7 @@ c.j         CJ            jal    15..13=5 1..0=1
 c.beqz      CB_BRANCH     beq    15..13=6 1..0=1
 c.bnez      CB_BRANCH     bne    15..13=7 1..0=1
 c.slli      CI_SLLI       slli   15..13=0 1..0=2
+c.fldsp     CI_FLDSP      fld    15..13=1 1..0=2
 c.lwsp      CI_LWSP       lw     15..13=2 1..0=2
 c.ldsp      CI_LDSP       ld     15..13=3 1..0=2
 c.jr        CR_JR         jalr   15..13=4 12=0 6..2=0 1..0=2
@@ -180,6 +249,7 @@ c.mv        CR_MV         add    15..13=4 12=0 1..0=2
 c.ebreak    CR_NONE       ebreak 15..13=4 12=1 11..7=0 6..2=0 1..0=2
 c.jalr      CR_JALR       jalr   15..13=4 12=1 6..2=0 1..0=2
 c.add       CR_ADD        add    15..13=4 12=1 1..0=2
+c.fsdsp     CSS_D         fsd    15..13=5 1..0=2
 c.swsp      CSS_W         sw     15..13=6 1..0=2
 c.sdsp      CSS_D         sd     15..13=7 1..0=2
 """
@@ -202,6 +272,11 @@ FORMATS = (
     "SFENCE",
     "HLV",
     "HSV",
+    "FR",
+    "FR1",
+    "FRN",
+    "FR1N",
+    "FR4",
 )
 
 # Operand schemes of compressed instructions, with the constraints the spec puts on them
@@ -232,6 +307,7 @@ SCHEMES = (
     "CR_ADD",
     "CSS_W",
     "CSS_D",
+    "CI_FLDSP",
 )
 
 Format = IntEnum("Format", FORMATS, start=0)  # type: ignore[misc]

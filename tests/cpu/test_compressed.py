@@ -335,14 +335,6 @@ RESERVED = [
     (0x8002, "c.jr zero"),
     (0x2005, "c.addiw zero, 1"),
     (0x2001, "c.addiw zero, 0"),
-    (0x2000, "c.fld fs0, 0(s0)"),
-    (0x3FFC, "c.fld fa5, 248(a5)"),
-    (0xA000, "c.fsd fs0, 0(s0)"),
-    (0xA008, "c.fsd fa0, 0(s0)"),
-    (0x2502, "c.fldsp fa0, 0(sp)"),
-    (0x2002, "c.fldsp ft0, 0(sp)"),
-    (0xA02A, "c.fsdsp fa0, 0(sp)"),
-    (0xBFFE, "c.fsdsp ft11, 504(sp)"),
     (0x8000, "quadrant 0 funct3 100 (reserved)"),
     (0x9C41, "CA funct2 10 with bit 12 set (reserved on RV64)"),
     (0x9C61, "CA funct2 11 with bit 12 set (reserved on RV64)"),
@@ -354,6 +346,27 @@ def test_reserved_encoding_decodes_illegal(tables, bits, what):
     op, rd, rs1, rs2, imm, length = decode(bits, tables)
     assert op == Op.ILLEGAL, what
     assert length == 2
+
+
+# The compressed FP loads and stores of D (16.3, 16.4): f registers, so c.fldsp may name f0
+# (decoded rd = the sink slot, read as f0 by the FP unit)
+FLOAT_MEMORY = [
+    (0x2000, Op.FLD, 8, 8, None, 0),  # c.fld fs0, 0(s0)
+    (0x3FFC, Op.FLD, 15, 15, None, 248),  # c.fld fa5, 248(a5)
+    (0xA008, Op.FSD, None, 8, 10, 0),  # c.fsd fa0, 0(s0)
+    (0x2502, Op.FLD, 10, 2, None, 0),  # c.fldsp fa0, 0(sp)
+    (0x2002, Op.FLD, SINK, 2, None, 0),  # c.fldsp ft0, 0(sp)
+    (0xBFFE, Op.FSD, None, 2, 31, 504),  # c.fsdsp ft11, 504(sp)
+]
+
+
+@pytest.mark.parametrize("bits, op, rd, rs1, rs2, imm", FLOAT_MEMORY)
+def test_compressed_float_loads_and_stores(tables, bits, op, rd, rs1, rs2, imm):
+    got = decode(bits, tables)
+    assert got[0] == op and got[5] == 2
+    for expected, value in ((rd, got[1]), (rs1, got[2]), (rs2, got[3]), (imm, got[4])):
+        if expected is not None:
+            assert value == expected
 
 
 # (bits, what, expected op, rd, rs1, rs2, imm); None = not checked

@@ -43,7 +43,7 @@ def test_matches_objdump(tmp_path):
     subprocess.run(
         [
             CROSS + "as",
-            "-march=rv64imac_zicsr_zifencei_h",
+            "-march=rv64imafdc_zicsr_zifencei_h",
             "-o",
             str(tmp_path / "w.o"),
             str(tmp_path / "w.S"),
@@ -78,6 +78,8 @@ def test_matches_objdump(tmp_path):
             continue  # a CSR rvh does not implement: objdump knows a name for it
         if mine.startswith("illegal") and theirs.startswith((".2byte", ".4byte", "c.unimp")):
             continue  # both refuse it
+        if theirs.startswith(".4byte") and mine.startswith(("fcvt.d.s", "fcvt.d.w")):
+            continue  # objdump 2.40 wants rm = 0 in the exact conversions; the spec has a field
         if mine.startswith("illegal") and theirs.startswith("c.addi16sp sp,0"):
             continue  # reserved (16.5), objdump decodes it anyway
         mismatches.append(f"{bits:#010x}: rvh {mine!r}, objdump {theirs!r}")
@@ -101,7 +103,7 @@ def test_encode_decode_round_trip():
 
 
 @pytest.mark.parametrize(
-    "bits", [0x0000, 0x0004, 0x6101, 0x4002, 0x6002, 0x8002, 0x8000, 0x9C41, 0x2001, 0x2002]
+    "bits", [0x0000, 0x0004, 0x6101, 0x4002, 0x6002, 0x8002, 0x8000, 0x9C41, 0x2001]
 )
 def test_reserved_compressed_encodings_are_illegal(bits):
     assert decode(bits) is None

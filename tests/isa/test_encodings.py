@@ -154,7 +154,38 @@ BASE_CASES = [
     ("hsv.h", "hsv.h a2, (a1)", "hsv.h", _, 11, 12, _),
     ("hsv.w", "hsv.w a2, (a1)", "hsv.w", _, 11, 12, _),
     ("hsv.d", "hsv.d ra, (s11)", "hsv.d", _, 27, 1, _),
+    ("flw", "flw fa0, -8(a1)", "flw", 10, 11, _, -8),
+    ("fld", "fld ft0, 2047(t6)", "fld", X0, 31, _, 2047),
+    ("fsw", "fsw fa2, 16(a1)", "fsw", _, 11, 12, 16),
+    ("fsd", "fsd ft11, -2048(sp)", "fsd", _, 2, 31, -2048),
 ]
+
+
+def _float_cases() -> list[tuple]:
+    """One case per F/D computational instruction: fa0/a0 <- fa1/a1, fa2, fa3 (10..13)."""
+    cases = []
+    for e in BASE:
+        if not e.operands.startswith("FR"):
+            continue
+        name = e.name
+        to_x = name.startswith(("fcvt.w", "fcvt.l", "fmv.x", "fclass", "feq", "flt", "fle"))
+        from_x = name in ("fmv.w.x", "fmv.d.x") or (
+            name.startswith(("fcvt.s.", "fcvt.d.")) and name.split(".")[2] in ("w", "wu", "l", "lu")
+        )
+        args = ["a0" if to_x else "fa0", "a1" if from_x else "fa1"]
+        rs2 = _
+        if e.operands in ("FR", "FRN", "FR4"):
+            args.append("fa2")
+            rs2 = 12
+        if e.operands == "FR4":
+            args.append("fa3")
+        if e.operands in ("FR", "FR1", "FR4") and name not in ("fcvt.d.s", "fcvt.d.w", "fcvt.d.wu"):
+            args.append("rtz")
+        cases.append((name, f"{name} {', '.join(args)}", name, 10, 11, rs2, _))
+    return cases
+
+
+BASE_CASES += _float_cases()
 
 COMPRESSED_CASES = [
     ("c.addi4spn", "c.addi4spn a0, sp, 1020", "addi", 10, 2, _, 1020),
@@ -209,6 +240,10 @@ COMPRESSED_CASES = [
     ("c.swsp", "c.swsp a1, 252(sp)", "sw", _, 2, 11, 252),
     ("c.sdsp", "c.sdsp a1, 504(sp)", "sd", _, 2, 11, 504),
     ("c.sdsp", "c.sdsp ra, 8(sp)", "sd", _, 2, 1, 8),
+    ("c.fld", "c.fld fa0, 8(a1)", "fld", 10, 11, _, 8),
+    ("c.fsd", "c.fsd fa2, 248(a1)", "fsd", _, 11, 12, 248),
+    ("c.fldsp", "c.fldsp ft0, 504(sp)", "fld", X0, 2, _, 504),  # f0: legal, unlike c.ldsp
+    ("c.fsdsp", "c.fsdsp fa1, 8(sp)", "fsd", _, 2, 11, 8),
 ]
 
 CASES = [(*case, 4) for case in BASE_CASES] + [(*case, 2) for case in COMPRESSED_CASES]
@@ -364,8 +399,10 @@ RESERVED_BASE = [
     (0x40B5_153B, "sllw with funct7 = 0100000"),
     (0x40B5_1533, "sll with funct7 = 0100000"),
     (0x0000_000B, "custom-0"),
-    (0x0000_0007, "LOAD-FP (no F)"),
-    (0x0000_0053, "OP-FP (no F)"),
+    (0x0000_0007, "LOAD-FP with funct3 = 0"),
+    (0x0400_0053, "OP-FP with fmt = H (no Zfh)"),
+    (0x0000_2053 | (0x10 << 25) | (3 << 12), "fsgnj.s with funct3 = 3"),
+    (0x0000_0043 | (2 << 25), "fmadd with fmt = H"),
     (0xFFFF_FFFF, "all ones"),
 ]
 

@@ -1,7 +1,7 @@
 """rvh.isa.fields against the privileged spec 20211203: every field's position and width as the
 spec's figures draw them (3.1.6 mstatus, 4.1.1 sstatus, 8.2.1 hstatus, 3.1.9 mip/mie, 3.1.18
-menvcfg, 4.1.11 satp, 8.2.10 hgatp, 4.4.1 Sv39 PTEs, 3.7.1 pmpcfg, 3.1.15 mcause), typed here
-from the spec, not from the module."""
+menvcfg, 4.1.11 satp, 8.2.10 hgatp, 4.4.1 Sv39 PTEs, 3.7.1 pmpcfg, 3.1.15 mcause; fcsr from the
+unprivileged spec's 11.2), typed here from the spec, not from the module."""
 
 import pytest
 
@@ -141,6 +141,8 @@ SPEC_FIELDS = {
     ("PMPCFG", "X"): (2, 1),
     ("PMPCFG", "A"): (3, 2),
     ("PMPCFG", "L"): (7, 1),
+    ("FCSR", "FFLAGS"): (0, 5),
+    ("FCSR", "FRM"): (5, 3),
 }
 
 
@@ -176,6 +178,10 @@ def test_field_values_match_the_spec():
     assert (F.PMP_A_OFF, F.PMP_A_TOR, F.PMP_A_NA4, F.PMP_A_NAPOT) == (0, 1, 2, 3)
     assert (F.TVEC_MODE_DIRECT, F.TVEC_MODE_VECTORED) == (0, 1)
     assert F.EXTENSION_STATE_DIRTY == 3
+    # unprivileged 11.2, table 11.2: NV DZ OF UF NX from bit 4 down; fcsr's bits 63:8 are zero
+    flags = (F.FFLAGS_NV_MASK, F.FFLAGS_DZ_MASK, F.FFLAGS_OF_MASK, F.FFLAGS_UF_MASK)
+    assert flags + (F.FFLAGS_NX_MASK,) == (16, 8, 4, 2, 1)
+    assert F.FCSR_WRITABLE_MASK == 0xFF
     assert F.PAGE_SHIFT == 12
     # 8.6.3: a load/store of a PTE, 32 or 64 bits wide, as transformed instructions
     assert (F.TINST_PSEUDO_PTE_READ_32, F.TINST_PSEUDO_PTE_WRITE_32) == (0x2000, 0x2020)
