@@ -129,6 +129,14 @@ static void privileged_instructions(void)
         illegal++;
     }
     CHECK_EQ(220, run_code(0x12000073, NOP), -1);  /* sfence.vma: the VM's own TLB, allowed */
+    /* The VM's harts have no F: even with its own FS turned on, an FP instruction is illegal
+     * (the hypervisor keeps the HS-level FS Off, 8.2.1), so the shared f registers stay out
+     * of reach */
+    csr_set(CSR_SSTATUS, 1UL << SSTATUS_FS_SHIFT);                 /* FS = Initial */
+    CHECK_EQ(221, run_code(0xf2050053, NOP), CAUSE_ILLEGAL_INSTRUCTION);   /* fmv.d.x f0, a0 */
+    CHECK_EQ(222, run_code(0x00302573, NOP), CAUSE_ILLEGAL_INSTRUCTION);   /* csrr a0, fcsr */
+    csr_clear(CSR_SSTATUS, SSTATUS_FS_MASK);
+    illegal += 2;
 }
 
 static void expect_sbi_error(long n, struct sbiret r, long error)

@@ -1025,7 +1025,8 @@ H_DEVIATIONS: list[Deviation] = [
         _rule_mret_to_m_with_mpv,
         "D33",
     ),
-    _d(
+    # menvcfg and senvcfg exist without H too: this one departure applies to both dumps
+    Deviation(
         "envcfg-unimplemented-fields",
         "privileged spec 3.1.18 (menvcfg), 4.1.10 (senvcfg), 8.2.9 (henvcfg, H): PBMTE is "
         "read-only zero without Svpbmt; CBIE/CBCFE belong to Zicbom and CBZE to Zicboz, which "

@@ -38,7 +38,7 @@ CLASS_OF = {
 }
 CLASSES = {
     "reset", "illegal", "alu", "branch", "jump", "load", "store", "amo", "lr", "sc", "csr",
-    "xret", "wfi", "sfence", "hfence", "hlv", "hsv", "ecall", "ebreak", "fence",
+    "xret", "wfi", "sfence", "hfence", "hlv", "hsv", "ecall", "ebreak", "fence", "float",
 }  # fmt: skip
 ILLEGAL_TRAPS = {"illegal", "csr", "xret", "wfi", "sfence", "hfence", "hlv", "hsv"}
 ACCESSES = {"load", "store", "amo", "lr", "sc", "hlv", "hsv"}
@@ -86,6 +86,7 @@ RULE_CLASSES: dict[str, frozenset[str]] = {
         "mret-to-m-enters-v": {"xret"},
         "envcfg-unimplemented-fields": {"csr"},
         "sv57-implemented": {"csr"},
+        "fp-flags-leave-fs": {"float"},
     }.items()
 }
 # the rules that apply at a trap entry, an interrupt or a dump field, whatever the instruction
@@ -122,6 +123,8 @@ def instruction_class(bits: int | None, *, reset: bool = False) -> str:
         return "hlv"
     if name.startswith("hsv."):
         return "hsv"
+    if name.startswith("f") and not name.startswith("fence"):
+        return "float"  # F and D (fence and fence.i are in CLASS_OF)
     if name.startswith("b"):
         return "branch"
     return "alu"
