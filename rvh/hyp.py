@@ -29,7 +29,7 @@ from pathlib import Path
 from rvh import config as C
 from rvh.errors import ConfigError, LoadError
 from rvh.fdt import Board, DeviceTree, board_dtb, parse_dtb
-from rvh.loader import LoadedElf, read_elf
+from rvh.loader import LoadedElf, place_segments, read_elf
 
 GUEST_RAM_BASE = C.RAM_BASE  # every VM sees its RAM where QEMU's virt board has it
 HYPERVISOR_RESERVED = 64 << 20  # firmware (2 MiB) + the hypervisor's image, stacks and tables
@@ -238,11 +238,7 @@ def place_vm(write: Callable[[int, bytes], None], plan: VmPlan) -> None:
     """Copy the guest's segments and device tree into its host RAM (``write(address, data)``)."""
     from rvh.boot import qemu_fdt_address
 
-    for segment in plan.elf.segments:
-        write(plan.host(segment.address), segment.data)
-        bss = segment.memory_size - len(segment.data)
-        if bss:
-            write(plan.host(segment.address + len(segment.data)), bytes(bss))
+    place_segments(plan.elf, write, plan.host_base - GUEST_RAM_BASE)
     plan.dtb = guest_device_tree(plan)
     address = qemu_fdt_address(GUEST_RAM_BASE, plan.spec.memory, len(plan.dtb))
     if address < plan.elf.end:

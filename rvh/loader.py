@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,12 +162,18 @@ def load_elf(bus: Bus, path: str | Path) -> LoadedElf:
             )
     if not bus.ram_base <= elf.entry < ram_end:
         raise LoadError(f"{elf.path}: entry point {elf.entry:#x} is outside RAM")
+    place_segments(elf, bus.write_bytes)
+    return elf
+
+
+def place_segments(elf: LoadedElf, write: Callable[[int, bytes], None], offset: int = 0) -> None:
+    """Write each segment's file contents and zero the rest of its memory size, ``offset``
+    bytes from its address (rvh/hyp.py puts a VM's image in host RAM that way)."""
     for segment in elf.segments:
-        bus.write_bytes(segment.address, segment.data)
+        write(segment.address + offset, segment.data)
         bss = segment.memory_size - len(segment.data)
         if bss:
-            bus.write_bytes(segment.address + len(segment.data), bytes(bss))
-    return elf
+            write(segment.address + offset + len(segment.data), bytes(bss))
 
 
 def _machine_name(machine: object) -> str:
