@@ -474,6 +474,8 @@ def _run(args: argparse.Namespace) -> int:
             "exits:                " + ", ".join(f"{k} {v}" for k, v in sorted(exits.items())),
             f"exceptions/interrupts: {stats['exceptions']}/{stats['interrupts']}",
             f"TLB misses:           {stats['tlb_misses']}",
+            "retired by level:     "
+            + ", ".join(f"{k} {v}" for k, v in machine.retired_by_level().items()),
         ]
         lines += _device_lines(stats)
         lines += _vm_lines(machine)
@@ -497,12 +499,15 @@ def _where(machine: Machine) -> str:
 def _vm_lines(machine: Machine) -> list[str]:
     """With --hyp, one block per VM from the hypervisor's stats page (docs/hypervisor.md)."""
     from rvh.boot import HypervisorBoot
-    from rvh.hyp import STATS_ADDRESS, STATS_SIZE, read_stats
+    from rvh.hyp import STATS_ADDRESS, STATS_SIZE, read_stats, vm_vmid
 
     if not isinstance(machine.recipe, HypervisorBoot):
         return []
     lines = []
+    by_vmid = machine.hypervisor_by_vmid()
     for vm in read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE)):
+        if vm.mode == "hw":
+            vm.hypervisor_instructions = by_vmid.get(vm_vmid(vm.index), 0)
         lines += vm.lines()
     return lines
 

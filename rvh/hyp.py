@@ -357,17 +357,31 @@ class VmStats:
     counters: dict[str, int]
     sbi: dict[str, int]
     scause: dict[int, int]
+    # HS-mode instructions spent on this VM's exits (the emulator's count, hw mode), or None
+    hypervisor_instructions: int | None = None
 
     def lines(self) -> list[str]:
         counters = ", ".join(f"{k} {v}" for k, v in self.counters.items() if k != "exits")
         sbi = ", ".join(f"{k} {v}" for k, v in self.sbi.items() if v) or "none"
         scause = ", ".join(f"{k}: {v}" for k, v in self.scause.items()) or "none"
-        return [
+        lines = [
             f"vm {self.index} ({self.mode}): {self.state}, status {self.status}",
             f"  exits {self.counters['exits']}: {counters}",
             f"  sbi calls: {sbi}",
             f"  exits by scause: {scause}",
         ]
+        if self.hypervisor_instructions is not None:
+            exits = self.counters["exits"]
+            per_exit = f"{self.hypervisor_instructions / exits:.1f}" if exits else "-"
+            lines.append(
+                f"  hypervisor: {self.hypervisor_instructions} HS instructions, {per_exit} per exit"
+            )
+        return lines
+
+
+def vm_vmid(index: int) -> int:
+    """The VMID the hypervisor gives VM ``index`` in hw mode (firmware/hyp/gstage.c)."""
+    return index + 1
 
 
 def read_stats(page: bytes) -> list[VmStats]:

@@ -635,6 +635,22 @@ class Machine:
         for hart in waiting:
             hart.state[L.WFI] = 0  # re-examined by the next round
 
+    def retired_by_level(self) -> dict[str, int]:
+        """Instructions retired in M, HS, VS, VU and U, summed over the harts."""
+        totals = dict.fromkeys(L.LEVEL_NAMES, 0)
+        for hart in self.harts:
+            for level, count in hart.retired_by_level().items():
+                totals[level] += count
+        return totals
+
+    def hypervisor_by_vmid(self) -> dict[int, int]:
+        """HS-mode instructions by the VMID whose exit they handled, summed over the harts."""
+        totals: dict[int, int] = {}
+        for hart in self.harts:
+            for vmid, count in hart.hypervisor_by_vmid().items():
+                totals[vmid] = totals.get(vmid, 0) + count
+        return dict(sorted(totals.items()))
+
     def statistics(self) -> dict[str, object]:
         return {
             "instructions": self.instructions,
@@ -644,6 +660,8 @@ class Machine:
             "tlb_misses": sum(int(h.state[L.TLB_MISSES]) for h in self.harts),
             "exceptions": sum(int(h.state[L.EXCEPTIONS]) for h in self.harts),
             "interrupts": sum(int(h.state[L.INTERRUPTS]) for h in self.harts),
+            "retired_by_level": self.retired_by_level(),
+            "hypervisor_by_vmid": self.hypervisor_by_vmid(),
             "uart": self.uart.statistics(),
             "plic": self.plic.statistics(),
             "virtio": {device.name: device.statistics() for device in self.virtio},

@@ -112,7 +112,15 @@ from rvh.cpu.mmu import (
 )
 from rvh.cpu.tables import T_OP_MATCH
 from rvh.cpu.trace import F_TRACE_RD, INTERRUPT_RECORD, TRACE_FIELDS, record, record_event
-from rvh.cpu.trap import INTERRUPT_FLAG, TARGET_M, mret, sret, take_trap, trap_target
+from rvh.cpu.trap import (
+    INTERRUPT_FLAG,
+    TARGET_M,
+    charge_level,
+    mret,
+    sret,
+    take_trap,
+    trap_target,
+)
 from rvh.isa.causes import Exception_
 from rvh.isa.fields import (
     HGATP_VMID_MASK,
@@ -211,13 +219,14 @@ def decode_into_cache(state, machine, tables, memory, page_flags, tlb, decode_ca
 
 
 @nb.njit(cache=True)
-def deliver_trap(state, machine, trace, cause, is_interrupt, pc, bits):
+def deliver_trap(state, machine, trace, cause, is_interrupt, pc, bits, n):
     """Take the trap ``cause`` at pc: log it, then enter its handler (``trap.take_trap``).
 
     Returns the handler's address, or FIRMWARE_TRAP when the trap goes to M-mode and the
     emulator's built-in firmware stands in for M-mode (--sbi): the hart is left as it was and
     the kernel exits with Exit.FIRMWARE and the cause in TRAP_CAUSE.  ``bits`` is the
-    instruction for the log (0 when it was never fetched)."""
+    instruction for the log (0 when it was never fetched); ``n`` is the kernel call's count of
+    instructions so far, the faulting one included."""
     if machine[M_FIRMWARE_TRAPS] and trap_target(state, machine, cause, is_interrupt) == TARGET_M:
         state[TRAP_CAUSE] = (cause | INTERRUPT_FLAG) if is_interrupt else cause
         return np.int64(FIRMWARE_TRAP)
@@ -227,6 +236,8 @@ def deliver_trap(state, machine, trace, cause, is_interrupt, pc, bits):
             record_event(trace, state, mode, pc, bits, INTERRUPT_RECORD - cause, np.int64(0))
         else:
             record_event(trace, state, mode, pc, bits, -2 - cause, state[TRAP_TVAL])
+    # the level being left gets what it retired: all but a faulting instruction
+    charge_level(state, state[INSTRET] + n - (0 if is_interrupt else 1))
     return take_trap(state, machine, cause, is_interrupt, state[TRAP_TVAL], pc)
 
 
@@ -328,6 +339,7 @@ def execute_privileged(state, machine, tlb, op, rs1, rs2, bits, n, npc):
     if op == Op.MRET:
         if priv != PRIV_M:
             return illegal, npc
+        charge_level(state, state[INSTRET] + n)  # the xRET retires in the level it leaves
         return np.int64(OK), mret(state, machine)
     if op == Op.SRET:
         if virt:
@@ -335,6 +347,7 @@ def execute_privileged(state, machine, tlb, op, rs1, rs2, bits, n, npc):
                 return virtual, npc
         elif priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TSR_MASK)):
             return illegal, npc
+        charge_level(state, state[INSTRET] + n)
         return np.int64(OK), sret(state, machine)
     if op == Op.WFI:
         if priv != PRIV_M and (mstatus & MSTATUS_TW_MASK):
@@ -493,7 +506,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             now = state[TIME_NS] + n
             cause = select_interrupt(state, machine, now)
             if cause >= 0:
-                target = deliver_trap(state, machine, trace, cause, True, pc, np.int64(0))
+                target = deliver_trap(state, machine, trace, cause, True, pc, np.int64(0), n)
                 if target == FIRMWARE_TRAP:
                     exit_reason = np.int64(Exit.FIRMWARE)
                     break
@@ -538,7 +551,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 state, machine, tables, memory, page_flags, tlb, decode_cache, pc, host
             )
         if status != OK:
-            target = deliver_trap(state, machine, trace, status, False, pc, np.int64(0))
+            target = deliver_trap(state, machine, trace, status, False, pc, np.int64(0), n)
             if target == FIRMWARE_TRAP:
                 n -= 1  # the instruction was not executed
                 exit_reason = np.int64(Exit.FIRMWARE)
@@ -960,7 +973,14 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                     state[TRAP_TVAL] - start,
                 )
             target = deliver_trap(
-                state, machine, trace, status, False, pc, decode_cache[(slot << DC_SHIFT) + DC_BITS]
+                state,
+                machine,
+                trace,
+                status,
+                False,
+                pc,
+                decode_cache[(slot << DC_SHIFT) + DC_BITS],
+                n,
             )
             if target == FIRMWARE_TRAP:
                 n -= 1  # the instruction was not executed
@@ -980,4 +1000,5 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
     state[INSTRET] += n
     state[CYCLE] += n
     state[TIME_NS] += n
+    charge_level(state, state[INSTRET])
     return exit_reason

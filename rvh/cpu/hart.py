@@ -108,6 +108,26 @@ class Hart:
         """Instructions retired (the emulator's count; the guest's minstret may differ)."""
         return int(self.state[L.INSTRET])
 
+    def retired_by_level(self) -> dict[str, int]:
+        """Instructions retired in each privilege level (M, HS, VS, VU, U); they add up to
+        ``instret``.  What the kernel has not credited yet (the firmware's retired ecalls,
+        Python's own changes of INSTRET) belongs to the level the hart is in now."""
+        state = self.state
+        counts = [int(state[L.RETIRED_BY_LEVEL + level]) for level in range(len(L.LEVEL_NAMES))]
+        counts[_LEVELS[(int(state[L.PRIV]), int(state[L.VIRT]))]] += int(
+            state[L.INSTRET] - state[L.LEVEL_MARK]
+        )
+        return dict(zip(L.LEVEL_NAMES, counts, strict=True))
+
+    def hypervisor_by_vmid(self) -> dict[int, int]:
+        """HS-mode instructions by the VMID of the VM whose exit they handled (0: before any
+        VM ran); the last slot also holds every larger VMID."""
+        return {
+            vmid: int(self.state[L.HS_BY_VMID + vmid])
+            for vmid in range(L.HS_VMID_SLOTS)
+            if self.state[L.HS_BY_VMID + vmid]
+        }
+
     @property
     def steps(self) -> int:
         """Instructions executed: retired ones plus those that raised an exception."""
@@ -120,6 +140,16 @@ _MODE_NAMES = {
     (L.PRIV_U, 0): "U",
     (L.PRIV_S, 1): "VS",
     (L.PRIV_U, 1): "VU",
+}
+
+
+_LEVELS = {
+    (L.PRIV_M, 0): L.LEVEL_M,
+    (L.PRIV_M, 1): L.LEVEL_M,
+    (L.PRIV_S, 0): L.LEVEL_HS,
+    (L.PRIV_U, 0): L.LEVEL_U,
+    (L.PRIV_S, 1): L.LEVEL_VS,
+    (L.PRIV_U, 1): L.LEVEL_VU,
 }
 
 

@@ -63,6 +63,15 @@ TLB_BANK_SATP = 76  # + bank: the satp (HS) or vsatp (VS) the bank translates fo
 TLB_BANK_HGATP = 84  # + bank: the hgatp of a VS bank
 TRACE_CSR = 92  # the CSR the current instruction wrote (for the trace), or -1
 TRACE_CSR_VALUE = 93  # its value after the write
+# Instructions retired per privilege level (statistics, `rvh run --stats`): the kernel credits
+# the instructions retired since LEVEL_MARK to the level being left at each privilege change
+# (trap entry, xRET) and when it returns, so the fast loop counts nothing extra.  The levels
+# are indexed by LEVEL_* below; their sum is LEVEL_MARK, which equals INSTRET after each run.
+RETIRED_BY_LEVEL = 94  # + LEVEL_M ... LEVEL_U
+LEVEL_MARK = 99  # INSTRET at the last crediting
+EXIT_VMID = 100  # VMID of the VM whose exit HS-mode handles (from hgatp at the V=1 -> 0 trap)
+HS_BY_VMID = 101  # + VMID (VMIDs past HS_VMID_SLOTS - 1 share the last): HS-mode instructions
+HS_VMID_SLOTS = 16
 CSR_BASE = 256  # CSR n lives at CSR_BASE + n
 F = CSR_BASE + 4096  # f0..f31 at F + n (64 bits each; single values NaN-boxed, 11.1, 12.2)
 STATE_SIZE = F + 32
@@ -124,6 +133,14 @@ MMIO_FAULT = 4
 PRIV_U = 0
 PRIV_S = 1
 PRIV_M = 3
+
+# privilege levels of RETIRED_BY_LEVEL (HS is S with V=0, VS and VU are V=1)
+LEVEL_M = 0
+LEVEL_HS = 1
+LEVEL_VS = 2
+LEVEL_VU = 3
+LEVEL_U = 4
+LEVEL_NAMES = ("M", "HS", "VS", "VU", "U")
 
 # ---- machine (shared) -------------------------------------------------------------------
 M_RAM_BASE = 0

@@ -15,6 +15,7 @@ from rvh.cpu.extensions import has_hypervisor, mideleg_value
 from rvh.cpu.layout import (
     CAUSE_MUTANT_CODES,
     CSR_HEDELEG,
+    CSR_HGATP,
     CSR_HIDELEG,
     CSR_HSTATUS,
     CSR_HTINST,
@@ -37,14 +38,24 @@ from rvh.cpu.layout import (
     CSR_VSTVAL,
     CSR_VSTVEC,
     EXCEPTIONS,
+    EXIT_VMID,
+    HS_BY_VMID,
+    HS_VMID_SLOTS,
     INSTRET,
     INTERRUPTS,
     LAST_CAUSE,
+    LEVEL_HS,
+    LEVEL_M,
+    LEVEL_MARK,
+    LEVEL_U,
+    LEVEL_VS,
+    LEVEL_VU,
     M_CAUSE_MUTANT,
     PRIV,
     PRIV_M,
     PRIV_S,
     PRIV_U,
+    RETIRED_BY_LEVEL,
     TRAP_GVA,
     TRAP_TINST,
     TRAP_TVAL2,
@@ -53,6 +64,8 @@ from rvh.cpu.layout import (
 from rvh.cpu.mmu import update_contexts
 from rvh.isa.causes import Interrupt
 from rvh.isa.fields import (
+    HGATP_VMID_MASK,
+    HGATP_VMID_SHIFT,
     HSTATUS_GVA_MASK,
     HSTATUS_SPV_MASK,
     HSTATUS_SPVP_MASK,
@@ -103,6 +116,27 @@ def trap_target(state, machine, cause, is_interrupt):
 
 
 @nb.njit(cache=True)
+def charge_level(state, retired):
+    """Credit the instructions retired since the last crediting to the privilege level the hart
+    is in, before it leaves it.  ``retired`` is the hart's INSTRET as of now (the caller adds
+    the current kernel call's count).  HS-mode's share is also credited to the VM whose exit
+    it is handling (EXIT_VMID)."""
+    delta = retired - state[LEVEL_MARK]
+    state[LEVEL_MARK] = retired
+    priv = state[PRIV]
+    if priv == PRIV_M:
+        level = LEVEL_M
+    elif state[VIRT]:
+        level = LEVEL_VS if priv == PRIV_S else LEVEL_VU
+    elif priv == PRIV_S:
+        level = LEVEL_HS
+        state[HS_BY_VMID + min(state[EXIT_VMID], HS_VMID_SLOTS - 1)] += delta
+    else:
+        level = LEVEL_U
+    state[RETIRED_BY_LEVEL + level] += delta
+
+
+@nb.njit(cache=True)
 def take_trap(state, machine, cause, is_interrupt, tval, pc):
     """Enter the trap handler; returns the new pc.  tval is ignored for interrupts; the H
     trap values (GVA, htval/mtval2, htinst/mtinst) come from the state's side channel."""
@@ -130,6 +164,8 @@ def take_trap(state, machine, cause, is_interrupt, tval, pc):
         state[INSTRET] -= 1  # the faulting instruction does not retire
     mcause = cause | (INTERRUPT_FLAG if is_interrupt else np.int64(0))
     state[LAST_CAUSE] = mcause
+    if virt and target != TARGET_VS:
+        state[EXIT_VMID] = (state[CSR_HGATP] & HGATP_VMID_MASK) >> HGATP_VMID_SHIFT
     mstatus = state[CSR_MSTATUS]
     if target == TARGET_VS:
         # VS-level interrupts are reported to VS-mode with the S-level codes (8.2.3)
