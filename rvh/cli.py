@@ -6,6 +6,7 @@
     rvh dtb [-o FILE] [--memory SIZE] [--smp N]
     rvh disasm ELF | WORD...
     rvh bench mips|mmu|hext|virtio [--repeat N]
+    rvh bench overhead [--quick] [--json FILE] [--plot FILE.png] [--modes LIST] [--dask [ADDR]]
 
 Errors are one line on stderr and an exit status from :mod:`rvh.errors`; the guest's own exit
 code is the status of a normal run.
@@ -256,6 +257,31 @@ def build_parser() -> argparse.ArgumentParser:
         "virtio", help="guest-visible virtio-blk MB/s and virtio-net frames/s (wall time)"
     )
     virtio.add_argument("--repeat", type=_positive_int, default=3, metavar="N", help=REPEAT_HELP)
+    overhead = bench_commands.add_parser(
+        "overhead",
+        help="what virtualization costs: cpu, priv, ram, disk, net natively and in each VM mode",
+    )
+    overhead.add_argument(
+        "--quick",
+        action="store_true",
+        help="one run of each (the counts are exact); else three, for the median host time",
+    )
+    overhead.add_argument("--json", metavar="FILE", help="write the rows as JSON")
+    overhead.add_argument("--plot", metavar="FILE.png", help="draw grouped bars per class")
+    overhead.add_argument(
+        "--modes",
+        default="native,hw,trap,pv",
+        metavar="LIST",
+        help="modes to run, from native,hw,trap,pv (default all; native is always run)",
+    )
+    overhead.add_argument(
+        "--dask",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run on a Dask cluster (a local one when ADDRESS is not given)",
+    )
     return parser
 
 
@@ -370,11 +396,23 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             baseline="native",
             title="rvh bench hext",
         )
+    if args.bench == "overhead":
+        from rvh.bench.overhead import bench_overhead, parse_modes
+
+        return bench_overhead(
+            quick=args.quick,
+            modes=parse_modes(args.modes),
+            json_path=args.json,
+            plot_path=args.plot,
+            dask=args.dask,
+        )
     if args.bench == "virtio":
         from rvh.bench.virtio import bench_virtio
 
         return bench_virtio(repeat=args.repeat)
-    parser.exit(EXIT_USAGE, "rvh: bench needs a benchmark name: mips, mmu, hext or virtio\n")
+    parser.exit(
+        EXIT_USAGE, "rvh: bench needs a benchmark name: mips, mmu, hext, virtio or overhead\n"
+    )
     return EXIT_USAGE
 
 

@@ -34,6 +34,7 @@ static unsigned long sieve_round(uint64_t *hash)
 
 int main(void)
 {
+    ovh_start();
     uint64_t hash = 0xcbf29ce484222325ULL;
     unsigned long primes = 0;
     struct ovh_region r = ovh_begin();

@@ -10,7 +10,8 @@
  *
  *     OVH <bench> ops=<operations> instret=<instructions> time=<timer ticks>
  *
- * and the guest ends with "OVH done" and a clean shutdown.
+ * The guest starts with "OVH start" (ovh_start) and ends with "OVH done" and a clean shutdown
+ * (ovh_done): the runner counts the hypervisor's exits from one line to the next.
  */
 #ifndef OVH_H
 #define OVH_H
@@ -43,6 +44,11 @@ static inline void ovh_end(struct ovh_region r, const char *bench, unsigned long
     uint64_t time = rdtime();
     printf("OVH %s ops=%lu instret=%lu time=%lu\n", bench, ops,
            (unsigned long)(instret - r.instret), (unsigned long)(time - r.time));
+}
+
+static inline void ovh_start(void)
+{
+    printf("OVH start\n");
 }
 
 static inline void ovh_done(void)

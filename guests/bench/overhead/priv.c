@@ -203,6 +203,7 @@ static void bench_ctxswitch(void)
 
 int main(void)
 {
+    ovh_start();
     strap_hook = bench_hook;
     /* bare address space: U-mode may run the kernel's code */
     bench_syscall();

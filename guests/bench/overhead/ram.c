@@ -88,6 +88,7 @@ static void bench_memcpy(void)
 
 int main(void)
 {
+    ovh_start();
     pt_pool_init(&pool, pool_pages, sizeof(pool_pages));
     pt_init(&parent, &pool, 3, 0, 0);
     pt_init(&child, &pool, 3, 0, 0);
