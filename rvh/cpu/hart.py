@@ -121,12 +121,14 @@ class Hart:
 
     def hypervisor_by_vmid(self) -> dict[int, int]:
         """HS-mode instructions by the VMID of the VM whose exit they handled (0: before any
-        VM ran); the last slot also holds every larger VMID."""
-        return {
-            vmid: int(self.state[L.HS_BY_VMID + vmid])
-            for vmid in range(L.HS_VMID_SLOTS)
-            if self.state[L.HS_BY_VMID + vmid]
-        }
+        VM ran); the last slot also holds every larger VMID.  They add up to the HS level of
+        ``retired_by_level`` (what is not credited yet goes as there)."""
+        state = self.state
+        counts = [int(state[L.HS_BY_VMID + vmid]) for vmid in range(L.HS_VMID_SLOTS)]
+        if _LEVELS[(int(state[L.PRIV]), int(state[L.VIRT]))] == L.LEVEL_HS:
+            slot = min(int(state[L.EXIT_VMID]), L.HS_VMID_SLOTS - 1)
+            counts[slot] += int(state[L.INSTRET] - state[L.LEVEL_MARK])
+        return {vmid: count for vmid, count in enumerate(counts) if count}
 
     @property
     def steps(self) -> int:
