@@ -6,12 +6,14 @@
  * A region's cost is read from the instret CSR, which counts every instruction the hart
  * retires, whatever its privilege: under a hypervisor it includes the hypervisor's (and any
  * firmware's) instructions spent on the region's exits, and it is deterministic.  Each region
- * prints one line the runner parses:
+ * prints two lines the runner parses:
  *
+ *     OVH begin
  *     OVH <bench> ops=<operations> instret=<instructions> time=<timer ticks>
  *
- * The guest starts with "OVH start" (ovh_start) and ends with "OVH done" and a clean shutdown
- * (ovh_done): the runner counts the hypervisor's exits from one line to the next.
+ * The begin line lets the runner read the host clock and the hypervisor's exit count just
+ * before the region, the result line just after it.  The guest starts with "OVH start"
+ * (ovh_start) and ends with "OVH done" and a clean shutdown (ovh_done).
  */
 #ifndef OVH_H
 #define OVH_H
@@ -32,6 +34,7 @@ static inline uint64_t ovh_instret(void)
 static inline struct ovh_region ovh_begin(void)
 {
     struct ovh_region r;
+    printf("OVH begin\n");     /* the runner's host clock starts at this line's end */
     r.time = rdtime();
     r.instret = ovh_instret();
     return r;
