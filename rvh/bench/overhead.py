@@ -98,6 +98,7 @@ class Row:
     # host wall time per operation, from the previous report line (so the console output of
     # that line is in it: meaningful for long regions only); noisy, never deterministic
     host_ns: float | None = None
+    host_overhead_pct: float | None = None  # host_ns vs native's: the emulator's cost too
 
     def json(self) -> dict[str, object]:
         row = asdict(self)
@@ -367,11 +368,15 @@ def merge(results: Iterable[RunResult]) -> list[Row]:
         values = [r.value for r in same if r.value is not None]
         if row.klass in IO and values:
             row.value = statistics.median(values)
-    native = {(r.klass, r.bench): r.value for r in rows if r.mode == "native" and r.value}
+    native = {(r.klass, r.bench): r for r in rows if r.mode == "native" and r.value}
     for row in rows:
         base = native.get((row.klass, row.bench))
-        if row.value is not None and base:
-            row.overhead_pct = round(100 * (row.value - base) / base, 2)
+        if base is None:
+            continue
+        if row.value is not None and base.value:
+            row.overhead_pct = round(100 * (row.value - base.value) / base.value, 2)
+        if row.host_ns is not None and base.host_ns:
+            row.host_overhead_pct = round(100 * (row.host_ns - base.host_ns) / base.host_ns, 1)
     return rows
 
 
