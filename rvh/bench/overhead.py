@@ -179,9 +179,9 @@ def _run_overhead_guest(key: RunKey) -> RunResult:
             line_started = now
         pending.extend(data)
         while b"\n" in pending:
-            line, _, rest = pending.partition(b"\n")
+            text, _, rest = pending.partition(b"\n")
             pending[:] = rest
-            line = line.rstrip(b"\r")
+            line = bytes(text).rstrip(b"\r")
             if line == b"OVH begin":
                 region_started, exits_at_begin = now, vm_exits()
             elif line.startswith(b"OVH "):
@@ -415,18 +415,18 @@ def detail_table(rows: list[Row], modes: Sequence[str]) -> list[list[str]]:
     for (klass, bench), by_mode in benches.items():
         cells = []
         for mode in modes:
-            row = by_mode.get(mode)
-            if row is None:
+            found = by_mode.get(mode)
+            if found is None:
                 unsupported = [r for r in rows if r.klass == klass and r.mode == mode]
                 cells.append(unsupported[0].status if unsupported else "-")
-            elif row.value is None:
-                cells.append(row.status)
+            elif found.value is None:
+                cells.append(found.status)
             else:
-                text = f"{row.value:.1f}"
-                if row.exits is not None:
-                    text += f" ({row.exits:.2f} exits)"
-                if row.host_ns is not None:
-                    text += f" {row.host_ns:.0f} ns"
+                text = f"{found.value:.1f}"
+                if found.exits is not None:
+                    text += f" ({found.exits:.2f} exits)"
+                if found.host_ns is not None:
+                    text += f" {found.host_ns:.0f} ns"
                 cells.append(text)
         unit = next(iter(by_mode.values())).unit
         table.append([klass, bench, unit, *cells])
