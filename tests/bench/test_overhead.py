@@ -37,6 +37,7 @@ def priv_rows() -> dict[str, dict[str, Row]]:
     return by_mode
 
 
+@pytest.mark.slow  # runs guests
 def test_priv_benchmarks_all_measured(priv_rows):
     assert list(priv_rows["native"]) == PRIV_BENCHES
     assert list(priv_rows["hw"]) == PRIV_BENCHES
@@ -45,6 +46,7 @@ def test_priv_benchmarks_all_measured(priv_rows):
     assert priv_rows["native"]["call"].value == pytest.approx(4.0, abs=0.1)
 
 
+@pytest.mark.slow  # runs guests
 def test_hw_delegated_operations_cost_what_native_does(priv_rows):
     # syscalls, CSR writes, illegal instructions, timer interrupts, page faults, PTE updates
     # and satp switches never leave the VM in hw mode: the same instructions, no exit
@@ -54,6 +56,7 @@ def test_hw_delegated_operations_cost_what_native_does(priv_rows):
         assert hw.overhead_pct == 0.0 and hw.exits == 0.0, bench
 
 
+@pytest.mark.slow  # runs guests
 def test_hw_exits_cost_hypervisor_instructions(priv_rows):
     for bench in ("mmio", "sbi"):
         hw = priv_rows["hw"][bench]
@@ -62,6 +65,7 @@ def test_hw_exits_cost_hypervisor_instructions(priv_rows):
         assert hw.overhead_pct > 100
 
 
+@pytest.mark.slow  # runs guests
 def test_cpu_bound_hw_overhead_at_most_5_percent():
     rows = merge([run_key(RunKey("cpu", "native")), run_key(RunKey("cpu", "hw"))])
     (hw,) = [row for row in rows if row.mode == "hw"]
@@ -69,6 +73,7 @@ def test_cpu_bound_hw_overhead_at_most_5_percent():
     assert hw.overhead_pct is not None and hw.overhead_pct <= 5.0
 
 
+@pytest.mark.slow  # runs guests
 def test_counts_twice_identical():
     first = run_key(RunKey("ram", "hw")).rows
     second = run_key(RunKey("ram", "hw")).rows
@@ -157,6 +162,7 @@ def test_bad_modes_is_one_line_and_status_2():
     assert result.stderr.strip().count("\n") == 0 and "--modes: kvm" in result.stderr
 
 
+@pytest.mark.slow  # runs guests
 def test_dask_local_cluster_matches_serial():
     keys = [RunKey("priv", "native"), RunKey("priv", "hw")]
     on_dask = run_matrix(keys, dask="")
