@@ -21,6 +21,7 @@ from rvh.hyp import GuestSpec, host_memory_needed, vm_vmid
 from rvh.machine import Machine
 
 PRIV = GUESTS / "bench" / "overhead" / "priv.elf"
+SMODE_HELLO = GUESTS / "smode" / "hello.elf"
 U_INSTRUCTIONS = 3 * 1000 + 1
 
 
@@ -126,3 +127,18 @@ def test_stats_prints_levels_and_hypervisor_per_exit():
     assert "HS instructions" in hyp and "per exit" in hyp
     per_exit = float(hyp.split(",")[1].split()[0])
     assert 0 < per_exit <= 400
+
+
+def test_two_vms_each_get_their_hypervisor_share():
+    specs = [GuestSpec.parse(f"{PRIV},virt=hw"), GuestSpec.parse(f"{SMODE_HELLO},virt=hw")]
+    config = MachineConfig(memory=max(MachineConfig.memory, host_memory_needed(specs)))
+    machine = Machine(config, output=lambda data: None)
+    machine.boot(HypervisorBoot(specs))
+    assert machine.run_sync().status == 0
+    levels = machine.retired_by_level()
+    by_vmid = machine.hypervisor_by_vmid()
+    assert set(by_vmid) == {0, vm_vmid(0), vm_vmid(1)}
+    assert sum(by_vmid.values()) == levels["HS"]
+    assert levels["VU"] == U_INSTRUCTIONS  # only the priv guest runs U code
+    # the priv guest's 2000 SBI and MMIO exits outweigh hello's console
+    assert by_vmid[vm_vmid(0)] > 10 * by_vmid[vm_vmid(1)] > 0
