@@ -63,6 +63,10 @@ TLB_BANK_SATP = 76  # + bank: the satp (HS) or vsatp (VS) the bank translates fo
 TLB_BANK_HGATP = 84  # + bank: the hgatp of a VS bank
 TRACE_CSR = 92  # the CSR the current instruction wrote (for the trace), or -1
 TRACE_CSR_VALUE = 93  # its value after the write
+# the debugger's watchpoints (rvh/cpu/debug.py): 1 + the index of the watch an access touched,
+# or 0, and the address of that access; the kernel exits after the instruction retires
+DEBUG_WATCH_HIT = 94
+DEBUG_WATCH_ADDR = 95
 CSR_BASE = 256  # CSR n lives at CSR_BASE + n
 F = CSR_BASE + 4096  # f0..f31 at F + n (64 bits each; single values NaN-boxed, 11.1, 12.2)
 STATE_SIZE = F + 32
@@ -147,7 +151,21 @@ MAX_HARTS = 8
 # Only mutation testing (tools/mutate) sets it: a planted bug with no kernel recompile.
 M_CAUSE_MUTANT = 40
 CAUSE_MUTANT_CODES = 24  # exception codes 0..23 (privileged spec 3.1.15, H 8.6.1)
-MACHINE_SIZE = 64
+# The debugger's breakpoints and watchpoints (rvh/gdb), by virtual address.  The counts are 0
+# unless gdb set some, and the kernel looks at them only off its fast path.
+M_BREAKPOINTS = 64  # how many addresses follow
+M_BREAK_ADDR = 65  # + i: the virtual address of breakpoint i
+MAX_BREAKPOINTS = 32
+M_WATCHES = M_BREAK_ADDR + MAX_BREAKPOINTS  # how many watches follow
+M_WATCH_BASE = M_WATCHES + 1  # + WATCH_FIELDS * i: watch i
+WATCH_START = 0  # first virtual address watched
+WATCH_END = 1  # one past the last
+WATCH_KIND = 2  # WATCH_READS | WATCH_WRITES
+WATCH_FIELDS = 3
+WATCH_READS = 1
+WATCH_WRITES = 2
+MAX_WATCHPOINTS = 8
+MACHINE_SIZE = 128
 
 # ---- TLB ---------------------------------------------------------------------------------
 TLB_SETS = 256
