@@ -750,7 +750,7 @@ def _run_state(hart: Hart) -> str:
         return "halted"
     if hart.state[L.WFI]:
         return "wfi"
-    return "running"
+    return "active"
 
 
 def _thread(text: str) -> int | None:

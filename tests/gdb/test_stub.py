@@ -283,7 +283,7 @@ def test_ctrl_c_stops_a_running_machine_and_threads_are_harts(tmp_path: Path) ->
             assert client.ask(b"qC") == b"QCp1.2"
             assert client.ask(b"T2") == b"OK" and client.ask(b"T3") == b"E00"
             extra = bytes.fromhex(client.ask(b"qThreadExtraInfo,2").decode())
-            assert extra == b"hart 1 M-mode running"
+            assert extra == b"hart 1 M-mode active"
             client.send(b"c")
             time.sleep(0.5)
             sock.sendall(b"\x03")
@@ -292,8 +292,8 @@ def test_ctrl_c_stops_a_running_machine_and_threads_are_harts(tmp_path: Path) ->
             assert pc == 0x8000_0000  # spinning on its j 1b
             harts = bytes.fromhex(client.ask(b"qRcmd," + b"info harts".hex().encode()).decode())
             assert harts.decode().splitlines() == [
-                "hart 0: pc 0x80000000 M-mode V=0 priv=3 running",
-                "hart 1: pc 0x80000000 M-mode V=0 priv=3 running",
+                "hart 0: pc 0x80000000 M-mode V=0 priv=3 active",
+                "hart 1: pc 0x80000000 M-mode V=0 priv=3 active",
             ]
             stats = bytes.fromhex(client.ask(b"qRcmd," + b"stats".hex().encode()).decode())
             assert b"instructions retired:" in stats
@@ -338,7 +338,7 @@ kill
     assert any(line.startswith("vm 0: memory is its guest view") for line in lines)
     assert "Breakpoint 1, 0x0000000080200004 in _start () at " in out
     assert "$1 = 1" in lines
-    assert f"hart 0: pc {start + 4:#x} VS-mode V=1 priv=1 running" in lines
+    assert f"hart 0: pc {start + 4:#x} VS-mode V=1 priv=1 active" in lines
     assert "Breakpoint 2, main (hartid=0, dtb=" in out
     assert "$2 = 1" in out and "$3 = 1" in out  # S-mode with V=1: VS
     assert f"=> 0x{main:x} <main>:\tadd\tsp,sp,-80" in out  # read through the G-stage
@@ -355,7 +355,7 @@ kill
         out = _run_gdb(hello, path, on_host, tmp_path)
         assert rvh.wait(timeout=TIMEOUT) == 0
     assert "$1 = 0" in out
-    assert f"hart 0: pc {start + 4:#x} HS-mode V=0 priv=1 running" in out
+    assert f"hart 0: pc {start + 4:#x} HS-mode V=0 priv=1 active" in out
 
 
 def _symbol(elf: Path, name: str) -> int:
