@@ -367,3 +367,52 @@ def _symbol(elf: Path, name: str) -> int:
         if len(parts) == 3 and parts[2] == name:
             return int(parts[0], 16)
     raise AssertionError(f"{elf} has no symbol {name}")
+
+
+def test_attaching_to_a_running_machine_stops_it(tmp_path: Path) -> None:
+    spinner = build_elf("1: addi a0, a0, 1\n j 1b\n", tmp_path / "spin.elf")
+    path = str(tmp_path / "gdb.sock")
+    process = subprocess.Popen(
+        _rvh_command(str(spinner), "--gdb", f"unix:{path}", "--serial", "null"),
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+    )
+    try:
+        assert process.stderr is not None
+        assert "listening on" in process.stderr.readline()
+        time.sleep(0.5)  # it runs
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(path)
+            client = _Client(sock)
+            assert client.ask(b"?") == b"T05thread:p1.1;"
+            a0 = client.ask(b"pa")
+            assert client.ask(b"pa") == a0  # stopped: a0 no longer moves
+            assert int.from_bytes(bytes.fromhex(a0.decode()), "little") > 0
+            client.send(b"k")
+        assert process.wait(timeout=TIMEOUT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=TIMEOUT)
+
+
+def test_bad_gdb_options_are_one_line_errors(guest: Path, tmp_path: Path) -> None:
+    for args, message in (
+        (["--gdb", "tcp::99999"], "--gdb 'tcp::99999': use tcp::PORT, tcp:HOST:PORT or unix:PATH"),
+        (["--gdb", "serial"], "--gdb 'serial': use tcp::PORT"),
+        (["--gdb-wait"], "--gdb-wait goes with --gdb WHERE"),
+        (["--gdb", f"unix:{tmp_path}/no/such/dir/s"], "No such file or directory"),
+    ):
+        result = subprocess.run(
+            _rvh_command(str(guest), *args),
+            capture_output=True,
+            text=True,
+            env=_env(),
+            cwd=ROOT,
+            timeout=TIMEOUT,
+        )
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
