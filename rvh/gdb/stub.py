@@ -198,6 +198,13 @@ class GdbStub:
                     try:
                         reply = await self._handle(event.data)
                     except (PacketError, ValueError, KeyError, IndexError):
+                        reply = b"E01"  # malformed: numbers that are not hex, missing fields
+                    except Exception as error:  # noqa: BLE001 - a stub bug must not end the run
+                        what = event.data[:40].decode("latin-1")
+                        print(
+                            f"rvh: gdb: packet {what!r} failed: {type(error).__name__}: {error}",
+                            file=sys.stderr,
+                        )
                         reply = b"E01"
                     if reply is not None:
                         await self.send(reply)
@@ -242,6 +249,10 @@ class GdbStub:
         self.machine.notify()  # an idle machine waits for an event
 
     def _resume_machine(self, action: str, hart: int = 0) -> None:
+        """Tell a parked (or parking) machine what to do next.  A running machine is left
+        alone: an early resume would let its next stop pass unnoticed."""
+        if not (self.parked or self.stop_requested):
+            return
         self._action = action
         self._step_hart = hart
         self._resume.set()
