@@ -325,9 +325,12 @@ continue
 p $priv
 p $virt
 x/2i $pc
+p/x *(unsigned int *)$pc
 monitor info vms
 monitor vm off
 monitor phys on
+p/x *(unsigned int *){main - 0x8000_0000 + 0x8400_0000:#x}
+p/x *(unsigned int *){main:#x}
 kill
 """
     with _rvh(["--hyp", "--guest", str(hello)], tmp_path) as (rvh, path):
@@ -343,6 +346,12 @@ kill
     assert "$2 = 1" in out and "$3 = 1" in out  # S-mode with V=1: VS
     assert f"=> 0x{main:x} <main>:\tadd\tsp,sp,-80" in out  # read through the G-stage
     assert "VMID 1: running, exits " in out
+    # physical: the VM's main is in its RAM at host 0x8400_0000 (the vm@0 node's reg); the
+    # same address as a host physical one is the hypervisor's own code
+    assert "host 0x84000000" in out
+    in_guest = out.split("$4 = ")[1].split()[0]
+    assert f"$5 = {in_guest}" in out
+    assert f"$6 = {in_guest}" not in out and "$6 = 0x" in out
     assert "memory is physical" in out
     on_host = f"""
 break *{start + 4:#x}
