@@ -472,9 +472,10 @@ class Machine:
         limit = cfg.max_instructions
         smp = len(self.harts) > 1
         progress = {hart.hartid: (hart.steps, hart.instret) for hart in self.harts}
+        debugger = self.debugger  # --gdb: a stop it asks for ends the round at the next exit
         while self.exit_status is None:
-            if self.debugger is not None and self.debugger.stop_requested:
-                await self.debugger.park()
+            if debugger is not None and debugger.stop_requested:
+                await debugger.park()
                 continue
             if self.reset_requested:
                 self.reset_requested = False
@@ -507,9 +508,11 @@ class Machine:
                     if busy or isinstance(device, VirtioMmioDevice):
                         # a queue notify (or I/O in flight): give the device tasks a turn
                         await trio.lowlevel.checkpoint()
-                    if hart.state[L.WFI] or hart.state[L.HALTED] or self._debug_stop():
+                    if hart.state[L.WFI] or hart.state[L.HALTED]:
                         break
-                if self._debug_stop():
+                    if debugger is not None and debugger.stop_requested:
+                        break
+                if debugger is not None and debugger.stop_requested:
                     break
                 if hart.instret != progress[hart.hartid][1]:
                     progress[hart.hartid] = (hart.steps, hart.instret)
@@ -524,9 +527,6 @@ class Machine:
                         if other is not hart:
                             other.state[L.RESERVATION] = -1
             await trio.lowlevel.checkpoint()
-
-    def _debug_stop(self) -> bool:
-        return self.debugger is not None and self.debugger.stop_requested
 
     def step_instruction(self, hart: Hart) -> None:
         """Execute one instruction on ``hart`` for the debugger, serving the kernel exits it
