@@ -24,6 +24,9 @@ from rvh.gdb.packets import Packet, PacketReader, frame
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 
+# each test starts rvh (and gdb, or QEMU) in subprocesses: seconds each
+pytestmark = pytest.mark.slow
+
 # a guest that calls bump() three times; bump() increments the doubleword ``counter``
 GUEST = """
     li s0, 0
@@ -147,6 +150,7 @@ def guest(tmp_path: Path) -> Path:
     return build_elf(GUEST, tmp_path / "bump.elf")
 
 
+@pytest.mark.qemu
 def test_a_session_on_rvh_reads_as_on_qemu(guest: Path, tmp_path: Path) -> None:
     qemu = require_qemu()
     port = _free_port()
