@@ -429,3 +429,43 @@ def test_bad_gdb_options_are_one_line_errors(guest: Path, tmp_path: Path) -> Non
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_the_hart_that_hits_a_breakpoint_is_the_stop_s_thread(tmp_path: Path) -> None:
+    program = """
+    li a2, 0
+    csrr a0, mhartid
+    bnez a0, second
+first:
+    j first
+second:
+    addi a2, a2, 1
+.globl target
+target:
+    j second
+"""
+    elf = build_elf(program, tmp_path / "smp.elf")
+    target = _symbol(elf, "target")
+    with _rvh([str(elf), "--smp", "2"], tmp_path) as (rvh, path):
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(path)
+            client = _Client(sock)
+            assert client.ask(b"QStartNoAckMode") == b"OK"
+            assert client.ask(f"Z0,{target:x},4".encode()) == b"OK"
+            assert client.ask(f"Z1,{target:x},4".encode()) == b"OK"  # the same, as hardware
+            assert client.ask(b"vCont;c") == b"T05thread:p1.2;"
+            assert client.ask(b"Hgp1.2") == b"OK"
+            pc = int.from_bytes(bytes.fromhex(client.ask(b"p20").decode()), "little")
+            assert pc == target
+            a2 = int.from_bytes(bytes.fromhex(client.ask(b"pc").decode()), "little")
+            assert a2 == 1  # the addi before it ran once
+            assert client.ask(b"vCont;c") == b"T05thread:p1.2;"
+            assert client.ask(b"pc") == (2).to_bytes(8, "little").hex().encode()
+            assert client.ask(f"z0,{target:x},4".encode()) == b"OK"
+            assert client.ask(f"z1,{target:x},4".encode()) == b"OK"
+            # a step of hart 1 alone: one instruction, then the stop names it
+            assert client.ask(b"vCont;s:p1.2") == b"T05thread:p1.2;"
+            pc = int.from_bytes(bytes.fromhex(client.ask(b"p20").decode()), "little")
+            assert pc == _symbol(elf, "second")
+            client.send(b"k")
+        assert rvh.wait(timeout=TIMEOUT) == 0
