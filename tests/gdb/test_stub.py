@@ -469,3 +469,24 @@ target:
             assert pc == _symbol(elf, "second")
             client.send(b"k")
         assert rvh.wait(timeout=TIMEOUT) == 0
+
+
+def test_a_watchpoint_in_a_vm_stops_in_that_vm_only(tmp_path: Path) -> None:
+    """The word below the hypervisor's stack top is in the VM's bss too: the hypervisor
+    writes it first (a push), the VM's start-up code clears it later."""
+    hello = require_guest(GUESTS / "smode" / "hello.elf")
+    hyp = ROOT / "firmware" / "build" / "hyp" / "hyp.elf"
+    word = _symbol(hyp, "__stack_top") - 8
+    assert _symbol(hello, "__bss_start") <= word < _symbol(hello, "__bss_end")
+    outputs = []
+    for select in ("monitor vm 0\n", ""):
+        script = f"{select}awatch *(long *){word:#x}\ncontinue\np $virt\nmonitor info harts\nkill\n"
+        with _rvh(["--hyp", "--guest", str(hello)], tmp_path) as (rvh, path):
+            outputs.append(_run_gdb(hello, path, script, tmp_path))
+            assert rvh.wait(timeout=TIMEOUT) == 0
+    in_vm, on_host = outputs
+    assert "Hardware access (read/write) watchpoint 1: " in in_vm
+    assert "$1 = 1" in in_vm and " VS-mode V=1 priv=1 active" in in_vm
+    assert "sstart.S:" in in_vm  # stopped in the VM's start-up code, after the store
+    assert "$1 = 0" in on_host and " HS-mode V=0 priv=1 active" in on_host
+    assert "New value = " in on_host
