@@ -490,3 +490,18 @@ def test_a_watchpoint_in_a_vm_stops_in_that_vm_only(tmp_path: Path) -> None:
     assert "sstart.S:" in in_vm  # stopped in the VM's start-up code, after the store
     assert "$1 = 0" in on_host and " HS-mode V=0 priv=1 active" in on_host
     assert "New value = " in on_host
+
+
+def test_a_client_that_leaves_while_the_machine_runs(guest: Path, tmp_path: Path) -> None:
+    with _rvh([str(guest)], tmp_path) as (rvh, path):
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(path)
+            client = _Client(sock)
+            assert client.ask(b"?").startswith(b"T05")
+            bump = _symbol(guest, "bump")
+            assert client.ask(f"Z0,{bump:x},2".encode()) == b"OK"
+            client.send(b"c")
+            assert client.reply().startswith(b"T05")
+            client.send(b"c")  # and gone, without waiting for the stop
+        # its breakpoint went with it: the guest runs to its end
+        assert rvh.wait(timeout=TIMEOUT) == 0
