@@ -2,6 +2,7 @@
 
     rvh run [--sbi] ELF | --firmware FW [--kernel PAYLOAD] [--memory SIZE] [--smp N]
             [--max-insns N] [--stats] [--trace FILE|-] [--serial WHERE] [--drive ...] [--netdev ...]
+            [--gdb tcp::PORT|unix:PATH [--gdb-wait]]
     rvh diff ELF [--reference FILE] [--cpu SPEC] [--context N]
     rvh dtb [-o FILE] [--memory SIZE] [--smp N]
     rvh disasm ELF | WORD...
@@ -161,6 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print instructions, time, MIPS, exits and per-device I/O to stderr at the end "
         "(on Ctrl-C too, after where each hart was)",
+    )
+    run.add_argument(
+        "--gdb",
+        metavar="WHERE",
+        help="serve gdb (gdb-multiarch: target remote) on tcp::PORT, tcp:HOST:PORT or "
+        "unix:PATH; harts are threads, 'monitor help' lists rvh's commands (docs/gdb.md)",
+    )
+    run.add_argument(
+        "--gdb-wait",
+        action="store_true",
+        help="with --gdb: stop before the first instruction until gdb continues (QEMU's -S)",
     )
     run.add_argument(
         "--trace",
@@ -480,7 +492,13 @@ def _run(args: argparse.Namespace) -> int:
         recipe = BuiltinSbiBoot(args.elf)
     else:
         recipe = BareElf(args.elf)
+    if args.gdb_wait and not args.gdb:
+        raise ConfigError("--gdb-wait goes with --gdb WHERE")
     machine = Machine(config)
+    if args.gdb:
+        from rvh.gdb.stub import GdbStub
+
+        machine.debugger = GdbStub(machine, args.gdb, args.gdb_wait)
     machine.boot(recipe)
     try:
         result = machine.run_sync()
@@ -501,6 +519,8 @@ def _run(args: argparse.Namespace) -> int:
         and not result.reason.startswith(("test device", "htif"))
     ):
         print(f"rvh: {result.reason}", file=sys.stderr)
+    elif result.reason == "killed by gdb":
+        print(f"rvh: {result.reason}", file=sys.stderr)  # QEMU too says so, and exits 0
     if args.stats:
         stats = machine.statistics()
         exits = cast(dict[str, int], stats["exits"])

@@ -79,6 +79,7 @@ from rvh.trace import CommitLog
 
 if TYPE_CHECKING:
     from rvh.fdt import DeviceTree
+    from rvh.gdb.stub import GdbStub
     from rvh.sbi import BuiltinSbi
 
 
@@ -175,6 +176,7 @@ class Machine:
         self.fdt_address = 0
         self.sbi: BuiltinSbi | None = None
         self.recipe: BootRecipe | None = None
+        self.debugger: GdbStub | None = None  # --gdb: stops the harts between kernel calls
 
     # ---- setup --------------------------------------------------------------------------
     def boot(self, recipe: BootRecipe) -> LoadedElf:
@@ -423,7 +425,12 @@ class Machine:
                     await nursery.start(self._serve_device, self.console)
                 for device in self.virtio:
                     await nursery.start(self._serve_device, device)
+                if self.debugger is not None:
+                    await nursery.start(self.debugger.serve)
                 await self._run_harts()
+                if self.debugger is not None:
+                    status = self.exit_status if self.exit_status is not None else 0
+                    await self.debugger.machine_ended(status)
                 nursery.cancel_scope.cancel()
         finally:
             self.wall_seconds = time.perf_counter() - start
@@ -465,7 +472,11 @@ class Machine:
         limit = cfg.max_instructions
         smp = len(self.harts) > 1
         progress = {hart.hartid: (hart.steps, hart.instret) for hart in self.harts}
+        debugger = self.debugger  # --gdb: a stop it asks for ends the round at the next exit
         while self.exit_status is None:
+            if debugger is not None and debugger.stop_requested:
+                await debugger.park()
+                continue
             if self.reset_requested:
                 self.reset_requested = False
                 self._reset()
@@ -499,6 +510,10 @@ class Machine:
                         await trio.lowlevel.checkpoint()
                     if hart.state[L.WFI] or hart.state[L.HALTED]:
                         break
+                    if debugger is not None and debugger.stop_requested:
+                        break
+                if debugger is not None and debugger.stop_requested:
+                    break
                 if hart.instret != progress[hart.hartid][1]:
                     progress[hart.hartid] = (hart.steps, hart.instret)
                 elif hart.steps - progress[hart.hartid][0] >= TRAP_LOOP_STEPS:
@@ -512,6 +527,16 @@ class Machine:
                         if other is not hart:
                             other.state[L.RESERVATION] = -1
             await trio.lowlevel.checkpoint()
+
+    def step_instruction(self, hart: Hart) -> None:
+        """Execute one instruction on ``hart`` for the debugger, serving the kernel exits it
+        causes (a device access exits, then replays the instruction)."""
+        for _ in range(3):
+            reason = hart.run(1)
+            self.exit_counts[reason.name.lower()] += 1
+            self._serve_exit(hart, reason)
+            if reason != Exit.MMIO or self.exit_status is not None:
+                return
 
     def _reset(self) -> None:
         """System reset (test device 0x7777, SBI SRST reboot): every hart restarts."""
@@ -577,6 +602,11 @@ class Machine:
             pass  # the hart sleeps; _idle advances time when every hart does
         elif reason == Exit.TRACE_FULL:
             pass
+        elif reason == Exit.BREAKPOINT or reason == Exit.WATCHPOINT:
+            if self.debugger is not None:
+                self.debugger.hit(hart, reason)
+            else:
+                hart.state[L.DEBUG_WATCH_HIT] = 0
         return None
 
     def notify(self) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from rvh.cpu import arith
 from rvh.cpu.csr import csr_access_fault, csr_read, csr_write
+from rvh.cpu.debug import breakpoint_at, breakpoint_on_page
 from rvh.cpu.decode import decode
 from rvh.cpu.exits import Exit
 from rvh.cpu.extensions import has_hypervisor
@@ -56,6 +57,7 @@ from rvh.cpu.layout import (
     FETCH_CTX,
     GENERAL_PATH,
     INSTRET,
+    M_BREAKPOINTS,
     M_FIRMWARE_TRAPS,
     MMIO_DONE,
     MMIO_FAULT,
@@ -104,6 +106,7 @@ from rvh.cpu.mmu import (
     NEED_EXIT,
     OK,
     VMID_MAX,
+    WATCH_STOP,
     fence_address_space,
     full_context,
     host_offset,
@@ -534,6 +537,9 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             if n >= limit:
                 continue
         # ---- the general path: one instruction, whatever it is ----
+        if machine[M_BREAKPOINTS] != 0 and breakpoint_at(machine, pc):
+            exit_reason = np.int64(Exit.BREAKPOINT)  # before executing it, as gdb expects
+            break
         n += 1
         state[GENERAL_PATH] += 1
         # ---- fetch through the cached translation of the current page ----
@@ -545,6 +551,8 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             host, status, fetch_page, fetch_addend = translate_fetch_page(
                 state, machine, memory, tlb, pc
             )
+            if machine[M_BREAKPOINTS] != 0 and breakpoint_on_page(machine, fetch_page):
+                fetch_page = np.int64(-1)  # the fast loop must not run past the breakpoint
         slot = (host >> 1) & DECODE_CACHE_MASK
         if status == OK and decode_cache[(slot << DC_SHIFT) + DC_TAG] != host:
             status = decode_into_cache(
@@ -945,6 +953,10 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             if status == NEED_EXIT:
                 n -= 1  # the instruction replays once Python has done the device access
                 exit_reason = np.int64(Exit.MMIO)
+                break
+            if status == WATCH_STOP:
+                n -= 1  # not executed: gdb steps over it (rvh/cpu/debug.py)
+                exit_reason = np.int64(Exit.WATCHPOINT)
                 break
             if status == WATCH_HIT or status == WFI_SLEEP:
                 pc = npc

@@ -10,3 +10,5 @@ class Exit(IntEnum):
     HTIF = 3  # the guest wrote the HTIF tohost word
     FIRMWARE = 4  # a trap to M-mode that the emulator's own SBI firmware handles (--sbi)
     TRACE_FULL = 6  # the trace buffer needs draining
+    BREAKPOINT = 7  # pc is at a debugger breakpoint (rvh/gdb); the instruction has not run
+    WATCHPOINT = 8  # the instruction at pc would touch a debugger watchpoint; it has not run

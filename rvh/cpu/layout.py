@@ -72,6 +72,10 @@ LEVEL_MARK = 99  # INSTRET at the last crediting
 EXIT_VMID = 100  # VMID of the VM whose exit HS-mode handles (from hgatp at the V=1 -> 0 trap)
 HS_BY_VMID = 101  # + VMID (VMIDs past HS_VMID_SLOTS - 1 share the last): HS-mode instructions
 HS_VMID_SLOTS = 16
+# the debugger's watchpoints (rvh/cpu/debug.py): 1 + the index of the watch an access touched,
+# or 0, and the address of that access; the kernel exits after the instruction retires
+DEBUG_WATCH_HIT = 117
+DEBUG_WATCH_ADDR = 118
 CSR_BASE = 256  # CSR n lives at CSR_BASE + n
 F = CSR_BASE + 4096  # f0..f31 at F + n (64 bits each; single values NaN-boxed, 11.1, 12.2)
 STATE_SIZE = F + 32
@@ -164,7 +168,21 @@ MAX_HARTS = 8
 # Only mutation testing (tools/mutate) sets it: a planted bug with no kernel recompile.
 M_CAUSE_MUTANT = 40
 CAUSE_MUTANT_CODES = 24  # exception codes 0..23 (privileged spec 3.1.15, H 8.6.1)
-MACHINE_SIZE = 64
+# The debugger's breakpoints and watchpoints (rvh/gdb), by virtual address.  The counts are 0
+# unless gdb set some, and the kernel looks at them only off its fast path.
+M_BREAKPOINTS = 64  # how many addresses follow
+M_BREAK_ADDR = 65  # + i: the virtual address of breakpoint i
+MAX_BREAKPOINTS = 32
+M_WATCHES = M_BREAK_ADDR + MAX_BREAKPOINTS  # how many watches follow
+M_WATCH_BASE = M_WATCHES + 1  # + WATCH_FIELDS * i: watch i
+WATCH_START = 0  # first virtual address watched
+WATCH_END = 1  # one past the last
+WATCH_KIND = 2  # WATCH_READS | WATCH_WRITES
+WATCH_FIELDS = 3
+WATCH_READS = 1
+WATCH_WRITES = 2
+MAX_WATCHPOINTS = 8
+MACHINE_SIZE = 128
 
 # ---- TLB ---------------------------------------------------------------------------------
 TLB_SETS = 256

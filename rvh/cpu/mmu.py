@@ -21,6 +21,7 @@ Status codes: ``OK`` and ``NEED_EXIT`` are negative, any value >= 0 is an except
 import numba as nb
 import numpy as np
 
+from rvh.cpu.debug import watch_touched, watched_page
 from rvh.cpu.layout import (
     BANK_IS_FREE,
     BANK_IS_HS,
@@ -46,6 +47,7 @@ from rvh.cpu.layout import (
     M_ROM_BASE,
     M_ROM_HOST,
     M_ROM_SIZE,
+    M_WATCHES,
     PAGE_MASK,
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -120,6 +122,9 @@ from rvh.isa.fields import (
 
 OK = -1
 NEED_EXIT = -2
+# an access touched a debugger watchpoint: the instruction stops before it, for gdb to step
+# (-3 and -4 are memory.WATCH_HIT and core.WFI_SLEEP)
+WATCH_STOP = -5
 
 ACCESS_READ = 0
 ACCESS_WRITE = 1
@@ -653,8 +658,12 @@ def tlb_lookup(state, machine, memory, tlb, vaddr, size, access, ctx):
 
     Returns (paddr, status).  A filled entry lets the kernel's fast path hit next time; pages
     that are not RAM get a slow tag, so every access to them comes here, but skips the walk.
-    HLVX loads (ACCESS_READ_EXECUTABLE) are never cached.
+    HLVX loads (ACCESS_READ_EXECUTABLE) are never cached.  With debugger watchpoints set,
+    the access is checked against them (rvh/cpu/debug.py) and their pages get slow tags.
     """
+    if machine[M_WATCHES] != 0 and access != ACCESS_EXECUTE:
+        if watch_touched(state, machine, vaddr, size, access == ACCESS_WRITE):
+            return np.int64(0), np.int64(WATCH_STOP)
     if access == ACCESS_READ_EXECUTABLE:
         paddr, status, _ = translate(state, machine, memory, vaddr, size, access, ctx)
         return paddr, status
@@ -684,7 +693,8 @@ def tlb_lookup(state, machine, memory, tlb, vaddr, size, access, ctx):
         tlb[slot + TLB_VPAGE] = page
         tlb[slot + TLB_PADDR] = ppage
     host = host_offset(machine, ppage, PAGE_SIZE)
-    if host >= 0 and not (access == ACCESS_WRITE and is_rom(machine, ppage)):
+    watched = machine[M_WATCHES] != 0 and watched_page(machine, page)
+    if host >= 0 and not (access == ACCESS_WRITE and is_rom(machine, ppage)) and not watched:
         tlb[slot + TLB_ADDEND] = host - page
         tlb[slot + tag_field] = page
     else:
