@@ -25,7 +25,24 @@
  *   allow, and the host timer is armed for the virtual timer while the guest can take it.
  */
 #include "hyp.h"
+#include "asm_offsets.h"
 #include "rvh/libc.h"
+
+/* entry.S's CSR fast path relies on these (asm_offsets.h) */
+_Static_assert(VCPU_VH_PRIV == offsetof(struct vcpu, vh.priv), "asm_offsets.h: vh.priv");
+_Static_assert(VCPU_VH_SSCRATCH == offsetof(struct vcpu, vh.sscratch), "asm_offsets.h");
+_Static_assert(offsetof(struct vhart, sepc) == offsetof(struct vhart, sscratch) + 8 &&
+               offsetof(struct vhart, scause) == offsetof(struct vhart, sscratch) + 16 &&
+               offsetof(struct vhart, stval) == offsetof(struct vhart, sscratch) + 24,
+               "sscratch, sepc, scause, stval are consecutive");
+_Static_assert(VCPU_VM == offsetof(struct vcpu, vm), "asm_offsets.h: vcpu.vm");
+_Static_assert(VM_STATS == offsetof(struct vm, stats), "asm_offsets.h: vm.stats");
+_Static_assert(VPRIV_S == 1 && VPRIV_U == 0, "entry.S tests priv against 0");
+_Static_assert(CSR_SEPC == CSR_SSCRATCH + 1 && CSR_SCAUSE == CSR_SSCRATCH + 2 &&
+               CSR_STVAL == CSR_SSCRATCH + 3, "the four plain CSRs are consecutive");
+
+/* the fast path may run: the stats page is inside the hypervisor's alias (entry.S) */
+unsigned long hyp_fast_csr;
 
 #define PAGE            4096UL
 #define SHADOW_SETS     8           /* guest satp values whose shadow roots are kept */
@@ -516,8 +533,18 @@ static void trap_enter(struct vcpu *vcpu)
 
 static int trap_init_vm(struct vm *vm)
 {
-    if (!hyp_root)
+    static const unsigned short numbers[] = {HYP_TRAP_CSR_NUMBERS};
+    _Static_assert(sizeof(numbers) > 2 * TRAP_CSR_SSCRATCH_SLOT, "TRAP_CSRS");
+    if (numbers[TRAP_CSR_SSCRATCH_SLOT] != CSR_SSCRATCH || numbers[TRAP_CSR_SSCRATCH_SLOT + 3] != CSR_STVAL)
+        hyp_panic("hyp: asm_offsets.h: TRAP_CSR_SSCRATCH_SLOT is not sscratch's place\n");
+    extern char _start[];
+    if (!hyp_root) {
         build_hyp_root();
+        hyp_fast_csr = 1;
+    }
+    unsigned long stats = (unsigned long)vm->stats;
+    if (stats < ((unsigned long)_start & ~0x1fffffUL) || stats + HYP_STATS_SLOT_WORDS * 8 > 0x84000000UL)
+        hyp_fast_csr = 0;
     struct shadow *sh = &shadows[vm->id];
     unsigned long pool = (unsigned long)hyp_alloc_pages(SHADOW_POOL * PAGE, PAGE);
     for (unsigned i = 0; i < SHADOW_POOL; i++)
