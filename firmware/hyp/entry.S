@@ -243,14 +243,14 @@ hyp_enter_guest:
     .globl hyp_shadow_trap_entry
 hyp_shadow_trap_entry:
     csrrw   t6, sscratch, t6
+    sd      t5, REG(30)(t6)
+    csrr    t5, scause
+    addi    t5, t5, -2                  /* illegal instruction? */
+    bnez    t5, .Lfull_t5
     sd      t1, REG(6)(t6)
     sd      t2, REG(7)(t6)
     sd      t3, REG(28)(t6)
     sd      t4, REG(29)(t6)
-    sd      t5, REG(30)(t6)
-    csrr    t5, scause
-    li      t4, 2                       /* illegal instruction */
-    bne     t5, t4, .Lfull
     lw      t5, VCPU_VH_PRIV(t6)
     beqz    t5, .Lfull                  /* from the guest's U-mode: forwarded, in C */
     la      t5, hyp_fast_csr
@@ -377,6 +377,7 @@ hyp_shadow_trap_entry:
     ld      t2, REG(7)(t6)
     ld      t3, REG(28)(t6)
     ld      t4, REG(29)(t6)
+.Lfull_t5:
     ld      t5, REG(30)(t6)
     sd      x1, REG(1)(t6)
     sd      x2, REG(2)(t6)
