@@ -46,7 +46,7 @@ unsigned long hyp_fast_csr;
 
 #define PAGE            4096UL
 #define SHADOW_SETS     8           /* guest satp values whose shadow roots are kept */
-#define SHADOW_POOL     512         /* pages per trap VM for shadow tables (2 MiB) */
+#define SHADOW_POOL     384         /* pages per trap VM for shadow tables (1.5 MiB: 8 VMs fit the heap) */
 #define CTX_U           0           /* the guest's U-mode */
 #define CTX_S           1           /* its S-mode */
 #define CTX_S_SUM       2           /* its S-mode with sstatus.SUM = 1 */
