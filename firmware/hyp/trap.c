@@ -36,6 +36,7 @@ _Static_assert(offsetof(struct vhart, sepc) == offsetof(struct vhart, sscratch) 
                offsetof(struct vhart, stval) == offsetof(struct vhart, sscratch) + 24,
                "sscratch, sepc, scause, stval are consecutive");
 _Static_assert(VCPU_VM == offsetof(struct vcpu, vm), "asm_offsets.h: vcpu.vm");
+_Static_assert(VCPU_VH_SSTATUS == offsetof(struct vcpu, vh.sstatus), "asm_offsets.h: sstatus");
 _Static_assert(VM_STATS == offsetof(struct vm, stats), "asm_offsets.h: vm.stats");
 _Static_assert(VPRIV_S == 1 && VPRIV_U == 0, "entry.S tests priv against 0");
 _Static_assert(CSR_SEPC == CSR_SSCRATCH + 1 && CSR_SCAUSE == CSR_SSCRATCH + 2 &&
@@ -60,6 +61,7 @@ unsigned long hyp_fast_csr;
 #define SSTATUS_WRITABLE (SSTATUS_SIE_MASK | SSTATUS_SPIE_MASK | SSTATUS_SPP_MASK | \
                           SSTATUS_FS_MASK | SSTATUS_SUM_MASK | SSTATUS_MXR_MASK)
 #define SIE_WRITABLE    (MIP_SSIP_MASK | MIP_STIP_MASK | MIP_SEIP_MASK)
+_Static_assert(SSTATUS_WRITABLE_BITS == SSTATUS_WRITABLE, "asm_offsets.h: sstatus' WARL bits");
 
 enum access_kind { ACCESS_FETCH, ACCESS_LOAD, ACCESS_STORE };
 
@@ -562,7 +564,8 @@ static int trap_init_vm(struct vm *vm)
 {
     static const unsigned short numbers[] = {HYP_TRAP_CSR_NUMBERS};
     _Static_assert(sizeof(numbers) > 2 * TRAP_CSR_SSCRATCH_SLOT, "TRAP_CSRS");
-    if (numbers[TRAP_CSR_SSCRATCH_SLOT] != CSR_SSCRATCH || numbers[TRAP_CSR_SSCRATCH_SLOT + 3] != CSR_STVAL)
+    if (numbers[TRAP_CSR_SSCRATCH_SLOT] != CSR_SSCRATCH || numbers[TRAP_CSR_SSCRATCH_SLOT + 3] != CSR_STVAL ||
+        numbers[TRAP_CSR_SSTATUS_SLOT] != CSR_SSTATUS)
         hyp_panic("hyp: asm_offsets.h: TRAP_CSR_SSCRATCH_SLOT is not sscratch's place\n");
     extern char _start[];
     if (!hyp_root) {
