@@ -5,7 +5,8 @@
  * - Every privileged instruction the guest kernel executes traps as an illegal instruction
  *   and is emulated on the virtual hart: the S CSRs (csrrw/s/c and their immediate forms),
  *   sret, sfence.vma, wfi.  Anything else illegal, and anything at all from the guest's own
- *   U-mode, is forwarded to the guest as its hart would raise it.
+ *   U-mode, is forwarded to the guest as its hart would raise it.  The commonest CSR accesses
+ *   (sscratch, sepc, scause, stval, most of sstatus) never get here: entry.S does them.
  * - Guest traps (its U-mode ecalls, page faults, illegal instructions, breakpoints) are
  *   forwarded in software: sepc/scause/stval/sstatus of the virtual hart, then its stvec.  An
  *   ecall from the virtual S-mode is an SBI call (sbi.c).
