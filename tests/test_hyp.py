@@ -82,8 +82,16 @@ def test_hw_needs_the_h_extension():
 
 
 def test_unimplemented_modes_are_refused_plainly():
-    with pytest.raises(ConfigError, match="virt=trap is not implemented yet"):
-        plan_vms([GuestSpec.parse(f"{HELLO},virt=trap")], 256 << 20, has_h=True)
+    with pytest.raises(ConfigError, match="virt=pv is not implemented yet"):
+        plan_vms([GuestSpec.parse(f"{HELLO},virt=pv")], 256 << 20, has_h=True)
+
+
+def test_trap_mode_is_planned_with_or_without_h():
+    for has_h in (True, False):
+        plans = plan_vms([GuestSpec.parse(f"{HELLO},virt=trap")], 256 << 20, has_h=has_h)
+        assert plans[0].spec.virt == "trap"
+    # without H the default is trap
+    assert plan_vms([GuestSpec.parse(HELLO)], 256 << 20, has_h=False)[0].spec.virt == "trap"
 
 
 def test_missing_and_foreign_guest_files(tmp_path):

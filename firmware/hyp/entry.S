@@ -10,6 +10,12 @@
 #define REG_SEPC    (32 * 8)
 #define REG_SSTATUS (33 * 8)
 #define REG_HSTATUS (34 * 8)
+#define REG_SATP    (35 * 8)
+
+#include "asm_offsets.h"
+#include "rvh/hyp_stats.h"
+/* the hypervisor's image seen at a second address in every shadow page table (hyp.h) */
+#define ALIAS       0x400000000000
 
     .section .text.start, "ax", @progbits
     .globl _start
@@ -87,9 +93,12 @@ hyp_trap_entry:
     sd      t5, REG_SEPC(t6)
     csrr    t5, sstatus
     sd      t5, REG_SSTATUS(t6)
+    la      t5, hyp_hart_has_h  /* hstatus exists only with H (trap VMs run without it) */
+    ld      t5, 0(t5)
+    beqz    t5, 1f
     csrr    t5, hstatus
     sd      t5, REG_HSTATUS(t6)
-    ld      sp, REG(0)(t6)
+1:  ld      sp, REG(0)(t6)
     .option push
     .option norelax
     la      gp, __global_pointer$
@@ -118,7 +127,8 @@ hyp_trap_entry:
     call    hyp_fault
     j       .
 
-    /* hyp_enter_guest(vcpu): load the guest's registers and sret into it (V=1 via hstatus.SPV) */
+    /* hyp_enter_guest(vcpu): load the guest's registers and sret into it (an hw vCPU's hstatus
+     * has SPV = 1: VS-mode; a trap vCPU's has SPV = 0 and SPP is 0: U-mode) */
     .globl hyp_enter_guest
 hyp_enter_guest:
     mv      t6, a0
@@ -129,8 +139,13 @@ hyp_enter_guest:
     csrw    sepc, t0
     ld      t0, REG_SSTATUS(t6)
     csrw    sstatus, t0
+    la      t0, hyp_hart_has_h
+    ld      t0, 0(t0)
+    beqz    t0, 1f
     ld      t0, REG_HSTATUS(t6)
     csrw    hstatus, t0
+1:  ld      t0, REG_SATP(t6)
+    bnez    t0, .Lenter_shadow
     csrw    sscratch, t6
     ld      x1, REG(1)(t6)
     ld      x2, REG(2)(t6)
@@ -166,6 +181,302 @@ hyp_enter_guest:
     sret
 
     /*
+     * A trap-mode guest runs in U-mode under a shadow page table (real satp), which maps
+     * nothing of the hypervisor at its own addresses: the guest's pages may be anywhere.  Every
+     * shadow table and the hypervisor's own table map the hypervisor's image a second time at
+     * ALIAS + its address (not a canonical Sv39 address, a slot the guest is refused in Sv48;
+     * U = 0, so the guest cannot touch it).  The switch between the two tables happens in code
+     * running at that alias, where both tables agree; sscratch holds the vCPU's alias address
+     * while such a guest runs.  The tables have different ASIDs, so no fence is needed.
+     */
+.Lenter_shadow:
+    la      t0, hyp_shadow_trap_entry
+    li      t1, ALIAS
+    add     t0, t0, t1
+    csrw    stvec, t0
+    add     t6, t6, t1          /* the vCPU at its alias */
+    csrw    sscratch, t6
+    la      t0, 2f
+    add     t0, t0, t1
+    jr      t0
+2:  ld      t0, REG_SATP(t6)    /* (running at the alias) */
+    csrw    satp, t0
+    ld      x1, REG(1)(t6)
+    ld      x2, REG(2)(t6)
+    ld      x3, REG(3)(t6)
+    ld      x4, REG(4)(t6)
+    ld      x5, REG(5)(t6)
+    ld      x6, REG(6)(t6)
+    ld      x7, REG(7)(t6)
+    ld      x8, REG(8)(t6)
+    ld      x9, REG(9)(t6)
+    ld      x10, REG(10)(t6)
+    ld      x11, REG(11)(t6)
+    ld      x12, REG(12)(t6)
+    ld      x13, REG(13)(t6)
+    ld      x14, REG(14)(t6)
+    ld      x15, REG(15)(t6)
+    ld      x16, REG(16)(t6)
+    ld      x17, REG(17)(t6)
+    ld      x18, REG(18)(t6)
+    ld      x19, REG(19)(t6)
+    ld      x20, REG(20)(t6)
+    ld      x21, REG(21)(t6)
+    ld      x22, REG(22)(t6)
+    ld      x23, REG(23)(t6)
+    ld      x24, REG(24)(t6)
+    ld      x25, REG(25)(t6)
+    ld      x26, REG(26)(t6)
+    ld      x27, REG(27)(t6)
+    ld      x28, REG(28)(t6)
+    ld      x29, REG(29)(t6)
+    ld      x30, REG(30)(t6)
+    ld      x31, REG(31)(t6)
+    sret
+
+    /* stvec (at its alias) while a trap-mode guest runs.  First the fast path: a csrrw/csrrs/
+     * csrrc of sscratch, sepc, scause, stval or (most of the time) sstatus by the guest kernel
+     * (its trap handlers' daily bread) is done here, on five spilled registers, counted as the C path would count it.
+     * Anything else: save every register into the vCPU (at its alias, from sscratch), switch
+     * to the hypervisor's table, continue at the real addresses with the common exit path. */
+    .balign 4
+    .globl hyp_shadow_trap_entry
+hyp_shadow_trap_entry:
+    csrrw   t6, sscratch, t6
+    sd      t5, REG(30)(t6)
+    csrr    t5, scause
+    addi    t5, t5, -2                  /* illegal instruction? */
+    bnez    t5, .Lfull_t5
+    sd      t1, REG(6)(t6)
+    sd      t2, REG(7)(t6)
+    sd      t3, REG(28)(t6)
+    sd      t4, REG(29)(t6)
+    lw      t5, VCPU_VH_PRIV(t6)
+    beqz    t5, .Lfull                  /* from the guest's U-mode: forwarded, in C */
+    la      t5, hyp_fast_csr
+    ld      t5, 0(t5)
+    beqz    t5, .Lfull
+    csrr    t3, stval                   /* the instruction */
+    andi    t5, t3, 0x7f
+    li      t4, 0x73
+    bne     t5, t4, .Lfull
+    srli    t1, t3, 12
+    andi    t1, t1, 7                   /* funct3: 1 csrrw, 2 csrrs, 3 csrrc */
+    addi    t5, t1, -1
+    sltiu   t5, t5, 3
+    beqz    t5, .Lfull
+    srli    t4, t3, 20
+    addi    t4, t4, -0x140              /* sscratch 0, sepc 1, scause 2, stval 3 */
+    sltiu   t5, t4, 4
+    bnez    t5, 2f
+    addi    t4, t4, 0x140 - 0x100       /* sstatus: its field is 32 bytes before sscratch's */
+    bnez    t4, .Lfull
+    li      t4, (VCPU_VH_SSTATUS - VCPU_VH_SSCRATCH) / 8
+2:  slli    t4, t4, 3
+    add     t4, t4, t6                  /* the field is at VCPU_VH_SSCRATCH(t4) */
+    srli    t5, t3, 15
+    andi    t5, t5, 31                  /* rs1 */
+    slli    t5, t5, 3
+    la      t2, .Lget_rs1
+    add     t2, t2, t5
+    jr      t2                          /* t5 = x[rs1] */
+.Lgot_rs1:
+    ld      t2, VCPU_VH_SSCRATCH(t4)    /* the old value */
+    addi    t1, t1, -1
+    beqz    t1, .Lwrite                 /* csrrw */
+    addi    t1, t1, -1
+    bnez    t1, .Lclear
+    or      t5, t2, t5                  /* csrrs (rs1 = x0 sets nothing: the same value back) */
+    j       .Lwrite
+.Lclear:
+    not     t5, t5
+    and     t5, t2, t5                  /* csrrc */
+.Lwrite:
+    sub     t1, t4, t6
+    addi    t1, t1, VCPU_VH_SSCRATCH - VCPU_VH_SSTATUS
+    beqz    t1, .Lsstatus
+    addi    t1, t1, -(VCPU_VH_SSCRATCH - VCPU_VH_SSTATUS) - 8
+    bnez    t1, 1f
+    andi    t5, t5, -2                  /* sepc: bit 0 is always 0 (IALIGN 16) */
+1:  sd      t5, VCPU_VH_SSCRATCH(t4)
+    srli    t5, t3, 7
+    andi    t5, t5, 31                  /* rd */
+    slli    t5, t5, 3
+    la      t1, .Lput_rd
+    add     t1, t1, t5
+    jr      t1                          /* x[rd] = old */
+.Lput_done:
+    srli    t4, t3, 20                  /* the CSR's place in TRAP_CSRS: sstatus 0, sscratch.. 5.. */
+    addi    t4, t4, TRAP_CSR_SSCRATCH_SLOT - 0x140
+    bgez    t4, 1f
+    li      t4, TRAP_CSR_SSTATUS_SLOT
+1:  slli    t4, t4, 3
+    ld      t5, VCPU_VM(t6)
+    li      t1, ALIAS
+    add     t5, t5, t1
+    li      t3, VM_STATS
+    add     t5, t5, t3
+    ld      t5, 0(t5)
+    add     t5, t5, t1                  /* the VM's stats, at their alias */
+    ld      t3, 8 * HYP_STAT_EXITS(t5)
+    addi    t3, t3, 1
+    sd      t3, 8 * HYP_STAT_EXITS(t5)
+    ld      t3, 8 * (HYP_STAT_SCAUSE + 2)(t5)
+    addi    t3, t3, 1
+    sd      t3, 8 * (HYP_STAT_SCAUSE + 2)(t5)
+    ld      t3, 8 * HYP_STAT_CSR(t5)
+    addi    t3, t3, 1
+    sd      t3, 8 * HYP_STAT_CSR(t5)
+    add     t4, t4, t5
+    ld      t3, 8 * HYP_STAT_CSR_BY_NUMBER(t4)
+    addi    t3, t3, 1
+    sd      t3, 8 * HYP_STAT_CSR_BY_NUMBER(t4)
+    csrr    t5, sepc
+    addi    t5, t5, 4
+    csrw    sepc, t5
+    ld      t1, REG(6)(t6)
+    ld      t2, REG(7)(t6)
+    ld      t3, REG(28)(t6)
+    ld      t4, REG(29)(t6)
+    ld      t5, REG(30)(t6)
+    csrrw   t6, sscratch, t6
+    sret
+
+    /* sstatus (t2 = old, t5 = new): WARL as in trap.c; a write that turns SIE on (an interrupt
+     * may become deliverable), or changes SUM or MXR (the shadow root or its permissions), goes
+     * to the C path instead.  rd gets the value as read: UXL = 64, SD when FS is dirty. */
+.Lsstatus:
+    li      t1, SSTATUS_WRITABLE_BITS
+    and     t5, t5, t1
+    xor     t1, t2, t5
+    srli    t1, t1, 18                  /* SUM (18), MXR (19) */
+    andi    t1, t1, 3
+    bnez    t1, .Lfull
+    not     t1, t2
+    and     t1, t1, t5
+    andi    t1, t1, 2                   /* SIE off -> on */
+    bnez    t1, .Lfull
+    sd      t5, VCPU_VH_SSCRATCH(t4)
+    li      t1, 2
+    slli    t1, t1, 32                  /* UXL = 2 */
+    or      t5, t2, t1
+    srli    t1, t2, 13
+    andi    t1, t1, 3
+    addi    t1, t1, -3
+    bnez    t1, 1f
+    li      t1, -1
+    slli    t1, t1, 63
+    or      t5, t5, t1                  /* SD */
+1:  mv      t2, t5
+    srli    t5, t3, 7
+    andi    t5, t5, 31                  /* rd */
+    slli    t5, t5, 3
+    la      t1, .Lput_rd
+    add     t1, t1, t5
+    jr      t1
+
+    /* one 8-byte entry per register: t5 = x[n] (the spilled ones from their slots, t6 from
+     * sscratch), then x[n] = t2 */
+    .option push
+    .option norvc
+    .option norelax
+    .macro GET_REG n
+    .if \n == 0
+    li      t5, 0
+    .elseif (\n == 6) || (\n == 7) || ((\n >= 28) && (\n <= 30))
+    ld      t5, (\n * 8)(t6)
+    .elseif \n == 31
+    csrr    t5, sscratch
+    .else
+    mv      t5, x\n
+    .endif
+    j       .Lgot_rs1
+    .endm
+    .macro PUT_REG n
+    .if \n == 0
+    nop
+    .elseif (\n == 6) || (\n == 7) || ((\n >= 28) && (\n <= 30))
+    sd      t2, (\n * 8)(t6)
+    .elseif \n == 31
+    csrw    sscratch, t2
+    .else
+    mv      x\n, t2
+    .endif
+    j       .Lput_done
+    .endm
+.Lget_rs1:
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    GET_REG \n
+    .endr
+.Lput_rd:
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    PUT_REG \n
+    .endr
+    .option pop
+
+.Lfull:
+    ld      t1, REG(6)(t6)
+    ld      t2, REG(7)(t6)
+    ld      t3, REG(28)(t6)
+    ld      t4, REG(29)(t6)
+.Lfull_t5:
+    ld      t5, REG(30)(t6)
+    sd      x1, REG(1)(t6)
+    sd      x2, REG(2)(t6)
+    sd      x3, REG(3)(t6)
+    sd      x4, REG(4)(t6)
+    sd      x5, REG(5)(t6)
+    sd      x6, REG(6)(t6)
+    sd      x7, REG(7)(t6)
+    sd      x8, REG(8)(t6)
+    sd      x9, REG(9)(t6)
+    sd      x10, REG(10)(t6)
+    sd      x11, REG(11)(t6)
+    sd      x12, REG(12)(t6)
+    sd      x13, REG(13)(t6)
+    sd      x14, REG(14)(t6)
+    sd      x15, REG(15)(t6)
+    sd      x16, REG(16)(t6)
+    sd      x17, REG(17)(t6)
+    sd      x18, REG(18)(t6)
+    sd      x19, REG(19)(t6)
+    sd      x20, REG(20)(t6)
+    sd      x21, REG(21)(t6)
+    sd      x22, REG(22)(t6)
+    sd      x23, REG(23)(t6)
+    sd      x24, REG(24)(t6)
+    sd      x25, REG(25)(t6)
+    sd      x26, REG(26)(t6)
+    sd      x27, REG(27)(t6)
+    sd      x28, REG(28)(t6)
+    sd      x29, REG(29)(t6)
+    sd      x30, REG(30)(t6)
+    csrrw   t5, sscratch, zero
+    sd      t5, REG(31)(t6)
+    csrr    t5, sepc
+    sd      t5, REG_SEPC(t6)
+    csrr    t5, sstatus
+    sd      t5, REG_SSTATUS(t6)
+    la      t5, hyp_root_satp   /* (the alias of the variable: both tables map it) */
+    ld      t5, 0(t5)
+    csrw    satp, t5
+    li      t5, ALIAS
+    sub     t6, t6, t5          /* the vCPU at its real address */
+    la      t4, 3f
+    sub     t4, t4, t5
+    jr      t4
+3:  la      t5, hyp_trap_entry  /* (running at the real address) */
+    csrw    stvec, t5
+    ld      sp, REG(0)(t6)
+    .option push
+    .option norelax
+    la      gp, __global_pointer$
+    .option pop
+    mv      a0, t6
+    call    hyp_handle_exit
+    j       .
+
+    /*
      * long hyp_guest_load(unsigned long va, int kind): read guest memory through the guest's
      * translation (VS-stage + G-stage, 8.3.1): kind 0 = hlvx.hu (instruction fetch, execute
      * permission), 1 = hlv.bu.  Returns -1 when the access faults (both read less than 64
@@ -188,11 +499,26 @@ hyp_guest_load:
     ret
     .option pop
 
+    /* unsigned long hyp_probe_h(void): 1 when hstatus can be read, 0 when that traps */
+    .globl hyp_probe_h
+hyp_probe_h:
+    la      t0, 1f
+    la      t1, hyp_fixup
+    sd      t0, 0(t1)
+    csrr    a0, 0x600           /* hstatus */
+    sd      zero, 0(t1)
+    li      a0, 1
+    ret
+1:  li      a0, 0
+    ret
+
     .bss
     .balign 8
     .globl hyp_fixup, hyp_stack_top
 hyp_fixup:          .dword 0
 hyp_stack_top:      .dword 0
+    .globl hyp_root_satp
+hyp_root_satp:      .dword 0        /* the hypervisor's own table (trap.c), 0 while unused */
     .data
     .balign 8
 hyp_boot_lottery:   .dword 0
