@@ -286,14 +286,16 @@ def test_stats_prints_a_block_per_vm_from_the_stats_page():
         "--hyp", "--guest", str(SMODE / "hello.elf"), "--guest", str(SMODE / "umode.elf"), "--stats"
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    blocks = result.stderr[result.stderr.index("vm 0 (hw):") :].splitlines()
-    assert blocks[0] == "vm 0 (hw): shut down, status 0"
-    assert blocks[4] == "vm 1 (hw): shut down, status 0"
+    lines = result.stderr[result.stderr.index("vm 0 (hw):") :].splitlines()
+    assert lines[0] == "vm 0 (hw): shut down, status 0"
+    blocks = lines[lines.index("vm 1 (hw): shut down, status 0") :]
     # the page and the hypervisor's own console summary agree, figure for figure
     console = re.search(r"hyp: vm 1 \(hw\).*\nhyp:   exits (\d+): (.*)\n", result.stdout)
     assert console is not None
-    assert blocks[5] == f"  exits {console.group(1)}: {console.group(2)}"
-    assert re.fullmatch(r"  exits by scause: 10: \d+, 22: \d+", blocks[7])  # umode's U-mode traps
+    assert blocks[1] == f"  exits {console.group(1)}: {console.group(2)}"
+    assert re.fullmatch(r"  exits by scause: 10: \d+, 22: \d+", blocks[3])  # umode's U-mode traps
+    # and the emulator's own count of what the hypervisor spent on this VM
+    assert re.fullmatch(r"  hypervisor: \d+ HS instructions, [\d.]+ per exit", blocks[4])
 
 
 def test_stats_of_a_trap_vm_count_its_emulation_by_csr():
