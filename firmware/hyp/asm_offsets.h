@@ -14,6 +14,6 @@
 #define TRAP_CSR_SSCRATCH_SLOT 5    /* sscratch's place in rvh/hyp.py TRAP_CSRS */
 #define TRAP_CSR_SSTATUS_SLOT  0    /* sstatus' */
 /* what a write of sstatus keeps (trap.c SSTATUS_WRITABLE): SIE, SPIE, SPP, FS, SUM, MXR */
-#define SSTATUS_WRITABLE_BITS  0xc6122
+#define TRAP_SSTATUS_WRITABLE_BITS  0xc6122
 
 #endif

@@ -12,6 +12,7 @@
 #define REG_HSTATUS (34 * 8)
 #define REG_SATP    (35 * 8)
 
+#include "rvh/encoding.h"
 #include "asm_offsets.h"
 #include "rvh/hyp_stats.h"
 /* the hypervisor's image seen at a second address in every shadow page table (hyp.h) */
@@ -346,7 +347,7 @@ hyp_shadow_trap_entry:
      * may become deliverable), or changes SUM or MXR (the shadow root or its permissions), goes
      * to the C path instead.  rd gets the value as read: UXL = 64, SD when FS is dirty. */
 .Lsstatus:
-    li      t1, SSTATUS_WRITABLE_BITS
+    li      t1, TRAP_SSTATUS_WRITABLE_BITS
     and     t5, t5, t1
     xor     t1, t2, t5
     srli    t1, t1, 18                  /* SUM (18), MXR (19) */
@@ -505,7 +506,7 @@ hyp_probe_h:
     la      t0, 1f
     la      t1, hyp_fixup
     sd      t0, 0(t1)
-    csrr    a0, 0x600           /* hstatus */
+    csrr    a0, CSR_HSTATUS
     sd      zero, 0(t1)
     li      a0, 1
     ret

@@ -55,15 +55,14 @@ unsigned long hyp_fast_csr;
 #define CTX_S_SUM       2           /* its S-mode with sstatus.SUM = 1 */
 #define NCTX            3
 #define ALIAS_SLOT      (HYP_ALIAS_OFFSET >> 39)    /* the Sv48 root entry of the alias */
-#define PTE_FLAGS       0x3ffUL
+#define LOW_PTE_BITS    ((1UL << PTE_PPN_SHIFT) - 1)    /* V..D and RSW */
 #define PTE_PPN(pte)    (((pte) >> PTE_PPN_SHIFT) & 0xfffffffffffUL)
-#define PTE_RESERVED    (0x3ffUL << 54)             /* N, PBMT and reserved: none here */
 #define SHADOW_GIGA     (1UL << 8)  /* RSW: this leaf is a piece of a guest 1 GiB page */
 #define LEAF(pa, flags) (((pa) >> 12) << PTE_PPN_SHIFT | (flags))
 #define SSTATUS_WRITABLE (SSTATUS_SIE_MASK | SSTATUS_SPIE_MASK | SSTATUS_SPP_MASK | \
                           SSTATUS_FS_MASK | SSTATUS_SUM_MASK | SSTATUS_MXR_MASK)
 #define SIE_WRITABLE    (MIP_SSIP_MASK | MIP_STIP_MASK | MIP_SEIP_MASK)
-_Static_assert(SSTATUS_WRITABLE_BITS == SSTATUS_WRITABLE, "asm_offsets.h: sstatus' WARL bits");
+_Static_assert(TRAP_SSTATUS_WRITABLE_BITS == SSTATUS_WRITABLE, "asm_offsets.h: sstatus' WARL bits");
 
 enum access_kind { ACCESS_FETCH, ACCESS_LOAD, ACCESS_STORE };
 
@@ -316,7 +315,7 @@ static int guest_walk(struct vcpu *vcpu, unsigned long va, enum access_kind kind
         }
         unsigned long pte = *(volatile unsigned long *)host;
         if (!(pte & PTE_V_MASK) || (!(pte & PTE_R_MASK) && (pte & PTE_W_MASK)) ||
-            (pte & PTE_RESERVED)) {
+            (pte & PTE_RESERVED_MASK)) {
             w->cause = fault_cause(kind, 0);
             return -1;
         }
