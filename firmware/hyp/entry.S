@@ -87,9 +87,12 @@ hyp_trap_entry:
     sd      t5, REG_SEPC(t6)
     csrr    t5, sstatus
     sd      t5, REG_SSTATUS(t6)
+    la      t5, hyp_hart_has_h  /* hstatus exists only with H (trap VMs run without it) */
+    ld      t5, 0(t5)
+    beqz    t5, 1f
     csrr    t5, hstatus
     sd      t5, REG_HSTATUS(t6)
-    ld      sp, REG(0)(t6)
+1:  ld      sp, REG(0)(t6)
     .option push
     .option norelax
     la      gp, __global_pointer$
@@ -118,7 +121,8 @@ hyp_trap_entry:
     call    hyp_fault
     j       .
 
-    /* hyp_enter_guest(vcpu): load the guest's registers and sret into it (V=1 via hstatus.SPV) */
+    /* hyp_enter_guest(vcpu): load the guest's registers and sret into it (an hw vCPU's hstatus
+     * has SPV = 1: VS-mode; a trap vCPU's has SPV = 0 and SPP is 0: U-mode) */
     .globl hyp_enter_guest
 hyp_enter_guest:
     mv      t6, a0
@@ -129,9 +133,12 @@ hyp_enter_guest:
     csrw    sepc, t0
     ld      t0, REG_SSTATUS(t6)
     csrw    sstatus, t0
+    la      t0, hyp_hart_has_h
+    ld      t0, 0(t0)
+    beqz    t0, 1f
     ld      t0, REG_HSTATUS(t6)
     csrw    hstatus, t0
-    csrw    sscratch, t6
+1:  csrw    sscratch, t6
     ld      x1, REG(1)(t6)
     ld      x2, REG(2)(t6)
     ld      x3, REG(3)(t6)
@@ -187,6 +194,19 @@ hyp_guest_load:
 1:  li      a0, -1
     ret
     .option pop
+
+    /* unsigned long hyp_probe_h(void): 1 when hstatus can be read, 0 when that traps */
+    .globl hyp_probe_h
+hyp_probe_h:
+    la      t0, 1f
+    la      t1, hyp_fixup
+    sd      t0, 0(t1)
+    csrr    a0, 0x600           /* hstatus */
+    sd      zero, 0(t1)
+    li      a0, 1
+    ret
+1:  li      a0, 0
+    ret
 
     .bss
     .balign 8

@@ -53,8 +53,9 @@ static void map_page(unsigned long *root, unsigned long gpa, unsigned long hpa, 
     level0[(gpa >> 12) & 0x1ff] = leaf;
 }
 
-/* Build the VM's G-stage table and hgatp.  Returns 0, or -1 with a message. */
-int gstage_map_vm(struct vm *vm)
+/* Whether the VM's RAM may be given to it, in any mode: page-aligned, above the hypervisor,
+ * clear of the stats page and of every other VM.  0, or -1 with a message. */
+int vm_check_ram(struct vm *vm)
 {
     unsigned long heap_end = (unsigned long)__heap_end;
     if ((vm->host_base | vm->ram_base | vm->ram_size) & (PAGE_4K - 1) || !vm->ram_size) {
@@ -83,6 +84,12 @@ int gstage_map_vm(struct vm *vm)
             return -1;
         }
     }
+    return 0;
+}
+
+/* Build the VM's G-stage table and hgatp (hw mode).  Returns 0. */
+int gstage_map_vm(struct vm *vm)
+{
     vm->gstage_root = hyp_alloc_pages(4 * PAGE_4K, 4 * PAGE_4K);
     for (unsigned long off = 0; off < vm->ram_size;) {
         unsigned long gpa = vm->ram_base + off, hpa = vm->host_base + off;

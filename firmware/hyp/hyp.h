@@ -8,11 +8,13 @@
  * tree's guest-physical address, the number of vCPUs and how to virtualize it.  See
  * docs/hypervisor.md for the design and the reasons behind it.
  *
- * The shape follows KVM's split: vcpu.c runs a vCPU and dispatches its exits by scause,
- * insn.c decodes trapped loads and stores, mmio.c routes guest-physical accesses to the virtual
- * devices (vuart.c, vsyscon in mmio.c), sbi.c is the virtual SBI (one table row per
- * extension), gstage.c builds the G-stage tables, sched.c time-slices vCPUs on the hart, and
- * stats.c keeps the counters every exit path adds to.
+ * The shape follows KVM's split, with one ops table per way of virtualizing (struct virt_ops):
+ * hw.c (guest kernel in VS-mode, G-stage), trap.c (guest kernel in U-mode, everything
+ * privileged emulated, shadow page tables), pv.c (hypercalls).  The shared code calls through
+ * the table: vcpu.c takes every exit and hands it to its VM's mode, mmio.c decodes trapped loads
+ * and stores and routes them to the virtual devices, sbi.c is the virtual SBI (one table row per
+ * extension), gstage.c allocates pages and checks VM RAM, sched.c time-slices vCPUs on the
+ * hart, and stats.c keeps the counters every exit path adds to.
  */
 #ifndef HYP_H
 #define HYP_H
@@ -29,6 +31,8 @@
 #define HYP_MAX_HARTS       8
 #define RVH_HYP_VERSION     0x100       /* 0.1, as rvh's own version */
 #define INSN_WFI            0x10500073  /* wfi has one encoding */
+#define VPRIV_U             0           /* a trap or pv vCPU's virtual privilege */
+#define VPRIV_S             1
 
 /* The H instructions, for an assembler told only rv64imac (gcc 12 knows no "h" in -march) */
 #define hfence_gvma_all() __asm__ __volatile__( \
@@ -56,17 +60,75 @@ struct vcpu_regs {
     unsigned long hstatus;      /* SPV, SPVP, VTW, VTSR, VTVM, VGEIN */
 };
 
-/* The VS-level CSRs, swapped when another vCPU takes the hart (8.2.x). */
+/* hw mode: the VS-level CSRs, swapped when another vCPU takes the hart (8.2.x). */
 struct vs_csrs {
     unsigned long vsstatus, vsie, vstvec, vsscratch, vsepc, vscause, vstval, vsatp, vstimecmp;
     unsigned long hvip;         /* the interrupts the hypervisor injects (VSSIP, VSTIP, VSEIP) */
 };
 
+/*
+ * trap and pv modes: the virtual hart the guest kernel believes it runs on, kept in memory by
+ * the hypervisor (the real hart runs the guest in U-mode with V=0).  Its privilege is virtual
+ * S or U; the S CSRs hold what the guest last wrote (WARL-legalized as its hart would).
+ */
+struct vhart {
+    unsigned priv;              /* VPRIV_S or VPRIV_U: the mode the guest believes it is in */
+    unsigned long sstatus;      /* SIE, SPIE, SPP, SUM, MXR, FS(Off) and UXL as read */
+    unsigned long sie, sip;     /* sip: SSIP as written or raised by IPI; STIP from the timer */
+    unsigned long stvec, sscratch, sepc, scause, stval, satp;
+    unsigned long stimecmp;     /* Sstc (the guest's tree lists it): its timer deadline */
+    unsigned long scounteren, senvcfg;
+};
+
 struct vm;
+struct vcpu;
+
+/*
+ * How one mode virtualizes a hart.  The shared code (scheduler, SBI, devices, exit entry) calls
+ * through this table and never asks which mode a VM is in.
+ */
+struct virt_ops {
+    const char *name;
+    /* one-time set-up of a VM (its G-stage or shadow tables); 0, or -1 with a message */
+    int (*init_vm)(struct vm *vm);
+    /* architectural reset: the vCPU starts at pc in (virtual) S-mode with a0, a1, satp = 0 */
+    void (*reset_vcpu)(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsigned long a1);
+    /* the vCPU gets the hart / gives it up (the hart-resident state of the mode) */
+    void (*load)(struct vcpu *vcpu);
+    void (*save)(struct vcpu *vcpu);
+    /* just before the hypervisor returns into the guest (trap: inject pending interrupts) */
+    void (*enter)(struct vcpu *vcpu);
+    /* an exception from the guest (interrupts are the scheduler's); may yield */
+    void (*handle_exit)(struct vcpu *vcpu, unsigned long scause, unsigned long stval);
+    /* enter a trap in the guest as its own hart would (4.1.1, 4.1.2) */
+    void (*inject_exception)(struct vcpu *vcpu, unsigned long cause, unsigned long tval);
+    /* an interrupt pending and enabled in sie (what would end its wfi, 3.3.3) */
+    int (*pending_interrupt)(struct vcpu *vcpu);
+    /* when the vCPU's timer interrupt comes (~0 none or not enabled in sie), for waking it */
+    unsigned long (*timer_deadline)(struct vcpu *vcpu);
+    /* the deadline the hypervisor must arm while the vCPU runs (~0: the hart does it, Sstc) */
+    unsigned long (*run_deadline)(struct vcpu *vcpu);
+    /* SBI set_timer (TIME, legacy): the guest's next timer interrupt; clears a pending one */
+    void (*set_timer)(struct vcpu *vcpu, unsigned long when);
+    /* raise / clear the guest's supervisor software interrupt (IPI, legacy clear_ipi) */
+    void (*raise_ssip)(struct vcpu *vcpu);
+    void (*clear_ssip)(struct vcpu *vcpu);
+    /* SBI remote sfence.vma: forget every cached translation of the VM's address spaces */
+    void (*flush_guest_tlb)(struct vcpu *vcpu);
+    /* read guest virtual memory through the guest's translation as its current privilege
+     * would: kind 0 = a 16-bit instruction fetch (execute permission), 1 = a byte load;
+     * -1 when the access would fault */
+    long (*guest_load)(struct vcpu *vcpu, unsigned long va, int kind);
+    /* the end of a non-retentive suspend (SBI 9.4): restart at resume_pc with satp = 0, SIE = 0 */
+    void (*resume)(struct vcpu *vcpu);
+};
+
+extern const struct virt_ops hw_ops, trap_ops;
 
 struct vcpu {
     struct vcpu_regs regs;      /* first: entry.S addresses it from sscratch */
-    struct vs_csrs vs;
+    struct vs_csrs vs;          /* hw mode */
+    struct vhart vh;            /* trap and pv modes */
     struct vm *vm;
     unsigned id;
     enum vcpu_state state;
@@ -78,6 +140,7 @@ struct vcpu {
 struct vm {
     unsigned id;
     enum virt_mode mode;
+    const struct virt_ops *ops;
     enum vm_state state;
     unsigned long host_base;        /* host-physical address of guest-physical ram_base */
     unsigned long ram_base, ram_size;
@@ -100,6 +163,7 @@ struct vm {
 extern struct vm hyp_vms[HYP_MAX_VMS];
 extern unsigned hyp_nvms;
 extern uint64_t *hyp_stats_page;    /* named by the device tree (rvh,stats), else our own */
+extern unsigned long hyp_hart_has_h;    /* entry.S saves and restores hstatus only then */
 
 /* ---- entry.S ---- */
 void hyp_enter_guest(struct vcpu *vcpu) __attribute__((noreturn));
@@ -107,6 +171,8 @@ void hyp_trap_entry(void);
 /* read guest memory through the guest's translation: kind 0 = HLVX.HU (fetch), 1 = HLV.BU;
  * -1 when the access faults */
 long hyp_guest_load(unsigned long va, int kind);
+/* 1 when the hart has the H extension (a read of hstatus does not trap) */
+unsigned long hyp_probe_h(void);
 
 /* ---- console.c ---- */
 void hyp_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -118,18 +184,27 @@ int hyp_parse_vms(const void *fdt);
 
 /* ---- gstage.c ---- */
 void *hyp_alloc_pages(size_t bytes, size_t align);
+int vm_check_ram(struct vm *vm);
 int gstage_map_vm(struct vm *vm);
 int gpa_to_host(const struct vm *vm, unsigned long gpa, unsigned long len, unsigned long *hpa);
 
-/* ---- vcpu.c ---- */
-void vcpu_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsigned long a1);
+/* ---- vcpu.c: the shared exit path; the mode's ops do the rest ---- */
 void hyp_handle_exit(struct vcpu *vcpu) __attribute__((noreturn));
-void vcpu_inject_exception(struct vcpu *vcpu, unsigned long cause, unsigned long tval);
-void vcpu_resume(struct vcpu *vcpu);
-int vcpu_has_pending_interrupt(struct vcpu *vcpu);
+void vcpu_enter(struct vcpu *vcpu) __attribute__((noreturn));
+void vcpu_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsigned long a1);
+void vcpu_wait(struct vcpu *vcpu);      /* wfi: yields unless an interrupt is pending */
+/* guest memory read through the guest's own translation (the mode's guest_load) */
+long vcpu_read_guest(struct vcpu *vcpu, unsigned long va, int kind);
+/* the instruction at va (32-bit, or a compressed one in the low half); 0 when it faults */
+uint32_t vcpu_fetch_insn(struct vcpu *vcpu, unsigned long va);
 
-/* ---- insn.c / mmio.c ---- */
-int mmio_emulate(struct vcpu *vcpu, unsigned long gpa, unsigned long scause);
+/* ---- hw.c ---- */
+void hw_init_hart(void);
+
+/* ---- mmio.c ---- */
+/* a trapped load or store at gpa: tinst is the hart's transformed instruction (htinst) or 0 to
+ * fetch it from the guest's pc; 0 when emulated (pc advanced), -1 when no device is there */
+int mmio_emulate(struct vcpu *vcpu, unsigned long gpa, int is_store, unsigned long tinst);
 
 /* ---- sbi.c ---- */
 void sbi_dispatch(struct vcpu *vcpu);
@@ -139,8 +214,8 @@ void sched_run(void) __attribute__((noreturn));
 void sched_yield(struct vcpu *vcpu) __attribute__((noreturn));
 void sched_timer_fired(void);
 void vm_shutdown(struct vm *vm, long code, const char *reason);
-void vcpu_save_vs(struct vcpu *vcpu);
-void vcpu_load_vs(struct vcpu *vcpu);
+extern struct vcpu *hyp_loaded;    /* whose hart-resident state is in the hart */
+unsigned long read_time(void);
 
 /* ---- stats.c ---- */
 void stats_use_page(unsigned long address, unsigned long size);

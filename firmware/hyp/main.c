@@ -1,6 +1,7 @@
 /*
- * main.c - boot: read the VMs from the device tree, set up the hart for guests (delegation,
- * counters, Sstc), build each VM's G-stage table and vCPUs, and hand the hart to the scheduler.
+ * main.c - boot: find out whether the hart has H, read the VMs from the device tree, give each
+ * its mode's ops table, let the mode set it up (G-stage or shadow tables), make its vCPUs, and
+ * hand the hart to the scheduler.
  */
 #include <stdarg.h>
 
@@ -8,17 +9,16 @@
 #include "rvh/libc.h"
 #include "rvh/sbi.h"
 
-/* Exceptions the guest kernel handles itself, as on its own hart (KVM delegates the same set,
- * plus illegal instructions and misaligned accesses, which a VM's kernel also expects to see). */
-#define HEDELEG_GUEST ((1UL << CAUSE_INSTRUCTION_ADDRESS_MISALIGNED) | (1UL << CAUSE_ILLEGAL_INSTRUCTION) | \
-                       (1UL << CAUSE_BREAKPOINT) | (1UL << CAUSE_LOAD_ADDRESS_MISALIGNED) |           \
-                       (1UL << CAUSE_STORE_ADDRESS_MISALIGNED) | (1UL << CAUSE_ECALL_FROM_U) |          \
-                       (1UL << CAUSE_INSTRUCTION_PAGE_FAULT) | (1UL << CAUSE_LOAD_PAGE_FAULT) |     \
-                       (1UL << CAUSE_STORE_PAGE_FAULT))
-/* and its own software, timer and external interrupts */
-#define HIDELEG_GUEST (MIP_VSSIP_MASK | MIP_VSTIP_MASK | MIP_VSEIP_MASK)
-
 static int booted;
+unsigned long hyp_hart_has_h;
+
+static const struct virt_ops *ops_for(enum virt_mode mode)
+{
+    switch (mode) {
+    case VIRT_HW: return &hw_ops;
+    default: return 0;
+    }
+}
 
 void hyp_exit_machine(long status)
 {
@@ -53,11 +53,9 @@ void hyp_main(unsigned long hartid, const void *dtb)
 {
     (void)hartid;
     hyp_console_init();
-    csr_write(CSR_HEDELEG, HEDELEG_GUEST);      /* traps if the hart has no H: hyp_fault says so */
-    csr_write(CSR_HIDELEG, HIDELEG_GUEST);
-    csr_write(CSR_HCOUNTEREN, 0xffffffffUL);    /* the guest reads time, cycle, instret itself */
-    csr_write(CSR_HENVCFG, HENVCFG_STCE_MASK);   /* Sstc for the guest: vstimecmp */
-    csr_write(CSR_HVIP, 0);
+    hyp_hart_has_h = hyp_probe_h();
+    if (hyp_hart_has_h)
+        hw_init_hart();
     booted = 1;
     int n = hyp_parse_vms(dtb);
     if (n <= 0) {
@@ -67,15 +65,18 @@ void hyp_main(unsigned long hartid, const void *dtb)
     }
     for (unsigned i = 0; i < hyp_nvms; i++) {
         struct vm *vm = &hyp_vms[i];
-        if (vm->mode != VIRT_HW) {
-            printf("hyp: %s: only virt=hw is implemented so far\n", vm->name);
+        static const char *const mode_names[] = {"hw", "trap", "pv"};
+        vm->ops = ops_for(vm->mode);
+        if (!vm->ops) {
+            printf("hyp: %s: virt=%s is not implemented in this hypervisor\n", vm->name,
+                   mode_names[vm->mode]);
             hyp_exit_machine(125);
         }
         if (!vm->nvcpus || vm->nvcpus > HYP_MAX_VCPUS) {
             printf("hyp: %s: %u vCPUs (1 to %d)\n", vm->name, vm->nvcpus, HYP_MAX_VCPUS);
             hyp_exit_machine(125);
         }
-        if (gstage_map_vm(vm) < 0)
+        if (vm_check_ram(vm) < 0 || vm->ops->init_vm(vm) < 0)
             hyp_exit_machine(125);
         stats_attach(vm);
         for (unsigned v = 0; v < vm->nvcpus; v++) {
@@ -86,7 +87,8 @@ void hyp_main(unsigned long hartid, const void *dtb)
             vcpu->state = v == 0 ? VCPU_RUNNABLE : VCPU_STOPPED;    /* the rest start by HSM */
         }
     }
-    hfence_gvma_all();
+    if (hyp_hart_has_h)
+        hfence_gvma_all();
     sbi_set_timer(~0UL);
     csr_write(CSR_SIE, MIP_STIP_MASK | MIP_SSIP_MASK);  /* taken from a guest whatever SIE says */
     sched_run();

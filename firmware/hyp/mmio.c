@@ -2,9 +2,10 @@
  * mmio.c - a trapped guest load or store: decode it (insn.c's job in KVM's split, kept here as
  * it is small) and route it to the VM's virtual device at that guest-physical address.
  *
- * The instruction comes from htinst when the hart provides it (8.6.3: a transformed
+ * The instruction comes from htinst when the hart provides it (hw mode; 8.6.3: a transformed
  * instruction, bit 0 set, bit 1 telling a 32-bit original from a compressed one), else it is
- * fetched from the guest's pc with HLVX.HU through the guest's own translation.
+ * fetched from the guest's pc through the guest's own translation (the mode's guest_load:
+ * HLVX.HU in hw mode, a walk of the guest's tables in trap mode).
  *
  * The VM's board follows QEMU's virt machine: the test device (syscon) at 0x10_0000 and a
  * 16550A UART at 0x1000_0000.
@@ -67,9 +68,8 @@ static int decode_16(uint32_t insn, struct access *a)
     return -1;
 }
 
-static int decode_access(struct vcpu *vcpu, struct access *a)
+static int decode_access(struct vcpu *vcpu, unsigned long tinst, struct access *a)
 {
-    unsigned long tinst = csr_read(CSR_HTINST);
     if (tinst & 1) {                        /* transformed: bit 1 = original was 32-bit */
         int rc = decode_32((uint32_t)(tinst | 2), a);
         a->length = (tinst & 2) ? 4 : 2;
@@ -77,15 +77,10 @@ static int decode_access(struct vcpu *vcpu, struct access *a)
     }
     if (tinst != 0)
         return -1;                          /* a pseudoinstruction: an implicit (page-walk) access */
-    long low = hyp_guest_load(vcpu->regs.sepc, 0);
-    if (low < 0)
+    uint32_t insn = vcpu_fetch_insn(vcpu, vcpu->regs.sepc);
+    if (insn == 0)
         return -1;
-    if ((low & 3) != 3)
-        return decode_16((uint32_t)low, a);
-    long high = hyp_guest_load(vcpu->regs.sepc + 2, 0);
-    if (high < 0)
-        return -1;
-    return decode_32((uint32_t)(low | high << 16), a);
+    return (insn & 3) != 3 ? decode_16(insn, a) : decode_32(insn, a);
 }
 
 /* ---- the test device (QEMU's sifive_test): poweroff, fail with a code, reset ---- */
@@ -160,12 +155,12 @@ static const struct device devices[] = {
     {UART0_BASE, UART0_SIZE, uart_access},
 };
 
-int mmio_emulate(struct vcpu *vcpu, unsigned long gpa, unsigned long scause)
+int mmio_emulate(struct vcpu *vcpu, unsigned long gpa, int is_store, unsigned long tinst)
 {
     struct access a;
-    if (decode_access(vcpu, &a) < 0)
+    if (decode_access(vcpu, tinst, &a) < 0)
         return -1;
-    if (a.is_store != (scause == CAUSE_STORE_GUEST_PAGE_FAULT))
+    if (a.is_store != is_store)
         return -1;
     for (unsigned i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
         const struct device *d = &devices[i];

@@ -2,9 +2,11 @@
  * sbi.c - the SBI each VM sees (SBI specification v2.0), implemented by the hypervisor.
  *
  * One table row per extension ({first EID, last EID, name, handler}), as KVM registers its
- * vcpu_sbi_<ext> handlers: adding an extension is adding a row.  Calls arrive as VS ecalls:
- * a7 = EID, a6 = FID, a0..a5 arguments; a0 = error and a1 = value go back, and the guest
- * continues after its ecall.  Unknown extensions answer SBI_ERR_NOT_SUPPORTED (3.2 of the spec).
+ * vcpu_sbi_<ext> handlers: adding an extension is adding a row.  Calls arrive as ecalls from the
+ * guest's (virtual) S-mode, whatever the mode: a7 = EID, a6 = FID, a0..a5 arguments; a0 = error
+ * and a1 = value go back, and the guest continues after its ecall.  What depends on the mode
+ * (the timer, interrupts, TLB fences, reading guest memory, vCPU reset) goes through the VM's
+ * ops.  Unknown extensions answer SBI_ERR_NOT_SUPPORTED (3.2 of the spec).
  */
 #include "hyp.h"
 #include "rvh/libc.h"
@@ -43,9 +45,7 @@ static void base(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct
 
 static void set_timer(struct vcpu *vcpu, unsigned long when)
 {
-    /* Sstc: the guest's timer is vstimecmp (8.2.x); writing it also clears a pending VSTIP */
-    csr_write(CSR_VSTIMECMP, when);
-    (void)vcpu;
+    vcpu->vm->ops->set_timer(vcpu, when);
 }
 
 static void time_ext(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
@@ -83,11 +83,7 @@ static void ipi(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct 
     for (unsigned i = 0; i < vm->nvcpus; i++) {
         if (!(targets >> i & 1))
             continue;
-        struct vcpu *target = &vm->vcpus[i];
-        if (target == vcpu)
-            csr_set(CSR_HVIP, MIP_VSSIP_MASK);
-        else
-            target->vs.hvip |= MIP_VSSIP_MASK;
+        vm->ops->raise_ssip(&vm->vcpus[i]);
     }
 }
 
@@ -104,8 +100,7 @@ static void rfence(struct vcpu *vcpu, unsigned long eid, unsigned long fid, stru
         break;
     case SBI_RFENCE_REMOTE_SFENCE_VMA:
     case SBI_RFENCE_REMOTE_SFENCE_VMA_ASID:
-        /* every vCPU of the VM shares the hart and the VMID: fence the VM's VS-stage */
-        hfence_vvma_all();
+        vcpu->vm->ops->flush_guest_tlb(vcpu);
         break;
     default:
         ret->error = SBI_ERR_NOT_SUPPORTED;     /* the HFENCE calls: the VM has no H extension */
@@ -167,10 +162,10 @@ static void hsm(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct 
             vcpu->resume_opaque = A(2);
             vcpu->resume_pending = 1;
         }
-        if (!vcpu_has_pending_interrupt(vcpu))
+        if (!vm->ops->pending_interrupt(vcpu))
             vcpu->state = VCPU_WAITING;
         else if (vcpu->resume_pending)
-            vcpu_resume(vcpu);
+            vm->ops->resume(vcpu);
         break;
     }
     default:
@@ -227,7 +222,7 @@ static long legacy_mask(struct vcpu *vcpu, unsigned long pointer)
         return vcpu->vm->nvcpus >= 64 ? -1L : (long)((1UL << vcpu->vm->nvcpus) - 1);
     unsigned long mask = 0;
     for (unsigned i = 0; i < 8; i++) {
-        long byte = hyp_guest_load(pointer + i, 1);
+        long byte = vcpu_read_guest(vcpu, pointer + i, 1);
         if (byte < 0)
             return -1;
         mask |= (unsigned long)byte << (8 * i);
@@ -245,7 +240,7 @@ static void legacy(struct vcpu *vcpu, unsigned long eid, unsigned long fid, stru
     case SBI_EXT_LEGACY_SET_TIMER: set_timer(vcpu, A(0)); break;
     case SBI_EXT_LEGACY_CONSOLE_PUTCHAR: vm_console_putc(vcpu->vm, (int)(A(0) & 0xff)); break;
     case SBI_EXT_LEGACY_CONSOLE_GETCHAR: ret->error = -1; break;     /* no input yet */
-    case SBI_EXT_LEGACY_CLEAR_IPI: csr_clear(CSR_HVIP, MIP_VSSIP_MASK); break;
+    case SBI_EXT_LEGACY_CLEAR_IPI: vcpu->vm->ops->clear_ssip(vcpu); break;
     case SBI_EXT_LEGACY_SEND_IPI:
         mask = legacy_mask(vcpu, A(0));
         if (mask < 0) {
@@ -253,12 +248,8 @@ static void legacy(struct vcpu *vcpu, unsigned long eid, unsigned long fid, stru
             break;
         }
         for (unsigned i = 0; i < vcpu->vm->nvcpus; i++) {
-            if (!((unsigned long)mask >> i & 1))
-                continue;
-            if (&vcpu->vm->vcpus[i] == vcpu)
-                csr_set(CSR_HVIP, MIP_VSSIP_MASK);
-            else
-                vcpu->vm->vcpus[i].vs.hvip |= MIP_VSSIP_MASK;
+            if ((unsigned long)mask >> i & 1)
+                vcpu->vm->ops->raise_ssip(&vcpu->vm->vcpus[i]);
         }
         break;
     case SBI_EXT_LEGACY_REMOTE_FENCE_I:
@@ -266,7 +257,7 @@ static void legacy(struct vcpu *vcpu, unsigned long eid, unsigned long fid, stru
         break;
     case SBI_EXT_LEGACY_REMOTE_SFENCE_VMA:
     case SBI_EXT_LEGACY_REMOTE_SFENCE_VMA_ASID:
-        hfence_vvma_all();      /* all the VM's vCPUs share this hart and VMID */
+        vcpu->vm->ops->flush_guest_tlb(vcpu);
         break;
     case SBI_EXT_LEGACY_SHUTDOWN: vm_shutdown(vcpu->vm, 0, "shutdown"); break;
     default: ret->error = SBI_ERR_NOT_SUPPORTED;

@@ -14,42 +14,17 @@
 
 #define SLICE_TICKS 10000UL     /* 1 ms at the 10 MHz timebase */
 
-static struct vcpu *loaded;     /* whose VS CSRs and hgatp are in the hart */
+struct vcpu *hyp_loaded;        /* whose hart-resident state (hw: VS CSRs, hgatp) is in */
 static struct vcpu *last_run;   /* the vCPU given the hart last */
 static unsigned cursor;         /* round-robin position: vm * HYP_MAX_VCPUS + vcpu */
 
-void vcpu_save_vs(struct vcpu *v)
-{
-    struct vs_csrs *vs = &v->vs;
-    vs->vsstatus = csr_read(CSR_VSSTATUS);
-    vs->vsie = csr_read(CSR_VSIE);
-    vs->vstvec = csr_read(CSR_VSTVEC);
-    vs->vsscratch = csr_read(CSR_VSSCRATCH);
-    vs->vsepc = csr_read(CSR_VSEPC);
-    vs->vscause = csr_read(CSR_VSCAUSE);
-    vs->vstval = csr_read(CSR_VSTVAL);
-    vs->vsatp = csr_read(CSR_VSATP);
-    vs->vstimecmp = csr_read(CSR_VSTIMECMP);
-    vs->hvip = csr_read(CSR_HVIP);
-}
-
-void vcpu_load_vs(struct vcpu *v)
-{
-    struct vs_csrs *vs = &v->vs;
-    csr_write(CSR_HGATP, v->vm->hgatp);
-    csr_write(CSR_VSSTATUS, vs->vsstatus);
-    csr_write(CSR_VSIE, vs->vsie);
-    csr_write(CSR_VSTVEC, vs->vstvec);
-    csr_write(CSR_VSSCRATCH, vs->vsscratch);
-    csr_write(CSR_VSEPC, vs->vsepc);
-    csr_write(CSR_VSCAUSE, vs->vscause);
-    csr_write(CSR_VSTVAL, vs->vstval);
-    csr_write(CSR_VSATP, vs->vsatp);
-    csr_write(CSR_VSTIMECMP, vs->vstimecmp);
-    csr_write(CSR_HVIP, vs->hvip);
-}
-
+/*
+ * One host timer, several deadlines: the scheduler's (a slice's end, or the earliest wake-up of
+ * a waiting vCPU) and, for a mode whose guest timer the hart cannot raise by itself (trap, pv),
+ * the running vCPU's own timer.  The firmware gets the earlier one.
+ */
 static unsigned long timer_armed = ~0UL;     /* the deadline last given to the firmware */
+static unsigned long sched_deadline = ~0UL;  /* the scheduler's own */
 
 static void arm_timer(unsigned long when)
 {
@@ -58,35 +33,24 @@ static void arm_timer(unsigned long when)
     timer_armed = when;
 }
 
+static void arm_sched_timer(unsigned long when, unsigned long guest)
+{
+    sched_deadline = when;
+    arm_timer(guest < when ? guest : when);
+}
+
 void sched_timer_fired(void)
 {
+    if (read_time() >= sched_deadline)
+        sched_deadline = ~0UL;
     arm_timer(~0UL);
 }
 
-static unsigned long read_time(void)
+unsigned long read_time(void)
 {
     unsigned long t;
     __asm__ __volatile__("rdtime %0" : "=r"(t));
     return t;
-}
-
-/* A waiting vCPU becomes runnable when one of its interrupts is pending (its wfi ends even with
- * interrupts disabled, 3.3.3): its timer (Sstc: time >= vstimecmp) or an injected interrupt. */
-static unsigned long vs_enabled(struct vcpu *v)
-{
-    /* vsie bit n (SSIE 1, STIE 5, SEIE 9) is hie's VS bit n + 1 (8.2.3) */
-    return (v == loaded ? csr_read(CSR_VSIE) : v->vs.vsie) << 1;
-}
-
-static int wants_to_wake(struct vcpu *v)
-{
-    if (v == loaded)
-        return vcpu_has_pending_interrupt(v);
-    unsigned long enabled = vs_enabled(v);
-    unsigned long pending = v->vs.hvip;
-    if (read_time() >= v->vs.vstimecmp)
-        pending |= MIP_VSTIP_MASK;
-    return (pending & enabled & (MIP_VSSIP_MASK | MIP_VSTIP_MASK | MIP_VSEIP_MASK)) != 0;
 }
 
 static void hyp_finish(void) __attribute__((noreturn));
@@ -114,12 +78,13 @@ void sched_run(void)
                 continue;
             live = 1;
             struct vcpu *v = &vm->vcpus[slot % HYP_MAX_VCPUS];
-            if (v->state == VCPU_WAITING && wants_to_wake(v))
+            /* a waiting vCPU becomes runnable when one of its interrupts is pending */
+            if (v->state == VCPU_WAITING && vm->ops->pending_interrupt(v))
                 v->state = VCPU_RUNNABLE;
             if (v->state == VCPU_WAITING) {
                 waiting++;
-                unsigned long when = v == loaded ? csr_read(CSR_VSTIMECMP) : v->vs.vstimecmp;
-                if ((vs_enabled(v) & MIP_VSTIP_MASK) && when < wake)
+                unsigned long when = vm->ops->timer_deadline(v);
+                if (when < wake)
                     wake = when;
             }
             if (v->state != VCPU_RUNNABLE)
@@ -133,25 +98,28 @@ void sched_run(void)
         if (!live)
             hyp_finish();
         if (next) {
-            if (next != loaded) {
-                if (loaded)
-                    vcpu_save_vs(loaded);
-                vcpu_load_vs(next);
-                loaded = next;
+            if (next != hyp_loaded) {
+                if (hyp_loaded)
+                    hyp_loaded->vm->ops->save(hyp_loaded);
+                next->vm->ops->load(next);
+                hyp_loaded = next;
             }
             /* a slice only matters when someone else could use the hart */
+            unsigned long guest = next->vm->ops->run_deadline(next);
             if (runnable > 1 || waiting) {
-                if (timer_armed == ~0UL || next != last_run)
-                    arm_timer(read_time() + SLICE_TICKS);
+                if (sched_deadline == ~0UL || next != last_run)
+                    arm_sched_timer(read_time() + SLICE_TICKS, guest);
+                else
+                    arm_sched_timer(sched_deadline, guest);
             } else {
-                arm_timer(~0UL);
+                arm_sched_timer(~0UL, guest);
             }
             if (next->resume_pending)
-                vcpu_resume(next);
+                next->vm->ops->resume(next);
             if (next != last_run)
                 next->slices++;
             last_run = next;
-            hyp_enter_guest(next);
+            vcpu_enter(next);
         }
         if (!waiting || wake == ~0UL) {
             /* every live vCPU is stopped, or waits for an interrupt nothing will raise */
@@ -160,7 +128,7 @@ void sched_run(void)
                     vm_shutdown(&hyp_vms[i], 123, "deadlock: every vCPU waits with nothing to wake it");
             continue;
         }
-        arm_timer(wake);
+        arm_sched_timer(wake, ~0UL);
         __asm__ __volatile__("wfi" ::: "memory");
         csr_clear(CSR_SIP, MIP_SSIP_MASK);
     }
