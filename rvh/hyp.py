@@ -29,6 +29,7 @@ from pathlib import Path
 from rvh import config as C
 from rvh.errors import ConfigError, LoadError
 from rvh.fdt import Board, DeviceTree, board_dtb, parse_dtb
+from rvh.isa import sbi
 from rvh.loader import LoadedElf, place_segments, read_elf
 
 GUEST_RAM_BASE = C.RAM_BASE  # every VM sees its RAM where QEMU's virt board has it
@@ -55,17 +56,20 @@ VM_COUNTERS = (
     "interrupts",  # host interrupts taken while the guest ran (the slice timer)
     "console_bytes",
 )
-SBI_EXTENSIONS = ("legacy", "BASE", "TIME", "IPI", "RFENCE", "HSM", "SRST", "DBCN", "other")
+SBI_EXTENSIONS = ("legacy", "BASE", "TIME", "IPI", "RFENCE", "HSM", "SRST", "DBCN", "pv", "other")
+# pv VMs: calls of rvh's pv extension by function (rvh/isa/sbi.py's RvhPvFunction, in order)
+PV_FUNCTIONS = tuple(function.name.lower() for function in sbi.RvhPvFunction)
 SCAUSE_COUNT = 24
 STATS_SLOT_WORDS = 64
 STATS_STATE, STATS_STATUS, STATS_MODE = 0, 1, 2  # words of a slot before the counters
 STATS_COUNTERS = 3
 STATS_SBI = STATS_COUNTERS + len(VM_COUNTERS)
 STATS_SCAUSE = STATS_SBI + len(SBI_EXTENSIONS)
+STATS_PV = STATS_SCAUSE + SCAUSE_COUNT
 STATS_SIZE = 8 * STATS_SLOT_WORDS * 8  # MAX_VMS slots
 STATS_ADDRESS = C.RAM_BASE + HYPERVISOR_RESERVED - STATS_SIZE  # the top of the hypervisor's area
 VM_STATES = ("absent", "running", "shut down")
-assert STATS_SCAUSE + SCAUSE_COUNT <= STATS_SLOT_WORDS
+assert STATS_PV + len(PV_FUNCTIONS) <= STATS_SLOT_WORDS
 
 _KEYS = ("virt", "mem", "vcpus", "initrd", "append", "drive", "readonly", "netdev", "io")
 
@@ -329,6 +333,8 @@ def hyp_stats_header() -> str:
         f"#define HYP_STAT_SBI          {STATS_SBI}",
         f"#define HYP_STAT_SCAUSE       {STATS_SCAUSE}",
         f"#define HYP_SCAUSE_COUNT      {SCAUSE_COUNT}",
+        f"#define HYP_STAT_PV           {STATS_PV}",
+        f"#define HYP_PV_FUNCTIONS      {len(PV_FUNCTIONS)}",
         f"#define HYP_VM_COUNTERS       {len(VM_COUNTERS)}",
         f"#define HYP_SBI_EXTENSIONS    {len(SBI_EXTENSIONS)}",
     ]
@@ -342,6 +348,8 @@ def hyp_stats_header() -> str:
     lines.append(f"#define HYP_VM_COUNTER_NAMES  {names}")
     names = ", ".join(f'"{name}"' for name in SBI_EXTENSIONS)
     lines.append(f"#define HYP_SBI_NAMES         {names}")
+    names = ", ".join(f'"{name}"' for name in PV_FUNCTIONS)
+    lines.append(f"#define HYP_PV_NAMES          {names}")
     lines += ["#endif", ""]
     return "\n".join(lines)
 
@@ -357,6 +365,7 @@ class VmStats:
     counters: dict[str, int]
     sbi: dict[str, int]
     scause: dict[int, int]
+    pv: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         counters = ", ".join(f"{k} {v}" for k, v in self.counters.items() if k != "exits")
@@ -367,7 +376,11 @@ class VmStats:
             f"  exits {self.counters['exits']}: {counters}",
             f"  sbi calls: {sbi}",
             f"  exits by scause: {scause}",
-        ]
+        ] + (
+            [f"  pv calls: {', '.join(f'{k} {v}' for k, v in self.pv.items() if v) or 'none'}"]
+            if self.mode == "pv"
+            else []
+        )
 
 
 def read_stats(page: bytes) -> list[VmStats]:
@@ -391,6 +404,7 @@ def read_stats(page: bytes) -> list[VmStats]:
                 {name: slot[STATS_COUNTERS + i] for i, name in enumerate(VM_COUNTERS)},
                 {name: slot[STATS_SBI + i] for i, name in enumerate(SBI_EXTENSIONS)},
                 {c: slot[STATS_SCAUSE + c] for c in range(SCAUSE_COUNT) if slot[STATS_SCAUSE + c]},
+                {name: slot[STATS_PV + i] for i, name in enumerate(PV_FUNCTIONS)},
             )
         )
     return found
