@@ -245,3 +245,83 @@ def test_a_spinning_vm_does_not_starve_the_others():
     assert "[vm0] spin: spinning" in result.stdout
     assert "[vm1] PASS smode/timer" in result.stdout
     assert "[vm2] PASS smode/hello" in result.stdout
+
+
+# ---- pv mode: the same guests rebuilt with the pv layer (guests/common/pv.h) ----
+SMODE_PV = GUESTS / "smode-pv"
+PV_GUESTS = ["hello", "sbi", "sv39", "sv48", "timer", "umode", "opbench"]
+
+
+def pv_calls(output: str, vm: int = 0) -> dict[str, int]:
+    """The hypervisor's count of a pv VM's calls by function, from its console summary."""
+    block = re.search(rf"hyp: vm {vm} \(pv\).*\n(?:hyp:   .*\n)*?hyp:   pv(.*)\n", output)
+    assert block is not None, output[-3000:]
+    return {name: int(count) for name, count in re.findall(r"(\w+) (\d+)", block.group(1))}
+
+
+@pytest.mark.parametrize("name", PV_GUESTS)
+def test_pv_build_as_pv_vm_prints_what_it_prints_natively(name):
+    elf = str(SMODE_PV / f"{name}.elf")
+    native = rvh("--sbi", elf)  # the same binary: the probe finds no pv extension there
+    vm = rvh("--memory", "512M", "--hyp", "--guest", f"{elf},mem=256M,virt=pv")
+    assert native.returncode == 0, native.stdout + native.stderr
+    assert vm.returncode == 0, vm.stdout + vm.stderr
+    assert comparable(vm.stdout) == comparable(native.stdout)
+    assert f"PASS smode/{name}" in vm.stdout
+    assert summary(vm.stdout)[0] == "hyp: vm 0 (pv): status 0 (shutdown)"
+    calls = pv_calls(vm.stdout)
+    assert calls["set_shared_page"] == 1  # it found the extension and used it
+    if name in ("umode", "opbench", "sv39", "sv48"):  # they take traps and return from them
+        assert calls["sync_and_return"] > 0
+
+
+def test_pv_smp_vm_registers_a_page_per_vcpu():
+    elf = str(SMODE_PV / "smp.elf")
+    native = rvh("--sbi", "--smp", "2", elf)
+    vm = rvh("--memory", "512M", "--hyp", "--guest", f"{elf},mem=256M,vcpus=2,virt=pv")
+    assert native.returncode == vm.returncode == 0, vm.stdout + vm.stderr
+    assert "one hart" not in vm.stdout
+    assert comparable(vm.stdout) == comparable(native.stdout)
+    assert pv_calls(vm.stdout)["set_shared_page"] == 2
+
+
+def test_a_guest_that_never_calls_the_pv_extension_runs_as_a_pv_vm():
+    # the native build does not look for the extension: the pv VM is then a trap-mode VM
+    vm = rvh("--hyp", "--guest", f"{SMODE / 'umode.elf'},virt=pv")
+    assert vm.returncode == 0, vm.stdout + vm.stderr
+    assert "PASS smode/umode" in vm.stdout
+    assert pv_calls(vm.stdout) == {}
+
+
+def test_three_vms_one_per_mode_with_the_same_counts_twice():
+    args = (
+        "--hyp",
+        "--guest", f"{SMODE / 'umode.elf'},virt=hw",
+        "--guest", f"{SMODE / 'umode.elf'},virt=trap",
+        "--guest", f"{SMODE_PV / 'umode.elf'},virt=pv",
+        "--stats",
+    )  # fmt: skip
+    first, second = rvh(*args), rvh(*args)
+    assert first.returncode == second.returncode == 0, first.stdout + first.stderr
+    for index, mode in enumerate(["hw", "trap", "pv"]):
+        assert f"[vm{index}] PASS smode/umode" in first.stdout
+        assert f"hyp: vm {index} ({mode}): status 0 (shutdown)" in first.stdout
+    assert summary(first.stdout) == summary(second.stdout)
+    assert first.stderr.count("vm 2 (pv): shut down, status 0") == 1
+    assert re.search(r"  pv calls: set_shared_page 1, sync_and_return \d+", first.stderr)
+
+
+@pytest.mark.qemu
+def test_a_pv_vm_runs_on_qemu(tmp_path):
+    specs = [GuestSpec.parse(f"{SMODE_PV / 'umode.elf'},virt=pv")]
+    qemu = subprocess.run(
+        export_for_qemu(specs, tmp_path, FW_JUMP), capture_output=True, text=True, timeout=120
+    )
+    ours = rvh("--hyp", "--guest", f"{SMODE_PV / 'umode.elf'},virt=pv")
+    assert qemu.returncode == 0, qemu.stdout[-2000:] + qemu.stderr
+    assert "OpenSBI" in qemu.stdout
+    assert "PASS smode/umode" in qemu.stdout
+    assert comparable(qemu.stdout[qemu.stdout.index("scounteren") :]) == comparable(
+        ours.stdout[ours.stdout.index("scounteren") :]
+    )
+    assert pv_calls(qemu.stdout) == pv_calls(ours.stdout)
