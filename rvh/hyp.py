@@ -46,26 +46,42 @@ IO_PATHS = ("emulated", "pv", "passthrough")
 # layout from the header hyp_stats_header() writes, so the two cannot drift apart.
 VM_COUNTERS = (
     "exits",  # every trap from the guest into the hypervisor
-    "ecall",  # SBI calls (VS ecall)
-    "mmio",  # guest-page faults emulated as device accesses
+    "ecall",  # SBI calls (an ecall from the guest's (virtual) S-mode)
+    "mmio",  # faults on guest-physical device addresses emulated as device accesses
     "wfi",
-    "csr",  # virtual-instruction faults on CSR instructions
+    "csr",  # hw: virtual-instruction faults on CSR instructions; trap: CSR accesses emulated
     "virtual_instruction",
     "illegal",  # illegal instructions injected into the guest
     "injected_faults",  # access faults injected for guest-physical addresses with nothing there
-    "interrupts",  # host interrupts taken while the guest ran (the slice timer)
+    "interrupts",  # host interrupts taken while the guest ran (slice timer, trap-mode timer)
     "console_bytes",
+    # trap mode (the guest kernel in U-mode, shadow page tables)
+    "sret",  # sret emulated
+    "sfence",  # sfence.vma emulated
+    "shadow_fill",  # shadow PTEs made from the guest's own tables after a page fault
+    "shadow_flush_full",  # every shadow table of the VM emptied (sfence.vma without address...)
+    "shadow_flush_page",  # sfence.vma with an address: that region's shadow entries only
+    "shadow_new_set",  # shadow roots started for a guest satp (ASID + root) not in the cache
+    "shadow_set_reused",  # a guest satp switch that found its shadow roots still cached
+    "forwarded",  # exceptions forwarded into the guest (its traps, refused accesses)
+    "injected_interrupts",  # virtual interrupts delivered to the guest
 )
+# trap mode: CSR emulation by CSR (C takes the numbers from rvh/encoding.h by these names)
+TRAP_CSRS = (
+    "sstatus", "sie", "stvec", "scounteren", "senvcfg", "sscratch", "sepc", "scause", "stval",
+    "sip", "stimecmp", "satp",
+)  # fmt: skip
 SBI_EXTENSIONS = ("legacy", "BASE", "TIME", "IPI", "RFENCE", "HSM", "SRST", "DBCN", "pv", "other")
 # pv VMs: calls of rvh's pv extension by function (rvh/isa/sbi.py's RvhPvFunction, in order)
 PV_FUNCTIONS = tuple(function.name.lower() for function in sbi.RvhPvFunction)
 SCAUSE_COUNT = 24
-STATS_SLOT_WORDS = 64
+STATS_SLOT_WORDS = 128
 STATS_STATE, STATS_STATUS, STATS_MODE = 0, 1, 2  # words of a slot before the counters
 STATS_COUNTERS = 3
 STATS_SBI = STATS_COUNTERS + len(VM_COUNTERS)
 STATS_SCAUSE = STATS_SBI + len(SBI_EXTENSIONS)
-STATS_PV = STATS_SCAUSE + SCAUSE_COUNT
+STATS_CSR = STATS_SCAUSE + SCAUSE_COUNT  # then one word per TRAP_CSRS name, and "other"
+STATS_PV = STATS_CSR + len(TRAP_CSRS) + 1  # pv VMs: one word per PV_FUNCTIONS name
 STATS_SIZE = 8 * STATS_SLOT_WORDS * 8  # MAX_VMS slots
 STATS_ADDRESS = C.RAM_BASE + HYPERVISOR_RESERVED - STATS_SIZE  # the top of the hypervisor's area
 VM_STATES = ("absent", "running", "shut down")
@@ -190,7 +206,7 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
                     "(drop --cpu rv64,h=off, or use virt=trap)"
                 )
             spec.virt = "trap"  # the default follows the hart: hw with H, trap without
-        if spec.virt != "hw":  # said plainly rather than half-done
+        if spec.virt == "pv":  # said plainly rather than half-done
             raise ConfigError(f"--guest {spec.path}: virt={spec.virt} is not implemented yet")
         for what in ("initrd", "drive"):
             path = getattr(spec, what)
@@ -333,6 +349,10 @@ def hyp_stats_header() -> str:
         f"#define HYP_STAT_SBI          {STATS_SBI}",
         f"#define HYP_STAT_SCAUSE       {STATS_SCAUSE}",
         f"#define HYP_SCAUSE_COUNT      {SCAUSE_COUNT}",
+        f"#define HYP_STAT_CSR_BY_NUMBER {STATS_CSR}",
+        f"#define HYP_TRAP_CSR_COUNT    {len(TRAP_CSRS)}",
+        "#define HYP_TRAP_CSR_NUMBERS  " + ", ".join(f"CSR_{name.upper()}" for name in TRAP_CSRS),
+        "#define HYP_TRAP_CSR_NAMES    " + ", ".join(f'"{name}"' for name in TRAP_CSRS),
         f"#define HYP_STAT_PV           {STATS_PV}",
         f"#define HYP_PV_FUNCTIONS      {len(PV_FUNCTIONS)}",
         f"#define HYP_VM_COUNTERS       {len(VM_COUNTERS)}",
@@ -365,22 +385,26 @@ class VmStats:
     counters: dict[str, int]
     sbi: dict[str, int]
     scause: dict[int, int]
+    csrs: dict[str, int] = field(default_factory=dict)  # trap mode: CSR emulation by CSR
     pv: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         counters = ", ".join(f"{k} {v}" for k, v in self.counters.items() if k != "exits")
         sbi = ", ".join(f"{k} {v}" for k, v in self.sbi.items() if v) or "none"
         scause = ", ".join(f"{k}: {v}" for k, v in self.scause.items()) or "none"
-        return [
+        lines = [
             f"vm {self.index} ({self.mode}): {self.state}, status {self.status}",
             f"  exits {self.counters['exits']}: {counters}",
             f"  sbi calls: {sbi}",
             f"  exits by scause: {scause}",
-        ] + (
-            [f"  pv calls: {', '.join(f'{k} {v}' for k, v in self.pv.items() if v) or 'none'}"]
-            if self.mode == "pv"
-            else []
-        )
+        ]
+        csrs = ", ".join(f"{k} {v}" for k, v in self.csrs.items() if v)
+        if csrs:
+            lines.append(f"  csr emulated: {csrs}")
+        if self.mode == "pv":
+            pv = ", ".join(f"{k} {v}" for k, v in self.pv.items() if v) or "none"
+            lines.append(f"  pv calls: {pv}")
+        return lines
 
 
 def read_stats(page: bytes) -> list[VmStats]:
@@ -404,6 +428,11 @@ def read_stats(page: bytes) -> list[VmStats]:
                 {name: slot[STATS_COUNTERS + i] for i, name in enumerate(VM_COUNTERS)},
                 {name: slot[STATS_SBI + i] for i, name in enumerate(SBI_EXTENSIONS)},
                 {c: slot[STATS_SCAUSE + c] for c in range(SCAUSE_COUNT) if slot[STATS_SCAUSE + c]},
+                {
+                    name: slot[STATS_CSR + i]
+                    for i, name in enumerate((*TRAP_CSRS, "other"))
+                    if slot[STATS_CSR + i]
+                },
                 {name: slot[STATS_PV + i] for i, name in enumerate(PV_FUNCTIONS)},
             )
         )

@@ -10,6 +10,9 @@
 #define REG_SEPC    (32 * 8)
 #define REG_SSTATUS (33 * 8)
 #define REG_HSTATUS (34 * 8)
+#define REG_SATP    (35 * 8)
+/* the hypervisor's image seen at a second address in every shadow page table (hyp.h) */
+#define ALIAS       0x400000000000
 
     .section .text.start, "ax", @progbits
     .globl _start
@@ -138,7 +141,9 @@ hyp_enter_guest:
     beqz    t0, 1f
     ld      t0, REG_HSTATUS(t6)
     csrw    hstatus, t0
-1:  csrw    sscratch, t6
+1:  ld      t0, REG_SATP(t6)
+    bnez    t0, .Lenter_shadow
+    csrw    sscratch, t6
     ld      x1, REG(1)(t6)
     ld      x2, REG(2)(t6)
     ld      x3, REG(3)(t6)
@@ -171,6 +176,122 @@ hyp_enter_guest:
     ld      x30, REG(30)(t6)
     ld      x31, REG(31)(t6)
     sret
+
+    /*
+     * A trap-mode guest runs in U-mode under a shadow page table (real satp), which maps
+     * nothing of the hypervisor at its own addresses: the guest's pages may be anywhere.  Every
+     * shadow table and the hypervisor's own table map the hypervisor's image a second time at
+     * ALIAS + its address (not a canonical Sv39 address, a slot the guest is refused in Sv48;
+     * U = 0, so the guest cannot touch it).  The switch between the two tables happens in code
+     * running at that alias, where both tables agree; sscratch holds the vCPU's alias address
+     * while such a guest runs.  The tables have different ASIDs, so no fence is needed.
+     */
+.Lenter_shadow:
+    la      t0, hyp_shadow_trap_entry
+    li      t1, ALIAS
+    add     t0, t0, t1
+    csrw    stvec, t0
+    add     t6, t6, t1          /* the vCPU at its alias */
+    csrw    sscratch, t6
+    la      t0, 2f
+    add     t0, t0, t1
+    jr      t0
+2:  ld      t0, REG_SATP(t6)    /* (running at the alias) */
+    csrw    satp, t0
+    ld      x1, REG(1)(t6)
+    ld      x2, REG(2)(t6)
+    ld      x3, REG(3)(t6)
+    ld      x4, REG(4)(t6)
+    ld      x5, REG(5)(t6)
+    ld      x6, REG(6)(t6)
+    ld      x7, REG(7)(t6)
+    ld      x8, REG(8)(t6)
+    ld      x9, REG(9)(t6)
+    ld      x10, REG(10)(t6)
+    ld      x11, REG(11)(t6)
+    ld      x12, REG(12)(t6)
+    ld      x13, REG(13)(t6)
+    ld      x14, REG(14)(t6)
+    ld      x15, REG(15)(t6)
+    ld      x16, REG(16)(t6)
+    ld      x17, REG(17)(t6)
+    ld      x18, REG(18)(t6)
+    ld      x19, REG(19)(t6)
+    ld      x20, REG(20)(t6)
+    ld      x21, REG(21)(t6)
+    ld      x22, REG(22)(t6)
+    ld      x23, REG(23)(t6)
+    ld      x24, REG(24)(t6)
+    ld      x25, REG(25)(t6)
+    ld      x26, REG(26)(t6)
+    ld      x27, REG(27)(t6)
+    ld      x28, REG(28)(t6)
+    ld      x29, REG(29)(t6)
+    ld      x30, REG(30)(t6)
+    ld      x31, REG(31)(t6)
+    sret
+
+    /* stvec (at its alias) while a trap-mode guest runs: save its registers into the vCPU
+     * (at its alias, from sscratch), switch to the hypervisor's table, continue at the real
+     * addresses with the common exit path. */
+    .balign 4
+    .globl hyp_shadow_trap_entry
+hyp_shadow_trap_entry:
+    csrrw   t6, sscratch, t6
+    sd      x1, REG(1)(t6)
+    sd      x2, REG(2)(t6)
+    sd      x3, REG(3)(t6)
+    sd      x4, REG(4)(t6)
+    sd      x5, REG(5)(t6)
+    sd      x6, REG(6)(t6)
+    sd      x7, REG(7)(t6)
+    sd      x8, REG(8)(t6)
+    sd      x9, REG(9)(t6)
+    sd      x10, REG(10)(t6)
+    sd      x11, REG(11)(t6)
+    sd      x12, REG(12)(t6)
+    sd      x13, REG(13)(t6)
+    sd      x14, REG(14)(t6)
+    sd      x15, REG(15)(t6)
+    sd      x16, REG(16)(t6)
+    sd      x17, REG(17)(t6)
+    sd      x18, REG(18)(t6)
+    sd      x19, REG(19)(t6)
+    sd      x20, REG(20)(t6)
+    sd      x21, REG(21)(t6)
+    sd      x22, REG(22)(t6)
+    sd      x23, REG(23)(t6)
+    sd      x24, REG(24)(t6)
+    sd      x25, REG(25)(t6)
+    sd      x26, REG(26)(t6)
+    sd      x27, REG(27)(t6)
+    sd      x28, REG(28)(t6)
+    sd      x29, REG(29)(t6)
+    sd      x30, REG(30)(t6)
+    csrrw   t5, sscratch, zero
+    sd      t5, REG(31)(t6)
+    csrr    t5, sepc
+    sd      t5, REG_SEPC(t6)
+    csrr    t5, sstatus
+    sd      t5, REG_SSTATUS(t6)
+    la      t5, hyp_root_satp   /* (the alias of the variable: both tables map it) */
+    ld      t5, 0(t5)
+    csrw    satp, t5
+    li      t5, ALIAS
+    sub     t6, t6, t5          /* the vCPU at its real address */
+    la      t4, 3f
+    sub     t4, t4, t5
+    jr      t4
+3:  la      t5, hyp_trap_entry  /* (running at the real address) */
+    csrw    stvec, t5
+    ld      sp, REG(0)(t6)
+    .option push
+    .option norelax
+    la      gp, __global_pointer$
+    .option pop
+    mv      a0, t6
+    call    hyp_handle_exit
+    j       .
 
     /*
      * long hyp_guest_load(unsigned long va, int kind): read guest memory through the guest's
@@ -213,6 +334,8 @@ hyp_probe_h:
     .globl hyp_fixup, hyp_stack_top
 hyp_fixup:          .dword 0
 hyp_stack_top:      .dword 0
+    .globl hyp_root_satp
+hyp_root_satp:      .dword 0        /* the hypervisor's own table (trap.c), 0 while unused */
     .data
     .balign 8
 hyp_boot_lottery:   .dword 0

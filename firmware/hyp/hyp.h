@@ -31,6 +31,8 @@
 #define HYP_MAX_HARTS       8
 #define RVH_HYP_VERSION     0x100       /* 0.1, as rvh's own version */
 #define INSN_WFI            0x10500073  /* wfi has one encoding */
+/* trap mode: the hypervisor's image appears a second time at this offset in every table */
+#define HYP_ALIAS_OFFSET    0x400000000000UL
 #define VPRIV_U             0           /* a trap or pv vCPU's virtual privilege */
 #define VPRIV_S             1
 
@@ -58,6 +60,7 @@ struct vcpu_regs {
     unsigned long sepc;         /* the guest's pc */
     unsigned long sstatus;      /* HS sstatus to return with (SPP, SPIE) */
     unsigned long hstatus;      /* SPV, SPVP, VTW, VTSR, VTVM, VGEIN */
+    unsigned long satp;         /* trap mode: the shadow table to run under (0: hw mode) */
 };
 
 /* hw mode: the VS-level CSRs, swapped when another vCPU takes the hart (8.2.x). */
@@ -173,6 +176,7 @@ void hyp_trap_entry(void);
 long hyp_guest_load(unsigned long va, int kind);
 /* 1 when the hart has the H extension (a read of hstatus does not trap) */
 unsigned long hyp_probe_h(void);
+extern unsigned long hyp_root_satp;    /* trap mode: the hypervisor's own table */
 
 /* ---- console.c ---- */
 void hyp_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -213,6 +217,7 @@ void sbi_dispatch(struct vcpu *vcpu);
 void sched_run(void) __attribute__((noreturn));
 void sched_yield(struct vcpu *vcpu) __attribute__((noreturn));
 void sched_timer_fired(void);
+void sched_rearm(unsigned long guest_deadline);
 void vm_shutdown(struct vm *vm, long code, const char *reason);
 extern struct vcpu *hyp_loaded;    /* whose hart-resident state is in the hart */
 unsigned long read_time(void);

@@ -39,6 +39,12 @@ static void arm_sched_timer(unsigned long when, unsigned long guest)
     arm_timer(guest < when ? guest : when);
 }
 
+/* A trap/pv vCPU's own timer changed while it keeps the hart. */
+void sched_rearm(unsigned long guest)
+{
+    arm_timer(guest < sched_deadline ? guest : sched_deadline);
+}
+
 void sched_timer_fired(void)
 {
     if (read_time() >= sched_deadline)

@@ -18,6 +18,7 @@ uint64_t *hyp_stats_page = own_page;
 static const char *const mode_names[] = {"hw", "trap", "pv"};
 static const char *const counter_names[] = {HYP_VM_COUNTER_NAMES};
 static const char *const sbi_names[] = {HYP_SBI_NAMES};
+static const char *const csr_names[] = {HYP_TRAP_CSR_NAMES, "other"};
 
 /* The tree's page, if it is sane: whole slots, above the hypervisor's heap, below every VM. */
 void stats_use_page(unsigned long address, unsigned long size)
@@ -65,5 +66,15 @@ void stats_print(void)
             if (s[HYP_STAT_SCAUSE + c])
                 printf(" %u:%lu", c, (unsigned long)s[HYP_STAT_SCAUSE + c]);
         printf("\n");
+        int any = 0;
+        for (unsigned c = 0; c <= HYP_TRAP_CSR_COUNT; c++) {
+            if (!s[HYP_STAT_CSR_BY_NUMBER + c])
+                continue;
+            printf("%s %s %lu", any ? "," : "hyp:   csr", csr_names[c],
+                   (unsigned long)s[HYP_STAT_CSR_BY_NUMBER + c]);
+            any = 1;
+        }
+        if (any)
+            printf("\n");
     }
 }

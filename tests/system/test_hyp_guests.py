@@ -54,27 +54,36 @@ def summary(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("hyp:")]
 
 
+# (mode, extra rvh options): trap mode also on a hart without H, where it is the default
+MODES = [("hw", ()), ("trap", ()), ("trap", ("--cpu", "rv64,h=off"))]
+MODE_IDS = ["hw", "trap", "trap-no-h"]
+
+
+@pytest.mark.parametrize(("mode", "cpu"), MODES, ids=MODE_IDS)
 @pytest.mark.parametrize("name", GUESTS_ONE_HART)
-def test_guest_as_hw_vm_prints_what_it_prints_natively(name):
+def test_guest_as_vm_prints_what_it_prints_natively(name, mode, cpu):
     elf = str(SMODE / f"{name}.elf")
-    native = rvh("--sbi", elf)
+    native = rvh(*cpu, "--sbi", elf)
     # the VM gets the native machine's 256 MiB, so its device tree lands where the native one does
-    vm = rvh("--memory", "512M", "--hyp", "--guest", f"{elf},mem=256M")
+    virt = f",virt={mode}" if not cpu else ""  # without H, trap is the default
+    vm = rvh(*cpu, "--memory", "512M", "--hyp", "--guest", f"{elf},mem=256M{virt}")
     assert native.returncode == 0, native.stdout + native.stderr
     assert vm.returncode == 0, vm.stdout + vm.stderr
     assert comparable(vm.stdout) == comparable(native.stdout)
     assert f"PASS smode/{name}" in vm.stdout
-    assert summary(vm.stdout)[0] == "hyp: vm 0 (hw): status 0 (shutdown)"
+    assert summary(vm.stdout)[0] == f"hyp: vm 0 ({mode}): status 0 (shutdown)"
 
 
-def test_smp_vm_runs_both_vcpus_on_one_hart():
+@pytest.mark.parametrize("mode", ["hw", "trap"])
+def test_smp_vm_runs_both_vcpus_on_one_hart(mode):
     elf = str(SMODE / "smp.elf")
     native = rvh("--sbi", "--smp", "2", elf)
-    vm = rvh("--memory", "512M", "--hyp", "--guest", f"{elf},mem=256M,vcpus=2")
+    vm = rvh("--memory", "512M", "--hyp", "--guest", f"{elf},mem=256M,vcpus=2,virt={mode}")
     assert native.returncode == vm.returncode == 0, vm.stdout + vm.stderr
     assert "one hart" not in vm.stdout  # the multi-hart part ran
     assert comparable(vm.stdout) == comparable(native.stdout)
     assert re.search(r"hyp:   sbi .*HSM \d+", vm.stdout)
+    assert f"hyp: vm 0 ({mode}): status 0 (shutdown)" in vm.stdout
 
 
 def test_three_vms_at_once_each_line_names_its_vm():

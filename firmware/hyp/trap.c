@@ -1,0 +1,794 @@
+/*
+ * trap.c - trap mode: no H extension used.  The guest kernel runs in U-mode (V=0) on a virtual
+ * hart (struct vhart) that the hypervisor keeps in memory, as RVirt does.
+ *
+ * - Every privileged instruction the guest kernel executes traps as an illegal instruction
+ *   and is emulated on the virtual hart: the S CSRs (csrrw/s/c and their immediate forms),
+ *   sret, sfence.vma, wfi.  Anything else illegal, and anything at all from the guest's own
+ *   U-mode, is forwarded to the guest as its hart would raise it.
+ * - Guest traps (its U-mode ecalls, page faults, illegal instructions, breakpoints) are
+ *   forwarded in software: sepc/scause/stval/sstatus of the virtual hart, then its stvec.  An
+ *   ecall from the virtual S-mode is an SBI call (sbi.c).
+ * - Memory: shadow page tables (Sv48) built lazily from the guest's own (bare, Sv39, Sv48).
+ *   A page fault with no shadow entry walks the guest's table as its hart would (U bit against
+ *   the virtual privilege, SUM, MXR), sets A (and D on a write) in the guest's PTE, and maps
+ *   the host page of that guest-physical page; write permission only once D is set.  One
+ *   shadow root per context: guest U-mode, S-mode, S-mode with SUM.  The roots of the last
+ *   SHADOW_SETS guest satp values (ASID + root) are kept, so a guest context switch finds its
+ *   tables again; sfence.vma empties them (a 2 MiB region when it names an address).
+ *   Guest-physical addresses outside RAM are never mapped: a device access faults and is
+ *   decoded and emulated (mmio.c), anything else is an access fault in the guest.  Shadow
+ *   tables map only the VM's RAM (and the hypervisor's alias, U = 0), so the guest can reach
+ *   nothing else.
+ * - Interrupts: the virtual STIP comes from the guest's stimecmp (Sstc, or SBI set_timer), its
+ *   SSIP from IPIs; they are delivered on every return into the guest when its sie/sstatus.SIE
+ *   allow, and the host timer is armed for the virtual timer while the guest can take it.
+ */
+#include "hyp.h"
+#include "rvh/libc.h"
+
+#define PAGE            4096UL
+#define SHADOW_SETS     8           /* guest satp values whose shadow roots are kept */
+#define SHADOW_POOL     512         /* pages per trap VM for shadow tables (2 MiB) */
+#define CTX_U           0           /* the guest's U-mode */
+#define CTX_S           1           /* its S-mode */
+#define CTX_S_SUM       2           /* its S-mode with sstatus.SUM = 1 */
+#define NCTX            3
+#define ALIAS_SLOT      (HYP_ALIAS_OFFSET >> 39)    /* the Sv48 root entry of the alias */
+#define PTE_FLAGS       0x3ffUL
+#define PTE_PPN(pte)    (((pte) >> PTE_PPN_SHIFT) & 0xfffffffffffUL)
+#define PTE_RESERVED    (0x3ffUL << 54)             /* N, PBMT and reserved: none here */
+#define SHADOW_GIGA     (1UL << 8)  /* RSW: this leaf is a piece of a guest 1 GiB page */
+#define LEAF(pa, flags) (((pa) >> 12) << PTE_PPN_SHIFT | (flags))
+#define SSTATUS_WRITABLE (SSTATUS_SIE_MASK | SSTATUS_SPIE_MASK | SSTATUS_SPP_MASK | \
+                          SSTATUS_FS_MASK | SSTATUS_SUM_MASK | SSTATUS_MXR_MASK)
+#define SIE_WRITABLE    (MIP_SSIP_MASK | MIP_STIP_MASK | MIP_SEIP_MASK)
+
+enum access_kind { ACCESS_FETCH, ACCESS_LOAD, ACCESS_STORE };
+
+struct shadow_set {
+    unsigned long satp;             /* the guest's satp these roots translate */
+    unsigned long roots[NCTX];      /* host addresses of the Sv48 roots (0: none yet) */
+    uint64_t last_used;
+    int valid, giga;                /* giga: some leaf is a piece of a guest 1 GiB page */
+};
+
+struct shadow {
+    struct shadow_set sets[SHADOW_SETS];
+    unsigned long free_pages[SHADOW_POOL];
+    unsigned nfree;
+    uint64_t clock;
+};
+
+static struct shadow shadows[HYP_MAX_VMS];
+static unsigned long *alias_l2;     /* the alias' level-2 table, shared by every root */
+static unsigned long *hyp_root;     /* the hypervisor's own table (identity + alias) */
+
+/* ---- the hypervisor's own table and the shared alias ---- */
+
+static unsigned long table_pte(void *table)
+{
+    return ((unsigned long)table >> 12) << PTE_PPN_SHIFT | PTE_V_MASK;
+}
+
+/* Built once, at the first trap VM: the hypervisor runs under it from then on.  Identity for
+ * the first 16 GiB of physical space (gigapages: RAM of every VM, the devices), the alias of
+ * the hypervisor's image (0x8020_0000 to HYPERVISOR_END in 2 MiB pages, global, U = 0). */
+static void build_hyp_root(void)
+{
+    extern char _start[];
+    unsigned long start = (unsigned long)_start & ~0x1fffffUL, end = 0x84000000UL;
+    unsigned long rwx = PTE_V_MASK | PTE_R_MASK | PTE_W_MASK | PTE_X_MASK | PTE_A_MASK | PTE_D_MASK;
+    alias_l2 = hyp_alloc_pages(PAGE, PAGE);
+    unsigned long *alias_l1 = hyp_alloc_pages(PAGE, PAGE);
+    alias_l2[(start >> 30) & 511] = table_pte(alias_l1);
+    for (unsigned long pa = start; pa < end; pa += 0x200000UL)
+        alias_l1[(pa >> 21) & 511] = LEAF(pa, rwx | PTE_G_MASK);
+    hyp_root = hyp_alloc_pages(PAGE, PAGE);
+    unsigned long *identity = hyp_alloc_pages(PAGE, PAGE);
+    for (unsigned long gib = 0; gib < 16; gib++)
+        identity[gib] = LEAF(gib << 30, rwx);
+    hyp_root[0] = table_pte(identity);
+    hyp_root[ALIAS_SLOT] = table_pte(alias_l2);
+    hyp_root_satp = SATP_MODE_SV48 << SATP_MODE_SHIFT | (unsigned long)hyp_root >> 12;
+    csr_write(CSR_SATP, hyp_root_satp);
+    sfence_vma_all();
+}
+
+/* ---- the shadow page pool ---- */
+
+static void shadow_reset(struct vm *vm);
+
+static unsigned long *shadow_page(struct vm *vm)
+{
+    struct shadow *sh = &shadows[vm->id];
+    if (!sh->nfree)
+        return 0;
+    unsigned long *page = (unsigned long *)sh->free_pages[--sh->nfree];
+    memset(page, 0, PAGE);
+    return page;
+}
+
+static void free_table(struct shadow *sh, unsigned long *table, int level)
+{
+    for (unsigned i = 0; i < 512; i++) {
+        unsigned long pte = table[i];
+        if (level == 3 && i == ALIAS_SLOT)
+            continue;
+        if ((pte & PTE_V_MASK) && !(pte & (PTE_R_MASK | PTE_W_MASK | PTE_X_MASK)))
+            free_table(sh, (unsigned long *)(PTE_PPN(pte) << 12), level - 1);
+    }
+    sh->free_pages[sh->nfree++] = (unsigned long)table;
+}
+
+static unsigned long asid_of(struct vm *vm, unsigned set, unsigned ctx)
+{
+    return 1 + (vm->id * SHADOW_SETS + set) * NCTX + ctx;
+}
+
+/* Forget every translation of one set (the roots go back to the pool). */
+static void flush_set(struct vm *vm, unsigned index)
+{
+    struct shadow *sh = &shadows[vm->id];
+    struct shadow_set *set = &sh->sets[index];
+    for (unsigned ctx = 0; ctx < NCTX; ctx++) {
+        if (set->roots[ctx]) {
+            free_table(sh, (unsigned long *)set->roots[ctx], 3);
+            set->roots[ctx] = 0;
+        }
+        __asm__ __volatile__("sfence.vma zero, %0" ::"r"(asid_of(vm, index, ctx)) : "memory");
+    }
+    set->giga = 0;
+}
+
+static void shadow_reset(struct vm *vm)
+{
+    struct shadow *sh = &shadows[vm->id];
+    for (unsigned i = 0; i < SHADOW_SETS; i++) {
+        if (sh->sets[i].valid)
+            flush_set(vm, i);
+        sh->sets[i].valid = 0;
+    }
+}
+
+static int context_of(const struct vcpu *vcpu)
+{
+    if (vcpu->vh.priv == VPRIV_U)
+        return CTX_U;
+    return vcpu->vh.sstatus & SSTATUS_SUM_MASK ? CTX_S_SUM : CTX_S;
+}
+
+/* The set for the guest's current satp: found again, or the least recently used one reused. */
+static unsigned find_set(struct vcpu *vcpu)
+{
+    struct vm *vm = vcpu->vm;
+    struct shadow *sh = &shadows[vm->id];
+    unsigned victim = 0;
+    sh->clock++;
+    for (unsigned i = 0; i < SHADOW_SETS; i++) {
+        struct shadow_set *set = &sh->sets[i];
+        if (set->valid && set->satp == vcpu->vh.satp) {
+            set->last_used = sh->clock;
+            return i;
+        }
+        if (!set->valid || (sh->sets[victim].valid && set->last_used < sh->sets[victim].last_used))
+            victim = i;
+    }
+    struct shadow_set *set = &sh->sets[victim];
+    if (set->valid)
+        flush_set(vm, victim);
+    vm->stats[HYP_STAT_SHADOW_NEW_SET]++;
+    set->valid = 1;
+    set->satp = vcpu->vh.satp;
+    set->last_used = sh->clock;
+    return victim;
+}
+
+/* The real satp for the vCPU's context (a root made if it has none); 0 when the pool is dry. */
+static unsigned long shadow_satp(struct vcpu *vcpu, unsigned *set_index)
+{
+    struct vm *vm = vcpu->vm;
+    unsigned index = find_set(vcpu);
+    int ctx = context_of(vcpu);
+    struct shadow_set *set = &shadows[vm->id].sets[index];
+    if (!set->roots[ctx]) {
+        unsigned long *root = shadow_page(vm);
+        if (!root)
+            return 0;
+        root[ALIAS_SLOT] = table_pte(alias_l2);
+        set->roots[ctx] = (unsigned long)root;
+    }
+    if (set_index)
+        *set_index = index;
+    return SATP_MODE_SV48 << SATP_MODE_SHIFT | asid_of(vm, index, (unsigned)ctx) << SATP_ASID_SHIFT |
+           set->roots[ctx] >> 12;
+}
+
+/* ---- the guest's own translation, as its hart would do it (4.3.2, 4.4) ---- */
+
+struct walk {
+    unsigned long gpa, pte_host;    /* the leaf PTE's host address */
+    unsigned long pte;
+    int level;                      /* of the leaf: 0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB ... */
+    unsigned long cause;            /* when it fails: page fault or access fault */
+};
+
+static unsigned long fault_cause(enum access_kind kind, int access)
+{
+    static const unsigned long page[] = {CAUSE_INSTRUCTION_PAGE_FAULT, CAUSE_LOAD_PAGE_FAULT,
+                                         CAUSE_STORE_PAGE_FAULT};
+    static const unsigned long acc[] = {CAUSE_INSTRUCTION_ACCESS_FAULT, CAUSE_LOAD_ACCESS_FAULT,
+                                        CAUSE_STORE_ACCESS_FAULT};
+    return access ? acc[kind] : page[kind];
+}
+
+/* Permissions of a guest leaf for a context (the rules of 4.3.1 and sstatus.SUM/MXR). */
+static int leaf_allows(unsigned long pte, int ctx, int mxr, enum access_kind kind)
+{
+    int user = (pte & PTE_U_MASK) != 0;
+    if (ctx == CTX_U && !user)
+        return 0;
+    if (ctx != CTX_U && user && (ctx == CTX_S || kind == ACCESS_FETCH))
+        return 0;
+    switch (kind) {
+    case ACCESS_FETCH: return (pte & PTE_X_MASK) != 0;
+    case ACCESS_LOAD: return (pte & PTE_R_MASK) || (mxr && (pte & PTE_X_MASK));
+    default: return (pte & PTE_W_MASK) != 0;
+    }
+}
+
+/* Translate va for the vCPU's current context; sets A (and D for a store) in the guest's PTE.
+ * Returns 0 with w->gpa, or -1 with w->cause. */
+static int guest_walk(struct vcpu *vcpu, unsigned long va, enum access_kind kind, struct walk *w)
+{
+    struct vm *vm = vcpu->vm;
+    unsigned long satp = vcpu->vh.satp, mode = satp >> SATP_MODE_SHIFT;
+    int ctx = context_of(vcpu), mxr = (vcpu->vh.sstatus & SSTATUS_MXR_MASK) != 0;
+    w->pte_host = 0;
+    if (mode == SATP_MODE_BARE) {
+        w->gpa = va;
+        w->level = -1;
+        return 0;
+    }
+    int levels = mode == SATP_MODE_SV48 ? 4 : 3;
+    int bits = 12 + 9 * levels;
+    if ((long)(va << (64 - bits)) >> (64 - bits) != (long)va) {
+        w->cause = fault_cause(kind, 0);    /* not a canonical address */
+        return -1;
+    }
+    unsigned long table = (satp & SATP_PPN_MASK) << 12;
+    for (int level = levels - 1; level >= 0; level--) {
+        unsigned long host;
+        unsigned long pte_gpa = table + ((va >> (12 + 9 * level)) & 511) * 8;
+        if (gpa_to_host(vm, pte_gpa, 8, &host) < 0) {
+            w->cause = fault_cause(kind, 1);    /* the walk touched no memory: access fault */
+            return -1;
+        }
+        unsigned long pte = *(volatile unsigned long *)host;
+        if (!(pte & PTE_V_MASK) || (!(pte & PTE_R_MASK) && (pte & PTE_W_MASK)) ||
+            (pte & PTE_RESERVED)) {
+            w->cause = fault_cause(kind, 0);
+            return -1;
+        }
+        if (!(pte & (PTE_R_MASK | PTE_X_MASK))) {
+            table = PTE_PPN(pte) << 12;         /* a pointer to the next level */
+            continue;
+        }
+        unsigned long span = 1UL << (12 + 9 * level);
+        if (!leaf_allows(pte, ctx, mxr, kind) || (PTE_PPN(pte) << 12) & (span - 1)) {
+            w->cause = fault_cause(kind, 0);    /* refused, or a misaligned superpage */
+            return -1;
+        }
+        unsigned long updated = pte | PTE_A_MASK | (kind == ACCESS_STORE ? PTE_D_MASK : 0);
+        if (updated != pte)
+            *(volatile unsigned long *)host = updated;
+        w->pte = updated;
+        w->pte_host = host;
+        w->level = level;
+        w->gpa = (PTE_PPN(pte) << 12) + (va & (span - 1));
+        return 0;
+    }
+    w->cause = fault_cause(kind, 0);
+    return -1;
+}
+
+/* ---- shadow entries ---- */
+
+static unsigned long *shadow_leaf_slot(struct vm *vm, unsigned long *root, unsigned long va, int make)
+{
+    unsigned long *table = root;
+    for (int level = 3; level > 0; level--) {
+        unsigned long *entry = &table[(va >> (12 + 9 * level)) & 511];
+        if (!(*entry & PTE_V_MASK)) {
+            if (!make)
+                return 0;
+            unsigned long *next = shadow_page(vm);
+            if (!next)
+                return 0;
+            *entry = table_pte(next);
+        }
+        table = (unsigned long *)(PTE_PPN(*entry) << 12);
+    }
+    return &table[(va >> 12) & 511];
+}
+
+/* Map the page at va for the vCPU's context after a successful walk.  0, or -1 when it cannot
+ * be mapped (the alias slot, or no RAM there). */
+static int shadow_fill(struct vcpu *vcpu, unsigned long va, const struct walk *w)
+{
+    struct vm *vm = vcpu->vm;
+    unsigned long host;
+    if (((va >> 39) & 511) == ALIAS_SLOT && (long)va >= 0)
+        return -1;
+    if (gpa_to_host(vm, w->gpa & ~(PAGE - 1), PAGE, &host) < 0)
+        return -1;
+    unsigned set_index;
+    unsigned long satp = shadow_satp(vcpu, &set_index);
+    unsigned long flags = PTE_V_MASK | PTE_U_MASK | PTE_A_MASK | PTE_D_MASK;
+    if (w->level < 0) {
+        flags |= PTE_R_MASK | PTE_W_MASK | PTE_X_MASK;      /* bare: all of RAM, all ways */
+    } else {
+        int ctx = context_of(vcpu), mxr = (vcpu->vh.sstatus & SSTATUS_MXR_MASK) != 0;
+        if (leaf_allows(w->pte, ctx, mxr, ACCESS_LOAD))
+            flags |= PTE_R_MASK;
+        if ((w->pte & PTE_D_MASK) && leaf_allows(w->pte, ctx, mxr, ACCESS_STORE))
+            flags |= PTE_W_MASK | PTE_R_MASK;
+        if (leaf_allows(w->pte, ctx, mxr, ACCESS_FETCH))
+            flags |= PTE_X_MASK;
+        if (w->level >= 2) {
+            flags |= SHADOW_GIGA;
+            shadows[vm->id].sets[set_index].giga = 1;
+        }
+    }
+    unsigned long *slot = satp ? shadow_leaf_slot(vm, (unsigned long *)((satp & SATP_PPN_MASK) << 12), va, 1) : 0;
+    if (!slot) {
+        /* the pool is dry: start over (the fault comes again and is filled then) */
+        vm->stats[HYP_STAT_SHADOW_FLUSH_FULL]++;
+        shadow_reset(vm);
+        return 0;
+    }
+    *slot = LEAF(host, flags);
+    __asm__ __volatile__("sfence.vma %0, %1" ::"r"(va), "r"((satp & SATP_ASID_MASK) >> SATP_ASID_SHIFT)
+                         : "memory");
+    vm->stats[HYP_STAT_SHADOW_FILL]++;
+    return 0;
+}
+
+/* sfence.vma from the guest (4.2.1): with an address, the 2 MiB of every root around it
+ * (so a guest 2 MiB page goes whole); without, everything. */
+static void guest_sfence(struct vcpu *vcpu, unsigned long va, int has_va)
+{
+    struct vm *vm = vcpu->vm;
+    struct shadow *sh = &shadows[vm->id];
+    if (!has_va) {
+        vm->stats[HYP_STAT_SHADOW_FLUSH_FULL]++;
+        shadow_reset(vm);
+        return;
+    }
+    vm->stats[HYP_STAT_SHADOW_FLUSH_PAGE]++;
+    for (unsigned i = 0; i < SHADOW_SETS; i++) {
+        struct shadow_set *set = &sh->sets[i];
+        if (!set->valid)
+            continue;
+        if (set->giga) {            /* a guest 1 GiB page may be spread over many tables */
+            flush_set(vm, i);
+            continue;
+        }
+        for (unsigned ctx = 0; ctx < NCTX; ctx++) {
+            if (!set->roots[ctx])
+                continue;
+            unsigned long *table = (unsigned long *)set->roots[ctx];
+            unsigned long *entry = 0;
+            for (int level = 3; level >= 1; level--) {
+                entry = &table[(va >> (12 + 9 * level)) & 511];
+                if (!(*entry & PTE_V_MASK) || (level == 3 && ((va >> 39) & 511) == ALIAS_SLOT)) {
+                    entry = 0;
+                    break;
+                }
+                if (level > 1)
+                    table = (unsigned long *)(PTE_PPN(*entry) << 12);
+            }
+            if (entry) {            /* entry: the level-1 pointer to the 2 MiB's leaf table */
+                free_table(sh, (unsigned long *)(PTE_PPN(*entry) << 12), 0);
+                *entry = 0;
+            }
+            __asm__ __volatile__("sfence.vma zero, %0" ::"r"(asid_of(vm, i, ctx)) : "memory");
+        }
+    }
+}
+
+/* ---- the virtual hart ---- */
+
+static unsigned long pending_bits(const struct vcpu *vcpu)
+{
+    unsigned long pending = vcpu->vh.sip & (MIP_SSIP_MASK | MIP_SEIP_MASK);
+    if (read_time() >= vcpu->vh.stimecmp)
+        pending |= MIP_STIP_MASK;
+    return pending;
+}
+
+static unsigned long read_sstatus(const struct vcpu *vcpu)
+{
+    unsigned long s = vcpu->vh.sstatus | 2UL << SSTATUS_UXL_SHIFT;
+    if ((s & SSTATUS_FS_MASK) == SSTATUS_FS_MASK)
+        s |= SSTATUS_SD_MASK;
+    return s;
+}
+
+/* Take a trap into the guest's S-mode (4.1.1, 4.1.2). */
+static void enter_trap(struct vcpu *vcpu, unsigned long cause, unsigned long tval)
+{
+    struct vhart *vh = &vcpu->vh;
+    unsigned long s = vh->sstatus & ~(SSTATUS_SPP_MASK | SSTATUS_SPIE_MASK | SSTATUS_SIE_MASK);
+    if (vh->sstatus & SSTATUS_SIE_MASK)
+        s |= SSTATUS_SPIE_MASK;
+    if (vh->priv == VPRIV_S)
+        s |= SSTATUS_SPP_MASK;
+    vh->sstatus = s;
+    vh->sepc = vcpu->regs.sepc;
+    vh->scause = cause;
+    vh->stval = tval;
+    vh->priv = VPRIV_S;
+    unsigned long base = vh->stvec & ~3UL;
+    if ((cause & MCAUSE_INTERRUPT_MASK) && (vh->stvec & 3) == 1)
+        base += 4 * (cause & ~MCAUSE_INTERRUPT_MASK);
+    vcpu->regs.sepc = base;
+}
+
+static void trap_inject_exception(struct vcpu *vcpu, unsigned long cause, unsigned long tval)
+{
+    enter_trap(vcpu, cause, tval);
+}
+
+static void forward(struct vcpu *vcpu, unsigned long cause, unsigned long tval)
+{
+    vcpu->vm->stats[HYP_STAT_FORWARDED]++;
+    enter_trap(vcpu, cause, tval);
+}
+
+/* Deliver the highest-priority interrupt the guest can take now (SEI, SSI, STI: 3.1.9). */
+static void deliver_interrupts(struct vcpu *vcpu)
+{
+    struct vhart *vh = &vcpu->vh;
+    if (vh->priv == VPRIV_S && !(vh->sstatus & SSTATUS_SIE_MASK))
+        return;
+    unsigned long ready = pending_bits(vcpu) & vh->sie;
+    if (!ready)
+        return;
+    unsigned long code = ready & MIP_SEIP_MASK   ? INTERRUPT_SUPERVISOR_EXTERNAL
+                       : ready & MIP_SSIP_MASK ? INTERRUPT_SUPERVISOR_SOFTWARE
+                                               : INTERRUPT_SUPERVISOR_TIMER;
+    vcpu->vm->stats[HYP_STAT_INJECTED_INTERRUPTS]++;
+    enter_trap(vcpu, MCAUSE_INTERRUPT_MASK | code, 0);
+}
+
+static void trap_enter(struct vcpu *vcpu)
+{
+    deliver_interrupts(vcpu);
+    unsigned long satp = shadow_satp(vcpu, 0);
+    if (!satp) {                    /* the pool is dry: start over */
+        vcpu->vm->stats[HYP_STAT_SHADOW_FLUSH_FULL]++;
+        shadow_reset(vcpu->vm);
+        satp = shadow_satp(vcpu, 0);
+    }
+    vcpu->regs.satp = satp;
+    /* the guest's U-mode reads the counters its kernel allows; its kernel reads them all */
+    csr_write(CSR_SCOUNTEREN, vcpu->vh.priv == VPRIV_S ? 0xffffffffUL : vcpu->vh.scounteren);
+    sched_rearm(vcpu->vm->ops->run_deadline(vcpu));
+}
+
+static int trap_init_vm(struct vm *vm)
+{
+    if (!hyp_root)
+        build_hyp_root();
+    struct shadow *sh = &shadows[vm->id];
+    unsigned long pool = (unsigned long)hyp_alloc_pages(SHADOW_POOL * PAGE, PAGE);
+    for (unsigned i = 0; i < SHADOW_POOL; i++)
+        sh->free_pages[i] = pool + i * PAGE;
+    sh->nfree = SHADOW_POOL;
+    return 0;
+}
+
+static void trap_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsigned long a1)
+{
+    memset(&vcpu->regs, 0, sizeof(vcpu->regs));
+    memset(&vcpu->vh, 0, sizeof(vcpu->vh));
+    vcpu->regs.x[10] = a0;
+    vcpu->regs.x[11] = a1;
+    vcpu->regs.sepc = pc;
+    /* the real hart returns to U-mode (SPP = 0) with FS Off: the VM's harts have no F */
+    vcpu->regs.sstatus = SSTATUS_SPIE_MASK;
+    vcpu->regs.hstatus = 0;                 /* SPV = 0 on a hart with H: V stays 0 */
+    vcpu->vh.priv = VPRIV_S;
+    vcpu->vh.stimecmp = ~0UL;
+}
+
+static void trap_resume(struct vcpu *vcpu)
+{
+    unsigned long pc = vcpu->resume_pc, opaque = vcpu->resume_opaque;
+    memset(&vcpu->regs.x, 0, sizeof(vcpu->regs.x));
+    vcpu->regs.x[10] = vcpu->id;
+    vcpu->regs.x[11] = opaque;
+    vcpu->regs.sepc = pc;
+    vcpu->vh.priv = VPRIV_S;
+    vcpu->vh.satp = 0;
+    vcpu->vh.sstatus &= ~SSTATUS_SIE_MASK;
+    vcpu->resume_pending = 0;
+}
+
+static void trap_load(struct vcpu *vcpu)
+{
+    (void)vcpu;     /* everything lives in the vCPU; trap_enter sets satp and scounteren */
+}
+
+static void trap_save(struct vcpu *vcpu)
+{
+    (void)vcpu;
+}
+
+static int trap_pending_interrupt(struct vcpu *vcpu)
+{
+    return (pending_bits(vcpu) & vcpu->vh.sie) != 0;
+}
+
+static unsigned long trap_timer_deadline(struct vcpu *vcpu)
+{
+    return vcpu->vh.sie & MIP_STIP_MASK ? vcpu->vh.stimecmp : ~0UL;
+}
+
+/* While it runs: the timer only when the guest could take it now (else a past deadline would
+ * interrupt it over and over); enabling it later is a CSR write, which exits. */
+static unsigned long trap_run_deadline(struct vcpu *vcpu)
+{
+    struct vhart *vh = &vcpu->vh;
+    if (!(vh->sie & MIP_STIP_MASK) || (vh->priv == VPRIV_S && !(vh->sstatus & SSTATUS_SIE_MASK)))
+        return ~0UL;
+    return vh->stimecmp;
+}
+
+static void trap_set_timer(struct vcpu *vcpu, unsigned long when)
+{
+    vcpu->vh.stimecmp = when;
+}
+
+static void trap_raise_ssip(struct vcpu *vcpu)
+{
+    vcpu->vh.sip |= MIP_SSIP_MASK;
+}
+
+static void trap_clear_ssip(struct vcpu *vcpu)
+{
+    vcpu->vh.sip &= ~MIP_SSIP_MASK;
+}
+
+static void trap_flush_guest_tlb(struct vcpu *vcpu)
+{
+    vcpu->vm->stats[HYP_STAT_SHADOW_FLUSH_FULL]++;
+    shadow_reset(vcpu->vm);
+}
+
+static long trap_guest_load(struct vcpu *vcpu, unsigned long va, int kind)
+{
+    struct walk w;
+    unsigned long host;
+    int width = kind == 0 ? 2 : 1;
+    if (guest_walk(vcpu, va, kind == 0 ? ACCESS_FETCH : ACCESS_LOAD, &w) < 0 ||
+        gpa_to_host(vcpu->vm, w.gpa, (unsigned long)width, &host) < 0)
+        return -1;
+    return kind == 0 ? (long)*(volatile uint16_t *)host : (long)*(volatile uint8_t *)host;
+}
+
+/* ---- CSR emulation ---- */
+
+static const unsigned short csr_numbers[] = {HYP_TRAP_CSR_NUMBERS};
+
+/* Read an S CSR of the virtual hart; -1 when it has no such CSR. */
+static int csr_get(struct vcpu *vcpu, unsigned csr, unsigned long *value)
+{
+    struct vhart *vh = &vcpu->vh;
+    switch (csr) {
+    case CSR_SSTATUS: *value = read_sstatus(vcpu); break;
+    case CSR_SIE: *value = vh->sie; break;
+    case CSR_STVEC: *value = vh->stvec; break;
+    case CSR_SCOUNTEREN: *value = vh->scounteren; break;
+    case CSR_SENVCFG: *value = vh->senvcfg; break;
+    case CSR_SSCRATCH: *value = vh->sscratch; break;
+    case CSR_SEPC: *value = vh->sepc; break;
+    case CSR_SCAUSE: *value = vh->scause; break;
+    case CSR_STVAL: *value = vh->stval; break;
+    case CSR_SIP: *value = pending_bits(vcpu); break;
+    case CSR_STIMECMP: *value = vh->stimecmp; break;
+    case CSR_SATP: *value = vh->satp; break;
+    default: return -1;
+    }
+    return 0;
+}
+
+/* Write one, legalized as a hart of its own would (WARL fields). */
+static void csr_put(struct vcpu *vcpu, unsigned csr, unsigned long value)
+{
+    struct vhart *vh = &vcpu->vh;
+    switch (csr) {
+    case CSR_SSTATUS: vh->sstatus = value & SSTATUS_WRITABLE; break;
+    case CSR_SIE: vh->sie = value & SIE_WRITABLE; break;
+    case CSR_STVEC: vh->stvec = value & ~2UL; break;        /* modes 0 and 1 */
+    case CSR_SCOUNTEREN: vh->scounteren = value & 0xffffffffUL; break;
+    case CSR_SENVCFG: vh->senvcfg = value & 1; break;       /* FIOM */
+    case CSR_SSCRATCH: vh->sscratch = value; break;
+    case CSR_SEPC: vh->sepc = value & ~1UL; break;
+    case CSR_SCAUSE: vh->scause = value; break;
+    case CSR_STVAL: vh->stval = value; break;
+    case CSR_SIP: vh->sip = (vh->sip & ~MIP_SSIP_MASK) | (value & MIP_SSIP_MASK); break;
+    case CSR_STIMECMP: vh->stimecmp = value; break;
+    case CSR_SATP: {
+        unsigned long mode = value >> SATP_MODE_SHIFT;
+        if (mode == SATP_MODE_BARE)
+            vh->satp = 0;
+        else if (mode == SATP_MODE_SV39 || mode == SATP_MODE_SV48)
+            vh->satp = value;       /* a mode it lacks: the write is ignored (4.1.11) */
+        break;
+    }
+    }
+}
+
+static void count_csr(struct vm *vm, unsigned csr)
+{
+    unsigned i = 0;
+    while (i < sizeof(csr_numbers) / sizeof(csr_numbers[0]) && csr_numbers[i] != csr)
+        i++;
+    vm->stats[HYP_STAT_CSR_BY_NUMBER + i]++;
+}
+
+/* csrrw/csrrs/csrrc and the immediate forms on the virtual hart; -1 when illegal there. */
+static int emulate_csr(struct vcpu *vcpu, uint32_t insn)
+{
+    unsigned funct3 = (insn >> 12) & 7, rd = (insn >> 7) & 31, rs1 = (insn >> 15) & 31;
+    unsigned csr = insn >> 20;
+    unsigned long old, operand = funct3 & 4 ? rs1 : (rs1 ? vcpu->regs.x[rs1] : 0);
+    int writes = (funct3 & 3) == 1 || rs1 != 0;
+    if (csr_get(vcpu, csr, &old) < 0)
+        return -1;
+    if (writes) {
+        unsigned long value = (funct3 & 3) == 1 ? operand
+                            : (funct3 & 3) == 2 ? old | operand
+                                                : old & ~operand;
+        csr_put(vcpu, csr, value);
+    }
+    if (rd)
+        vcpu->regs.x[rd] = old;
+    vcpu->vm->stats[HYP_STAT_CSR]++;
+    count_csr(vcpu->vm, csr);
+    vcpu->regs.sepc += 4;
+    return 0;
+}
+
+/* An illegal instruction from the guest's S-mode: one of the privileged ones, emulated, or
+ * forwarded as the illegal instruction it is. */
+static void privileged_instruction(struct vcpu *vcpu, uint32_t insn)
+{
+    struct vm *vm = vcpu->vm;
+    struct vhart *vh = &vcpu->vh;
+    if ((insn & 0x7f) == 0x73 && ((insn >> 12) & 7) != 0 && ((insn >> 12) & 7) != 4) {
+        if (emulate_csr(vcpu, insn) == 0)
+            return;
+    } else if (insn == 0x10200073) {                    /* sret (3.3.2) */
+        vm->stats[HYP_STAT_SRET]++;
+        vh->priv = vh->sstatus & SSTATUS_SPP_MASK ? VPRIV_S : VPRIV_U;
+        unsigned long s = vh->sstatus & ~(SSTATUS_SIE_MASK | SSTATUS_SPP_MASK);
+        if (vh->sstatus & SSTATUS_SPIE_MASK)
+            s |= SSTATUS_SIE_MASK;
+        vh->sstatus = s | SSTATUS_SPIE_MASK;
+        vcpu->regs.sepc = vh->sepc;
+        return;
+    } else if ((insn & 0xfe007fff) == 0x12000073) {     /* sfence.vma rs1, rs2 */
+        unsigned rs1 = (insn >> 15) & 31;
+        vm->stats[HYP_STAT_SFENCE]++;
+        guest_sfence(vcpu, rs1 ? vcpu->regs.x[rs1] : 0, rs1 != 0);
+        vcpu->regs.sepc += 4;
+        return;
+    } else if (insn == INSN_WFI) {
+        vm->stats[HYP_STAT_WFI]++;
+        vcpu->regs.sepc += 4;
+        vcpu_wait(vcpu);
+        return;
+    }
+    vm->stats[HYP_STAT_ILLEGAL]++;
+    forward(vcpu, CAUSE_ILLEGAL_INSTRUCTION, insn);
+}
+
+/* ---- exits ---- */
+
+static void page_fault(struct vcpu *vcpu, unsigned long scause, unsigned long va)
+{
+    struct vm *vm = vcpu->vm;
+    enum access_kind kind = scause == CAUSE_INSTRUCTION_PAGE_FAULT ? ACCESS_FETCH
+                          : scause == CAUSE_LOAD_PAGE_FAULT        ? ACCESS_LOAD
+                                                                   : ACCESS_STORE;
+    struct walk w;
+    unsigned long host;
+    if (guest_walk(vcpu, va, kind, &w) < 0) {
+        forward(vcpu, w.cause, va);          /* the guest's own tables say no */
+        return;
+    }
+    if (gpa_to_host(vm, w.gpa & ~(PAGE - 1), PAGE, &host) == 0) {
+        if (shadow_fill(vcpu, va, &w) < 0)
+            forward(vcpu, scause, va);       /* the hypervisor's alias slot: refused */
+        return;
+    }
+    if (kind != ACCESS_FETCH && mmio_emulate(vcpu, w.gpa, kind == ACCESS_STORE, 0) == 0) {
+        vm->stats[HYP_STAT_MMIO]++;
+        return;
+    }
+    /* nothing at that guest-physical address: an access fault, as on its own hart (3.7.1) */
+    vm->stats[HYP_STAT_INJECTED_FAULTS]++;
+    forward(vcpu, fault_cause(kind, 1), va);
+}
+
+static void trap_handle_exit(struct vcpu *vcpu, unsigned long scause, unsigned long stval)
+{
+    struct vm *vm = vcpu->vm;
+    switch (scause) {
+    case CAUSE_ECALL_FROM_U:
+        if (vcpu->vh.priv == VPRIV_S) {
+            vm->stats[HYP_STAT_ECALL]++;
+            sbi_dispatch(vcpu);
+        } else {
+            forward(vcpu, CAUSE_ECALL_FROM_U, 0);
+        }
+        break;
+    case CAUSE_INSTRUCTION_PAGE_FAULT:
+    case CAUSE_LOAD_PAGE_FAULT:
+    case CAUSE_STORE_PAGE_FAULT:
+        page_fault(vcpu, scause, stval);
+        break;
+    case CAUSE_ILLEGAL_INSTRUCTION: {
+        /* the instruction: stval when the hart (or firmware) gives it, else read it */
+        uint32_t insn = (uint32_t)stval;
+        if (insn == 0)
+            insn = vcpu_fetch_insn(vcpu, vcpu->regs.sepc);
+        if (vcpu->vh.priv == VPRIV_S) {
+            privileged_instruction(vcpu, insn);
+        } else {
+            vm->stats[HYP_STAT_ILLEGAL]++;
+            forward(vcpu, CAUSE_ILLEGAL_INSTRUCTION, insn);
+        }
+        break;
+    }
+    case CAUSE_INSTRUCTION_ADDRESS_MISALIGNED:
+    case CAUSE_BREAKPOINT:
+    case CAUSE_LOAD_ADDRESS_MISALIGNED:
+    case CAUSE_STORE_ADDRESS_MISALIGNED:
+        forward(vcpu, scause, stval);
+        break;
+    case CAUSE_INSTRUCTION_ACCESS_FAULT:
+    case CAUSE_LOAD_ACCESS_FAULT:
+    case CAUSE_STORE_ACCESS_FAULT:
+        vm->stats[HYP_STAT_INJECTED_FAULTS]++;
+        forward(vcpu, scause, stval);
+        break;
+    default:
+        printf("hyp: %s: unexpected exception scause=%lu sepc=0x%lx stval=0x%lx\n", vm->name,
+               scause, vcpu->regs.sepc, stval);
+        vm_shutdown(vm, 126, "unexpected exception");
+    }
+}
+
+const struct virt_ops trap_ops = {
+    .name = "trap",
+    .init_vm = trap_init_vm,
+    .reset_vcpu = trap_reset,
+    .load = trap_load,
+    .save = trap_save,
+    .enter = trap_enter,
+    .handle_exit = trap_handle_exit,
+    .inject_exception = trap_inject_exception,
+    .pending_interrupt = trap_pending_interrupt,
+    .timer_deadline = trap_timer_deadline,
+    .run_deadline = trap_run_deadline,
+    .set_timer = trap_set_timer,
+    .raise_ssip = trap_raise_ssip,
+    .clear_ssip = trap_clear_ssip,
+    .flush_guest_tlb = trap_flush_guest_tlb,
+    .guest_load = trap_guest_load,
+    .resume = trap_resume,
+};
