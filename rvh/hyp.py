@@ -206,8 +206,6 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
                     "(drop --cpu rv64,h=off, or use virt=trap)"
                 )
             spec.virt = "trap"  # the default follows the hart: hw with H, trap without
-        if spec.virt == "pv":  # said plainly rather than half-done
-            raise ConfigError(f"--guest {spec.path}: virt={spec.virt} is not implemented yet")
         for what in ("initrd", "drive"):
             path = getattr(spec, what)
             if path is not None and not Path(path).is_file():

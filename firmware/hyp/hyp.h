@@ -81,6 +81,7 @@ struct vhart {
     unsigned long stvec, sscratch, sepc, scause, stval, satp;
     unsigned long stimecmp;     /* Sstc (the guest's tree lists it): its timer deadline */
     unsigned long scounteren, senvcfg;
+    uint64_t traps_entered;     /* traps it has taken (pv mode hands the guest its t0 on each) */
 };
 
 struct vm;
@@ -212,6 +213,17 @@ int mmio_emulate(struct vcpu *vcpu, unsigned long gpa, int is_store, unsigned lo
 
 /* ---- sbi.c ---- */
 void sbi_dispatch(struct vcpu *vcpu);
+
+/* ---- trap.c, for pv mode ---- */
+/* the guest's sfence.vma (with an address when has_va) */
+void trap_sfence_vma(struct vcpu *vcpu, unsigned long va, int has_va);
+/* enter va's page in the shadow table now if the guest maps it through the PTE at pte_host */
+int trap_shadow_prefill(struct vcpu *vcpu, unsigned long va, unsigned long pte_host);
+
+/* ---- pv.c ---- */
+extern const struct virt_ops pv_ops;
+/* a call of rvh's pv extension (SBI_EXT_RVH_PV) from a pv VM: sets the guest's registers */
+void pv_sbi_call(struct vcpu *vcpu);
 
 /* ---- sched.c ---- */
 void sched_run(void) __attribute__((noreturn));

@@ -61,7 +61,6 @@ unsigned long rvh_pv_csr_special(unsigned offset, enum rvh_pv_op op, unsigned lo
     unsigned long new = op == RVH_PV_OP_WRITE ? value
                       : op == RVH_PV_OP_SET ? old | value : old & ~value;
     unsigned long sie = *rvh_pv_word(RVH_PV_SIE), sip = *rvh_pv_word(RVH_PV_SIP);
-    unsigned long sstatus = *rvh_pv_word(RVH_PV_SSTATUS);
     switch (offset) {
     case RVH_PV_SATP:
         if (new != old) {
@@ -79,7 +78,9 @@ unsigned long rvh_pv_csr_special(unsigned offset, enum rvh_pv_op op, unsigned lo
         break;
     case RVH_PV_SIE:
         *w = new;
-        if ((sstatus & SSTATUS_SIE_MASK) && (new & ~old & sip))
+        /* a newly enabled interrupt: the hypervisor may have to deliver it, or to arm its
+         * timer for it (the page's sip says nothing of a timer nobody was watching) */
+        if (new & ~old)
             pv_sync();
         break;
     case RVH_PV_SIP:
