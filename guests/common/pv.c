@@ -63,10 +63,10 @@ unsigned long rvh_pv_csr_special(unsigned offset, enum rvh_pv_op op, unsigned lo
     unsigned long sie = *rvh_pv_word(RVH_PV_SIE), sip = *rvh_pv_word(RVH_PV_SIP);
     switch (offset) {
     case RVH_PV_SATP:
-        if (new != old) {
-            pv_call(SBI_RVH_PV_SET_SATP, new, 0, 0);    /* the page's satp: what stuck */
-            rvh_pv_mmu_flush();
-        }
+        /* the page's satp says what stuck; the queued PTEs go after the fence that follows
+         * (before it they would only be dropped again) */
+        if (new != old)
+            pv_call(SBI_RVH_PV_SET_SATP, new, 0, 0);
         break;
     case RVH_PV_SSTATUS:
         *w = new;

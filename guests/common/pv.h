@@ -13,8 +13,8 @@
  *     sip that the hypervisor must act on is followed by a SYNC call; satp writes are SET_SATP,
  *   - sfence.vma is SFENCE_VMA, wfi is WFI,
  *   - PTE stores (firmware/common/pt.c's pte_store) are plain stores also queued for one
- *     MMU_UPDATE call, made before the next fence or satp write, which lets the hypervisor
- *     enter them in its shadow table without a fault each,
+ *     MMU_UPDATE call, made after the next fence (or when 64 are queued), which lets the
+ *     hypervisor enter them in its shadow table without a fault each,
  *   - traps arrive at rvh_pv_strap_entry (strap.S) with scause etc. in the page, and the trap
  *     return and rvh_enter_user are SYNC_AND_RETURN calls instead of sret.
  *
@@ -73,7 +73,7 @@ static inline unsigned long rvh_pv_csr(unsigned offset, enum rvh_pv_op op, unsig
 
 void rvh_pv_sfence_vma(unsigned long va, int all_addresses);
 void rvh_pv_wfi(void);
-/* the queued PTE updates, as one MMU_UPDATE call (before a fence or a satp write) */
+/* the queued PTE updates, as one MMU_UPDATE call (after a fence) */
 void rvh_pv_mmu_flush(void);
 
 #ifdef RVH_PV
