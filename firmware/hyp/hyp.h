@@ -82,6 +82,12 @@ struct vhart {
     unsigned long stimecmp;     /* Sstc (the guest's tree lists it): its timer deadline */
     unsigned long scounteren, senvcfg;
     uint64_t traps_entered;     /* traps it has taken (pv mode hands the guest its t0 on each) */
+    /* what trap.c ran it under last: while the guest satp, context (U, S, S+SUM) and the
+     * VM's shadow generation are unchanged, so is the real satp; and the timer deadline */
+    unsigned long last_guest_satp, last_real_satp, last_deadline;
+    uint64_t last_generation;
+    int last_ctx;
+    unsigned last_set;
 };
 
 struct vm;
@@ -153,6 +159,7 @@ struct vm {
     unsigned vmid;
     unsigned long hgatp;
     unsigned long *gstage_root;     /* 16 KiB, Sv39x4 */
+    uint64_t shadow_generation;     /* trap mode: bumped whenever a shadow root goes away */
     long exit_code;                 /* SRST / syscon status, once VM_SHUTDOWN */
     const char *exit_reason;
     struct vcpu vcpus[HYP_MAX_VCPUS];
@@ -232,7 +239,13 @@ void sched_timer_fired(void);
 void sched_rearm(unsigned long guest_deadline);
 void vm_shutdown(struct vm *vm, long code, const char *reason);
 extern struct vcpu *hyp_loaded;    /* whose hart-resident state is in the hart */
-unsigned long read_time(void);
+
+static inline unsigned long read_time(void)
+{
+    unsigned long t;
+    __asm__ __volatile__("rdtime %0" : "=r"(t));
+    return t;
+}
 
 /* ---- stats.c ---- */
 void stats_use_page(unsigned long address, unsigned long size);

@@ -208,6 +208,12 @@ static void pv_enter(struct vcpu *vcpu)
     trap_ops.enter(vcpu);           /* delivers interrupts, picks the shadow table */
     if (!p->page)
         return;
+    /* trap_enter armed trap mode's deadline; a pv guest may need the timer sooner */
+    unsigned long deadline = pv_run_deadline(vcpu);
+    if (deadline != vcpu->vh.last_deadline) {
+        vcpu->vh.last_deadline = deadline;
+        sched_rearm(deadline);
+    }
     if (vcpu->vh.traps_entered != p->traps_seen) {
         /* a trap was entered (forwarded, injected or an interrupt): the pv ABI's t0 */
         WORD(p, RVH_PV_TRAP_T0) = vcpu->regs.x[REG_T0];

@@ -52,12 +52,6 @@ void sched_timer_fired(void)
     arm_timer(~0UL);
 }
 
-unsigned long read_time(void)
-{
-    unsigned long t;
-    __asm__ __volatile__("rdtime %0" : "=r"(t));
-    return t;
-}
 
 static void hyp_finish(void) __attribute__((noreturn));
 static void hyp_finish(void)

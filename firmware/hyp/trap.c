@@ -104,15 +104,17 @@ static unsigned long *shadow_page(struct vm *vm)
     struct shadow *sh = &shadows[vm->id];
     if (!sh->nfree)
         return 0;
-    unsigned long *page = (unsigned long *)sh->free_pages[--sh->nfree];
-    memset(page, 0, PAGE);
-    return page;
+    return (unsigned long *)sh->free_pages[--sh->nfree];   /* zero: free_table left it so */
 }
 
+/* Give a table and those below it back to the pool, zeroed (so taking one costs nothing). */
 static void free_table(struct shadow *sh, unsigned long *table, int level)
 {
     for (unsigned i = 0; i < 512; i++) {
         unsigned long pte = table[i];
+        if (!pte)
+            continue;
+        table[i] = 0;
         if (level == 3 && i == ALIAS_SLOT)
             continue;
         if ((pte & PTE_V_MASK) && !(pte & (PTE_R_MASK | PTE_W_MASK | PTE_X_MASK)))
@@ -139,6 +141,7 @@ static void flush_set(struct vm *vm, unsigned index)
         __asm__ __volatile__("sfence.vma zero, %0" ::"r"(asid_of(vm, index, ctx)) : "memory");
     }
     set->giga = 0;
+    vm->shadow_generation++;
 }
 
 static void shadow_reset(struct vm *vm)
@@ -168,6 +171,8 @@ static unsigned find_set(struct vcpu *vcpu)
     for (unsigned i = 0; i < SHADOW_SETS; i++) {
         struct shadow_set *set = &sh->sets[i];
         if (set->valid && set->satp == vcpu->vh.satp) {
+            if (vcpu->vh.last_guest_satp != vcpu->vh.satp)
+                vm->stats[HYP_STAT_SHADOW_SET_REUSED]++;    /* a switch back: tables kept */
             set->last_used = sh->clock;
             return i;
         }
@@ -185,11 +190,12 @@ static unsigned find_set(struct vcpu *vcpu)
 }
 
 /* The real satp for the vCPU's context (a root made if it has none); 0 when the pool is dry. */
-static unsigned long shadow_satp(struct vcpu *vcpu, unsigned *set_index)
+static __attribute__((noinline)) unsigned long shadow_satp(struct vcpu *vcpu)
 {
     struct vm *vm = vcpu->vm;
-    unsigned index = find_set(vcpu);
     int ctx = context_of(vcpu);
+    struct vhart *vh = &vcpu->vh;
+    unsigned index = find_set(vcpu);
     struct shadow_set *set = &shadows[vm->id].sets[index];
     if (!set->roots[ctx]) {
         unsigned long *root = shadow_page(vm);
@@ -198,10 +204,24 @@ static unsigned long shadow_satp(struct vcpu *vcpu, unsigned *set_index)
         root[ALIAS_SLOT] = table_pte(alias_l2);
         set->roots[ctx] = (unsigned long)root;
     }
-    if (set_index)
-        *set_index = index;
-    return SATP_MODE_SV48 << SATP_MODE_SHIFT | asid_of(vm, index, (unsigned)ctx) << SATP_ASID_SHIFT |
-           set->roots[ctx] >> 12;
+    vh->last_guest_satp = vh->satp;
+    vh->last_set = index;
+    vh->last_ctx = ctx;
+    vh->last_generation = vm->shadow_generation;
+    vh->last_real_satp = SATP_MODE_SV48 << SATP_MODE_SHIFT |
+                         asid_of(vm, index, (unsigned)ctx) << SATP_ASID_SHIFT | set->roots[ctx] >> 12;
+    return vh->last_real_satp;
+}
+
+/* The real satp, from what the vCPU ran under last when nothing changed since (the usual
+ * case: no lookup); vh.last_set is then its set. */
+static inline unsigned long current_satp(struct vcpu *vcpu)
+{
+    struct vhart *vh = &vcpu->vh;
+    if (vh->last_real_satp && vh->last_guest_satp == vh->satp && vh->last_ctx == context_of(vcpu) &&
+        vh->last_generation == vcpu->vm->shadow_generation)
+        return vh->last_real_satp;
+    return shadow_satp(vcpu);
 }
 
 /* ---- the guest's own translation, as its hart would do it (4.3.2, 4.4) ---- */
@@ -314,7 +334,7 @@ static unsigned long *shadow_leaf_slot(struct vm *vm, unsigned long *root, unsig
 
 /* Map the page at va for the vCPU's context after a successful walk.  0, or -1 when it cannot
  * be mapped (the alias slot, or no RAM there). */
-static int shadow_fill(struct vcpu *vcpu, unsigned long va, const struct walk *w)
+static __attribute__((noinline)) int shadow_fill(struct vcpu *vcpu, unsigned long va, const struct walk *w)
 {
     struct vm *vm = vcpu->vm;
     unsigned long host;
@@ -322,8 +342,8 @@ static int shadow_fill(struct vcpu *vcpu, unsigned long va, const struct walk *w
         return -1;
     if (gpa_to_host(vm, w->gpa & ~(PAGE - 1), PAGE, &host) < 0)
         return -1;
-    unsigned set_index;
-    unsigned long satp = shadow_satp(vcpu, &set_index);
+    unsigned long satp = current_satp(vcpu);
+    unsigned set_index = vcpu->vh.last_set;
     unsigned long flags = PTE_V_MASK | PTE_U_MASK | PTE_A_MASK | PTE_D_MASK;
     if (w->level < 0) {
         flags |= PTE_R_MASK | PTE_W_MASK | PTE_X_MASK;      /* bare: all of RAM, all ways */
@@ -356,7 +376,7 @@ static int shadow_fill(struct vcpu *vcpu, unsigned long va, const struct walk *w
 
 /* sfence.vma from the guest (4.2.1): with an address, the 2 MiB of every root around it
  * (so a guest 2 MiB page goes whole); without, everything. */
-static void guest_sfence(struct vcpu *vcpu, unsigned long va, int has_va)
+static __attribute__((noinline)) void guest_sfence(struct vcpu *vcpu, unsigned long va, int has_va)
 {
     struct vm *vm = vcpu->vm;
     struct shadow *sh = &shadows[vm->id];
@@ -448,10 +468,10 @@ static void forward(struct vcpu *vcpu, unsigned long cause, unsigned long tval)
 }
 
 /* Deliver the highest-priority interrupt the guest can take now (SEI, SSI, STI: 3.1.9). */
-static void deliver_interrupts(struct vcpu *vcpu)
+static inline void deliver_interrupts(struct vcpu *vcpu)
 {
     struct vhart *vh = &vcpu->vh;
-    if (vh->priv == VPRIV_S && !(vh->sstatus & SSTATUS_SIE_MASK))
+    if (!vh->sie || (vh->priv == VPRIV_S && !(vh->sstatus & SSTATUS_SIE_MASK)))
         return;
     unsigned long ready = pending_bits(vcpu) & vh->sie;
     if (!ready)
@@ -463,19 +483,30 @@ static void deliver_interrupts(struct vcpu *vcpu)
     enter_trap(vcpu, MCAUSE_INTERRUPT_MASK | code, 0);
 }
 
+
+static unsigned long trap_run_deadline(struct vcpu *vcpu);
+
+/* Every return into the guest: its interrupts, its shadow root, its counters, its timer.  The
+ * usual case (nothing pending, same address space, same deadline) is kept short. */
 static void trap_enter(struct vcpu *vcpu)
 {
+    struct vm *vm = vcpu->vm;
+    struct vhart *vh = &vcpu->vh;
     deliver_interrupts(vcpu);
-    unsigned long satp = shadow_satp(vcpu, 0);
+    unsigned long satp = current_satp(vcpu);
     if (!satp) {                    /* the pool is dry: start over */
-        vcpu->vm->stats[HYP_STAT_SHADOW_FLUSH_FULL]++;
-        shadow_reset(vcpu->vm);
-        satp = shadow_satp(vcpu, 0);
+        vm->stats[HYP_STAT_SHADOW_FLUSH_FULL]++;
+        shadow_reset(vm);
+        satp = shadow_satp(vcpu);
     }
     vcpu->regs.satp = satp;
     /* the guest's U-mode reads the counters its kernel allows; its kernel reads them all */
-    csr_write(CSR_SCOUNTEREN, vcpu->vh.priv == VPRIV_S ? 0xffffffffUL : vcpu->vh.scounteren);
-    sched_rearm(vcpu->vm->ops->run_deadline(vcpu));
+    csr_write(CSR_SCOUNTEREN, vh->priv == VPRIV_S ? 0xffffffffUL : vh->scounteren);
+    unsigned long deadline = trap_run_deadline(vcpu);
+    if (deadline != vh->last_deadline) {
+        vh->last_deadline = deadline;
+        sched_rearm(deadline);
+    }
 }
 
 static int trap_init_vm(struct vm *vm)
@@ -581,7 +612,6 @@ static long trap_guest_load(struct vcpu *vcpu, unsigned long va, int kind)
 
 /* ---- CSR emulation ---- */
 
-static const unsigned short csr_numbers[] = {HYP_TRAP_CSR_NUMBERS};
 
 /* Read an S CSR of the virtual hart; -1 when it has no such CSR. */
 static int csr_get(struct vcpu *vcpu, unsigned csr, unsigned long *value)
@@ -632,12 +662,19 @@ static void csr_put(struct vcpu *vcpu, unsigned csr, unsigned long value)
     }
 }
 
+/* Its place in the stats' CSR list (rvh/hyp.py TRAP_CSRS), found once per CSR number. */
+static unsigned char csr_slot[4096];
+
 static void count_csr(struct vm *vm, unsigned csr)
 {
-    unsigned i = 0;
-    while (i < sizeof(csr_numbers) / sizeof(csr_numbers[0]) && csr_numbers[i] != csr)
-        i++;
-    vm->stats[HYP_STAT_CSR_BY_NUMBER + i]++;
+    static const unsigned short numbers[] = {HYP_TRAP_CSR_NUMBERS};
+    if (!csr_slot[csr]) {
+        unsigned i = 0;
+        while (i < HYP_TRAP_CSR_COUNT && numbers[i] != csr)
+            i++;
+        csr_slot[csr] = (unsigned char)(i + 1);
+    }
+    vm->stats[HYP_STAT_CSR_BY_NUMBER + csr_slot[csr] - 1]++;
 }
 
 /* csrrw/csrrs/csrrc and the immediate forms on the virtual hart; -1 when illegal there. */
@@ -665,7 +702,7 @@ static int emulate_csr(struct vcpu *vcpu, uint32_t insn)
 
 /* An illegal instruction from the guest's S-mode: one of the privileged ones, emulated, or
  * forwarded as the illegal instruction it is. */
-static void privileged_instruction(struct vcpu *vcpu, uint32_t insn)
+static __attribute__((noinline)) void privileged_instruction(struct vcpu *vcpu, uint32_t insn)
 {
     struct vm *vm = vcpu->vm;
     struct vhart *vh = &vcpu->vh;
@@ -699,7 +736,7 @@ static void privileged_instruction(struct vcpu *vcpu, uint32_t insn)
 
 /* ---- exits ---- */
 
-static void page_fault(struct vcpu *vcpu, unsigned long scause, unsigned long va)
+static __attribute__((noinline)) void page_fault(struct vcpu *vcpu, unsigned long scause, unsigned long va)
 {
     struct vm *vm = vcpu->vm;
     enum access_kind kind = scause == CAUSE_INSTRUCTION_PAGE_FAULT ? ACCESS_FETCH
@@ -708,6 +745,8 @@ static void page_fault(struct vcpu *vcpu, unsigned long scause, unsigned long va
     struct walk w;
     unsigned long host;
     if (guest_walk(vcpu, va, kind, &w) < 0) {
+        if (w.cause == fault_cause(kind, 1))
+            vm->stats[HYP_STAT_INJECTED_FAULTS]++;  /* its walk left its RAM */
         forward(vcpu, w.cause, va);          /* the guest's own tables say no */
         return;
     }
@@ -725,7 +764,20 @@ static void page_fault(struct vcpu *vcpu, unsigned long scause, unsigned long va
     forward(vcpu, fault_cause(kind, 1), va);
 }
 
+static __attribute__((noinline)) void other_exit(struct vcpu *vcpu, unsigned long scause,
+                                                 unsigned long stval);
+
 static void trap_handle_exit(struct vcpu *vcpu, unsigned long scause, unsigned long stval)
+{
+    /* the most frequent exit first, with nothing else in its way: a CSR access of the kernel */
+    uint32_t insn = (uint32_t)stval;
+    if (scause == CAUSE_ILLEGAL_INSTRUCTION && vcpu->vh.priv == VPRIV_S && (insn & 0x7f) == 0x73 &&
+        ((insn >> 12) & 3) != 0 && emulate_csr(vcpu, insn) == 0)
+        return;
+    other_exit(vcpu, scause, stval);
+}
+
+static void other_exit(struct vcpu *vcpu, unsigned long scause, unsigned long stval)
 {
     struct vm *vm = vcpu->vm;
     switch (scause) {
