@@ -82,6 +82,12 @@ struct vhart {
     unsigned long stimecmp;     /* Sstc (the guest's tree lists it): its timer deadline */
     unsigned long scounteren, senvcfg;
     uint64_t traps_entered;     /* traps it has taken (pv mode hands the guest its t0 on each) */
+    /* pv mode (pv.c): the shared page (host address, 0: none) and the guest's address of it;
+     * whether the vhart holds the page's values; traps_entered when the guest last ran */
+    volatile uint64_t *pv_page;
+    unsigned long pv_page_va;
+    int pv_vhart_current;
+    uint64_t pv_traps_seen;
     /* what trap.c ran it under last: while the guest satp, context (U, S, S+SUM) and the
      * VM's shadow generation are unchanged, so is the real satp; and the timer deadline */
     unsigned long last_guest_satp, last_real_satp, last_deadline;

@@ -36,44 +36,33 @@
                              SSTATUS_FS_MASK | SSTATUS_SUM_MASK | SSTATUS_MXR_MASK)
 #define PV_SIE_WRITABLE     (MIP_SSIP_MASK | MIP_STIP_MASK | MIP_SEIP_MASK)
 
-struct pv_vcpu {
-    volatile uint64_t *page;    /* host address of the shared page; 0 when none is registered */
-    unsigned long page_gpa, page_va;
-    int vhart_current;          /* the vhart holds the page's values (we are in the hypervisor) */
-    uint64_t traps_seen;        /* vh.traps_entered when the guest last ran */
-};
-
-static struct pv_vcpu pv_vcpus[HYP_MAX_VMS][HYP_MAX_VCPUS];
-
-static struct pv_vcpu *pv_of(struct vcpu *vcpu)
-{
-    return &pv_vcpus[vcpu->vm->id][vcpu->id];
-}
-
-#define WORD(p, offset) ((p)->page[(offset) / 8])
+#define WORD(vh, offset) ((vh)->pv_page[(offset) / 8])
 
 /* page -> vhart: what the guest wrote while it ran */
-static void pv_pull(struct vcpu *vcpu)
+static void pv_take_page(struct vhart *vh)
 {
-    struct pv_vcpu *p = pv_of(vcpu);
-    if (!p->page || p->vhart_current)
-        return;
+    vh->sstatus = WORD(vh, RVH_PV_SSTATUS) & PV_SSTATUS_WRITABLE;
+    vh->sie = WORD(vh, RVH_PV_SIE) & PV_SIE_WRITABLE;
+    vh->sip = (vh->sip & ~SIP_SSIP_MASK) | (WORD(vh, RVH_PV_SIP) & SIP_SSIP_MASK);
+    vh->stvec = WORD(vh, RVH_PV_STVEC) & ~2UL;      /* modes 0 and 1 only (4.1.2) */
+    vh->sscratch = WORD(vh, RVH_PV_SSCRATCH);
+    vh->sepc = WORD(vh, RVH_PV_SEPC) & ~1UL;        /* IALIGN 16 (4.1.7) */
+    vh->scause = WORD(vh, RVH_PV_SCAUSE);
+    vh->stval = WORD(vh, RVH_PV_STVAL);
+    vh->pv_vhart_current = 1;
+}
+
+/* once per stay in the hypervisor, and only with a page: a pv VM without one is a trap VM */
+static inline void pv_pull(struct vcpu *vcpu)
+{
     struct vhart *vh = &vcpu->vh;
-    vh->sstatus = WORD(p, RVH_PV_SSTATUS) & PV_SSTATUS_WRITABLE;
-    vh->sie = WORD(p, RVH_PV_SIE) & PV_SIE_WRITABLE;
-    vh->sip = (vh->sip & ~SIP_SSIP_MASK) | (WORD(p, RVH_PV_SIP) & SIP_SSIP_MASK);
-    vh->stvec = WORD(p, RVH_PV_STVEC) & ~2UL;       /* modes 0 and 1 only (4.1.2) */
-    vh->sscratch = WORD(p, RVH_PV_SSCRATCH);
-    vh->sepc = WORD(p, RVH_PV_SEPC) & ~1UL;         /* IALIGN 16 (4.1.7) */
-    vh->scause = WORD(p, RVH_PV_SCAUSE);
-    vh->stval = WORD(p, RVH_PV_STVAL);
-    p->vhart_current = 1;
+    if (vh->pv_page && !vh->pv_vhart_current)
+        pv_take_page(vh);
 }
 
 /* vhart -> page, as the guest runs again */
 static void pv_push(struct vcpu *vcpu)
 {
-    struct pv_vcpu *p = pv_of(vcpu);
     struct vhart *vh = &vcpu->vh;
     /* as a csrr would read them (trap.c): UXL = 64, SD with FS dirty; STIP from stimecmp */
     unsigned long sstatus = vh->sstatus | 2UL << SSTATUS_UXL_SHIFT;
@@ -82,30 +71,27 @@ static void pv_push(struct vcpu *vcpu)
     unsigned long sip = vh->sip & (MIP_SSIP_MASK | MIP_SEIP_MASK);
     if (read_time() >= vh->stimecmp)
         sip |= MIP_STIP_MASK;
-    WORD(p, RVH_PV_SSTATUS) = sstatus;
-    WORD(p, RVH_PV_SIE) = vh->sie;
-    WORD(p, RVH_PV_SIP) = sip;
-    WORD(p, RVH_PV_STVEC) = vh->stvec;
-    WORD(p, RVH_PV_SSCRATCH) = vh->sscratch;
-    WORD(p, RVH_PV_SEPC) = vh->sepc;
-    WORD(p, RVH_PV_SCAUSE) = vh->scause;
-    WORD(p, RVH_PV_STVAL) = vh->stval;
-    WORD(p, RVH_PV_SATP) = vh->satp;
-    p->vhart_current = 0;
+    WORD(vh, RVH_PV_SSTATUS) = sstatus;
+    WORD(vh, RVH_PV_SIE) = vh->sie;
+    WORD(vh, RVH_PV_SIP) = sip;
+    WORD(vh, RVH_PV_STVEC) = vh->stvec;
+    WORD(vh, RVH_PV_SSCRATCH) = vh->sscratch;
+    WORD(vh, RVH_PV_SEPC) = vh->sepc;
+    WORD(vh, RVH_PV_SCAUSE) = vh->scause;
+    WORD(vh, RVH_PV_STVAL) = vh->stval;
+    WORD(vh, RVH_PV_SATP) = vh->satp;
+    vh->pv_vhart_current = 0;
 }
 
 /* ---- the trap-mode ops, with the page taken in first ---- */
 static int pv_init_vm(struct vm *vm)
 {
-    memset(pv_vcpus[vm->id], 0, sizeof(pv_vcpus[vm->id]));
     return trap_ops.init_vm(vm);
 }
 
 static void pv_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsigned long a1)
 {
-    /* a reset hart has no shared page: the guest registers one again */
-    memset(pv_of(vcpu), 0, sizeof(struct pv_vcpu));
-    trap_ops.reset_vcpu(vcpu, pc, a0, a1);
+    trap_ops.reset_vcpu(vcpu, pc, a0, a1);  /* a new vhart: no shared page until registered */
 }
 
 static void pv_load(struct vcpu *vcpu)
@@ -150,7 +136,7 @@ static unsigned long pv_run_deadline(struct vcpu *vcpu)
 {
     struct vhart *vh = &vcpu->vh;
     pv_pull(vcpu);
-    if (!pv_of(vcpu)->page)
+    if (!vh->pv_page)
         return trap_ops.run_deadline(vcpu);
     if (!(vh->sie & MIP_STIP_MASK))
         return ~0UL;
@@ -189,10 +175,12 @@ static long pv_guest_load(struct vcpu *vcpu, unsigned long va, int kind)
     return trap_ops.guest_load(vcpu, va, kind);
 }
 
+/* the end of a non-retentive suspend starts the hart over: no page until registered again */
 static void pv_resume(struct vcpu *vcpu)
 {
     pv_pull(vcpu);
     trap_ops.resume(vcpu);
+    vcpu->vh.pv_page = 0;
 }
 
 static void pv_handle_exit(struct vcpu *vcpu, unsigned long scause, unsigned long stval)
@@ -203,53 +191,51 @@ static void pv_handle_exit(struct vcpu *vcpu, unsigned long scause, unsigned lon
 
 static void pv_enter(struct vcpu *vcpu)
 {
-    struct pv_vcpu *p = pv_of(vcpu);
+    struct vhart *vh = &vcpu->vh;
     pv_pull(vcpu);
     trap_ops.enter(vcpu);           /* delivers interrupts, picks the shadow table */
-    if (!p->page)
+    if (!vh->pv_page)
         return;
     /* trap_enter armed trap mode's deadline; a pv guest may need the timer sooner */
     unsigned long deadline = pv_run_deadline(vcpu);
-    if (deadline != vcpu->vh.last_deadline) {
-        vcpu->vh.last_deadline = deadline;
+    if (deadline != vh->last_deadline) {
+        vh->last_deadline = deadline;
         sched_rearm(deadline);
     }
-    if (vcpu->vh.traps_entered != p->traps_seen) {
+    if (vh->traps_entered != vh->pv_traps_seen) {
         /* a trap was entered (forwarded, injected or an interrupt): the pv ABI's t0 */
-        WORD(p, RVH_PV_TRAP_T0) = vcpu->regs.x[REG_T0];
-        vcpu->regs.x[REG_T0] = p->page_va;
+        WORD(vh, RVH_PV_TRAP_T0) = vcpu->regs.x[REG_T0];
+        vcpu->regs.x[REG_T0] = vh->pv_page_va;
+        vh->pv_traps_seen = vh->traps_entered;
     }
-    p->traps_seen = vcpu->vh.traps_entered;
     pv_push(vcpu);
 }
 
 /* ---- the hypercalls ---- */
 static long set_shared_page(struct vcpu *vcpu, unsigned long gpa, unsigned long va)
 {
-    struct pv_vcpu *p = pv_of(vcpu);
+    struct vhart *vh = &vcpu->vh;
     unsigned long hpa;
     if (gpa == 0) {
-        p->page = 0;
+        vh->pv_page = 0;
         return SBI_SUCCESS;
     }
     if (gpa & 4095 || va & 7)
         return SBI_ERR_INVALID_PARAM;
     if (gpa_to_host(vcpu->vm, gpa, 4096, &hpa) < 0)
         return SBI_ERR_INVALID_ADDRESS;
-    p->page = (volatile uint64_t *)hpa;
-    p->page_gpa = gpa;
-    p->page_va = va;
+    vh->pv_page = (volatile uint64_t *)hpa;
+    vh->pv_page_va = va;
     for (unsigned i = 0; i < SBI_RVH_PV_SHARED_SIZE / 8; i++)
-        p->page[i] = 0;
-    p->vhart_current = 1;           /* the vhart is what counts; pv_enter fills the page */
-    p->traps_seen = vcpu->vh.traps_entered;
+        vh->pv_page[i] = 0;
+    vh->pv_vhart_current = 1;       /* the vhart is what counts; pv_enter fills the page */
+    vh->pv_traps_seen = vh->traps_entered;
     return SBI_SUCCESS;
 }
 
 /* sret (3.3.2) on the page's sepc and sstatus; returns to the guest's new mode, not the caller */
 static void sync_and_return(struct vcpu *vcpu)
 {
-    struct pv_vcpu *p = pv_of(vcpu);
     struct vhart *vh = &vcpu->vh;
     unsigned long s = vh->sstatus;
     vh->priv = (s & SSTATUS_SPP_MASK) ? VPRIV_S : VPRIV_U;
@@ -257,8 +243,8 @@ static void sync_and_return(struct vcpu *vcpu)
     s = (s | SSTATUS_SPIE_MASK) & ~SSTATUS_SPP_MASK;
     vh->sstatus = s;
     vcpu->regs.sepc = vh->sepc;
-    vcpu->regs.x[REG_A6] = WORD(p, RVH_PV_RET_A6);
-    vcpu->regs.x[REG_A7] = WORD(p, RVH_PV_RET_A7);
+    vcpu->regs.x[REG_A6] = WORD(vh, RVH_PV_RET_A6);
+    vcpu->regs.x[REG_A7] = WORD(vh, RVH_PV_RET_A7);
     vcpu->vm->stats[HYP_STAT_SRET]++;
     /* the shadow table for the new privilege is picked as the guest is entered (trap.c) */
 }
@@ -307,14 +293,13 @@ static void set_satp(struct vcpu *vcpu, unsigned long value)
 void pv_sbi_call(struct vcpu *vcpu)
 {
     struct vm *vm = vcpu->vm;
-    struct pv_vcpu *p = pv_of(vcpu);
     unsigned long fid = vcpu->regs.x[REG_A6];
     long error = SBI_SUCCESS;
     unsigned long value = 0;
     if (fid < HYP_PV_FUNCTIONS)
         vm->stats[HYP_STAT_PV + fid]++;
     pv_pull(vcpu);
-    if (!p->page && fid != SBI_RVH_PV_SET_SHARED_PAGE && fid < HYP_PV_FUNCTIONS) {
+    if (!vcpu->vh.pv_page && fid != SBI_RVH_PV_SET_SHARED_PAGE && fid < HYP_PV_FUNCTIONS) {
         error = SBI_ERR_NO_SHMEM;       /* every other call works on the page */
         goto done;
     }
