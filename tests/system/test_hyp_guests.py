@@ -352,3 +352,19 @@ def test_a_pv_vm_runs_on_qemu(tmp_path):
     assert our_calls["sync_and_return"] == qemu_calls["sync_and_return"] + extra_trap
     del our_calls["sync_and_return"], qemu_calls["sync_and_return"]
     assert our_calls == qemu_calls
+
+
+@pytest.mark.parametrize("mode", ["pv", "hw", "trap"])
+def test_the_pv_extension_answers_as_its_abi_says(mode):
+    result = rvh("--hyp", "--guest", f"{HYP_GUESTS / 'pvcalls.elf'},virt={mode}", "--stats")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS hyp/pvcalls" in result.stdout
+    if mode == "pv":  # every call the guest made, counted by function
+        assert "pv calls: every answer as the ABI says" in result.stdout
+        assert pv_calls(result.stdout) == {
+            "set_shared_page": 6, "sync": 4, "set_satp": 3, "mmu_update": 6,
+        }  # fmt: skip
+        assert "  pv calls: set_shared_page 6, sync 4, set_satp 3, mmu_update 6" in result.stderr
+    else:  # only pv VMs have it
+        assert "rvh pv extension: absent" in result.stdout
+        assert "pv calls" not in result.stderr
