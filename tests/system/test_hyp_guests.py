@@ -368,3 +368,22 @@ def test_the_pv_extension_answers_as_its_abi_says(mode):
     else:  # only pv VMs have it
         assert "rvh pv extension: absent" in result.stdout
         assert "pv calls" not in result.stderr
+
+
+@pytest.mark.qemu
+def test_pv_calls_and_a_pv_timer_on_qemu(tmp_path):
+    guests = [f"{HYP_GUESTS / 'pvcalls.elf'},virt=pv", f"{SMODE_PV / 'timer.elf'},virt=pv"]
+    qemu = subprocess.run(
+        export_for_qemu([GuestSpec.parse(g) for g in guests], tmp_path, FW_JUMP),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    ours = rvh("--hyp", "--guest", guests[0], "--guest", guests[1])
+    assert qemu.returncode == ours.returncode == 0, qemu.stdout[-2000:] + qemu.stderr
+    for out in (qemu.stdout, ours.stdout):
+        assert "[vm0] PASS hyp/pvcalls" in out and "[vm1] PASS smode/timer" in out
+    # pvcalls' calls depend on the guest only, not on the machine under it (timer's depend on
+    # how the two machines' clocks meet its deadlines)
+    assert pv_calls(qemu.stdout, 0) == pv_calls(ours.stdout, 0)
+    assert pv_calls(qemu.stdout, 1)["wfi"] > 0
