@@ -90,6 +90,14 @@ def test_every_mode_is_planned_as_given():
     assert plans[0].spec.virt == "pv"
 
 
+def test_trap_mode_is_planned_with_or_without_h():
+    for has_h in (True, False):
+        plans = plan_vms([GuestSpec.parse(f"{HELLO},virt=trap")], 256 << 20, has_h=has_h)
+        assert plans[0].spec.virt == "trap"
+    # without H the default is trap
+    assert plan_vms([GuestSpec.parse(HELLO)], 256 << 20, has_h=False)[0].spec.virt == "trap"
+
+
 def test_missing_and_foreign_guest_files(tmp_path):
     with pytest.raises(LoadError, match="no such file"):
         plan_vms([GuestSpec.parse(str(tmp_path / "none.elf"))], 256 << 20, has_h=True)

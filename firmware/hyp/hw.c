@@ -85,6 +85,7 @@ static void hw_save(struct vcpu *v)
     vs->vsatp = csr_read(CSR_VSATP);
     vs->vstimecmp = csr_read(CSR_VSTIMECMP);
     vs->hvip = csr_read(CSR_HVIP);
+    vs->scounteren = csr_read(CSR_SCOUNTEREN);
 }
 
 static void hw_load(struct vcpu *v)
@@ -101,6 +102,7 @@ static void hw_load(struct vcpu *v)
     csr_write(CSR_VSATP, vs->vsatp);
     csr_write(CSR_VSTIMECMP, vs->vstimecmp);
     csr_write(CSR_HVIP, vs->hvip);
+    csr_write(CSR_SCOUNTEREN, vs->scounteren);
 }
 
 /* Enter a trap in the guest as its own hart would (4.1.1, 4.1.2): the exception goes to its

@@ -66,6 +66,7 @@ struct vcpu_regs {
 /* hw mode: the VS-level CSRs, swapped when another vCPU takes the hart (8.2.x). */
 struct vs_csrs {
     unsigned long vsstatus, vsie, vstvec, vsscratch, vsepc, vscause, vstval, vsatp, vstimecmp;
+    unsigned long scounteren;   /* not banked by H (VS-mode uses the real one): swapped too */
     unsigned long hvip;         /* the interrupts the hypervisor injects (VSSIP, VSTIP, VSEIP) */
 };
 

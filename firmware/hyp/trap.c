@@ -154,6 +154,12 @@ static void shadow_reset(struct vm *vm)
     }
 }
 
+static __attribute__((noinline)) void flush_all(struct vm *vm)
+{
+    vm->stats[HYP_STAT_SHADOW_FLUSH_FULL]++;
+    shadow_reset(vm);
+}
+
 static int context_of(const struct vcpu *vcpu)
 {
     if (vcpu->vh.priv == VPRIV_U)
@@ -636,11 +642,16 @@ static int csr_get(struct vcpu *vcpu, unsigned csr, unsigned long *value)
 }
 
 /* Write one, legalized as a hart of its own would (WARL fields). */
-static void csr_put(struct vcpu *vcpu, unsigned csr, unsigned long value)
+static __attribute__((noinline)) void csr_put(struct vcpu *vcpu, unsigned csr, unsigned long value)
 {
     struct vhart *vh = &vcpu->vh;
     switch (csr) {
-    case CSR_SSTATUS: vh->sstatus = value & SSTATUS_WRITABLE; break;
+    case CSR_SSTATUS:
+        /* MXR off takes effect at once (no sfence.vma on a hart): leaves made readable by it go */
+        if ((vh->sstatus & SSTATUS_MXR_MASK) && !(value & SSTATUS_MXR_MASK))
+            flush_all(vcpu->vm);
+        vh->sstatus = value & SSTATUS_WRITABLE;
+        break;
     case CSR_SIE: vh->sie = value & SIE_WRITABLE; break;
     case CSR_STVEC: vh->stvec = value & ~2UL; break;        /* modes 0 and 1 */
     case CSR_SCOUNTEREN: vh->scounteren = value & 0xffffffffUL; break;
@@ -665,15 +676,19 @@ static void csr_put(struct vcpu *vcpu, unsigned csr, unsigned long value)
 /* Its place in the stats' CSR list (rvh/hyp.py TRAP_CSRS), found once per CSR number. */
 static unsigned char csr_slot[4096];
 
-static void count_csr(struct vm *vm, unsigned csr)
+static __attribute__((noinline)) void count_csr_first(unsigned csr)
 {
     static const unsigned short numbers[] = {HYP_TRAP_CSR_NUMBERS};
-    if (!csr_slot[csr]) {
-        unsigned i = 0;
-        while (i < HYP_TRAP_CSR_COUNT && numbers[i] != csr)
-            i++;
-        csr_slot[csr] = (unsigned char)(i + 1);
-    }
+    unsigned i = 0;
+    while (i < HYP_TRAP_CSR_COUNT && numbers[i] != csr)
+        i++;
+    csr_slot[csr] = (unsigned char)(i + 1);
+}
+
+static inline void count_csr(struct vm *vm, unsigned csr)
+{
+    if (!csr_slot[csr])
+        count_csr_first(csr);
     vm->stats[HYP_STAT_CSR_BY_NUMBER + csr_slot[csr] - 1]++;
 }
 

@@ -13,6 +13,8 @@
  *   - fill: the first load from a page after sfence.vma, bare and under Sv39 (trap mode makes
  *     a shadow entry; hw mode has the G-stage already)
  *   - syscall: an ecall from the guest's U-mode to its kernel's trap handler and back (sret)
+ *   - switch: satp to another address space (its own ASID, no sfence.vma) and a load from each of
+ *     16 pages, the first time (trap mode builds its shadow tables) and again (kept, per ASID)
  */
 #include "smode.h"
 #include "spt.h"
@@ -24,13 +26,26 @@ TEST_NAME("hyp/exitcost");
 
 static uint8_t pages[PAGES][4096] __attribute__((aligned(4096)));
 static uint64_t ustack[512] __attribute__((aligned(16)));
-static struct pt space;
+static struct pt space, other;
+
 
 static inline unsigned long instret(void)
 {
     unsigned long v;
     __asm__ __volatile__("csrr %0, instret" : "=r"(v)::"memory");
     return v;
+}
+
+#define SWITCH_PAGES 16
+
+/* satp to `to`, then one load from each of SWITCH_PAGES pages */
+static unsigned long switch_and_touch(unsigned long to)
+{
+    unsigned long start = instret();
+    csr_write(CSR_SATP, to);
+    for (int i = 0; i < SWITCH_PAGES; i++)
+        __asm__ __volatile__("ld zero, 0(%0)" ::"r"(pages[i]) : "memory");
+    return instret() - start;
 }
 
 static unsigned long loop_nop(void)
@@ -131,6 +146,21 @@ int main(unsigned long hartid, unsigned long dtb)
     pt_map_image(&space);
     csr_write(CSR_SATP, pt_satp(&space, 0));
     report("first load from a page, Sv39", fill_cost());
+    /* two address spaces, ASIDs 1 and 2: the second one's first use, then switches back and forth */
+    spt_init(&other, 3);
+    pt_map_image(&other);
+    unsigned long a = pt_satp(&space, 1), b = pt_satp(&other, 2);
+    switch_and_touch(a);
+    sfence_vma_all();
+    switch_and_touch(a);
+    unsigned long first = switch_and_touch(b);
+    unsigned long again = 0;
+    for (int round = 0; round < 8; round++) {
+        switch_and_touch(a);
+        again += switch_and_touch(b);
+    }
+    report("address-space switch and 16 pages, first time", first);
+    report("address-space switch and 16 pages, again", again / 8);
     csr_write(CSR_SATP, 0);
     sfence_vma_all();
     strap_hook = syscall_hook;

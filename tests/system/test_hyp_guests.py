@@ -102,11 +102,21 @@ def test_three_vms_at_once_each_line_names_its_vm():
 
 
 def test_exit_counts_are_the_same_run_to_run():
-    args = ("--hyp", "--guest", str(SMODE / "timer.elf"), "--guest", str(SMODE / "sbi.elf"))
+    # an hw VM and trap VMs at once (the trap timer VM multiplexes its timer with the slice)
+    args = (
+        "--hyp",
+        "--guest", str(SMODE / "timer.elf"),
+        "--guest", f"{SMODE / 'sbi.elf'},virt=trap",
+        "--guest", f"{SMODE / 'timer.elf'},virt=trap",
+    )  # fmt: skip
     first, second = rvh(*args, "--stats"), rvh(*args, "--stats")
-    assert first.returncode == second.returncode == 0
+    assert first.returncode == second.returncode == 0, first.stdout + first.stderr
     assert summary(first.stdout) == summary(second.stdout)
     assert re.search(r"hyp:   exits \d+: ecall \d+", first.stdout)
+    assert "hyp: vm 0 (hw): status 0 (shutdown)" in first.stdout
+    assert "hyp: vm 2 (trap): status 0 (shutdown)" in first.stdout
+    for index in range(3):
+        assert f"[vm{index}] PASS smode/" in first.stdout
     retired = [re.search(r"instructions retired: +(\d+)", r.stderr) for r in (first, second)]
     assert retired[0] and retired[1] and retired[0].group(1) == retired[1].group(1)
 
@@ -181,6 +191,47 @@ def test_the_same_hypervisor_runs_on_qemu(tmp_path):
     )
 
 
+@pytest.mark.qemu
+def test_trap_vms_run_on_qemu_without_its_h_extension(tmp_path):
+    # trap mode uses nothing of H: the same VMs on QEMU, its hart told h=false (no timer guest:
+    # its 10 ms "not yet" check reads QEMU's wall clock, which a loaded host can stall)
+    names = ["umode", "sv48", "sv39"]
+    specs = [GuestSpec.parse(f"{SMODE / name}.elf,virt=trap") for name in names]
+    command = export_for_qemu(specs, tmp_path, FW_JUMP)
+    command[command.index("rv64,h=true")] = "rv64,h=false"
+    qemu = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert qemu.returncode == 0, qemu.stdout[-2000:] + qemu.stderr
+    for index, name in enumerate(names):
+        assert f"[vm{index}] PASS smode/{name}" in qemu.stdout
+        assert f"hyp: vm {index} (trap): status 0 (shutdown)" in qemu.stdout
+    assert re.search(r"shadow_fill [1-9]\d*", qemu.stdout)
+
+
+def exitcost(*args: str) -> dict[str, int]:
+    result = rvh(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = re.findall(r"exitcost: (.*): (\d+) instructions", result.stdout)
+    return {what: int(count) for what, count in found}
+
+
+def test_hypervisor_instructions_per_exit_are_counted_the_same_each_run():
+    elf = str(HYP_GUESTS / "exitcost.elf")
+    native = exitcost("--sbi", elf)
+    hw = exitcost("--hyp", "--guest", f"{elf},virt=hw")
+    trap = exitcost("--hyp", "--guest", f"{elf},virt=trap")
+    assert len(native) == len(hw) == len(trap) == 7
+    assert exitcost("--hyp", "--guest", f"{elf},virt=trap") == trap  # deterministic
+    csr, fill = "csr read (csrr sscratch)", "first load from a page, bare"
+    # natively and in hw mode a CSR read and a page's first load are one instruction (no exit);
+    # in trap mode each is an exit: the hypervisor's instructions come on top
+    assert native[csr] == hw[csr] == native[fill] == hw[fill] == 1
+    assert trap[csr] > 1 and trap[fill] > 1
+    assert hw["sbi call (get_spec_version)"] > native["sbi call (get_spec_version)"]
+    # trap mode keeps shadow tables per guest ASID: switching back costs no refill
+    first, again = (f"address-space switch and 16 pages, {w}" for w in ("first time", "again"))
+    assert trap[first] > trap[again]
+
+
 def per_vm(output: str, vm: str) -> list[str]:
     # the one line where the two harts differ: QEMU 7.2 implements Sv57, rvh does not
     return [
@@ -201,6 +252,21 @@ def test_stats_prints_a_block_per_vm_from_the_stats_page():
     assert console is not None
     assert blocks[5] == f"  exits {console.group(1)}: {console.group(2)}"
     assert re.fullmatch(r"  exits by scause: 10: \d+, 22: \d+", blocks[7])  # umode's U-mode traps
+
+
+def test_stats_of_a_trap_vm_count_its_emulation_by_csr():
+    result = rvh("--hyp", "--guest", f"{SMODE / 'umode.elf'},virt=trap", "--stats")
+    assert result.returncode == 0, result.stderr
+    block = result.stderr[result.stderr.index("vm 0 (trap):") :].splitlines()
+    assert block[0] == "vm 0 (trap): shut down, status 0"
+    console = re.search(r"hyp:   exits (\d+): (.*)\n", result.stdout)
+    assert console is not None and block[1] == f"  exits {console.group(1)}: {console.group(2)}"
+    assert re.search(r"sret [1-9]\d*, sfence [1-9]\d*, shadow_fill [1-9]\d*", block[1])
+    assert re.search(r"forwarded [1-9]\d*, injected_interrupts [1-9]", block[1])
+    # the CSR breakdown: the page and the console agree, and umode's kernel touched satp
+    csrs = re.search(r"hyp:   csr (.*)\n", result.stdout)
+    assert csrs is not None and block[4] == f"  csr emulated: {csrs.group(1)}"
+    assert re.search(r"satp [1-9]", block[4])
 
 
 HYP_GUESTS = GUESTS / "hyp"
