@@ -453,3 +453,15 @@ def test_pv_calls_and_a_pv_timer_on_qemu(tmp_path):
     # how the two machines' clocks meet its deadlines)
     assert pv_calls(qemu.stdout, 0) == pv_calls(ours.stdout, 0)
     assert pv_calls(qemu.stdout, 1)["wfi"] > 0
+
+
+def test_pv_vms_need_no_h_extension():
+    result = rvh(
+        "--cpu", "rv64,h=off", "--hyp",
+        "--guest", f"{SMODE_PV / 'umode.elf'},virt=pv",
+        "--guest", f"{SMODE_PV / 'smp.elf'},virt=pv,vcpus=2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[vm0] PASS smode/umode" in result.stdout and "[vm1] PASS smode/smp" in result.stdout
+    assert pv_calls(result.stdout, 0)["sync_and_return"] > 0
+    assert pv_calls(result.stdout, 1)["set_shared_page"] == 3
