@@ -112,3 +112,21 @@ def test_pv_build_falls_back_to_the_real_instructions_natively(name):
         ]
 
     assert comparable(pv) == comparable(native)
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("name", SMODE)
+def test_pv_build_on_qemu(name):
+    """A pv build on QEMU under OpenSBI (no rvh pv extension there): the real instructions."""
+    elf = require_guest(GUESTS / "smode-pv" / f"{name}.elf")
+    extra = ["-smp", "2"] if name == "smp" else []
+    firmware = {"QEMU": require_qemu(), "OPENSBI": str(require_opensbi())}
+    done = subprocess.run(
+        [str(ROOT / "guests" / "run-qemu.sh"), str(elf), *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **firmware},
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-500:]
+    assert f"PASS smode/{name}" in done.stdout
