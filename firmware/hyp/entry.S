@@ -11,6 +11,9 @@
 #define REG_SSTATUS (33 * 8)
 #define REG_HSTATUS (34 * 8)
 #define REG_SATP    (35 * 8)
+
+#include "asm_offsets.h"
+#include "rvh/hyp_stats.h"
 /* the hypervisor's image seen at a second address in every shadow page table (hyp.h) */
 #define ALIAS       0x400000000000
 
@@ -231,13 +234,151 @@ hyp_enter_guest:
     ld      x31, REG(31)(t6)
     sret
 
-    /* stvec (at its alias) while a trap-mode guest runs: save its registers into the vCPU
-     * (at its alias, from sscratch), switch to the hypervisor's table, continue at the real
-     * addresses with the common exit path. */
+    /* stvec (at its alias) while a trap-mode guest runs.  First the fast path: a csrrw/csrrs/
+     * csrrc of sscratch, sepc, scause or stval by the guest kernel (its trap handlers' daily
+     * bread) is done here, on five spilled registers, counted as the C path would count it.
+     * Anything else: save every register into the vCPU (at its alias, from sscratch), switch
+     * to the hypervisor's table, continue at the real addresses with the common exit path. */
     .balign 4
     .globl hyp_shadow_trap_entry
 hyp_shadow_trap_entry:
     csrrw   t6, sscratch, t6
+    sd      t5, REG(30)(t6)
+    csrr    t5, scause
+    addi    t5, t5, -2                  /* illegal instruction? */
+    bnez    t5, .Lfull_t5
+    sd      t1, REG(6)(t6)
+    sd      t2, REG(7)(t6)
+    sd      t3, REG(28)(t6)
+    sd      t4, REG(29)(t6)
+    lw      t5, VCPU_VH_PRIV(t6)
+    beqz    t5, .Lfull                  /* from the guest's U-mode: forwarded, in C */
+    la      t5, hyp_fast_csr
+    ld      t5, 0(t5)
+    beqz    t5, .Lfull
+    csrr    t3, stval                   /* the instruction */
+    andi    t5, t3, 0x7f
+    li      t4, 0x73
+    bne     t5, t4, .Lfull
+    srli    t1, t3, 12
+    andi    t1, t1, 7                   /* funct3: 1 csrrw, 2 csrrs, 3 csrrc */
+    addi    t5, t1, -1
+    sltiu   t5, t5, 3
+    beqz    t5, .Lfull
+    srli    t4, t3, 20
+    addi    t4, t4, -0x140              /* sscratch 0, sepc 1, scause 2, stval 3 */
+    sltiu   t5, t4, 4
+    beqz    t5, .Lfull
+    slli    t4, t4, 3
+    add     t4, t4, t6                  /* the field is at VCPU_VH_SSCRATCH(t4) */
+    srli    t5, t3, 15
+    andi    t5, t5, 31                  /* rs1 */
+    slli    t5, t5, 3
+    la      t2, .Lget_rs1
+    add     t2, t2, t5
+    jr      t2                          /* t5 = x[rs1] */
+.Lgot_rs1:
+    ld      t2, VCPU_VH_SSCRATCH(t4)    /* the old value */
+    addi    t1, t1, -1
+    beqz    t1, .Lwrite                 /* csrrw */
+    addi    t1, t1, -1
+    bnez    t1, .Lclear
+    or      t5, t2, t5                  /* csrrs (rs1 = x0 sets nothing: the same value back) */
+    j       .Lwrite
+.Lclear:
+    not     t5, t5
+    and     t5, t2, t5                  /* csrrc */
+.Lwrite:
+    sub     t1, t4, t6
+    addi    t1, t1, -8
+    bnez    t1, 1f
+    andi    t5, t5, -2                  /* sepc: bit 0 is always 0 (IALIGN 16) */
+1:  sd      t5, VCPU_VH_SSCRATCH(t4)
+    srli    t5, t3, 7
+    andi    t5, t5, 31                  /* rd */
+    slli    t5, t5, 3
+    la      t1, .Lput_rd
+    add     t1, t1, t5
+    jr      t1                          /* x[rd] = old */
+.Lput_done:
+    ld      t5, VCPU_VM(t6)
+    li      t1, ALIAS
+    add     t5, t5, t1
+    li      t3, VM_STATS
+    add     t5, t5, t3
+    ld      t5, 0(t5)
+    add     t5, t5, t1                  /* the VM's stats, at their alias */
+    ld      t3, 8 * HYP_STAT_EXITS(t5)
+    addi    t3, t3, 1
+    sd      t3, 8 * HYP_STAT_EXITS(t5)
+    ld      t3, 8 * (HYP_STAT_SCAUSE + 2)(t5)
+    addi    t3, t3, 1
+    sd      t3, 8 * (HYP_STAT_SCAUSE + 2)(t5)
+    ld      t3, 8 * HYP_STAT_CSR(t5)
+    addi    t3, t3, 1
+    sd      t3, 8 * HYP_STAT_CSR(t5)
+    sub     t4, t4, t6
+    add     t4, t4, t5
+    ld      t3, 8 * (HYP_STAT_CSR_BY_NUMBER + TRAP_CSR_SSCRATCH_SLOT)(t4)
+    addi    t3, t3, 1
+    sd      t3, 8 * (HYP_STAT_CSR_BY_NUMBER + TRAP_CSR_SSCRATCH_SLOT)(t4)
+    csrr    t5, sepc
+    addi    t5, t5, 4
+    csrw    sepc, t5
+    ld      t1, REG(6)(t6)
+    ld      t2, REG(7)(t6)
+    ld      t3, REG(28)(t6)
+    ld      t4, REG(29)(t6)
+    ld      t5, REG(30)(t6)
+    csrrw   t6, sscratch, t6
+    sret
+
+    /* one 8-byte entry per register: t5 = x[n] (the spilled ones from their slots, t6 from
+     * sscratch), then x[n] = t2 */
+    .option push
+    .option norvc
+    .option norelax
+    .macro GET_REG n
+    .if \n == 0
+    li      t5, 0
+    .elseif (\n == 6) || (\n == 7) || ((\n >= 28) && (\n <= 30))
+    ld      t5, (\n * 8)(t6)
+    .elseif \n == 31
+    csrr    t5, sscratch
+    .else
+    mv      t5, x\n
+    .endif
+    j       .Lgot_rs1
+    .endm
+    .macro PUT_REG n
+    .if \n == 0
+    nop
+    .elseif (\n == 6) || (\n == 7) || ((\n >= 28) && (\n <= 30))
+    sd      t2, (\n * 8)(t6)
+    .elseif \n == 31
+    csrw    sscratch, t2
+    .else
+    mv      x\n, t2
+    .endif
+    j       .Lput_done
+    .endm
+.Lget_rs1:
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    GET_REG \n
+    .endr
+.Lput_rd:
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    PUT_REG \n
+    .endr
+    .option pop
+
+.Lfull:
+    ld      t1, REG(6)(t6)
+    ld      t2, REG(7)(t6)
+    ld      t3, REG(28)(t6)
+    ld      t4, REG(29)(t6)
+.Lfull_t5:
+    ld      t5, REG(30)(t6)
     sd      x1, REG(1)(t6)
     sd      x2, REG(2)(t6)
     sd      x3, REG(3)(t6)

@@ -105,12 +105,3 @@ int gstage_map_vm(struct vm *vm)
                 (unsigned long)vm->gstage_root >> 12;
     return 0;
 }
-
-/* The host address of [gpa, gpa + len) when all of it is the VM's RAM; 0 and -1 otherwise. */
-int gpa_to_host(const struct vm *vm, unsigned long gpa, unsigned long len, unsigned long *hpa)
-{
-    if (gpa < vm->ram_base || len > vm->ram_size || gpa - vm->ram_base > vm->ram_size - len)
-        return -1;
-    *hpa = vm->host_base + (gpa - vm->ram_base);
-    return 0;
-}

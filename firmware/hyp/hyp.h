@@ -178,6 +178,16 @@ struct vm {
     unsigned line_len;
 };
 
+/* The host address of [gpa, gpa + len) when all of it is the VM's RAM; 0 and -1 otherwise. */
+static inline int gpa_to_host(const struct vm *vm, unsigned long gpa, unsigned long len,
+                              unsigned long *hpa)
+{
+    if (gpa < vm->ram_base || len > vm->ram_size || gpa - vm->ram_base > vm->ram_size - len)
+        return -1;
+    *hpa = vm->host_base + (gpa - vm->ram_base);
+    return 0;
+}
+
 extern struct vm hyp_vms[HYP_MAX_VMS];
 extern unsigned hyp_nvms;
 extern uint64_t *hyp_stats_page;    /* named by the device tree (rvh,stats), else our own */
@@ -205,7 +215,6 @@ int hyp_parse_vms(const void *fdt);
 void *hyp_alloc_pages(size_t bytes, size_t align);
 int vm_check_ram(struct vm *vm);
 int gstage_map_vm(struct vm *vm);
-int gpa_to_host(const struct vm *vm, unsigned long gpa, unsigned long len, unsigned long *hpa);
 
 /* ---- vcpu.c: the shared exit path; the mode's ops do the rest ---- */
 void hyp_handle_exit(struct vcpu *vcpu) __attribute__((noreturn));

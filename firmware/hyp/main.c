@@ -78,9 +78,9 @@ void hyp_main(unsigned long hartid, const void *dtb)
             printf("hyp: %s: %u vCPUs (1 to %d)\n", vm->name, vm->nvcpus, HYP_MAX_VCPUS);
             hyp_exit_machine(125);
         }
+        stats_attach(vm);
         if (vm_check_ram(vm) < 0 || vm->ops->init_vm(vm) < 0)
             hyp_exit_machine(125);
-        stats_attach(vm);
         for (unsigned v = 0; v < vm->nvcpus; v++) {
             struct vcpu *vcpu = &vm->vcpus[v];
             vcpu->vm = vm;

@@ -25,7 +25,24 @@
  *   allow, and the host timer is armed for the virtual timer while the guest can take it.
  */
 #include "hyp.h"
+#include "asm_offsets.h"
 #include "rvh/libc.h"
+
+/* entry.S's CSR fast path relies on these (asm_offsets.h) */
+_Static_assert(VCPU_VH_PRIV == offsetof(struct vcpu, vh.priv), "asm_offsets.h: vh.priv");
+_Static_assert(VCPU_VH_SSCRATCH == offsetof(struct vcpu, vh.sscratch), "asm_offsets.h");
+_Static_assert(offsetof(struct vhart, sepc) == offsetof(struct vhart, sscratch) + 8 &&
+               offsetof(struct vhart, scause) == offsetof(struct vhart, sscratch) + 16 &&
+               offsetof(struct vhart, stval) == offsetof(struct vhart, sscratch) + 24,
+               "sscratch, sepc, scause, stval are consecutive");
+_Static_assert(VCPU_VM == offsetof(struct vcpu, vm), "asm_offsets.h: vcpu.vm");
+_Static_assert(VM_STATS == offsetof(struct vm, stats), "asm_offsets.h: vm.stats");
+_Static_assert(VPRIV_S == 1 && VPRIV_U == 0, "entry.S tests priv against 0");
+_Static_assert(CSR_SEPC == CSR_SSCRATCH + 1 && CSR_SCAUSE == CSR_SSCRATCH + 2 &&
+               CSR_STVAL == CSR_SSCRATCH + 3, "the four plain CSRs are consecutive");
+
+/* the fast path may run: the stats page is inside the hypervisor's alias (entry.S) */
+unsigned long hyp_fast_csr;
 
 #define PAGE            4096UL
 #define SHADOW_SETS     8           /* guest satp values whose shadow roots are kept */
@@ -58,6 +75,8 @@ struct shadow {
     unsigned long free_pages[SHADOW_POOL];
     unsigned nfree;
     uint64_t clock;
+    /* the leaf table the last fill used: the next fill nearby skips the walk down to it */
+    unsigned long *leaf_table, leaf_root, leaf_region;
 };
 
 static struct shadow shadows[HYP_MAX_VMS];
@@ -141,6 +160,7 @@ static void flush_set(struct vm *vm, unsigned index)
         __asm__ __volatile__("sfence.vma zero, %0" ::"r"(asid_of(vm, index, ctx)) : "memory");
     }
     set->giga = 0;
+    sh->leaf_table = 0;
     vm->shadow_generation++;
 }
 
@@ -267,15 +287,15 @@ static int leaf_allows(unsigned long pte, int ctx, int mxr, enum access_kind kin
  * Returns 0 with w->gpa, or -1 with w->cause. */
 static int guest_walk(struct vcpu *vcpu, unsigned long va, enum access_kind kind, struct walk *w)
 {
-    struct vm *vm = vcpu->vm;
     unsigned long satp = vcpu->vh.satp, mode = satp >> SATP_MODE_SHIFT;
-    int ctx = context_of(vcpu), mxr = (vcpu->vh.sstatus & SSTATUS_MXR_MASK) != 0;
     w->pte_host = 0;
     if (mode == SATP_MODE_BARE) {
         w->gpa = va;
         w->level = -1;
         return 0;
     }
+    struct vm *vm = vcpu->vm;
+    int ctx = context_of(vcpu), mxr = (vcpu->vh.sstatus & SSTATUS_MXR_MASK) != 0;
     int levels = mode == SATP_MODE_SV48 ? 4 : 3;
     int bits = 12 + 9 * levels;
     if ((long)(va << (64 - bits)) >> (64 - bits) != (long)va) {
@@ -338,15 +358,13 @@ static unsigned long *shadow_leaf_slot(struct vm *vm, unsigned long *root, unsig
     return &table[(va >> 12) & 511];
 }
 
-/* Map the page at va for the vCPU's context after a successful walk.  0, or -1 when it cannot
- * be mapped (the alias slot, or no RAM there). */
-static __attribute__((noinline)) int shadow_fill(struct vcpu *vcpu, unsigned long va, const struct walk *w)
+/* Map the page at va (host page `host`, the VM's RAM) for the vCPU's context after a successful
+ * walk.  0, or -1 when it cannot be mapped (the hypervisor's alias slot). */
+static __attribute__((noinline)) int shadow_fill(struct vcpu *vcpu, unsigned long va,
+                                                 const struct walk *w, unsigned long host)
 {
     struct vm *vm = vcpu->vm;
-    unsigned long host;
     if (((va >> 39) & 511) == ALIAS_SLOT && (long)va >= 0)
-        return -1;
-    if (gpa_to_host(vm, w->gpa & ~(PAGE - 1), PAGE, &host) < 0)
         return -1;
     unsigned long satp = current_satp(vcpu);
     unsigned set_index = vcpu->vh.last_set;
@@ -366,7 +384,18 @@ static __attribute__((noinline)) int shadow_fill(struct vcpu *vcpu, unsigned lon
             shadows[vm->id].sets[set_index].giga = 1;
         }
     }
-    unsigned long *slot = satp ? shadow_leaf_slot(vm, (unsigned long *)((satp & SATP_PPN_MASK) << 12), va, 1) : 0;
+    struct shadow *sh = &shadows[vm->id];
+    unsigned long root = (satp & SATP_PPN_MASK) << 12, *slot = 0;
+    if (sh->leaf_table && sh->leaf_root == root && sh->leaf_region == va >> 21) {
+        slot = &sh->leaf_table[(va >> 12) & 511];
+    } else if (satp) {
+        slot = shadow_leaf_slot(vm, (unsigned long *)root, va, 1);
+        if (slot) {
+            sh->leaf_table = slot - ((va >> 12) & 511);
+            sh->leaf_root = root;
+            sh->leaf_region = va >> 21;
+        }
+    }
     if (!slot) {
         /* the pool is dry: start over (the fault comes again and is filled then) */
         vm->stats[HYP_STAT_SHADOW_FLUSH_FULL]++;
@@ -392,6 +421,7 @@ static __attribute__((noinline)) void guest_sfence(struct vcpu *vcpu, unsigned l
         return;
     }
     vm->stats[HYP_STAT_SHADOW_FLUSH_PAGE]++;
+    sh->leaf_table = 0;
     for (unsigned i = 0; i < SHADOW_SETS; i++) {
         struct shadow_set *set = &sh->sets[i];
         if (!set->valid)
@@ -494,7 +524,7 @@ static unsigned long trap_run_deadline(struct vcpu *vcpu);
 
 /* Every return into the guest: its interrupts, its shadow root, its counters, its timer.  The
  * usual case (nothing pending, same address space, same deadline) is kept short. */
-static void trap_enter(struct vcpu *vcpu)
+static __attribute__((noinline)) void enter_slow(struct vcpu *vcpu)
 {
     struct vm *vm = vcpu->vm;
     struct vhart *vh = &vcpu->vh;
@@ -506,8 +536,6 @@ static void trap_enter(struct vcpu *vcpu)
         satp = shadow_satp(vcpu);
     }
     vcpu->regs.satp = satp;
-    /* the guest's U-mode reads the counters its kernel allows; its kernel reads them all */
-    csr_write(CSR_SCOUNTEREN, vh->priv == VPRIV_S ? 0xffffffffUL : vh->scounteren);
     unsigned long deadline = trap_run_deadline(vcpu);
     if (deadline != vh->last_deadline) {
         vh->last_deadline = deadline;
@@ -515,10 +543,36 @@ static void trap_enter(struct vcpu *vcpu)
     }
 }
 
+static void trap_enter(struct vcpu *vcpu)
+{
+    struct vhart *vh = &vcpu->vh;
+    /* the guest's U-mode reads the counters its kernel allows; its kernel reads them all */
+    csr_write(CSR_SCOUNTEREN, vh->priv == VPRIV_S ? 0xffffffffUL : vh->scounteren);
+    /* the usual case: no interrupt enabled, the same address space and context, the same
+     * deadline (nothing enabled: none) */
+    if (vh->sie || !vh->last_real_satp || vh->last_guest_satp != vh->satp ||
+        vh->last_ctx != context_of(vcpu) || vh->last_generation != vcpu->vm->shadow_generation ||
+        vh->last_deadline != ~0UL) {
+        enter_slow(vcpu);
+        return;
+    }
+    vcpu->regs.satp = vh->last_real_satp;
+}
+
 static int trap_init_vm(struct vm *vm)
 {
-    if (!hyp_root)
+    static const unsigned short numbers[] = {HYP_TRAP_CSR_NUMBERS};
+    _Static_assert(sizeof(numbers) > 2 * TRAP_CSR_SSCRATCH_SLOT, "TRAP_CSRS");
+    if (numbers[TRAP_CSR_SSCRATCH_SLOT] != CSR_SSCRATCH || numbers[TRAP_CSR_SSCRATCH_SLOT + 3] != CSR_STVAL)
+        hyp_panic("hyp: asm_offsets.h: TRAP_CSR_SSCRATCH_SLOT is not sscratch's place\n");
+    extern char _start[];
+    if (!hyp_root) {
         build_hyp_root();
+        hyp_fast_csr = 1;
+    }
+    unsigned long stats = (unsigned long)vm->stats;
+    if (stats < ((unsigned long)_start & ~0x1fffffUL) || stats + HYP_STATS_SLOT_WORDS * 8 > 0x84000000UL)
+        hyp_fast_csr = 0;
     struct shadow *sh = &shadows[vm->id];
     unsigned long pool = (unsigned long)hyp_alloc_pages(SHADOW_POOL * PAGE, PAGE);
     for (unsigned i = 0; i < SHADOW_POOL; i++)
@@ -759,14 +813,17 @@ static __attribute__((noinline)) void page_fault(struct vcpu *vcpu, unsigned lon
                                                                    : ACCESS_STORE;
     struct walk w;
     unsigned long host;
-    if (guest_walk(vcpu, va, kind, &w) < 0) {
+    if (vcpu->vh.satp == 0) {               /* bare: no table to walk */
+        w.gpa = va;
+        w.level = -1;
+    } else if (guest_walk(vcpu, va, kind, &w) < 0) {
         if (w.cause == fault_cause(kind, 1))
             vm->stats[HYP_STAT_INJECTED_FAULTS]++;  /* its walk left its RAM */
         forward(vcpu, w.cause, va);          /* the guest's own tables say no */
         return;
     }
     if (gpa_to_host(vm, w.gpa & ~(PAGE - 1), PAGE, &host) == 0) {
-        if (shadow_fill(vcpu, va, &w) < 0)
+        if (shadow_fill(vcpu, va, &w, host) < 0)
             forward(vcpu, scause, va);       /* the hypervisor's alias slot: refused */
         return;
     }
@@ -789,6 +846,11 @@ static void trap_handle_exit(struct vcpu *vcpu, unsigned long scause, unsigned l
     if (scause == CAUSE_ILLEGAL_INSTRUCTION && vcpu->vh.priv == VPRIV_S && (insn & 0x7f) == 0x73 &&
         ((insn >> 12) & 3) != 0 && emulate_csr(vcpu, insn) == 0)
         return;
+    if (scause == CAUSE_LOAD_PAGE_FAULT || scause == CAUSE_STORE_PAGE_FAULT ||
+        scause == CAUSE_INSTRUCTION_PAGE_FAULT) {
+        page_fault(vcpu, scause, stval);    /* the next most frequent: shadow misses */
+        return;
+    }
     other_exit(vcpu, scause, stval);
 }
 

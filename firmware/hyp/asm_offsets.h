@@ -1,0 +1,15 @@
+/*
+ * asm_offsets.h - the structure offsets entry.S's trap-mode CSR fast path uses.  trap.c checks
+ * each against offsetof() at compile time, so a change to struct vcpu or struct vm that moves
+ * one breaks the build rather than the guest.
+ */
+#ifndef HYP_ASM_OFFSETS_H
+#define HYP_ASM_OFFSETS_H
+
+#define VCPU_VH_PRIV        376     /* offsetof(struct vcpu, vh.priv) */
+#define VCPU_VH_SSCRATCH    416     /* offsetof(struct vcpu, vh.sscratch): sepc, scause, stval follow */
+#define VCPU_VM             520     /* offsetof(struct vcpu, vm) */
+#define VM_STATS            4656    /* offsetof(struct vm, stats) */
+#define TRAP_CSR_SSCRATCH_SLOT 5    /* sscratch's place in rvh/hyp.py TRAP_CSRS */
+
+#endif
