@@ -38,6 +38,10 @@
 
 #define WORD(vh, offset) ((vh)->pv_page[(offset) / 8])
 
+/* entry.S's CSR fast path leaves a vCPU with a page to the C path, which takes the page in */
+#include "asm_offsets.h"
+_Static_assert(VCPU_VH_PV_PAGE == offsetof(struct vcpu, vh.pv_page), "asm_offsets.h: vh.pv_page");
+
 /* page -> vhart: what the guest wrote while it ran */
 static void pv_take_page(struct vhart *vh)
 {

@@ -921,7 +921,7 @@ int trap_shadow_prefill(struct vcpu *vcpu, unsigned long va, unsigned long pte_h
     if (guest_walk(vcpu, va, ACCESS_LOAD, &w) < 0 || w.level < 0 || w.pte_host != pte_host ||
         gpa_to_host(vcpu->vm, w.gpa & ~(PAGE - 1), PAGE, &host) < 0)
         return -1;
-    return shadow_fill(vcpu, va, &w);
+    return shadow_fill(vcpu, va, &w, host);
 }
 
 const struct virt_ops trap_ops = {
