@@ -168,6 +168,9 @@ rvh_pv_strap_entry:
     sd      x30, SFRAME_X(30)(sp)
     sd      x31, SFRAME_X(31)(sp)
     mv      s1, t0                          /* the page, kept across the call */
+    la      t1, rvh_pv_pages                /* tp = this hart's index, whatever U-mode left */
+    sub     tp, s1, t1                      /* there: the layer finds its page by tp */
+    srli    tp, tp, 12
     ld      t1, RVH_PV_GUEST_SCRATCH0(s1)
     sd      t1, SFRAME_X(2)(sp)
     ld      t1, RVH_PV_TRAP_T0(s1)

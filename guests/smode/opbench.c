@@ -24,7 +24,8 @@ static uint64_t ustack[512] __attribute__((aligned(4096)));
 static struct pt space;
 static volatile long syscalls;
 
-extern char __user_text_start[], __user_text_end[], u_syscall_loop[];
+extern char __user_text_start[], __user_text_end[], u_syscall_loop[], u_tp_call[];
+static volatile unsigned long seen_tp, seen_sstatus;
 
 __asm__(
     "   .pushsection .text.user, \"ax\", @progbits\n"
@@ -39,6 +40,13 @@ __asm__(
     "   li a0, 0\n"
     "   li a7, 0\n"
     "   ecall\n"
+    "u_tp_call:\n"                     /* a system call from code that uses tp for itself */
+    "   li tp, 0x777\n"
+    "   li a7, 2\n"
+    "   ecall\n"
+    "   mv a0, tp\n"
+    "   li a7, 0\n"
+    "   ecall\n"
     "   .option pop\n"
     "   .popsection\n");
 
@@ -48,6 +56,13 @@ static int syscall_hook(struct strap_frame *f)
         return 0;
     if (f->x[REG_A7] == 1) {
         syscalls++;
+        f->sepc += 4;
+        return 1;
+    }
+    if (f->x[REG_A7] == 2) {
+        /* the kernel's CSRs whatever U-mode left in tp (a pv build finds its page by tp) */
+        seen_tp = f->x[4];
+        seen_sstatus = csr_read(sstatus);
         f->sepc += 4;
         return 1;
     }
@@ -84,7 +99,7 @@ static unsigned long syscall_round_trips(unsigned n)
     return spent;
 }
 
-int main(void)
+int main(unsigned long hartid)
 {
     unsigned long v = 0;
     have_instret = PROBE_CSR_READ(instret, &v) == -1;
@@ -108,6 +123,13 @@ int main(void)
     unsigned long csr1 = csr_writes(N), csr2 = csr_writes(2 * N);
     unsigned long sys1 = syscall_round_trips(N), sys2 = syscall_round_trips(2 * N);
     CHECK_EQ(1, csr_read(sscratch), 0);
+
+    long r = rvh_enter_user(USER_CODE_VA + (uintptr_t)(u_tp_call - __user_text_start),
+                            USER_STACK_VA + PAGE_SIZE, 0, 0);
+    __asm__ __volatile__("mv tp, %0" :: "r"(hartid));  /* the kernel's tp again */
+    CHECK_EQ(20, r, 0x777);                             /* U-mode's tp kept over the call */
+    CHECK_EQ(21, seen_tp, 0x777);
+    CHECK_EQ(22, seen_sstatus & (SSTATUS_SPP_MASK | SSTATUS_SIE_MASK), 0);
 
     if (have_instret) {
         printf("csr write: %lu instret each\n", (csr2 - csr1) / N);
