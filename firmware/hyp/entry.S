@@ -235,8 +235,8 @@ hyp_enter_guest:
     sret
 
     /* stvec (at its alias) while a trap-mode guest runs.  First the fast path: a csrrw/csrrs/
-     * csrrc of sscratch, sepc, scause or stval by the guest kernel (its trap handlers' daily
-     * bread) is done here, on five spilled registers, counted as the C path would count it.
+     * csrrc of sscratch, sepc, scause, stval or (most of the time) sstatus by the guest kernel
+     * (its trap handlers' daily bread) is done here, on five spilled registers, counted as the C path would count it.
      * Anything else: save every register into the vCPU (at its alias, from sscratch), switch
      * to the hypervisor's table, continue at the real addresses with the common exit path. */
     .balign 4
@@ -270,8 +270,11 @@ hyp_shadow_trap_entry:
     srli    t4, t3, 20
     addi    t4, t4, -0x140              /* sscratch 0, sepc 1, scause 2, stval 3 */
     sltiu   t5, t4, 4
-    beqz    t5, .Lfull
-    slli    t4, t4, 3
+    bnez    t5, 2f
+    addi    t4, t4, 0x140 - 0x100       /* sstatus: its field is 32 bytes before sscratch's */
+    bnez    t4, .Lfull
+    li      t4, (VCPU_VH_SSTATUS - VCPU_VH_SSCRATCH) / 8
+2:  slli    t4, t4, 3
     add     t4, t4, t6                  /* the field is at VCPU_VH_SSCRATCH(t4) */
     srli    t5, t3, 15
     andi    t5, t5, 31                  /* rs1 */
@@ -292,7 +295,9 @@ hyp_shadow_trap_entry:
     and     t5, t2, t5                  /* csrrc */
 .Lwrite:
     sub     t1, t4, t6
-    addi    t1, t1, -8
+    addi    t1, t1, VCPU_VH_SSCRATCH - VCPU_VH_SSTATUS
+    beqz    t1, .Lsstatus
+    addi    t1, t1, -(VCPU_VH_SSCRATCH - VCPU_VH_SSTATUS) - 8
     bnez    t1, 1f
     andi    t5, t5, -2                  /* sepc: bit 0 is always 0 (IALIGN 16) */
 1:  sd      t5, VCPU_VH_SSCRATCH(t4)
@@ -303,6 +308,11 @@ hyp_shadow_trap_entry:
     add     t1, t1, t5
     jr      t1                          /* x[rd] = old */
 .Lput_done:
+    srli    t4, t3, 20                  /* the CSR's place in TRAP_CSRS: sstatus 0, sscratch.. 5.. */
+    addi    t4, t4, TRAP_CSR_SSCRATCH_SLOT - 0x140
+    bgez    t4, 1f
+    li      t4, TRAP_CSR_SSTATUS_SLOT
+1:  slli    t4, t4, 3
     ld      t5, VCPU_VM(t6)
     li      t1, ALIAS
     add     t5, t5, t1
@@ -319,11 +329,10 @@ hyp_shadow_trap_entry:
     ld      t3, 8 * HYP_STAT_CSR(t5)
     addi    t3, t3, 1
     sd      t3, 8 * HYP_STAT_CSR(t5)
-    sub     t4, t4, t6
     add     t4, t4, t5
-    ld      t3, 8 * (HYP_STAT_CSR_BY_NUMBER + TRAP_CSR_SSCRATCH_SLOT)(t4)
+    ld      t3, 8 * HYP_STAT_CSR_BY_NUMBER(t4)
     addi    t3, t3, 1
-    sd      t3, 8 * (HYP_STAT_CSR_BY_NUMBER + TRAP_CSR_SSCRATCH_SLOT)(t4)
+    sd      t3, 8 * HYP_STAT_CSR_BY_NUMBER(t4)
     csrr    t5, sepc
     addi    t5, t5, 4
     csrw    sepc, t5
@@ -334,6 +343,39 @@ hyp_shadow_trap_entry:
     ld      t5, REG(30)(t6)
     csrrw   t6, sscratch, t6
     sret
+
+    /* sstatus (t2 = old, t5 = new): WARL as in trap.c; a write that turns SIE on (an interrupt
+     * may become deliverable), or changes SUM or MXR (the shadow root or its permissions), goes
+     * to the C path instead.  rd gets the value as read: UXL = 64, SD when FS is dirty. */
+.Lsstatus:
+    li      t1, SSTATUS_WRITABLE_BITS
+    and     t5, t5, t1
+    xor     t1, t2, t5
+    srli    t1, t1, 18                  /* SUM (18), MXR (19) */
+    andi    t1, t1, 3
+    bnez    t1, .Lfull
+    not     t1, t2
+    and     t1, t1, t5
+    andi    t1, t1, 2                   /* SIE off -> on */
+    bnez    t1, .Lfull
+    sd      t5, VCPU_VH_SSCRATCH(t4)
+    li      t1, 2
+    slli    t1, t1, 32                  /* UXL = 2 */
+    or      t5, t2, t1
+    srli    t1, t2, 13
+    andi    t1, t1, 3
+    addi    t1, t1, -3
+    bnez    t1, 1f
+    li      t1, -1
+    slli    t1, t1, 63
+    or      t5, t5, t1                  /* SD */
+1:  mv      t2, t5
+    srli    t5, t3, 7
+    andi    t5, t5, 31                  /* rd */
+    slli    t5, t5, 3
+    la      t1, .Lput_rd
+    add     t1, t1, t5
+    jr      t1
 
     /* one 8-byte entry per register: t5 = x[n] (the spilled ones from their slots, t6 from
      * sscratch), then x[n] = t2 */

@@ -5,7 +5,8 @@
  * - Every privileged instruction the guest kernel executes traps as an illegal instruction
  *   and is emulated on the virtual hart: the S CSRs (csrrw/s/c and their immediate forms),
  *   sret, sfence.vma, wfi.  Anything else illegal, and anything at all from the guest's own
- *   U-mode, is forwarded to the guest as its hart would raise it.
+ *   U-mode, is forwarded to the guest as its hart would raise it.  The commonest CSR accesses
+ *   (sscratch, sepc, scause, stval, most of sstatus) never get here: entry.S does them.
  * - Guest traps (its U-mode ecalls, page faults, illegal instructions, breakpoints) are
  *   forwarded in software: sepc/scause/stval/sstatus of the virtual hart, then its stvec.  An
  *   ecall from the virtual S-mode is an SBI call (sbi.c).
@@ -36,6 +37,7 @@ _Static_assert(offsetof(struct vhart, sepc) == offsetof(struct vhart, sscratch) 
                offsetof(struct vhart, stval) == offsetof(struct vhart, sscratch) + 24,
                "sscratch, sepc, scause, stval are consecutive");
 _Static_assert(VCPU_VM == offsetof(struct vcpu, vm), "asm_offsets.h: vcpu.vm");
+_Static_assert(VCPU_VH_SSTATUS == offsetof(struct vcpu, vh.sstatus), "asm_offsets.h: sstatus");
 _Static_assert(VM_STATS == offsetof(struct vm, stats), "asm_offsets.h: vm.stats");
 _Static_assert(VPRIV_S == 1 && VPRIV_U == 0, "entry.S tests priv against 0");
 _Static_assert(CSR_SEPC == CSR_SSCRATCH + 1 && CSR_SCAUSE == CSR_SSCRATCH + 2 &&
@@ -46,7 +48,7 @@ unsigned long hyp_fast_csr;
 
 #define PAGE            4096UL
 #define SHADOW_SETS     8           /* guest satp values whose shadow roots are kept */
-#define SHADOW_POOL     512         /* pages per trap VM for shadow tables (2 MiB) */
+#define SHADOW_POOL     384         /* pages per trap VM for shadow tables (1.5 MiB: 8 VMs fit the heap) */
 #define CTX_U           0           /* the guest's U-mode */
 #define CTX_S           1           /* its S-mode */
 #define CTX_S_SUM       2           /* its S-mode with sstatus.SUM = 1 */
@@ -60,6 +62,7 @@ unsigned long hyp_fast_csr;
 #define SSTATUS_WRITABLE (SSTATUS_SIE_MASK | SSTATUS_SPIE_MASK | SSTATUS_SPP_MASK | \
                           SSTATUS_FS_MASK | SSTATUS_SUM_MASK | SSTATUS_MXR_MASK)
 #define SIE_WRITABLE    (MIP_SSIP_MASK | MIP_STIP_MASK | MIP_SEIP_MASK)
+_Static_assert(SSTATUS_WRITABLE_BITS == SSTATUS_WRITABLE, "asm_offsets.h: sstatus' WARL bits");
 
 enum access_kind { ACCESS_FETCH, ACCESS_LOAD, ACCESS_STORE };
 
@@ -563,7 +566,8 @@ static int trap_init_vm(struct vm *vm)
 {
     static const unsigned short numbers[] = {HYP_TRAP_CSR_NUMBERS};
     _Static_assert(sizeof(numbers) > 2 * TRAP_CSR_SSCRATCH_SLOT, "TRAP_CSRS");
-    if (numbers[TRAP_CSR_SSCRATCH_SLOT] != CSR_SSCRATCH || numbers[TRAP_CSR_SSCRATCH_SLOT + 3] != CSR_STVAL)
+    if (numbers[TRAP_CSR_SSCRATCH_SLOT] != CSR_SSCRATCH || numbers[TRAP_CSR_SSCRATCH_SLOT + 3] != CSR_STVAL ||
+        numbers[TRAP_CSR_SSTATUS_SLOT] != CSR_SSTATUS)
         hyp_panic("hyp: asm_offsets.h: TRAP_CSR_SSCRATCH_SLOT is not sscratch's place\n");
     extern char _start[];
     if (!hyp_root) {
