@@ -48,6 +48,7 @@ static void wild_physical(void)
         0x0, 0x1000, CLINT_BASE, PLIC_BASE, VIRTIO_BASE, VIRTIO_BASE + 7 * VIRTIO_SIZE,
         ram_end, ram_end + 0x1000, ram_end + 64 * MIB, 0x84000000UL, 0x90000000UL,
         (1UL << 38), (1UL << 41) - 8, 1UL << 41, 1UL << 50, 0xfffffffffffff000UL,
+        0x400080200000UL,   /* where a trap-mode hypervisor keeps its second mapping of itself */
     };
     for (unsigned i = 0; i < sizeof(wild) / sizeof(wild[0]); i++) {
         if (wild[i] >= RAM_BASE && wild[i] < ram_end)
