@@ -504,3 +504,9 @@ def test_pv_vms_need_no_h_extension():
     assert "[vm0] PASS smode/umode" in result.stdout and "[vm1] PASS smode/smp" in result.stdout
     assert pv_calls(result.stdout, 0)["sync_and_return"] > 0
     assert pv_calls(result.stdout, 1)["set_shared_page"] == 3
+
+
+def test_a_hostile_pv_vm_gets_architectural_answers_and_touches_nobody():
+    # the hostile guest never registers a page: as a pv VM it is trap mode behind pv.c's ops,
+    # beside an hw victim, with the extension on offer to it
+    test_a_hostile_vm_gets_architectural_answers_and_touches_nobody("pv")
