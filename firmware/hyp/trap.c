@@ -16,7 +16,8 @@
  *   the host page of that guest-physical page; write permission only once D is set.  One
  *   shadow root per context: guest U-mode, S-mode, S-mode with SUM.  The roots of the last
  *   SHADOW_SETS guest satp values (ASID + root) are kept, so a guest context switch finds its
- *   tables again; sfence.vma empties them (a 2 MiB region when it names an address).
+ *   tables again; sfence.vma empties them (a 2 MiB region when it names an address, only
+ *   that ASID's sets when it names an ASID alone).
  *   Guest-physical addresses outside RAM are never mapped: a device access faults and is
  *   decoded and emulated (mmio.c), anything else is an access fault in the guest.  Shadow
  *   tables map only the VM's RAM (and the hypervisor's alias, U = 0), so the guest can reach
@@ -414,10 +415,24 @@ static __attribute__((noinline)) int shadow_fill(struct vcpu *vcpu, unsigned lon
 
 /* sfence.vma from the guest (4.2.1): with an address, the 2 MiB of every root around it
  * (so a guest 2 MiB page goes whole); without, everything. */
-static __attribute__((noinline)) void guest_sfence(struct vcpu *vcpu, unsigned long va, int has_va)
+static __attribute__((noinline)) void guest_sfence(struct vcpu *vcpu, unsigned long va, int has_va,
+                                                  unsigned long asid, int has_asid)
 {
     struct vm *vm = vcpu->vm;
     struct shadow *sh = &shadows[vm->id];
+    if (!has_va && has_asid) {
+        /* one address space: only the sets of that ASID (the others' translations, global
+         * ones included, are not ordered by this fence, 4.2.1) */
+        vm->stats[HYP_STAT_SHADOW_FLUSH_FULL]++;
+        for (unsigned i = 0; i < SHADOW_SETS; i++) {
+            struct shadow_set *set = &sh->sets[i];
+            if (set->valid && ((set->satp & SATP_ASID_MASK) >> SATP_ASID_SHIFT) == asid) {
+                flush_set(vm, i);
+                set->valid = 0;
+            }
+        }
+        return;
+    }
     if (!has_va) {
         vm->stats[HYP_STAT_SHADOW_FLUSH_FULL]++;
         shadow_reset(vm);
@@ -792,9 +807,10 @@ static __attribute__((noinline)) void privileged_instruction(struct vcpu *vcpu, 
         vcpu->regs.sepc = vh->sepc;
         return;
     } else if ((insn & 0xfe007fff) == 0x12000073) {     /* sfence.vma rs1, rs2 */
-        unsigned rs1 = (insn >> 15) & 31;
+        unsigned rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
         vm->stats[HYP_STAT_SFENCE]++;
-        guest_sfence(vcpu, rs1 ? vcpu->regs.x[rs1] : 0, rs1 != 0);
+        guest_sfence(vcpu, rs1 ? vcpu->regs.x[rs1] : 0, rs1 != 0,
+                     rs2 ? vcpu->regs.x[rs2] & 0xffff : 0, rs2 != 0);
         vcpu->regs.sepc += 4;
         return;
     } else if (insn == INSN_WFI) {
