@@ -238,8 +238,9 @@ int mmio_emulate(struct vcpu *vcpu, unsigned long gpa, int is_store, unsigned lo
 void sbi_dispatch(struct vcpu *vcpu);
 
 /* ---- trap.c, for pv mode ---- */
-/* the guest's sfence.vma (with an address when has_va) */
-void trap_sfence_vma(struct vcpu *vcpu, unsigned long va, int has_va);
+/* the guest's sfence.vma (with an address when has_va, for one ASID when has_asid) */
+void trap_sfence_vma(struct vcpu *vcpu, unsigned long va, int has_va, unsigned long asid,
+                     int has_asid);
 /* enter va's page in the shadow table now if the guest maps it through the PTE at pte_host */
 int trap_shadow_prefill(struct vcpu *vcpu, unsigned long va, unsigned long pte_host);
 

@@ -320,8 +320,8 @@ void pv_sbi_call(struct vcpu *vcpu)
         set_satp(vcpu, A(0));
         break;
     case SBI_RVH_PV_SFENCE_VMA:
-        /* every ASID's shadow goes (trap mode keeps no ASID per shadow entry) */
-        trap_sfence_vma(vcpu, A(0), !(A(2) & SBI_RVH_PV_FENCE_ALL_ADDRESSES));
+        trap_sfence_vma(vcpu, A(0), !(A(2) & SBI_RVH_PV_FENCE_ALL_ADDRESSES), A(1),
+                        !(A(2) & SBI_RVH_PV_FENCE_ALL_ASIDS));
         break;
     case SBI_RVH_PV_MMU_UPDATE:
         error = mmu_update(vcpu, A(0), A(1), &value);

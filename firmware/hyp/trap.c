@@ -925,10 +925,11 @@ static void other_exit(struct vcpu *vcpu, unsigned long scause, unsigned long st
 
 /* ---- for pv mode (pv.c), which is trap mode with hypercalls ---- */
 
-void trap_sfence_vma(struct vcpu *vcpu, unsigned long va, int has_va)
+void trap_sfence_vma(struct vcpu *vcpu, unsigned long va, int has_va, unsigned long asid,
+                     int has_asid)
 {
     vcpu->vm->stats[HYP_STAT_SFENCE]++;
-    guest_sfence(vcpu, va, has_va);
+    guest_sfence(vcpu, va, has_va, asid & 0xffff, has_asid);
 }
 
 /* Enter va's page in the shadow table now, when the guest's table maps va through the PTE at
