@@ -29,6 +29,7 @@ from pathlib import Path
 from rvh import config as C
 from rvh.errors import ConfigError, LoadError
 from rvh.fdt import Board, DeviceTree, board_dtb, parse_dtb
+from rvh.isa import sbi
 from rvh.loader import LoadedElf, place_segments, read_elf
 
 GUEST_RAM_BASE = C.RAM_BASE  # every VM sees its RAM where QEMU's virt board has it
@@ -70,7 +71,9 @@ TRAP_CSRS = (
     "sstatus", "sie", "stvec", "scounteren", "senvcfg", "sscratch", "sepc", "scause", "stval",
     "sip", "stimecmp", "satp",
 )  # fmt: skip
-SBI_EXTENSIONS = ("legacy", "BASE", "TIME", "IPI", "RFENCE", "HSM", "SRST", "DBCN", "other")
+SBI_EXTENSIONS = ("legacy", "BASE", "TIME", "IPI", "RFENCE", "HSM", "SRST", "DBCN", "pv", "other")
+# pv VMs: calls of rvh's pv extension by function (rvh/isa/sbi.py's RvhPvFunction, in order)
+PV_FUNCTIONS = tuple(function.name.lower() for function in sbi.RvhPvFunction)
 SCAUSE_COUNT = 24
 STATS_SLOT_WORDS = 128
 STATS_STATE, STATS_STATUS, STATS_MODE = 0, 1, 2  # words of a slot before the counters
@@ -78,10 +81,11 @@ STATS_COUNTERS = 3
 STATS_SBI = STATS_COUNTERS + len(VM_COUNTERS)
 STATS_SCAUSE = STATS_SBI + len(SBI_EXTENSIONS)
 STATS_CSR = STATS_SCAUSE + SCAUSE_COUNT  # then one word per TRAP_CSRS name, and "other"
+STATS_PV = STATS_CSR + len(TRAP_CSRS) + 1  # pv VMs: one word per PV_FUNCTIONS name
 STATS_SIZE = 8 * STATS_SLOT_WORDS * 8  # MAX_VMS slots
 STATS_ADDRESS = C.RAM_BASE + HYPERVISOR_RESERVED - STATS_SIZE  # the top of the hypervisor's area
 VM_STATES = ("absent", "running", "shut down")
-assert STATS_CSR + len(TRAP_CSRS) + 1 <= STATS_SLOT_WORDS
+assert STATS_PV + len(PV_FUNCTIONS) <= STATS_SLOT_WORDS
 
 _KEYS = ("virt", "mem", "vcpus", "initrd", "append", "drive", "readonly", "netdev", "io")
 
@@ -202,8 +206,6 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
                     "(drop --cpu rv64,h=off, or use virt=trap)"
                 )
             spec.virt = "trap"  # the default follows the hart: hw with H, trap without
-        if spec.virt == "pv":  # said plainly rather than half-done
-            raise ConfigError(f"--guest {spec.path}: virt={spec.virt} is not implemented yet")
         for what in ("initrd", "drive"):
             path = getattr(spec, what)
             if path is not None and not Path(path).is_file():
@@ -349,6 +351,8 @@ def hyp_stats_header() -> str:
         f"#define HYP_TRAP_CSR_COUNT    {len(TRAP_CSRS)}",
         "#define HYP_TRAP_CSR_NUMBERS  " + ", ".join(f"CSR_{name.upper()}" for name in TRAP_CSRS),
         "#define HYP_TRAP_CSR_NAMES    " + ", ".join(f'"{name}"' for name in TRAP_CSRS),
+        f"#define HYP_STAT_PV           {STATS_PV}",
+        f"#define HYP_PV_FUNCTIONS      {len(PV_FUNCTIONS)}",
         f"#define HYP_VM_COUNTERS       {len(VM_COUNTERS)}",
         f"#define HYP_SBI_EXTENSIONS    {len(SBI_EXTENSIONS)}",
     ]
@@ -362,6 +366,8 @@ def hyp_stats_header() -> str:
     lines.append(f"#define HYP_VM_COUNTER_NAMES  {names}")
     names = ", ".join(f'"{name}"' for name in SBI_EXTENSIONS)
     lines.append(f"#define HYP_SBI_NAMES         {names}")
+    names = ", ".join(f'"{name}"' for name in PV_FUNCTIONS)
+    lines.append(f"#define HYP_PV_NAMES          {names}")
     lines += ["#endif", ""]
     return "\n".join(lines)
 
@@ -378,6 +384,7 @@ class VmStats:
     sbi: dict[str, int]
     scause: dict[int, int]
     csrs: dict[str, int] = field(default_factory=dict)  # trap mode: CSR emulation by CSR
+    pv: dict[str, int] = field(default_factory=dict)
     # HS-mode instructions spent on this VM's exits (the emulator's count, hw mode), or None
     hypervisor_instructions: int | None = None
 
@@ -394,6 +401,9 @@ class VmStats:
         csrs = ", ".join(f"{k} {v}" for k, v in self.csrs.items() if v)
         if csrs:
             lines.append(f"  csr emulated: {csrs}")
+        if self.mode == "pv":
+            pv = ", ".join(f"{k} {v}" for k, v in self.pv.items() if v) or "none"
+            lines.append(f"  pv calls: {pv}")
         if self.hypervisor_instructions is not None:
             exits = self.counters["exits"]
             per_exit = f"{self.hypervisor_instructions / exits:.1f}" if exits else "-"
@@ -434,6 +444,7 @@ def read_stats(page: bytes) -> list[VmStats]:
                     for i, name in enumerate((*TRAP_CSRS, "other"))
                     if slot[STATS_CSR + i]
                 },
+                {name: slot[STATS_PV + i] for i, name in enumerate(PV_FUNCTIONS)},
             )
         )
     return found

@@ -81,9 +81,13 @@ def test_hw_needs_the_h_extension():
         plan_vms([GuestSpec.parse(f"{HELLO},virt=hw")], 256 << 20, has_h=False)
 
 
-def test_unimplemented_modes_are_refused_plainly():
-    with pytest.raises(ConfigError, match="virt=pv is not implemented yet"):
-        plan_vms([GuestSpec.parse(f"{HELLO},virt=pv")], 256 << 20, has_h=True)
+def test_every_mode_is_planned_as_given():
+    specs = [GuestSpec.parse(f"{HELLO},virt={mode}") for mode in ("hw", "trap", "pv")]
+    plans = plan_vms(specs, 512 << 20, has_h=True)
+    assert [plan.spec.virt for plan in plans] == ["hw", "trap", "pv"]
+    # trap and pv need no H extension
+    plans = plan_vms([GuestSpec.parse(f"{HELLO},virt=pv")], 256 << 20, has_h=False)
+    assert plans[0].spec.virt == "pv"
 
 
 def test_trap_mode_is_planned_with_or_without_h():

@@ -80,7 +80,7 @@ pte_t *pt_entry(struct pt *pt, uint64_t va, int level)
 
 void pt_map(struct pt *pt, uint64_t va, uint64_t pa, int level, uint64_t flags)
 {
-    *pt_entry(pt, va, level) = pte_make(pa, flags | PTE_V_MASK);
+    pte_store(pt_entry(pt, va, level), pte_make(pa, flags | PTE_V_MASK), va);
 }
 
 void pt_map_range(struct pt *pt, uint64_t va, uint64_t pa, uint64_t size, int level,

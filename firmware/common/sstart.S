@@ -103,6 +103,14 @@ rvh_secondary_entry:
     csrw    sscratch, zero
     la      t0, rvh_strap_entry
     csrw    stvec, t0
+#ifdef RVH_PV
+    /* a paravirtual guest (guests/common/pv.h): this hart's shared page first */
+    mv      s0, a0
+    mv      s1, a1
+    call    rvh_pv_init
+    mv      a0, s0
+    mv      a1, s1
+#endif
     call    rvh_secondary_main
 .Lsec_stop:
     csrw    sie, zero

@@ -254,6 +254,8 @@ hyp_shadow_trap_entry:
     sd      t4, REG(29)(t6)
     lw      t5, VCPU_VH_PRIV(t6)
     beqz    t5, .Lfull                  /* from the guest's U-mode: forwarded, in C */
+    ld      t5, VCPU_VH_PV_PAGE(t6)
+    bnez    t5, .Lfull                  /* a pv vCPU's CSRs are in its shared page (pv.c) */
     la      t5, hyp_fast_csr
     ld      t5, 0(t5)
     beqz    t5, .Lfull

@@ -82,6 +82,13 @@ struct vhart {
     unsigned long stvec, sscratch, sepc, scause, stval, satp;
     unsigned long stimecmp;     /* Sstc (the guest's tree lists it): its timer deadline */
     unsigned long scounteren, senvcfg;
+    uint64_t traps_entered;     /* traps it has taken (pv mode hands the guest its t0 on each) */
+    /* pv mode (pv.c): the shared page (host address, 0: none) and the guest's address of it;
+     * whether the vhart holds the page's values; traps_entered when the guest last ran */
+    volatile uint64_t *pv_page;
+    unsigned long pv_page_va;
+    int pv_vhart_current;
+    uint64_t pv_traps_seen;
     /* what trap.c ran it under last: while the guest satp, context (U, S, S+SUM) and the
      * VM's shadow generation are unchanged, so is the real satp; and the timer deadline */
     unsigned long last_guest_satp, last_real_satp, last_deadline;
@@ -229,6 +236,18 @@ int mmio_emulate(struct vcpu *vcpu, unsigned long gpa, int is_store, unsigned lo
 
 /* ---- sbi.c ---- */
 void sbi_dispatch(struct vcpu *vcpu);
+
+/* ---- trap.c, for pv mode ---- */
+/* the guest's sfence.vma (with an address when has_va, for one ASID when has_asid) */
+void trap_sfence_vma(struct vcpu *vcpu, unsigned long va, int has_va, unsigned long asid,
+                     int has_asid);
+/* enter va's page in the shadow table now if the guest maps it through the PTE at pte_host */
+int trap_shadow_prefill(struct vcpu *vcpu, unsigned long va, unsigned long pte_host);
+
+/* ---- pv.c ---- */
+extern const struct virt_ops pv_ops;
+/* a call of rvh's pv extension (SBI_EXT_RVH_PV) from a pv VM: sets the guest's registers */
+void pv_sbi_call(struct vcpu *vcpu);
 
 /* ---- sched.c ---- */
 void sched_run(void) __attribute__((noreturn));

@@ -17,6 +17,7 @@ static const struct virt_ops *ops_for(enum virt_mode mode)
     switch (mode) {
     case VIRT_HW: return &hw_ops;
     case VIRT_TRAP: return &trap_ops;
+    case VIRT_PV: return &pv_ops;
     default: return 0;
     }
 }

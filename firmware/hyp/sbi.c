@@ -32,7 +32,8 @@ static void base(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct
     case SBI_BASE_GET_IMPL_VERSION: ret->value = RVH_HYP_VERSION; break;
     case SBI_BASE_PROBE_EXTENSION: {
         const struct sbi_extension *e = find(A(0));
-        ret->value = e != 0;
+        /* rvh's pv extension is there for pv VMs only (pv.c) */
+        ret->value = e != 0 || (A(0) == SBI_EXT_RVH_PV && vcpu->vm->mode == VIRT_PV);
         break;
     }
     /* The VM's harts report the machine's identity, as KVM's do (the firmware knows it). */
@@ -288,6 +289,12 @@ void sbi_dispatch(struct vcpu *vcpu)
 {
     unsigned long eid = vcpu->regs.x[17], fid = vcpu->regs.x[16];
     struct sbiret ret = {0, 0};
+    if (eid == SBI_EXT_RVH_PV && vcpu->vm->mode == VIRT_PV) {
+        /* pv.c sets the registers itself: SYNC_AND_RETURN returns elsewhere, with a0 intact */
+        vcpu->vm->stats[HYP_STAT_SBI + HYP_SBI_PV]++;
+        pv_sbi_call(vcpu);
+        return;
+    }
     const struct sbi_extension *e = find(eid);
     vcpu->vm->stats[HYP_STAT_SBI + (e ? e->stat : HYP_SBI_OTHER)]++;
     vcpu->regs.sepc += 4;

@@ -19,6 +19,7 @@ static const char *const mode_names[] = {"hw", "trap", "pv"};
 static const char *const counter_names[] = {HYP_VM_COUNTER_NAMES};
 static const char *const sbi_names[] = {HYP_SBI_NAMES};
 static const char *const csr_names[] = {HYP_TRAP_CSR_NAMES, "other"};
+static const char *const pv_names[] = {HYP_PV_NAMES};
 
 /* The tree's page, if it is sane: whole slots, above the hypervisor's heap, below every VM. */
 void stats_use_page(unsigned long address, unsigned long size)
@@ -76,5 +77,12 @@ void stats_print(void)
         }
         if (any)
             printf("\n");
+        if (vm->mode == VIRT_PV) {
+            printf("hyp:   pv");
+            for (unsigned f = 0; f < HYP_PV_FUNCTIONS; f++)
+                if (s[HYP_STAT_PV + f])
+                    printf(" %s %lu", pv_names[f], (unsigned long)s[HYP_STAT_PV + f]);
+            printf("\n");
+        }
     }
 }

@@ -502,6 +502,7 @@ static void enter_trap(struct vcpu *vcpu, unsigned long cause, unsigned long tva
     vh->scause = cause;
     vh->stval = tval;
     vh->priv = VPRIV_S;
+    vh->traps_entered++;
     unsigned long base = vh->stvec & ~3UL;
     if ((cause & MCAUSE_INTERRUPT_MASK) && (vh->stvec & 3) == 1)
         base += 4 * (cause & ~MCAUSE_INTERRUPT_MASK);
@@ -919,6 +920,28 @@ static void other_exit(struct vcpu *vcpu, unsigned long scause, unsigned long st
                scause, vcpu->regs.sepc, stval);
         vm_shutdown(vm, 126, "unexpected exception");
     }
+}
+
+/* ---- for pv mode (pv.c), which is trap mode with hypercalls ---- */
+
+void trap_sfence_vma(struct vcpu *vcpu, unsigned long va, int has_va, unsigned long asid,
+                     int has_asid)
+{
+    vcpu->vm->stats[HYP_STAT_SFENCE]++;
+    guest_sfence(vcpu, va, has_va, asid & 0xffff, has_asid);
+}
+
+/* Enter va's page in the shadow table now, when the guest's table maps va through the PTE at
+ * pte_host (host address) and the vCPU's current context may read it: 0 when entered.  The
+ * caller has checked that the PTE is a leaf with A set, so the walk changes nothing. */
+int trap_shadow_prefill(struct vcpu *vcpu, unsigned long va, unsigned long pte_host)
+{
+    struct walk w;
+    unsigned long host;
+    if (guest_walk(vcpu, va, ACCESS_LOAD, &w) < 0 || w.level < 0 || w.pte_host != pte_host ||
+        gpa_to_host(vcpu->vm, w.gpa & ~(PAGE - 1), PAGE, &host) < 0)
+        return -1;
+    return shadow_fill(vcpu, va, &w, host);
 }
 
 const struct virt_ops trap_ops = {

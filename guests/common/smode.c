@@ -15,6 +15,9 @@ void rvh_sinit(unsigned long hartid, unsigned long dtb)
 {
     rvh_boot_hartid = hartid;
     rvh_dtb = dtb;
+#ifdef RVH_PV
+    rvh_pv_init(hartid);        /* the paravirtual layer (pv.h), when the hypervisor has it */
+#endif
     sbi_console_init();
 }
 

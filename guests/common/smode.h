@@ -25,6 +25,7 @@
 #include "rvh.h"
 #include "rvh/sbi.h"
 #include "rvh/start.h"
+#include "pv.h"                 /* privileged operations: hypercalls in a pv build */
 
 /* CSR numbers and fields, causes, interrupts, SBI numbers: rvh/encoding.h (generated) */
 

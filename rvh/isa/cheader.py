@@ -51,6 +51,8 @@ SBI_ENUM_PREFIXES: dict[type[IntEnum], str] = {
     sbi.SrstReason: "SBI_SRST_REASON_",
     sbi.DbcnFunction: "SBI_DBCN_",
     sbi.StaFunction: "SBI_STA_",
+    sbi.RvhPvFunction: "SBI_RVH_PV_",
+    sbi.RvhPvShared: "RVH_PV_",
 }
 
 # Device modules whose register layout guests use, and the prefix their constants get in C

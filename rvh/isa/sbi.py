@@ -33,6 +33,9 @@ class Extension(IntEnum):
     SRST = 0x53525354  # "SRST", chapter 10
     DBCN = 0x4442434E  # "DBCN", chapter 12
     STA = 0x535441  # "STA", chapter 16: steal-time accounting
+    # rvh's paravirtual interface (docs/hypervisor.md, "pv mode"): experimental range, 0x08 then
+    # "RVH" in ASCII; only rvh's hypervisor implements it, for VMs it runs with virt=pv
+    RVH_PV = 0x08525648
 
 
 # The last legacy EID: a call with a7 at or below it is a v0.1 call.
@@ -174,3 +177,62 @@ class StaFunction(IntEnum):
     """Steal-time accounting functions (chapter 16)."""
 
     SET_SHMEM = 0
+
+
+class RvhPvFunction(IntEnum):
+    """Functions of rvh's paravirtual extension (``Extension.RVH_PV``; docs/hypervisor.md).
+
+    A pv guest's kernel runs in U-mode like a trap-mode guest's, but calls these instead of
+    executing privileged instructions that would trap and be emulated one at a time."""
+
+    # a0 = guest-physical address of a 4 KiB page (0: give it up), a1 = the virtual address the
+    # guest's kernel sees it at: the hypervisor keeps the virtual S CSRs there (RvhPvShared)
+    SET_SHARED_PAGE = 0
+    # sret: the page's sepc and sstatus (SPP, SPIE) are taken, a6 and a7 come back from the
+    # page's ret_a6 and ret_a7 words; does not return to the caller
+    SYNC_AND_RETURN = 1
+    # the guest changed sstatus (SIE, SUM, MXR), sie or sip in the page: the hypervisor looks
+    # again (a pending interrupt it now enables is taken at once, as after a csrs)
+    SYNC = 2
+    SET_SATP = 3  # a0 = the new satp (WARL as the CSR: an unsupported mode leaves it)
+    SFENCE_VMA = 4  # a0 = address, a1 = asid, a2 = flags (RVH_PV_FENCE_*)
+    # a0 = guest-physical address of an array of {va, pte guest-physical address, new value}
+    # (at most RVH_PV_MMU_BATCH_MAX), a1 = its length: each value is written to its PTE and,
+    # when it is a leaf mapping only the VM's own RAM and the guest's current table maps va
+    # through that PTE, entered in the shadow table at once (no shadow-fill fault for va);
+    # a1 on return = how many were entered.  The guest may also write its PTEs itself
+    MMU_UPDATE = 5
+    WFI = 6  # wait for an interrupt, as wfi
+
+
+class RvhPvShared(IntEnum):
+    """Byte offsets of the words of the pv shared page (one per vCPU, 4 KiB, 4 KiB aligned).
+
+    The virtual CSRs while the page is registered: the guest reads and writes them with loads
+    and stores; after changing sstatus.SIE/SUM/MXR, sie or sip it calls SYNC.  satp is
+    read-only here (SET_SATP changes it).  On a trap the hypervisor writes scause, sepc, stval
+    and sstatus (SPP, SPIE, SIE = 0) as the hart would, saves the guest's t0 in ``trap_t0``,
+    puts the page's guest-virtual address in t0 and jumps to ``stvec``.  ``guest_scratch``
+    words are the guest's own (the trap entry needs them before it has a stack)."""
+
+    SSTATUS = 0x00
+    SIE = 0x08
+    SIP = 0x10
+    STVEC = 0x18
+    SSCRATCH = 0x20
+    SEPC = 0x28
+    SCAUSE = 0x30
+    STVAL = 0x38
+    SATP = 0x40
+    TRAP_T0 = 0x48
+    RET_A6 = 0x50
+    RET_A7 = 0x58
+    GUEST_SCRATCH0 = 0x60
+    GUEST_SCRATCH1 = 0x68
+
+
+RVH_PV_SHARED_SIZE = 0x70  # bytes of the page in use (the rest is reserved, zero)
+RVH_PV_MMU_BATCH_MAX = 64  # entries of one MMU_UPDATE call
+RVH_PV_MMU_ENTRY_SIZE = 24  # {uint64 va, uint64 pte guest-physical address, uint64 value}
+RVH_PV_FENCE_ALL_ADDRESSES = 1  # SFENCE_VMA flags: ignore a0 (sfence.vma with rs1 = x0)
+RVH_PV_FENCE_ALL_ASIDS = 2  # ignore a1 (rs2 = x0)

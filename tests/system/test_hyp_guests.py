@@ -370,3 +370,149 @@ def test_a_spinning_vm_does_not_starve_the_others(mode):
     assert "[vm0] spin: spinning" in result.stdout
     assert "[vm1] PASS smode/timer" in result.stdout
     assert "[vm2] PASS smode/hello" in result.stdout
+
+
+# ---- pv mode: the same guests rebuilt with the pv layer (guests/common/pv.h) ----
+SMODE_PV = GUESTS / "smode-pv"
+PV_GUESTS = ["hello", "sbi", "sv39", "sv48", "timer", "umode", "opbench"]
+
+
+def pv_calls(output: str, vm: int = 0) -> dict[str, int]:
+    """The hypervisor's count of a pv VM's calls by function, from its console summary."""
+    block = re.search(rf"hyp: vm {vm} \(pv\).*\n(?:hyp:   .*\n)*?hyp:   pv(.*)\n", output)
+    assert block is not None, output[-3000:]
+    return {name: int(count) for name, count in re.findall(r"(\w+) (\d+)", block.group(1))}
+
+
+@pytest.mark.parametrize("name", PV_GUESTS)
+def test_pv_build_as_pv_vm_prints_what_it_prints_natively(name):
+    elf = str(SMODE_PV / f"{name}.elf")
+    native = rvh("--sbi", elf)  # the same binary: the probe finds no pv extension there
+    vm = rvh("--memory", "512M", "--hyp", "--guest", f"{elf},mem=256M,virt=pv")
+    assert native.returncode == 0, native.stdout + native.stderr
+    assert vm.returncode == 0, vm.stdout + vm.stderr
+    assert comparable(vm.stdout) == comparable(native.stdout)
+    assert f"PASS smode/{name}" in vm.stdout
+    assert summary(vm.stdout)[0] == "hyp: vm 0 (pv): status 0 (shutdown)"
+    calls = pv_calls(vm.stdout)
+    assert calls["set_shared_page"] == 1  # it found the extension and used it
+    if name in ("umode", "opbench", "sv39", "sv48"):  # they take traps and return from them
+        assert calls["sync_and_return"] > 0
+
+
+def test_pv_smp_vm_registers_a_page_per_vcpu():
+    elf = str(SMODE_PV / "smp.elf")
+    native = rvh("--sbi", "--smp", "2", elf)
+    vm = rvh("--memory", "512M", "--hyp", "--guest", f"{elf},mem=256M,vcpus=2,virt=pv")
+    assert native.returncode == vm.returncode == 0, vm.stdout + vm.stderr
+    assert "one hart" not in vm.stdout
+    assert comparable(vm.stdout) == comparable(native.stdout)
+    # the boot vCPU once, the other at each of its two starts (a started hart has no page)
+    assert pv_calls(vm.stdout)["set_shared_page"] == 3
+
+
+def test_a_guest_that_never_calls_the_pv_extension_runs_as_a_pv_vm():
+    # the native build does not look for the extension: the pv VM is then a trap-mode VM
+    vm = rvh("--hyp", "--guest", f"{SMODE / 'umode.elf'},virt=pv")
+    assert vm.returncode == 0, vm.stdout + vm.stderr
+    assert "PASS smode/umode" in vm.stdout
+    assert pv_calls(vm.stdout) == {}
+
+
+def test_three_vms_one_per_mode_with_the_same_counts_twice():
+    args = (
+        "--hyp",
+        "--guest", f"{SMODE / 'umode.elf'},virt=hw",
+        "--guest", f"{SMODE / 'umode.elf'},virt=trap",
+        "--guest", f"{SMODE_PV / 'umode.elf'},virt=pv",
+        "--stats",
+    )  # fmt: skip
+    first, second = rvh(*args), rvh(*args)
+    assert first.returncode == second.returncode == 0, first.stdout + first.stderr
+    for index, mode in enumerate(["hw", "trap", "pv"]):
+        assert f"[vm{index}] PASS smode/umode" in first.stdout
+        assert f"hyp: vm {index} ({mode}): status 0 (shutdown)" in first.stdout
+    assert summary(first.stdout) == summary(second.stdout)
+    assert first.stderr.count("vm 2 (pv): shut down, status 0") == 1
+    assert re.search(r"  pv calls: set_shared_page 1, sync_and_return \d+", first.stderr)
+
+
+@pytest.mark.qemu
+def test_a_pv_vm_runs_on_qemu(tmp_path):
+    specs = [GuestSpec.parse(f"{SMODE_PV / 'umode.elf'},virt=pv")]
+    qemu = subprocess.run(
+        export_for_qemu(specs, tmp_path, FW_JUMP), capture_output=True, text=True, timeout=120
+    )
+    ours = rvh("--hyp", "--guest", f"{SMODE_PV / 'umode.elf'},virt=pv")
+    assert qemu.returncode == 0, qemu.stdout[-2000:] + qemu.stderr
+    assert "OpenSBI" in qemu.stdout
+    assert "PASS smode/umode" in qemu.stdout
+
+    def guest_lines(output: str) -> list[str]:
+        # the one line the firmware decides: OpenSBI 1.1 emulates a time read from U-mode in M
+        # without asking scounteren (umode.c accepts both answers; natively on QEMU the same)
+        lines = comparable(output[output.index("scounteren") :])
+        return [line for line in lines if "scounteren.TM = 0" not in line]
+
+    assert guest_lines(qemu.stdout) == guest_lines(ours.stdout)
+    # the same calls, but for the trap (and its return) that OpenSBI's emulated time read saves
+    qemu_calls, our_calls = pv_calls(qemu.stdout), pv_calls(ours.stdout)
+    extra_trap = int("TM = 0: illegal instruction" in ours.stdout) - int(
+        "TM = 0: illegal instruction" in qemu.stdout
+    )
+    assert our_calls["sync_and_return"] == qemu_calls["sync_and_return"] + extra_trap
+    del our_calls["sync_and_return"], qemu_calls["sync_and_return"]
+    assert our_calls == qemu_calls
+
+
+@pytest.mark.parametrize("mode", ["pv", "hw", "trap"])
+def test_the_pv_extension_answers_as_its_abi_says(mode):
+    result = rvh("--hyp", "--guest", f"{HYP_GUESTS / 'pvcalls.elf'},virt={mode}", "--stats")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASS hyp/pvcalls" in result.stdout
+    if mode == "pv":  # every call the guest made, counted by function
+        assert "pv calls: every answer as the ABI says" in result.stdout
+        assert pv_calls(result.stdout) == {
+            "set_shared_page": 6, "sync": 4, "set_satp": 3, "mmu_update": 6,
+        }  # fmt: skip
+        assert "  pv calls: set_shared_page 6, sync 4, set_satp 3, mmu_update 6" in result.stderr
+    else:  # only pv VMs have it
+        assert "rvh pv extension: absent" in result.stdout
+        assert "pv calls" not in result.stderr
+
+
+@pytest.mark.qemu
+def test_pv_calls_and_a_pv_timer_on_qemu(tmp_path):
+    guests = [f"{HYP_GUESTS / 'pvcalls.elf'},virt=pv", f"{SMODE_PV / 'timer.elf'},virt=pv"]
+    qemu = subprocess.run(
+        export_for_qemu([GuestSpec.parse(g) for g in guests], tmp_path, FW_JUMP),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    ours = rvh("--hyp", "--guest", guests[0], "--guest", guests[1])
+    assert qemu.returncode == ours.returncode == 0, qemu.stdout[-2000:] + qemu.stderr
+    for out in (qemu.stdout, ours.stdout):
+        assert "[vm0] PASS hyp/pvcalls" in out and "[vm1] PASS smode/timer" in out
+    # pvcalls' calls depend on the guest only, not on the machine under it (timer's depend on
+    # how the two machines' clocks meet its deadlines)
+    assert pv_calls(qemu.stdout, 0) == pv_calls(ours.stdout, 0)
+    assert pv_calls(qemu.stdout, 1)["wfi"] > 0
+
+
+def test_pv_vms_need_no_h_extension():
+    result = rvh(
+        "--cpu", "rv64,h=off", "--hyp",
+        "--guest", f"{SMODE_PV / 'umode.elf'},virt=pv",
+        "--guest", f"{SMODE_PV / 'smp.elf'},virt=pv,vcpus=2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[vm0] PASS smode/umode" in result.stdout and "[vm1] PASS smode/smp" in result.stdout
+    assert pv_calls(result.stdout, 0)["sync_and_return"] > 0
+    assert pv_calls(result.stdout, 1)["set_shared_page"] == 3
+
+
+def test_a_hostile_pv_vm_gets_architectural_answers_and_touches_nobody():
+    # the hostile guest never registers a page: as a pv VM it is trap mode behind pv.c's ops,
+    # beside an hw victim, with the extension on offer to it
+    test_a_hostile_vm_gets_architectural_answers_and_touches_nobody("pv")

@@ -2,15 +2,16 @@
 guests themselves right) on QEMU 7.2 with OpenSBI."""
 
 import os
+import re
 import subprocess
 
 import pytest
-from support import GUESTS, ROOT, require_guest, require_opensbi, require_qemu
+from support import CROSS, GUESTS, ROOT, require_guest, require_opensbi, require_qemu
 
 from rvh.config import MachineConfig
 from rvh.machine import Machine
 
-SMODE = ["hello", "sbi", "timer", "sv39", "sv48", "umode", "smp"]
+SMODE = ["hello", "sbi", "timer", "sv39", "sv48", "umode", "smp", "opbench"]
 
 
 def guest(name):
@@ -82,3 +83,50 @@ def test_two_harts_interleave_deterministically():
             )
         )
     assert runs[0] == runs[1]
+
+
+# the lines that print an address of the image (the pv build's image is laid out differently)
+_ADDRESS_LINE = re.compile(r"^satp = ")
+
+
+@pytest.mark.parametrize("name", SMODE)
+def test_pv_build_falls_back_to_the_real_instructions_natively(name):
+    """A pv build (guests/common/pv.h, -DRVH_PV) on a machine whose SBI has no rvh pv extension:
+    the BASE probe says so, and the same checks pass on the real instructions."""
+    pv_elf = require_guest(GUESTS / "smode-pv" / f"{name}.elf")
+    symbols = subprocess.run(
+        [CROSS + "nm", str(pv_elf)], capture_output=True, text=True, check=True
+    ).stdout
+    assert " rvh_pv_strap_entry" in symbols and " rvh_pv_init" in symbols  # really a pv build
+    harts = 2 if name == "smp" else 1
+    native_result, native = run(guest(name), harts=harts)
+    pv_result, pv = run(pv_elf, harts=harts)
+    assert f"PASS smode/{name}" in pv, pv[-2000:]
+    assert (pv_result.status, pv_result.reason) == (native_result.status, native_result.reason)
+
+    def comparable(text):
+        return [
+            re.sub(r"0x[0-9a-f]+|\d+", "N", line) if _ADDRESS_LINE.match(line) else line
+            for line in text.splitlines()
+            if not re.search(r"ticks|cycle|instret", line)
+        ]
+
+    assert comparable(pv) == comparable(native)
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("name", SMODE)
+def test_pv_build_on_qemu(name):
+    """A pv build on QEMU under OpenSBI (no rvh pv extension there): the real instructions."""
+    elf = require_guest(GUESTS / "smode-pv" / f"{name}.elf")
+    extra = ["-smp", "2"] if name == "smp" else []
+    firmware = {"QEMU": require_qemu(), "OPENSBI": str(require_opensbi())}
+    done = subprocess.run(
+        [str(ROOT / "guests" / "run-qemu.sh"), str(elf), *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **firmware},
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-500:]
+    assert f"PASS smode/{name}" in done.stdout

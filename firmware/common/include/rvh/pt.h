@@ -73,6 +73,17 @@ static inline uint64_t pte_pa(pte_t pte)
 }
 
 /*
+ * How pt_map stores a leaf.  A guest built as a paravirtual guest (-DRVH_PV, guests/common/pv.h)
+ * also tells the hypervisor, which can then enter the mapping of va in its shadow table at once.
+ */
+#ifdef RVH_PV
+void rvh_pv_pte_store(pte_t *entry, pte_t value, uint64_t va);
+#define pte_store(entry, value, va) rvh_pv_pte_store((entry), (value), (va))
+#else
+#define pte_store(entry, value, va) ((void)(va), *(entry) = (value))
+#endif
+
+/*
  * Called when the pool runs out or a mapping is impossible; does not return.  The default
  * (weak, pt.c) prints "FAIL page tables: ..." and exits with 0x7e; test harnesses define their
  * own to blame the running test.
