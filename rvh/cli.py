@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="SPEC",
-        help="a VM for --hyp: PATH[,virt=hw][,mem=SIZE][,vcpus=N][,append=TEXT] "
+        help="a VM for --hyp: PATH[,virt=hw][,mem=SIZE][,vcpus=N][,append=TEXT]"
+        "[,drive=IMG[,readonly=on]]...[,netdev=ID]... "
         "(QEMU-style suboptions; repeatable, one VM each)",
     )
     run.add_argument(
@@ -402,7 +403,7 @@ def _config(args: argparse.Namespace) -> MachineConfig:
 
 def _run(args: argparse.Namespace) -> int:
     from rvh.boot import BareElf, BootRecipe, BuiltinSbiBoot, FirmwareBoot, HypervisorBoot
-    from rvh.hyp import GuestSpec, host_memory_needed
+    from rvh.hyp import GuestSpec, attach_vm_devices, host_memory_needed
     from rvh.machine import Machine
 
     config = _config(args)
@@ -419,6 +420,7 @@ def _run(args: argparse.Namespace) -> int:
                 "--hyp runs its VMs from --guest SPEC; give no ELF, --sbi or --kernel"
             )
         guests = [GuestSpec.parse(text) for text in args.guest]
+        attach_vm_devices(config, guests)
         if args.memory is None:
             config.memory = max(config.memory, host_memory_needed(guests))
     elif args.guest:

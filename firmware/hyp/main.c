@@ -7,6 +7,7 @@
 #include "hyp.h"
 #include "rvh/libc.h"
 #include "rvh/sbi.h"
+#include "vio.h"
 
 /* Exceptions the guest kernel handles itself, as on its own hart (KVM delegates the same set,
  * plus illegal instructions and misaligned accesses, which a VM's kernel also expects to see). */
@@ -51,7 +52,6 @@ void hyp_fault(unsigned long scause, unsigned long sepc, unsigned long stval)
 
 void hyp_main(unsigned long hartid, const void *dtb)
 {
-    (void)hartid;
     hyp_console_init();
     csr_write(CSR_HEDELEG, HEDELEG_GUEST);      /* traps if the hart has no H: hyp_fault says so */
     csr_write(CSR_HIDELEG, HIDELEG_GUEST);
@@ -89,6 +89,8 @@ void hyp_main(unsigned long hartid, const void *dtb)
     hfence_gvma_all();
     sbi_set_timer(~0UL);
     csr_write(CSR_SIE, MIP_STIP_MASK | MIP_SSIP_MASK);  /* taken from a guest whatever SIE says */
+    if (vio_init(hartid) < 0)                           /* the VMs' machine devices (+ SEIE) */
+        hyp_exit_machine(125);
     sched_run();
 }
 

@@ -11,12 +11,19 @@
 #include "hyp.h"
 #include "rvh/libc.h"
 #include "rvh/sbi.h"
+#include "vio.h"
 
 #define SLICE_TICKS 10000UL     /* 1 ms at the 10 MHz timebase */
 
 static struct vcpu *loaded;     /* whose VS CSRs and hgatp are in the hart */
 static struct vcpu *last_run;   /* the vCPU given the hart last */
 static unsigned cursor;         /* round-robin position: vm * HYP_MAX_VCPUS + vcpu */
+
+/* The vCPU whose hvip is in the CSR (vplic.c sets VSEIP there rather than in v->vs). */
+struct vcpu *sched_loaded_vcpu(void)
+{
+    return loaded;
+}
 
 void vcpu_save_vs(struct vcpu *v)
 {
@@ -153,7 +160,7 @@ void sched_run(void)
             last_run = next;
             hyp_enter_guest(next);
         }
-        if (!waiting || wake == ~0UL) {
+        if ((!waiting || wake == ~0UL) && !vio_busy()) {
             /* every live vCPU is stopped, or waits for an interrupt nothing will raise */
             for (unsigned i = 0; i < hyp_nvms; i++)
                 if (hyp_vms[i].state == VM_RUNNING)
@@ -163,6 +170,8 @@ void sched_run(void)
         arm_timer(wake);
         __asm__ __volatile__("wfi" ::: "memory");
         csr_clear(CSR_SIP, MIP_SSIP_MASK);
+        if (csr_read(CSR_SIP) & SIP_SEIP_MASK)
+            vio_host_interrupt();       /* machine I/O done: may wake a vCPU (VSEIP) */
     }
 }
 
