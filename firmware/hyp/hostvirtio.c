@@ -170,6 +170,11 @@ uint32_t host_config_read(struct host_dev *h, unsigned offset, int width)
     return *(volatile uint32_t *)address;
 }
 
+void host_config_write8(struct host_dev *h, unsigned offset, uint8_t value)
+{
+    *(volatile uint8_t *)(h->base + VIRTIO_MMIO_CONFIG + offset) = value;
+}
+
 uint32_t host_config_generation(struct host_dev *h)
 {
     return *reg(h, VIRTIO_MMIO_CONFIG_GENERATION);

@@ -68,13 +68,22 @@ struct virtq_desc {
     uint16_t flags, next;
 };
 
-/* What a VM's device offers of the machine device's features: no INDIRECT_DESC, EVENT_IDX or
- * packed rings (the forwarding code walks plain chains), and of the device-specific ones only
+#define VIRTIO_F_INDIRECT_DESC          28
+#define VIRTIO_F_EVENT_IDX              29
+#define VIRTIO_BLK_F_FLUSH              9
+#define VIRTIO_BLK_F_CONFIG_WCE         11
+#define VIRTIO_BLK_CONFIG_WRITEBACK     32      /* u8, the one writable field (5.2.4) */
+
+/* What the hypervisor negotiates with a machine device: of the device-specific features only
  * those whose requests it forwards unchanged: blk SEG_MAX 2, RO 5, BLK_SIZE 6, FLUSH 9,
- * DISCARD 13, WRITE_ZEROES 14; net MTU 3, MAC 5, STATUS 16. */
-#define VIO_BLK_FEATURES  ((1ULL << 2) | (1ULL << 5) | (1ULL << 6) | (1ULL << 9) | \
-                           (1ULL << 13) | (1ULL << 14) | (1ULL << VIRTIO_F_VERSION_1))
+ * CONFIG_WCE 11, DISCARD 13, WRITE_ZEROES 14; net MTU 3, MAC 5, STATUS 16.  The VM's device
+ * offers those plus INDIRECT_DESC and EVENT_IDX, which concern only the VM's rings (the
+ * hypervisor walks them), never packed rings. */
+#define VIO_BLK_FEATURES  ((1ULL << 2) | (1ULL << 5) | (1ULL << 6) | (1ULL << VIRTIO_BLK_F_FLUSH) | \
+                           (1ULL << VIRTIO_BLK_F_CONFIG_WCE) | (1ULL << 13) | (1ULL << 14) | \
+                           (1ULL << VIRTIO_F_VERSION_1))
 #define VIO_NET_FEATURES  ((1ULL << 3) | (1ULL << 5) | (1ULL << 16) | (1ULL << VIRTIO_F_VERSION_1))
+#define VIO_RING_FEATURES ((1ULL << VIRTIO_F_INDIRECT_DESC) | (1ULL << VIRTIO_F_EVENT_IDX))
 
 /* ---- a machine virtio-mmio device, driven by the hypervisor (hostvirtio.c) ---- */
 #define HOST_QUEUES         2       /* blk: 1 request queue; net: receiveq 0, transmitq 1 */
@@ -121,6 +130,7 @@ void host_submit(struct host_dev *h, unsigned queue, unsigned slot);
 void host_notify(struct host_dev *h, unsigned queue);
 void host_repost_rx(struct host_dev *h, unsigned slot);
 uint32_t host_config_read(struct host_dev *h, unsigned offset, int width);
+void host_config_write8(struct host_dev *h, unsigned offset, uint8_t value);
 uint32_t host_config_generation(struct host_dev *h);
 unsigned host_in_flight(const struct host_dev *h);
 /* walks the used ring of every queue, calling vio_host_complete for each entry */

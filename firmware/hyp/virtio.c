@@ -65,7 +65,7 @@ int vio_init(unsigned long hartid)
             dev->host.owner = dev;
             if (host_virtio_open(&dev->host, slot) < 0)
                 return -1;
-            dev->offered = dev->host.features;
+            dev->offered = dev->host.features | VIO_RING_FEATURES;
         }
     }
     if (owned)
@@ -121,20 +121,34 @@ static int walk_chain(struct vio_dev *dev, unsigned qi, uint16_t head, enum walk
     uint64_t r = 0, w = 0;
     unsigned long last_writable = 0;            /* host address of the last writable byte */
     unsigned index = head, seen = 0;
+    const struct virtq_desc *table = q->hdesc;  /* the queue's, or an indirect table */
+    unsigned table_size = q->num, limit = q->num;
+    int indirect = 0;
     if (index >= q->num) {
         device_error(dev, qi, "chain head %u beyond the queue size %u", index, q->num);
         return -1;
     }
     for (;;) {
-        struct virtq_desc d = q->hdesc[index];      /* one copy: the VM may change it meanwhile */
+        struct virtq_desc d = table[index];         /* one copy: the VM may change it meanwhile */
         unsigned long host;
-        if (++seen > q->num) {
+        if (++seen > limit) {
             device_error(dev, qi, "descriptor chain at head %u loops (%u descriptors)", head, seen);
             return -1;
         }
         if (d.flags & VIRTQ_DESC_F_INDIRECT) {
-            device_error(dev, qi, "indirect descriptor %u at head %u (not negotiated)", index, head);
-            return -1;
+            /* 2.7.5.3: negotiated, not inside a table, not with NEXT, whole descriptors */
+            if (!(dev->driver_features >> VIRTIO_F_INDIRECT_DESC & 1) || indirect ||
+                d.flags & VIRTQ_DESC_F_NEXT || !d.len || d.len % 16 || d.len / 16 > 0x10000 ||
+                gpa_to_host(vm, d.addr, d.len, &host) < 0 || host & 15) {
+                device_error(dev, qi, "bad indirect descriptor %u (head %u)", index, head);
+                return -1;
+            }
+            indirect = 1;
+            table = (const struct virtq_desc *)host;
+            table_size = d.len / 16;
+            limit = seen + table_size;              /* each table entry once at most */
+            index = 0;
+            continue;
         }
         if (d.len && gpa_to_host(vm, d.addr, d.len, &host) < 0) {
             device_error(dev, qi, "descriptor %u (head %u) points outside the VM's RAM", index, head);
@@ -167,7 +181,7 @@ static int walk_chain(struct vio_dev *dev, unsigned qi, uint16_t head, enum walk
         if (!(d.flags & VIRTQ_DESC_F_NEXT))
             break;
         index = d.next;
-        if (index >= q->num) {
+        if (index >= table_size) {
             device_error(dev, qi, "descriptor chain at head %u names descriptor %u", head, index);
             return -1;
         }
@@ -192,8 +206,23 @@ static void push_used(struct vio_dev *dev, unsigned qi, uint16_t head, uint32_t 
     q->used_idx++;
     q->hused[1] = q->used_idx;
     fence();
-    if (!(q->havail[0] & VIRTQ_AVAIL_F_NO_INTERRUPT))
+    if (dev->driver_features >> VIRTIO_F_EVENT_IDX & 1) {
+        /* 2.7.7.2: notify when the used index steps past used_event (the avail ring's tail) */
+        if (q->havail[2 + q->num] == (uint16_t)(q->used_idx - 1))
+            raise_isr(dev, VIRTIO_INT_VRING);
+    } else if (!(q->havail[0] & VIRTQ_AVAIL_F_NO_INTERRUPT)) {
         raise_isr(dev, VIRTIO_INT_VRING);
+    }
+}
+
+/* With EVENT_IDX the device tells the driver where to notify it next: avail_event, the used
+ * ring's tail (2.7.10), is the next entry it will take. */
+static void consumed(struct vio_dev *dev, unsigned qi)
+{
+    struct vio_queue *q = &dev->queues[qi];
+    q->last_avail++;
+    if (dev->driver_features >> VIRTIO_F_EVENT_IDX & 1)
+        q->hused[2 + 4 * q->num] = q->last_avail;
 }
 
 static int queue_live(const struct vio_dev *dev, unsigned qi)
@@ -252,11 +281,11 @@ static void forward(struct vio_dev *dev, unsigned qi)
             hq->free_slots++;
             if (rc < 0)
                 break;
-            dev->queues[qi].last_avail++;
+            consumed(dev, qi);
             refuse_request(dev, qi, (uint16_t)head, slot->writable);
             continue;
         }
-        dev->queues[qi].last_avail++;
+        consumed(dev, qi);
         slot->guest_head = (uint16_t)head;
         slot->generation = dev->generation;
         dev->vm->stats[HYP_STAT_IO_REQUESTS]++;
@@ -289,7 +318,7 @@ static void deliver_frames(struct vio_dev *dev)
             if (w >= len) {
                 if (walk_chain(dev, 0, (uint16_t)head, SCATTER, hq->slots[s].bounce, ~0u, len, &r, &w) < 0)
                     return;
-                dev->queues[0].last_avail++;
+                consumed(dev, 0);
                 dev->vm->stats[HYP_STAT_IO_REQUESTS]++;
                 push_used(dev, 0, (uint16_t)head, len);
             } else {
@@ -408,6 +437,13 @@ static void write_status(struct vio_dev *dev, uint32_t value)
         /* 3.1.1: FEATURES_OK only for a subset of what was offered, with VERSION_1 (no legacy) */
         if ((dev->driver_features & ~dev->offered) || !(dev->driver_features >> VIRTIO_F_VERSION_1 & 1))
             value &= ~VIRTIO_STATUS_FEATURES_OK;
+        else if (dev->host.device_id == VIRTIO_ID_BLOCK &&
+                 dev->host.features >> VIRTIO_BLK_F_CONFIG_WCE & 1)
+            /* 5.2.6.1: a driver without FLUSH gets writethrough; one with FLUSH writeback until
+             * it says otherwise through CONFIG_WCE: so the machine device's cache mode, which
+             * the hypervisor negotiated CONFIG_WCE for, follows the VM's driver */
+            host_config_write8(&dev->host, VIRTIO_BLK_CONFIG_WRITEBACK,
+                               dev->driver_features >> VIRTIO_BLK_F_FLUSH & 1);
     }
     dev->status = value | (dev->broken ? VIRTIO_STATUS_NEEDS_RESET : 0);
     if ((value & VIRTIO_STATUS_DRIVER_OK) && !(was & VIRTIO_STATUS_DRIVER_OK) &&
@@ -497,8 +533,14 @@ int vio_virtio_access(struct vm *vm, unsigned long offset, int is_store, int wid
         *value = 0;
     if (reg >= VIRTIO_MMIO_CONFIG) {            /* the machine device's configuration space */
         unsigned at = reg - VIRTIO_MMIO_CONFIG;
-        if (!dev || is_store || at + (unsigned)width > VIRTIO_SIZE - VIRTIO_MMIO_CONFIG || at % width)
-            return 0;                           /* writable fields are not offered */
+        if (!dev || at + (unsigned)width > VIRTIO_SIZE - VIRTIO_MMIO_CONFIG || at % width)
+            return 0;
+        if (is_store) {                         /* blk's writeback, with CONFIG_WCE; else read-only */
+            if (dev->host.device_id == VIRTIO_ID_BLOCK && at == VIRTIO_BLK_CONFIG_WRITEBACK &&
+                width == 1 && dev->driver_features >> VIRTIO_BLK_F_CONFIG_WCE & 1)
+                host_config_write8(&dev->host, at, (uint8_t)*value);
+            return 0;
+        }
         if (width == 8)
             *value = host_config_read(&dev->host, at, 4) |
                      (unsigned long)host_config_read(&dev->host, at + 4, 4) << 32;

@@ -1,0 +1,163 @@
+"""Virtual I/O under the hypervisor (issue 19): the virtio guests run as hw VMs whose disks and
+NICs the hypervisor emulates (firmware/hyp/virtio.c), forwarding every request to a machine
+virtio device it drives itself, and end as they end natively."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from support import GUESTS, ROOT, require_guest
+
+from rvh.boot import HypervisorBoot
+from rvh.config import MachineConfig
+from rvh.hyp import (
+    STATS_ADDRESS,
+    STATS_SIZE,
+    GuestSpec,
+    attach_vm_devices,
+    host_memory_needed,
+    read_stats,
+)
+from rvh.machine import Machine
+
+MKIMAGE = ROOT / "guests" / "virtio" / "mkimage.py"
+
+
+def guest(name):
+    return require_guest(GUESTS / "virtio" / f"{name}.elf")
+
+
+def image(path, size, pattern):
+    subprocess.run(
+        [sys.executable, str(MKIMAGE), str(path), "--size", size, "--id", str(pattern)],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+def run_native(elf, **config):
+    output = bytearray()
+    machine = Machine(
+        MachineConfig(firmware_traps=True, max_instructions=2_000_000_000, **config),
+        output=output.extend,
+    )
+    machine.load_sbi_payload(str(elf))
+    result = machine.run_sync()
+    return result, output.decode(errors="replace"), machine
+
+
+def run_vms(*specs_text: str, **config):
+    """The VMs under the hypervisor, their devices attached as rvh run --hyp attaches them."""
+    specs = [GuestSpec.parse(text) for text in specs_text]
+    machine_config = MachineConfig(
+        memory=host_memory_needed(specs), max_instructions=2_000_000_000, **config
+    )
+    attach_vm_devices(machine_config, specs)
+    output = bytearray()
+    machine = Machine(machine_config, output=output.extend)
+    machine.boot(HypervisorBoot(specs))
+    result = machine.run_sync()
+    stats = read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE))
+    return result, output.decode(errors="replace"), machine, stats
+
+
+def final_crc(output: str) -> str:
+    found = re.search(r"disk \(final\): read \d+ sectors in \d+ ticks, crc32 (0x[0-9a-f]+)", output)
+    assert found, output[-3000:]
+    return found.group(1)
+
+
+@pytest.mark.slow
+def test_blk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path):
+    disks = {}
+    for who in ("native", "vm"):
+        disks[who] = (
+            image(tmp_path / f"{who}0.img", "8M", 0),
+            image(tmp_path / f"{who}1.img", "1M", 1),
+        )
+    read_only_before = disks["vm"][1].read_bytes()
+    _, native, _ = run_native(
+        guest("blk"),
+        drives=[f"file={disks['native'][0]},format=raw", f"file={disks['native'][1]},readonly=on"],
+    )
+    result, output, machine, stats = run_vms(
+        f"{guest('blk')},drive={disks['vm'][0]},drive={disks['vm'][1]},readonly=on"
+    )
+    assert "PASS virtio/blk" in output, output[-3000:]  # (a lone VM's lines have no [vm0])
+    assert result.status == 0
+    assert "PASS virtio/blk" in native
+    # the same requests on the same disks: the same contents, byte for byte
+    assert final_crc(output) == final_crc(native)
+    assert disks["vm"][0].read_bytes() == disks["native"][0].read_bytes()
+    assert disks["vm"][1].read_bytes() == read_only_before
+    # every request went through the hypervisor to the machine devices it drives
+    counters = stats[0].counters
+    assert counters["io_requests"] > 500 and counters["io_errors"] == 0
+    assert counters["io_copies"] >= counters["io_requests"]
+    assert counters["io_bytes"] >= 2 * (8 << 20)  # the disk was read whole twice at least
+    assert counters["virtio_mmio"] > 0 and counters["io_irqs"] > 0
+    assert counters["mmio"] >= counters["virtio_mmio"] + counters["plic_mmio"]
+    devices = machine.statistics()["virtio"]
+    assert set(devices) == {"virtio-blk0", "virtio-blk1"}
+    # the VM saw its devices where it sees them natively: slot 7 read-write, slot 6 read-only
+    assert "slot 7: capacity 16384 sectors" in output and "slot 6: capacity 2048 sectors" in output
+
+
+@pytest.mark.slow
+def test_net_guest_as_a_vm_talks_between_its_two_nics_on_a_hub():
+    result, output, machine, stats = run_vms(f"{guest('net')},netdev=h0,netdev=h0")
+    assert "PASS virtio/net" in output, output[-3000:]
+    assert result.status == 0
+    _, native, _ = run_native(guest("net"), netdevs=["hub,id=h0", "hub,id=h0"])
+    assert "PASS virtio/net" in native
+    for nic in ("A", "B"):
+        pattern = rf"round (\d: .*)|round \d NIC {nic}: (sent \d+, received \d+)"
+        rounds = re.findall(pattern, output)
+        # the same rounds (features, queue sizes, buffers) and the same frames each way
+        assert len(rounds) == 8 and rounds == re.findall(pattern, native)
+    frames = machine.statistics()["hubs"]["h0"]["frames"]
+    counters = stats[0].counters
+    # every frame sent is one request out and one frame delivered in, each copied once
+    assert counters["io_requests"] == 2 * frames
+    assert counters["io_errors"] == 0
+    for nic in machine.statistics()["virtio"].values():
+        assert nic["rx_dropped_overrun"] == 0  # the hub held senders back instead
+
+
+@pytest.mark.slow
+def test_sigkill_loses_no_write_a_vm_saw_flushed(tmp_path):
+    # the VM's FLUSH completes only once the machine device's did (after fdatasync), so a
+    # "flushed" line on the hypervisor's console is a promise the image keeps
+    disk = image(tmp_path / "flush.img", "1M", 3)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", "--hyp", "--guest",
+         f"{guest('blkflush')},drive={disk}", "--serial", "stdio"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+    )  # fmt: skip
+    flushed = {}
+    deadline = time.monotonic() + 300
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.startswith(b"flushed "):
+                sector, generation = map(int, line.split()[1:3])
+                flushed[sector] = generation
+            if len(flushed) >= 2048 and flushed.get(100, 0) >= 1 or time.monotonic() > deadline:
+                break
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert len(flushed) > 500
+    data = disk.read_bytes()
+    for sector, generation in flushed.items():
+        found = int.from_bytes(data[512 * sector + 8 : 512 * sector + 16], "little")
+        assert found >= generation, f"sector {sector}: generation {found} < flushed {generation}"
