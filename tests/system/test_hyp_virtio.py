@@ -161,3 +161,38 @@ def test_sigkill_loses_no_write_a_vm_saw_flushed(tmp_path):
     for sector, generation in flushed.items():
         found = int.from_bytes(data[512 * sector + 8 : 512 * sector + 16], "little")
         assert found >= generation, f"sector {sector}: generation {found} < flushed {generation}"
+
+
+def hypervisor_text() -> tuple[int, bytes]:
+    from elftools.elf.elffile import ELFFile
+
+    from rvh.hyp import hypervisor_elf
+
+    with open(hypervisor_elf(), "rb") as file:
+        text = ELFFile(file).get_section_by_name(".text")
+        return text["sh_addr"], text.data()
+
+
+def test_hostile_rings_never_crash_the_hypervisor_or_touch_anybody(tmp_path):
+    # wild buffers, loops, bad indices, bad indirect tables, wild rings, an oversized request
+    # and a reset mid-request, beside a victim checking its memory and a bystander
+    disk = image(tmp_path / "disk.img", "1M", 1)
+    before = disk.read_bytes()
+    result, output, machine, stats = run_vms(
+        str(GUESTS / "hyp" / "victim.elf"),
+        f"{require_guest(GUESTS / 'hyp' / 'ringhostile.elf')},drive={disk}",
+        str(GUESTS / "smode" / "hello.elf"),
+    )
+    assert result.status == 0, output[-3000:]
+    assert "[vm1] PASS hyp/ringhostile" in output
+    assert "[vm1] ringhostile: 17 rings refused, device back after each" in output
+    assert "[vm0] victim: 1 MiB intact after 8 rounds" in output
+    assert "[vm2] PASS smode/hello" in output
+    # one line per refusal on the hypervisor's console, each counted
+    assert output.count("device needs reset") == 17
+    assert "rings misaligned or outside the VM's RAM" in output
+    assert stats[1].counters["io_errors"] == 18  # 17 refused rings + the oversized request
+    assert stats[0].counters["io_requests"] == stats[2].counters["io_requests"] == 0
+    assert disk.read_bytes() == before  # only reads were asked for: nothing was written
+    address, code = hypervisor_text()
+    assert machine.bus.read_bytes(address, len(code)) == code
