@@ -69,6 +69,7 @@ VM_COUNTERS = (
     "io_bytes",  # bytes those copies moved
     "io_irqs",  # virtual interrupts raised (device InterruptStatus set)
     "io_errors",  # malformed rings (device needs reset) and requests refused
+    "iommu_faults",  # DMA of its passthrough devices the IOMMU refused (io=passthrough)
 )
 SBI_EXTENSIONS = ("legacy", "BASE", "TIME", "IPI", "RFENCE", "HSM", "SRST", "DBCN", "other")
 SCAUSE_COUNT = 24
@@ -225,7 +226,7 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
             spec.virt = "trap"  # the default follows the hart: hw with H, trap without
         if spec.virt != "hw":  # said plainly rather than half-done
             raise ConfigError(f"--guest {spec.path}: virt={spec.virt} is not implemented yet")
-        if spec.io != "emulated":
+        if spec.io == "pv":
             raise ConfigError(f"--guest {spec.path}: io={spec.io} is not implemented yet")
         if spec.initrd is not None and not Path(spec.initrd).is_file():
             raise ConfigError(f"--guest initrd={spec.initrd}: no such file")
@@ -306,6 +307,7 @@ def add_hypervisor_node(tree: DeviceTree, plans: list[VmPlan]) -> None:
         vm.prop_str("rvh,name", plan.name)
         if plan.spec.machine_slots:
             vm.prop_cells("rvh,virtio-slots", *plan.spec.machine_slots)
+            vm.prop_str("rvh,io", plan.spec.io)
 
 
 def attach_vm_devices(config: MachineConfig, specs: list[GuestSpec]) -> None:
@@ -360,6 +362,9 @@ def attach_vm_devices(config: MachineConfig, specs: list[GuestSpec]) -> None:
         spec.machine_slots = [C.VIRTIO_SLOTS - 1 - index for index in indices]
     config.drives = drives
     config.netdevs = netdevs
+    # passthrough devices do DMA at the VM's guest-physical addresses: the IOMMU translates
+    if any(spec.io == "passthrough" and spec.device_count for spec in specs):
+        config.iommu = True
 
 
 def host_device_tree(machine_tree: bytes, plans: list[VmPlan]) -> bytes:

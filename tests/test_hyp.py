@@ -223,7 +223,21 @@ def test_the_host_tree_names_each_vms_machine_slots():
     assert tree["/hypervisor/vm@0"].props["rvh,virtio-slots"] == (7).to_bytes(4, "big")
 
 
-@pytest.mark.parametrize("io", ["pv", "passthrough"])
-def test_io_paths_not_built_yet_are_refused_plainly(io):
-    with pytest.raises(ConfigError, match=f"io={io} is not implemented yet"):
-        plan_vms([GuestSpec.parse(f"{HELLO},io={io}")], 256 << 20, has_h=True)
+def test_the_pv_io_path_is_refused_plainly():
+    with pytest.raises(ConfigError, match="io=pv is not implemented yet"):
+        plan_vms([GuestSpec.parse(f"{HELLO},io=pv")], 256 << 20, has_h=True)
+
+
+def test_a_passthrough_vm_gets_the_iommu_and_its_node_says_so():
+    config = MachineConfig()
+    specs = [GuestSpec.parse(f"{HELLO},netdev=h0"), GuestSpec.parse(f"{HELLO},io=passthrough")]
+    attach_vm_devices(config, specs)
+    assert not config.iommu  # a passthrough VM without devices needs no IOMMU
+    specs[1] = GuestSpec.parse(f"{HELLO},io=passthrough,netdev=h0")
+    attach_vm_devices(config := MachineConfig(), specs)
+    assert config.iommu
+    tree = DeviceTree()
+    add_hypervisor_node(tree, plan_vms(specs, 256 << 20, has_h=True))
+    tree = parse_dtb(tree.to_dtb())
+    assert tree["/hypervisor/vm@0"].get_str("rvh,io") == "emulated"
+    assert tree["/hypervisor/vm@1"].get_str("rvh,io") == "passthrough"

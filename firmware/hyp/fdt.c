@@ -123,6 +123,8 @@ int hyp_parse_vms(const void *fdt)
                 vm->nvcpus = be32(value);
             } else if (strcmp(prop, "rvh,name") == 0 && len > 1) {
                 copy_name(vm->name, (const char *)value, len - 1, sizeof(vm->name));
+            } else if (strcmp(prop, "rvh,io") == 0 && len > 1) {
+                vio_parse_io(vm, (const char *)value);
             } else if (strcmp(prop, "rvh,virtio-slots") == 0) {
                 if (vio_parse_slots(vm, value, len) < 0)
                     return -1;

@@ -35,3 +35,10 @@ void plic_complete(unsigned irq)
 {
     *plic_reg(PLIC_CONTEXT_BASE + PLIC_CONTEXT_STRIDE * context + PLIC_CLAIM_COMPLETE) = irq;
 }
+
+void plic_disable(unsigned irq)
+{
+    volatile uint32_t *enable =
+        plic_reg(PLIC_ENABLE_BASE + PLIC_ENABLE_STRIDE * context + 4UL * (irq / 32));
+    *enable &= ~(1u << (irq % 32));
+}

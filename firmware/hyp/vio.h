@@ -164,6 +164,7 @@ int vio_virtio_access(struct vm *vm, unsigned long offset, int is_store, int wid
                       unsigned long *value);
 void vio_host_complete(struct host_dev *h, unsigned queue, unsigned slot, uint32_t len);
 int vio_parse_slots(struct vm *vm, const uint8_t *cells, uint32_t len);
+void vio_parse_io(struct vm *vm, const char *io);
 
 /* ---- the VM's PLIC (vplic.c) ---- */
 int vio_plic_access(struct vm *vm, unsigned long offset, int is_store, int width,
@@ -174,8 +175,27 @@ struct vcpu *sched_loaded_vcpu(void);    /* sched.c */
 /* ---- the machine PLIC (plic.c) ---- */
 void plic_init(unsigned long hartid);
 void plic_enable(unsigned irq);
+void plic_disable(unsigned irq);
 unsigned plic_claim(void);
 void plic_complete(unsigned irq);
+
+/* ---- the machine IOMMU (iommu.c, the RISC-V IOMMU specification 1.0) ---- */
+int iommu_init(void);
+void iommu_set_context(unsigned device_id, unsigned long iohgatp);
+void iommu_fault_interrupt(void);
+#define IOMMU_FAULT_VECTOR  1           /* icvec.fiv: PLIC source IOMMU_IRQ_BASE + 1 */
+
+/* ---- passthrough (passthrough.c): a machine device assigned to a VM ---- */
+struct pt_dev {
+    struct vm *vm;
+    unsigned vm_slot, machine_slot;
+    int masked;                         /* its machine PLIC source, until the VM is done */
+};
+int pt_assign(struct vm *vm, unsigned vm_slot, unsigned machine_slot);
+int pt_owns_irq(unsigned irq);          /* a machine interrupt of an assigned device: forwarded */
+void pt_interrupt(unsigned irq);
+void pt_refresh(struct vm *vm);         /* the VM's PLIC levels from its devices' lines */
+struct vm *pt_vm_of_device(unsigned device_id);
 
 /* ---- the hooks the rest of the hypervisor calls (virtio.c) ---- */
 int vio_init(unsigned long hartid);     /* after the VMs are created: open the machine devices */

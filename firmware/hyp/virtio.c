@@ -29,6 +29,8 @@
 static struct vio_dev devices[HYP_MAX_VMS][VIRTIO_SLOTS];
 static unsigned device_count[HYP_MAX_VMS];
 static uint32_t machine_slots[HYP_MAX_VMS][VIRTIO_SLOTS];
+static int passthrough[HYP_MAX_VMS];        /* rvh,io = "passthrough": devices assigned */
+static int iommu_present;
 
 /* ---- set-up ---- */
 
@@ -46,10 +48,26 @@ int vio_parse_slots(struct vm *vm, const uint8_t *cells, uint32_t len)
     return 0;
 }
 
+void vio_parse_io(struct vm *vm, const char *io)
+{
+    passthrough[vm->id] = strcmp(io, "passthrough") == 0;
+}
+
 int vio_init(unsigned long hartid)
 {
     uint32_t owned = 0;
     plic_init(hartid);
+    for (unsigned v = 0; v < hyp_nvms; v++) {
+        if (passthrough[v] && device_count[v] && !iommu_present) {
+            if (hyp_vms[v].mode != VIRT_HW) {
+                printf("hyp: %s: io=passthrough needs virt=hw\n", hyp_vms[v].name);
+                return -1;
+            }
+            if (iommu_init() < 0)
+                return -1;
+            iommu_present = 1;
+        }
+    }
     for (unsigned v = 0; v < hyp_nvms; v++) {
         for (unsigned i = 0; i < device_count[v]; i++) {
             struct vio_dev *dev = &devices[v][i];
@@ -60,6 +78,13 @@ int vio_init(unsigned long hartid)
                 return -1;
             }
             owned |= 1u << slot;
+            if (passthrough[v]) {
+                if (pt_assign(&hyp_vms[v], VIRTIO_SLOTS - 1 - i, slot) < 0)
+                    return -1;
+                continue;
+            }
+            if (iommu_present)
+                iommu_set_context(slot, 0);     /* the hypervisor's own DMA: untranslated */
             dev->vm = &hyp_vms[v];
             dev->vm_slot = VIRTIO_SLOTS - 1 - i;
             dev->host.owner = dev;
@@ -68,8 +93,13 @@ int vio_init(unsigned long hartid)
             dev->offered = dev->host.features | VIO_RING_FEATURES;
         }
     }
+    for (unsigned v = 0; v < hyp_nvms; v++)
+        if (passthrough[v])
+            device_count[v] = 0;                /* its slots are the machine's, not emulated */
     if (owned)
         csr_set(CSR_SIE, SIE_SEIE_MASK);
+    if (iommu_present)
+        hfence_gvma_all();                      /* the device pages just mapped */
     return 0;
 }
 
@@ -360,6 +390,15 @@ void vio_host_interrupt(void)
 {
     unsigned irq;
     while ((irq = plic_claim()) != 0) {
+        if (irq == IOMMU_IRQ_BASE + IOMMU_FAULT_VECTOR)
+            iommu_fault_interrupt();
+        if (pt_owns_irq(irq)) {
+            /* complete before masking: the PLIC ignores a completion for a disabled source
+             * (PLIC 1.0.0, 8.9), which would leave the source claimed for ever */
+            plic_complete(irq);
+            pt_interrupt(irq);
+            continue;
+        }
         for (unsigned v = 0; v < hyp_nvms; v++)
             for (unsigned i = 0; i < device_count[v]; i++)
                 if (devices[v][i].host.irq == irq)
@@ -387,6 +426,10 @@ int vio_busy(void)
                 (devices[v][i].host.device_id == VIRTIO_ID_NET ||   /* frames may come */
                  host_in_flight(&devices[v][i].host)))
                 return 1;
+    for (unsigned v = 0; v < hyp_nvms; v++)     /* an assigned device may interrupt any time */
+        if (passthrough[v] && machine_slots[v][0] < VIRTIO_SLOTS && hyp_vms[v].state == VM_RUNNING &&
+            pt_vm_of_device(machine_slots[v][0]) == &hyp_vms[v])
+            return 1;
     return 0;
 }
 

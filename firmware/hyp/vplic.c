@@ -87,6 +87,7 @@ int vio_plic_access(struct vm *vm, unsigned long offset, int is_store, int width
     unsigned contexts = 2 * vm->nvcpus;
     uint32_t v = (uint32_t)*value;
     vm->stats[HYP_STAT_PLIC_MMIO]++;
+    pt_refresh(vm);                 /* assigned devices: their lines as they are now */
     if (!is_store)
         *value = 0;
     if (width != 4 || offset & 3)
@@ -127,6 +128,7 @@ int vio_plic_access(struct vm *vm, unsigned long offset, int is_store, int width
                 /* completion of a source not enabled for this context is ignored (PLIC 1.0.0) */
                 if (v && v < PLIC_SOURCES && (p->enable[c][v / 32] >> (v % 32) & 1))
                     p->claimed[v / 32] &= ~(1u << (v % 32));
+                pt_refresh(vm);     /* done with an assigned device's interrupt: unmask it */
             } else {
                 unsigned irq = best_source(p, c, 0);
                 if (irq)

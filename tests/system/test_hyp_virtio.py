@@ -74,40 +74,54 @@ def final_crc(output: str) -> str:
     return found.group(1)
 
 
-@pytest.mark.slow
-def test_blk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path):
-    disks = {}
-    for who in ("native", "vm"):
-        disks[who] = (
-            image(tmp_path / f"{who}0.img", "8M", 0),
-            image(tmp_path / f"{who}1.img", "1M", 1),
-        )
-    read_only_before = disks["vm"][1].read_bytes()
-    _, native, _ = run_native(
-        guest("blk"),
-        drives=[f"file={disks['native'][0]},format=raw", f"file={disks['native'][1]},readonly=on"],
+@pytest.fixture(scope="module")
+def native_blk(tmp_path_factory):
+    """The blk guest natively: its output and the disk it leaves."""
+    path = tmp_path_factory.mktemp("native")
+    disk0, disk1 = image(path / "disk0.img", "8M", 0), image(path / "disk1.img", "1M", 1)
+    _, output, _ = run_native(
+        guest("blk"), drives=[f"file={disk0},format=raw", f"file={disk1},readonly=on"]
     )
+    assert "PASS virtio/blk" in output, output[-3000:]
+    return output, disk0.read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("io", ["emulated", "passthrough"])
+def test_blk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path, native_blk, io):
+    native, native_disk = native_blk
+    disk0, disk1 = image(tmp_path / "vm0.img", "8M", 0), image(tmp_path / "vm1.img", "1M", 1)
+    read_only_before = disk1.read_bytes()
     result, output, machine, stats = run_vms(
-        f"{guest('blk')},drive={disks['vm'][0]},drive={disks['vm'][1]},readonly=on"
+        f"{guest('blk')},drive={disk0},drive={disk1},readonly=on,io={io}"
     )
     assert "PASS virtio/blk" in output, output[-3000:]  # (a lone VM's lines have no [vm0])
     assert result.status == 0
-    assert "PASS virtio/blk" in native
     # the same requests on the same disks: the same contents, byte for byte
     assert final_crc(output) == final_crc(native)
-    assert disks["vm"][0].read_bytes() == disks["native"][0].read_bytes()
-    assert disks["vm"][1].read_bytes() == read_only_before
-    # every request went through the hypervisor to the machine devices it drives
+    assert disk0.read_bytes() == native_disk
+    assert disk1.read_bytes() == read_only_before
     counters = stats[0].counters
-    assert counters["io_requests"] > 500 and counters["io_errors"] == 0
-    assert counters["io_copies"] >= counters["io_requests"]
-    assert counters["io_bytes"] >= 2 * (8 << 20)  # the disk was read whole twice at least
-    assert counters["virtio_mmio"] > 0 and counters["io_irqs"] > 0
-    assert counters["mmio"] >= counters["virtio_mmio"] + counters["plic_mmio"]
     devices = machine.statistics()["virtio"]
     assert set(devices) == {"virtio-blk0", "virtio-blk1"}
     # the VM saw its devices where it sees them natively: slot 7 read-write, slot 6 read-only
     assert "slot 7: capacity 16384 sectors" in output and "slot 6: capacity 2048 sectors" in output
+    assert counters["io_errors"] == counters["iommu_faults"] == 0 and counters["io_irqs"] > 0
+    if io == "emulated":
+        # every request went through the hypervisor to the machine devices it drives
+        assert counters["io_requests"] > 500
+        assert counters["io_copies"] >= counters["io_requests"]
+        assert counters["io_bytes"] >= 2 * (8 << 20)  # the disk was read whole twice at least
+        assert counters["virtio_mmio"] > 1000
+        assert counters["mmio"] >= counters["virtio_mmio"] + counters["plic_mmio"]
+        assert "iommu" not in machine.statistics()
+    else:
+        # the device's registers are the VM's: only the scan of the 6 empty slots exits (6
+        # registers each), and nothing is copied; its DMA went through the IOMMU
+        assert counters["virtio_mmio"] == 36
+        assert counters["io_requests"] == counters["io_copies"] == 0
+        iommu = machine.statistics()["iommu"]
+        assert iommu["translations"] > 1000 and iommu["faults"] == 0
 
 
 @pytest.mark.slow
@@ -196,3 +210,37 @@ def test_hostile_rings_never_crash_the_hypervisor_or_touch_anybody(tmp_path):
     assert disk.read_bytes() == before  # only reads were asked for: nothing was written
     address, code = hypervisor_text()
     assert machine.bus.read_bytes(address, len(code)) == code
+
+
+def test_passthrough_dma_outside_the_vm_is_an_iommu_fault_never_a_write(tmp_path):
+    # a VM with a disk assigned points its DMA past the end of its RAM (where the next VM's
+    # memory is in the host): reads, writes and rings there; the victim beside it checks its
+    # memory, and the disk must not change
+    disk = image(tmp_path / "disk.img", "1M", 1)
+    before = disk.read_bytes()
+    escape = require_guest(GUESTS / "hyp" / "dmaescape.elf")
+    result, output, machine, stats = run_vms(
+        f"{escape},drive={disk},io=passthrough", str(GUESTS / "hyp" / "victim.elf")
+    )
+    assert result.status == 0, output[-3000:]
+    assert "[vm0] dmaescape: 3 escapes refused, the device back after each" in output
+    assert "[vm0] PASS hyp/dmaescape" in output
+    assert "[vm1] victim: 1 MiB intact after 8 rounds" in output
+    # each one a record in the IOMMU's fault queue, read and reported by the hypervisor: a
+    # write guest-page fault (23) for the read into memory, read faults (21) for the write
+    # from it and for the descriptor table
+    refused = re.findall(r"hyp: vm0: iommu: DMA of the device in machine slot 7 refused "
+                         r"\(cause (\d+)\) at guest-physical (0x[0-9a-f]+)", output)  # fmt: skip
+    assert refused == [("23", "0x84001000"), ("21", "0x84002000"), ("21", "0x84003000")]
+    assert stats[0].counters["iommu_faults"] == 3 and stats[1].counters["iommu_faults"] == 0
+    assert machine.statistics()["iommu"]["faults"] == 3
+    assert disk.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_net_guest_with_both_nics_assigned():
+    result, output, machine, stats = run_vms(f"{guest('net')},netdev=h0,netdev=h0,io=passthrough")
+    assert "PASS virtio/net" in output, output[-3000:]
+    assert result.status == 0
+    assert stats[0].counters["io_requests"] == 0 and stats[0].counters["io_irqs"] > 0
+    assert machine.statistics()["hubs"]["h0"]["frames"] > 1000
