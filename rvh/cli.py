@@ -256,7 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     virtio = bench_commands.add_parser(
         "virtio", help="guest-visible virtio-blk MB/s and virtio-net frames/s (wall time)"
     )
-    virtio.add_argument("--repeat", type=_positive_int, default=3, metavar="N", help=REPEAT_HELP)
+    virtio.add_argument("--repeat", type=_positive_int, default=None, metavar="N", help=REPEAT_HELP)
+    virtio.add_argument(
+        "--vm",
+        action="store_true",
+        help="also as a VM of rvh's hypervisor over each I/O path (emulated, passthrough), "
+        "one table with exits per request (default 1 run each)",
+    )
     return parser
 
 
@@ -372,9 +378,11 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             title="rvh bench hext",
         )
     if args.bench == "virtio":
-        from rvh.bench.virtio import bench_virtio
+        from rvh.bench.virtio import bench_virtio, bench_virtio_vm
 
-        return bench_virtio(repeat=args.repeat)
+        if args.vm:
+            return bench_virtio_vm(repeat=args.repeat or 1)
+        return bench_virtio(repeat=args.repeat or 3)
     parser.exit(EXIT_USAGE, "rvh: bench needs a benchmark name: mips, mmu, hext or virtio\n")
     return EXIT_USAGE
 

@@ -78,6 +78,14 @@ struct vm *pt_vm_of_device(unsigned device_id)
     return 0;
 }
 
+int pt_busy(void)
+{
+    for (unsigned i = 0; i < assigned_count; i++)
+        if (assigned[i].vm->state == VM_RUNNING)
+            return 1;
+    return 0;
+}
+
 int pt_owns_irq(unsigned irq)
 {
     for (unsigned i = 0; i < assigned_count; i++)

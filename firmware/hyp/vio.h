@@ -196,6 +196,7 @@ int pt_owns_irq(unsigned irq);          /* a machine interrupt of an assigned de
 void pt_interrupt(unsigned irq);
 void pt_refresh(struct vm *vm);         /* the VM's PLIC levels from its devices' lines */
 struct vm *pt_vm_of_device(unsigned device_id);
+int pt_busy(void);                      /* a running VM has an assigned device */
 
 /* ---- the hooks the rest of the hypervisor calls (virtio.c) ---- */
 int vio_init(unsigned long hartid);     /* after the VMs are created: open the machine devices */

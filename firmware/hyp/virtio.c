@@ -426,11 +426,7 @@ int vio_busy(void)
                 (devices[v][i].host.device_id == VIRTIO_ID_NET ||   /* frames may come */
                  host_in_flight(&devices[v][i].host)))
                 return 1;
-    for (unsigned v = 0; v < hyp_nvms; v++)     /* an assigned device may interrupt any time */
-        if (passthrough[v] && machine_slots[v][0] < VIRTIO_SLOTS && hyp_vms[v].state == VM_RUNNING &&
-            pt_vm_of_device(machine_slots[v][0]) == &hyp_vms[v])
-            return 1;
-    return 0;
+    return pt_busy();                           /* an assigned device may interrupt any time */
 }
 
 /* ---- the registers ---- */
