@@ -53,6 +53,11 @@ def _record(counts: list[tuple[int, int]], is_vm: bool, machine: Machine) -> Non
     counts.append((exits, _chains(machine)))
 
 
+def _per_request(counts: list[tuple[int, int]]) -> str:
+    exits, chains = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    return f"{exits / chains:.2f}" if chains else "-"
+
+
 def bench_virtio_vm(repeat: int = 1) -> int:
     """Native and each mode x path in one table (``rvh bench virtio --vm``)."""
     from rvh.bench.phases import run_phases
@@ -64,8 +69,8 @@ def bench_virtio_vm(repeat: int = 1) -> int:
         image = Path(tmp) / "bench.img"
         for label, vm in VM_CONFIGS:
             rates: dict[str, list[float]] = {}
-            counts: list[tuple[int, int]] = []  # (VM exits, chains) of each run
-            finished = partial(_record, counts, vm is not None)
+            blk_counts: list[tuple[int, int]] = []  # (VM exits, chains) of each run
+            net_counts: list[tuple[int, int]] = []
 
             for _ in range(repeat):
                 subprocess.run(
@@ -73,36 +78,43 @@ def bench_virtio_vm(repeat: int = 1) -> int:
                     check=True,
                     capture_output=True,
                 )
-                config = MachineConfig(drives=[f"file={image},format=raw"])
+                # natively the machine's devices; a VM's are its --guest suboptions
+                config = MachineConfig(drives=[] if vm else [f"file={image},format=raw"])
                 for phase in run_phases(
-                    build / "virtio" / "blkbench.elf", sbi=True, config=config, vm=vm,
-                    finished=finished,
+                    build / "virtio" / "blkbench.elf", sbi=True, config=config,
+                    vm=f"{vm},drive={image}" if vm else None,
+                    finished=partial(_record, blk_counts, vm is not None),
                 ):  # fmt: skip
                     if phase.name in BLK_PHASES:
                         rates.setdefault(phase.name, []).append(BLK_BYTES / phase.seconds / 1e6)
                 macs = ("52:54:00:12:34:01", "52:54:00:12:34:02")
-                config = MachineConfig(netdevs=[f"hub,id=h0,mac={mac}" for mac in macs])
+                config = MachineConfig(
+                    netdevs=[] if vm else [f"hub,id=h0,mac={mac}" for mac in macs]
+                )
                 for phase in run_phases(
-                    build / "virtio" / "netbench.elf", sbi=True, config=config, vm=vm,
-                    finished=finished,
+                    build / "virtio" / "netbench.elf", sbi=True, config=config,
+                    vm=f"{vm},netdev=h0,netdev=h0" if vm else None,
+                    finished=partial(_record, net_counts, vm is not None),
                 ):  # fmt: skip
                     if phase.name in NET_FRAMES:
                         rates.setdefault(phase.name, []).append(
                             NET_FRAMES[phase.name] / phase.seconds
                         )
             median = {name: statistics.median(values) for name, values in rates.items()}
-            exits, chains = sum(c[0] for c in counts), sum(c[1] for c in counts)
-            per_request = f"{exits / chains:.2f}" if vm is not None and chains else "-"
+            per_request = [
+                _per_request(counts) if vm is not None else "-"
+                for counts in (blk_counts, net_counts)
+            ]
             rows.append((label, median, per_request))
     print(f"rvh bench virtio --vm: {repeat} run(s) each, medians (wall time)")
     header = "  ".join(f"{name:>10}" for name in (*BLK_PHASES, *NET_FRAMES))
-    print(f"  {'':<16}{header}  exits/request")
-    print(f"  {'':<16}" + "  ".join(f"{'MB/s':>10}" for _ in BLK_PHASES) + "  " +
-          "  ".join(f"{'frames/s':>10}" for _ in NET_FRAMES))  # fmt: skip
+    print(f"  {'':<16}{header}  {'exits/request':>17}")
+    units = [f"{'MB/s':>10}" for _ in BLK_PHASES] + [f"{'frames/s':>10}" for _ in NET_FRAMES]
+    print(f"  {'':<16}" + "  ".join(units) + f"  {'blk':>8} {'net':>8}")
     for label, median, per_request in rows:
         cells = [f"{median.get(name, 0):10.1f}" for name in BLK_PHASES]
         cells += [f"{median.get(name, 0):10,.0f}" for name in NET_FRAMES]
-        print(f"  {label:<16}" + "  ".join(cells) + f"  {per_request:>13}")
+        print(f"  {label:<16}" + "  ".join(cells) + f"  {per_request[0]:>8} {per_request[1]:>8}")
     return 0
 
 
