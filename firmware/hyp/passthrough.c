@@ -118,6 +118,11 @@ void pt_interrupt(unsigned irq)
             continue;
         plic_disable(irq);
         d->masked = 1;
+        if (d->vm->state != VM_RUNNING) {
+            /* its VM is gone: quiet the device for good (reset, source left masked) */
+            *device_reg(d, VIRTIO_MMIO_STATUS) = 0;
+            continue;
+        }
         d->vm->stats[HYP_STAT_IO_IRQS]++;
         pt_refresh(d->vm);
     }

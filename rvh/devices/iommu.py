@@ -158,9 +158,8 @@ class Iommu:
         self.ipsr = 0
         self.icvec = 0
         self.contexts: dict[int, DeviceContext] = {}  # the device-context cache
-        self.iotlb: dict[
-            tuple[int, int], tuple[int, int]
-        ] = {}  # (gscid, gpa page) -> (pte, spa page)
+        # G-stage leaves: (gscid, level, gpa >> (12 + 9 * level)) -> (pte, system-physical base)
+        self.iotlb: dict[tuple[int, int, int], tuple[int, int]] = {}
         self.counts = {"translations": 0, "faults": 0, "commands": 0, "faults_dropped": 0}
 
     # ---- registers ---------------------------------------------------------------------
@@ -312,7 +311,8 @@ class Iommu:
             gscid = low >> 44 & 0xFFFF
             page = (high >> 10 & ((1 << 52) - 1)) if av else None
             for key in list(self.iotlb):
-                if (not gv or key[0] == gscid) and (page is None or key[1] == page):
+                # AV: the leaves (4 KiB, 2 MiB or 1 GiB) that map the address's page
+                if (not gv or key[0] == gscid) and (page is None or key[2] == page >> 9 * key[1]):
                     del self.iotlb[key]
             return True
         if opcode == OP_IOFENCE:
@@ -413,16 +413,21 @@ class Iommu:
         dtf = bool(context.tc & TC_DTF)
         if context.g_mode == IOHGATP_BARE:
             return self._check_memory(device_id, ttyp, address, length, write, dtf, address)
-        first_page = address & ~(PAGE - 1)
-        base = self._g_stage(context, device_id, ttyp, address, write, dtf)
-        # every page of the range, and they must be contiguous in system-physical memory (the
-        # devices address RAM as one range)
-        for page in range(first_page + PAGE, address + max(length, 1), PAGE):
-            spa = self._g_stage(context, device_id, ttyp, page, write, dtf)
-            if spa != base + (page - first_page):
+        # every leaf the range touches, and they must be contiguous in system-physical memory
+        # (the devices address RAM as one range); a megapage covers 2 MiB in one lookup
+        spa = -1
+        position, end = address, address + max(length, 1)
+        while position < end:
+            leaf_spa, leaf_gpa, leaf_size = self._g_stage(
+                context, device_id, ttyp, position, write, dtf
+            )
+            here = leaf_spa + (position - leaf_gpa)
+            if spa < 0:
+                spa = here
+            elif here != spa + (position - address):
                 cause = CAUSE_WRITE_ACCESS if write else CAUSE_READ_ACCESS
-                raise self._fault(cause, device_id, ttyp, page, dtf=dtf)
-        spa = base + (address - first_page)
+                raise self._fault(cause, device_id, ttyp, position, dtf=dtf)
+            position = leaf_gpa + leaf_size
         return self._check_memory(device_id, ttyp, spa, length, write, dtf, address)
 
     def _check_memory(
@@ -443,14 +448,22 @@ class Iommu:
         gpa: int,
         write: bool,
         dtf: bool,
-    ) -> int:
-        """The system-physical page holding guest-physical address ``gpa`` (Sv39x4, privileged
-        8.5).  With no first stage the device's address is the GPA: iotval = iotval2 = it."""
+    ) -> tuple[int, int, int]:
+        """The G-stage leaf mapping guest-physical address ``gpa`` (Sv39x4, privileged 8.5):
+        (its system-physical base, its guest-physical base, its size).  With no first stage the
+        device's address is the GPA: iotval = iotval2 = it."""
         iova = gpa
-        key = (context.gscid, gpa >> 12)
         gpa_bits = gpa & ~3  # iotval2: GPA bits 63:2; bit 0 (implicit access) is 0
-        cached = self.iotlb.get(key)
         guest_fault = CAUSE_WRITE_GUEST_PAGE if write else CAUSE_READ_GUEST_PAGE
+        gscid = context.gscid
+        level = 0
+        cached = self.iotlb.get((gscid, 0, gpa >> 12))
+        if cached is None:
+            level = 1
+            cached = self.iotlb.get((gscid, 1, gpa >> 21))
+        if cached is None:
+            level = 2
+            cached = self.iotlb.get((gscid, 2, gpa >> 30))
         if cached is None:
             if gpa >> 41:
                 raise self._fault(guest_fault, device_id, ttyp, iova, gpa_bits, dtf)
@@ -474,15 +487,15 @@ class Iommu:
             ppn = (pte >> 10) & PPN_MASK
             if level and ppn & ((1 << (9 * level)) - 1):  # a misaligned superpage
                 raise self._fault(guest_fault, device_id, ttyp, iova, gpa_bits, dtf)
-            spa_page = (ppn | ((gpa >> 12) & ((1 << (9 * level)) - 1))) * PAGE
-            cached = (pte, spa_page)
-            self.iotlb[key] = cached
-        pte, spa_page = cached
+            cached = (pte, ppn * PAGE)
+            self.iotlb[(gscid, level, gpa >> (12 + 9 * level))] = cached
+        pte, leaf_spa = cached
         # G-stage leaves must be user pages; A must be set, and D for a write (no GADE)
         needed = PTE_U | PTE_A | (PTE_W | PTE_D if write else PTE_R)
         if pte & needed != needed:
             raise self._fault(guest_fault, device_id, ttyp, iova, gpa_bits, dtf)
-        return spa_page
+        size = PAGE << (9 * level)
+        return leaf_spa, gpa & ~(size - 1), size
 
     def statistics(self) -> dict[str, int]:
         return dict(self.counts)

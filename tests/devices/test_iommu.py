@@ -312,3 +312,17 @@ def test_an_illegal_command_stops_the_queue_until_software_clears_it(rig):
     rig.reg(I.CQCSR, I.CQEN, 4)
     rig.reg(I.CQT, 1, 4)
     assert rig.iommu.read(I.CQCSR, 4) & I.CQMF
+
+
+def test_iotinval_of_an_address_in_a_megapage_drops_the_megapage(rig):
+    rig.context(DDT_ROOT + 32 * 1, iohgatp=rig.g_stage(gscid=5))
+    rig.ddtp(I.MODE_1LVL)
+    rig.command_queue()
+    assert rig.iommu.translate(1, 0x8000_1000, 64, write=False) == VM + 0x1000
+    level1 = (rig.r64(G_ROOT + 8 * 2) >> 10) * 4096
+    moved = VM + 0x80_0000  # the 2 MiB leaf now maps 8 MiB further
+    rig.w64(level1, (moved >> 12) << 10 | (rig.r64(level1) & 0x3FF))
+    assert rig.iommu.translate(1, 0x8000_1000, 64, write=False) == VM + 0x1000  # cached
+    rig.command(I.OP_IOTINVAL | I.IOTINVAL_GVMA << 7 | 1 << 33 | 5 << 44 | 1 << 10,
+                (0x8010_0000 >> 12) << 10)  # fmt: skip
+    assert rig.iommu.translate(1, 0x8000_1000, 64, write=False) == moved + 0x1000
