@@ -160,6 +160,9 @@ class Iommu:
         self.contexts: dict[int, DeviceContext] = {}  # the device-context cache
         # G-stage leaves: (gscid, level, gpa >> (12 + 9 * level)) -> (pte, system-physical base)
         self.iotlb: dict[tuple[int, int, int], tuple[int, int]] = {}
+        # per device, the last leaf it used when all of it is RAM: (gpa base, gpa end, spa base,
+        # writable); dropped by every invalidation command and ddtp write (the hot path of DMA)
+        self.windows: dict[int, tuple[int, int, int, bool]] = {}
         self.counts = {"translations": 0, "faults": 0, "commands": 0, "faults_dropped": 0}
 
     # ---- registers ---------------------------------------------------------------------
@@ -197,6 +200,7 @@ class Iommu:
         elif size == 4 and offset in (DDTP, CQB, FQB):
             value = (self._register(offset, 8) & ~0xFFFF_FFFF) | value
         if offset == DDTP:
+            self.windows.clear()
             mode = value & 0xF
             if mode > MODE_3LVL:  # WARL: an unsupported mode leaves the register as it was
                 return
@@ -293,6 +297,7 @@ class Iommu:
 
     def _execute(self, low: int, high: int) -> bool:
         opcode, func3 = low & 0x7F, (low >> 7) & 7
+        self.windows.clear()
         if opcode == OP_IODIR:
             if func3 not in (IODIR_INVAL_DDT, IODIR_INVAL_PDT):
                 return False
@@ -402,8 +407,16 @@ class Iommu:
     def translate(self, device_id: int, address: int, length: int, write: bool) -> int:
         """The system-physical address of a device's DMA to [address, address + length), which
         must map to one contiguous range of RAM; raises :class:`IommuFault` (recorded) if not."""
-        ttyp = TTYP_WRITE if write else TTYP_READ
         self.counts["translations"] += 1
+        window = self.windows.get(device_id)
+        if (
+            window is not None
+            and window[0] <= address
+            and address + length <= window[1]
+            and (window[3] or not write)
+        ):
+            return window[2] + (address - window[0])
+        ttyp = TTYP_WRITE if write else TTYP_READ
         mode = self.ddtp & 0xF
         if mode == MODE_OFF:
             raise self._fault(CAUSE_ALL_DISALLOWED, device_id, ttyp, address)
@@ -424,11 +437,27 @@ class Iommu:
             here = leaf_spa + (position - leaf_gpa)
             if spa < 0:
                 spa = here
+                self._remember(device_id, leaf_spa, leaf_gpa, leaf_size)
             elif here != spa + (position - address):
                 cause = CAUSE_WRITE_ACCESS if write else CAUSE_READ_ACCESS
                 raise self._fault(cause, device_id, ttyp, position, dtf=dtf)
             position = leaf_gpa + leaf_size
         return self._check_memory(device_id, ttyp, spa, length, write, dtf, address)
+
+    def _remember(self, device_id: int, leaf_spa: int, leaf_gpa: int, leaf_size: int) -> None:
+        ram = self.bus.ram_base
+        if ram <= leaf_spa and leaf_spa + leaf_size <= ram + self.bus.ram_size:
+            pte = self.iotlb_pte(device_id, leaf_gpa)
+            writable = pte & (PTE_W | PTE_D) == PTE_W | PTE_D
+            self.windows[device_id] = (leaf_gpa, leaf_gpa + leaf_size, leaf_spa, writable)
+
+    def iotlb_pte(self, device_id: int, gpa: int) -> int:
+        context = self.contexts[device_id]
+        for level in range(3):
+            cached = self.iotlb.get((context.gscid, level, gpa >> (12 + 9 * level)))
+            if cached is not None:
+                return cached[0]
+        return 0
 
     def _check_memory(
         self, device_id: int, ttyp: int, spa: int, length: int, write: bool, dtf: bool, iova: int
