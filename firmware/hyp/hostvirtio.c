@@ -29,14 +29,21 @@ static int open_queue(struct host_dev *h, unsigned index)
     *reg(h, VIRTIO_MMIO_QUEUE_SEL) = index;
     if (*reg(h, VIRTIO_MMIO_QUEUE_READY) || *reg(h, VIRTIO_MMIO_QUEUE_NUM_MAX) < HOST_QUEUE_SIZE)
         return -1;
-    uint8_t *page = hyp_alloc_pages(4096, 4096);    /* 512 B of descriptors, avail, used */
+    if (!q->desc) {                                 /* (a reopen after a reset keeps its memory) */
+        uint8_t *page = hyp_alloc_pages(4096, 4096);    /* descriptors, avail, used */
+        q->desc = (struct virtq_desc *)page;
+        q->avail = (volatile uint16_t *)(page + 1024);
+        q->used = (volatile uint16_t *)(page + 2048);
+        for (unsigned s = 0; s < HOST_SLOTS; s++)
+            q->slots[s].bounce = hyp_alloc_pages(h->bounce_size, 64);
+    }
+    memset((void *)q->desc, 0, 4096);
     q->size = HOST_QUEUE_SIZE;
-    q->desc = (struct virtq_desc *)page;
-    q->avail = (volatile uint16_t *)(page + 1024);
-    q->used = (volatile uint16_t *)(page + 2048);
+    q->avail_idx = q->last_used = 0;
     q->free_slots = HOST_SLOTS;
+    q->held_head = q->held_count = 0;
     for (unsigned s = 0; s < HOST_SLOTS; s++)
-        q->slots[s].bounce = hyp_alloc_pages(h->bounce_size, 64);
+        q->slots[s].busy = 0;
     *reg(h, VIRTIO_MMIO_QUEUE_NUM) = q->size;
     unsigned long desc = (unsigned long)q->desc, avail = (unsigned long)q->avail,
                   used = (unsigned long)q->used;
@@ -194,6 +201,15 @@ void host_virtio_service(struct host_dev *h)
     uint32_t status = *reg(h, VIRTIO_MMIO_INTERRUPT_STATUS);
     if (status)
         *reg(h, VIRTIO_MMIO_INTERRUPT_ACK) = status;
+    if (*reg(h, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET) {
+        /* The machine device gave up (something forwarded was malformed after all): what it
+         * held is lost, so the VM's device fails too; the machine device starts over. */
+        printf("hyp: machine virtio slot %u: device needs reset; reopening it\n", h->slot);
+        vio_host_failed(h);
+        if (host_virtio_open(h, h->slot) < 0)
+            printf("hyp: machine virtio slot %u: could not reopen it\n", h->slot);
+        return;
+    }
     for (unsigned i = 0; i < h->nqueues; i++) {
         struct host_queue *q = &h->queues[i];
         fence();

@@ -163,6 +163,7 @@ struct vio_dev {
 int vio_virtio_access(struct vm *vm, unsigned long offset, int is_store, int width,
                       unsigned long *value);
 void vio_host_complete(struct host_dev *h, unsigned queue, unsigned slot, uint32_t len);
+void vio_host_failed(struct host_dev *h);   /* the machine device lost its requests */
 int vio_parse_slots(struct vm *vm, const uint8_t *cells, uint32_t len);
 void vio_parse_io(struct vm *vm, const char *io);
 

@@ -306,6 +306,13 @@ static void forward(struct vio_dev *dev, unsigned qi)
         struct host_slot *slot = &hq->slots[s];
         int rc = walk_chain(dev, qi, (uint16_t)head, GATHER, slot->bounce, dev->host.bounce_size, 0,
                             &slot->readable, &slot->writable);
+        if (rc >= 0 && dev->host.device_id == VIRTIO_ID_BLOCK &&
+            (slot->readable < 16 || slot->writable < 1)) {
+            /* 5.2.6: a disk request has a 16-byte header and a status byte; the machine device
+             * would give up on its whole queue for one without, so the VM's device does */
+            device_error(dev, qi, "request at head %u lacks its header or status byte", (unsigned)head, 0);
+            rc = -1;
+        }
         if (rc != 0) {
             slot->busy = 0;
             hq->free_slots++;
@@ -384,6 +391,13 @@ void vio_host_complete(struct host_dev *h, unsigned qi, unsigned s, uint32_t len
     }
     slot->busy = 0;
     hq->free_slots++;
+}
+
+void vio_host_failed(struct host_dev *h)
+{
+    struct vio_dev *dev = h->owner;
+    dev->vm->stats[HYP_STAT_IO_ERRORS]++;
+    device_error(dev, 0, "the machine device failed the %u requests in flight", host_in_flight(h), 0);
 }
 
 void vio_host_interrupt(void)

@@ -129,6 +129,9 @@ static void bad_chains(void)
     set_desc(2, (uintptr_t)data, SECTOR, 0, 0);
     post(0, 1);
     expect_needs_reset(240);
+    set_desc(0, (uintptr_t)&hdr, sizeof hdr, 0, 0);     /* a request with no status byte */
+    post(0, 1);
+    expect_needs_reset(250);
 }
 
 static void bad_indirect_tables(void)

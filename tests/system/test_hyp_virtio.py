@@ -199,13 +199,13 @@ def test_hostile_rings_never_crash_the_hypervisor_or_touch_anybody(tmp_path):
     )
     assert result.status == 0, output[-3000:]
     assert "[vm1] PASS hyp/ringhostile" in output
-    assert "[vm1] ringhostile: 17 rings refused, device back after each" in output
+    assert "[vm1] ringhostile: 18 rings refused, device back after each" in output
     assert "[vm0] victim: 1 MiB intact after 8 rounds" in output
     assert "[vm2] PASS smode/hello" in output
     # one line per refusal on the hypervisor's console, each counted
-    assert output.count("device needs reset") == 17
+    assert output.count("device needs reset") == 18
     assert "rings misaligned or outside the VM's RAM" in output
-    assert stats[1].counters["io_errors"] == 18  # 17 refused rings + the oversized request
+    assert stats[1].counters["io_errors"] == 19  # 18 refused rings + the oversized request
     assert stats[0].counters["io_requests"] == stats[2].counters["io_requests"] == 0
     assert disk.read_bytes() == before  # only reads were asked for: nothing was written
     address, code = hypervisor_text()
