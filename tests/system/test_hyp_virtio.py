@@ -244,3 +244,25 @@ def test_net_guest_with_both_nics_assigned():
     assert result.status == 0
     assert stats[0].counters["io_requests"] == 0 and stats[0].counters["io_irqs"] > 0
     assert machine.statistics()["hubs"]["h0"]["frames"] > 1000
+
+
+def test_random_rings_get_answers_and_touch_nobody(tmp_path):
+    # 400 rounds of random descriptor tables (half honest requests, half noise) beside a victim:
+    # every chain is completed or refused with NEEDS_RESET, never left hanging, and every honest
+    # request gets its status (the guest checks both)
+    disk = image(tmp_path / "scratch.img", "1M", 1)
+    fuzz = require_guest(GUESTS / "hyp" / "ringfuzz.elf")
+    result, output, machine, stats = run_vms(
+        f"{fuzz},drive={disk}", str(GUESTS / "hyp" / "victim.elf")
+    )
+    assert result.status == 0, output[-3000:]
+    found = re.search(
+        r"\[vm0\] ringfuzz: 400 rounds: (\d+) chains completed, (\d+) refused", output
+    )
+    assert found and "[vm0] PASS hyp/ringfuzz" in output, output[-3000:]
+    completed, refused = map(int, found.groups())
+    assert completed + refused == 400 and completed > 100 and refused > 100
+    assert stats[0].counters["io_errors"] == refused
+    assert "[vm1] victim: 1 MiB intact after 8 rounds" in output
+    address, code = hypervisor_text()
+    assert machine.bus.read_bytes(address, len(code)) == code
