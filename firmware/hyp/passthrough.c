@@ -98,7 +98,9 @@ void pt_refresh(struct vm *vm)
 {
     for (unsigned i = 0; i < assigned_count; i++) {
         struct pt_dev *d = &assigned[i];
-        if (d->vm != vm)
+        /* unmasked, the VM's source is low and a rise of the line is a machine interrupt: only
+         * a masked source needs the device read (one MMIO access less per PLIC exit) */
+        if (d->vm != vm || !d->masked)
             continue;
         int line = *device_reg(d, VIRTIO_MMIO_INTERRUPT_STATUS) != 0;
         vplic_set_level(vm, VIRTIO_IRQ_BASE + d->vm_slot, line);
@@ -117,7 +119,7 @@ void pt_interrupt(unsigned irq)
         if (VIRTIO_IRQ_BASE + d->machine_slot != irq)
             continue;
         plic_disable(irq);
-        d->masked = 1;
+        d->masked = 1;                  /* (the VM's source is high only while masked) */
         if (d->vm->state != VM_RUNNING) {
             /* its VM is gone: quiet the device for good (reset, source left masked) */
             *device_reg(d, VIRTIO_MMIO_STATUS) = 0;
