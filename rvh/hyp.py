@@ -380,9 +380,12 @@ def qemu_command(
     memory: int,
     out: Path,
     firmware: str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf",
+    config: MachineConfig | None = None,
 ) -> list[str]:
     """The QEMU 7.2 command that runs the same hypervisor and VMs: the host tree and each VM's
-    RAM as rvh prepared them (``ram(address, size)`` reads host RAM), under OpenSBI."""
+    RAM as rvh prepared them (``ram(address, size)`` reads host RAM), under OpenSBI, with the
+    machine virtio devices of ``config`` in the same slots (QEMU, like rvh, gives the first
+    ``-device`` the highest slot)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "host.dtb").write_bytes(machine_tree)
     command = [
@@ -394,7 +397,31 @@ def qemu_command(
         image = out / f"{plan.name}.bin"
         image.write_bytes(ram(plan.host_base, plan.spec.memory))
         command += ["-device", f"loader,file={image},addr={plan.host_base:#x},force-raw=on"]
+    if config is not None and (config.drives or config.netdevs):
+        command += _qemu_virtio_args(config)
     return command
+
+
+def _qemu_virtio_args(config: MachineConfig) -> list[str]:
+    from rvh.devices.virtio.net import default_mac, format_mac
+    from rvh.devices.virtio.options import parse_drive, parse_netdev
+
+    args = ["-global", "virtio-mmio.force-legacy=false"]  # QEMU 7.2's virt defaults to v1
+    for index, text in enumerate(config.drives):
+        drive = parse_drive(text)
+        readonly = ",readonly=on" if drive.readonly else ""
+        args += ["-drive", f"file={drive.file},if=none,format=raw,id=d{index}{readonly}"]
+        args += ["-device", f"virtio-blk-device,drive=d{index}"]
+    hubs: dict[str, int] = {}
+    for index, text in enumerate(config.netdevs):
+        options = parse_netdev(text)
+        if options.kind != "hub":
+            raise ConfigError(f"--netdev {text!r}: only hub netdevs are exported for QEMU")
+        hub = hubs.setdefault(options.id, len(hubs))
+        mac = format_mac(options.mac or default_mac(index))
+        args += ["-netdev", f"hubport,id=n{index},hubid={hub}"]
+        args += ["-device", f"virtio-net-device,netdev=n{index},mac={mac}"]
+    return args
 
 
 def export_for_qemu(specs: list[GuestSpec], out: Path, firmware: str | None = None) -> list[str]:
@@ -404,15 +431,20 @@ def export_for_qemu(specs: list[GuestSpec], out: Path, firmware: str | None = No
     from rvh.machine import Machine
 
     config = MachineConfig(memory=max(MachineConfig.memory, host_memory_needed(specs)))
-    if any(spec.device_count for spec in specs):
-        raise ConfigError("VM drives and NICs are not exported for QEMU yet")
+    if any(spec.io == "passthrough" and spec.device_count for spec in specs):
+        raise ConfigError("io=passthrough needs rvh's RISC-V IOMMU; QEMU 7.2 has none")
+    attach_vm_devices(config, specs)
     machine = Machine(config, output=lambda data: None)
     recipe = HypervisorBoot(specs)
     machine.boot(recipe)
     extra = {"firmware": firmware} if firmware else {}
-    return qemu_command(
-        machine.fdt_blob, recipe.plans, machine.bus.read_bytes, config.memory, out, **extra
-    )
+    command = qemu_command(
+        machine.fdt_blob, recipe.plans, machine.bus.read_bytes, config.memory, out,
+        config=config, **extra,
+    )  # fmt: skip
+    for device in machine.virtio:
+        device.close()  # rvh's locks on the images: QEMU takes them next
+    return command
 
 
 def hyp_stats_header() -> str:

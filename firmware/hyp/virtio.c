@@ -353,6 +353,12 @@ static void deliver_frames(struct vio_dev *dev)
                 return;
             }
             if (w >= len) {
+                /* 5.1.6.4: without MRG_RXBUF (never offered) num_buffers is 1; a machine NIC
+                 * may leave it 0 (QEMU 7.2 does), so the VM's device sets it */
+                if (len >= 12) {
+                    hq->slots[s].bounce[10] = 1;
+                    hq->slots[s].bounce[11] = 0;
+                }
                 if (walk_chain(dev, 0, (uint16_t)head, SCATTER, hq->slots[s].bounce, ~0u, len, &r, &w) < 0)
                     return;
                 consumed(dev, 0);

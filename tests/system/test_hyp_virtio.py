@@ -12,15 +12,17 @@ import sys
 import time
 
 import pytest
-from support import GUESTS, ROOT, require_guest
+from support import GUESTS, ROOT, require_guest, require_opensbi, require_qemu
 
 from rvh.boot import HypervisorBoot
 from rvh.config import MachineConfig
+from rvh.errors import ConfigError
 from rvh.hyp import (
     STATS_ADDRESS,
     STATS_SIZE,
     GuestSpec,
     attach_vm_devices,
+    export_for_qemu,
     host_memory_needed,
     read_stats,
 )
@@ -266,3 +268,30 @@ def test_random_rings_get_answers_and_touch_nobody(tmp_path):
     assert "[vm1] victim: 1 MiB intact after 8 rounds" in output
     address, code = hypervisor_text()
     assert machine.bus.read_bytes(address, len(code)) == code
+
+
+@pytest.mark.qemu
+def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path):
+    # the same hypervisor, host tree and VMs on QEMU 7.2: its machine virtio devices (QEMU's
+    # virtio-blk-device and virtio-net-device in the same slots) are what the hypervisor drives
+    require_qemu()
+    firmware = require_opensbi()
+    disk0, disk1 = image(tmp_path / "q0.img", "8M", 0), image(tmp_path / "q1.img", "1M", 1)
+    read_only_before = disk1.read_bytes()
+    runs = {
+        "blk": f"{guest('blk')},drive={disk0},drive={disk1},readonly=on",
+        "net": f"{guest('net')},netdev=h0,netdev=h0",
+    }
+    for name, spec in runs.items():
+        command = export_for_qemu([GuestSpec.parse(spec)], tmp_path / name, str(firmware))
+        assert "virtio-mmio.force-legacy=false" in command
+        qemu = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert f"PASS virtio/{name}" in qemu.stdout, qemu.stdout[-3000:] + qemu.stderr
+        assert "hyp: vm 0 (hw): status 0 (shutdown)" in qemu.stdout
+        assert re.search(r"io_requests [1-9]", qemu.stdout)  # through the hypervisor
+    assert disk1.read_bytes() == read_only_before
+
+
+def test_passthrough_is_not_exported_for_qemu(tmp_path):
+    with pytest.raises(ConfigError, match="io=passthrough needs rvh's RISC-V IOMMU"):
+        export_for_qemu([GuestSpec.parse(f"{guest('blk')},drive=x.img,io=passthrough")], tmp_path)
