@@ -295,3 +295,27 @@ def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path):
 def test_passthrough_is_not_exported_for_qemu(tmp_path):
     with pytest.raises(ConfigError, match="io=passthrough needs rvh's RISC-V IOMMU"):
         export_for_qemu([GuestSpec.parse(f"{guest('blk')},drive=x.img,io=passthrough")], tmp_path)
+
+
+def test_the_iommu_sits_in_front_of_every_virtio_device_and_in_the_tree(tmp_path):
+    from rvh import config as C
+    from rvh.fdt import parse_dtb, virtio_path
+
+    disk = image(tmp_path / "d.img", "1M", 1)
+    config = MachineConfig(iommu=True, drives=[f"file={disk}"], netdevs=["hub,id=h"])
+    machine = Machine(config, output=lambda data: None)
+    tree = parse_dtb(machine.device_tree())
+    node = tree[f"/soc/iommu@{C.IOMMU_BASE:x}"]
+    assert node.get_str("compatible") == "riscv,iommu"
+    assert node.get_u32("#iommu-cells") == 1
+    assert node.get_cells("interrupts") == [12, 13, 14, 15]
+    phandle = node.get_u32("phandle")
+    # device_id = slot: the disk is in slot 7, the NIC in slot 6
+    assert tree[virtio_path(7)].get_cells("iommus") == [phandle, 7]
+    assert tree[virtio_path(6)].get_cells("iommus") == [phandle, 6]
+    assert [device.memory.device_id for device in machine.virtio] == [7, 6]
+    assert all(device.memory.iommu is machine.iommu for device in machine.virtio)
+    # reset to Bare: DMA goes through untranslated until software programs the IOMMU
+    assert machine.iommu is not None and machine.iommu.read(0x10, 8) & 0xF == 1  # ddtp
+    for device in machine.virtio:
+        device.close()
