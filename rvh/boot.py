@@ -33,7 +33,7 @@ from rvh.bus import Bus
 from rvh.cpu.hart import Hart
 from rvh.cpu.layout import M_FIRMWARE_TRAPS
 from rvh.devices.bootrom import boot_rom
-from rvh.errors import LoadError
+from rvh.errors import ConfigError, LoadError
 from rvh.isa.disasm import instruction_length
 from rvh.loader import LoadedElf, load_elf
 
@@ -217,6 +217,12 @@ class HypervisorBoot(BuiltinSbiBoot):
         )
         if not Path(self.path).is_file():
             raise LoadError(f"{self.path}: the hypervisor is not built (make guests)")
+        for spec in self.guests:
+            if spec.device_count and spec.machine_slots is None:
+                raise ConfigError(
+                    f"--guest {spec.path}: its drives and NICs need machine devices "
+                    "(rvh.hyp.attach_vm_devices before the machine is built)"
+                )
         for plan in self.plans:
             hyp.place_vm(machine.bus.write_bytes, plan)
         plans = self.plans

@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="SPEC",
-        help="a VM for --hyp: PATH[,virt=hw][,mem=SIZE][,vcpus=N][,append=TEXT] "
+        help="a VM for --hyp: PATH[,virt=hw][,mem=SIZE][,vcpus=N][,append=TEXT]"
+        "[,drive=IMG[,readonly=on]]...[,netdev=ID]... "
         "(QEMU-style suboptions; repeatable, one VM each)",
     )
     run.add_argument(
@@ -268,7 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     virtio = bench_commands.add_parser(
         "virtio", help="guest-visible virtio-blk MB/s and virtio-net frames/s (wall time)"
     )
-    virtio.add_argument("--repeat", type=_positive_int, default=3, metavar="N", help=REPEAT_HELP)
+    virtio.add_argument("--repeat", type=_positive_int, default=None, metavar="N", help=REPEAT_HELP)
+    virtio.add_argument(
+        "--vm",
+        action="store_true",
+        help="also as a VM of rvh's hypervisor over each I/O path (emulated, passthrough), "
+        "one table with exits per request (default 1 run each)",
+    )
     overhead = bench_commands.add_parser(
         "overhead",
         help="what virtualization costs: cpu, priv, ram, disk, net natively and in each VM mode",
@@ -419,9 +426,11 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             dask=args.dask,
         )
     if args.bench == "virtio":
-        from rvh.bench.virtio import bench_virtio
+        from rvh.bench.virtio import bench_virtio, bench_virtio_vm
 
-        return bench_virtio(repeat=args.repeat)
+        if args.vm:
+            return bench_virtio_vm(repeat=args.repeat or 1)
+        return bench_virtio(repeat=args.repeat or 3)
     parser.exit(
         EXIT_USAGE, "rvh: bench needs a benchmark name: mips, mmu, hext, virtio or overhead\n"
     )
@@ -452,7 +461,7 @@ def _config(args: argparse.Namespace) -> MachineConfig:
 
 def _run(args: argparse.Namespace) -> int:
     from rvh.boot import BareElf, BootRecipe, BuiltinSbiBoot, FirmwareBoot, HypervisorBoot
-    from rvh.hyp import GuestSpec, host_memory_needed
+    from rvh.hyp import GuestSpec, attach_vm_devices, host_memory_needed
     from rvh.machine import Machine
 
     config = _config(args)
@@ -469,6 +478,7 @@ def _run(args: argparse.Namespace) -> int:
                 "--hyp runs its VMs from --guest SPEC; give no ELF, --sbi or --kernel"
             )
         guests = [GuestSpec.parse(text) for text in args.guest]
+        attach_vm_devices(config, guests)
         if args.memory is None:
             config.memory = max(config.memory, host_memory_needed(guests))
     elif args.guest:

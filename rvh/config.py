@@ -32,6 +32,13 @@ VIRTIO_BASE = 0x1000_1000
 VIRTIO_SIZE = 0x1000  # one slot; slot i is at VIRTIO_BASE + i * VIRTIO_SIZE
 VIRTIO_SLOTS = 8
 VIRTIO_IRQ_BASE = 1  # slot i raises PLIC source 1 + i
+# A RISC-V IOMMU in front of the virtio devices (rvh/devices/iommu.py), when MachineConfig.iommu
+# (rvh run --hyp with an io=passthrough VM): the device on slot i has device_id i; its wired
+# interrupt vector v raises PLIC source IOMMU_IRQ_BASE + v.  Not on QEMU 7.2's virt board.
+IOMMU_BASE = 0x1001_0000
+IOMMU_SIZE = 0x1000
+IOMMU_IRQ_BASE = 12
+IOMMU_VECTORS = 4
 RAM_BASE = 0x8000_0000
 
 TIMEBASE_HZ = 10_000_000
@@ -100,6 +107,7 @@ class MachineConfig:
     trace_path: str | None = None
     drives: list[str] = field(default_factory=list)  # --drive option strings
     netdevs: list[str] = field(default_factory=list)  # --netdev option strings
+    iommu: bool = False  # a RISC-V IOMMU in front of the virtio devices (IOMMU_BASE)
 
     def validate(self) -> None:
         if self.memory < 1 << 20 or self.memory > MAX_MEMORY:

@@ -15,8 +15,15 @@ Nothing here is private to rvh: the same tree, images and hypervisor run on QEMU
 (``-dtb``, ``-device loader``), which is how the hypervisor is checked to be real.
 
 A guest SPEC is QEMU-style suboptions: ``PATH[,virt=hw|trap|pv][,mem=SIZE][,vcpus=N]
-[,initrd=PATH][,append=TEXT][,drive=PATH][,readonly=on][,netdev=ID][,io=...]``; ``append`` takes
-the rest of its value up to the next known key, so a kernel command line may contain commas.
+[,initrd=PATH][,append=TEXT][,drive=PATH[,readonly=on]]...[,netdev=ID]...[,io=emulated]``;
+``append`` takes the rest of its value up to the next known key, so a kernel command line may
+contain commas.  ``drive=`` and ``netdev=`` may repeat (one virtio device each, in the VM's slots
+from the highest down, drives first, as natively); ``readonly=`` applies to the drive before it.
+
+A VM's disks and NICs are machine virtio-mmio devices that rvh attaches for it
+(:func:`attach_vm_devices`) and the hypervisor drives itself; the host tree lists each VM's
+machine slots (``rvh,virtio-slots``), and the hypervisor emulates a virtio-mmio device in the
+same slot numbers of the VM's board, forwarding requests (docs/virtio.md, "Under the hypervisor").
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rvh import config as C
+from rvh.config import MachineConfig
 from rvh.errors import ConfigError, LoadError
 from rvh.fdt import Board, DeviceTree, board_dtb, parse_dtb
 from rvh.isa import sbi
@@ -65,6 +73,15 @@ VM_COUNTERS = (
     "shadow_set_reused",  # a guest satp switch that found its shadow roots still cached
     "forwarded",  # exceptions forwarded into the guest (its traps, refused accesses)
     "injected_interrupts",  # virtual interrupts delivered to the guest
+    # virtual I/O (hw VMs)
+    "virtio_mmio",  # guest accesses to its virtio-mmio registers (each one an exit)
+    "plic_mmio",  # guest accesses to its virtual PLIC
+    "io_requests",  # descriptor chains forwarded to a machine device (or frames delivered)
+    "io_copies",  # buffers copied between the VM's RAM and the hypervisor's bounce buffers
+    "io_bytes",  # bytes those copies moved
+    "io_irqs",  # virtual interrupts raised (device InterruptStatus set)
+    "io_errors",  # malformed rings (device needs reset) and requests refused
+    "iommu_faults",  # DMA of its passthrough devices the IOMMU refused (io=passthrough)
 )
 # trap mode: CSR emulation by CSR (C takes the numbers from rvh/encoding.h by these names)
 TRAP_CSRS = (
@@ -99,6 +116,17 @@ def hypervisor_elf() -> Path:
 
 
 @dataclass
+class VmDrive:
+    """A ``drive=PATH[,readonly=on]`` of a VM."""
+
+    path: str
+    readonly: bool = False
+
+
+_REPEATABLE = ("drive", "readonly", "netdev")
+
+
+@dataclass
 class GuestSpec:
     """One ``--guest`` option."""
 
@@ -108,11 +136,12 @@ class GuestSpec:
     vcpus: int = 1
     initrd: str | None = None
     append: str | None = None
-    drive: str | None = None
-    readonly: bool = False
-    netdev: str | None = None
+    drives: list[VmDrive] = field(default_factory=list)
+    netdevs: list[str] = field(default_factory=list)
     io: str = "emulated"
     virt_given: bool = False
+    # the machine virtio-mmio slots of its devices, drives then NICs (attach_vm_devices)
+    machine_slots: list[int] | None = None
 
     @classmethod
     def parse(cls, text: str) -> GuestSpec:
@@ -130,7 +159,7 @@ class GuestSpec:
                 raise ConfigError(
                     f"--guest: unknown suboption {parts[index - 1]!r} (known: {', '.join(_KEYS)})"
                 )
-            if key in seen:
+            if key in seen and key not in _REPEATABLE:
                 raise ConfigError(f"--guest: {key}= given twice")
             seen.add(key)
             if key == "append":  # up to the next known key: a command line may hold commas
@@ -156,7 +185,9 @@ class GuestSpec:
         elif key == "readonly":
             if value not in ("on", "off"):
                 raise ConfigError(f"--guest readonly={value}: on or off")
-            self.readonly = value == "on"
+            if not self.drives:
+                raise ConfigError("--guest readonly= goes after the drive=PATH it is for")
+            self.drives[-1].readonly = value == "on"
         elif key == "io":
             if value not in IO_PATHS:
                 raise ConfigError(f"--guest io={value}: use one of {', '.join(IO_PATHS)}")
@@ -166,9 +197,17 @@ class GuestSpec:
         elif key == "append":
             self.append = value
         elif key == "drive":
-            self.drive = value
+            if not value:
+                raise ConfigError("--guest drive= needs an image file")
+            self.drives.append(VmDrive(value))
         elif key == "netdev":
-            self.netdev = value
+            if not value or "," in value:
+                raise ConfigError(f"--guest netdev={value!r}: a --netdev id or a hub name")
+            self.netdevs.append(value)
+
+    @property
+    def device_count(self) -> int:
+        return len(self.drives) + len(self.netdevs)
 
 
 @dataclass
@@ -206,10 +245,18 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
                     "(drop --cpu rv64,h=off, or use virt=trap)"
                 )
             spec.virt = "trap"  # the default follows the hart: hw with H, trap without
-        for what in ("initrd", "drive"):
-            path = getattr(spec, what)
-            if path is not None and not Path(path).is_file():
-                raise ConfigError(f"--guest {what}={path}: no such file")
+        if spec.io == "pv":
+            raise ConfigError(f"--guest {spec.path}: io={spec.io} is not implemented yet")
+        if spec.virt != "hw" and spec.device_count:
+            raise ConfigError(
+                f"--guest {spec.path}: drive= and netdev= need virt=hw (virtio is not yet "
+                "emulated for trap and pv VMs)"
+            )
+        if spec.initrd is not None and not Path(spec.initrd).is_file():
+            raise ConfigError(f"--guest initrd={spec.initrd}: no such file")
+        for drive in spec.drives:
+            if not Path(drive.path).is_file():
+                raise ConfigError(f"--guest drive={drive.path}: no such file")
     plans = []
     host = C.RAM_BASE + HYPERVISOR_RESERVED
     for index, spec in enumerate(specs):
@@ -282,6 +329,66 @@ def add_hypervisor_node(tree: DeviceTree, plans: list[VmPlan]) -> None:
         vm.prop_u32("rvh,vcpus", plan.spec.vcpus)
         vm.prop_str("rvh,virt", plan.spec.virt)
         vm.prop_str("rvh,name", plan.name)
+        if plan.spec.machine_slots:
+            vm.prop_cells("rvh,virtio-slots", *plan.spec.machine_slots)
+            vm.prop_str("rvh,io", plan.spec.io)
+
+
+def attach_vm_devices(config: MachineConfig, specs: list[GuestSpec]) -> None:
+    """Give the machine a virtio-mmio device for every VM drive and NIC, and record in each
+    spec the machine slots that are its (the hypervisor drives them; nothing else may).
+
+    The machine numbers its devices drives first, then NICs, from the highest slot down
+    (:meth:`rvh.machine.Machine._attach_virtio`), so a VM's drives follow the native
+    ``--drive``s and its NICs the native ``--netdev``s.  ``netdev=ID`` takes the native
+    ``--netdev socket,id=ID`` when there is one (the VM then owns that link), else it is a new
+    port on hub ``ID``, where it meets native NICs and other VMs' NICs."""
+    from rvh.devices.virtio.options import parse_netdev
+
+    drives = list(config.drives)
+    netdevs = list(config.netdevs)
+    native_ids: dict[str, int] = {}
+    for index, text in enumerate(netdevs):
+        try:
+            options = parse_netdev(text)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        if options.kind == "socket":
+            native_ids[options.id] = index
+    claimed: set[int] = set()
+    vm_drive_index: list[list[int]] = []
+    vm_net_index: list[list[int]] = []
+    for spec in specs:
+        mine = []
+        for drive in spec.drives:
+            text = f"file={drive.path.replace(',', ',,')},format=raw"
+            mine.append(len(drives))
+            drives.append(text + (",readonly=on" if drive.readonly else ""))
+        vm_drive_index.append(mine)
+        nics = []
+        for netdev in spec.netdevs:
+            if netdev in native_ids:
+                if native_ids[netdev] in claimed:
+                    raise ConfigError(f"--guest netdev={netdev}: that socket has one VM already")
+                claimed.add(native_ids[netdev])
+                nics.append(native_ids[netdev])
+            else:
+                nics.append(len(netdevs))
+                netdevs.append(f"hub,id={netdev}")
+        vm_net_index.append(nics)
+    if len(drives) + len(netdevs) > C.VIRTIO_SLOTS:
+        raise ConfigError(
+            f"the machine has {C.VIRTIO_SLOTS} virtio-mmio slots; the VMs and --drive/--netdev "
+            f"need {len(drives) + len(netdevs)}"
+        )
+    for spec, drive_index, net_index in zip(specs, vm_drive_index, vm_net_index, strict=True):
+        indices = drive_index + [len(drives) + index for index in net_index]
+        spec.machine_slots = [C.VIRTIO_SLOTS - 1 - index for index in indices]
+    config.drives = drives
+    config.netdevs = netdevs
+    # passthrough devices do DMA at the VM's guest-physical addresses: the IOMMU translates
+    if any(spec.io == "passthrough" and spec.device_count for spec in specs):
+        config.iommu = True
 
 
 def host_device_tree(machine_tree: bytes, plans: list[VmPlan]) -> bytes:
@@ -297,9 +404,12 @@ def qemu_command(
     memory: int,
     out: Path,
     firmware: str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf",
+    config: MachineConfig | None = None,
 ) -> list[str]:
     """The QEMU 7.2 command that runs the same hypervisor and VMs: the host tree and each VM's
-    RAM as rvh prepared them (``ram(address, size)`` reads host RAM), under OpenSBI."""
+    RAM as rvh prepared them (``ram(address, size)`` reads host RAM), under OpenSBI, with the
+    machine virtio devices of ``config`` in the same slots (QEMU, like rvh, gives the first
+    ``-device`` the highest slot)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "host.dtb").write_bytes(machine_tree)
     command = [
@@ -311,24 +421,54 @@ def qemu_command(
         image = out / f"{plan.name}.bin"
         image.write_bytes(ram(plan.host_base, plan.spec.memory))
         command += ["-device", f"loader,file={image},addr={plan.host_base:#x},force-raw=on"]
+    if config is not None and (config.drives or config.netdevs):
+        command += _qemu_virtio_args(config)
     return command
+
+
+def _qemu_virtio_args(config: MachineConfig) -> list[str]:
+    from rvh.devices.virtio.net import default_mac, format_mac
+    from rvh.devices.virtio.options import parse_drive, parse_netdev
+
+    args = ["-global", "virtio-mmio.force-legacy=false"]  # QEMU 7.2's virt defaults to v1
+    for index, text in enumerate(config.drives):
+        drive = parse_drive(text)
+        readonly = ",readonly=on" if drive.readonly else ""
+        args += ["-drive", f"file={drive.file},if=none,format=raw,id=d{index}{readonly}"]
+        args += ["-device", f"virtio-blk-device,drive=d{index}"]
+    hubs: dict[str, int] = {}
+    for index, text in enumerate(config.netdevs):
+        options = parse_netdev(text)
+        if options.kind != "hub":
+            raise ConfigError(f"--netdev {text!r}: only hub netdevs are exported for QEMU")
+        hub = hubs.setdefault(options.id, len(hubs))
+        mac = format_mac(options.mac or default_mac(index))
+        args += ["-netdev", f"hubport,id=n{index},hubid={hub}"]
+        args += ["-device", f"virtio-net-device,netdev=n{index},mac={mac}"]
+    return args
 
 
 def export_for_qemu(specs: list[GuestSpec], out: Path, firmware: str | None = None) -> list[str]:
     """Prepare the hypervisor's run exactly as ``rvh run --hyp`` would (host tree, each VM's RAM)
     and return the QEMU command that runs it (tools/hyp_qemu.py and the QEMU test use it)."""
     from rvh.boot import HypervisorBoot
-    from rvh.config import MachineConfig
     from rvh.machine import Machine
 
     config = MachineConfig(memory=max(MachineConfig.memory, host_memory_needed(specs)))
+    if any(spec.io == "passthrough" and spec.device_count for spec in specs):
+        raise ConfigError("io=passthrough needs rvh's RISC-V IOMMU; QEMU 7.2 has none")
+    attach_vm_devices(config, specs)
     machine = Machine(config, output=lambda data: None)
     recipe = HypervisorBoot(specs)
     machine.boot(recipe)
     extra = {"firmware": firmware} if firmware else {}
-    return qemu_command(
-        machine.fdt_blob, recipe.plans, machine.bus.read_bytes, config.memory, out, **extra
-    )
+    command = qemu_command(
+        machine.fdt_blob, recipe.plans, machine.bus.read_bytes, config.memory, out,
+        config=config, **extra,
+    )  # fmt: skip
+    for device in machine.virtio:
+        device.close()  # rvh's locks on the images: QEMU takes them next
+    return command
 
 
 def hyp_stats_header() -> str:

@@ -46,6 +46,7 @@ from rvh.cpu.interrupts import NEVER
 from rvh.cpu.tables import build_tables
 from rvh.devices.console import ConsoleInput, serial_output
 from rvh.devices.htif import Htif
+from rvh.devices.iommu import Iommu
 from rvh.devices.plic import Plic
 from rvh.devices.syscon import SiFiveTestDevice
 from rvh.devices.uart16550 import Uart16550
@@ -161,6 +162,9 @@ class Machine:
         self._wake = trio.Event()
         self.virtio: list[VirtioMmioDevice] = []
         self._attach_virtio()
+        self.iommu: Iommu | None = None
+        if cfg.iommu:
+            self._attach_iommu()
         self.htif: Htif | None = None
         self.elf: LoadedElf | None = None
         self.exit_counts: Counter[str] = Counter()
@@ -259,6 +263,34 @@ class Machine:
             self.bus.attach(C.VIRTIO_BASE + C.VIRTIO_SIZE * slot, C.VIRTIO_SIZE, device)
         self.virtio = devices
 
+    def _attach_iommu(self) -> None:
+        """A RISC-V IOMMU in front of every virtio device (device_id = its slot).  It resets
+        to Bare, so DMA is untranslated until software (the hypervisor) programs it."""
+        iommu = Iommu(
+            self.bus,
+            irq=lambda vector, level: self.plic.set_level(C.IOMMU_IRQ_BASE + vector, level),
+            log=self._device_log,
+        )
+        self.bus.attach(C.IOMMU_BASE, C.IOMMU_SIZE, iommu)
+        for position, device in enumerate(self.virtio):
+            device.memory.iommu = iommu
+            device.memory.device_id = C.VIRTIO_SLOTS - 1 - position
+        self.iommu = iommu
+
+    def _iommu_nodes(self, tree: DeviceTree) -> None:
+        """The IOMMU's node (the riscv,iommu binding) and each virtio device's ``iommus``."""
+        from rvh.fdt import PLIC_PATH, SOC_PATH, virtio_path
+
+        node = tree[SOC_PATH].add(f"iommu@{C.IOMMU_BASE:x}")
+        node.prop_str("compatible", "riscv,iommu")
+        node.prop_reg((C.IOMMU_BASE, C.IOMMU_SIZE))
+        node.prop_phandle("interrupt-parent", tree[PLIC_PATH])
+        node.prop_cells("interrupts", *(C.IOMMU_IRQ_BASE + v for v in range(C.IOMMU_VECTORS)))
+        node.prop_u32("#iommu-cells", 1)
+        for position in range(len(self.virtio)):
+            slot = C.VIRTIO_SLOTS - 1 - position
+            tree[virtio_path(slot)].prop_cells("iommus", node, slot)
+
     def _parse_netdevs(self) -> list[NetdevOptions]:
         """The --netdev options, refusing what would go wrong quietly later: a socket id given
         twice (hub ids repeat on purpose: each NIC on hub N says hub,id=N), two NICs with one
@@ -336,7 +368,8 @@ class Machine:
             timebase_frequency=C.TIMEBASE_HZ,
             plic_ndev=0x60,
             bootargs=self.config.bootargs,
-            extra_nodes=tuple(self.device_tree_hooks),
+            extra_nodes=tuple(self.device_tree_hooks)
+            + ((self._iommu_nodes,) if self.iommu is not None else ()),
         )
         return board_dtb(board)
 
@@ -695,6 +728,7 @@ class Machine:
             "uart": self.uart.statistics(),
             "plic": self.plic.statistics(),
             "virtio": {device.name: device.statistics() for device in self.virtio},
+            **({"iommu": self.iommu.statistics()} if self.iommu is not None else {}),
             "hubs": {name: hub.statistics() for name, hub in self.hubs.items()},
         }
 

@@ -6,14 +6,16 @@ The hypervisor itself (firmware/hyp) is tested by running it: tests/system/test_
 import pytest
 from support import GUESTS
 
-from rvh.config import RAM_BASE
+from rvh.config import RAM_BASE, MachineConfig
 from rvh.errors import ConfigError, LoadError
 from rvh.fdt import DeviceTree, parse_dtb
 from rvh.hyp import (
     HOST_TREE_RESERVED,
     HYPERVISOR_RESERVED,
     GuestSpec,
+    VmDrive,
     add_hypervisor_node,
+    attach_vm_devices,
     host_memory_needed,
     place_vm,
     plan_vms,
@@ -25,13 +27,20 @@ HELLO = str(GUESTS / "smode" / "hello.elf")
 def test_spec_defaults():
     spec = GuestSpec.parse("guest.elf")
     assert (spec.path, spec.virt, spec.memory, spec.vcpus) == ("guest.elf", "hw", 64 << 20, 1)
-    assert (spec.append, spec.drive, spec.readonly, spec.io) == (None, None, False, "emulated")
+    assert (spec.append, spec.drives, spec.netdevs, spec.io) == (None, [], [], "emulated")
 
 
 def test_spec_suboptions():
     spec = GuestSpec.parse("g.elf,virt=trap,mem=128M,vcpus=2,drive=d.img,readonly=on,netdev=n0")
     assert (spec.virt, spec.memory, spec.vcpus) == ("trap", 128 << 20, 2)
-    assert (spec.drive, spec.readonly, spec.netdev) == ("d.img", True, "n0")
+    assert (spec.drives, spec.netdevs) == ([VmDrive("d.img", True)], ["n0"])
+
+
+def test_drives_and_netdevs_repeat_and_readonly_is_for_the_drive_before_it():
+    spec = GuestSpec.parse("g.elf,drive=a.img,drive=b.img,readonly=on,netdev=h0,netdev=h1")
+    assert spec.drives == [VmDrive("a.img", False), VmDrive("b.img", True)]
+    assert spec.netdevs == ["h0", "h1"]
+    assert spec.device_count == 4
 
 
 def test_append_takes_commas_up_to_the_next_known_key():
@@ -54,6 +63,9 @@ def test_append_takes_commas_up_to_the_next_known_key():
         ("g.elf,readonly=yes", "readonly=yes: on or off"),
         ("g.elf,io=magic", "io=magic"),
         ("g.elf,mem=8M,mem=16M", "mem= given twice"),
+        ("g.elf,readonly=on,drive=a.img", "readonly= goes after the drive=PATH it is for"),
+        ("g.elf,drive=", "drive= needs an image file"),
+        ("g.elf,netdev=", "netdev=''"),
     ],
 )
 def test_bad_spec_is_one_line(text, message):
@@ -173,3 +185,71 @@ def test_stats_page_layout_round_trips():
     header = hyp_stats_header()
     assert f"#define HYP_STAT_ECALL                {STATS_COUNTERS + 1}" in header
     assert f"#define HYP_STAT_SBI          {STATS_SBI}" in header
+
+
+def test_vm_devices_become_machine_devices_in_the_slots_the_machine_gives_them(tmp_path):
+    # the machine numbers drives first, then NICs, from slot 7 down; VM devices follow the
+    # native ones, and each VM's node lists its machine slots in its own device order
+    config = MachineConfig(drives=["file=native.img"], netdevs=["hub,id=n"])
+    specs = [
+        GuestSpec.parse("a.elf,drive=a.img,netdev=h0"),
+        GuestSpec.parse("b.elf,netdev=h0,drive=b1.img,readonly=on,drive=b2.img"),
+    ]
+    attach_vm_devices(config, specs)
+    assert config.drives == [
+        "file=native.img",
+        "file=a.img,format=raw",
+        "file=b1.img,format=raw,readonly=on",
+        "file=b2.img,format=raw",
+    ]
+    assert config.netdevs == ["hub,id=n", "hub,id=h0", "hub,id=h0"]
+    # drives 1..3 are slots 6..4; NICs 1 and 2 (machine devices 5, 6) are slots 2 and 1
+    assert specs[0].machine_slots == [6, 2]
+    assert specs[1].machine_slots == [5, 4, 1]
+
+
+def test_a_vm_netdev_takes_a_native_socket_netdev_of_that_id():
+    socket = "socket,id=up,udp=127.0.0.1:5001,localaddr=127.0.0.1:5000"
+    config = MachineConfig(netdevs=[socket])
+    spec = GuestSpec.parse("a.elf,netdev=up")
+    attach_vm_devices(config, [spec])
+    assert config.netdevs == [socket]  # no new NIC: the VM owns that one
+    assert spec.machine_slots == [7]
+    with pytest.raises(ConfigError, match="netdev=up: that socket has one VM already"):
+        attach_vm_devices(MachineConfig(netdevs=[socket]), [spec, GuestSpec.parse("b,netdev=up")])
+
+
+def test_more_devices_than_slots_is_one_line():
+    spec = GuestSpec.parse("a.elf" + ",netdev=h" * 9)
+    with pytest.raises(ConfigError, match="8 virtio-mmio slots; .* need 9"):
+        attach_vm_devices(MachineConfig(), [spec])
+
+
+def test_the_host_tree_names_each_vms_machine_slots():
+    spec = GuestSpec.parse(f"{HELLO},netdev=h0")
+    attach_vm_devices(MachineConfig(), [spec])
+    plans = plan_vms([spec], 256 << 20, has_h=True)
+    tree = DeviceTree()
+    add_hypervisor_node(tree, plans)
+    tree = parse_dtb(tree.to_dtb())
+    assert tree["/hypervisor/vm@0"].props["rvh,virtio-slots"] == (7).to_bytes(4, "big")
+
+
+def test_the_pv_io_path_is_refused_plainly():
+    with pytest.raises(ConfigError, match="io=pv is not implemented yet"):
+        plan_vms([GuestSpec.parse(f"{HELLO},io=pv")], 256 << 20, has_h=True)
+
+
+def test_a_passthrough_vm_gets_the_iommu_and_its_node_says_so():
+    config = MachineConfig()
+    specs = [GuestSpec.parse(f"{HELLO},netdev=h0"), GuestSpec.parse(f"{HELLO},io=passthrough")]
+    attach_vm_devices(config, specs)
+    assert not config.iommu  # a passthrough VM without devices needs no IOMMU
+    specs[1] = GuestSpec.parse(f"{HELLO},io=passthrough,netdev=h0")
+    attach_vm_devices(config := MachineConfig(), specs)
+    assert config.iommu
+    tree = DeviceTree()
+    add_hypervisor_node(tree, plan_vms(specs, 256 << 20, has_h=True))
+    tree = parse_dtb(tree.to_dtb())
+    assert tree["/hypervisor/vm@0"].get_str("rvh,io") == "emulated"
+    assert tree["/hypervisor/vm@1"].get_str("rvh,io") == "passthrough"

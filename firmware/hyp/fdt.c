@@ -18,6 +18,7 @@
  */
 #include "hyp.h"
 #include "rvh/libc.h"
+#include "vio.h"
 
 #define FDT_MAGIC       0xd00dfeed
 #define FDT_BEGIN_NODE  1
@@ -122,6 +123,11 @@ int hyp_parse_vms(const void *fdt)
                 vm->nvcpus = be32(value);
             } else if (strcmp(prop, "rvh,name") == 0 && len > 1) {
                 copy_name(vm->name, (const char *)value, len - 1, sizeof(vm->name));
+            } else if (strcmp(prop, "rvh,io") == 0 && len > 1) {
+                vio_parse_io(vm, (const char *)value);
+            } else if (strcmp(prop, "rvh,virtio-slots") == 0) {
+                if (vio_parse_slots(vm, value, len) < 0)
+                    return -1;
             } else if (strcmp(prop, "rvh,virt") == 0) {
                 const char *mode = (const char *)value;
                 vm->mode = strcmp(mode, "trap") == 0 ? VIRT_TRAP

@@ -8,6 +8,7 @@
 #include "hyp.h"
 #include "rvh/libc.h"
 #include "rvh/sbi.h"
+#include "vio.h"
 
 static int booted;
 unsigned long hyp_hart_has_h;
@@ -53,7 +54,6 @@ void hyp_fault(unsigned long scause, unsigned long sepc, unsigned long stval)
 
 void hyp_main(unsigned long hartid, const void *dtb)
 {
-    (void)hartid;
     hyp_console_init();
     hyp_hart_has_h = hyp_probe_h();
     if (hyp_hart_has_h)
@@ -93,6 +93,8 @@ void hyp_main(unsigned long hartid, const void *dtb)
         hfence_gvma_all();
     sbi_set_timer(~0UL);
     csr_write(CSR_SIE, MIP_STIP_MASK | MIP_SSIP_MASK);  /* taken from a guest whatever SIE says */
+    if (vio_init(hartid) < 0)                           /* the VMs' machine devices (+ SEIE) */
+        hyp_exit_machine(125);
     sched_run();
 }
 

@@ -12,6 +12,7 @@
  */
 #include "hyp.h"
 #include "rvh/libc.h"
+#include "vio.h"
 
 
 struct access {
@@ -145,6 +146,17 @@ static int uart_access(struct vm *vm, unsigned long offset, struct access *a, un
     return 0;
 }
 
+/* ---- virtual I/O (vio.h): the VM's virtio-mmio slots and its PLIC ---- */
+static int virtio_access(struct vm *vm, unsigned long offset, struct access *a, unsigned long *value)
+{
+    return vio_virtio_access(vm, offset, a->is_store, a->width, value);
+}
+
+static int plic_access(struct vm *vm, unsigned long offset, struct access *a, unsigned long *value)
+{
+    return vio_plic_access(vm, offset, a->is_store, a->width, value);
+}
+
 struct device {
     unsigned long base, size;
     int (*access)(struct vm *vm, unsigned long offset, struct access *a, unsigned long *value);
@@ -153,6 +165,8 @@ struct device {
 static const struct device devices[] = {
     {TEST_BASE, TEST_SIZE, syscon_access},
     {UART0_BASE, UART0_SIZE, uart_access},
+    {VIRTIO_BASE, VIRTIO_SIZE * VIRTIO_SLOTS, virtio_access},
+    {PLIC_BASE, PLIC_SIZE, plic_access},
 };
 
 int mmio_emulate(struct vcpu *vcpu, unsigned long gpa, int is_store, unsigned long tinst)

@@ -11,12 +11,19 @@
 #include "hyp.h"
 #include "rvh/libc.h"
 #include "rvh/sbi.h"
+#include "vio.h"
 
 #define SLICE_TICKS 10000UL     /* 1 ms at the 10 MHz timebase */
 
 struct vcpu *hyp_loaded;        /* whose hart-resident state (hw: VS CSRs, hgatp) is in */
 static struct vcpu *last_run;   /* the vCPU given the hart last */
 static unsigned cursor;         /* round-robin position: vm * HYP_MAX_VCPUS + vcpu */
+
+/* The vCPU whose hart-resident state (hw: hvip) is in the hart (vplic.c sets VSEIP there). */
+struct vcpu *sched_loaded_vcpu(void)
+{
+    return hyp_loaded;
+}
 
 /*
  * One host timer, several deadlines: the scheduler's (a slice's end, or the earliest wake-up of
@@ -121,7 +128,7 @@ void sched_run(void)
             last_run = next;
             vcpu_enter(next);
         }
-        if (!waiting || wake == ~0UL) {
+        if ((!waiting || wake == ~0UL) && !vio_busy()) {
             /* every live vCPU is stopped, or waits for an interrupt nothing will raise */
             for (unsigned i = 0; i < hyp_nvms; i++)
                 if (hyp_vms[i].state == VM_RUNNING)
@@ -131,6 +138,8 @@ void sched_run(void)
         arm_sched_timer(wake, ~0UL);
         __asm__ __volatile__("wfi" ::: "memory");
         csr_clear(CSR_SIP, MIP_SSIP_MASK);
+        if (csr_read(CSR_SIP) & SIP_SEIP_MASK)
+            vio_host_interrupt();       /* machine I/O done: may wake a vCPU (VSEIP) */
     }
 }
 

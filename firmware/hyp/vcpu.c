@@ -5,6 +5,7 @@
  */
 #include "hyp.h"
 #include "rvh/libc.h"
+#include "vio.h"
 
 void vcpu_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsigned long a1)
 {
@@ -48,6 +49,8 @@ static void host_interrupt(struct vcpu *vcpu, unsigned long code)
     }
     if (code == INTERRUPT_SUPERVISOR_SOFTWARE)
         csr_clear(CSR_SIP, MIP_SSIP_MASK);
+    if (code == INTERRUPT_SUPERVISOR_EXTERNAL)
+        vio_host_interrupt();           /* a machine virtio device a VM's device forwards to */
 }
 
 void vcpu_enter(struct vcpu *vcpu)

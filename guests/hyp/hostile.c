@@ -45,7 +45,9 @@ static void expect_access_fault(long n, unsigned long address)
 static void wild_physical(void)
 {
     const unsigned long wild[] = {
-        0x0, 0x1000, CLINT_BASE, PLIC_BASE, VIRTIO_BASE, VIRTIO_BASE + 7 * VIRTIO_SIZE,
+        /* (the PLIC and the virtio-mmio slots are the VM's: the hypervisor emulates them) */
+        0x0, 0x1000, CLINT_BASE, PLIC_BASE + PLIC_SIZE, VIRTIO_BASE + VIRTIO_SLOTS * VIRTIO_SIZE,
+        CLINT_BASE + CLINT_SIZE,
         ram_end, ram_end + 0x1000, ram_end + 64 * MIB, 0x84000000UL, 0x90000000UL,
         (1UL << 38), (1UL << 41) - 8, 1UL << 41, 1UL << 50, 0xfffffffffffff000UL,
         0x400080200000UL,   /* where a trap-mode hypervisor keeps its second mapping of itself */

@@ -14,9 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rvh.config import MachineConfig
 from rvh.errors import RvhError
+
+if TYPE_CHECKING:
+    from rvh.machine import Machine
 
 MARKER = b"phase: "
 
@@ -32,7 +36,17 @@ class Phase:
         return self.instructions / self.seconds / 1e6 if self.seconds else 0.0
 
 
-def run_phases(elf: Path, *, sbi: bool, config: MachineConfig | None = None) -> list[Phase]:
+def run_phases(
+    elf: Path,
+    *,
+    sbi: bool,
+    config: MachineConfig | None = None,
+    vm: str | None = None,
+    finished: Callable[[Machine], None] | None = None,
+) -> list[Phase]:
+    """Run ``elf`` natively (bare, or on the built-in SBI with ``sbi``) or, with ``vm`` (a
+    ``--guest`` SPEC's suboptions, e.g. ``io=passthrough``), as the one VM of rvh's
+    hypervisor; ``finished(machine)`` sees the machine after the run."""
     from rvh.machine import Machine
 
     machine: Machine
@@ -51,8 +65,18 @@ def run_phases(elf: Path, *, sbi: bool, config: MachineConfig | None = None) -> 
 
     config = config or MachineConfig()
     config.firmware_traps = sbi
+    specs = []
+    if vm is not None:
+        from rvh.boot import HypervisorBoot
+        from rvh.hyp import GuestSpec, attach_vm_devices, host_memory_needed
+
+        specs = [GuestSpec.parse(f"{elf},{vm}" if vm else str(elf))]
+        attach_vm_devices(config, specs)
+        config.memory = max(config.memory, host_memory_needed(specs))
     machine = Machine(config, output=output)
-    if sbi:
+    if specs:
+        machine.boot(HypervisorBoot(specs))
+    elif sbi:
         machine.load_sbi_payload(str(elf))
     else:
         machine.load(str(elf))
@@ -61,6 +85,8 @@ def run_phases(elf: Path, *, sbi: bool, config: MachineConfig | None = None) -> 
         marks.append(("end", time.perf_counter(), machine.instructions))  # the run's end
     if result.status != 0:
         raise RvhError(f"{elf}: exited with status {result.status} ({result.reason})")
+    if finished is not None:
+        finished(machine)
     phases = []
     for (name, start, first), (_, end, last) in zip(marks, marks[1:], strict=False):
         phases.append(Phase(name, last - first, end - start))

@@ -3,21 +3,119 @@
 guests/virtio/blkbench reads and writes 4 passes over 32 MiB with 4 KiB and 64 KiB requests
 (up to 256 in flight); guests/virtio/netbench sends 300,000 64-byte and 150,000 1500-byte
 frames from one NIC to another on a hub.  Each phase is timed by its ``phase:`` marker.
+
+``rvh bench virtio --vm`` runs the same guests natively and as a VM of rvh's hypervisor over
+each I/O path (hw mode: emulated, passthrough) and prints one table: MB/s, frames/s, and the
+VM's exits per request (descriptor chains the machine devices served).
 """
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rvh.bench.mips import guests_dir
 from rvh.bench.phases import bench_phases
 from rvh.config import MachineConfig
 
+if TYPE_CHECKING:
+    from rvh.machine import Machine
+
 BLK_BYTES = 4 * (32 << 20)  # per phase: PASSES x REGION_BYTES in blkbench.c
 NET_FRAMES = {"net-64": 300_000, "net-1500": 150_000}  # FRAMES_64, FRAMES_1500 in netbench.c
+
+
+# (label, --guest suboptions or None for native)
+VM_CONFIGS = (
+    ("native", None),
+    ("hw, emulated", "io=emulated"),
+    ("hw, passthrough", "io=passthrough"),
+)
+BLK_PHASES = ("read-4k", "write-4k", "read-64k", "write-64k")
+
+
+def _chains(machine: Machine) -> int:
+    """Descriptor chains every virtio device served (requests, frames sent and received)."""
+    return sum(queue.statistics()["chains"] for device in machine.virtio for queue in device.queues)
+
+
+def _record(counts: list[tuple[int, int]], is_vm: bool, machine: Machine) -> None:
+    from rvh.hyp import STATS_ADDRESS, STATS_SIZE, read_stats
+
+    exits = 0
+    if is_vm:
+        exits = read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE))[0].counters["exits"]
+    counts.append((exits, _chains(machine)))
+
+
+def _per_request(counts: list[tuple[int, int]]) -> str:
+    exits, chains = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    return f"{exits / chains:.2f}" if chains else "-"
+
+
+def bench_virtio_vm(repeat: int = 1) -> int:
+    """Native and each mode x path in one table (``rvh bench virtio --vm``)."""
+    from rvh.bench.phases import run_phases
+
+    build = guests_dir()
+    mkimage = build.parent / "virtio" / "mkimage.py"
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="rvh-bench-") as tmp:
+        image = Path(tmp) / "bench.img"
+        for label, vm in VM_CONFIGS:
+            rates: dict[str, list[float]] = {}
+            blk_counts: list[tuple[int, int]] = []  # (VM exits, chains) of each run
+            net_counts: list[tuple[int, int]] = []
+
+            for _ in range(repeat):
+                subprocess.run(
+                    [sys.executable, str(mkimage), str(image), "--size", "32M", "--id", "2"],
+                    check=True,
+                    capture_output=True,
+                )
+                # natively the machine's devices; a VM's are its --guest suboptions
+                config = MachineConfig(drives=[] if vm else [f"file={image},format=raw"])
+                for phase in run_phases(
+                    build / "virtio" / "blkbench.elf", sbi=True, config=config,
+                    vm=f"{vm},drive={image}" if vm else None,
+                    finished=partial(_record, blk_counts, vm is not None),
+                ):  # fmt: skip
+                    if phase.name in BLK_PHASES:
+                        rates.setdefault(phase.name, []).append(BLK_BYTES / phase.seconds / 1e6)
+                macs = ("52:54:00:12:34:01", "52:54:00:12:34:02")
+                config = MachineConfig(
+                    netdevs=[] if vm else [f"hub,id=h0,mac={mac}" for mac in macs]
+                )
+                for phase in run_phases(
+                    build / "virtio" / "netbench.elf", sbi=True, config=config,
+                    vm=f"{vm},netdev=h0,netdev=h0" if vm else None,
+                    finished=partial(_record, net_counts, vm is not None),
+                ):  # fmt: skip
+                    if phase.name in NET_FRAMES:
+                        rates.setdefault(phase.name, []).append(
+                            NET_FRAMES[phase.name] / phase.seconds
+                        )
+            median = {name: statistics.median(values) for name, values in rates.items()}
+            per_request = [
+                _per_request(counts) if vm is not None else "-"
+                for counts in (blk_counts, net_counts)
+            ]
+            rows.append((label, median, per_request))
+    print(f"rvh bench virtio --vm: {repeat} run(s) each, medians (wall time)")
+    header = "  ".join(f"{name:>10}" for name in (*BLK_PHASES, *NET_FRAMES))
+    print(f"  {'':<16}{header}  {'exits/request':>17}")
+    units = [f"{'MB/s':>10}" for _ in BLK_PHASES] + [f"{'frames/s':>10}" for _ in NET_FRAMES]
+    print(f"  {'':<16}" + "  ".join(units) + f"  {'blk':>8} {'net':>8}")
+    for label, median, per_request in rows:
+        cells = [f"{median.get(name, 0):10.1f}" for name in BLK_PHASES]
+        cells += [f"{median.get(name, 0):10,.0f}" for name in NET_FRAMES]
+        print(f"  {label:<16}" + "  ".join(cells) + f"  {per_request[0]:>8} {per_request[1]:>8}")
+    return 0
 
 
 def bench_virtio(repeat: int = 3) -> int:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from rvh.bus import Bus
 from rvh.cpu import layout as L
+from rvh.devices.iommu import Iommu, IommuFault
 from rvh.devices.virtio.notifier import Notifier
 
 # 2.7.5 descriptor flags
@@ -62,9 +63,22 @@ class GuestMemory:
         self.buffer = bus.ram.data.cast("B")  # ndarray.data: the array's own memoryview
         self._page_flags = bus.page_flags.data.cast("B")
 
-    def host(self, address: int, length: int) -> int:
-        """Offset in ``buffer`` of guest-physical [address, address + length), which must lie
-        in RAM (device DMA never reaches the boot ROM or MMIO)."""
+    # the IOMMU in front of this device and the device's id on it (rvh/devices/iommu.py), or
+    # None: then device addresses are physical addresses
+    iommu: Iommu | None = None
+    device_id = 0
+
+    def host(self, address: int, length: int, write: bool = False) -> int:
+        """Offset in ``buffer`` of device address [address, address + length), which must lie
+        in RAM (device DMA never reaches the boot ROM or MMIO).  Behind an IOMMU the address is
+        translated first (``write``: the device will write there); a refusal, which the IOMMU
+        records in its fault queue, is a :class:`RingError`, so nothing is read or written."""
+        if self.iommu is not None:
+            try:
+                address = self.iommu.translate(self.device_id, address, length, write)
+            except IommuFault as fault:
+                raise RingError(f"DMA to {fault.address:#x}+{length:#x} refused by the IOMMU "
+                                f"(cause {fault.cause})") from None  # fmt: skip
         offset = address - self.base
         if offset < 0 or offset + length > self.size:
             raise RingError(f"buffer {address:#x}+{length:#x} is outside guest RAM")
@@ -160,7 +174,7 @@ class SplitQueue:
             if address % align:
                 raise RingError(f"{name} at {address:#x} is not {align}-byte aligned")
             try:
-                hosts.append(self.memory.host(address, length))
+                hosts.append(self.memory.host(address, length, name == "used ring"))
             except RingError:
                 raise RingError(f"{name} {address:#x}+{length:#x} is outside guest RAM") from None
         self._descriptors, self._available, self._used = hosts
@@ -248,7 +262,7 @@ class SplitQueue:
                 in_table = True
                 continue
             if length:
-                host = memory_host(address, length)
+                host = memory_host(address, length, bool(flags & VIRTQ_DESC_F_WRITE))
                 total += length
                 if total >= MAX_CHAIN_BYTES:
                     raise RingError(f"chain at head {head} is longer than 2^32 bytes")

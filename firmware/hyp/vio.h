@@ -1,0 +1,207 @@
+/*
+ * vio.h - virtual I/O: the VM's virtio-mmio devices (virtio.c), its virtual PLIC (vplic.c), and
+ * the machine's virtio-mmio devices and PLIC the hypervisor drives itself (hostvirtio.c,
+ * plic.c).  The design: docs/virtio.md, "Under the hypervisor".
+ *
+ * The emulated path: a VM's register accesses to a virtio slot fault at the G-stage (hw mode)
+ * and mmio.c hands them to vio_virtio_access.  On a QueueNotify the hypervisor walks the VM's
+ * descriptor chains (every address checked against the VM's RAM), copies the device-readable
+ * bytes into a bounce buffer of its own, and queues one request on the machine device that
+ * backs the VM's device; when the machine device completes it (an interrupt through the machine
+ * PLIC), the device-writable bytes are copied back into the VM's chain, the chain goes on the
+ * VM's used ring, and the VM's virtual PLIC raises VSEIP through hvip.
+ */
+#ifndef HYP_VIO_H
+#define HYP_VIO_H
+
+#include "hyp.h"
+
+/* ---- virtio 1.2: the MMIO transport (4.2.2) and split virtqueues (2.7) ---- */
+#define VIRTIO_MMIO_MAGIC_VALUE         0x000
+#define VIRTIO_MMIO_VERSION             0x004
+#define VIRTIO_MMIO_DEVICE_ID           0x008
+#define VIRTIO_MMIO_VENDOR_ID           0x00c
+#define VIRTIO_MMIO_DEVICE_FEATURES     0x010
+#define VIRTIO_MMIO_DEVICE_FEATURES_SEL 0x014
+#define VIRTIO_MMIO_DRIVER_FEATURES     0x020
+#define VIRTIO_MMIO_DRIVER_FEATURES_SEL 0x024
+#define VIRTIO_MMIO_QUEUE_SEL           0x030
+#define VIRTIO_MMIO_QUEUE_NUM_MAX       0x034
+#define VIRTIO_MMIO_QUEUE_NUM           0x038
+#define VIRTIO_MMIO_QUEUE_READY         0x044
+#define VIRTIO_MMIO_QUEUE_NOTIFY        0x050
+#define VIRTIO_MMIO_INTERRUPT_STATUS    0x060
+#define VIRTIO_MMIO_INTERRUPT_ACK       0x064
+#define VIRTIO_MMIO_STATUS              0x070
+#define VIRTIO_MMIO_QUEUE_DESC_LOW      0x080
+#define VIRTIO_MMIO_QUEUE_DESC_HIGH     0x084
+#define VIRTIO_MMIO_QUEUE_DRIVER_LOW    0x090
+#define VIRTIO_MMIO_QUEUE_DRIVER_HIGH   0x094
+#define VIRTIO_MMIO_QUEUE_DEVICE_LOW    0x0a0
+#define VIRTIO_MMIO_QUEUE_DEVICE_HIGH   0x0a4
+#define VIRTIO_MMIO_CONFIG_GENERATION   0x0fc
+#define VIRTIO_MMIO_CONFIG              0x100
+#define VIRTIO_MMIO_MAGIC               0x74726976u     /* "virt" */
+
+#define VIRTIO_INT_VRING                1u
+#define VIRTIO_INT_CONFIG               2u
+
+#define VIRTIO_STATUS_ACKNOWLEDGE       1u
+#define VIRTIO_STATUS_DRIVER            2u
+#define VIRTIO_STATUS_DRIVER_OK         4u
+#define VIRTIO_STATUS_FEATURES_OK       8u
+#define VIRTIO_STATUS_NEEDS_RESET       64u
+#define VIRTIO_STATUS_FAILED            128u
+
+#define VIRTIO_ID_NET                   1
+#define VIRTIO_ID_BLOCK                 2
+#define VIRTIO_F_VERSION_1              32
+
+#define VIRTQ_DESC_F_NEXT               1
+#define VIRTQ_DESC_F_WRITE              2
+#define VIRTQ_DESC_F_INDIRECT           4
+#define VIRTQ_AVAIL_F_NO_INTERRUPT      1
+
+struct virtq_desc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags, next;
+};
+
+#define VIRTIO_F_INDIRECT_DESC          28
+#define VIRTIO_F_EVENT_IDX              29
+#define VIRTIO_BLK_F_FLUSH              9
+#define VIRTIO_BLK_F_CONFIG_WCE         11
+#define VIRTIO_BLK_CONFIG_WRITEBACK     32      /* u8, the one writable field (5.2.4) */
+
+/* What the hypervisor negotiates with a machine device: of the device-specific features only
+ * those whose requests it forwards unchanged: blk SEG_MAX 2, RO 5, BLK_SIZE 6, FLUSH 9,
+ * CONFIG_WCE 11, DISCARD 13, WRITE_ZEROES 14; net MTU 3, MAC 5, STATUS 16.  The VM's device
+ * offers those plus INDIRECT_DESC and EVENT_IDX, which concern only the VM's rings (the
+ * hypervisor walks them), never packed rings. */
+#define VIO_BLK_FEATURES  ((1ULL << 2) | (1ULL << 5) | (1ULL << 6) | (1ULL << VIRTIO_BLK_F_FLUSH) | \
+                           (1ULL << VIRTIO_BLK_F_CONFIG_WCE) | (1ULL << 13) | (1ULL << 14) | \
+                           (1ULL << VIRTIO_F_VERSION_1))
+#define VIO_NET_FEATURES  ((1ULL << 3) | (1ULL << 5) | (1ULL << 16) | (1ULL << VIRTIO_F_VERSION_1))
+#define VIO_RING_FEATURES ((1ULL << VIRTIO_F_INDIRECT_DESC) | (1ULL << VIRTIO_F_EVENT_IDX))
+
+/* ---- a machine virtio-mmio device, driven by the hypervisor (hostvirtio.c) ---- */
+#define HOST_QUEUES         2       /* blk: 1 request queue; net: receiveq 0, transmitq 1 */
+#define HOST_SLOTS          16      /* requests in flight per queue */
+#define HOST_QUEUE_SIZE     (2 * HOST_SLOTS)    /* slot i uses descriptors 2i and 2i + 1 */
+#define BLK_BOUNCE          (128 * 1024 + 4096) /* a 128 KiB request with header and status */
+#define NET_BOUNCE          2048                /* 12-byte header + 1514-byte frame */
+
+struct host_slot {
+    uint8_t *bounce;
+    uint32_t readable, writable;    /* bytes of the request in bounce: readable first */
+    uint16_t guest_head;            /* the VM's chain it stands for */
+    uint8_t busy;
+    uint32_t generation;            /* the VM device's reset count when it was queued */
+};
+
+struct host_queue {
+    unsigned size;                  /* descriptors (HOST_QUEUE_SIZE) */
+    struct virtq_desc *desc;
+    volatile uint16_t *avail;       /* flags, idx, ring[size] */
+    volatile uint16_t *used;        /* flags, idx, then {u32 id, u32 len}[size] */
+    uint16_t avail_idx, last_used;
+    unsigned free_slots;
+    struct host_slot slots[HOST_SLOTS];
+    /* receiveq: filled buffers the VM had no chain for yet, oldest first */
+    uint16_t held[HOST_SLOTS], held_len[HOST_SLOTS];
+    unsigned held_head, held_count;
+};
+
+struct host_dev {
+    unsigned long base;             /* its registers */
+    unsigned slot, irq;             /* machine slot, machine PLIC source */
+    uint32_t device_id, vendor_id;
+    uint64_t features;              /* negotiated with the machine device */
+    unsigned nqueues;
+    unsigned bounce_size;
+    struct host_queue queues[HOST_QUEUES];
+    struct vio_dev *owner;
+};
+
+int host_virtio_open(struct host_dev *h, unsigned slot);
+int host_slot_take(struct host_queue *q);
+void host_submit(struct host_dev *h, unsigned queue, unsigned slot);
+void host_notify(struct host_dev *h, unsigned queue);
+void host_repost_rx(struct host_dev *h, unsigned slot);
+uint32_t host_config_read(struct host_dev *h, unsigned offset, int width);
+void host_config_write8(struct host_dev *h, unsigned offset, uint8_t value);
+uint32_t host_config_generation(struct host_dev *h);
+unsigned host_in_flight(const struct host_dev *h);
+/* walks the used ring of every queue, calling vio_host_complete for each entry */
+void host_virtio_service(struct host_dev *h);
+
+/* ---- the VM's virtio-mmio device (virtio.c) ---- */
+#define VIO_QUEUES          2
+#define VIO_QUEUE_NUM_MAX   256
+
+struct vio_queue {
+    uint32_t num, ready;
+    uint64_t desc, driver, device;      /* guest-physical */
+    struct virtq_desc *hdesc;           /* host addresses, once ready */
+    volatile uint16_t *havail, *hused;
+    uint16_t last_avail, used_idx;
+};
+
+struct vio_dev {
+    struct vm *vm;
+    unsigned vm_slot;                   /* its slot on the VM's board */
+    struct host_dev host;
+    uint64_t offered, driver_features;
+    uint32_t device_features_sel, driver_features_sel, queue_sel;
+    uint32_t status, isr;
+    uint32_t generation;                /* resets so far: stale completions are dropped */
+    int broken;                         /* DEVICE_NEEDS_RESET: the VM's rings are not touched */
+    struct vio_queue queues[VIO_QUEUES];
+};
+
+int vio_virtio_access(struct vm *vm, unsigned long offset, int is_store, int width,
+                      unsigned long *value);
+void vio_host_complete(struct host_dev *h, unsigned queue, unsigned slot, uint32_t len);
+void vio_host_failed(struct host_dev *h);   /* the machine device lost its requests */
+int vio_parse_slots(struct vm *vm, const uint8_t *cells, uint32_t len);
+void vio_parse_io(struct vm *vm, const char *io);
+
+/* ---- the VM's PLIC (vplic.c) ---- */
+int vio_plic_access(struct vm *vm, unsigned long offset, int is_store, int width,
+                    unsigned long *value);
+void vplic_set_level(struct vm *vm, unsigned irq, int level);
+struct vcpu *sched_loaded_vcpu(void);    /* sched.c */
+
+/* ---- the machine PLIC (plic.c) ---- */
+void plic_init(unsigned long hartid);
+void plic_enable(unsigned irq);
+void plic_disable(unsigned irq);
+unsigned plic_claim(void);
+void plic_complete(unsigned irq);
+
+/* ---- the machine IOMMU (iommu.c, the RISC-V IOMMU specification 1.0) ---- */
+int iommu_init(void);
+void iommu_set_context(unsigned device_id, unsigned long iohgatp);
+void iommu_fault_interrupt(void);
+#define IOMMU_FAULT_VECTOR  1           /* icvec.fiv: PLIC source IOMMU_IRQ_BASE + 1 */
+
+/* ---- passthrough (passthrough.c): a machine device assigned to a VM ---- */
+struct pt_dev {
+    struct vm *vm;
+    unsigned vm_slot, machine_slot;
+    int masked;                         /* its machine PLIC source, until the VM is done */
+};
+int pt_assign(struct vm *vm, unsigned vm_slot, unsigned machine_slot);
+int pt_owns_irq(unsigned irq);          /* a machine interrupt of an assigned device: forwarded */
+void pt_interrupt(unsigned irq);
+void pt_refresh(struct vm *vm);         /* the VM's PLIC levels from its devices' lines */
+struct vm *pt_vm_of_device(unsigned device_id);
+int pt_busy(void);                      /* a running VM has an assigned device */
+
+/* ---- the hooks the rest of the hypervisor calls (virtio.c) ---- */
+int vio_init(unsigned long hartid);     /* after the VMs are created: open the machine devices */
+void vio_host_interrupt(void);          /* a supervisor external interrupt: machine devices */
+int vio_busy(void);                     /* machine requests in flight: an interrupt will come */
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * vplic.c - each VM's PLIC (RISC-V PLIC specification 1.0.0, at QEMU virt's address and layout):
+ * its registers are emulated on every access (a G-stage fault, like the virtio registers), and
+ * a source pending and enabled above the threshold of a hart's S-mode context (2 * hart + 1)
+ * sets that vCPU's VSEIP in hvip (8.2.4), which the guest takes as its own supervisor external
+ * interrupt.  Sources are level-triggered (the virtio devices' InterruptStatus != 0): a source
+ * is pending while its level is high and it is not claimed; a completion lets it pend again.
+ */
+#include "vio.h"
+#include "rvh/libc.h"
+
+#define WORDS           (PLIC_SOURCES / 32)
+#define CONTEXTS        (2 * HYP_MAX_VCPUS)
+
+struct vplic {
+    uint32_t priority[PLIC_SOURCES];
+    uint32_t level[WORDS], claimed[WORDS];
+    uint32_t enable[CONTEXTS][WORDS];
+    uint32_t threshold[CONTEXTS];
+};
+
+static struct vplic vplics[HYP_MAX_VMS];
+
+static uint32_t pending_word(const struct vplic *p, unsigned w)
+{
+    return p->level[w] & ~p->claimed[w];
+}
+
+/* The source a claim by context c returns: the highest priority pending and enabled (ties go to
+ * the lowest number); 0 for none.  With respect_threshold, only above the context's threshold
+ * (what raises the interrupt line). */
+static unsigned best_source(const struct vplic *p, unsigned c, int respect_threshold)
+{
+    unsigned best = 0, best_priority = respect_threshold ? p->threshold[c] : 0;
+    for (unsigned w = 0; w < WORDS; w++) {
+        uint32_t bits = pending_word(p, w) & p->enable[c][w];
+        for (unsigned b = 0; bits; b++, bits >>= 1) {
+            unsigned irq = 32 * w + b;
+            if ((bits & 1) && irq && p->priority[irq] > best_priority) {
+                best = irq;
+                best_priority = p->priority[irq];
+            }
+        }
+    }
+    return best;
+}
+
+
+
+/* VSEIP of each vCPU follows its S-mode context's line */
+static void update(struct vm *vm)
+{
+    struct vplic *p = &vplics[vm->id];
+    for (unsigned h = 0; h < vm->nvcpus; h++) {
+        struct vcpu *v = &vm->vcpus[h];
+        int line = best_source(p, 2 * h + 1, 1) != 0;
+        if (v == sched_loaded_vcpu()) {     /* its hvip is in the CSR, not in v->vs */
+            if (line)
+                csr_set(CSR_HVIP, MIP_VSEIP_MASK);
+            else
+                csr_clear(CSR_HVIP, MIP_VSEIP_MASK);
+        } else if (line) {
+            v->vs.hvip |= MIP_VSEIP_MASK;
+        } else {
+            v->vs.hvip &= ~MIP_VSEIP_MASK;
+        }
+    }
+}
+
+void vplic_set_level(struct vm *vm, unsigned irq, int level)
+{
+    struct vplic *p = &vplics[vm->id];
+    uint32_t bit = 1u << (irq % 32);
+    if (irq == 0 || irq >= PLIC_SOURCES)
+        return;
+    if (level)
+        p->level[irq / 32] |= bit;
+    else
+        p->level[irq / 32] &= ~bit;
+    update(vm);
+}
+
+int vio_plic_access(struct vm *vm, unsigned long offset, int is_store, int width,
+                    unsigned long *value)
+{
+    struct vplic *p = &vplics[vm->id];
+    unsigned contexts = 2 * vm->nvcpus;
+    uint32_t v = (uint32_t)*value;
+    vm->stats[HYP_STAT_PLIC_MMIO]++;
+    pt_refresh(vm);                 /* assigned devices: their lines as they are now */
+    if (!is_store)
+        *value = 0;
+    if (width != 4 || offset & 3)
+        return 0;                   /* the PLIC's registers are 32-bit: others read 0, do nothing */
+    if (offset < PLIC_PENDING_BASE) {
+        unsigned irq = offset / 4;
+        if (irq == 0 || irq >= PLIC_SOURCES)
+            return 0;
+        if (is_store)
+            p->priority[irq] = v & PLIC_PRIORITY_MASK;
+        else
+            *value = p->priority[irq];
+    } else if (offset < PLIC_ENABLE_BASE) {
+        unsigned w = (offset - PLIC_PENDING_BASE) / 4;
+        if (!is_store && w < WORDS)
+            *value = pending_word(p, w);
+    } else if (offset < PLIC_CONTEXT_BASE) {
+        unsigned c = (offset - PLIC_ENABLE_BASE) / PLIC_ENABLE_STRIDE;
+        unsigned w = (offset - PLIC_ENABLE_BASE) % PLIC_ENABLE_STRIDE / 4;
+        if (c >= contexts || w >= WORDS)
+            return 0;
+        if (is_store)
+            p->enable[c][w] = w == 0 ? v & ~1u : v;     /* source 0 does not exist */
+        else
+            *value = p->enable[c][w];
+    } else {
+        unsigned c = (offset - PLIC_CONTEXT_BASE) / PLIC_CONTEXT_STRIDE;
+        unsigned reg = (offset - PLIC_CONTEXT_BASE) % PLIC_CONTEXT_STRIDE;
+        if (c >= contexts)
+            return 0;
+        if (reg == PLIC_THRESHOLD) {
+            if (is_store)
+                p->threshold[c] = v & PLIC_PRIORITY_MASK;
+            else
+                *value = p->threshold[c];
+        } else if (reg == PLIC_CLAIM_COMPLETE) {
+            if (is_store) {
+                /* completion of a source not enabled for this context is ignored (PLIC 1.0.0) */
+                if (v && v < PLIC_SOURCES && (p->enable[c][v / 32] >> (v % 32) & 1))
+                    p->claimed[v / 32] &= ~(1u << (v % 32));
+                pt_refresh(vm);     /* done with an assigned device's interrupt: unmask it */
+            } else {
+                unsigned irq = best_source(p, c, 0);
+                if (irq)
+                    p->claimed[irq / 32] |= 1u << (irq % 32);
+                *value = irq;
+            }
+        } else {
+            return 0;
+        }
+    }
+    update(vm);
+    return 0;
+}
