@@ -167,6 +167,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a commit log (Spike's --log-commits format) of every retired instruction "
         "and trap to FILE (.gz: compressed; -: stdout)",
     )
+    run.add_argument(
+        "--save",
+        metavar="FILE",
+        help="VM file to save to: at --save-at N (then stop), or whenever rvh gets SIGUSR1 or "
+        "Ctrl-A s on the console (and go on)",
+    )
+    run.add_argument(
+        "--save-at",
+        type=_positive_int,
+        metavar="N",
+        help="save to the --save file when the machine has executed N instructions (counted "
+        "as --max-insns counts) and stop with status 0",
+    )
+    run.add_argument(
+        "--restore",
+        metavar="FILE",
+        help="resume the VM saved in FILE (its machine, boot and disks come from the file; "
+        "--max-insns, --stats, --serial, --trace and --save still apply)",
+    )
 
     diff = commands.add_parser(
         "diff",
@@ -210,6 +229,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare at most N instructions, traps that retire nothing included "
         "(default 2,000,000)",
     )
+
+    snapshot = commands.add_parser(
+        "snapshot",
+        help="look into VM files",
+        description="Commands on VM files written by rvh run --save (docs/vm-files.md).",
+    )
+    snapshot_commands = snapshot.add_subparsers(
+        dest="snapshot", metavar="COMMAND", parser_class=_Parser
+    )
+    info = snapshot_commands.add_parser(
+        "info",
+        help="check a VM file and print what is inside",
+        description="Check a VM file "
+        "(every checksum, the RAM pages, the disks' hashes) and print its machine, where its "
+        "harts were, its devices and its sections.  Status 125 when it cannot be restored.",
+    )
+    info.add_argument("file", metavar="FILE")
 
     dtb = commands.add_parser(
         "dtb",
@@ -269,11 +305,15 @@ def _machine_options(parser: argparse.ArgumentParser) -> None:
         help="RAM size, e.g. 256M or 1G (default 256M; with --hyp, enough for the VMs)",
     )
     parser.add_argument(
-        "--smp", type=_positive_int, default=1, metavar="N", help="number of harts (1-8, default 1)"
+        "--smp",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="number of harts (1-8, default 1)",
     )
     parser.add_argument(
         "--cpu",
-        default="rv64",
+        default=None,
         metavar="SPEC",
         help="hart model, QEMU spelling: rv64 (RV64IMAFDC with S, U and H modes), rv64,h=off, "
         "rv64,f=off,d=off",
@@ -300,6 +340,26 @@ class _Terminated:
         signal.raise_signal(signal.SIGINT)
 
 
+class _SaveSignal:
+    """SIGUSR1 with ``run --save FILE``: save the VM and go on.  Installed as soon as the
+    command line is read, so a signal during the (slow) start is not fatal: it is kept and
+    the save happens before the first instruction."""
+
+    machine: Machine | None = None
+    early = False
+
+    @classmethod
+    def install(cls) -> None:
+        signal.signal(signal.SIGUSR1, cls._handle)
+
+    @classmethod
+    def _handle(cls, signum: int, frame: FrameType | None) -> None:
+        if cls.machine is None:
+            cls.early = True
+        else:
+            cls.machine.request_save(from_signal=True)
+
+
 def _stopped() -> tuple[str, str, int]:
     """How to report a KeyboardInterrupt: the word for the message, the reason for --stats,
     and the exit status."""
@@ -324,11 +384,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command in ("run", "bench"):
         _Terminated.install()
+    if args.command == "run" and args.save is not None:
+        _SaveSignal.install()
     try:
         if args.command == "run":
             return _run(args)
         if args.command == "dtb":
             return _dtb(args)
+        if args.command == "snapshot":
+            return _snapshot(args, parser)
         if args.command == "bench":
             return _bench(args, parser)
         if args.command == "disasm":
@@ -395,12 +459,76 @@ def _disasm(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> MachineConfig:
     memory = args.memory if args.memory is not None else MachineConfig.memory
-    config = MachineConfig(memory=memory, harts=args.smp, extensions=parse_cpu(args.cpu))
+    config = MachineConfig(
+        memory=memory, harts=args.smp or 1, extensions=parse_cpu(args.cpu or "rv64")
+    )
     config.validate()
     return config
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.save_at is not None and args.save is None:
+        raise ConfigError("--save-at N needs --save FILE")
+    if args.save is not None:
+        _check_save_path(args.save)
+    if args.trace == "":
+        raise ConfigError("--trace needs a file name (or - for stdout)")
+    machine = _restored_machine(args) if args.restore else _booted_machine(args)
+    _SaveSignal.machine = machine
+    machine.save_path = args.save
+    if _SaveSignal.early:
+        machine.request_save(from_signal=True)
+    if args.save_at is not None:
+        if args.save_at <= machine.steps:
+            raise ConfigError(
+                f"--save-at {args.save_at}: the machine is already at instruction {machine.steps:,}"
+            )
+        machine.save_at = args.save_at
+    return _run_machine(machine, args)
+
+
+def _check_save_path(path: str) -> None:
+    """Fail now, not after a long run, when the VM file cannot be written there."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ConfigError(f"--save {path}: is a directory")
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"--save {path}: cannot write in {directory}")
+
+
+def _restored_machine(args: argparse.Namespace) -> Machine:
+    from rvh.snapshot import read_vm_file, restore_machine
+
+    given = [
+        name
+        for name, value in (
+            ("an ELF", args.elf),
+            ("--sbi", args.sbi),
+            ("--hyp", args.hyp),
+            ("--guest", args.guest),
+            ("--firmware", args.firmware),
+            ("--kernel", args.kernel),
+            ("--bootargs", args.bootargs),
+            ("--drive", args.drive),
+            ("--netdev", args.netdev),
+            ("--memory", args.memory),
+            ("--smp", args.smp),
+            ("--cpu", args.cpu),
+            ("--realtime", args.realtime),
+        )
+        if value
+    ]
+    if given:
+        raise ConfigError(
+            f"--restore takes the machine from its VM file; give no {', '.join(given)}"
+        )
+    vm = read_vm_file(args.restore)
+    return restore_machine(
+        vm, serial=args.serial, max_instructions=args.max_insns, trace_path=args.trace
+    )
+
+
+def _booted_machine(args: argparse.Namespace) -> Machine:
     from rvh.boot import BareElf, BootRecipe, BuiltinSbiBoot, FirmwareBoot, HypervisorBoot
     from rvh.hyp import GuestSpec, host_memory_needed
     from rvh.machine import Machine
@@ -430,8 +558,6 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("run needs an ELF (or --firmware FW [--kernel PAYLOAD])")
     elif args.kernel:
         raise ConfigError("--kernel goes with --firmware")
-    if args.trace == "":
-        raise ConfigError("--trace needs a file name (or - for stdout)")
     config.trace_path = args.trace
     recipe: BootRecipe
     if args.hyp:
@@ -444,6 +570,10 @@ def _run(args: argparse.Namespace) -> int:
         recipe = BareElf(args.elf)
     machine = Machine(config)
     machine.boot(recipe)
+    return machine
+
+
+def _run_machine(machine: Machine, args: argparse.Namespace) -> int:
     try:
         result = machine.run_sync()
     except KeyboardInterrupt:
@@ -463,6 +593,18 @@ def _run(args: argparse.Namespace) -> int:
         and not result.reason.startswith(("test device", "htif"))
     ):
         print(f"rvh: {result.reason}", file=sys.stderr)
+    if machine.save_at is not None and not machine.saves:
+        print(
+            f"rvh: the run ended at instruction {machine.steps:,}, before --save-at "
+            f"{machine.save_at:,}: nothing saved",
+            file=sys.stderr,
+        )
+    for save in machine.saves:
+        print(
+            f"rvh: saved {save.path} at instruction {save.instructions:,} "
+            f"({save.stored_bytes / 2**20:.1f} MiB stored, {save.seconds * 1000:.0f} ms)",
+            file=sys.stderr,
+        )
     if args.stats:
         stats = machine.statistics()
         exits = cast(dict[str, int], stats["exits"])
@@ -544,6 +686,17 @@ def _diff(args: argparse.Namespace) -> int:
         context=args.context,
         max_instructions=args.max_insns,
     )
+
+
+def _snapshot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from rvh.snapshot import describe, read_vm_file
+
+    if args.snapshot == "info":
+        for line in describe(read_vm_file(args.file)):
+            print(line)
+        return 0
+    parser.exit(EXIT_USAGE, "rvh: snapshot needs a command: info\n")
+    return EXIT_USAGE
 
 
 def _dtb(args: argparse.Namespace) -> int:

@@ -586,6 +586,14 @@ class VirtioBlk(VirtioMmioDevice):
         elif kind == VIRTIO_BLK_T_WRITE_ZEROES:
             stats["write_zeroes"] += 1
 
+    def save_device_state(self) -> dict[str, object]:
+        return {"stats": self.stats, "writethrough": self.writethrough}
+
+    def restore_device_state(self, saved: dict) -> None:
+        for key in self.stats:
+            self.stats[key] = int(saved["stats"][key])
+        self.writethrough = bool(saved["writethrough"])
+
     def close(self) -> None:
         self.image.close()
 
