@@ -17,6 +17,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn, cast
 
@@ -185,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="resume the VM saved in FILE (its machine, boot and disks come from the file; "
         "--max-insns, --stats, --serial, --trace and --save still apply)",
+    )
+    run.add_argument(
+        "--clone",
+        type=_positive_int,
+        metavar="K",
+        help="with --restore: start clone K of the VM, its disks under fresh overlays of its "
+        "own (FILE.cloneK.DEVICE.img; the saved images stay untouched) and its NICs with MAC "
+        "addresses of their own",
     )
 
     diff = commands.add_parser(
@@ -473,6 +482,13 @@ def _run(args: argparse.Namespace) -> int:
         _check_save_path(args.save)
     if args.trace == "":
         raise ConfigError("--trace needs a file name (or - for stdout)")
+    if args.clone is not None and args.restore is None:
+        raise ConfigError("--clone K goes with --restore FILE")
+    if args.save is not None and any("snapshot=on" in text for text in args.drive):
+        raise ConfigError(
+            "--save: a snapshot=on drive's writes are thrown away, so no VM file can keep "
+            "them; use overlay=FILE"
+        )
     machine = _restored_machine(args) if args.restore else _booted_machine(args)
     _SaveSignal.machine = machine
     machine.save_path = args.save
@@ -522,10 +538,17 @@ def _restored_machine(args: argparse.Namespace) -> Machine:
         raise ConfigError(
             f"--restore takes the machine from its VM file; give no {', '.join(given)}"
         )
+    start = time.perf_counter()
     vm = read_vm_file(args.restore)
-    return restore_machine(
-        vm, serial=args.serial, max_instructions=args.max_insns, trace_path=args.trace
+    machine = restore_machine(
+        vm,
+        serial=args.serial,
+        max_instructions=args.max_insns,
+        trace_path=args.trace,
+        clone=args.clone,
     )
+    machine.restore_seconds = time.perf_counter() - start
+    return machine
 
 
 def _booted_machine(args: argparse.Namespace) -> Machine:
@@ -617,6 +640,8 @@ def _run_machine(machine: Machine, args: argparse.Namespace) -> int:
             f"exceptions/interrupts: {stats['exceptions']}/{stats['interrupts']}",
             f"TLB misses:           {stats['tlb_misses']}",
         ]
+        if machine.restore_seconds is not None:
+            lines.append(f"restored in:          {machine.restore_seconds * 1000:.1f} ms")
         lines += _device_lines(stats)
         lines += _vm_lines(machine)
         print("\n".join(lines), file=sys.stderr)

@@ -193,6 +193,7 @@ class Machine:
         self.round: tuple[int, list[int]] | None = None
         self._resume_round: tuple[int, list[int]] | None = None
         self.progress: dict[int, tuple[int, int]] = {}
+        self.restore_seconds: float | None = None  # how long reading the VM file took
 
     # ---- setup --------------------------------------------------------------------------
     def boot(self, recipe: BootRecipe) -> LoadedElf:

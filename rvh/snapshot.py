@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import hashlib
 import json
 import mmap
@@ -150,6 +151,7 @@ def _configuration(machine: Machine) -> dict[str, Any]:
     config = dataclasses.asdict(machine.config)
     for transient in ("max_instructions", "trace_path", "serial", "console_input"):
         config.pop(transient)
+    config["drives"] = [_absolute_drive(text) for text in machine.config.drives]
     hart0 = machine.harts[0]
     return {
         "rvh": __version__,
@@ -161,6 +163,19 @@ def _configuration(machine: Machine) -> dict[str, Any]:
         "retired": machine.instructions,
         "virtual_ns": int(hart0.state[L.TIME_NS]),
     }
+
+
+def _absolute_drive(text: str) -> str:
+    """A --drive option with its files as absolute paths, so a restore works from anywhere."""
+    from rvh.devices.virtio.options import split_options
+
+    items = []
+    for item in split_options(text):
+        key, equals, value = item.partition("=")
+        if equals and key in ("file", "overlay"):
+            item = f"{key}={os.path.realpath(value)}"
+        items.append(item.replace(",", ",,"))
+    return ",".join(items)
 
 
 def _boot_record(machine: Machine) -> dict[str, Any]:
@@ -217,19 +232,30 @@ def _devices(machine: Machine) -> dict[str, Any]:
 
 def _disks(machine: Machine) -> list[dict[str, Any]]:
     from rvh.devices.virtio import VirtioBlk
+    from rvh.devices.virtio.overlay import OverlayImage, overlay_digest
 
     disks = []
     for device in machine.virtio:
         if isinstance(device, VirtioBlk):
             image = device.image
-            disks.append(
-                {
-                    "device": device.name,
-                    "path": os.path.realpath(image.path),
-                    "size": image.size,
-                    "sha256": _fd_digest(image.fd),
+            disk: dict[str, Any] = {
+                "device": device.name,
+                "path": os.path.realpath(image.path),
+                "size": image.size,
+                "sha256": _fd_digest(image.fd),
+                "overlay": None,
+            }
+            if isinstance(image, OverlayImage):
+                if image.throwaway:
+                    raise SnapshotWriteError(
+                        f"--save: {device.name} writes to a throw-away overlay (snapshot=on), "
+                        "which the VM file cannot keep; use overlay=FILE"
+                    )
+                disk["overlay"] = {
+                    "path": os.path.realpath(image.overlay_path),
+                    "sha256": overlay_digest(image.overlay_fd, image.size),
                 }
-            )
+            disks.append(disk)
     return disks
 
 
@@ -474,17 +500,24 @@ def restore_machine(
     serial: str = "stdio",
     max_instructions: int | None = None,
     trace_path: str | None = None,
+    clone: int | None = None,
 ) -> Machine:
     """A machine in exactly the saved state, ready to ``run``.  Checks the disks' content
-    first; raises :class:`SnapshotError`."""
+    first; raises :class:`SnapshotError`.  ``clone`` K: the same state with each disk under
+    a fresh overlay of its own (``FILE.cloneK.DEVICE.img``) and MAC addresses of its own."""
     from rvh.machine import Machine
 
     conf = vm.conf
-    config = _config_from(vm.path, conf["config"])
+    try:
+        config = _config_from(vm.path, conf["config"])
+    except (TypeError, ValueError) as error:
+        raise SnapshotError(f"{vm.path}: corrupted VM file ({_describe(error)})") from None
     config.max_instructions = max_instructions
     config.serial = serial
     config.trace_path = trace_path
     _check_disks(vm)
+    if clone is not None:
+        _make_clone(vm, config, clone)
     machine = Machine(config, output=output, memory=vm.memory)
     try:
         _apply(machine, vm)
@@ -513,23 +546,31 @@ def _config_from(path: str, saved: dict[str, Any]) -> C.MachineConfig:
 
 
 def _check_disks(vm: VmFile) -> None:
+
     for disk in vm.one("DISK").record["drives"]:
-        path = disk["path"]
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as error:
-            raise SnapshotError(
-                f"{vm.path}: disk {path} of {disk['device']}: cannot open ({error.strerror})"
-            ) from None
-        try:
-            size = os.fstat(fd).st_size
-            if size != disk["size"] or _fd_digest(fd) != disk["sha256"]:
+        overlay = disk["overlay"]
+        size = disk["size"]
+        files: list[tuple[str, Any, str]] = [(disk["path"], _fd_digest, disk["sha256"])]
+        if overlay is not None:
+            files.append(
+                (overlay["path"], functools.partial(_overlay_digest, size), overlay["sha256"])
+            )
+        for path, digest, wanted in files:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as error:
                 raise SnapshotError(
-                    f"{vm.path}: disk {path} of {disk['device']} changed since the VM was "
-                    "saved (its content hash differs)"
-                )
-        finally:
-            os.close(fd)
+                    f"{vm.path}: disk {path} of {disk['device']}: cannot open ({error.strerror})"
+                ) from None
+            try:
+                size = os.fstat(fd).st_size
+                if size != disk["size"] or digest(fd) != wanted:
+                    raise SnapshotError(
+                        f"{vm.path}: disk {path} of {disk['device']} changed since the VM was "
+                        "saved (its content hash differs)"
+                    )
+            finally:
+                os.close(fd)
 
 
 def _apply(machine: Machine, vm: VmFile) -> None:
@@ -605,6 +646,56 @@ def _apply_boot(machine: Machine, boot: dict[str, Any]) -> None:
         )
     machine.fdt_address = int(boot["fdt_address"])
     machine.saved_mode_hint = boot["hint"]
+
+
+def clone_mac(mac: bytes, clone: int) -> bytes:
+    """Clone K's MAC for a NIC: bytes 3-4 become 0x8000 | K, so clones of one VM never share
+    an address with each other or with the original (QEMU's 52:54:00:12:34:xx)."""
+    return mac[:3] + (0x8000 | clone).to_bytes(2, "big") + mac[5:]
+
+
+def clone_overlay_path(vm_path: str, clone: int, device: str) -> str:
+    return f"{vm_path}.clone{clone}.{device}.img"
+
+
+def _make_clone(vm: VmFile, config: C.MachineConfig, clone: int) -> None:
+    from rvh.devices.virtio import default_mac, parse_drive, parse_netdev
+    from rvh.devices.virtio.blk import lock_image
+    from rvh.devices.virtio.options import split_options
+
+    if not 1 <= clone <= 0x7FFF:
+        raise SnapshotError(f"--clone {clone}: between 1 and 32767")
+    drives = []
+    for index, text in enumerate(config.drives):
+        options = parse_drive(text)
+        device = f"virtio-blk{index}"
+        if options.snapshot or options.overlay:
+            raise SnapshotError(
+                f"{vm.path}: {device} is itself an overlay; clones stack on a plain image only"
+            )
+        overlay = clone_overlay_path(vm.path, clone, device)
+        if os.path.exists(overlay):
+            # a clone starts from the VM file's disk: an old overlay of clone K goes, unless
+            # a running clone K still writes it
+            try:
+                fd = os.open(overlay, os.O_RDWR | os.O_CLOEXEC)
+                try:
+                    lock_image(fd, overlay, readonly=False)
+                finally:
+                    os.close(fd)
+                os.unlink(overlay)
+            except OSError as error:
+                raise SnapshotError(f"overlay {overlay}: {error.strerror}") from None
+        drives.append(f"{text},overlay={overlay.replace(',', ',,')}")
+    netdevs = []
+    for index, text in enumerate(config.netdevs):
+        nic = parse_netdev(text)
+        mac = clone_mac(nic.mac or default_mac(index), clone)
+        items = [item for item in split_options(text) if not item.startswith("mac=")]
+        items.append("mac=" + mac.hex(":"))
+        netdevs.append(",".join(item.replace(",", ",,") for item in items))
+    config.drives = drives
+    config.netdevs = netdevs
 
 
 def _close(machine: Machine) -> None:
@@ -753,6 +844,12 @@ def _runs(pages: np.ndarray) -> list[tuple[int, int]]:
     starts = np.concatenate(([0], breaks))
     ends = np.concatenate((breaks, [len(pages)]))
     return [(int(pages[s]), int(e - s)) for s, e in zip(starts, ends, strict=True)]
+
+
+def _overlay_digest(size: int, fd: int) -> str:
+    from rvh.devices.virtio.overlay import overlay_digest
+
+    return overlay_digest(fd, size)
 
 
 def _fd_digest(fd: int) -> str:

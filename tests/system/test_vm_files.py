@@ -223,3 +223,81 @@ def test_missing_vm_file_is_one_line():
     done = rvh("run", "--restore", "/nonexistent.rvh")
     assert done.returncode == EXIT_LOAD_ERROR
     assert done.stderr.decode() == "rvh: /nonexistent.rvh: no such VM file\n"
+
+
+@pytest.mark.slow
+def test_clones_boot_from_a_snapshot_with_overlays_and_macs_of_their_own(tmp_path):
+    """Save the net guest before it probes its NICs; each clone then sees its own MACs, and
+    a disk guest's clones write their own overlays while the saved image stays as saved."""
+    elf = guest("virtio/net.elf")
+    vm = tmp_path / "net.rvh"
+    hub = ["--netdev", "hub,id=h0", "--netdev", "hub,id=h0"]
+    first = rvh("run", "--sbi", elf, *hub, "--save", str(vm), "--save-at", "1000")
+    assert first.returncode == 0, first.stderr.decode()
+    for clone in (1, 7):
+        done = rvh("run", "--restore", str(vm), "--clone", str(clone))
+        assert done.returncode == 0, done.stderr.decode()
+        text = done.stdout.decode()
+        assert "PASS virtio/net" in text
+        assert f"NIC A: slot 7 MAC 52:54:00:80:{clone:02x}:56" in text
+        assert f"NIC B: slot 6 MAC 52:54:00:80:{clone:02x}:57" in text
+    original = rvh("run", "--restore", str(vm))
+    assert "NIC A: slot 7 MAC 52:54:00:12:34:56" in original.stdout.decode()
+
+
+@pytest.mark.slow
+def test_disk_clones_leave_the_saved_image_alone(tmp_path):
+    elf = guest("virtio/blk.elf")
+    disk = tmp_path / "disk.img"
+    subprocess.run(
+        [sys.executable, str(MKIMAGE), str(disk), "--size", "8M", "--id", "0"], check=True
+    )
+    readonly = tmp_path / "ro.img"
+    subprocess.run(
+        [sys.executable, str(MKIMAGE), str(readonly), "--size", "1M", "--id", "1"], check=True
+    )
+    drives = [
+        "--drive",
+        f"file={disk},serial=rvh-disk0",
+        "--drive",
+        f"file={readonly},readonly=on,serial=rvh-disk1",
+    ]
+    whole_disk = tmp_path / "whole.img"
+    whole_disk.write_bytes(disk.read_bytes())
+    whole = rvh("run", "--sbi", elf, "--drive", f"file={whole_disk},serial=rvh-disk0", *drives[2:])
+    vm = tmp_path / "blk.rvh"
+    first = rvh("run", "--sbi", elf, *drives, "--save", str(vm), "--save-at", "100000000")
+    assert first.returncode == 0, first.stderr.decode()
+    saved_disk = disk.read_bytes()
+    for clone in (1, 2):
+        done = rvh("run", "--restore", str(vm), "--clone", str(clone))
+        assert done.returncode == 0, done.stderr.decode()
+        assert re.sub(rb"\d+ ticks", b"", first.stdout + done.stdout) == re.sub(
+            rb"\d+ ticks", b"", whole.stdout
+        )
+        overlay = Path(f"{vm}.clone{clone}.virtio-blk0.img")
+        assert overlay.stat().st_size == len(saved_disk)
+        assert overlay.stat().st_blocks > 0  # the clone's writes are there
+    assert disk.read_bytes() == saved_disk
+    # the clones' writes went where they belong: the original resumes on the saved image
+    rest = rvh("run", "--restore", str(vm))
+    assert rest.returncode == 0, rest.stderr.decode()
+    assert disk.read_bytes() == whole_disk.read_bytes()
+
+
+def test_snapshot_on_drives_cannot_be_saved(tmp_path):
+    disk = tmp_path / "d.img"
+    disk.write_bytes(bytes(4096))
+    done = rvh(
+        "run",
+        guest("hello/hello.elf"),
+        "--drive",
+        f"file={disk},snapshot=on",
+        "--save",
+        str(tmp_path / "x.rvh"),
+    )
+    assert done.returncode == EXIT_USAGE
+    assert b"use overlay=FILE" in done.stderr
+    clone = rvh("run", guest("hello/hello.elf"), "--clone", "2")
+    assert clone.returncode == EXIT_USAGE
+    assert clone.stderr == b"rvh: --clone K goes with --restore FILE\n"
