@@ -2,6 +2,9 @@
 
     rvh run [--sbi] ELF | --firmware FW [--kernel PAYLOAD] [--memory SIZE] [--smp N]
             [--max-insns N] [--stats] [--trace FILE|-] [--serial WHERE] [--drive ...] [--netdev ...]
+            [--save FILE [--save-at N]]
+    rvh run --restore FILE [--clone K] [--max-insns N] [--stats] [--save FILE [--save-at N]]
+    rvh snapshot info FILE
     rvh diff ELF [--reference FILE] [--cpu SPEC] [--context N]
     rvh dtb [-o FILE] [--memory SIZE] [--smp N]
     rvh disasm ELF | WORD...
@@ -538,6 +541,8 @@ def _restored_machine(args: argparse.Namespace) -> Machine:
         raise ConfigError(
             f"--restore takes the machine from its VM file; give no {', '.join(given)}"
         )
+    import rvh.machine  # noqa: F401 - the kernel's modules load first: not the VM file's cost
+
     start = time.perf_counter()
     vm = read_vm_file(args.restore)
     machine = restore_machine(
