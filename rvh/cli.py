@@ -191,6 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-insns, --stats, --serial, --trace and --save still apply)",
     )
     run.add_argument(
+        "--migrate-to",
+        metavar="tcp:HOST:PORT",
+        help="migrate the running VM to an rvh run --incoming there: pre-copy of memory in "
+        "rounds while the guest runs, then stop-and-copy; this rvh then exits with status 0",
+    )
+    run.add_argument(
+        "--incoming",
+        metavar="tcp:HOST:PORT",
+        help="take a VM migrated from an rvh run --migrate-to (listening on HOST:PORT) and "
+        "resume it (machine options come with it, as with --restore)",
+    )
+    run.add_argument(
         "--clone",
         type=_positive_int,
         metavar="K",
@@ -492,7 +504,18 @@ def _run(args: argparse.Namespace) -> int:
             "--save: a snapshot=on drive's writes are thrown away, so no VM file can keep "
             "them; use overlay=FILE"
         )
-    machine = _restored_machine(args) if args.restore else _booted_machine(args)
+    if args.restore and args.incoming:
+        raise ConfigError("--restore and --incoming both say where the VM comes from")
+    if args.migrate_to is not None:
+        from rvh.migration import parse_address
+
+        migrate_to = parse_address("--migrate-to", args.migrate_to)
+    if args.restore or args.incoming:
+        machine = _restored_machine(args)
+    else:
+        machine = _booted_machine(args)
+    if args.migrate_to is not None:
+        machine.migrate_to = migrate_to
     _SaveSignal.machine = machine
     machine.save_path = args.save
     if _SaveSignal.early:
@@ -538,8 +561,18 @@ def _restored_machine(args: argparse.Namespace) -> Machine:
         if value
     ]
     if given:
-        raise ConfigError(
-            f"--restore takes the machine from its VM file; give no {', '.join(given)}"
+        source = "--restore takes the machine from its VM file"
+        if args.incoming:
+            source = "--incoming takes the machine from the migration"
+        raise ConfigError(f"{source}; give no {', '.join(given)}")
+    if args.incoming:
+        from rvh.migration import parse_address, restore_incoming
+
+        address = parse_address("--incoming", args.incoming)
+        if args.clone is not None:
+            raise ConfigError("--clone K goes with --restore FILE")
+        return restore_incoming(
+            address, serial=args.serial, max_instructions=args.max_insns, trace_path=args.trace
         )
     import rvh.machine  # noqa: F401 - the kernel's modules load first: not the VM file's cost
 
@@ -627,6 +660,8 @@ def _run_machine(machine: Machine, args: argparse.Namespace) -> int:
             f"{machine.save_at:,}: nothing saved",
             file=sys.stderr,
         )
+    if machine.migration is not None and machine.migration.report.seconds:
+        print(f"rvh: {machine.migration.report.line()}", file=sys.stderr)
     for save in machine.saves:
         print(
             f"rvh: saved {save.path} at instruction {save.instructions:,} "

@@ -79,6 +79,7 @@ from rvh.trace import CommitLog
 
 if TYPE_CHECKING:
     from rvh.fdt import DeviceTree
+    from rvh.migration import Outgoing
     from rvh.sbi import BuiltinSbi
 
 
@@ -194,6 +195,11 @@ class Machine:
         self._resume_round: tuple[int, list[int]] | None = None
         self.progress: dict[int, tuple[int, int]] = {}
         self.restore_seconds: float | None = None  # how long reading the VM file took
+        # --migrate-to: the pre-copy runs beside the harts; once it asks them to stop, the
+        # harts' task sends the rest and the run ends (rvh/migration.py)
+        self.migrate_to: tuple[str, int] | None = None
+        self.migration: Outgoing | None = None
+        self._migration_ready = False
 
     # ---- setup --------------------------------------------------------------------------
     def boot(self, recipe: BootRecipe) -> LoadedElf:
@@ -445,10 +451,22 @@ class Machine:
                     await nursery.start(self._serve_device, self.console)
                 for device in self.virtio:
                     await nursery.start(self._serve_device, device)
+                if self.migrate_to is not None:
+                    from rvh.migration import Outgoing
+
+                    self.migration = Outgoing(self, self.migrate_to)
+                    await nursery.start(self.migration.precopy)
                 await self._run_harts()
                 nursery.cancel_scope.cancel()
         finally:
             self.wall_seconds = time.perf_counter() - start
+            if self.migration is not None and not self.migration.report.seconds:
+                if self.migration.stream is not None:
+                    self.migration.stream.socket.close()  # the destination hears the end
+                    self._device_log(
+                        f"{self.migration.report.address}: the run ended before the "
+                        "migration completed"
+                    )
             if not self._output_failed:
                 try:
                     _flush(self._output)
@@ -514,6 +532,10 @@ class Machine:
                         await self._save()
                         if self.exit_status is not None:
                             return
+                    if self._migration_ready:
+                        self.round = (target, [h.hartid for h in running[position:]])
+                        await self._finish_migration()
+                        return
                     budget = target - int(hart.state[L.TIME_NS])
                     busy = self.devices_busy()
                     if busy:
@@ -588,6 +610,29 @@ class Machine:
         if at_end:
             self.save_at = None
             self.power_off(0, f"saved to {self.save_path} at instruction {self.steps}")
+
+    # ---- migrating (rvh/migration.py) ---------------------------------------------------
+    def stop_for_migration(self, outgoing: Outgoing) -> None:
+        """The pre-copy converged: stop before the next kernel call and send the rest."""
+        self._migration_ready = True
+        self.notify()
+
+    def migration_failed(self, why: str) -> None:
+        assert self.migrate_to is not None
+        host, port = self.migrate_to
+        self.power_off(EXIT_EMULATOR_ERROR, f"--migrate-to tcp:{host}:{port}: {why}")
+        self.notify()
+
+    async def _finish_migration(self) -> None:
+        assert self.migration is not None
+        while self.devices_busy():
+            await trio.sleep(0.0005)
+        try:
+            await self.migration.finish()
+        except (OSError, trio.BrokenResourceError) as error:
+            self.migration_failed(f"the destination went away ({error})")
+            return
+        self.power_off(0, self.migration.report.line())
 
     def _reset(self) -> None:
         """System reset (test device 0x7777, SBI SRST reboot): every hart restarts."""

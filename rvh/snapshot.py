@@ -96,35 +96,15 @@ def save_machine(machine: Machine, path: str) -> SaveReport:
 
     start = time.perf_counter()
     memory = machine.bus.memory
-    words = memory.view(np.uint64).reshape(-1, PAGE // 8)
-    pages = np.flatnonzero(words.any(axis=1)).astype(np.uint32)
-    by_page = memory.reshape(-1, PAGE)
-    crcs = np.fromiter((zlib.crc32(by_page[p]) for p in pages), dtype=np.uint32, count=len(pages))
-    sections = [(b"CONF", _json(_configuration(machine)))]
-    sections.append((b"MACH", _pack(*_machine_record(machine))))
-    for hart in machine.harts:
-        sections.append(
-            (b"HART", _pack({"hartid": hart.hartid}, {"state": hart.state, "tlb": hart.tlb}))
-        )
-    sections.append((b"DEVS", _json(_devices(machine))))
-    sections.append((b"DISK", _json({"drives": _disks(machine)})))
-    sections.append((b"PIDX", _pack({}, {"pages": pages, "crcs": crcs})))
+    prefix, pages = vm_file_prefix(machine)
+    ram_offset = len(prefix)
     temporary = f"{path}.tmp{os.getpid()}"
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     except OSError as error:
         raise SnapshotWriteError(f"--save {path}: cannot write ({error.strerror})") from None
     try:
-        head = HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(sections) + 1)
-        chunks = [head, CRC.pack(zlib.crc32(head))]
-        for tag, raw in sections:
-            stored = zlib.compress(raw, 6)
-            chunks.append(_section_header(tag, ENCODING_ZLIB, stored, len(raw)))
-            chunks.append(stored)
-        chunks.append(_section_header(b"RAM ", ENCODING_PAGES, b"", len(memory)))
-        prefix = b"".join(chunks)
-        ram_offset = _round_up(len(prefix), PAGE)
-        os.write(fd, prefix.ljust(ram_offset, b"\0"))
+        os.write(fd, prefix)
         stored_bytes = ram_offset + len(pages) * PAGE
         for first, count in _runs(pages):
             view = memory[first * PAGE : (first + count) * PAGE]
@@ -145,6 +125,34 @@ def save_machine(machine: Machine, path: str) -> SaveReport:
         stored_bytes=stored_bytes,
         seconds=time.perf_counter() - start,
     )
+
+
+def vm_file_prefix(machine: Machine) -> tuple[bytes, np.ndarray]:
+    """Everything of a VM file before its RAM pages (header, sections, the RAM section's
+    header and the padding to its page-aligned start), and the non-zero pages."""
+    memory = machine.bus.memory
+    words = memory.view(np.uint64).reshape(-1, PAGE // 8)
+    pages = np.flatnonzero(words.any(axis=1)).astype(np.uint32)
+    by_page = memory.reshape(-1, PAGE)
+    crcs = np.fromiter((zlib.crc32(by_page[p]) for p in pages), dtype=np.uint32, count=len(pages))
+    sections = [(b"CONF", _json(_configuration(machine)))]
+    sections.append((b"MACH", _pack(*_machine_record(machine))))
+    for hart in machine.harts:
+        sections.append(
+            (b"HART", _pack({"hartid": hart.hartid}, {"state": hart.state, "tlb": hart.tlb}))
+        )
+    sections.append((b"DEVS", _json(_devices(machine))))
+    sections.append((b"DISK", _json({"drives": _disks(machine)})))
+    sections.append((b"PIDX", _pack({}, {"pages": pages, "crcs": crcs})))
+    head = HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(sections) + 1)
+    chunks = [head, CRC.pack(zlib.crc32(head))]
+    for tag, raw in sections:
+        stored = zlib.compress(raw, 6)
+        chunks.append(_section_header(tag, ENCODING_ZLIB, stored, len(raw)))
+        chunks.append(stored)
+    chunks.append(_section_header(b"RAM ", ENCODING_PAGES, b"", len(memory)))
+    prefix = b"".join(chunks)
+    return prefix.ljust(_round_up(len(prefix), PAGE), b"\0"), pages
 
 
 def _configuration(machine: Machine) -> dict[str, Any]:
@@ -295,8 +303,10 @@ class VmFile:
         return [section for section in self.sections if section.tag == "HART"]
 
 
-def read_vm_file(path: str) -> VmFile:
-    """Open, check and map a VM file; raises :class:`SnapshotError` with one line."""
+def read_vm_file(path: str, memory: np.ndarray | None = None) -> VmFile:
+    """Open, check and map a VM file; raises :class:`SnapshotError` with one line.
+    ``memory``: the RAM pages arrived some other way (a migration): the file is then only
+    the part before them, and ``memory`` is checked against its page index."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -304,7 +314,7 @@ def read_vm_file(path: str) -> VmFile:
     except OSError as error:
         raise SnapshotError(f"{path}: cannot open ({error.strerror})") from None
     try:
-        return _read(path, fd)
+        return _read(path, fd, memory)
     except SnapshotError:
         raise
     except (ValueError, KeyError, TypeError, IndexError, struct.error, zlib.error) as error:
@@ -316,7 +326,7 @@ def read_vm_file(path: str) -> VmFile:
         os.close(fd)
 
 
-def _read(path: str, fd: int) -> VmFile:
+def _read(path: str, fd: int, given: np.ndarray | None = None) -> VmFile:
     info = os.fstat(fd)
     size = info.st_size
     head = os.pread(fd, HEADER.size + CRC.size, 0)
@@ -357,7 +367,7 @@ def _read(path: str, fd: int) -> VmFile:
             if os.pread(fd, start - offset, offset).strip(b"\0"):
                 raise SnapshotError(f"{path}: corrupted VM file (padding before RAM)")
             ram = Section(tag, encoding, raw, raw, start)
-            offset = start + raw
+            offset = start + (raw if given is None else 0)
             break
         if stored > MAX_SECTION or raw > MAX_SECTION or offset + stored > size:
             raise SnapshotError(f"{path}: truncated VM file (section {tag})")
@@ -397,7 +407,11 @@ def _read(path: str, fd: int) -> VmFile:
         raise SnapshotError(f"{path}: corrupted VM file (RAM size does not match)")
     _check_arrays(sections, harts, ram.raw)
     page_index = sections[-1].arrays
-    memory = _map_memory(path, fd, ram.offset, ram.raw, page_index["pages"], page_index["crcs"])
+    if given is None:
+        memory = _map_memory(path, fd, ram.offset, ram.raw, page_index["pages"], page_index["crcs"])
+    else:
+        memory = given
+        _check_memory(path, memory, ram.raw, page_index["pages"], page_index["crcs"])
     return VmFile(
         path=path,
         version=version,
@@ -466,6 +480,25 @@ def _map_memory(
                 address = C.RAM_BASE + (chunk + int(stray[0])) * PAGE
                 raise SnapshotError(f"{path}: corrupted VM file (RAM page at {address:#x})")
     return memory
+
+
+def _check_memory(
+    path: str, memory: np.ndarray, length: int, pages: np.ndarray, crcs: np.ndarray
+) -> None:
+    """RAM that came apart from the file: exactly the indexed pages are non-zero, each with
+    its crc."""
+    if memory.dtype != np.uint8 or len(memory) != length:
+        raise SnapshotError(f"{path}: the RAM received does not match the machine")
+    words = memory.view(np.uint64).reshape(-1, PAGE // 8)
+    nonzero = np.flatnonzero(words.any(axis=1))
+    by_page = memory.reshape(-1, PAGE)
+    pairs = zip(pages.tolist(), crcs.tolist(), strict=True)
+    if (
+        len(nonzero) != len(pages)
+        or np.any(nonzero != pages)
+        or any(zlib.crc32(by_page[page]) != crc for page, crc in pairs)
+    ):
+        raise SnapshotError(f"{path}: the RAM received differs from the machine's state")
 
 
 def _data_extents(fd: int, offset: int, length: int) -> list[tuple[int, int]]:

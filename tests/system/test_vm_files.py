@@ -301,3 +301,79 @@ def test_snapshot_on_drives_cannot_be_saved(tmp_path):
     clone = rvh("run", guest("hello/hello.elf"), "--clone", "2")
     assert clone.returncode == EXIT_USAGE
     assert clone.stderr == b"rvh: --clone K goes with --restore FILE\n"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_live_migration_over_loopback_ends_as_the_unmigrated_run():
+    elf = guest("bench/bytes.elf")
+    whole = rvh("run", elf, "--stats")
+    address = f"tcp:127.0.0.1:{free_port()}"
+    destination = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", "--incoming", address, "--stats"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    source = rvh("run", elf, "--migrate-to", address)
+    arrived, arrived_errors = destination.communicate(timeout=300)
+    assert source.returncode == 0, source.stderr.decode()
+    report = re.search(
+        rb"migrated to tcp:127.0.0.1:\d+: (\d+) rounds .*, ([\d.]+) MiB sent, "
+        rb"downtime ([\d.]+) ms, total ([\d.]+) s",
+        source.stderr,
+    )
+    assert report, source.stderr.decode()
+    assert int(report[1]) >= 2  # at least one pre-copy round and the stop-and-copy
+    assert destination.returncode == whole.returncode == 0, arrived_errors.decode()
+    assert source.stdout + arrived == whole.stdout
+    assert stats(arrived_errors) == stats(whole.stderr)
+
+
+@pytest.mark.parametrize(
+    "sent, message",
+    [
+        (b"HELO" + (16).to_bytes(8, "little") + b"RVHMIG01" + bytes(8), "a 0-byte memory"),
+        (
+            b"HELO" + (16).to_bytes(8, "little") + b"RVHMIG01" + (1 << 20).to_bytes(8, "little"),
+            "the source went away before the end",
+        ),
+        (b"GET / HTTP/1.0\r\n\r\n", "not an rvh migration"),
+    ],
+)
+def test_a_broken_incoming_migration_is_one_line(sent, message):
+    import socket
+
+    port = free_port()
+    destination = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", "--incoming", f"tcp:127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client = socket.create_connection(("127.0.0.1", port))
+            break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    with client:
+        client.sendall(sent)
+    _, errors = destination.communicate(timeout=120)
+    assert destination.returncode == EXIT_LOAD_ERROR
+    assert errors.decode() == f"rvh: --incoming tcp:127.0.0.1:{port}: {message}\n"
+
+
+def test_migration_addresses_are_checked():
+    done = rvh("run", guest("hello/hello.elf"), "--migrate-to", "udp:x:1")
+    assert done.returncode == EXIT_USAGE
+    assert done.stderr == b"rvh: --migrate-to udp:x:1: expected tcp:HOST:PORT\n"
