@@ -120,6 +120,12 @@ class Outgoing:
         stopped = time.perf_counter()
         await self._send_changed()
         prefix, _ = vm_file_prefix(self.machine)
+        # the destination opens the disks next: let go of them (and their locks) first
+        from rvh.devices.virtio import VirtioBlk
+
+        for device in self.machine.virtio:
+            if isinstance(device, VirtioBlk):
+                device.image.close()
         await self._send(b"DONE", prefix)
         assert self.stream is not None
         await self.stream.aclose()
