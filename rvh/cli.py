@@ -4,6 +4,7 @@
             [--max-insns N] [--stats] [--trace FILE|-] [--serial WHERE] [--drive ...] [--netdev ...]
             [--save FILE [--save-at N]]
     rvh run --restore FILE [--clone K] [--max-insns N] [--stats] [--save FILE [--save-at N]]
+    rvh run --incoming tcp:HOST:PORT [--stats]   (and ``rvh run ... --migrate-to tcp:HOST:PORT``)
     rvh snapshot info FILE
     rvh diff ELF [--reference FILE] [--cpu SPEC] [--context N]
     rvh dtb [-o FILE] [--memory SIZE] [--smp N]
