@@ -6,6 +6,7 @@
     rvh run --restore FILE [--clone K] [--max-insns N] [--stats] [--save FILE [--save-at N]]
     rvh run --incoming tcp:HOST:PORT [--stats]   (and ``rvh run ... --migrate-to tcp:HOST:PORT``)
     rvh snapshot info FILE
+    rvh appliance pack OUT.rvha --from FILE          (and ``rvh run OUT.rvha``)
     rvh diff ELF [--reference FILE] [--cpu SPEC] [--context N]
     rvh dtb [-o FILE] [--memory SIZE] [--smp N]
     rvh disasm ELF | WORD...
@@ -272,6 +273,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("file", metavar="FILE")
 
+    appliance = commands.add_parser(
+        "appliance",
+        help="virtual appliances: a saved VM and its disks in one file",
+        description="Bundle a VM file and its disks into an appliance (.rvha); rvh run "
+        "APPLIANCE.rvha starts it, each time as it was saved (docs/vm-files.md).",
+    )
+    appliance_commands = appliance.add_subparsers(
+        dest="appliance", metavar="COMMAND", parser_class=_Parser
+    )
+    pack = appliance_commands.add_parser("pack", help="bundle a VM file and its disks")
+    pack.add_argument("output", metavar="OUT.rvha")
+    pack.add_argument("--from", dest="source", required=True, metavar="VM_FILE")
+    pack.add_argument("--name", help="the appliance's name (default: OUT's)")
+
     dtb = commands.add_parser(
         "dtb",
         help="write the board's device tree blob",
@@ -418,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
             return _dtb(args)
         if args.command == "snapshot":
             return _snapshot(args, parser)
+        if args.command == "appliance":
+            return _appliance(args, parser)
         if args.command == "bench":
             return _bench(args, parser)
         if args.command == "disasm":
@@ -511,7 +528,12 @@ def _run(args: argparse.Namespace) -> int:
         from rvh.migration import parse_address
 
         migrate_to = parse_address("--migrate-to", args.migrate_to)
-    if args.restore or args.incoming:
+    if args.elf and args.elf.endswith(".rvha"):
+        if args.restore or args.incoming:
+            raise ConfigError("an appliance is the VM: give no --restore or --incoming")
+        args.restore, appliance_path, args.elf = None, args.elf, None
+        machine = _restored_machine(args, appliance_path)
+    elif args.restore or args.incoming:
         machine = _restored_machine(args)
     else:
         machine = _booted_machine(args)
@@ -539,7 +561,7 @@ def _check_save_path(path: str) -> None:
         raise ConfigError(f"--save {path}: cannot write in {directory}")
 
 
-def _restored_machine(args: argparse.Namespace) -> Machine:
+def _restored_machine(args: argparse.Namespace, appliance: str | None = None) -> Machine:
     from rvh.snapshot import read_vm_file, restore_machine
 
     given = [
@@ -578,6 +600,16 @@ def _restored_machine(args: argparse.Namespace) -> Machine:
     import rvh.machine  # noqa: F401 - the kernel's modules load first: not the VM file's cost
 
     start = time.perf_counter()
+    if appliance is not None:
+        from rvh.appliance import start as start_appliance
+
+        if args.clone is not None:
+            raise ConfigError("--clone K goes with --restore FILE")
+        machine = start_appliance(
+            appliance, serial=args.serial, max_instructions=args.max_insns, trace_path=args.trace
+        )
+        machine.restore_seconds = time.perf_counter() - start
+        return machine
     vm = read_vm_file(args.restore)
     machine = restore_machine(
         vm,
@@ -762,6 +794,19 @@ def _snapshot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(line)
         return 0
     parser.exit(EXIT_USAGE, "rvh: snapshot needs a command: info\n")
+    return EXIT_USAGE
+
+
+def _appliance(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from rvh.appliance import pack
+
+    if args.appliance == "pack":
+        if not args.output.endswith(".rvha"):
+            raise ConfigError(f"appliance pack {args.output}: the name must end in .rvha")
+        for line in pack(args.output, args.source, args.name):
+            print(line)
+        return 0
+    parser.exit(EXIT_USAGE, "rvh: appliance needs a command: pack\n")
     return EXIT_USAGE
 
 

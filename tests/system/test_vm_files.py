@@ -420,3 +420,47 @@ def test_live_migration_of_a_guest_with_a_disk(tmp_path):
 
     assert masked(source.stdout + arrived) == masked(whole.stdout)
     assert disk.read_bytes() == disk_after_whole
+
+
+@pytest.mark.slow
+def test_an_appliance_starts_as_saved_every_time(tmp_path):
+    elf = guest("virtio/blk.elf")
+    disk = tmp_path / "disk.img"
+    subprocess.run(
+        [sys.executable, str(MKIMAGE), str(disk), "--size", "8M", "--id", "0"], check=True
+    )
+    readonly = tmp_path / "ro.img"
+    subprocess.run(
+        [sys.executable, str(MKIMAGE), str(readonly), "--size", "1M", "--id", "1"], check=True
+    )
+    drives = [
+        "--drive",
+        f"file={disk},serial=rvh-disk0",
+        "--drive",
+        f"file={readonly},readonly=on,serial=rvh-disk1",
+    ]
+    whole_disk = tmp_path / "whole.img"
+    whole_disk.write_bytes(disk.read_bytes())
+    whole = rvh("run", "--sbi", elf, "--drive", f"file={whole_disk},serial=rvh-disk0", *drives[2:])
+    vm = tmp_path / "blk.rvh"
+    first = rvh("run", "--sbi", elf, *drives, "--save", str(vm), "--save-at", "100000000")
+    assert first.returncode == 0, first.stderr.decode()
+    appliance = tmp_path / "blk.rvha"
+    packed = rvh("appliance", "pack", str(appliance), "--from", str(vm))
+    assert packed.returncode == 0, packed.stderr.decode()
+    assert b"2 disk(s)" in packed.stdout
+    disk.write_bytes(bytes(len(disk.read_bytes())))  # the appliance has its own copy
+    vm.unlink()
+    saved = appliance.read_bytes()
+    for _ in range(2):
+        done = rvh("run", str(appliance))
+        assert done.returncode == whole.returncode == 0, done.stderr.decode()
+        assert re.sub(rb"\d+ ticks", b"", first.stdout + done.stdout) == re.sub(
+            rb"\d+ ticks", b"", whole.stdout
+        )
+    assert appliance.read_bytes() == saved  # every start begins from the same state
+    broken = tmp_path / "broken.rvha"
+    broken.write_bytes(saved[: len(saved) // 2])
+    done = rvh("run", str(broken))
+    assert done.returncode == EXIT_LOAD_ERROR
+    assert len(done.stderr.splitlines()) == 1 and b"Traceback" not in done.stderr
