@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         "elf",
         metavar="ELF",
         nargs="?",
-        help="program to run (bare M-mode, or the S-mode payload with --sbi)",
+        help="program to run (bare M-mode, or the S-mode payload with --sbi), or an "
+        "appliance OUT.rvha (rvh appliance pack)",
     )
     run.add_argument(
         "--sbi",
