@@ -165,27 +165,34 @@ class BuiltinSbiBoot:
     def __init__(self, path: str) -> None:
         self.path = path
         self.elf: LoadedElf | None = None
+        self.entry = 0
 
     def apply(self, machine: Machine) -> LoadedElf:
+        elf = self.elf = load_elf(machine.bus, self.path)
+        self.entry = elf.entry
+        place_device_tree(machine, [elf])
+        self.install_firmware(machine)
+        self.reset(machine)
+        return elf
+
+    def install_firmware(self, machine: Machine) -> None:
+        """The built-in SBI as the machine's M-mode (also for a restored VM file: the SBI
+        keeps no state of its own beyond counters, the harts' CSRs hold the rest)."""
         from rvh.sbi import BuiltinSbi
 
-        elf = self.elf = load_elf(machine.bus, self.path)
-        place_device_tree(machine, [elf])
         # traps that would enter M-mode leave the kernel for the SBI (Exit.FIRMWARE)
         machine.config.firmware_traps = True
         machine.machine[M_FIRMWARE_TRAPS] = 1
         sbi = BuiltinSbi(MachinePlatform(machine))
         machine.sbi = sbi
         machine.firmware_handler = sbi.handle
-        self.reset(machine)
-        return elf
 
     def reset(self, machine: Machine) -> None:
         """Hart 0 starts the payload at its entry with a0 = 0 and a1 = the device tree; the
         other harts wait in HSM STOPPED (SBI 2.0, chapter 9) for a hart_start."""
-        assert machine.sbi is not None and self.elf is not None
+        assert machine.sbi is not None
         for hart in machine.harts:
-            start = self.elf.entry if hart.hartid == 0 else None
+            start = self.entry if hart.hartid == 0 else None
             machine.sbi.prepare_hart(hart, start, machine.fdt_address)
 
     def mode_hint(self) -> str | None:

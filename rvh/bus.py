@@ -42,14 +42,28 @@ class Region:
 
 
 class Bus:
-    def __init__(self, ram_base: int, ram_size: int, rom_base: int, rom_size: int) -> None:
+    def __init__(
+        self,
+        ram_base: int,
+        ram_size: int,
+        rom_base: int,
+        rom_size: int,
+        memory: np.ndarray | None = None,
+    ) -> None:
+        """``memory``: RAM and ROM already in place (a restored VM file maps them copy-on-write,
+        :mod:`rvh.snapshot`); by default they are allocated, zeroed."""
         self.ram_base = ram_base
         self.ram_size = ram_size
         self.rom_base = rom_base
         self.rom_size = rom_size
         # RAM first so that `ram` is a plain prefix view; the ROM follows, page aligned.
         try:
-            self.memory = np.zeros(ram_size + _round_page(rom_size), dtype=np.uint8)
+            if memory is not None:
+                if memory.dtype != np.uint8 or len(memory) != memory_size(ram_size, rom_size):
+                    raise ValueError("memory does not match the RAM and ROM sizes")
+                self.memory = memory
+            else:
+                self.memory = np.zeros(memory_size(ram_size, rom_size), dtype=np.uint8)
         except MemoryError:
             raise LoadError(
                 f"cannot allocate guest RAM ({format_size(ram_size)}): the host refused it; "
@@ -142,6 +156,11 @@ class Bus:
             return None
         state[L.MMIO_STATE] = L.MMIO_DONE
         return region.device
+
+
+def memory_size(ram_size: int, rom_size: int) -> int:
+    """Bytes of the ``memory`` array: RAM, then the ROM rounded up to a page."""
+    return ram_size + _round_page(rom_size)
 
 
 def _round_page(size: int) -> int:

@@ -2,7 +2,11 @@
 
     rvh run [--sbi] ELF | --firmware FW [--kernel PAYLOAD] [--memory SIZE] [--smp N]
             [--max-insns N] [--stats] [--trace FILE|-] [--serial WHERE] [--drive ...] [--netdev ...]
-            [--gdb tcp::PORT|unix:PATH [--gdb-wait]]
+            [--gdb tcp::PORT|unix:PATH [--gdb-wait]] [--save FILE [--save-at N]]
+    rvh run --restore FILE [--clone K] [--max-insns N] [--stats] [--save FILE [--save-at N]]
+    rvh run --incoming tcp:HOST:PORT [--stats]   (and ``rvh run ... --migrate-to tcp:HOST:PORT``)
+    rvh snapshot info FILE
+    rvh appliance pack OUT.rvha --from FILE          (and ``rvh run OUT.rvha``)
     rvh diff ELF [--reference FILE] [--cpu SPEC] [--context N]
     rvh dtb [-o FILE] [--memory SIZE] [--smp N]
     rvh disasm ELF | WORD...
@@ -19,6 +23,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn, cast
 
@@ -89,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         "elf",
         metavar="ELF",
         nargs="?",
-        help="program to run (bare M-mode, or the S-mode payload with --sbi)",
+        help="program to run (bare M-mode, or the S-mode payload with --sbi), or an "
+        "appliance OUT.rvha (rvh appliance pack)",
     )
     run.add_argument(
         "--sbi",
@@ -181,6 +187,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a commit log (Spike's --log-commits format) of every retired instruction "
         "and trap to FILE (.gz: compressed; -: stdout)",
     )
+    run.add_argument(
+        "--save",
+        metavar="FILE",
+        help="VM file to save to: at --save-at N (then stop), or whenever rvh gets SIGUSR1 or "
+        "Ctrl-A s on the console (and go on)",
+    )
+    run.add_argument(
+        "--save-at",
+        type=_positive_int,
+        metavar="N",
+        help="save to the --save file when the machine has executed N instructions (counted "
+        "as --max-insns counts) and stop with status 0",
+    )
+    run.add_argument(
+        "--restore",
+        metavar="FILE",
+        help="resume the VM saved in FILE (its machine, boot and disks come from the file; "
+        "--max-insns, --stats, --serial, --trace and --save still apply)",
+    )
+    run.add_argument(
+        "--migrate-to",
+        metavar="tcp:HOST:PORT",
+        help="migrate the running VM to an rvh run --incoming there: pre-copy of memory in "
+        "rounds while the guest runs, then stop-and-copy; this rvh then exits with status 0",
+    )
+    run.add_argument(
+        "--incoming",
+        metavar="tcp:HOST:PORT",
+        help="take a VM migrated from an rvh run --migrate-to (listening on HOST:PORT) and "
+        "resume it (machine options come with it, as with --restore)",
+    )
+    run.add_argument(
+        "--clone",
+        type=_positive_int,
+        metavar="K",
+        help="with --restore: start clone K of the VM, its disks under fresh overlays of its "
+        "own (FILE.cloneK.DEVICE.img; the saved images stay untouched) and its NICs with MAC "
+        "addresses of their own",
+    )
 
     diff = commands.add_parser(
         "diff",
@@ -224,6 +269,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare at most N instructions, traps that retire nothing included "
         "(default 2,000,000)",
     )
+
+    snapshot = commands.add_parser(
+        "snapshot",
+        help="look into VM files",
+        description="Commands on VM files written by rvh run --save (docs/vm-files.md).",
+    )
+    snapshot_commands = snapshot.add_subparsers(
+        dest="snapshot", metavar="COMMAND", parser_class=_Parser
+    )
+    info = snapshot_commands.add_parser(
+        "info",
+        help="check a VM file and print what is inside",
+        description="Check a VM file "
+        "(every checksum, the RAM pages, the disks' hashes) and print its machine, where its "
+        "harts were, its devices and its sections.  Status 125 when it cannot be restored.",
+    )
+    info.add_argument("file", metavar="FILE")
+
+    appliance = commands.add_parser(
+        "appliance",
+        help="virtual appliances: a saved VM and its disks in one file",
+        description="Bundle a VM file and its disks into an appliance (.rvha); rvh run "
+        "APPLIANCE.rvha starts it, each time as it was saved (docs/vm-files.md).",
+    )
+    appliance_commands = appliance.add_subparsers(
+        dest="appliance", metavar="COMMAND", parser_class=_Parser
+    )
+    pack = appliance_commands.add_parser("pack", help="bundle a VM file and its disks")
+    pack.add_argument("output", metavar="OUT.rvha")
+    pack.add_argument("--from", dest="source", required=True, metavar="VM_FILE")
+    pack.add_argument("--name", help="the appliance's name (default: OUT's)")
 
     dtb = commands.add_parser(
         "dtb",
@@ -314,11 +390,15 @@ def _machine_options(parser: argparse.ArgumentParser) -> None:
         help="RAM size, e.g. 256M or 1G (default 256M; with --hyp, enough for the VMs)",
     )
     parser.add_argument(
-        "--smp", type=_positive_int, default=1, metavar="N", help="number of harts (1-8, default 1)"
+        "--smp",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="number of harts (1-8, default 1)",
     )
     parser.add_argument(
         "--cpu",
-        default="rv64",
+        default=None,
         metavar="SPEC",
         help="hart model, QEMU spelling: rv64 (RV64IMAFDC with S, U and H modes), rv64,h=off, "
         "rv64,f=off,d=off",
@@ -345,6 +425,26 @@ class _Terminated:
         signal.raise_signal(signal.SIGINT)
 
 
+class _SaveSignal:
+    """SIGUSR1 with ``run --save FILE``: save the VM and go on.  Installed as soon as the
+    command line is read, so a signal during the (slow) start is not fatal: it is kept and
+    the save happens before the first instruction."""
+
+    machine: Machine | None = None
+    early = False
+
+    @classmethod
+    def install(cls) -> None:
+        signal.signal(signal.SIGUSR1, cls._handle)
+
+    @classmethod
+    def _handle(cls, signum: int, frame: FrameType | None) -> None:
+        if cls.machine is None:
+            cls.early = True
+        else:
+            cls.machine.request_save(from_signal=True)
+
+
 def _stopped() -> tuple[str, str, int]:
     """How to report a KeyboardInterrupt: the word for the message, the reason for --stats,
     and the exit status."""
@@ -369,11 +469,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command in ("run", "bench"):
         _Terminated.install()
+    if args.command == "run" and args.save is not None:
+        _SaveSignal.install()
     try:
         if args.command == "run":
             return _run(args)
         if args.command == "dtb":
             return _dtb(args)
+        if args.command == "snapshot":
+            return _snapshot(args, parser)
+        if args.command == "appliance":
+            return _appliance(args, parser)
         if args.command == "bench":
             return _bench(args, parser)
         if args.command == "disasm":
@@ -454,12 +560,128 @@ def _disasm(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> MachineConfig:
     memory = args.memory if args.memory is not None else MachineConfig.memory
-    config = MachineConfig(memory=memory, harts=args.smp, extensions=parse_cpu(args.cpu))
+    config = MachineConfig(
+        memory=memory, harts=args.smp or 1, extensions=parse_cpu(args.cpu or "rv64")
+    )
     config.validate()
     return config
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.save_at is not None and args.save is None:
+        raise ConfigError("--save-at N needs --save FILE")
+    if args.save is not None:
+        _check_save_path(args.save)
+    if args.trace == "":
+        raise ConfigError("--trace needs a file name (or - for stdout)")
+    if args.clone is not None and args.restore is None:
+        raise ConfigError("--clone K goes with --restore FILE")
+    if args.save is not None and any("snapshot=on" in text for text in args.drive):
+        raise ConfigError(
+            "--save: a snapshot=on drive's writes are thrown away, so no VM file can keep "
+            "them; use overlay=FILE"
+        )
+    if args.restore and args.incoming:
+        raise ConfigError("--restore and --incoming both say where the VM comes from")
+    if args.migrate_to is not None:
+        from rvh.migration import parse_address
+
+        migrate_to = parse_address("--migrate-to", args.migrate_to)
+    if args.elf and args.elf.endswith(".rvha"):
+        if args.restore or args.incoming:
+            raise ConfigError("an appliance is the VM: give no --restore or --incoming")
+        args.restore, appliance_path, args.elf = None, args.elf, None
+        machine = _restored_machine(args, appliance_path)
+    elif args.restore or args.incoming:
+        machine = _restored_machine(args)
+    else:
+        machine = _booted_machine(args)
+    if args.migrate_to is not None:
+        machine.migrate_to = migrate_to
+    _SaveSignal.machine = machine
+    machine.save_path = args.save
+    if _SaveSignal.early:
+        machine.request_save(from_signal=True)
+    if args.save_at is not None:
+        if args.save_at <= machine.steps:
+            raise ConfigError(
+                f"--save-at {args.save_at}: the machine is already at instruction {machine.steps:,}"
+            )
+        machine.save_at = args.save_at
+    return _run_machine(machine, args)
+
+
+def _check_save_path(path: str) -> None:
+    """Fail now, not after a long run, when the VM file cannot be written there."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ConfigError(f"--save {path}: is a directory")
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"--save {path}: cannot write in {directory}")
+
+
+def _restored_machine(args: argparse.Namespace, appliance: str | None = None) -> Machine:
+    from rvh.snapshot import read_vm_file, restore_machine
+
+    given = [
+        name
+        for name, value in (
+            ("an ELF", args.elf),
+            ("--sbi", args.sbi),
+            ("--hyp", args.hyp),
+            ("--guest", args.guest),
+            ("--firmware", args.firmware),
+            ("--kernel", args.kernel),
+            ("--bootargs", args.bootargs),
+            ("--drive", args.drive),
+            ("--netdev", args.netdev),
+            ("--memory", args.memory),
+            ("--smp", args.smp),
+            ("--cpu", args.cpu),
+            ("--realtime", args.realtime),
+        )
+        if value
+    ]
+    if given:
+        source = "--restore takes the machine from its VM file"
+        if args.incoming:
+            source = "--incoming takes the machine from the migration"
+        raise ConfigError(f"{source}; give no {', '.join(given)}")
+    if args.incoming:
+        from rvh.migration import parse_address, restore_incoming
+
+        address = parse_address("--incoming", args.incoming)
+        if args.clone is not None:
+            raise ConfigError("--clone K goes with --restore FILE")
+        return restore_incoming(
+            address, serial=args.serial, max_instructions=args.max_insns, trace_path=args.trace
+        )
+    import rvh.machine  # noqa: F401 - the kernel's modules load first: not the VM file's cost
+
+    start = time.perf_counter()
+    if appliance is not None:
+        from rvh.appliance import start as start_appliance
+
+        if args.clone is not None:
+            raise ConfigError("--clone K goes with --restore FILE")
+        machine = start_appliance(
+            appliance, serial=args.serial, max_instructions=args.max_insns, trace_path=args.trace
+        )
+        machine.restore_seconds = time.perf_counter() - start
+        return machine
+    vm = read_vm_file(args.restore)
+    machine = restore_machine(
+        vm,
+        serial=args.serial,
+        max_instructions=args.max_insns,
+        trace_path=args.trace,
+        clone=args.clone,
+    )
+    machine.restore_seconds = time.perf_counter() - start
+    return machine
+
+
+def _booted_machine(args: argparse.Namespace) -> Machine:
     from rvh.boot import BareElf, BootRecipe, BuiltinSbiBoot, FirmwareBoot, HypervisorBoot
     from rvh.hyp import GuestSpec, attach_vm_devices, host_memory_needed
     from rvh.machine import Machine
@@ -490,8 +712,6 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("run needs an ELF (or --firmware FW [--kernel PAYLOAD])")
     elif args.kernel:
         raise ConfigError("--kernel goes with --firmware")
-    if args.trace == "":
-        raise ConfigError("--trace needs a file name (or - for stdout)")
     config.trace_path = args.trace
     recipe: BootRecipe
     if args.hyp:
@@ -510,6 +730,10 @@ def _run(args: argparse.Namespace) -> int:
 
         machine.debugger = GdbStub(machine, args.gdb, args.gdb_wait)
     machine.boot(recipe)
+    return machine
+
+
+def _run_machine(machine: Machine, args: argparse.Namespace) -> int:
     try:
         result = machine.run_sync()
     except KeyboardInterrupt:
@@ -531,6 +755,20 @@ def _run(args: argparse.Namespace) -> int:
         print(f"rvh: {result.reason}", file=sys.stderr)
     elif result.reason == "killed by gdb":
         print(f"rvh: {result.reason}", file=sys.stderr)  # QEMU too says so, and exits 0
+    if machine.save_at is not None and not machine.saves:
+        print(
+            f"rvh: the run ended at instruction {machine.steps:,}, before --save-at "
+            f"{machine.save_at:,}: nothing saved",
+            file=sys.stderr,
+        )
+    if machine.migration is not None and machine.migration.report.seconds:
+        print(f"rvh: {machine.migration.report.line()}", file=sys.stderr)
+    for save in machine.saves:
+        print(
+            f"rvh: saved {save.path} at instruction {save.instructions:,} "
+            f"({save.stored_bytes / 2**20:.1f} MiB stored, {save.seconds * 1000:.0f} ms)",
+            file=sys.stderr,
+        )
     if args.stats:
         stats = machine.statistics()
         exits = cast(dict[str, int], stats["exits"])
@@ -545,6 +783,8 @@ def _run(args: argparse.Namespace) -> int:
             "retired by level:     "
             + ", ".join(f"{k} {v}" for k, v in machine.retired_by_level().items()),
         ]
+        if machine.restore_seconds is not None:
+            lines.append(f"restored in:          {machine.restore_seconds * 1000:.1f} ms")
         lines += _device_lines(stats)
         lines += _vm_lines(machine)
         print("\n".join(lines), file=sys.stderr)
@@ -617,6 +857,30 @@ def _diff(args: argparse.Namespace) -> int:
         context=args.context,
         max_instructions=args.max_insns,
     )
+
+
+def _snapshot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from rvh.snapshot import describe, read_vm_file
+
+    if args.snapshot == "info":
+        for line in describe(read_vm_file(args.file)):
+            print(line)
+        return 0
+    parser.exit(EXIT_USAGE, "rvh: snapshot needs a command: info\n")
+    return EXIT_USAGE
+
+
+def _appliance(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from rvh.appliance import pack
+
+    if args.appliance == "pack":
+        if not args.output.endswith(".rvha"):
+            raise ConfigError(f"appliance pack {args.output}: the name must end in .rvha")
+        for line in pack(args.output, args.source, args.name):
+            print(line)
+        return 0
+    parser.exit(EXIT_USAGE, "rvh: appliance needs a command: pack\n")
+    return EXIT_USAGE
 
 
 def _dtb(args: argparse.Namespace) -> int:

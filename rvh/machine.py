@@ -81,6 +81,7 @@ from rvh.trace import CommitLog
 if TYPE_CHECKING:
     from rvh.fdt import DeviceTree
     from rvh.gdb.stub import GdbStub
+    from rvh.migration import Outgoing
     from rvh.sbi import BuiltinSbi
 
 
@@ -106,12 +107,16 @@ TRAP_LOOP_STEPS = 1_000_000
 
 class Machine:
     def __init__(
-        self, config: C.MachineConfig | None = None, output: Callable[[bytes], None] | None = None
+        self,
+        config: C.MachineConfig | None = None,
+        output: Callable[[bytes], None] | None = None,
+        memory: np.ndarray | None = None,
     ) -> None:
+        """``memory``: RAM and ROM as a restored VM file maps them (:mod:`rvh.snapshot`)."""
         self.config = config or C.MachineConfig()
         self.config.validate()
         cfg = self.config
-        self.bus = Bus(C.RAM_BASE, cfg.memory, C.BOOT_ROM_BASE, C.BOOT_ROM_SIZE)
+        self.bus = Bus(C.RAM_BASE, cfg.memory, C.BOOT_ROM_BASE, C.BOOT_ROM_SIZE, memory)
         self.tables = build_tables()
         self.machine = np.zeros(L.MACHINE_SIZE, dtype=np.int64)
         m = self.machine
@@ -158,6 +163,7 @@ class Machine:
                 lambda: self.uart.rx_space,
                 lambda: self.power_off(EXIT_INTERRUPTED, "console: Ctrl-A x"),
                 self.notify,
+                save=self.request_save,
             )
         self._wake = trio.Event()
         self.virtio: list[VirtioMmioDevice] = []
@@ -181,6 +187,25 @@ class Machine:
         self.sbi: BuiltinSbi | None = None
         self.recipe: BootRecipe | None = None
         self.debugger: GdbStub | None = None  # --gdb: stops the harts between kernel calls
+        # a restored machine has no ELF to look at: the recipe's hint as it was when saved
+        self.saved_mode_hint: str | None = None
+        # --save FILE: where a save goes; save_at: the instruction count (steps) to save at
+        # and stop; a save is also requested by SIGUSR1 or Ctrl-A s (the run goes on)
+        self.save_path: str | None = None
+        self.save_at: int | None = None
+        self._save_requested = False
+        self.saves: list[SaveReport] = []
+        # where the harts' round stood at a save: (target clock, harts still to run), so a
+        # restored machine continues the round exactly as the uninterrupted one would
+        self.round: tuple[int, list[int]] | None = None
+        self._resume_round: tuple[int, list[int]] | None = None
+        self.progress: dict[int, tuple[int, int]] = {}
+        self.restore_seconds: float | None = None  # how long reading the VM file took
+        # --migrate-to: the pre-copy runs beside the harts; once it asks them to stop, the
+        # harts' task sends the rest and the run ends (rvh/migration.py)
+        self.migrate_to: tuple[str, int] | None = None
+        self.migration: Outgoing | None = None
+        self._migration_ready = False
 
     # ---- setup --------------------------------------------------------------------------
     def boot(self, recipe: BootRecipe) -> LoadedElf:
@@ -450,7 +475,10 @@ class Machine:
 
     async def run(self) -> RunResult:
         for hart in self.harts:
-            hart.run(0)  # load the compiled kernel now, so the wall time is emulation alone
+            # load the compiled kernel now, so the wall time is emulation alone; not while a
+            # device access waits to be replayed (a restored hart): that would execute it
+            if hart.state[L.MMIO_STATE] not in (L.MMIO_DONE, L.MMIO_FAULT):
+                hart.run(0)
         start = time.perf_counter()
         try:
             async with trio.open_nursery() as nursery:
@@ -460,6 +488,11 @@ class Machine:
                     await nursery.start(self._serve_device, device)
                 if self.debugger is not None:
                     await nursery.start(self.debugger.serve)
+                if self.migrate_to is not None:
+                    from rvh.migration import Outgoing
+
+                    self.migration = Outgoing(self, self.migrate_to)
+                    await nursery.start(self.migration.precopy)
                 await self._run_harts()
                 if self.debugger is not None:
                     status = self.exit_status if self.exit_status is not None else 0
@@ -467,6 +500,13 @@ class Machine:
                 nursery.cancel_scope.cancel()
         finally:
             self.wall_seconds = time.perf_counter() - start
+            if self.migration is not None and not self.migration.report.seconds:
+                if self.migration.stream is not None:
+                    self.migration.stream.socket.close()  # the destination hears the end
+                    self._device_log(
+                        f"{self.migration.report.address}: the run ended before the "
+                        "migration completed"
+                    )
             if not self._output_failed:
                 try:
                     _flush(self._output)
@@ -504,26 +544,42 @@ class Machine:
         cfg = self.config
         limit = cfg.max_instructions
         smp = len(self.harts) > 1
-        progress = {hart.hartid: (hart.steps, hart.instret) for hart in self.harts}
+        progress = self.progress
+        for hart in self.harts:
+            progress.setdefault(hart.hartid, (hart.steps, hart.instret))
         debugger = self.debugger  # --gdb: a stop it asks for ends the round at the next exit
         while self.exit_status is None:
-            if debugger is not None and debugger.stop_requested:
-                await debugger.park()
-                continue
-            if self.reset_requested:
-                self.reset_requested = False
-                self._reset()
-            self._wake_sleepers()
-            running = [h for h in self.harts if not h.state[L.WFI] and not h.state[L.HALTED]]
-            if not running:
-                await self._idle()
-                await trio.lowlevel.checkpoint()
-                continue
-            target = min(int(h.state[L.TIME_NS]) for h in running) + int(
-                cfg.slice_instructions or 1
-            )
-            for hart in running:
+            resume, self._resume_round = self._resume_round, None
+            if resume is not None:
+                target, hartids = resume
+                running = [self.harts[i] for i in hartids]
+            else:
+                if debugger is not None and debugger.stop_requested:
+                    await debugger.park()
+                    continue
+                if self.reset_requested:
+                    self.reset_requested = False
+                    self._reset()
+                self._wake_sleepers()
+                running = [h for h in self.harts if not h.state[L.WFI] and not h.state[L.HALTED]]
+                if not running:
+                    await self._idle()
+                    await trio.lowlevel.checkpoint()
+                    continue
+                target = min(int(h.state[L.TIME_NS]) for h in running) + int(
+                    cfg.slice_instructions or 1
+                )
+            for position, hart in enumerate(running):
                 while hart.state[L.TIME_NS] < target:
+                    if self._save_due():
+                        self.round = (target, [h.hartid for h in running[position:]])
+                        await self._save()
+                        if self.exit_status is not None:
+                            return
+                    if self._migration_ready:
+                        self.round = (target, [h.hartid for h in running[position:]])
+                        await self._finish_migration()
+                        return
                     budget = target - int(hart.state[L.TIME_NS])
                     busy = self.devices_busy()
                     if busy:
@@ -533,8 +589,15 @@ class Machine:
                         if budget <= 0:
                             self.power_off(EXIT_INSN_LIMIT, f"instruction limit of {limit} reached")
                             return
+                    # a save point splits a kernel call the uninterrupted run makes whole: the
+                    # extra budget exit is not counted, so --stats agree across a restore
+                    save_split = False
+                    if self.save_at is not None and self.save_at > self.steps:
+                        save_split = self.save_at - self.steps < budget
+                        budget = min(budget, self.save_at - self.steps)
                     reason = hart.run(budget)
-                    self.exit_counts[reason.name.lower()] += 1
+                    if not (save_split and reason == Exit.BUDGET):
+                        self.exit_counts[reason.name.lower()] += 1
                     device = self._serve_exit(hart, reason)
                     if self.exit_status is not None or self.reset_requested:
                         return await self._run_harts() if self.reset_requested else None
@@ -571,6 +634,64 @@ class Machine:
             if reason != Exit.MMIO or self.exit_status is not None:
                 return
 
+    # ---- saving (rvh/snapshot.py) -------------------------------------------------------
+    def request_save(self, *, from_signal: bool = False) -> None:
+        """SIGUSR1 or Ctrl-A s: save before the next kernel call and go on.  A signal handler
+        only sets the flag (it may run inside trio's own code); the harts look at it before
+        each kernel call, and a machine idling in real time sees it when it wakes."""
+        if self.save_path is None:
+            if not from_signal:
+                self._device_log("no --save FILE given: nothing saved")
+            return
+        self._save_requested = True
+        if not from_signal:
+            self.notify()
+
+    def _save_due(self) -> bool:
+        return self._save_requested or (self.save_at is not None and self.steps >= self.save_at)
+
+    async def _save(self) -> None:
+        """Write the VM file: first let the devices finish the requests in flight (their
+        completions land in RAM and raise their interrupts), so none is lost or redone."""
+        from rvh.snapshot import SnapshotWriteError, save_machine
+
+        while self.devices_busy():
+            await trio.sleep(0.0005)
+        at_end = self.save_at is not None and self.steps >= self.save_at
+        self._save_requested = False
+        assert self.save_path is not None
+        try:
+            self.saves.append(save_machine(self, self.save_path))
+        except SnapshotWriteError as error:
+            self.power_off(EXIT_EMULATOR_ERROR, error.message)
+            return
+        if at_end:
+            self.save_at = None
+            self.power_off(0, f"saved to {self.save_path} at instruction {self.steps}")
+
+    # ---- migrating (rvh/migration.py) ---------------------------------------------------
+    def stop_for_migration(self, outgoing: Outgoing) -> None:
+        """The pre-copy converged: stop before the next kernel call and send the rest."""
+        self._migration_ready = True
+        self.notify()
+
+    def migration_failed(self, why: str) -> None:
+        assert self.migrate_to is not None
+        host, port = self.migrate_to
+        self.power_off(EXIT_EMULATOR_ERROR, f"--migrate-to tcp:{host}:{port}: {why}")
+        self.notify()
+
+    async def _finish_migration(self) -> None:
+        assert self.migration is not None
+        while self.devices_busy():
+            await trio.sleep(0.0005)
+        try:
+            await self.migration.finish()
+        except (OSError, trio.BrokenResourceError) as error:
+            self.migration_failed(f"the destination went away ({error})")
+            return
+        self.power_off(0, self.migration.report.line())
+
     def _reset(self) -> None:
         """System reset (test device 0x7777, SBI SRST reboot): every hart restarts."""
         if self.recipe is not None:
@@ -604,6 +725,7 @@ class Machine:
     def _with_hint(self, message: str) -> str:
         """``message`` and, when the program looks meant for another boot recipe, why."""
         hint = self.recipe.mode_hint() if self.recipe is not None else None
+        hint = hint or self.saved_mode_hint
         return f"{message}; {hint}" if hint else message
 
     def _wake_sleepers(self) -> None:
@@ -731,6 +853,17 @@ class Machine:
             **({"iommu": self.iommu.statistics()} if self.iommu is not None else {}),
             "hubs": {name: hub.statistics() for name, hub in self.hubs.items()},
         }
+
+
+@dataclass
+class SaveReport:
+    """One VM file written: where, at which instruction, how big, how long it took."""
+
+    path: str
+    instructions: int
+    file_bytes: int
+    stored_bytes: int
+    seconds: float
 
 
 def _leaves(error: BaseException) -> Iterator[BaseException]:

@@ -21,9 +21,11 @@ from rvh.errors import ConfigError
 CTRL_A = 0x01
 ESCAPE_EXIT = ord("x")
 ESCAPE_HELP = ord("h")
+ESCAPE_SAVE = ord("s")  # QEMU's C-a s saves disk data; rvh saves the whole VM (--save FILE)
 # the terminal is in raw mode while the escapes work: lines end in CR LF
 ESCAPE_HELP_TEXT = (
-    b"\r\nC-a h    print this help\r\nC-a x    exit rvh\r\nC-a C-a  send C-a to the guest\r\n"
+    b"\r\nC-a h    print this help\r\nC-a x    exit rvh\r\n"
+    b"C-a s    save the VM to the --save file and go on\r\nC-a C-a  send C-a to the guest\r\n"
 )
 
 
@@ -75,8 +77,10 @@ class ConsoleInput:
         on_input: Callable[[], None],
         fd: int | None = None,
         help_out: Callable[[bytes], None] | None = None,
+        save: Callable[[], None] | None = None,
     ) -> None:
         self.feed = feed
+        self.save = save
         self.help_out = help_out or _write_stderr
         self.space = space
         self.on_exit = on_exit
@@ -128,6 +132,9 @@ class ConsoleInput:
                     return
                 if byte == ESCAPE_HELP:
                     self.help_out(ESCAPE_HELP_TEXT)
+                    continue
+                if byte == ESCAPE_SAVE and self.save is not None:
+                    self.save()
                     continue
                 self.pending.append(byte)
             elif escapes and byte == CTRL_A:

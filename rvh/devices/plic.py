@@ -151,5 +151,39 @@ class Plic:
                 bits |= IP_SEIP
             self.machine[L.M_EXT_IP + hart] = bits
 
+    # -- VM files (rvh/snapshot.py) ------------------------------------------------------------
+    def save_state(self) -> dict[str, object]:
+        return {
+            "priority": self.priority,
+            "level": self.level,
+            "pending": self.pending,
+            "in_service": self.in_service,
+            "enable": self.enable,
+            "threshold": self.threshold,
+            "claims": self.claims,
+        }
+
+    def restore_state(self, saved: dict) -> None:
+        def flags(values: list) -> list[bool]:
+            if len(values) != SOURCES + 1:
+                raise ValueError(f"PLIC state has {len(values)} sources, not {SOURCES + 1}")
+            return [bool(value) for value in values]
+
+        priority = [int(value) & PRIORITY_MASK for value in saved["priority"]]
+        enable = [flags(row) for row in saved["enable"]]
+        threshold = [int(value) & PRIORITY_MASK for value in saved["threshold"]]
+        if len(priority) != SOURCES + 1 or len(enable) != self.contexts:
+            raise ValueError("PLIC state does not match this board")
+        if len(threshold) != self.contexts:
+            raise ValueError("PLIC state does not match this board")
+        self.priority = priority
+        self.level = flags(saved["level"])
+        self.pending = flags(saved["pending"])
+        self.in_service = flags(saved["in_service"])
+        self.enable = enable
+        self.threshold = threshold
+        self.claims = int(saved["claims"])
+        self._update()
+
     def statistics(self) -> dict[str, int]:
         return {"claims": self.claims}

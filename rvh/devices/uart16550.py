@@ -145,5 +145,26 @@ class Uart16550:
             self._irq_level = level
             self.set_irq(level)
 
+    # -- VM files (rvh/snapshot.py) ------------------------------------------------------------
+    def save_state(self) -> dict[str, object]:
+        return {
+            "rx": list(self.rx),
+            "registers": [self.ier, self.lcr, self.mcr, self.scr, self.fcr, self.divisor],
+            "thr_interrupt": self.thr_interrupt,
+            "irq_level": self._irq_level,
+            "bytes": [self.bytes_out, self.bytes_in],
+        }
+
+    def restore_state(self, saved: dict) -> None:
+        """The registers as saved; the interrupt line is the PLIC's saved level already."""
+        rx = [int(byte) & 0xFF for byte in saved["rx"]]
+        self.ier, self.lcr, self.mcr, self.scr, self.fcr, self.divisor = (
+            int(value) for value in saved["registers"]
+        )
+        self.rx = deque(rx)
+        self.thr_interrupt = bool(saved["thr_interrupt"])
+        self._irq_level = bool(saved["irq_level"])
+        self.bytes_out, self.bytes_in = (int(value) for value in saved["bytes"])
+
     def statistics(self) -> dict[str, int]:
         return {"bytes_out": self.bytes_out, "bytes_in": self.bytes_in, "rx_queued": len(self.rx)}

@@ -140,3 +140,36 @@ async def test_ctrl_a_h_lists_the_escapes_on_a_terminal():
     assert received == b"ab\x01c"  # Ctrl-A h and Ctrl-A x never reach the guest
     assert helped == [ESCAPE_HELP_TEXT]
     assert b"C-a x    exit rvh" in ESCAPE_HELP_TEXT
+
+
+async def test_ctrl_a_s_asks_for_a_save_on_a_terminal():
+    import pty
+
+    from rvh.devices.console import ESCAPE_HELP_TEXT
+
+    uart = Uart16550(lambda data: None)
+    saves = []
+    controller, terminal = pty.openpty()
+    console = ConsoleInput(
+        uart.feed,
+        lambda: uart.rx_space,
+        lambda: None,
+        lambda: None,
+        fd=terminal,
+        save=lambda: saves.append(1),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(console.serve)
+        os.write(controller, b"a\x01sb")
+        received = bytearray()
+        with trio.fail_after(5):
+            while len(received) < 2:
+                await trio.sleep(0.01)
+                while uart.rx:
+                    received.append(uart.read(0, 1))
+        nursery.cancel_scope.cancel()
+    os.close(controller)
+    os.close(terminal)
+    assert received == b"ab"  # Ctrl-A s never reaches the guest
+    assert saves == [1]
+    assert b"C-a s    save the VM" in ESCAPE_HELP_TEXT

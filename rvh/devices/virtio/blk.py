@@ -163,6 +163,22 @@ class BlockImage:
     def sectors(self) -> int:
         return self.size // SECTOR_SIZE
 
+    # the I/O the device does, in one place so an overlay (overlay.py) can redirect it
+    def read_into(self, views: list[memoryview], offset: int) -> None:
+        _transfer(os.preadv, self.fd, views, offset)
+
+    def write_from(self, views: list[memoryview], offset: int) -> None:
+        _transfer(os.pwritev, self.fd, views, offset)
+
+    def discard(self, offset: int, length: int) -> None:
+        _discard(self.fd, offset, length)
+
+    def write_zeroes(self, offset: int, length: int, *, unmap: bool) -> None:
+        _write_zeroes(self.fd, offset, length, unmap=unmap)
+
+    def sync(self) -> None:
+        os.fdatasync(self.fd)
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
@@ -227,6 +243,16 @@ class Request:
     error: str = ""
 
 
+def open_image(options: DriveOptions) -> BlockImage:
+    """The drive's image: the raw file, or the file under a copy-on-write overlay
+    (``snapshot=on``, ``overlay=FILE``: :mod:`rvh.devices.virtio.overlay`)."""
+    if options.snapshot or options.overlay:
+        from rvh.devices.virtio.overlay import OverlayImage
+
+        return OverlayImage(options)
+    return BlockImage(options)
+
+
 def default_serial(options: DriveOptions) -> bytes:
     name = options.serial or options.id or os.path.basename(options.file)
     return name.encode("ascii", "replace")[:SERIAL_LENGTH]
@@ -248,7 +274,7 @@ class VirtioBlk(VirtioMmioDevice):
         queue_size: int = QUEUE_SIZE,
     ) -> None:
         self.drive = drive
-        self.image = BlockImage(drive)
+        self.image = open_image(drive)
         features = (
             VIRTIO_BLK_F_SEG_MAX
             | VIRTIO_BLK_F_BLK_SIZE
@@ -477,7 +503,7 @@ class VirtioBlk(VirtioMmioDevice):
     def _execute(self, batch: list[Request], done: threading.Event) -> None:
         """Perform the batch in order; never touches device state other than the requests."""
         try:
-            fd = self.image.fd
+            image = self.image
             buffer = self.memory.buffer
             unsynced: list[Request] = []
             for request in batch:
@@ -487,10 +513,10 @@ class VirtioBlk(VirtioMmioDevice):
                     kind = request.type
                     if kind == VIRTIO_BLK_T_IN:
                         views = [buffer[h : h + n] for h, n in request.data]
-                        _transfer(os.preadv, fd, views, request.sector * SECTOR_SIZE)
+                        image.read_into(views, request.sector * SECTOR_SIZE)
                     elif kind == VIRTIO_BLK_T_OUT:
                         views = [buffer[h : h + n] for h, n in request.data]
-                        _transfer(os.pwritev, fd, views, request.sector * SECTOR_SIZE)
+                        image.write_from(views, request.sector * SECTOR_SIZE)
                         unsynced.append(request)
                     elif kind == VIRTIO_BLK_T_FLUSH:
                         if not self.image.readonly:
@@ -500,11 +526,10 @@ class VirtioBlk(VirtioMmioDevice):
                         _scatter(buffer, request.data, self.serial)
                     elif kind == VIRTIO_BLK_T_DISCARD:
                         for sector, sectors, _ in request.segments:
-                            _discard(fd, sector * SECTOR_SIZE, sectors * SECTOR_SIZE)
+                            image.discard(sector * SECTOR_SIZE, sectors * SECTOR_SIZE)
                     elif kind == VIRTIO_BLK_T_WRITE_ZEROES:
                         for sector, sectors, flags in request.segments:
-                            _write_zeroes(
-                                fd,
+                            image.write_zeroes(
                                 sector * SECTOR_SIZE,
                                 sectors * SECTOR_SIZE,
                                 unmap=bool(flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP),
@@ -525,7 +550,7 @@ class VirtioBlk(VirtioMmioDevice):
             done.set()
 
     def _sync(self) -> None:
-        os.fdatasync(self.image.fd)
+        self.image.sync()
         self.stats["syncs"] += 1
 
     # ---- completion (trio thread, under the lock) ------------------------------------------
@@ -585,6 +610,14 @@ class VirtioBlk(VirtioMmioDevice):
             stats["discards"] += 1
         elif kind == VIRTIO_BLK_T_WRITE_ZEROES:
             stats["write_zeroes"] += 1
+
+    def save_device_state(self) -> dict[str, object]:
+        return {"stats": self.stats, "writethrough": self.writethrough}
+
+    def restore_device_state(self, saved: dict) -> None:
+        for key in self.stats:
+            self.stats[key] = int(saved["stats"][key])
+        self.writethrough = bool(saved["writethrough"])
 
     def close(self) -> None:
         self.image.close()

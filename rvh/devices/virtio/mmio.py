@@ -435,6 +435,59 @@ class VirtioMmioDevice:
     def close(self) -> None:
         """Release what the device holds on the host (an image file, a socket)."""
 
+    # ---- VM files (rvh/snapshot.py) -----------------------------------------------------
+    def save_state(self) -> dict[str, object]:
+        """The transport, the queues and the device's own part (``save_device_state``).  The
+        machine saves only when no request is in flight (``busy``), so none is lost."""
+        with self.lock:
+            return {
+                "device_id": self.device_id,
+                "status": self.status,
+                "features": [self.device_features, self.driver_features, self.features],
+                "selectors": [self.device_features_sel, self.driver_features_sel, self.queue_sel],
+                "interrupt_status": self.interrupt_status,
+                "irq_level": self._irq_level,
+                "config": self.config.hex(),
+                "config_generation": self.config_generation,
+                "counters": self.counters,
+                "last_error": self.last_error,
+                "queues": [queue.save_state() for queue in self.queues],
+                "device": self.save_device_state(),
+            }
+
+    def restore_state(self, saved: dict) -> None:
+        """Raises ValueError (or RingError) when ``saved`` does not fit this device."""
+        if int(saved["device_id"]) != self.device_id:
+            raise ValueError(f"{self.name}: saved as device {saved['device_id']}")
+        device_features, driver_features, features = (int(v) for v in saved["features"])
+        if device_features != self.device_features:
+            raise ValueError(f"{self.name}: offers other features than when it was saved")
+        config = bytes.fromhex(saved["config"])
+        if len(config) != len(self.config) or len(saved["queues"]) != len(self.queues):
+            raise ValueError(f"{self.name}: configuration does not match")
+        with self.lock:
+            self.status = int(saved["status"]) & 0xFF
+            self.driver_features, self.features = driver_features, features
+            self.device_features_sel, self.driver_features_sel, self.queue_sel = (
+                int(v) for v in saved["selectors"]
+            )
+            self.interrupt_status = int(saved["interrupt_status"]) & 0xFFFF_FFFF
+            self._irq_level = bool(saved["irq_level"])
+            self.config[:] = config
+            self.config_generation = int(saved["config_generation"])
+            for key in self.counters:
+                self.counters[key] = int(saved["counters"][key])
+            self.last_error = str(saved["last_error"])
+            for queue, queue_state in zip(self.queues, saved["queues"], strict=True):
+                queue.restore_state(queue_state)
+            self.restore_device_state(saved["device"])
+
+    def save_device_state(self) -> dict[str, object]:
+        return {}
+
+    def restore_device_state(self, saved: dict) -> None:
+        pass
+
     def statistics(self) -> dict[str, object]:
         with self.lock:
             return {

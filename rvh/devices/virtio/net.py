@@ -135,6 +135,23 @@ class VirtioNet(VirtioMmioDevice):
     def status_changed(self) -> None:
         self.backend.room_available()  # a sender held back for us may now go on (or drop)
 
+    def save_device_state(self) -> dict[str, object]:
+        """The link, the counters and the frames received but not yet in the guest's
+        buffers (the MAC is the configuration space's, saved by the transport)."""
+        return {
+            "link_up": self.link_up,
+            "stats": self.stats,
+            "backlog": [frame.hex() for frame in self.backlog],
+        }
+
+    def restore_device_state(self, saved: dict) -> None:
+        self.link_up = bool(saved["link_up"])
+        for key in self.stats:
+            self.stats[key] = int(saved["stats"][key])
+        self.backlog = deque(bytes.fromhex(frame) for frame in saved["backlog"])
+        # a clone has its own MAC: the configuration space says it, not the saved one
+        self.config[CONFIG_MAC : CONFIG_MAC + 6] = self.mac
+
     def link_state(self) -> int:
         """What ``receive`` would do with a frame now (for the hub's back-pressure)."""
         if not self.live or not self.link_up:

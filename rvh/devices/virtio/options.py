@@ -1,7 +1,8 @@
 """The QEMU spellings of ``--drive`` and ``--netdev``, parsed into dataclasses.
 
 ``--drive file=IMG[,format=raw][,readonly=on][,cache=writeback|writethrough][,id=ID]
-[,serial=STR][,if=virtio]`` and ``--netdev hub,id=ID[,pcap=FILE][,mac=MAC]`` or
+[,serial=STR][,if=virtio][,snapshot=on|overlay=FILE]`` and
+``--netdev hub,id=ID[,pcap=FILE][,mac=MAC]`` or
 ``--netdev socket,id=ID,udp=HOST:PORT,localaddr=HOST:PORT[,pcap=FILE][,mac=MAC]``.
 
 As in QEMU's option syntax, items are separated by commas and a doubled comma stands for a comma
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DRIVE_KEYS = ("file", "format", "readonly", "cache", "id", "serial", "if")
+DRIVE_KEYS = ("file", "format", "readonly", "cache", "id", "serial", "if", "snapshot", "overlay")
 CACHE_MODES = ("writeback", "writethrough")
 SERIAL_LENGTH = 20  # 5.2.6: the device ID string is at most 20 bytes
 NETDEV_KEYS = {
@@ -34,6 +35,9 @@ class DriveOptions:
     cache: str = "writeback"
     id: str | None = None
     serial: str | None = None
+    # snapshot=on: writes go to a throw-away overlay; overlay=FILE: to a kept one
+    snapshot: bool = False
+    overlay: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ def _pairs(text: str, what: str, keys: tuple[str, ...]) -> dict[str, str]:
             raise ValueError(f"{what} {text!r}: empty item")
         key, equals, value = item.partition("=")
         if not equals:
-            if key == "readonly" and "readonly" in keys:
+            if key in ("readonly", "snapshot") and key in keys:
                 value = "on"  # QEMU's short form of a boolean
             else:
                 raise ValueError(f"{what} item {item!r}: expected KEY=VALUE")
@@ -130,6 +134,12 @@ def parse_drive(text: str) -> DriveOptions:
     cache = found.get("cache", "writeback")
     if cache not in CACHE_MODES:
         raise ValueError(f"--drive cache={cache}: expected writeback or writethrough")
+    snapshot = parse_bool("snapshot", found["snapshot"]) if "snapshot" in found else False
+    overlay = found.get("overlay")
+    if overlay is not None and not overlay:
+        raise ValueError("--drive overlay=: expected a file name")
+    if snapshot and overlay:
+        raise ValueError("--drive: snapshot=on and overlay= both name where writes go")
     serial = found.get("serial")
     if serial is not None and (len(serial.encode()) > SERIAL_LENGTH or not serial.isascii()):
         raise ValueError(f"--drive serial={serial}: at most {SERIAL_LENGTH} ASCII characters")
@@ -140,6 +150,8 @@ def parse_drive(text: str) -> DriveOptions:
         cache=cache,
         id=found.get("id"),
         serial=serial,
+        snapshot=snapshot,
+        overlay=overlay,
     )
 
 

@@ -152,6 +152,39 @@ class SplitQueue:
         self._descriptors = self._available = self._used = 0
         self._used_pages: range = range(0)
 
+    # -- VM files (rvh/snapshot.py) --------------------------------------------------------
+    def save_state(self) -> dict[str, object]:
+        return {
+            "size": self.size,
+            "addresses": [self.descriptor_address, self.driver_address, self.device_address],
+            "ready": self.ready,
+            "event_idx": self.event_idx,
+            "indirect": self.indirect,
+            "indices": [self.last_available, self.used_index, self.published_used],
+            "chains": self.chains,
+            "notified": self.notifier.pending,
+        }
+
+    def restore_state(self, saved: dict) -> None:
+        """The queue as saved: the registers, and the ring positions of an enabled queue
+        (its layout is checked again as QueueReady checks it).  Raises RingError."""
+        self.reset()
+        self.size = int(saved["size"])
+        self.descriptor_address, self.driver_address, self.device_address = (
+            int(value) for value in saved["addresses"]
+        )
+        if saved["ready"]:
+            self.enable(bool(saved["event_idx"]), bool(saved["indirect"]))
+            last_available, used_index, published_used = (
+                int(value) & 0xFFFF for value in saved["indices"]
+            )
+            self.last_available = last_available
+            self.used_index = used_index
+            self.published_used = published_used
+        self.chains = int(saved["chains"])
+        if saved["notified"]:
+            self.notifier.notify()
+
     # -- enabling -------------------------------------------------------------------------
     def enable(self, event_idx: bool, indirect: bool) -> None:
         """QueueReady = 1: check the layout the driver gave (2.7 sizes and alignments, all in
