@@ -111,14 +111,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--firmware",
         metavar="FW",
-        help="M-mode firmware to boot instead (e.g. OpenSBI's fw_jump.elf)",
+        help="M-mode firmware to boot instead: an ELF (e.g. OpenSBI's fw_jump.elf) or a raw "
+        "binary loaded at the start of RAM (e.g. fw_dynamic.bin)",
     )
     run.add_argument(
         "--kernel",
-        metavar="PAYLOAD",
-        help="S-mode payload loaded at its own address for --firmware",
+        metavar="KERNEL",
+        help="S-mode kernel: an ELF at its own addresses or a raw RISC-V Linux Image (2 MiB "
+        "after the firmware, as QEMU places it); booted by --firmware FW, else by the "
+        "built-in SBI",
     )
-    run.add_argument("--bootargs", metavar="TEXT", help="/chosen/bootargs in the device tree")
+    run.add_argument(
+        "--initrd",
+        metavar="FILE",
+        help="initial ramdisk, loaded where QEMU loads it (kernel + min(RAM/2, 128 MiB)) and "
+        "named in /chosen",
+    )
+    run.add_argument(
+        "--append",
+        "--bootargs",
+        dest="bootargs",
+        metavar="TEXT",
+        help="kernel command line: /chosen/bootargs in the device tree",
+    )
+    run.add_argument(
+        "--rtc-base",
+        metavar="DATE",
+        help="the RTC's time at power-on: utc (the host's clock, default) or a fixed UTC date "
+        "such as 2025-01-01T00:00:00 (reproducible runs); it then runs with virtual time",
+    )
+    run.add_argument(
+        "--no-reboot",
+        action="store_true",
+        help="a guest's reboot (SBI SRST, syscon) ends the run with status 0 instead of "
+        "restarting it (images are reloaded on a restart)",
+    )
     run.add_argument(
         "--serial",
         default="stdio",
@@ -400,6 +427,27 @@ def _config(args: argparse.Namespace) -> MachineConfig:
     return config
 
 
+def parse_rtc_base(text: str | None) -> int | None:
+    """--rtc-base: None or "utc" for the host's clock, else an ISO date (UTC) in ns since the
+    Unix epoch."""
+    if text is None or text == "utc":
+        return None
+    import datetime
+
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"--rtc-base {text!r}: give utc or a date like 2025-01-01T00:00:00"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    seconds = when.timestamp()
+    if seconds < 0:
+        raise ConfigError(f"--rtc-base {text!r}: before 1970")
+    return int(seconds) * 1_000_000_000 + when.microsecond * 1000
+
+
 def _run(args: argparse.Namespace) -> int:
     from rvh.boot import BareElf, BootRecipe, BuiltinSbiBoot, FirmwareBoot, HypervisorBoot
     from rvh.hyp import GuestSpec, host_memory_needed
@@ -408,15 +456,17 @@ def _run(args: argparse.Namespace) -> int:
     config = _config(args)
     config.max_instructions = args.max_insns
     config.bootargs = args.bootargs
+    config.no_reboot = args.no_reboot
+    config.rtc_base_ns = parse_rtc_base(args.rtc_base)
     config.serial = args.serial
     config.realtime = args.realtime
     config.drives = args.drive
     config.netdevs = args.netdev
     guests = []
     if args.hyp:
-        if args.sbi or args.elf or args.firmware or args.kernel:
+        if args.sbi or args.elf or args.firmware or args.kernel or args.initrd:
             raise ConfigError(
-                "--hyp runs its VMs from --guest SPEC; give no ELF, --sbi or --kernel"
+                "--hyp runs its VMs from --guest SPEC; give no ELF, --sbi, --kernel or --initrd"
             )
         guests = [GuestSpec.parse(text) for text in args.guest]
         if args.memory is None:
@@ -426,10 +476,11 @@ def _run(args: argparse.Namespace) -> int:
     elif args.firmware:
         if args.sbi or args.elf:
             raise ConfigError("--firmware boots its payload from --kernel; give no ELF or --sbi")
-    elif args.elf is None:
-        raise ConfigError("run needs an ELF (or --firmware FW [--kernel PAYLOAD])")
     elif args.kernel:
-        raise ConfigError("--kernel goes with --firmware")
+        if args.elf:
+            raise ConfigError("give the kernel once: as ELF or as --kernel")
+    elif args.elf is None:
+        raise ConfigError("run needs an ELF (or --kernel KERNEL, or --firmware FW)")
     if args.trace == "":
         raise ConfigError("--trace needs a file name (or - for stdout)")
     config.trace_path = args.trace
@@ -437,11 +488,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.hyp:
         recipe = HypervisorBoot(guests)
     elif args.firmware:
-        recipe = FirmwareBoot(args.firmware, args.kernel)
-    elif args.sbi:
-        recipe = BuiltinSbiBoot(args.elf)
+        recipe = FirmwareBoot(args.firmware, args.kernel, args.initrd)
+    elif args.sbi or args.kernel:
+        recipe = BuiltinSbiBoot(args.kernel or args.elf, args.initrd)
     else:
-        recipe = BareElf(args.elf)
+        recipe = BareElf(args.elf, args.initrd)
     machine = Machine(config)
     machine.boot(recipe)
     try:
