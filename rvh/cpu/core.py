@@ -909,8 +909,12 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 decode_cache[(slot << DC_SHIFT) + DC_BITS],
                 n,
             )
-            fetch_page = np.int64(-1)  # privilege, translation or interrupts may have changed
-            limit = n
+            if op == Op.CSRRW or op == Op.CSRRWI or rs1 != 0:
+                # a write: privilege, translation or interrupts may have changed.  A read
+                # (csrrs/csrrc with x0 or uimm 0, Zicsr 9.1) changes nothing, so the fetch
+                # translation and the next event stay as they were
+                fetch_page = np.int64(-1)
+                limit = n
         elif op == Op.FENCE or op == Op.FENCE_I:
             pass  # the decode cache follows every store, so fence.i has nothing left to do
         else:

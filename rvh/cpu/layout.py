@@ -161,6 +161,10 @@ TLB_TAG_EXEC = 2
 TLB_ADDEND = 3  # host offset = virtual address + addend
 TLB_PADDR = 4  # physical page address (for MMIO pages that have no host offset)
 TLB_VPAGE = 5  # the virtual page the entry describes
+# In a context's first entry only: 1 once a translation has been filled into the context since
+# it was last flushed.  A flush skips contexts still empty, so an SFENCE.VMA costs what the
+# contexts in use cost, not the whole table (Linux fences often, mostly on few contexts).
+TLB_CTX_FILLED = 6
 TLB_FIELDS = 8
 TLB_SHIFT = 3  # log2(TLB_FIELDS): the tlb array is flat, index (ctx*SETS + set) << 3
 # Translation contexts: privilege x virtualization x SUM (MXR and PMP changes flush).

@@ -56,6 +56,7 @@ from rvh.cpu.layout import (
     PRIV_U,
     TLB_ADDEND,
     TLB_ALL_CONTEXTS,
+    TLB_CTX_FILLED,
     TLB_BANK_HGATP,
     TLB_BANK_HS,
     TLB_BANK_KIND,
@@ -334,6 +335,9 @@ def tlb_slot(ctx, index):
 @nb.njit(cache=True)
 def flush_contexts(tlb, first_ctx, last_ctx):
     for ctx in range(first_ctx, last_ctx + 1):
+        if tlb[tlb_slot(ctx, 0) + TLB_CTX_FILLED] == 0:
+            continue  # nothing was filled since the last flush: every tag is still invalid
+        tlb[tlb_slot(ctx, 0) + TLB_CTX_FILLED] = 0
         for index in range(TLB_SETS):
             slot = tlb_slot(ctx, index)
             tlb[slot + TLB_TAG_READ] = TLB_INVALID
@@ -422,7 +426,10 @@ def fence_address_space(state, tlb, kind, vaddr, use_vaddr, asid, use_asid, vmid
         if use_vaddr:
             flush_bank_page(tlb, bank, vaddr)
         else:
-            flush_bank(tlb, bank)
+            # the bank's M-mode context holds untranslated (bare) addresses, which no
+            # address-space fence concerns; PMP changes flush it (flush_all)
+            first = bank * TLB_CONTEXTS
+            flush_contexts(tlb, first + CTX_M + 1, first + TLB_CONTEXTS - 1)
 
 
 # ---- page-table walks (4.3.2, 8.5) ---------------------------------------------------------
@@ -683,6 +690,7 @@ def tlb_lookup(state, machine, memory, tlb, vaddr, size, access, ctx):
         tlb[slot + TLB_TAG_EXEC] = TLB_INVALID
         tlb[slot + TLB_VPAGE] = page
         tlb[slot + TLB_PADDR] = ppage
+    tlb[tlb_slot(ctx, 0) + TLB_CTX_FILLED] = 1
     host = host_offset(machine, ppage, PAGE_SIZE)
     if host >= 0 and not (access == ACCESS_WRITE and is_rom(machine, ppage)):
         tlb[slot + TLB_ADDEND] = host - page
