@@ -283,6 +283,18 @@ def build_parser() -> argparse.ArgumentParser:
         "virtio", help="guest-visible virtio-blk MB/s and virtio-net frames/s (wall time)"
     )
     virtio.add_argument("--repeat", type=_positive_int, default=3, metavar="N", help=REPEAT_HELP)
+    linux = bench_commands.add_parser(
+        "linux",
+        help="boot the Linux guest (guests/linux) to /init and power-off, beside QEMU 7.2",
+    )
+    linux.add_argument("--repeat", type=_positive_int, default=1, metavar="N", help=REPEAT_HELP)
+    linux.add_argument(
+        "--smp", type=_positive_int, default=1, metavar="N", help="harts (default 1)"
+    )
+    linux.add_argument("--no-qemu", action="store_true", help="do not run QEMU")
+    linux.add_argument(
+        "--firmware", metavar="FW", help="boot rvh on this firmware (OpenSBI) instead of --sbi"
+    )
     return parser
 
 
@@ -401,7 +413,13 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from rvh.bench.virtio import bench_virtio
 
         return bench_virtio(repeat=args.repeat)
-    parser.exit(EXIT_USAGE, "rvh: bench needs a benchmark name: mips, mmu, hext or virtio\n")
+    if args.bench == "linux":
+        from rvh.bench.linux import bench_linux
+
+        return bench_linux(
+            repeat=args.repeat, harts=args.smp, qemu=not args.no_qemu, firmware=args.firmware
+        )
+    parser.exit(EXIT_USAGE, "rvh: bench needs a benchmark name: mips, mmu, hext, virtio or linux\n")
     return EXIT_USAGE
 
 
