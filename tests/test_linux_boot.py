@@ -208,3 +208,24 @@ def test_the_kernel_is_given_once(tmp_path, capsys):
     elf = build_elf("1: j 1b\n", tmp_path / "k.elf")
     assert main(["run", "--kernel", str(elf), str(elf)]) == 2
     assert "give the kernel once" in capsys.readouterr().err
+
+
+def test_rtc_base_takes_utc_or_a_date():
+    from rvh.cli import parse_rtc_base
+    from rvh.errors import ConfigError
+
+    assert parse_rtc_base(None) is None and parse_rtc_base("utc") is None
+    assert parse_rtc_base("2025-03-01T12:00:00") == 1_740_830_400 * 10**9
+    with pytest.raises(ConfigError, match="give utc or a date"):
+        parse_rtc_base("yesterday")
+
+
+def test_append_and_no_reboot_from_the_command_line(tmp_path, capsys):
+    path = tmp_path / "Image"
+    path.write_bytes(linux_image())
+    status = main(
+        ["run", "--serial", "null", "--kernel", str(path), "--append", "console=ttyS0",
+         "--no-reboot", "--max-insns", "100000"]
+    )  # fmt: skip
+    assert status == 0  # the image's first request is a reboot: --no-reboot ends the run there
+    assert capsys.readouterr().err == ""
