@@ -23,7 +23,13 @@ import numba as nb
 import numpy as np
 
 from rvh.cpu import arith
-from rvh.cpu.csr import csr_access_fault, csr_read, csr_write
+from rvh.cpu.csr import (
+    clear_csr_reads,
+    csr_access_fault,
+    csr_read,
+    csr_write,
+    remember_csr_read,
+)
 from rvh.cpu.decode import decode
 from rvh.cpu.exits import Exit
 from rvh.cpu.extensions import has_hypervisor
@@ -283,7 +289,10 @@ def execute_csr(state, machine, tables, tlb, op, rd, rs1, csr_number, bits, n):
     old = np.int64(0)
     if reads:
         old = csr_read(state, machine, tables, number, n)
+        if not writes:
+            remember_csr_read(state, tables, csr_number, number)
     if writes:
+        clear_csr_reads(state)
         if swaps:
             new = source
         elif op == Op.CSRRS or op == Op.CSRRSI:
@@ -485,6 +494,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
     fetch_addend = np.int64(0)
     dctx = state[DATA_CTX]
     exit_reason = np.int64(Exit.BUDGET)
+    clear_csr_reads(state)  # Python may have written CSRs since the last call
     while True:
         if n >= limit:
             # ---- events: budget, interrupts, next timer deadline ----
@@ -517,6 +527,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 dctx,
                 fetch_page,
                 fetch_addend,
+                machine,
             )
             if n >= limit:
                 continue

@@ -63,6 +63,19 @@ TLB_BANK_SATP = 76  # + bank: the satp (HS) or vsatp (VS) the bank translates fo
 TLB_BANK_HGATP = 84  # + bank: the hgatp of a VS bank
 TRACE_CSR = 92  # the CSR the current instruction wrote (for the trace), or -1
 TRACE_CSR_VALUE = 93  # its value after the write
+# CSR reads the fast loop may do (rvh/cpu/fast.py): a direct-mapped cache of reads the general
+# path found legal, indexed by csr_read_index(number).  A key is the CSR number with the
+# privilege and V it was read at (CSR_READ_VALID set); its "how" is the state slot to read, or
+# CSR_READ_SSTATUS / CSR_READ_TIME.  Legality depends on nothing else a read could meet that
+# only CSR writes do not change (counteren, envcfg, TVM...), so every CSR write, and every
+# kernel entry (Python may have written the state), empties it.
+CSR_READ_KEYS = 96  # + index
+CSR_READ_HOW = 128  # + index
+CSR_READ_ENTRIES = 32
+CSR_READ_INDEX_MASK = CSR_READ_ENTRIES - 1
+CSR_READ_VALID = 1 << 16
+CSR_READ_SSTATUS = -1  # mstatus & SSTATUS_MASK
+CSR_READ_TIME = -2  # mtime (+ htimedelta with V=1)
 CSR_BASE = 256  # CSR n lives at CSR_BASE + n
 F = CSR_BASE + 4096  # f0..f31 at F + n (64 bits each; single values NaN-boxed, 11.1, 12.2)
 STATE_SIZE = F + 32
