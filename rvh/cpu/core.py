@@ -512,7 +512,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 state[WFI] = 0
             limit = min(budget, n + next_deadline(state, machine, now))
         if trace is None:
-            pc, n = fast_loop(
+            pc, n, fetch_page, fetch_addend = fast_loop(
                 x,
                 memory,
                 mem_h,

@@ -36,15 +36,18 @@ from rvh.cpu.layout import (
     DC_SHIFT,
     DC_TAG,
     DECODE_CACHE_MASK,
+    FETCH_CTX,
     PAGE_FLAG_WATCH,
     PAGE_MASK,
     PRIV,
     TIME_NS,
     TLB_ADDEND,
     TLB_ALL_CONTEXTS,
+    TLB_EXEC_FLIP,
     TLB_SET_MASK,
     TLB_SETS,
     TLB_SHIFT,
+    TLB_TAG_EXEC,
     TLB_TAG_READ,
     TLB_TAG_WRITE,
     VIRT,
@@ -82,11 +85,23 @@ def fast_loop(
     fetch_addend,
     machine,
 ):
-    """Run from pc until an instruction needs the general path; returns (pc, n)."""
+    """Run from pc until an instruction needs the general path; returns (pc, n, fetch_page,
+    fetch_addend)."""
     tlb_base = (dctx & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
+    fetch_base = (x[FETCH_CTX] & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
     while n < limit:
         if (pc & PAGE_MASK) != fetch_page:
-            break
+            # another code page (a call, a return): its fetch translation, if the TLB has it
+            # for a RAM page, is what core.translate_fetch_page would find; else that does.
+            # Not after the general path dropped the fetch page (-1: a trap, an xRET, a CSR
+            # write): it then reads the contexts again, and dctx here would be stale
+            if fetch_page == -1:
+                break
+            entry = (fetch_base + (((pc >> 12) & TLB_SET_MASK) ^ TLB_EXEC_FLIP)) << TLB_SHIFT
+            if tlb[entry + TLB_TAG_EXEC] != (pc & PAGE_MASK):
+                break
+            fetch_page = pc & PAGE_MASK
+            fetch_addend = tlb[entry + TLB_ADDEND]
         host = pc + fetch_addend
         base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
         if decode_cache[base + DC_TAG] != host:
@@ -322,4 +337,4 @@ def fast_loop(
             break
         n += 1
         pc = npc
-    return pc, n
+    return pc, n, fetch_page, fetch_addend
