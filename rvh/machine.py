@@ -535,7 +535,9 @@ class Machine:
             await trio.lowlevel.checkpoint()
 
     def _reset(self) -> None:
-        """System reset (test device 0x7777, SBI SRST reboot): every hart restarts."""
+        """System reset (test device 0x7777, SBI SRST reboot): every hart restarts.  The RTC
+        keeps its time (the harts' clocks start again from 0)."""
+        self.rtc.offset_ns += self._elapsed_ns()
         if self.recipe is not None:
             self.recipe.reset(self)
         else:

@@ -10,6 +10,7 @@ from support import assemble, build_elf, needs_toolchain
 from rvh.boot import BareElf, BuiltinSbiBoot, FirmwareBoot
 from rvh.cli import main
 from rvh.config import RAM_BASE, MachineConfig
+from rvh.cpu import layout as L
 from rvh.errors import EXIT_LOAD_ERROR, LoadError
 from rvh.fdt import parse_dtb
 from rvh.loader import is_linux_image, read_kernel
@@ -77,7 +78,8 @@ def test_a_linux_image_is_recognized_by_its_header(tmp_path):
 def test_the_image_boots_on_the_builtin_sbi_at_ram_base_plus_2_mib(tmp_path):
     path = tmp_path / "Image"
     path.write_bytes(linux_image())
-    machine = Machine(MachineConfig(max_instructions=100_000), output=lambda _: None)
+    config = MachineConfig(max_instructions=100_000, rtc_base_ns=10**18)
+    machine = Machine(config, output=lambda _: None)
     machine.boot(BuiltinSbiBoot(str(path)))
     assert machine.harts[0].pc == RAM_BASE + 2 * MiB
     result = machine.run_sync()
@@ -88,6 +90,9 @@ def test_the_image_boots_on_the_builtin_sbi_at_ram_base_plus_2_mib(tmp_path):
     # the image was reloaded at the reboot: its data word read 40 both times
     assert machine.bus.read_u64(0x80F0_0018) == 40
     assert machine.reboots == 1
+    # the RTC kept running through the reboot: it counts both boots' time, not the last one's
+    since_reboot = int(machine.harts[0].state[L.TIME_NS])
+    assert machine.rtc.now_ns() - machine.rtc.base_ns > since_reboot > 0
 
 
 def test_no_reboot_turns_the_reboot_into_an_exit(tmp_path):
