@@ -35,7 +35,18 @@ from rvh.cpu.layout import M_FIRMWARE_TRAPS
 from rvh.devices.bootrom import boot_rom
 from rvh.errors import ConfigError, LoadError
 from rvh.isa.disasm import instruction_length
-from rvh.loader import LoadedElf, load_elf
+from rvh.loader import (
+    IMAGE_ALIGN,
+    LoadedElf,
+    Segment,
+    check_fits,
+    overlap,
+    place,
+    place_segments,
+    read_firmware,
+    read_kernel,
+    read_regular_file,
+)
 
 if TYPE_CHECKING:
     from rvh.hyp import GuestSpec, VmPlan
@@ -49,6 +60,10 @@ OPCODE_SYSTEM = 0x73
 # where S-mode payloads are linked for OpenSBI fw_jump on the virt board (FW_JUMP_ADDR), and so
 # where most of them are
 SUPERVISOR_PAYLOAD_ADDRESS = 0x8020_0000
+# QEMU 7.2 puts the initrd this far above the kernel's start, or half of RAM when that is less
+# (hw/riscv/boot.c: far enough that the kernel does not overwrite it as it unpacks, low enough
+# to be in the kernel's first mapping)
+INITRD_OFFSET_MAX = 128 << 20
 
 
 class BootRecipe(Protocol):
@@ -118,6 +133,48 @@ def place_device_tree(machine: Machine, images: Sequence[LoadedElf]) -> int:
     return address
 
 
+def kernel_and_initrd(
+    machine: Machine, kernel_path: str, address: int, initrd_path: str | None
+) -> list[LoadedElf]:
+    """Load the kernel (an ELF at its own addresses, or a Linux Image at ``address``) and the
+    initrd where QEMU 7.2 puts it: the kernel's start plus half of RAM or 128 MiB, whichever
+    is less.  The initrd's range goes to /chosen (linux,initrd-start/end).  Returns the images
+    written, kernel first."""
+    kernel = read_kernel(kernel_path, address)
+    place(machine.bus, kernel)
+    images = [kernel]
+    if initrd_path is not None:
+        data = read_regular_file(initrd_path, "initrd")
+        start = min(s.address for s in kernel.segments)
+        start += min(machine.config.memory // 2, INITRD_OFFSET_MAX)
+        end = start + len(data)
+        ram_end = C.RAM_BASE + machine.config.memory
+        if end > ram_end:
+            raise LoadError(
+                f"{initrd_path}: the initrd ({len(data)} bytes at {start:#x}) does not fit in "
+                f"RAM, which ends at {ram_end:#x} (try a larger --memory)"
+            )
+        initrd = LoadedElf(initrd_path, start, [Segment(start, data, len(data))])
+        if overlap(kernel, initrd):
+            raise LoadError(
+                f"{kernel_path}: the kernel ({kernel.end - kernel.segments[0].address} bytes "
+                f"at {kernel.segments[0].address:#x}) overlaps the initrd at {start:#x}"
+            )
+        place(machine.bus, initrd)
+        machine.initrd_range = (start, end)
+        images.append(initrd)
+    return images
+
+
+def reload_images(machine: Machine, images: Sequence[LoadedElf]) -> None:
+    """System reset: write the images and the device tree again, as QEMU reloads its ROM
+    images at reset (the rest of RAM keeps what it held)."""
+    for image in images:
+        place_segments(image, machine.bus.write_bytes)
+    if machine.fdt_blob:
+        machine.bus.write_bytes(machine.fdt_address, machine.fdt_blob)
+
+
 def start_from_boot_rom(machine: Machine, start: int, next_address: int | None = None) -> None:
     """The boot ROM jumps to ``start`` (with a1 = device tree, and OpenSBI's fw_dynamic info
     naming ``next_address``); every hart resets to it."""
@@ -130,18 +187,23 @@ def start_from_boot_rom(machine: Machine, start: int, next_address: int | None =
 class BareElf:
     """``rvh run ELF``: an M-mode program entered from the boot ROM."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, initrd: str | None = None) -> None:
         self.path = path
+        self.initrd = initrd
         self.elf: LoadedElf | None = None
+        self.images: list[LoadedElf] = []
 
     def apply(self, machine: Machine) -> LoadedElf:
-        elf = self.elf = load_elf(machine.bus, self.path)
+        # QEMU's -bios none -kernel: a Linux Image goes at the start of RAM
+        self.images = kernel_and_initrd(machine, self.path, C.RAM_BASE, self.initrd)
+        elf = self.elf = self.images[0]
         machine.attach_htif(elf)
-        place_device_tree(machine, [elf])
+        place_device_tree(machine, self.images)
         start_from_boot_rom(machine, elf.entry)
         return elf
 
     def reset(self, machine: Machine) -> None:
+        reload_images(machine, self.images)
         for hart in machine.harts:
             hart.reset(C.BOOT_ROM_BASE)
 
@@ -162,15 +224,20 @@ class BareElf:
 class BuiltinSbiBoot:
     """``rvh run --sbi ELF``: the payload starts in S-mode on rvh's built-in SBI."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, initrd: str | None = None) -> None:
         self.path = path
+        self.initrd = initrd
         self.elf: LoadedElf | None = None
         self.entry = 0
+        self.images: list[LoadedElf] = []
 
     def apply(self, machine: Machine) -> LoadedElf:
-        elf = self.elf = load_elf(machine.bus, self.path)
+        # no firmware occupies RAM, but a Linux Image still goes 2 MiB in, where it goes on
+        # QEMU above OpenSBI (and where payloads linked for fw_jump are)
+        self.images = kernel_and_initrd(machine, self.path, C.RAM_BASE + IMAGE_ALIGN, self.initrd)
+        elf = self.elf = self.images[0]
         self.entry = elf.entry
-        place_device_tree(machine, [elf])
+        place_device_tree(machine, self.images)
         self.install_firmware(machine)
         self.reset(machine)
         return elf
@@ -189,8 +256,10 @@ class BuiltinSbiBoot:
 
     def reset(self, machine: Machine) -> None:
         """Hart 0 starts the payload at its entry with a0 = 0 and a1 = the device tree; the
-        other harts wait in HSM STOPPED (SBI 2.0, chapter 9) for a hart_start."""
+        other harts wait in HSM STOPPED (SBI 2.0, chapter 9) for a hart_start.  At a reboot
+        the images are loaded again (a restored VM file has none: its RAM is as it was)."""
         assert machine.sbi is not None
+        reload_images(machine, self.images)
         for hart in machine.harts:
             start = self.entry if hart.hartid == 0 else None
             machine.sbi.prepare_hart(hart, start, machine.fdt_address)
@@ -241,31 +310,39 @@ class HypervisorBoot(BuiltinSbiBoot):
 
 
 class FirmwareBoot:
-    """``rvh run --firmware FW [--kernel PAYLOAD]``: M-mode firmware from the boot ROM, with
-    the payload loaded at its own addresses and named in the fw_dynamic info."""
+    """``rvh run --firmware FW [--kernel PAYLOAD] [--initrd FILE]``: M-mode firmware (an ELF,
+    or a raw binary at the start of RAM) from the boot ROM, with the payload named in the
+    fw_dynamic info.  An ELF payload goes at its own addresses, a Linux Image at the first
+    2 MiB boundary after the firmware (as QEMU 7.2 places them)."""
 
-    def __init__(self, firmware: str, kernel: str | None = None) -> None:
+    def __init__(self, firmware: str, kernel: str | None = None, initrd: str | None = None) -> None:
         self.firmware = firmware
         self.kernel = kernel
+        self.initrd = initrd
+        self.images: list[LoadedElf] = []
 
     def apply(self, machine: Machine) -> LoadedElf:
-        firmware = load_elf(machine.bus, self.firmware)
+        firmware = read_firmware(self.firmware, C.RAM_BASE)
+        check_fits(machine.bus, firmware)
         images = [firmware]
         payload = None
+        if self.initrd is not None and self.kernel is None:
+            raise LoadError("--initrd goes with --kernel")
         if self.kernel is not None:
-            payload = load_elf(machine.bus, self.kernel)
-            if any(
-                a.address < b.address + b.memory_size and b.address < a.address + a.memory_size
-                for a in firmware.segments
-                for b in payload.segments
-            ):
+            address = (firmware.end + IMAGE_ALIGN - 1) & ~(IMAGE_ALIGN - 1)
+            kernel_images = kernel_and_initrd(machine, self.kernel, address, self.initrd)
+            payload = kernel_images[0]
+            if overlap(firmware, payload):
                 raise LoadError(f"{self.kernel}: overlaps the firmware {self.firmware} in memory")
-            images.append(payload)
+            images += kernel_images
+        place_segments(firmware, machine.bus.write_bytes)
+        self.images = images
         place_device_tree(machine, images)
         start_from_boot_rom(machine, firmware.entry, payload.entry if payload else None)
         return firmware
 
     def reset(self, machine: Machine) -> None:
+        reload_images(machine, self.images)
         for hart in machine.harts:
             hart.reset(C.BOOT_ROM_BASE)
 

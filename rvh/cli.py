@@ -120,14 +120,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--firmware",
         metavar="FW",
-        help="M-mode firmware to boot instead (e.g. OpenSBI's fw_jump.elf)",
+        help="M-mode firmware to boot instead: an ELF (e.g. OpenSBI's fw_jump.elf) or a raw "
+        "binary loaded at the start of RAM (e.g. fw_dynamic.bin)",
     )
     run.add_argument(
         "--kernel",
-        metavar="PAYLOAD",
-        help="S-mode payload loaded at its own address for --firmware",
+        metavar="KERNEL",
+        help="S-mode kernel: an ELF at its own addresses or a raw RISC-V Linux Image (2 MiB "
+        "after the firmware, as QEMU places it); booted by --firmware FW, else by the "
+        "built-in SBI",
     )
-    run.add_argument("--bootargs", metavar="TEXT", help="/chosen/bootargs in the device tree")
+    run.add_argument(
+        "--initrd",
+        metavar="FILE",
+        help="initial ramdisk, loaded where QEMU loads it (kernel + min(RAM/2, 128 MiB)) and "
+        "named in /chosen",
+    )
+    run.add_argument(
+        "--append",
+        "--bootargs",
+        dest="bootargs",
+        metavar="TEXT",
+        help="kernel command line: /chosen/bootargs in the device tree",
+    )
+    run.add_argument(
+        "--rtc-base",
+        metavar="DATE",
+        help="the RTC's time at power-on: utc (the host's clock, default) or a fixed UTC date "
+        "such as 2025-01-01T00:00:00 (reproducible runs); it then runs with virtual time",
+    )
+    run.add_argument(
+        "--no-reboot",
+        action="store_true",
+        help="a guest's reboot (SBI SRST, syscon) ends the run with status 0 instead of "
+        "restarting it (images are reloaded on a restart)",
+    )
     run.add_argument(
         "--serial",
         default="stdio",
@@ -377,6 +404,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="run on a Dask cluster (a local one when ADDRESS is not given)",
     )
+    linux = bench_commands.add_parser(
+        "linux",
+        help="boot the Linux guest (guests/linux) to /init and power-off, beside QEMU 7.2",
+    )
+    linux.add_argument("--repeat", type=_positive_int, default=1, metavar="N", help=REPEAT_HELP)
+    linux.add_argument(
+        "--smp", type=_positive_int, default=1, metavar="N", help="harts (default 1)"
+    )
+    linux.add_argument("--no-qemu", action="store_true", help="do not run QEMU")
+    linux.add_argument(
+        "--firmware", metavar="FW", help="boot rvh on this firmware (OpenSBI) instead of --sbi"
+    )
     return parser
 
 
@@ -537,8 +576,15 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.vm:
             return bench_virtio_vm(repeat=args.repeat or 1)
         return bench_virtio(repeat=args.repeat or 3)
+    if args.bench == "linux":
+        from rvh.bench.linux import bench_linux
+
+        return bench_linux(
+            repeat=args.repeat, harts=args.smp, qemu=not args.no_qemu, firmware=args.firmware
+        )
     parser.exit(
-        EXIT_USAGE, "rvh: bench needs a benchmark name: mips, mmu, hext, virtio or overhead\n"
+        EXIT_USAGE,
+        "rvh: bench needs a benchmark name: mips, mmu, hext, virtio, overhead or linux\n",
     )
     return EXIT_USAGE
 
@@ -565,6 +611,27 @@ def _config(args: argparse.Namespace) -> MachineConfig:
     )
     config.validate()
     return config
+
+
+def parse_rtc_base(text: str | None) -> int | None:
+    """--rtc-base: None or "utc" for the host's clock, else an ISO date (UTC) in ns since the
+    Unix epoch."""
+    if text is None or text == "utc":
+        return None
+    import datetime
+
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"--rtc-base {text!r}: give utc or a date like 2025-01-01T00:00:00"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    seconds = when.timestamp()
+    if seconds < 0:
+        raise ConfigError(f"--rtc-base {text!r}: before 1970")
+    return int(seconds) * 1_000_000_000 + when.microsecond * 1000
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -636,6 +703,7 @@ def _restored_machine(args: argparse.Namespace, appliance: str | None = None) ->
             ("--guest", args.guest),
             ("--firmware", args.firmware),
             ("--kernel", args.kernel),
+            ("--initrd", args.initrd),
             ("--bootargs", args.bootargs),
             ("--drive", args.drive),
             ("--netdev", args.netdev),
@@ -693,15 +761,17 @@ def _booted_machine(args: argparse.Namespace) -> Machine:
     config = _config(args)
     config.max_instructions = args.max_insns
     config.bootargs = args.bootargs
+    config.no_reboot = args.no_reboot
+    config.rtc_base_ns = parse_rtc_base(args.rtc_base)
     config.serial = args.serial
     config.realtime = args.realtime
     config.drives = args.drive
     config.netdevs = args.netdev
     guests = []
     if args.hyp:
-        if args.sbi or args.elf or args.firmware or args.kernel:
+        if args.sbi or args.elf or args.firmware or args.kernel or args.initrd:
             raise ConfigError(
-                "--hyp runs its VMs from --guest SPEC; give no ELF, --sbi or --kernel"
+                "--hyp runs its VMs from --guest SPEC; give no ELF, --sbi, --kernel or --initrd"
             )
         guests = [GuestSpec.parse(text) for text in args.guest]
         attach_vm_devices(config, guests)
@@ -712,20 +782,21 @@ def _booted_machine(args: argparse.Namespace) -> Machine:
     elif args.firmware:
         if args.sbi or args.elf:
             raise ConfigError("--firmware boots its payload from --kernel; give no ELF or --sbi")
-    elif args.elf is None:
-        raise ConfigError("run needs an ELF (or --firmware FW [--kernel PAYLOAD])")
     elif args.kernel:
-        raise ConfigError("--kernel goes with --firmware")
+        if args.elf:
+            raise ConfigError("give the kernel once: as ELF or as --kernel")
+    elif args.elf is None:
+        raise ConfigError("run needs an ELF (or --kernel KERNEL, or --firmware FW)")
     config.trace_path = args.trace
     recipe: BootRecipe
     if args.hyp:
         recipe = HypervisorBoot(guests)
     elif args.firmware:
-        recipe = FirmwareBoot(args.firmware, args.kernel)
-    elif args.sbi:
-        recipe = BuiltinSbiBoot(args.elf)
+        recipe = FirmwareBoot(args.firmware, args.kernel, args.initrd)
+    elif args.sbi or args.kernel:
+        recipe = BuiltinSbiBoot(args.kernel or args.elf, args.initrd)
     else:
-        recipe = BareElf(args.elf)
+        recipe = BareElf(args.elf, args.initrd)
     if args.gdb_wait and not args.gdb:
         raise ConfigError("--gdb-wait goes with --gdb WHERE")
     machine = Machine(config)

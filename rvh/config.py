@@ -13,6 +13,9 @@ BOOT_ROM_BASE = 0x0000_1000
 BOOT_ROM_SIZE = 0xF000
 TEST_BASE = 0x0010_0000  # sifive,test0: the power-off/reset finisher (rvh/devices/syscon.py)
 TEST_SIZE = 0x1000
+RTC_BASE = 0x0010_1000  # google,goldfish-rtc (rvh/devices/goldfish_rtc.py)
+RTC_SIZE = 0x1000
+RTC_IRQ = 11
 CLINT_BASE = 0x0200_0000
 CLINT_SIZE = 0x10000
 # CLINT registers (SiFive CLINT layout, as QEMU's): msip[hart] u32, mtimecmp[hart] u64, mtime u64
@@ -104,6 +107,9 @@ class MachineConfig:
     serial: str = "stdio"  # --serial: stdio, file:PATH or null
     console_input: bool = True  # feed stdin to the UART (when serial is stdio)
     bootargs: str | None = None
+    # the RTC's time at power-on, ns since the Unix epoch; None: the host's clock then
+    rtc_base_ns: int | None = None
+    no_reboot: bool = False  # --no-reboot: a guest's reboot ends the run (status 0)
     trace_path: str | None = None
     drives: list[str] = field(default_factory=list)  # --drive option strings
     netdevs: list[str] = field(default_factory=list)  # --netdev option strings

@@ -45,6 +45,9 @@ from rvh.config import (
     PLIC_NDEV,
     PLIC_SIZE,
     RAM_BASE,
+    RTC_BASE,
+    RTC_IRQ,
+    RTC_SIZE,
     TEST_BASE,
     TEST_SIZE,
     TIMEBASE_HZ,
@@ -763,6 +766,7 @@ def virtio_path(slot: int) -> str:
 
 _MMIO_WINDOWS = (
     ("test", TEST_BASE, TEST_SIZE),
+    ("rtc", RTC_BASE, RTC_SIZE),
     ("clint", CLINT_BASE, CLINT_SIZE),
     ("plic", PLIC_BASE, PLIC_SIZE),
     ("uart", UART0_BASE, UART0_SIZE),
@@ -892,6 +896,7 @@ def board_tree(board: Board) -> DeviceTree:
 
     # Children of /soc in QEMU's order (virtio slots highest address first,
     # so Linux enumerates them exactly as on QEMU); properties filled below.
+    rtc = soc.add(f"rtc@{RTC_BASE:x}")
     uart = soc.add(f"serial@{UART0_BASE:x}")
     test = soc.add(f"test@{TEST_BASE:x}")
     virtio = [
@@ -924,6 +929,11 @@ def board_tree(board: Board) -> DeviceTree:
     uart.prop_u32("clock-frequency", UART0_CLOCK_FREQUENCY)
     uart.prop_phandle("interrupt-parent", plic)
     uart.prop_u32("interrupts", UART0_IRQ)
+
+    rtc.prop_str("compatible", "google,goldfish-rtc")
+    rtc.prop_reg((RTC_BASE, RTC_SIZE))
+    rtc.prop_phandle("interrupt-parent", plic)
+    rtc.prop_u32("interrupts", RTC_IRQ)
 
     test.prop_strs("compatible", "sifive,test1", "sifive,test0", "syscon")
     test.prop_reg((TEST_BASE, TEST_SIZE))

@@ -152,18 +152,14 @@ def _file_kind(mode: int) -> str:
 def load_elf(bus: Bus, path: str | Path) -> LoadedElf:
     """Read an ELF and place it in RAM.  The entry point must lie in RAM too."""
     elf = read_elf(path)
-    ram_end = bus.ram_base + bus.ram_size
-    for segment in elf.segments:
-        end = segment.address + segment.memory_size
-        if segment.address < bus.ram_base or end > ram_end:
-            raise LoadError(
-                f"{elf.path}: segment [{segment.address:#x}, {end:#x}) does not fit in RAM "
-                f"[{bus.ram_base:#x}, {ram_end:#x}) (try a larger --memory)"
-            )
-    if not bus.ram_base <= elf.entry < ram_end:
-        raise LoadError(f"{elf.path}: entry point {elf.entry:#x} is outside RAM")
-    place_segments(elf, bus.write_bytes)
+    place(bus, elf)
     return elf
+
+
+def place(bus: Bus, elf: LoadedElf) -> None:
+    """Check that ``elf`` fits in RAM and write it there."""
+    check_fits(bus, elf)
+    place_segments(elf, bus.write_bytes)
 
 
 def place_segments(elf: LoadedElf, write: Callable[[int, bytes], None], offset: int = 0) -> None:
@@ -184,3 +180,118 @@ def _machine_name(machine: object) -> str:
 def _short(error: BaseException) -> str:
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return text[:120]
+
+
+# The RISC-V Linux kernel Image header (Linux's Documentation/arch/riscv/boot-image-header.rst):
+# code0 u32, code1 u32, text_offset u64, image_size u64, flags u64, version u32, res1 u32,
+# res2 u64, magic u64 ("RISCV\0\0\0", deprecated), magic2 u32 ("RSC\x05"), res3 u32.
+IMAGE_HEADER_SIZE = 64
+IMAGE_MAGIC2 = b"RSC\x05"
+IMAGE_MAGIC2_OFFSET = 0x38
+IMAGE_SIZE_OFFSET = 0x10
+# Linux on RV64 must start 2 MiB aligned (its first mapping is a 2 MiB megapage)
+IMAGE_ALIGN = 2 << 20
+# an Image with an EFI stub is also a PE/COFF file: "MZ" and, at 0x3c, the PE header's offset
+PE_MZ = b"MZ"
+PE_SIGNATURE = b"PE\0\0"
+
+
+def is_linux_image(raw: bytes) -> bool:
+    """Whether ``raw`` starts with a RISC-V Linux Image header (magic2 "RSC\\x05")."""
+    end = IMAGE_MAGIC2_OFFSET + len(IMAGE_MAGIC2)
+    return len(raw) >= end and raw[IMAGE_MAGIC2_OFFSET:end] == IMAGE_MAGIC2
+
+
+def read_linux_image(path: str, raw: bytes, address: int) -> LoadedElf:
+    """A raw RISC-V Linux Image to be placed at ``address`` (QEMU places it at the first 2 MiB
+    boundary after the firmware and ignores the header's text_offset; so does rvh).  Its memory
+    size is the header's image_size (which covers the bss), at least the file's size.  An Image
+    with an EFI stub says in its PE section table how long the file must be, which catches a
+    truncated download."""
+    if len(raw) < IMAGE_HEADER_SIZE:
+        raise LoadError(
+            f"{path}: truncated Linux Image ({len(raw)} bytes, shorter than its header)"
+        )
+    image_size = int.from_bytes(raw[IMAGE_SIZE_OFFSET : IMAGE_SIZE_OFFSET + 8], "little")
+    needed = _pe_file_size(raw)
+    if needed is not None and needed > len(raw):
+        raise LoadError(
+            f"{path}: truncated Linux Image ({len(raw)} bytes; its sections need {needed})"
+        )
+    if image_size and image_size < len(raw) and needed is None:
+        raise LoadError(f"{path}: corrupt Linux Image (image_size {image_size} < file size)")
+    if address % IMAGE_ALIGN:
+        raise LoadError(f"{path}: a Linux Image must be placed 2 MiB aligned, not {address:#x}")
+    segment = Segment(address, raw, max(image_size, len(raw)))
+    return LoadedElf(path, address, [segment])
+
+
+def _pe_file_size(raw: bytes) -> int | None:
+    """The file size the PE/COFF section table of an EFI-stub Image asks for, or None when the
+    Image has no PE header (pe/coff spec: e_lfanew at 0x3c; the COFF header's section count at
+    +6 and optional-header size at +20; 40-byte section entries, raw size at +16 and raw
+    pointer at +20)."""
+    if raw[:2] != PE_MZ or len(raw) < 0x40:
+        return None
+    pe = int.from_bytes(raw[0x3C:0x40], "little")
+    if pe + 24 > len(raw) or raw[pe : pe + 4] != PE_SIGNATURE:
+        return None
+    sections = int.from_bytes(raw[pe + 6 : pe + 8], "little")
+    optional = int.from_bytes(raw[pe + 20 : pe + 22], "little")
+    table = pe + 24 + optional
+    end = table + 40 * sections
+    if end > len(raw):
+        return end
+    needed = end
+    for index in range(sections):
+        entry = table + 40 * index
+        raw_size = int.from_bytes(raw[entry + 16 : entry + 20], "little")
+        raw_pointer = int.from_bytes(raw[entry + 20 : entry + 24], "little")
+        if raw_size:
+            needed = max(needed, raw_pointer + raw_size)
+    return needed
+
+
+def read_kernel(path: str, address: int) -> LoadedElf:
+    """A kernel for ``--kernel``: an ELF (placed at its own addresses) or a raw RISC-V Linux
+    Image (placed at ``address``).  Anything else is refused."""
+    raw = read_regular_file(path, "ELF file or Linux Image")
+    if raw[:4] == ELF_MAGIC:
+        return read_elf(path)
+    if is_linux_image(raw):
+        return read_linux_image(path, raw, address)
+    raise LoadError(f"{path}: not an ELF file or a RISC-V Linux Image (unknown image format)")
+
+
+def read_firmware(path: str, address: int) -> LoadedElf:
+    """M-mode firmware for ``--firmware``: an ELF, or a raw binary (such as OpenSBI's
+    fw_dynamic.bin) placed at ``address`` and entered at its first byte."""
+    raw = read_regular_file(path, "ELF file or firmware binary")
+    if raw[:4] == ELF_MAGIC:
+        return read_elf(path)
+    if not raw:
+        raise LoadError(f"{path}: empty firmware file")
+    return LoadedElf(path, address, [Segment(address, raw, len(raw))])
+
+
+def check_fits(bus: Bus, elf: LoadedElf) -> None:
+    """Every segment and the entry point must lie in RAM."""
+    ram_end = bus.ram_base + bus.ram_size
+    for segment in elf.segments:
+        end = segment.address + segment.memory_size
+        if segment.address < bus.ram_base or end > ram_end:
+            raise LoadError(
+                f"{elf.path}: [{segment.address:#x}, {end:#x}) does not fit in RAM "
+                f"[{bus.ram_base:#x}, {ram_end:#x}) (try a larger --memory)"
+            )
+    if not bus.ram_base <= elf.entry < ram_end:
+        raise LoadError(f"{elf.path}: entry point {elf.entry:#x} is outside RAM")
+
+
+def overlap(a: LoadedElf, b: LoadedElf) -> bool:
+    """Whether any segment of ``a`` shares memory with one of ``b``."""
+    return any(
+        x.address < y.address + y.memory_size and y.address < x.address + x.memory_size
+        for x in a.segments
+        for y in b.segments
+    )

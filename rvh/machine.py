@@ -45,6 +45,7 @@ from rvh.cpu.hart import Hart
 from rvh.cpu.interrupts import NEVER
 from rvh.cpu.tables import build_tables
 from rvh.devices.console import ConsoleInput, serial_output
+from rvh.devices.goldfish_rtc import GoldfishRtc
 from rvh.devices.htif import Htif
 from rvh.devices.iommu import Iommu
 from rvh.devices.plic import Plic
@@ -156,6 +157,11 @@ class Machine:
         self.bus.attach(C.TEST_BASE, C.TEST_SIZE, self.test_device)
         self.bus.attach(C.UART0_BASE, C.UART0_SIZE, self.uart)
         self.bus.attach(C.PLIC_BASE, C.PLIC_SIZE, self.plic)
+        rtc_base = cfg.rtc_base_ns if cfg.rtc_base_ns is not None else time.time_ns()
+        self.rtc = GoldfishRtc(
+            rtc_base, self._elapsed_ns, lambda level: self.plic.set_level(C.RTC_IRQ, level)
+        )
+        self.bus.attach(C.RTC_BASE, C.RTC_SIZE, self.rtc)
         self.console: ConsoleInput | None = None
         if wants_input and cfg.console_input:
             self.console = ConsoleInput(
@@ -177,6 +183,7 @@ class Machine:
         self.exit_status: int | None = None
         self.exit_reason = ""
         self.reset_requested = False
+        self.reboots = 0
         self.wall_seconds = 0.0
         self.boot_rom_image = b""
         self.firmware_handler: Callable[[Hart], None] | None = None
@@ -184,6 +191,8 @@ class Machine:
         # boot recipes add their own nodes to the board's tree (rvh/boot.py: the hypervisor's)
         self.device_tree_hooks: list[Callable[[DeviceTree], None]] = []
         self.fdt_address = 0
+        # [start, end) of the initrd a boot recipe loaded, for /chosen
+        self.initrd_range: tuple[int, int] | None = None
         self.sbi: BuiltinSbi | None = None
         self.recipe: BootRecipe | None = None
         self.debugger: GdbStub | None = None  # --gdb: stops the harts between kernel calls
@@ -393,6 +402,8 @@ class Machine:
             timebase_frequency=C.TIMEBASE_HZ,
             plic_ndev=0x60,
             bootargs=self.config.bootargs,
+            initrd_start=self.initrd_range[0] if self.initrd_range else None,
+            initrd_end=self.initrd_range[1] if self.initrd_range else None,
             extra_nodes=tuple(self.device_tree_hooks)
             + ((self._iommu_nodes,) if self.iommu is not None else ()),
         )
@@ -446,8 +457,18 @@ class Machine:
         if error is not None:
             self._output_error(f"--trace {log.path}", error)
 
+    def _elapsed_ns(self) -> int:
+        """Virtual time since power-on: the furthest hart's clock."""
+        return max(int(hart.state[L.TIME_NS]) for hart in self.harts)
+
     def request_reset(self) -> None:
+        """A guest asked for a system reset (SBI SRST reboot, the syscon's reset value).  With
+        --no-reboot the run ends there instead, with status 0 (as QEMU's -no-reboot does)."""
+        if self.config.no_reboot:
+            self.power_off(0, "reboot (--no-reboot)")
+            return
         self.reset_requested = True
+        self.reboots += 1
 
     # ---- running ------------------------------------------------------------------------
     @property
@@ -693,7 +714,9 @@ class Machine:
         self.power_off(0, self.migration.report.line())
 
     def _reset(self) -> None:
-        """System reset (test device 0x7777, SBI SRST reboot): every hart restarts."""
+        """System reset (test device 0x7777, SBI SRST reboot): every hart restarts.  The RTC
+        keeps its time (the harts' clocks start again from 0)."""
+        self.rtc.offset_ns += self._elapsed_ns()
         if self.recipe is not None:
             self.recipe.reset(self)
         else:

@@ -36,13 +36,12 @@ MiB = 1024 * 1024
 KNOWN_DTC_WARNING = "Missing #address-cells in interrupt provider"
 
 # QEMU 7.2 virt nodes rvh does not have (no PMU events, fw_cfg, CFI flash,
-# platform bus, goldfish RTC or PCIe host).
+# platform bus or PCIe host).
 QEMU_ONLY_NODES = {
     "/pmu",
     "/fw-cfg@10100000",
     "/flash@20000000",
     "/platform-bus@4000000",
-    "/soc/rtc@101000",
     "/soc/pci@30000000",
 }
 # Properties whose cells hold phandles (compared by the node they point at).
@@ -486,16 +485,25 @@ def test_board_without_mmu_and_with_h() -> None:
 
 
 def test_board_extra_nodes_hook() -> None:
-    def add_rtc(tree: DeviceTree) -> None:
-        rtc = tree["/soc"].add("rtc@101000")
+    def add_second_rtc(tree: DeviceTree) -> None:
+        rtc = tree["/soc"].add("rtc@102000")
         rtc.prop_str("compatible", "google,goldfish-rtc")
-        rtc.prop_reg((0x10_1000, 0x1000))
+        rtc.prop_reg((0x10_2000, 0x1000))
         rtc.prop_phandle("interrupt-parent", tree[PLIC_PATH])
-        rtc.prop_u32("interrupts", 11)
+        rtc.prop_u32("interrupts", 12)
 
-    props = resolved(board(extra_nodes=(add_rtc,)))
-    assert props["/soc/rtc@101000"]["interrupt-parent"] == [PLIC_PATH]
-    assert props["/soc/rtc@101000"]["reg"] == struct.pack(">4I", 0, 0x10_1000, 0, 0x1000)
+    props = resolved(board(extra_nodes=(add_second_rtc,)))
+    assert props["/soc/rtc@102000"]["interrupt-parent"] == [PLIC_PATH]
+    assert props["/soc/rtc@102000"]["reg"] == struct.pack(">4I", 0, 0x10_2000, 0, 0x1000)
+
+
+def test_board_has_the_goldfish_rtc_where_qemu_virt_has_it() -> None:
+    props = resolved(board())
+    rtc = props["/soc/rtc@101000"]
+    assert rtc["compatible"] == b"google,goldfish-rtc\0"
+    assert rtc["reg"] == struct.pack(">4I", 0, 0x10_1000, 0, 0x1000)
+    assert rtc["interrupt-parent"] == [PLIC_PATH]
+    assert rtc["interrupts"] == struct.pack(">I", 11)
 
 
 @pytest.mark.parametrize(

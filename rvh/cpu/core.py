@@ -23,7 +23,13 @@ import numba as nb
 import numpy as np
 
 from rvh.cpu import arith
-from rvh.cpu.csr import csr_access_fault, csr_read, csr_write
+from rvh.cpu.csr import (
+    clear_csr_reads,
+    csr_access_fault,
+    csr_read,
+    csr_write,
+    remember_csr_read,
+)
 from rvh.cpu.debug import breakpoint_at, breakpoint_on_page
 from rvh.cpu.decode import decode
 from rvh.cpu.exits import Exit
@@ -297,7 +303,10 @@ def execute_csr(state, machine, tables, tlb, op, rd, rs1, csr_number, bits, n):
     old = np.int64(0)
     if reads:
         old = csr_read(state, machine, tables, number, n)
+        if not writes:
+            remember_csr_read(state, tables, csr_number, number)
     if writes:
+        clear_csr_reads(state)
         if swaps:
             new = source
         elif op == Op.CSRRS or op == Op.CSRRSI:
@@ -501,6 +510,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
     fetch_addend = np.int64(0)
     dctx = state[DATA_CTX]
     exit_reason = np.int64(Exit.BUDGET)
+    clear_csr_reads(state)  # Python may have written CSRs since the last call
     while True:
         if n >= limit:
             # ---- events: budget, interrupts, next timer deadline ----
@@ -518,7 +528,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 state[WFI] = 0
             limit = min(budget, n + next_deadline(state, machine, now))
         if trace is None:
-            pc, n = fast_loop(
+            pc, n, fetch_page, fetch_addend = fast_loop(
                 x,
                 memory,
                 mem_h,
@@ -533,6 +543,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 dctx,
                 fetch_page,
                 fetch_addend,
+                machine,
             )
             if n >= limit:
                 continue
@@ -930,8 +941,12 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 decode_cache[(slot << DC_SHIFT) + DC_BITS],
                 n,
             )
-            fetch_page = np.int64(-1)  # privilege, translation or interrupts may have changed
-            limit = n
+            if op == Op.CSRRW or op == Op.CSRRWI or rs1 != 0:
+                # a write: privilege, translation or interrupts may have changed.  A read
+                # (csrrs/csrrc with x0 or uimm 0, Zicsr 9.1) changes nothing, so the fetch
+                # translation and the next event stay as they were
+                fetch_page = np.int64(-1)
+                limit = n
         elif op == Op.FENCE or op == Op.FENCE_I:
             pass  # the decode cache follows every store, so fence.i has nothing left to do
         else:

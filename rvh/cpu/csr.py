@@ -30,6 +30,13 @@ from rvh.cpu.layout import (
     CSR_MIP,
     CSR_MSTATUS,
     CSR_PMPCFG0,
+    CSR_READ_ENTRIES,
+    CSR_READ_HOW,
+    CSR_READ_INDEX_MASK,
+    CSR_READ_KEYS,
+    CSR_READ_SSTATUS,
+    CSR_READ_TIME,
+    CSR_READ_VALID,
     CSR_SCOUNTEREN,
     CSR_VSSTATUS,
     CYCLE,
@@ -238,6 +245,58 @@ def _status_sd(value):
     if dirty:
         value |= MSTATUS_SD_MASK
     return value
+
+
+@nb.njit(cache=True)
+def clear_csr_reads(state):
+    """Forget every CSR read the fast loop could repeat (layout.CSR_READ_KEYS)."""
+    for index in range(CSR_READ_ENTRIES):
+        state[CSR_READ_KEYS + index] = 0
+
+
+@nb.njit(cache=True)
+def remember_csr_read(state, tables, csr_number, number):
+    """A read of ``csr_number`` (``number`` once aliased for V=1) was legal at the current
+    privilege and V: let the fast loop repeat it while no CSR is written, when its value is a
+    state slot, sstatus's view of mstatus, or time.  FP CSRs are left out: FS changes without
+    a CSR write."""
+    if csr_row(tables, number, CSR_PREDICATE) == Predicate.FLOAT:
+        return
+    kind = csr_row(tables, number, CSR_KIND)
+    how = np.int64(CSR_BASE + number)
+    if kind == Kind.SSTATUS:
+        how = np.int64(CSR_READ_SSTATUS)
+    elif kind == Kind.TIME:
+        how = np.int64(CSR_READ_TIME)
+    elif kind == Kind.MHARTID:
+        how = np.int64(HARTID)
+    elif not (
+        kind == Kind.PLAIN
+        or kind == Kind.TVEC
+        or kind == Kind.EPC
+        or kind == Kind.SATP
+        or kind == Kind.MENVCFG
+        or kind == Kind.PMPCFG
+        or kind == Kind.PMPADDR
+        or kind == Kind.STIMECMP
+        or kind == Kind.VSTIMECMP
+        or kind == Kind.HGATP
+        or kind == Kind.VSATP
+        or kind == Kind.HIDELEG
+        or kind == Kind.HCOUNTEREN
+        or kind == Kind.HVIP
+        or kind == Kind.VSSTATUS
+        or kind == Kind.MSTATUS
+        or kind == Kind.MIE
+        or kind == Kind.MEDELEG
+        or kind == Kind.HSTATUS
+    ):
+        return
+    index = (csr_number ^ (csr_number >> 4) ^ (csr_number >> 8)) & CSR_READ_INDEX_MASK
+    state[CSR_READ_KEYS + index] = (
+        csr_number | (state[PRIV] << 12) | (state[VIRT] << 14) | CSR_READ_VALID
+    )
+    state[CSR_READ_HOW + index] = how
 
 
 @nb.njit(cache=True)

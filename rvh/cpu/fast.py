@@ -18,7 +18,15 @@ import numba as nb
 import numpy as np
 
 from rvh.cpu import arith
+from rvh.cpu.interrupts import mtime_at
 from rvh.cpu.layout import (
+    CSR_HTIMEDELTA,
+    CSR_MSTATUS,
+    CSR_READ_HOW,
+    CSR_READ_INDEX_MASK,
+    CSR_READ_KEYS,
+    CSR_READ_SSTATUS,
+    CSR_READ_VALID,
     DC_IMM,
     DC_LENGTH,
     DC_OP,
@@ -28,17 +36,24 @@ from rvh.cpu.layout import (
     DC_SHIFT,
     DC_TAG,
     DECODE_CACHE_MASK,
+    FETCH_CTX,
     PAGE_FLAG_WATCH,
     PAGE_MASK,
+    PRIV,
+    TIME_NS,
     TLB_ADDEND,
     TLB_ALL_CONTEXTS,
+    TLB_EXEC_FLIP,
     TLB_SET_MASK,
     TLB_SETS,
     TLB_SHIFT,
+    TLB_TAG_EXEC,
     TLB_TAG_READ,
     TLB_TAG_WRITE,
+    VIRT,
 )
 from rvh.cpu.memory import invalidate_decoded
+from rvh.isa.csrs import SSTATUS_MASK
 from rvh.isa.instructions import Op
 
 KEY_B = PAGE_MASK
@@ -68,12 +83,25 @@ def fast_loop(
     dctx,
     fetch_page,
     fetch_addend,
+    machine,
 ):
-    """Run from pc until an instruction needs the general path; returns (pc, n)."""
+    """Run from pc until an instruction needs the general path; returns (pc, n, fetch_page,
+    fetch_addend)."""
     tlb_base = (dctx & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
+    fetch_base = (x[FETCH_CTX] & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
     while n < limit:
         if (pc & PAGE_MASK) != fetch_page:
-            break
+            # another code page (a call, a return): its fetch translation, if the TLB has it
+            # for a RAM page, is what core.translate_fetch_page would find; else that does.
+            # Not after the general path dropped the fetch page (-1: a trap, an xRET, a CSR
+            # write): it then reads the contexts again, and dctx here would be stale
+            if fetch_page == -1:
+                break
+            entry = (fetch_base + (((pc >> 12) & TLB_SET_MASK) ^ TLB_EXEC_FLIP)) << TLB_SHIFT
+            if tlb[entry + TLB_TAG_EXEC] != (pc & PAGE_MASK):
+                break
+            fetch_page = pc & PAGE_MASK
+            fetch_addend = tlb[entry + TLB_ADDEND]
         host = pc + fetch_addend
         base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
         if decode_cache[base + DC_TAG] != host:
@@ -281,8 +309,32 @@ def fast_loop(
             x[rd] = arith.remw(x[rs1], x[rs2])
         elif op == Op.REMUW:
             x[rd] = arith.remuw(x[rs1], x[rs2])
+        elif op == Op.FENCE or op == Op.FENCE_I:
+            # one hart at a time sees memory in program order, and the decode cache follows
+            # every store, so neither fence has anything to do (Zifencei; RVWMO)
+            pass
+        elif op >= Op.CSRRW and op <= Op.CSRRCI:
+            # a CSR read (csrrs/csrrc with x0 or uimm 0) the general path has found legal at
+            # this privilege and V since the last CSR write (layout.CSR_READ_KEYS)
+            if rs1 != 0 or op == Op.CSRRW or op == Op.CSRRWI:
+                break
+            index = (imm ^ (imm >> 4) ^ (imm >> 8)) & CSR_READ_INDEX_MASK
+            if x[CSR_READ_KEYS + index] != (
+                imm | (x[PRIV] << 12) | (x[VIRT] << 14) | CSR_READ_VALID
+            ):
+                break
+            how = x[CSR_READ_HOW + index]
+            if how >= 0:
+                x[rd] = x[how]
+            elif how == CSR_READ_SSTATUS:
+                x[rd] = x[CSR_MSTATUS] & SSTATUS_MASK
+            else:  # time, at this instruction; VS and VU see time + htimedelta (8.2.7)
+                value = mtime_at(machine, x[TIME_NS] + n + 1)
+                if x[VIRT]:
+                    value += x[CSR_HTIMEDELTA]
+                x[rd] = value
         else:
             break
         n += 1
         pc = npc
-    return pc, n
+    return pc, n, fetch_page, fetch_addend

@@ -76,6 +76,23 @@ HS_VMID_SLOTS = 16
 # or 0, and the address of that access; the kernel exits after the instruction retires
 DEBUG_WATCH_HIT = 117
 DEBUG_WATCH_ADDR = 118
+# CSR reads the fast loop may do (rvh/cpu/fast.py): a direct-mapped cache of reads the general
+# path found legal, indexed by csr_read_index(number).  A key is the CSR number with the
+# privilege and V it was read at (CSR_READ_VALID set); its "how" is the state slot to read, or
+# CSR_READ_SSTATUS / CSR_READ_TIME.  Legality depends on nothing else a read could meet that
+# only CSR writes do not change (counteren, envcfg, TVM...), so every CSR write, and every
+# kernel entry (Python may have written the state), empties it.
+CSR_READ_KEYS = 119  # + index
+CSR_READ_HOW = 151  # + index (ends at 182)
+CSR_READ_ENTRIES = 32
+CSR_READ_INDEX_MASK = CSR_READ_ENTRIES - 1
+CSR_READ_VALID = 1 << 16
+CSR_READ_SSTATUS = -1  # mstatus & SSTATUS_MASK
+CSR_READ_TIME = -2  # mtime (+ htimedelta with V=1)
+# the fixed slots above, in order, may not overlap one another or the CSRs
+assert HS_BY_VMID + HS_VMID_SLOTS <= DEBUG_WATCH_HIT < DEBUG_WATCH_ADDR < CSR_READ_KEYS
+assert CSR_READ_KEYS + CSR_READ_ENTRIES <= CSR_READ_HOW
+assert CSR_READ_HOW + CSR_READ_ENTRIES <= 256  # CSR_BASE
 CSR_BASE = 256  # CSR n lives at CSR_BASE + n
 F = CSR_BASE + 4096  # f0..f31 at F + n (64 bits each; single values NaN-boxed, 11.1, 12.2)
 STATE_SIZE = F + 32
@@ -196,6 +213,10 @@ TLB_TAG_EXEC = 2
 TLB_ADDEND = 3  # host offset = virtual address + addend
 TLB_PADDR = 4  # physical page address (for MMIO pages that have no host offset)
 TLB_VPAGE = 5  # the virtual page the entry describes
+# In a context's first entry only: 1 once a translation has been filled into the context since
+# it was last flushed.  A flush skips contexts still empty, so an SFENCE.VMA costs what the
+# contexts in use cost, not the whole table (Linux fences often, mostly on few contexts).
+TLB_CTX_FILLED = 6
 TLB_FIELDS = 8
 TLB_SHIFT = 3  # log2(TLB_FIELDS): the tlb array is flat, index (ctx*SETS + set) << 3
 # Translation contexts: privilege x virtualization x SUM (MXR and PMP changes flush).

@@ -66,6 +66,7 @@ from rvh.cpu.layout import (
     TLB_BANK_VS,
     TLB_BANKS,
     TLB_CONTEXTS,
+    TLB_CTX_FILLED,
     TLB_EXEC_FLIP,
     TLB_INVALID,
     TLB_MISSES,
@@ -339,6 +340,9 @@ def tlb_slot(ctx, index):
 @nb.njit(cache=True)
 def flush_contexts(tlb, first_ctx, last_ctx):
     for ctx in range(first_ctx, last_ctx + 1):
+        if tlb[tlb_slot(ctx, 0) + TLB_CTX_FILLED] == 0:
+            continue  # nothing was filled since the last flush: every tag is still invalid
+        tlb[tlb_slot(ctx, 0) + TLB_CTX_FILLED] = 0
         for index in range(TLB_SETS):
             slot = tlb_slot(ctx, index)
             tlb[slot + TLB_TAG_READ] = TLB_INVALID
@@ -427,7 +431,10 @@ def fence_address_space(state, tlb, kind, vaddr, use_vaddr, asid, use_asid, vmid
         if use_vaddr:
             flush_bank_page(tlb, bank, vaddr)
         else:
-            flush_bank(tlb, bank)
+            # the bank's M-mode context holds untranslated (bare) addresses, which no
+            # address-space fence concerns; PMP changes flush it (flush_all)
+            first = bank * TLB_CONTEXTS
+            flush_contexts(tlb, first + CTX_M + 1, first + TLB_CONTEXTS - 1)
 
 
 # ---- page-table walks (4.3.2, 8.5) ---------------------------------------------------------
@@ -692,6 +699,7 @@ def tlb_lookup(state, machine, memory, tlb, vaddr, size, access, ctx):
         tlb[slot + TLB_TAG_EXEC] = TLB_INVALID
         tlb[slot + TLB_VPAGE] = page
         tlb[slot + TLB_PADDR] = ppage
+    tlb[tlb_slot(ctx, 0) + TLB_CTX_FILLED] = 1
     host = host_offset(machine, ppage, PAGE_SIZE)
     watched = machine[M_WATCHES] != 0 and watched_page(machine, page)
     if host >= 0 and not (access == ACCESS_WRITE and is_rom(machine, ppage)) and not watched:

@@ -148,7 +148,16 @@ def test_guest_device_accesses_are_emulated_or_fault():
             EXIT_USAGE,
             "the VMs need 130 MiB of host RAM",
         ),
-        (["--hyp", "--sbi", "--guest", "x.elf"], EXIT_USAGE, "give no ELF, --sbi or --kernel"),
+        (
+            ["--hyp", "--sbi", "--guest", "x.elf"],
+            EXIT_USAGE,
+            "give no ELF, --sbi, --kernel or --initrd",
+        ),
+        (
+            ["--hyp", "--initrd", "x.cpio", "--guest", "x.elf"],
+            EXIT_USAGE,
+            "give no ELF, --sbi, --kernel or --initrd",
+        ),
     ],
 )
 def test_bad_hypervisor_command_lines_are_one_line(args, status, message):
