@@ -229,6 +229,7 @@ def _devices(machine: Machine) -> dict[str, Any]:
     return {
         "uart": machine.uart.save_state(),
         "plic": machine.plic.save_state(),
+        "rtc": machine.rtc.save_state(),
         "htif": machine.htif.commands if machine.htif is not None else None,
         "sbi": None
         if sbi is None
@@ -645,6 +646,7 @@ def _apply(machine: Machine, vm: VmFile) -> None:
     for name, frames in devices["hubs"].items():
         if name in machine.hubs:
             machine.hubs[name].frames = int(frames)
+    machine.rtc.restore_state(devices["rtc"])
     # last: the PLIC recomputes the harts' external interrupt lines from its saved state
     machine.plic.restore_state(devices["plic"])
 

@@ -75,3 +75,21 @@ def test_an_alarm_raises_the_line_once_its_time_has_passed():
     assert rtc.read(ALARM_STATUS, 4) == 0
     rtc.write(CLEAR_INTERRUPT, 4, 1)
     assert clock.levels[-1] is False
+
+
+def test_its_state_goes_with_a_vm_file():
+    # a restored machine reads the time line the saved one had, not the restoring host's clock
+    rtc, clock = rtc_with_clock()
+    clock.elapsed = 5_000
+    rtc.write(TIME_HIGH, 4, 0x12)
+    rtc.write(TIME_LOW, 4, 0x3456_7890)
+    rtc.write(ALARM_HIGH, 4, 0x13)
+    rtc.write(ALARM_LOW, 4, 0)
+    rtc.write(IRQ_ENABLED, 4, 1)
+    saved = rtc.save_state()
+    other, other_clock = rtc_with_clock()
+    other.base_ns = 999  # as if made on another host at another time
+    other_clock.elapsed = 5_000
+    other.restore_state(saved)
+    assert read_time(other) == read_time(rtc) == 0x12_3456_7890
+    assert other.read(ALARM_STATUS, 4) == 1 and other.read(IRQ_ENABLED, 4) == 1
