@@ -76,6 +76,7 @@ from rvh.cpu.layout import (
     PRIV_S,
     PRIV_U,
     RESERVATION,
+    RESERVATION_VALUE,
     TIME_NS,
     TLB_ADDEND,
     TLB_EXEC_FLIP,
@@ -264,13 +265,21 @@ def execute_atomic(
         if status != OK:
             return status, np.int64(0)
         value = read_host(memory, host, size)
+        value = arith.sext32(value) if size == 4 else value
         state[RESERVATION] = paddr
-        return np.int64(OK), arith.sext32(value) if size == 4 else value
+        state[RESERVATION_VALUE] = value
+        return np.int64(OK), value
     host, paddr, status = amo_address(state, machine, memory, tlb, address, size, ctx, False)
     if status != OK:
         return status, np.int64(0)
     if op == Op.SC_W or op == Op.SC_D:
-        reserved = state[RESERVATION] == paddr
+        # the SC pairs with its LR when the address is the reserved one and memory still holds
+        # what the LR read, compared at the SC's width: where the A chapter leaves the choice
+        # (an SC of the other width, the hart's own stores in between) this is QEMU 7.2's answer
+        current = read_host(memory, host, size)
+        if size == 4:
+            current = arith.sext32(current)
+        reserved = state[RESERVATION] == paddr and current == state[RESERVATION_VALUE]
         state[RESERVATION] = -1
         if not reserved:
             return np.int64(OK), np.int64(1)

@@ -89,10 +89,14 @@ CSR_READ_INDEX_MASK = CSR_READ_ENTRIES - 1
 CSR_READ_VALID = 1 << 16
 CSR_READ_SSTATUS = -1  # mstatus & SSTATUS_MASK
 CSR_READ_TIME = -2  # mtime (+ htimedelta with V=1)
+# the leaf level (0: 4 KiB, 1: 2 MiB, ...) of the last first-stage walk, which tells the TLB
+# whether the page it fills is a piece of a superpage (an address fence must drop every piece)
+WALK_LEAF_LEVEL = 183
+RESERVATION_VALUE = 184  # the value the LR read (sign-extended for LR.W): its SC compares it
 # the fixed slots above, in order, may not overlap one another or the CSRs
 assert HS_BY_VMID + HS_VMID_SLOTS <= DEBUG_WATCH_HIT < DEBUG_WATCH_ADDR < CSR_READ_KEYS
 assert CSR_READ_KEYS + CSR_READ_ENTRIES <= CSR_READ_HOW
-assert CSR_READ_HOW + CSR_READ_ENTRIES <= 256  # CSR_BASE
+assert CSR_READ_HOW + CSR_READ_ENTRIES <= WALK_LEAF_LEVEL < RESERVATION_VALUE < 256  # CSR_BASE
 CSR_BASE = 256  # CSR n lives at CSR_BASE + n
 F = CSR_BASE + 4096  # f0..f31 at F + n (64 bits each; single values NaN-boxed, 11.1, 12.2)
 STATE_SIZE = F + 32
@@ -217,6 +221,11 @@ TLB_VPAGE = 5  # the virtual page the entry describes
 # it was last flushed.  A flush skips contexts still empty, so an SFENCE.VMA costs what the
 # contexts in use cost, not the whole table (Linux fences often, mostly on few contexts).
 TLB_CTX_FILLED = 6
+# In a context's first entry only: the largest leaf level of the first-stage translations filled
+# into the context since its last flush (0: only 4 KiB pages).  The TLB keeps a superpage as 4 KiB
+# pieces, and SFENCE.VMA with an address must drop the whole leaf (4.2.1): with superpage pieces
+# around, an address fence drops every entry in the fenced address's region of that size.
+TLB_CTX_SUPER = 7
 TLB_FIELDS = 8
 TLB_SHIFT = 3  # log2(TLB_FIELDS): the tlb array is flat, index (ctx*SETS + set) << 3
 # Translation contexts: privilege x virtualization x SUM (MXR and PMP changes flush).

@@ -67,6 +67,7 @@ from rvh.cpu.layout import (
     TLB_BANKS,
     TLB_CONTEXTS,
     TLB_CTX_FILLED,
+    TLB_CTX_SUPER,
     TLB_EXEC_FLIP,
     TLB_INVALID,
     TLB_MISSES,
@@ -84,6 +85,7 @@ from rvh.cpu.layout import (
     TRAP_TVAL,
     TRAP_TVAL2,
     VIRT,
+    WALK_LEAF_LEVEL,
 )
 from rvh.isa.causes import Exception_
 from rvh.isa.fields import (
@@ -343,6 +345,7 @@ def flush_contexts(tlb, first_ctx, last_ctx):
         if tlb[tlb_slot(ctx, 0) + TLB_CTX_FILLED] == 0:
             continue  # nothing was filled since the last flush: every tag is still invalid
         tlb[tlb_slot(ctx, 0) + TLB_CTX_FILLED] = 0
+        tlb[tlb_slot(ctx, 0) + TLB_CTX_SUPER] = 0
         for index in range(TLB_SETS):
             slot = tlb_slot(ctx, index)
             tlb[slot + TLB_TAG_READ] = TLB_INVALID
@@ -357,12 +360,26 @@ def flush_bank(tlb, bank):
 
 @nb.njit(cache=True)
 def flush_bank_page(tlb, bank, vaddr):
+    """An address fence: the entries for ``vaddr``'s page, and where a context holds pieces of
+    superpages, every entry in ``vaddr``'s region of the largest such page (4.2.1: the fence
+    covers the whole leaf PTE that maps the address)."""
     index = (vaddr >> 12) & TLB_SET_MASK
     for ctx in range(bank * TLB_CONTEXTS, bank * TLB_CONTEXTS + TLB_CONTEXTS):
         for entry in (index, index ^ TLB_EXEC_FLIP):
             tlb[tlb_slot(ctx, entry) + TLB_TAG_READ] = TLB_INVALID
             tlb[tlb_slot(ctx, entry) + TLB_TAG_WRITE] = TLB_INVALID
             tlb[tlb_slot(ctx, entry) + TLB_TAG_EXEC] = TLB_INVALID
+        level = tlb[tlb_slot(ctx, 0) + TLB_CTX_SUPER]
+        if level == 0:
+            continue
+        shift = 12 + 9 * level
+        region = vaddr >> shift
+        for entry in range(TLB_SETS):
+            slot = tlb_slot(ctx, entry)
+            if (tlb[slot + TLB_VPAGE] >> shift) == region:
+                tlb[slot + TLB_TAG_READ] = TLB_INVALID
+                tlb[slot + TLB_TAG_WRITE] = TLB_INVALID
+                tlb[slot + TLB_TAG_EXEC] = TLB_INVALID
 
 
 @nb.njit(cache=True)
@@ -598,6 +615,8 @@ def _stage_walker(nested_guest_walk):
                 if not _write_pte(state, machine, memory, pte_address, new_pte):
                     return np.int64(0), access_fault(access)
             # step 8: the address; a superpage takes the low VPN bits from the address
+            if stage != STAGE_G:
+                state[WALK_LEAF_LEVEL] = level
             offset_bits = 12 + 9 * level
             offset_mask = (np.int64(1) << offset_bits) - 1
             return ((ppn << 12) & ~offset_mask) | (address & offset_mask), np.int64(OK)
@@ -637,6 +656,7 @@ def translate(state, machine, memory, vaddr, size, access, ctx):
     virt = context_is_virtual(ctx)
     state[TRAP_TVAL2] = 0  # only a G-stage fault sets these two
     state[TRAP_TINST] = 0
+    state[WALK_LEAF_LEVEL] = 0
     if priv == PRIV_M:
         paddr = vaddr
     else:
@@ -700,6 +720,8 @@ def tlb_lookup(state, machine, memory, tlb, vaddr, size, access, ctx):
         tlb[slot + TLB_VPAGE] = page
         tlb[slot + TLB_PADDR] = ppage
     tlb[tlb_slot(ctx, 0) + TLB_CTX_FILLED] = 1
+    if state[WALK_LEAF_LEVEL] > tlb[tlb_slot(ctx, 0) + TLB_CTX_SUPER]:
+        tlb[tlb_slot(ctx, 0) + TLB_CTX_SUPER] = state[WALK_LEAF_LEVEL]
     host = host_offset(machine, ppage, PAGE_SIZE)
     watched = machine[M_WATCHES] != 0 and watched_page(machine, page)
     if host >= 0 and not (access == ACCESS_WRITE and is_rom(machine, ppage)) and not watched:

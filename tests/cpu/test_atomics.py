@@ -129,6 +129,49 @@ def test_failed_sc_also_ends_reservation():
     assert s.read(DATA + 64, 8) == 0x2222_2222_2222_2222
 
 
+@pytest.mark.parametrize(
+    "lr, sc, memory, fails",
+    [
+        ("lr.d", "sc.w", 0x1111_1111_1111_1111, True),  # the word read back is not the LR's value
+        ("lr.w", "sc.d", 0x1111_1111_1111_1111, True),
+        ("lr.d", "sc.w", 0xFFFF_FFFF_8000_0000, False),  # the same value at either width
+        ("lr.w", "sc.d", 0x0000_0000_1234_5678, False),
+    ],
+)
+def test_sc_of_the_other_width_pairs_by_value(lr, sc, memory, fails):
+    # the A chapter leaves an SC whose width differs from its LR's without a guarantee; rvh
+    # answers as QEMU 7.2 does: the address and the value the LR read, at the SC's width
+    # (its random-program campaign found the difference)
+    s = run(
+        HANDLER
+        + f"""
+        {lr} a0, (a1)
+        {sc} a3, a2, (a1)
+        """,
+        regs={11: DATA, 12: 0x42},
+        data={DATA: u64(memory)},
+    )
+    assert s.x(26) == 0
+    assert s.x(13) == (1 if fails else 0)
+    written = (memory & ~0xFFFF_FFFF) | 0x42 if sc == "sc.w" else 0x42
+    assert s.read(DATA, 8) == (memory if fails else written)
+
+
+def test_sc_after_the_harts_own_store_of_another_value_fails():
+    s = run(
+        HANDLER
+        + """
+        lr.d a0, (a1)
+        sd a4, 0(a1)
+        sc.d a3, a2, (a1)
+        """,
+        regs={11: DATA, 12: 0x42, 14: 7},
+        data={DATA: u64(5)},
+    )
+    assert s.x(13) == 1
+    assert s.read(DATA, 8) == 7
+
+
 def test_new_lr_moves_reservation():
     s = run(
         HANDLER
