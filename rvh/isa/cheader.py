@@ -26,6 +26,7 @@ from types import ModuleType
 
 from rvh import config
 from rvh.devices import plic, syscon, uart16550
+from rvh.devices.virtio import mmio as virtio_mmio
 from rvh.isa import causes, fields, sbi
 from rvh.isa.csrs import RV32_ONLY_CSRS, CsrNumber
 
@@ -60,6 +61,7 @@ DEVICE_PREFIXES: tuple[tuple[ModuleType, str], ...] = (
     (syscon, "TEST_"),
     (uart16550, "UART_"),
     (plic, "PLIC_"),
+    (virtio_mmio, "VIRTIO_MMIO_"),
 )
 
 
@@ -164,7 +166,9 @@ def sections() -> list[Section]:
             "Memory map of the virt board (rvh/config.py)", list(_plain_constants(config)), True
         ),
         Section(
-            "Device registers (rvh/devices/syscon.py, uart16550.py, plic.py)", device_pairs, True
+            "Device registers (rvh/devices/syscon.py, uart16550.py, plic.py, virtio/mmio.py)",
+            device_pairs,
+            True,
         ),
     ]
 
