@@ -286,3 +286,37 @@ def run_sbi_payload(
     machine.load_sbi_payload(str(elf))
     result = machine.run_sync()
     return result, bytes(output), machine
+
+
+# ---- virtio guests (guests/virtio): natively and as VMs share these ----
+VIRTIO_MKIMAGE = ROOT / "guests" / "virtio" / "mkimage.py"
+
+
+def virtio_guest(name: str) -> Path:
+    return require_guest(GUESTS / "virtio" / f"{name}.elf")
+
+
+def virtio_image(path: Path, size: str, pattern: int) -> Path:
+    """A disk image filled with mkimage.py's pattern ``pattern`` (what the blk guest checks)."""
+    import sys
+
+    subprocess.run(
+        [sys.executable, str(VIRTIO_MKIMAGE), str(path), "--size", size, "--id", str(pattern)],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+def run_sbi_elf(elf: Path | str, **config: object):
+    """Run an S-mode guest on the built-in SBI in this process: (result, output, machine)."""
+    from rvh.machine import Machine
+
+    output = bytearray()
+    machine = Machine(
+        MachineConfig(firmware_traps=True, max_instructions=2_000_000_000, **config),  # type: ignore[arg-type]
+        output=output.extend,
+    )
+    machine.load_sbi_payload(str(elf))
+    result = machine.run_sync()
+    return result, output.decode(errors="replace"), machine

@@ -8,36 +8,18 @@ import sys
 import time
 
 import pytest
-from support import GUESTS, ROOT, require_guest, require_opensbi, require_qemu
+from support import (
+    ROOT,
+    require_opensbi,
+    require_qemu,
+    run_sbi_elf,
+    virtio_guest,
+    virtio_image,
+)
 
-from rvh.config import MachineConfig
-from rvh.machine import Machine
-
-MKIMAGE = ROOT / "guests" / "virtio" / "mkimage.py"
-
-
-def guest(name):
-    return require_guest(GUESTS / "virtio" / f"{name}.elf")
-
-
-def image(path, size, pattern):
-    subprocess.run(
-        [sys.executable, str(MKIMAGE), str(path), "--size", size, "--id", str(pattern)],
-        check=True,
-        capture_output=True,
-    )
-    return path
-
-
-def run(elf, **config):
-    output = bytearray()
-    machine = Machine(
-        MachineConfig(firmware_traps=True, max_instructions=2_000_000_000, **config),
-        output=output.extend,
-    )
-    machine.load_sbi_payload(str(elf))
-    result = machine.run_sync()
-    return result, output.decode(errors="replace"), machine
+guest = virtio_guest
+image = virtio_image
+run = run_sbi_elf
 
 
 @pytest.mark.slow
