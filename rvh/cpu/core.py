@@ -277,9 +277,12 @@ def execute_atomic(
         # what the LR read, compared at the SC's width: where the A chapter leaves the choice
         # (an SC of the other width, the hart's own stores in between) this is QEMU 7.2's answer
         current = read_host(memory, host, size)
+        expected = state[RESERVATION_VALUE]
         if size == 4:
+            # an sc.w after an lr.d compares the low words only, as QEMU's 32-bit cmpxchg does
             current = arith.sext32(current)
-        reserved = state[RESERVATION] == paddr and current == state[RESERVATION_VALUE]
+            expected = arith.sext32(expected)
+        reserved = state[RESERVATION] == paddr and current == expected
         state[RESERVATION] = -1
         if not reserved:
             return np.int64(OK), np.int64(1)

@@ -113,6 +113,23 @@ def _rule_sc_without_reservation(ctx: StepContext) -> dict[str, Claim] | None:
     return claim
 
 
+def _rule_sc_word_after_lr_double(ctx: StepContext) -> dict[str, Claim] | None:
+    # An sc.w after an lr.d of the same address: the word lies in the reservation set, and both
+    # sides store when memory still holds the low word the LR read (rvh compares at the SC's
+    # width).  QEMU 7.2 then sets rd from the old word, sign-extended, against the whole
+    # doubleword the LR read, so it reports failure (rd = 1) for a store it made whenever that
+    # doubleword's upper half is not the word's sign extension; a failed SC stores nothing
+    # (8.2).  Memory agrees (both stored), so only rd is QEMU's: a wrong store by rvh would
+    # show in memory.
+    ins = ctx.instruction
+    if ins is None or ins.base_name != "sc.w" or ins.rd == 0 or ctx.info.exception is not None:
+        return None
+    rd = f"x{ins.rd}"
+    if ctx.differing != {rd} or ctx.after[rd] != 0 or ctx.expected[rd] != 1:
+        return None
+    return {rd: 1}
+
+
 COUNTERS = {
     CSR.CYCLE: "cycle",
     CSR.INSTRET: "instret",
@@ -266,6 +283,15 @@ BASE_DEVIATIONS: list[Deviation] = [
         "QEMU 7.2 fails an SC whose address is not the reserved one (rd = 1) without checking "
         "alignment, memory or translation, so without a trap",
         _rule_sc_without_reservation,
+    ),
+    Deviation(
+        "sc-word-after-lr-double",
+        "unprivileged spec 8.2: an SC that fails does not write memory; rvh lets an sc.w pair "
+        "with an lr.d whose reservation set holds the word when memory still holds the word "
+        "the LR read (stores, rd = 0)",
+        "QEMU 7.2 stores the word but reports failure (rd = 1) when the doubleword its lr.d "
+        "read is not the sign extension of its low word",
+        _rule_sc_word_after_lr_double,
     ),
     Deviation(
         "counters-read-virtual-clock",

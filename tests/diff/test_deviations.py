@@ -115,3 +115,19 @@ def test_misaligned_tval_rule_reads_hlv_hsv_addresses_from_rs1_alone():
     qemu = {**ours, "mtval": 0x8000_1004}  # the aligned half that faulted
     ctx = _context(hlv, base, ours, qemu, exception=5)
     assert _claims(ctx) == {"misaligned-fault-tval": {"mtval": 0x8000_1004}}
+
+
+def test_sc_word_after_lr_double_claims_rd_only():
+    # QEMU 7.2 stores an sc.w that follows an lr.d and reports failure; rvh stores, rd = 0
+    sc = encode("sc.w", rd=6, rs1=4, rs2=30)
+    base = {"pc": 0x8000_0004, "x6": 7, "mcause": 0}
+    ours = {**base, "x6": 0}
+    assert _claims(_context(sc, base, ours, {**ours, "x6": 1})) == {
+        "sc-word-after-lr-double": {"x6": 1}
+    }
+    # rvh failing where QEMU stored is a divergence, and so is any other field differing
+    assert _claims(_context(sc, base, {**base, "x6": 1}, {**base, "x6": 0})) == {}
+    assert _claims(_context(sc, base, ours, {**ours, "x6": 1, "mcause": 2})) == {}
+    # an sc.d is not covered
+    scd = encode("sc.d", rd=6, rs1=4, rs2=30)
+    assert _claims(_context(scd, base, ours, {**ours, "x6": 1})) == {}

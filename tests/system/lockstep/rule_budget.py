@@ -50,6 +50,7 @@ RULE_CLASSES: dict[str, frozenset[str]] = {
         "amo-access-fault-cause": {"amo", "sc"},
         "csr-set-clear-zero-read-only": {"csr"},
         "sc-fails-before-trapping": {"sc"},
+        "sc-word-after-lr-double": {"sc"},
         "counters-read-virtual-clock": {"csr"},
         "machine-id-values": {"csr"},
         "epc-bit0": {"csr"},
