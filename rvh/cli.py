@@ -663,10 +663,6 @@ def _run(args: argparse.Namespace) -> int:
         machine = _restored_machine(args)
     else:
         machine = _booted_machine(args)
-    if machine.iommu is not None and (args.save is not None or args.migrate_to is not None):
-        # the IOMMU's caches and queues are not part of the VM file yet: say so, save nothing
-        what = "--save" if args.save is not None else "--migrate-to"
-        raise ConfigError(f"{what}: a machine with an IOMMU (io=passthrough) cannot be saved yet")
     if args.migrate_to is not None:
         machine.migrate_to = migrate_to
     _SaveSignal.machine = machine

@@ -236,6 +236,7 @@ def _devices(machine: Machine) -> dict[str, Any]:
         else {"calls": sbi.calls, "by_extension": {str(k): v for k, v in sbi.by_extension.items()}},
         "virtio": [{"name": device.name, **device.save_state()} for device in machine.virtio],
         "hubs": {name: hub.frames for name, hub in machine.hubs.items()},
+        "iommu": machine.iommu.save_state() if machine.iommu is not None else None,
     }
 
 
@@ -638,6 +639,11 @@ def _apply(machine: Machine, vm: VmFile) -> None:
         machine.sbi.by_extension = {
             int(k): int(v) for k, v in devices["sbi"]["by_extension"].items()
         }
+    # the IOMMU before the devices: a queue restored as enabled finds its rings through it
+    if (devices.get("iommu") is None) != (machine.iommu is None):
+        raise ValueError("the IOMMU does not match the configuration")
+    if machine.iommu is not None:
+        machine.iommu.restore_state(devices["iommu"])
     saved_virtio = devices["virtio"]
     if [d["name"] for d in saved_virtio] != [d.name for d in machine.virtio]:
         raise ValueError("virtio devices do not match the configuration")
@@ -792,6 +798,14 @@ def describe(vm: VmFile) -> list[str]:
                 f"sha256 {disk['sha256'][:16]}...)"
             )
         lines.append(f"{device['name']}:".ljust(13) + text)
+    iommu = devices.get("iommu")
+    if iommu is not None:
+        registers = iommu["registers"]
+        lines.append(
+            f"iommu:       ddtp {registers['ddtp']:#x}, {len(iommu['contexts'])} device contexts "
+            f"and {len(iommu['iotlb'])} G-stage leaves cached, "
+            f"{iommu['counts']['faults']:,} faults recorded"
+        )
     lines.append("sections:")
     for section in vm.sections:
         lines.append(

@@ -165,6 +165,43 @@ class Iommu:
         self.windows: dict[int, tuple[int, int, int, bool]] = {}
         self.counts = {"translations": 0, "faults": 0, "commands": 0, "faults_dropped": 0}
 
+    # ---- the VM file --------------------------------------------------------------------
+    REGISTERS = ("ddtp", "cqb", "cqh", "cqt", "cqcsr", "fqb", "fqh", "fqt", "fqcsr", "ipsr", "icvec")
+
+    def save_state(self) -> dict[str, object]:
+        """Registers and the caches: a context or a G-stage leaf software has not invalidated
+        still decides a later DMA, so a restored IOMMU must hold exactly what this one holds."""
+        return {
+            "registers": {name: getattr(self, name) for name in self.REGISTERS},
+            "contexts": [
+                [device, c.tc, c.iohgatp, c.ta, c.fsc] for device, c in self.contexts.items()
+            ],
+            "iotlb": [[*key, *value] for key, value in self.iotlb.items()],
+            "windows": [[device, *window] for device, window in self.windows.items()],
+            "counts": dict(self.counts),
+        }
+
+    def restore_state(self, saved: dict) -> None:
+        registers = saved["registers"]
+        if set(registers) != set(self.REGISTERS):
+            raise ValueError("IOMMU registers do not match this IOMMU")
+        for name in self.REGISTERS:
+            setattr(self, name, int(registers[name]))
+        self.contexts = {
+            int(device): DeviceContext(int(tc), int(iohgatp), int(ta), int(fsc))
+            for device, tc, iohgatp, ta, fsc in saved["contexts"]
+        }
+        self.iotlb = {
+            (int(gscid), int(level), int(page)): (int(pte), int(base))
+            for gscid, level, page, pte, base in saved["iotlb"]
+        }
+        self.windows = {
+            int(device): (int(start), int(end), int(base), bool(writable))
+            for device, start, end, base, writable in saved["windows"]
+        }
+        self.counts = {str(k): int(v) for k, v in saved["counts"].items()}
+        self._update_interrupts()
+
     # ---- registers ---------------------------------------------------------------------
     def read(self, offset: int, size: int) -> int:
         return self._register(offset, size)
