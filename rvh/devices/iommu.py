@@ -166,7 +166,9 @@ class Iommu:
         self.counts = {"translations": 0, "faults": 0, "commands": 0, "faults_dropped": 0}
 
     # ---- the VM file --------------------------------------------------------------------
-    REGISTERS = ("ddtp", "cqb", "cqh", "cqt", "cqcsr", "fqb", "fqh", "fqt", "fqcsr", "ipsr", "icvec")
+    REGISTERS = (
+        "ddtp", "cqb", "cqh", "cqt", "cqcsr", "fqb", "fqh", "fqt", "fqcsr", "ipsr", "icvec",
+    )  # fmt: skip
 
     def save_state(self) -> dict[str, object]:
         """Registers and the caches: a context or a G-stage leaf software has not invalidated
