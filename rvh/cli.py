@@ -162,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="console: stdio (default; keyboard input too, Ctrl-A x quits), file:PATH or null",
     )
     run.add_argument(
+        "--io-timing",
+        choices=("host", "virtual"),
+        default="host",
+        help="when virtio-blk requests complete: when the host's I/O is done (host, the "
+        "default) or a fixed virtual delay after the notify (virtual: runs with disks repeat "
+        "instruction for instruction)",
+    )
+    run.add_argument(
         "--realtime",
         action="store_true",
         help="idle harts sleep in real time until their timer, instead of "
@@ -707,6 +715,7 @@ def _restored_machine(args: argparse.Namespace, appliance: str | None = None) ->
             ("--smp", args.smp),
             ("--cpu", args.cpu),
             ("--realtime", args.realtime),
+            ("--io-timing", args.io_timing != "host"),
         )
         if value
     ]
@@ -761,6 +770,7 @@ def _booted_machine(args: argparse.Namespace) -> Machine:
     config.rtc_base_ns = parse_rtc_base(args.rtc_base)
     config.serial = args.serial
     config.realtime = args.realtime
+    config.io_timing = args.io_timing
     config.drives = args.drive
     config.netdevs = args.netdev
     guests = []

@@ -93,6 +93,9 @@ def format_size(size: int) -> str:
     return f"{size} bytes"
 
 
+IO_TIMINGS = ("host", "virtual")
+
+
 @dataclass
 class MachineConfig:
     memory: int = DEFAULT_MEMORY
@@ -114,6 +117,10 @@ class MachineConfig:
     drives: list[str] = field(default_factory=list)  # --drive option strings
     netdevs: list[str] = field(default_factory=list)  # --netdev option strings
     iommu: bool = False  # a RISC-V IOMMU in front of the virtio devices (IOMMU_BASE)
+    # when virtio-blk requests complete: "host" (when the host's I/O thread is done, so runs
+    # differ by a few instructions) or "virtual" (a fixed virtual delay after the notify, so a
+    # run with disks is deterministic: the same instructions, the same VM file at a save point)
+    io_timing: str = "host"
 
     def validate(self) -> None:
         if self.memory < 1 << 20 or self.memory > MAX_MEMORY:
@@ -126,6 +133,8 @@ class MachineConfig:
             raise ConfigError(f"--smp {self.harts}: between 1 and 8 harts")
         if len(self.drives) + len(self.netdevs) > VIRTIO_SLOTS:
             raise ConfigError(f"at most {VIRTIO_SLOTS} virtio devices (--drive, --netdev)")
+        if self.io_timing not in IO_TIMINGS:
+            raise ConfigError(f"--io-timing {self.io_timing}: host or virtual")
         if self.slice_instructions is None:
             self.slice_instructions = 1_000_000 if self.harts == 1 else 20_000
         if self.slice_instructions < 1:

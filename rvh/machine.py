@@ -287,6 +287,10 @@ class Machine:
                 )
             )
         self.hubs = hubs
+        if cfg.io_timing == "virtual":
+            for blk in devices:
+                if isinstance(blk, VirtioBlk):
+                    blk.virtual_timing = True
         for slot in range(C.VIRTIO_SLOTS):
             position = C.VIRTIO_SLOTS - 1 - slot
             device: object
@@ -601,7 +605,11 @@ class Machine:
                         self.round = (target, [h.hartid for h in running[position:]])
                         await self._finish_migration()
                         return
-                    budget = target - int(hart.state[L.TIME_NS])
+                    now = int(hart.state[L.TIME_NS])
+                    budget = target - now
+                    due = self._virtual_io(now)
+                    if due is not None:
+                        budget = min(budget, due - now)  # stop where the next one completes
                     busy = self.devices_busy()
                     if busy:
                         budget = min(budget, BUSY_SLICE)  # let completions in soon
@@ -620,6 +628,8 @@ class Machine:
                     if not (save_split and reason == Exit.BUDGET):
                         self.exit_counts[reason.name.lower()] += 1
                     device = self._serve_exit(hart, reason)
+                    if isinstance(device, VirtioMmioDevice) and device.virtual_timing:
+                        device.virtual_kick(int(hart.state[L.TIME_NS]))
                     if self.exit_status is not None or self.reset_requested:
                         return await self._run_harts() if self.reset_requested else None
                     if busy or isinstance(device, VirtioMmioDevice):
@@ -787,6 +797,18 @@ class Machine:
                 hart.state[L.DEBUG_WATCH_HIT] = 0
         return None
 
+    def _virtual_io(self, now: int) -> int | None:
+        """Virtual I/O timing: complete what is due by ``now`` (a hart's clock, at an
+        instruction boundary); returns when the next completion is due."""
+        for device in self.virtio:
+            if device.virtual_timing:
+                device.virtual_complete(now)
+        return self._virtual_io_due()
+
+    def _virtual_io_due(self) -> int | None:
+        dues = [device.virtual_due() for device in self.virtio if device.virtual_timing]
+        return min((due for due in dues if due is not None), default=None)
+
     def notify(self) -> None:
         """A device raised an interrupt or finished work: wake an idle machine."""
         self._wake.set()
@@ -813,6 +835,12 @@ class Machine:
                 hart.state[L.WFI] = 0
                 return
             earliest = min(earliest, int(next_deadline(hart.state, self.machine, now)))
+        due = self._virtual_io_due()
+        if due is not None:
+            # a completion due in virtual time is a deadline like a timer's: the clocks jump
+            # until the slowest waiting hart reaches it, then the next round completes it
+            slowest = min(int(hart.state[L.TIME_NS]) for hart in waiting)
+            earliest = min(earliest, max(due - slowest, 0))
         busy = self.devices_busy()
         live = self.outside_input_possible()
         if earliest >= NEVER and not (busy or live):

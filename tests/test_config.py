@@ -33,3 +33,11 @@ def test_cpu_options(text, extensions):
 def test_bad_cpu_options(text, message):
     with pytest.raises(ConfigError, match=message):
         parse_cpu(text)
+
+
+def test_io_timing_is_host_or_virtual():
+    from rvh.config import MachineConfig
+
+    MachineConfig(io_timing="virtual").validate()
+    with pytest.raises(ConfigError, match="--io-timing sometimes: host or virtual"):
+        MachineConfig(io_timing="sometimes").validate()

@@ -420,6 +420,21 @@ class VirtioMmioDevice:
     def device_reset(self) -> None:
         """Reset the device-specific state."""
 
+    # ---- virtual I/O timing (MachineConfig.io_timing == "virtual") ------------------------
+    # The run loop serves such a device itself at instruction boundaries: no worker task, so
+    # nothing depends on when the host or trio's scheduler gets to it.
+    virtual_timing = False
+
+    def virtual_due(self) -> int | None:
+        """The virtual time (ns) of the next completion due, if any."""
+        return None
+
+    def virtual_kick(self, now_ns: int) -> None:
+        """After an access to the device's registers at ``now_ns``: take what was notified."""
+
+    def virtual_complete(self, now_ns: int) -> None:
+        """Complete what is due by ``now_ns``."""
+
     # ---- running ------------------------------------------------------------------------
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the device's queue workers until cancelled."""

@@ -91,6 +91,14 @@ class Notifier:
     def pending(self) -> bool:
         return self._pending
 
+    def take(self) -> bool:
+        """Consume a pending notification without a task (virtual I/O timing: the run loop
+        serves the device itself); returns whether there was one."""
+        pending, self._pending = self._pending, False
+        if pending and self._event is not None and self._event.is_set():
+            self._event = trio.Event()
+        return pending
+
     async def wait(self) -> None:
         """Return once a notification has arrived since the previous ``wait`` returned."""
         if self._event is None:

@@ -558,3 +558,46 @@ def test_qemu_refuses_an_image_rvh_writes(make_blk, image, rvh_options):
         qemu.kill()
     assert qemu.returncode == 1
     assert 'Failed to get "write" lock' in errors
+
+
+# ---- virtual I/O timing (--io-timing virtual) ------------------------------------------------
+async def test_virtual_timing_moves_data_at_the_notify_and_completes_when_due(
+    make_blk, bus, nursery
+):
+    device = make_blk()
+    device.virtual_timing = True
+    driver = Driver(device, bus)
+    await nursery.start(device.serve)  # no worker: the run loop serves the device
+    (queue,) = driver.initialize(1)
+    request = blk_request(queue, B.VIRTIO_BLK_T_IN, 3, read_length=2 * 512)
+    queue.kick()
+    await trio.testing.wait_all_tasks_blocked()
+    assert queue.pending_used() == 0 and device.virtual_due() is None  # nothing until served
+    device.virtual_kick(1_000)
+    # the data is in RAM at the notify; the used ring and status wait for the due time
+    assert request.read() == sector(3) + sector(4)
+    due = device.virtual_due()
+    assert due == 1_000 + B.VIRTUAL_LATENCY_NS + 2 * 512 * B.VIRTUAL_NS_PER_BYTE
+    device.virtual_complete(due - 1)
+    assert queue.pending_used() == 0
+    # a VM file taken now carries the completion; a fresh device restored from it completes it
+    saved = device.save_state()
+    device.close()  # the twin takes the image over, as a restored process would
+    twin = make_blk()
+    twin.virtual_timing = True
+    twin.restore_state(saved)
+    assert twin.virtual_due() == due
+    twin.virtual_complete(due)
+    assert twin.virtual_due() is None
+    ((head, length),) = queue.take_used()
+    assert head == request.head and length == 2 * 512 + 1
+    assert bus.read_bytes(request.status_address, 1) == bytes([B.VIRTIO_BLK_S_OK])
+
+
+def test_a_device_with_host_timing_refuses_completions_due_in_virtual_time(make_blk, bus):
+    device = make_blk()
+    saved = device.save_state()
+    device.close()
+    saved["device"]["virtual_pending"] = [[5, 1, True, []]]
+    with pytest.raises(ValueError, match="virtual time"):
+        make_blk().restore_state(saved)
