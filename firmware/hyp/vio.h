@@ -15,50 +15,22 @@
 #define HYP_VIO_H
 
 #include "hyp.h"
+#include "rvh/virtio_spec.h"
 
-/* ---- virtio 1.2: the MMIO transport (4.2.2; register offsets from rvh/encoding.h) and split virtqueues (2.7) ---- */
-
-#define VIRTIO_INT_VRING                1u
-#define VIRTIO_INT_CONFIG               2u
-
-#define VIRTIO_STATUS_ACKNOWLEDGE       1u
-#define VIRTIO_STATUS_DRIVER            2u
-#define VIRTIO_STATUS_DRIVER_OK         4u
-#define VIRTIO_STATUS_FEATURES_OK       8u
-#define VIRTIO_STATUS_NEEDS_RESET       64u
-#define VIRTIO_STATUS_FAILED            128u
-
-#define VIRTIO_ID_NET                   1
-#define VIRTIO_ID_BLOCK                 2
-#define VIRTIO_F_VERSION_1              32
-
-#define VIRTQ_DESC_F_NEXT               1
-#define VIRTQ_DESC_F_WRITE              2
-#define VIRTQ_DESC_F_INDIRECT           4
-#define VIRTQ_AVAIL_F_NO_INTERRUPT      1
-
-struct virtq_desc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags, next;
-};
-
-#define VIRTIO_F_INDIRECT_DESC          28
-#define VIRTIO_F_EVENT_IDX              29
-#define VIRTIO_BLK_F_FLUSH              9
-#define VIRTIO_BLK_F_CONFIG_WCE         11
-#define VIRTIO_BLK_CONFIG_WRITEBACK     32      /* u8, the one writable field (5.2.4) */
+/* ---- virtio 1.2: register offsets from rvh/encoding.h, the rest from rvh/virtio_spec.h ---- */
 
 /* What the hypervisor negotiates with a machine device: of the device-specific features only
  * those whose requests it forwards unchanged: blk SEG_MAX 2, RO 5, BLK_SIZE 6, FLUSH 9,
  * CONFIG_WCE 11, DISCARD 13, WRITE_ZEROES 14; net MTU 3, MAC 5, STATUS 16.  The VM's device
  * offers those plus INDIRECT_DESC and EVENT_IDX, which concern only the VM's rings (the
  * hypervisor walks them), never packed rings. */
-#define VIO_BLK_FEATURES  ((1ULL << 2) | (1ULL << 5) | (1ULL << 6) | (1ULL << VIRTIO_BLK_F_FLUSH) | \
-                           (1ULL << VIRTIO_BLK_F_CONFIG_WCE) | (1ULL << 13) | (1ULL << 14) | \
-                           (1ULL << VIRTIO_F_VERSION_1))
-#define VIO_NET_FEATURES  ((1ULL << 3) | (1ULL << 5) | (1ULL << 16) | (1ULL << VIRTIO_F_VERSION_1))
-#define VIO_RING_FEATURES ((1ULL << VIRTIO_F_INDIRECT_DESC) | (1ULL << VIRTIO_F_EVENT_IDX))
+#define VIO_BLK_FEATURES  (VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_RO) | \
+                           VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) | VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) | \
+                           VIRTIO_BIT(VIRTIO_BLK_F_CONFIG_WCE) | VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | \
+                           VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES) | VIRTIO_BIT(VIRTIO_F_VERSION_1))
+#define VIO_NET_FEATURES  (VIRTIO_BIT(VIRTIO_NET_F_MTU) | VIRTIO_BIT(VIRTIO_NET_F_MAC) | \
+                           VIRTIO_BIT(VIRTIO_NET_F_STATUS) | VIRTIO_BIT(VIRTIO_F_VERSION_1))
+#define VIO_RING_FEATURES (VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX))
 
 /* ---- a machine virtio-mmio device, driven by the hypervisor (hostvirtio.c) ---- */
 #define HOST_QUEUES         2       /* blk: 1 request queue; net: receiveq 0, transmitq 1 */

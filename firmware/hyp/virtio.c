@@ -501,7 +501,7 @@ static void write_status(struct vio_dev *dev, uint32_t value)
             /* 5.2.6.1: a driver without FLUSH gets writethrough; one with FLUSH writeback until
              * it says otherwise through CONFIG_WCE: so the machine device's cache mode, which
              * the hypervisor negotiated CONFIG_WCE for, follows the VM's driver */
-            host_config_write8(&dev->host, VIRTIO_BLK_CONFIG_WRITEBACK,
+            host_config_write8(&dev->host, VIRTIO_BLK_CFG_WRITEBACK,
                                dev->driver_features >> VIRTIO_BLK_F_FLUSH & 1);
     }
     dev->status = value | (dev->broken ? VIRTIO_STATUS_NEEDS_RESET : 0);
@@ -595,7 +595,7 @@ int vio_virtio_access(struct vm *vm, unsigned long offset, int is_store, int wid
         if (!dev || at + (unsigned)width > VIRTIO_SIZE - VIRTIO_MMIO_CONFIG || at % width)
             return 0;
         if (is_store) {                         /* blk's writeback, with CONFIG_WCE; else read-only */
-            if (dev->host.device_id == VIRTIO_ID_BLOCK && at == VIRTIO_BLK_CONFIG_WRITEBACK &&
+            if (dev->host.device_id == VIRTIO_ID_BLOCK && at == VIRTIO_BLK_CFG_WRITEBACK &&
                 width == 1 && dev->driver_features >> VIRTIO_BLK_F_CONFIG_WCE & 1)
                 host_config_write8(&dev->host, at, (uint8_t)*value);
             return 0;

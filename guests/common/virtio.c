@@ -417,9 +417,9 @@ int virtio_plic_service(void)
             vio_write(d, VIRTIO_MMIO_INTERRUPT_ACK, isr);
             d->irqs++;
             d->isr_last = isr;
-            if (isr & VIRTIO_MMIO_INT_VRING)
+            if (isr & VIRTIO_INT_VRING)
                 d->isr_vring++;
-            if (isr & VIRTIO_MMIO_INT_CONFIG)
+            if (isr & VIRTIO_INT_CONFIG)
                 d->isr_config++;
             if (!isr)
                 d->isr_zero++;

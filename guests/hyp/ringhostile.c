@@ -90,7 +90,7 @@ static void expect_needs_reset(long n)
     uint64_t t0 = rdtime();
     while (!(vio_read(&dev, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET))
         CHECK(n, rdtime() - t0 < VIRTIO_WAIT_TIMEOUT);
-    CHECK(n + 1, vio_read(&dev, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
+    CHECK(n + 1, vio_read(&dev, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG);
     broken++;
     virtio_reset(&dev);
     open_device(n + 2);

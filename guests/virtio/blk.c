@@ -728,7 +728,7 @@ static void round_run(int r, uint64_t generic, enum virtio_wait wait, unsigned q
         t0 = rdtime();
         while (!(isr = vio_read(&b->dev, VIRTIO_MMIO_INTERRUPT_STATUS)))
             CHECK(c + 39, rdtime() - t0 < VIRTIO_WAIT_TIMEOUT);
-        CHECK_EQ(c + 39, isr, VIRTIO_MMIO_INT_VRING);
+        CHECK_EQ(c + 39, isr, VIRTIO_INT_VRING);
         uint32_t pend1 = (mmio_read32(PLIC_PENDING(irq)) >> (irq % 32)) & 1;
         uint32_t seip1 = (csr_read(sip) & SIP_SEIP_MASK) != 0;
         vio_write(&b->dev, VIRTIO_MMIO_INTERRUPT_ACK, isr);

@@ -27,6 +27,7 @@ from types import ModuleType
 from rvh import config
 from rvh.devices import plic, syscon, uart16550
 from rvh.devices.virtio import mmio as virtio_mmio
+from rvh.devices.virtio import queue as virtio_queue
 from rvh.isa import causes, fields, sbi
 from rvh.isa.csrs import RV32_ONLY_CSRS, CsrNumber
 
@@ -62,6 +63,10 @@ DEVICE_PREFIXES: tuple[tuple[ModuleType, str], ...] = (
     (uart16550, "UART_"),
     (plic, "PLIC_"),
     (virtio_mmio, "VIRTIO_MMIO_"),
+)
+# ... and modules whose constants already carry the spec's C names: only those are written
+SPEC_NAMED: tuple[tuple[ModuleType, str], ...] = (
+    (virtio_queue, "VIRTQ_"),  # descriptor, available and used ring flags (virtio 1.2 2.7)
 )
 
 
@@ -140,6 +145,12 @@ def sections() -> list[Section]:
         (prefix + name, value)
         for module, prefix in DEVICE_PREFIXES
         for name, value in _plain_constants(module)
+    ]
+    device_pairs += [
+        (name, value)
+        for module, start in SPEC_NAMED
+        for name, value in _plain_constants(module)
+        if name.startswith(start)
     ]
     return [
         Section(
