@@ -300,6 +300,11 @@ class PvioBlk(PvioDevice):
             return
         self.check_buffer(request, address, write=op == RvhPvioOp.READ)
 
+    def busy(self) -> bool:
+        # host I/O in flight ends in an interrupt too: the machine must wait for it rather
+        # than jump virtual time to the next timer
+        return self._in_flight is not None or super().busy()
+
     def quiesce(self) -> None:
         in_flight = self._in_flight
         if in_flight is not None:
