@@ -134,18 +134,30 @@ int pvio_plic_service(void)
     return n;
 }
 
-void pvio_wait(struct pvio_dev *d, int queue, long check)
+static int any_response(struct pvio_dev **devs, const int *queues, int n)
 {
-    struct pvio_queue *q = &d->q[queue];
+    for (int i = 0; i < n; i++) {
+        struct pvio_queue *q = &devs[i]->q[queues[i]];
+        if (q->ring->rsp_prod != q->rsp_cons || q->ring->error)
+            return 1;
+    }
+    return 0;
+}
+
+void pvio_wait_any(struct pvio_dev **devs, const int *queues, int n, long check)
+{
     uint64_t t0 = rdtime();
     /* a timer past the deadline ends a wfi whose interrupt never comes */
     sbi_set_timer(t0 + PVIO_TIMEOUT + 1000);
     csr_set(sie, SIE_STIE_MASK);
-    while (q->ring->rsp_prod == q->rsp_cons) {
-        if (q->ring->error || rdtime() - t0 > PVIO_TIMEOUT) {
-            printf("pvio: device %d queue %d: no response (req_prod %u, rsp_prod %u, "
-                   "req_cons %u, error %u, irqs %lu)\n", d->index, queue, q->ring->req_prod,
-                   q->ring->rsp_prod, q->ring->req_cons, q->ring->error, d->irqs);
+    while (!any_response(devs, queues, n)) {
+        if (rdtime() - t0 > PVIO_TIMEOUT) {
+            for (int i = 0; i < n; i++) {
+                struct pvio_ring *r = devs[i]->q[queues[i]].ring;
+                printf("pvio: device %d queue %d: no response (req_prod %u, rsp_prod %u, "
+                       "req_cons %u, error %u, irqs %lu)\n", devs[i]->index, queues[i],
+                       r->req_prod, r->rsp_prod, r->req_cons, r->error, devs[i]->irqs);
+            }
             rvh_check_failed(check, __LINE__, "pvio_wait");
         }
         wfi();
@@ -153,6 +165,16 @@ void pvio_wait(struct pvio_dev *d, int queue, long check)
     }
     sbi_set_timer(~0ULL);
     csr_clear(sie, SIE_STIE_MASK);
+}
+
+void pvio_wait(struct pvio_dev *d, int queue, long check)
+{
+    pvio_wait_any(&d, &queue, 1, check);
+    if (d->q[queue].ring->error) {
+        printf("pvio: device %d queue %d: the platform refused the ring (error %u)\n",
+               d->index, queue, d->q[queue].ring->error);
+        rvh_check_failed(check, __LINE__, "pvio_wait");
+    }
 }
 
 uint8_t pvio_sync(struct pvio_dev *d, int queue, uint8_t op, uint64_t sector, void *buf,

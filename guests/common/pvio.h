@@ -75,6 +75,8 @@ void pvio_kick(struct pvio_dev *d, int queue);
 volatile struct pvio_slot *pvio_response(struct pvio_dev *d, int queue);
 /* wait for a response (wfi, PLIC claims); a timeout fails check `check` */
 void pvio_wait(struct pvio_dev *d, int queue, long check);
+/* wait until any of n (device, queue) pairs has a response */
+void pvio_wait_any(struct pvio_dev **devs, const int *queues, int n, long check);
 /* one request, posted, kicked, waited for and taken: its status (length in *len) */
 uint8_t pvio_sync(struct pvio_dev *d, int queue, uint8_t op, uint64_t sector, void *buf,
                   uint32_t *len, long check);

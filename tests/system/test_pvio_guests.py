@@ -45,3 +45,30 @@ def test_pvblk_guest(tmp_path):
     # NOTIFY per batch, plus the probe-time DEVICE_INFO calls and SET_RINGs (3 + 2)
     assert calls == blk0["notifies"] + blk1["notifies"] + 5
     assert "pvblk: 136 requests, 69 notifies" in output
+
+
+@pytest.mark.slow
+def test_pvnet_guest_on_a_hub(tmp_path):
+    pcap = tmp_path / "a.pcap"
+    result, output, machine = run_sbi_elf(
+        virtio_guest("pvnet"),
+        netdevs=[
+            f"hub,id=h0,if=pv,mac=52:54:00:12:34:01,pcap={pcap}",
+            "hub,id=h0,if=pv,mac=52:54:00:12:34:02",
+        ],
+    )
+    assert "PASS virtio/pvnet" in output, output[-3000:]
+    assert (result.status, result.reason) == (0, "SBI shutdown")
+    for line in ("A to B: 0 and 600", "B to A: 600 and 0", "both ways: 600 and 600"):
+        assert f"pvnet: {line} frames" in output
+    from rvh.devices.virtio.netdev import read_pcap
+
+    frames = [data for _, data in read_pcap(str(pcap))]
+    assert len(frames) == 4 * 600  # every frame passed NIC A's tap, one way or the other
+    assert machine.statistics()["hubs"]["h0"]["frames"] == len(frames)
+    stats = machine.statistics()["pvio"]
+    for nic in stats.values():
+        assert nic["tx_frames"] == 1200 and nic["rx_frames"] == 1200
+        assert nic["rx_dropped_overrun"] == 0 and nic["rx_dropped_not_ready"] == 0
+        # batches: far fewer NOTIFY calls than requests
+        assert nic["notifies"] * 4 < nic["requests"]
