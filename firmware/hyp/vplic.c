@@ -15,6 +15,7 @@
 struct vplic {
     uint32_t priority[PLIC_SOURCES];
     uint32_t level[WORDS], claimed[WORDS];
+    uint32_t latched[WORDS];        /* edges (vplic_pulse) not yet claimed */
     uint32_t enable[CONTEXTS][WORDS];
     uint32_t threshold[CONTEXTS];
 };
@@ -23,7 +24,7 @@ static struct vplic vplics[HYP_MAX_VMS];
 
 static uint32_t pending_word(const struct vplic *p, unsigned w)
 {
-    return p->level[w] & ~p->claimed[w];
+    return (p->level[w] | p->latched[w]) & ~p->claimed[w];
 }
 
 /* The source a claim by context c returns: the highest priority pending and enabled (ties go to
@@ -80,6 +81,15 @@ void vplic_set_level(struct vm *vm, unsigned irq, int level)
     update(vm);
 }
 
+void vplic_pulse(struct vm *vm, unsigned irq)
+{
+    struct vplic *p = &vplics[vm->id];
+    if (irq == 0 || irq >= PLIC_SOURCES)
+        return;
+    p->latched[irq / 32] |= 1u << (irq % 32);
+    update(vm);
+}
+
 int vio_plic_access(struct vm *vm, unsigned long offset, int is_store, int width,
                     unsigned long *value)
 {
@@ -131,8 +141,10 @@ int vio_plic_access(struct vm *vm, unsigned long offset, int is_store, int width
                 pt_refresh(vm);     /* done with an assigned device's interrupt: unmask it */
             } else {
                 unsigned irq = best_source(p, c, 0);
-                if (irq)
+                if (irq) {
                     p->claimed[irq / 32] |= 1u << (irq % 32);
+                    p->latched[irq / 32] &= ~(1u << (irq % 32));
+                }
                 *value = irq;
             }
         } else {
