@@ -144,12 +144,24 @@ static int any_response(struct pvio_dev **devs, const int *queues, int n)
     return 0;
 }
 
+/* a timer past the wait's deadline ends a wfi whose interrupt never comes; armed only when
+   the one set is too close, so a run of waits costs one SBI call (an exit in a VM), not two
+   each.  With SIE = 0 a timer that fires just ends a wfi early */
+static uint64_t watchdog;
+
+static void watchdog_arm(uint64_t now)
+{
+    if (watchdog > now + PVIO_TIMEOUT + 1000)
+        return;
+    watchdog = now + 2 * PVIO_TIMEOUT;
+    sbi_set_timer(watchdog);
+    csr_set(sie, SIE_STIE_MASK);
+}
+
 void pvio_wait_any(struct pvio_dev **devs, const int *queues, int n, long check)
 {
     uint64_t t0 = rdtime();
-    /* a timer past the deadline ends a wfi whose interrupt never comes */
-    sbi_set_timer(t0 + PVIO_TIMEOUT + 1000);
-    csr_set(sie, SIE_STIE_MASK);
+    watchdog_arm(t0);
     while (!any_response(devs, queues, n)) {
         if (rdtime() - t0 > PVIO_TIMEOUT) {
             for (int i = 0; i < n; i++) {
@@ -163,8 +175,6 @@ void pvio_wait_any(struct pvio_dev **devs, const int *queues, int n, long check)
         wfi();
         pvio_plic_service();
     }
-    sbi_set_timer(~0ULL);
-    csr_clear(sie, SIE_STIE_MASK);
 }
 
 void pvio_wait(struct pvio_dev *d, int queue, long check)

@@ -144,20 +144,23 @@ class PvioDevice:
     def set_ring(self, queue: int, address: int) -> int:
         if not 0 <= queue < self.queue_count:
             return Error.ERR_INVALID_PARAM
-        if address == 0:
-            self.quiesce()
-            with self.lock:
-                self._generation += 1
-                self.rings[queue] = None
-                self.detached(queue)
-            return Error.SUCCESS
-        if address % RING_ALIGN:
-            return Error.ERR_INVALID_ADDRESS
-        try:
-            host = self.memory.host(address, RING_ALIGN, write=True)
-        except RingError:
-            return Error.ERR_INVALID_ADDRESS
+        host = 0
+        if address:
+            if address % RING_ALIGN:
+                return Error.ERR_INVALID_ADDRESS
+            try:
+                host = self.memory.host(address, RING_ALIGN, write=True)
+            except RingError:
+                return Error.ERR_INVALID_ADDRESS
+        # the old ring goes first: requests taken from it are dropped, and host I/O already
+        # running for them ends before the call returns (nothing lands in memory after it)
+        with self.lock:
+            self._generation += 1
+            self.rings[queue] = None
+            self.detached(queue)
         self.quiesce()
+        if not address:
+            return Error.SUCCESS
         with self.lock:
             self._generation += 1
             buffer = self.memory.buffer
@@ -271,7 +274,10 @@ class PvioBlk(PvioDevice):
         super().__init__(**common)  # type: ignore[arg-type]
         self.image = image
         self.writethrough = options.cache == "writethrough"
-        self._in_flight: threading.Event | None = None
+        self._batches = 0  # batches handed to I/O threads and not yet answered
+        # held by an I/O thread for its whole batch: a detach waits on it for host I/O that
+        # is running (and a batch that has not started yet sees the new generation and skips)
+        self._io_lock = threading.Lock()
         self.stats.update({"read_bytes": 0, "written_bytes": 0, "flushes": 0, "syncs": 0})
 
     def fill_info(self, record: bytearray) -> None:
@@ -303,12 +309,12 @@ class PvioBlk(PvioDevice):
     def busy(self) -> bool:
         # host I/O in flight ends in an interrupt too: the machine must wait for it rather
         # than jump virtual time to the next timer
-        return self._in_flight is not None or super().busy()
+        return self._batches > 0 or super().busy()
 
     def quiesce(self) -> None:
-        in_flight = self._in_flight
-        if in_flight is not None:
-            in_flight.wait()
+        # never waits for trio: the thread holding the lock needs nothing from the run
+        with self._io_lock:
+            pass
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         notifier = self.notifiers[0]
@@ -323,22 +329,22 @@ class PvioBlk(PvioDevice):
                     generation = ring.generation if ring is not None else -1
                     if not requests:
                         break
-                    done = threading.Event()
-                    self._in_flight = done
+                    self._batches += 1
                 try:
-                    await trio.to_thread.run_sync(self._execute, requests, done)
+                    await trio.to_thread.run_sync(self._execute, requests, generation)
                 finally:
-                    done.wait()
-                    self._in_flight = None
+                    self._batches -= 1
                 with self.lock:
                     ring = self.rings[0]
                     if ring is not None and ring.generation == generation:
                         self.respond(ring, requests)
 
-    def _execute(self, requests: list[Request], done: threading.Event) -> None:
+    def _execute(self, requests: list[Request], generation: int) -> None:
         """Host I/O for a batch, in order (a worker thread: touches only the requests, the
-        image and the buffers the requests name)."""
-        try:
+        image and the buffers the requests name), unless its ring went away meanwhile."""
+        with self._io_lock:
+            if generation != self._generation:
+                return
             buffer = self.memory.buffer
             unsynced: list[Request] = []
             for request in requests:
@@ -377,8 +383,6 @@ class PvioBlk(PvioDevice):
             for request in requests:
                 if request.status == RvhPvioStatus.IO_ERROR:
                     self._log(f"{self.name}: sector {request.sector}: {request.error}")
-        finally:
-            done.set()
 
     def _sync(self) -> None:
         self.image.sync()

@@ -2,7 +2,7 @@
 extension (RVH_PVIO) give the results the virtio guests get, with one NOTIFY per batch."""
 
 import pytest
-from support import run_sbi_elf, virtio_guest, virtio_image
+from support import GUESTS, run_sbi_elf, virtio_guest, virtio_image
 
 from rvh.isa.sbi import Extension
 
@@ -72,3 +72,113 @@ def test_pvnet_guest_on_a_hub(tmp_path):
         assert nic["rx_dropped_overrun"] == 0 and nic["rx_dropped_not_ready"] == 0
         # batches: far fewer NOTIFY calls than requests
         assert nic["notifies"] * 4 < nic["requests"]
+
+
+# ---- as VMs: the hypervisor's pv backend (firmware/hyp/pvio.c) -------------------------------
+def run_vms(*specs_text: str):
+    """VMs under the hypervisor, their devices attached as rvh run --hyp attaches them."""
+    from rvh.boot import HypervisorBoot
+    from rvh.config import MachineConfig
+    from rvh.hyp import (
+        STATS_ADDRESS,
+        STATS_SIZE,
+        GuestSpec,
+        attach_vm_devices,
+        host_memory_needed,
+        read_stats,
+    )
+    from rvh.machine import Machine
+
+    specs = [GuestSpec.parse(text) for text in specs_text]
+    config = MachineConfig(memory=host_memory_needed(specs), max_instructions=2_000_000_000)
+    attach_vm_devices(config, specs)
+    output = bytearray()
+    machine = Machine(config, output=output.extend)
+    machine.boot(HypervisorBoot(specs))
+    result = machine.run_sync()
+    stats = read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE))
+    return result, output.decode(errors="replace"), machine, stats
+
+
+def io_exits(counters: dict) -> int:
+    """The exits I/O costs a pv VM: NOTIFY calls, PLIC accesses, host interrupts while it ran,
+    and its wfi while it waited."""
+    return (
+        counters["io_notifies"] + counters["plic_mmio"] + counters["interrupts"] + counters["wfi"]
+    )
+
+
+@pytest.mark.slow
+def test_pvblk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path):
+    native0 = virtio_image(tmp_path / "native0.img", "8M", 0)
+    native1 = virtio_image(tmp_path / "native1.img", "1M", 1)
+    _, native, native_machine = run_sbi_elf(
+        virtio_guest("pvblk"),
+        drives=[f"file={native0},if=pv", f"file={native1},if=pv,readonly=on"],
+    )
+    assert "PASS virtio/pvblk" in native
+    disk0 = virtio_image(tmp_path / "vm0.img", "8M", 0)
+    disk1 = virtio_image(tmp_path / "vm1.img", "1M", 1)
+    before1 = disk1.read_bytes()
+    result, output, machine, stats = run_vms(
+        f"{virtio_guest('pvblk')},drive={disk0},drive={disk1},readonly=on,io=pv"
+    )
+    assert "PASS virtio/pvblk" in output, output[-3000:]
+    assert result.status == 0
+    assert disk0.read_bytes() == native0.read_bytes()
+    assert disk1.read_bytes() == before1
+    assert machine.virtio == []  # no virtio device: the machine's pv devices did the I/O
+    # the same requests and batches as natively, each batch one NOTIFY exit
+    assert machine.statistics()["pvio"] == native_machine.statistics()["pvio"]
+    counters = stats[0].counters
+    assert counters["io_requests"] == 136 and counters["io_notifies"] == 69
+    assert counters["virtio_mmio"] == counters["io_copies"] == counters["io_errors"] == 0
+    assert counters["io_irqs"] == 69
+    assert io_exits(counters) < 6 * counters["io_notifies"]
+
+
+@pytest.mark.slow
+def test_pvnet_guest_as_a_vm():
+    result, output, machine, stats = run_vms(f"{virtio_guest('pvnet')},netdev=h0,netdev=h0,io=pv")
+    assert "PASS virtio/pvnet" in output, output[-3000:]
+    assert result.status == 0
+    for line in ("A to B: 0 and 600", "B to A: 600 and 0", "both ways: 600 and 600"):
+        assert f"pvnet: {line} frames" in output
+    assert machine.statistics()["hubs"]["h0"]["frames"] == 2400
+    counters = stats[0].counters
+    assert counters["io_requests"] == 4930 and counters["io_copies"] == 0
+    # batches: a few hundredths of an exit per request
+    assert io_exits(counters) * 10 < counters["io_requests"]
+
+
+def hypervisor_text() -> tuple[int, bytes]:
+    from elftools.elf.elffile import ELFFile
+
+    from rvh.hyp import hypervisor_elf
+
+    with open(hypervisor_elf(), "rb") as file:
+        text = ELFFile(file).get_section_by_name(".text")
+        return text["sh_addr"], text.data()
+
+
+def test_hostile_pv_rings_get_errors_and_touch_nobody(tmp_path):
+    # wild calls, wild buffers (past the VM's RAM: the next VM's memory in the host), indices
+    # out of range, a ring taken back mid-request and random batches, beside a victim VM
+    disk = virtio_image(tmp_path / "scratch.img", "1M", 1)
+    before = disk.read_bytes()
+    result, output, machine, stats = run_vms(
+        f"{GUESTS / 'hyp' / 'pvhostile.elf'},drive={disk},io=pv", str(GUESTS / "hyp" / "victim.elf")
+    )
+    assert result.status == 0, output[-3000:]
+    assert "[vm0] PASS hyp/pvhostile" in output
+    assert (
+        "[vm0] pvhostile: 14 calls refused, 3 rings refused, 1707 random requests answered as "
+        "predicted" in output
+    )
+    assert "[vm1] victim: 1 MiB intact after 8 rounds" in output
+    assert output.count("is not within a ring of rsp_prod") == 3
+    assert stats[0].counters["io_errors"] == 3
+    assert stats[1].counters["io_requests"] == 0
+    assert disk.read_bytes() == before  # every write asked for had to fail
+    address, code = hypervisor_text()
+    assert machine.bus.read_bytes(address, len(code)) == code
