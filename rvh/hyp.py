@@ -15,7 +15,8 @@ Nothing here is private to rvh: the same tree, images and hypervisor run on QEMU
 (``-dtb``, ``-device loader``), which is how the hypervisor is checked to be real.
 
 A guest SPEC is QEMU-style suboptions: ``PATH[,virt=hw|trap|pv][,mem=SIZE][,vcpus=N]
-[,initrd=PATH][,append=TEXT][,drive=PATH[,readonly=on]]...[,netdev=ID]...[,io=emulated]``;
+[,initrd=PATH][,append=TEXT][,drive=PATH[,readonly=on]]...[,netdev=ID]...
+[,io=emulated|pv|passthrough]``;
 ``append`` takes the rest of its value up to the next known key, so a kernel command line may
 contain commas.  ``drive=`` and ``netdev=`` may repeat (one virtio device each, in the VM's slots
 from the highest down, drives first, as natively); ``readonly=`` applies to the drive before it.
@@ -24,6 +25,9 @@ A VM's disks and NICs are machine virtio-mmio devices that rvh attaches for it
 (:func:`attach_vm_devices`) and the hypervisor drives itself; the host tree lists each VM's
 machine slots (``rvh,virtio-slots``), and the hypervisor emulates a virtio-mmio device in the
 same slot numbers of the VM's board, forwarding requests (docs/virtio.md, "Under the hypervisor").
+With ``io=pv`` they are machine pv devices of the platform I/O extension instead (``if=pv``,
+listed as ``rvh,pv-devices``), and the VM gets the extension from the hypervisor's SBI
+(firmware/hyp/pvio.c).
 """
 
 from __future__ import annotations
@@ -384,9 +388,11 @@ def attach_vm_devices(config: MachineConfig, specs: list[GuestSpec]) -> None:
                 nics.append(len(netdevs))
                 netdevs.append(f"hub,id={netdev}{interface}")
         vm_net_index.append(nics)
-    is_pv = [parse_drive(text).pv for text in drives] + [
-        parse_netdev(text).pv for text in netdevs
-    ]
+    try:
+        is_pv = [parse_drive(text).pv for text in drives]
+        is_pv += [parse_netdev(text).pv for text in netdevs]
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     slots = is_pv.count(False)
     if slots > C.VIRTIO_SLOTS:
         raise ConfigError(
