@@ -582,8 +582,10 @@ class Machine:
                     _flush(self._output)
                 except OSError as error:
                     self._output_error(f"--serial {self.config.serial}", error)
-            for device in [*self.virtio, *self.pv_devices]:
+            for device in self.virtio:
                 device.close()
+            for pv_device in self.pv_devices:
+                pv_device.close()
             for hart in self.harts:
                 self._write_trace(hart, self.bus)
             self._close_trace()
