@@ -255,6 +255,35 @@ def test_a_ring_whose_index_jumps_is_broken_until_attached_again(tmp_path):
     assert machine.statistics()["pvio"]["pv-blk0"]["ring_errors"] == 1
 
 
+@pytest.mark.parametrize("turns", [0, 1, 2, 5])
+def test_detaching_with_reads_in_flight_drops_them_and_never_hangs(tmp_path, turns):
+    # the ring is taken back after the device task had `turns` turns: before it took the
+    # batch, while its I/O thread is being started, or running; after SET_RING returns nothing
+    # lands in memory or in the ring, and the device works on a new ring
+    machine = make_machine(tmp_path)
+    attach(machine, 0, 0, RING)
+    for n in range(32):
+        post(machine, RING, n, RvhPvioOp.READ, BUFFERS + n * 0x800, 4 * SECTOR)
+
+    async def body() -> None:
+        publish(machine, RING, 32)
+        call(machine, RvhPvioFunction.NOTIFY, 0, 0)
+        for _ in range(turns):
+            await trio.lowlevel.checkpoint()
+        assert call(machine, RvhPvioFunction.SET_RING, 0, 0, 0) == (Error.SUCCESS, 0)
+        after = machine.bus.read_bytes(RING, 0x1_0000 + 32 * 0x800)
+        await trio.sleep(0.05)
+        assert machine.bus.read_bytes(RING, 0x1_0000 + 32 * 0x800) == after
+        assert u32(machine, RING + RvhPvioRing.RSP_PROD) == 0
+        attach(machine, 0, 0, RING2)
+        post(machine, RING2, 0, RvhPvioOp.READ, BUFFERS, SECTOR)
+        await submit(machine, 0, 0, RING2, 1)
+
+    serve(machine, body)
+    assert response(machine, RING2, 0)[1] == S.OK
+    assert not machine.pv_devices[0].busy()
+
+
 def test_indices_wrap_around_32_bits(tmp_path):
     machine = make_machine(tmp_path)
     machine.bus.write_bytes(RING, bytes(4096))
