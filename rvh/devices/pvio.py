@@ -439,14 +439,19 @@ class PvioNet(PvioDevice):
             self.backlog.clear()
         self.backend.room_available()
 
+    def _receiving(self) -> bool:
+        ring = self.rings[RECEIVE_QUEUE]
+        return ring is not None and not ring.broken
+
     def link_state(self) -> int:
-        if self.rings[RECEIVE_QUEUE] is None:
+        # a broken ring takes no frames: it must not hold a hub's senders back
+        if not self._receiving():
             return ABSENT
         return FULL if len(self.backlog) >= RECEIVE_BACKLOG else ACCEPTING
 
     def receive(self, frame: bytes) -> None:
         """A frame from the link (the backend calls it; never blocks, never raises)."""
-        if not MIN_FRAME <= len(frame) <= MAX_FRAME or self.rings[RECEIVE_QUEUE] is None:
+        if not MIN_FRAME <= len(frame) <= MAX_FRAME or not self._receiving():
             self.stats["rx_dropped_not_ready"] += 1
             return
         if len(self.backlog) >= RECEIVE_BACKLOG:

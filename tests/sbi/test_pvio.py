@@ -355,6 +355,33 @@ def test_net_refuses_malformed_transmits(tmp_path):
     assert got == [S.BAD_LENGTH, S.BAD_LENGTH, S.UNSUPPORTED, S.BAD_ADDRESS, S.OK]
 
 
+def test_a_broken_receive_ring_holds_no_sender_back(tmp_path):
+    from rvh.devices.virtio.netdev import ABSENT, ACCEPTING
+
+    machine = make_machine(tmp_path, nics=2)
+    attach(machine, 1, 0, RING)
+    attach(machine, 2, 1, RING2)
+    receiver = machine.pv_devices[2]
+    assert receiver.link_state() == ACCEPTING
+
+    async def body() -> None:
+        publish(machine, RING2, 1000)  # wild: the receive ring breaks
+        call(machine, RvhPvioFunction.NOTIFY, 2, 1)
+        await until(lambda: u32(machine, RING2 + RvhPvioRing.ERROR) != 0)
+        assert receiver.link_state() == ABSENT
+        for n in range(300):  # more than the backlog: none may be held back
+            size = 60
+            machine.bus.write_bytes(BUFFERS + (n % 64) * 0x800, frame(n, size))
+            post(machine, RING, n, RvhPvioOp.TRANSMIT, BUFFERS + (n % 64) * 0x800, size)
+            if n % 64 == 63 or n == 299:
+                await submit(machine, 1, 0, RING, n + 1)
+
+    serve(machine, body)
+    stats = machine.statistics()["pvio"]
+    assert stats["pv-net0"]["tx_frames"] == 300
+    assert stats["pv-net1"]["rx_frames"] == 0 and stats["pv-net1"]["ring_errors"] == 1
+
+
 # ---- hostile rings -------------------------------------------------------------------------
 ADDRESSES = st.one_of(
     st.integers(0, (1 << 64) - 1),
