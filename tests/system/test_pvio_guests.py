@@ -182,3 +182,18 @@ def test_hostile_pv_rings_get_errors_and_touch_nobody(tmp_path):
     assert disk.read_bytes() == before  # every write asked for had to fail
     address, code = hypervisor_text()
     assert machine.bus.read_bytes(address, len(code)) == code
+
+
+@pytest.mark.slow
+def test_pvblkbench_as_a_vm_keeps_the_ring_full_with_few_exits(tmp_path):
+    # blkbench's workload with 64 requests in flight: 70,146 requests (as blkbench makes),
+    # every read checked against the pattern or the stamps of the write before it
+    disk = virtio_image(tmp_path / "bench.img", "32M", 2)
+    result, output, machine, stats = run_vms(f"{virtio_guest('pvblkbench')},drive={disk},io=pv")
+    assert "PASS virtio/pvblkbench" in output, output[-3000:]
+    assert "the region holds the write-64k stamps" in output
+    counters = stats[0].counters
+    assert counters["io_requests"] == 70_146 and counters["io_errors"] == 0
+    # one NOTIFY per batch: a full ring (64) per NOTIFY at most, and a few per batch in all
+    assert 70_146 / 64 <= counters["io_notifies"] < 70_146 / 8
+    assert counters["exits"] < 0.2 * counters["io_requests"]
