@@ -488,6 +488,8 @@ def export_for_qemu(specs: list[GuestSpec], out: Path, firmware: str | None = No
     config = MachineConfig(memory=max(MachineConfig.memory, host_memory_needed(specs)))
     if any(spec.io == "passthrough" and spec.device_count for spec in specs):
         raise ConfigError("io=passthrough needs rvh's RISC-V IOMMU; QEMU 7.2 has none")
+    if any(spec.io == "pv" and spec.device_count for spec in specs):
+        raise ConfigError("io=pv needs rvh's platform I/O extension; QEMU 7.2 has none")
     attach_vm_devices(config, specs)
     machine = Machine(config, output=lambda data: None)
     recipe = HypervisorBoot(specs)

@@ -250,3 +250,12 @@ def test_sigkill_loses_no_write_seen_flushed_over_the_pv_path(tmp_path, as_vm):
         found = int.from_bytes(on_disk[8:16], "little")
         assert found >= generation, f"sector {sector}: generation {found} < flushed {generation}"
         assert on_disk == sector_pattern(sector, found), f"sector {sector} is torn"
+
+
+def test_io_pv_is_not_exported_for_qemu(tmp_path):
+    from rvh.errors import ConfigError
+    from rvh.hyp import GuestSpec, export_for_qemu
+
+    spec = GuestSpec.parse(f"{virtio_guest('pvblk')},drive=x.img,io=pv")
+    with pytest.raises(ConfigError, match="io=pv needs rvh's platform I/O extension"):
+        export_for_qemu([spec], tmp_path)
