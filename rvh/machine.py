@@ -372,6 +372,19 @@ class Machine:
             slot = C.VIRTIO_SLOTS - 1 - position
             tree[virtio_path(slot)].prop_cells("iommus", node, slot)
 
+    def _pvio_node(self, tree: DeviceTree) -> None:
+        """The platform I/O extension's devices, for software that reads the tree: no
+        registers (they are reached through SBI RVH_PVIO), one interrupt each, in device
+        order, and the SBI extension id."""
+        from rvh.fdt import PLIC_PATH, SOC_PATH
+        from rvh.isa.sbi import Extension
+
+        node = tree[SOC_PATH].add("pvio")
+        node.prop_str("compatible", "rvh,pvio")
+        node.prop_u32("rvh,sbi-extension", Extension.RVH_PVIO)
+        node.prop_phandle("interrupt-parent", tree[PLIC_PATH])
+        node.prop_cells("interrupts", *(device.irq for device in self.pv_devices))
+
     def _parse_netdevs(self) -> list[NetdevOptions]:
         """The --netdev options, refusing what would go wrong quietly later: a socket id given
         twice (hub ids repeat on purpose: each NIC on hub N says hub,id=N), two NICs with one
@@ -454,7 +467,8 @@ class Machine:
             initrd_start=self.initrd_range[0] if self.initrd_range else None,
             initrd_end=self.initrd_range[1] if self.initrd_range else None,
             extra_nodes=tuple(self.device_tree_hooks)
-            + ((self._iommu_nodes,) if self.iommu is not None else ()),
+            + ((self._iommu_nodes,) if self.iommu is not None else ())
+            + ((self._pvio_node,) if self.pvio is not None else ()),
         )
         return board_dtb(board)
 

@@ -159,6 +159,21 @@ def test_the_builtin_sbi_offers_the_extension_only_with_pv_devices(tmp_path):
     assert plain.sbi._base(hart, BaseFunction.PROBE_EXTENSION, [Extension.RVH_PVIO])[1] == 0
 
 
+def test_the_device_tree_lists_the_pv_devices_interrupts(tmp_path):
+    from rvh.fdt import parse_dtb
+
+    machine = make_machine(tmp_path, nics=1)
+    tree = parse_dtb(machine.device_tree())
+    node = tree["/soc/pvio"]
+    assert node.props["compatible"] == b"rvh,pvio\0"
+    assert node.props["interrupts"] == bytes.fromhex("0000001000000011")  # sources 16, 17
+    assert node.props["rvh,sbi-extension"] == Extension.RVH_PVIO.to_bytes(4, "big")
+    plain = Machine(MachineConfig(memory=MEMORY), output=lambda data: None)
+    soc = parse_dtb(plain.device_tree())["/soc"]
+    assert "pvio" not in [child.name for child in soc.children]
+    assert "pvio" in [child.name for child in tree["/soc"].children]
+
+
 def _payload(tmp_path):
     from support import build_elf
 
