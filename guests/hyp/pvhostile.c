@@ -13,7 +13,9 @@
  *     ignored until attached again, then working;
  *   - a ring taken back (detached) with 32 reads in flight, then attached again;
  *   - FUZZ_ROUNDS batches of random requests whose every status it predicts from the
- *     extension's rules (writes only where they must fail: the disk must not change).
+ *     extension's rules (writes only where they must fail: the disk must not change);
+ *   - with a NIC as device 1 (netdev=): frames from outside its RAM, receive buffers outside
+ *     it, bad lengths, ops on the wrong queue: refused, and no frame reaches the hub.
  */
 #include "pvio.h"
 
@@ -97,16 +99,52 @@ static void wild_index(uint32_t req_prod)
     CHECK_EQ(36, pvio_sync(&disk, 0, RVH_PVIO_OP_READ, 1, buf, &len, 37), RVH_PVIO_S_OK);
 }
 
+/* with a NIC (device 1): frames from outside its RAM (the next VM's memory) must not leave,
+   receive buffers outside it are refused */
+static struct pvio_ring nic_tx, nic_rx;
+static struct pvio_dev nic;
+
+static void hostile_nic(void)
+{
+    CHECK_EQ(60, pvio_open(&nic, 1), 0);
+    CHECK_EQ(61, nic.type, RVH_PVIO_TYPE_NET);
+    CHECK_EQ(62, pvio_attach(&nic, 0, &nic_tx), 0);
+    CHECK_EQ(63, pvio_attach(&nic, 1, &nic_rx), 0);
+    static const struct { int queue; uint8_t op; uint64_t addr; uint32_t len; uint8_t status; }
+        bad[] = {
+        { 0, RVH_PVIO_OP_TRANSMIT, VM_RAM_END, 64, RVH_PVIO_S_BAD_ADDRESS },
+        { 0, RVH_PVIO_OP_TRANSMIT, VM_RAM_END - 32, 64, RVH_PVIO_S_BAD_ADDRESS },
+        { 0, RVH_PVIO_OP_TRANSMIT, VM_RAM_BASE - 64, 64, RVH_PVIO_S_BAD_ADDRESS },
+        { 0, RVH_PVIO_OP_TRANSMIT, 0, 10, RVH_PVIO_S_BAD_LENGTH },
+        { 0, RVH_PVIO_OP_TRANSMIT, 0, 1515, RVH_PVIO_S_BAD_LENGTH },
+        { 0, RVH_PVIO_OP_RECEIVE, 0, 2048, RVH_PVIO_S_UNSUPPORTED },
+        { 1, RVH_PVIO_OP_RECEIVE, VM_RAM_END, 2048, RVH_PVIO_S_BAD_ADDRESS },
+        { 1, RVH_PVIO_OP_RECEIVE, VM_RAM_END - 1024, 2048, RVH_PVIO_S_BAD_ADDRESS },
+        { 1, RVH_PVIO_OP_RECEIVE, 0, 0, RVH_PVIO_S_BAD_LENGTH },
+        { 1, RVH_PVIO_OP_TRANSMIT, 0, 64, RVH_PVIO_S_UNSUPPORTED },
+    };
+    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint32_t len = bad[i].len;
+        void *addr = bad[i].addr ? (void *)bad[i].addr : buf;
+        CHECK_EQ(64, pvio_sync(&nic, bad[i].queue, bad[i].op, 0, addr, &len, 65), bad[i].status);
+    }
+    printf("pvhostile: %u NIC requests refused, nothing sent\n",
+           (unsigned)(sizeof bad / sizeof bad[0]));
+}
+
 int main(void)
 {
-    CHECK_EQ(1, pvio_count(), 1);
+    int count = pvio_count();
+    CHECK(1, count == 1 || count == 2);
     CHECK_EQ(2, pvio_open(&disk, 0), 0);
     CHECK_EQ(3, disk.type, RVH_PVIO_TYPE_BLK);
+    if (count == 2)
+        hostile_nic();
 
     /* the calls */
     unsigned refused = 0;
     static const struct { long fid; unsigned long a0, a1, a2; long error; } calls[] = {
-        { SBI_RVH_PVIO_DEVICE_INFO, 1, (unsigned long)buf, 0, SBI_ERR_INVALID_PARAM },
+        { SBI_RVH_PVIO_DEVICE_INFO, 2, (unsigned long)buf, 0, SBI_ERR_INVALID_PARAM },
         { SBI_RVH_PVIO_DEVICE_INFO, ~0UL, (unsigned long)buf, 0, SBI_ERR_INVALID_PARAM },
         { SBI_RVH_PVIO_DEVICE_INFO, 0, VM_RAM_END, 0, SBI_ERR_INVALID_ADDRESS },
         { SBI_RVH_PVIO_DEVICE_INFO, 0, VM_RAM_END - 16, 0, SBI_ERR_INVALID_ADDRESS },

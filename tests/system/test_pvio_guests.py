@@ -173,7 +173,8 @@ def test_hostile_pv_rings_get_errors_and_touch_nobody(tmp_path):
     disk = virtio_image(tmp_path / "scratch.img", "1M", 1)
     before = disk.read_bytes()
     result, output, machine, stats = run_vms(
-        f"{GUESTS / 'hyp' / 'pvhostile.elf'},drive={disk},io=pv", str(GUESTS / "hyp" / "victim.elf")
+        f"{GUESTS / 'hyp' / 'pvhostile.elf'},drive={disk},netdev=h0,io=pv",
+        str(GUESTS / "hyp" / "victim.elf"),
     )
     assert result.status == 0, output[-3000:]
     assert "[vm0] PASS hyp/pvhostile" in output
@@ -181,6 +182,8 @@ def test_hostile_pv_rings_get_errors_and_touch_nobody(tmp_path):
         "[vm0] pvhostile: 14 calls refused, 3 rings refused, 1707 random requests answered as "
         "predicted" in output
     )
+    assert "[vm0] pvhostile: 10 NIC requests refused, nothing sent" in output
+    assert machine.statistics()["hubs"]["h0"]["frames"] == 0  # no frame of anybody's memory
     assert "[vm1] victim: 1 MiB intact after 8 rounds" in output
     assert output.count("is not within a ring of rsp_prod") == 3
     assert stats[0].counters["io_errors"] == 3
