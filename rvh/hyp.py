@@ -252,10 +252,10 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
                     "(drop --cpu rv64,h=off, or use virt=trap)"
                 )
             spec.virt = "trap"  # the default follows the hart: hw with H, trap without
-        if spec.virt != "hw" and spec.device_count:
+        if spec.virt != "hw" and spec.device_count and spec.io != "pv":
             raise ConfigError(
                 f"--guest {spec.path}: drive= and netdev= need virt=hw (virtio is not yet "
-                "emulated for trap and pv VMs)"
+                "emulated for trap and pv VMs) or io=pv"
             )
         if spec.initrd is not None and not Path(spec.initrd).is_file():
             raise ConfigError(f"--guest initrd={spec.initrd}: no such file")

@@ -256,6 +256,10 @@ def test_an_io_pv_vm_gets_machine_pv_devices_and_the_host_tree_names_them(tmp_pa
     assert vm.props["rvh,pv-devices"] == bytes.fromhex("0000000000000001")
     assert vm.props["rvh,io"] == b"pv\0"
     assert "rvh,virtio-slots" not in vm.props
+    # the pv path needs no device emulation: trap VMs may have it (the virtio paths not yet)
+    plan_vms([GuestSpec.parse(f"{HELLO},drive={disk},io=pv,virt=trap")], 256 << 20, has_h=True)
+    with pytest.raises(ConfigError, match="need virt=hw"):
+        plan_vms([GuestSpec.parse(f"{HELLO},drive={disk},virt=trap")], 256 << 20, has_h=True)
 
 
 def test_a_passthrough_vm_gets_the_iommu_and_its_node_says_so():

@@ -55,7 +55,12 @@ static void update(struct vm *vm)
     for (unsigned h = 0; h < vm->nvcpus; h++) {
         struct vcpu *v = &vm->vcpus[h];
         int line = best_source(p, 2 * h + 1, 1) != 0;
-        if (v == sched_loaded_vcpu()) {     /* its hvip is in the CSR, not in v->vs */
+        if (vm->mode != VIRT_HW) {          /* trap and pv: the virtual hart's sip.SEIP */
+            if (line)
+                v->vh.sip |= MIP_SEIP_MASK;
+            else
+                v->vh.sip &= ~MIP_SEIP_MASK;
+        } else if (v == sched_loaded_vcpu()) {     /* its hvip is in the CSR, not in v->vs */
             if (line)
                 csr_set(CSR_HVIP, MIP_VSEIP_MASK);
             else

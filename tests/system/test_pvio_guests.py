@@ -115,7 +115,8 @@ def io_exits(counters: dict) -> int:
 
 
 @pytest.mark.slow
-def test_pvblk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path):
+@pytest.mark.parametrize("virt", ["hw", "trap"])
+def test_pvblk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path, virt):
     native0 = virtio_image(tmp_path / "native0.img", "8M", 0)
     native1 = virtio_image(tmp_path / "native1.img", "1M", 1)
     _, native, native_machine = run_sbi_elf(
@@ -127,7 +128,7 @@ def test_pvblk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path):
     disk1 = virtio_image(tmp_path / "vm1.img", "1M", 1)
     before1 = disk1.read_bytes()
     result, output, machine, stats = run_vms(
-        f"{virtio_guest('pvblk')},drive={disk0},drive={disk1},readonly=on,io=pv"
+        f"{virtio_guest('pvblk')},drive={disk0},drive={disk1},readonly=on,io=pv,virt={virt}"
     )
     assert "PASS virtio/pvblk" in output, output[-3000:]
     assert result.status == 0
@@ -144,8 +145,11 @@ def test_pvblk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path):
 
 
 @pytest.mark.slow
-def test_pvnet_guest_as_a_vm():
-    result, output, machine, stats = run_vms(f"{virtio_guest('pvnet')},netdev=h0,netdev=h0,io=pv")
+@pytest.mark.parametrize("virt", ["hw", "trap"])
+def test_pvnet_guest_as_a_vm(virt):
+    result, output, machine, stats = run_vms(
+        f"{virtio_guest('pvnet')},netdev=h0,netdev=h0,io=pv,virt={virt}"
+    )
     assert "PASS virtio/pvnet" in output, output[-3000:]
     assert result.status == 0
     for line in ("A to B: 0 and 600", "B to A: 600 and 0", "both ways: 600 and 600"):
@@ -167,13 +171,14 @@ def hypervisor_text() -> tuple[int, bytes]:
         return text["sh_addr"], text.data()
 
 
-def test_hostile_pv_rings_get_errors_and_touch_nobody(tmp_path):
+@pytest.mark.parametrize("virt", ["hw", "trap"])
+def test_hostile_pv_rings_get_errors_and_touch_nobody(tmp_path, virt):
     # wild calls, wild buffers (past the VM's RAM: the next VM's memory in the host), indices
     # out of range, a ring taken back mid-request and random batches, beside a victim VM
     disk = virtio_image(tmp_path / "scratch.img", "1M", 1)
     before = disk.read_bytes()
     result, output, machine, stats = run_vms(
-        f"{GUESTS / 'hyp' / 'pvhostile.elf'},drive={disk},netdev=h0,io=pv",
+        f"{GUESTS / 'hyp' / 'pvhostile.elf'},drive={disk},netdev=h0,io=pv,virt={virt}",
         str(GUESTS / "hyp" / "victim.elf"),
     )
     assert result.status == 0, output[-3000:]
