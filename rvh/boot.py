@@ -250,7 +250,7 @@ class BuiltinSbiBoot:
         # traps that would enter M-mode leave the kernel for the SBI (Exit.FIRMWARE)
         machine.config.firmware_traps = True
         machine.machine[M_FIRMWARE_TRAPS] = 1
-        sbi = BuiltinSbi(MachinePlatform(machine))
+        sbi = BuiltinSbi(MachinePlatform(machine), pvio=machine.pvio)
         machine.sbi = sbi
         machine.firmware_handler = sbi.handle
 

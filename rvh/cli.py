@@ -181,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="OPTIONS",
         help="a virtio-blk disk: file=IMG[,format=raw][,readonly=on]"
-        "[,cache=writeback|writethrough] (QEMU's spelling; repeatable)",
+        "[,cache=writeback|writethrough] (QEMU's spelling; repeatable); if=pv makes it a pv "
+        "disk of the built-in SBI's platform I/O extension instead",
     )
     run.add_argument(
         "--netdev",
@@ -190,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OPTIONS",
         help="a virtio-net NIC and its backend: hub,id=N (joins every NIC on hub N) or "
         "socket,id=N,udp=HOST:PORT,localaddr=HOST:PORT; add ,pcap=FILE to record its "
-        "frames (repeatable)",
+        "frames (repeatable); if=pv makes the NIC a pv one (platform I/O extension)",
     )
     _machine_options(run)
     run.add_argument(
@@ -920,6 +921,24 @@ def _device_lines(stats: dict) -> list[str]:
             continue
         if device["last_error"]:
             text += f"; needs reset: {device['last_error']}"
+        lines.append(f"{name}:".ljust(22) + text)
+    for name, device in stats.get("pvio", {}).items():
+        calls = f"{device['requests']} requests in {device['notifies']} notifies"
+        if "read_bytes" in device:
+            text = (
+                f"{calls}, {device['read_bytes'] / 2**20:.1f} MiB read, "
+                f"{device['written_bytes'] / 2**20:.1f} MiB written, {device['flushes']} "
+                f"flushes, {device['errors']} failed"
+            )
+        else:
+            dropped = sum(v for k, v in device.items() if k.startswith("rx_dropped"))
+            text = (
+                f"{calls}, tx {device['tx_frames']} frames, rx {device['rx_frames']}, "
+                f"{dropped} dropped, {device['errors']} failed"
+            )
+        text += f", {device['interrupts']} interrupts"
+        if device["ring_errors"]:
+            text += f", {device['ring_errors']} rings refused"
         lines.append(f"{name}:".ljust(22) + text)
     for name, hub in stats["hubs"].items():
         held = f"sender held back {hub['holds']} times"

@@ -42,6 +42,10 @@ IOMMU_BASE = 0x1001_0000
 IOMMU_SIZE = 0x1000
 IOMMU_IRQ_BASE = 12
 IOMMU_VECTORS = 4
+# The platform I/O extension's devices (SBI RVH_PVIO, rvh/devices/pvio.py): pv device d
+# completes requests with an edge on PLIC source PVIO_IRQ_BASE + d.  rvh only.
+PVIO_IRQ_BASE = 16
+PVIO_MAX_DEVICES = 8  # sources 16..23
 RAM_BASE = 0x8000_0000
 
 TIMEBASE_HZ = 10_000_000
@@ -131,10 +135,15 @@ class MachineConfig:
             raise ConfigError("memory size must be a multiple of 4 KiB")
         if not 1 <= self.harts <= 8:
             raise ConfigError(f"--smp {self.harts}: between 1 and 8 harts")
-        if len(self.drives) + len(self.netdevs) > VIRTIO_SLOTS:
+        from rvh.devices.virtio.options import split_options
+
+        pv = sum("if=pv" in split_options(text) for text in self.drives + self.netdevs)
+        if len(self.drives) + len(self.netdevs) - pv > VIRTIO_SLOTS:
             raise ConfigError(f"at most {VIRTIO_SLOTS} virtio devices (--drive, --netdev)")
         if self.io_timing not in IO_TIMINGS:
             raise ConfigError(f"--io-timing {self.io_timing}: host or virtual")
+        if pv > PVIO_MAX_DEVICES:
+            raise ConfigError(f"at most {PVIO_MAX_DEVICES} pv devices (--drive/--netdev if=pv)")
         if self.slice_instructions is None:
             self.slice_instructions = 1_000_000 if self.harts == 1 else 20_000
         if self.slice_instructions < 1:

@@ -15,7 +15,8 @@ Nothing here is private to rvh: the same tree, images and hypervisor run on QEMU
 (``-dtb``, ``-device loader``), which is how the hypervisor is checked to be real.
 
 A guest SPEC is QEMU-style suboptions: ``PATH[,virt=hw|trap|pv][,mem=SIZE][,vcpus=N]
-[,initrd=PATH][,append=TEXT][,drive=PATH[,readonly=on]]...[,netdev=ID]...[,io=emulated]``;
+[,initrd=PATH][,append=TEXT][,drive=PATH[,readonly=on]]...[,netdev=ID]...
+[,io=emulated|pv|passthrough]``;
 ``append`` takes the rest of its value up to the next known key, so a kernel command line may
 contain commas.  ``drive=`` and ``netdev=`` may repeat (one virtio device each, in the VM's slots
 from the highest down, drives first, as natively); ``readonly=`` applies to the drive before it.
@@ -24,6 +25,9 @@ A VM's disks and NICs are machine virtio-mmio devices that rvh attaches for it
 (:func:`attach_vm_devices`) and the hypervisor drives itself; the host tree lists each VM's
 machine slots (``rvh,virtio-slots``), and the hypervisor emulates a virtio-mmio device in the
 same slot numbers of the VM's board, forwarding requests (docs/virtio.md, "Under the hypervisor").
+With ``io=pv`` they are machine pv devices of the platform I/O extension instead (``if=pv``,
+listed as ``rvh,pv-devices``), and the VM gets the extension from the hypervisor's SBI
+(firmware/hyp/pvio.c).
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ VM_COUNTERS = (
     "io_irqs",  # virtual interrupts raised (device InterruptStatus set)
     "io_errors",  # malformed rings (device needs reset) and requests refused
     "iommu_faults",  # DMA of its passthrough devices the IOMMU refused (io=passthrough)
+    "io_notifies",  # io=pv: NOTIFY calls of the platform I/O extension (one exit per batch)
 )
 # trap mode: CSR emulation by CSR (C takes the numbers from rvh/encoding.h by these names)
 TRAP_CSRS = (
@@ -142,6 +147,8 @@ class GuestSpec:
     virt_given: bool = False
     # the machine virtio-mmio slots of its devices, drives then NICs (attach_vm_devices)
     machine_slots: list[int] | None = None
+    # io=pv: the machine's pv devices (platform I/O extension) that are the VM's, in its order
+    machine_pv_devices: list[int] | None = None
 
     @classmethod
     def parse(cls, text: str) -> GuestSpec:
@@ -245,12 +252,10 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
                     "(drop --cpu rv64,h=off, or use virt=trap)"
                 )
             spec.virt = "trap"  # the default follows the hart: hw with H, trap without
-        if spec.io == "pv":
-            raise ConfigError(f"--guest {spec.path}: io={spec.io} is not implemented yet")
-        if spec.virt != "hw" and spec.device_count:
+        if spec.virt != "hw" and spec.device_count and spec.io != "pv":
             raise ConfigError(
                 f"--guest {spec.path}: drive= and netdev= need virt=hw (virtio is not yet "
-                "emulated for trap and pv VMs)"
+                "emulated for trap and pv VMs) or io=pv"
             )
         if spec.initrd is not None and not Path(spec.initrd).is_file():
             raise ConfigError(f"--guest initrd={spec.initrd}: no such file")
@@ -332,6 +337,9 @@ def add_hypervisor_node(tree: DeviceTree, plans: list[VmPlan]) -> None:
         if plan.spec.machine_slots:
             vm.prop_cells("rvh,virtio-slots", *plan.spec.machine_slots)
             vm.prop_str("rvh,io", plan.spec.io)
+        if plan.spec.machine_pv_devices:
+            vm.prop_cells("rvh,pv-devices", *plan.spec.machine_pv_devices)
+            vm.prop_str("rvh,io", plan.spec.io)
 
 
 def attach_vm_devices(config: MachineConfig, specs: list[GuestSpec]) -> None:
@@ -343,7 +351,7 @@ def attach_vm_devices(config: MachineConfig, specs: list[GuestSpec]) -> None:
     ``--drive``s and its NICs the native ``--netdev``s.  ``netdev=ID`` takes the native
     ``--netdev socket,id=ID`` when there is one (the VM then owns that link), else it is a new
     port on hub ``ID``, where it meets native NICs and other VMs' NICs."""
-    from rvh.devices.virtio.options import parse_netdev
+    from rvh.devices.virtio.options import parse_drive, parse_netdev
 
     drives = list(config.drives)
     netdevs = list(config.netdevs)
@@ -359,11 +367,14 @@ def attach_vm_devices(config: MachineConfig, specs: list[GuestSpec]) -> None:
     vm_drive_index: list[list[int]] = []
     vm_net_index: list[list[int]] = []
     for spec in specs:
+        # io=pv: the machine devices are pv devices of the platform I/O extension (if=pv),
+        # which the hypervisor's pv backend forwards the VM's rings to
+        interface = ",if=pv" if spec.io == "pv" else ""
         mine = []
         for drive in spec.drives:
             text = f"file={drive.path.replace(',', ',,')},format=raw"
             mine.append(len(drives))
-            drives.append(text + (",readonly=on" if drive.readonly else ""))
+            drives.append(text + (",readonly=on" if drive.readonly else "") + interface)
         vm_drive_index.append(mine)
         nics = []
         for netdev in spec.netdevs:
@@ -372,18 +383,38 @@ def attach_vm_devices(config: MachineConfig, specs: list[GuestSpec]) -> None:
                     raise ConfigError(f"--guest netdev={netdev}: that socket has one VM already")
                 claimed.add(native_ids[netdev])
                 nics.append(native_ids[netdev])
+                netdevs[native_ids[netdev]] += interface
             else:
                 nics.append(len(netdevs))
-                netdevs.append(f"hub,id={netdev}")
+                netdevs.append(f"hub,id={netdev}{interface}")
         vm_net_index.append(nics)
-    if len(drives) + len(netdevs) > C.VIRTIO_SLOTS:
+    try:
+        is_pv = [parse_drive(text).pv for text in drives]
+        is_pv += [parse_netdev(text).pv for text in netdevs]
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    slots = is_pv.count(False)
+    if slots > C.VIRTIO_SLOTS:
         raise ConfigError(
             f"the machine has {C.VIRTIO_SLOTS} virtio-mmio slots; the VMs and --drive/--netdev "
-            f"need {len(drives) + len(netdevs)}"
+            f"need {slots}"
         )
+    if len(is_pv) - slots > C.PVIO_MAX_DEVICES:
+        raise ConfigError(
+            f"the machine has {C.PVIO_MAX_DEVICES} pv devices; the VMs with io=pv and "
+            f"--drive/--netdev if=pv need {len(is_pv) - slots}"
+        )
+    # the machine numbers virtio devices (slots from the highest down) and pv devices apart,
+    # each in the order drives, then NICs
+    slot_of = [sum(not pv for pv in is_pv[:index]) for index in range(len(is_pv))]
+    pv_of = [sum(is_pv[:index]) for index in range(len(is_pv))]
     for spec, drive_index, net_index in zip(specs, vm_drive_index, vm_net_index, strict=True):
         indices = drive_index + [len(drives) + index for index in net_index]
-        spec.machine_slots = [C.VIRTIO_SLOTS - 1 - index for index in indices]
+        if spec.io == "pv":
+            spec.machine_pv_devices = [pv_of[index] for index in indices]
+            spec.machine_slots = []
+        else:
+            spec.machine_slots = [C.VIRTIO_SLOTS - 1 - slot_of[index] for index in indices]
     config.drives = drives
     config.netdevs = netdevs
     # passthrough devices do DMA at the VM's guest-physical addresses: the IOMMU translates
@@ -457,6 +488,8 @@ def export_for_qemu(specs: list[GuestSpec], out: Path, firmware: str | None = No
     config = MachineConfig(memory=max(MachineConfig.memory, host_memory_needed(specs)))
     if any(spec.io == "passthrough" and spec.device_count for spec in specs):
         raise ConfigError("io=passthrough needs rvh's RISC-V IOMMU; QEMU 7.2 has none")
+    if any(spec.io == "pv" and spec.device_count for spec in specs):
+        raise ConfigError("io=pv needs rvh's platform I/O extension; QEMU 7.2 has none")
     attach_vm_devices(config, specs)
     machine = Machine(config, output=lambda data: None)
     recipe = HypervisorBoot(specs)

@@ -49,6 +49,7 @@ from rvh.devices.goldfish_rtc import GoldfishRtc
 from rvh.devices.htif import Htif
 from rvh.devices.iommu import Iommu
 from rvh.devices.plic import Plic
+from rvh.devices.pvio import PvioBlk, PvioDevice, PvioHost, PvioNet
 from rvh.devices.syscon import SiFiveTestDevice
 from rvh.devices.uart16550 import Uart16550
 from rvh.devices.virtio import (
@@ -64,6 +65,8 @@ from rvh.devices.virtio import (
     parse_drive,
     parse_netdev,
 )
+from rvh.devices.virtio.blk import open_image
+from rvh.devices.virtio.options import DriveOptions
 from rvh.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_DEADLOCK,
@@ -173,6 +176,7 @@ class Machine:
             )
         self._wake = trio.Event()
         self.virtio: list[VirtioMmioDevice] = []
+        self.pvio: PvioHost | None = None  # the platform I/O extension's devices (if=pv)
         self._attach_virtio()
         self.iommu: Iommu | None = None
         if cfg.iommu:
@@ -258,11 +262,15 @@ class Machine:
         cfg = self.config
         hubs: dict[str, Hub] = {}
         devices: list[VirtioMmioDevice] = []
+        pv_devices: list[PvioDevice] = []
         for index, text in enumerate(cfg.drives):
             try:
                 drive = parse_drive(text)
             except ValueError as error:
                 raise ConfigError(str(error)) from None
+            if drive.pv:
+                pv_devices.append(self._pv_blk(drive, index, len(pv_devices)))
+                continue
             slot = C.VIRTIO_SLOTS - 1 - len(devices)
             devices.append(
                 VirtioBlk(
@@ -275,6 +283,9 @@ class Machine:
             )
         netdevs = self._parse_netdevs()
         for index, options in enumerate(netdevs):
+            if options.pv:
+                pv_devices.append(self._pv_net(options, hubs, index, len(pv_devices)))
+                continue
             slot = C.VIRTIO_SLOTS - 1 - len(devices)
             devices.append(
                 VirtioNet(
@@ -300,6 +311,42 @@ class Machine:
                 device = VirtioMmioEmpty(f"virtio-empty{slot}")
             self.bus.attach(C.VIRTIO_BASE + C.VIRTIO_SIZE * slot, C.VIRTIO_SIZE, device)
         self.virtio = devices
+        self.pvio = PvioHost(pv_devices, self.bus) if pv_devices else None
+
+    def _pv_common(self, name: str, position: int) -> dict[str, object]:
+        """What every pv device gets: its number, name and completion interrupt (an edge on
+        PLIC source PVIO_IRQ_BASE + its number: docs/virtio.md, "Paravirtual I/O")."""
+        source = C.PVIO_IRQ_BASE + position
+
+        def pulse() -> None:
+            self.plic.set_level(source, True)
+            self.plic.set_level(source, False)
+            self.notify()
+
+        return {
+            "bus": self.bus,
+            "index": position,
+            "name": name,
+            "irq": source,
+            "raise_irq": pulse,
+            "log": self._device_log,
+        }
+
+    def _pv_blk(self, drive: DriveOptions, index: int, position: int) -> PvioDevice:
+        return PvioBlk(open_image(drive), drive, **self._pv_common(f"pv-blk{index}", position))
+
+    def _pv_net(
+        self, options: NetdevOptions, hubs: dict[str, Hub], index: int, position: int
+    ) -> PvioDevice:
+        return PvioNet(
+            open_netdev(options, hubs),
+            options.mac or default_mac(index),
+            **self._pv_common(f"pv-net{index}", position),
+        )
+
+    @property
+    def pv_devices(self) -> list[PvioDevice]:
+        return self.pvio.devices if self.pvio is not None else []
 
     def _attach_iommu(self) -> None:
         """A RISC-V IOMMU in front of every virtio device (device_id = its slot).  It resets
@@ -328,6 +375,19 @@ class Machine:
         for position in range(len(self.virtio)):
             slot = C.VIRTIO_SLOTS - 1 - position
             tree[virtio_path(slot)].prop_cells("iommus", node, slot)
+
+    def _pvio_node(self, tree: DeviceTree) -> None:
+        """The platform I/O extension's devices, for software that reads the tree: no
+        registers (they are reached through SBI RVH_PVIO), one interrupt each, in device
+        order, and the SBI extension id."""
+        from rvh.fdt import PLIC_PATH, SOC_PATH
+        from rvh.isa.sbi import Extension
+
+        node = tree[SOC_PATH].add("pvio")
+        node.prop_str("compatible", "rvh,pvio")
+        node.prop_u32("rvh,sbi-extension", Extension.RVH_PVIO)
+        node.prop_phandle("interrupt-parent", tree[PLIC_PATH])
+        node.prop_cells("interrupts", *(device.irq for device in self.pv_devices))
 
     def _parse_netdevs(self) -> list[NetdevOptions]:
         """The --netdev options, refusing what would go wrong quietly later: a socket id given
@@ -378,17 +438,19 @@ class Machine:
 
     def devices_busy(self) -> bool:
         """Device work in flight that will end in an interrupt (the guest may wait for it)."""
-        return any(device.busy() for device in self.virtio)
+        return any(device.busy() for device in self.virtio) or any(
+            device.busy() for device in self.pv_devices
+        )
 
     def outside_input_possible(self) -> bool:
         """Can something outside the guest raise an interrupt: typed input, frames from
         another process?"""
         if self.console is not None and self.console.live:
             return True
-        for device in self.virtio:
+        for device in [*self.virtio, *self.pv_devices]:
             backend = getattr(device, "backend", None)
             backend = getattr(backend, "inner", backend)
-            if isinstance(backend, UdpSocketBackend) and device.live:
+            if isinstance(backend, UdpSocketBackend) and getattr(device, "live", True):
                 return True
         return False
 
@@ -409,7 +471,8 @@ class Machine:
             initrd_start=self.initrd_range[0] if self.initrd_range else None,
             initrd_end=self.initrd_range[1] if self.initrd_range else None,
             extra_nodes=tuple(self.device_tree_hooks)
-            + ((self._iommu_nodes,) if self.iommu is not None else ()),
+            + ((self._iommu_nodes,) if self.iommu is not None else ())
+            + ((self._pvio_node,) if self.pvio is not None else ()),
         )
         return board_dtb(board)
 
@@ -509,7 +572,7 @@ class Machine:
             async with trio.open_nursery() as nursery:
                 if self.console is not None:
                     await nursery.start(self._serve_device, self.console)
-                for device in self.virtio:
+                for device in [*self.virtio, *self.pv_devices]:
                     await nursery.start(self._serve_device, device)
                 if self.debugger is not None:
                     await nursery.start(self.debugger.serve)
@@ -539,6 +602,8 @@ class Machine:
                     self._output_error(f"--serial {self.config.serial}", error)
             for device in self.virtio:
                 device.close()
+            for pv_device in self.pv_devices:
+                pv_device.close()
             for hart in self.harts:
                 self._write_trace(hart, self.bus)
             self._close_trace()
@@ -632,7 +697,10 @@ class Machine:
                         device.virtual_kick(int(hart.state[L.TIME_NS]))
                     if self.exit_status is not None or self.reset_requested:
                         return await self._run_harts() if self.reset_requested else None
-                    if busy or isinstance(device, VirtioMmioDevice):
+                    kicked = self.pvio is not None and self.pvio.kicked
+                    if busy or kicked or isinstance(device, VirtioMmioDevice):
+                        if kicked:
+                            self.pvio.kicked = False  # type: ignore[union-attr]
                         # a queue notify (or I/O in flight): give the device tasks a turn
                         await trio.lowlevel.checkpoint()
                     if hart.state[L.WFI] or hart.state[L.HALTED]:
@@ -901,6 +969,11 @@ class Machine:
             "uart": self.uart.statistics(),
             "plic": self.plic.statistics(),
             "virtio": {device.name: device.statistics() for device in self.virtio},
+            **(
+                {"pvio": {device.name: device.statistics() for device in self.pv_devices}}
+                if self.pvio is not None
+                else {}
+            ),
             **({"iommu": self.iommu.statistics()} if self.iommu is not None else {}),
             "hubs": {name: hub.statistics() for name, hub in self.hubs.items()},
         }

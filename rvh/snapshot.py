@@ -244,6 +244,10 @@ def _disks(machine: Machine) -> list[dict[str, Any]]:
     from rvh.devices.virtio import VirtioBlk
     from rvh.devices.virtio.overlay import OverlayImage, overlay_digest
 
+    if machine.pvio is not None:
+        # the rings' positions and the requests in flight live in the pv devices, which the
+        # VM file does not describe yet: refuse rather than save a VM that would lose them
+        raise SnapshotWriteError("--save: a machine with pv devices (if=pv) cannot be saved yet")
     disks = []
     for device in machine.virtio:
         if isinstance(device, VirtioBlk):

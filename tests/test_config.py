@@ -41,3 +41,15 @@ def test_io_timing_is_host_or_virtual():
     MachineConfig(io_timing="virtual").validate()
     with pytest.raises(ConfigError, match="--io-timing sometimes: host or virtual"):
         MachineConfig(io_timing="sometimes").validate()
+
+
+def test_pv_devices_take_no_virtio_slot_and_are_limited_apart():
+    from rvh.config import PVIO_MAX_DEVICES, VIRTIO_SLOTS, MachineConfig
+
+    virtio = [f"file=d{i}.img" for i in range(VIRTIO_SLOTS)]
+    pv = [f"file=p{i}.img,if=pv" for i in range(PVIO_MAX_DEVICES)]
+    MachineConfig(drives=virtio + pv).validate()  # 8 virtio slots and 8 pv devices: fine
+    with pytest.raises(ConfigError, match="at most 8 pv devices"):
+        MachineConfig(drives=pv, netdevs=["hub,id=h0,if=pv"]).validate()
+    with pytest.raises(ConfigError, match="at most 8 virtio devices"):
+        MachineConfig(drives=virtio, netdevs=["hub,id=h0"]).validate()

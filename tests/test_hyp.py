@@ -235,9 +235,31 @@ def test_the_host_tree_names_each_vms_machine_slots():
     assert tree["/hypervisor/vm@0"].props["rvh,virtio-slots"] == (7).to_bytes(4, "big")
 
 
-def test_the_pv_io_path_is_refused_plainly():
-    with pytest.raises(ConfigError, match="io=pv is not implemented yet"):
-        plan_vms([GuestSpec.parse(f"{HELLO},io=pv")], 256 << 20, has_h=True)
+def test_an_io_pv_vm_gets_machine_pv_devices_and_the_host_tree_names_them(tmp_path):
+    disk = tmp_path / "d.img"
+    disk.write_bytes(bytes(4096))
+    config = MachineConfig(drives=[f"file={disk}"])  # a native virtio disk takes slot 7
+    specs = [
+        GuestSpec.parse(f"{HELLO},drive={disk},netdev=h0"),
+        GuestSpec.parse(f"{HELLO},drive={disk},readonly=on,netdev=h1,io=pv"),
+    ]
+    attach_vm_devices(config, specs)
+    assert config.drives[2].endswith(",readonly=on,if=pv")
+    assert config.netdevs == ["hub,id=h0", "hub,id=h1,if=pv"]
+    # virtio slots count the virtio devices only, pv devices are numbered apart
+    assert specs[0].machine_slots == [6, 5] and specs[0].machine_pv_devices is None
+    assert specs[1].machine_slots == [] and specs[1].machine_pv_devices == [0, 1]
+    plans = plan_vms(specs, 256 << 20, has_h=True)
+    tree = DeviceTree()
+    add_hypervisor_node(tree, plans)
+    vm = parse_dtb(tree.to_dtb())["/hypervisor/vm@1"]
+    assert vm.props["rvh,pv-devices"] == bytes.fromhex("0000000000000001")
+    assert vm.props["rvh,io"] == b"pv\0"
+    assert "rvh,virtio-slots" not in vm.props
+    # the pv path needs no device emulation: trap VMs may have it (the virtio paths not yet)
+    plan_vms([GuestSpec.parse(f"{HELLO},drive={disk},io=pv,virt=trap")], 256 << 20, has_h=True)
+    with pytest.raises(ConfigError, match="need virt=hw"):
+        plan_vms([GuestSpec.parse(f"{HELLO},drive={disk},virt=trap")], 256 << 20, has_h=True)
 
 
 def test_a_passthrough_vm_gets_the_iommu_and_its_node_says_so():

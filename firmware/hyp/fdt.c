@@ -125,6 +125,9 @@ int hyp_parse_vms(const void *fdt)
                 copy_name(vm->name, (const char *)value, len - 1, sizeof(vm->name));
             } else if (strcmp(prop, "rvh,io") == 0 && len > 1) {
                 vio_parse_io(vm, (const char *)value);
+            } else if (strcmp(prop, "rvh,pv-devices") == 0) {
+                if (pvio_parse_devices(vm, value, len) < 0)
+                    return -1;
             } else if (strcmp(prop, "rvh,virtio-slots") == 0) {
                 if (vio_parse_slots(vm, value, len) < 0)
                     return -1;

@@ -93,7 +93,7 @@ void hyp_main(unsigned long hartid, const void *dtb)
         hfence_gvma_all();
     sbi_set_timer(~0UL);
     csr_write(CSR_SIE, MIP_STIP_MASK | MIP_SSIP_MASK);  /* taken from a guest whatever SIE says */
-    if (vio_init(hartid) < 0)                           /* the VMs' machine devices (+ SEIE) */
+    if (vio_init(hartid) < 0 || pvio_init() < 0)      /* the VMs' machine devices (+ SEIE) */
         hyp_exit_machine(125);
     sched_run();
 }

@@ -11,6 +11,7 @@
 #include "hyp.h"
 #include "rvh/libc.h"
 #include "rvh/sbi.h"
+#include "vio.h"
 
 
 #define A(n) (vcpu->regs.x[10 + (n)])
@@ -33,7 +34,8 @@ static void base(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct
     case SBI_BASE_PROBE_EXTENSION: {
         const struct sbi_extension *e = find(A(0));
         /* rvh's pv extension is there for pv VMs only (pv.c) */
-        ret->value = e != 0 || (A(0) == SBI_EXT_RVH_PV && vcpu->vm->mode == VIRT_PV);
+        ret->value = e != 0 || (A(0) == SBI_EXT_RVH_PV && vcpu->vm->mode == VIRT_PV) ||
+                     (A(0) == SBI_EXT_RVH_PVIO && pvio_vm_has_devices(vcpu->vm));
         break;
     }
     /* The VM's harts report the machine's identity, as KVM's do (the firmware knows it). */
@@ -293,6 +295,15 @@ void sbi_dispatch(struct vcpu *vcpu)
         /* pv.c sets the registers itself: SYNC_AND_RETURN returns elsewhere, with a0 intact */
         vcpu->vm->stats[HYP_STAT_SBI + HYP_SBI_PV]++;
         pv_sbi_call(vcpu);
+        return;
+    }
+    if (eid == SBI_EXT_RVH_PVIO && pvio_vm_has_devices(vcpu->vm)) {
+        /* io=pv: the platform I/O extension (pvio.c) */
+        vcpu->vm->stats[HYP_STAT_SBI + HYP_SBI_OTHER]++;
+        vcpu->regs.sepc += 4;
+        pvio_sbi_call(vcpu, fid, &ret);
+        vcpu->regs.x[10] = (unsigned long)ret.error;
+        vcpu->regs.x[11] = (unsigned long)ret.value;
         return;
     }
     const struct sbi_extension *e = find(eid);

@@ -146,6 +146,18 @@ void pt_refresh(struct vm *vm);         /* the VM's PLIC levels from its devices
 struct vm *pt_vm_of_device(unsigned device_id);
 int pt_busy(void);                      /* a running VM has an assigned device */
 
+/* ---- the pv backend (pvio.c): io=pv, rvh's platform I/O extension for a VM ---- */
+int pvio_parse_devices(struct vm *vm, const uint8_t *cells, uint32_t len);
+int pvio_init(void);                    /* the machine pv devices of the VMs (+ SEIE) */
+int pvio_vm_has_devices(const struct vm *vm);
+struct sbiret;
+void pvio_sbi_call(struct vcpu *vcpu, unsigned long fid, struct sbiret *ret);
+int pvio_owns_irq(unsigned irq);        /* a machine pv device's completion source */
+void pvio_interrupt(unsigned irq);      /* its new responses to the VM's ring, and VSEIP */
+int pvio_busy(void);                    /* machine requests in flight: an interrupt will come */
+/* an edge on a source of the VM's PLIC: pending until claimed, whatever the line does */
+void vplic_pulse(struct vm *vm, unsigned irq);
+
 /* ---- the hooks the rest of the hypervisor calls (virtio.c) ---- */
 int vio_init(unsigned long hartid);     /* after the VMs are created: open the machine devices */
 void vio_host_interrupt(void);          /* a supervisor external interrupt: machine devices */

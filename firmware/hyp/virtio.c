@@ -410,6 +410,12 @@ void vio_host_interrupt(void)
 {
     unsigned irq;
     while ((irq = plic_claim()) != 0) {
+        if (pvio_owns_irq(irq)) {
+            /* an edge: complete first, so one that comes while we read the ring is kept */
+            plic_complete(irq);
+            pvio_interrupt(irq);
+            continue;
+        }
         if (irq == IOMMU_IRQ_BASE + IOMMU_FAULT_VECTOR)
             iommu_fault_interrupt();
         if (pt_owns_irq(irq)) {
@@ -446,7 +452,8 @@ int vio_busy(void)
                 (devices[v][i].host.device_id == VIRTIO_ID_NET ||   /* frames may come */
                  host_in_flight(&devices[v][i].host)))
                 return 1;
-    return pt_busy();                           /* an assigned device may interrupt any time */
+    /* an assigned device may interrupt any time; pv requests in flight will */
+    return pt_busy() || pvio_busy();
 }
 
 /* ---- the registers ---- */

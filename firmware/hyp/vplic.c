@@ -15,6 +15,7 @@
 struct vplic {
     uint32_t priority[PLIC_SOURCES];
     uint32_t level[WORDS], claimed[WORDS];
+    uint32_t latched[WORDS];        /* edges (vplic_pulse) not yet claimed */
     uint32_t enable[CONTEXTS][WORDS];
     uint32_t threshold[CONTEXTS];
 };
@@ -23,7 +24,7 @@ static struct vplic vplics[HYP_MAX_VMS];
 
 static uint32_t pending_word(const struct vplic *p, unsigned w)
 {
-    return p->level[w] & ~p->claimed[w];
+    return (p->level[w] | p->latched[w]) & ~p->claimed[w];
 }
 
 /* The source a claim by context c returns: the highest priority pending and enabled (ties go to
@@ -54,7 +55,12 @@ static void update(struct vm *vm)
     for (unsigned h = 0; h < vm->nvcpus; h++) {
         struct vcpu *v = &vm->vcpus[h];
         int line = best_source(p, 2 * h + 1, 1) != 0;
-        if (v == sched_loaded_vcpu()) {     /* its hvip is in the CSR, not in v->vs */
+        if (vm->mode != VIRT_HW) {          /* trap and pv: the virtual hart's sip.SEIP */
+            if (line)
+                v->vh.sip |= MIP_SEIP_MASK;
+            else
+                v->vh.sip &= ~MIP_SEIP_MASK;
+        } else if (v == sched_loaded_vcpu()) {     /* its hvip is in the CSR, not in v->vs */
             if (line)
                 csr_set(CSR_HVIP, MIP_VSEIP_MASK);
             else
@@ -77,6 +83,15 @@ void vplic_set_level(struct vm *vm, unsigned irq, int level)
         p->level[irq / 32] |= bit;
     else
         p->level[irq / 32] &= ~bit;
+    update(vm);
+}
+
+void vplic_pulse(struct vm *vm, unsigned irq)
+{
+    struct vplic *p = &vplics[vm->id];
+    if (irq == 0 || irq >= PLIC_SOURCES)
+        return;
+    p->latched[irq / 32] |= 1u << (irq % 32);
     update(vm);
 }
 
@@ -131,8 +146,10 @@ int vio_plic_access(struct vm *vm, unsigned long offset, int is_store, int width
                 pt_refresh(vm);     /* done with an assigned device's interrupt: unmask it */
             } else {
                 unsigned irq = best_source(p, c, 0);
-                if (irq)
+                if (irq) {
                     p->claimed[irq / 32] |= 1u << (irq % 32);
+                    p->latched[irq / 32] &= ~(1u << (irq % 32));
+                }
                 *value = irq;
             }
         } else {

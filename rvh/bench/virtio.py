@@ -5,8 +5,10 @@ guests/virtio/blkbench reads and writes 4 passes over 32 MiB with 4 KiB and 64 K
 frames from one NIC to another on a hub.  Each phase is timed by its ``phase:`` marker.
 
 ``rvh bench virtio --vm`` runs the same guests natively and as a VM of rvh's hypervisor over
-each I/O path (hw mode: emulated, passthrough) and prints one table: MB/s, frames/s, and the
-VM's exits per request (descriptor chains the machine devices served).
+each I/O path (hw mode: emulated, pv, passthrough) and prints one table: MB/s, frames/s, and
+the VM's exits per request (descriptor chains the machine devices served, or requests of its pv
+devices).  The pv rows run guests/virtio/pvblkbench and pvnetbench, the same workloads through
+the platform I/O extension (natively on the built-in SBI's, as a VM on the hypervisor's).
 """
 
 from __future__ import annotations
@@ -30,18 +32,24 @@ BLK_BYTES = 4 * (32 << 20)  # per phase: PASSES x REGION_BYTES in blkbench.c
 NET_FRAMES = {"net-64": 300_000, "net-1500": 150_000}  # FRAMES_64, FRAMES_1500 in netbench.c
 
 
-# (label, --guest suboptions or None for native)
+# (label, --guest suboptions or None for native, the pv guests and devices or the virtio ones)
 VM_CONFIGS = (
-    ("native", None),
-    ("hw, emulated", "io=emulated"),
-    ("hw, passthrough", "io=passthrough"),
+    ("native", None, False),
+    ("native, pv", None, True),
+    ("hw, emulated", "io=emulated", False),
+    ("hw, pv", "io=pv", True),
+    ("hw, passthrough", "io=passthrough", False),
 )
 BLK_PHASES = ("read-4k", "write-4k", "read-64k", "write-64k")
 
 
 def _chains(machine: Machine) -> int:
-    """Descriptor chains every virtio device served (requests, frames sent and received)."""
-    return sum(queue.statistics()["chains"] for device in machine.virtio for queue in device.queues)
+    """Descriptor chains every virtio device served (requests, frames sent and received), and
+    the requests of the pv devices (a frame is a transmit and a receive request there too)."""
+    chains = sum(
+        queue.statistics()["chains"] for device in machine.virtio for queue in device.queues
+    )
+    return chains + sum(device.stats["requests"] for device in machine.pv_devices)
 
 
 def _record(counts: list[tuple[int, int]], is_vm: bool, machine: Machine) -> None:
@@ -67,7 +75,9 @@ def bench_virtio_vm(repeat: int = 1) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="rvh-bench-") as tmp:
         image = Path(tmp) / "bench.img"
-        for label, vm in VM_CONFIGS:
+        for label, vm, pv in VM_CONFIGS:
+            interface = ",if=pv" if pv else ""
+            blk_guest, net_guest = ("pvblkbench", "pvnetbench") if pv else ("blkbench", "netbench")
             rates: dict[str, list[float]] = {}
             blk_counts: list[tuple[int, int]] = []  # (VM exits, chains) of each run
             net_counts: list[tuple[int, int]] = []
@@ -79,9 +89,9 @@ def bench_virtio_vm(repeat: int = 1) -> int:
                     capture_output=True,
                 )
                 # natively the machine's devices; a VM's are its --guest suboptions
-                config = MachineConfig(drives=[] if vm else [f"file={image},format=raw"])
+                config = MachineConfig(drives=[] if vm else [f"file={image},format=raw{interface}"])
                 for phase in run_phases(
-                    build / "virtio" / "blkbench.elf", sbi=True, config=config,
+                    build / "virtio" / f"{blk_guest}.elf", sbi=True, config=config,
                     vm=f"{vm},drive={image}" if vm else None,
                     finished=partial(_record, blk_counts, vm is not None),
                 ):  # fmt: skip
@@ -89,10 +99,10 @@ def bench_virtio_vm(repeat: int = 1) -> int:
                         rates.setdefault(phase.name, []).append(BLK_BYTES / phase.seconds / 1e6)
                 macs = ("52:54:00:12:34:01", "52:54:00:12:34:02")
                 config = MachineConfig(
-                    netdevs=[] if vm else [f"hub,id=h0,mac={mac}" for mac in macs]
+                    netdevs=[] if vm else [f"hub,id=h0,mac={mac}{interface}" for mac in macs]
                 )
                 for phase in run_phases(
-                    build / "virtio" / "netbench.elf", sbi=True, config=config,
+                    build / "virtio" / f"{net_guest}.elf", sbi=True, config=config,
                     vm=f"{vm},netdev=h0,netdev=h0" if vm else None,
                     finished=partial(_record, net_counts, vm is not None),
                 ):  # fmt: skip

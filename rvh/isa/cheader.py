@@ -55,6 +55,14 @@ SBI_ENUM_PREFIXES: dict[type[IntEnum], str] = {
     sbi.StaFunction: "SBI_STA_",
     sbi.RvhPvFunction: "SBI_RVH_PV_",
     sbi.RvhPvShared: "RVH_PV_",
+    sbi.RvhPvioFunction: "SBI_RVH_PVIO_",
+    sbi.RvhPvioInfo: "RVH_PVIO_INFO_",
+    sbi.RvhPvioType: "RVH_PVIO_TYPE_",
+    sbi.RvhPvioRing: "RVH_PVIO_RING_",
+    sbi.RvhPvioSlot: "RVH_PVIO_SLOT_",
+    sbi.RvhPvioOp: "RVH_PVIO_OP_",
+    sbi.RvhPvioStatus: "RVH_PVIO_S_",
+    sbi.RvhPvioRingError: "RVH_PVIO_ERROR_",
 }
 
 # Device modules whose register layout guests use, and the prefix their constants get in C

@@ -36,6 +36,9 @@ class Extension(IntEnum):
     # rvh's paravirtual interface (docs/hypervisor.md, "pv mode"): experimental range, 0x08 then
     # "RVH" in ASCII; only rvh's hypervisor implements it, for VMs it runs with virt=pv
     RVH_PV = 0x08525648
+    # rvh's platform I/O extension (docs/virtio.md, "Paravirtual I/O"): 0x08 then "PIO"; the
+    # built-in SBI offers it when the machine has pv devices (--drive/--netdev ...,if=pv)
+    RVH_PVIO = 0x0850494F
 
 
 # The last legacy EID: a call with a7 at or below it is a v0.1 call.
@@ -236,3 +239,97 @@ RVH_PV_MMU_BATCH_MAX = 64  # entries of one MMU_UPDATE call
 RVH_PV_MMU_ENTRY_SIZE = 24  # {uint64 va, uint64 pte guest-physical address, uint64 value}
 RVH_PV_FENCE_ALL_ADDRESSES = 1  # SFENCE_VMA flags: ignore a0 (sfence.vma with rs1 = x0)
 RVH_PV_FENCE_ALL_ASIDS = 2  # ignore a1 (rs2 = x0)
+
+
+class RvhPvioFunction(IntEnum):
+    """Functions of rvh's platform I/O extension (``Extension.RVH_PVIO``; docs/virtio.md).
+
+    Block and network requests go through rings in guest memory (``RvhPvioRing``), one ring
+    per queue; ``NOTIFY`` tells the platform a batch is posted, and the platform raises the
+    device's PLIC source (``PVIO_IRQ_BASE`` + device) when it has posted responses."""
+
+    # a0 = device index, a1 = guest-physical address of an RvhPvioInfo record it fills;
+    # a1 on return = the number of pv devices.  ERR_INVALID_PARAM past the last device
+    DEVICE_INFO = 0
+    # a0 = device, a1 = queue, a2 = guest-physical address of the ring page (4 KiB aligned, in
+    # RAM; 0 detaches).  Attaching resets the ring's indices to the ring's own req_prod and
+    # rsp_prod (which the driver zeroes first); detaching drops what is in flight
+    SET_RING = 1
+    # a0 = device, a1 = queue: requests were posted (one call per batch)
+    NOTIFY = 2
+
+
+class RvhPvioInfo(IntEnum):
+    """Byte offsets of the device record DEVICE_INFO writes (RVH_PVIO_INFO_SIZE bytes)."""
+
+    TYPE = 0x00  # u32: RvhPvioType
+    IRQ = 0x04  # u32: the PLIC source of the device's completion interrupt
+    CAPACITY = 0x08  # u64: blk: 512-byte sectors
+    MAC = 0x10  # 6 bytes: net: the MAC address
+    READONLY = 0x16  # u8: blk: 1 when writes are refused
+    QUEUES = 0x18  # u32: blk 1 (requests), net 2 (0 transmit, 1 receive)
+    MAX_LENGTH = 0x1C  # u32: the largest buffer of one request
+
+
+class RvhPvioType(IntEnum):
+    BLK = 1
+    NET = 2
+
+
+class RvhPvioRing(IntEnum):
+    """Byte offsets in a ring page: a header, then RVH_PVIO_RING_SLOTS request slots of
+    RVH_PVIO_SLOT_SIZE bytes; request n (a free-running 32-bit count) is in slot
+    n % RVH_PVIO_RING_SLOTS, and its response overwrites it in place (requests complete in
+    the order they were posted)."""
+
+    REQ_PROD = 0x00  # u32, driver: requests posted
+    RSP_PROD = 0x04  # u32, platform: responses posted
+    REQ_CONS = 0x08  # u32, platform: requests taken
+    ERROR = 0x0C  # u32, platform: nonzero once the ring broke a rule (RvhPvioRingError)
+    FIRST_SLOT = 0x40
+
+
+class RvhPvioSlot(IntEnum):
+    """Byte offsets in a request slot."""
+
+    ID = 0x00  # u64, driver: its tag, left as it is
+    SECTOR = 0x08  # u64, blk: the first 512-byte sector
+    ADDRESS = 0x10  # u64: guest-physical address of the buffer
+    LENGTH = 0x18  # u32: the buffer's bytes; in the response, the bytes the platform wrote
+    OP = 0x1C  # u8: RvhPvioOp
+    STATUS = 0x1D  # u8, platform: RvhPvioStatus
+
+
+class RvhPvioOp(IntEnum):
+    READ = 1  # blk: sectors into the buffer
+    WRITE = 2  # blk: the buffer onto sectors
+    FLUSH = 3  # blk: complete once every write before it is on stable storage
+    TRANSMIT = 4  # net queue 0: send the frame in the buffer
+    RECEIVE = 5  # net queue 1: a buffer for a frame to come
+
+
+class RvhPvioStatus(IntEnum):
+    OK = 0
+    IO_ERROR = 1  # the host failed the operation
+    UNSUPPORTED = 2  # an op this device or queue does not have
+    BAD_ADDRESS = 3  # the buffer is not all RAM
+    BAD_LENGTH = 4  # blk: not whole sectors, beyond the disk or above MAX_LENGTH;
+    #                 net: a frame outside 14..1514 bytes, a receive buffer too small for it
+    READ_ONLY = 5  # blk: a write to a read-only disk
+    PENDING = 0xFF  # what a driver writes before posting (never a response)
+
+
+class RvhPvioRingError(IntEnum):
+    """The ring's ERROR word: the platform stops serving the ring until it is attached again."""
+
+    NONE = 0
+    INDEX = 1  # req_prod ran more than a ring ahead of rsp_prod (or behind it)
+
+
+RVH_PVIO_INFO_SIZE = 0x20
+RVH_PVIO_RING_SLOTS = 64
+RVH_PVIO_SLOT_SIZE = 0x20
+RVH_PVIO_RING_BYTES = 0x40 + 64 * 0x20  # the header and the slots: within the 4 KiB page
+RVH_PVIO_BLK_MAX_LENGTH = 0x40000  # 256 KiB per block request
+RVH_PVIO_NET_MAX_LENGTH = 2048  # a buffer holds one frame (at most 1514 bytes)
+RVH_PVIO_MAX_DEVICES = 8

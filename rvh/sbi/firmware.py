@@ -9,14 +9,16 @@ S-mode is an SBI call: a7 = extension, a6 = function, a0..a5 arguments; the resu
 a0 (error) and a1 (value) and the payload continues after the ecall.
 
 Implemented: BASE, TIME, IPI, RFENCE, HSM, SRST, DBCN and the legacy extensions (set_timer,
-console putchar/getchar, clear/send IPI, remote fences, shutdown).  The timer uses Sstc: set_timer
+console putchar/getchar, clear/send IPI, remote fences, shutdown); with pv devices
+(``--drive``/``--netdev ...,if=pv``) also rvh's platform I/O extension RVH_PVIO
+(:mod:`rvh.devices.pvio`, docs/virtio.md).  The timer uses Sstc: set_timer
 writes stimecmp, so the timer interrupt is raised by the hart itself (no M-mode round trip).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rvh import __version__
 from rvh.bus import BusFault
@@ -58,6 +60,9 @@ from rvh.isa.sbi import (
     SrstType,
     TimeFunction,
 )
+
+if TYPE_CHECKING:
+    from rvh.devices.pvio import PvioHost
 
 SPEC_VERSION = (2 << sbi.SPEC_VERSION_MAJOR_SHIFT) | 0  # 2.0
 IMPLEMENTATION_ID = ImplementationId.RVH
@@ -109,8 +114,9 @@ def _signed(value: int) -> int:
 
 
 class BuiltinSbi:
-    def __init__(self, platform: SbiPlatform) -> None:
+    def __init__(self, platform: SbiPlatform, pvio: PvioHost | None = None) -> None:
         self.platform = platform
+        self.pvio = pvio
         self.calls = 0
         self.by_extension: dict[int, int] = {}
         self.handlers: dict[int, Callable[[Hart, int, list[int]], tuple[int, int]]] = {
@@ -122,6 +128,8 @@ class BuiltinSbi:
             Extension.SRST: self._srst,
             Extension.DBCN: self._dbcn,
         }
+        if pvio is not None:  # the platform I/O extension, when the machine has pv devices
+            self.handlers[Extension.RVH_PVIO] = self._pvio
 
     # ---- booting ---------------------------------------------------------------------------
     def prepare_hart(self, hart: Hart, start: int | None, opaque: int) -> None:
@@ -332,6 +340,10 @@ class BuiltinSbi:
             return Error.SUCCESS, len(data)
         except BusFault:
             return Error.ERR_INVALID_PARAM, 0
+
+    def _pvio(self, hart: Hart, function: int, args: list[int]) -> tuple[int, int]:
+        assert self.pvio is not None
+        return self.pvio.call(function, args)
 
     # ---- legacy (SBI v0.1) -----------------------------------------------------------------
     def _legacy(self, hart: Hart, extension: int, args: list[int]) -> None:

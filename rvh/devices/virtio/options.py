@@ -20,8 +20,8 @@ DRIVE_KEYS = ("file", "format", "readonly", "cache", "id", "serial", "if", "snap
 CACHE_MODES = ("writeback", "writethrough")
 SERIAL_LENGTH = 20  # 5.2.6: the device ID string is at most 20 bytes
 NETDEV_KEYS = {
-    "hub": ("id", "pcap", "mac"),
-    "socket": ("id", "udp", "localaddr", "pcap", "mac"),
+    "hub": ("id", "pcap", "mac", "if"),
+    "socket": ("id", "udp", "localaddr", "pcap", "mac", "if"),
 }
 _TRUE = ("on", "yes", "true")
 _FALSE = ("off", "no", "false")
@@ -38,6 +38,8 @@ class DriveOptions:
     # snapshot=on: writes go to a throw-away overlay; overlay=FILE: to a kept one
     snapshot: bool = False
     overlay: str | None = None
+    # if=pv: served by the built-in SBI's platform I/O extension instead of a virtio slot
+    pv: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class NetdevOptions:
     localaddr: tuple[str, int] | None = None  # socket: the address to receive on
     pcap: str | None = None
     mac: bytes | None = None
+    pv: bool = False  # if=pv (an rvh addition): a pv NIC of the platform I/O extension
 
 
 def split_options(text: str) -> list[str]:
@@ -129,8 +132,8 @@ def parse_drive(text: str) -> DriveOptions:
     image_format = found.get("format", "raw")
     if image_format != "raw":
         raise ValueError(f"--drive format={image_format}: only raw images are supported")
-    if found.get("if", "virtio") not in ("virtio", "none"):
-        raise ValueError(f"--drive if={found['if']}: only virtio drives are supported")
+    if found.get("if", "virtio") not in ("virtio", "none", "pv"):
+        raise ValueError(f"--drive if={found['if']}: expected virtio or pv")
     cache = found.get("cache", "writeback")
     if cache not in CACHE_MODES:
         raise ValueError(f"--drive cache={cache}: expected writeback or writethrough")
@@ -152,6 +155,7 @@ def parse_drive(text: str) -> DriveOptions:
         serial=serial,
         snapshot=snapshot,
         overlay=overlay,
+        pv=found.get("if") == "pv",
     )
 
 
@@ -178,6 +182,8 @@ def parse_netdev(text: str) -> NetdevOptions:
     pcap = found.get("pcap")
     if pcap is not None and not pcap:
         raise ValueError("--netdev pcap=: expected a file name")
+    if found.get("if", "virtio") not in ("virtio", "pv"):
+        raise ValueError(f"--netdev if={found['if']}: expected virtio or pv")
     return NetdevOptions(
         kind=kind,
         id=found["id"],
@@ -185,4 +191,5 @@ def parse_netdev(text: str) -> NetdevOptions:
         localaddr=localaddr,
         pcap=pcap,
         mac=parse_mac(found["mac"]) if "mac" in found else None,
+        pv=found.get("if") == "pv",
     )

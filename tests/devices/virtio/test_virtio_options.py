@@ -24,6 +24,7 @@ from rvh.devices.virtio.options import (
         ("readonly=off,file=a.img,cache=writeback", DriveOptions("a.img")),
         ("file=a,,b.img,if=virtio,id=d0", DriveOptions("a,b.img", id="d0")),
         ("file=a.img,,", DriveOptions("a.img,")),
+        ("file=a.img,if=pv,readonly=on", DriveOptions("a.img", readonly=True, pv=True)),
         (
             "file=/x/y.img,serial=ABC-123,readonly=yes",
             DriveOptions("/x/y.img", readonly=True, serial="ABC-123"),
@@ -43,7 +44,7 @@ def test_parse_drive(text, expected):
         ("file=a.img,readonly=maybe", "readonly=maybe: expected on or off"),
         ("file=a.img,format=qcow2", "only raw"),
         ("file=a.img,cache=none", "expected writeback or writethrough"),
-        ("file=a.img,if=ide", "only virtio"),
+        ("file=a.img,if=ide", "if=ide: expected virtio or pv"),
         ("file=a.img,file=b.img", "given twice"),
         ("file=a.img,", "empty item"),
         ("file=a.img,serial=" + "x" * 21, "at most 20"),
@@ -74,6 +75,8 @@ def test_bad_drive(text, message):
             NetdevOptions("hub", "n0", mac=bytes.fromhex("525400abcd01")),
         ),
         ("type=hub,id=n0", NetdevOptions("hub", "n0")),
+        ("hub,id=n0,if=pv", NetdevOptions("hub", "n0", pv=True)),
+        ("hub,id=n0,if=virtio", NetdevOptions("hub", "n0")),
     ],
 )
 def test_parse_netdev(text, expected):
@@ -96,6 +99,7 @@ def test_parse_netdev(text, expected):
         ("hub,id=n0,mac=01:00:5e:00:00:01", "multicast"),
         ("hub,id=n0,mac=52:54:00:12:34", "six hex bytes"),
         ("hub,id=n0,pcap=", "expected a file name"),
+        ("hub,id=n0,if=e1000", "if=e1000: expected virtio or pv"),
     ],
 )
 def test_bad_netdev(text, message):
