@@ -64,6 +64,7 @@ from rvh.devices.virtio import (
     parse_drive,
     parse_netdev,
 )
+from rvh.dirty import bitmap_words
 from rvh.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_DEADLOCK,
@@ -119,7 +120,8 @@ class Machine:
         cfg = self.config
         self.bus = Bus(C.RAM_BASE, cfg.memory, C.BOOT_ROM_BASE, C.BOOT_ROM_SIZE, memory)
         self.tables = build_tables()
-        self.machine = np.zeros(L.MACHINE_SIZE, dtype=np.int64)
+        # the fixed slots, then the dirty bitmap (rvh/dirty.py): one bit per page of RAM
+        self.machine = np.zeros(L.MACHINE_SIZE + bitmap_words(cfg.memory), dtype=np.int64)
         m = self.machine
         m[L.M_RAM_BASE] = C.RAM_BASE
         m[L.M_RAM_SIZE] = cfg.memory
