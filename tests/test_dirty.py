@@ -114,3 +114,81 @@ def test_device_writes_are_marked():
     assert log.stop().tolist() == [7]
     memory.write(machine.bus.ram_base + 0x8000, b"after")  # logging is off: nothing to mark
     assert not machine.machine[L.DIRTY_BITMAP :].any()
+
+
+def test_page_table_accessed_bit_updates_are_marked():
+    """An S-mode load through an Sv39 leaf whose A bit is clear: the walk sets A, and the
+    page-table page is the only page written."""
+    from rvh.config import RAM_BASE, MachineConfig
+    from rvh.cpu.exits import Exit
+    from tests.support import assemble
+
+    root = RAM_BASE + 0x10000
+    code = assemble(f"""
+        li t0, -1
+        csrw pmpaddr0, t0
+        li t0, 0x1f
+        csrw pmpcfg0, t0
+        li t0, (8 << 60) | ({root} >> 12)
+        csrw satp, t0
+        sfence.vma
+        la t0, supervisor
+        csrw mepc, t0
+        li t0, 1 << 11
+        csrs mstatus, t0
+        mret
+    supervisor:
+        li t1, {RAM_BASE + 0x200000}
+        ld t2, 0(t1)
+        wfi
+    """)
+    machine = Machine(MachineConfig(memory=16 << 20), output=lambda _: None)
+    machine.machine[L.M_MTIMECMP] = -1
+    machine.bus.write_bytes(RAM_BASE, code)
+    leaf = ((RAM_BASE >> 12) << 10) | 0b1111  # V R W X, A and D clear: a gigapage
+    machine.bus.write_u64(root + 8 * 2, leaf)
+    hart = machine.harts[0]
+    hart.reset(RAM_BASE)
+    log = DirtyLog(machine)
+    log.start()
+    assert hart.run(1000) == Exit.WFI
+    assert hart.state[L.PRIV] == L.PRIV_S
+    assert machine.bus.read_u64(root + 8 * 2) & 0x40  # A set by the walk
+    assert log.stop().tolist() == [0x10]
+
+
+def test_a_page_written_only_by_dma_is_migrated():
+    """Pre-copy has sent everything; then a device writes a page no hart touches: the last
+    round carries exactly that page, and the destination's memory is the source's."""
+    import socket
+
+    import trio
+
+    from rvh.migration import Outgoing, _receive
+
+    machine = booted("--memory", "16M", guest("hello/hello.elf"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    outgoing = Outgoing(machine, ("127.0.0.1", port))
+    target = machine.bus.ram_base + 0xA0_0000
+    payload = bytes(range(256)) * 16
+
+    async def migrate() -> tuple[bytes, np.ndarray]:
+        received: list[tuple[bytes, np.ndarray]] = []
+        async with trio.open_nursery() as nursery:
+
+            async def destination() -> None:
+                received.append(await _receive(("127.0.0.1", port)))
+
+            nursery.start_soon(destination)
+            await outgoing.precopy()  # no hart runs: the second round is empty
+            GuestMemory(machine.bus).write(target, payload)  # virtio DMA
+            await outgoing.finish()
+        return received[0]
+
+    prefix, memory = trio.run(migrate)
+    assert prefix.startswith(b"RVHVM")
+    assert outgoing.report.rounds[1:] == [0, 1]
+    assert memory[0xA0_0000:0xA0_1000].tobytes() == payload
+    assert np.array_equal(memory, machine.bus.memory)
