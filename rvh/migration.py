@@ -123,12 +123,15 @@ class Outgoing:
         stopped = time.perf_counter()
         await self._send_pages(self.dirty.stop())
         prefix, _ = vm_file_prefix(self.machine)
-        # the destination opens the disks next: let go of them (and their locks) first
-        from rvh.devices.virtio import VirtioBlk
+        # the destination opens the disks and binds the UDP netdevs' ports next: let go of
+        # them (and the disks' locks) first
+        from rvh.devices.virtio import VirtioBlk, VirtioNet
 
         for device in self.machine.virtio:
             if isinstance(device, VirtioBlk):
                 device.image.close()
+            elif isinstance(device, VirtioNet):
+                device.backend.close()
         await self._send(b"DONE", prefix)
         assert self.stream is not None
         await self.stream.aclose()
