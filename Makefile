@@ -19,6 +19,7 @@ setup:
 
 guests: setup
 	@$(MAKE) -s -C guests -j2
+	@$(MAKE) -s -C guests/linux appliance PYTHON=$(CURDIR)/$(PYTHON)
 	@$(MAKE) -s -C firmware/hyp
 
 demo: guests

@@ -73,6 +73,8 @@ class Bus:
         self.rom_host = ram_size
         self.page_flags = np.zeros(len(self.memory) >> L.PAGE_SHIFT, dtype=np.uint8)
         self.decode_cache = np.full(L.DECODE_CACHE_ENTRIES * L.DC_FIELDS, -1, dtype=np.int64)
+        # while dirty logging is on (rvh/dirty.py): the bitmap that Python's writes mark too
+        self.dirty_bitmap: np.ndarray | None = None
         self.regions: list[Region] = []
         self.mmio_counts: dict[str, int] = {}
 
@@ -112,12 +114,24 @@ class Bus:
             raise BusFault(f"write of {length} bytes at {paddr:#x} is outside RAM")
         self.memory[host : host + length] = np.frombuffer(bytes(data), dtype=np.uint8)
         self.invalidate_code(host, length)
+        if self.dirty_bitmap is not None:
+            self.mark_dirty(host, length)
 
     def read_u64(self, paddr: int) -> int:
         return int.from_bytes(self.read_bytes(paddr, 8), "little")
 
     def write_u64(self, paddr: int, value: int) -> None:
         self.write_bytes(paddr, (value & (2**64 - 1)).to_bytes(8, "little"))
+
+    def mark_dirty(self, host: int, length: int) -> None:
+        """Dirty logging: [host, host+length) of RAM was written from Python (a loader, DMA)."""
+        bitmap = self.dirty_bitmap
+        if bitmap is None or length <= 0 or host >= self.ram_size:
+            return
+        first = host >> L.PAGE_SHIFT
+        last = (min(host + length, self.ram_size) - 1) >> L.PAGE_SHIFT
+        for page in range(first, last + 1):
+            bitmap[page >> 6] |= np.int64(1) << np.int64(page & 63)
 
     def invalidate_code(self, host: int, length: int) -> None:
         """Drop decoded instructions overlapping [host, host+length) (like a store would)."""

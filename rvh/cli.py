@@ -4,7 +4,8 @@
             [--max-insns N] [--stats] [--trace FILE|-] [--serial WHERE] [--drive ...] [--netdev ...]
             [--gdb tcp::PORT|unix:PATH [--gdb-wait]] [--save FILE [--save-at N]]
     rvh run --restore FILE [--clone K] [--max-insns N] [--stats] [--save FILE [--save-at N]]
-    rvh run --incoming tcp:HOST:PORT [--stats]   (and ``rvh run ... --migrate-to tcp:HOST:PORT``)
+    rvh run --incoming tcp:HOST:PORT [--stats]
+        (and ``rvh run ... --migrate-to tcp:HOST:PORT [--migrate-at N]``)
     rvh snapshot info FILE
     rvh appliance pack OUT.rvha --from FILE          (and ``rvh run OUT.rvha``)
     rvh diff ELF [--reference FILE] [--cpu SPEC] [--context N]
@@ -247,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="tcp:HOST:PORT",
         help="migrate the running VM to an rvh run --incoming there: pre-copy of memory in "
         "rounds while the guest runs, then stop-and-copy; this rvh then exits with status 0",
+    )
+    run.add_argument(
+        "--migrate-at",
+        type=_positive_int,
+        metavar="N",
+        help="with --migrate-to: run to instruction N (counted as --max-insns counts), then "
+        "begin the migration",
     )
     run.add_argument(
         "--incoming",
@@ -659,6 +667,8 @@ def _run(args: argparse.Namespace) -> int:
         )
     if args.restore and args.incoming:
         raise ConfigError("--restore and --incoming both say where the VM comes from")
+    if args.migrate_at is not None and args.migrate_to is None:
+        raise ConfigError("--migrate-at N needs --migrate-to tcp:HOST:PORT")
     if args.migrate_to is not None:
         from rvh.migration import parse_address
 
@@ -674,6 +684,13 @@ def _run(args: argparse.Namespace) -> int:
         machine = _booted_machine(args)
     if args.migrate_to is not None:
         machine.migrate_to = migrate_to
+        if args.migrate_at is not None:
+            if args.migrate_at <= machine.steps:
+                raise ConfigError(
+                    f"--migrate-at {args.migrate_at}: the machine is already at instruction "
+                    f"{machine.steps:,}"
+                )
+            machine.migrate_at = args.migrate_at
     _SaveSignal.machine = machine
     machine.save_path = args.save
     if _SaveSignal.early:

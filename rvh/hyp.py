@@ -16,7 +16,7 @@ Nothing here is private to rvh: the same tree, images and hypervisor run on QEMU
 
 A guest SPEC is QEMU-style suboptions: ``PATH[,virt=hw|trap|pv][,mem=SIZE][,vcpus=N]
 [,initrd=PATH][,append=TEXT][,drive=PATH[,readonly=on]]...[,netdev=ID]...
-[,io=emulated|pv|passthrough]``;
+[,io=emulated|pv|passthrough][,spec=1.9.1]``;
 ``append`` takes the rest of its value up to the next known key, so a kernel command line may
 contain commas.  ``drive=`` and ``netdev=`` may repeat (one virtio device each, in the VM's slots
 from the highest down, drives first, as natively); ``readonly=`` applies to the drive before it.
@@ -109,7 +109,10 @@ STATS_ADDRESS = C.RAM_BASE + HYPERVISOR_RESERVED - STATS_SIZE  # the top of the 
 VM_STATES = ("absent", "running", "shut down")
 assert STATS_PV + len(PV_FUNCTIONS) <= STATS_SLOT_WORDS
 
-_KEYS = ("virt", "mem", "vcpus", "initrd", "append", "drive", "readonly", "netdev", "io")
+_KEYS = ("virt", "mem", "vcpus", "initrd", "append", "drive", "readonly", "netdev", "io", "spec")
+# spec=: the privileged spec the guest kernel was written for; a trap VM can emulate 1.9.1's
+# (firmware/hyp/legacy.c)
+PRIVILEGED_SPECS = ("current", "1.9.1")
 
 
 def hypervisor_elf() -> Path:
@@ -144,6 +147,7 @@ class GuestSpec:
     drives: list[VmDrive] = field(default_factory=list)
     netdevs: list[str] = field(default_factory=list)
     io: str = "emulated"
+    spec: str = "current"
     virt_given: bool = False
     # the machine virtio-mmio slots of its devices, drives then NICs (attach_vm_devices)
     machine_slots: list[int] | None = None
@@ -199,6 +203,10 @@ class GuestSpec:
             if value not in IO_PATHS:
                 raise ConfigError(f"--guest io={value}: use one of {', '.join(IO_PATHS)}")
             self.io = value
+        elif key == "spec":
+            if value not in PRIVILEGED_SPECS:
+                raise ConfigError(f"--guest spec={value}: use one of {', '.join(PRIVILEGED_SPECS)}")
+            self.spec = value
         elif key == "initrd":
             self.initrd = value
         elif key == "append":
@@ -252,6 +260,11 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
                     "(drop --cpu rv64,h=off, or use virt=trap)"
                 )
             spec.virt = "trap"  # the default follows the hart: hw with H, trap without
+        if spec.spec != "current" and spec.virt != "trap":
+            raise ConfigError(
+                f"--guest {spec.path}: spec={spec.spec} needs virt=trap (the hypervisor emulates "
+                "that privileged interface on the hart)"
+            )
         if spec.virt != "hw" and spec.device_count and spec.io != "pv":
             raise ConfigError(
                 f"--guest {spec.path}: drive= and netdev= need virt=hw (virtio is not yet "
@@ -333,6 +346,8 @@ def add_hypervisor_node(tree: DeviceTree, plans: list[VmPlan]) -> None:
         vm.prop_u64("rvh,dtb", plan.dtb_address)
         vm.prop_u32("rvh,vcpus", plan.spec.vcpus)
         vm.prop_str("rvh,virt", plan.spec.virt)
+        if plan.spec.spec != "current":
+            vm.prop_str("rvh,spec", plan.spec.spec)
         vm.prop_str("rvh,name", plan.name)
         if plan.spec.machine_slots:
             vm.prop_cells("rvh,virtio-slots", *plan.spec.machine_slots)

@@ -67,6 +67,7 @@ from rvh.devices.virtio import (
 )
 from rvh.devices.virtio.blk import open_image
 from rvh.devices.virtio.options import DriveOptions
+from rvh.dirty import bitmap_words
 from rvh.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_DEADLOCK,
@@ -122,7 +123,8 @@ class Machine:
         cfg = self.config
         self.bus = Bus(C.RAM_BASE, cfg.memory, C.BOOT_ROM_BASE, C.BOOT_ROM_SIZE, memory)
         self.tables = build_tables()
-        self.machine = np.zeros(L.MACHINE_SIZE, dtype=np.int64)
+        # the fixed slots, then the dirty bitmap (rvh/dirty.py): one bit per page of RAM
+        self.machine = np.zeros(L.MACHINE_SIZE + bitmap_words(cfg.memory), dtype=np.int64)
         m = self.machine
         m[L.M_RAM_BASE] = C.RAM_BASE
         m[L.M_RAM_SIZE] = cfg.memory
@@ -219,6 +221,9 @@ class Machine:
         self.migrate_to: tuple[str, int] | None = None
         self.migration: Outgoing | None = None
         self._migration_ready = False
+        # --migrate-at N: the migration begins once the machine has executed N instructions
+        self.migrate_at: int | None = None
+        self._nursery: trio.Nursery | None = None
 
     # ---- setup --------------------------------------------------------------------------
     def boot(self, recipe: BootRecipe) -> LoadedElf:
@@ -576,11 +581,9 @@ class Machine:
                     await nursery.start(self._serve_device, device)
                 if self.debugger is not None:
                     await nursery.start(self.debugger.serve)
-                if self.migrate_to is not None:
-                    from rvh.migration import Outgoing
-
-                    self.migration = Outgoing(self, self.migrate_to)
-                    await nursery.start(self.migration.precopy)
+                self._nursery = nursery
+                if self.migrate_to is not None and self.migrate_at is None:
+                    await self._start_migration()
                 await self._run_harts()
                 if self.debugger is not None:
                     status = self.exit_status if self.exit_status is not None else 0
@@ -666,6 +669,9 @@ class Machine:
                         await self._save()
                         if self.exit_status is not None:
                             return
+                    if self.migrate_at is not None and self.steps >= self.migrate_at:
+                        self.migrate_at = None
+                        await self._start_migration()
                     if self._migration_ready:
                         self.round = (target, [h.hartid for h in running[position:]])
                         await self._finish_migration()
@@ -769,6 +775,14 @@ class Machine:
             self.power_off(0, f"saved to {self.save_path} at instruction {self.steps}")
 
     # ---- migrating (rvh/migration.py) ---------------------------------------------------
+    async def _start_migration(self) -> None:
+        """Connect to the destination and start the pre-copy beside the harts."""
+        from rvh.migration import Outgoing
+
+        assert self.migrate_to is not None and self._nursery is not None
+        self.migration = Outgoing(self, self.migrate_to)
+        await self._nursery.start(self.migration.precopy)
+
     def stop_for_migration(self, outgoing: Outgoing) -> None:
         """The pre-copy converged: stop before the next kernel call and send the rest."""
         self._migration_ready = True

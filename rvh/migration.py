@@ -10,9 +10,9 @@ destination checks them exactly as a restore checks a file and resumes.  The sou
 with status 0 and says what it cost: rounds, bytes, downtime (from stopping the harts to the
 last byte sent) and total time.
 
-Which pages changed is found by comparing memory with a copy of what was sent (16 MiB at a
-time), not by the kernel marking stores: it costs the source a second copy of guest RAM during
-the migration and a compare per round, and the kernel's store path nothing at all.
+Which pages changed, the emulator says: dirty logging (:mod:`rvh.dirty`) marks every page a
+hart, a page-table walk or a device writes, by write-protecting the TLB's store tags, so the
+kernel's fast store path is the same whether a migration runs or not.
 
 The stream is messages of a 4-byte tag and a u64 length: ``HELO`` (magic, memory bytes),
 ``PAGE`` (u32 count, u32 page numbers, the pages), ``DONE`` (the VM file before its RAM).
@@ -30,6 +30,7 @@ import numpy as np
 import trio
 
 from rvh.cpu import layout as L
+from rvh.dirty import DirtyLog
 from rvh.errors import ConfigError, LoadError
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ MIGRATION_MAGIC = b"RVHMIG01"
 PAGE = L.PAGE_SIZE
 CONVERGED_PAGES = 64  # a round this small: stop and copy the rest
 MAX_ROUNDS = 30
-CHUNK_PAGES = 4096  # compare 16 MiB at a time
 CONNECT_SECONDS = 30.0  # the destination may still be starting
 
 
@@ -75,14 +75,14 @@ class MigrationReport:
 
 
 class Outgoing:
-    """The source's side: the stream, a copy of what was sent, the figures."""
+    """The source's side: the stream, the dirty log, the figures."""
 
     def __init__(self, machine: Machine, address: tuple[str, int]) -> None:
         self.machine = machine
         self.address = address
         self.report = MigrationReport(f"tcp:{address[0]}:{address[1]}")
         self.stream: trio.SocketStream | None = None
-        self.sent = np.zeros_like(machine.bus.memory)
+        self.dirty = DirtyLog(machine)
         self.start = 0.0
 
     async def precopy(
@@ -106,11 +106,14 @@ class Outgoing:
         memory = self.machine.bus.memory
         await self._send(b"HELO", MIGRATION_MAGIC + struct.pack("<Q", len(memory)))
         task_status.started()
-        for _ in range(MAX_ROUNDS):
-            count = await self._send_changed()
-            if count <= CONVERGED_PAGES:
-                break
+        # round 1: every non-zero page, with logging on from the moment they are copied
+        self.dirty.start()
+        words = memory.view(np.uint64).reshape(-1, PAGE // 8)
+        await self._send_pages(np.flatnonzero(words.any(axis=1)).astype(np.uint32))
+        for _ in range(MAX_ROUNDS - 1):
             await trio.sleep(0.005)  # the guest runs on and dirties pages
+            if await self._send_pages(self.dirty.collect()) <= CONVERGED_PAGES:
+                break
         self.machine.stop_for_migration(self)
 
     async def finish(self) -> None:
@@ -118,14 +121,17 @@ class Outgoing:
         from rvh.snapshot import vm_file_prefix
 
         stopped = time.perf_counter()
-        await self._send_changed()
+        await self._send_pages(self.dirty.stop())
         prefix, _ = vm_file_prefix(self.machine)
-        # the destination opens the disks next: let go of them (and their locks) first
-        from rvh.devices.virtio import VirtioBlk
+        # the destination opens the disks and binds the UDP netdevs' ports next: let go of
+        # them (and the disks' locks) first
+        from rvh.devices.virtio import VirtioBlk, VirtioNet
 
         for device in self.machine.virtio:
             if isinstance(device, VirtioBlk):
                 device.image.close()
+            elif isinstance(device, VirtioNet):
+                device.backend.close()
         await self._send(b"DONE", prefix)
         assert self.stream is not None
         await self.stream.aclose()
@@ -133,21 +139,13 @@ class Outgoing:
         self.report.downtime = now - stopped
         self.report.seconds = now - self.start
 
-    async def _send_changed(self) -> int:
-        memory = self.machine.bus.memory
-        words = memory.view(np.uint64).reshape(-1, PAGE // 8)
-        sent = self.sent.view(np.uint64).reshape(-1, PAGE // 8)
-        changed = []
-        for first in range(0, len(words), CHUNK_PAGES):
-            end = first + CHUNK_PAGES
-            rows = np.flatnonzero((words[first:end] != sent[first:end]).any(axis=1))
-            changed.append(rows + first)
-        pages = np.concatenate(changed).astype(np.uint32)
-        data = memory.reshape(-1, PAGE)[pages]  # a copy: what is sent is what is remembered
-        self.sent.reshape(-1, PAGE)[pages] = data
+    async def _send_pages(self, pages: np.ndarray) -> int:
+        """Send these pages as they are now (copied before the first await, so a store after
+        it marks the page for the next round)."""
+        data = self.machine.bus.memory.reshape(-1, PAGE)[pages]
         payload = struct.pack("<I", len(pages)) + pages.astype("<u4").tobytes() + data.tobytes()
-        await self._send(b"PAGE", payload)
         self.report.rounds.append(len(pages))
+        await self._send(b"PAGE", payload)
         return len(pages)
 
     async def _send(self, tag: bytes, payload: bytes) -> None:

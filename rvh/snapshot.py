@@ -216,8 +216,10 @@ def _machine_record(machine: Machine) -> tuple[dict[str, Any], dict[str, np.ndar
         "round": machine.round,
         "progress": {str(k): list(v) for k, v in machine.progress.items()},
     }
+    fixed = machine.machine[: L.MACHINE_SIZE].copy()  # not the dirty bitmap that follows
+    fixed[L.M_DIRTY_LOG] = 0  # a migration logs on the source only
     arrays: dict[str, np.ndarray] = {
-        "machine": machine.machine,
+        "machine": fixed,
         "page_flags": machine.bus.page_flags,
         "decode_cache": machine.bus.decode_cache,
     }
@@ -615,7 +617,7 @@ def _check_disks(vm: VmFile) -> None:
 def _apply(machine: Machine, vm: VmFile) -> None:
     conf = vm.conf
     mach = vm.one("MACH")
-    machine.machine[:] = mach.arrays["machine"]
+    machine.machine[: L.MACHINE_SIZE] = mach.arrays["machine"]
     machine.bus.page_flags[:] = mach.arrays["page_flags"]
     machine.bus.decode_cache[:] = mach.arrays["decode_cache"]
     record = mach.record

@@ -131,6 +131,8 @@ int hyp_parse_vms(const void *fdt)
             } else if (strcmp(prop, "rvh,virtio-slots") == 0) {
                 if (vio_parse_slots(vm, value, len) < 0)
                     return -1;
+            } else if (strcmp(prop, "rvh,spec") == 0) {
+                vm->spec = strcmp((const char *)value, "1.9.1") == 0 ? SPEC_1_9_1 : 0;
             } else if (strcmp(prop, "rvh,virt") == 0) {
                 const char *mode = (const char *)value;
                 vm->mode = strcmp(mode, "trap") == 0 ? VIRT_TRAP

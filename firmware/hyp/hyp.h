@@ -176,6 +176,7 @@ struct vm {
     uint8_t uart_ier, uart_lcr, uart_mcr, uart_scr, uart_dll, uart_dlm, uart_fcr;
     char line[160];                 /* console line buffer (lines are prefixed with the VM) */
     unsigned line_len;
+    unsigned spec;                  /* 0: today's privileged spec; SPEC_1_9_1: legacy.c's */
 };
 
 /* The host address of [gpa, gpa + len) when all of it is the VM's RAM; 0 and -1 otherwise. */
@@ -215,6 +216,16 @@ int hyp_parse_vms(const void *fdt);
 void *hyp_alloc_pages(size_t bytes, size_t align);
 int vm_check_ram(struct vm *vm);
 int gstage_map_vm(struct vm *vm);
+
+/* ---- legacy.c: privileged spec 1.9.1 for a trap-mode VM (rvh,spec = "1.9.1") ---- */
+#define SPEC_1_9_1 191
+int legacy_init_vm(struct vm *vm);
+void legacy_reset(struct vcpu *vcpu);
+int legacy_csr_exists(unsigned csr);
+unsigned long legacy_csr_read(struct vcpu *vcpu, unsigned csr, unsigned long value);
+void legacy_csr_write(struct vcpu *vcpu, unsigned *csr, unsigned long *value);
+int legacy_instruction(struct vcpu *vcpu, uint32_t insn);
+unsigned long legacy_cause(unsigned long cause);
 
 /* ---- vcpu.c: the shared exit path; the mode's ops do the rest ---- */
 void hyp_handle_exit(struct vcpu *vcpu) __attribute__((noreturn));

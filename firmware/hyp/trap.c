@@ -492,6 +492,8 @@ static unsigned long read_sstatus(const struct vcpu *vcpu)
 static void enter_trap(struct vcpu *vcpu, unsigned long cause, unsigned long tval)
 {
     struct vhart *vh = &vcpu->vh;
+    if (vcpu->vm->spec == SPEC_1_9_1)
+        cause = legacy_cause(cause);
     unsigned long s = vh->sstatus & ~(SSTATUS_SPP_MASK | SSTATUS_SPIE_MASK | SSTATUS_SIE_MASK);
     if (vh->sstatus & SSTATUS_SIE_MASK)
         s |= SSTATUS_SPIE_MASK;
@@ -596,6 +598,8 @@ static int trap_init_vm(struct vm *vm)
     for (unsigned i = 0; i < SHADOW_POOL; i++)
         sh->free_pages[i] = pool + i * PAGE;
     sh->nfree = SHADOW_POOL;
+    if (vm->spec == SPEC_1_9_1)
+        return legacy_init_vm(vm);
     return 0;
 }
 
@@ -611,6 +615,8 @@ static void trap_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, un
     vcpu->regs.hstatus = 0;                 /* SPV = 0 on a hart with H: V stays 0 */
     vcpu->vh.priv = VPRIV_S;
     vcpu->vh.stimecmp = ~0UL;
+    if (vcpu->vm->spec == SPEC_1_9_1)
+        legacy_reset(vcpu);
 }
 
 static void trap_resume(struct vcpu *vcpu)
@@ -695,6 +701,9 @@ static long trap_guest_load(struct vcpu *vcpu, unsigned long va, int kind)
 static int csr_get(struct vcpu *vcpu, unsigned csr, unsigned long *value)
 {
     struct vhart *vh = &vcpu->vh;
+    int legacy = vcpu->vm->spec == SPEC_1_9_1;
+    if (legacy && !legacy_csr_exists(csr))
+        return -1;
     switch (csr) {
     case CSR_SSTATUS: *value = read_sstatus(vcpu); break;
     case CSR_SIE: *value = vh->sie; break;
@@ -710,6 +719,8 @@ static int csr_get(struct vcpu *vcpu, unsigned csr, unsigned long *value)
     case CSR_SATP: *value = vh->satp; break;
     default: return -1;
     }
+    if (legacy)
+        *value = legacy_csr_read(vcpu, csr, *value);
     return 0;
 }
 
@@ -717,6 +728,8 @@ static int csr_get(struct vcpu *vcpu, unsigned csr, unsigned long *value)
 static __attribute__((noinline)) void csr_put(struct vcpu *vcpu, unsigned csr, unsigned long value)
 {
     struct vhart *vh = &vcpu->vh;
+    if (vcpu->vm->spec == SPEC_1_9_1)
+        legacy_csr_write(vcpu, &csr, &value);
     switch (csr) {
     case CSR_SSTATUS:
         /* MXR off takes effect at once (no sfence.vma on a hart): leaves made readable by it go */
@@ -793,6 +806,8 @@ static __attribute__((noinline)) void privileged_instruction(struct vcpu *vcpu, 
 {
     struct vm *vm = vcpu->vm;
     struct vhart *vh = &vcpu->vh;
+    if (vm->spec == SPEC_1_9_1 && legacy_instruction(vcpu, insn))
+        return;
     if ((insn & 0x7f) == 0x73 && ((insn >> 12) & 7) != 0 && ((insn >> 12) & 7) != 4) {
         if (emulate_csr(vcpu, insn) == 0)
             return;

@@ -180,6 +180,9 @@ M_TOHOST = 8  # physical address of the HTIF tohost word, or -1
 M_FROMHOST = 9
 M_MISA = 10
 M_CLINT_BASE = 11
+# 1 while dirty logging is on (rvh/dirty.py): a store's TLB fill marks its RAM page in the
+# dirty bitmap, the machine array's words from DIRTY_BITMAP on (one bit per 4 KiB of RAM)
+M_DIRTY_LOG = 12
 M_FIRMWARE_TRAPS = 13  # 1: traps to M-mode exit to Python's built-in SBI firmware (--sbi)
 M_MSIP = 16  # + hartid
 M_MTIMECMP = 24  # + hartid
@@ -204,6 +207,7 @@ WATCH_READS = 1
 WATCH_WRITES = 2
 MAX_WATCHPOINTS = 8
 MACHINE_SIZE = 128
+DIRTY_BITMAP = MACHINE_SIZE  # the dirty bitmap follows the machine's fixed slots
 
 # ---- TLB ---------------------------------------------------------------------------------
 TLB_SETS = 256
@@ -250,6 +254,10 @@ BANK_IS_VS = 2
 # path's key, because that mask clears bit 3; TLB_INVALID is the slow tag of page 0.
 TLB_SLOW = 8
 TLB_INVALID = TLB_SLOW
+# Dirty logging write-protects a valid write tag by setting this bit (never in the fast path's
+# key either): the next store to the page misses the fast path, and ``tlb_lookup`` marks the
+# page dirty and clears the bit without a walk (and without counting a TLB miss).
+TLB_DIRTY_PROTECT = 16
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT

@@ -41,7 +41,9 @@ from rvh.cpu.layout import (
     CTX_VS_SUM,
     CTX_VU,
     DATA_CTX,
+    DIRTY_BITMAP,
     FETCH_CTX,
+    M_DIRTY_LOG,
     M_RAM_BASE,
     M_RAM_SIZE,
     M_ROM_BASE,
@@ -68,6 +70,7 @@ from rvh.cpu.layout import (
     TLB_CONTEXTS,
     TLB_CTX_FILLED,
     TLB_CTX_SUPER,
+    TLB_DIRTY_PROTECT,
     TLB_EXEC_FLIP,
     TLB_INVALID,
     TLB_MISSES,
@@ -192,6 +195,15 @@ def host_offset(machine, paddr, size):
     if rom_off >= 0 and rom_off + size <= machine[M_ROM_SIZE]:
         return machine[M_ROM_HOST] + rom_off
     return np.int64(-1)
+
+
+@nb.njit(cache=True)
+def mark_dirty(machine, paddr):
+    """Dirty logging: set the bit of ``paddr``'s RAM page (other addresses have none)."""
+    ram_off = paddr - machine[M_RAM_BASE]
+    if ram_off >= 0 and ram_off < machine[M_RAM_SIZE]:
+        page = ram_off >> PAGE_SHIFT
+        machine[DIRTY_BITMAP + (page >> 6)] |= np.int64(1) << (page & 63)
 
 
 @nb.njit(cache=True)
@@ -478,6 +490,8 @@ def _write_pte(state, machine, memory, address, value):
         return False
     for i in range(8):
         memory[host + i] = (value >> (8 * i)) & 0xFF
+    if machine[M_DIRTY_LOG] != 0:
+        mark_dirty(machine, address)  # an A/D update is a write to RAM like any other
     return True
 
 
@@ -707,8 +721,16 @@ def tlb_lookup(state, machine, memory, tlb, vaddr, size, access, ctx):
     tag = tlb[slot + tag_field]
     if tag != TLB_INVALID and (tag & ~np.int64(TLB_SLOW)) == page:
         return tlb[slot + TLB_PADDR] | (vaddr & ~PAGE_MASK), np.int64(OK)
+    if tag & TLB_DIRTY_PROTECT and (tag & ~np.int64(TLB_SLOW | TLB_DIRTY_PROTECT)) == page:
+        # the first store to the page since dirty logging cleared its bit (rvh/dirty.py):
+        # mark it and give the entry its store permission back; no walk, no miss counted
+        mark_dirty(machine, tlb[slot + TLB_PADDR])
+        tlb[slot + tag_field] = tag & ~np.int64(TLB_DIRTY_PROTECT)
+        return tlb[slot + TLB_PADDR] | (vaddr & ~PAGE_MASK), np.int64(OK)
     state[TLB_MISSES] += 1
     paddr, status, cacheable = translate(state, machine, memory, vaddr, size, access, ctx)
+    if status == OK and access == ACCESS_WRITE and machine[M_DIRTY_LOG] != 0:
+        mark_dirty(machine, paddr)  # before the store: its fast tag may follow below
     if status != OK or not cacheable:
         return paddr, status
     ppage = paddr & PAGE_MASK

@@ -230,6 +230,8 @@ class UdpSocketBackend(NetBackend):
         while True:
             try:
                 data, source = await stream.recvfrom(UDP_RECEIVE_SIZE)
+            except trio.ClosedResourceError:
+                return  # closed: the VM migrated away, its destination has the port now
             except OSError:
                 self.counters["rx_dropped"] += 1  # e.g. ECONNREFUSED echoed from a send
                 continue
@@ -247,6 +249,13 @@ class UdpSocketBackend(NetBackend):
                     break
 
     def close(self) -> None:
+        """Let go of the port (a migration's destination binds it next)."""
+        if self.socket.fileno() < 0:
+            return
+        try:
+            trio.lowlevel.notify_closing(self.socket)  # wakes serve's wait, which then ends
+        except RuntimeError:
+            pass  # not inside trio: nothing waits on the socket
         self.socket.close()
 
 

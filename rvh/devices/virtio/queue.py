@@ -89,6 +89,8 @@ class GuestMemory:
         coherent, as a store from a hart would (cheap when the page holds no code)."""
         if length <= 0:
             return
+        if self.bus.dirty_bitmap is not None:
+            self.bus.mark_dirty(host, length)  # migration's dirty logging (rvh/dirty.py)
         first = host >> L.PAGE_SHIFT
         last = (host + length - 1) >> L.PAGE_SHIFT
         if first == last:
@@ -347,6 +349,8 @@ class SplitQueue:
         is written before ``idx``."""
         slot = self._used + 4 + 8 * (self.used_index & (self.size - 1))
         _USED_ELEMENT.pack_into(self.memory.buffer, slot, head, length)
+        if self.memory.bus.dirty_bitmap is not None:
+            self.memory.bus.mark_dirty(slot, 8)
         self.used_index = (self.used_index + 1) & 0xFFFF
 
     def publish(self) -> bool:
@@ -370,6 +374,9 @@ class SplitQueue:
         return not flags & VIRTQ_AVAIL_F_NO_INTERRUPT
 
     def _used_written(self) -> None:
+        """The device wrote the used ring's idx, flags or avail_event."""
+        if self.memory.bus.dirty_bitmap is not None:
+            self.memory.bus.mark_dirty(self._used, 6 + 8 * self.size)
         flags = self.memory._page_flags
         for page in self._used_pages:
             if flags[page] & L.PAGE_FLAG_CODE:
@@ -381,6 +388,7 @@ class SplitQueue:
         """The device is busy with this queue and will look at the ring again by itself."""
         if not self.event_idx:
             _U16.pack_into(self.memory.buffer, self._used, VIRTQ_USED_F_NO_NOTIFY)
+            self._used_written()
         # with EVENT_IDX avail_event stays behind: the driver only notifies when it crosses it
 
     def enable_notifications(self) -> bool:
