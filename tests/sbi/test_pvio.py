@@ -289,7 +289,11 @@ def test_detaching_with_reads_in_flight_drops_them_and_never_hangs(tmp_path, tur
         after = machine.bus.read_bytes(RING, 0x1_0000 + 32 * 0x800)
         await trio.sleep(0.05)
         assert machine.bus.read_bytes(RING, 0x1_0000 + 32 * 0x800) == after
-        assert u32(machine, RING + RvhPvioRing.RSP_PROD) == 0
+        # what completed before the detach stays (with `turns` checkpoints an idle host's I/O
+        # thread may finish the whole batch first); nothing lands after it (above)
+        completed = u32(machine, RING + RvhPvioRing.RSP_PROD)
+        assert completed in (0, 32)  # one batch: all of it or none
+        assert all(response(machine, RING, n)[1] == S.OK for n in range(completed))
         attach(machine, 0, 0, RING2)
         post(machine, RING2, 0, RvhPvioOp.READ, BUFFERS, SECTOR)
         await submit(machine, 0, 0, RING2, 1)
