@@ -113,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="SPEC",
-        help="a VM for --hyp: PATH[,virt=hw][,mem=SIZE][,vcpus=N][,append=TEXT]"
-        "[,drive=IMG[,readonly=on]]...[,netdev=ID]... "
+        help="a VM for --hyp: PATH[,virt=hw|trap|pv][,mem=SIZE][,vcpus=N][,initrd=PATH]"
+        "[,append=TEXT][,drive=IMG[,readonly=on]]...[,netdev=ID[,mac=MAC]]...[,io=PATH] "
         "(QEMU-style suboptions; repeatable, one VM each)",
     )
     run.add_argument(

@@ -15,10 +15,11 @@ Nothing here is private to rvh: the same tree, images and hypervisor run on QEMU
 (``-dtb``, ``-device loader``), which is how the hypervisor is checked to be real.
 
 A guest SPEC is QEMU-style suboptions: ``PATH[,virt=hw|trap|pv][,mem=SIZE][,vcpus=N]
-[,initrd=PATH][,append=TEXT][,drive=PATH[,readonly=on]]...[,netdev=ID]...[,io=emulated]``;
+[,initrd=PATH][,append=TEXT][,drive=PATH[,readonly=on]]...[,netdev=ID[,mac=MAC]]...[,io=...]``;
 ``append`` takes the rest of its value up to the next known key, so a kernel command line may
 contain commas.  ``drive=`` and ``netdev=`` may repeat (one virtio device each, in the VM's slots
-from the highest down, drives first, as natively); ``readonly=`` applies to the drive before it.
+from the highest down, drives first, as natively); ``readonly=`` applies to the drive before it,
+``mac=`` to the NIC before it.
 
 A VM's disks and NICs are machine virtio-mmio devices that rvh attaches for it
 (:func:`attach_vm_devices`) and the hypervisor drives itself; the host tree lists each VM's
@@ -104,7 +105,7 @@ STATS_ADDRESS = C.RAM_BASE + HYPERVISOR_RESERVED - STATS_SIZE  # the top of the 
 VM_STATES = ("absent", "running", "shut down")
 assert STATS_PV + len(PV_FUNCTIONS) <= STATS_SLOT_WORDS
 
-_KEYS = ("virt", "mem", "vcpus", "initrd", "append", "drive", "readonly", "netdev", "io")
+_KEYS = ("virt", "mem", "vcpus", "initrd", "append", "drive", "readonly", "netdev", "mac", "io")
 
 
 def hypervisor_elf() -> Path:
@@ -123,7 +124,7 @@ class VmDrive:
     readonly: bool = False
 
 
-_REPEATABLE = ("drive", "readonly", "netdev")
+_REPEATABLE = ("drive", "readonly", "netdev", "mac")
 
 
 @dataclass
@@ -138,6 +139,8 @@ class GuestSpec:
     append: str | None = None
     drives: list[VmDrive] = field(default_factory=list)
     netdevs: list[str] = field(default_factory=list)
+    # mac=MAC after a netdev=ID: that NIC's address (by its index in netdevs); else the default
+    macs: dict[int, str] = field(default_factory=dict)
     io: str = "emulated"
     virt_given: bool = False
     # the machine virtio-mmio slots of its devices, drives then NICs (attach_vm_devices)
@@ -204,6 +207,18 @@ class GuestSpec:
             if not value or "," in value:
                 raise ConfigError(f"--guest netdev={value!r}: a --netdev id or a hub name")
             self.netdevs.append(value)
+        elif key == "mac":
+            from rvh.devices.virtio.options import parse_mac
+
+            if not self.netdevs:
+                raise ConfigError("--guest mac= goes after the netdev=ID it is for")
+            if len(self.netdevs) - 1 in self.macs:
+                raise ConfigError(f"--guest mac={value}: a second mac= for one netdev=")
+            try:
+                parse_mac(value)
+            except ValueError as error:
+                raise ConfigError(f"--guest {error}") from None
+            self.macs[len(self.netdevs) - 1] = value
 
     @property
     def device_count(self) -> int:
@@ -247,10 +262,10 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
             spec.virt = "trap"  # the default follows the hart: hw with H, trap without
         if spec.io == "pv":
             raise ConfigError(f"--guest {spec.path}: io={spec.io} is not implemented yet")
-        if spec.virt != "hw" and spec.device_count:
+        if spec.virt != "hw" and spec.io == "passthrough" and spec.device_count:
             raise ConfigError(
-                f"--guest {spec.path}: drive= and netdev= need virt=hw (virtio is not yet "
-                "emulated for trap and pv VMs)"
+                f"--guest {spec.path}: io=passthrough needs virt=hw: a {spec.virt} VM has no "
+                "G-stage table for the IOMMU to translate its device's DMA with (use io=emulated)"
             )
         if spec.initrd is not None and not Path(spec.initrd).is_file():
             raise ConfigError(f"--guest initrd={spec.initrd}: no such file")
@@ -366,15 +381,20 @@ def attach_vm_devices(config: MachineConfig, specs: list[GuestSpec]) -> None:
             drives.append(text + (",readonly=on" if drive.readonly else ""))
         vm_drive_index.append(mine)
         nics = []
-        for netdev in spec.netdevs:
+        for nic_index, netdev in enumerate(spec.netdevs):
+            mac = spec.macs.get(nic_index)
             if netdev in native_ids:
                 if native_ids[netdev] in claimed:
                     raise ConfigError(f"--guest netdev={netdev}: that socket has one VM already")
+                if mac is not None:
+                    raise ConfigError(
+                        f"--guest netdev={netdev},mac={mac}: the socket's MAC is its --netdev's"
+                    )
                 claimed.add(native_ids[netdev])
                 nics.append(native_ids[netdev])
             else:
                 nics.append(len(netdevs))
-                netdevs.append(f"hub,id={netdev}")
+                netdevs.append(f"hub,id={netdev}" + (f",mac={mac}" if mac else ""))
         vm_net_index.append(nics)
     if len(drives) + len(netdevs) > C.VIRTIO_SLOTS:
         raise ConfigError(
