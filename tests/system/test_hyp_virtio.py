@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from support import (
@@ -75,14 +76,38 @@ def native_blk(tmp_path_factory):
     return output, disk0.read_bytes()
 
 
+NO_H = "acdfimsu"  # --cpu rv64,h=off: the hart without the H extension
+
+# (virt, io, misa letters of the hart): each mode over each path it has; trap also without H
+VM_PATHS = [
+    pytest.param("hw", "emulated", None, id="hw-emulated"),
+    pytest.param("hw", "passthrough", None, id="hw-passthrough"),
+    pytest.param("trap", "emulated", None, id="trap-emulated"),
+    pytest.param("trap", "emulated", NO_H, id="trap-emulated-h=off"),
+    pytest.param("pv", "emulated", None, id="pv-emulated"),
+]
+
+
+def vm_guest(name: str, virt: str) -> Path:
+    """The virtio guest for a mode: a pv VM runs its pv build (guests/build/virtio-pv)."""
+    return require_guest(GUESTS / "virtio-pv" / f"{name}.elf") if virt == "pv" else guest(name)
+
+
+def hart(extensions: str | None) -> dict[str, str]:
+    return {"extensions": extensions} if extensions else {}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("io", ["emulated", "passthrough"])
-def test_blk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path, native_blk, io):
+@pytest.mark.parametrize(("virt", "io", "extensions"), VM_PATHS)
+def test_blk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(
+    tmp_path, native_blk, virt, io, extensions
+):
     native, native_disk = native_blk
     disk0, disk1 = image(tmp_path / "vm0.img", "8M", 0), image(tmp_path / "vm1.img", "1M", 1)
     read_only_before = disk1.read_bytes()
     result, output, machine, stats = run_vms(
-        f"{guest('blk')},drive={disk0},drive={disk1},readonly=on,io={io}"
+        f"{vm_guest('blk', virt)},virt={virt},drive={disk0},drive={disk1},readonly=on,io={io}",
+        **hart(extensions),
     )
     assert "PASS virtio/blk" in output, output[-3000:]  # (a lone VM's lines have no [vm0])
     assert result.status == 0
@@ -104,6 +129,10 @@ def test_blk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path, native_
         assert counters["virtio_mmio"] > 1000
         assert counters["mmio"] >= counters["virtio_mmio"] + counters["plic_mmio"]
         assert "iommu" not in machine.statistics()
+        if virt != "hw":
+            # each completion reached the guest kernel in U-mode as an injected SEIP
+            assert counters["injected_interrupts"] >= counters["io_irqs"] // 2 > 0
+            assert stats[0].mode == virt
     else:
         # the device's registers are the VM's: only the scan of the 6 empty slots exits (6
         # registers each), and nothing is copied; its DMA went through the IOMMU
@@ -114,8 +143,14 @@ def test_blk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path, native_
 
 
 @pytest.mark.slow
-def test_net_guest_as_a_vm_talks_between_its_two_nics_on_a_hub():
-    result, output, machine, stats = run_vms(f"{guest('net')},netdev=h0,netdev=h0")
+@pytest.mark.parametrize(
+    ("virt", "extensions"),
+    [("hw", None), ("trap", None), pytest.param("trap", NO_H, id="trap-h=off"), ("pv", None)],
+)
+def test_net_guest_as_a_vm_talks_between_its_two_nics_on_a_hub(virt, extensions):
+    result, output, machine, stats = run_vms(
+        f"{vm_guest('net', virt)},virt={virt},netdev=h0,netdev=h0", **hart(extensions)
+    )
     assert "PASS virtio/net" in output, output[-3000:]
     assert result.status == 0
     _, native, _ = run_native(guest("net"), netdevs=["hub,id=h0", "hub,id=h0"])
@@ -132,6 +167,71 @@ def test_net_guest_as_a_vm_talks_between_its_two_nics_on_a_hub():
     assert counters["io_errors"] == 0
     for nic in machine.statistics()["virtio"].values():
         assert nic["rx_dropped_overrun"] == 0  # the hub held senders back instead
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("initiator", "echoer"), [("hw", "trap"), ("pv", "hw"), ("trap", "pv")])
+def test_two_vms_exchange_frames_on_one_hub(initiator, echoer):
+    # udppeer in each VM, one NIC each on hub h0: the NIC whose MAC ends in :01 sends 200 frames
+    # (60..1514 bytes), the other echoes each back with the addresses swapped; both check every
+    # byte.  The frames cross from one VM's emulated NIC through the hypervisor to a machine NIC,
+    # over the hub, and up the other VM's.
+    result, output, machine, stats = run_vms(
+        f"{vm_guest('udppeer', initiator)},virt={initiator},netdev=h0,mac=52:54:00:00:00:01",
+        f"{vm_guest('udppeer', echoer)},virt={echoer},netdev=h0,mac=52:54:00:00:00:02",
+    )
+    assert result.status == 0, output[-3000:]
+    assert "[vm0] udppeer: initiator, mac ..:01" in output
+    assert "[vm1] udppeer: echoer, mac ..:02" in output
+    assert "[vm0] udppeer: 200 frames echoed back intact" in output, output[-3000:]
+    assert "[vm0] PASS virtio/udppeer" in output and "[vm1] PASS virtio/udppeer" in output
+    nics = machine.statistics()["virtio"]
+    assert set(nics) == {"virtio-net0", "virtio-net1"}
+    for nic in nics.values():  # frames both ways: 200 out and 200 back at least (retries add)
+        assert nic["tx_frames"] >= 200 and nic["rx_frames"] >= 200
+    for vm in stats[:2]:
+        assert vm.counters["io_requests"] >= 400 and vm.counters["io_errors"] == 0
+
+
+@pytest.mark.slow
+def test_a_trap_vm_and_a_native_guest_in_two_rvh_processes_exchange_frames():
+    # the VM owns the first process' UDP link (netdev=n0 names the native --netdev socket); a
+    # native guest on the built-in SBI is the other end
+    a, b = free_udp_ports(2)
+    vm = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", "--hyp",
+         "--netdev", f"socket,id=n0,udp=127.0.0.1:{b},localaddr=127.0.0.1:{a},mac=52:54:00:00:00:01",
+         "--guest", f"{guest('udppeer')},virt=trap,netdev=n0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+    )  # fmt: skip
+    native = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", "--sbi", str(guest("udppeer")),
+         "--netdev", f"socket,id=n0,udp=127.0.0.1:{a},localaddr=127.0.0.1:{b},mac=52:54:00:00:00:02"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        out_vm, err_vm = vm.communicate(timeout=300)
+        out_native, err_native = native.communicate(timeout=300)
+    finally:
+        vm.kill()
+        native.kill()
+    assert vm.returncode == 0, out_vm.decode()[-2000:] + err_vm.decode()[-1000:]
+    assert native.returncode == 0, out_native.decode()[-2000:] + err_native.decode()[-1000:]
+    assert b"udppeer: initiator, mac ..:01" in out_vm
+    assert b"200 frames echoed back intact" in out_vm
+    assert b"udppeer: echoer, mac ..:02" in out_native and b"PASS virtio/udppeer" in out_native
+
+
+def free_udp_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
 
 
 @pytest.mark.slow
