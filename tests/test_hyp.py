@@ -66,6 +66,10 @@ def test_append_takes_commas_up_to_the_next_known_key():
         ("g.elf,readonly=on,drive=a.img", "readonly= goes after the drive=PATH it is for"),
         ("g.elf,drive=", "drive= needs an image file"),
         ("g.elf,netdev=", "netdev=''"),
+        ("g.elf,mac=52:54:00:00:00:01,netdev=h", "mac= goes after the netdev=ID it is for"),
+        ("g.elf,netdev=h,mac=52:54:00:00:00:01,mac=52:54:00:00:00:02", "a second mac="),
+        ("g.elf,netdev=h,mac=52:54:00", "mac=52:54:00: expected six hex bytes"),
+        ("g.elf,netdev=h,mac=01:00:00:00:00:01", "mac=01:00:00:00:00:01"),
     ],
 )
 def test_bad_spec_is_one_line(text, message):
@@ -233,6 +237,35 @@ def test_the_host_tree_names_each_vms_machine_slots():
     add_hypervisor_node(tree, plans)
     tree = parse_dtb(tree.to_dtb())
     assert tree["/hypervisor/vm@0"].props["rvh,virtio-slots"] == (7).to_bytes(4, "big")
+
+
+def test_a_vm_nic_gets_the_mac_given_after_it():
+    config = MachineConfig()
+    spec = GuestSpec.parse("a.elf,netdev=h0,netdev=h0,mac=52:54:00:00:00:07")
+    assert spec.macs == {1: "52:54:00:00:00:07"}
+    attach_vm_devices(config, [spec])
+    assert config.netdevs == ["hub,id=h0", "hub,id=h0,mac=52:54:00:00:00:07"]
+    socket = "socket,id=up,udp=127.0.0.1:5001,localaddr=127.0.0.1:5000"
+    with pytest.raises(ConfigError, match="the socket's MAC is its --netdev's"):
+        attach_vm_devices(
+            MachineConfig(netdevs=[socket]), [GuestSpec.parse("a,netdev=up,mac=52:54:00:00:00:01")]
+        )
+
+
+@pytest.mark.parametrize("virt", ["trap", "pv"])
+def test_trap_and_pv_vms_get_emulated_devices_but_not_passthrough(tmp_path, virt):
+    disk = tmp_path / "d.img"
+    disk.write_bytes(bytes(4096))
+    plans = plan_vms(
+        [GuestSpec.parse(f"{HELLO},virt={virt},drive={disk},netdev=h0")], 256 << 20, has_h=True
+    )
+    assert plans[0].spec.device_count == 2
+    with pytest.raises(ConfigError, match="io=passthrough needs virt=hw: a .* VM has no G-stage"):
+        spec = GuestSpec.parse(f"{HELLO},virt={virt},netdev=h0,io=passthrough")
+        plan_vms([spec], 256 << 20, has_h=True)
+    # on a hart without H the default mode is trap: passthrough is refused the same way
+    with pytest.raises(ConfigError, match="io=passthrough needs virt=hw: a trap VM"):
+        plan_vms([GuestSpec.parse(f"{HELLO},netdev=h0,io=passthrough")], 256 << 20, has_h=False)
 
 
 def test_the_pv_io_path_is_refused_plainly():

@@ -198,15 +198,16 @@ def test_a_trap_vm_and_a_native_guest_in_two_rvh_processes_exchange_frames():
     # the VM owns the first process' UDP link (netdev=n0 names the native --netdev socket); a
     # native guest on the built-in SBI is the other end
     a, b = free_udp_ports(2)
+    link = "socket,id=n0,udp=127.0.0.1:{},localaddr=127.0.0.1:{},mac=52:54:00:00:00:0{}"
     vm = subprocess.Popen(
         [sys.executable, "-m", "rvh.cli", "run", "--hyp",
-         "--netdev", f"socket,id=n0,udp=127.0.0.1:{b},localaddr=127.0.0.1:{a},mac=52:54:00:00:00:01",
+         "--netdev", link.format(b, a, 1),
          "--guest", f"{guest('udppeer')},virt=trap,netdev=n0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
     )  # fmt: skip
     native = subprocess.Popen(
         [sys.executable, "-m", "rvh.cli", "run", "--sbi", str(guest("udppeer")),
-         "--netdev", f"socket,id=n0,udp=127.0.0.1:{a},localaddr=127.0.0.1:{b},mac=52:54:00:00:00:02"],
+         "--netdev", link.format(a, b, 2)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
     )  # fmt: skip
     try:
