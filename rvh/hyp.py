@@ -39,12 +39,13 @@ from rvh.config import MachineConfig
 from rvh.errors import ConfigError, LoadError
 from rvh.fdt import Board, DeviceTree, board_dtb, parse_dtb
 from rvh.isa import sbi
-from rvh.loader import LoadedElf, place_segments, read_elf
+from rvh.loader import LoadedElf, Segment, place_segments, read_kernel, read_regular_file
 
 GUEST_RAM_BASE = C.RAM_BASE  # every VM sees its RAM where QEMU's virt board has it
 HYPERVISOR_RESERVED = 64 << 20  # firmware (2 MiB) + the hypervisor's image, stacks and tables
 VM_ALIGN = 2 << 20  # G-stage megapages
 HOST_TREE_RESERVED = 2 << 20  # the host device tree goes in the top 2 MiB (QEMU's place for it)
+VM_IMAGE_OFFSET = 2 << 20  # a Linux Image in a VM: at RAM + 2 MiB, where an SBI payload goes
 DEFAULT_VM_MEMORY = 64 << 20
 MAX_VMS = 8
 MAX_VCPUS = 8
@@ -236,6 +237,7 @@ class VmPlan:
     dtb: bytes = b""
     dtb_address: int = 0  # guest-physical
     name: str = field(default="")
+    initrd: LoadedElf | None = None  # initrd=, at its guest-physical place
 
     def host(self, guest_physical: int) -> int:
         return self.host_base + (guest_physical - GUEST_RAM_BASE)
@@ -275,7 +277,9 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
     plans = []
     host = C.RAM_BASE + HYPERVISOR_RESERVED
     for index, spec in enumerate(specs):
-        elf = read_elf(spec.path)
+        # an ELF at its own addresses, a Linux Image where an SBI payload goes (0x8020_0000,
+        # as QEMU places it above the firmware): the hypervisor is the VM's SBI
+        elf = read_kernel(spec.path, GUEST_RAM_BASE + VM_IMAGE_OFFSET)
         ram_end = GUEST_RAM_BASE + spec.memory
         for segment in elf.segments:
             end = segment.address + segment.memory_size
@@ -286,7 +290,10 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
                 )
         if not GUEST_RAM_BASE <= elf.entry < ram_end:
             raise LoadError(f"{spec.path}: entry point {elf.entry:#x} is outside the VM's RAM")
-        plans.append(VmPlan(index, spec, host, elf, name=f"vm{index}"))
+        plan = VmPlan(index, spec, host, elf, name=f"vm{index}")
+        if spec.initrd is not None:
+            plan.initrd = _vm_initrd(spec, elf)
+        plans.append(plan)
         host += spec.memory
     needed = host_memory_needed(specs)
     if needed > machine_memory:
@@ -298,6 +305,27 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
     return plans
 
 
+def _vm_initrd(spec: GuestSpec, kernel: LoadedElf) -> LoadedElf:
+    """``initrd=``: where QEMU 7.2 puts it (rvh.boot.kernel_and_initrd), the kernel's start plus
+    half the VM's RAM or 128 MiB, whichever is less; it must end below the VM's device tree."""
+    from rvh.boot import INITRD_OFFSET_MAX
+
+    assert spec.initrd is not None
+    data = read_regular_file(spec.initrd, "initrd")
+    start = min(segment.address for segment in kernel.segments)
+    start += min(spec.memory // 2, INITRD_OFFSET_MAX)
+    end = start + len(data)
+    limit = GUEST_RAM_BASE + spec.memory - HOST_TREE_RESERVED  # the VM's tree: its top 2 MiB
+    if end > limit:
+        raise LoadError(
+            f"--guest initrd={spec.initrd}: {len(data)} bytes at {start:#x} do not fit below the "
+            f"VM's device tree at {limit:#x} (try a larger mem=)"
+        )
+    if kernel.end > start:
+        raise LoadError(f"--guest {spec.path}: the kernel reaches the initrd at {start:#x}")
+    return LoadedElf(spec.initrd, start, [Segment(start, data, len(data))])
+
+
 def guest_device_tree(plan: VmPlan) -> bytes:
     """The VM's board: QEMU virt's layout, its own RAM and vCPUs, harts without H."""
     spec = plan.spec
@@ -305,11 +333,15 @@ def guest_device_tree(plan: VmPlan) -> bytes:
         harts=spec.vcpus,
         ram_size=spec.memory,
         ram_base=GUEST_RAM_BASE,
-        isa="rv64imacsu_zicsr_zifencei_sstc",
+        # hw vCPUs run on the hart's own F and D (the hypervisor switches them); trap and pv
+        # vCPUs have none (their FS stays Off: no FP state to emulate)
+        isa="rv64imafdcsu_zicsr_zifencei_sstc" if spec.virt == "hw" else "rv64imacsu_zicsr_zifencei_sstc",
         mmu_type="riscv,sv48",
         timebase_frequency=C.TIMEBASE_HZ,
         plic_ndev=0x60,
         bootargs=spec.append,
+        initrd_start=None if plan.initrd is None else plan.initrd.segments[0].address,
+        initrd_end=None if plan.initrd is None else plan.initrd.end,
     )
     return board_dtb(board)
 
@@ -319,9 +351,11 @@ def place_vm(write: Callable[[int, bytes], None], plan: VmPlan) -> None:
     from rvh.boot import qemu_fdt_address
 
     place_segments(plan.elf, write, plan.host_base - GUEST_RAM_BASE)
+    if plan.initrd is not None:
+        place_segments(plan.initrd, write, plan.host_base - GUEST_RAM_BASE)
     plan.dtb = guest_device_tree(plan)
     address = qemu_fdt_address(GUEST_RAM_BASE, plan.spec.memory, len(plan.dtb))
-    if address < plan.elf.end:
+    if address < max(plan.elf.end, plan.initrd.end if plan.initrd else 0):
         raise LoadError(f"{plan.spec.path}: no room for the VM's device tree above the image")
     plan.dtb_address = address
     write(plan.host(address), plan.dtb)
