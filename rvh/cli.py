@@ -376,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     virtio.add_argument(
         "--vm",
         action="store_true",
-        help="also as a VM of rvh's hypervisor over each I/O path (emulated, passthrough), "
+        help="also as a VM of rvh's hypervisor in each mode over each I/O path (hw: emulated, "
+        "passthrough; trap, pv: emulated), "
         "one table with exits per request (default 1 run each)",
     )
     overhead = bench_commands.add_parser(
