@@ -358,7 +358,8 @@ def test_random_rings_get_answers_and_touch_nobody(tmp_path):
 
 
 @pytest.mark.qemu
-def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path):
+@pytest.mark.parametrize("virt", ["hw", "trap", "pv"])
+def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path, virt):
     # the same hypervisor, host tree and VMs on QEMU 7.2: its machine virtio devices (QEMU's
     # virtio-blk-device and virtio-net-device in the same slots) are what the hypervisor drives
     require_qemu()
@@ -366,17 +367,32 @@ def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path):
     disk0, disk1 = image(tmp_path / "q0.img", "8M", 0), image(tmp_path / "q1.img", "1M", 1)
     read_only_before = disk1.read_bytes()
     runs = {
-        "blk": f"{guest('blk')},drive={disk0},drive={disk1},readonly=on",
-        "net": f"{guest('net')},netdev=h0,netdev=h0",
+        "blk": f"{vm_guest('blk', virt)},virt={virt},drive={disk0},drive={disk1},readonly=on",
+        "net": f"{vm_guest('net', virt)},virt={virt},netdev=h0,netdev=h0",
     }
     for name, spec in runs.items():
         command = export_for_qemu([GuestSpec.parse(spec)], tmp_path / name, str(firmware))
         assert "virtio-mmio.force-legacy=false" in command
         qemu = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert f"PASS virtio/{name}" in qemu.stdout, qemu.stdout[-3000:] + qemu.stderr
-        assert "hyp: vm 0 (hw): status 0 (shutdown)" in qemu.stdout
+        assert f"hyp: vm 0 ({virt}): status 0 (shutdown)" in qemu.stdout
         assert re.search(r"io_requests [1-9]", qemu.stdout)  # through the hypervisor
     assert disk1.read_bytes() == read_only_before
+
+
+@pytest.mark.qemu
+def test_two_vms_exchange_frames_on_one_hub_on_qemu_too(tmp_path):
+    # the hub is QEMU's (hubports), the NICs QEMU's virtio-net-device with the VMs' MACs
+    require_qemu()
+    specs = [
+        GuestSpec.parse(f"{guest('udppeer')},virt=hw,netdev=h0,mac=52:54:00:00:00:01"),
+        GuestSpec.parse(f"{guest('udppeer')},virt=trap,netdev=h0,mac=52:54:00:00:00:02"),
+    ]
+    command = export_for_qemu(specs, tmp_path, str(require_opensbi()))
+    assert "virtio-net-device,netdev=n0,mac=52:54:00:00:00:01" in command
+    qemu = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert "[vm0] udppeer: 200 frames echoed back intact" in qemu.stdout, qemu.stdout[-3000:]
+    assert "[vm1] PASS virtio/udppeer" in qemu.stdout
 
 
 def test_passthrough_is_not_exported_for_qemu(tmp_path):
