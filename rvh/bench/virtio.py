@@ -137,9 +137,9 @@ def bench_virtio_vm(repeat: int = 1) -> int:
         print(f"  {label:<16}" + "  ".join(cells) + f"  {per_request[0]:>8} {per_request[1]:>8}")
     print("exits per request, by kind (blk / net)")
     print(f"  {'':<16}" + "  ".join(f"{name:>13}" for name, _ in EXIT_KINDS))
-    for label, _, _, kinds in rows:
-        if kinds is not None:
-            cells = [f"{blk:>6}/{net:<6}" for blk, net in zip(*kinds, strict=True)]
+    for label, _, _, by_kind in rows:
+        if by_kind is not None:
+            cells = [f"{blk:>6}/{net:<6}" for blk, net in zip(*by_kind, strict=True)]
             print(f"  {label:<16}" + "  ".join(cells))
     return 0
 
