@@ -276,14 +276,15 @@ def hypervisor_text() -> tuple[int, bytes]:
         return text["sh_addr"], text.data()
 
 
-def test_hostile_rings_never_crash_the_hypervisor_or_touch_anybody(tmp_path):
+@pytest.mark.parametrize("virt", ["hw", "trap"])
+def test_hostile_rings_never_crash_the_hypervisor_or_touch_anybody(tmp_path, virt):
     # wild buffers, loops, bad indices, bad indirect tables, wild rings, an oversized request
     # and a reset mid-request, beside a victim checking its memory and a bystander
     disk = image(tmp_path / "disk.img", "1M", 1)
     before = disk.read_bytes()
     result, output, machine, stats = run_vms(
         str(GUESTS / "hyp" / "victim.elf"),
-        f"{require_guest(GUESTS / 'hyp' / 'ringhostile.elf')},drive={disk}",
+        f"{require_guest(GUESTS / 'hyp' / 'ringhostile.elf')},virt={virt},drive={disk}",
         str(GUESTS / "smode" / "hello.elf"),
     )
     assert result.status == 0, output[-3000:]
@@ -335,14 +336,15 @@ def test_net_guest_with_both_nics_assigned():
     assert machine.statistics()["hubs"]["h0"]["frames"] > 1000
 
 
-def test_random_rings_get_answers_and_touch_nobody(tmp_path):
+@pytest.mark.parametrize("virt", ["hw", "trap"])
+def test_random_rings_get_answers_and_touch_nobody(tmp_path, virt):
     # 400 rounds of random descriptor tables (half honest requests, half noise) beside a victim:
     # every chain is completed or refused with NEEDS_RESET, never left hanging, and every honest
     # request gets its status (the guest checks both)
     disk = image(tmp_path / "scratch.img", "1M", 1)
     fuzz = require_guest(GUESTS / "hyp" / "ringfuzz.elf")
     result, output, machine, stats = run_vms(
-        f"{fuzz},drive={disk}", str(GUESTS / "hyp" / "victim.elf")
+        f"{fuzz},virt={virt},drive={disk}", str(GUESTS / "hyp" / "victim.elf")
     )
     assert result.status == 0, output[-3000:]
     found = re.search(
