@@ -142,6 +142,55 @@ def test_vm_image_and_tree_land_in_its_host_ram():
     assert tree["/chosen"].get_str("bootargs") == "quiet"
 
 
+def fake_linux_image(image_size: int) -> bytes:
+    """The 64-byte header of a RISC-V Linux Image (docs/linux.md) and a little code."""
+    header = bytearray(64)
+    header[0:4] = (0x0400006F).to_bytes(4, "little")  # jal x0, +64
+    header[16:24] = image_size.to_bytes(8, "little")
+    header[0x30:0x38] = b"RISCV\0\0\0"
+    header[0x38:0x3C] = b"RSC\x05"
+    return bytes(header) + bytes(4096)
+
+
+def test_a_linux_image_and_its_initrd_go_where_qemu_puts_them(tmp_path):
+    image, initrd = tmp_path / "Image", tmp_path / "initrd.cpio"
+    image.write_bytes(fake_linux_image(0x40_0000))
+    initrd.write_bytes(b"070701" + bytes(10_000))
+    spec = GuestSpec.parse(f"{image},initrd={initrd},mem=64M,append=console=ttyS0")
+    (plan,) = plan_vms([spec], 256 << 20, has_h=True)
+    # the Image at RAM + 2 MiB (the hypervisor is its SBI), entered at its first byte
+    assert plan.elf.entry == RAM_BASE + (2 << 20)
+    assert plan.elf.segments[0].memory_size == 0x40_0000
+    # the initrd at the kernel's start plus half the VM's RAM (less than 128 MiB)
+    assert plan.initrd is not None
+    start = RAM_BASE + (2 << 20) + (32 << 20)
+    assert (plan.initrd.segments[0].address, plan.initrd.end) == (start, start + 10_006)
+    writes: dict[int, bytes] = {}
+    place_vm(lambda address, data: writes.__setitem__(address, data), plan)
+    assert writes[plan.host(start)] == initrd.read_bytes()
+    chosen = parse_dtb(writes[plan.host(plan.dtb_address)])["/chosen"]
+    assert chosen.get_str("bootargs") == "console=ttyS0"
+    assert chosen.get_u64("linux,initrd-start") == start
+    assert chosen.get_u64("linux,initrd-end") == start + 10_006
+
+
+def test_an_initrd_that_reaches_the_vms_tree_is_one_line(tmp_path):
+    image, initrd = tmp_path / "Image", tmp_path / "big.cpio"
+    image.write_bytes(fake_linux_image(0x40_0000))
+    initrd.write_bytes(bytes(2 << 20))
+    spec = GuestSpec.parse(f"{image},initrd={initrd},mem=8M")
+    with pytest.raises(LoadError, match=r"initrd=.* do not fit below the VM's device tree"):
+        plan_vms([spec], 256 << 20, has_h=True)
+
+
+@pytest.mark.parametrize(("virt", "letters"), [("hw", "imafdcsu"), ("trap", "imacsu")])
+def test_hw_vms_have_f_and_d_trap_vms_none(virt, letters):
+    (plan,) = plan_vms([GuestSpec.parse(f"{HELLO},virt={virt}")], 256 << 20, has_h=True)
+    place_vm(lambda address, data: None, plan)
+    isa = parse_dtb(plan.dtb)["/cpus/cpu@0"].get_str("riscv,isa")
+    assert isa == f"rv64{letters}_zicsr_zifencei_sstc"
+
+
 def test_hypervisor_node_describes_each_vm():
     plans = plan_vms(
         [GuestSpec.parse(HELLO), GuestSpec.parse(f"{HELLO},vcpus=2,mem=32M")], 256 << 20, True
