@@ -3,8 +3,9 @@
 The hypervisor (``firmware/hyp``, C, HS-mode) is an ordinary S-mode payload of the SBI firmware.
 What it runs is described to it the way a real machine describes things, in the device tree:
 rvh places each VM's RAM in host RAM (above ``HYPERVISOR_RESERVED``, 2 MiB aligned so the
-G-stage can use megapages), loads the guest ELF there at its own guest-physical addresses,
-writes the VM's own device tree (a QEMU-virt-like board) into that RAM, and adds to the host
+G-stage can use megapages), loads the guest ELF there at its own guest-physical addresses (or
+a Linux Image at RAM + 2 MiB, with ``initrd=`` where QEMU puts an initrd), writes the VM's own
+device tree (a QEMU-virt-like board) into that RAM, and adds to the host
 tree a ``/hypervisor`` node with one ``vm@N`` child per VM:
 
     reg = <host-physical base, size>;   rvh,guest-base = <0x80000000>;
