@@ -41,7 +41,7 @@ static int hw_init_vm(struct vm *vm)
     return gstage_map_vm(vm);
 }
 
-#define SSTATUS_FS_CLEAN    (2UL << SSTATUS_FS_SHIFT)   /* 3.1.6.6 */
+#define FS_CLEAN    ((unsigned long)EXTENSION_STATE_CLEAN << SSTATUS_FS_SHIFT)    /* 3.1.6.6 */
 
 static void hw_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsigned long a1)
 {
@@ -51,7 +51,7 @@ static void hw_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsi
     vcpu->regs.x[11] = a1;
     vcpu->regs.sepc = pc;
     vcpu->regs.sstatus = SSTATUS_SPP_MASK           /* sret lands in VS-mode ... */
-                       | SSTATUS_FS_CLEAN;          /* where its F and D may work (vsstatus.FS) */
+                       | FS_CLEAN;          /* where its F and D may work (vsstatus.FS) */
     vcpu->regs.hstatus = HSTATUS_SPV_MASK           /* ... with V=1 */
                        | HSTATUS_SPVP_MASK
                        | HSTATUS_VTW_MASK           /* wfi exits, so a waiting vCPU yields */
@@ -124,7 +124,7 @@ static void hw_save(struct vcpu *v)
     /* the guest's FP state is Dirty in sstatus.FS (saved at the exit) when it wrote any */
     if ((v->regs.sstatus & SSTATUS_FS_MASK) == SSTATUS_FS_MASK) {
         fp_save(v);
-        v->regs.sstatus = (v->regs.sstatus & ~SSTATUS_FS_MASK) | SSTATUS_FS_CLEAN;
+        v->regs.sstatus = (v->regs.sstatus & ~SSTATUS_FS_MASK) | FS_CLEAN;
     }
     vs->vsstatus = csr_read(CSR_VSSTATUS);
     vs->vsie = csr_read(CSR_VSIE);
