@@ -480,3 +480,24 @@ def test_linux_boots_as_an_hw_vm_with_its_disk_and_nic(tmp_path, io):
         assert counters["io_requests"] >= 1 and counters["virtio_mmio"] > 50
     else:
         assert counters["io_requests"] == 0 and machine.statistics()["iommu"]["translations"] > 0
+
+
+@pytest.mark.qemu
+def test_linux_boots_as_an_hw_vm_on_qemu_too(tmp_path):
+    # the same hypervisor, VM image (kernel and initrd in its RAM) and trees on QEMU 7.2: the
+    # VM's disk and NIC are QEMU's devices driven by the hypervisor, its RTC reads QEMU's
+    require_qemu()
+    image, initrd = LINUX / "Image", LINUX / "initramfs.cpio"
+    disk = virtio_image(tmp_path / "linux.img", "8M", 0)
+    spec = GuestSpec.parse(
+        f"{image},initrd={initrd},mem=256M,drive={disk},netdev=h0,append=console=ttyS0"
+    )
+    command = export_for_qemu([spec], tmp_path / "q", str(require_opensbi()))
+    qemu = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    lines = [line.strip() for line in qemu.stdout.splitlines()]
+    version = (LINUX / "kernel-version").read_text().strip()
+    assert f"RVH-LINUX-INIT: init running, kernel {version}" in lines, qemu.stdout[-3000:]
+    assert "virtio devices: 2" in lines and "awk: 4987.385095 3.3333e-11" in lines
+    assert "[vda] 16384 512-byte logical blocks (8.39 MB/8.00 MiB)" in qemu.stdout
+    assert "RVH-LINUX-POWEROFF" in lines
+    assert "hyp: vm 0 (hw): status 0 (poweroff)" in qemu.stdout  # the syscon, as natively
