@@ -114,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="SPEC",
-        help="a VM for --hyp: PATH[,virt=hw][,mem=SIZE][,vcpus=N][,append=TEXT]"
-        "[,drive=IMG[,readonly=on]]...[,netdev=ID]... "
+        help="a VM for --hyp: PATH[,virt=hw|trap|pv][,mem=SIZE][,vcpus=N][,initrd=PATH]"
+        "[,append=TEXT][,drive=IMG[,readonly=on]]...[,netdev=ID[,mac=MAC]]...[,io=PATH] "
         "(QEMU-style suboptions; repeatable, one VM each)",
     )
     run.add_argument(
@@ -393,7 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     virtio.add_argument(
         "--vm",
         action="store_true",
-        help="also as a VM of rvh's hypervisor over each I/O path (emulated, passthrough), "
+        help="also as a VM of rvh's hypervisor in each mode over each I/O path (hw: emulated, "
+        "passthrough; trap, pv: emulated), "
         "one table with exits per request (default 1 run each)",
     )
     overhead = bench_commands.add_parser(

@@ -3,8 +3,9 @@
 The hypervisor (``firmware/hyp``, C, HS-mode) is an ordinary S-mode payload of the SBI firmware.
 What it runs is described to it the way a real machine describes things, in the device tree:
 rvh places each VM's RAM in host RAM (above ``HYPERVISOR_RESERVED``, 2 MiB aligned so the
-G-stage can use megapages), loads the guest ELF there at its own guest-physical addresses,
-writes the VM's own device tree (a QEMU-virt-like board) into that RAM, and adds to the host
+G-stage can use megapages), loads the guest ELF there at its own guest-physical addresses (or
+a Linux Image at RAM + 2 MiB, with ``initrd=`` where QEMU puts an initrd), writes the VM's own
+device tree (a QEMU-virt-like board) into that RAM, and adds to the host
 tree a ``/hypervisor`` node with one ``vm@N`` child per VM:
 
     reg = <host-physical base, size>;   rvh,guest-base = <0x80000000>;
@@ -15,11 +16,12 @@ Nothing here is private to rvh: the same tree, images and hypervisor run on QEMU
 (``-dtb``, ``-device loader``), which is how the hypervisor is checked to be real.
 
 A guest SPEC is QEMU-style suboptions: ``PATH[,virt=hw|trap|pv][,mem=SIZE][,vcpus=N]
-[,initrd=PATH][,append=TEXT][,drive=PATH[,readonly=on]]...[,netdev=ID]...
+[,initrd=PATH][,append=TEXT][,drive=PATH[,readonly=on]]...[,netdev=ID[,mac=MAC]]...
 [,io=emulated|pv|passthrough][,spec=1.9.1]``;
 ``append`` takes the rest of its value up to the next known key, so a kernel command line may
 contain commas.  ``drive=`` and ``netdev=`` may repeat (one virtio device each, in the VM's slots
-from the highest down, drives first, as natively); ``readonly=`` applies to the drive before it.
+from the highest down, drives first, as natively); ``readonly=`` applies to the drive before it,
+``mac=`` to the NIC before it.
 
 A VM's disks and NICs are machine virtio-mmio devices that rvh attaches for it
 (:func:`attach_vm_devices`) and the hypervisor drives itself; the host tree lists each VM's
@@ -42,12 +44,13 @@ from rvh.config import MachineConfig
 from rvh.errors import ConfigError, LoadError
 from rvh.fdt import Board, DeviceTree, board_dtb, parse_dtb
 from rvh.isa import sbi
-from rvh.loader import LoadedElf, place_segments, read_elf
+from rvh.loader import LoadedElf, Segment, place_segments, read_kernel, read_regular_file
 
 GUEST_RAM_BASE = C.RAM_BASE  # every VM sees its RAM where QEMU's virt board has it
 HYPERVISOR_RESERVED = 64 << 20  # firmware (2 MiB) + the hypervisor's image, stacks and tables
 VM_ALIGN = 2 << 20  # G-stage megapages
 HOST_TREE_RESERVED = 2 << 20  # the host device tree goes in the top 2 MiB (QEMU's place for it)
+VM_IMAGE_OFFSET = 2 << 20  # a Linux Image in a VM: at RAM + 2 MiB, where an SBI payload goes
 DEFAULT_VM_MEMORY = 64 << 20
 MAX_VMS = 8
 MAX_VCPUS = 8
@@ -109,7 +112,9 @@ STATS_ADDRESS = C.RAM_BASE + HYPERVISOR_RESERVED - STATS_SIZE  # the top of the 
 VM_STATES = ("absent", "running", "shut down")
 assert STATS_PV + len(PV_FUNCTIONS) <= STATS_SLOT_WORDS
 
-_KEYS = ("virt", "mem", "vcpus", "initrd", "append", "drive", "readonly", "netdev", "io", "spec")
+_KEYS = (
+    "virt", "mem", "vcpus", "initrd", "append", "drive", "readonly", "netdev", "mac", "io", "spec",
+)  # fmt: skip
 # spec=: the privileged spec the guest kernel was written for; a trap VM can emulate 1.9.1's
 # (firmware/hyp/legacy.c)
 PRIVILEGED_SPECS = ("current", "1.9.1")
@@ -131,7 +136,7 @@ class VmDrive:
     readonly: bool = False
 
 
-_REPEATABLE = ("drive", "readonly", "netdev")
+_REPEATABLE = ("drive", "readonly", "netdev", "mac")
 
 
 @dataclass
@@ -146,6 +151,8 @@ class GuestSpec:
     append: str | None = None
     drives: list[VmDrive] = field(default_factory=list)
     netdevs: list[str] = field(default_factory=list)
+    # mac=MAC after a netdev=ID: that NIC's address (by its index in netdevs); else the default
+    macs: dict[int, str] = field(default_factory=dict)
     io: str = "emulated"
     spec: str = "current"
     virt_given: bool = False
@@ -219,6 +226,18 @@ class GuestSpec:
             if not value or "," in value:
                 raise ConfigError(f"--guest netdev={value!r}: a --netdev id or a hub name")
             self.netdevs.append(value)
+        elif key == "mac":
+            from rvh.devices.virtio.options import parse_mac
+
+            if not self.netdevs:
+                raise ConfigError("--guest mac= goes after the netdev=ID it is for")
+            if len(self.netdevs) - 1 in self.macs:
+                raise ConfigError(f"--guest mac={value}: a second mac= for one netdev=")
+            try:
+                parse_mac(value)
+            except ValueError as error:
+                raise ConfigError(f"--guest {error}") from None
+            self.macs[len(self.netdevs) - 1] = value
 
     @property
     def device_count(self) -> int:
@@ -236,6 +255,7 @@ class VmPlan:
     dtb: bytes = b""
     dtb_address: int = 0  # guest-physical
     name: str = field(default="")
+    initrd: LoadedElf | None = None  # initrd=, at its guest-physical place
 
     def host(self, guest_physical: int) -> int:
         return self.host_base + (guest_physical - GUEST_RAM_BASE)
@@ -265,10 +285,10 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
                 f"--guest {spec.path}: spec={spec.spec} needs virt=trap (the hypervisor emulates "
                 "that privileged interface on the hart)"
             )
-        if spec.virt != "hw" and spec.device_count and spec.io != "pv":
+        if spec.virt != "hw" and spec.io == "passthrough" and spec.device_count:
             raise ConfigError(
-                f"--guest {spec.path}: drive= and netdev= need virt=hw (virtio is not yet "
-                "emulated for trap and pv VMs) or io=pv"
+                f"--guest {spec.path}: io=passthrough needs virt=hw: a {spec.virt} VM has no "
+                "G-stage table for the IOMMU to translate its device's DMA with (use io=emulated)"
             )
         if spec.initrd is not None and not Path(spec.initrd).is_file():
             raise ConfigError(f"--guest initrd={spec.initrd}: no such file")
@@ -278,7 +298,9 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
     plans = []
     host = C.RAM_BASE + HYPERVISOR_RESERVED
     for index, spec in enumerate(specs):
-        elf = read_elf(spec.path)
+        # an ELF at its own addresses, a Linux Image where an SBI payload goes (0x8020_0000,
+        # as QEMU places it above the firmware): the hypervisor is the VM's SBI
+        elf = read_kernel(spec.path, GUEST_RAM_BASE + VM_IMAGE_OFFSET)
         ram_end = GUEST_RAM_BASE + spec.memory
         for segment in elf.segments:
             end = segment.address + segment.memory_size
@@ -289,7 +311,10 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
                 )
         if not GUEST_RAM_BASE <= elf.entry < ram_end:
             raise LoadError(f"{spec.path}: entry point {elf.entry:#x} is outside the VM's RAM")
-        plans.append(VmPlan(index, spec, host, elf, name=f"vm{index}"))
+        plan = VmPlan(index, spec, host, elf, name=f"vm{index}")
+        if spec.initrd is not None:
+            plan.initrd = _vm_initrd(spec, elf)
+        plans.append(plan)
         host += spec.memory
     needed = host_memory_needed(specs)
     if needed > machine_memory:
@@ -301,6 +326,27 @@ def plan_vms(specs: list[GuestSpec], machine_memory: int, has_h: bool) -> list[V
     return plans
 
 
+def _vm_initrd(spec: GuestSpec, kernel: LoadedElf) -> LoadedElf:
+    """``initrd=``: where QEMU 7.2 puts it (rvh.boot.kernel_and_initrd), the kernel's start plus
+    half the VM's RAM or 128 MiB, whichever is less; it must end below the VM's device tree."""
+    from rvh.boot import INITRD_OFFSET_MAX
+
+    assert spec.initrd is not None
+    data = read_regular_file(spec.initrd, "initrd")
+    start = min(segment.address for segment in kernel.segments)
+    start += min(spec.memory // 2, INITRD_OFFSET_MAX)
+    end = start + len(data)
+    limit = GUEST_RAM_BASE + spec.memory - HOST_TREE_RESERVED  # the VM's tree: its top 2 MiB
+    if end > limit:
+        raise LoadError(
+            f"--guest initrd={spec.initrd}: {len(data)} bytes at {start:#x} do not fit below the "
+            f"VM's device tree at {limit:#x} (try a larger mem=)"
+        )
+    if kernel.end > start:
+        raise LoadError(f"--guest {spec.path}: the kernel reaches the initrd at {start:#x}")
+    return LoadedElf(spec.initrd, start, [Segment(start, data, len(data))])
+
+
 def guest_device_tree(plan: VmPlan) -> bytes:
     """The VM's board: QEMU virt's layout, its own RAM and vCPUs, harts without H."""
     spec = plan.spec
@@ -308,11 +354,15 @@ def guest_device_tree(plan: VmPlan) -> bytes:
         harts=spec.vcpus,
         ram_size=spec.memory,
         ram_base=GUEST_RAM_BASE,
-        isa="rv64imacsu_zicsr_zifencei_sstc",
+        # hw vCPUs run on the hart's own F and D (the hypervisor switches them); trap and pv
+        # vCPUs have none (their FS stays Off: no FP state to emulate)
+        isa=("rv64imafdcsu" if spec.virt == "hw" else "rv64imacsu") + "_zicsr_zifencei_sstc",
         mmu_type="riscv,sv48",
         timebase_frequency=C.TIMEBASE_HZ,
         plic_ndev=0x60,
         bootargs=spec.append,
+        initrd_start=None if plan.initrd is None else plan.initrd.segments[0].address,
+        initrd_end=None if plan.initrd is None else plan.initrd.end,
     )
     return board_dtb(board)
 
@@ -322,9 +372,11 @@ def place_vm(write: Callable[[int, bytes], None], plan: VmPlan) -> None:
     from rvh.boot import qemu_fdt_address
 
     place_segments(plan.elf, write, plan.host_base - GUEST_RAM_BASE)
+    if plan.initrd is not None:
+        place_segments(plan.initrd, write, plan.host_base - GUEST_RAM_BASE)
     plan.dtb = guest_device_tree(plan)
     address = qemu_fdt_address(GUEST_RAM_BASE, plan.spec.memory, len(plan.dtb))
-    if address < plan.elf.end:
+    if address < max(plan.elf.end, plan.initrd.end if plan.initrd else 0):
         raise LoadError(f"{plan.spec.path}: no room for the VM's device tree above the image")
     plan.dtb_address = address
     write(plan.host(address), plan.dtb)
@@ -392,16 +444,21 @@ def attach_vm_devices(config: MachineConfig, specs: list[GuestSpec]) -> None:
             drives.append(text + (",readonly=on" if drive.readonly else "") + interface)
         vm_drive_index.append(mine)
         nics = []
-        for netdev in spec.netdevs:
+        for nic_index, netdev in enumerate(spec.netdevs):
+            mac = spec.macs.get(nic_index)
             if netdev in native_ids:
                 if native_ids[netdev] in claimed:
                     raise ConfigError(f"--guest netdev={netdev}: that socket has one VM already")
+                if mac is not None:
+                    raise ConfigError(
+                        f"--guest netdev={netdev},mac={mac}: the socket's MAC is its --netdev's"
+                    )
                 claimed.add(native_ids[netdev])
                 nics.append(native_ids[netdev])
                 netdevs[native_ids[netdev]] += interface
             else:
                 nics.append(len(netdevs))
-                netdevs.append(f"hub,id={netdev}{interface}")
+                netdevs.append(f"hub,id={netdev}" + (f",mac={mac}" if mac else "") + interface)
         vm_net_index.append(nics)
     try:
         is_pv = [parse_drive(text).pv for text in drives]

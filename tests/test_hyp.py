@@ -66,6 +66,10 @@ def test_append_takes_commas_up_to_the_next_known_key():
         ("g.elf,readonly=on,drive=a.img", "readonly= goes after the drive=PATH it is for"),
         ("g.elf,drive=", "drive= needs an image file"),
         ("g.elf,netdev=", "netdev=''"),
+        ("g.elf,mac=52:54:00:00:00:01,netdev=h", "mac= goes after the netdev=ID it is for"),
+        ("g.elf,netdev=h,mac=52:54:00:00:00:01,mac=52:54:00:00:00:02", "a second mac="),
+        ("g.elf,netdev=h,mac=52:54:00", "mac=52:54:00: expected six hex bytes"),
+        ("g.elf,netdev=h,mac=01:00:00:00:00:01", "mac=01:00:00:00:00:01"),
     ],
 )
 def test_bad_spec_is_one_line(text, message):
@@ -136,6 +140,55 @@ def test_vm_image_and_tree_land_in_its_host_ram():
     assert tree["/memory@80000000"].get_cells("reg") == [0, RAM_BASE, 0, 16 << 20]
     assert "h" not in tree["/cpus/cpu@0"].get_str("riscv,isa").split("_")[0][4:]
     assert tree["/chosen"].get_str("bootargs") == "quiet"
+
+
+def fake_linux_image(image_size: int) -> bytes:
+    """The 64-byte header of a RISC-V Linux Image (docs/linux.md) and a little code."""
+    header = bytearray(64)
+    header[0:4] = (0x0400006F).to_bytes(4, "little")  # jal x0, +64
+    header[16:24] = image_size.to_bytes(8, "little")
+    header[0x30:0x38] = b"RISCV\0\0\0"
+    header[0x38:0x3C] = b"RSC\x05"
+    return bytes(header) + bytes(4096)
+
+
+def test_a_linux_image_and_its_initrd_go_where_qemu_puts_them(tmp_path):
+    image, initrd = tmp_path / "Image", tmp_path / "initrd.cpio"
+    image.write_bytes(fake_linux_image(0x40_0000))
+    initrd.write_bytes(b"070701" + bytes(10_000))
+    spec = GuestSpec.parse(f"{image},initrd={initrd},mem=64M,append=console=ttyS0")
+    (plan,) = plan_vms([spec], 256 << 20, has_h=True)
+    # the Image at RAM + 2 MiB (the hypervisor is its SBI), entered at its first byte
+    assert plan.elf.entry == RAM_BASE + (2 << 20)
+    assert plan.elf.segments[0].memory_size == 0x40_0000
+    # the initrd at the kernel's start plus half the VM's RAM (less than 128 MiB)
+    assert plan.initrd is not None
+    start = RAM_BASE + (2 << 20) + (32 << 20)
+    assert (plan.initrd.segments[0].address, plan.initrd.end) == (start, start + 10_006)
+    writes: dict[int, bytes] = {}
+    place_vm(lambda address, data: writes.__setitem__(address, data), plan)
+    assert writes[plan.host(start)] == initrd.read_bytes()
+    chosen = parse_dtb(writes[plan.host(plan.dtb_address)])["/chosen"]
+    assert chosen.get_str("bootargs") == "console=ttyS0"
+    assert chosen.get_u64("linux,initrd-start") == start
+    assert chosen.get_u64("linux,initrd-end") == start + 10_006
+
+
+def test_an_initrd_that_reaches_the_vms_tree_is_one_line(tmp_path):
+    image, initrd = tmp_path / "Image", tmp_path / "big.cpio"
+    image.write_bytes(fake_linux_image(0x40_0000))
+    initrd.write_bytes(bytes(2 << 20))
+    spec = GuestSpec.parse(f"{image},initrd={initrd},mem=8M")
+    with pytest.raises(LoadError, match=r"initrd=.* do not fit below the VM's device tree"):
+        plan_vms([spec], 256 << 20, has_h=True)
+
+
+@pytest.mark.parametrize(("virt", "letters"), [("hw", "imafdcsu"), ("trap", "imacsu")])
+def test_hw_vms_have_f_and_d_trap_vms_none(virt, letters):
+    (plan,) = plan_vms([GuestSpec.parse(f"{HELLO},virt={virt}")], 256 << 20, has_h=True)
+    place_vm(lambda address, data: None, plan)
+    isa = parse_dtb(plan.dtb)["/cpus/cpu@0"].get_str("riscv,isa")
+    assert isa == f"rv64{letters}_zicsr_zifencei_sstc"
 
 
 def test_hypervisor_node_describes_each_vm():
@@ -256,10 +309,37 @@ def test_an_io_pv_vm_gets_machine_pv_devices_and_the_host_tree_names_them(tmp_pa
     assert vm.props["rvh,pv-devices"] == bytes.fromhex("0000000000000001")
     assert vm.props["rvh,io"] == b"pv\0"
     assert "rvh,virtio-slots" not in vm.props
-    # the pv path needs no device emulation: trap VMs may have it (the virtio paths not yet)
+    # trap VMs may have the pv path too
     plan_vms([GuestSpec.parse(f"{HELLO},drive={disk},io=pv,virt=trap")], 256 << 20, has_h=True)
-    with pytest.raises(ConfigError, match="need virt=hw"):
-        plan_vms([GuestSpec.parse(f"{HELLO},drive={disk},virt=trap")], 256 << 20, has_h=True)
+
+
+def test_a_vm_nic_gets_the_mac_given_after_it():
+    config = MachineConfig()
+    spec = GuestSpec.parse("a.elf,netdev=h0,netdev=h0,mac=52:54:00:00:00:07")
+    assert spec.macs == {1: "52:54:00:00:00:07"}
+    attach_vm_devices(config, [spec])
+    assert config.netdevs == ["hub,id=h0", "hub,id=h0,mac=52:54:00:00:00:07"]
+    socket = "socket,id=up,udp=127.0.0.1:5001,localaddr=127.0.0.1:5000"
+    with pytest.raises(ConfigError, match="the socket's MAC is its --netdev's"):
+        attach_vm_devices(
+            MachineConfig(netdevs=[socket]), [GuestSpec.parse("a,netdev=up,mac=52:54:00:00:00:01")]
+        )
+
+
+@pytest.mark.parametrize("virt", ["trap", "pv"])
+def test_trap_and_pv_vms_get_emulated_devices_but_not_passthrough(tmp_path, virt):
+    disk = tmp_path / "d.img"
+    disk.write_bytes(bytes(4096))
+    plans = plan_vms(
+        [GuestSpec.parse(f"{HELLO},virt={virt},drive={disk},netdev=h0")], 256 << 20, has_h=True
+    )
+    assert plans[0].spec.device_count == 2
+    with pytest.raises(ConfigError, match="io=passthrough needs virt=hw: a .* VM has no G-stage"):
+        spec = GuestSpec.parse(f"{HELLO},virt={virt},netdev=h0,io=passthrough")
+        plan_vms([spec], 256 << 20, has_h=True)
+    # on a hart without H the default mode is trap: passthrough is refused the same way
+    with pytest.raises(ConfigError, match="io=passthrough needs virt=hw: a trap VM"):
+        plan_vms([GuestSpec.parse(f"{HELLO},netdev=h0,io=passthrough")], 256 << 20, has_h=False)
 
 
 def test_a_passthrough_vm_gets_the_iommu_and_its_node_says_so():

@@ -41,6 +41,8 @@ static int hw_init_vm(struct vm *vm)
     return gstage_map_vm(vm);
 }
 
+#define FS_CLEAN    ((unsigned long)EXTENSION_STATE_CLEAN << SSTATUS_FS_SHIFT)    /* 3.1.6.6 */
+
 static void hw_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsigned long a1)
 {
     memset(&vcpu->regs, 0, sizeof(vcpu->regs));
@@ -48,7 +50,8 @@ static void hw_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsi
     vcpu->regs.x[10] = a0;
     vcpu->regs.x[11] = a1;
     vcpu->regs.sepc = pc;
-    vcpu->regs.sstatus = SSTATUS_SPP_MASK;          /* sret lands in VS-mode ... */
+    vcpu->regs.sstatus = SSTATUS_SPP_MASK           /* sret lands in VS-mode ... */
+                       | FS_CLEAN;          /* where its F and D may work (vsstatus.FS) */
     vcpu->regs.hstatus = HSTATUS_SPV_MASK           /* ... with V=1 */
                        | HSTATUS_SPVP_MASK
                        | HSTATUS_VTW_MASK           /* wfi exits, so a waiting vCPU yields */
@@ -60,21 +63,69 @@ static void hw_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsi
  * address in VS-mode with a0 = its id, a1 = the opaque value, vsatp = 0 and interrupts off. */
 static void hw_resume(struct vcpu *vcpu)
 {
-    unsigned long hstatus = vcpu->regs.hstatus;
+    unsigned long hstatus = vcpu->regs.hstatus, fs = vcpu->regs.sstatus & SSTATUS_FS_MASK;
     memset(&vcpu->regs, 0, sizeof(vcpu->regs));
     vcpu->regs.x[10] = vcpu->id;
     vcpu->regs.x[11] = vcpu->resume_opaque;
     vcpu->regs.sepc = vcpu->resume_pc;
-    vcpu->regs.sstatus = SSTATUS_SPP_MASK;
+    vcpu->regs.sstatus = SSTATUS_SPP_MASK | fs;
     vcpu->regs.hstatus = hstatus;
     csr_write(CSR_VSATP, 0);
     csr_clear(CSR_VSSTATUS, SSTATUS_SIE_MASK);
     vcpu->resume_pending = 0;
 }
 
+/*
+ * F and D (the VM's harts have them, as the machine's do): with V=1 an FP instruction needs
+ * both vsstatus.FS and the HS sstatus.FS on (8.2.1), so an hw vCPU runs with sstatus.FS at
+ * least Initial; the hypervisor itself never touches FP, so the registers are switched only
+ * when another vCPU takes the hart, and saved only when the guest may have changed them.
+ */
+#define FP_REGS(op, base) \
+    op " f0, 0(" base ")\n" op " f1, 8(" base ")\n" op " f2, 16(" base ")\n" \
+    op " f3, 24(" base ")\n" op " f4, 32(" base ")\n" op " f5, 40(" base ")\n" \
+    op " f6, 48(" base ")\n" op " f7, 56(" base ")\n" op " f8, 64(" base ")\n" \
+    op " f9, 72(" base ")\n" op " f10, 80(" base ")\n" op " f11, 88(" base ")\n" \
+    op " f12, 96(" base ")\n" op " f13, 104(" base ")\n" op " f14, 112(" base ")\n" \
+    op " f15, 120(" base ")\n" op " f16, 128(" base ")\n" op " f17, 136(" base ")\n" \
+    op " f18, 144(" base ")\n" op " f19, 152(" base ")\n" op " f20, 160(" base ")\n" \
+    op " f21, 168(" base ")\n" op " f22, 176(" base ")\n" op " f23, 184(" base ")\n" \
+    op " f24, 192(" base ")\n" op " f25, 200(" base ")\n" op " f26, 208(" base ")\n" \
+    op " f27, 216(" base ")\n" op " f28, 224(" base ")\n" op " f29, 232(" base ")\n" \
+    op " f30, 240(" base ")\n" op " f31, 248(" base ")\n"
+
+struct fp_state {
+    uint64_t f[32];
+    unsigned long fcsr;
+};
+
+/* each hw vCPU's FP registers while another vCPU has the hart */
+static struct fp_state fp_states[HYP_MAX_VMS][HYP_MAX_VCPUS];
+
+static void fp_save(struct vcpu *v)
+{
+    struct fp_state *fp = &fp_states[v->vm->id][v->id];
+    unsigned long fcsr;
+    __asm__ __volatile__(".option push\n.option arch, +d\n" FP_REGS("fsd", "%1")
+                         "frcsr %0\n.option pop" : "=r"(fcsr) : "r"(fp->f) : "memory");
+    fp->fcsr = fcsr;
+}
+
+static void fp_load(const struct vcpu *v)
+{
+    const struct fp_state *fp = &fp_states[v->vm->id][v->id];
+    __asm__ __volatile__(".option push\n.option arch, +d\n" FP_REGS("fld", "%0")
+                         "fscsr %1\n.option pop" :: "r"(fp->f), "r"(fp->fcsr) : "memory");
+}
+
 static void hw_save(struct vcpu *v)
 {
     struct vs_csrs *vs = &v->vs;
+    /* the guest's FP state is Dirty in sstatus.FS (saved at the exit) when it wrote any */
+    if ((v->regs.sstatus & SSTATUS_FS_MASK) == SSTATUS_FS_MASK) {
+        fp_save(v);
+        v->regs.sstatus = (v->regs.sstatus & ~SSTATUS_FS_MASK) | FS_CLEAN;
+    }
     vs->vsstatus = csr_read(CSR_VSSTATUS);
     vs->vsie = csr_read(CSR_VSIE);
     vs->vstvec = csr_read(CSR_VSTVEC);
@@ -103,6 +154,9 @@ static void hw_load(struct vcpu *v)
     csr_write(CSR_VSTIMECMP, vs->vstimecmp);
     csr_write(CSR_HVIP, vs->hvip);
     csr_write(CSR_SCOUNTEREN, vs->scounteren);
+    /* sstatus.FS must be on to write the registers; the guest's own FS is in regs.sstatus */
+    csr_set(CSR_SSTATUS, SSTATUS_FS_MASK);
+    fp_load(v);
 }
 
 /* Enter a trap in the guest as its own hart would (4.1.1, 4.1.2): the exception goes to its

@@ -1,10 +1,12 @@
 /*
  * vplic.c - each VM's PLIC (RISC-V PLIC specification 1.0.0, at QEMU virt's address and layout):
- * its registers are emulated on every access (a G-stage fault, like the virtio registers), and
- * a source pending and enabled above the threshold of a hart's S-mode context (2 * hart + 1)
- * sets that vCPU's VSEIP in hvip (8.2.4), which the guest takes as its own supervisor external
- * interrupt.  Sources are level-triggered (the virtio devices' InterruptStatus != 0): a source
- * is pending while its level is high and it is not claimed; a completion lets it pend again.
+ * its registers are emulated on every access (a G-stage fault in hw mode, a shadow-table fault
+ * in trap and pv modes, like the virtio registers), and a source pending and enabled above the
+ * threshold of a hart's S-mode context (2 * hart + 1) raises that vCPU's supervisor external
+ * interrupt: VSEIP in hvip for an hw vCPU (8.2.4), SEIP of the virtual hart for a trap or pv
+ * vCPU (trap.c injects it).  Sources are level-triggered (the virtio devices' InterruptStatus
+ * != 0): a source is pending while its level is high and it is not claimed; a completion lets
+ * it pend again.
  */
 #include "vio.h"
 #include "rvh/libc.h"
@@ -55,7 +57,9 @@ static void update(struct vm *vm)
     for (unsigned h = 0; h < vm->nvcpus; h++) {
         struct vcpu *v = &vm->vcpus[h];
         int line = best_source(p, 2 * h + 1, 1) != 0;
-        if (vm->mode != VIRT_HW) {          /* trap and pv: the virtual hart's sip.SEIP */
+        if (vm->mode != VIRT_HW) {
+            /* trap and pv: the virtual hart's SEIP, delivered when the hypervisor next returns
+             * into the guest (trap.c's deliver_interrupts), or ending its wfi */
             if (line)
                 v->vh.sip |= MIP_SEIP_MASK;
             else

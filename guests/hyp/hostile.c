@@ -82,6 +82,8 @@ static void wild_page_tables(void)
     sfence_vma_all();
 }
 
+static void fp_registers(void);
+
 static long run_code(uint32_t first, uint32_t second)
 {
     code[0] = first;
@@ -132,14 +134,37 @@ static void privileged_instructions(void)
         illegal++;
     }
     CHECK_EQ(220, run_code(0x12000073, NOP), -1);  /* sfence.vma: the VM's own TLB, allowed */
-    /* The VM's harts have no F: even with its own FS turned on, an FP instruction is illegal
-     * (the hypervisor keeps the HS-level FS Off, 8.2.1), so the shared f registers stay out
-     * of reach */
+    fp_registers();
+}
+
+/* An hw VM's harts have F and D (its device tree says so; the hypervisor switches the f
+ * registers between vCPUs): a value in f0 stays the VM's own while the other VMs take the
+ * hart.  A trap or pv VM's have none: even with its own FS turned on, an FP instruction is
+ * illegal (the real FS stays Off), so the f registers of others stay out of reach. */
+static void fp_registers(void)
+{
     csr_set(CSR_SSTATUS, 1UL << SSTATUS_FS_SHIFT);                 /* FS = Initial */
-    CHECK_EQ(221, run_code(0xf2050053, NOP), CAUSE_ILLEGAL_INSTRUCTION);   /* fmv.d.x f0, a0 */
-    CHECK_EQ(222, run_code(0x00302573, NOP), CAUSE_ILLEGAL_INSTRUCTION);   /* csrr a0, fcsr */
+    long fmv = run_code(0xf2050053, NOP);                           /* fmv.d.x f0, a0 */
+    long fcsr = run_code(0x00302573, NOP);                          /* csrr a0, fcsr */
+    if (fmv == -1) {
+        CHECK_EQ(223, fcsr, -1);
+        unsigned long pattern = 0x0123456789abcdefUL, back;
+        __asm__ __volatile__(".option push\n.option arch, +d\nfmv.d.x f0, %0\n.option pop"
+                             ::"r"(pattern));
+        unsigned long until = csr_read(CSR_TIME) + 50000;           /* 5 ms: several slices */
+        while (csr_read(CSR_TIME) < until)
+            ;
+        __asm__ __volatile__(".option push\n.option arch, +d\nfmv.x.d %0, f0\n.option pop"
+                             : "=r"(back));
+        CHECK_EQ(224, back, pattern);
+        printf("hostile: F and D are its own: f0 kept across other VMs' slices\n");
+    } else {
+        CHECK_EQ(221, fmv, CAUSE_ILLEGAL_INSTRUCTION);
+        CHECK_EQ(222, fcsr, CAUSE_ILLEGAL_INSTRUCTION);
+        illegal += 2;
+        printf("hostile: no F and D: FP instructions are illegal\n");
+    }
     csr_clear(CSR_SSTATUS, SSTATUS_FS_MASK);
-    illegal += 2;
 }
 
 static void expect_sbi_error(long n, struct sbiret r, long error)

@@ -4,11 +4,13 @@ guests/virtio/blkbench reads and writes 4 passes over 32 MiB with 4 KiB and 64 K
 (up to 256 in flight); guests/virtio/netbench sends 300,000 64-byte and 150,000 1500-byte
 frames from one NIC to another on a hub.  Each phase is timed by its ``phase:`` marker.
 
-``rvh bench virtio --vm`` runs the same guests natively and as a VM of rvh's hypervisor over
-each I/O path (hw mode: emulated, pv, passthrough) and prints one table: MB/s, frames/s, and
-the VM's exits per request (descriptor chains the machine devices served, or requests of its pv
-devices).  The pv rows run guests/virtio/pvblkbench and pvnetbench, the same workloads through
-the platform I/O extension (natively on the built-in SBI's, as a VM on the hypervisor's).
+``rvh bench virtio --vm`` runs the same guests natively and as a VM of rvh's hypervisor in
+each mode over each I/O path it has (hw: emulated, pv, passthrough; trap and pv: emulated, a pv
+VM running the guests' pv builds) and prints one table: MB/s, frames/s, and the VM's exits per
+request (descriptor chains the machine devices served, or requests of its pv devices), then
+what those exits were.  The pv I/O rows run guests/virtio/pvblkbench and pvnetbench, the same
+workloads through the platform I/O extension (natively on the built-in SBI's, as a VM on the
+hypervisor's).
 """
 
 from __future__ import annotations
@@ -32,13 +34,25 @@ BLK_BYTES = 4 * (32 << 20)  # per phase: PASSES x REGION_BYTES in blkbench.c
 NET_FRAMES = {"net-64": 300_000, "net-1500": 150_000}  # FRAMES_64, FRAMES_1500 in netbench.c
 
 
-# (label, --guest suboptions or None for native, the pv guests and devices or the virtio ones)
+# (label, --guest suboptions or None for native, the guests' build directory, whether the
+# disks and NICs are the platform I/O extension's (io=pv, the pv I/O guests) or virtio's)
 VM_CONFIGS = (
-    ("native", None, False),
-    ("native, pv", None, True),
-    ("hw, emulated", "io=emulated", False),
-    ("hw, pv", "io=pv", True),
-    ("hw, passthrough", "io=passthrough", False),
+    ("native", None, "virtio", False),
+    ("native, pv I/O", None, "virtio", True),
+    ("hw, emulated", "virt=hw,io=emulated", "virtio", False),
+    ("hw, pv I/O", "virt=hw,io=pv", "virtio", True),
+    ("hw, passthrough", "virt=hw,io=passthrough", "virtio", False),
+    ("trap, emulated", "virt=trap,io=emulated", "virtio", False),
+    ("pv, emulated", "virt=pv,io=emulated", "virtio-pv", False),
+)
+# what a VM's exits were, per request: (column, the stats counters it adds up)
+EXIT_KINDS = (
+    ("virtio", ("virtio_mmio",)),
+    ("plic", ("plic_mmio",)),
+    ("host irq", ("interrupts",)),
+    ("csr+sret", ("csr", "sret")),
+    ("wfi", ("wfi",)),
+    ("sbi", ("ecall",)),
 )
 BLK_PHASES = ("read-4k", "write-4k", "read-64k", "write-64k")
 
@@ -52,17 +66,21 @@ def _chains(machine: Machine) -> int:
     return chains + sum(device.stats["requests"] for device in machine.pv_devices)
 
 
-def _record(counts: list[tuple[int, int]], is_vm: bool, machine: Machine) -> None:
+Counts = list[tuple[dict[str, int], int]]  # (the VM's counters, chains) of each run
+
+
+def _record(counts: Counts, is_vm: bool, machine: Machine) -> None:
     from rvh.hyp import STATS_ADDRESS, STATS_SIZE, read_stats
 
-    exits = 0
+    counters: dict[str, int] = {}
     if is_vm:
-        exits = read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE))[0].counters["exits"]
-    counts.append((exits, _chains(machine)))
+        counters = read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE))[0].counters
+    counts.append((counters, _chains(machine)))
 
 
-def _per_request(counts: list[tuple[int, int]]) -> str:
-    exits, chains = sum(c[0] for c in counts), sum(c[1] for c in counts)
+def _per_request(counts: Counts, names: tuple[str, ...] = ("exits",)) -> str:
+    chains = sum(c[1] for c in counts)
+    exits = sum(c[0].get(name, 0) for c in counts for name in names)
     return f"{exits / chains:.2f}" if chains else "-"
 
 
@@ -75,12 +93,12 @@ def bench_virtio_vm(repeat: int = 1) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="rvh-bench-") as tmp:
         image = Path(tmp) / "bench.img"
-        for label, vm, pv in VM_CONFIGS:
+        for label, vm, guests, pv in VM_CONFIGS:
             interface = ",if=pv" if pv else ""
             blk_guest, net_guest = ("pvblkbench", "pvnetbench") if pv else ("blkbench", "netbench")
             rates: dict[str, list[float]] = {}
-            blk_counts: list[tuple[int, int]] = []  # (VM exits, chains) of each run
-            net_counts: list[tuple[int, int]] = []
+            blk_counts: Counts = []
+            net_counts: Counts = []
 
             for _ in range(repeat):
                 subprocess.run(
@@ -91,7 +109,7 @@ def bench_virtio_vm(repeat: int = 1) -> int:
                 # natively the machine's devices; a VM's are its --guest suboptions
                 config = MachineConfig(drives=[] if vm else [f"file={image},format=raw{interface}"])
                 for phase in run_phases(
-                    build / "virtio" / f"{blk_guest}.elf", sbi=True, config=config,
+                    build / guests / f"{blk_guest}.elf", sbi=True, config=config,
                     vm=f"{vm},drive={image}" if vm else None,
                     finished=partial(_record, blk_counts, vm is not None),
                 ):  # fmt: skip
@@ -102,7 +120,7 @@ def bench_virtio_vm(repeat: int = 1) -> int:
                     netdevs=[] if vm else [f"hub,id=h0,mac={mac}{interface}" for mac in macs]
                 )
                 for phase in run_phases(
-                    build / "virtio" / f"{net_guest}.elf", sbi=True, config=config,
+                    build / guests / f"{net_guest}.elf", sbi=True, config=config,
                     vm=f"{vm},netdev=h0,netdev=h0" if vm else None,
                     finished=partial(_record, net_counts, vm is not None),
                 ):  # fmt: skip
@@ -115,16 +133,26 @@ def bench_virtio_vm(repeat: int = 1) -> int:
                 _per_request(counts) if vm is not None else "-"
                 for counts in (blk_counts, net_counts)
             ]
-            rows.append((label, median, per_request))
+            kinds = [
+                [_per_request(counts, names) for _, names in EXIT_KINDS]
+                for counts in (blk_counts, net_counts)
+            ]
+            rows.append((label, median, per_request, kinds if vm is not None else None))
     print(f"rvh bench virtio --vm: {repeat} run(s) each, medians (wall time)")
     header = "  ".join(f"{name:>10}" for name in (*BLK_PHASES, *NET_FRAMES))
     print(f"  {'':<16}{header}  {'exits/request':>17}")
     units = [f"{'MB/s':>10}" for _ in BLK_PHASES] + [f"{'frames/s':>10}" for _ in NET_FRAMES]
     print(f"  {'':<16}" + "  ".join(units) + f"  {'blk':>8} {'net':>8}")
-    for label, median, per_request in rows:
+    for label, median, per_request, _ in rows:
         cells = [f"{median.get(name, 0):10.1f}" for name in BLK_PHASES]
         cells += [f"{median.get(name, 0):10,.0f}" for name in NET_FRAMES]
         print(f"  {label:<16}" + "  ".join(cells) + f"  {per_request[0]:>8} {per_request[1]:>8}")
+    print("exits per request, by kind (blk / net)")
+    print(f"  {'':<16}" + "  ".join(f"{name:>13}" for name, _ in EXIT_KINDS))
+    for label, _, _, by_kind in rows:
+        if by_kind is not None:
+            cells = [f"{blk:>6}/{net:<6}" for blk, net in zip(*by_kind, strict=True)]
+            print(f"  {label:<16}" + "  ".join(cells))
     return 0
 
 

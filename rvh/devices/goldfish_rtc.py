@@ -32,8 +32,8 @@ CLEAR_ALARM = 0x14
 ALARM_STATUS = 0x18
 CLEAR_INTERRUPT = 0x1C
 
-MASK32 = 0xFFFF_FFFF
-MASK64 = (1 << 64) - 1
+_MASK32 = 0xFFFF_FFFF
+_MASK64 = (1 << 64) - 1
 
 
 class GoldfishRtc:
@@ -76,7 +76,7 @@ class GoldfishRtc:
         self.irq_pending = bool(saved["irq"][1])
 
     def now_ns(self) -> int:
-        return (self.base_ns + self.elapsed_ns() + self.offset_ns) & MASK64
+        return (self.base_ns + self.elapsed_ns() + self.offset_ns) & _MASK64
 
     def poll(self) -> None:
         """Fire the alarm if its time has come."""
@@ -91,7 +91,7 @@ class GoldfishRtc:
         if offset == TIME_LOW:
             now = self.now_ns()
             self.time_high_latch = now >> 32
-            return now & MASK32
+            return now & _MASK32
         if offset == TIME_HIGH:
             return self.time_high_latch
         if offset == IRQ_ENABLED:
@@ -101,7 +101,7 @@ class GoldfishRtc:
         return 0
 
     def write(self, offset: int, size: int, value: int) -> None:
-        value &= MASK32
+        value &= _MASK32
         if offset == TIME_LOW:
             wanted = self.time_high_written << 32 | value
             self.offset_ns += wanted - self.now_ns()

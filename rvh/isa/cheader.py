@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 
 from rvh import config
-from rvh.devices import plic, syscon, uart16550
+from rvh.devices import goldfish_rtc, plic, syscon, uart16550
 from rvh.devices.virtio import mmio as virtio_mmio
 from rvh.devices.virtio import queue as virtio_queue
 from rvh.isa import causes, fields, sbi
@@ -71,6 +71,7 @@ DEVICE_PREFIXES: tuple[tuple[ModuleType, str], ...] = (
     (uart16550, "UART_"),
     (plic, "PLIC_"),
     (virtio_mmio, "VIRTIO_MMIO_"),
+    (goldfish_rtc, "GOLDFISH_RTC_"),
 )
 # ... and modules whose constants already carry the spec's C names: only those are written
 SPEC_NAMED: tuple[tuple[ModuleType, str], ...] = (
@@ -185,7 +186,8 @@ def sections() -> list[Section]:
             "Memory map of the virt board (rvh/config.py)", list(_plain_constants(config)), True
         ),
         Section(
-            "Device registers (rvh/devices/syscon.py, uart16550.py, plic.py, virtio/mmio.py)",
+            "Device registers (rvh/devices/syscon.py, uart16550.py, plic.py, virtio/mmio.py, "
+            "goldfish_rtc.py)",
             device_pairs,
             True,
         ),

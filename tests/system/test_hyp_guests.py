@@ -369,6 +369,11 @@ def test_a_hostile_vm_gets_architectural_answers_and_touches_nobody(mode):
     assert re.search(r"\[vm1\] hostile: 63 access faults, \d+ illegal instructions, 24 SBI", text)
     assert "[vm0] victim: 1 MiB intact after 8 rounds" in text
     assert "[vm2] PASS smode/hello" in text
+    # an hw VM's harts have F and D of their own (switched between vCPUs), the others none
+    if mode == "hw":
+        assert "[vm1] hostile: F and D are its own: f0 kept across other VMs' slices" in text
+    else:
+        assert "[vm1] hostile: no F and D: FP instructions are illegal" in text
     # and the hypervisor's own code is what was loaded
     address, code = hypervisor_text()
     assert machine.bus.read_bytes(address, len(code)) == code

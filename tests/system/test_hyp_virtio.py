@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from support import (
@@ -46,9 +47,8 @@ run_native = run_sbi_elf
 def run_vms(*specs_text: str, **config):
     """The VMs under the hypervisor, their devices attached as rvh run --hyp attaches them."""
     specs = [GuestSpec.parse(text) for text in specs_text]
-    machine_config = MachineConfig(
-        memory=host_memory_needed(specs), max_instructions=2_000_000_000, **config
-    )
+    config.setdefault("max_instructions", 2_000_000_000)
+    machine_config = MachineConfig(memory=host_memory_needed(specs), **config)
     attach_vm_devices(machine_config, specs)
     output = bytearray()
     machine = Machine(machine_config, output=output.extend)
@@ -76,14 +76,38 @@ def native_blk(tmp_path_factory):
     return output, disk0.read_bytes()
 
 
+NO_H = "acdfimsu"  # --cpu rv64,h=off: the hart without the H extension
+
+# (virt, io, misa letters of the hart): each mode over each path it has; trap also without H
+VM_PATHS = [
+    pytest.param("hw", "emulated", None, id="hw-emulated"),
+    pytest.param("hw", "passthrough", None, id="hw-passthrough"),
+    pytest.param("trap", "emulated", None, id="trap-emulated"),
+    pytest.param("trap", "emulated", NO_H, id="trap-emulated-h=off"),
+    pytest.param("pv", "emulated", None, id="pv-emulated"),
+]
+
+
+def vm_guest(name: str, virt: str) -> Path:
+    """The virtio guest for a mode: a pv VM runs its pv build (guests/build/virtio-pv)."""
+    return require_guest(GUESTS / "virtio-pv" / f"{name}.elf") if virt == "pv" else guest(name)
+
+
+def hart(extensions: str | None) -> dict[str, str]:
+    return {"extensions": extensions} if extensions else {}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("io", ["emulated", "passthrough"])
-def test_blk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path, native_blk, io):
+@pytest.mark.parametrize(("virt", "io", "extensions"), VM_PATHS)
+def test_blk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(
+    tmp_path, native_blk, virt, io, extensions
+):
     native, native_disk = native_blk
     disk0, disk1 = image(tmp_path / "vm0.img", "8M", 0), image(tmp_path / "vm1.img", "1M", 1)
     read_only_before = disk1.read_bytes()
     result, output, machine, stats = run_vms(
-        f"{guest('blk')},drive={disk0},drive={disk1},readonly=on,io={io}"
+        f"{vm_guest('blk', virt)},virt={virt},drive={disk0},drive={disk1},readonly=on,io={io}",
+        **hart(extensions),
     )
     assert "PASS virtio/blk" in output, output[-3000:]  # (a lone VM's lines have no [vm0])
     assert result.status == 0
@@ -105,6 +129,10 @@ def test_blk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path, native_
         assert counters["virtio_mmio"] > 1000
         assert counters["mmio"] >= counters["virtio_mmio"] + counters["plic_mmio"]
         assert "iommu" not in machine.statistics()
+        if virt != "hw":
+            # each completion reached the guest kernel in U-mode as an injected SEIP
+            assert counters["injected_interrupts"] >= counters["io_irqs"] // 2 > 0
+            assert stats[0].mode == virt
     else:
         # the device's registers are the VM's: only the scan of the 6 empty slots exits (6
         # registers each), and nothing is copied; its DMA went through the IOMMU
@@ -115,8 +143,14 @@ def test_blk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(tmp_path, native_
 
 
 @pytest.mark.slow
-def test_net_guest_as_a_vm_talks_between_its_two_nics_on_a_hub():
-    result, output, machine, stats = run_vms(f"{guest('net')},netdev=h0,netdev=h0")
+@pytest.mark.parametrize(
+    ("virt", "extensions"),
+    [("hw", None), ("trap", None), pytest.param("trap", NO_H, id="trap-h=off"), ("pv", None)],
+)
+def test_net_guest_as_a_vm_talks_between_its_two_nics_on_a_hub(virt, extensions):
+    result, output, machine, stats = run_vms(
+        f"{vm_guest('net', virt)},virt={virt},netdev=h0,netdev=h0", **hart(extensions)
+    )
     assert "PASS virtio/net" in output, output[-3000:]
     assert result.status == 0
     _, native, _ = run_native(guest("net"), netdevs=["hub,id=h0", "hub,id=h0"])
@@ -133,6 +167,72 @@ def test_net_guest_as_a_vm_talks_between_its_two_nics_on_a_hub():
     assert counters["io_errors"] == 0
     for nic in machine.statistics()["virtio"].values():
         assert nic["rx_dropped_overrun"] == 0  # the hub held senders back instead
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("initiator", "echoer"), [("hw", "trap"), ("pv", "hw"), ("trap", "pv")])
+def test_two_vms_exchange_frames_on_one_hub(initiator, echoer):
+    # udppeer in each VM, one NIC each on hub h0: the NIC whose MAC ends in :01 sends 200 frames
+    # (60..1514 bytes), the other echoes each back with the addresses swapped; both check every
+    # byte.  The frames cross from one VM's emulated NIC through the hypervisor to a machine NIC,
+    # over the hub, and up the other VM's.
+    result, output, machine, stats = run_vms(
+        f"{vm_guest('udppeer', initiator)},virt={initiator},netdev=h0,mac=52:54:00:00:00:01",
+        f"{vm_guest('udppeer', echoer)},virt={echoer},netdev=h0,mac=52:54:00:00:00:02",
+    )
+    assert result.status == 0, output[-3000:]
+    assert "[vm0] udppeer: initiator, mac ..:01" in output
+    assert "[vm1] udppeer: echoer, mac ..:02" in output
+    assert "[vm0] udppeer: 200 frames echoed back intact" in output, output[-3000:]
+    assert "[vm0] PASS virtio/udppeer" in output and "[vm1] PASS virtio/udppeer" in output
+    nics = machine.statistics()["virtio"]
+    assert set(nics) == {"virtio-net0", "virtio-net1"}
+    for nic in nics.values():  # frames both ways: 200 out and 200 back at least (retries add)
+        assert nic["tx_frames"] >= 200 and nic["rx_frames"] >= 200
+    for vm in stats[:2]:
+        assert vm.counters["io_requests"] >= 400 and vm.counters["io_errors"] == 0
+
+
+@pytest.mark.slow
+def test_a_trap_vm_and_a_native_guest_in_two_rvh_processes_exchange_frames():
+    # the VM owns the first process' UDP link (netdev=n0 names the native --netdev socket); a
+    # native guest on the built-in SBI is the other end
+    a, b = free_udp_ports(2)
+    link = "socket,id=n0,udp=127.0.0.1:{},localaddr=127.0.0.1:{},mac=52:54:00:00:00:0{}"
+    vm = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", "--hyp",
+         "--netdev", link.format(b, a, 1),
+         "--guest", f"{guest('udppeer')},virt=trap,netdev=n0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+    )  # fmt: skip
+    native = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", "--sbi", str(guest("udppeer")),
+         "--netdev", link.format(a, b, 2)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        out_vm, err_vm = vm.communicate(timeout=300)
+        out_native, err_native = native.communicate(timeout=300)
+    finally:
+        vm.kill()
+        native.kill()
+    assert vm.returncode == 0, out_vm.decode()[-2000:] + err_vm.decode()[-1000:]
+    assert native.returncode == 0, out_native.decode()[-2000:] + err_native.decode()[-1000:]
+    assert b"udppeer: initiator, mac ..:01" in out_vm
+    assert b"200 frames echoed back intact" in out_vm
+    assert b"udppeer: echoer, mac ..:02" in out_native and b"PASS virtio/udppeer" in out_native
+
+
+def free_udp_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
 
 
 @pytest.mark.slow
@@ -177,14 +277,15 @@ def hypervisor_text() -> tuple[int, bytes]:
         return text["sh_addr"], text.data()
 
 
-def test_hostile_rings_never_crash_the_hypervisor_or_touch_anybody(tmp_path):
+@pytest.mark.parametrize("virt", ["hw", "trap"])
+def test_hostile_rings_never_crash_the_hypervisor_or_touch_anybody(tmp_path, virt):
     # wild buffers, loops, bad indices, bad indirect tables, wild rings, an oversized request
     # and a reset mid-request, beside a victim checking its memory and a bystander
     disk = image(tmp_path / "disk.img", "1M", 1)
     before = disk.read_bytes()
     result, output, machine, stats = run_vms(
         str(GUESTS / "hyp" / "victim.elf"),
-        f"{require_guest(GUESTS / 'hyp' / 'ringhostile.elf')},drive={disk}",
+        f"{require_guest(GUESTS / 'hyp' / 'ringhostile.elf')},virt={virt},drive={disk}",
         str(GUESTS / "smode" / "hello.elf"),
     )
     assert result.status == 0, output[-3000:]
@@ -236,14 +337,15 @@ def test_net_guest_with_both_nics_assigned():
     assert machine.statistics()["hubs"]["h0"]["frames"] > 1000
 
 
-def test_random_rings_get_answers_and_touch_nobody(tmp_path):
+@pytest.mark.parametrize("virt", ["hw", "trap"])
+def test_random_rings_get_answers_and_touch_nobody(tmp_path, virt):
     # 400 rounds of random descriptor tables (half honest requests, half noise) beside a victim:
     # every chain is completed or refused with NEEDS_RESET, never left hanging, and every honest
     # request gets its status (the guest checks both)
     disk = image(tmp_path / "scratch.img", "1M", 1)
     fuzz = require_guest(GUESTS / "hyp" / "ringfuzz.elf")
     result, output, machine, stats = run_vms(
-        f"{fuzz},drive={disk}", str(GUESTS / "hyp" / "victim.elf")
+        f"{fuzz},virt={virt},drive={disk}", str(GUESTS / "hyp" / "victim.elf")
     )
     assert result.status == 0, output[-3000:]
     found = re.search(
@@ -259,7 +361,8 @@ def test_random_rings_get_answers_and_touch_nobody(tmp_path):
 
 
 @pytest.mark.qemu
-def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path):
+@pytest.mark.parametrize("virt", ["hw", "trap", "pv"])
+def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path, virt):
     # the same hypervisor, host tree and VMs on QEMU 7.2: its machine virtio devices (QEMU's
     # virtio-blk-device and virtio-net-device in the same slots) are what the hypervisor drives
     require_qemu()
@@ -267,17 +370,32 @@ def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path):
     disk0, disk1 = image(tmp_path / "q0.img", "8M", 0), image(tmp_path / "q1.img", "1M", 1)
     read_only_before = disk1.read_bytes()
     runs = {
-        "blk": f"{guest('blk')},drive={disk0},drive={disk1},readonly=on",
-        "net": f"{guest('net')},netdev=h0,netdev=h0",
+        "blk": f"{vm_guest('blk', virt)},virt={virt},drive={disk0},drive={disk1},readonly=on",
+        "net": f"{vm_guest('net', virt)},virt={virt},netdev=h0,netdev=h0",
     }
     for name, spec in runs.items():
         command = export_for_qemu([GuestSpec.parse(spec)], tmp_path / name, str(firmware))
         assert "virtio-mmio.force-legacy=false" in command
         qemu = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert f"PASS virtio/{name}" in qemu.stdout, qemu.stdout[-3000:] + qemu.stderr
-        assert "hyp: vm 0 (hw): status 0 (shutdown)" in qemu.stdout
+        assert f"hyp: vm 0 ({virt}): status 0 (shutdown)" in qemu.stdout
         assert re.search(r"io_requests [1-9]", qemu.stdout)  # through the hypervisor
     assert disk1.read_bytes() == read_only_before
+
+
+@pytest.mark.qemu
+def test_two_vms_exchange_frames_on_one_hub_on_qemu_too(tmp_path):
+    # the hub is QEMU's (hubports), the NICs QEMU's virtio-net-device with the VMs' MACs
+    require_qemu()
+    specs = [
+        GuestSpec.parse(f"{guest('udppeer')},virt=hw,netdev=h0,mac=52:54:00:00:00:01"),
+        GuestSpec.parse(f"{guest('udppeer')},virt=trap,netdev=h0,mac=52:54:00:00:00:02"),
+    ]
+    command = export_for_qemu(specs, tmp_path, str(require_opensbi()))
+    assert "virtio-net-device,netdev=n0,mac=52:54:00:00:00:01" in command
+    qemu = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert "[vm0] udppeer: 200 frames echoed back intact" in qemu.stdout, qemu.stdout[-3000:]
+    assert "[vm1] PASS virtio/udppeer" in qemu.stdout
 
 
 def test_passthrough_is_not_exported_for_qemu(tmp_path):
@@ -355,3 +473,63 @@ def measured(stderr: str) -> list[str]:
     lines = stderr.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("instructions retired:"))
     return [line for line in lines[first:] if not HOST_CLOCK.match(line)]
+
+
+LINUX = GUESTS / "linux"
+RTC_BASE_NS = 1_740_830_400 * 10**9  # 2025-03-01 12:00:00 UTC on the machine's RTC
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("io", ["emulated", "passthrough"])
+def test_linux_boots_as_an_hw_vm_with_its_disk_and_nic(tmp_path, io):
+    # Debian's kernel and the busybox initramfs (docs/linux.md) loaded by the hypervisor as QEMU
+    # loads them (Image at RAM + 2 MiB, the initrd in the VM's /chosen), with a disk and a NIC
+    image, initrd = LINUX / "Image", LINUX / "initramfs.cpio"
+    for path in (image, initrd):
+        if not path.exists():
+            pytest.fail(f"{path} not built: run make guests (guests/linux)", pytrace=False)
+    disk = virtio_image(tmp_path / "linux.img", "8M", 0)
+    result, output, machine, stats = run_vms(
+        f"{image},initrd={initrd},mem=256M,drive={disk},netdev=h0,io={io},append=console=ttyS0",
+        rtc_base_ns=RTC_BASE_NS,
+        max_instructions=4_000_000_000,
+    )
+    assert result.status == 0, output[-3000:]
+    lines = [line.strip() for line in output.splitlines()]
+    version = (LINUX / "kernel-version").read_text().strip()
+    assert f"RVH-LINUX-INIT: init running, kernel {version}" in lines, output[-3000:]
+    assert "RVH-LINUX-POWEROFF" in lines
+    # the kernel found both devices and read the disk's size and partition table through them
+    assert "virtio devices: 2" in lines
+    assert "[vda] 16384 512-byte logical blocks (8.39 MB/8.00 MiB)" in output
+    # the VM's harts have F and D (busybox awk computes in doubles), its clock is the machine's
+    assert "awk: 4987.385095 3.3333e-11" in lines
+    assert any(line.startswith("isa") and "rv64imafdc" in line for line in lines)
+    assert "date: 2025-03-01 12:00:" in output
+    counters = stats[0].counters
+    assert machine.statistics()["virtio"]["virtio-blk0"]["reads"] >= 1
+    if io == "emulated":
+        assert counters["io_requests"] >= 1 and counters["virtio_mmio"] > 50
+    else:
+        assert counters["io_requests"] == 0 and machine.statistics()["iommu"]["translations"] > 0
+
+
+@pytest.mark.qemu
+def test_linux_boots_as_an_hw_vm_on_qemu_too(tmp_path):
+    # the same hypervisor, VM image (kernel and initrd in its RAM) and trees on QEMU 7.2: the
+    # VM's disk and NIC are QEMU's devices driven by the hypervisor, its RTC reads QEMU's
+    require_qemu()
+    image, initrd = LINUX / "Image", LINUX / "initramfs.cpio"
+    disk = virtio_image(tmp_path / "linux.img", "8M", 0)
+    spec = GuestSpec.parse(
+        f"{image},initrd={initrd},mem=256M,drive={disk},netdev=h0,append=console=ttyS0"
+    )
+    command = export_for_qemu([spec], tmp_path / "q", str(require_opensbi()))
+    qemu = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    lines = [line.strip() for line in qemu.stdout.splitlines()]
+    version = (LINUX / "kernel-version").read_text().strip()
+    assert f"RVH-LINUX-INIT: init running, kernel {version}" in lines, qemu.stdout[-3000:]
+    assert "virtio devices: 2" in lines and "awk: 4987.385095 3.3333e-11" in lines
+    assert "[vda] 16384 512-byte logical blocks (8.39 MB/8.00 MiB)" in qemu.stdout
+    assert "RVH-LINUX-POWEROFF" in lines
+    assert "hyp: vm 0 (hw): status 0 (poweroff)" in qemu.stdout  # the syscon, as natively
