@@ -9,8 +9,8 @@
 #define VCPU_VH_PRIV        376     /* offsetof(struct vcpu, vh.priv) */
 #define VCPU_VH_SSTATUS     384     /* offsetof(struct vcpu, vh.sstatus) */
 #define VCPU_VH_SSCRATCH    416     /* offsetof(struct vcpu, vh.sscratch): sepc, scause, stval follow */
-#define VCPU_VM             560     /* offsetof(struct vcpu, vm) */
-#define VM_STATS            4976    /* offsetof(struct vm, stats) */
+#define VCPU_VM             600     /* offsetof(struct vcpu, vm) */
+#define VM_STATS            5296    /* offsetof(struct vm, stats) */
 #define VCPU_VH_PV_PAGE     488     /* offsetof(struct vcpu, vh.pv_page): pv.c checks it */
 #define TRAP_CSR_SSCRATCH_SLOT 5    /* sscratch's place in rvh/hyp.py TRAP_CSRS */
 #define TRAP_CSR_SSTATUS_SLOT  0    /* sstatus' */

@@ -95,6 +95,13 @@ struct vhart {
     uint64_t last_generation;
     int last_ctx;
     unsigned last_set;
+    /* the real satp of each context (guest U, S, S with SUM) while the guest satp is
+     * ctx_guest_satp and the VM's shadow generation ctx_generation (0: not made yet): a switch
+     * between the guest's U- and S-mode (sret, a forwarded trap, pv's SYNC_AND_RETURN, also in
+     * entry.S) takes its root from here instead of looking the set up again */
+    unsigned long ctx_real_satp[3];
+    unsigned long ctx_guest_satp;
+    uint64_t ctx_generation;
 };
 
 struct vm;
@@ -241,6 +248,8 @@ void sbi_dispatch(struct vcpu *vcpu);
 /* the guest's sfence.vma (with an address when has_va, for one ASID when has_asid) */
 void trap_sfence_vma(struct vcpu *vcpu, unsigned long va, int has_va, unsigned long asid,
                      int has_asid);
+/* forget the cached guest walk (a PTE changed without a fence: pv MMU_UPDATE writes them) */
+void trap_walk_forget(struct vm *vm);
 /* enter va's page in the shadow table now if the guest maps it through the PTE at pte_host */
 int trap_shadow_prefill(struct vcpu *vcpu, unsigned long va, unsigned long pte_host);
 

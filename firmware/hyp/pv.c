@@ -272,6 +272,7 @@ static long mmu_update(struct vcpu *vcpu, unsigned long list, unsigned long coun
         if (pte_gpa & 7 || gpa_to_host(vm, pte_gpa, 8, &pte_hpa) < 0)
             return SBI_ERR_INVALID_ADDRESS;
         *(volatile uint64_t *)pte_hpa = value;
+        trap_walk_forget(vm);
         /* a valid leaf with A set, mapping only this VM's RAM: the walk of va sets nothing */
         unsigned long leaf = PTE_R_MASK | PTE_X_MASK, ram;
         unsigned long pa = (value & PTE_PPN_MASK) >> PTE_PPN_SHIFT << 12;
