@@ -159,6 +159,12 @@ struct vcpu {
     unsigned long resume_pc, resume_opaque; /* HSM non-retentive suspend */
     int resume_pending;
     uint64_t slices;                        /* times it was given the hart */
+    /* SBI STA (steal time, SBI 2.0 chapter 16, sched.c): the shared memory (host address, 0:
+     * none) and its sequence, the steal time so far in timebase ticks, and since when the
+     * vCPU has waited for the hart while runnable (0: it has not) */
+    volatile uint8_t *sta_shmem;
+    uint32_t sta_sequence;
+    uint64_t steal_ticks, ready_since;
 };
 
 struct vm {
@@ -263,6 +269,8 @@ void sched_run(void) __attribute__((noreturn));
 void sched_yield(struct vcpu *vcpu) __attribute__((noreturn));
 void sched_timer_fired(void);
 void sched_rearm(unsigned long guest_deadline);
+/* STA: publish the vCPU's steal time in its shared memory, if it registered one */
+void sched_sta_publish(struct vcpu *vcpu);
 void vm_shutdown(struct vm *vm, long code, const char *reason);
 extern struct vcpu *hyp_loaded;    /* whose hart-resident state is in the hart */
 

@@ -26,7 +26,9 @@ from rvh.machine import Machine
 
 SMODE = GUESTS / "smode"
 GUESTS_ONE_HART = ["hello", "sbi", "sv39", "sv48", "timer", "umode", "smp"]
-MEASURED = re.compile(r"ticks|cycle|instret|implementation")
+# measurements, and the optional SBI extensions each SBI implementation chooses (the
+# hypervisor offers STA, rvh's built-in SBI does not)
+MEASURED = re.compile(r"ticks|cycle|instret|implementation|optional")
 FW_JUMP = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf"
 
 
@@ -558,3 +560,29 @@ def test_a_hostile_pv_vm_gets_architectural_answers_and_touches_nobody(hostile):
     else:
         calls = pv_calls(text, 1)
         assert calls["set_shared_page"] == 1 and calls["sync_and_return"] > 1000
+
+
+# ---- STA: steal time (SBI 2.0 chapter 16) ----
+STEAL = re.compile(r"\[vm(\d)\] steal: (\d+) us stolen of (\d+) us busy \((\d+)%\)")
+
+
+def test_steal_time_is_the_time_another_vm_had_the_hart():
+    # two busy VMs on one hart (an hw one and a pv one): each waits for the other's slices,
+    # so about half of each one's busy period is stolen, and each reads it in its structure
+    elf = HYP_GUESTS / "steal.elf"
+    both = rvh("--hyp", "--guest", f"{elf},virt=hw", "--guest", f"{elf},virt=pv", "--stats")
+    assert both.returncode == 0, both.stdout + both.stderr
+    assert "[vm0] PASS hyp/steal" in both.stdout and "[vm1] PASS hyp/steal" in both.stdout
+    found = {int(vm): (int(stolen), int(busy), int(pct)) for vm, stolen, busy, pct in
+             STEAL.findall(both.stdout)}  # fmt: skip
+    assert set(found) == {0, 1}, both.stdout
+    for stolen, busy, pct in found.values():
+        assert busy >= 20_000 and 35 <= pct <= 65 and stolen > 5_000
+    assert re.search(r"sbi calls: .*STA 10\b", both.stderr)  # 7 refused, 2 set, 1 stopped
+    # alone on the hart (trap mode here) nothing is stolen
+    alone = rvh("--hyp", "--guest", f"{elf},virt=trap")
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert "steal: 0 us stolen of" in alone.stdout and "PASS hyp/steal" in alone.stdout
+    # rvh's built-in SBI is no hypervisor: it does not offer STA
+    native = rvh("--sbi", str(elf))
+    assert native.returncode == 0 and "steal: STA absent" in native.stdout
