@@ -586,3 +586,44 @@ def test_steal_time_is_the_time_another_vm_had_the_hart():
     # rvh's built-in SBI is no hypervisor: it does not offer STA
     native = rvh("--sbi", str(elf))
     assert native.returncode == 0 and "steal: STA absent" in native.stdout
+
+
+# ---- pv builds of the overhead guests; what pv's calls and fast paths cost ----
+OVERHEAD = GUESTS / "bench" / "overhead"
+OVERHEAD_PV = GUESTS / "bench" / "overhead-pv"
+
+
+def overhead_lines(output: str) -> list[str]:
+    """A run's guest lines with the measured numbers masked (instret, time)."""
+    return [re.sub(r"=\d+", "=N", line) for line in comparable(output)]
+
+
+@pytest.mark.parametrize("klass", ["cpu", "priv", "ram"])
+def test_overhead_pv_build_prints_what_the_native_build_prints(klass):
+    native = rvh("--sbi", str(OVERHEAD / f"{klass}.elf"))
+    pv_native = rvh("--sbi", str(OVERHEAD_PV / f"{klass}.elf"))  # no extension: instructions
+    pv = rvh("--hyp", "--guest", f"{OVERHEAD_PV / f'{klass}.elf'},virt=pv")
+    for run in (native, pv_native, pv):
+        assert run.returncode == 0, run.stdout + run.stderr
+    assert overhead_lines(pv.stdout) == overhead_lines(native.stdout)
+    assert overhead_lines(pv_native.stdout) == overhead_lines(native.stdout)
+    assert "OVH done" in pv.stdout
+    assert pv_calls(pv.stdout)["set_shared_page"] == 1  # the pv build found the extension
+
+
+def opbench(*args: str) -> tuple[int, int]:
+    result = rvh(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    csr = re.search(r"csr write: (\d+) instret each", result.stdout)
+    syscall = re.search(r"system call round trip: (\d+) instret each", result.stdout)
+    assert csr and syscall, result.stdout
+    return int(csr.group(1)), int(syscall.group(1))
+
+
+def test_pv_system_call_round_trip_within_its_budget():
+    # two exits per system call (the forwarded ecall, SYNC_AND_RETURN), both on entry.S's pv
+    # fast paths: well below trap mode's twelve, and a CSR write stays a store in the page
+    trap = opbench("--hyp", "--guest", f"{SMODE / 'opbench.elf'},virt=trap")
+    pv = opbench("--hyp", "--guest", f"{SMODE_PV / 'opbench.elf'},virt=pv")
+    assert pv[1] < 700 and pv[1] * 3 < trap[1]
+    assert pv[0] <= 12 and trap[0] > 50
