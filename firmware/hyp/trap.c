@@ -444,8 +444,8 @@ static unsigned long *shadow_leaf_slot(struct vm *vm, unsigned long *root, unsig
 
 /* Map the page at va (host page `host`, the VM's RAM) for the vCPU's context after a successful
  * walk.  0, or -1 when it cannot be mapped (the hypervisor's alias slot). */
-static __attribute__((noinline)) int shadow_fill(struct vcpu *vcpu, unsigned long va,
-                                                 struct walk *w, unsigned long host)
+static inline __attribute__((always_inline)) int shadow_fill(struct vcpu *vcpu, unsigned long va,
+                                                             struct walk *w, unsigned long host)
 {
     struct vm *vm = vcpu->vm;
     if (((va >> 39) & 511) == ALIAS_SLOT && (long)va >= 0)
