@@ -5,7 +5,7 @@
 #     all others on "-machine virt" (UART 16550A + syscon exit device)
 #   - KIND selects how the guest is started; by default it follows the path:
 #       KIND=mmode  (default) bare M-mode ELF: -bios none, -cpu rv64,f=true,d=true
-#       KIND=smode  (guests under smode/, smode-pv/, bench/overhead/) S-mode payload at 0x8020_0000 under
+#       KIND=smode  (guests under smode/, smode-pv/, bench/overhead[-pv]/) S-mode payload at 0x8020_0000 under
 #                   OpenSBI fw_jump ($OPENSBI): -bios $OPENSBI, -cpu rv64,h=false
 #   - guests under virtio/ run as KIND=smode with the devices that
 #     virtio/qemu-args.sh prints (fresh disk images in build/virtio/img,
@@ -30,6 +30,7 @@ esac
 if [ -z "${KIND:-}" ]; then
     case "$elf" in
         */smode/*|smode/*|*/smode-pv/*|smode-pv/*|*/virtio/*|virtio/*|*/bench/overhead/*|bench/overhead/*) KIND=smode ;;
+        */bench/overhead-pv/*|bench/overhead-pv/*|*/hyp-pv/*|hyp-pv/*) KIND=smode ;;
         *) KIND=mmode ;;
     esac
 fi

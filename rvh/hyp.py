@@ -96,7 +96,9 @@ TRAP_CSRS = (
     "sstatus", "sie", "stvec", "scounteren", "senvcfg", "sscratch", "sepc", "scause", "stval",
     "sip", "stimecmp", "satp",
 )  # fmt: skip
-SBI_EXTENSIONS = ("legacy", "BASE", "TIME", "IPI", "RFENCE", "HSM", "SRST", "DBCN", "pv", "other")
+SBI_EXTENSIONS = (
+    "legacy", "BASE", "TIME", "IPI", "RFENCE", "HSM", "SRST", "DBCN", "STA", "pv", "other"
+)  # fmt: skip
 # pv VMs: calls of rvh's pv extension by function (rvh/isa/sbi.py's RvhPvFunction, in order)
 PV_FUNCTIONS = tuple(function.name.lower() for function in sbi.RvhPvFunction)
 SCAUSE_COUNT = 24

@@ -247,7 +247,7 @@ hyp_shadow_trap_entry:
     sd      t5, REG(30)(t6)
     csrr    t5, scause
     addi    t5, t5, -2                  /* illegal instruction? */
-    bnez    t5, .Lfull_t5
+    bnez    t5, .Lnot_illegal
     sd      t1, REG(6)(t6)
     sd      t2, REG(7)(t6)
     sd      t3, REG(28)(t6)
@@ -377,6 +377,220 @@ hyp_shadow_trap_entry:
     la      t1, .Lput_rd
     add     t1, t1, t5
     jr      t1
+
+    /*
+     * pv mode's fast paths: a vCPU with a shared page (pv.c) whose guest makes an ecall, either
+     * SYNC_AND_RETURN from its virtual S-mode (sret on the page's sepc and sstatus) or a system
+     * call from its U-mode (forwarded to its kernel: the trap entered on the page, the pv ABI's
+     * t0 hand-over).  Each does here what the C path (hyp_handle_exit, other_exit, pv_sbi_call or
+     * forward, pv_enter) would, on twelve spilled registers and with the same counts, when the
+     * re-entry needs nothing of the C path: the new context's shadow root is in the vCPU's
+     * per-context cache (trap.c current_satp), no interrupt is pending and enabled, and the host
+     * timer's deadline stays what pv_run_deadline last armed.  Otherwise: the C path, from the
+     * start.  The page is guest RAM, which only the hypervisor's own table maps (identity): the
+     * code runs at the alias, under that table, until the return.
+     */
+.Lnot_illegal:
+    addi    t5, t5, -(CAUSE_ECALL_FROM_U - 2)
+    bnez    t5, .Lfull_t5
+    ld      t5, VCPU_VH_PV_PAGE(t6)
+    beqz    t5, .Lfull_t5
+    sd      t0, REG(5)(t6)
+    sd      t1, REG(6)(t6)
+    sd      t2, REG(7)(t6)
+    sd      t3, REG(28)(t6)
+    sd      t4, REG(29)(t6)
+    sd      a0, REG(10)(t6)
+    sd      a1, REG(11)(t6)
+    sd      a2, REG(12)(t6)
+    sd      a3, REG(13)(t6)
+    sd      a4, REG(14)(t6)
+    sd      a5, REG(15)(t6)
+    la      t5, hyp_root_satp           /* (its alias) */
+    ld      t5, 0(t5)
+    csrw    satp, t5
+    ld      a0, VCPU_VH_PV_PAGE(t6)     /* a0 = the page (host address) */
+    ld      t1, RVH_PV_SSTATUS(a0)
+    li      t2, TRAP_SSTATUS_WRITABLE_BITS
+    and     t1, t1, t2                  /* t1 = its sstatus, legalized as pv_take_page does */
+    lw      t5, VCPU_VH_PRIV(t6)
+    beqz    t5, .Lpv_forward
+    li      t4, SBI_EXT_RVH_PV
+    bne     a7, t4, .Lpv_full
+    li      t4, SBI_RVH_PV_SYNC_AND_RETURN
+    bne     a6, t4, .Lpv_full
+    /* SYNC_AND_RETURN (pv.c sync_and_return, 3.3.2): priv = SPP, SIE = SPIE, SPIE = 1, SPP = 0 */
+    srli    a1, t1, 8
+    andi    a1, a1, 1                   /* a1 = the new privilege (VPRIV_U 0, VPRIV_S 1) */
+    andi    t2, t1, SSTATUS_SPIE_MASK
+    srli    t2, t2, 4                   /* SPIE -> SIE */
+    andi    t1, t1, -0x103              /* ~(SPP | SIE) */
+    or      t1, t1, t2
+    ori     t1, t1, SSTATUS_SPIE_MASK
+    ld      a3, RVH_PV_SEPC(a0)
+    andi    a3, a3, -2                  /* a3 = the pc it returns to (IALIGN 16) */
+    li      a4, 0                       /* a4 = 0: SYNC_AND_RETURN */
+    j       .Lpv_check
+.Lpv_forward:
+    /* an ecall from its U-mode: the trap its hart would take (trap.c enter_trap, 4.1.1):
+     * SPP = 0, SPIE = SIE, SIE = 0, the virtual privilege S, the pc at stvec's base */
+    andi    t2, t1, SSTATUS_SIE_MASK
+    slli    t2, t2, 4                   /* SIE -> SPIE */
+    andi    t1, t1, -0x123              /* ~(SPP | SPIE | SIE) */
+    or      t1, t1, t2
+    li      a1, 1
+    ld      a3, RVH_PV_STVEC(a0)
+    andi    a3, a3, -4                  /* the vector's base: an exception */
+    li      a4, 1                       /* a4 = 1: forwarded */
+.Lpv_check:
+    /* a0 page, a1 privilege, t1 sstatus, a3 pc, a4 which: a2 = the context (U 0, S 1, S+SUM 2) */
+    li      a2, 0
+    beqz    a1, 1f
+    srli    a2, t1, SSTATUS_SUM_SHIFT
+    andi    a2, a2, 1
+    addi    a2, a2, 1
+1:  ld      t2, VCPU_VH_CTX_GUEST_SATP(t6)
+    ld      t3, VCPU_VH_SATP(t6)
+    bne     t2, t3, .Lpv_full
+    ld      t2, VCPU_VM(t6)
+    ld      t2, VM_SHADOW_GENERATION(t2)
+    ld      t3, VCPU_VH_CTX_GENERATION(t6)
+    bne     t2, t3, .Lpv_full
+    slli    t2, a2, 3
+    add     t2, t2, t6
+    ld      a5, VCPU_VH_CTX_REAL_SATP(t2)   /* a5 = the real satp for the context */
+    beqz    a5, .Lpv_full
+    /* pending: the page's SSIP, the vhart's SEIP, STIP from stimecmp (pv_push) */
+    ld      t2, RVH_PV_SIP(a0)
+    andi    t2, t2, MIP_SSIP_MASK
+    ld      t3, VCPU_VH_SIP(t6)
+    andi    t3, t3, MIP_SEIP_MASK
+    or      t2, t2, t3
+    rdtime  t3
+    ld      t4, VCPU_VH_STIMECMP(t6)
+    bltu    t3, t4, 1f
+    ori     t2, t2, MIP_STIP_MASK
+1:  ld      t5, RVH_PV_SIE(a0)
+    andi    t5, t5, 0x222               /* SSIE, STIE, SEIE */
+    and     t0, t5, t2
+    bnez    t0, .Lpv_full               /* one is pending and enabled: the C path delivers it */
+    /* the deadline pv_run_deadline would arm: none without STIE; stimecmp when the guest can
+     * take it now (U-mode, or SIE) or it is still ahead */
+    li      t0, -1
+    andi    t5, t5, MIP_STIP_MASK
+    beqz    t5, 2f
+    mv      t0, t4
+    beqz    a1, 2f
+    andi    t5, t1, SSTATUS_SIE_MASK
+    bnez    t5, 2f
+    bltu    t3, t4, 2f
+    li      t0, -1
+2:  ld      t5, VCPU_VH_LAST_DEADLINE(t6)
+    bne     t0, t5, .Lpv_full
+    /* nothing for the C path: commit.  The vhart: privilege, context, real satp */
+    sw      a1, VCPU_VH_PRIV(t6)
+    sw      a2, VCPU_VH_LAST_CTX(t6)
+    sd      a5, VCPU_VH_LAST_REAL_SATP(t6)
+    sd      a5, REG_SATP(t6)
+    /* the page as pv_push leaves it: sstatus as read (UXL = 64, SD when FS is dirty), sip,
+     * and sie and stvec legalized */
+    li      t3, 2
+    slli    t3, t3, 32
+    or      t3, t1, t3
+    srli    t4, t1, 13
+    andi    t4, t4, 3
+    addi    t4, t4, -3
+    bnez    t4, 3f
+    li      t4, -1
+    slli    t4, t4, 63
+    or      t3, t3, t4
+3:  sd      t3, RVH_PV_SSTATUS(a0)
+    sd      t2, RVH_PV_SIP(a0)
+    ld      t3, RVH_PV_SIE(a0)
+    andi    t3, t3, 0x222
+    sd      t3, RVH_PV_SIE(a0)
+    ld      t3, RVH_PV_STVEC(a0)
+    andi    t3, t3, -3
+    sd      t3, RVH_PV_STVEC(a0)
+    /* scounteren: its kernel reads every counter, its U-mode what the kernel allows */
+    li      t3, -1
+    srli    t3, t3, 32
+    bnez    a1, 4f
+    ld      t3, VCPU_VH_SCOUNTEREN(t6)
+4:  csrw    scounteren, t3
+    /* the counts the C path keeps: an exit, scause 8 */
+    ld      t4, VCPU_VM(t6)             /* (host addresses: the hypervisor's table maps them) */
+    li      t3, VM_STATS
+    add     t4, t4, t3
+    ld      t4, 0(t4)
+    ld      t3, 8 * HYP_STAT_EXITS(t4)
+    addi    t3, t3, 1
+    sd      t3, 8 * HYP_STAT_EXITS(t4)
+    ld      t3, 8 * (HYP_STAT_SCAUSE + CAUSE_ECALL_FROM_U)(t4)
+    addi    t3, t3, 1
+    sd      t3, 8 * (HYP_STAT_SCAUSE + CAUSE_ECALL_FROM_U)(t4)
+    bnez    a4, .Lpv_forwarded
+    /* SYNC_AND_RETURN: an SBI call of the pv extension, its function 1, an sret */
+    ld      t3, 8 * HYP_STAT_ECALL(t4)
+    addi    t3, t3, 1
+    sd      t3, 8 * HYP_STAT_ECALL(t4)
+    ld      t3, 8 * (HYP_STAT_SBI + HYP_SBI_PV)(t4)
+    addi    t3, t3, 1
+    sd      t3, 8 * (HYP_STAT_SBI + HYP_SBI_PV)(t4)
+    ld      t3, 8 * (HYP_STAT_PV + SBI_RVH_PV_SYNC_AND_RETURN)(t4)
+    addi    t3, t3, 1
+    sd      t3, 8 * (HYP_STAT_PV + SBI_RVH_PV_SYNC_AND_RETURN)(t4)
+    ld      t3, 8 * HYP_STAT_SRET(t4)
+    addi    t3, t3, 1
+    sd      t3, 8 * HYP_STAT_SRET(t4)
+    sd      a3, RVH_PV_SEPC(a0)
+    ld      a6, RVH_PV_RET_A6(a0)       /* the two registers its ecall needed */
+    ld      a7, RVH_PV_RET_A7(a0)
+    j       .Lpv_out
+.Lpv_forwarded:
+    ld      t3, 8 * HYP_STAT_FORWARDED(t4)
+    addi    t3, t3, 1
+    sd      t3, 8 * HYP_STAT_FORWARDED(t4)
+    csrr    t3, sepc
+    sd      t3, RVH_PV_SEPC(a0)         /* the ecall's own pc */
+    li      t3, CAUSE_ECALL_FROM_U
+    sd      t3, RVH_PV_SCAUSE(a0)
+    sd      zero, RVH_PV_STVAL(a0)
+    ld      t3, VCPU_VH_TRAPS_ENTERED(t6)
+    addi    t3, t3, 1
+    sd      t3, VCPU_VH_TRAPS_ENTERED(t6)
+    sd      t3, VCPU_VH_PV_TRAPS_SEEN(t6)
+    /* the pv ABI's t0: the guest's in the page, the page's address in t0 */
+    ld      t3, REG(5)(t6)
+    sd      t3, RVH_PV_TRAP_T0(a0)
+    ld      t3, VCPU_VH_PV_PAGE_VA(t6)
+    sd      t3, REG(5)(t6)
+.Lpv_out:
+    csrw    sepc, a3
+    csrw    satp, a5
+    ld      t0, REG(5)(t6)
+    ld      t1, REG(6)(t6)
+    ld      t2, REG(7)(t6)
+    ld      t3, REG(28)(t6)
+    ld      t4, REG(29)(t6)
+    ld      t5, REG(30)(t6)
+    ld      a0, REG(10)(t6)
+    ld      a1, REG(11)(t6)
+    ld      a2, REG(12)(t6)
+    ld      a3, REG(13)(t6)
+    ld      a4, REG(14)(t6)
+    ld      a5, REG(15)(t6)
+    csrrw   t6, sscratch, t6
+    sret
+.Lpv_full:
+    ld      t0, REG(5)(t6)
+    ld      a0, REG(10)(t6)
+    ld      a1, REG(11)(t6)
+    ld      a2, REG(12)(t6)
+    ld      a3, REG(13)(t6)
+    ld      a4, REG(14)(t6)
+    ld      a5, REG(15)(t6)
+    j       .Lfull
 
     /* one 8-byte entry per register: t5 = x[n] (the spilled ones from their slots, t6 from
      * sscratch), then x[n] = t2 */

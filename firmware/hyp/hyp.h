@@ -95,6 +95,13 @@ struct vhart {
     uint64_t last_generation;
     int last_ctx;
     unsigned last_set;
+    /* the real satp of each context (guest U, S, S with SUM) while the guest satp is
+     * ctx_guest_satp and the VM's shadow generation ctx_generation (0: not made yet): a switch
+     * between the guest's U- and S-mode (sret, a forwarded trap, pv's SYNC_AND_RETURN, also in
+     * entry.S) takes its root from here instead of looking the set up again */
+    unsigned long ctx_real_satp[3];
+    unsigned long ctx_guest_satp;
+    uint64_t ctx_generation;
 };
 
 struct vm;
@@ -152,6 +159,12 @@ struct vcpu {
     unsigned long resume_pc, resume_opaque; /* HSM non-retentive suspend */
     int resume_pending;
     uint64_t slices;                        /* times it was given the hart */
+    /* SBI STA (steal time, SBI 2.0 chapter 16, sched.c): the shared memory (host address, 0:
+     * none) and its sequence, the steal time so far in timebase ticks, and since when the
+     * vCPU has waited for the hart while runnable (0: it has not) */
+    volatile uint8_t *sta_shmem;
+    uint32_t sta_sequence;
+    uint64_t steal_ticks, ready_since;
 };
 
 struct vm {
@@ -252,6 +265,8 @@ void sbi_dispatch(struct vcpu *vcpu);
 /* the guest's sfence.vma (with an address when has_va, for one ASID when has_asid) */
 void trap_sfence_vma(struct vcpu *vcpu, unsigned long va, int has_va, unsigned long asid,
                      int has_asid);
+/* forget the cached guest walk (a PTE changed without a fence: pv MMU_UPDATE writes them) */
+void trap_walk_forget(struct vm *vm);
 /* enter va's page in the shadow table now if the guest maps it through the PTE at pte_host */
 int trap_shadow_prefill(struct vcpu *vcpu, unsigned long va, unsigned long pte_host);
 
@@ -265,6 +280,8 @@ void sched_run(void) __attribute__((noreturn));
 void sched_yield(struct vcpu *vcpu) __attribute__((noreturn));
 void sched_timer_fired(void);
 void sched_rearm(unsigned long guest_deadline);
+/* STA: publish the vCPU's steal time in its shared memory, if it registered one */
+void sched_sta_publish(struct vcpu *vcpu);
 void vm_shutdown(struct vm *vm, long code, const char *reason);
 extern struct vcpu *hyp_loaded;    /* whose hart-resident state is in the hart */
 

@@ -41,6 +41,26 @@
 /* entry.S's CSR fast path leaves a vCPU with a page to the C path, which takes the page in */
 #include "asm_offsets.h"
 _Static_assert(VCPU_VH_PV_PAGE == offsetof(struct vcpu, vh.pv_page), "asm_offsets.h: vh.pv_page");
+/* and its pv fast paths these */
+#define PV_OFFSET(name, field) _Static_assert(name == offsetof(struct vcpu, field), "asm_offsets.h: " #name)
+PV_OFFSET(VCPU_VH_SIP, vh.sip);
+PV_OFFSET(VCPU_VH_SATP, vh.satp);
+PV_OFFSET(VCPU_VH_STIMECMP, vh.stimecmp);
+PV_OFFSET(VCPU_VH_SCOUNTEREN, vh.scounteren);
+PV_OFFSET(VCPU_VH_TRAPS_ENTERED, vh.traps_entered);
+PV_OFFSET(VCPU_VH_PV_PAGE_VA, vh.pv_page_va);
+PV_OFFSET(VCPU_VH_PV_TRAPS_SEEN, vh.pv_traps_seen);
+PV_OFFSET(VCPU_VH_LAST_REAL_SATP, vh.last_real_satp);
+PV_OFFSET(VCPU_VH_LAST_DEADLINE, vh.last_deadline);
+PV_OFFSET(VCPU_VH_LAST_CTX, vh.last_ctx);
+PV_OFFSET(VCPU_VH_CTX_REAL_SATP, vh.ctx_real_satp);
+PV_OFFSET(VCPU_VH_CTX_GUEST_SATP, vh.ctx_guest_satp);
+PV_OFFSET(VCPU_VH_CTX_GENERATION, vh.ctx_generation);
+_Static_assert(VM_SHADOW_GENERATION == offsetof(struct vm, shadow_generation), "asm_offsets.h");
+_Static_assert(sizeof(((struct vhart *)0)->priv) == 4 && sizeof(((struct vhart *)0)->last_ctx) == 4,
+               "entry.S reads priv and last_ctx as words");
+_Static_assert(PV_SSTATUS_WRITABLE == TRAP_SSTATUS_WRITABLE_BITS && PV_SIE_WRITABLE == 0x222,
+               "entry.S legalizes the page's sstatus and sie with these");
 
 /* page -> vhart: what the guest wrote while it ran */
 static void pv_take_page(struct vhart *vh)
@@ -272,6 +292,7 @@ static long mmu_update(struct vcpu *vcpu, unsigned long list, unsigned long coun
         if (pte_gpa & 7 || gpa_to_host(vm, pte_gpa, 8, &pte_hpa) < 0)
             return SBI_ERR_INVALID_ADDRESS;
         *(volatile uint64_t *)pte_hpa = value;
+        trap_walk_forget(vm);
         /* a valid leaf with A set, mapping only this VM's RAM: the walk of va sets nothing */
         unsigned long leaf = PTE_R_MASK | PTE_X_MASK, ram;
         unsigned long pa = (value & PTE_PPN_MASK) >> PTE_PPN_SHIFT << 12;

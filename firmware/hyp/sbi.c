@@ -267,6 +267,43 @@ static void legacy(struct vcpu *vcpu, unsigned long eid, unsigned long fid, stru
     }
 }
 
+/*
+ * STA (chapter 16): the vCPU's steal time, the time it was runnable but another vCPU had the
+ * hart, in the shared memory it names (sched.c keeps and publishes it).  All-ones stops the
+ * reporting; otherwise 64 bytes, 64-byte aligned, in the VM's RAM (its physical addresses are
+ * guest-physical ones here), zeroed before the call returns.
+ */
+static void sta(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
+{
+    (void)eid;
+    unsigned long lo = A(0), hi = A(1), flags = A(2), host;
+    if (fid != SBI_STA_SET_SHMEM) {
+        ret->error = SBI_ERR_NOT_SUPPORTED;
+        return;
+    }
+    if (flags != 0) {
+        ret->error = SBI_ERR_INVALID_PARAM;
+        return;
+    }
+    if (lo == ~0UL && hi == ~0UL) {
+        vcpu->sta_shmem = 0;
+        return;
+    }
+    if (lo & 63) {
+        ret->error = SBI_ERR_INVALID_PARAM;
+        return;
+    }
+    if (hi != 0 || gpa_to_host(vcpu->vm, lo, 64, &host) < 0) {
+        ret->error = SBI_ERR_INVALID_ADDRESS;
+        return;
+    }
+    for (unsigned i = 0; i < 64; i++)
+        ((volatile uint8_t *)host)[i] = 0;
+    vcpu->sta_sequence = 0;
+    vcpu->sta_shmem = (volatile uint8_t *)host;
+    sched_sta_publish(vcpu);
+}
+
 static const struct sbi_extension extensions[] = {
     {SBI_EXT_LEGACY_SET_TIMER, SBI_EXT_LEGACY_SHUTDOWN, HYP_SBI_LEGACY, legacy},
     {SBI_EXT_BASE, SBI_EXT_BASE, HYP_SBI_BASE, base},
@@ -276,6 +313,7 @@ static const struct sbi_extension extensions[] = {
     {SBI_EXT_HSM, SBI_EXT_HSM, HYP_SBI_HSM, hsm},
     {SBI_EXT_SRST, SBI_EXT_SRST, HYP_SBI_SRST, srst},
     {SBI_EXT_DBCN, SBI_EXT_DBCN, HYP_SBI_DBCN, dbcn},
+    {SBI_EXT_STA, SBI_EXT_STA, HYP_SBI_STA, sta},
 };
 static const unsigned n_extensions = sizeof(extensions) / sizeof(extensions[0]);
 

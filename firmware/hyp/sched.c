@@ -14,6 +14,7 @@
 #include "vio.h"
 
 #define SLICE_TICKS 10000UL     /* 1 ms at the 10 MHz timebase */
+#define NS_PER_TICK 100UL       /* the same timebase, for STA's nanoseconds */
 
 struct vcpu *hyp_loaded;        /* whose hart-resident state (hw: VS CSRs, hgatp) is in */
 static struct vcpu *last_run;   /* the vCPU given the hart last */
@@ -60,6 +61,26 @@ void sched_timer_fired(void)
 }
 
 
+/*
+ * STA (SBI 2.0 chapter 16): steal time is the time a vCPU was runnable but not running (waiting
+ * for the hart, not idle in wfi).  It starts when the vCPU leaves the hart still runnable (its
+ * slice ended) or becomes runnable again (woken, started), and ends when it is given the hart.
+ */
+void sched_sta_publish(struct vcpu *vcpu)
+{
+    volatile uint8_t *shmem = vcpu->sta_shmem;
+    if (!shmem)
+        return;
+    volatile uint32_t *sequence = (volatile uint32_t *)shmem;
+    /* odd while steal is written, even after (the guest rereads on an odd or changed value) */
+    *sequence = ++vcpu->sta_sequence;
+    __asm__ __volatile__("fence w, w" ::: "memory");
+    *(volatile uint64_t *)(shmem + 8) = vcpu->steal_ticks * NS_PER_TICK;
+    __asm__ __volatile__("fence w, w" ::: "memory");
+    *sequence = ++vcpu->sta_sequence;
+    shmem[16] = vcpu->ready_since != 0;     /* preempted: zero before it runs again */
+}
+
 static void hyp_finish(void) __attribute__((noreturn));
 static void hyp_finish(void)
 {
@@ -75,6 +96,7 @@ static void hyp_finish(void)
 void sched_run(void)
 {
     for (;;) {
+        unsigned long now = read_time();
         unsigned total = hyp_nvms * HYP_MAX_VCPUS, runnable = 0, waiting = 0, live = 0;
         unsigned long wake = ~0UL;
         struct vcpu *next = 0;
@@ -94,8 +116,12 @@ void sched_run(void)
                 if (when < wake)
                     wake = when;
             }
-            if (v->state != VCPU_RUNNABLE)
+            if (v->state != VCPU_RUNNABLE) {
+                v->ready_since = 0;             /* idle or stopped: not stolen time */
                 continue;
+            }
+            if (!v->ready_since)
+                v->ready_since = now ? now : 1;     /* it waits for the hart from now */
             runnable++;
             if (!next) {
                 next = v;
@@ -121,6 +147,11 @@ void sched_run(void)
             } else {
                 arm_sched_timer(~0UL, guest);
             }
+            if (next->ready_since) {
+                next->steal_ticks += now - next->ready_since;
+                next->ready_since = 0;
+                sched_sta_publish(next);
+            }
             if (next->resume_pending)
                 next->vm->ops->resume(next);
             if (next != last_run)
@@ -145,7 +176,14 @@ void sched_run(void)
 
 void sched_yield(struct vcpu *vcpu)
 {
-    (void)vcpu;
+    /* still runnable (its slice ended, say): from now on it waits for the hart */
+    if (vcpu->state == VCPU_RUNNABLE && vcpu->vm->state == VM_RUNNING) {
+        vcpu->ready_since = read_time();
+        if (!vcpu->ready_since)
+            vcpu->ready_since = 1;
+        if (vcpu->sta_shmem)
+            vcpu->sta_shmem[16] = 1;            /* preempted (advisory) */
+    }
     sched_run();
 }
 

@@ -80,6 +80,19 @@ struct shadow {
     uint64_t clock;
     /* the leaf table the last fill used: the next fill nearby skips the walk down to it */
     unsigned long *leaf_table, leaf_root, leaf_region;
+    /* a page-walk cache of the guest's own tables: the guest-physical address of the deepest
+     * table (level walk_level) the walk under walk_satp reached for the region walk_region
+     * (va >> walk_shift).  A hart may cache non-leaf entries until an sfence.vma (4.2.1), so
+     * every guest fence empties it */
+    unsigned long walk_satp, walk_region, walk_table;
+    int walk_level, walk_shift;
+    /* and the last superpage leaf a walk found (a TLB entry, which the hart may also keep
+     * until a fence): its PTE, its host address, for which context and MXR, and the kinds of
+     * access it allows (a store only once D is set) */
+    unsigned long leafc_satp, leafc_region, leafc_pte, leafc_host, leafc_flags;
+    unsigned long leafc_mode;       /* the privilege and sstatus' SUM and MXR it was made for */
+    unsigned long leafc_base, leafc_mask;   /* the superpage's guest-physical base, span - 1 */
+    int leafc_shift, leafc_level, leafc_kinds;
 };
 
 static struct shadow shadows[HYP_MAX_VMS];
@@ -164,6 +177,8 @@ static void flush_set(struct vm *vm, unsigned index)
     }
     set->giga = 0;
     sh->leaf_table = 0;
+    sh->walk_satp = 0;
+    sh->leafc_satp = 0;
     vm->shadow_generation++;
 }
 
@@ -239,17 +254,34 @@ static __attribute__((noinline)) unsigned long shadow_satp(struct vcpu *vcpu)
     vh->last_generation = vm->shadow_generation;
     vh->last_real_satp = SATP_MODE_SV48 << SATP_MODE_SHIFT |
                          asid_of(vm, index, (unsigned)ctx) << SATP_ASID_SHIFT | set->roots[ctx] >> 12;
+    if (vh->ctx_generation != vm->shadow_generation || vh->ctx_guest_satp != vh->satp) {
+        for (unsigned c = 0; c < NCTX; c++)
+            vh->ctx_real_satp[c] = 0;
+        vh->ctx_generation = vm->shadow_generation;
+        vh->ctx_guest_satp = vh->satp;
+    }
+    vh->ctx_real_satp[ctx] = vh->last_real_satp;
     return vh->last_real_satp;
 }
 
 /* The real satp, from what the vCPU ran under last when nothing changed since (the usual
- * case: no lookup); vh.last_set is then its set. */
+ * case: no lookup), or from the per-context cache when only the context changed (a switch
+ * between the guest's U- and S-mode); vh.last_set is then its set. */
 static inline unsigned long current_satp(struct vcpu *vcpu)
 {
     struct vhart *vh = &vcpu->vh;
-    if (vh->last_real_satp && vh->last_guest_satp == vh->satp && vh->last_ctx == context_of(vcpu) &&
-        vh->last_generation == vcpu->vm->shadow_generation)
+    int ctx = context_of(vcpu);
+    uint64_t generation = vcpu->vm->shadow_generation;
+    if (vh->last_real_satp && vh->last_guest_satp == vh->satp && vh->last_ctx == ctx &&
+        vh->last_generation == generation)
         return vh->last_real_satp;
+    if (vh->ctx_real_satp[ctx] && vh->ctx_guest_satp == vh->satp &&
+        vh->ctx_generation == generation && vh->last_guest_satp == vh->satp &&
+        vh->last_generation == generation) {
+        vh->last_ctx = ctx;     /* the same set (last_set): its root for this context */
+        vh->last_real_satp = vh->ctx_real_satp[ctx];
+        return vh->last_real_satp;
+    }
     return shadow_satp(vcpu);
 }
 
@@ -259,6 +291,8 @@ struct walk {
     unsigned long gpa, pte_host;    /* the leaf PTE's host address */
     unsigned long pte;
     int level;                      /* of the leaf: 0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB ... */
+    int superpage;                  /* a superpage leaf was found (page_fault keeps it) */
+    unsigned long shadow_flags;     /* the shadow leaf's flags, once known (0: not yet) */
     unsigned long cause;            /* when it fails: page fault or access fault */
 };
 
@@ -286,59 +320,106 @@ static int leaf_allows(unsigned long pte, int ctx, int mxr, enum access_kind kin
     }
 }
 
+/* A leaf PTE at host that allows the access: A (and D for a store) set in it, w filled. */
+static inline void walk_found(struct walk *w, volatile unsigned long *host, unsigned long pte,
+                              int level, unsigned long va, enum access_kind kind)
+{
+    unsigned long span_mask = (1UL << (12 + 9 * level)) - 1;
+    unsigned long updated = pte | PTE_A_MASK | (kind == ACCESS_STORE ? PTE_D_MASK : 0);
+    if (updated != pte)
+        *host = updated;
+    if (level > 0)
+        w->superpage = 1;           /* the caller may keep it (remember_leaf) */
+    w->pte = updated;
+    w->pte_host = (unsigned long)host;
+    w->level = level;
+    w->gpa = (PTE_PPN(pte) << 12) + (va & span_mask);
+}
+
+/* The walk from `table` at `level` down (4.3.2), remembering the deepest table it reaches. */
+static __attribute__((noinline)) int guest_walk_from(struct vcpu *vcpu, unsigned long va,
+                                                     enum access_kind kind, struct walk *w,
+                                                     unsigned long table, int level)
+{
+    struct vm *vm = vcpu->vm;
+    struct shadow *sh = &shadows[vm->id];
+    unsigned long satp = vcpu->vh.satp;
+    for (;; level--) {
+        int shift = 12 + 9 * level;
+        /* (a table below ram_base wraps to a huge offset: one compare; tables are aligned) */
+        unsigned long offset = table + ((va >> shift) & 511) * 8 - vm->ram_base;
+        if (offset >= vm->ram_size) {
+            w->cause = fault_cause(kind, 1);    /* the walk touched no memory: access fault */
+            return -1;
+        }
+        volatile unsigned long *host = (volatile unsigned long *)(vm->host_base + offset);
+        unsigned long pte = *host;
+        if (!(pte & PTE_V_MASK) || (pte & (PTE_R_MASK | PTE_W_MASK)) == PTE_W_MASK ||
+            (pte & PTE_RESERVED_MASK))
+            break;
+        if (!(pte & (PTE_R_MASK | PTE_X_MASK))) {
+            if (level == 0)
+                break;                          /* a pointer at the last level */
+            table = PTE_PPN(pte) << 12;         /* a pointer to the next level */
+            sh->walk_satp = satp;
+            sh->walk_shift = shift;
+            sh->walk_region = va >> shift;
+            sh->walk_table = table;
+            sh->walk_level = level - 1;
+            continue;
+        }
+        if (!leaf_allows(pte, context_of(vcpu), (vcpu->vh.sstatus & SSTATUS_MXR_MASK) != 0, kind) ||
+            ((PTE_PPN(pte) << 12) & ((1UL << shift) - 1)))
+            break;                              /* refused, or a misaligned superpage */
+        walk_found(w, host, pte, level, va, kind);
+        return 0;
+    }
+    w->cause = fault_cause(kind, 0);
+    return -1;
+}
+
 /* Translate va for the vCPU's current context; sets A (and D for a store) in the guest's PTE.
- * Returns 0 with w->gpa, or -1 with w->cause. */
+ * Returns 0 with w->gpa, or -1 with w->cause.  The usual case, a leaf in the table the last
+ * walk reached, is straight-line code: the walk is most of what an Sv39 fill costs beyond a
+ * bare one (the 400-instruction budget, docs/hypervisor.md). */
 static int guest_walk(struct vcpu *vcpu, unsigned long va, enum access_kind kind, struct walk *w)
 {
-    unsigned long satp = vcpu->vh.satp, mode = satp >> SATP_MODE_SHIFT;
+    unsigned long satp = vcpu->vh.satp;     /* 0 exactly when Bare (csr_put, set_satp) */
     w->pte_host = 0;
-    if (mode == SATP_MODE_BARE) {
+    w->superpage = 0;
+    w->shadow_flags = 0;
+    if (!satp) {
         w->gpa = va;
         w->level = -1;
         return 0;
     }
     struct vm *vm = vcpu->vm;
-    int ctx = context_of(vcpu), mxr = (vcpu->vh.sstatus & SSTATUS_MXR_MASK) != 0;
-    int levels = mode == SATP_MODE_SV48 ? 4 : 3;
-    int bits = 12 + 9 * levels;
+    struct shadow *sh = &shadows[vm->id];
+    if (sh->walk_satp == satp && sh->walk_region == va >> sh->walk_shift) {
+        /* the pointers down to this table were walked before (the region being equal implies
+         * a canonical va: it holds every bit above the table's span) */
+        int level = sh->walk_level;
+        unsigned long offset = sh->walk_table + ((va >> (12 + 9 * level)) & 511) * 8 - vm->ram_base;
+        if (offset < vm->ram_size) {
+            volatile unsigned long *host = (volatile unsigned long *)(vm->host_base + offset);
+            unsigned long pte = *host;
+            int ctx = context_of(vcpu), mxr = (vcpu->vh.sstatus & SSTATUS_MXR_MASK) != 0;
+            if ((pte & PTE_V_MASK) && (pte & (PTE_R_MASK | PTE_X_MASK)) &&
+                (pte & (PTE_R_MASK | PTE_W_MASK)) != PTE_W_MASK && !(pte & PTE_RESERVED_MASK) &&
+                leaf_allows(pte, ctx, mxr, kind) &&
+                !((PTE_PPN(pte) << 12) & ((1UL << (12 + 9 * level)) - 1))) {
+                walk_found(w, host, pte, level, va, kind);
+                return 0;
+            }
+        }
+        return guest_walk_from(vcpu, va, kind, w, sh->walk_table, sh->walk_level);
+    }
+    int top = (satp >> SATP_MODE_SHIFT) == SATP_MODE_SV48 ? 3 : 2, bits = 12 + 9 * (top + 1);
     if ((long)(va << (64 - bits)) >> (64 - bits) != (long)va) {
-        w->cause = fault_cause(kind, 0);    /* not a canonical address */
+        w->cause = fault_cause(kind, 0);        /* not a canonical address */
         return -1;
     }
-    unsigned long table = (satp & SATP_PPN_MASK) << 12;
-    for (int level = levels - 1; level >= 0; level--) {
-        unsigned long host;
-        unsigned long pte_gpa = table + ((va >> (12 + 9 * level)) & 511) * 8;
-        if (gpa_to_host(vm, pte_gpa, 8, &host) < 0) {
-            w->cause = fault_cause(kind, 1);    /* the walk touched no memory: access fault */
-            return -1;
-        }
-        unsigned long pte = *(volatile unsigned long *)host;
-        if (!(pte & PTE_V_MASK) || (!(pte & PTE_R_MASK) && (pte & PTE_W_MASK)) ||
-            (pte & PTE_RESERVED_MASK)) {
-            w->cause = fault_cause(kind, 0);
-            return -1;
-        }
-        if (!(pte & (PTE_R_MASK | PTE_X_MASK))) {
-            table = PTE_PPN(pte) << 12;         /* a pointer to the next level */
-            continue;
-        }
-        unsigned long span = 1UL << (12 + 9 * level);
-        if (!leaf_allows(pte, ctx, mxr, kind) || (PTE_PPN(pte) << 12) & (span - 1)) {
-            w->cause = fault_cause(kind, 0);    /* refused, or a misaligned superpage */
-            return -1;
-        }
-        unsigned long updated = pte | PTE_A_MASK | (kind == ACCESS_STORE ? PTE_D_MASK : 0);
-        if (updated != pte)
-            *(volatile unsigned long *)host = updated;
-        w->pte = updated;
-        w->pte_host = host;
-        w->level = level;
-        w->gpa = (PTE_PPN(pte) << 12) + (va & (span - 1));
-        return 0;
-    }
-    w->cause = fault_cause(kind, 0);
-    return -1;
+    return guest_walk_from(vcpu, va, kind, w, (satp & SATP_PPN_MASK) << 12, top);
 }
 
 /* ---- shadow entries ---- */
@@ -363,8 +444,8 @@ static unsigned long *shadow_leaf_slot(struct vm *vm, unsigned long *root, unsig
 
 /* Map the page at va (host page `host`, the VM's RAM) for the vCPU's context after a successful
  * walk.  0, or -1 when it cannot be mapped (the hypervisor's alias slot). */
-static __attribute__((noinline)) int shadow_fill(struct vcpu *vcpu, unsigned long va,
-                                                 const struct walk *w, unsigned long host)
+static inline __attribute__((always_inline)) int shadow_fill(struct vcpu *vcpu, unsigned long va,
+                                                             struct walk *w, unsigned long host)
 {
     struct vm *vm = vcpu->vm;
     if (((va >> 39) & 511) == ALIAS_SLOT && (long)va >= 0)
@@ -372,20 +453,31 @@ static __attribute__((noinline)) int shadow_fill(struct vcpu *vcpu, unsigned lon
     unsigned long satp = current_satp(vcpu);
     unsigned set_index = vcpu->vh.last_set;
     unsigned long flags = PTE_V_MASK | PTE_U_MASK | PTE_A_MASK | PTE_D_MASK;
-    if (w->level < 0) {
+    if (w->shadow_flags) {
+        flags = w->shadow_flags;    /* a remembered superpage's (remember_leaf) */
+        if (flags & SHADOW_GIGA)
+            shadows[vm->id].sets[set_index].giga = 1;
+    } else if (w->level < 0) {
         flags |= PTE_R_MASK | PTE_W_MASK | PTE_X_MASK;      /* bare: all of RAM, all ways */
     } else {
-        int ctx = context_of(vcpu), mxr = (vcpu->vh.sstatus & SSTATUS_MXR_MASK) != 0;
-        if (leaf_allows(w->pte, ctx, mxr, ACCESS_LOAD))
-            flags |= PTE_R_MASK;
-        if ((w->pte & PTE_D_MASK) && leaf_allows(w->pte, ctx, mxr, ACCESS_STORE))
-            flags |= PTE_W_MASK | PTE_R_MASK;
-        if (leaf_allows(w->pte, ctx, mxr, ACCESS_FETCH))
-            flags |= PTE_X_MASK;
+        /* leaf_allows for the three kinds at once: the context may use the page at all (U
+         * bit, SUM), then R (or X with MXR), W once D is set, X never for S on a U page */
+        unsigned long pte = w->pte;
+        int ctx = context_of(vcpu), user = (pte & PTE_U_MASK) != 0;
+        if (ctx == CTX_U ? user : (!user || ctx == CTX_S_SUM)) {
+            if ((pte & PTE_R_MASK) ||
+                ((vcpu->vh.sstatus & SSTATUS_MXR_MASK) && (pte & PTE_X_MASK)))
+                flags |= PTE_R_MASK;
+            if ((pte & (PTE_W_MASK | PTE_D_MASK)) == (PTE_W_MASK | PTE_D_MASK))
+                flags |= PTE_W_MASK | PTE_R_MASK;
+            if ((pte & PTE_X_MASK) && (ctx == CTX_U || !user))
+                flags |= PTE_X_MASK;
+        }
         if (w->level >= 2) {
             flags |= SHADOW_GIGA;
             shadows[vm->id].sets[set_index].giga = 1;
         }
+        w->shadow_flags = flags;
     }
     struct shadow *sh = &shadows[vm->id];
     unsigned long root = (satp & SATP_PPN_MASK) << 12, *slot = 0;
@@ -419,6 +511,8 @@ static __attribute__((noinline)) void guest_sfence(struct vcpu *vcpu, unsigned l
 {
     struct vm *vm = vcpu->vm;
     struct shadow *sh = &shadows[vm->id];
+    sh->walk_satp = 0;              /* the cached walk entries go with any fence */
+    sh->leafc_satp = 0;
     if (!has_va && has_asid) {
         /* one address space: only the sets of that ASID (the others' translations, global
          * ones included, are not ordered by this fence, 4.2.1) */
@@ -839,6 +933,54 @@ static __attribute__((noinline)) void privileged_instruction(struct vcpu *vcpu, 
 
 /* ---- exits ---- */
 
+/* What a remembered superpage's permissions depend on: the privilege, sstatus.SUM and MXR. */
+static inline unsigned long leaf_mode(const struct vhart *vh)
+{
+    return vh->priv | (vh->sstatus & (SSTATUS_SUM_MASK | SSTATUS_MXR_MASK));
+}
+
+/* A fault inside the superpage the last walk found, for the same context: its translation
+ * without a walk (A is set already; D too when a store is allowed).  1 with w filled. */
+static inline int walk_cached_leaf(struct vcpu *vcpu, unsigned long va, enum access_kind kind,
+                                   struct walk *w)
+{
+    const struct shadow *sh = &shadows[vcpu->vm->id];
+    if (sh->leafc_satp != vcpu->vh.satp || sh->leafc_region != va >> sh->leafc_shift ||
+        !((sh->leafc_kinds >> kind) & 1) || sh->leafc_mode != leaf_mode(&vcpu->vh))
+        return 0;
+    w->pte = sh->leafc_pte;
+    w->pte_host = sh->leafc_host;
+    w->level = sh->leafc_level;
+    w->shadow_flags = sh->leafc_flags;
+    w->superpage = 0;               /* (kept already) */
+    w->gpa = sh->leafc_base + (va & sh->leafc_mask);
+    return 1;
+}
+
+/* After a walk that found a superpage leaf and its fill: keep both for the next fault in the
+ * same superpage. */
+static __attribute__((noinline)) void remember_leaf(struct vcpu *vcpu, unsigned long va,
+                                                    const struct walk *w)
+{
+    struct shadow *sh = &shadows[vcpu->vm->id];
+    int ctx = context_of(vcpu), mxr = (vcpu->vh.sstatus >> SSTATUS_MXR_SHIFT) & 1;
+    sh->leafc_satp = vcpu->vh.satp;
+    sh->leafc_shift = 12 + 9 * w->level;
+    sh->leafc_region = va >> sh->leafc_shift;
+    sh->leafc_mask = (1UL << sh->leafc_shift) - 1;
+    sh->leafc_base = PTE_PPN(w->pte) << 12;
+    sh->leafc_pte = w->pte;
+    sh->leafc_host = w->pte_host;
+    sh->leafc_level = w->level;
+    sh->leafc_mode = leaf_mode(&vcpu->vh);
+    sh->leafc_flags = w->shadow_flags;
+    sh->leafc_kinds = 0;
+    for (int kind = ACCESS_FETCH; kind <= ACCESS_STORE; kind++)
+        if (leaf_allows(w->pte, ctx, mxr, (enum access_kind)kind) &&
+            (kind != ACCESS_STORE || (w->pte & PTE_D_MASK)))
+            sh->leafc_kinds |= 1 << kind;
+}
+
 static __attribute__((noinline)) void page_fault(struct vcpu *vcpu, unsigned long scause, unsigned long va)
 {
     struct vm *vm = vcpu->vm;
@@ -850,6 +992,10 @@ static __attribute__((noinline)) void page_fault(struct vcpu *vcpu, unsigned lon
     if (vcpu->vh.satp == 0) {               /* bare: no table to walk */
         w.gpa = va;
         w.level = -1;
+        w.shadow_flags = 0;
+        w.superpage = 0;
+    } else if (walk_cached_leaf(vcpu, va, kind, &w)) {
+        /* the superpage of the last walk: no walk */
     } else if (guest_walk(vcpu, va, kind, &w) < 0) {
         if (w.cause == fault_cause(kind, 1))
             vm->stats[HYP_STAT_INJECTED_FAULTS]++;  /* its walk left its RAM */
@@ -859,6 +1005,8 @@ static __attribute__((noinline)) void page_fault(struct vcpu *vcpu, unsigned lon
     if (gpa_to_host(vm, w.gpa & ~(PAGE - 1), PAGE, &host) == 0) {
         if (shadow_fill(vcpu, va, &w, host) < 0)
             forward(vcpu, scause, va);       /* the hypervisor's alias slot: refused */
+        else if (w.superpage)
+            remember_leaf(vcpu, va, &w);
         return;
     }
     if (kind != ACCESS_FETCH && mmio_emulate(vcpu, w.gpa, kind == ACCESS_STORE, 0) == 0) {
@@ -944,6 +1092,13 @@ void trap_sfence_vma(struct vcpu *vcpu, unsigned long va, int has_va, unsigned l
 {
     vcpu->vm->stats[HYP_STAT_SFENCE]++;
     guest_sfence(vcpu, va, has_va, asid & 0xffff, has_asid);
+}
+
+/* A PTE of the VM changed by the hypervisor's hand (pv MMU_UPDATE): the cached walk goes. */
+void trap_walk_forget(struct vm *vm)
+{
+    shadows[vm->id].walk_satp = 0;
+    shadows[vm->id].leafc_satp = 0;
 }
 
 /* Enter va's page in the shadow table now, when the guest's table maps va through the PTE at

@@ -9,6 +9,7 @@
 
 void vcpu_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, unsigned long a1)
 {
+    vcpu->sta_shmem = 0;        /* a reset hart has registered no steal-time memory (STA) */
     vcpu->vm->ops->reset_vcpu(vcpu, pc, a0, a1);
 }
 

@@ -116,8 +116,12 @@ def guests_build() -> Path:
     return Path(__file__).resolve().parents[2] / "guests" / "build"
 
 
-def overhead_elf(klass: str) -> Path:
-    return guests_build() / "bench" / "overhead" / f"{klass}.elf"
+def overhead_elf(klass: str, mode: str = "native") -> Path:
+    """The class's guest for a mode: pv mode runs the pv build (the same source with the pv
+    layer, ``guests/build/bench/overhead-pv``), every other mode the native build."""
+    return (
+        guests_build() / "bench" / ("overhead-pv" if mode == "pv" else "overhead") / f"{klass}.elf"
+    )
 
 
 # ---- one run (in its own process) ----------------------------------------------------------
@@ -141,7 +145,7 @@ def _run_overhead_guest(key: RunKey) -> RunResult:
     from rvh.hyp import STATS_ADDRESS, STATS_SIZE, GuestSpec, read_stats
     from rvh.machine import Machine
 
-    elf = overhead_elf(key.klass)
+    elf = overhead_elf(key.klass, key.mode)
     if not elf.exists():
         raise ConfigError(f"{elf}: not built (make -C guests)")
     output = bytearray()
