@@ -38,6 +38,7 @@ from rvh.cpu.layout import (
     CSR_READ_TIME,
     CSR_READ_VALID,
     CSR_SCOUNTEREN,
+    CSR_TSELECT,
     CSR_VSSTATUS,
     CYCLE,
     HARTID,
@@ -49,10 +50,15 @@ from rvh.cpu.layout import (
     PRIV_S,
     PRIV_U,
     TIME_NS,
+    TRIGGER_TDATA1,
+    TRIGGER_TDATA2,
+    TRIGGERS,
+    TRIGGERS_ARMED,
     VIRT,
 )
 from rvh.cpu.mmu import OK, flush_all, switch_address_space, update_contexts
 from rvh.cpu.tables import T_CSRS
+from rvh.cpu.triggers import TINFO_VALUE, legal_tdata1, update_armed
 from rvh.isa.causes import Exception_
 from rvh.isa.csrs import (
     CSR_COLUMNS,
@@ -370,12 +376,20 @@ def csr_read(state, machine, tables, number, n):
         return state[CYCLE] + n - 1 + state[CSR_MCYCLE_OFFSET]
     if kind == Kind.INSTRET:
         return state[INSTRET] + n - 1 + state[CSR_MINSTRET_OFFSET]
+    if kind == Kind.TSELECT:
+        return state[CSR_TSELECT]
+    if kind == Kind.TDATA1:
+        return state[TRIGGER_TDATA1 + state[CSR_TSELECT]]
+    if kind == Kind.TDATA2:
+        return state[TRIGGER_TDATA2 + state[CSR_TSELECT]]
+    if kind == Kind.TINFO:
+        return np.int64(TINFO_VALUE)
     if kind == Kind.TIME:
         time = mtime_at(machine, now)
         if state[VIRT]:
             time += state[CSR_HTIMEDELTA]  # VS and VU see time + htimedelta (8.2.7)
         return time
-    return np.int64(0)  # READ_ZERO, HGEIP (GEILEN = 0)
+    return np.int64(0)  # READ_ZERO, HGEIP (GEILEN = 0), TDATA3 (types 2 and 6 have none)
 
 
 @nb.njit(cache=True)
@@ -553,5 +567,17 @@ def csr_write(state, machine, tables, tlb, number, value, n):
         if not locked:
             state[slot] = value & ((np.int64(1) << 54) - 1)
             _pmp_refresh(state, tlb)
-    # READ_ZERO, MISA, MHARTID, TIME, HGEIP: writes are ignored
+    elif kind == Kind.TSELECT:
+        if 0 <= value < TRIGGERS:  # WARL: another index leaves tselect as it was (QEMU 7.2)
+            state[slot] = value
+    elif kind == Kind.TDATA1 or kind == Kind.TDATA2:
+        index = TRIGGER_TDATA1 if kind == Kind.TDATA1 else TRIGGER_TDATA2
+        index += state[CSR_TSELECT]
+        state[index] = legal_tdata1(value, state[index]) if kind == Kind.TDATA1 else value
+        was_armed = state[TRIGGERS_ARMED]
+        if was_armed | update_armed(state):
+            # the pages a trigger covers get slow TLB tags (rvh/cpu/triggers.py); the pages
+            # it covered before may be fast again
+            flush_all(tlb)
+    # READ_ZERO, MISA, MHARTID, TIME, HGEIP, TDATA3, TINFO: writes are ignored
     return np.int64(OK)

@@ -84,9 +84,14 @@ from rvh.cpu.layout import (
     TRAP_TINST,
     TRAP_TVAL,
     TRAP_TVAL2,
+    TRIGGER_ARMED_EXECUTE,
+    TRIGGER_ARMED_LOAD,
+    TRIGGER_ARMED_STORE,
+    TRIGGERS_ARMED,
     VIRT,
     WALK_LEAF_LEVEL,
 )
+from rvh.cpu.triggers import trigger_on_page
 from rvh.isa.causes import Exception_
 from rvh.isa.fields import (
     HGATP_VMID_MASK,
@@ -724,6 +729,16 @@ def tlb_lookup(state, machine, memory, tlb, vaddr, size, access, ctx):
         tlb[tlb_slot(ctx, 0) + TLB_CTX_SUPER] = state[WALK_LEAF_LEVEL]
     host = host_offset(machine, ppage, PAGE_SIZE)
     watched = machine[M_WATCHES] != 0 and watched_page(machine, page)
+    if state[TRIGGERS_ARMED] != 0:
+        # a page an armed trigger covers keeps slow tags for the accesses the trigger matches:
+        # the general path then checks every instruction or access there (rvh/cpu/triggers.py)
+        if access == ACCESS_READ:
+            accesses = np.int64(TRIGGER_ARMED_LOAD)
+        elif access == ACCESS_WRITE:
+            accesses = np.int64(TRIGGER_ARMED_STORE)
+        else:
+            accesses = np.int64(TRIGGER_ARMED_EXECUTE)
+        watched = watched or trigger_on_page(state, page, accesses)
     if host >= 0 and not (access == ACCESS_WRITE and is_rom(machine, ppage)) and not watched:
         tlb[slot + TLB_ADDEND] = host - page
         tlb[slot + tag_field] = page
