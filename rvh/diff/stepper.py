@@ -703,8 +703,9 @@ class Stepper:
 
     def fold_fetch_fault(self, qemu: dict[str, int]) -> int | None:
         """QEMU's state shows a fetch fault (access, page or guest-page fault), or an execute
-        trigger's breakpoint, taken at rvh's pc: fetch there (one kernel step); if rvh faults too, that is the same boundary and the
-        cause is returned, otherwise the step is taken back."""
+        trigger's breakpoint, taken at rvh's pc: fetch there (one kernel step); if rvh faults
+        too, that is the same boundary and the cause is returned, otherwise the step is taken
+        back."""
         s = self.state
         pc = int(s[L.PC]) & MASK64
         shown = [("mcause", "mepc"), ("scause", "sepc")]
