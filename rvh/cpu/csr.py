@@ -194,7 +194,13 @@ def csr_access_fault(state, machine, tables, number, is_write):
         if priv == PRIV_U and required <= 2:
             return np.int64(VIRTUAL_INSTRUCTION), number
         return np.int64(ILLEGAL_INSTRUCTION), number
-    # counters: mcounteren gates below M; scounteren gates U; hcounteren gates VS/VU (8.2.6)
+    # counters: mcounteren gates below M; scounteren gates U; hcounteren gates VS/VU.  8.2.6:
+    # "When the CY, TM, IR, or HPMn bit in the hcounteren register is clear, attempts to read
+    # the cycle, time, instret, or hpmcountern register while V=1 will cause a virtual
+    # instruction exception if the same bit in mcounteren is 1.  When one of these bits is set,
+    # access to the corresponding register is permitted when V=1, unless prevented for some
+    # other reason.  In VU-mode, a counter is not readable unless the applicable bits are set
+    # in both hcounteren and scounteren."  A bit clear in mcounteren: illegal (3.1.11)
     if predicate == Predicate.COUNTER and priv != PRIV_M:
         bit = np.int64(1) << (number & 31)
         if (state[CSR_MCOUNTEREN] & bit) == 0:
@@ -387,7 +393,9 @@ def csr_read(state, machine, tables, number, n):
     if kind == Kind.TIME:
         time = mtime_at(machine, now)
         if state[VIRT]:
-            time += state[CSR_HTIMEDELTA]  # VS and VU see time + htimedelta (8.2.7)
+            # 8.2.7: "the value returned by the time CSR in VS-mode or VU-mode is the sum of
+            # the contents of htimedelta and the actual value of time"
+            time += state[CSR_HTIMEDELTA]
         return time
     return np.int64(0)  # READ_ZERO, HGEIP (GEILEN = 0), TDATA3 (types 2 and 6 have none)
 

@@ -249,8 +249,12 @@ def pmp_check(state, paddr, size, access, priv):
     whole_page = True
     if access == ACCESS_WRITE:
         need = PMPCFG_W_MASK
-    elif access == ACCESS_EXECUTE or access == ACCESS_READ_EXECUTABLE:
-        need = PMPCFG_X_MASK if access == ACCESS_EXECUTE else PMPCFG_R_MASK
+    elif access == ACCESS_EXECUTE:
+        need = PMPCFG_X_MASK
+    elif access == ACCESS_READ_EXECUTABLE:
+        # HLVX: "the supervisor physical memory attributes must grant both execute and read
+        # permissions" (8.3.1)
+        need = PMPCFG_X_MASK | PMPCFG_R_MASK
     else:
         need = PMPCFG_R_MASK
     for i in range(PMP_ENTRIES):
@@ -268,7 +272,7 @@ def pmp_check(state, paddr, size, access, priv):
         cfg = pmp_config(state, i)
         if priv == PRIV_M and (cfg & PMPCFG_L_MASK) == 0:
             return True, whole_page
-        return (cfg & need) != 0, whole_page
+        return (cfg & need) == need, whole_page
     return priv == PRIV_M, whole_page
 
 
@@ -490,6 +494,9 @@ def _write_pte(state, machine, memory, address, value):
 def _leaf_allows(pte, access, user, sum_bit, mxr):
     """Step 5 of 4.3.2: the leaf's R/W/X against the access, U against the mode and SUM."""
     if access == ACCESS_EXECUTE or access == ACCESS_READ_EXECUTABLE:
+        # HLVX: "execute permission takes the place of read permission ... the memory being
+        # read must be executable in both stages of address translation" (8.3.1), so MXR,
+        # which only lets loads read X pages, neither helps nor hinders it
         if (pte & PTE_X_MASK) == 0:
             return False
     elif access == ACCESS_READ:
