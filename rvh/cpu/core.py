@@ -90,6 +90,10 @@ from rvh.cpu.layout import (
     TRAP_CAUSE,
     TRAP_TINST,
     TRAP_TVAL,
+    TRIGGER_ARMED_EXECUTE,
+    TRIGGER_ARMED_LOAD,
+    TRIGGER_ARMED_STORE,
+    TRIGGERS_ARMED,
     VIRT,
     WFI,
     X_SINK,
@@ -131,6 +135,7 @@ from rvh.cpu.trap import (
     take_trap,
     trap_target,
 )
+from rvh.cpu.triggers import data_trigger_fires, execute_trigger_fires, trigger_breakpoint
 from rvh.isa.causes import Exception_
 from rvh.isa.fields import (
     HGATP_VMID_MASK,
@@ -260,6 +265,16 @@ def execute_atomic(
     ctx = state[DATA_CTX]
     size = 4 if op <= Op.AMOMAXU_W else 8
     address = x[rs1]
+    if state[TRIGGERS_ARMED] & (TRIGGER_ARMED_LOAD | TRIGGER_ARMED_STORE):
+        # an LR loads, an SC stores, an AMO does both (rvh/cpu/triggers.py)
+        if op == Op.LR_W or op == Op.LR_D:
+            accesses = np.int64(TRIGGER_ARMED_LOAD)
+        elif op == Op.SC_W or op == Op.SC_D:
+            accesses = np.int64(TRIGGER_ARMED_STORE)
+        else:
+            accesses = np.int64(TRIGGER_ARMED_LOAD | TRIGGER_ARMED_STORE)
+        if data_trigger_fires(state, address, size, accesses):
+            return trigger_breakpoint(state, address, state[VIRT] != 0), np.int64(0)
     if op == Op.LR_W or op == Op.LR_D:
         host, paddr, status = amo_address(state, machine, memory, tlb, address, size, ctx, True)
         if status != OK:
@@ -565,6 +580,19 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
             break
         n += 1
         state[GENERAL_PATH] += 1
+        if state[TRIGGERS_ARMED] & TRIGGER_ARMED_EXECUTE and execute_trigger_fires(state, pc):
+            # an execute trigger: a breakpoint exception before the instruction, with the
+            # highest priority of all (privileged spec 3.7, table 3.7); the trigger's page has
+            # slow fetch tags, so the fast loop never runs it (rvh/cpu/triggers.py)
+            status = trigger_breakpoint(state, pc, state[VIRT] != 0)
+            target = deliver_trap(state, machine, trace, status, False, pc, np.int64(0), n)
+            if target == FIRMWARE_TRAP:
+                n -= 1  # the instruction was not executed
+                exit_reason = np.int64(Exit.FIRMWARE)
+                break
+            pc = target
+            fetch_page = np.int64(-1)
+            continue
         # ---- fetch through the cached translation of the current page ----
         status = np.int64(OK)
         if (pc & PAGE_MASK) == fetch_page:

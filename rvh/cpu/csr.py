@@ -38,6 +38,7 @@ from rvh.cpu.layout import (
     CSR_READ_TIME,
     CSR_READ_VALID,
     CSR_SCOUNTEREN,
+    CSR_TSELECT,
     CSR_VSSTATUS,
     CYCLE,
     HARTID,
@@ -49,10 +50,15 @@ from rvh.cpu.layout import (
     PRIV_S,
     PRIV_U,
     TIME_NS,
+    TRIGGER_TDATA1,
+    TRIGGER_TDATA2,
+    TRIGGERS,
+    TRIGGERS_ARMED,
     VIRT,
 )
 from rvh.cpu.mmu import OK, flush_all, switch_address_space, update_contexts
 from rvh.cpu.tables import T_CSRS
+from rvh.cpu.triggers import TINFO_VALUE, legal_tdata1, update_armed
 from rvh.isa.causes import Exception_
 from rvh.isa.csrs import (
     CSR_COLUMNS,
@@ -188,7 +194,13 @@ def csr_access_fault(state, machine, tables, number, is_write):
         if priv == PRIV_U and required <= 2:
             return np.int64(VIRTUAL_INSTRUCTION), number
         return np.int64(ILLEGAL_INSTRUCTION), number
-    # counters: mcounteren gates below M; scounteren gates U; hcounteren gates VS/VU (8.2.6)
+    # counters: mcounteren gates below M; scounteren gates U; hcounteren gates VS/VU.  8.2.6:
+    # "When the CY, TM, IR, or HPMn bit in the hcounteren register is clear, attempts to read
+    # the cycle, time, instret, or hpmcountern register while V=1 will cause a virtual
+    # instruction exception if the same bit in mcounteren is 1.  When one of these bits is set,
+    # access to the corresponding register is permitted when V=1, unless prevented for some
+    # other reason.  In VU-mode, a counter is not readable unless the applicable bits are set
+    # in both hcounteren and scounteren."  A bit clear in mcounteren: illegal (3.1.11)
     if predicate == Predicate.COUNTER and priv != PRIV_M:
         bit = np.int64(1) << (number & 31)
         if (state[CSR_MCOUNTEREN] & bit) == 0:
@@ -370,12 +382,22 @@ def csr_read(state, machine, tables, number, n):
         return state[CYCLE] + n - 1 + state[CSR_MCYCLE_OFFSET]
     if kind == Kind.INSTRET:
         return state[INSTRET] + n - 1 + state[CSR_MINSTRET_OFFSET]
+    if kind == Kind.TSELECT:
+        return state[CSR_TSELECT]
+    if kind == Kind.TDATA1:
+        return state[TRIGGER_TDATA1 + state[CSR_TSELECT]]
+    if kind == Kind.TDATA2:
+        return state[TRIGGER_TDATA2 + state[CSR_TSELECT]]
+    if kind == Kind.TINFO:
+        return np.int64(TINFO_VALUE)
     if kind == Kind.TIME:
         time = mtime_at(machine, now)
         if state[VIRT]:
-            time += state[CSR_HTIMEDELTA]  # VS and VU see time + htimedelta (8.2.7)
+            # 8.2.7: "the value returned by the time CSR in VS-mode or VU-mode is the sum of
+            # the contents of htimedelta and the actual value of time"
+            time += state[CSR_HTIMEDELTA]
         return time
-    return np.int64(0)  # READ_ZERO, HGEIP (GEILEN = 0)
+    return np.int64(0)  # READ_ZERO, HGEIP (GEILEN = 0), TDATA3 (types 2 and 6 have none)
 
 
 @nb.njit(cache=True)
@@ -553,5 +575,17 @@ def csr_write(state, machine, tables, tlb, number, value, n):
         if not locked:
             state[slot] = value & ((np.int64(1) << 54) - 1)
             _pmp_refresh(state, tlb)
-    # READ_ZERO, MISA, MHARTID, TIME, HGEIP: writes are ignored
+    elif kind == Kind.TSELECT:
+        if 0 <= value < TRIGGERS:  # WARL: another index leaves tselect as it was (QEMU 7.2)
+            state[slot] = value
+    elif kind == Kind.TDATA1 or kind == Kind.TDATA2:
+        index = TRIGGER_TDATA1 if kind == Kind.TDATA1 else TRIGGER_TDATA2
+        index += state[CSR_TSELECT]
+        state[index] = legal_tdata1(value, state[index]) if kind == Kind.TDATA1 else value
+        was_armed = state[TRIGGERS_ARMED]
+        if was_armed | update_armed(state):
+            # the pages a trigger covers get slow TLB tags (rvh/cpu/triggers.py); the pages
+            # it covered before may be fast again
+            flush_all(tlb)
+    # READ_ZERO, MISA, MHARTID, TIME, HGEIP, TDATA3, TINFO: writes are ignored
     return np.int64(OK)

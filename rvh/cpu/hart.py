@@ -8,6 +8,7 @@ from rvh.cpu import layout as L
 from rvh.cpu.core import run
 from rvh.cpu.exits import Exit
 from rvh.cpu.mmu import reset_banks
+from rvh.cpu.triggers import TDATA1_RESET
 from rvh.isa.csrs import MSTATUS_XLEN64, csr_number
 
 
@@ -46,6 +47,7 @@ class Hart:
         state[L.CSR_BASE + csr_number("mstatus")] = MSTATUS_XLEN64
         state[L.CSR_BASE + csr_number("hstatus")] = 2 << 32  # VSXL = 64
         state[L.CSR_BASE + csr_number("vsstatus")] = 2 << 32  # UXL = 64
+        state[L.TRIGGER_TDATA1 : L.TRIGGER_TDATA1 + L.TRIGGERS] = TDATA1_RESET  # match nothing
         self.flush_tlb()
 
     def flush_tlb(self) -> None:

@@ -93,10 +93,21 @@ CSR_READ_TIME = -2  # mtime (+ htimedelta with V=1)
 # whether the page it fills is a piece of a superpage (an address fence must drop every piece)
 WALK_LEAF_LEVEL = 183
 RESERVATION_VALUE = 184  # the value the LR read (sign-extended for LR.W): its SC compares it
+# The Sdtrig triggers (rvh/cpu/triggers.py): tselect lives in its CSR slot, each trigger's tdata1
+# and tdata2 here (tdata3 reads 0 for the two types QEMU 7.2 offers).  TRIGGERS_ARMED sums up
+# what the triggers can match (TRIGGER_ARMED_* bits), so the kernel asks nothing while it is 0.
+TRIGGERS = 2  # QEMU 7.2's count
+TRIGGER_TDATA1 = 185  # + trigger
+TRIGGER_TDATA2 = TRIGGER_TDATA1 + TRIGGERS  # + trigger
+TRIGGERS_ARMED = TRIGGER_TDATA2 + TRIGGERS
+TRIGGER_ARMED_LOAD = 1  # the bits are the access bits of mcontrol/mcontrol6
+TRIGGER_ARMED_STORE = 2
+TRIGGER_ARMED_EXECUTE = 4
 # the fixed slots above, in order, may not overlap one another or the CSRs
 assert HS_BY_VMID + HS_VMID_SLOTS <= DEBUG_WATCH_HIT < DEBUG_WATCH_ADDR < CSR_READ_KEYS
 assert CSR_READ_KEYS + CSR_READ_ENTRIES <= CSR_READ_HOW
-assert CSR_READ_HOW + CSR_READ_ENTRIES <= WALK_LEAF_LEVEL < RESERVATION_VALUE < 256  # CSR_BASE
+assert CSR_READ_HOW + CSR_READ_ENTRIES <= WALK_LEAF_LEVEL < RESERVATION_VALUE < TRIGGER_TDATA1
+assert TRIGGER_TDATA1 + TRIGGERS <= TRIGGER_TDATA2 < TRIGGERS_ARMED < 256  # CSR_BASE
 CSR_BASE = 256  # CSR n lives at CSR_BASE + n
 F = CSR_BASE + 4096  # f0..f31 at F + n (64 bits each; single values NaN-boxed, 11.1, 12.2)
 STATE_SIZE = F + 32
@@ -146,6 +157,7 @@ CSR_HTVAL = CSR_BASE + CsrNumber["HTVAL"]
 CSR_HVIP = CSR_BASE + CsrNumber["HVIP"]
 CSR_HTINST = CSR_BASE + CsrNumber["HTINST"]
 CSR_HGATP = CSR_BASE + CsrNumber["HGATP"]
+CSR_TSELECT = CSR_BASE + CsrNumber["TSELECT"]
 
 # MMIO_STATE values.  The kernel exits with a REQUEST; Python performs the access and sets
 # DONE (or FAULT); the kernel then re-executes the same instruction, which consumes the result.

@@ -42,6 +42,9 @@ from rvh.cpu.layout import (
     TRAP_TINST,
     TRAP_TVAL,
     TRAP_TVAL2,
+    TRIGGER_ARMED_LOAD,
+    TRIGGER_ARMED_STORE,
+    TRIGGERS_ARMED,
 )
 from rvh.cpu.mmu import (
     ACCESS_READ,
@@ -54,6 +57,7 @@ from rvh.cpu.mmu import (
     is_rom,
     tlb_lookup,
 )
+from rvh.cpu.triggers import data_trigger_fires, trigger_breakpoint
 from rvh.isa.causes import Exception_
 from rvh.isa.instructions import Op
 
@@ -198,6 +202,11 @@ def _mmio(state, paddr, size, value, is_store, vaddr, access, ctx):
 def load_slow(state, machine, memory, tlb, vaddr, size, ctx, now_ns, access):
     """Returns (value zero-extended from size bytes, status).  ``access`` is ACCESS_READ, or
     ACCESS_READ_EXECUTABLE for HLVX."""
+    if state[TRIGGERS_ARMED] & TRIGGER_ARMED_LOAD and data_trigger_fires(
+        state, vaddr, size, TRIGGER_ARMED_LOAD
+    ):
+        # a load trigger fires before the access (rvh/cpu/triggers.py)
+        return np.int64(0), trigger_breakpoint(state, vaddr, context_is_virtual(ctx))
     if vaddr & (size - 1):
         # misaligned: every byte on its own, possibly across two pages; RAM only
         value = np.int64(0)
@@ -227,6 +236,11 @@ def store_slow(
     state, machine, memory, page_flags, tlb, decode_cache, vaddr, size, value, ctx, now_ns
 ):
     """Returns a status: OK, WATCH_HIT, NEED_EXIT or an exception cause."""
+    if state[TRIGGERS_ARMED] & TRIGGER_ARMED_STORE and data_trigger_fires(
+        state, vaddr, size, TRIGGER_ARMED_STORE
+    ):
+        # a store trigger fires before the access: memory is untouched (rvh/cpu/triggers.py)
+        return trigger_breakpoint(state, vaddr, context_is_virtual(ctx))
     if vaddr & (size - 1):
         # misaligned: translate every byte first, so a fault leaves memory untouched
         for i in range(size):

@@ -87,9 +87,14 @@ from rvh.cpu.layout import (
     TRAP_TINST,
     TRAP_TVAL,
     TRAP_TVAL2,
+    TRIGGER_ARMED_EXECUTE,
+    TRIGGER_ARMED_LOAD,
+    TRIGGER_ARMED_STORE,
+    TRIGGERS_ARMED,
     VIRT,
     WALK_LEAF_LEVEL,
 )
+from rvh.cpu.triggers import trigger_on_page
 from rvh.isa.causes import Exception_
 from rvh.isa.fields import (
     HGATP_VMID_MASK,
@@ -256,8 +261,12 @@ def pmp_check(state, paddr, size, access, priv):
     whole_page = True
     if access == ACCESS_WRITE:
         need = PMPCFG_W_MASK
-    elif access == ACCESS_EXECUTE or access == ACCESS_READ_EXECUTABLE:
-        need = PMPCFG_X_MASK if access == ACCESS_EXECUTE else PMPCFG_R_MASK
+    elif access == ACCESS_EXECUTE:
+        need = PMPCFG_X_MASK
+    elif access == ACCESS_READ_EXECUTABLE:
+        # HLVX: "the supervisor physical memory attributes must grant both execute and read
+        # permissions" (8.3.1)
+        need = PMPCFG_X_MASK | PMPCFG_R_MASK
     else:
         need = PMPCFG_R_MASK
     for i in range(PMP_ENTRIES):
@@ -275,7 +284,7 @@ def pmp_check(state, paddr, size, access, priv):
         cfg = pmp_config(state, i)
         if priv == PRIV_M and (cfg & PMPCFG_L_MASK) == 0:
             return True, whole_page
-        return (cfg & need) != 0, whole_page
+        return (cfg & need) == need, whole_page
     return priv == PRIV_M, whole_page
 
 
@@ -499,6 +508,9 @@ def _write_pte(state, machine, memory, address, value):
 def _leaf_allows(pte, access, user, sum_bit, mxr):
     """Step 5 of 4.3.2: the leaf's R/W/X against the access, U against the mode and SUM."""
     if access == ACCESS_EXECUTE or access == ACCESS_READ_EXECUTABLE:
+        # HLVX: "execute permission takes the place of read permission ... the memory being
+        # read must be executable in both stages of address translation" (8.3.1), so MXR,
+        # which only lets loads read X pages, neither helps nor hinders it
         if (pte & PTE_X_MASK) == 0:
             return False
     elif access == ACCESS_READ:
@@ -746,6 +758,16 @@ def tlb_lookup(state, machine, memory, tlb, vaddr, size, access, ctx):
         tlb[tlb_slot(ctx, 0) + TLB_CTX_SUPER] = state[WALK_LEAF_LEVEL]
     host = host_offset(machine, ppage, PAGE_SIZE)
     watched = machine[M_WATCHES] != 0 and watched_page(machine, page)
+    if state[TRIGGERS_ARMED] != 0:
+        # a page an armed trigger covers keeps slow tags for the accesses the trigger matches:
+        # the general path then checks every instruction or access there (rvh/cpu/triggers.py)
+        if access == ACCESS_READ:
+            accesses = np.int64(TRIGGER_ARMED_LOAD)
+        elif access == ACCESS_WRITE:
+            accesses = np.int64(TRIGGER_ARMED_STORE)
+        else:
+            accesses = np.int64(TRIGGER_ARMED_EXECUTE)
+        watched = watched or trigger_on_page(state, page, accesses)
     if host >= 0 and not (access == ACCESS_WRITE and is_rom(machine, ppage)) and not watched:
         tlb[slot + TLB_ADDEND] = host - page
         tlb[slot + tag_field] = page

@@ -22,6 +22,7 @@ from rvh.cpu.exits import Exit
 from rvh.cpu.interrupts import NEVER, any_pending_enabled, next_deadline, select_interrupt
 from rvh.cpu.mmu import host_offset, update_contexts
 from rvh.cpu.trap import take_trap
+from rvh.cpu.triggers import execute_trigger_fires
 from rvh.diff.common import (
     CSR,
     FETCH_FAULTS,
@@ -453,8 +454,13 @@ class Stepper:
         if int(s[L.EXCEPTIONS]) != exceptions:
             info.exception = int(s[L.LAST_CAUSE])
         # QEMU raises a fetch fault while looking for the next block, before it dumps the
-        # state: the fault belongs to this boundary, as an interrupt does
-        if m.exit_status is None and self.pending_interrupt() < 0 and self._fetch_faults():
+        # state: the fault belongs to this boundary, as an interrupt does; so does the
+        # breakpoint of an execute trigger (Sdtrig), which QEMU 7.2 raises there too
+        if (
+            m.exit_status is None
+            and self.pending_interrupt() < 0
+            and (self._fetch_faults() or self._execute_trigger_fires())
+        ):
             self._run_one(info)
             info.fetch_fault = int(s[L.LAST_CAUSE])
         self.steps += 1
@@ -573,6 +579,13 @@ class Stepper:
             return bits is not None and (ins is None or is_hlv_hsv(ins))
         return False
 
+    def _execute_trigger_fires(self) -> bool:
+        """Whether an armed execute trigger matches the current pc (rvh/cpu/triggers.py)."""
+        s = self.state
+        if not s[L.TRIGGERS_ARMED] & L.TRIGGER_ARMED_EXECUTE:
+            return False
+        return bool(execute_trigger_fires(s, s[L.PC]))
+
     def _fetch_faults(self) -> bool:
         """Whether fetching at the current pc faults, where that is known without translation
         (M-mode, or bare satp outside V=1): no RAM or ROM there."""
@@ -689,14 +702,17 @@ class Stepper:
                 s[L.CSR_BASE + CSR_BY_NAME[name].number] = signed
 
     def fold_fetch_fault(self, qemu: dict[str, int]) -> int | None:
-        """QEMU's state shows a fetch fault (access, page or guest-page fault) taken at rvh's
-        pc: fetch there (one kernel step); if rvh faults too, that is the same boundary and the
-        cause is returned, otherwise the step is taken back."""
+        """QEMU's state shows a fetch fault (access, page or guest-page fault), or an execute
+        trigger's breakpoint, taken at rvh's pc: fetch there (one kernel step); if rvh faults
+        too, that is the same boundary and the cause is returned, otherwise the step is taken
+        back."""
         s = self.state
         pc = int(s[L.PC]) & MASK64
         shown = [("mcause", "mepc"), ("scause", "sepc")]
-        # (QEMU reports a guest-page fault of the fetch's implicit PTE read as 21, D22)
-        if not any(qemu.get(c) in (*FETCH_FAULTS, 21) and qemu.get(e) == pc for c, e in shown):
+        # (QEMU reports a guest-page fault of the fetch's implicit PTE read as 21, D22); an
+        # execute trigger's breakpoint (3) is raised at the same point, before the instruction
+        folded = (*FETCH_FAULTS, 21, 3) if self._execute_trigger_fires() else (*FETCH_FAULTS, 21)
+        if not any(qemu.get(c) in folded and qemu.get(e) == pc for c, e in shown):
             return None
         previous = self._saved  # what rewinds the instruction itself
         exceptions, retired = int(s[L.EXCEPTIONS]), int(s[L.INSTRET])
@@ -704,7 +720,7 @@ class Stepper:
         self._run_one(StepInfo(pc))
         cause = int(s[L.LAST_CAUSE])
         if int(s[L.EXCEPTIONS]) == exceptions + 1 and int(s[L.INSTRET]) == retired:
-            if cause in FETCH_FAULTS:
+            if cause in folded and cause != 21:
                 self._saved = previous
                 return cause
         self.rewind()

@@ -237,6 +237,11 @@ class Kind(IntEnum):
     FFLAGS = 36  # fcsr[4:0]; fcsr lives in CSR 3's slot (11.2)
     FRM = 37  # fcsr[7:5]
     FCSR = 38
+    TSELECT = 39  # Sdtrig: which trigger tdata1-3 show (rvh/cpu/triggers.py)
+    TDATA1 = 40
+    TDATA2 = 41
+    TDATA3 = 42
+    TINFO = 43
 
 
 @dataclass(frozen=True)
@@ -327,6 +332,13 @@ def _rows() -> list[Csr]:
         Csr(0x344, "mip", _P.ALWAYS, _K.MIP),
         Csr(0x34A, "mtinst", _P.HYPERVISOR, _K.PLAIN, _ALL),
         Csr(0x34B, "mtval2", _P.HYPERVISOR, _K.PLAIN, _ALL),
+        # Sdtrig triggers (Debug spec 1.0, 5.7): the registers QEMU 7.2 has; no tcontrol,
+        # mcontext or scontext (accesses to those are illegal, as on QEMU 7.2)
+        Csr(0x7A0, "tselect", _P.ALWAYS, _K.TSELECT),
+        Csr(0x7A1, "tdata1", _P.ALWAYS, _K.TDATA1),
+        Csr(0x7A2, "tdata2", _P.ALWAYS, _K.TDATA2),
+        Csr(0x7A3, "tdata3", _P.ALWAYS, _K.TDATA3),
+        Csr(0x7A4, "tinfo", _P.ALWAYS, _K.TINFO),
         # Machine counters
         Csr(0xB00, "mcycle", _P.ALWAYS, _K.CYCLE),
         Csr(0xB02, "minstret", _P.ALWAYS, _K.INSTRET),

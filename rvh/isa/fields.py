@@ -246,3 +246,33 @@ PMP_A_TOR = 1
 PMP_A_NA4 = 2
 PMP_A_NAPOT = 3
 PMP_ENTRIES = 16  # rvh implements 16 entries (pmpcfg0/2, pmpaddr0..15)
+
+# ---- Sdtrig trigger registers (RISC-V Debug Specification 1.0, 5.7) ------------------------------
+# tdata1's common part: the trigger type in the top 4 bits, dmode below it (5.7.2)
+TDATA1_TYPE_SHIFT, TDATA1_TYPE_MASK = _field(60, 4)
+TDATA1_DMODE_SHIFT, TDATA1_DMODE_MASK = _field(59)
+TRIGGER_TYPE_NONE = 0
+TRIGGER_TYPE_MCONTROL = 2  # address/data match, the older layout (5.7.11)
+TRIGGER_TYPE_MCONTROL6 = 6  # address/data match with the VS/VU bits (5.7.17)
+TRIGGER_TYPE_UNAVAILABLE = 15
+# mcontrol (type 2) and mcontrol6 (type 6) share the low fields: which accesses match, and in
+# which privilege modes (M, S, U; mcontrol6 adds VS and VU)
+MCONTROL_LOAD_SHIFT, MCONTROL_LOAD_MASK = _field(0)
+MCONTROL_STORE_SHIFT, MCONTROL_STORE_MASK = _field(1)
+MCONTROL_EXECUTE_SHIFT, MCONTROL_EXECUTE_MASK = _field(2)
+MCONTROL_U_SHIFT, MCONTROL_U_MASK = _field(3)
+MCONTROL_S_SHIFT, MCONTROL_S_MASK = _field(4)
+MCONTROL_M_SHIFT, MCONTROL_M_MASK = _field(6)
+MCONTROL_MATCH_SHIFT, MCONTROL_MATCH_MASK = _field(7, 4)
+MCONTROL_CHAIN_SHIFT, MCONTROL_CHAIN_MASK = _field(11)
+MCONTROL_ACTION_SHIFT, MCONTROL_ACTION_MASK = _field(12, 4)
+MCONTROL_SIZELO_SHIFT, MCONTROL_SIZELO_MASK = _field(16, 2)
+MCONTROL_TIMING_SHIFT, MCONTROL_TIMING_MASK = _field(18)
+MCONTROL_SELECT_SHIFT, MCONTROL_SELECT_MASK = _field(19)
+MCONTROL_HIT_SHIFT, MCONTROL_HIT_MASK = _field(20)
+MCONTROL_SIZEHI_SHIFT, MCONTROL_SIZEHI_MASK = _field(21, 2)
+MCONTROL6_SIZE_SHIFT, MCONTROL6_SIZE_MASK = _field(16, 4)
+MCONTROL6_VU_SHIFT, MCONTROL6_VU_MASK = _field(23)
+MCONTROL6_VS_SHIFT, MCONTROL6_VS_MASK = _field(24)
+# tinfo (5.7.5): bit n set when type n is supported
+TINFO_INFO_SHIFT, TINFO_INFO_MASK = _field(0, 16)

@@ -205,3 +205,42 @@ def test_vs_mode_reaches_the_vs_copy():
     assert s.x(10) == 0x22
     assert s.csr("vsscratch") == 0x33
     assert s.csr("sscratch") == 0x11
+
+
+# reading time with one TM bit (bit 1) of a counter-enable register cleared, the others set:
+# 8.2.6 (hcounteren) with 3.1.11 (mcounteren) and 4.1.5 (scounteren), as for cycle above
+TIME_ENABLES = {
+    "": (OK, OK, OK, OK, OK),  # all set: VS and VU read time (8.2.6)
+    "mcounteren": (OK, I, I, I, I),
+    "scounteren": (OK, OK, I, OK, V),
+    "hcounteren": (OK, OK, OK, V, V),
+}
+TIME_TABLE = [
+    (register, mode, TIME_ENABLES[register][index])
+    for register in TIME_ENABLES
+    for index, mode in enumerate(MODES)
+]
+
+
+@pytest.mark.parametrize(
+    ("register", "mode", "outcome"),
+    TIME_TABLE,
+    ids=[f"{mode}-{register or 'all'}.TM" for register, mode, _ in TIME_TABLE],
+)
+def test_time_counter_enable(register, mode, outcome):
+    setup = f"csrci {register}, 2    # TM" if register else ""
+    cause, tval, bits, _ = run_in_mode(mode, "csrr a0, time", setup=setup)
+    check(outcome, mode, cause, tval, bits)
+
+
+@pytest.mark.parametrize("mode", ["VS", "VU"])
+def test_time_with_v_adds_htimedelta(mode):
+    # 8.2.7: VS and VU read time + htimedelta; the second read comes from the fast loop's
+    # cache of legal CSR reads (layout.CSR_READ_KEYS), which must add it too
+    delta = 0x1234_5678_0000
+    setup = f"li t0, {delta:#x}\ncsrw htimedelta, t0\ncsrr s2, time"
+    _, _, _, s = run_in_mode(mode, "csrr a0, time\n        csrr a2, time", setup=setup)
+    m_time = s.x(18)
+    for value in (s.x(10), s.x(12)):
+        assert 0 <= value - delta - m_time <= 1  # mtime ticks once per 100 instructions
+    assert s.x(12) >= s.x(10)

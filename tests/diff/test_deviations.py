@@ -131,3 +131,26 @@ def test_sc_word_after_lr_double_claims_rd_only():
     # an sc.d is not covered
     scd = encode("sc.d", rd=6, rs1=4, rs2=30)
     assert _claims(_context(scd, base, ours, {**ours, "x6": 1})) == {}
+
+
+def test_trigger_breakpoint_tval_rule_claims_only_a_trigger_with_tval_zero():
+    # an Sdtrig trigger fired on a load: rvh writes the address to mtval (privileged 3.1.16),
+    # QEMU 7.2 writes 0
+    load = encode("lw", rd=10, rs1=11, imm=0)
+    base = {"pc": 0x8000_0004, "x10": 0, "mtval": 0, "mcause": 0, "mstatus": 0}
+    ours = {**base, "mcause": 3, "mtval": 0x8000_2000}
+    qemu = {**ours, "mtval": 0}
+    assert _claims(_context(load, base, ours, qemu, exception=3)) == {
+        "trigger-breakpoint-tval": {"mtval": 0}
+    }
+    # with V=1, rvh also sets mstatus.GVA
+    gva = 1 << 38
+    ours_v = {**ours, "mstatus": gva}
+    assert _claims(_context(load, base, ours_v, qemu, exception=3)) == {
+        "trigger-breakpoint-tval": {"mtval": 0, "mstatus": 0}
+    }
+    # an ebreak is no trigger; a tval QEMU did write, or another differing field, diverge
+    ebreak = encode("ebreak")
+    assert _claims(_context(ebreak, base, ours, qemu, exception=3)) == {}
+    assert _claims(_context(load, base, ours, {**ours, "mtval": 4}, exception=3)) == {}
+    assert _claims(_context(load, base, ours, {**qemu, "x10": 1}, exception=3)) == {}

@@ -1,7 +1,8 @@
 """rvh.isa.fields against the privileged spec 20211203: every field's position and width as the
 spec's figures draw them (3.1.6 mstatus, 4.1.1 sstatus, 8.2.1 hstatus, 3.1.9 mip/mie, 3.1.18
 menvcfg, 4.1.11 satp, 8.2.10 hgatp, 4.4.1 Sv39 PTEs, 3.7.1 pmpcfg, 3.1.15 mcause; fcsr from the
-unprivileged spec's 11.2), typed here from the spec, not from the module."""
+unprivileged spec's 11.2; the trigger registers from the Debug spec 1.0's 5.7), typed here from
+the spec, not from the module."""
 
 import pytest
 
@@ -143,6 +144,28 @@ SPEC_FIELDS = {
     ("PMPCFG", "L"): (7, 1),
     ("FCSR", "FFLAGS"): (0, 5),
     ("FCSR", "FRM"): (5, 3),
+    # the Debug spec 1.0's trigger registers: tdata1 (5.7.2), mcontrol (5.7.11), mcontrol6
+    # (5.7.17), tinfo (5.7.5)
+    ("TDATA1", "TYPE"): (60, 4),
+    ("TDATA1", "DMODE"): (59, 1),
+    ("MCONTROL", "LOAD"): (0, 1),
+    ("MCONTROL", "STORE"): (1, 1),
+    ("MCONTROL", "EXECUTE"): (2, 1),
+    ("MCONTROL", "U"): (3, 1),
+    ("MCONTROL", "S"): (4, 1),
+    ("MCONTROL", "M"): (6, 1),
+    ("MCONTROL", "MATCH"): (7, 4),
+    ("MCONTROL", "CHAIN"): (11, 1),
+    ("MCONTROL", "ACTION"): (12, 4),
+    ("MCONTROL", "SIZELO"): (16, 2),
+    ("MCONTROL", "TIMING"): (18, 1),
+    ("MCONTROL", "SELECT"): (19, 1),
+    ("MCONTROL", "HIT"): (20, 1),
+    ("MCONTROL", "SIZEHI"): (21, 2),
+    ("MCONTROL6", "SIZE"): (16, 4),
+    ("MCONTROL6", "VU"): (23, 1),
+    ("MCONTROL6", "VS"): (24, 1),
+    ("TINFO", "INFO"): (0, 16),
 }
 
 

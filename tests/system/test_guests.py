@@ -5,7 +5,18 @@ from support import GUESTS, require_guest, require_qemu
 
 from rvh.machine import Machine
 
-ISA_GUESTS = ["rv64i", "rv64i_mem", "rv64m", "rv64a", "rv64c", "zicsr", "mtraps", "rv64f", "rv64d"]
+ISA_GUESTS = [
+    "rv64i",
+    "rv64i_mem",
+    "rv64m",
+    "rv64a",
+    "rv64c",
+    "zicsr",
+    "mtraps",
+    "rv64f",
+    "rv64d",
+    "sdtrig",
+]
 
 
 def run_guest(path, max_instructions=50_000_000):

@@ -19,7 +19,18 @@ pytestmark = [
     pytest.mark.skipif(not qemu_available(), reason="qemu-system-riscv64 not installed"),
 ]
 
-ISA = ["rv64i", "rv64i_mem", "rv64m", "rv64a", "rv64c", "zicsr", "mtraps", "rv64f", "rv64d"]
+ISA = [
+    "rv64i",
+    "rv64i_mem",
+    "rv64m",
+    "rv64a",
+    "rv64c",
+    "zicsr",
+    "mtraps",
+    "rv64f",
+    "rv64d",
+    "sdtrig",
+]
 CASES = [(f"isa/{name}", h) for name in ISA for h in (True, False)]
 CASES += [("hello/hello", True), ("hello/hello_picolibc", True)]
 
