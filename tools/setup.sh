@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything rvh needs on a Debian machine: the RISC-V cross toolchain, picolibc, the
 # reference emulator and firmware (QEMU 7.2, OpenSBI), dtc, e2fsprogs (the Linux guest's ext4
-# image), and a Python virtual environment
-# with rvh installed in it.  Safe to run again: it only installs what is missing.
+# image), and a Python virtual environment with rvh installed in it.  Safe to run again: it only
+# installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
