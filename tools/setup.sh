@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Set up everything rvh needs on a Debian machine: the RISC-V cross toolchain, picolibc, the
-# reference emulator and firmware (QEMU 7.2, OpenSBI), dtc, and a Python virtual environment
-# with rvh installed in it.  Safe to run again: it only installs what is missing.
+# reference emulator and firmware (QEMU 7.2, OpenSBI), dtc, e2fsprogs (the Linux guest's ext4
+# image), and a Python virtual environment with rvh installed in it.  Safe to run again: it only
+# installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(gcc-riscv64-unknown-elf binutils-riscv64-unknown-elf picolibc-riscv64-unknown-elf
-          qemu-system-misc opensbi device-tree-compiler gdb-multiarch python3-venv make)
+          qemu-system-misc opensbi device-tree-compiler gdb-multiarch python3-venv make
+          e2fsprogs)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

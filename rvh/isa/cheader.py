@@ -51,6 +51,7 @@ SBI_ENUM_PREFIXES: dict[type[IntEnum], str] = {
     sbi.SrstFunction: "SBI_SRST_",
     sbi.SrstType: "SBI_SRST_TYPE_",
     sbi.SrstReason: "SBI_SRST_REASON_",
+    sbi.PmuFunction: "SBI_PMU_",
     sbi.DbcnFunction: "SBI_DBCN_",
     sbi.StaFunction: "SBI_STA_",
     sbi.RvhPvFunction: "SBI_RVH_PV_",

@@ -31,6 +31,7 @@ class Extension(IntEnum):
     RFENCE = 0x52464E43  # "RFNC", chapter 8
     HSM = 0x48534D  # "HSM", chapter 9
     SRST = 0x53525354  # "SRST", chapter 10
+    PMU = 0x504D55  # "PMU", chapter 11
     DBCN = 0x4442434E  # "DBCN", chapter 12
     STA = 0x535441  # "STA", chapter 16: steal-time accounting
     # rvh's paravirtual interface (docs/hypervisor.md, "pv mode"): experimental range, 0x08 then
@@ -166,6 +167,32 @@ class SrstReason(IntEnum):
 
 
 SRST_VENDOR_FIRST = 0xF0000000  # first vendor-specific reset type and reason
+
+
+class PmuFunction(IntEnum):
+    """Performance monitoring unit functions (chapter 11)."""
+
+    NUM_COUNTERS = 0
+    COUNTER_GET_INFO = 1
+    COUNTER_CONFIG_MATCHING = 2
+    COUNTER_START = 3
+    COUNTER_STOP = 4
+    COUNTER_FW_READ = 5
+    COUNTER_FW_READ_HI = 6
+    SNAPSHOT_SET_SHMEM = 7
+
+
+# counter_config_matching's config_flags (11.7), counter_start's (11.8), counter_stop's (11.9)
+PMU_CONFIG_SKIP_MATCH = 1 << 0
+PMU_CONFIG_CLEAR_VALUE = 1 << 1
+PMU_CONFIG_AUTO_START = 1 << 2
+PMU_START_SET_INIT_VALUE = 1 << 0
+PMU_STOP_RESET = 1 << 0
+# hardware general events (event type 0 in event_idx[19:16], 11.1): event_idx is the code
+PMU_EVENT_CPU_CYCLES = 1
+PMU_EVENT_INSTRUCTIONS = 2
+# counter_get_info's value (11.6): CSR number in [11:0], width - 1 in [17:12], firmware in [63]
+PMU_INFO_WIDTH_SHIFT = 12
 
 
 class DbcnFunction(IntEnum):

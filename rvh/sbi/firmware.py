@@ -8,11 +8,14 @@ trap that would enter M-mode to :meth:`BuiltinSbi.handle` (``Exit.FIRMWARE``).  
 S-mode is an SBI call: a7 = extension, a6 = function, a0..a5 arguments; the result goes back in
 a0 (error) and a1 (value) and the payload continues after the ecall.
 
-Implemented: BASE, TIME, IPI, RFENCE, HSM, SRST, DBCN and the legacy extensions (set_timer,
-console putchar/getchar, clear/send IPI, remote fences, shutdown); with pv devices
+Implemented: BASE, TIME, IPI, RFENCE, HSM, SRST, PMU, DBCN and the legacy extensions
+(set_timer, console putchar/getchar, clear/send IPI, remote fences, shutdown); with pv devices
 (``--drive``/``--netdev ...,if=pv``) also rvh's platform I/O extension RVH_PVIO
-(:mod:`rvh.devices.pvio`, docs/virtio.md).  The timer uses Sstc: set_timer
-writes stimecmp, so the timer interrupt is raised by the hart itself (no M-mode round trip).
+(:mod:`rvh.devices.pvio`, docs/virtio.md).  The timer uses Sstc: set_timer writes stimecmp, so
+the timer interrupt is raised by the hart itself (no M-mode round trip).  The PMU offers the
+three fixed counters (cycle, time, instret; no hpmcounters, no firmware counters); Linux needs
+the extension to be there at all: its PMU driver is what opens ``time`` to user mode
+(scounteren.TM), which the vDSO's clock_gettime reads.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from rvh.isa.sbi import (
     HsmSuspendType,
     ImplementationId,
     IpiFunction,
+    PmuFunction,
     RfenceFunction,
     SrstFunction,
     SrstReason,
@@ -108,6 +112,15 @@ class SbiPlatform(Protocol):
     def request_reset(self) -> None: ...
 
 
+CSR_CYCLE, CSR_TIME, CSR_INSTRET = 0xC00, 0xC01, 0xC02
+# the PMU's counters (chapter 11): (CSR, the hardware general event it counts; -1: none)
+PMU_COUNTERS = (
+    (CSR_CYCLE, sbi.PMU_EVENT_CPU_CYCLES),
+    (CSR_TIME, -1),
+    (CSR_INSTRET, sbi.PMU_EVENT_INSTRUCTIONS),
+)
+
+
 def _signed(value: int) -> int:
     value &= MASK64
     return value - (1 << 64) if value >> 63 else value
@@ -126,10 +139,14 @@ class BuiltinSbi:
             Extension.RFENCE: self._rfence,
             Extension.HSM: self._hsm,
             Extension.SRST: self._srst,
+            Extension.PMU: self._pmu,
             Extension.DBCN: self._dbcn,
         }
         if pvio is not None:  # the platform I/O extension, when the machine has pv devices
             self.handlers[Extension.RVH_PVIO] = self._pvio
+        # per hart: the PMU counters configured (counter -> event_idx) and those started
+        self.pmu_configured: dict[int, dict[int, int]] = {}
+        self.pmu_started: dict[int, set[int]] = {}
 
     # ---- booting ---------------------------------------------------------------------------
     def prepare_hart(self, hart: Hart, start: int | None, opaque: int) -> None:
@@ -138,6 +155,8 @@ class BuiltinSbi:
         stopped (HSM STOPPED) when start is None."""
         state = hart.state
         hart.reset(start or 0)
+        self.pmu_configured[hart.hartid] = {}
+        self.pmu_started[hart.hartid] = set()
         has_h = self.platform.has_hypervisor
         hart.set_csr("medeleg", MEDELEG_H if has_h else MEDELEG)
         hart.set_csr("mideleg", MIDELEG | ((MIP_VS_LEVEL_MASK | MIP_SGEIP_MASK) if has_h else 0))
@@ -320,6 +339,75 @@ class BuiltinSbi:
             self.platform.request_reset()
             return Error.SUCCESS, 0
         return Error.ERR_INVALID_PARAM, 0
+
+    def _pmu(self, hart: Hart, function: int, args: list[int]) -> tuple[int, int]:
+        """Chapter 11 over the fixed counters: counter i is the CSR 0xC00 + i (cycle, time,
+        instret), 64 bits wide.  They run free (rvh's mcountinhibit inhibits nothing), so
+        start and stop track the state the spec defines and a start may set the value."""
+        configured = self.pmu_configured.setdefault(hart.hartid, {})
+        started = self.pmu_started.setdefault(hart.hartid, set())
+        if function == PmuFunction.NUM_COUNTERS:
+            return Error.SUCCESS, len(PMU_COUNTERS)
+        if function == PmuFunction.COUNTER_GET_INFO:
+            if args[0] >= len(PMU_COUNTERS):
+                return Error.ERR_INVALID_PARAM, 0
+            return Error.SUCCESS, PMU_COUNTERS[args[0]][0] | (63 << sbi.PMU_INFO_WIDTH_SHIFT)
+        if function in (PmuFunction.COUNTER_FW_READ, PmuFunction.COUNTER_FW_READ_HI):
+            return Error.ERR_INVALID_PARAM, 0  # no firmware counters
+        if function not in (
+            PmuFunction.COUNTER_CONFIG_MATCHING,
+            PmuFunction.COUNTER_START,
+            PmuFunction.COUNTER_STOP,
+        ):
+            return Error.ERR_NOT_SUPPORTED, 0
+        base, mask, flags = args[0], args[1], args[2]
+        counters = [base + bit for bit in range(64) if mask >> bit & 1]
+        if not counters or counters[-1] >= len(PMU_COUNTERS):
+            return Error.ERR_INVALID_PARAM, 0
+        if function == PmuFunction.COUNTER_CONFIG_MATCHING:
+            event = args[3]
+            if flags & sbi.PMU_CONFIG_SKIP_MATCH:
+                counter = counters[0]  # the caller says it is configured for the event
+            else:
+                free = [c for c in counters if c not in configured and PMU_COUNTERS[c][1] == event]
+                if not free:
+                    return Error.ERR_NOT_SUPPORTED, 0
+                counter = free[0]
+            configured[counter] = event
+            if flags & sbi.PMU_CONFIG_CLEAR_VALUE:
+                self._set_counter(hart, counter, 0)
+            if flags & sbi.PMU_CONFIG_AUTO_START:
+                started.add(counter)
+            return Error.SUCCESS, counter
+        if function == PmuFunction.COUNTER_START:
+            if any(c not in configured for c in counters):
+                return Error.ERR_INVALID_PARAM, 0
+            if any(c in started for c in counters):
+                return Error.ERR_ALREADY_STARTED, 0
+            for counter in counters:
+                if flags & sbi.PMU_START_SET_INIT_VALUE:
+                    self._set_counter(hart, counter, args[3])
+                started.add(counter)
+            return Error.SUCCESS, 0
+        if any(c not in configured for c in counters):
+            return Error.ERR_INVALID_PARAM, 0
+        if any(c not in started for c in counters):
+            return Error.ERR_ALREADY_STOPPED, 0
+        for counter in counters:
+            started.discard(counter)
+            if flags & sbi.PMU_STOP_RESET:
+                del configured[counter]
+        return Error.SUCCESS, 0
+
+    @staticmethod
+    def _set_counter(hart: Hart, counter: int, value: int) -> None:
+        """Make the guest's cycle or instret read ``value`` now: the CSR's storage holds the
+        offset from the emulator's own count (rvh.cpu.csr)."""
+        csr, _ = PMU_COUNTERS[counter]
+        if csr == CSR_CYCLE:
+            hart.set_csr("mcycle", value - int(hart.state[L.CYCLE]))
+        elif csr == CSR_INSTRET:
+            hart.set_csr("minstret", value - int(hart.state[L.INSTRET]))
 
     def _dbcn(self, hart: Hart, function: int, args: list[int]) -> tuple[int, int]:
         if function == DbcnFunction.CONSOLE_WRITE_BYTE:

@@ -12,7 +12,7 @@ from rvh.cpu import layout as L
 from rvh.cpu.hart import Hart
 from rvh.cpu.tables import build_tables
 from rvh.isa.fields import MIP_SSIP_MASK
-from rvh.isa.sbi import Error, Extension, HsmState
+from rvh.isa.sbi import Error, Extension, HsmState, PmuFunction
 from rvh.sbi import BuiltinSbi
 
 RAM_BASE = 0x8000_0000
@@ -169,3 +169,39 @@ def test_hypervisor_fences_need_the_h_extension():
         call(sbi, hart, Extension.RFENCE, 3, 1, 0, 0, 0)[0] == Error.ERR_NOT_SUPPORTED
     )  # hfence.gvma_vmid
     assert hart.csr("medeleg") == 0xB1FF  # no VS-mode causes to delegate without H
+
+
+def test_pmu_offers_cycle_time_and_instret_and_tracks_their_state(platform, sbi):
+    hart = platform.harts[0]
+    pmu = Extension.PMU
+    assert call(sbi, hart, Extension.BASE, 3, pmu) == (Error.SUCCESS, 1)  # probe
+    assert call(sbi, hart, pmu, PmuFunction.NUM_COUNTERS) == (Error.SUCCESS, 3)
+    # counter_info: the CSR (cycle, time, instret), width - 1 = 63, hardware (bit 63 clear)
+    for counter, csr in enumerate((0xC00, 0xC01, 0xC02)):
+        info = call(sbi, hart, pmu, PmuFunction.COUNTER_GET_INFO, counter)
+        assert info == (Error.SUCCESS, csr | 63 << 12)
+    assert call(sbi, hart, pmu, PmuFunction.COUNTER_GET_INFO, 3)[0] == Error.ERR_INVALID_PARAM
+    # match: instructions (hardware event 2) can only go to counter 2, cycles to counter 0
+    match = PmuFunction.COUNTER_CONFIG_MATCHING
+    assert call(sbi, hart, pmu, match, 0, 0b111, 0, 2, 0) == (Error.SUCCESS, 2)
+    assert call(sbi, hart, pmu, match, 0, 0b111, 0, 2, 0)[0] == Error.ERR_NOT_SUPPORTED  # taken
+    assert call(sbi, hart, pmu, match, 0, 0b111, 0, 3, 0)[0] == Error.ERR_NOT_SUPPORTED
+    assert call(sbi, hart, pmu, match, 0, 0b1000, 0, 1, 0)[0] == Error.ERR_INVALID_PARAM
+    # start with an initial value: the guest's instret reads it, plus what retires after
+    start, stop = PmuFunction.COUNTER_START, PmuFunction.COUNTER_STOP
+    assert call(sbi, hart, pmu, start, 2, 1, 1, 1000) == (Error.SUCCESS, 0)
+    # minstret's storage is the offset from the emulator's count (rvh.cpu.csr)
+    assert (hart.csr("minstret") + int(hart.state[L.INSTRET])) & MASK64 == 1000
+    assert call(sbi, hart, pmu, start, 2, 1, 0, 0)[0] == Error.ERR_ALREADY_STARTED
+    assert call(sbi, hart, pmu, stop, 0, 0b100, 0) == (Error.SUCCESS, 0)
+    assert call(sbi, hart, pmu, stop, 0, 0b100, 0)[0] == Error.ERR_ALREADY_STOPPED
+    # reset on stop unconfigures: the counter matches the event again; auto-start starts it
+    assert call(sbi, hart, pmu, start, 2, 1, 0, 0) == (Error.SUCCESS, 0)
+    assert call(sbi, hart, pmu, stop, 2, 1, 1) == (Error.SUCCESS, 0)
+    assert call(sbi, hart, pmu, start, 2, 1, 0, 0)[0] == Error.ERR_INVALID_PARAM  # unconfigured
+    assert call(sbi, hart, pmu, match, 0, 0b111, 0b100, 2, 0) == (Error.SUCCESS, 2)
+    assert call(sbi, hart, pmu, stop, 2, 1, 0) == (Error.SUCCESS, 0)
+    # no firmware counters; each hart has its own configuration
+    assert call(sbi, hart, pmu, PmuFunction.COUNTER_FW_READ, 0)[0] == Error.ERR_INVALID_PARAM
+    sbi.prepare_hart(platform.harts[1], RAM_BASE, 0)
+    assert call(sbi, platform.harts[1], pmu, match, 0, 0b111, 0, 2, 0) == (Error.SUCCESS, 2)
