@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=LINUX / "linux.rvha")
     args = parser.parse_args(argv)
     try:
-        build(args.out)
+        build(args.out.resolve())  # the pack runs from the repository root
     except (RuntimeError, OSError, subprocess.SubprocessError) as error:
         print(f"linux_appliance: {error}", file=sys.stderr)
         return 1
