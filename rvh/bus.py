@@ -73,6 +73,8 @@ class Bus:
         self.rom_host = ram_size
         self.page_flags = np.zeros(len(self.memory) >> L.PAGE_SHIFT, dtype=np.uint8)
         self.decode_cache = np.full(L.DECODE_CACHE_ENTRIES * L.DC_FIELDS, -1, dtype=np.int64)
+        # the machine's M_CODE_WRITES slot, once the machine has its array (rvh/tier)
+        self.code_writes: np.ndarray | None = None
         self.regions: list[Region] = []
         self.mmio_counts: dict[str, int] = {}
 
@@ -128,6 +130,8 @@ class Bus:
             return
         tags = self.decode_cache[L.DC_TAG :: L.DC_FIELDS]
         stale = (tags >= host - 2) & (tags < host + length)
+        if self.code_writes is not None and stale.any():
+            self.code_writes[0] += 1  # translated code may have changed (rvh/tier)
         tags[stale] = -1
 
     # ---- MMIO exits ---------------------------------------------------------------------

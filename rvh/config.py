@@ -114,6 +114,7 @@ class MachineConfig:
     drives: list[str] = field(default_factory=list)  # --drive option strings
     netdevs: list[str] = field(default_factory=list)  # --netdev option strings
     iommu: bool = False  # a RISC-V IOMMU in front of the virtio devices (IOMMU_BASE)
+    tier: str = "interp"  # --tier: interp, or jit (hot blocks compiled to host code, rvh/tier)
 
     def validate(self) -> None:
         if self.memory < 1 << 20 or self.memory > MAX_MEMORY:
@@ -126,6 +127,8 @@ class MachineConfig:
             raise ConfigError(f"--smp {self.harts}: between 1 and 8 harts")
         if len(self.drives) + len(self.netdevs) > VIRTIO_SLOTS:
             raise ConfigError(f"at most {VIRTIO_SLOTS} virtio devices (--drive, --netdev)")
+        if self.tier not in ("interp", "jit"):
+            raise ConfigError(f"--tier {self.tier}: interp or jit")
         if self.slice_instructions is None:
             self.slice_instructions = 1_000_000 if self.harts == 1 else 20_000
         if self.slice_instructions < 1:

@@ -9,6 +9,7 @@ from rvh.cpu.core import run
 from rvh.cpu.exits import Exit
 from rvh.cpu.mmu import reset_banks
 from rvh.isa.csrs import MSTATUS_XLEN64, csr_number
+from rvh.tier.engine import Tier
 
 
 class Hart:
@@ -32,6 +33,7 @@ class Hart:
         self.state = np.zeros(L.STATE_SIZE, dtype=np.int64)
         self.tlb = np.zeros(L.TLB_ALL_CONTEXTS * L.TLB_SETS * L.TLB_FIELDS, dtype=np.int64)
         self.trace: np.ndarray | None = None
+        self.tier: Tier | None = None  # the translating tier (--tier jit), shared by the harts
         self.reset(0x1000)
 
     def reset(self, pc: int) -> None:
@@ -68,7 +70,10 @@ class Hart:
             self.decode_cache,
             budget,
             self.trace,
+            self.tier.jit if self.tier is not None and self.trace is None else None,
         )
+        if self.tier is not None:
+            self.tier.service()
         return Exit(reason)
 
     # -- convenient views --------------------------------------------------------------------

@@ -1,0 +1,192 @@
+"""The Python side of the translating tier: compile hot blocks, install them, keep count.
+
+Between two kernel calls ``Tier.service`` takes the blocks the kernel queued as hot
+(rvh/tier/dispatch.py), reads each from the decode cache (rvh/tier/translate.py), compiles the
+new ones together as one LLVM module with llvmlite's MCJIT, and writes their addresses into the
+jump table.  A block's code is kept by what it was read from (host offset, pc and its
+instructions), so a block the kernel dropped after a write to a code page is reinstalled
+without compiling when it comes back unchanged.  The code cache is bounded: past
+``capacity`` blocks the oldest batches are dropped with their execution engines (MCJIT frees
+a module's code only with its engine).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import llvmlite.binding as llvm
+import numpy as np
+
+from rvh.cpu.layout import M_CODE_WRITES
+from rvh.tier.layout import (
+    COUNT_MASK,
+    J_CALLS,
+    J_COUNTS,
+    J_EPOCH,
+    J_EXECUTED,
+    J_FLUSHES,
+    J_QUEUE,
+    J_QUEUE_LEN,
+    J_TABLE,
+    J_THRESHOLD,
+    JIT_SIZE,
+    JT_ADDRESS,
+    JT_FIELDS,
+    JT_HOST,
+    JT_LENGTH,
+    JT_PC,
+    JT_SHIFT,
+    TABLE_MASK,
+)
+from rvh.tier.translate import Instruction, block_ir, read_block
+
+TIERS = ("interp", "jit")
+DEFAULT_THRESHOLD = 64  # entries before a block is compiled
+DEFAULT_CAPACITY = 8192  # compiled blocks kept
+
+BlockKey = tuple[int, int, tuple[Instruction, ...]]
+
+
+@dataclass
+class _Batch:
+    engine: llvm.ExecutionEngine
+    keys: list[BlockKey] = field(default_factory=list)
+    code_bytes: int = 0
+
+
+_target_machine: llvm.TargetMachine | None = None
+
+
+def _target() -> llvm.TargetMachine:
+    global _target_machine
+    if _target_machine is None:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        target = llvm.Target.from_default_triple()
+        _target_machine = target.create_target_machine(
+            cpu=llvm.get_host_cpu_name(),
+            features=llvm.get_host_cpu_features().flatten(),
+            opt=2,
+            jit=True,
+        )
+    return _target_machine
+
+
+class Tier:
+    """The translating tier of one machine (its harts share the jump table, as they share
+    the decode cache)."""
+
+    def __init__(
+        self,
+        decode_cache: np.ndarray,
+        machine: np.ndarray,
+        *,
+        threshold: int = DEFAULT_THRESHOLD,
+        capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
+        self.decode_cache = decode_cache
+        self.machine = machine
+        self.capacity = capacity
+        self.jit = np.zeros(JIT_SIZE, dtype=np.int64)
+        self.jit[J_TABLE + JT_HOST :: JT_FIELDS] = -1
+        self.jit[J_THRESHOLD] = threshold
+        self.jit[J_EPOCH] = machine[M_CODE_WRITES]
+        self.code: dict[BlockKey, tuple[int, int]] = {}  # -> (address, batch id)
+        self.batches: OrderedDict[int, _Batch] = OrderedDict()
+        self.next_batch = 0
+        self.blocks_compiled = 0
+        self.blocks_evicted = 0
+        self.compile_seconds = 0.0
+
+    # ---- between kernel calls ----------------------------------------------------------
+    def service(self) -> None:
+        """Compile and install the blocks the kernel found hot."""
+        queued = int(self.jit[J_QUEUE_LEN])
+        if queued == 0:
+            return
+        pending: list[BlockKey] = []
+        for i in range(queued):
+            host = int(self.jit[J_QUEUE + 2 * i])
+            pc = int(self.jit[J_QUEUE + 2 * i + 1])
+            instructions = read_block(self.decode_cache, host, pc)
+            if not instructions:
+                continue  # its counter stays past the threshold until the next flush
+            key = (host, pc, instructions)
+            if key not in self.code and key not in pending:
+                pending.append(key)
+        self.jit[J_QUEUE_LEN] = 0
+        if pending:
+            self._compile(pending)
+        for i in range(queued):
+            host = int(self.jit[J_QUEUE + 2 * i])
+            pc = int(self.jit[J_QUEUE + 2 * i + 1])
+            key = (host, pc, read_block(self.decode_cache, host, pc))
+            if key in self.code:
+                self._install(key, self.code[key][0])
+        self._evict()
+
+    def _install(self, key: BlockKey, address: int) -> None:
+        host, pc, instructions = key
+        slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
+        self.jit[slot + JT_HOST] = host
+        self.jit[slot + JT_PC] = pc
+        self.jit[slot + JT_ADDRESS] = address
+        self.jit[slot + JT_LENGTH] = len(instructions)
+        self.jit[J_COUNTS + ((host >> 1) & COUNT_MASK)] = 0  # a colliding block may get hot
+
+    def _compile(self, keys: list[BlockKey]) -> None:
+        start = time.perf_counter()
+        batch_id = self.next_batch
+        self.next_batch += 1
+        names = [f"rvh_block_{batch_id}_{i}" for i in range(len(keys))]
+        text = "\n\n".join(
+            block_ir(name, pc, instructions)
+            for name, (_, pc, instructions) in zip(names, keys, strict=True)
+        )
+        module = llvm.parse_assembly(text)
+        module.verify()
+        machine = _target()
+        options = llvm.create_pipeline_tuning_options(speed_level=2)
+        builder = llvm.create_pass_builder(machine, options)
+        builder.getModulePassManager().run(module, builder)
+        engine = llvm.create_mcjit_compiler(module, machine)
+        batch = _Batch(engine)
+
+        def notify(_module: llvm.ModuleRef, buffer: bytes) -> None:
+            batch.code_bytes += len(buffer)
+
+        engine.set_object_cache(notify, None)
+        engine.finalize_object()
+        for name, key in zip(names, keys, strict=True):
+            self.code[key] = (engine.get_function_address(name), batch_id)
+            batch.keys.append(key)
+        self.batches[batch_id] = batch
+        self.blocks_compiled += len(keys)
+        self.compile_seconds += time.perf_counter() - start
+
+    def _evict(self) -> None:
+        """Drop the oldest batches while more than ``capacity`` blocks are compiled."""
+        while len(self.code) > self.capacity and len(self.batches) > 1:
+            _, batch = self.batches.popitem(last=False)
+            for key in batch.keys:
+                address, _ = self.code.pop(key)
+                slot = J_TABLE + (((key[0] >> 1) & TABLE_MASK) << JT_SHIFT)
+                if self.jit[slot + JT_ADDRESS] == address:
+                    self.jit[slot + JT_HOST] = -1
+                self.blocks_evicted += 1
+            # the engine (and its code) goes with the last reference to the batch
+
+    # ---- statistics --------------------------------------------------------------------
+    def statistics(self) -> dict[str, int | float]:
+        return {
+            "blocks_compiled": self.blocks_compiled,
+            "blocks_cached": len(self.code),
+            "blocks_evicted": self.blocks_evicted,
+            "compile_seconds": self.compile_seconds,
+            "code_bytes": sum(batch.code_bytes for batch in self.batches.values()),
+            "block_calls": int(self.jit[J_CALLS]),
+            "instructions": int(self.jit[J_EXECUTED]),
+            "flushes": int(self.jit[J_FLUSHES]),
+        }
