@@ -148,6 +148,7 @@ from rvh.isa.fields import (
 )
 from rvh.isa.instructions import Op
 from rvh.tier.dispatch import run_blocks
+from rvh.tier.layout import J_QUEUE_LEN
 
 # deliver_trap's "the built-in firmware handles this trap": odd, so never a handler address
 FIRMWARE_TRAP = -1
@@ -551,6 +552,10 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                     x, memory, page_flags, tlb, decode_cache, machine, jit, pc, n, limit, dctx, fetch_page,
                     fetch_addend,
                 )  # fmt: skip
+                if jit[J_QUEUE_LEN] != 0 and n > 0:
+                    budget = n  # hot blocks wait: return so that Python compiles them
+                    limit = n
+                    continue
                 if n >= limit:
                     continue
             before = n

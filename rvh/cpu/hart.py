@@ -60,21 +60,32 @@ class Hart:
         reset_banks(self.state, self.tlb)
 
     def run(self, budget: int) -> Exit:
-        reason = run(
-            self.state,
-            self.machine,
-            self.tables,
-            self.memory,
-            self.page_flags,
-            self.tlb,
-            self.decode_cache,
-            budget,
-            self.trace,
-            self.tier.jit if self.tier is not None and self.trace is None else None,
-        )
-        if self.tier is not None:
+        """Run up to ``budget`` instructions (see ``core.run``).  With the translating tier,
+        the kernel also returns early when it found hot blocks: they are compiled here and
+        the call goes on, so callers see one call as without the tier."""
+        jit = self.tier.jit if self.tier is not None and self.trace is None else None
+        while True:
+            start = int(self.state[L.TIME_NS])
+            reason = run(
+                self.state,
+                self.machine,
+                self.tables,
+                self.memory,
+                self.page_flags,
+                self.tlb,
+                self.decode_cache,
+                budget,
+                self.trace,
+                jit,
+            )
+            if self.tier is None:
+                return Exit(reason)
+            hot = self.tier.pending()
             self.tier.service()
-        return Exit(reason)
+            used = int(self.state[L.TIME_NS]) - start
+            if not (hot and reason == Exit.BUDGET and used < budget):
+                return Exit(reason)
+            budget -= used
 
     # -- convenient views --------------------------------------------------------------------
     @property

@@ -56,22 +56,17 @@ class _Batch:
     code_bytes: int = 0
 
 
-_target_machine: llvm.TargetMachine | None = None
-
-
 def _target() -> llvm.TargetMachine:
-    global _target_machine
-    if _target_machine is None:
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
-        target = llvm.Target.from_default_triple()
-        _target_machine = target.create_target_machine(
-            cpu=llvm.get_host_cpu_name(),
-            features=llvm.get_host_cpu_features().flatten(),
-            opt=2,
-            jit=True,
-        )
-    return _target_machine
+    """A target machine for the host CPU: a new one for each engine, which owns it and
+    frees it with itself (llvmlite's create_mcjit_compiler)."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    return llvm.Target.from_default_triple().create_target_machine(
+        cpu=llvm.get_host_cpu_name(),
+        features=llvm.get_host_cpu_features().flatten(),
+        opt=2,
+        jit=True,
+    )
 
 
 class Tier:
@@ -101,6 +96,10 @@ class Tier:
         self.compile_seconds = 0.0
 
     # ---- between kernel calls ----------------------------------------------------------
+    def pending(self) -> bool:
+        """Whether the kernel has queued hot blocks."""
+        return bool(self.jit[J_QUEUE_LEN])
+
     def service(self) -> None:
         """Compile and install the blocks the kernel found hot."""
         queued = int(self.jit[J_QUEUE_LEN])
@@ -151,14 +150,12 @@ class Tier:
         options = llvm.create_pipeline_tuning_options(speed_level=2)
         builder = llvm.create_pass_builder(machine, options)
         builder.getModulePassManager().run(module, builder)
-        engine = llvm.create_mcjit_compiler(module, machine)
-        batch = _Batch(engine)
-
-        def notify(_module: llvm.ModuleRef, buffer: bytes) -> None:
-            batch.code_bytes += len(buffer)
-
-        engine.set_object_cache(notify, None)
+        # one code generation: the object file gives the code's size, then the engine loads it
+        code = machine.emit_object(module)
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
+        engine.add_object_file(llvm.ObjectFileRef.from_data(code))
         engine.finalize_object()
+        batch = _Batch(engine, code_bytes=len(code))
         for name, key in zip(names, keys, strict=True):
             self.code[key] = (engine.get_function_address(name), batch_id)
             batch.keys.append(key)
