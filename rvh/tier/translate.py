@@ -41,7 +41,6 @@ from rvh.cpu.layout import (
     TLB_SHIFT,
     TLB_TAG_READ,
     TLB_TAG_WRITE,
-    X_SINK,
 )
 from rvh.isa.instructions import Op
 
@@ -170,8 +169,10 @@ class _Writer:
         return self.values[register]
 
     def write(self, register: int, value: str) -> None:
-        if register == 0 or register == X_SINK:
-            return  # x0 (decoded as the sink slot): the value is dropped
+        if register == 0:
+            return
+        # x0 as a destination is decoded as the sink slot (layout.X_SINK): written back like
+        # a register, so that the state matches the interpreter's slot for slot
         self.values[register] = value
         self.dirty.add(register)
 
