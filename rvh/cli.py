@@ -362,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mips.add_argument("--no-qemu", action="store_true", help="do not run QEMU")
     mips.add_argument(
+        "--tier",
+        choices=("interp", "jit", "both"),
+        default="interp",
+        help="which of rvh's tiers to time (both: a row for each; default interp)",
+    )
+    mips.add_argument(
         "--repeat",
         type=_positive_int,
         default=3,
@@ -550,7 +556,10 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from rvh.bench.phases import bench_phases
 
     if args.bench == "mips":
-        return bench_mips(quick=args.quick, qemu=not args.no_qemu, repeat=args.repeat)
+        tiers = ("interp", "jit") if args.tier == "both" else (args.tier,)
+        return bench_mips(
+            quick=args.quick, qemu=not args.no_qemu, repeat=args.repeat, tiers=tiers
+        )
     if args.bench == "mmu":
         return bench_phases(
             guests_dir() / "smode" / "bench_sv39.elf",
