@@ -557,9 +557,7 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if args.bench == "mips":
         tiers = ("interp", "jit") if args.tier == "both" else (args.tier,)
-        return bench_mips(
-            quick=args.quick, qemu=not args.no_qemu, repeat=args.repeat, tiers=tiers
-        )
+        return bench_mips(quick=args.quick, qemu=not args.no_qemu, repeat=args.repeat, tiers=tiers)
     if args.bench == "mmu":
         return bench_phases(
             guests_dir() / "smode" / "bench_sv39.elf",
@@ -926,7 +924,7 @@ def _tier_lines(stats: dict, instructions: int) -> list[str]:
         f"{tier['compile_seconds']:.3f} s, {tier['blocks_cached']} cached "
         f"({tier['code_bytes']} bytes of code), {tier['blocks_evicted']} evicted",
         f"translated code:      {tier['instructions']} instructions ({share:.1%}) in "
-        f"{tier['block_calls']} block calls, {tier['flushes']} flushes",
+        f"{tier['entries']} entries from the interpreter, {tier['flushes']} flushes",
     ]
 
 

@@ -549,9 +549,20 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
         if trace is None:
             if jit is not None:
                 pc, n = run_blocks(
-                    x, memory, page_flags, tlb, decode_cache, machine, jit, pc, n, limit, dctx, fetch_page,
+                    x,
+                    memory,
+                    page_flags,
+                    tlb,
+                    decode_cache,
+                    machine,
+                    jit,
+                    pc,
+                    n,
+                    limit,
+                    dctx,
+                    fetch_page,
                     fetch_addend,
-                )  # fmt: skip
+                )
                 if jit[J_QUEUE_LEN] != 0 and n > 0:
                     budget = n  # hot blocks wait: return so that Python compiles them
                     limit = n

@@ -38,22 +38,28 @@ from rvh.tier.layout import (
 
 
 @intrinsic
-def call_block(typingctx, address, x, memory, tlb, page_flags, decode_cache, tlb_base):
+def call_block(
+    typingctx, address, x, memory, tlb, page_flags, decode_cache, jit, tlb_base, remaining
+):
     """Call the translated block at ``address``: i64 block(ptr x, ptr memory, ptr tlb,
-    ptr page_flags, ptr decode_cache, i64 tlb_base), which returns the instructions it
-    retired and leaves the next pc in x[PC].  Only data pointers cross, so the numba cache
-    stays valid."""
-    signature = types.int64(address, x, memory, tlb, page_flags, decode_cache, tlb_base)
+    ptr page_flags, ptr decode_cache, ptr jit, i64 tlb_base, i64 remaining, i64 count),
+    which runs it and the blocks it chains to, at most ``remaining`` instructions, and
+    returns how many retired (``count``, 0 here, is what the chain retired before it),
+    leaving the next pc in x[PC].  Only data pointers cross, so the numba cache stays valid."""
+    signature = types.int64(
+        address, x, memory, tlb, page_flags, decode_cache, jit, tlb_base, remaining
+    )
 
     def codegen(context, builder, sig, args):
         pointers = []
-        for array_type, value in zip(sig.args[1:6], args[1:6], strict=True):
+        for array_type, value in zip(sig.args[1:7], args[1:7], strict=True):
             array = context.make_array(array_type)(context, builder, value)
             pointers.append(builder.bitcast(array.data, ir.IntType(8).as_pointer()))
         i8p = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.IntType(64), [i8p, i8p, i8p, i8p, i8p, ir.IntType(64)])
+        i64 = ir.IntType(64)
+        fnty = ir.FunctionType(i64, [i8p] * 6 + [i64, i64, i64])
         function = builder.inttoptr(args[0], fnty.as_pointer())
-        return builder.call(function, [*pointers, args[6]])
+        return builder.call(function, [*pointers, args[7], args[8], ir.Constant(i64, 0)])
 
     return signature, codegen
 
@@ -96,7 +102,15 @@ def run_blocks(
         if n + jit[slot + JT_LENGTH] > limit:
             break
         done = call_block(
-            jit[slot + JT_ADDRESS], x, memory, tlb, page_flags, decode_cache, tlb_base
+            jit[slot + JT_ADDRESS],
+            x,
+            memory,
+            tlb,
+            page_flags,
+            decode_cache,
+            jit,
+            tlb_base,
+            limit - n,
         )
         jit[J_CALLS] += 1
         jit[J_EXECUTED] += done

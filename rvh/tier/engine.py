@@ -1,19 +1,22 @@
 """The Python side of the translating tier: compile hot blocks, install them, keep count.
 
 Between two kernel calls ``Tier.service`` takes the blocks the kernel queued as hot
-(rvh/tier/dispatch.py), reads each from the decode cache (rvh/tier/translate.py), compiles the
-new ones together as one LLVM module with llvmlite's MCJIT, and writes their addresses into the
-jump table.  A block's code is kept by what it was read from (host offset, pc and its
-instructions), so a block the kernel dropped after a write to a code page is reinstalled
-without compiling when it comes back unchanged.  The code cache is bounded: past
-``capacity`` blocks the oldest batches are dropped with their execution engines (MCJIT frees
-a module's code only with its engine).
+(rvh/tier/dispatch.py), reads each from the decode cache (rvh/tier/translate.py) and hands the
+new ones, as one batch, to a worker thread that compiles them into one LLVM module with
+llvmlite's MCJIT; at a later kernel return their addresses go into the jump table.  The
+interpreter goes on meanwhile, so a burst of new code never stalls the hart; results do not
+depend on when a block is installed, only speed does.  A block's code is kept by what it was
+read from (host offset, pc and its instructions), so a block the kernel dropped after a write
+to a code page is reinstalled without compiling when it comes back unchanged.  The code cache
+is bounded: past ``capacity`` blocks the oldest batches are dropped with their execution
+engines (MCJIT frees a module's code only with its engine).
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import llvmlite.binding as llvm
@@ -40,7 +43,7 @@ from rvh.tier.layout import (
     JT_SHIFT,
     TABLE_MASK,
 )
-from rvh.tier.translate import Instruction, block_ir, read_block
+from rvh.tier.translate import Instruction, block_ir, read_block, still_decoded
 
 TIERS = ("interp", "jit")
 DEFAULT_THRESHOLD = 64  # entries before a block is compiled
@@ -56,6 +59,9 @@ class _Batch:
     code_bytes: int = 0
 
 
+_Compiled = tuple[_Batch, list[int], float]
+
+
 def _target() -> llvm.TargetMachine:
     """A target machine for the host CPU: a new one for each engine, which owns it and
     frees it with itself (llvmlite's create_mcjit_compiler)."""
@@ -69,6 +75,32 @@ def _target() -> llvm.TargetMachine:
     )
 
 
+def _compile(batch_id: int, keys: list[BlockKey]) -> _Compiled:
+    """Compile blocks as one module; returns the batch, each block's address and the
+    seconds it took.  Touches nothing shared, so it may run in the worker thread (llvmlite
+    releases the GIL while LLVM works)."""
+    start = time.perf_counter()
+    names = [f"rvh_block_{batch_id}_{i}" for i in range(len(keys))]
+    text = "\n\n".join(
+        block_ir(name, pc, host, instructions)
+        for name, (host, pc, instructions) in zip(names, keys, strict=True)
+    )
+    module = llvm.parse_assembly(text)
+    module.verify()
+    machine = _target()
+    options = llvm.create_pipeline_tuning_options(speed_level=2)
+    builder = llvm.create_pass_builder(machine, options)
+    builder.getModulePassManager().run(module, builder)
+    # one code generation: the object file gives the code's size, then the engine loads it
+    code = machine.emit_object(module)
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
+    engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+    engine.finalize_object()
+    batch = _Batch(engine, list(keys), len(code))
+    addresses = [engine.get_function_address(name) for name in names]
+    return batch, addresses, time.perf_counter() - start
+
+
 class Tier:
     """The translating tier of one machine (its harts share the jump table, as they share
     the decode cache)."""
@@ -80,7 +112,11 @@ class Tier:
         *,
         threshold: int = DEFAULT_THRESHOLD,
         capacity: int = DEFAULT_CAPACITY,
+        synchronous: bool = False,
     ) -> None:
+        """``synchronous``: compile in the kernel's thread, so that a block hot at one kernel
+        return runs compiled from the next (tests); else a worker thread compiles while the
+        interpreter goes on."""
         self.decode_cache = decode_cache
         self.machine = machine
         self.capacity = capacity
@@ -91,6 +127,10 @@ class Tier:
         self.code: dict[BlockKey, tuple[int, int]] = {}  # -> (address, batch id)
         self.batches: OrderedDict[int, _Batch] = OrderedDict()
         self.next_batch = 0
+        self.compiling: set[BlockKey] = set()  # waiting or in flight
+        self.waiting: list[BlockKey] = []
+        self.in_flight: list[tuple[int, list[BlockKey], Future[_Compiled]]] = []
+        self.worker = None if synchronous else ThreadPoolExecutor(1, "rvh-tier")
         self.blocks_compiled = 0
         self.blocks_evicted = 0
         self.compile_seconds = 0.0
@@ -101,10 +141,10 @@ class Tier:
         return bool(self.jit[J_QUEUE_LEN])
 
     def service(self) -> None:
-        """Compile and install the blocks the kernel found hot."""
+        """Install the blocks compiled since the last call, and start compiling the blocks
+        the kernel queued as hot (in the worker thread, or here when synchronous)."""
+        self._collect(wait=False)
         queued = int(self.jit[J_QUEUE_LEN])
-        if queued == 0:
-            return
         pending: list[BlockKey] = []
         for i in range(queued):
             host = int(self.jit[J_QUEUE + 2 * i])
@@ -113,18 +153,54 @@ class Tier:
             if not instructions:
                 continue  # its counter stays past the threshold until the next flush
             key = (host, pc, instructions)
-            if key not in self.code and key not in pending:
+            if key in self.code:
+                self._install(key, self.code[key][0])  # compiled before a flush or eviction
+            elif key not in self.compiling and key not in pending:
                 pending.append(key)
         self.jit[J_QUEUE_LEN] = 0
-        if pending:
-            self._compile(pending)
-        for i in range(queued):
-            host = int(self.jit[J_QUEUE + 2 * i])
-            pc = int(self.jit[J_QUEUE + 2 * i + 1])
-            key = (host, pc, read_block(self.decode_cache, host, pc))
-            if key in self.code:
-                self._install(key, self.code[key][0])
+        self.compiling.update(pending)
+        self.waiting += pending
+        if self.waiting and not self.in_flight:
+            # one batch at a time: what gets hot meanwhile waits and goes as the next batch
+            # (a module's fixed costs are paid once for many blocks)
+            batch_id = self.next_batch
+            self.next_batch += 1
+            batch, self.waiting = self.waiting, []
+            if self.worker is None:
+                self._finish(batch_id, batch, _compile(batch_id, batch))
+            else:
+                future = self.worker.submit(_compile, batch_id, batch)
+                self.in_flight.append((batch_id, batch, future))
         self._evict()
+
+    def finish(self) -> None:
+        """Wait for the blocks being compiled and install them."""
+        self._collect(wait=True)
+
+    def _collect(self, wait: bool) -> None:
+        still: list[tuple[int, list[BlockKey], Future[_Compiled]]] = []
+        for batch_id, keys, future in self.in_flight:
+            if wait or future.done():
+                self._finish(batch_id, keys, future.result())
+            else:
+                still.append((batch_id, keys, future))
+        self.in_flight = still
+
+    def _finish(self, batch_id: int, keys: list[BlockKey], compiled: _Compiled) -> None:
+        """Keep a compiled batch, and install each block whose instructions are still the
+        ones in the decode cache (a store may have changed them while it compiled)."""
+        batch, addresses, seconds = compiled
+        self.batches[batch_id] = batch
+        self.compile_seconds += seconds
+        self.blocks_compiled += len(keys)
+        for key, address in zip(keys, addresses, strict=True):
+            self.compiling.discard(key)
+            self.code[key] = (address, batch_id)
+            host, pc, instructions = key
+            if still_decoded(self.decode_cache, host, instructions):
+                self._install(key, address)
+            else:  # let it get hot again, to be read anew
+                self.jit[J_COUNTS + ((host >> 1) & COUNT_MASK)] = 0
 
     def _install(self, key: BlockKey, address: int) -> None:
         host, pc, instructions = key
@@ -134,34 +210,6 @@ class Tier:
         self.jit[slot + JT_ADDRESS] = address
         self.jit[slot + JT_LENGTH] = len(instructions)
         self.jit[J_COUNTS + ((host >> 1) & COUNT_MASK)] = 0  # a colliding block may get hot
-
-    def _compile(self, keys: list[BlockKey]) -> None:
-        start = time.perf_counter()
-        batch_id = self.next_batch
-        self.next_batch += 1
-        names = [f"rvh_block_{batch_id}_{i}" for i in range(len(keys))]
-        text = "\n\n".join(
-            block_ir(name, pc, instructions)
-            for name, (_, pc, instructions) in zip(names, keys, strict=True)
-        )
-        module = llvm.parse_assembly(text)
-        module.verify()
-        machine = _target()
-        options = llvm.create_pipeline_tuning_options(speed_level=2)
-        builder = llvm.create_pass_builder(machine, options)
-        builder.getModulePassManager().run(module, builder)
-        # one code generation: the object file gives the code's size, then the engine loads it
-        code = machine.emit_object(module)
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
-        engine.add_object_file(llvm.ObjectFileRef.from_data(code))
-        engine.finalize_object()
-        batch = _Batch(engine, code_bytes=len(code))
-        for name, key in zip(names, keys, strict=True):
-            self.code[key] = (engine.get_function_address(name), batch_id)
-            batch.keys.append(key)
-        self.batches[batch_id] = batch
-        self.blocks_compiled += len(keys)
-        self.compile_seconds += time.perf_counter() - start
 
     def _evict(self) -> None:
         """Drop the oldest batches while more than ``capacity`` blocks are compiled."""
@@ -183,7 +231,7 @@ class Tier:
             "blocks_evicted": self.blocks_evicted,
             "compile_seconds": self.compile_seconds,
             "code_bytes": sum(batch.code_bytes for batch in self.batches.values()),
-            "block_calls": int(self.jit[J_CALLS]),
+            "entries": int(self.jit[J_CALLS]),
             "instructions": int(self.jit[J_EXECUTED]),
             "flushes": int(self.jit[J_FLUSHES]),
         }

@@ -43,6 +43,7 @@ from rvh.cpu.layout import (
     TLB_TAG_WRITE,
 )
 from rvh.isa.instructions import Op
+from rvh.tier.layout import J_TABLE, JT_ADDRESS, JT_HOST, JT_LENGTH, JT_PC, JT_SHIFT, TABLE_MASK
 
 MAX_BLOCK = 64
 
@@ -131,6 +132,23 @@ def read_block(decode_cache: np.ndarray, host: int, pc: int) -> tuple[Instructio
     return tuple(instructions)
 
 
+def still_decoded(
+    decode_cache: np.ndarray, host: int, instructions: tuple[Instruction, ...]
+) -> bool:
+    """Whether the decode cache still holds each of the block's instructions as it was read
+    (the block may since have grown: an instruction after it got decoded)."""
+    for instruction in instructions:
+        base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
+        if (
+            int(decode_cache[base + DC_TAG]) != host
+            or int(decode_cache[base + DC_BITS]) != instruction.bits
+            or int(decode_cache[base + DC_OP]) != instruction.op
+        ):
+            return False
+        host += instruction.length
+    return True
+
+
 def _signed(value: int) -> int:
     value &= 2**64 - 1
     return value - 2**64 if value >> 63 else value
@@ -139,10 +157,13 @@ def _signed(value: int) -> int:
 class _Writer:
     """The IR of one block function, register values kept as SSA names."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, pc: int, host: int) -> None:
+        self.page = pc & PAGE_MASK
+        self.addend = host - pc  # host offset of a pc in this page
         self.lines = [
             f"define i64 @{name}(ptr noalias %x, ptr noalias %mem, ptr noalias %tlb, "
-            "ptr noalias %flags, ptr noalias %dc, i64 %tlb_base) nounwind {",
+            "ptr noalias %flags, ptr noalias %dc, ptr noalias %jit, i64 %tlb_base, "
+            "i64 %remaining, i64 %count) nounwind {",
             "entry:",
         ]
         self.exits: list[str] = []
@@ -176,22 +197,76 @@ class _Writer:
         self.values[register] = value
         self.dirty.add(register)
 
-    def exit_block(self, next_pc: str, retired: int) -> str:
-        """A block that writes back, sets pc and returns; its label."""
+    def exit_block(self, next_pc: str, retired: int, chain: bool = False) -> str:
+        """A block that writes back, then goes on to the next block or returns; its label.
+
+        With ``chain`` (a branch, a jump, the end of the block) and a next pc in this page,
+        it tail-calls the block the jump table has there, if that fits in ``%remaining``:
+        the page's fetch translation, which the kernel checked, holds for it too."""
         label = self.label()
         lines = [f"{label}:"]
         for register in sorted(self.dirty):
             lines.append(f"  %{label}.{register} = getelementptr i64, ptr %x, i64 {register}")
             lines.append(f"  store i64 {self.values[register]}, ptr %{label}.{register}, align 8")
+        lines.append(f"  %{label}.total = add i64 %count, {retired}")
+        if chain:
+            lines += self._chain(label, next_pc)
         lines.append(f"  %{label}.pc = getelementptr i64, ptr %x, i64 {PC}")
         lines.append(f"  store i64 {next_pc}, ptr %{label}.pc, align 8")
-        lines.append(f"  ret i64 {retired}")
+        lines.append(f"  ret i64 %{label}.total")
         self.exits.append("\n".join(lines))
         return label
 
-    def branch_out(self, condition: str, next_pc: str, retired: int) -> None:
+    def _chain(self, label: str, next_pc: str) -> list[str]:
+        v = f"%{label}"
+        lines = []
+        if next_pc.lstrip("-").isdigit():
+            target = int(next_pc)
+            if target & PAGE_MASK != self.page:
+                return []
+            host = str(target + self.addend)
+            slot = str(J_TABLE + (((target + self.addend) >> 1 & TABLE_MASK) << JT_SHIFT))
+            same_page = "true"
+        else:
+            page = f"{v}.page"
+            lines.append(f"  {page} = and i64 {next_pc}, {PAGE_MASK}")
+            lines.append(f"  {v}.same = icmp eq i64 {page}, {self.page}")
+            same_page = f"{v}.same"
+            host = f"{v}.host"
+            lines.append(f"  {host} = add i64 {next_pc}, {self.addend}")
+            lines.append(f"  {v}.index = lshr i64 {host}, 1")
+            lines.append(f"  {v}.masked = and i64 {v}.index, {TABLE_MASK}")
+            lines.append(f"  {v}.shifted = shl i64 {v}.masked, {JT_SHIFT}")
+            slot = f"{v}.slot"
+            lines.append(f"  {slot} = add i64 {v}.shifted, {J_TABLE}")
+        for field, name in ((JT_HOST, "host"), (JT_PC, "pc"), (JT_LENGTH, "length")):
+            lines.append(f"  {v}.{name}.i = add i64 {slot}, {field}")
+            lines.append(f"  {v}.{name}.p = getelementptr i64, ptr %jit, i64 {v}.{name}.i")
+            lines.append(f"  {v}.{name}.v = load i64, ptr {v}.{name}.p, align 8")
+        lines += [
+            f"  {v}.ok.host = icmp eq i64 {v}.host.v, {host}",
+            f"  {v}.ok.pc = icmp eq i64 {v}.pc.v, {next_pc}",
+            f"  {v}.need = add i64 {v}.total, {v}.length.v",
+            f"  {v}.ok.fits = icmp sle i64 {v}.need, %remaining",
+            f"  {v}.ok.1 = and i1 {v}.ok.host, {v}.ok.pc",
+            f"  {v}.ok.2 = and i1 {v}.ok.1, {v}.ok.fits",
+            f"  {v}.ok = and i1 {v}.ok.2, {same_page}",
+            f"  br i1 {v}.ok, label %{label}.chain, label %{label}.leave",
+            f"{label}.chain:",
+            f"  {v}.address.i = add i64 {slot}, {JT_ADDRESS}",
+            f"  {v}.address.p = getelementptr i64, ptr %jit, i64 {v}.address.i",
+            f"  {v}.address = load i64, ptr {v}.address.p, align 8",
+            f"  {v}.function = inttoptr i64 {v}.address to ptr",
+            f"  {v}.result = musttail call i64 {v}.function(ptr %x, ptr %mem, ptr %tlb, "
+            f"ptr %flags, ptr %dc, ptr %jit, i64 %tlb_base, i64 %remaining, i64 {v}.total)",
+            f"  ret i64 {v}.result",
+            f"{label}.leave:",
+        ]
+        return lines
+
+    def branch_out(self, condition: str, next_pc: str, retired: int, chain: bool = False) -> None:
         """Leave the block when ``condition`` holds, else go on in a new basic block."""
-        out = self.exit_block(next_pc, retired)
+        out = self.exit_block(next_pc, retired, chain)
         stay = self.label()
         self.lines.append(f"  br i1 {condition}, label %{out}, label %{stay}")
         self.lines.append(f"{stay}:")
@@ -253,9 +328,9 @@ class _Writer:
         return "\n".join([*self.lines, *self.exits, "}"])
 
 
-def block_ir(name: str, pc: int, instructions: tuple[Instruction, ...]) -> str:
+def block_ir(name: str, pc: int, host: int, instructions: tuple[Instruction, ...]) -> str:
     """The LLVM IR of a block function (see ``dispatch.call_block`` for its signature)."""
-    w = _Writer(name)
+    w = _Writer(name, pc, host)
     done = 0
     for ins in instructions:
         op = Op(ins.op)
@@ -318,16 +393,17 @@ def block_ir(name: str, pc: int, instructions: tuple[Instruction, ...]) -> str:
             w.lines.append(f"  store i{size * 8} {value}, ptr {pointer}, align {size}")
         elif op in _BRANCHES:
             taken = w.temp(f"icmp {_BRANCHES[op]} i64 {w.read(ins.rs1)}, {w.read(ins.rs2)}")
-            w.branch_out(taken, str(_signed(pc + imm)), done + 1)
+            w.branch_out(taken, str(_signed(pc + imm)), done + 1, chain=True)
         elif op == Op.JAL:
             w.write(ins.rd, str(next_pc))
-            w.lines.append(f"  br label %{w.exit_block(str(_signed(pc + imm)), done + 1)}")
+            jump = w.exit_block(str(_signed(pc + imm)), done + 1, chain=True)
+            w.lines.append(f"  br label %{jump}")
             return w.text()
         elif op == Op.JALR:
             target = w.temp(f"add i64 {w.read(ins.rs1)}, {imm}")
             target = w.temp(f"and i64 {target}, -2")
             w.write(ins.rd, str(next_pc))
-            w.lines.append(f"  br label %{w.exit_block(target, done + 1)}")
+            w.lines.append(f"  br label %{w.exit_block(target, done + 1, chain=True)}")
             return w.text()
         elif op == Op.FENCE or op == Op.FENCE_I:
             pass  # as in the fast loop: the decode cache (and so the tier) follows every store
@@ -335,7 +411,7 @@ def block_ir(name: str, pc: int, instructions: tuple[Instruction, ...]) -> str:
             raise ValueError(f"{op.name} is not translated")
         done += 1
         pc = next_pc
-    w.lines.append(f"  br label %{w.exit_block(str(pc), done)}")
+    w.lines.append(f"  br label %{w.exit_block(str(pc), done, chain=True)}")
     return w.text()
 
 

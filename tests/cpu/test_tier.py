@@ -22,9 +22,18 @@ from rvh.tier.layout import J_THRESHOLD
 NOT_COMPARED = [L.GENERAL_PATH]
 
 
-def attach_tier(machine: Machine, threshold: int = 2, capacity: int = 8192) -> Tier:
-    """Switch ``machine`` to the jit tier, with a low threshold so short runs translate."""
-    tier = Tier(machine.bus.decode_cache, machine.machine, threshold=threshold, capacity=capacity)
+def attach_tier(
+    machine: Machine, threshold: int = 2, capacity: int = 8192, synchronous: bool = True
+) -> Tier:
+    """Switch ``machine`` to the jit tier, with a low threshold so that short runs translate,
+    compiling synchronously (unless told) so that they do."""
+    tier = Tier(
+        machine.bus.decode_cache,
+        machine.machine,
+        threshold=threshold,
+        capacity=capacity,
+        synchronous=synchronous,
+    )
     machine.tier = tier
     for hart in machine.harts:
         hart.tier = tier
@@ -64,14 +73,12 @@ SBI = ["hello", "timer", "umode", "sv39", "sv48", "sbi", "smp", "opbench", "benc
 LIMIT = 20_000_000  # the bench guests stop here, mid-run: that end state must agree too
 
 
-def run_guest(elf, tier: str, sbi: bool):
+def run_guest(elf, tier: str, sbi: bool, synchronous: bool = False):
     output = bytearray()
     harts = 2 if elf.stem == "smp" else 1
-    config = MachineConfig(
-        max_instructions=LIMIT, firmware_traps=sbi, harts=harts, tier="interp"
-    )
+    config = MachineConfig(max_instructions=LIMIT, firmware_traps=sbi, harts=harts, tier="interp")
     machine = Machine(config, output=output.extend)
-    jit = attach_tier(machine, threshold=8) if tier == "jit" else None
+    jit = attach_tier(machine, threshold=8, synchronous=synchronous) if tier == "jit" else None
     if sbi:
         machine.load_sbi_payload(str(elf))
     else:
@@ -80,9 +87,11 @@ def run_guest(elf, tier: str, sbi: bool):
     return result, bytes(output), machine, jit
 
 
-def assert_same_run(elf, sbi: bool) -> Tier:
+def assert_same_run(elf, sbi: bool, synchronous: bool = False) -> Tier:
+    """Runs ``elf`` on both tiers (the jit tier compiling in its worker thread, as
+    ``rvh run --tier jit`` does, unless ``synchronous``) and compares everything."""
     interp = run_guest(elf, "interp", sbi)
-    jit = run_guest(elf, "jit", sbi)
+    jit = run_guest(elf, "jit", sbi, synchronous)
     (r1, out1, m1, _), (r2, out2, m2, tier) = interp, jit
     assert out2 == out1
     assert (r2.status, r2.reason, r2.instructions) == (r1.status, r1.reason, r1.instructions)
@@ -95,15 +104,23 @@ def assert_same_run(elf, sbi: bool) -> Tier:
 
 @pytest.mark.parametrize("name", BARE)
 def test_bare_guest_runs_the_same_on_both_tiers(name):
-    tier = assert_same_run(require_guest(GUESTS / f"{name}.elf"), sbi=False)
-    if name.startswith("bench/"):
-        # the point of the tier: nearly all of a hot loop runs as compiled code
-        assert tier.statistics()["instructions"] > LIMIT * 0.9
+    assert_same_run(require_guest(GUESTS / f"{name}.elf"), sbi=False)
+
+
+@pytest.mark.parametrize("name", ["intmem", "recursion", "bytes"])
+def test_nearly_all_of_a_bench_workload_runs_translated(name):
+    tier = assert_same_run(GUESTS / "bench" / f"{name}.elf", sbi=False, synchronous=True)
+    stats = tier.statistics()
+    assert stats["instructions"] > LIMIT * 0.95
+    # blocks chain to one another in compiled code: few returns to the interpreter
+    assert stats["entries"] < stats["instructions"] / 100
 
 
 @pytest.mark.parametrize("name", SBI)
 def test_sbi_guest_runs_the_same_on_both_tiers(name):
-    tier = assert_same_run(require_guest(GUESTS / "smode" / f"{name}.elf"), sbi=True)
+    tier = assert_same_run(
+        require_guest(GUESTS / "smode" / f"{name}.elf"), sbi=True, synchronous=True
+    )
     assert tier.statistics()["blocks_compiled"] > 0
 
 
@@ -121,7 +138,7 @@ BRANCHES = "beq bne blt bge bltu bgeu".split()
 
 def random_body(rng: random.Random, length: int) -> list[str]:
     lines = []
-    for i in range(length):
+    for _ in range(length):
         kind = rng.random()
         rd, a, b = rng.choice(REGS), rng.choice(REGS + ["zero"]), rng.choice(REGS + ["zero"])
         if kind < 0.3:
@@ -283,12 +300,14 @@ def rvh(*args):
 
 def test_tier_jit_stats_report_the_translated_share():
     elf = require_guest(GUESTS / "bench" / "recursion.elf")
-    done = rvh("run", "--tier", "jit", "--stats", "--max-insns", "5000000", str(elf))
+    done = rvh("run", "--tier", "jit", "--stats", "--max-insns", "100000000", str(elf))
     assert done.returncode == 124, done.stderr
     assert "tier jit:" in done.stderr and "blocks compiled" in done.stderr
     line = next(x for x in done.stderr.splitlines() if x.startswith("translated code:"))
+    # the worker thread compiles while the interpreter runs, so the share depends on the
+    # machine's load; test_nearly_all_of_a_bench_workload_runs_translated pins it down
     share = float(line.split("(")[1].split("%")[0])
-    assert share > 90.0
+    assert 0.0 < share <= 100.0
 
 
 def test_an_unknown_tier_is_a_one_line_usage_error():
