@@ -12,6 +12,10 @@ from rvh.isa.csrs import MSTATUS_XLEN64, csr_number
 from rvh.tier.engine import Tier
 
 
+# while the tier's worker compiles, the kernel returns this often to install what it finished
+TIER_POLL_INSTRUCTIONS = 200_000
+
+
 class Hart:
     """One RISC-V hart: ``state`` and ``tlb`` are its own, the rest is the machine's."""
 
@@ -61,11 +65,16 @@ class Hart:
 
     def run(self, budget: int) -> Exit:
         """Run up to ``budget`` instructions (see ``core.run``).  With the translating tier,
-        the kernel also returns early when it found hot blocks: they are compiled here and
-        the call goes on, so callers see one call as without the tier."""
+        the kernel also returns early when it found hot blocks, and runs in short pieces
+        while the worker thread compiles, so that compiled blocks are installed soon; the
+        call goes on until the budget or a real exit, so callers see one call as without the
+        tier (a kernel call can end anywhere without changing results: rvh/cpu/core.py)."""
         jit = self.tier.jit if self.tier is not None and self.trace is None else None
         while True:
             start = int(self.state[L.TIME_NS])
+            piece = budget
+            if self.tier is not None and self.tier.in_flight:
+                piece = min(budget, TIER_POLL_INSTRUCTIONS)
             reason = run(
                 self.state,
                 self.machine,
@@ -74,7 +83,7 @@ class Hart:
                 self.page_flags,
                 self.tlb,
                 self.decode_cache,
-                budget,
+                piece,
                 self.trace,
                 jit,
             )
@@ -83,7 +92,7 @@ class Hart:
             hot = self.tier.pending()
             self.tier.service()
             used = int(self.state[L.TIME_NS]) - start
-            if not (hot and reason == Exit.BUDGET and used < budget):
+            if not ((hot or piece < budget) and reason == Exit.BUDGET and used < budget):
                 return Exit(reason)
             budget -= used
 
