@@ -11,7 +11,6 @@ from rvh.cpu.mmu import reset_banks
 from rvh.isa.csrs import MSTATUS_XLEN64, csr_number
 from rvh.tier.engine import Tier
 
-
 # while the tier's worker compiles, the kernel returns this often to install what it finished
 TIER_POLL_INSTRUCTIONS = 200_000
 

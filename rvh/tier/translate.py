@@ -19,6 +19,7 @@ instructions the fast loop (rvh/cpu/fast.py) would, with the same results.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -42,8 +43,11 @@ from rvh.cpu.layout import (
     TLB_TAG_READ,
     TLB_TAG_WRITE,
 )
-from rvh.isa.instructions import Op
+from rvh.isa import instructions
 from rvh.tier.layout import J_TABLE, JT_ADDRESS, JT_HOST, JT_LENGTH, JT_PC, JT_SHIFT, TABLE_MASK
+
+# the enum is built from the instruction table at import, so mypy cannot see its members
+Op: Any = instructions.Op
 
 MAX_BLOCK = 64
 
@@ -375,8 +379,8 @@ def block_ir(name: str, pc: int, host: int, instructions: tuple[Instruction, ...
         elif op in _LOADS:
             size, signed = _LOADS[op]
             address = w.temp(f"add i64 {w.read(ins.rs1)}, {imm}")
-            host = w.host_address(address, size, TLB_TAG_READ, pc, done)
-            pointer = w.temp(f"getelementptr i8, ptr %mem, i64 {host}")
+            where = w.host_address(address, size, TLB_TAG_READ, pc, done)
+            pointer = w.temp(f"getelementptr i8, ptr %mem, i64 {where}")
             value = w.temp(f"load i{size * 8}, ptr {pointer}, align {size}")
             if size < 8:
                 value = w.temp(f"{'sext' if signed else 'zext'} i{size * 8} {value} to i64")
@@ -384,12 +388,12 @@ def block_ir(name: str, pc: int, host: int, instructions: tuple[Instruction, ...
         elif op in _STORES:
             size = _STORES[op]
             address = w.temp(f"add i64 {w.read(ins.rs1)}, {imm}")
-            host = w.host_address(address, size, TLB_TAG_WRITE, pc, done)
-            w.check_flagged_store(host, size, pc, done)
+            where = w.host_address(address, size, TLB_TAG_WRITE, pc, done)
+            w.check_flagged_store(where, size, pc, done)
             value = w.read(ins.rs2)
             if size < 8:
                 value = w.temp(f"trunc i64 {value} to i{size * 8}")
-            pointer = w.temp(f"getelementptr i8, ptr %mem, i64 {host}")
+            pointer = w.temp(f"getelementptr i8, ptr %mem, i64 {where}")
             w.lines.append(f"  store i{size * 8} {value}, ptr {pointer}, align {size}")
         elif op in _BRANCHES:
             taken = w.temp(f"icmp {_BRANCHES[op]} i64 {w.read(ins.rs1)}, {w.read(ins.rs2)}")
