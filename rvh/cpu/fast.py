@@ -56,6 +56,7 @@ from rvh.cpu.layout import (
 from rvh.cpu.memory import invalidate_decoded
 from rvh.isa.csrs import SSTATUS_MASK
 from rvh.isa.instructions import Op
+from rvh.tier.dispatch import block_entry
 
 KEY_B = PAGE_MASK
 KEY_H = PAGE_MASK | 1
@@ -89,7 +90,8 @@ def fast_loop(
 ):
     """Run from pc until an instruction needs the general path; returns (pc, n, fetch_page,
     fetch_addend).  With the translating tier on (``jit`` is its array, rvh/tier) it also
-    returns after each taken branch or jump, where a translated block may start."""
+    returns after a taken branch or jump to where a translated block starts (or just got
+    hot), and after one into another page."""
     tlb_base = (dctx & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
     fetch_base = (x[FETCH_CTX] & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
     while n < limit:
@@ -344,7 +346,10 @@ def fast_loop(
             break
         n += 1
         if jit is not None and npc != pc + decode_cache[base + DC_LENGTH]:
-            pc = npc
-            break
+            # a taken branch or jump: return where a translated block starts, or where one
+            # just got hot (counted here, since a return costs far more than the count)
+            if (npc & PAGE_MASK) != fetch_page or block_entry(jit, npc + fetch_addend, npc):
+                pc = npc
+                break
         pc = npc
     return pc, n, fetch_page, fetch_addend

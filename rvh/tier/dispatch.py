@@ -75,6 +75,29 @@ def flush_table(jit):
 
 
 @nb.njit(cache=True, nogil=True)
+def block_entry(jit, host, pc):
+    """An entry into the code at pc (host offset ``host``), a place a block may start: 1 if
+    a block is installed there; else the entry is counted, and 2 if that made the block hot
+    (it is queued for Python), 0 if not."""
+    slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
+    if jit[slot + JT_HOST] == host and jit[slot + JT_PC] == pc:
+        return 1
+    counter = J_COUNTS + ((host >> 1) & COUNT_MASK)
+    count = jit[counter] + 1
+    jit[counter] = count
+    if count != jit[J_THRESHOLD]:
+        return 0
+    if jit[J_QUEUE_LEN] >= QUEUE_ENTRIES:
+        jit[counter] = count - 1  # the queue is full: try again at the next entry
+        return 0
+    queued = J_QUEUE + 2 * jit[J_QUEUE_LEN]
+    jit[queued] = host
+    jit[queued + 1] = pc
+    jit[J_QUEUE_LEN] += 1
+    return 2
+
+
+@nb.njit(cache=True, nogil=True)
 def run_blocks(
     x, memory, page_flags, tlb, decode_cache, machine, jit, pc, n, limit, dctx, fetch_page, addend
 ):
@@ -87,17 +110,7 @@ def run_blocks(
         host = pc + addend
         slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
         if jit[slot + JT_HOST] != host or jit[slot + JT_PC] != pc:
-            counter = J_COUNTS + ((host >> 1) & COUNT_MASK)
-            count = jit[counter] + 1
-            jit[counter] = count
-            if count == jit[J_THRESHOLD]:
-                if jit[J_QUEUE_LEN] < QUEUE_ENTRIES:
-                    queued = J_QUEUE + 2 * jit[J_QUEUE_LEN]
-                    jit[queued] = host
-                    jit[queued + 1] = pc
-                    jit[J_QUEUE_LEN] += 1
-                else:
-                    jit[counter] = count - 1  # the queue is full: try again at the next entry
+            block_entry(jit, host, pc)  # counts it
             break
         if n + jit[slot + JT_LENGTH] > limit:
             break
