@@ -18,10 +18,12 @@ __version__ = "0.1.0"
 def _kernel_source_hash() -> str:
     package = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for sub in ("cpu", "isa"):
-        for path in sorted((package / sub).glob("*.py")):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
+    kernel = [path for sub in ("cpu", "isa") for path in sorted((package / sub).glob("*.py"))]
+    # the translating tier's kernel side (the rest of rvh/tier is plain Python)
+    kernel += [package / "tier" / "dispatch.py", package / "tier" / "layout.py"]
+    for path in kernel:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -75,6 +75,8 @@ class Bus:
         self.decode_cache = np.full(L.DECODE_CACHE_ENTRIES * L.DC_FIELDS, -1, dtype=np.int64)
         # while dirty logging is on (rvh/dirty.py): the bitmap that Python's writes mark too
         self.dirty_bitmap: np.ndarray | None = None
+        # the machine's M_CODE_WRITES slot, once the machine has its array (rvh/tier)
+        self.code_writes: np.ndarray | None = None
         self.regions: list[Region] = []
         self.mmio_counts: dict[str, int] = {}
 
@@ -142,6 +144,8 @@ class Bus:
             return
         tags = self.decode_cache[L.DC_TAG :: L.DC_FIELDS]
         stale = (tags >= host - 2) & (tags < host + length)
+        if self.code_writes is not None and stale.any():
+            self.code_writes[0] += 1  # translated code may have changed (rvh/tier)
         tags[stale] = -1
 
     # ---- MMIO exits ---------------------------------------------------------------------

@@ -202,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after N instructions, counting ones that trapped (exit status 124)",
     )
     run.add_argument(
+        "--tier",
+        choices=("interp", "jit"),
+        default="interp",
+        help="interp: the interpreter alone (default); jit: hot blocks also run as host code "
+        "compiled with LLVM (docs/performance.md); --trace keeps to the interpreter",
+    )
+    run.add_argument(
         "--stats",
         action="store_true",
         help="print instructions, time, MIPS, exits and per-device I/O to stderr at the end "
@@ -371,6 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="short workloads (a smoke test, not a measurement)"
     )
     mips.add_argument("--no-qemu", action="store_true", help="do not run QEMU")
+    mips.add_argument(
+        "--tier",
+        choices=("interp", "jit", "both"),
+        default="interp",
+        help="which of rvh's tiers to time (both: a row for each; default interp)",
+    )
     mips.add_argument(
         "--repeat",
         type=_positive_int,
@@ -561,7 +574,8 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from rvh.bench.phases import bench_phases
 
     if args.bench == "mips":
-        return bench_mips(quick=args.quick, qemu=not args.no_qemu, repeat=args.repeat)
+        tiers = ("interp", "jit") if args.tier == "both" else (args.tier,)
+        return bench_mips(quick=args.quick, qemu=not args.no_qemu, repeat=args.repeat, tiers=tiers)
     if args.bench == "mmu":
         return bench_phases(
             guests_dir() / "smode" / "bench_sv39.elf",
@@ -625,7 +639,10 @@ def _disasm(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace) -> MachineConfig:
     memory = args.memory if args.memory is not None else MachineConfig.memory
     config = MachineConfig(
-        memory=memory, harts=args.smp or 1, extensions=parse_cpu(args.cpu or "rv64")
+        memory=memory,
+        harts=args.smp or 1,
+        extensions=parse_cpu(args.cpu or "rv64"),
+        tier=getattr(args, "tier", "interp"),
     )
     config.validate()
     return config
@@ -885,6 +902,7 @@ def _run_machine(machine: Machine, args: argparse.Namespace) -> int:
         ]
         if machine.restore_seconds is not None:
             lines.append(f"restored in:          {machine.restore_seconds * 1000:.1f} ms")
+        lines += _tier_lines(stats, result.instructions)
         lines += _device_lines(stats)
         lines += _vm_lines(machine)
         print("\n".join(lines), file=sys.stderr)
@@ -918,6 +936,21 @@ def _vm_lines(machine: Machine) -> list[str]:
             vm.hypervisor_instructions = by_vmid.get(vm_vmid(vm.index), 0)
         lines += vm.lines()
     return lines
+
+
+def _tier_lines(stats: dict, instructions: int) -> list[str]:
+    """With --tier jit: what the translating tier compiled and how much of the run it ran."""
+    tier = stats.get("tier")
+    if tier is None:
+        return []
+    share = tier["instructions"] / instructions if instructions else 0.0
+    return [
+        f"tier jit:             {tier['blocks_compiled']} blocks compiled in "
+        f"{tier['compile_seconds']:.3f} s, {tier['blocks_cached']} cached "
+        f"({tier['code_bytes']} bytes of code), {tier['blocks_evicted']} evicted",
+        f"translated code:      {tier['instructions']} instructions ({share:.1%}) in "
+        f"{tier['entries']} entries from the interpreter, {tier['flushes']} flushes",
+    ]
 
 
 def _device_lines(stats: dict) -> list[str]:

@@ -125,6 +125,7 @@ class MachineConfig:
     # differ by a few instructions) or "virtual" (a fixed virtual delay after the notify, so a
     # run with disks is deterministic: the same instructions, the same VM file at a save point)
     io_timing: str = "host"
+    tier: str = "interp"  # --tier: interp, or jit (hot blocks compiled to host code, rvh/tier)
 
     def validate(self) -> None:
         if self.memory < 1 << 20 or self.memory > MAX_MEMORY:
@@ -144,6 +145,8 @@ class MachineConfig:
             raise ConfigError(f"--io-timing {self.io_timing}: host or virtual")
         if pv > PVIO_MAX_DEVICES:
             raise ConfigError(f"at most {PVIO_MAX_DEVICES} pv devices (--drive/--netdev if=pv)")
+        if self.tier not in ("interp", "jit"):
+            raise ConfigError(f"--tier {self.tier}: interp or jit")
         if self.slice_instructions is None:
             self.slice_instructions = 1_000_000 if self.harts == 1 else 20_000
         if self.slice_instructions < 1:

@@ -81,6 +81,7 @@ from rvh.errors import (
 from rvh.isa.causes import Exception_
 from rvh.isa.csrs import misa_value
 from rvh.loader import LoadedElf
+from rvh.tier.engine import Tier
 from rvh.trace import CommitLog
 
 if TYPE_CHECKING:
@@ -144,6 +145,13 @@ class Machine:
             Hart(i, m, self.tables, self.bus.memory, self.bus.page_flags, self.bus.decode_cache)
             for i in range(cfg.harts)
         ]
+        # Python's writes to code pages move M_CODE_WRITES as the kernel's stores do (rvh/tier)
+        self.bus.code_writes = m[L.M_CODE_WRITES : L.M_CODE_WRITES + 1]
+        self.tier: Tier | None = None
+        if cfg.tier == "jit":
+            self.tier = Tier(self.bus.decode_cache, m)
+            for hart in self.harts:
+                hart.tier = self.tier
         self.commit_log: CommitLog | None = None  # --trace: a Spike-format commit log
         if cfg.trace_path:
             self.commit_log = CommitLog(cfg.trace_path)
@@ -990,6 +998,7 @@ class Machine:
             ),
             **({"iommu": self.iommu.statistics()} if self.iommu is not None else {}),
             "hubs": {name: hub.statistics() for name, hub in self.hubs.items()},
+            **({"tier": self.tier.statistics()} if self.tier is not None else {}),
         }
 
 

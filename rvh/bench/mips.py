@@ -35,6 +35,7 @@ def guests_dir() -> Path:
 @dataclass
 class Measurement:
     workload: str
+    tier: str
     instructions: int
     rvh_seconds: float
     qemu_seconds: float | None
@@ -51,11 +52,17 @@ class Measurement:
         return self.instructions / self.qemu_seconds / 1e6
 
 
-def run_rvh(elf: Path, max_instructions: int | None = None) -> tuple[int, float, bytes]:
+def run_rvh(
+    elf: Path, max_instructions: int | None = None, tier: str = "interp"
+) -> tuple[int, float, bytes]:
+    """Instructions, seconds and output of one run; with the jit tier the seconds include
+    compiling the hot blocks (they are compiled during the run)."""
     from rvh.machine import Machine
 
     output = bytearray()
-    machine = Machine(MachineConfig(max_instructions=max_instructions), output=output.extend)
+    machine = Machine(
+        MachineConfig(max_instructions=max_instructions, tier=tier), output=output.extend
+    )
     machine.load(str(elf))
     result = machine.run_sync()
     return result.instructions, result.seconds, bytes(output)
@@ -88,7 +95,12 @@ def compile_times() -> tuple[float, float]:
 
 
 def bench_mips(
-    *, quick: bool = False, qemu: bool = True, repeat: int = 3, measure_compile: bool = True
+    *,
+    quick: bool = False,
+    qemu: bool = True,
+    repeat: int = 3,
+    measure_compile: bool = True,
+    tiers: tuple[str, ...] = ("interp",),
 ) -> int:
     build = guests_dir()
     missing = [w for w in WORKLOADS if not (build / "bench" / f"{w}.elf").exists()]
@@ -107,7 +119,8 @@ def bench_mips(
     else:
         without = ""
     print(f"rvh bench mips: {repeat} run(s) per workload, median reported{without}", flush=True)
-    run_rvh(build / "hello" / "hello.elf")  # load the compiled kernel before timing
+    for tier in tiers:  # load the compiled kernel (one per tier) before timing
+        run_rvh(build / "hello" / "hello.elf", tier=tier)
     qemu_startup = 0.0
     if have_qemu:
         qemu_startup = statistics.median(
@@ -116,19 +129,23 @@ def bench_mips(
     results = []
     for workload in WORKLOADS:
         elf = build / "bench" / f"{workload}.elf"
-        rvh_runs = [run_rvh(elf, limit) for _ in range(repeat)]
-        instructions = rvh_runs[0][0]
-        rvh_seconds = statistics.median(r[1] for r in rvh_runs)
         qemu_seconds = None
-        matches = None
+        qemu_output = None
         if have_qemu:
             qemu_runs = [run_qemu(elf) for _ in range(repeat)]
             qemu_seconds = max(1e-6, statistics.median(r[0] for r in qemu_runs) - qemu_startup)
-            matches = qemu_runs[0][1].replace(b"\r\n", b"\n") == rvh_runs[0][2]
-        results.append(Measurement(workload, instructions, rvh_seconds, qemu_seconds, matches))
+            qemu_output = qemu_runs[0][1].replace(b"\r\n", b"\n")
+        for tier in tiers:
+            rvh_runs = [run_rvh(elf, limit, tier) for _ in range(repeat)]
+            instructions = rvh_runs[0][0]
+            rvh_seconds = statistics.median(r[1] for r in rvh_runs)
+            matches = None if qemu_output is None else qemu_output == rvh_runs[0][2]
+            results.append(
+                Measurement(workload, tier, instructions, rvh_seconds, qemu_seconds, matches)
+            )
     print()
     print(
-        f"{'workload':<10} {'instructions':>13} {'rvh s':>7} {'rvh MIPS':>9} "
+        f"{'workload':<10} {'tier':<6} {'instructions':>13} {'rvh s':>7} {'rvh MIPS':>9} "
         f"{'QEMU s':>7} {'QEMU MIPS':>10} {'rvh/QEMU':>9}  output"
     )
     for r in results:
@@ -137,8 +154,8 @@ def bench_mips(
         ratio = f"{r.rvh_mips / r.qemu_mips:9.2f}" if r.qemu_mips else f"{'-':>9}"
         same = {None: "-", True: "same", False: "DIFFERENT"}[r.output_matches]
         print(
-            f"{r.workload:<10} {r.instructions:>13,} {r.rvh_seconds:7.3f} {r.rvh_mips:9.1f} "
-            f"{q_s} {q_m} {ratio}  {same}"
+            f"{r.workload:<10} {r.tier:<6} {r.instructions:>13,} {r.rvh_seconds:7.3f} "
+            f"{r.rvh_mips:9.1f} {q_s} {q_m} {ratio}  {same}"
         )
     if have_qemu:
         print(f"\nQEMU start-up (hello guest, subtracted above): {qemu_startup:.3f} s")

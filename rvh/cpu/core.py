@@ -64,6 +64,7 @@ from rvh.cpu.layout import (
     GENERAL_PATH,
     INSTRET,
     M_BREAKPOINTS,
+    M_CODE_WRITES,
     M_FIRMWARE_TRAPS,
     MMIO_DONE,
     MMIO_FAULT,
@@ -151,6 +152,8 @@ from rvh.isa.fields import (
     MSTATUS_TW_MASK,
 )
 from rvh.isa.instructions import Op
+from rvh.tier.dispatch import run_blocks
+from rvh.tier.layout import J_QUEUE_LEN
 
 # deliver_trap's "the built-in firmware handles this trap": odd, so never a handler address
 FIRMWARE_TRAP = -1
@@ -218,6 +221,10 @@ def decode_into_cache(state, machine, tables, memory, page_flags, tlb, decode_ca
         return status
     d_op, d_rd, d_rs1, d_rs2, d_imm, d_len = decode(bits, tables)
     base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
+    if decode_cache[base + DC_TAG] >= 0:
+        # another instruction leaves the cache: the translating tier (rvh/tier) relies on
+        # every instruction it translated staying decoded until M_CODE_WRITES moves
+        machine[M_CODE_WRITES] += 1
     decode_cache[base + DC_OP] = d_op
     decode_cache[base + DC_RD] = d_rd
     decode_cache[base + DC_RS1] = d_rs1
@@ -520,8 +527,11 @@ def transformed_instruction(tables, op, rd, rs2, bits, length, offset):
 
 
 @nb.njit(cache=True, nogil=True)
-def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, trace):
-    """Execute up to ``budget`` instructions of one hart; returns an :class:`Exit` value."""
+def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, trace, jit=None):
+    """Execute up to ``budget`` instructions of one hart; returns an :class:`Exit` value.
+
+    ``jit`` is None, or the translating tier's array (rvh/tier): then hot blocks run as
+    compiled code, and the commit log (``trace``) must be None."""
     x = state  # x0..x31 are state[0..31]
     mem_h = memory.view(np.int16)
     mem_hu = memory.view(np.uint16)
@@ -555,6 +565,29 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 state[WFI] = 0
             limit = min(budget, n + next_deadline(state, machine, now))
         if trace is None:
+            if jit is not None:
+                pc, n = run_blocks(
+                    x,
+                    memory,
+                    page_flags,
+                    tlb,
+                    decode_cache,
+                    machine,
+                    jit,
+                    pc,
+                    n,
+                    limit,
+                    dctx,
+                    fetch_page,
+                    fetch_addend,
+                )
+                if jit[J_QUEUE_LEN] != 0 and n > 0:
+                    budget = n  # hot blocks wait: return so that Python compiles them
+                    limit = n
+                    continue
+                if n >= limit:
+                    continue
+            before = n
             pc, n, fetch_page, fetch_addend = fast_loop(
                 x,
                 memory,
@@ -571,9 +604,10 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 fetch_page,
                 fetch_addend,
                 machine,
+                jit,
             )
-            if n >= limit:
-                continue
+            if n >= limit or (jit is not None and n != before):
+                continue  # (with the tier: a block may start at pc)
         # ---- the general path: one instruction, whatever it is ----
         if machine[M_BREAKPOINTS] != 0 and breakpoint_at(machine, pc):
             exit_reason = np.int64(Exit.BREAKPOINT)  # before executing it, as gdb expects

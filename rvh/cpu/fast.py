@@ -37,6 +37,7 @@ from rvh.cpu.layout import (
     DC_TAG,
     DECODE_CACHE_MASK,
     FETCH_CTX,
+    M_CODE_WRITES,
     PAGE_FLAG_WATCH,
     PAGE_MASK,
     PRIV,
@@ -55,6 +56,7 @@ from rvh.cpu.layout import (
 from rvh.cpu.memory import invalidate_decoded
 from rvh.isa.csrs import SSTATUS_MASK
 from rvh.isa.instructions import Op
+from rvh.tier.dispatch import block_entry
 
 KEY_B = PAGE_MASK
 KEY_H = PAGE_MASK | 1
@@ -84,9 +86,12 @@ def fast_loop(
     fetch_page,
     fetch_addend,
     machine,
+    jit=None,
 ):
     """Run from pc until an instruction needs the general path; returns (pc, n, fetch_page,
-    fetch_addend)."""
+    fetch_addend).  With the translating tier on (``jit`` is its array, rvh/tier) it also
+    returns after a taken branch or jump to where a translated block starts (or just got
+    hot), and after one into another page."""
     tlb_base = (dctx & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
     fetch_base = (x[FETCH_CTX] & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
     while n < limit:
@@ -131,7 +136,8 @@ def fast_loop(
             if page_flags[h >> U12]:
                 if page_flags[h >> U12] & PAGE_FLAG_WATCH:
                     break
-                invalidate_decoded(decode_cache, np.int64(h), 8)
+                if invalidate_decoded(decode_cache, np.int64(h), 8):
+                    machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
             mem_d[h >> U3] = x[rs2]
         elif op == Op.LW:
             a = x[rs1] + imm
@@ -148,7 +154,8 @@ def fast_loop(
             if page_flags[h >> U12]:
                 if page_flags[h >> U12] & PAGE_FLAG_WATCH:
                     break
-                invalidate_decoded(decode_cache, np.int64(h), 4)
+                if invalidate_decoded(decode_cache, np.int64(h), 4):
+                    machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
             mem_w[h >> U2] = x[rs2]
         elif op == Op.BEQ:
             if x[rs1] == x[rs2]:
@@ -218,7 +225,8 @@ def fast_loop(
             if page_flags[h >> U12]:
                 if page_flags[h >> U12] & PAGE_FLAG_WATCH:
                     break
-                invalidate_decoded(decode_cache, np.int64(h), 1)
+                if invalidate_decoded(decode_cache, np.int64(h), 1):
+                    machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
             memory[h] = x[rs2] & 0xFF
         elif op == Op.SH:
             a = x[rs1] + imm
@@ -229,7 +237,8 @@ def fast_loop(
             if page_flags[h >> U12]:
                 if page_flags[h >> U12] & PAGE_FLAG_WATCH:
                     break
-                invalidate_decoded(decode_cache, np.int64(h), 2)
+                if invalidate_decoded(decode_cache, np.int64(h), 2):
+                    machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
             mem_h[h >> U1] = x[rs2]
         elif op == Op.SLTI:
             x[rd] = 1 if x[rs1] < imm else 0
@@ -336,5 +345,11 @@ def fast_loop(
         else:
             break
         n += 1
+        if jit is not None and npc != pc + decode_cache[base + DC_LENGTH]:
+            # a taken branch or jump: return where a translated block starts, or where one
+            # just got hot (counted here, since a return costs far more than the count)
+            if (npc & PAGE_MASK) != fetch_page or block_entry(jit, npc + fetch_addend, npc):
+                pc = npc
+                break
         pc = npc
     return pc, n, fetch_page, fetch_addend

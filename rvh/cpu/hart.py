@@ -10,6 +10,10 @@ from rvh.cpu.exits import Exit
 from rvh.cpu.mmu import reset_banks
 from rvh.cpu.triggers import TDATA1_RESET
 from rvh.isa.csrs import MSTATUS_XLEN64, csr_number
+from rvh.tier.engine import Tier
+
+# while the tier's worker compiles, the kernel returns this often to install what it finished
+TIER_POLL_INSTRUCTIONS = 200_000
 
 
 class Hart:
@@ -33,6 +37,7 @@ class Hart:
         self.state = np.zeros(L.STATE_SIZE, dtype=np.int64)
         self.tlb = np.zeros(L.TLB_ALL_CONTEXTS * L.TLB_SETS * L.TLB_FIELDS, dtype=np.int64)
         self.trace: np.ndarray | None = None
+        self.tier: Tier | None = None  # the translating tier (--tier jit), shared by the harts
         self.reset(0x1000)
 
     def reset(self, pc: int) -> None:
@@ -60,18 +65,37 @@ class Hart:
         reset_banks(self.state, self.tlb)
 
     def run(self, budget: int) -> Exit:
-        reason = run(
-            self.state,
-            self.machine,
-            self.tables,
-            self.memory,
-            self.page_flags,
-            self.tlb,
-            self.decode_cache,
-            budget,
-            self.trace,
-        )
-        return Exit(reason)
+        """Run up to ``budget`` instructions (see ``core.run``).  With the translating tier,
+        the kernel also returns early when it found hot blocks, and runs in short pieces
+        while the worker thread compiles, so that compiled blocks are installed soon; the
+        call goes on until the budget or a real exit, so callers see one call as without the
+        tier (a kernel call can end anywhere without changing results: rvh/cpu/core.py)."""
+        jit = self.tier.jit if self.tier is not None and self.trace is None else None
+        while True:
+            start = int(self.state[L.TIME_NS])
+            piece = budget
+            if self.tier is not None and self.tier.in_flight:
+                piece = min(budget, TIER_POLL_INSTRUCTIONS)
+            reason = run(
+                self.state,
+                self.machine,
+                self.tables,
+                self.memory,
+                self.page_flags,
+                self.tlb,
+                self.decode_cache,
+                piece,
+                self.trace,
+                jit,
+            )
+            if self.tier is None:
+                return Exit(reason)
+            hot = self.tier.pending()
+            self.tier.service()
+            used = int(self.state[L.TIME_NS]) - start
+            if not ((hot or piece < budget) and reason == Exit.BUDGET and used < budget):
+                return Exit(reason)
+            budget -= used
 
     # -- convenient views --------------------------------------------------------------------
     @property

@@ -218,6 +218,11 @@ WATCH_FIELDS = 3
 WATCH_READS = 1
 WATCH_WRITES = 2
 MAX_WATCHPOINTS = 8
+# Moves whenever a decoded instruction leaves the decode cache (a store or Python's write over
+# it, or another instruction taking its entry): the translating tier (rvh/tier) then drops its
+# translations, since code it translated may have changed
+M_CODE_WRITES = 127
+assert M_WATCH_BASE + WATCH_FIELDS * MAX_WATCHPOINTS <= M_CODE_WRITES
 MACHINE_SIZE = 128
 DIRTY_BITMAP = MACHINE_SIZE  # the dirty bitmap follows the machine's fixed slots
 

@@ -20,6 +20,7 @@ from rvh.cpu.layout import (
     DC_TAG,
     DECODE_CACHE_MASK,
     M_CLINT_BASE,
+    M_CODE_WRITES,
     M_MSIP,
     M_MTIME_OFFSET,
     M_MTIMECMP,
@@ -86,13 +87,16 @@ def write_host(memory, host, size, value):
 @nb.njit(cache=True)
 def invalidate_decoded(decode_cache, host, size):
     """Drop decoded instructions overlapping [host, host+size): one starting up to 2 bytes
-    before the store may overlap it too."""
+    before the store may overlap it too.  Returns how many were dropped."""
     start = (host - 2) & ~np.int64(1)
+    dropped = 0
     while start < host + size:
         slot = ((start >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
         if decode_cache[slot + DC_TAG] == start:
             decode_cache[slot + DC_TAG] = -1
+            dropped += 1
         start += 2
+    return dropped
 
 
 @nb.njit(cache=True)
@@ -101,7 +105,8 @@ def after_ram_store(machine, page_flags, decode_cache, host, size):
     flags = page_flags[host >> 12] | page_flags[(host + size - 1) >> 12]
     status = np.int64(OK)
     if flags & PAGE_FLAG_CODE:
-        invalidate_decoded(decode_cache, host, size)
+        if invalidate_decoded(decode_cache, host, size):
+            machine[M_CODE_WRITES] += 1  # translated code may have changed (rvh/tier)
     if flags & PAGE_FLAG_WATCH:
         tohost = machine[M_TOHOST]
         if tohost >= 0 and host < tohost + 8 and tohost < host + size:

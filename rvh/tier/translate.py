@@ -1,0 +1,454 @@
+"""Guest blocks to LLVM IR: what a block is, and the code it becomes.
+
+A block starts at a hot pc and follows the decode cache in program order through RV64I and M
+(compressed instructions arrive decoded as their base forms), past not-taken branches (a taken
+branch is a side exit), to the first jump (included), the first instruction it cannot run, the
+end of the page or ``MAX_BLOCK`` instructions.  It stays in one page, so its one fetch
+translation is the kernel's current one, and it depends on nothing but its instructions, the
+virtual pc it was read at (pc-relative values) and its host offset: not on privilege or V, since
+its loads and stores go through the current data context's TLB like the fast loop's.
+
+Registers live in SSA values inside the block and are written back at each exit with the
+next pc and the count of instructions retired.  Every exit is precise: a load or store whose
+TLB entry misses (the slow tag also stands for misalignment, MMIO and PMP), and a store to a
+flagged page (decoded code, the HTIF tohost word), leave *before* the instruction, which the
+interpreter then does with full semantics.  A block therefore retires exactly the
+instructions the fast loop (rvh/cpu/fast.py) would, with the same results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rvh.cpu.layout import (
+    DC_BITS,
+    DC_IMM,
+    DC_LENGTH,
+    DC_OP,
+    DC_RD,
+    DC_RS1,
+    DC_RS2,
+    DC_SHIFT,
+    DC_TAG,
+    DECODE_CACHE_MASK,
+    PAGE_FLAG_WATCH,
+    PAGE_MASK,
+    PC,
+    TLB_ADDEND,
+    TLB_SET_MASK,
+    TLB_SHIFT,
+    TLB_TAG_READ,
+    TLB_TAG_WRITE,
+)
+from rvh.isa import instructions
+from rvh.tier.layout import J_TABLE, JT_ADDRESS, JT_HOST, JT_LENGTH, JT_PC, JT_SHIFT, TABLE_MASK
+
+# the enum is built from the instruction table at import, so mypy cannot see its members
+Op: Any = instructions.Op
+
+MAX_BLOCK = 64
+
+# register-register and register-immediate ALU ops: (LLVM instruction, uses the immediate)
+_ALU = {
+    Op.ADDI: ("add", True),
+    Op.XORI: ("xor", True),
+    Op.ORI: ("or", True),
+    Op.ANDI: ("and", True),
+    Op.SLLI: ("shl", True),
+    Op.SRLI: ("lshr", True),
+    Op.SRAI: ("ashr", True),
+    Op.ADD: ("add", False),
+    Op.SUB: ("sub", False),
+    Op.XOR: ("xor", False),
+    Op.OR: ("or", False),
+    Op.AND: ("and", False),
+    Op.MUL: ("mul", False),
+}
+_SHIFTS = {Op.SLL: "shl", Op.SRL: "lshr", Op.SRA: "ashr"}
+_COMPARES = {Op.SLTI: ("slt", True), Op.SLTIU: ("ult", True), Op.SLT: ("slt", False)}
+_COMPARES[Op.SLTU] = ("ult", False)
+_BRANCHES = {Op.BEQ: "eq", Op.BNE: "ne", Op.BLT: "slt", Op.BGE: "sge", Op.BLTU: "ult"}
+_BRANCHES[Op.BGEU] = "uge"
+# loads: (bytes, sign-extends); stores: bytes
+_LOADS = {Op.LB: (1, True), Op.LH: (2, True), Op.LW: (4, True), Op.LD: (8, True)}
+_LOADS.update({Op.LBU: (1, False), Op.LHU: (2, False), Op.LWU: (4, False)})
+_STORES = {Op.SB: 1, Op.SH: 2, Op.SW: 4, Op.SD: 8}
+_WORD = {
+    Op.ADDIW: "add",
+    Op.ADDW: "add",
+    Op.SUBW: "sub",
+    Op.MULW: "mul",
+}
+_WORD_SHIFTS = {Op.SLLIW: "shl", Op.SRLIW: "lshr", Op.SRAIW: "ashr"}
+_WORD_SHIFTS.update({Op.SLLW: "shl", Op.SRLW: "lshr", Op.SRAW: "ashr"})
+_HIGH = {Op.MULH: ("sext", "sext"), Op.MULHSU: ("sext", "zext"), Op.MULHU: ("zext", "zext")}
+_DIVIDES = {Op.DIV, Op.DIVU, Op.REM, Op.REMU, Op.DIVW, Op.DIVUW, Op.REMW, Op.REMUW}
+_OTHERS = {Op.LUI, Op.AUIPC, Op.JAL, Op.JALR, Op.FENCE, Op.FENCE_I}
+TRANSLATED_OPS = frozenset(
+    int(op)
+    for group in (_ALU, _SHIFTS, _COMPARES, _BRANCHES, _LOADS, _STORES, _WORD, _WORD_SHIFTS)
+    for op in group
+) | frozenset(int(op) for op in (*_HIGH, *_DIVIDES, *_OTHERS))
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One decode-cache entry, as the block was read."""
+
+    op: int
+    rd: int
+    rs1: int
+    rs2: int
+    imm: int
+    length: int
+    bits: int
+
+
+def read_block(decode_cache: np.ndarray, host: int, pc: int) -> tuple[Instruction, ...]:
+    """The instructions of the block at pc (host offset ``host``), from the decode cache;
+    empty when the first one cannot be translated."""
+    instructions: list[Instruction] = []
+    page = pc & PAGE_MASK
+    while len(instructions) < MAX_BLOCK and (pc & PAGE_MASK) == page:
+        base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
+        if int(decode_cache[base + DC_TAG]) != host:
+            break  # not decoded yet (never run), or straddling a page
+        op = int(decode_cache[base + DC_OP])
+        if op not in TRANSLATED_OPS:
+            break
+        instruction = Instruction(
+            op,
+            int(decode_cache[base + DC_RD]) & 63,
+            int(decode_cache[base + DC_RS1]) & 31,
+            int(decode_cache[base + DC_RS2]) & 31,
+            int(decode_cache[base + DC_IMM]),
+            int(decode_cache[base + DC_LENGTH]),
+            int(decode_cache[base + DC_BITS]),
+        )
+        instructions.append(instruction)
+        if op == Op.JAL or op == Op.JALR:
+            break
+        pc += instruction.length
+        host += instruction.length
+    return tuple(instructions)
+
+
+def still_decoded(
+    decode_cache: np.ndarray, host: int, instructions: tuple[Instruction, ...]
+) -> bool:
+    """Whether the decode cache still holds each of the block's instructions as it was read
+    (the block may since have grown: an instruction after it got decoded)."""
+    for instruction in instructions:
+        base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
+        if (
+            int(decode_cache[base + DC_TAG]) != host
+            or int(decode_cache[base + DC_BITS]) != instruction.bits
+            or int(decode_cache[base + DC_OP]) != instruction.op
+        ):
+            return False
+        host += instruction.length
+    return True
+
+
+def _signed(value: int) -> int:
+    value &= 2**64 - 1
+    return value - 2**64 if value >> 63 else value
+
+
+class _Writer:
+    """The IR of one block function, register values kept as SSA names."""
+
+    def __init__(self, name: str, pc: int, host: int) -> None:
+        self.page = pc & PAGE_MASK
+        self.addend = host - pc  # host offset of a pc in this page
+        self.lines = [
+            f"define i64 @{name}(ptr noalias %x, ptr noalias %mem, ptr noalias %tlb, "
+            "ptr noalias %flags, ptr noalias %dc, ptr noalias %jit, i64 %tlb_base, "
+            "i64 %remaining, i64 %count) nounwind {",
+            "entry:",
+        ]
+        self.exits: list[str] = []
+        self.serial = 0
+        self.values: dict[int, str] = {}  # register -> its current value
+        self.dirty: set[int] = set()
+
+    def temp(self, expression: str) -> str:
+        self.serial += 1
+        name = f"%t{self.serial}"
+        self.lines.append(f"  {name} = {expression}")
+        return name
+
+    def label(self) -> str:
+        self.serial += 1
+        return f"l{self.serial}"
+
+    def read(self, register: int) -> str:
+        if register == 0:
+            return "0"
+        if register not in self.values:
+            slot = self.temp(f"getelementptr i64, ptr %x, i64 {register}")
+            self.values[register] = self.temp(f"load i64, ptr {slot}, align 8")
+        return self.values[register]
+
+    def write(self, register: int, value: str) -> None:
+        if register == 0:
+            return
+        # x0 as a destination is decoded as the sink slot (layout.X_SINK): written back like
+        # a register, so that the state matches the interpreter's slot for slot
+        self.values[register] = value
+        self.dirty.add(register)
+
+    def exit_block(self, next_pc: str, retired: int, chain: bool = False) -> str:
+        """A block that writes back, then goes on to the next block or returns; its label.
+
+        With ``chain`` (a branch, a jump, the end of the block) and a next pc in this page,
+        it tail-calls the block the jump table has there, if that fits in ``%remaining``:
+        the page's fetch translation, which the kernel checked, holds for it too."""
+        label = self.label()
+        lines = [f"{label}:"]
+        for register in sorted(self.dirty):
+            lines.append(f"  %{label}.{register} = getelementptr i64, ptr %x, i64 {register}")
+            lines.append(f"  store i64 {self.values[register]}, ptr %{label}.{register}, align 8")
+        lines.append(f"  %{label}.total = add i64 %count, {retired}")
+        if chain:
+            lines += self._chain(label, next_pc)
+        lines.append(f"  %{label}.pc = getelementptr i64, ptr %x, i64 {PC}")
+        lines.append(f"  store i64 {next_pc}, ptr %{label}.pc, align 8")
+        lines.append(f"  ret i64 %{label}.total")
+        self.exits.append("\n".join(lines))
+        return label
+
+    def _chain(self, label: str, next_pc: str) -> list[str]:
+        v = f"%{label}"
+        lines = []
+        if next_pc.lstrip("-").isdigit():
+            target = int(next_pc)
+            if target & PAGE_MASK != self.page:
+                return []
+            host = str(target + self.addend)
+            slot = str(J_TABLE + (((target + self.addend) >> 1 & TABLE_MASK) << JT_SHIFT))
+            same_page = "true"
+        else:
+            page = f"{v}.page"
+            lines.append(f"  {page} = and i64 {next_pc}, {PAGE_MASK}")
+            lines.append(f"  {v}.same = icmp eq i64 {page}, {self.page}")
+            same_page = f"{v}.same"
+            host = f"{v}.host"
+            lines.append(f"  {host} = add i64 {next_pc}, {self.addend}")
+            lines.append(f"  {v}.index = lshr i64 {host}, 1")
+            lines.append(f"  {v}.masked = and i64 {v}.index, {TABLE_MASK}")
+            lines.append(f"  {v}.shifted = shl i64 {v}.masked, {JT_SHIFT}")
+            slot = f"{v}.slot"
+            lines.append(f"  {slot} = add i64 {v}.shifted, {J_TABLE}")
+        for field, name in ((JT_HOST, "host"), (JT_PC, "pc"), (JT_LENGTH, "length")):
+            lines.append(f"  {v}.{name}.i = add i64 {slot}, {field}")
+            lines.append(f"  {v}.{name}.p = getelementptr i64, ptr %jit, i64 {v}.{name}.i")
+            lines.append(f"  {v}.{name}.v = load i64, ptr {v}.{name}.p, align 8")
+        lines += [
+            f"  {v}.ok.host = icmp eq i64 {v}.host.v, {host}",
+            f"  {v}.ok.pc = icmp eq i64 {v}.pc.v, {next_pc}",
+            f"  {v}.need = add i64 {v}.total, {v}.length.v",
+            f"  {v}.ok.fits = icmp sle i64 {v}.need, %remaining",
+            f"  {v}.ok.1 = and i1 {v}.ok.host, {v}.ok.pc",
+            f"  {v}.ok.2 = and i1 {v}.ok.1, {v}.ok.fits",
+            f"  {v}.ok = and i1 {v}.ok.2, {same_page}",
+            f"  br i1 {v}.ok, label %{label}.chain, label %{label}.leave",
+            f"{label}.chain:",
+            f"  {v}.address.i = add i64 {slot}, {JT_ADDRESS}",
+            f"  {v}.address.p = getelementptr i64, ptr %jit, i64 {v}.address.i",
+            f"  {v}.address = load i64, ptr {v}.address.p, align 8",
+            f"  {v}.function = inttoptr i64 {v}.address to ptr",
+            f"  {v}.result = musttail call i64 {v}.function(ptr %x, ptr %mem, ptr %tlb, "
+            f"ptr %flags, ptr %dc, ptr %jit, i64 %tlb_base, i64 %remaining, i64 {v}.total)",
+            f"  ret i64 {v}.result",
+            f"{label}.leave:",
+        ]
+        return lines
+
+    def branch_out(self, condition: str, next_pc: str, retired: int, chain: bool = False) -> None:
+        """Leave the block when ``condition`` holds, else go on in a new basic block."""
+        out = self.exit_block(next_pc, retired, chain)
+        stay = self.label()
+        self.lines.append(f"  br i1 {condition}, label %{out}, label %{stay}")
+        self.lines.append(f"{stay}:")
+
+    def sext32(self, value: str) -> str:
+        low = self.temp(f"trunc i64 {value} to i32")
+        return self.temp(f"sext i32 {low} to i64")
+
+    def host_address(self, address: str, size: int, tag_field: int, pc: int, done: int) -> str:
+        """The inlined TLB lookup of the fast loop: the host offset, or leave before the
+        instruction when the tag does not match."""
+        page_set = self.temp(f"lshr i64 {address}, 12")
+        page_set = self.temp(f"and i64 {page_set}, {TLB_SET_MASK}")
+        entry = self.temp(f"add i64 {page_set}, %tlb_base")
+        entry = self.temp(f"shl i64 {entry}, {TLB_SHIFT}")
+        tag_index = self.temp(f"add i64 {entry}, {tag_field}")
+        tag_slot = self.temp(f"getelementptr i64, ptr %tlb, i64 {tag_index}")
+        tag = self.temp(f"load i64, ptr {tag_slot}, align 8")
+        key = self.temp(f"and i64 {address}, {PAGE_MASK | (size - 1)}")
+        miss = self.temp(f"icmp ne i64 {tag}, {key}")
+        self.branch_out(miss, str(pc), done)
+        addend_index = self.temp(f"add i64 {entry}, {TLB_ADDEND}")
+        addend_slot = self.temp(f"getelementptr i64, ptr %tlb, i64 {addend_index}")
+        addend = self.temp(f"load i64, ptr {addend_slot}, align 8")
+        return self.temp(f"add i64 {address}, {addend}")
+
+    def check_flagged_store(self, host: str, size: int, pc: int, done: int) -> None:
+        """Leave before a store the fast loop would not simply do: to the tohost page, or over
+        a decoded instruction (the interpreter drops it and moves M_CODE_WRITES).  A store to
+        other bytes of a code page (data beside code) stays in the block."""
+        page = self.temp(f"lshr i64 {host}, 12")
+        flag_slot = self.temp(f"getelementptr i8, ptr %flags, i64 {page}")
+        flag = self.temp(f"load i8, ptr {flag_slot}, align 1")
+        flagged = self.temp(f"icmp ne i8 {flag}, 0")
+        check, stay = self.label(), self.label()
+        self.lines.append(f"  br i1 {flagged}, label %{check}, label %{stay}")
+        self.lines.append(f"{check}:")
+        watched = self.temp(f"and i8 {flag}, {PAGE_FLAG_WATCH}")
+        watched = self.temp(f"icmp ne i8 {watched}, 0")
+        # the decoded instructions invalidate_decoded would look at: starting at
+        # (host - 2) & ~1, every 2 bytes below host + size
+        start = self.temp(f"add i64 {host}, -2")
+        start = self.temp(f"and i64 {start}, -2")
+        hit = watched
+        for k in range((size + 3) // 2 if size > 1 else 2):
+            at = self.temp(f"add i64 {start}, {2 * k}")
+            entry = self.temp(f"lshr i64 {at}, 1")
+            entry = self.temp(f"and i64 {entry}, {DECODE_CACHE_MASK}")
+            entry = self.temp(f"shl i64 {entry}, {DC_SHIFT}")
+            tag_slot = self.temp(f"getelementptr i64, ptr %dc, i64 {entry}")
+            tag = self.temp(f"load i64, ptr {tag_slot}, align 8")
+            same = self.temp(f"icmp eq i64 {tag}, {at}")
+            hit = self.temp(f"or i1 {hit}, {same}")
+        self.branch_out(hit, str(pc), done)
+        self.lines.append(f"  br label %{stay}")
+        self.lines.append(f"{stay}:")
+
+    def text(self) -> str:
+        return "\n".join([*self.lines, *self.exits, "}"])
+
+
+def block_ir(name: str, pc: int, host: int, instructions: tuple[Instruction, ...]) -> str:
+    """The LLVM IR of a block function (see ``dispatch.call_block`` for its signature)."""
+    w = _Writer(name, pc, host)
+    done = 0
+    for ins in instructions:
+        op = Op(ins.op)
+        next_pc = _signed(pc + ins.length)
+        imm = ins.imm
+        if op in _ALU:
+            instruction, immediate = _ALU[op]
+            operand = str(imm) if immediate else w.read(ins.rs2)
+            w.write(ins.rd, w.temp(f"{instruction} i64 {w.read(ins.rs1)}, {operand}"))
+        elif op in _SHIFTS:
+            amount = w.temp(f"and i64 {w.read(ins.rs2)}, 63")
+            w.write(ins.rd, w.temp(f"{_SHIFTS[op]} i64 {w.read(ins.rs1)}, {amount}"))
+        elif op in _COMPARES:
+            predicate, immediate = _COMPARES[op]
+            operand = str(imm) if immediate else w.read(ins.rs2)
+            flag = w.temp(f"icmp {predicate} i64 {w.read(ins.rs1)}, {operand}")
+            w.write(ins.rd, w.temp(f"zext i1 {flag} to i64"))
+        elif op in _WORD:
+            operand = str(imm) if op == Op.ADDIW else w.read(ins.rs2)
+            w.write(ins.rd, w.sext32(w.temp(f"{_WORD[op]} i64 {w.read(ins.rs1)}, {operand}")))
+        elif op in _WORD_SHIFTS:
+            if op in (Op.SLLIW, Op.SRLIW, Op.SRAIW):
+                amount = str(imm & 31)
+            else:
+                amount = w.temp(f"and i32 {w.temp(f'trunc i64 {w.read(ins.rs2)} to i32')}, 31")
+            low = w.temp(f"trunc i64 {w.read(ins.rs1)} to i32")
+            shifted = w.temp(f"{_WORD_SHIFTS[op]} i32 {low}, {amount}")
+            w.write(ins.rd, w.temp(f"sext i32 {shifted} to i64"))
+        elif op in _HIGH:
+            extend_a, extend_b = _HIGH[op]
+            wide_a = w.temp(f"{extend_a} i64 {w.read(ins.rs1)} to i128")
+            wide_b = w.temp(f"{extend_b} i64 {w.read(ins.rs2)} to i128")
+            product = w.temp(f"mul i128 {wide_a}, {wide_b}")
+            high = w.temp(f"lshr i128 {product}, 64")
+            w.write(ins.rd, w.temp(f"trunc i128 {high} to i64"))
+        elif op in _DIVIDES:
+            w.write(ins.rd, _divide(w, op, w.read(ins.rs1), w.read(ins.rs2)))
+        elif op == Op.LUI:
+            w.write(ins.rd, str(imm))
+        elif op == Op.AUIPC:
+            w.write(ins.rd, str(_signed(pc + imm)))
+        elif op in _LOADS:
+            size, signed = _LOADS[op]
+            address = w.temp(f"add i64 {w.read(ins.rs1)}, {imm}")
+            where = w.host_address(address, size, TLB_TAG_READ, pc, done)
+            pointer = w.temp(f"getelementptr i8, ptr %mem, i64 {where}")
+            value = w.temp(f"load i{size * 8}, ptr {pointer}, align {size}")
+            if size < 8:
+                value = w.temp(f"{'sext' if signed else 'zext'} i{size * 8} {value} to i64")
+            w.write(ins.rd, value)
+        elif op in _STORES:
+            size = _STORES[op]
+            address = w.temp(f"add i64 {w.read(ins.rs1)}, {imm}")
+            where = w.host_address(address, size, TLB_TAG_WRITE, pc, done)
+            w.check_flagged_store(where, size, pc, done)
+            value = w.read(ins.rs2)
+            if size < 8:
+                value = w.temp(f"trunc i64 {value} to i{size * 8}")
+            pointer = w.temp(f"getelementptr i8, ptr %mem, i64 {where}")
+            w.lines.append(f"  store i{size * 8} {value}, ptr {pointer}, align {size}")
+        elif op in _BRANCHES:
+            taken = w.temp(f"icmp {_BRANCHES[op]} i64 {w.read(ins.rs1)}, {w.read(ins.rs2)}")
+            w.branch_out(taken, str(_signed(pc + imm)), done + 1, chain=True)
+        elif op == Op.JAL:
+            w.write(ins.rd, str(next_pc))
+            jump = w.exit_block(str(_signed(pc + imm)), done + 1, chain=True)
+            w.lines.append(f"  br label %{jump}")
+            return w.text()
+        elif op == Op.JALR:
+            target = w.temp(f"add i64 {w.read(ins.rs1)}, {imm}")
+            target = w.temp(f"and i64 {target}, -2")
+            w.write(ins.rd, str(next_pc))
+            w.lines.append(f"  br label %{w.exit_block(target, done + 1, chain=True)}")
+            return w.text()
+        elif op == Op.FENCE or op == Op.FENCE_I:
+            pass  # as in the fast loop: the decode cache (and so the tier) follows every store
+        else:
+            raise ValueError(f"{op.name} is not translated")
+        done += 1
+        pc = next_pc
+    w.lines.append(f"  br label %{w.exit_block(str(pc), done, chain=True)}")
+    return w.text()
+
+
+def _divide(w: _Writer, op: Op, a: str, b: str) -> str:
+    """RISC-V division (M chapter): x/0 = -1, x%0 = x, MIN/-1 = MIN rem 0; LLVM's sdiv and
+    udiv are undefined there, so the divisor is made safe first."""
+    word = op in (Op.DIVW, Op.DIVUW, Op.REMW, Op.REMUW)
+    signed = op in (Op.DIV, Op.REM, Op.DIVW, Op.REMW)
+    remainder = op in (Op.REM, Op.REMU, Op.REMW, Op.REMUW)
+    kind = "i32" if word else "i64"
+    if word:
+        a = w.temp(f"trunc i64 {a} to i32")
+        b = w.temp(f"trunc i64 {b} to i32")
+    minimum = -(2**31) if word else -(2**63)
+    by_zero = w.temp(f"icmp eq {kind} {b}, 0")
+    unsafe = by_zero
+    overflow = "false"
+    if signed:
+        is_min = w.temp(f"icmp eq {kind} {a}, {minimum}")
+        is_minus_one = w.temp(f"icmp eq {kind} {b}, -1")
+        overflow = w.temp(f"and i1 {is_min}, {is_minus_one}")
+        unsafe = w.temp(f"or i1 {by_zero}, {overflow}")
+    divisor = w.temp(f"select i1 {unsafe}, {kind} 1, {kind} {b}")
+    instruction = ("s" if signed else "u") + ("rem" if remainder else "div")
+    result = w.temp(f"{instruction} {kind} {a}, {divisor}")
+    if remainder:
+        # x % 0 = x; MIN % -1 = 0
+        result = w.temp(f"select i1 {overflow}, {kind} 0, {kind} {result}")
+        result = w.temp(f"select i1 {by_zero}, {kind} {a}, {kind} {result}")
+    else:
+        # x / 0 = -1; MIN / -1 = MIN
+        result = w.temp(f"select i1 {overflow}, {kind} {a}, {kind} {result}")
+        result = w.temp(f"select i1 {by_zero}, {kind} -1, {kind} {result}")
+    if word:
+        result = w.temp(f"sext i32 {result} to i64")
+    return result
