@@ -166,7 +166,8 @@ C_SOURCES = sorted(
     for directory in ("guests", "firmware")
     for pattern in ("*.c", "*.h", "*.S", "*.inc")
     for path in (ROOT / directory).rglob(pattern)
-    if "build" not in path.relative_to(ROOT).parts and path.name != "encoding.h"
+    if "build" not in path.relative_to(ROOT).parts
+    and path.name != "encoding.h"
     # the legacy guest is a kernel of privileged spec 1.9.1: its numbers are that spec's (sptbr,
     # PUM, the old causes), typed as such an OS typed them, never today's header
     and path.relative_to(ROOT).parts[:2] != ("guests", "legacy")
