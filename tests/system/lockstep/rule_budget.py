@@ -100,6 +100,7 @@ WHY_ANY = {
     "ad-update-read-only-page": "the implicit PTE access of any access, the fetch included",
     "gpa-top-bit-faults": "any access through the G-stage, the fetch included",
     "implicit-fetch-access-load-fault": "the fetch of any instruction",
+    "trigger-breakpoint-tval": "an execute trigger on any instruction (or a load/store one)",
 }
 RULE_CLASSES.update(dict.fromkeys(WHY_ANY, ANY))
 
