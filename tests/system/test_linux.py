@@ -124,6 +124,9 @@ def boot(
         no_reboot=no_reboot,
         drives=list(drives),
         netdevs=list(netdevs),
+        # the disk's completions at fixed virtual times: a boot repeats instruction for
+        # instruction (with host timing an OpenSBI 2-hart boot has stalled, docs/linux.md)
+        io_timing="virtual",
     )
     machine = Machine(config, output=output.extend)
     if firmware is None:
