@@ -18,15 +18,20 @@ import numba as nb
 import numpy as np
 
 from rvh.cpu import arith
+from rvh.cpu.csr import fast_sstatus_write
 from rvh.cpu.interrupts import mtime_at
 from rvh.cpu.layout import (
     CSR_HTIMEDELTA,
+    CSR_KEY_MASK,
     CSR_MSTATUS,
     CSR_READ_HOW,
     CSR_READ_INDEX_MASK,
     CSR_READ_KEYS,
     CSR_READ_SSTATUS,
     CSR_READ_VALID,
+    CSR_WRITE_EVEN,
+    CSR_WRITE_OK,
+    DATA_CTX,
     DC_IMM,
     DC_LENGTH,
     DC_OP,
@@ -40,10 +45,13 @@ from rvh.cpu.layout import (
     PAGE_FLAG_WATCH,
     PAGE_MASK,
     PRIV,
+    RESERVATION,
+    RESERVATION_VALUE,
     TIME_NS,
     TLB_ADDEND,
     TLB_ALL_CONTEXTS,
     TLB_EXEC_FLIP,
+    TLB_PADDR,
     TLB_SET_MASK,
     TLB_SETS,
     TLB_SHIFT,
@@ -52,7 +60,8 @@ from rvh.cpu.layout import (
     TLB_TAG_WRITE,
     VIRT,
 )
-from rvh.cpu.memory import invalidate_decoded
+from rvh.cpu.memory import amo_compute, invalidate_decoded, read_host, write_host
+from rvh.cpu.mmu import OK, execute_sfence_vma
 from rvh.isa.csrs import SSTATUS_MASK
 from rvh.isa.instructions import Op
 
@@ -314,17 +323,34 @@ def fast_loop(
             # every store, so neither fence has anything to do (Zifencei; RVWMO)
             pass
         elif op >= Op.CSRRW and op <= Op.CSRRCI:
-            # a CSR read (csrrs/csrrc with x0 or uimm 0) the general path has found legal at
-            # this privilege and V since the last CSR write (layout.CSR_READ_KEYS)
-            if rs1 != 0 or op == Op.CSRRW or op == Op.CSRRWI:
-                break
+            # a CSR the general path has found legal at this privilege and V since the last
+            # CSR write that could change legality (layout.CSR_READ_KEYS): a read (csrrs/csrrc
+            # with x0 or uimm 0, Zicsr 9.1), or a write where CSR_WRITE_OK allows it
             index = (imm ^ (imm >> 4) ^ (imm >> 8)) & CSR_READ_INDEX_MASK
-            if x[CSR_READ_KEYS + index] != (
-                imm | (x[PRIV] << 12) | (x[VIRT] << 14) | CSR_READ_VALID
-            ):
+            key = x[CSR_READ_KEYS + index]
+            if (key & CSR_KEY_MASK) != (imm | (x[PRIV] << 12) | (x[VIRT] << 14) | CSR_READ_VALID):
                 break
             how = x[CSR_READ_HOW + index]
-            if how >= 0:
+            if rs1 != 0 or op == Op.CSRRW or op == Op.CSRRWI:
+                if not key & CSR_WRITE_OK:
+                    break
+                source = rs1 if op >= Op.CSRRWI else x[rs1]  # uimm in the rs1 field
+                old = x[how] if how >= 0 else x[CSR_MSTATUS] & SSTATUS_MASK
+                if op == Op.CSRRW or op == Op.CSRRWI:
+                    value = source
+                elif op == Op.CSRRS or op == Op.CSRRSI:
+                    value = old | source
+                else:
+                    value = old & ~source
+                if how >= 0:  # no side effects (csr.plain_write_mask)
+                    x[how] = value & ~np.int64(1) if key & CSR_WRITE_EVEN else value
+                else:
+                    if not fast_sstatus_write(x, machine, value, n):
+                        break
+                    tlb_base = (x[DATA_CTX] & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS  # SUM
+                    fetch_base = (x[FETCH_CTX] & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
+                x[rd] = old
+            elif how >= 0:
                 x[rd] = x[how]
             elif how == CSR_READ_SSTATUS:
                 x[rd] = x[CSR_MSTATUS] & SSTATUS_MASK
@@ -333,8 +359,69 @@ def fast_loop(
                 if x[VIRT]:
                     value += x[CSR_HTIMEDELTA]
                 x[rd] = value
+        elif op == Op.SFENCE_VMA:
+            if execute_sfence_vma(x, tlb, rs1, rs2) != OK:
+                break  # the general path raises the exception
+            # the next fetch must see the fence: if the fetch page's entry went, it translates
+            # again (through the general path)
+            entry = (fetch_base + (((pc >> 12) & TLB_SET_MASK) ^ TLB_EXEC_FLIP)) << TLB_SHIFT
+            if tlb[entry + TLB_TAG_EXEC] != fetch_page:
+                fetch_page = -1
+        elif op >= Op.LR_W and op <= Op.AMOMAXU_D:
+            if not fast_atomic(
+                x, memory, page_flags, tlb, decode_cache, tlb_base, op, rd, rs1, rs2
+            ):
+                break
         else:
             break
         n += 1
         pc = npc
     return pc, n, fetch_page, fetch_addend
+
+
+@nb.njit(cache=True, nogil=True)
+def fast_atomic(x, memory, page_flags, tlb, decode_cache, tlb_base, op, rd, rs1, rs2):
+    """LR, SC or an AMO (A chapter) on a RAM page whose TLB entry hits: the same as
+    core.execute_atomic for those.  Returns False, having done nothing, when the general path
+    must do it: a miss, a misaligned address (the tag compare includes the low bits), a page
+    HTIF watches."""
+    size = np.int64(4) if op <= Op.AMOMAXU_W else np.int64(8)
+    a = x[rs1]
+    e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+    # LR needs read permission; SC and the AMOs write permission, which covers their read
+    tag = TLB_TAG_READ if (op == Op.LR_W or op == Op.LR_D) else TLB_TAG_WRITE
+    if tlb[e + tag] != (a & (PAGE_MASK | (size - 1))):
+        return False
+    host = a + tlb[e + TLB_ADDEND]
+    paddr = tlb[e + TLB_PADDR] | (a & ~PAGE_MASK)
+    flags = page_flags[host >> 12]
+    if op == Op.LR_W or op == Op.LR_D:
+        value = read_host(memory, host, size)
+        if size == 4:
+            value = arith.sext32(value)
+        x[RESERVATION] = paddr
+        x[RESERVATION_VALUE] = value
+        x[rd] = value
+        return True
+    if flags & PAGE_FLAG_WATCH:
+        return False
+    current = read_host(memory, host, size)
+    if size == 4:
+        current = arith.sext32(current)
+    if op == Op.SC_W or op == Op.SC_D:
+        # pairs with its LR as core.execute_atomic decides (QEMU 7.2's rule)
+        reserved = x[RESERVATION] == paddr and current == x[RESERVATION_VALUE]
+        x[RESERVATION] = -1
+        if not reserved:
+            x[rd] = 1
+            return True
+        write_host(memory, host, size, x[rs2])
+        if flags:
+            invalidate_decoded(decode_cache, host, size)
+        x[rd] = 0
+        return True
+    write_host(memory, host, size, amo_compute(op, current, x[rs2], size))
+    if flags:
+        invalidate_decoded(decode_cache, host, size)
+    x[rd] = current
+    return True
