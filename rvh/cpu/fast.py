@@ -42,15 +42,19 @@ from rvh.cpu.layout import (
     DC_TAG,
     DECODE_CACHE_MASK,
     FETCH_CTX,
+    NON_M_CONTEXTS,
     PAGE_FLAG_WATCH,
     PAGE_MASK,
     PRIV,
+    PRIV_M,
+    PRIV_S,
     RESERVATION,
     RESERVATION_VALUE,
     TIME_NS,
     TLB_ADDEND,
     TLB_ALL_CONTEXTS,
     TLB_EXEC_FLIP,
+    TLB_FILLED,
     TLB_PADDR,
     TLB_SET_MASK,
     TLB_SETS,
@@ -60,9 +64,10 @@ from rvh.cpu.layout import (
     TLB_TAG_WRITE,
     VIRT,
 )
-from rvh.cpu.memory import amo_compute, invalidate_decoded, read_host, write_host
+from rvh.cpu.memory import amo_compute, invalidate_decoded
 from rvh.cpu.mmu import OK, execute_sfence_vma
 from rvh.isa.csrs import SSTATUS_MASK
+from rvh.isa.fields import MSTATUS_TVM_MASK as TVM
 from rvh.isa.instructions import Op
 
 KEY_B = PAGE_MASK
@@ -360,68 +365,64 @@ def fast_loop(
                     value += x[CSR_HTIMEDELTA]
                 x[rd] = value
         elif op == Op.SFENCE_VMA:
-            if execute_sfence_vma(x, tlb, rs1, rs2) != OK:
-                break  # the general path raises the exception
-            # the next fetch must see the fence: if the fetch page's entry went, it translates
-            # again (through the general path)
-            entry = (fetch_base + (((pc >> 12) & TLB_SET_MASK) ^ TLB_EXEC_FLIP)) << TLB_SHIFT
-            if tlb[entry + TLB_TAG_EXEC] != fetch_page:
-                fetch_page = -1
-        elif op >= Op.LR_W and op <= Op.AMOMAXU_D:
-            if not fast_atomic(
-                x, memory, page_flags, tlb, decode_cache, tlb_base, op, rd, rs1, rs2
+            if (
+                (x[TLB_FILLED] & NON_M_CONTEXTS) == 0
+                and x[VIRT] == 0
+                and (x[PRIV] == PRIV_M or (x[PRIV] == PRIV_S and not x[CSR_MSTATUS] & TVM))
             ):
-                break
+                pass  # legal, and no context a fence concerns holds anything
+            elif execute_sfence_vma(x, tlb, rs1, rs2) != OK:
+                break  # the general path raises the exception
+            else:
+                # the next fetch must see the fence: if the fetch page's entry went, it
+                # translates again (through the general path)
+                entry = (fetch_base + (((pc >> 12) & TLB_SET_MASK) ^ TLB_EXEC_FLIP)) << TLB_SHIFT
+                if tlb[entry + TLB_TAG_EXEC] != fetch_page:
+                    fetch_page = -1
+        elif op >= Op.LR_W and op <= Op.AMOMAXU_D:
+            # LR, SC and AMOs on a RAM page whose TLB entry hits, as core.execute_atomic does
+            # them; a miss, a misaligned address (the key's low bits) or an HTIF page breaks
+            a = x[rs1]
+            e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+            word = op <= Op.AMOMAXU_W
+            key = a & (KEY_W if word else KEY_D)
+            if op == Op.LR_W or op == Op.LR_D:
+                if tlb[e + TLB_TAG_READ] != key:
+                    break
+                h = np.uint64(a + tlb[e + TLB_ADDEND])
+                value = mem_w[h >> U2] if word else mem_d[h >> U3]  # LR.W sign-extends
+                x[RESERVATION] = tlb[e + TLB_PADDR] | (a & ~PAGE_MASK)
+                x[RESERVATION_VALUE] = value
+                x[rd] = value
+            else:
+                # SC and AMOs need write permission, which covers their read
+                if tlb[e + TLB_TAG_WRITE] != key:
+                    break
+                h = np.uint64(a + tlb[e + TLB_ADDEND])
+                if page_flags[h >> U12] & PAGE_FLAG_WATCH:
+                    break
+                current = mem_w[h >> U2] if word else mem_d[h >> U3]
+                stores = True
+                if op == Op.SC_W or op == Op.SC_D:
+                    # pairs with its LR as core.execute_atomic decides (QEMU 7.2's rule)
+                    paddr = tlb[e + TLB_PADDR] | (a & ~PAGE_MASK)
+                    stores = x[RESERVATION] == paddr and current == x[RESERVATION_VALUE]
+                    x[RESERVATION] = -1
+                    new = x[rs2]
+                    result = np.int64(0) if stores else np.int64(1)
+                else:
+                    new = amo_compute(op, current, x[rs2], 4 if word else 8)
+                    result = current
+                if stores:
+                    if page_flags[h >> U12]:
+                        invalidate_decoded(decode_cache, np.int64(h), 4 if word else 8)
+                    if word:
+                        mem_w[h >> U2] = new
+                    else:
+                        mem_d[h >> U3] = new
+                x[rd] = result
         else:
             break
         n += 1
         pc = npc
     return pc, n, fetch_page, fetch_addend
-
-
-@nb.njit(cache=True, nogil=True)
-def fast_atomic(x, memory, page_flags, tlb, decode_cache, tlb_base, op, rd, rs1, rs2):
-    """LR, SC or an AMO (A chapter) on a RAM page whose TLB entry hits: the same as
-    core.execute_atomic for those.  Returns False, having done nothing, when the general path
-    must do it: a miss, a misaligned address (the tag compare includes the low bits), a page
-    HTIF watches."""
-    size = np.int64(4) if op <= Op.AMOMAXU_W else np.int64(8)
-    a = x[rs1]
-    e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
-    # LR needs read permission; SC and the AMOs write permission, which covers their read
-    tag = TLB_TAG_READ if (op == Op.LR_W or op == Op.LR_D) else TLB_TAG_WRITE
-    if tlb[e + tag] != (a & (PAGE_MASK | (size - 1))):
-        return False
-    host = a + tlb[e + TLB_ADDEND]
-    paddr = tlb[e + TLB_PADDR] | (a & ~PAGE_MASK)
-    flags = page_flags[host >> 12]
-    if op == Op.LR_W or op == Op.LR_D:
-        value = read_host(memory, host, size)
-        if size == 4:
-            value = arith.sext32(value)
-        x[RESERVATION] = paddr
-        x[RESERVATION_VALUE] = value
-        x[rd] = value
-        return True
-    if flags & PAGE_FLAG_WATCH:
-        return False
-    current = read_host(memory, host, size)
-    if size == 4:
-        current = arith.sext32(current)
-    if op == Op.SC_W or op == Op.SC_D:
-        # pairs with its LR as core.execute_atomic decides (QEMU 7.2's rule)
-        reserved = x[RESERVATION] == paddr and current == x[RESERVATION_VALUE]
-        x[RESERVATION] = -1
-        if not reserved:
-            x[rd] = 1
-            return True
-        write_host(memory, host, size, x[rs2])
-        if flags:
-            invalidate_decoded(decode_cache, host, size)
-        x[rd] = 0
-        return True
-    write_host(memory, host, size, amo_compute(op, current, x[rs2], size))
-    if flags:
-        invalidate_decoded(decode_cache, host, size)
-    x[rd] = current
-    return True
