@@ -133,20 +133,40 @@ def fast_loop(
         elif op == Op.LD:
             a = x[rs1] + imm
             e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
-            if tlb[e + TLB_TAG_READ] != (a & KEY_D):
-                break
-            x[rd] = mem_d[np.uint64(a + tlb[e + TLB_ADDEND]) >> U3]
+            if tlb[e + TLB_TAG_READ] == (a & KEY_D):
+                x[rd] = mem_d[np.uint64(a + tlb[e + TLB_ADDEND]) >> U3]
+            else:
+                # misaligned within a RAM page (Linux times such copies at boot): its bytes,
+                # as memory.load_slow reads them
+                if tlb[e + TLB_TAG_READ] != (a & PAGE_MASK) or (a & 0xFFF) > 0xFF8:
+                    break
+                hm = a + tlb[e + TLB_ADDEND]
+                value = np.int64(0)
+                for i in range(8):
+                    value |= np.int64(memory[hm + i]) << (8 * i)
+                x[rd] = value
         elif op == Op.SD:
             a = x[rs1] + imm
             e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
-            if tlb[e + TLB_TAG_WRITE] != (a & KEY_D):
-                break
-            h = np.uint64(a + tlb[e + TLB_ADDEND])
-            if page_flags[h >> U12]:
-                if page_flags[h >> U12] & PAGE_FLAG_WATCH:
+            if tlb[e + TLB_TAG_WRITE] == (a & KEY_D):
+                h = np.uint64(a + tlb[e + TLB_ADDEND])
+                if page_flags[h >> U12]:
+                    if page_flags[h >> U12] & PAGE_FLAG_WATCH:
+                        break
+                    invalidate_decoded(decode_cache, np.int64(h), 8)
+                mem_d[h >> U3] = x[rs2]
+            else:
+                # misaligned within a RAM page, as memory.store_slow writes it
+                if tlb[e + TLB_TAG_WRITE] != (a & PAGE_MASK) or (a & 0xFFF) > 0xFF8:
                     break
-                invalidate_decoded(decode_cache, np.int64(h), 8)
-            mem_d[h >> U3] = x[rs2]
+                hm = a + tlb[e + TLB_ADDEND]
+                if page_flags[hm >> 12]:
+                    if page_flags[hm >> 12] & PAGE_FLAG_WATCH:
+                        break
+                    invalidate_decoded(decode_cache, hm, 8)
+                value = x[rs2]
+                for i in range(8):
+                    memory[hm + i] = (value >> (8 * i)) & 0xFF
         elif op == Op.LW:
             a = x[rs1] + imm
             e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
@@ -349,12 +369,15 @@ def fast_loop(
                     value = old & ~source
                 if how >= 0:  # no side effects (csr.plain_write_mask)
                     x[how] = value & ~np.int64(1) if key & CSR_WRITE_EVEN else value
-                else:
-                    if not fast_sstatus_write(x, machine, value, n):
-                        break
-                    tlb_base = (x[DATA_CTX] & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS  # SUM
-                    fetch_base = (x[FETCH_CTX] & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
+                elif not fast_sstatus_write(x, machine, value, n):
+                    break
                 x[rd] = old
+                if x[DATA_CTX] != dctx:
+                    # SUM switched the TLB contexts: the loop is entered again with them (its
+                    # bases stay loop invariants)
+                    n += 1
+                    pc = npc
+                    break
             elif how >= 0:
                 x[rd] = x[how]
             elif how == CSR_READ_SSTATUS:

@@ -447,3 +447,48 @@ def test_atomics_in_the_fast_loop():
     values = both_ways(source, [10, 11, 12, 13, 14, 15, 16])
     expected = [-5, 0, -2, 1, 0xFFFF_FFFF_0000_0000, 3, 0xFFFF_FFFF_0000_0007]
     assert values == [value & MASK64 for value in expected]
+
+
+def test_misaligned_doublewords_within_a_page_in_the_fast_loop():
+    # ld/sd at offsets that are not multiples of 8, within a page and once across one (the
+    # general path's), and a misaligned sd over an instruction that then runs: the decode
+    # cache must drop it (the second round adds 1 to a5, not 2 again)
+    source = """
+        li s2, 0x80200ff0
+        li s1, 2
+    10: li t1, 0x0102030405060708
+        sd t1, 0(s2)
+        li t2, 0x1112131415161718
+        sd t2, 8(s2)
+        sd t1, 16(s2)               # the next page
+        ld a0, 1(s2)
+        ld a1, 5(s2)
+        ld a2, 13(s2)               # across the page boundary
+        addi t3, s2, 3
+        sd t2, 0(t3)
+        ld a3, 0(s2)
+        la t0, patch
+        li t1, 0x00078793           # addi a5, a5, 0
+        slli t2, s1, 20
+        add t1, t1, t2              # addi a5, a5, s1
+        slli t1, t1, 16
+        li t2, 0x0013000000000000   # the nops' halves around it
+        or t1, t1, t2
+        sd t1, 2(t0)                # bytes 2..9 of patch: the second word whole
+        fence.i
+        .balign 4
+    patch:
+        .word 0x00000013
+        .word 0x00000013
+        .word 0x00000013
+        addi s1, s1, -1
+        bnez s1, 10b
+    """
+    values = both_ways(source, [10, 11, 12, 13, 15])
+    assert values == [
+        0x1801020304050607,
+        0x1415161718010203,
+        0x0405060708111213,
+        0x1415161718060708,
+        3,
+    ]
