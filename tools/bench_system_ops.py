@@ -2,9 +2,10 @@
 """tools/bench_system_ops.py [NAME,...] [LOOPS]: MIPS of loops of one system instruction.
 
 Each loop runs eight copies of two instructions of one kind (fence, fence.i, csrr, csrw,
-rdtime, sfence.vma, amoadd, lr/sc) and the loop's addi/bnez, in M-mode, LOOPS times (default 200,000), and
-prints instructions, process CPU seconds and MIPS; ``alu`` is the baseline.  The first loop
-pays for numba's compile when the cache is cold: run ``alu`` first (it is by default).
+rdtime, sfence.vma, amoadd, lr/sc) and the loop's addi/bnez, in M-mode, LOOPS times (default
+200,000), and prints instructions, process CPU seconds and MIPS; ``alu`` is the baseline.
+The first loop pays for numba's compile when the cache is cold: run ``alu`` first (it is by
+default).
 Run from the repository root with the rvh environment (``.venv/bin/python tools/...``).
 """
 
