@@ -274,18 +274,24 @@ def execute_atomic(
     if status != OK:
         return status, np.int64(0)
     if op == Op.SC_W or op == Op.SC_D:
-        # the SC pairs with its LR when the address is the reserved one and memory still holds
-        # what the LR read, compared at the SC's width: where the A chapter leaves the choice
-        # (an SC of the other width, the hart's own stores in between) this is QEMU 7.2's answer
+        # where the A chapter leaves the choice (an SC of the other width than its LR, the
+        # hart's own stores in between) this is QEMU 7.2's answer: at the reserved address the
+        # SC stores when memory, at the SC's width, holds what the LR read at that width (a
+        # compare-and-swap), and rd is 0 only when the value it compared, sign-extended, equals
+        # the whole value the LR read (so an SC.W after an LR.D may store and report failure)
         current = read_host(memory, host, size)
         if size == 4:
             current = arith.sext32(current)
-        reserved = state[RESERVATION] == paddr and current == state[RESERVATION_VALUE]
+        reserved_value = state[RESERVATION_VALUE]
+        matches = state[RESERVATION] == paddr
         state[RESERVATION] = -1
-        if not reserved:
+        if not matches:
             return np.int64(OK), np.int64(1)
+        result = np.int64(0) if current == reserved_value else np.int64(1)
+        if current != (arith.sext32(reserved_value) if size == 4 else reserved_value):
+            return np.int64(OK), result
         write_host(memory, host, size, x[rs2])
-        return after_ram_store(machine, page_flags, decode_cache, host, size), np.int64(0)
+        return after_ram_store(machine, page_flags, decode_cache, host, size), result
     old = read_host(memory, host, size)
     if size == 4:
         old = arith.sext32(old)

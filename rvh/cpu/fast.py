@@ -429,10 +429,13 @@ def fast_loop(
                 if op == Op.SC_W or op == Op.SC_D:
                     # pairs with its LR as core.execute_atomic decides (QEMU 7.2's rule)
                     paddr = tlb[e + TLB_PADDR] | (a & ~PAGE_MASK)
-                    stores = x[RESERVATION] == paddr and current == x[RESERVATION_VALUE]
+                    reserved = x[RESERVATION_VALUE]
+                    stores = x[RESERVATION] == paddr and current == (
+                        arith.sext32(reserved) if word else reserved
+                    )
                     x[RESERVATION] = -1
                     new = x[rs2]
-                    result = np.int64(0) if stores else np.int64(1)
+                    result = np.int64(0) if stores and current == reserved else np.int64(1)
                 else:
                     new = amo_compute(op, current, x[rs2], 4 if word else 8)
                     result = current

@@ -492,3 +492,30 @@ def test_misaligned_doublewords_within_a_page_in_the_fast_loop():
         0x1415161718060708,
         3,
     ]
+
+
+def test_an_sc_w_after_an_lr_d_follows_qemu():
+    # QEMU 7.2's SC is a compare-and-swap at the SC's width against the value the LR read:
+    # after an LR.D of 0x1_0000_0005 an SC.W finds 5 in the low word, stores, yet reports
+    # failure (rd = 1), its compared value differing from the whole doubleword the LR read.
+    # The lockstep campaign met this (an SC of another width than its LR: the A chapter's
+    # choice).
+    source = twice("""
+        la s2, cell
+        li t1, 0x100000005
+        sd t1, 0(s2)
+        lr.d a0, (s2)
+        li t2, 0x11
+        sc.w a1, t2, (s2)
+        ld a2, 0(s2)
+        lr.w a3, (s2)
+        li t2, 0x22
+        sc.w a4, t2, (s2)
+        lw a5, 0(s2)
+        j 20f
+        .balign 8
+    cell:
+        .dword 0
+    20:
+    """)
+    assert both_ways(source, [10, 11, 12, 14, 15]) == [0x100000005, 1, 0x100000011, 0, 0x22]
