@@ -2,9 +2,10 @@
 """tools/bench_system_ops.py [NAME,...] [LOOPS]: MIPS of loops of one system instruction.
 
 Each loop runs eight copies of two instructions of one kind (fence, fence.i, csrr, csrw,
-rdtime, sfence.vma) and the loop's addi/bnez, in M-mode, LOOPS times (default 200,000), and
-prints instructions, process CPU seconds and MIPS; ``alu`` is the baseline.  The first loop
-pays for numba's compile when the cache is cold: run ``alu`` first (it is by default).
+rdtime, sfence.vma, amoadd, lr/sc) and the loop's addi/bnez, in M-mode, LOOPS times (default
+200,000), and prints instructions, process CPU seconds and MIPS; ``alu`` is the baseline.
+The first loop pays for numba's compile when the cache is cold: run ``alu`` first (it is by
+default).
 Run from the repository root with the rvh environment (``.venv/bin/python tools/...``).
 """
 
@@ -31,6 +32,8 @@ BODIES = {
     "csrw": "csrw mscratch, t1\n csrw sscratch, t2\n",
     "rdtime": "rdtime t1\n rdtime t2\n",
     "sfence.vma": "sfence.vma\n sfence.vma\n",
+    "amoadd": "amoadd.d t1, t2, (s0)\n amoadd.w t1, t2, (s0)\n",
+    "lr/sc": "lr.d t1, (s0)\n sc.d t2, t1, (s0)\n",
 }
 
 
@@ -43,6 +46,7 @@ def main() -> int:
         code = assemble(
             f"""
             li t0, {loops}
+            li s0, {RAM_BASE + 0x10000}     # the atomics' doubleword
         1:  {BODIES[name] * 8}
             addi t0, t0, -1
             bnez t0, 1b

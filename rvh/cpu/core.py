@@ -28,6 +28,7 @@ from rvh.cpu.csr import (
     csr_access_fault,
     csr_read,
     csr_write,
+    plain_write_mask,
     remember_csr_read,
 )
 from rvh.cpu.debug import breakpoint_at, breakpoint_on_page
@@ -42,7 +43,6 @@ from rvh.cpu.interrupts import (
     select_interrupt,
 )
 from rvh.cpu.layout import (
-    BANK_IS_HS,
     BANK_IS_VS,
     CSR_HGATP,
     CSR_HSTATUS,
@@ -119,6 +119,7 @@ from rvh.cpu.mmu import (
     OK,
     VMID_MAX,
     WATCH_STOP,
+    execute_sfence_vma,
     fence_address_space,
     full_context,
     host_offset,
@@ -138,13 +139,13 @@ from rvh.cpu.trap import (
 )
 from rvh.cpu.triggers import data_trigger_fires, execute_trigger_fires, trigger_breakpoint
 from rvh.isa.causes import Exception_
+from rvh.isa.csrs import CsrNumber
 from rvh.isa.fields import (
     HGATP_VMID_MASK,
     HGATP_VMID_SHIFT,
     HSTATUS_HU_MASK,
     HSTATUS_SPVP_MASK,
     HSTATUS_VTSR_MASK,
-    HSTATUS_VTVM_MASK,
     HSTATUS_VTW_MASK,
     MSTATUS_SUM_MASK,
     MSTATUS_TSR_MASK,
@@ -297,7 +298,9 @@ def execute_atomic(
     if op == Op.SC_W or op == Op.SC_D:
         # the SC pairs with its LR when the address is the reserved one and memory still holds
         # what the LR read, compared at the SC's width: where the A chapter leaves the choice
-        # (an SC of the other width, the hart's own stores in between) this is QEMU 7.2's answer
+        # (an SC of the other width, the hart's own stores in between) this is QEMU 7.2's
+        # compare-and-swap; an SC that stores reports success (QEMU 7.2 reports failure for an
+        # sc.w after an lr.d it stored: the deviation sc-word-after-lr-double)
         current = read_host(memory, host, size)
         expected = state[RESERVATION_VALUE]
         if size == 4:
@@ -340,7 +343,11 @@ def execute_csr(state, machine, tables, tlb, op, rd, rs1, csr_number, bits, n):
         if not writes:
             remember_csr_read(state, tables, csr_number, number)
     if writes:
-        clear_csr_reads(state)
+        # the fast loop's own writes (csr.fast_csr_write) change no CSR's legality: the reads
+        # it remembered stay, and it may do the next write of this CSR itself
+        fast_write = plain_write_mask(number) != 0 or number == CsrNumber.SSTATUS
+        if not fast_write:
+            clear_csr_reads(state)
         if swaps:
             new = source
         elif op == Op.CSRRS or op == Op.CSRRSI:
@@ -348,6 +355,8 @@ def execute_csr(state, machine, tables, tlb, op, rd, rs1, csr_number, bits, n):
         else:
             new = old & ~source
         csr_write(state, machine, tables, tlb, number, new, n)
+        if fast_write:
+            remember_csr_read(state, tables, csr_number, number)
         state[TRACE_CSR] = number  # for the commit log (rare: CSR writes only)
         state[TRACE_CSR_VALUE] = csr_read(state, machine, tables, number, n)
     x[rd] = old
@@ -407,29 +416,7 @@ def execute_privileged(state, machine, tlb, op, rs1, rs2, bits, n, npc):
             return np.int64(OK), npc
         return np.int64(WFI_SLEEP), npc
     if op == Op.SFENCE_VMA:
-        if virt:
-            if priv == PRIV_U or (hstatus & HSTATUS_VTVM_MASK):
-                return virtual, npc
-            # in VS-mode it fences the guest's own address spaces, in the current VMID
-            vmid = (state[CSR_HGATP] & HGATP_VMID_MASK) >> HGATP_VMID_SHIFT
-            fence_address_space(
-                state, tlb, BANK_IS_VS, x[rs1], rs1 != 0, x[rs2] & ASID_MAX, rs2 != 0, vmid, True
-            )
-            return np.int64(OK), npc
-        if priv == PRIV_U or (priv == PRIV_S and (mstatus & MSTATUS_TVM_MASK)):
-            return illegal, npc
-        fence_address_space(
-            state,
-            tlb,
-            BANK_IS_HS,
-            x[rs1],
-            rs1 != 0,
-            x[rs2] & ASID_MAX,
-            rs2 != 0,
-            np.int64(0),
-            False,
-        )
-        return np.int64(OK), npc
+        return execute_sfence_vma(state, tlb, rs1, rs2), npc
     if has_hypervisor(machine) and (op == Op.HFENCE_VVMA or op == Op.HFENCE_GVMA):
         if virt:
             return virtual, npc
@@ -606,6 +593,7 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 machine,
                 jit,
             )
+            dctx = state[DATA_CTX]  # the fast loop's sstatus writes may change SUM
             if n >= limit or (jit is not None and n != before):
                 continue  # (with the tier: a block may start at pc)
         # ---- the general path: one instruction, whatever it is ----
@@ -1015,10 +1003,11 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 decode_cache[(slot << DC_SHIFT) + DC_BITS],
                 n,
             )
-            if op == Op.CSRRW or op == Op.CSRRWI or rs1 != 0:
+            if (op == Op.CSRRW or op == Op.CSRRWI or rs1 != 0) and plain_write_mask(imm) == 0:
                 # a write: privilege, translation or interrupts may have changed.  A read
-                # (csrrs/csrrc with x0 or uimm 0, Zicsr 9.1) changes nothing, so the fetch
-                # translation and the next event stay as they were
+                # (csrrs/csrrc with x0 or uimm 0, Zicsr 9.1) changes nothing, nor does a write
+                # of sscratch, sepc... (csr.plain_write_mask; with V=1 they alias registers of
+                # the same kind), so the fetch translation and the next event stay as they were
                 fetch_page = np.int64(-1)
                 limit = n
         elif op == Op.FENCE or op == Op.FENCE_I:

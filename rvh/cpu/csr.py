@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 
 from rvh.cpu.extensions import has_float, has_hypervisor, mideleg_value
-from rvh.cpu.interrupts import mtime_at, pending_bits
+from rvh.cpu.interrupts import NO_INTERRUPT, mtime_at, pending_bits, select_interrupt
 from rvh.cpu.layout import (
     CSR_BASE,
     CSR_FCSR,
@@ -40,6 +40,8 @@ from rvh.cpu.layout import (
     CSR_SCOUNTEREN,
     CSR_TSELECT,
     CSR_VSSTATUS,
+    CSR_WRITE_EVEN,
+    CSR_WRITE_OK,
     CYCLE,
     HARTID,
     INSTRET,
@@ -108,6 +110,7 @@ from rvh.isa.fields import (
     MSTATUS_MPV_MASK,
     MSTATUS_MXR_MASK,
     MSTATUS_SD_MASK,
+    MSTATUS_SIE_MASK,
     MSTATUS_SUM_MASK,
     MSTATUS_TVM_MASK,
     MSTATUS_VS_MASK,
@@ -267,17 +270,92 @@ def clear_csr_reads(state):
 
 
 @nb.njit(cache=True)
+def plain_write_mask(number):
+    """The bits a write of CSR ``number`` (aliased) sets, for the CSRs whose write changes
+    their slot and nothing else: no translation, interrupt, legality or cached state depends
+    on them (trap values and scratch registers; the xepcs keep bit 0 zero, 3.1.14).  0 for
+    every other CSR."""
+    if (
+        number == CsrNumber.SSCRATCH
+        or number == CsrNumber.SCAUSE
+        or number == CsrNumber.STVAL
+        or number == CsrNumber.MSCRATCH
+        or number == CsrNumber.MCAUSE
+        or number == CsrNumber.MTVAL
+        or number == CsrNumber.VSSCRATCH
+        or number == CsrNumber.VSCAUSE
+        or number == CsrNumber.VSTVAL
+        or number == CsrNumber.MTINST
+        or number == CsrNumber.MTVAL2
+        or number == CsrNumber.HTVAL
+        or number == CsrNumber.HTINST
+    ):
+        return np.int64(-1)
+    if number == CsrNumber.SEPC or number == CsrNumber.MEPC or number == CsrNumber.VSEPC:
+        return ~np.int64(1)
+    return np.int64(0)
+
+
+@nb.njit(cache=True)
+def status_write_value(old, value, writable):
+    """mstatus after a write of ``value`` to its ``writable`` bits (the mstatus and sstatus
+    views): WARL MPP, fixed UXL/SXL, SD from FS/VS/XS."""
+    new = (old & ~writable) | (value & writable)
+    if (new & MSTATUS_MPP_MASK) == (2 << 11):
+        new = (new & ~MSTATUS_MPP_MASK) | (old & MSTATUS_MPP_MASK)  # MPP cannot hold 2 (WARL)
+    return _status_sd((new & ~(np.int64(0xF) << 32)) | MSTATUS_XLEN64)
+
+
+@nb.njit(cache=True)
+def sstatus_writable(machine):
+    writable = np.int64(SSTATUS_WRITABLE)
+    if has_float(machine):
+        writable |= MSTATUS_FS_MASK
+    return writable
+
+
+@nb.njit(cache=True)
+def fast_sstatus_write(state, machine, value, n):
+    """The fast loop's write of ``value`` to sstatus (V=0; the general path found it legal
+    at this privilege, layout.CSR_WRITE_OK), ``n`` instructions into the kernel call, before
+    this one.  Returns False, having changed nothing, when the general path must do it: the
+    write flips MXR (csr_write flushes every context) or lets a pending interrupt in (taken
+    before the next instruction, 3.1.6.1, by the general path's event check).  A SUM change
+    switches the TLB contexts; the caller re-reads them."""
+    before = state[CSR_MSTATUS]
+    after = status_write_value(before, value, sstatus_writable(machine))
+    if (before ^ after) & MSTATUS_MXR_MASK:
+        return False
+    state[CSR_MSTATUS] = after
+    if after & ~before & MSTATUS_SIE_MASK:
+        if select_interrupt(state, machine, state[TIME_NS] + n + 1) != NO_INTERRUPT:
+            state[CSR_MSTATUS] = before
+            return False
+    if (before ^ after) & MSTATUS_SUM_MASK:
+        update_contexts(state)
+    return True
+
+
+@nb.njit(cache=True)
 def remember_csr_read(state, tables, csr_number, number):
     """A read of ``csr_number`` (``number`` once aliased for V=1) was legal at the current
     privilege and V: let the fast loop repeat it while no CSR is written, when its value is a
     state slot, sstatus's view of mstatus, or time.  FP CSRs are left out: FS changes without
-    a CSR write."""
+    a CSR write.  The fast loop may write the CSR too when ``plain_write_mask`` lists it or it
+    is sstatus (their reads and writes are legal alike: none is read-only)."""
     if csr_row(tables, number, CSR_PREDICATE) == Predicate.FLOAT:
         return
     kind = csr_row(tables, number, CSR_KIND)
     how = np.int64(CSR_BASE + number)
+    write_bits = np.int64(0)
+    mask = plain_write_mask(number)
+    if mask == -1:
+        write_bits = np.int64(CSR_WRITE_OK)
+    elif mask != 0:
+        write_bits = np.int64(CSR_WRITE_OK | CSR_WRITE_EVEN)
     if kind == Kind.SSTATUS:
         how = np.int64(CSR_READ_SSTATUS)
+        write_bits = np.int64(CSR_WRITE_OK)
     elif kind == Kind.TIME:
         how = np.int64(CSR_READ_TIME)
     elif kind == Kind.MHARTID:
@@ -306,7 +384,7 @@ def remember_csr_read(state, tables, csr_number, number):
         return
     index = (csr_number ^ (csr_number >> 4) ^ (csr_number >> 8)) & CSR_READ_INDEX_MASK
     state[CSR_READ_KEYS + index] = (
-        csr_number | (state[PRIV] << 12) | (state[VIRT] << 14) | CSR_READ_VALID
+        csr_number | (state[PRIV] << 12) | (state[VIRT] << 14) | CSR_READ_VALID | write_bits
     )
     state[CSR_READ_HOW + index] = how
 
@@ -469,15 +547,12 @@ def csr_write(state, machine, tables, tlb, number, value, n):
     elif kind == Kind.MSTATUS or kind == Kind.SSTATUS:
         old = state[CSR_MSTATUS]
         if kind == Kind.SSTATUS:
-            writable = np.int64(SSTATUS_WRITABLE)
+            writable = sstatus_writable(machine)
         else:
             writable = np.int64(MSTATUS_WRITABLE_H) if has_h else np.int64(MSTATUS_WRITABLE)
-        if has_float(machine):
-            writable |= MSTATUS_FS_MASK
-        new = (old & ~writable) | (value & writable)
-        if (new & MSTATUS_MPP_MASK) == (2 << 11):
-            new = (new & ~MSTATUS_MPP_MASK) | (old & MSTATUS_MPP_MASK)  # MPP cannot hold 2 (WARL)
-        new = _status_sd((new & ~(np.int64(0xF) << 32)) | MSTATUS_XLEN64)
+            if has_float(machine):
+                writable |= MSTATUS_FS_MASK
+        new = status_write_value(old, value, writable)
         state[CSR_MSTATUS] = new
         if (old ^ new) & MSTATUS_MXR_MASK:
             flush_all(tlb)

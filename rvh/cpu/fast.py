@@ -18,15 +18,20 @@ import numba as nb
 import numpy as np
 
 from rvh.cpu import arith
+from rvh.cpu.csr import fast_sstatus_write
 from rvh.cpu.interrupts import mtime_at
 from rvh.cpu.layout import (
     CSR_HTIMEDELTA,
+    CSR_KEY_MASK,
     CSR_MSTATUS,
     CSR_READ_HOW,
     CSR_READ_INDEX_MASK,
     CSR_READ_KEYS,
     CSR_READ_SSTATUS,
     CSR_READ_VALID,
+    CSR_WRITE_EVEN,
+    CSR_WRITE_OK,
+    DATA_CTX,
     DC_IMM,
     DC_LENGTH,
     DC_OP,
@@ -38,13 +43,20 @@ from rvh.cpu.layout import (
     DECODE_CACHE_MASK,
     FETCH_CTX,
     M_CODE_WRITES,
+    NON_M_CONTEXTS,
     PAGE_FLAG_WATCH,
     PAGE_MASK,
     PRIV,
+    PRIV_M,
+    PRIV_S,
+    RESERVATION,
+    RESERVATION_VALUE,
     TIME_NS,
     TLB_ADDEND,
     TLB_ALL_CONTEXTS,
     TLB_EXEC_FLIP,
+    TLB_FILLED,
+    TLB_PADDR,
     TLB_SET_MASK,
     TLB_SETS,
     TLB_SHIFT,
@@ -53,8 +65,10 @@ from rvh.cpu.layout import (
     TLB_TAG_WRITE,
     VIRT,
 )
-from rvh.cpu.memory import invalidate_decoded
+from rvh.cpu.memory import amo_compute, invalidate_decoded
+from rvh.cpu.mmu import OK, execute_sfence_vma
 from rvh.isa.csrs import SSTATUS_MASK
+from rvh.isa.fields import MSTATUS_TVM_MASK as TVM
 from rvh.isa.instructions import Op
 from rvh.tier.dispatch import block_entry
 
@@ -124,21 +138,42 @@ def fast_loop(
         elif op == Op.LD:
             a = x[rs1] + imm
             e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
-            if tlb[e + TLB_TAG_READ] != (a & KEY_D):
-                break
-            x[rd] = mem_d[np.uint64(a + tlb[e + TLB_ADDEND]) >> U3]
+            if tlb[e + TLB_TAG_READ] == (a & KEY_D):
+                x[rd] = mem_d[np.uint64(a + tlb[e + TLB_ADDEND]) >> U3]
+            else:
+                # misaligned within a RAM page (Linux times such copies at boot): its bytes,
+                # as memory.load_slow reads them
+                if tlb[e + TLB_TAG_READ] != (a & PAGE_MASK) or (a & 0xFFF) > 0xFF8:
+                    break
+                hm = a + tlb[e + TLB_ADDEND]
+                value = np.int64(0)
+                for i in range(8):
+                    value |= np.int64(memory[hm + i]) << (8 * i)
+                x[rd] = value
         elif op == Op.SD:
             a = x[rs1] + imm
             e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
-            if tlb[e + TLB_TAG_WRITE] != (a & KEY_D):
-                break
-            h = np.uint64(a + tlb[e + TLB_ADDEND])
-            if page_flags[h >> U12]:
-                if page_flags[h >> U12] & PAGE_FLAG_WATCH:
+            if tlb[e + TLB_TAG_WRITE] == (a & KEY_D):
+                h = np.uint64(a + tlb[e + TLB_ADDEND])
+                if page_flags[h >> U12]:
+                    if page_flags[h >> U12] & PAGE_FLAG_WATCH:
+                        break
+                    if invalidate_decoded(decode_cache, np.int64(h), 8):
+                        machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
+                mem_d[h >> U3] = x[rs2]
+            else:
+                # misaligned within a RAM page, as memory.store_slow writes it
+                if tlb[e + TLB_TAG_WRITE] != (a & PAGE_MASK) or (a & 0xFFF) > 0xFF8:
                     break
-                if invalidate_decoded(decode_cache, np.int64(h), 8):
-                    machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
-            mem_d[h >> U3] = x[rs2]
+                hm = a + tlb[e + TLB_ADDEND]
+                if page_flags[hm >> 12]:
+                    if page_flags[hm >> 12] & PAGE_FLAG_WATCH:
+                        break
+                    if invalidate_decoded(decode_cache, hm, 8):
+                        machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
+                value = x[rs2]
+                for i in range(8):
+                    memory[hm + i] = (value >> (8 * i)) & 0xFF
         elif op == Op.LW:
             a = x[rs1] + imm
             e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
@@ -323,17 +358,37 @@ def fast_loop(
             # every store, so neither fence has anything to do (Zifencei; RVWMO)
             pass
         elif op >= Op.CSRRW and op <= Op.CSRRCI:
-            # a CSR read (csrrs/csrrc with x0 or uimm 0) the general path has found legal at
-            # this privilege and V since the last CSR write (layout.CSR_READ_KEYS)
-            if rs1 != 0 or op == Op.CSRRW or op == Op.CSRRWI:
-                break
+            # a CSR the general path has found legal at this privilege and V since the last
+            # CSR write that could change legality (layout.CSR_READ_KEYS): a read (csrrs/csrrc
+            # with x0 or uimm 0, Zicsr 9.1), or a write where CSR_WRITE_OK allows it
             index = (imm ^ (imm >> 4) ^ (imm >> 8)) & CSR_READ_INDEX_MASK
-            if x[CSR_READ_KEYS + index] != (
-                imm | (x[PRIV] << 12) | (x[VIRT] << 14) | CSR_READ_VALID
-            ):
+            key = x[CSR_READ_KEYS + index]
+            if (key & CSR_KEY_MASK) != (imm | (x[PRIV] << 12) | (x[VIRT] << 14) | CSR_READ_VALID):
                 break
             how = x[CSR_READ_HOW + index]
-            if how >= 0:
+            if rs1 != 0 or op == Op.CSRRW or op == Op.CSRRWI:
+                if not key & CSR_WRITE_OK:
+                    break
+                source = rs1 if op >= Op.CSRRWI else x[rs1]  # uimm in the rs1 field
+                old = x[how] if how >= 0 else x[CSR_MSTATUS] & SSTATUS_MASK
+                if op == Op.CSRRW or op == Op.CSRRWI:
+                    value = source
+                elif op == Op.CSRRS or op == Op.CSRRSI:
+                    value = old | source
+                else:
+                    value = old & ~source
+                if how >= 0:  # no side effects (csr.plain_write_mask)
+                    x[how] = value & ~np.int64(1) if key & CSR_WRITE_EVEN else value
+                elif not fast_sstatus_write(x, machine, value, n):
+                    break
+                x[rd] = old
+                if x[DATA_CTX] != dctx:
+                    # SUM switched the TLB contexts: the loop is entered again with them (its
+                    # bases stay loop invariants)
+                    n += 1
+                    pc = npc
+                    break
+            elif how >= 0:
                 x[rd] = x[how]
             elif how == CSR_READ_SSTATUS:
                 x[rd] = x[CSR_MSTATUS] & SSTATUS_MASK
@@ -342,6 +397,68 @@ def fast_loop(
                 if x[VIRT]:
                     value += x[CSR_HTIMEDELTA]
                 x[rd] = value
+        elif op == Op.SFENCE_VMA:
+            if (
+                (x[TLB_FILLED] & NON_M_CONTEXTS) == 0
+                and x[VIRT] == 0
+                and (x[PRIV] == PRIV_M or (x[PRIV] == PRIV_S and not x[CSR_MSTATUS] & TVM))
+            ):
+                pass  # legal, and no context a fence concerns holds anything
+            elif execute_sfence_vma(x, tlb, rs1, rs2) != OK:
+                break  # the general path raises the exception
+            else:
+                # the next fetch must see the fence: if the fetch page's entry went, it
+                # translates again (through the general path)
+                entry = (fetch_base + (((pc >> 12) & TLB_SET_MASK) ^ TLB_EXEC_FLIP)) << TLB_SHIFT
+                if tlb[entry + TLB_TAG_EXEC] != fetch_page:
+                    fetch_page = -1
+        elif op >= Op.LR_W and op <= Op.AMOMAXU_D:
+            # LR, SC and AMOs on a RAM page whose TLB entry hits, as core.execute_atomic does
+            # them; a miss, a misaligned address (the key's low bits) or an HTIF page breaks
+            a = x[rs1]
+            e = (tlb_base + ((a >> 12) & TLB_SET_MASK)) << TLB_SHIFT
+            word = op <= Op.AMOMAXU_W
+            key = a & (KEY_W if word else KEY_D)
+            if op == Op.LR_W or op == Op.LR_D:
+                if tlb[e + TLB_TAG_READ] != key:
+                    break
+                h = np.uint64(a + tlb[e + TLB_ADDEND])
+                value = mem_w[h >> U2] if word else mem_d[h >> U3]  # LR.W sign-extends
+                x[RESERVATION] = tlb[e + TLB_PADDR] | (a & ~PAGE_MASK)
+                x[RESERVATION_VALUE] = value
+                x[rd] = value
+            else:
+                # SC and AMOs need write permission, which covers their read
+                if tlb[e + TLB_TAG_WRITE] != key:
+                    break
+                h = np.uint64(a + tlb[e + TLB_ADDEND])
+                if page_flags[h >> U12] & PAGE_FLAG_WATCH:
+                    break
+                current = mem_w[h >> U2] if word else mem_d[h >> U3]
+                stores = True
+                if op == Op.SC_W or op == Op.SC_D:
+                    # pairs with its LR as core.execute_atomic decides: the reserved address,
+                    # and memory at the SC's width still holding what the LR read there
+                    paddr = tlb[e + TLB_PADDR] | (a & ~PAGE_MASK)
+                    reserved = x[RESERVATION_VALUE]
+                    stores = x[RESERVATION] == paddr and current == (
+                        arith.sext32(reserved) if word else reserved
+                    )
+                    x[RESERVATION] = -1
+                    new = x[rs2]
+                    result = np.int64(0) if stores else np.int64(1)
+                else:
+                    new = amo_compute(op, current, x[rs2], 4 if word else 8)
+                    result = current
+                if stores:
+                    if page_flags[h >> U12]:
+                        if invalidate_decoded(decode_cache, np.int64(h), 4 if word else 8):
+                            machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
+                    if word:
+                        mem_w[h >> U2] = new
+                    else:
+                        mem_d[h >> U3] = new
+                x[rd] = result
         else:
             break
         n += 1

@@ -27,6 +27,7 @@ from rvh.cpu.layout import (
     BANK_IS_HS,
     BANK_IS_VS,
     CSR_HGATP,
+    CSR_HSTATUS,
     CSR_MSTATUS,
     CSR_PMPADDR0,
     CSR_PMPCFG0,
@@ -50,6 +51,7 @@ from rvh.cpu.layout import (
     M_ROM_HOST,
     M_ROM_SIZE,
     M_WATCHES,
+    NON_M_CONTEXTS,
     PAGE_MASK,
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -72,6 +74,7 @@ from rvh.cpu.layout import (
     TLB_CTX_SUPER,
     TLB_DIRTY_PROTECT,
     TLB_EXEC_FLIP,
+    TLB_FILLED,
     TLB_INVALID,
     TLB_MISSES,
     TLB_PADDR,
@@ -99,12 +102,14 @@ from rvh.isa.causes import Exception_
 from rvh.isa.fields import (
     HGATP_VMID_MASK,
     HGATP_VMID_SHIFT,
+    HSTATUS_VTVM_MASK,
     MSTATUS_MPP_MASK,
     MSTATUS_MPP_SHIFT,
     MSTATUS_MPRV_MASK,
     MSTATUS_MPV_MASK,
     MSTATUS_MXR_MASK,
     MSTATUS_SUM_MASK,
+    MSTATUS_TVM_MASK,
     PMP_ENTRIES,
     PMPCFG_A_MASK,
     PMPCFG_A_SHIFT,
@@ -386,6 +391,8 @@ def flush_bank_page(tlb, bank, vaddr):
     covers the whole leaf PTE that maps the address)."""
     index = (vaddr >> 12) & TLB_SET_MASK
     for ctx in range(bank * TLB_CONTEXTS, bank * TLB_CONTEXTS + TLB_CONTEXTS):
+        if tlb[tlb_slot(ctx, 0) + TLB_CTX_FILLED] == 0:
+            continue  # nothing filled since its last flush: every tag is invalid
         for entry in (index, index ^ TLB_EXEC_FLIP):
             tlb[tlb_slot(ctx, entry) + TLB_TAG_READ] = TLB_INVALID
             tlb[tlb_slot(ctx, entry) + TLB_TAG_WRITE] = TLB_INVALID
@@ -455,9 +462,16 @@ def reset_banks(state, tlb):
 def fence_address_space(state, tlb, kind, vaddr, use_vaddr, asid, use_asid, vmid, use_vmid):
     """SFENCE.VMA / HFENCE.VVMA / HFENCE.GVMA: flush the banks of ``kind`` that match
     (ASID from their satp/vsatp, VMID from their hgatp), the whole bank or one page.
-    Global mappings are flushed with the rest, which the spec allows."""
+    Global mappings are flushed with the rest, which the spec allows.  The bank's M-mode
+    context holds untranslated (bare) addresses, which no address-space fence concerns (PMP
+    changes flush it: flush_all)."""
+    if (state[TLB_FILLED] & NON_M_CONTEXTS) == 0:
+        return  # nothing cached that a fence concerns (M-mode code fencing, a fresh hart)
     for bank in range(TLB_BANKS):
         if state[TLB_BANK_KIND + bank] != kind:
+            continue
+        first = bank * TLB_CONTEXTS
+        if ((state[TLB_FILLED] >> first) & 0xFE) == 0:
             continue
         if use_asid and ((state[TLB_BANK_SATP + bank] & SATP_ASID_MASK) >> SATP_ASID_SHIFT) != asid:
             continue
@@ -469,10 +483,46 @@ def fence_address_space(state, tlb, kind, vaddr, use_vaddr, asid, use_asid, vmid
         if use_vaddr:
             flush_bank_page(tlb, bank, vaddr)
         else:
-            # the bank's M-mode context holds untranslated (bare) addresses, which no
-            # address-space fence concerns; PMP changes flush it (flush_all)
-            first = bank * TLB_CONTEXTS
             flush_contexts(tlb, first + CTX_M + 1, first + TLB_CONTEXTS - 1)
+            state[TLB_FILLED] &= ~(np.int64(0xFE) << first)
+
+
+@nb.njit(cache=True)
+def execute_sfence_vma(state, tlb, rs1, rs2):
+    """SFENCE.VMA rs1, rs2 (4.2.1): returns OK, or the illegal or virtual instruction
+    exception (8.6.1) without fencing.  x0 as rs1 fences every address, x0 as rs2 every ASID;
+    in VS-mode it fences the guest's own address spaces, in the current VMID."""
+    priv = state[PRIV]
+    if state[VIRT]:
+        if priv == PRIV_U or (state[CSR_HSTATUS] & HSTATUS_VTVM_MASK):
+            return np.int64(Exception_.VIRTUAL_INSTRUCTION)
+        vmid = (state[CSR_HGATP] & HGATP_VMID_MASK) >> HGATP_VMID_SHIFT
+        fence_address_space(
+            state,
+            tlb,
+            BANK_IS_VS,
+            state[rs1],
+            rs1 != 0,
+            state[rs2] & ASID_MAX,
+            rs2 != 0,
+            vmid,
+            True,
+        )
+        return np.int64(OK)
+    if priv == PRIV_U or (priv == PRIV_S and (state[CSR_MSTATUS] & MSTATUS_TVM_MASK)):
+        return np.int64(Exception_.ILLEGAL_INSTRUCTION)
+    fence_address_space(
+        state,
+        tlb,
+        BANK_IS_HS,
+        state[rs1],
+        rs1 != 0,
+        state[rs2] & ASID_MAX,
+        rs2 != 0,
+        np.int64(0),
+        False,
+    )
+    return np.int64(OK)
 
 
 # ---- page-table walks (4.3.2, 8.5) ---------------------------------------------------------
@@ -754,6 +804,7 @@ def tlb_lookup(state, machine, memory, tlb, vaddr, size, access, ctx):
         tlb[slot + TLB_VPAGE] = page
         tlb[slot + TLB_PADDR] = ppage
     tlb[tlb_slot(ctx, 0) + TLB_CTX_FILLED] = 1
+    state[TLB_FILLED] |= np.int64(1) << (ctx & (TLB_ALL_CONTEXTS - 1))
     if state[WALK_LEAF_LEVEL] > tlb[tlb_slot(ctx, 0) + TLB_CTX_SUPER]:
         tlb[tlb_slot(ctx, 0) + TLB_CTX_SUPER] = state[WALK_LEAF_LEVEL]
     host = host_offset(machine, ppage, PAGE_SIZE)
