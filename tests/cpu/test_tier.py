@@ -17,9 +17,13 @@ from rvh.machine import Machine
 from rvh.tier.engine import Tier
 from rvh.tier.layout import J_THRESHOLD
 
-# slots that count how the kernel got somewhere, not where it got: the general path's share
-# differs when a block leaves before an instruction the fast loop then does
-NOT_COMPARED = [L.GENERAL_PATH]
+# slots that record how the kernel got somewhere, not where it got: the general path's share
+# differs when a block leaves before an instruction the fast loop then does, and so does the
+# trace's record of the last CSR write, which only the general path keeps (the fast loop's CSR
+# writes are untraced: a traced run never enters it), and the TLB-miss count (the fast loop
+# does a misaligned ld/sd within a page; a block leaves before one, and the general path then
+# translates it afresh)
+NOT_COMPARED = [L.GENERAL_PATH, L.TRACE_CSR, L.TRACE_CSR_VALUE, L.TLB_MISSES]
 
 
 def attach_tier(
