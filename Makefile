@@ -26,10 +26,11 @@ demo: guests
 	$(RVH) run guests/build/hello/hello.elf --stats
 	$(RVH) run guests/build/bench/intmem.elf --stats
 
+# both cores (pytest-xdist, a file's tests on one worker: some run in file order)
 test: guests
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n 2 --dist loadfile
 
-# both cores (pytest-xdist): unlisted skips still fail, but the skip report is make test's
+# the unit tier on both cores, without the slow and QEMU tests
 test-fast: guests
 	$(PYTHON) -m pytest -q -n 2 -m "not slow and not qemu" --ignore=tests/system
 

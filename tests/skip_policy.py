@@ -39,8 +39,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+_listed: dict[str, str] = {}
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    allowed_skips(config)  # a malformed list is a usage error before anything runs
+    _listed.update(allowed_skips(config))  # a malformed list is a usage error before anything
 
 
 def allowed_skips(config: pytest.Config) -> dict[str, str]:
@@ -89,6 +92,19 @@ def pytest_make_collect_report(collector: pytest.Collector):
     if report.skipped:
         _judge(collector.config, report)
     return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # under pytest-xdist (make test uses both cores) the workers judge each skip as above; the
+    # controller hears their reports (they carry the worker as ``node``) and keeps the list
+    # the skip report prints
+    if getattr(report, "node", None) is None or report.when not in ("setup", "call"):
+        return
+    if report.skipped and not hasattr(report, "wasxfail"):
+        listed = _listed.get(report.nodeid.split("[", 1)[0])
+        _skips.append(Skip(report.nodeid, _reason(report), listed))
+    elif report.failed and str(report.longrepr).startswith("skipped, and not an allowed skip"):
+        _skips.append(Skip(report.nodeid, str(report.longrepr), None))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
