@@ -96,6 +96,56 @@ def test_hypervisor_with_an_hw_vm(tmp_path):
 
 
 @pytest.mark.slow
+def test_hypervisor_with_a_trap_vm(tmp_path):
+    # trap mode's virtual hart, shadow tables and their caches are machine state too
+    output = save_restore_matches(
+        tmp_path, 200_000, "--hyp", "--guest", guest("smode/timer.elf") + ",virt=trap"
+    )
+    assert "hyp:" in output
+
+
+def migrate_matches(at: int, *run: str) -> bytes:
+    """Run ``run`` whole; run it again migrating over loopback from instruction ``at``;
+    the destination ends as the uninterrupted run: output, status, --stats."""
+    whole = rvh("run", *run, "--stats")
+    address = f"tcp:127.0.0.1:{free_port()}"
+    destination = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", "--incoming", address, "--stats"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    source = rvh("run", *run, "--migrate-to", address, "--migrate-at", str(at))
+    arrived, arrived_errors = destination.communicate(timeout=300)
+    assert source.returncode == 0, source.stderr.decode()
+    assert b"migrated to tcp:127.0.0.1:" in source.stderr, source.stderr.decode()
+    assert destination.returncode == whole.returncode == 0, arrived_errors.decode()
+    assert source.stdout + arrived == whole.stdout
+    assert stats(arrived_errors) == stats(whole.stderr)
+    assert at < retired(whole.stderr)  # the move was inside the run
+    return whole.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "run",
+    [
+        ("--sbi", "smode/bench_sv39.elf"),
+        ("--hyp", "--guest", "smode/bench_sv39.elf"),
+        ("--hyp", "--guest", "smode/bench_sv39.elf,virt=trap"),
+    ],
+    ids=["sbi", "hw-vm", "trap-vm"],
+)
+def test_a_migration_in_the_middle_ends_as_the_unmigrated_run(run):
+    # a guest long enough (200 M instructions natively) for the pre-copy rounds to finish
+    # while it runs on
+    *flags, spec = run
+    path, _, options = spec.partition(",")
+    target = guest(path) + ("," + options if options else "")
+    assert b"sv39" in migrate_matches(20_000_000, *flags, target).lower()
+
+
+@pytest.mark.slow
 def test_virtio_blk_guest_with_a_disk(tmp_path):
     """Device timing is host time, so the instruction count may differ by a few polls; the
     output (less its tick measurements), the status and the disk at the end must not."""
