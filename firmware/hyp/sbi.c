@@ -304,6 +304,101 @@ static void sta(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct 
     sched_sta_publish(vcpu);
 }
 
+/*
+ * PMU (chapter 11) over the three fixed counters, counter i being CSR cycle + i (cycle, time,
+ * instret), 64 bits wide, which the guest reads itself (hcounteren opens them).  Linux opens
+ * `time` to its user mode (scounteren.TM, which each vCPU keeps) only once it finds this
+ * extension, so without it every user-mode rdtime of a Linux VM is an illegal instruction.
+ * The counters run free: the hypervisor cannot set the hart's counters, so a start's initial
+ * value is not applied; start and stop keep the state the spec defines per vCPU.
+ */
+#define PMU_COUNTERS 3
+static uint8_t pmu_started[HYP_MAX_VMS][HYP_MAX_VCPUS];   /* a bit per counter */
+static uint8_t pmu_configured[HYP_MAX_VMS][HYP_MAX_VCPUS];
+
+static long pmu_counter_for(unsigned long event)
+{
+    if (event == SBI_PMU_EVENT_CPU_CYCLES)
+        return 0;
+    if (event == SBI_PMU_EVENT_INSTRUCTIONS)
+        return 2;
+    return -1;
+}
+
+static void pmu(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct sbiret *ret)
+{
+    (void)eid;
+    uint8_t *started = &pmu_started[vcpu->vm->id][vcpu->id];
+    uint8_t *configured = &pmu_configured[vcpu->vm->id][vcpu->id];
+    unsigned long base = A(0), mask = A(1), flags = A(2), bits = 0;
+    if (fid == SBI_PMU_NUM_COUNTERS) {
+        ret->value = PMU_COUNTERS;
+        return;
+    }
+    if (fid == SBI_PMU_COUNTER_GET_INFO) {
+        if (A(0) >= PMU_COUNTERS)
+            ret->error = SBI_ERR_INVALID_PARAM;
+        else    /* type 0 (hardware), width - 1 = 63, the CSR's number */
+            ret->value = (CSR_CYCLE + A(0)) | (63UL << SBI_PMU_INFO_WIDTH_SHIFT);
+        return;
+    }
+    if (fid != SBI_PMU_COUNTER_CONFIG_MATCHING && fid != SBI_PMU_COUNTER_START &&
+        fid != SBI_PMU_COUNTER_STOP) {
+        ret->error = fid == SBI_PMU_COUNTER_FW_READ || fid == SBI_PMU_COUNTER_FW_READ_HI
+                         ? SBI_ERR_INVALID_PARAM    /* no firmware counters */
+                         : SBI_ERR_NOT_SUPPORTED;
+        return;
+    }
+    for (unsigned bit = 0; bit < 64; bit++)
+        if (mask >> bit & 1) {
+            if (base + bit >= PMU_COUNTERS) {
+                ret->error = SBI_ERR_INVALID_PARAM;
+                return;
+            }
+            bits |= 1UL << (base + bit);
+        }
+    if (!bits) {
+        ret->error = SBI_ERR_INVALID_PARAM;
+        return;
+    }
+    if (fid == SBI_PMU_COUNTER_CONFIG_MATCHING) {
+        long counter = -1;
+        if (flags & SBI_PMU_CONFIG_SKIP_MATCH) {
+            for (unsigned c = 0; c < PMU_COUNTERS && counter < 0; c++)
+                if (bits >> c & 1)
+                    counter = c;
+        } else {
+            counter = pmu_counter_for(A(3));
+            if (counter >= 0 && !(bits >> counter & 1))
+                counter = -1;
+        }
+        if (counter < 0) {
+            ret->error = SBI_ERR_NOT_SUPPORTED;
+            return;
+        }
+        *configured |= (uint8_t)(1u << counter);
+        if (flags & SBI_PMU_CONFIG_AUTO_START)
+            *started |= (uint8_t)(1u << counter);
+        ret->value = (unsigned long)counter;
+        return;
+    }
+    if (fid == SBI_PMU_COUNTER_START) {
+        if (*started & bits) {
+            ret->error = SBI_ERR_ALREADY_STARTED;
+            return;
+        }
+        *started |= (uint8_t)bits;
+        return;
+    }
+    if (~*started & bits) {     /* STOP */
+        ret->error = SBI_ERR_ALREADY_STOPPED;
+        return;
+    }
+    *started &= (uint8_t)~bits;
+    if (flags & SBI_PMU_STOP_RESET)
+        *configured &= (uint8_t)~bits;
+}
+
 static const struct sbi_extension extensions[] = {
     {SBI_EXT_LEGACY_SET_TIMER, SBI_EXT_LEGACY_SHUTDOWN, HYP_SBI_LEGACY, legacy},
     {SBI_EXT_BASE, SBI_EXT_BASE, HYP_SBI_BASE, base},
@@ -314,6 +409,7 @@ static const struct sbi_extension extensions[] = {
     {SBI_EXT_SRST, SBI_EXT_SRST, HYP_SBI_SRST, srst},
     {SBI_EXT_DBCN, SBI_EXT_DBCN, HYP_SBI_DBCN, dbcn},
     {SBI_EXT_STA, SBI_EXT_STA, HYP_SBI_STA, sta},
+    {SBI_EXT_PMU, SBI_EXT_PMU, HYP_SBI_OTHER, pmu},
 };
 static const unsigned n_extensions = sizeof(extensions) / sizeof(extensions[0]);
 

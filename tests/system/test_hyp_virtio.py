@@ -514,6 +514,31 @@ def test_linux_boots_as_an_hw_vm_with_its_disk_and_nic(tmp_path, io):
         assert counters["io_requests"] == 0 and machine.statistics()["iommu"]["translations"] > 0
 
 
+@pytest.mark.slow
+def test_two_linux_vms_on_one_hub_ping_each_other():
+    # two Debian kernels as hw VMs of one machine, their NICs on one hub: each pings the other
+    # (guests/linux/init: rvh.ip= and rvh.peer=) and waits until it has been pinged too; ping
+    # reads the clock from user mode, which Linux opens only on finding the SBI PMU extension
+    image, initrd = LINUX / "Image", LINUX / "initramfs.cpio"
+    specs = [
+        f"{image},initrd={initrd},mem=192M,netdev=h0,mac=52:54:00:00:00:0{n + 1},"
+        f"append=console=ttyS0 rvh.ip=10.0.0.{n + 1}/24 rvh.peer=10.0.0.{2 - n}"
+        for n in range(2)
+    ]
+    result, output, machine, stats = run_vms(
+        *specs, rtc_base_ns=RTC_BASE_NS, max_instructions=20_000_000_000
+    )
+    assert result.status == 0, output[-4000:]
+    lines = [line.strip() for line in output.splitlines()]
+    for n in range(2):
+        peer = f"10.0.0.{2 - n}"
+        ping = f"[vm{n}] RVH-LINUX-PING: {peer}: 3 packets transmitted, 3 packets received"
+        assert any(line.startswith(ping) for line in lines), output[-4000:]
+        assert f"[vm{n}] RVH-LINUX-POWEROFF" in lines
+    assert "signal 4" not in output  # no user-mode rdtime died
+    assert machine.hubs["h0"].frames > 12  # the ARP and ICMP frames crossed the hub
+
+
 @pytest.mark.qemu
 def test_linux_boots_as_an_hw_vm_on_qemu_too(tmp_path):
     # the same hypervisor, VM image (kernel and initrd in its RAM) and trees on QEMU 7.2: the
