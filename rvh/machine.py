@@ -186,6 +186,7 @@ class Machine:
             )
         self._wake = trio.Event()
         self.virtio: list[VirtioMmioDevice] = []
+        self.virtual_io_devices: list[VirtioMmioDevice] = []
         self.pvio: PvioHost | None = None  # the platform I/O extension's devices (if=pv)
         self._attach_virtio()
         self.iommu: Iommu | None = None
@@ -311,10 +312,14 @@ class Machine:
                 )
             )
         self.hubs = hubs
+        # --io-timing virtual: the devices the run loop serves itself (none with host timing,
+        # so the loop's per-exit check is one empty list)
+        self.virtual_io_devices = []
         if cfg.io_timing == "virtual":
             for blk in devices:
                 if isinstance(blk, VirtioBlk):
                     blk.virtual_timing = True
+                    self.virtual_io_devices.append(blk)
         for slot in range(C.VIRTIO_SLOTS):
             position = C.VIRTIO_SLOTS - 1 - slot
             device: object
@@ -686,9 +691,10 @@ class Machine:
                         return
                     now = int(hart.state[L.TIME_NS])
                     budget = target - now
-                    due = self._virtual_io(now)
-                    if due is not None:
-                        budget = min(budget, due - now)  # stop where the next one completes
+                    if self.virtual_io_devices:
+                        due = self._virtual_io(now)
+                        if due is not None:
+                            budget = min(budget, due - now)  # stop where the next one completes
                     busy = self.devices_busy()
                     if busy:
                         budget = min(budget, BUSY_SLICE)  # let completions in soon
@@ -890,13 +896,12 @@ class Machine:
     def _virtual_io(self, now: int) -> int | None:
         """Virtual I/O timing: complete what is due by ``now`` (a hart's clock, at an
         instruction boundary); returns when the next completion is due."""
-        for device in self.virtio:
-            if device.virtual_timing:
-                device.virtual_complete(now)
+        for device in self.virtual_io_devices:
+            device.virtual_complete(now)
         return self._virtual_io_due()
 
     def _virtual_io_due(self) -> int | None:
-        dues = [device.virtual_due() for device in self.virtio if device.virtual_timing]
+        dues = [device.virtual_due() for device in self.virtual_io_devices]
         return min((due for due in dues if due is not None), default=None)
 
     def notify(self) -> None:
