@@ -308,6 +308,57 @@ def virtio_image(path: Path, size: str, pattern: int) -> Path:
     return path
 
 
+def flush_sector_pattern(sector: int, generation: int) -> bytes:
+    """What guests/virtio/blkflush.c (and pvblkflush.c) writes to a sector."""
+    data = bytearray((sector * 31 + generation * 7 + i) & 0xFF for i in range(512))
+    data[0:8] = sector.to_bytes(8, "little")
+    data[8:16] = generation.to_bytes(8, "little")
+    return bytes(data)
+
+
+def kill_after_flushes(run: list[str], seconds: float) -> dict[int, int]:
+    """``rvh run RUN`` of a blkflush guest, SIGKILLed once its "flushed SECTOR GENERATION"
+    lines have gone past a wrap of the disk (or after ``seconds``): the last generation each
+    sector was reported flushed with."""
+    import signal
+    import sys
+    import time
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", *run, "--serial", "stdio"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+    )  # fmt: skip
+    flushed: dict[int, int] = {}
+    deadline = time.monotonic() + seconds
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.startswith(b"flushed "):
+                sector, generation = map(int, line.split()[1:3])
+                flushed[sector] = generation
+            if len(flushed) >= 2048 and flushed.get(100, 0) >= 1 or time.monotonic() > deadline:
+                break  # past a wrap of the disk: some sectors were rewritten
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert len(flushed) > 500
+    return flushed
+
+
+def assert_flushed_writes_kept(disk: Path, flushed: dict[int, int], whole: bool = True) -> None:
+    """Every sector holds the generation it was reported flushed with, or a later one (written
+    after the last report); ``whole``: and is that generation's pattern, not torn."""
+    data = disk.read_bytes()
+    for sector, generation in flushed.items():
+        on_disk = data[512 * sector : 512 * (sector + 1)]
+        found = int.from_bytes(on_disk[8:16], "little")
+        assert found >= generation, f"sector {sector}: generation {found} < flushed {generation}"
+        if whole:
+            assert on_disk == flush_sector_pattern(sector, found), f"sector {sector} is torn"
+
+
 def run_sbi_elf(elf: Path | str, **config: object):
     """Run an S-mode guest on the built-in SBI in this process: (result, output, machine)."""
     from rvh.machine import Machine

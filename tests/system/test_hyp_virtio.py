@@ -4,18 +4,17 @@ virtio device it drives itself, and end as they end natively."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from support import (
     GUESTS,
     ROOT,
+    assert_flushed_writes_kept,
+    kill_after_flushes,
     require_guest,
     require_opensbi,
     require_qemu,
@@ -240,31 +239,8 @@ def test_sigkill_loses_no_write_a_vm_saw_flushed(tmp_path):
     # the VM's FLUSH completes only once the machine device's did (after fdatasync), so a
     # "flushed" line on the hypervisor's console is a promise the image keeps
     disk = image(tmp_path / "flush.img", "1M", 3)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "rvh.cli", "run", "--hyp", "--guest",
-         f"{guest('blkflush')},drive={disk}", "--serial", "stdio"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
-    )  # fmt: skip
-    flushed = {}
-    deadline = time.monotonic() + 300
-    try:
-        assert child.stdout is not None
-        for line in child.stdout:
-            if line.startswith(b"flushed "):
-                sector, generation = map(int, line.split()[1:3])
-                flushed[sector] = generation
-            if len(flushed) >= 2048 and flushed.get(100, 0) >= 1 or time.monotonic() > deadline:
-                break
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
-    assert len(flushed) > 500
-    data = disk.read_bytes()
-    for sector, generation in flushed.items():
-        found = int.from_bytes(data[512 * sector + 8 : 512 * sector + 16], "little")
-        assert found >= generation, f"sector {sector}: generation {found} < flushed {generation}"
+    run = ["--hyp", "--guest", f"{guest('blkflush')},drive={disk}"]
+    assert_flushed_writes_kept(disk, kill_after_flushes(run, 300), whole=False)
 
 
 def hypervisor_text() -> tuple[int, bytes]:

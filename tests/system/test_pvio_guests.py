@@ -1,14 +1,15 @@
 """The pv guests on rvh's built-in SBI: block and network I/O through the platform I/O
 extension (RVH_PVIO) give the results the virtio guests get, with one NOTIFY per batch."""
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
-from support import GUESTS, ROOT, run_sbi_elf, virtio_guest, virtio_image
+from support import (
+    GUESTS,
+    assert_flushed_writes_kept,
+    kill_after_flushes,
+    run_sbi_elf,
+    virtio_guest,
+    virtio_image,
+)
 
 from rvh.isa.sbi import Extension
 
@@ -213,14 +214,6 @@ def test_pvblkbench_as_a_vm_keeps_the_ring_full_with_few_exits(tmp_path):
     assert counters["exits"] < 0.2 * counters["io_requests"]
 
 
-def sector_pattern(sector: int, generation: int) -> bytes:
-    """What guests/virtio/pvblkflush.c writes (blkflush's pattern)."""
-    data = bytearray((sector * 31 + generation * 7 + i) & 0xFF for i in range(SECTOR))
-    data[0:8] = sector.to_bytes(8, "little")
-    data[8:16] = generation.to_bytes(8, "little")
-    return bytes(data)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("as_vm", [False, True], ids=["native", "vm"])
 def test_sigkill_loses_no_write_seen_flushed_over_the_pv_path(tmp_path, as_vm):
@@ -232,32 +225,7 @@ def test_sigkill_loses_no_write_seen_flushed_over_the_pv_path(tmp_path, as_vm):
         devices = ["--hyp", "--guest", f"{elf},drive={disk},io=pv"]
     else:
         devices = ["--sbi", str(elf), "--drive", f"file={disk},if=pv,cache=writeback"]
-    child = subprocess.Popen(
-        [sys.executable, "-m", "rvh.cli", "run", *devices, "--serial", "stdio"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
-    )  # fmt: skip
-    flushed: dict[int, int] = {}
-    deadline = time.monotonic() + 300
-    try:
-        assert child.stdout is not None
-        for line in child.stdout:
-            if line.startswith(b"flushed "):
-                sector, generation = map(int, line.split()[1:3])
-                flushed[sector] = generation
-            if len(flushed) >= 2048 and flushed.get(100, 0) >= 1 or time.monotonic() > deadline:
-                break  # past a wrap of the disk: some sectors were rewritten
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
-    assert len(flushed) > 500
-    data = disk.read_bytes()
-    for sector, generation in flushed.items():
-        on_disk = data[SECTOR * sector : SECTOR * (sector + 1)]
-        found = int.from_bytes(on_disk[8:16], "little")
-        assert found >= generation, f"sector {sector}: generation {found} < flushed {generation}"
-        assert on_disk == sector_pattern(sector, found), f"sector {sector} is torn"
+    assert_flushed_writes_kept(disk, kill_after_flushes(devices, 300))
 
 
 def test_io_pv_is_not_exported_for_qemu(tmp_path):

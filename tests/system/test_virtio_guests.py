@@ -1,8 +1,6 @@
 """The virtio guests on rvh: the blk and net drivers pass against rvh's devices, and a write-
 heavy guest killed with SIGKILL loses no write it saw flushed."""
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -10,6 +8,8 @@ import time
 import pytest
 from support import (
     ROOT,
+    assert_flushed_writes_kept,
+    kill_after_flushes,
     require_opensbi,
     require_qemu,
     run_sbi_elf,
@@ -63,57 +63,11 @@ def test_net_guest_on_a_hub(tmp_path):
         assert nic["rx_dropped_overrun"] == 0  # the hub held senders back instead
 
 
-def sector_pattern(sector, generation):
-    data = bytearray((sector * 31 + generation * 7 + i) & 0xFF for i in range(512))
-    data[0:8] = sector.to_bytes(8, "little")
-    data[8:16] = generation.to_bytes(8, "little")
-    return bytes(data)
-
-
 @pytest.mark.slow
 def test_sigkill_loses_no_flushed_write(tmp_path):
-    elf = guest("blkflush")
     disk = image(tmp_path / "flush.img", "1M", 3)
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rvh.cli",
-            "run",
-            "--sbi",
-            str(elf),
-            "--drive",
-            f"file={disk},format=raw,cache=writeback",
-            "--serial",
-            "stdio",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
-    flushed = {}
-    deadline = time.monotonic() + 120
-    try:
-        for line in child.stdout:
-            if line.startswith(b"flushed "):
-                sector, generation = map(int, line.split()[1:3])
-                flushed[sector] = generation
-            if len(flushed) >= 2048 and flushed.get(100, 0) >= 1 or time.monotonic() > deadline:
-                break  # past a wrap of the disk: some sectors were rewritten
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
-    assert len(flushed) > 500
-    data = disk.read_bytes()
-    for sector, generation in flushed.items():
-        on_disk = data[512 * sector : 512 * (sector + 1)]
-        found = int.from_bytes(on_disk[8:16], "little")
-        # the flushed generation, or a later complete one written after the last report
-        assert found >= generation, f"sector {sector}: generation {found} < flushed {generation}"
-        assert on_disk == sector_pattern(sector, found), f"sector {sector} is torn"
+    run = ["--sbi", str(guest("blkflush")), "--drive", f"file={disk},format=raw,cache=writeback"]
+    assert_flushed_writes_kept(disk, kill_after_flushes(run, 120))
 
 
 def _free_udp_ports(count):
