@@ -812,10 +812,15 @@ def describe(vm: VmFile) -> list[str]:
         lines.append(f"{device['name']}:".ljust(13) + text)
     for device in devices.get("pvio", []):
         attached = sum(ring is not None for ring in device["rings"])
-        pending = len(device["device"].get("virtual_pending", []))
+        own = device["device"]
         text = f"pv, {attached} of {len(device['rings'])} rings attached"
-        if pending:
-            text += f", {pending} batches due"
+        if own.get("virtual_pending"):
+            text += f", {_count(len(own['virtual_pending']), 'batch', 'batches')} due"
+        if "buffers" in own:
+            text += (
+                f", {_count(len(own['buffers']), 'receive buffer')} offered, "
+                f"{_count(len(own['backlog']), 'frame')} waiting"
+            )
         disk = disks.get(device["name"])
         if disk is not None:
             text += (
@@ -841,6 +846,10 @@ def describe(vm: VmFile) -> list[str]:
         f"  RAM   pages {len(vm.memory):>10,} bytes at {vm.file_bytes - len(vm.memory):#x}"
     )
     return lines
+
+
+def _count(number: int, one: str, many: str = "") -> str:
+    return f"{number} {one if number == 1 else many or one + 's'}"
 
 
 def _boot_text(boot: dict[str, Any]) -> str:

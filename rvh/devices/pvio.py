@@ -344,9 +344,11 @@ class PvioDevice:
             self.restore_device_state(saved["device"])
 
     def saved_request(self, record: list) -> Request:
-        """A request from a VM file, its buffer checked to lie in guest memory."""
+        """A request from a VM file; one still to be served has its buffer checked to lie in
+        guest memory (a refused one may name any length)."""
         request = _request(record)
-        if not 0 <= request.host <= len(self.memory.buffer) - request.length:
+        pending = request.status == PENDING
+        if pending and not 0 <= request.host <= len(self.memory.buffer) - request.length:
             raise ValueError(f"{self.name}: a saved request's buffer is not in memory")
         return request
 
