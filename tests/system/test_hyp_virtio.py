@@ -141,6 +141,63 @@ def test_blk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(
         assert iommu["translations"] > 1000 and iommu["faults"] == 0
 
 
+@pytest.fixture(scope="module")
+def native_blkbig(tmp_path_factory):
+    """guests/virtio/blkbig natively: its output, the disk it leaves, the device's counts."""
+    disk = image(tmp_path_factory.mktemp("native-big") / "disk.img", "8M", 0)
+    _, output, machine = run_native(guest("blkbig"), drives=[f"file={disk}"])
+    assert "PASS virtio/blkbig" in output, output[-3000:]
+    assert "seg_max 254, size_max 0" in output  # rvh's device: no limit on a segment
+    return output, disk.read_bytes(), machine.statistics()["virtio"]["virtio-blk0"]
+
+
+BLKBIG_LINES = [
+    "256 KiB at sector 1001 in 8192-byte segments: read, written (pattern 41), read back",
+    "256 KiB at sector 1001 in 262144-byte segments: read, written (pattern 42), read back",
+    "1024 KiB at sector 4093 in 8192-byte segments: read, written (pattern 43), read back",
+    "1024 KiB at sector 4093 in 1048576-byte segments: read, written (pattern 44), read back",
+    "1024 KiB read from sector 15360, 512 KiB past the end: status 1",
+    "blkbig: 13 requests",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("virt", "io", "extensions"), VM_PATHS)
+def test_requests_larger_than_a_bounce_buffer_end_as_they_do_natively(
+    tmp_path, native_blkbig, virt, io, extensions
+):
+    # 256 KiB and 1 MiB reads and writes in one request each: the emulated path splits each
+    # into machine requests of 128 KiB and answers the VM's request when all parts are done
+    native, native_disk, native_counts = native_blkbig
+    disk = image(tmp_path / "vm.img", "8M", 0)
+    result, output, machine, stats = run_vms(
+        f"{vm_guest('blkbig', virt)},virt={virt},drive={disk},io={io}", **hart(extensions)
+    )
+    assert "PASS virtio/blkbig" in output, output[-3000:]
+    assert result.status == 0
+    for line in BLKBIG_LINES:
+        assert line in output and line in native
+    assert disk.read_bytes() == native_disk
+    counts = machine.statistics()["virtio"]["virtio-blk0"]
+    counters = stats[0].counters
+    if io == "passthrough":
+        assert "seg_max 254, size_max 0" in output  # the machine device itself
+        requests = ("reads", "writes", "bytes_read", "bytes_written", "ioerr")
+        assert {key: counts[key] for key in requests} == {
+            key: native_counts[key] for key in requests
+        }
+        return
+    # the VM's disk advertises what the hypervisor serves: 254 segments of 8 KiB (< 2 MiB)
+    assert "seg_max 254, size_max 8192" in output
+    assert counters["io_requests"] == 13 and counters["io_errors"] == 0
+    # per 256 KiB 2 machine requests, per 1 MiB 8: 4 + 16 reads and 2 + 8 writes, twice each,
+    # and the read half past the end: 4 parts that succeed and 4 that fail (the VM's IOERR)
+    assert (native_counts["reads"], native_counts["writes"]) == (8, 4)
+    assert (counts["reads"], counts["writes"]) == (2 * (4 + 16) + 4, 2 * (2 + 8))
+    assert counts["bytes_written"] == native_counts["bytes_written"] == 2 * (256 + 1024) * 1024
+    assert counts["ioerr"] == 4 and native_counts["ioerr"] == 1
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("virt", "extensions"),
