@@ -395,16 +395,19 @@ def test_random_rings_get_answers_and_touch_nobody(tmp_path, virt):
 
 @pytest.mark.qemu
 @pytest.mark.parametrize("virt", ["hw", "trap", "pv"])
-def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path, virt):
+def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path, virt, native_blkbig):
     # the same hypervisor, host tree and VMs on QEMU 7.2: its machine virtio devices (QEMU's
-    # virtio-blk-device and virtio-net-device in the same slots) are what the hypervisor drives
+    # virtio-blk-device and virtio-net-device in the same slots) are what the hypervisor drives;
+    # requests split into parts too (blkbig)
     require_qemu()
     firmware = require_opensbi()
     disk0, disk1 = image(tmp_path / "q0.img", "8M", 0), image(tmp_path / "q1.img", "1M", 1)
+    big = image(tmp_path / "big.img", "8M", 0)
     read_only_before = disk1.read_bytes()
     runs = {
         "blk": f"{vm_guest('blk', virt)},virt={virt},drive={disk0},drive={disk1},readonly=on",
         "net": f"{vm_guest('net', virt)},virt={virt},netdev=h0,netdev=h0",
+        "blkbig": f"{vm_guest('blkbig', virt)},virt={virt},drive={big}",
     }
     for name, spec in runs.items():
         command = export_for_qemu([GuestSpec.parse(spec)], tmp_path / name, str(firmware))
@@ -414,6 +417,7 @@ def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path, virt):
         assert f"hyp: vm 0 ({virt}): status 0 (shutdown)" in qemu.stdout
         assert re.search(r"io_requests [1-9]", qemu.stdout)  # through the hypervisor
     assert disk1.read_bytes() == read_only_before
+    assert big.read_bytes() == native_blkbig[1]
 
 
 @pytest.mark.qemu
