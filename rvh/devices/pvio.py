@@ -315,8 +315,7 @@ class PvioDevice:
             }
 
     def restore_state(self, saved: dict) -> None:
-        """Raises ValueError (or RingError: a ring page that is not RAM) when ``saved`` does
-        not fit this device."""
+        """Raises ValueError when ``saved`` does not fit this device."""
         if int(saved["kind"]) != self.kind or len(saved["rings"]) != self.queue_count:
             raise ValueError(f"{self.name}: saved as another kind of pv device")
         rings: list[Ring | None] = []
@@ -325,7 +324,12 @@ class PvioDevice:
                 rings.append(None)
                 continue
             address, req_cons, rsp_prod, generation, broken = record
-            host = self.memory.host(int(address), RING_ALIGN, write=True)
+            if int(address) % RING_ALIGN:
+                raise ValueError(f"{self.name}: a saved ring is not page aligned")
+            try:
+                host = self.memory.host(int(address), RING_ALIGN, write=True)
+            except RingError as error:
+                raise ValueError(f"{self.name}: a saved ring is not in RAM ({error})") from None
             rings.append(
                 Ring(
                     int(address),
@@ -347,6 +351,8 @@ class PvioDevice:
         """A request from a VM file; one still to be served has its buffer checked to lie in
         guest memory (a refused one may name any length)."""
         request = _request(record)
+        if not (0 <= request.status <= 0xFF and 0 <= request.written <= MASK32):
+            raise ValueError(f"{self.name}: a saved request's status does not fit its slot")
         pending = request.status == PENDING
         if pending and not 0 <= request.host <= len(self.memory.buffer) - request.length:
             raise ValueError(f"{self.name}: a saved request's buffer is not in memory")

@@ -470,6 +470,9 @@ def test_restoring_pv_state_that_does_not_fit_is_refused(tmp_path):
     net_state["device"]["buffers"] = [[0, RvhPvioOp.RECEIVE, 0, MEMORY * 2, 64, S.PENDING, 0, ""]]
     with pytest.raises(ValueError, match="buffer is not in memory"):
         other.pv_devices[1].restore_state(net_state)
+    blk_state["rings"][0][0] = RAM_BASE + MEMORY  # past the end of RAM
+    with pytest.raises(ValueError, match="a saved ring is not in RAM"):
+        other.pv_devices[0].restore_state(blk_state)
 
 
 def test_receive_buffers_and_waiting_frames_survive_save_and_restore(tmp_path):
