@@ -127,6 +127,7 @@ struct vio_dev {
     uint32_t status, isr;
     uint32_t generation;                /* resets so far: stale completions are dropped */
     int broken;                         /* DEVICE_NEEDS_RESET: the VM's rings are not touched */
+    uint32_t gathered;                  /* readable bytes the last GATHER walk copied */
     struct vio_queue queues[VIO_QUEUES];
 };
 

@@ -160,6 +160,8 @@ static int walk_chain(struct vio_dev *dev, unsigned qi, uint16_t head, enum walk
     unsigned long last_writable = 0;            /* host address of the last writable byte */
     unsigned index = head, seen = 0;
     const struct virtq_desc *table = q->hdesc;  /* the queue's, or an indirect table */
+    if (mode == GATHER)
+        dev->gathered = 0;
     unsigned table_size = q->num, limit = q->num;
     int indirect = 0;
     if (index >= q->num) {
@@ -212,6 +214,7 @@ static int walk_chain(struct vio_dev *dev, unsigned qi, uint16_t head, enum walk
             }
             if (mode == GATHER && d.len && r + d.len <= capacity) {
                 memcpy(buffer + r, (const void *)host, d.len);
+                dev->gathered = (uint32_t)(r + d.len);
                 vm->stats[HYP_STAT_IO_COPIES]++;
                 vm->stats[HYP_STAT_IO_BYTES] += d.len;
             } else if (mode == GATHER_RANGE && d.len && count && r + d.len > skip) {
@@ -318,7 +321,7 @@ enum split_result { SPLIT_BROKEN = -1, SPLIT_WAITS, SPLIT_SUBMITTED, SPLIT_REFUS
  * queued at once (so it waits until that many slots are free); vio_host_complete answers the
  * VM's request when the last part completes.  Anything else is refused. */
 static enum split_result forward_split(struct vio_dev *dev, unsigned qi, uint16_t head,
-                                       uint32_t readable, uint32_t writable)
+                                       uint32_t readable, uint32_t writable, int gathered_in)
 {
     struct host_queue *hq = &dev->host.queues[qi];
     struct virtio_blk_req_hdr header;
@@ -354,9 +357,14 @@ static enum split_result forward_split(struct vio_dev *dev, unsigned qi, uint16_
         if (header.type == VIRTIO_BLK_T_OUT) {
             slot->readable = (uint32_t)sizeof header + length;
             slot->writable = 1;
-            if (walk_chain(dev, qi, head, GATHER_RANGE, slot->bounce + sizeof header, 0, length,
-                           (uint32_t)sizeof header + offset, &r, &w) < 0 ||
-                r != readable || w != writable) {
+            /* the first part may be in place already: the walk that found the chain too large
+             * copied into this bounce buffer until it overflowed (the later parts' walks check
+             * that the chain did not change) */
+            int in_place = k == 0 && s == gathered_in && dev->gathered >= slot->readable;
+            if (!in_place &&
+                (walk_chain(dev, qi, head, GATHER_RANGE, slot->bounce + sizeof header, 0, length,
+                            (uint32_t)sizeof header + offset, &r, &w) < 0 ||
+                 r != readable || w != writable)) {
                 /* the VM rewrote the chain meanwhile: nothing of it goes to the machine */
                 for (unsigned i = 0; i <= k; i++) {
                     hq->slots[taken[i]].busy = 0;
@@ -412,7 +420,7 @@ static void forward(struct vio_dev *dev, unsigned qi)
                 break;
             if (dev->host.device_id == VIRTIO_ID_BLOCK) {
                 enum split_result split = forward_split(dev, qi, (uint16_t)head, slot->readable,
-                                                        slot->writable);
+                                                        slot->writable, s);
                 if (split == SPLIT_BROKEN || split == SPLIT_WAITS)
                     break;
                 submitted |= split == SPLIT_SUBMITTED;
