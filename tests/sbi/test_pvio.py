@@ -613,7 +613,17 @@ def test_hostile_rings_get_statuses_never_an_exception(hostile, requests, jump):
         for index in range(req_prod):
             op, address, length, sector = requests[index]
             assert response(machine, ring, index)[1] == expected_status(op, address, length, sector)
-        assert u32(machine, ring + RvhPvioRing.ERROR) == 0
+        # the header is the guest's memory: a READ into the ring page itself may fill its
+        # ERROR word with disk data (the responses, posted after the data, still stand)
+        read_into_ring = any(
+            op == RvhPvioOp.READ
+            and expected_status(op, address, length, sector) == S.OK
+            and address < ring + 4096
+            and ring < address + length
+            for op, address, length, sector in requests[:req_prod]
+        )
+        if not read_into_ring:
+            assert u32(machine, ring + RvhPvioRing.ERROR) == 0
     elif req_prod > RVH_PVIO_RING_SLOTS:
         assert u32(machine, ring + RvhPvioRing.ERROR) == RvhPvioRingError.INDEX
         assert u32(machine, ring + RvhPvioRing.RSP_PROD) == 0
