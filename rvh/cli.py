@@ -166,9 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--io-timing",
         choices=("host", "virtual"),
         default="host",
-        help="when virtio-blk requests complete: when the host's I/O is done (host, the "
-        "default) or a fixed virtual delay after the notify (virtual: runs with disks repeat "
-        "instruction for instruction)",
+        help="when disk requests (virtio-blk, pv) complete: when the host's I/O is done (host, "
+        "the default) or a fixed virtual delay after the notify (virtual: runs with disks "
+        "repeat instruction for instruction)",
     )
     run.add_argument(
         "--realtime",

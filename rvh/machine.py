@@ -186,7 +186,8 @@ class Machine:
             )
         self._wake = trio.Event()
         self.virtio: list[VirtioMmioDevice] = []
-        self.virtual_io_devices: list[VirtioMmioDevice] = []
+        self.virtual_io_devices: list[VirtioMmioDevice | PvioBlk] = []
+        self.virtual_pv_devices: list[PvioBlk] = []  # of those, the pv disks (kicked by NOTIFY)
         self.pvio: PvioHost | None = None  # the platform I/O extension's devices (if=pv)
         self._attach_virtio()
         self.iommu: Iommu | None = None
@@ -330,6 +331,13 @@ class Machine:
             self.bus.attach(C.VIRTIO_BASE + C.VIRTIO_SIZE * slot, C.VIRTIO_SIZE, device)
         self.virtio = devices
         self.pvio = PvioHost(pv_devices, self.bus) if pv_devices else None
+        self.virtual_pv_devices = []
+        if cfg.io_timing == "virtual":
+            for pv_device in pv_devices:
+                if isinstance(pv_device, PvioBlk):
+                    pv_device.virtual_timing = True
+                    self.virtual_pv_devices.append(pv_device)
+            self.virtual_io_devices.extend(self.virtual_pv_devices)
 
     def _pv_common(self, name: str, position: int) -> dict[str, object]:
         """What every pv device gets: its number, name and completion interrupt (an edge on
@@ -718,6 +726,9 @@ class Machine:
                     if self.exit_status is not None or self.reset_requested:
                         return await self._run_harts() if self.reset_requested else None
                     kicked = self.pvio is not None and self.pvio.kicked
+                    if kicked and self.virtual_pv_devices:
+                        for pv_device in self.virtual_pv_devices:
+                            pv_device.virtual_kick(int(hart.state[L.TIME_NS]))
                     if busy or kicked or isinstance(device, VirtioMmioDevice):
                         if kicked:
                             self.pvio.kicked = False  # type: ignore[union-attr]

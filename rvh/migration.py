@@ -132,6 +132,8 @@ class Outgoing:
                 device.image.close()
             elif isinstance(device, VirtioNet):
                 device.backend.close()
+        for pv_device in self.machine.pv_devices:
+            pv_device.close()  # its image or its link, as above
         await self._send(b"DONE", prefix)
         assert self.stream is not None
         await self.stream.aclose()

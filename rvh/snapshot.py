@@ -239,20 +239,19 @@ def _devices(machine: Machine) -> dict[str, Any]:
         "virtio": [{"name": device.name, **device.save_state()} for device in machine.virtio],
         "hubs": {name: hub.frames for name, hub in machine.hubs.items()},
         "iommu": machine.iommu.save_state() if machine.iommu is not None else None,
+        # the platform I/O extension's devices (if=pv): rings, and what is taken and unanswered
+        "pvio": [{"name": device.name, **device.save_state()} for device in machine.pv_devices],
     }
 
 
 def _disks(machine: Machine) -> list[dict[str, Any]]:
+    from rvh.devices.pvio import PvioBlk
     from rvh.devices.virtio import VirtioBlk
     from rvh.devices.virtio.overlay import OverlayImage, overlay_digest
 
-    if machine.pvio is not None:
-        # the rings' positions and the requests in flight live in the pv devices, which the
-        # VM file does not describe yet: refuse rather than save a VM that would lose them
-        raise SnapshotWriteError("--save: a machine with pv devices (if=pv) cannot be saved yet")
     disks = []
-    for device in machine.virtio:
-        if isinstance(device, VirtioBlk):
+    for device in [*machine.virtio, *machine.pv_devices]:
+        if isinstance(device, VirtioBlk | PvioBlk):
             image = device.image
             disk: dict[str, Any] = {
                 "device": device.name,
@@ -655,6 +654,11 @@ def _apply(machine: Machine, vm: VmFile) -> None:
         raise ValueError("virtio devices do not match the configuration")
     for device, saved in zip(machine.virtio, saved_virtio, strict=True):
         device.restore_state(saved)
+    saved_pvio = devices.get("pvio", [])
+    if [d["name"] for d in saved_pvio] != [d.name for d in machine.pv_devices]:
+        raise ValueError("pv devices do not match the configuration")
+    for pv_device, saved in zip(machine.pv_devices, saved_pvio, strict=True):
+        pv_device.restore_state(saved)
     for name, frames in devices["hubs"].items():
         if name in machine.hubs:
             machine.hubs[name].frames = int(frames)
@@ -748,6 +752,8 @@ def _make_clone(vm: VmFile, config: C.MachineConfig, clone: int) -> None:
 def _close(machine: Machine) -> None:
     for device in machine.virtio:
         device.close()
+    for pv_device in machine.pv_devices:
+        pv_device.close()
 
 
 # ---- snapshot info -----------------------------------------------------------------------
@@ -804,6 +810,24 @@ def describe(vm: VmFile) -> list[str]:
                 f"sha256 {disk['sha256'][:16]}...)"
             )
         lines.append(f"{device['name']}:".ljust(13) + text)
+    for device in devices.get("pvio", []):
+        attached = sum(ring is not None for ring in device["rings"])
+        own = device["device"]
+        text = f"pv, {attached} of {len(device['rings'])} rings attached"
+        if own.get("virtual_pending"):
+            text += f", {_count(len(own['virtual_pending']), 'batch', 'batches')} due"
+        if "buffers" in own:
+            text += (
+                f", {_count(len(own['buffers']), 'receive buffer')} offered, "
+                f"{_count(len(own['backlog']), 'frame')} waiting"
+            )
+        disk = disks.get(device["name"])
+        if disk is not None:
+            text += (
+                f", disk {disk['path']} ({format_size(disk['size'])}, "
+                f"sha256 {disk['sha256'][:16]}...)"
+            )
+        lines.append(f"{device['name']}:".ljust(13) + text)
     iommu = devices.get("iommu")
     if iommu is not None:
         registers = iommu["registers"]
@@ -822,6 +846,10 @@ def describe(vm: VmFile) -> list[str]:
         f"  RAM   pages {len(vm.memory):>10,} bytes at {vm.file_bytes - len(vm.memory):#x}"
     )
     return lines
+
+
+def _count(number: int, one: str, many: str = "") -> str:
+    return f"{number} {one if number == 1 else many or one + 's'}"
 
 
 def _boot_text(boot: dict[str, Any]) -> str:

@@ -42,8 +42,11 @@ static int open_queue(struct host_dev *h, unsigned index)
     q->avail_idx = q->last_used = 0;
     q->free_slots = HOST_SLOTS;
     q->held_head = q->held_count = 0;
-    for (unsigned s = 0; s < HOST_SLOTS; s++)
+    for (unsigned s = 0; s < HOST_SLOTS; s++) {
         q->slots[s].busy = 0;
+        q->slots[s].group = NO_GROUP;
+        q->groups[s].busy = 0;
+    }
     *reg(h, VIRTIO_MMIO_QUEUE_NUM) = q->size;
     unsigned long desc = (unsigned long)q->desc, avail = (unsigned long)q->avail,
                   used = (unsigned long)q->used;
@@ -126,6 +129,7 @@ int host_slot_take(struct host_queue *q)
     for (unsigned s = 0; s < HOST_SLOTS; s++) {
         if (!q->slots[s].busy) {
             q->slots[s].busy = 1;
+            q->slots[s].group = NO_GROUP;           /* a whole request, unless split */
             q->free_slots--;
             return (int)s;
         }

@@ -36,15 +36,37 @@
 #define HOST_QUEUES         2       /* blk: 1 request queue; net: receiveq 0, transmitq 1 */
 #define HOST_SLOTS          16      /* requests in flight per queue */
 #define HOST_QUEUE_SIZE     (2 * HOST_SLOTS)    /* slot i uses descriptors 2i and 2i + 1 */
-#define BLK_BOUNCE          (128 * 1024 + 4096) /* a 128 KiB request with header and status */
+#define BLK_PART_DATA       (128 * 1024)        /* data bytes of one machine disk request */
+#define BLK_BOUNCE          (BLK_PART_DATA + 4096) /* a 128 KiB request with header and status */
 #define NET_BOUNCE          2048                /* 12-byte header + 1514-byte frame */
+/* A VM's READ or WRITE larger than a bounce buffer is split into machine requests of
+ * BLK_PART_DATA bytes each, all in flight at once: at most HOST_SLOTS of them.  The VM's disk
+ * advertises limits within that (5.2.4 seg_max, size_max: seg_max x size_max <= BLK_MAX_DATA);
+ * a driver keeping to them never has a request refused. */
+#define BLK_MAX_DATA        (HOST_SLOTS * BLK_PART_DATA)
+#define VIO_BLK_SEG_MAX     (VIO_QUEUE_NUM_MAX - 2)  /* a chain of the largest queue, less the
+                                                        header and status descriptors */
+#define VIO_BLK_SIZE_MAX    8192
+#define NO_GROUP            0xff
 
 struct host_slot {
     uint8_t *bounce;
     uint32_t readable, writable;    /* bytes of the request in bounce: readable first */
     uint16_t guest_head;            /* the VM's chain it stands for */
     uint8_t busy;
+    uint8_t group, part;            /* a part of a split request: its group and number */
+    uint32_t offset;                /* a part's: where its data lies in the VM's request */
     uint32_t generation;            /* the VM device's reset count when it was queued */
+};
+
+/* A VM disk request split into parts; answered when the last part completes, with the
+ * status of the first part (in disk order) that failed. */
+struct host_group {
+    uint16_t guest_head;
+    uint8_t busy, parts_left;
+    uint8_t status, status_part;
+    uint32_t data_len;              /* bytes the parts read into the VM's chain */
+    uint32_t generation;
 };
 
 struct host_queue {
@@ -58,6 +80,7 @@ struct host_queue {
     /* receiveq: filled buffers the VM had no chain for yet, oldest first */
     uint16_t held[HOST_SLOTS], held_len[HOST_SLOTS];
     unsigned held_head, held_count;
+    struct host_group groups[HOST_SLOTS];   /* disk requests split into parts */
 };
 
 struct host_dev {
@@ -104,6 +127,7 @@ struct vio_dev {
     uint32_t status, isr;
     uint32_t generation;                /* resets so far: stale completions are dropped */
     int broken;                         /* DEVICE_NEEDS_RESET: the VM's rings are not touched */
+    uint32_t gathered;                  /* readable bytes the last GATHER walk copied */
     struct vio_queue queues[VIO_QUEUES];
 };
 

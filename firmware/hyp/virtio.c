@@ -26,6 +26,11 @@
 #define VIRTIO_VENDOR_QEMU  0x554d4551u     /* what empty slots answer, as on QEMU */
 #define VIRTIO_BLK_S_IOERR  1
 
+_Static_assert((uint64_t)VIO_BLK_SEG_MAX * VIO_BLK_SIZE_MAX <= BLK_MAX_DATA,
+               "the VM's disk advertises no more than the hypervisor serves");
+_Static_assert(VIO_BLK_SIZE_MAX % VIRTIO_BLK_SECTOR == 0 && BLK_PART_DATA % VIRTIO_BLK_SECTOR == 0,
+               "parts split at sector boundaries");
+
 static struct vio_dev devices[HYP_MAX_VMS][VIRTIO_SLOTS];
 static unsigned device_count[HYP_MAX_VMS];
 static uint32_t machine_slots[HYP_MAX_VMS][VIRTIO_SLOTS];
@@ -91,6 +96,8 @@ int vio_init(unsigned long hartid)
             if (host_virtio_open(&dev->host, slot) < 0)
                 return -1;
             dev->offered = dev->host.features | VIO_RING_FEATURES;
+            if (dev->host.device_id == VIRTIO_ID_BLOCK)  /* the hypervisor's limits (vio.h) */
+                dev->offered |= VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX);
         }
     }
     for (unsigned v = 0; v < hyp_nvms; v++)
@@ -134,17 +141,18 @@ static void device_error(struct vio_dev *dev, unsigned queue, const char *what, 
 
 /* ---- the VM's rings ---- */
 
-enum walk_mode { GATHER, SCATTER, MEASURE, LAST_BYTE };
+enum walk_mode { GATHER, GATHER_RANGE, SCATTER, MEASURE, LAST_BYTE };
 
 /* Walk the chain at `head` of the VM's queue, checking every descriptor.  GATHER copies the
  * device-readable bytes into `buffer` (`capacity` bytes, which must hold the writable ones
- * too); SCATTER copies `count` bytes from `buffer` into the device-writable ones; LAST_BYTE
- * writes buffer[0] into the last writable byte; every mode sets *readable and *writable.
- * Returns 0, 1 when GATHER finds the chain larger than `capacity`, or -1 (device_error
- * called). */
+ * too); GATHER_RANGE copies `count` device-readable bytes from the `skip`-th on; SCATTER
+ * copies `count` bytes from `buffer` into the device-writable ones from the `skip`-th on;
+ * LAST_BYTE writes buffer[0] into the last writable byte; every mode sets *readable and
+ * *writable.  Returns 0, 1 when GATHER finds the chain larger than `capacity`, or -1
+ * (device_error called). */
 static int walk_chain(struct vio_dev *dev, unsigned qi, uint16_t head, enum walk_mode mode,
-                      uint8_t *buffer, uint32_t capacity, uint32_t count, uint32_t *readable,
-                      uint32_t *writable)
+                      uint8_t *buffer, uint32_t capacity, uint32_t count, uint32_t skip,
+                      uint32_t *readable, uint32_t *writable)
 {
     struct vio_queue *q = &dev->queues[qi];
     struct vm *vm = dev->vm;
@@ -152,6 +160,8 @@ static int walk_chain(struct vio_dev *dev, unsigned qi, uint16_t head, enum walk
     unsigned long last_writable = 0;            /* host address of the last writable byte */
     unsigned index = head, seen = 0;
     const struct virtq_desc *table = q->hdesc;  /* the queue's, or an indirect table */
+    if (mode == GATHER)
+        dev->gathered = 0;
     unsigned table_size = q->num, limit = q->num;
     int indirect = 0;
     if (index >= q->num) {
@@ -160,7 +170,7 @@ static int walk_chain(struct vio_dev *dev, unsigned qi, uint16_t head, enum walk
     }
     for (;;) {
         struct virtq_desc d = table[index];         /* one copy: the VM may change it meanwhile */
-        unsigned long host;
+        unsigned long host = 0;
         if (++seen > limit) {
             device_error(dev, qi, "descriptor chain at head %u loops (%u descriptors)", head, seen);
             return -1;
@@ -185,9 +195,10 @@ static int walk_chain(struct vio_dev *dev, unsigned qi, uint16_t head, enum walk
             return -1;
         }
         if (d.flags & VIRTQ_DESC_F_WRITE) {
-            if (mode == SCATTER && d.len && count) {
-                uint32_t n = d.len < count ? d.len : count;
-                memcpy((void *)host, buffer + w, n);
+            if (mode == SCATTER && d.len && count && w + d.len > skip) {
+                uint32_t from = skip > w ? (uint32_t)(skip - w) : 0;    /* into this one */
+                uint32_t n = d.len - from < count ? d.len - from : count;
+                memcpy((void *)(host + from), buffer + (w + from - skip), n);
                 vm->stats[HYP_STAT_IO_COPIES]++;
                 vm->stats[HYP_STAT_IO_BYTES] += n;
                 count -= n;
@@ -203,8 +214,16 @@ static int walk_chain(struct vio_dev *dev, unsigned qi, uint16_t head, enum walk
             }
             if (mode == GATHER && d.len && r + d.len <= capacity) {
                 memcpy(buffer + r, (const void *)host, d.len);
+                dev->gathered = (uint32_t)(r + d.len);
                 vm->stats[HYP_STAT_IO_COPIES]++;
                 vm->stats[HYP_STAT_IO_BYTES] += d.len;
+            } else if (mode == GATHER_RANGE && d.len && count && r + d.len > skip) {
+                uint32_t from = skip > r ? (uint32_t)(skip - r) : 0;
+                uint32_t n = d.len - from < count ? d.len - from : count;
+                memcpy(buffer + (r + from - skip), (const void *)(host + from), n);
+                vm->stats[HYP_STAT_IO_COPIES]++;
+                vm->stats[HYP_STAT_IO_BYTES] += n;
+                count -= n;
             }
             r += d.len;
         }
@@ -276,21 +295,102 @@ static int next_available(struct vio_dev *dev, unsigned qi)
     return q->havail[2 + q->last_avail % q->num];
 }
 
-/* A request larger than a bounce buffer: a disk request completes with IOERR in its last
- * writable byte (its status byte), a frame to send is dropped; counted as io_errors. */
-static void refuse_request(struct vio_dev *dev, unsigned qi, uint16_t head, uint32_t writable)
+/* A request larger than the hypervisor serves: a disk request completes with IOERR in its
+ * last writable byte (its status byte), a frame to send is dropped; counted as io_errors. */
+static void refuse_request(struct vio_dev *dev, unsigned qi, uint16_t head, uint32_t writable,
+                           uint32_t limit)
 {
     uint8_t status = VIRTIO_BLK_S_IOERR;
     uint32_t r, w;
     dev->vm->stats[HYP_STAT_IO_ERRORS]++;
     printf("hyp: %s: virtio slot %u: a request of more than %u bytes refused\n", dev->vm->name,
-           dev->vm_slot, dev->host.bounce_size);
+           dev->vm_slot, limit);
     if (dev->host.device_id == VIRTIO_ID_BLOCK && writable) {
-        if (walk_chain(dev, qi, head, LAST_BYTE, &status, 0, 0, &r, &w) == 0)
+        if (walk_chain(dev, qi, head, LAST_BYTE, &status, 0, 0, 0, &r, &w) == 0)
             push_used(dev, qi, head, 1);
         return;
     }
     push_used(dev, qi, head, 0);
+}
+
+enum split_result { SPLIT_BROKEN = -1, SPLIT_WAITS, SPLIT_SUBMITTED, SPLIT_REFUSED };
+
+/* A disk request larger than a bounce buffer (`readable` and `writable` bytes): a READ or
+ * WRITE of up to BLK_MAX_DATA bytes becomes one machine request per BLK_PART_DATA bytes of
+ * it, each with the header's sector moved on, its data and a status byte of its own, all
+ * queued at once (so it waits until that many slots are free); vio_host_complete answers the
+ * VM's request when the last part completes.  Anything else is refused. */
+static enum split_result forward_split(struct vio_dev *dev, unsigned qi, uint16_t head,
+                                       uint32_t readable, uint32_t writable, int gathered_in)
+{
+    struct host_queue *hq = &dev->host.queues[qi];
+    struct virtio_blk_req_hdr header;
+    uint32_t r, w, data = 0;
+    if (walk_chain(dev, qi, head, GATHER_RANGE, (uint8_t *)&header, 0, sizeof header, 0, &r,
+                   &w) < 0)
+        return SPLIT_BROKEN;
+    if (header.type == VIRTIO_BLK_T_IN && readable == sizeof header)
+        data = writable - 1;
+    else if (header.type == VIRTIO_BLK_T_OUT && writable == 1)
+        data = readable - (uint32_t)sizeof header;
+    if (!data || data > BLK_MAX_DATA) {
+        consumed(dev, qi);
+        refuse_request(dev, qi, head, writable, BLK_MAX_DATA + (uint32_t)sizeof header + 1);
+        return SPLIT_REFUSED;
+    }
+    unsigned parts = (data + BLK_PART_DATA - 1) / BLK_PART_DATA, g = 0;
+    if (hq->free_slots < parts)
+        return SPLIT_WAITS;                     /* a completion calls forward again */
+    while (hq->groups[g].busy)                  /* a free one exists: fewer groups than slots */
+        g++;
+    struct host_group *group = &hq->groups[g];
+    int taken[HOST_SLOTS];
+    for (unsigned k = 0; k < parts; k++) {
+        int s = host_slot_take(hq);
+        struct host_slot *slot = &hq->slots[s];
+        uint32_t offset = k * BLK_PART_DATA;
+        uint32_t length = data - offset < BLK_PART_DATA ? data - offset : BLK_PART_DATA;
+        struct virtio_blk_req_hdr *part = (struct virtio_blk_req_hdr *)slot->bounce;
+        taken[k] = s;
+        *part = header;
+        part->sector = header.sector + offset / VIRTIO_BLK_SECTOR;
+        if (header.type == VIRTIO_BLK_T_OUT) {
+            slot->readable = (uint32_t)sizeof header + length;
+            slot->writable = 1;
+            /* the first part may be in place already: the walk that found the chain too large
+             * copied into this bounce buffer until it overflowed (the later parts' walks check
+             * that the chain did not change) */
+            int in_place = k == 0 && s == gathered_in && dev->gathered >= slot->readable;
+            if (!in_place &&
+                (walk_chain(dev, qi, head, GATHER_RANGE, slot->bounce + sizeof header, 0, length,
+                            (uint32_t)sizeof header + offset, &r, &w) < 0 ||
+                 r != readable || w != writable)) {
+                /* the VM rewrote the chain meanwhile: nothing of it goes to the machine */
+                for (unsigned i = 0; i <= k; i++) {
+                    hq->slots[taken[i]].busy = 0;
+                    hq->free_slots++;
+                }
+                device_error(dev, qi, "request at head %u changed while it was taken", head, 0);
+                return SPLIT_BROKEN;
+            }
+        } else {
+            slot->readable = (uint32_t)sizeof header;
+            slot->writable = length + 1;
+        }
+        slot->group = (uint8_t)g;
+        slot->part = (uint8_t)k;
+        slot->offset = offset;
+        slot->guest_head = head;
+        slot->generation = dev->generation;
+    }
+    *group = (struct host_group){ .guest_head = head, .busy = 1, .parts_left = (uint8_t)parts,
+                                  .status = VIRTIO_BLK_S_OK, .status_part = NO_GROUP,
+                                  .generation = dev->generation };
+    consumed(dev, qi);
+    dev->vm->stats[HYP_STAT_IO_REQUESTS]++;
+    for (unsigned k = 0; k < parts; k++)
+        host_submit(&dev->host, qi, (unsigned)taken[k]);
+    return SPLIT_SUBMITTED;
 }
 
 /* Queue the VM's new chains on the machine device, while it has room (a completion resumes). */
@@ -305,7 +405,7 @@ static void forward(struct vio_dev *dev, unsigned qi)
         int s = host_slot_take(hq);
         struct host_slot *slot = &hq->slots[s];
         int rc = walk_chain(dev, qi, (uint16_t)head, GATHER, slot->bounce, dev->host.bounce_size, 0,
-                            &slot->readable, &slot->writable);
+                            0, &slot->readable, &slot->writable);
         if (rc >= 0 && dev->host.device_id == VIRTIO_ID_BLOCK &&
             (slot->readable < 16 || slot->writable < 1)) {
             /* 5.2.6: a disk request has a 16-byte header and a status byte; the machine device
@@ -318,8 +418,16 @@ static void forward(struct vio_dev *dev, unsigned qi)
             hq->free_slots++;
             if (rc < 0)
                 break;
+            if (dev->host.device_id == VIRTIO_ID_BLOCK) {
+                enum split_result split = forward_split(dev, qi, (uint16_t)head, slot->readable,
+                                                        slot->writable, s);
+                if (split == SPLIT_BROKEN || split == SPLIT_WAITS)
+                    break;
+                submitted |= split == SPLIT_SUBMITTED;
+                continue;
+            }
             consumed(dev, qi);
-            refuse_request(dev, qi, (uint16_t)head, slot->writable);
+            refuse_request(dev, qi, (uint16_t)head, slot->writable, dev->host.bounce_size);
             continue;
         }
         consumed(dev, qi);
@@ -346,7 +454,7 @@ static void deliver_frames(struct vio_dev *dev)
             if (head < 0)
                 return;
             uint32_t r, w;
-            if (walk_chain(dev, 0, (uint16_t)head, MEASURE, 0, ~0u, 0, &r, &w) < 0)
+            if (walk_chain(dev, 0, (uint16_t)head, MEASURE, 0, ~0u, 0, 0, &r, &w) < 0)
                 return;
             if (r) {
                 device_error(dev, 0, "receive chain at head %u has device-readable bytes", (unsigned)head, 0);
@@ -359,7 +467,8 @@ static void deliver_frames(struct vio_dev *dev)
                     hq->slots[s].bounce[10] = 1;
                     hq->slots[s].bounce[11] = 0;
                 }
-                if (walk_chain(dev, 0, (uint16_t)head, SCATTER, hq->slots[s].bounce, ~0u, len, &r, &w) < 0)
+                if (walk_chain(dev, 0, (uint16_t)head, SCATTER, hq->slots[s].bounce, ~0u, len, 0, &r,
+                               &w) < 0)
                     return;
                 consumed(dev, 0);
                 dev->vm->stats[HYP_STAT_IO_REQUESTS]++;
@@ -375,11 +484,47 @@ static void deliver_frames(struct vio_dev *dev)
     }
 }
 
+/* A part of a split disk request completed (`len`: the machine's used length, data and
+ * status): a READ's data into the VM's chain at the part's place; the VM's request is
+ * answered with the last part. */
+static void complete_part(struct vio_dev *dev, unsigned qi, struct host_slot *slot, uint32_t len)
+{
+    struct host_group *group = &dev->host.queues[qi].groups[slot->group];
+    int live = group->generation == dev->generation && queue_live(dev, qi);
+    uint8_t status = len ? slot->bounce[slot->readable + slot->writable - 1] : VIRTIO_BLK_S_IOERR;
+    uint32_t r, w;
+    if (status != VIRTIO_BLK_S_OK && slot->part < group->status_part) {
+        group->status = status;                 /* the first error, in the request's order */
+        group->status_part = slot->part;
+    }
+    uint32_t data = len ? len - 1 : 0;          /* what it read, less its status byte */
+    if (data > slot->writable - 1)
+        data = slot->writable - 1;
+    if (slot->readable == sizeof(struct virtio_blk_req_hdr) && data && live) {
+        if (walk_chain(dev, qi, group->guest_head, SCATTER, slot->bounce + slot->readable,
+                       ~0u, data, slot->offset, &r, &w) < 0)
+            live = 0;
+        group->data_len += data;
+    }
+    if (--group->parts_left)
+        return;
+    group->busy = 0;
+    if (live && walk_chain(dev, qi, group->guest_head, LAST_BYTE, &group->status, 0, 0, 0, &r,
+                           &w) == 0)
+        push_used(dev, qi, group->guest_head, group->data_len + 1);
+}
+
 void vio_host_complete(struct host_dev *h, unsigned qi, unsigned s, uint32_t len)
 {
     struct vio_dev *dev = h->owner;
     struct host_queue *hq = &h->queues[qi];
     struct host_slot *slot = &hq->slots[s];
+    if (slot->group != NO_GROUP) {
+        complete_part(dev, qi, slot, len);
+        slot->busy = 0;
+        hq->free_slots++;
+        return;
+    }
     if (h->device_id == VIRTIO_ID_NET && qi == 0) {
         if (hq->held_count == HOST_SLOTS)
             return;                                 /* cannot happen: one per buffer */
@@ -392,7 +537,7 @@ void vio_host_complete(struct host_dev *h, unsigned qi, unsigned s, uint32_t len
     if (slot->generation == dev->generation && queue_live(dev, qi)) {
         uint32_t n = len < slot->writable ? len : slot->writable, r, w;
         if (walk_chain(dev, qi, slot->guest_head, SCATTER, slot->bounce + slot->readable,
-                       slot->writable, n, &r, &w) == 0)
+                       slot->writable, n, 0, &r, &w) == 0)
             push_used(dev, qi, slot->guest_head, len);
     }
     slot->busy = 0;
@@ -605,6 +750,16 @@ int vio_virtio_access(struct vm *vm, unsigned long offset, int is_store, int wid
             if (dev->host.device_id == VIRTIO_ID_BLOCK && at == VIRTIO_BLK_CFG_WRITEBACK &&
                 width == 1 && dev->driver_features >> VIRTIO_BLK_F_CONFIG_WCE & 1)
                 host_config_write8(&dev->host, at, (uint8_t)*value);
+            return 0;
+        }
+        if (dev->host.device_id == VIRTIO_ID_BLOCK && at >= VIRTIO_BLK_CFG_SIZE_MAX &&
+            at < VIRTIO_BLK_CFG_SEG_MAX + 4) {
+            /* size_max and seg_max are what the hypervisor serves, not the machine device's:
+             * it copies every chain into its own two-descriptor requests (aligned accesses
+             * lie wholly inside these 8 bytes or wholly outside) */
+            uint64_t limits = VIO_BLK_SIZE_MAX | (uint64_t)VIO_BLK_SEG_MAX << 32;
+            unsigned shift = 8 * (at - VIRTIO_BLK_CFG_SIZE_MAX);
+            *value = width == 8 ? limits : (limits >> shift) & ((1UL << (8 * width)) - 1);
             return 0;
         }
         if (width == 8)

@@ -21,7 +21,8 @@ TEST_NAME("hyp/ringhostile");
 
 #define SECTOR      VIRTIO_BLK_SECTOR
 #define QSIZE       16
-#define BIG         (256 * 1024)    /* more than the hypervisor's bounce buffers hold */
+/* more than the hypervisor serves in one disk request (16 machine requests of 128 KiB) */
+#define BIG         (2 * 1024 * 1024 + 4096)
 
 static struct virtio_dev dev;
 static struct virtq *q;

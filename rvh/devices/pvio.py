@@ -33,7 +33,12 @@ from dataclasses import dataclass
 import trio
 
 from rvh.bus import Bus
-from rvh.devices.virtio.blk import SECTOR_SIZE, BlockImage
+from rvh.devices.virtio.blk import (
+    SECTOR_SIZE,
+    VIRTUAL_LATENCY_NS,
+    VIRTUAL_NS_PER_BYTE,
+    BlockImage,
+)
 from rvh.devices.virtio.netdev import (
     ABSENT,
     ACCEPTING,
@@ -98,6 +103,33 @@ class Request:
     status: int = PENDING
     written: int = 0  # the response's length: bytes the platform wrote or took
     error: str = ""
+
+
+def _request_record(request: Request) -> list[object]:
+    return [
+        request.index,
+        request.op,
+        request.sector,
+        request.host,
+        request.length,
+        request.status,
+        request.written,
+        request.error,
+    ]
+
+
+def _request(record: list) -> Request:
+    index, op, sector, host, length, status, written, error = record
+    return Request(
+        int(index) & MASK32,
+        int(op),
+        int(sector),
+        int(host),
+        int(length),
+        int(status),
+        int(written),
+        str(error),
+    )
 
 
 class PvioDevice:
@@ -263,6 +295,75 @@ class PvioDevice:
     def statistics(self) -> dict[str, object]:
         return dict(self.stats)
 
+    # ---- VM files (rvh/snapshot.py) -----------------------------------------------------
+    def save_state(self) -> dict[str, object]:
+        """The rings (where they are, how far the platform got) and the device's own part.
+        The machine saves only when no host I/O is in flight (``busy``)."""
+        with self.lock:
+            rings = [
+                None
+                if ring is None
+                else [ring.address, ring.req_cons, ring.rsp_prod, ring.generation, ring.broken]
+                for ring in self.rings
+            ]
+            return {
+                "kind": int(self.kind),
+                "generation": self._generation,
+                "rings": rings,
+                "stats": dict(self.stats),
+                "device": self.save_device_state(),
+            }
+
+    def restore_state(self, saved: dict) -> None:
+        """Raises ValueError when ``saved`` does not fit this device."""
+        if int(saved["kind"]) != self.kind or len(saved["rings"]) != self.queue_count:
+            raise ValueError(f"{self.name}: saved as another kind of pv device")
+        rings: list[Ring | None] = []
+        for record in saved["rings"]:
+            if record is None:
+                rings.append(None)
+                continue
+            address, req_cons, rsp_prod, generation, broken = record
+            if int(address) % RING_ALIGN:
+                raise ValueError(f"{self.name}: a saved ring is not page aligned")
+            try:
+                host = self.memory.host(int(address), RING_ALIGN, write=True)
+            except RingError as error:
+                raise ValueError(f"{self.name}: a saved ring is not in RAM ({error})") from None
+            rings.append(
+                Ring(
+                    int(address),
+                    host,
+                    int(req_cons) & MASK32,
+                    int(rsp_prod) & MASK32,
+                    int(generation),
+                    bool(broken),
+                )
+            )
+        with self.lock:
+            self._generation = int(saved["generation"])
+            self.rings = rings
+            for key in self.stats:
+                self.stats[key] = int(saved["stats"][key])
+            self.restore_device_state(saved["device"])
+
+    def saved_request(self, record: list) -> Request:
+        """A request from a VM file; one still to be served has its buffer checked to lie in
+        guest memory (a refused one may name any length)."""
+        request = _request(record)
+        if not (0 <= request.status <= 0xFF and 0 <= request.written <= MASK32):
+            raise ValueError(f"{self.name}: a saved request's status does not fit its slot")
+        pending = request.status == PENDING
+        if pending and not 0 <= request.host <= len(self.memory.buffer) - request.length:
+            raise ValueError(f"{self.name}: a saved request's buffer is not in memory")
+        return request
+
+    def save_device_state(self) -> dict[str, object]:
+        return {}
+
+    def restore_device_state(self, saved: dict) -> None:
+        pass
+
 
 class PvioBlk(PvioDevice):
     """A disk: READ, WRITE and FLUSH requests, performed in order, in batches."""
@@ -279,6 +380,10 @@ class PvioBlk(PvioDevice):
         # is running (and a batch that has not started yet sees the new generation and skips)
         self._io_lock = threading.Lock()
         self.stats.update({"read_bytes": 0, "written_bytes": 0, "flushes": 0, "syncs": 0})
+        # --io-timing virtual: the run loop serves the device (virtual_kick, virtual_complete)
+        # and batches complete in order, each at (due ns, generation, its requests)
+        self.virtual_timing = False
+        self._virtual_pending: deque[tuple[int, int, list[Request]]] = deque()
 
     def fill_info(self, record: bytearray) -> None:
         struct.pack_into("<Q", record, RvhPvioInfo.CAPACITY, self.image.sectors)
@@ -317,6 +422,9 @@ class PvioBlk(PvioDevice):
             pass
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        if self.virtual_timing:
+            task_status.started()  # the run loop serves the ring: no task
+            return
         notifier = self.notifiers[0]
         notifier.bind()
         task_status.started()
@@ -338,6 +446,57 @@ class PvioBlk(PvioDevice):
                     ring = self.rings[0]
                     if ring is not None and ring.generation == generation:
                         self.respond(ring, requests)
+
+    # ---- virtual I/O timing: the host I/O at the NOTIFY, the response at a fixed delay ----
+    def virtual_kick(self, now_ns: int) -> None:
+        """After an SBI call at ``now_ns`` (the hart stopped at an instruction boundary): take
+        what a NOTIFY announced and move its data now, so what a write takes from RAM and
+        where a read lands never depend on the host's timing; only the responses wait."""
+        if not self.notifiers[0].take():
+            return
+        with self.lock:
+            ring = self.rings[0]
+            requests = self.take(0)
+            if ring is None or not requests:
+                return
+            generation = ring.generation
+        self._execute(requests, generation)
+        moved = sum(r.written for r in requests if r.op in (RvhPvioOp.READ, RvhPvioOp.WRITE))
+        due = now_ns + VIRTUAL_LATENCY_NS + moved * VIRTUAL_NS_PER_BYTE
+        # responses are posted in ring order: a batch never completes before an earlier one
+        if self._virtual_pending:
+            due = max(due, self._virtual_pending[-1][0])
+        self._virtual_pending.append((due, generation, requests))
+
+    def virtual_due(self) -> int | None:
+        return self._virtual_pending[0][0] if self._virtual_pending else None
+
+    def virtual_complete(self, now_ns: int) -> None:
+        pending = self._virtual_pending
+        while pending and pending[0][0] <= now_ns:
+            _, generation, requests = pending.popleft()
+            with self.lock:
+                ring = self.rings[0]
+                if ring is not None and ring.generation == generation:
+                    self.respond(ring, requests)
+
+    def save_device_state(self) -> dict[str, object]:
+        # virtual timing: batches whose data moved and whose responses are still due
+        return {
+            "virtual_pending": [
+                [due, generation, [_request_record(r) for r in requests]]
+                for due, generation, requests in self._virtual_pending
+            ]
+        }
+
+    def restore_device_state(self, saved: dict) -> None:
+        pending = [
+            (int(due), int(generation), [self.saved_request(r) for r in requests])
+            for due, generation, requests in saved["virtual_pending"]
+        ]
+        if pending and not self.virtual_timing:
+            raise ValueError(f"{self.name}: responses due in virtual time, but host timing")
+        self._virtual_pending = deque(pending)
 
     def _execute(self, requests: list[Request], generation: int) -> None:
         """Host I/O for a batch, in order (a worker thread: touches only the requests, the
@@ -417,6 +576,7 @@ class PvioNet(PvioDevice):
                 "rx_dropped_small_buffer": 0,
             }
         )
+        self._sending = 0  # frames answered on the ring and not yet handed to the link
         backend.attach(self.receive, self.link_state)
 
     def fill_info(self, record: bytearray) -> None:
@@ -491,10 +651,15 @@ class PvioNet(PvioDevice):
                             self.stats["tx_bytes"] += request.length
                     self.respond(ring, requests)
                 backend = self.backend
-                for frame in frames:
-                    if not backend.ready():
-                        await backend.wait_ready()  # a hub holds us back: no frame lost
-                    backend.send(frame)
+                self._sending = len(frames)
+                try:
+                    for frame in frames:
+                        if not backend.ready():
+                            await backend.wait_ready()  # a hub holds us back: no frame lost
+                        backend.send(frame)
+                        self._sending -= 1
+                finally:
+                    self._sending = 0
                 await trio.lowlevel.checkpoint()
 
     async def _receive_worker(self) -> None:
@@ -533,6 +698,27 @@ class PvioNet(PvioDevice):
         self.respond(ring, answered)
         if len(self.backlog) < waiting:
             self.backend.room_available()
+
+    def busy(self) -> bool:
+        # frames the guest was told are sent must reach the link before a save
+        return self._sending > 0 or super().busy()
+
+    def save_device_state(self) -> dict[str, object]:
+        # receive buffers the driver offered and no frame filled yet, and the frames that
+        # arrived before it offered any
+        return {
+            "buffers": [_request_record(request) for request in self.buffers],
+            "backlog": [frame.hex() for frame in self.backlog],
+        }
+
+    def restore_device_state(self, saved: dict) -> None:
+        backlog = [bytes.fromhex(frame) for frame in saved["backlog"]]
+        if len(backlog) > RECEIVE_BACKLOG or any(
+            not MIN_FRAME <= len(frame) <= MAX_FRAME for frame in backlog
+        ):
+            raise ValueError(f"{self.name}: receive backlog does not fit")
+        self.buffers = deque(self.saved_request(record) for record in saved["buffers"])
+        self.backlog = deque(backlog)
 
     def close(self) -> None:
         self.backend.close()

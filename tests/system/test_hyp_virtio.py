@@ -141,6 +141,63 @@ def test_blk_guest_as_a_vm_leaves_the_disk_as_it_does_natively(
         assert iommu["translations"] > 1000 and iommu["faults"] == 0
 
 
+@pytest.fixture(scope="module")
+def native_blkbig(tmp_path_factory):
+    """guests/virtio/blkbig natively: its output, the disk it leaves, the device's counts."""
+    disk = image(tmp_path_factory.mktemp("native-big") / "disk.img", "8M", 0)
+    _, output, machine = run_native(guest("blkbig"), drives=[f"file={disk}"])
+    assert "PASS virtio/blkbig" in output, output[-3000:]
+    assert "seg_max 254, size_max 0" in output  # rvh's device: no limit on a segment
+    return output, disk.read_bytes(), machine.statistics()["virtio"]["virtio-blk0"]
+
+
+BLKBIG_LINES = [
+    "256 KiB at sector 1001 in 8192-byte segments: read, written (pattern 41), read back",
+    "256 KiB at sector 1001 in 262144-byte segments: read, written (pattern 42), read back",
+    "1024 KiB at sector 4093 in 8192-byte segments: read, written (pattern 43), read back",
+    "1024 KiB at sector 4093 in 1048576-byte segments: read, written (pattern 44), read back",
+    "1024 KiB read from sector 15360, 512 KiB past the end: status 1",
+    "blkbig: 13 requests",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("virt", "io", "extensions"), VM_PATHS)
+def test_requests_larger_than_a_bounce_buffer_end_as_they_do_natively(
+    tmp_path, native_blkbig, virt, io, extensions
+):
+    # 256 KiB and 1 MiB reads and writes in one request each: the emulated path splits each
+    # into machine requests of 128 KiB and answers the VM's request when all parts are done
+    native, native_disk, native_counts = native_blkbig
+    disk = image(tmp_path / "vm.img", "8M", 0)
+    result, output, machine, stats = run_vms(
+        f"{vm_guest('blkbig', virt)},virt={virt},drive={disk},io={io}", **hart(extensions)
+    )
+    assert "PASS virtio/blkbig" in output, output[-3000:]
+    assert result.status == 0
+    for line in BLKBIG_LINES:
+        assert line in output and line in native
+    assert disk.read_bytes() == native_disk
+    counts = machine.statistics()["virtio"]["virtio-blk0"]
+    counters = stats[0].counters
+    if io == "passthrough":
+        assert "seg_max 254, size_max 0" in output  # the machine device itself
+        requests = ("reads", "writes", "bytes_read", "bytes_written", "ioerr")
+        assert {key: counts[key] for key in requests} == {
+            key: native_counts[key] for key in requests
+        }
+        return
+    # the VM's disk advertises what the hypervisor serves: 254 segments of 8 KiB (< 2 MiB)
+    assert "seg_max 254, size_max 8192" in output
+    assert counters["io_requests"] == 13 and counters["io_errors"] == 0
+    # per 256 KiB 2 machine requests, per 1 MiB 8: 4 + 16 reads and 2 + 8 writes, twice each,
+    # and the read half past the end: 4 parts that succeed and 4 that fail (the VM's IOERR)
+    assert (native_counts["reads"], native_counts["writes"]) == (8, 4)
+    assert (counts["reads"], counts["writes"]) == (2 * (4 + 16) + 4, 2 * (2 + 8))
+    assert counts["bytes_written"] == native_counts["bytes_written"] == 2 * (256 + 1024) * 1024
+    assert counts["ioerr"] == 4 and native_counts["ioerr"] == 1
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("virt", "extensions"),
@@ -338,16 +395,19 @@ def test_random_rings_get_answers_and_touch_nobody(tmp_path, virt):
 
 @pytest.mark.qemu
 @pytest.mark.parametrize("virt", ["hw", "trap", "pv"])
-def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path, virt):
+def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path, virt, native_blkbig):
     # the same hypervisor, host tree and VMs on QEMU 7.2: its machine virtio devices (QEMU's
-    # virtio-blk-device and virtio-net-device in the same slots) are what the hypervisor drives
+    # virtio-blk-device and virtio-net-device in the same slots) are what the hypervisor drives;
+    # requests split into parts too (blkbig)
     require_qemu()
     firmware = require_opensbi()
     disk0, disk1 = image(tmp_path / "q0.img", "8M", 0), image(tmp_path / "q1.img", "1M", 1)
+    big = image(tmp_path / "big.img", "8M", 0)
     read_only_before = disk1.read_bytes()
     runs = {
         "blk": f"{vm_guest('blk', virt)},virt={virt},drive={disk0},drive={disk1},readonly=on",
         "net": f"{vm_guest('net', virt)},virt={virt},netdev=h0,netdev=h0",
+        "blkbig": f"{vm_guest('blkbig', virt)},virt={virt},drive={big}",
     }
     for name, spec in runs.items():
         command = export_for_qemu([GuestSpec.parse(spec)], tmp_path / name, str(firmware))
@@ -357,6 +417,7 @@ def test_the_emulated_path_drives_qemus_virtio_devices_too(tmp_path, virt):
         assert f"hyp: vm 0 ({virt}): status 0 (shutdown)" in qemu.stdout
         assert re.search(r"io_requests [1-9]", qemu.stdout)  # through the hypervisor
     assert disk1.read_bytes() == read_only_before
+    assert big.read_bytes() == native_blkbig[1]
 
 
 @pytest.mark.qemu

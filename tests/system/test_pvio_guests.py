@@ -1,9 +1,15 @@
 """The pv guests on rvh's built-in SBI: block and network I/O through the platform I/O
 extension (RVH_PVIO) give the results the virtio guests get, with one NOTIFY per batch."""
 
+import re
+import socket
+import subprocess
+import sys
+
 import pytest
 from support import (
     GUESTS,
+    ROOT,
     assert_flushed_writes_kept,
     kill_after_flushes,
     run_sbi_elf,
@@ -235,3 +241,169 @@ def test_io_pv_is_not_exported_for_qemu(tmp_path):
     spec = GuestSpec.parse(f"{virtio_guest('pvblk')},drive=x.img,io=pv")
     with pytest.raises(ConfigError, match="io=pv needs rvh's platform I/O extension"):
         export_for_qemu([spec], tmp_path)
+
+
+# ---- in VM files: saved with requests in flight, restored, migrated -------------------------
+HOST_CLOCK = re.compile(r"^(wall time|speed|restored in):")
+
+
+def rvh(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rvh.cli", *args],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+
+
+def measured(stderr: str) -> list[str]:
+    """--stats without the lines that measure the host."""
+    return [line for line in stderr.splitlines() if not HOST_CLOCK.match(line)]
+
+
+def pvblk_run(how: str, disk0, disk1) -> tuple[str, ...]:
+    """pvblk with virtual I/O timing, natively (if=pv) or as an io=pv VM."""
+    elf = str(virtio_guest("pvblk"))
+    if how == "native":
+        return (
+            "--io-timing", "virtual", "--sbi", elf,
+            "--drive", f"file={disk0},if=pv", "--drive", f"file={disk1},if=pv,readonly=on",
+        )  # fmt: skip
+    return (
+        "--io-timing", "virtual", "--hyp", "--guest",
+        f"{elf},drive={disk0},drive={disk1},readonly=on,io=pv,virt={how}",
+    )  # fmt: skip
+
+
+def first_batch_step(how: str, disk0, disk1) -> int:
+    """The instruction at which pv-blk1's first batch (16 reads of 64 KiB) is taken, its
+    responses due about a million ns later: pvblk_run's machine, run here and watched."""
+    from rvh.boot import HypervisorBoot
+    from rvh.config import MachineConfig
+    from rvh.hyp import GuestSpec, attach_vm_devices, host_memory_needed
+    from rvh.machine import Machine
+
+    if how == "native":
+        config = MachineConfig(
+            firmware_traps=True,
+            io_timing="virtual",
+            drives=[f"file={disk0},if=pv", f"file={disk1},if=pv,readonly=on"],
+        )
+        machine = Machine(config, output=lambda data: None)
+        machine.load_sbi_payload(str(virtio_guest("pvblk")))
+    else:
+        specs = [GuestSpec.parse(pvblk_run(how, disk0, disk1)[-1])]
+        config = MachineConfig(memory=host_memory_needed(specs), io_timing="virtual")
+        attach_vm_devices(config, specs)
+        machine = Machine(config, output=lambda data: None)
+        machine.boot(HypervisorBoot(specs))
+    device = machine.pv_devices[1]
+    steps: list[int] = []
+    kick = device.virtual_kick
+
+    def watched(now_ns: int) -> None:
+        kick(now_ns)
+        if device.virtual_due() is not None and not steps:
+            steps.append(machine.steps)
+
+    device.virtual_kick = watched  # type: ignore[method-assign]
+    assert machine.run_sync().status == 0
+    return steps[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["native", "hw", "trap"])
+def test_pv_disks_saved_with_a_batch_due_resume_as_the_uninterrupted_run(tmp_path, how):
+    # with virtual I/O timing the data of a batch moves at its NOTIFY and its responses come
+    # later: the file keeps the rings and the batch due, and the restored run ends as the
+    # uninterrupted one, instruction for instruction (output, --stats) and disk byte for byte
+    whole0 = virtio_image(tmp_path / "whole0.img", "8M", 0)
+    whole1 = virtio_image(tmp_path / "whole1.img", "1M", 1)
+    whole = rvh("run", *pvblk_run(how, whole0, whole1), "--stats")
+    assert whole.returncode == 0, whole.stderr
+    assert "PASS virtio/pvblk" in whole.stdout
+    split0 = virtio_image(tmp_path / "split0.img", "8M", 0)
+    split1 = virtio_image(tmp_path / "split1.img", "1M", 1)
+    # a few instructions on, before the driver waits for the interrupt (in wfi it retires
+    # nothing until the responses come)
+    save_at = first_batch_step(how, split0, split1) + 20
+    assert split0.read_bytes() == whole0.read_bytes()  # the watched run wrote them: again
+    split0 = virtio_image(tmp_path / "split0.img", "8M", 0)
+    vm = tmp_path / "pv.rvh"
+    save = ("--save", str(vm), "--save-at", str(save_at))
+    first = rvh("run", *pvblk_run(how, split0, split1), *save)
+    assert first.returncode == 0, first.stderr
+    info = rvh("snapshot", "info", str(vm))
+    assert info.returncode == 0, info.stderr
+    assert "pv-blk0:     pv, 1 of 1 rings attached, disk " in info.stdout
+    assert f"pv-blk1:     pv, 1 of 1 rings attached, 1 batch due, disk {split1}" in info.stdout
+    rest = rvh("run", "--restore", str(vm), "--stats")
+    assert rest.returncode == 0, rest.stderr
+    assert first.stdout + rest.stdout == whole.stdout
+    assert measured(rest.stderr) == measured(whole.stderr)
+    assert split0.read_bytes() == whole0.read_bytes()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["native", "hw"])
+def test_pv_disks_migrate_and_end_as_the_unmigrated_run(tmp_path, how):
+    whole0 = virtio_image(tmp_path / "whole0.img", "8M", 0)
+    whole1 = virtio_image(tmp_path / "whole1.img", "1M", 1)
+    whole = rvh("run", *pvblk_run(how, whole0, whole1), "--stats")
+    assert whole.returncode == 0, whole.stderr
+    moved0 = virtio_image(tmp_path / "moved0.img", "8M", 0)
+    moved1 = virtio_image(tmp_path / "moved1.img", "1M", 1)
+    address = f"tcp:127.0.0.1:{free_port()}"
+    destination = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", "--incoming", address, "--stats"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    source = rvh(
+        "run", *pvblk_run(how, moved0, moved1), "--migrate-to", address, "--migrate-at", "700000"
+    )
+    arrived, errors = destination.communicate(timeout=600)
+    assert source.returncode == 0 and "migrated to tcp:" in source.stderr, source.stderr
+    assert destination.returncode == 0, errors
+    assert source.stdout + arrived == whole.stdout
+    assert measured(errors) == measured(whole.stderr)
+    assert moved0.read_bytes() == whole0.read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("how", "save_at"), [("native", 3_000_000), ("hw", 4_000_000)])
+def test_pv_nics_saved_with_buffers_and_frames_waiting_deliver_every_frame(tmp_path, how, save_at):
+    # mid-exchange one NIC has receive buffers taken and unanswered, the other frames waiting
+    # for buffers (natively at instruction 3,000,000: 64 of each): both are in the file, and
+    # after the restore every frame arrives (network timing is host time, so the frame counts
+    # are compared, not the instruction counts)
+    elf = str(virtio_guest("pvnet"))
+    if how == "native":
+        run = (
+            "--sbi", elf,
+            "--netdev", "hub,id=h0,if=pv,mac=52:54:00:12:34:01",
+            "--netdev", "hub,id=h0,if=pv,mac=52:54:00:12:34:02",
+        )  # fmt: skip
+    else:
+        run = ("--hyp", "--guest", f"{elf},netdev=h0,netdev=h0,io=pv,virt={how}")
+    vm = tmp_path / "net.rvh"
+    first = rvh("run", *run, "--save", str(vm), "--save-at", str(save_at))
+    assert first.returncode == 0, first.stderr
+    info = rvh("snapshot", "info", str(vm)).stdout
+    held = re.findall(r"pv-net\d: +pv, 2 of 2 rings attached, (\d+) receive buffers? offered, "
+                      r"(\d+) frames? waiting", info)  # fmt: skip
+    assert len(held) == 2, info
+    assert sum(int(buffers) + int(frames) for buffers, frames in held) > 0, info
+    rest = rvh("run", "--restore", str(vm), "--stats")
+    assert rest.returncode == 0, rest.stderr
+    output = first.stdout + rest.stdout
+    assert "PASS virtio/pvnet" in output
+    for line in ("A to B: 0 and 600", "B to A: 600 and 0", "both ways: 600 and 600"):
+        assert f"pvnet: {line} frames" in output
+    assert "hub h0:               2400 frames" in rest.stderr
+    for nic in ("pv-net0", "pv-net1"):
+        found = re.search(rf"{nic}: .* tx (\d+) frames, rx (\d+), 0 dropped", rest.stderr)
+        assert found and found.groups() == ("1200", "1200"), rest.stderr
