@@ -1,7 +1,8 @@
 /*
  * blkbench.c - virtio-blk throughput: sequential reads and writes in 4 KiB
  * and 64 KiB requests over the first 32 MiB of the first read-write disk
- * (made by `mkimage.py bench.img --size 32M --id 2`), PASSES passes each.
+ * (made by `mkimage.py bench.img --size 32M --id 2`), PASSES passes each
+ * (the boot arguments region=BYTES and passes=N change them).
  *
  * Requests are kept in flight up to the queue size (one descriptor each
  * with VIRTIO_F_INDIRECT_DESC, else three: up to a third of the queue).
@@ -26,10 +27,10 @@ TEST_NAME("virtio/blkbench");
 #ifndef BENCH_WAIT
 #define BENCH_WAIT      VIRTIO_WAIT_IRQ
 #endif
-#ifndef PASSES
-#define PASSES          4
-#endif
-#define REGION_BYTES    (32UL << 20)
+/* the boot arguments region=BYTES passes=N size a run (rvh bench overhead --quick) */
+#define DEFAULT_PASSES  4
+#define DEFAULT_REGION  (32UL << 20)
+static unsigned long passes, region_bytes;
 #define SECTOR          VIRTIO_BLK_SECTOR
 #define MAX_INFLIGHT    VQ_MAX_SIZE
 
@@ -152,7 +153,7 @@ static void phase(const char *name, uint32_t type, uint32_t reqlen, unsigned tag
     inflight_max = 0;
     uint64_t t0 = rdtime();
     unsigned long reqs = 0;
-    for (int p = 0; p < PASSES; p++)
+    for (unsigned long p = 0; p < passes; p++)
         reqs += run_pass(type, reqlen, tag, check);
     if (type == VIRTIO_BLK_T_OUT)
         flush(check + 2);
@@ -168,6 +169,8 @@ static void phase(const char *name, uint32_t type, uint32_t reqlen, unsigned tag
 
 int main(void)
 {
+    passes = rvh_bootarg("passes", DEFAULT_PASSES);
+    region_bytes = rvh_bootarg("region", DEFAULT_REGION);
     int ids[VIRTIO_MMIO_SLOTS];
     int n = virtio_find(VIRTIO_ID_BLOCK, ids);
     CHECK(1, n >= 1);
@@ -194,9 +197,9 @@ int main(void)
     virtio_driver_ok(&dev, BENCH_WAIT);
     CHECK(5, virtio_has(&dev, VIRTIO_BLK_F_FLUSH));
     uint64_t cap = virtio_config64(&dev, VIRTIO_BLK_CFG_CAPACITY);
-    region_sectors = cap < REGION_BYTES / SECTOR ? cap : REGION_BYTES / SECTOR;
+    region_sectors = cap < region_bytes / SECTOR ? cap : region_bytes / SECTOR;
     region_sectors &= ~127ULL;          /* whole 64 KiB requests */
-    CHECK(6, region_sectors >= 2048);
+    CHECK(6, region_sectors >= 128 && passes >= 1);
 
     unsigned slots_n = dev.indirect ? q->num : q->num / 3;
     if (slots_n > MAX_INFLIGHT)
@@ -207,9 +210,9 @@ int main(void)
         slots[i].data = data + (unsigned long)i * 65536;
         free_slots[nfree++] = (uint16_t)(slots_n - 1 - i);
     }
-    printf("blkbench: slot %d, %lu sectors, region %lu MiB x %d passes, queue %u, "
+    printf("blkbench: slot %d, %lu sectors, region %lu KiB x %lu passes, queue %u, "
            "up to %u requests in flight, wait %s, event_idx %d, indirect %d\n",
-           dev.slot, (unsigned long)cap, (unsigned long)(region_sectors >> 11), PASSES,
+           dev.slot, (unsigned long)cap, (unsigned long)(region_sectors >> 1), passes,
            q->num, slots_n, virtio_wait_names[BENCH_WAIT], dev.event_idx, dev.indirect);
 
     phase("read-4k", VIRTIO_BLK_T_IN, 4096, 0, 10);

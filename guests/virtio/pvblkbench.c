@@ -1,7 +1,8 @@
 /*
  * pvblkbench.c - blkbench.c's workload over rvh's platform I/O extension (guests/common/
  * pvio.h): sequential reads and writes in 4 KiB and 64 KiB requests over the first 32 MiB of
- * the first read-write pv disk (mkimage.py bench.img --size 32M --id 2), PASSES passes each,
+ * the first read-write pv disk (mkimage.py bench.img --size 32M --id 2), PASSES passes each
+ * (the boot arguments region=BYTES and passes=N change them),
  * with the ring kept full (64 requests in flight), one NOTIFY per batch and completions by
  * interrupt (wfi, then the PLIC).  The phases and checks are blkbench's:
  *   read-4k    (the mkimage.py pattern: sector number, "rvh-dsk", id 2)
@@ -15,10 +16,10 @@
 
 TEST_NAME("virtio/pvblkbench");
 
-#ifndef PASSES
-#define PASSES          4
-#endif
-#define REGION_BYTES    (32UL << 20)
+/* the boot arguments region=BYTES passes=N size a run (rvh bench overhead --quick) */
+#define DEFAULT_PASSES  4
+#define DEFAULT_REGION  (32UL << 20)
+static unsigned long passes, region_bytes;
 #define SECTOR          512
 
 static struct pvio_ring ring;
@@ -97,7 +98,7 @@ static void phase(const char *name, uint8_t op, uint32_t reqlen, unsigned tag, l
     unsigned long n0 = dev.notifies, i0 = dev.irqs;
     uint64_t t0 = rdtime();
     unsigned long reqs = 0;
-    for (int p = 0; p < PASSES; p++)
+    for (unsigned long p = 0; p < passes; p++)
         reqs += run_pass(op, reqlen, tag, check);
     if (op == RVH_PVIO_OP_WRITE) {
         uint32_t len = 0;
@@ -116,6 +117,8 @@ static void phase(const char *name, uint8_t op, uint32_t reqlen, unsigned tag, l
 
 int main(void)
 {
+    passes = rvh_bootarg("passes", DEFAULT_PASSES);
+    region_bytes = rvh_bootarg("region", DEFAULT_REGION);
     int n = pvio_count(), found = 0;
     CHECK(1, n >= 1);
     for (int i = 0; i < n && !found; i++) {
@@ -124,12 +127,12 @@ int main(void)
     }
     CHECK(3, found);
     CHECK_EQ(4, pvio_attach(&dev, 0, &ring), 0);
-    region_sectors = dev.capacity < REGION_BYTES / SECTOR ? dev.capacity : REGION_BYTES / SECTOR;
+    region_sectors = dev.capacity < region_bytes / SECTOR ? dev.capacity : region_bytes / SECTOR;
     region_sectors &= ~127ULL;
-    CHECK(6, region_sectors >= 2048);
-    printf("pvblkbench: pv device %d, %lu sectors, region %lu MiB x %d passes, up to %d "
+    CHECK(6, region_sectors >= 128 && passes >= 1);
+    printf("pvblkbench: pv device %d, %lu sectors, region %lu KiB x %lu passes, up to %d "
            "requests in flight\n", dev.index, (unsigned long)dev.capacity,
-           (unsigned long)(region_sectors >> 11), PASSES, PVIO_SLOTS);
+           (unsigned long)(region_sectors >> 1), passes, PVIO_SLOTS);
     phase("read-4k", RVH_PVIO_OP_READ, 4096, 0, 10);
     phase("write-4k", RVH_PVIO_OP_WRITE, 4096, 0x4b, 20);
     phase("read-64k", RVH_PVIO_OP_READ, 65536, 0x4b, 30);
