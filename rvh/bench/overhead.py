@@ -740,15 +740,19 @@ def plot(rows: list[Row], modes: Sequence[str], path: str) -> None:
     classes = [k for k in CLASSES if any(r.klass == k and r.value for r in rows)]
     if not classes:
         raise RvhError("--plot: no measured rows to draw")
-    figure, axes = plt.subplots(1, len(classes), figsize=(5.5 * len(classes), 5), squeeze=False)
-    for axis, klass in zip(axes[0], classes, strict=True):
+    # the CPU classes on the first line, disk and net (a bar per mode and path) on the second
+    columns = min(len(classes), 3)
+    lines = math.ceil(len(classes) / columns)
+    figure, axes = plt.subplots(lines, columns, figsize=(6 * columns, 5 * lines), squeeze=False)
+    flat = [axis for line in axes for axis in line]
+    for axis in flat[len(classes) :]:
+        axis.set_visible(False)
+    for axis, klass in zip(flat, classes, strict=False):
         benches = list(dict.fromkeys(r.bench for r in rows if r.klass == klass and r.value))
         # one bar per mode, and per mode and path for disk and net
         series = list(
             dict.fromkeys(
-                (r.mode, r.path if r.mode != "native" else None)
-                for r in rows
-                if r.klass == klass and r.value and r.mode in modes
+                (r.mode, r.path) for r in rows if r.klass == klass and r.value and r.mode in modes
             )
         )
         width = 0.8 / max(len(series), 1)
@@ -761,7 +765,7 @@ def plot(rows: list[Row], modes: Sequence[str], path: str) -> None:
                     if r.klass == klass
                     and r.bench == bench
                     and r.mode == mode
-                    and (io_path is None or r.path == io_path)
+                    and r.path == io_path
                 ]
                 values.append(found[0] if found and found[0] else math.nan)
             positions = [i + (index - (len(series) - 1) / 2) * width for i in range(len(benches))]
@@ -772,7 +776,7 @@ def plot(rows: list[Row], modes: Sequence[str], path: str) -> None:
         axis.set_ylabel("instructions per operation")
         if klass in LOG_SCALE_CLASSES:
             axis.set_yscale("log")
-        axis.legend(fontsize="small")
+        axis.legend(fontsize="x-small", ncol=2 if len(series) > 4 else 1)
     figure.suptitle("rvh bench overhead: cost per operation (instret, hypervisor included)")
     figure.tight_layout()
     try:
