@@ -7,8 +7,7 @@
  * 1526-byte buffers (no MRG_RXBUF) and replenishes them as frames arrive;
  * VIRTIO_F_EVENT_IDX when offered; the driver waits with real interrupts
  * (BENCH_WAIT, default 2 = irq; 1 = wfi + PLIC polling, 0 = busy polling).
- * B checks the length and the sequence number of every frame (and the
- * whole contents of one frame in 64): none may come twice or corrupt.
+ * B checks the frames as netbench.h says.
  * Frames out of order are counted, not refused: QEMU 7.2's hub reorders
  * some when the receiver runs out of buffers (about 1% of the frames).
  * Lost frames are counted too (rvh's and QEMU's hubs hold the sender
@@ -16,13 +15,10 @@
  * everything is sent, 0.5 s without a frame ends the phase.  The rates
  * count the frames received, up to the arrival of the last one.
  *
- * With one NIC, the guest is one end of that pair, so two machines or two VMs
- * of rvh's hypervisor share the work: the NIC whose MAC ends in :01 is the
- * sender, any other the receiver.  The receiver sends "ready" frames until
- * the first frame comes (a sender that starts earlier would send into a
- * port with no driver, whose frames the hub drops); the sender waits for one.
- * The boot arguments frames64=N and frames1500=N change the frame counts
- * (rvh bench overhead --quick).
+ * With one NIC, the guest is one end of that pair (netbench.h), so two
+ * machines or two VMs of rvh's hypervisor share the work; the other end may
+ * be pvnetbench.  The boot arguments frames64=N and frames1500=N change the
+ * frame counts (rvh bench overhead --quick).
  *
  * Phases: "phase: net-64", "phase: net-1500", "phase: end"; each prints
  * frames received / sent / lost, `time` ticks (10 MHz), frames per second
@@ -30,22 +26,17 @@
  * virtio_net_hdr).
  */
 #include "virtio.h"
+#include "netbench.h"
 
 TEST_NAME("virtio/netbench");
 
 #ifndef BENCH_WAIT
 #define BENCH_WAIT      VIRTIO_WAIT_IRQ
 #endif
-#define FRAMES_64       300000
-#define FRAMES_1500     150000
-#define READY_EVERY     (10000000UL / 10)  /* the receiver's "ready" frames: 0.1 s apart */
-#define READY_LIMIT     300                /* 30 s of them without a frame: no sender */
 #define LOSS_WAIT       (10000000UL / 2)   /* 0.5 s without a frame: the rest is lost */
 #define HDR             VIRTIO_NET_HDR_LEN
 #define RXBUF           (HDR + 1514)
 #define STRIDE          2048
-#define ETHERTYPE       0x88b6
-#define ETHERTYPE_READY 0x88b7
 
 struct nic {
     struct virtio_dev dev;
@@ -57,9 +48,6 @@ struct nic {
 };
 
 static struct nic A, B;
-static int sending = 1, receiving = 1;     /* one NIC: one of them */
-#define MAX_FRAMES      (1u << 22)
-static uint64_t seen[MAX_FRAMES / 64];  /* sequence numbers received */
 
 static void open_nic(struct nic *n, int slot, long check)
 {
@@ -92,29 +80,11 @@ static void rx_post(struct nic *n, unsigned i)
     CHECK(10, h >= 0);
 }
 
-static uint8_t fill_byte(uint32_t seq, unsigned i)
-{
-    return (uint8_t)(seq + i * 3);
-}
-
-/* transmit template: header + Ethernet header + payload */
+/* transmit template: header + frame (to B, or to any port: another machine's receiver) */
 static void tx_build(uint8_t *b, uint32_t seq, unsigned len, int full)
 {
     memset(b, 0, HDR);
-    uint8_t *f = b + HDR;
-    if (receiving)
-        memcpy(f, B.mac, 6);
-    else
-        memset(f, 0xff, 6);     /* the receiver is another machine's: any port of the hub */
-    memcpy(f + 6, A.mac, 6);
-    f[12] = ETHERTYPE >> 8;
-    f[13] = ETHERTYPE & 0xff;
-    memcpy(f + 14, &seq, 4);
-    f[18] = (uint8_t)len;
-    f[19] = (uint8_t)(len >> 8);
-    if (full)
-        for (unsigned i = 20; i < len; i++)
-            f[i] = fill_byte(seq, i);
+    frame_build(b + HDR, receiving ? B.mac : broadcast, A.mac, seq, len, full);
 }
 
 /* the receiver alone: "ready" frames for phase k until the first frame of the
@@ -124,13 +94,9 @@ static void announce_ready(unsigned k)
     static uint8_t *f;
     if (!f)
         f = virtio_alloc(STRIDE, 64);
-    memset(f, 0, HDR + 60);
-    memset(f + HDR, 0xff, 6);
-    memcpy(f + HDR + 6, B.mac, 6);
-    f[HDR + 12] = ETHERTYPE_READY >> 8;
-    f[HDR + 13] = ETHERTYPE_READY & 0xff;
-    f[HDR + 14] = (uint8_t)k;
-    struct vbuf v = { f, HDR + 60 };
+    memset(f, 0, HDR);
+    ready_build(f + HDR, B.mac, k);
+    struct vbuf v = { f, HDR + READY_LEN };
     struct virtq *rxq = B.rx;
     for (unsigned tries = 0; !virtq_has_used(B.rx); tries++) {
         CHECK(7, tries < READY_LIMIT);
@@ -160,8 +126,7 @@ static void await_ready(unsigned k)
     for (;;) {
         while (!virtq_get(A.rx, &len, &tok, 0))
             virtq_wait(A.rx, 9);
-        int ready = buf[HDR + 12] == ETHERTYPE_READY >> 8 &&
-                    buf[HDR + 13] == (ETHERTYPE_READY & 0xff) && buf[HDR + 14] >= k;
+        int ready = ready_for(buf + HDR, k);
         CHECK(9, virtq_add(A.rx, &v, 0, 1, buf, 0) >= 0);
         virtq_kick(A.rx);
         if (ready)
@@ -183,8 +148,7 @@ static void run(const char *name, unsigned len, uint32_t frames, long check)
     uint32_t sent = 0, received = 0, last_seq = ~0u;
     uint64_t t_last = t0;
     unsigned long reordered = 0;
-    CHECK(check + 4, frames <= MAX_FRAMES);
-    memset(seen, 0, (frames + 63) / 64 * 8);
+    seen_reset(frames, check + 4);
     struct virtq *waitq[2] = { B.rx, A.tx };
     struct virtq **wait_first = receiving ? waitq : waitq + 1;
     int wait_n = sending + receiving;
@@ -231,27 +195,10 @@ static void run(const char *name, unsigned len, uint32_t frames, long check)
         while (virtq_get(B.rx, &ulen, &tok, 0)) {
             unsigned bi = (unsigned)((uintptr_t)tok - 1);
             const uint8_t *f = B.mem + (unsigned long)bi * STRIDE + HDR;
-            uint32_t seq;
-            memcpy(&seq, f + 14, 4);
-            if (ulen != HDR + len || seq >= frames ||
-                (f[18] | (unsigned)f[19] << 8) != len ||
-                (seen[seq / 64] >> (seq % 64)) & 1) {
-                printf("%s: frame %u: used length %u, sequence %u%s\n", name, received,
-                       ulen, seq, seq < frames && (seen[seq / 64] >> (seq % 64)) & 1 ?
-                       " (a second time)" : "");
-                CHECK(check, 0);
-            }
-            seen[seq / 64] |= 1ULL << (seq % 64);
+            uint32_t seq = frame_check(name, f, ulen - HDR, len, frames, received, check);
             if (seq != last_seq + 1)
                 reordered++;
             last_seq = seq;
-            if ((seq & 63) == 0) {
-                for (unsigned i = 20; i < len; i++)
-                    if (f[i] != fill_byte(seq, i)) {
-                        printf("%s: frame %u byte %u differs\n", name, seq, i);
-                        CHECK(check + 1, 0);
-                    }
-            }
             rx_post(&B, bi);
             received++;
             got++;
@@ -301,8 +248,7 @@ static void run(const char *name, unsigned len, uint32_t frames, long check)
 
 int main(void)
 {
-    uint32_t frames_64 = (uint32_t)rvh_bootarg("frames64", FRAMES_64);
-    uint32_t frames_1500 = (uint32_t)rvh_bootarg("frames1500", FRAMES_1500);
+    netbench_args();
     int slots[VIRTIO_MMIO_SLOTS];
     int n = virtio_find(VIRTIO_ID_NET, slots);
     printf("%d virtio-net device(s)\n", n);

@@ -3,25 +3,16 @@
  * pvio.h): NIC A (the lower MAC) sends FRAMES_64 frames of 64 bytes, then FRAMES_1500 of 1500
  * bytes, to NIC B on the same hub.  A keeps its transmit ring full, B its receive ring full
  * of 2 KiB buffers, one NOTIFY per batch each; completions by interrupt (wfi, then the PLIC).
- * B checks the length and sequence number of every frame (and the whole contents of one in
- * 64): none may come twice or corrupt.  Phases "phase: net-64", "phase: net-1500",
- * "phase: end", as netbench prints them.  As netbench, with one pv NIC the guest is one end of
- * the pair (the sender if its MAC ends in :01), with the same "ready" handshake per phase, and
- * the boot arguments frames64=N and frames1500=N change the frame counts.
+ * The frames, their checks, the one-NIC ends and their "ready" handshake are netbench.h's (so
+ * either end may be netbench); phases "phase: net-64", "phase: net-1500", "phase: end", as
+ * netbench prints them.
  */
 #include "pvio.h"
-#include "virtio.h"             /* print_rate */
+#include "netbench.h"
 
 TEST_NAME("virtio/pvnetbench");
 
-#define FRAMES_64       300000
-#define FRAMES_1500     150000
 #define BUF             2048
-#define ETHERTYPE       0x88b6
-#define ETHERTYPE_READY 0x88b7
-#define READY_EVERY     (10000000UL / 10)  /* the receiver's "ready" frames: 0.1 s apart */
-#define READY_LIMIT     300                /* 30 s of them without a frame: no sender */
-#define MAX_FRAMES      (1u << 22)
 
 struct nic {
     struct pvio_dev dev;
@@ -31,29 +22,11 @@ struct nic {
 };
 static struct nic nics[2] __attribute__((aligned(4096)));
 static struct nic *A, *B;
-static int sending = 1, receiving = 1;     /* one NIC: one of them */
-static uint64_t seen[MAX_FRAMES / 64];
-
-static uint8_t fill_byte(uint32_t seq, unsigned i)
-{
-    return (uint8_t)(seq * 7 + i * 3);
-}
 
 static void tx_build(uint8_t *f, uint32_t seq, unsigned len, int full)
 {
-    if (receiving)
-        memcpy(f, B->dev.mac, 6);
-    else
-        memset(f, 0xff, 6);     /* the receiver is another machine's: any port of the hub */
-    memcpy(f + 6, A->dev.mac, 6);
-    f[12] = ETHERTYPE >> 8;
-    f[13] = ETHERTYPE & 0xff;
-    memcpy(f + 14, &seq, 4);
-    f[18] = (uint8_t)len;
-    f[19] = (uint8_t)(len >> 8);
-    if (full)
-        for (unsigned i = 20; i < len; i++)
-            f[i] = fill_byte(seq, i);
+    /* to B, or to any port: another machine's receiver */
+    frame_build(f, receiving ? B->dev.mac : broadcast, A->dev.mac, seq, len, full);
 }
 
 static void rx_fill(void)
@@ -72,16 +45,12 @@ static void rx_fill(void)
 static void announce_ready(unsigned k)
 {
     static uint8_t frame[64] __attribute__((aligned(64)));
-    memset(frame, 0xff, 6);
-    memcpy(frame + 6, B->dev.mac, 6);
-    frame[12] = ETHERTYPE_READY >> 8;
-    frame[13] = ETHERTYPE_READY & 0xff;
-    frame[14] = (uint8_t)k;
+    ready_build(frame, B->dev.mac, k);
     struct pvio_dev *rx = &B->dev;
     int queue = 1;
     for (unsigned tries = 0; B->dev.q[1].ring->rsp_prod == B->dev.q[1].rsp_cons; tries++) {
         CHECK(7, tries < READY_LIMIT);
-        uint32_t len = 60;
+        uint32_t len = READY_LEN;
         CHECK_EQ(8, pvio_sync(&B->dev, 0, RVH_PVIO_OP_TRANSMIT, 0, frame, &len, 8),
                  RVH_PVIO_S_OK);
         pvio_wait_any_for(&rx, &queue, 1, READY_EVERY);
@@ -102,8 +71,7 @@ static void await_ready(unsigned k)
         int ready = 0;
         volatile struct pvio_slot *s;
         while ((s = pvio_response(&A->dev, 1)))
-            ready |= s->status == RVH_PVIO_S_OK && buf[12] == ETHERTYPE_READY >> 8 &&
-                     buf[13] == (ETHERTYPE_READY & 0xff) && buf[14] >= k;
+            ready |= s->status == RVH_PVIO_S_OK && ready_for(buf, k);
         if (ready)
             return;
     }
@@ -120,8 +88,7 @@ static void run(const char *name, unsigned len, uint32_t frames, long check)
     unsigned long ia0 = sending ? A->dev.irqs : 0, ib0 = receiving ? B->dev.irqs : 0;
     uint64_t t0 = rdtime(), t_last = t0;
     uint32_t sent = 0, received = 0;
-    CHECK(check + 4, frames <= MAX_FRAMES);
-    memset(seen, 0, (frames + 63) / 64 * 8);
+    seen_reset(frames, check + 4);
     if (sending)
         for (unsigned i = 0; i < PVIO_SLOTS; i++)
             tx_build(A->txmem[i], 0, len, 0);
@@ -160,22 +127,11 @@ static void run(const char *name, unsigned len, uint32_t frames, long check)
         int got = 0;
         volatile struct pvio_slot *s;
         while ((s = pvio_response(&B->dev, 1))) {
-            const uint8_t *f = B->rxmem[s->id];
-            uint32_t seq;
-            memcpy(&seq, f + 14, 4);
-            if (s->status != RVH_PVIO_S_OK || s->len != len || seq >= frames ||
-                (f[18] | (unsigned)f[19] << 8) != len || (seen[seq / 64] >> (seq % 64)) & 1) {
-                printf("%s: frame %u: status %u, length %u, sequence %u\n", name, received,
-                       s->status, s->len, seq);
+            if (s->status != RVH_PVIO_S_OK) {
+                printf("%s: frame %u: status %u\n", name, received, s->status);
                 CHECK(check, 0);
             }
-            seen[seq / 64] |= 1ULL << (seq % 64);
-            if ((seq & 63) == 0)
-                for (unsigned i = 20; i < len; i++)
-                    if (f[i] != fill_byte(seq, i)) {
-                        printf("%s: frame %u byte %u differs\n", name, seq, i);
-                        CHECK(check + 1, 0);
-                    }
+            frame_check(name, B->rxmem[s->id], s->len, len, frames, received, check);
             received++;
             got++;
         }
@@ -208,8 +164,7 @@ static void run(const char *name, unsigned len, uint32_t frames, long check)
 
 int main(void)
 {
-    uint32_t frames_64 = (uint32_t)rvh_bootarg("frames64", FRAMES_64);
-    uint32_t frames_1500 = (uint32_t)rvh_bootarg("frames1500", FRAMES_1500);
+    netbench_args();
     int n = pvio_count();
     CHECK(1, n >= 1);
     if (n == 1) {
