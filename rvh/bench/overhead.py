@@ -78,12 +78,15 @@ OVH_LINE = re.compile(rb"^OVH (\S+) ops=(\d+) instret=(\d+) time=(\d+)$")
 # the I/O phases of guests/virtio/blkbench and netbench (and their pv I/O twins)
 DISK_PHASES = ("read-4k", "write-4k", "read-64k", "write-64k")
 NET_PHASES = ("net-64", "net-1500")
+# the network's rows: between two VMs, then from a VM to a native guest (the same phases)
+NET_BENCHES = (*NET_PHASES, "to-native-64", "to-native-1500")
 IO_UNITS = {"disk": "instructions/request", "net": "instructions/frame"}
 # what a phase's report line says it did: requests (disk) or frames received (net)
 IO_REPORT = {
     "disk": re.compile(rb"^(\S+): \d+ KiB in (\d+) requests of"),
     "net": re.compile(rb"^(\S+): (\d+) frames of \d+ bytes received"),
 }
+NET_SENT_REPORT = re.compile(rb"^(\S+): (\d+) frames of \d+ bytes sent")  # the sender alone
 VM_PREFIX = re.compile(rb"\[vm(\d+)\] ")  # a multi-VM console chunk (firmware/hyp/console.c)
 VM_PREFIX_START = re.compile(rb"\[(?:v(?:m(?:\d+\]?)?)?)?")  # the start of one
 # the sender's MAC ends in :01 (netbench, pvnetbench), the receiver's in :02
@@ -194,7 +197,7 @@ def run_key(key: RunKey) -> RunResult:
                 [
                     Row(key.klass, name, key.mode, None, IO_UNITS[key.klass], status="failed",
                         note=str(error), path=key.path)
-                    for name in (DISK_PHASES if key.klass == "disk" else NET_PHASES)
+                    for name in (DISK_PHASES if key.klass == "disk" else NET_BENCHES)
                 ],
             )  # fmt: skip
         return RunResult(
@@ -313,9 +316,83 @@ class _Snapshot:
 
 def _run_io(key: RunKey) -> RunResult:
     """One disk or net run: natively on the built-in SBI, or as VMs over the key's I/O path.
-    A phase runs from the completion of its ``phase:`` line (the last one of the VMs: the
-    sender's, which starts after the receiver's "ready") to the first byte of its report line
-    (the receiver's, for the network)."""
+    The network runs twice: between two VMs on one hub (natively one guest with two NICs),
+    then from one VM (natively one guest) to a native guest in another rvh process over a UDP
+    link, whose instructions are not counted (``to-native-64``, ``to-native-1500``)."""
+    size = QUICK_IO if key.quick else FULL_IO
+    elf = io_elf(key.klass, key.mode, key.path)
+    if not elf.exists():
+        raise ConfigError(f"{elf}: not built (make -C guests)")
+    with tempfile.TemporaryDirectory(prefix="rvh-overhead-") as tmp:
+        if key.klass == "disk":
+            # blkbench checks mkimage.py's pattern (id 2) on its first read
+            image = Path(tmp) / "bench.img"
+            mkimage = guests_build().parent / "virtio" / "mkimage.py"
+            megabytes = max(size.region >> 20, 1)
+            subprocess.run(
+                [sys.executable, str(mkimage), str(image), "--size", f"{megabytes}M", "--id", "2"],
+                check=True,
+                capture_output=True,
+            )
+            return RunResult(key, _io_machine(key, elf, size, disk=image))
+        return RunResult(key, _net_runs(key, elf, size))
+
+
+def _net_runs(key: RunKey, elf: Path, size: IoSize) -> list[Row]:
+    """Between two VMs, then the sender (a VM, or natively a guest) in this process to a native
+    netbench receiver in another rvh process over a UDP link (netdev socket).  The receiver
+    starts first: its start-up overlaps the first run, and it calls for the sender with its
+    "ready" frames until the sender comes."""
+    receiver_port, sender_port = _free_udp_ports(2)
+    link = "socket,id=n0,udp=127.0.0.1:{},localaddr=127.0.0.1:{},mac={}"
+    receiver = subprocess.Popen(
+        [
+            sys.executable, "-m", "rvh.cli", "run", "--sbi",
+            str(guests_build() / "virtio" / "netbench.elf"),
+            "--netdev", link.format(sender_port, receiver_port, NET_MACS[1]),
+            # a UDP link loses frames: 20 ms (of the guest's time) without one ends a phase
+            "--append", size.bootargs("net") + " losswait=20",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=guests_build().parents[1],
+    )  # fmt: skip
+    try:
+        rows = _io_machine(key, elf, size)
+        sender_link = link.format(receiver_port, sender_port, NET_MACS[0])
+        rows += _io_machine(key, elf, size, socket=sender_link)
+        try:
+            output, _ = receiver.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise RvhError("net to a native guest: the receiver did not finish") from None
+    finally:
+        receiver.kill()
+        receiver.wait()
+    if receiver.returncode != 0:
+        tail = " / ".join(output.decode(errors="replace").strip().splitlines()[-3:])
+        raise RvhError(f"net to a native guest: the receiver failed: {tail}")
+    return rows
+
+
+def _free_udp_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _io_machine(
+    key: RunKey, elf: Path, size: IoSize, *, disk: Path | None = None, socket: str | None = None
+) -> list[Row]:
+    """Run one I/O machine: ``disk`` an image for the disk, ``socket`` the one NIC's UDP link
+    (the sender alone), else two NICs on a hub."""
     from rvh.boot import BootRecipe, BuiltinSbiBoot, HypervisorBoot
     from rvh.config import MachineConfig
     from rvh.hyp import (
@@ -328,59 +405,48 @@ def _run_io(key: RunKey) -> RunResult:
     )
     from rvh.machine import Machine
 
-    size = QUICK_IO if key.quick else FULL_IO
     bootargs = size.bootargs(key.klass)
-    elf = io_elf(key.klass, key.mode, key.path)
-    if not elf.exists():
-        raise ConfigError(f"{elf}: not built (make -C guests)")
-    with tempfile.TemporaryDirectory(prefix="rvh-overhead-") as tmp:
-        config = MachineConfig()
-        image = Path(tmp) / "bench.img"
-        if key.klass == "disk":
-            # blkbench checks mkimage.py's pattern (id 2) on its first read
-            mkimage = guests_build().parent / "virtio" / "mkimage.py"
-            megabytes = max(size.region >> 20, 1)
-            subprocess.run(
-                [sys.executable, str(mkimage), str(image), "--size", f"{megabytes}M", "--id", "2"],
-                check=True,
-                capture_output=True,
-            )
-        recipe: BootRecipe
-        if key.mode == "native":
-            config.bootargs = bootargs
-            interface = ",if=pv" if key.path == "pv" else ""
-            if key.klass == "disk":
-                config.drives = [f"file={image},format=raw{interface}"]
-            else:
-                config.netdevs = [f"hub,id=h0,mac={mac}{interface}" for mac in NET_MACS]
-            config.firmware_traps = True
-            recipe = BuiltinSbiBoot(str(elf))
+    config = MachineConfig()
+    interface = ",if=pv" if key.path == "pv" else ""
+    recipe: BootRecipe
+    if socket is not None:
+        config.netdevs = [socket + (interface if key.mode == "native" else "")]
+    if key.mode == "native":
+        config.bootargs = bootargs
+        if disk is not None:
+            config.drives = [f"file={disk},format=raw{interface}"]
+        elif socket is None:
+            config.netdevs = [f"hub,id=h0,mac={mac}{interface}" for mac in NET_MACS]
+        config.firmware_traps = True
+        recipe = BuiltinSbiBoot(str(elf))
+    else:
+        common = f"{elf},virt={key.mode},io={key.path}"
+        if disk is not None:
+            texts = [f"{common},drive={disk},append={bootargs}"]
+        elif socket is not None:
+            texts = [f"{common},netdev=n0,append={bootargs}"]  # the socket's MAC: :01
         else:
-            common = f"virt={key.mode},io={key.path}"
-            if key.klass == "disk":
-                texts = [f"{elf},{common},drive={image},append={bootargs}"]
-            else:
-                texts = [
-                    f"{elf},{common},netdev=h0,mac={mac},append={bootargs}" for mac in NET_MACS
-                ]
-            specs = [GuestSpec.parse(text) for text in texts]
-            attach_vm_devices(config, specs)
-            config.memory = max(config.memory, host_memory_needed(specs))
-            recipe = HypervisorBoot(specs)
-        streams = _IoStreams(
-            key, lambda: read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE))
-        )
-        machine = Machine(config, output=streams.feed)
-        streams.machine = machine
-        machine.boot(recipe)
-        result = machine.run_sync()
+            texts = [f"{common},netdev=h0,mac={mac},append={bootargs}" for mac in NET_MACS]
+        specs = [GuestSpec.parse(text) for text in texts]
+        attach_vm_devices(config, specs)
+        config.memory = max(config.memory, host_memory_needed(specs))
+        recipe = HypervisorBoot(specs)
+    streams = _IoStreams(
+        key,
+        lambda: read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE)),
+        to_native=socket is not None,
+    )
+    machine = Machine(config, output=streams.feed)
+    streams.machine = machine
+    machine.boot(recipe)
+    result = machine.run_sync()
     if result.status != 0:
         tail = streams.text().strip().splitlines()[-3:]
         raise RvhError(
             f"{key.klass} in {key.mode} ({key.path}): {result.reason or 'failed'}: "
             + " / ".join(tail)
         )
-    return RunResult(key, streams.rows())
+    return streams.rows()
 
 
 class _IoStreams:
@@ -388,8 +454,13 @@ class _IoStreams:
     chunk's VM), with the machine's state at the start of every line and at the end of every
     ``phase:`` line."""
 
-    def __init__(self, key: RunKey, read_stats_page: Callable[[], list[Any]]):
+    def __init__(
+        self, key: RunKey, read_stats_page: Callable[[], list[Any]], *, to_native: bool = False
+    ):
         self.key = key
+        # the sender alone (to a native guest): its report line ends a phase, the frames sent
+        self.to_native = to_native
+        self.report = NET_SENT_REPORT if to_native else IO_REPORT[key.klass]
         self.machine: Any = None
         self.read_stats_page = read_stats_page
         self.output = bytearray()
@@ -445,7 +516,7 @@ class _IoStreams:
         if line.startswith(b"phase: "):
             self.phase_starts[line[7:].decode(errors="replace")] = self.snapshot()
             return
-        match = IO_REPORT[self.key.klass].match(line)
+        match = self.report.match(line)
         if match:
             self.reports[match.group(1).decode()] = (int(match.group(2)), self.line_start[self.vm])
 
@@ -453,6 +524,7 @@ class _IoStreams:
         names = DISK_PHASES if self.key.klass == "disk" else NET_PHASES
         rows = []
         for name in names:
+            bench = f"to-native-{name.split('-')[1]}" if self.to_native else name
             if name not in self.phase_starts or name not in self.reports:
                 raise RvhError(f"{self.key.klass} in {self.key.mode}: no {name} phase reported")
             begin = self.phase_starts[name]
@@ -470,10 +542,10 @@ class _IoStreams:
             rows.append(
                 Row(
                     self.key.klass,
-                    name,
+                    bench,
                     self.key.mode,
                     (end.instructions - begin.instructions) / work,
-                    IO_UNITS[self.key.klass],
+                    "instructions/frame sent" if self.to_native else IO_UNITS[self.key.klass],
                     exits=exits,
                     host_ns=(end.seconds - begin.seconds) / work * 1e9,
                     path=self.key.path,
