@@ -198,6 +198,16 @@ def test_net_between_two_vms_over_each_path():
         assert set(emulated.exits_by_cause) >= {"mmio", "interrupts"}
     # a 1500-byte frame costs the emulated path its copy: more than a 64-byte one
     assert by[("trap", "emulated", "net-1500")].value > 3 * by[("trap", "emulated", "net-64")].value
+    # and from one VM (natively one guest) to a native guest in another rvh process over UDP:
+    # the sender's instructions per frame sent, and its exits
+    for bench in ("to-native-64", "to-native-1500"):
+        native = by[("native", "virtio", bench)]
+        emulated, pv = by[("trap", "emulated", bench)], by[("trap", "pv", bench)]
+        assert native.status == emulated.status == pv.status == "ok", (native.note, emulated.note)
+        assert native.unit == "instructions/frame sent" and native.exits is None
+        assert emulated.value > pv.value > 0 and emulated.exits > 0
+        # half the work of the two-VM run: the sender's side only
+        assert emulated.value < by[("trap", "emulated", bench.replace("to-native", "net"))].value
 
 
 def test_io_streams_split_the_vms_console_chunks():
