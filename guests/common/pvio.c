@@ -177,6 +177,22 @@ void pvio_wait_any(struct pvio_dev **devs, const int *queues, int n, long check)
     }
 }
 
+int pvio_wait_any_for(struct pvio_dev **devs, const int *queues, int n, uint64_t ticks)
+{
+    uint64_t deadline = rdtime() + ticks;
+    /* a timer at the deadline ends the last wfi; the watchdog re-arms after it */
+    watchdog = deadline;
+    sbi_set_timer(deadline);
+    csr_set(sie, SIE_STIE_MASK);
+    while (!any_response(devs, queues, n)) {
+        if (rdtime() >= deadline)
+            return 0;
+        wfi();
+        pvio_plic_service();
+    }
+    return 1;
+}
+
 void pvio_wait(struct pvio_dev *d, int queue, long check)
 {
     pvio_wait_any(&d, &queue, 1, check);

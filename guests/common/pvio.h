@@ -77,6 +77,8 @@ volatile struct pvio_slot *pvio_response(struct pvio_dev *d, int queue);
 void pvio_wait(struct pvio_dev *d, int queue, long check);
 /* wait until any of n (device, queue) pairs has a response */
 void pvio_wait_any(struct pvio_dev **devs, const int *queues, int n, long check);
+/* the same for at most `ticks` of `time`: 1 = a response, 0 = timeout */
+int pvio_wait_any_for(struct pvio_dev **devs, const int *queues, int n, uint64_t ticks);
 /* one request, posted, kicked, waited for and taken: its status (length in *len) */
 uint8_t pvio_sync(struct pvio_dev *d, int queue, uint8_t op, uint64_t sector, void *buf,
                   uint32_t *len, long check);

@@ -28,6 +28,93 @@ __attribute__((weak)) void rvh_secondary_main(unsigned long hartid,
     (void)opaque;
 }
 
+/* ---- boot arguments: /chosen/bootargs of the flattened device tree ---- */
+#define FDT_MAGIC       0xd00dfeedU
+#define FDT_BEGIN_NODE  1
+#define FDT_END_NODE    2
+#define FDT_PROP        3
+#define FDT_NOP         4
+
+/* the device tree is big-endian (Devicetree Specification 0.4, 5.2) */
+static uint32_t fdt32(const void *p)
+{
+    const uint8_t *b = p;
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+const char *rvh_bootargs(void)
+{
+    const uint8_t *fdt = (const uint8_t *)rvh_dtb;
+    if (!fdt || fdt32(fdt) != FDT_MAGIC)
+        return "";
+    uint32_t size = fdt32(fdt + 4);
+    const uint8_t *p = fdt + fdt32(fdt + 8), *end = fdt + size;
+    const char *strings = (const char *)fdt + fdt32(fdt + 12);
+    int depth = 0, in_chosen = 0;
+    while (p + 4 <= end) {
+        uint32_t token = fdt32(p);
+        p += 4;
+        if (token == FDT_BEGIN_NODE) {
+            const char *name = (const char *)p;
+            size_t len = strlen(name);
+            depth++;
+            /* /chosen: a child of the root (whose name is empty) */
+            in_chosen = depth == 2 && !strcmp(name, "chosen");
+            p += (len + 1 + 3) & ~3UL;
+        } else if (token == FDT_END_NODE) {
+            if (in_chosen)
+                return "";
+            depth--;
+        } else if (token == FDT_PROP) {
+            uint32_t len = fdt32(p), name = fdt32(p + 4);
+            const char *value = (const char *)p + 8;
+            if (in_chosen && !strcmp(strings + name, "bootargs") && len && !value[len - 1])
+                return value;
+            p += 8 + ((len + 3) & ~3UL);
+        } else if (token != FDT_NOP) {
+            break;              /* FDT_END or a malformed tree */
+        }
+    }
+    return "";
+}
+
+unsigned long rvh_bootarg(const char *key, unsigned long dflt)
+{
+    size_t keylen = strlen(key);
+    for (const char *w = rvh_bootargs(); *w;) {
+        while (*w == ' ')
+            w++;
+        if (!memcmp(w, key, keylen) && w[keylen] == '=') {
+            const char *d = w + keylen + 1;
+            unsigned base = 10;
+            unsigned long value = 0;
+            int digits = 0;
+            if (d[0] == '0' && (d[1] == 'x' || d[1] == 'X')) {
+                base = 16;
+                d += 2;
+            }
+            for (;; d++, digits++) {
+                unsigned v;
+                if (*d >= '0' && *d <= '9')
+                    v = (unsigned)(*d - '0');
+                else if (base == 16 && (*d | 0x20) >= 'a' && (*d | 0x20) <= 'f')
+                    v = (unsigned)((*d | 0x20) - 'a' + 10);
+                else
+                    break;
+                value = value * base + v;
+            }
+            if (*d == 'K' || *d == 'M') {
+                value <<= *d == 'K' ? 10 : 20;
+                d++;
+            }
+            return digits && (*d == ' ' || !*d) ? value : dflt;
+        }
+        while (*w && *w != ' ')
+            w++;
+    }
+    return dflt;
+}
+
 /* ---- checks ---- */
 void pass(void)
 {

@@ -150,6 +150,17 @@ void rvh_secondary_main(unsigned long hartid, unsigned long opaque);
 extern unsigned long rvh_boot_hartid;   /* a0 at _start */
 extern unsigned long rvh_dtb;           /* a1 at _start */
 
+/* ---- boot arguments ---- */
+/*
+ * rvh_bootargs() is /chosen/bootargs of the device tree at rvh_dtb (the
+ * built-in SBI's --append, or a VM's append= from rvh's hypervisor), "" if
+ * there is none.  rvh_bootarg(key, default) is the number of the word
+ * key=N in it (decimal, or hex with 0x; a K or M suffix multiplies by
+ * 1024 or 1024^2), default when the word is missing or not a number.
+ */
+const char *rvh_bootargs(void);
+unsigned long rvh_bootarg(const char *key, unsigned long dflt);
+
 /* ---- self-checks ---- */
 /*
  * A guest names itself with TEST_NAME("sbi") at file scope.  CHECK(n, cond)

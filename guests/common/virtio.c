@@ -458,6 +458,17 @@ static void watchdog_arm(uint64_t now)
     csr_set(sie, SIE_STIE_MASK);
 }
 
+/* the timer at `deadline` at the latest: a wait with a deadline of its own
+   wakes up then, not at the watchdog's */
+static void watchdog_arm_by(uint64_t deadline)
+{
+    if (watchdog_deadline && watchdog_deadline <= deadline)
+        return;
+    watchdog_deadline = deadline;
+    sbi_set_timer(deadline);
+    csr_set(sie, SIE_STIE_MASK);
+}
+
 /* the used-buffer notification wanted for the wait mode, at the current
    consumer position */
 static void virtq_arm(struct virtq *q)
@@ -696,12 +707,12 @@ int virtq_wait_any_for(struct virtq **qs, int n, uint64_t ticks)
         case VIRTIO_WAIT_POLL:
             break;
         case VIRTIO_WAIT_WFI:
-            watchdog_arm(now);
+            watchdog_arm_by(t0 + ticks + 1);
             wfi();
             virtio_plic_service();
             break;
         case VIRTIO_WAIT_IRQ:
-            watchdog_arm(now);
+            watchdog_arm_by(t0 + ticks + 1);
             wfi();
             csr_set(sstatus, SSTATUS_SIE_MASK);      /* the interrupt is taken here */
             break;

@@ -9,11 +9,18 @@ say how much work a mode adds.  Exits per operation come from the hypervisor's s
 host time per operation from the host clock at each region's report line (noisy: without
 ``--quick`` each run is repeated and the median kept).
 
+Disk and net (guests/virtio: blkbench, netbench; pvblkbench, pvnetbench on the platform I/O
+extension) run natively on the machine's virtio devices and, in each VM mode, once per I/O path
+the mode has (emulated, pv, and passthrough for hw VMs).  The network runs between two VMs on
+one hub (natively: one guest driving two NICs), so the sender's and the receiver's work are in
+the count either way.  A disk phase costs instructions per request, a network phase per frame,
+from its ``phase:`` line to the first byte of its report line; the boot arguments size them
+(``region=`` and ``passes=``, ``frames64=`` and ``frames1500=``: small with ``--quick``).
+
 Runs are independent tasks, one process each (a process pool, or a Dask cluster with
 ``--dask``); the rows are merged in run-key order, so any schedule gives the same table.  A
 mode the hypervisor refuses today is an "unsupported" row; it is measured as soon as
-``--guest X,virt=MODE`` boots.  Disk and net run natively (guests/virtio) and are "n/a" in VM
-modes until the hypervisor gives VMs virtio devices.
+``--guest X,virt=MODE`` boots.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from rvh.errors import ConfigError, RvhError
 
@@ -39,6 +47,17 @@ VM_MODES = ("hw", "trap", "pv")
 # class -> guest of guests/bench/overhead (None: the guests/virtio I/O benchmarks)
 CLASSES = ("cpu", "priv", "ram", "disk", "net")
 IO = ("disk", "net")
+# the I/O paths of each mode: natively the machine's virtio devices or the built-in SBI's
+# platform I/O extension (pv); a VM's devices emulated by the hypervisor, its pv devices
+# forwarded to the platform I/O extension, or (hw VMs, through the IOMMU) a machine device of
+# its own.  A VM's pv path is measured against native pv, the others against native virtio.
+IO_PATHS = {
+    "native": ("virtio", "pv"),
+    "hw": ("emulated", "pv", "passthrough"),
+    "trap": ("emulated", "pv"),
+    "pv": ("emulated", "pv"),
+}
+ALL_IO_PATHS = ("virtio", "emulated", "pv", "passthrough")
 # The lab handout's ranges (shared/seeds/lab3-virtual-machines.txt): what virtualization costs
 SEED_RANGES = {
     "cpu": "1% to 7% (privileged instructions)",
@@ -56,17 +75,48 @@ UNITS = {
 LOG_SCALE_CLASSES = ("priv", "ram", "disk", "net")
 FULL_REPEATS = 3  # runs of each key without --quick: the median host time; counts must agree
 OVH_LINE = re.compile(rb"^OVH (\S+) ops=(\d+) instret=(\d+) time=(\d+)$")
-# the I/O phases of guests/virtio/blkbench and netbench: (bytes or frames per phase, unit)
-BLK_PHASE_KIB = 4 * (32 << 20) // 1024
-IO_PHASES = {
-    "read-4k": (BLK_PHASE_KIB, "instructions/KiB"),
-    "write-4k": (BLK_PHASE_KIB, "instructions/KiB"),
-    "read-64k": (BLK_PHASE_KIB, "instructions/KiB"),
-    "write-64k": (BLK_PHASE_KIB, "instructions/KiB"),
-    "net-64": (300_000, "instructions/frame"),
-    "net-1500": (150_000, "instructions/frame"),
+# the I/O phases of guests/virtio/blkbench and netbench (and their pv I/O twins)
+DISK_PHASES = ("read-4k", "write-4k", "read-64k", "write-64k")
+NET_PHASES = ("net-64", "net-1500")
+# the network's rows: between two VMs, then from a VM to a native guest (the same phases)
+NET_BENCHES = (*NET_PHASES, "to-native-64", "to-native-1500")
+IO_UNITS = {"disk": "instructions/request", "net": "instructions/frame"}
+# what a phase's report line says it did: requests (disk) or frames received (net)
+IO_REPORT = {
+    "disk": re.compile(rb"^(\S+): \d+ KiB in (\d+) requests of"),
+    "net": re.compile(rb"^(\S+): (\d+) frames of \d+ bytes received"),
 }
+NET_SENT_REPORT = re.compile(rb"^(\S+): (\d+) frames of \d+ bytes sent")  # the sender alone
+VM_PREFIX = re.compile(rb"\[vm(\d+)\] ")  # a multi-VM console chunk (firmware/hyp/console.c)
+VM_PREFIX_START = re.compile(rb"\[(?:v(?:m(?:\d+\]?)?)?)?")  # the start of one
+# the sender's MAC ends in :01 (netbench, pvnetbench), the receiver's in :02
 NET_MACS = ("52:54:00:12:34:01", "52:54:00:12:34:02")
+
+
+@dataclass(frozen=True)
+class IoSize:
+    """How much an I/O run does: the boot arguments of blkbench and netbench."""
+
+    region: int  # bytes of the disk read and written, per pass
+    passes: int
+    frames_64: int
+    frames_1500: int
+
+    def bootargs(self, klass: str) -> str:
+        if klass == "disk":
+            return f"region={self.region} passes={self.passes}"
+        return f"frames64={self.frames_64} frames1500={self.frames_1500}"
+
+
+# --quick: 512 4 KiB and 32 64 KiB requests, 4000 + 2000 frames; else 4 x 32 MiB, 50,000 +
+# 25,000 frames (the full guests' 300,000 + 150,000 take minutes in trap mode)
+QUICK_IO = IoSize(2 << 20, 1, 4000, 2000)
+FULL_IO = IoSize(32 << 20, 4, 50_000, 25_000)
+# the exit causes of the stats page (their sum is the exits); "sbi" is ecall less console
+EXIT_CAUSES = (
+    "sbi", "mmio", "csr", "sret", "sfence", "illegal", "interrupts", "shadow_fill",
+    "virtual_instruction",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -76,10 +126,13 @@ class RunKey:
     klass: str
     mode: str
     repeat: int = 0
+    path: str = ""  # the I/O path of a disk or net run ("" for the other classes)
+    quick: bool = False  # the I/O runs' --quick size
 
-    def order(self) -> tuple[int, int, int]:
-        """The merge order: the seed's class order, then native, hw, trap, pv."""
-        return (CLASSES.index(self.klass), MODES.index(self.mode), self.repeat)
+    def order(self) -> tuple[int, int, int, int]:
+        """The merge order: the seed's class order, then native, hw, trap, pv, then the path."""
+        path = ALL_IO_PATHS.index(self.path) if self.path else 0
+        return (CLASSES.index(self.klass), MODES.index(self.mode), path, self.repeat)
 
 
 @dataclass
@@ -99,6 +152,9 @@ class Row:
     # that line is in it: meaningful for long regions only); noisy, never deterministic
     host_ns: float | None = None
     host_overhead_pct: float | None = None  # host_ns vs native's: the emulator's cost too
+    path: str | None = None  # disk and net: the I/O path (virtio natively; emulated, pv, ...)
+    # disk and net in VM modes: exits per operation by cause (EXIT_CAUSES, nonzero ones)
+    exits_by_cause: dict[str, float] | None = None
 
     def json(self) -> dict[str, object]:
         row = asdict(self)
@@ -134,6 +190,16 @@ def run_key(key: RunKey) -> RunResult:
         return _run_overhead_guest(key)
     except RvhError as error:
         status = "unsupported" if key.mode in VM_MODES else "failed"
+        if key.klass in IO:
+            # a failed I/O run is a failure: every mode boots its VMs' devices
+            return RunResult(
+                key,
+                [
+                    Row(key.klass, name, key.mode, None, IO_UNITS[key.klass], status="failed",
+                        note=str(error), path=key.path)
+                    for name in (DISK_PHASES if key.klass == "disk" else NET_BENCHES)
+                ],
+            )  # fmt: skip
         return RunResult(
             key, [Row(key.klass, "-", key.mode, None, "", status=status, note=str(error))]
         )
@@ -224,61 +290,285 @@ def _run_overhead_guest(key: RunKey) -> RunResult:
     return RunResult(key, rows)
 
 
-def _run_io(key: RunKey) -> RunResult:
-    names = [
-        n for n in IO_PHASES if n.startswith("net" if key.klass == "net" else ("read", "write"))
-    ]
-    if key.mode != "native":
-        note = "the hypervisor gives VMs no virtio devices yet"
-        return RunResult(
-            key,
-            [
-                Row(key.klass, name, key.mode, None, IO_PHASES[name][1], status="n/a", note=note)
-                for name in names
-            ],
-        )
-    from rvh.bench.phases import run_phases
-    from rvh.config import MachineConfig
+def native_path(path: str) -> str:
+    """The native I/O path a VM's path is measured against."""
+    return "pv" if path == "pv" else "virtio"
 
-    build = guests_build()
+
+def io_elf(klass: str, mode: str, path: str) -> Path:
+    """The I/O guest of a run: the pv I/O twin on the pv path, the pv build in pv mode."""
+    name = (
+        ("pvblkbench" if path == "pv" else "blkbench")
+        if klass == "disk"
+        else ("pvnetbench" if path == "pv" else "netbench")
+    )
+    return guests_build() / ("virtio-pv" if mode == "pv" else "virtio") / f"{name}.elf"
+
+
+@dataclass
+class _Snapshot:
+    """The machine at one point of the console stream."""
+
+    seconds: float
+    instructions: int
+    exits: dict[str, int]  # EXIT_CAUSES summed over the VMs, "exits" their total
+
+
+def _run_io(key: RunKey) -> RunResult:
+    """One disk or net run: natively on the built-in SBI, or as VMs over the key's I/O path.
+    The network runs twice: between two VMs on one hub (natively one guest with two NICs),
+    then from one VM (natively one guest) to a native guest in another rvh process over a UDP
+    link, whose instructions are not counted (``to-native-64``, ``to-native-1500``)."""
+    size = QUICK_IO if key.quick else FULL_IO
+    elf = io_elf(key.klass, key.mode, key.path)
+    if not elf.exists():
+        raise ConfigError(f"{elf}: not built (make -C guests)")
     with tempfile.TemporaryDirectory(prefix="rvh-overhead-") as tmp:
         if key.klass == "disk":
+            # blkbench checks mkimage.py's pattern (id 2) on its first read
             image = Path(tmp) / "bench.img"
-            mkimage = build.parent / "virtio" / "mkimage.py"
+            mkimage = guests_build().parent / "virtio" / "mkimage.py"
+            megabytes = max(size.region >> 20, 1)
             subprocess.run(
-                [sys.executable, str(mkimage), str(image), "--size", "32M", "--id", "2"],
+                [sys.executable, str(mkimage), str(image), "--size", f"{megabytes}M", "--id", "2"],
                 check=True,
                 capture_output=True,
             )
-            config = MachineConfig(drives=[f"file={image},format=raw"])
-            phases = run_phases(build / "virtio" / "blkbench.elf", sbi=True, config=config)
+            return RunResult(key, _io_machine(key, elf, size, disk=image))
+        return RunResult(key, _net_runs(key, elf, size))
+
+
+def _net_runs(key: RunKey, elf: Path, size: IoSize) -> list[Row]:
+    """Between two VMs, then the sender (a VM, or natively a guest) in this process to a native
+    netbench receiver in another rvh process over a UDP link (netdev socket).  The receiver
+    starts first: its start-up overlaps the first run, and it calls for the sender with its
+    "ready" frames until the sender comes."""
+    receiver_port, sender_port = _free_udp_ports(2)
+    link = "socket,id=n0,udp=127.0.0.1:{},localaddr=127.0.0.1:{},mac={}"
+    receiver = subprocess.Popen(
+        [
+            sys.executable, "-m", "rvh.cli", "run", "--sbi",
+            str(guests_build() / "virtio" / "netbench.elf"),
+            "--netdev", link.format(sender_port, receiver_port, NET_MACS[1]),
+            # a UDP link loses frames: 20 ms (of the guest's time) without one ends a phase
+            "--append", size.bootargs("net") + " losswait=20",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=guests_build().parents[1],
+    )  # fmt: skip
+    try:
+        rows = _io_machine(key, elf, size)
+        sender_link = link.format(receiver_port, sender_port, NET_MACS[0])
+        rows += _io_machine(key, elf, size, socket=sender_link)
+        try:
+            output, _ = receiver.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise RvhError("net to a native guest: the receiver did not finish") from None
+    finally:
+        receiver.kill()
+        receiver.wait()
+    if receiver.returncode != 0:
+        tail = " / ".join(output.decode(errors="replace").strip().splitlines()[-3:])
+        raise RvhError(f"net to a native guest: the receiver failed: {tail}")
+    return rows
+
+
+def _free_udp_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _io_machine(
+    key: RunKey, elf: Path, size: IoSize, *, disk: Path | None = None, socket: str | None = None
+) -> list[Row]:
+    """Run one I/O machine: ``disk`` an image for the disk, ``socket`` the one NIC's UDP link
+    (the sender alone), else two NICs on a hub."""
+    from rvh.boot import BootRecipe, BuiltinSbiBoot, HypervisorBoot
+    from rvh.config import MachineConfig
+    from rvh.hyp import (
+        STATS_ADDRESS,
+        STATS_SIZE,
+        GuestSpec,
+        attach_vm_devices,
+        host_memory_needed,
+        read_stats,
+    )
+    from rvh.machine import Machine
+
+    bootargs = size.bootargs(key.klass)
+    config = MachineConfig()
+    interface = ",if=pv" if key.path == "pv" else ""
+    recipe: BootRecipe
+    if socket is not None:
+        config.netdevs = [socket + (interface if key.mode == "native" else "")]
+    if key.mode == "native":
+        config.bootargs = bootargs
+        if disk is not None:
+            config.drives = [f"file={disk},format=raw{interface}"]
+        elif socket is None:
+            config.netdevs = [f"hub,id=h0,mac={mac}{interface}" for mac in NET_MACS]
+        config.firmware_traps = True
+        recipe = BuiltinSbiBoot(str(elf))
+    else:
+        common = f"{elf},virt={key.mode},io={key.path}"
+        if disk is not None:
+            texts = [f"{common},drive={disk},append={bootargs}"]
+        elif socket is not None:
+            texts = [f"{common},netdev=n0,append={bootargs}"]  # the socket's MAC: :01
         else:
-            config = MachineConfig(netdevs=[f"hub,id=h0,mac={mac}" for mac in NET_MACS])
-            phases = run_phases(build / "virtio" / "netbench.elf", sbi=True, config=config)
-    rows = []
-    for phase in phases:
-        if phase.name not in IO_PHASES:
-            continue
-        work, unit = IO_PHASES[phase.name]
-        rows.append(
-            Row(
-                key.klass,
-                phase.name,
-                key.mode,
-                phase.instructions / work,
-                unit,
-                host_ns=phase.seconds / work * 1e9,
-            )
+            texts = [f"{common},netdev=h0,mac={mac},append={bootargs}" for mac in NET_MACS]
+        specs = [GuestSpec.parse(text) for text in texts]
+        attach_vm_devices(config, specs)
+        config.memory = max(config.memory, host_memory_needed(specs))
+        recipe = HypervisorBoot(specs)
+    streams = _IoStreams(
+        key,
+        lambda: read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE)),
+        to_native=socket is not None,
+    )
+    machine = Machine(config, output=streams.feed)
+    streams.machine = machine
+    machine.boot(recipe)
+    result = machine.run_sync()
+    if result.status != 0:
+        tail = streams.text().strip().splitlines()[-3:]
+        raise RvhError(
+            f"{key.klass} in {key.mode} ({key.path}): {result.reason or 'failed'}: "
+            + " / ".join(tail)
         )
-    return RunResult(key, rows)
+    return streams.rows()
+
+
+class _IoStreams:
+    """The console of an I/O run, one line stream per VM (the multi-VM console names each
+    chunk's VM), with the machine's state at the start of every line and at the end of every
+    ``phase:`` line."""
+
+    def __init__(
+        self, key: RunKey, read_stats_page: Callable[[], list[Any]], *, to_native: bool = False
+    ):
+        self.key = key
+        # the sender alone (to a native guest): its report line ends a phase, the frames sent
+        self.to_native = to_native
+        self.report = NET_SENT_REPORT if to_native else IO_REPORT[key.klass]
+        self.machine: Any = None
+        self.read_stats_page = read_stats_page
+        self.output = bytearray()
+        self.lines: dict[int, bytearray] = {}
+        self.line_start: dict[int, _Snapshot] = {}
+        self.vm = 0
+        self.phase_starts: dict[str, _Snapshot] = {}  # the last VM's phase: line
+        self.reports: dict[str, tuple[int, _Snapshot]] = {}  # (work, snapshot)
+        self.pending = b""
+
+    def snapshot(self) -> _Snapshot:
+        exits = {cause: 0 for cause in ("exits", *EXIT_CAUSES)}
+        if self.key.mode != "native":
+            for vm in self.read_stats_page():
+                console = vm.sbi.get("DBCN", 0)
+                exits["exits"] += vm.counters["exits"] - console
+                exits["sbi"] += vm.counters["ecall"] - console
+                for cause in EXIT_CAUSES[1:]:
+                    exits[cause] += vm.counters.get(cause, 0)
+        return _Snapshot(time.perf_counter(), self.machine.instructions, exits)
+
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+    def feed(self, data: bytes) -> None:
+        self.output.extend(data)
+        data = self.pending + data
+        self.pending = b""
+        while data:
+            match = VM_PREFIX.match(data)
+            if match:
+                self.vm = int(match.group(1))
+                data = data[match.end() :]
+                continue
+            if VM_PREFIX_START.fullmatch(data):
+                self.pending = data  # a prefix cut in two: the rest comes next
+                return
+            cut = data.find(b"[", 1)
+            chunk, data = (data, b"") if cut < 0 else (data[:cut], data[cut:])
+            self._bytes(chunk)
+
+    def _bytes(self, chunk: bytes) -> None:
+        line = self.lines.setdefault(self.vm, bytearray())
+        for text in chunk.splitlines(keepends=True):
+            if not line:
+                self.line_start[self.vm] = self.snapshot()
+            line.extend(text)
+            if line.endswith(b"\n"):
+                self._line(bytes(line).rstrip(b"\r\n"))
+                line.clear()
+
+    def _line(self, line: bytes) -> None:
+        if line.startswith(b"phase: "):
+            self.phase_starts[line[7:].decode(errors="replace")] = self.snapshot()
+            return
+        match = self.report.match(line)
+        if match:
+            self.reports[match.group(1).decode()] = (int(match.group(2)), self.line_start[self.vm])
+
+    def rows(self) -> list[Row]:
+        names = DISK_PHASES if self.key.klass == "disk" else NET_PHASES
+        rows = []
+        for name in names:
+            bench = f"to-native-{name.split('-')[1]}" if self.to_native else name
+            if name not in self.phase_starts or name not in self.reports:
+                raise RvhError(f"{self.key.klass} in {self.key.mode}: no {name} phase reported")
+            begin = self.phase_starts[name]
+            work, end = self.reports[name]
+            if work <= 0:
+                raise RvhError(f"{self.key.klass} in {self.key.mode}: {name} did no work")
+            exits = by_cause = None
+            if self.key.mode != "native":
+                exits = (end.exits["exits"] - begin.exits["exits"]) / work
+                by_cause = {
+                    cause: round((end.exits[cause] - begin.exits[cause]) / work, 3)
+                    for cause in EXIT_CAUSES
+                    if end.exits[cause] != begin.exits[cause]
+                }
+            rows.append(
+                Row(
+                    self.key.klass,
+                    bench,
+                    self.key.mode,
+                    (end.instructions - begin.instructions) / work,
+                    "instructions/frame sent" if self.to_native else IO_UNITS[self.key.klass],
+                    exits=exits,
+                    host_ns=(end.seconds - begin.seconds) / work * 1e9,
+                    path=self.key.path,
+                    exits_by_cause=by_cause,
+                )
+            )
+        return rows
 
 
 # ---- the matrix ----------------------------------------------------------------------------
-def plan(modes: Sequence[str], classes: Sequence[str] = CLASSES, repeats: int = 1) -> list[RunKey]:
+def plan(
+    modes: Sequence[str],
+    classes: Sequence[str] = CLASSES,
+    repeats: int = 1,
+    *,
+    quick: bool = False,
+) -> list[RunKey]:
+    """Every class in every mode; disk and net once per I/O path of the mode."""
     return [
-        RunKey(klass, mode, repeat)
+        RunKey(klass, mode, repeat, path, quick)
         for klass in classes
         for mode in modes
+        for path in (IO_PATHS[mode] if klass in IO else ("",))
         for repeat in range(repeats)
     ]
 
@@ -331,7 +621,12 @@ def _run_on_dask(
     try:
         # pure=False: a run is an experiment, never served from Dask's cache
         futures = [
-            client.submit(task, key, key=f"overhead-{key.klass}-{key.mode}", pure=False)
+            client.submit(
+                task,
+                key,
+                key=f"overhead-{key.klass}-{key.mode}-{key.path}-{key.repeat}",
+                pure=False,
+            )
             for key in keys
         ]
         by_future = dict(zip(futures, keys, strict=True))
@@ -354,10 +649,10 @@ def merge(results: Iterable[RunResult]) -> list[Row]:
     deterministic and must agree."""
     ordered = sorted(results, key=lambda r: r.key.order())
     rows: list[Row] = []
-    repeats: dict[tuple[str, str, str], list[Row]] = {}
+    repeats: dict[tuple[str, str, str, str | None], list[Row]] = {}
     for result in ordered:
         for row in result.rows:
-            same = repeats.setdefault((row.klass, row.bench, row.mode), [])
+            same = repeats.setdefault((row.klass, row.bench, row.mode, row.path), [])
             if not same:
                 rows.append(row)
             elif same[0].value != row.value and row.status == "ok" and row.klass not in IO:
@@ -365,16 +660,19 @@ def merge(results: Iterable[RunResult]) -> list[Row]:
                 same[0].note = f"runs disagree: {same[0].value} and {row.value}"
             same.append(row)
     for row in rows:
-        same = repeats[(row.klass, row.bench, row.mode)]
+        same = repeats[(row.klass, row.bench, row.mode, row.path)]
         times = [r.host_ns for r in same if r.host_ns]
         if times:
             row.host_ns = round(statistics.median(times), 1)
         values = [r.value for r in same if r.value is not None]
         if row.klass in IO and values:
             row.value = statistics.median(values)
-    native = {(r.klass, r.bench): r for r in rows if r.mode == "native" and r.value}
+            exits = [r.exits for r in same if r.exits is not None]
+            if exits:
+                row.exits = statistics.median(exits)
+    native = {(r.klass, r.bench, r.path): r for r in rows if r.mode == "native" and r.value}
     for row in rows:
-        base = native.get((row.klass, row.bench))
+        base = native.get((row.klass, row.bench, native_path(row.path) if row.path else None))
         if base is None:
             continue
         if row.value is not None and base.value:
@@ -395,32 +693,66 @@ def _cell(rows: list[Row]) -> str:
     return "/".join(statuses) if statuses else "-"
 
 
+def _io_paths(rows: list[Row]) -> list[str]:
+    """The I/O paths the VM rows have (the native ones without VM rows), in the order of
+    ALL_IO_PATHS."""
+    vm_rows = [r for r in rows if r.mode != "native"] or rows
+    return [p for p in ALL_IO_PATHS if any(r.path == p for r in vm_rows)]
+
+
 def summary_table(rows: list[Row], modes: Sequence[str]) -> list[list[str]]:
-    """The seed's shape: one line per class, one column per mode (the range of the class's
-    benchmarks' overheads vs native), and the handout's range beside them."""
+    """The seed's shape: one line per class (per class and I/O path for disk and net), one
+    column per mode (the range of the class's benchmarks' overheads vs native), and the
+    handout's range beside them."""
     table = [["class", *modes, "seed"]]
     for klass in CLASSES:
         of_class = [r for r in rows if r.klass == klass]
         if not of_class:
             continue
-        cells = [_cell([r for r in of_class if r.mode == mode]) for mode in modes]
-        table.append([klass, *cells, SEED_RANGES[klass]])
+        paths = _io_paths(of_class) if klass in IO else []
+        if not paths:
+            cells = [_cell([r for r in of_class if r.mode == mode]) for mode in modes]
+            table.append([klass, *cells, SEED_RANGES[klass]])
+            continue
+        for path in paths:
+            cells = []
+            for mode in modes:
+                if mode != "native" and path not in IO_PATHS[mode]:
+                    cells.append("-")
+                    continue
+                wanted = native_path(path) if mode == "native" else path
+                same = [r for r in of_class if r.mode == mode and r.path == wanted]
+                cells.append(_cell(same))
+            table.append([f"{klass} ({path})", *cells, SEED_RANGES[klass]])
     return table
 
 
 def detail_table(rows: list[Row], modes: Sequence[str]) -> list[list[str]]:
-    """Every benchmark: its cost per operation in each mode, exits per op in VM modes."""
-    table = [["class", "bench", "unit", *modes]]
-    benches: dict[tuple[str, str], dict[str, Row]] = {}
+    """Every benchmark: its cost per operation in each mode, exits per op in VM modes (disk
+    and net once per I/O path, native's cost on each line)."""
+    table = [["class", "bench", "path", "unit", *modes]]
+    benches: dict[tuple[str, str, str], dict[str, Row]] = {}
+    native_io = {
+        (r.klass, r.bench, r.path): r for r in rows if r.klass in IO and r.mode == "native"
+    }
+    vm_io_classes = {r.klass for r in rows if r.klass in IO and r.mode != "native"}
     for row in rows:
         if row.bench == "-":
             continue
-        benches.setdefault((row.klass, row.bench), {})[row.mode] = row
-    for (klass, bench), by_mode in benches.items():
+        if row.klass in vm_io_classes and row.mode == "native":
+            continue  # on each path's line
+        benches.setdefault((row.klass, row.bench, row.path or ""), {})[row.mode] = row
+    for (klass, bench, path), by_mode in benches.items():
+        base = native_io.get((klass, bench, native_path(path)))
+        if klass in vm_io_classes and base is not None:
+            by_mode = {"native": base, **by_mode}
         cells = []
         for mode in modes:
             found = by_mode.get(mode)
             if found is None:
+                if klass in IO and mode != "native" and path and path not in IO_PATHS[mode]:
+                    cells.append("-")
+                    continue
                 unsupported = [r for r in rows if r.klass == klass and r.mode == mode]
                 cells.append(unsupported[0].status if unsupported else "-")
             elif found.value is None:
@@ -433,7 +765,20 @@ def detail_table(rows: list[Row], modes: Sequence[str]) -> list[list[str]]:
                     text += f" {found.host_ns:.0f} ns"
                 cells.append(text)
         unit = next(iter(by_mode.values())).unit
-        table.append([klass, bench, unit, *cells])
+        table.append([klass, bench, path, unit, *cells])
+    return table
+
+
+def exits_table(rows: list[Row], modes: Sequence[str]) -> list[list[str]]:
+    """Disk and net in VM modes: exits per operation by cause."""
+    table = [["class", "bench", "mode", "path", "exits/op", "by cause"]]
+    for row in rows:
+        if row.klass not in IO or row.mode not in modes or row.exits_by_cause is None:
+            continue
+        causes = ", ".join(f"{cause} {value:.3f}" for cause, value in row.exits_by_cause.items())
+        table.append(
+            [row.klass, row.bench, row.mode, row.path or "", f"{row.exits or 0:.3f}", causes]
+        )
     return table
 
 
@@ -467,32 +812,43 @@ def plot(rows: list[Row], modes: Sequence[str], path: str) -> None:
     classes = [k for k in CLASSES if any(r.klass == k and r.value for r in rows)]
     if not classes:
         raise RvhError("--plot: no measured rows to draw")
-    figure, axes = plt.subplots(1, len(classes), figsize=(4.5 * len(classes), 4.5), squeeze=False)
-    for axis, klass in zip(axes[0], classes, strict=True):
+    # the CPU classes on the first line, disk and net (a bar per mode and path) on the second
+    columns = min(len(classes), 3)
+    lines = math.ceil(len(classes) / columns)
+    figure, axes = plt.subplots(lines, columns, figsize=(6 * columns, 5 * lines), squeeze=False)
+    flat = [axis for line in axes for axis in line]
+    for axis in flat[len(classes) :]:
+        axis.set_visible(False)
+    for axis, klass in zip(flat, classes, strict=False):
         benches = list(dict.fromkeys(r.bench for r in rows if r.klass == klass and r.value))
-        measured_modes = [
-            m for m in modes if any(r.mode == m and r.value for r in rows if r.klass == klass)
-        ]
-        width = 0.8 / max(len(measured_modes), 1)
-        for index, mode in enumerate(measured_modes):
+        # one bar per mode, and per mode and path for disk and net
+        series = list(
+            dict.fromkeys(
+                (r.mode, r.path) for r in rows if r.klass == klass and r.value and r.mode in modes
+            )
+        )
+        width = 0.8 / max(len(series), 1)
+        for index, (mode, io_path) in enumerate(series):
             values = []
             for bench in benches:
                 found = [
                     r.value
                     for r in rows
-                    if r.klass == klass and r.bench == bench and r.mode == mode
+                    if r.klass == klass
+                    and r.bench == bench
+                    and r.mode == mode
+                    and r.path == io_path
                 ]
                 values.append(found[0] if found and found[0] else math.nan)
-            positions = [
-                i + (index - (len(measured_modes) - 1) / 2) * width for i in range(len(benches))
-            ]
-            axis.bar(positions, values, width, label=mode)
+            positions = [i + (index - (len(series) - 1) / 2) * width for i in range(len(benches))]
+            label = f"{mode} {io_path}" if io_path else mode
+            axis.bar(positions, values, width, label=label)
         axis.set_xticks(range(len(benches)), benches, rotation=45, ha="right")
         axis.set_title(klass)
         axis.set_ylabel("instructions per operation")
         if klass in LOG_SCALE_CLASSES:
             axis.set_yscale("log")
-        axis.legend()
+        axis.legend(fontsize="x-small", ncol=2 if len(series) > 4 else 1)
     figure.suptitle("rvh bench overhead: cost per operation (instret, hypervisor included)")
     figure.tight_layout()
     try:
@@ -525,7 +881,7 @@ def bench_overhead(
 ) -> int:
     from rich.progress import Progress
 
-    keys = plan(modes, repeats=1 if quick else FULL_REPEATS)
+    keys = plan(modes, repeats=1 if quick else FULL_REPEATS, quick=quick)
     with Progress(transient=True) as progress:
         task = progress.add_task("rvh bench overhead", total=len(keys))
 
@@ -539,9 +895,15 @@ def bench_overhead(
     print(format_table(summary_table(rows, modes)))
     print()
     print(format_table(detail_table(rows, modes)))
+    by_cause = exits_table(rows, modes)
+    if len(by_cause) > 1:
+        print()
+        print("disk and net: exits per operation (request, frame) by cause")
+        print(format_table(by_cause))
     for row in rows:
         if row.status in ("unsupported", "failed") and row.note:
-            print(f"{row.klass} {row.mode}: {row.status}: {row.note}")
+            where = f"{row.mode} ({row.path})" if row.path else row.mode
+            print(f"{row.klass} {row.bench} {where}: {row.status}: {row.note}")
     if json_path:
         write_json(rows, json_path)
     if plot_path:

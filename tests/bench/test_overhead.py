@@ -8,14 +8,18 @@ import subprocess
 import sys
 
 import pytest
-from support import ROOT
+from support import ROOT, run_sbi_elf, virtio_guest, virtio_image
 
 from rvh.bench.overhead import (
+    IO_PATHS,
+    QUICK_IO,
     Row,
     RunKey,
     RunResult,
+    _IoStreams,
     merge,
     parse_modes,
+    plan,
     run_key,
     run_matrix,
     summary_table,
@@ -107,10 +111,156 @@ def test_refused_modes_are_rows_not_crashes():
             assert rows[0].status == "ok" and rows[0].value > 0
 
 
-def test_io_classes_are_na_in_vm_modes():
-    rows = run_key(RunKey("disk", "hw")).rows
-    assert [r.bench for r in rows] == ["read-4k", "write-4k", "read-64k", "write-64k"]
-    assert all(r.status == "n/a" and r.value is None for r in rows)
+DISK_BENCHES = ["read-4k", "write-4k", "read-64k", "write-64k"]
+
+
+def test_plan_has_one_io_run_per_path_of_each_mode():
+    keys = plan(["native", "hw", "trap", "pv"], classes=("cpu", "disk"), quick=True)
+    assert [(k.klass, k.mode, k.path) for k in keys] == [
+        ("cpu", "native", ""), ("cpu", "hw", ""), ("cpu", "trap", ""), ("cpu", "pv", ""),
+        ("disk", "native", "virtio"), ("disk", "native", "pv"),
+        ("disk", "hw", "emulated"), ("disk", "hw", "pv"), ("disk", "hw", "passthrough"),
+        ("disk", "trap", "emulated"), ("disk", "trap", "pv"),
+        ("disk", "pv", "emulated"), ("disk", "pv", "pv"),
+    ]  # fmt: skip
+    assert all(key.quick for key in keys)
+    assert "passthrough" not in IO_PATHS["trap"] + IO_PATHS["pv"]  # no G-stage for the IOMMU
+
+
+@pytest.fixture(scope="module")
+def disk_rows() -> dict[tuple[str, str], dict[str, Row]]:
+    """disk natively (virtio, pv) and in an hw VM over each path, --quick's size."""
+    keys = [
+        RunKey("disk", mode, 0, path, True) for mode in ("native", "hw") for path in IO_PATHS[mode]
+    ]
+    by: dict[tuple[str, str], dict[str, Row]] = {}
+    for row in merge([run_key(key) for key in keys]):
+        by.setdefault((row.mode, row.path), {})[row.bench] = row
+    return by
+
+
+@pytest.mark.slow  # runs guests
+def test_disk_rows_in_an_hw_vm_over_each_path(disk_rows):
+    assert set(disk_rows) == {
+        ("native", "virtio"), ("native", "pv"), ("hw", "emulated"), ("hw", "pv"),
+        ("hw", "passthrough"),
+    }  # fmt: skip
+    for (mode, _), rows in disk_rows.items():
+        assert list(rows) == DISK_BENCHES
+        for row in rows.values():
+            assert row.status == "ok" and row.value and row.value > 0
+            assert row.unit == "instructions/request" and row.host_ns and row.host_ns > 0
+            if mode == "native":
+                assert row.exits is None and row.exits_by_cause is None
+            else:
+                # the causes add up to the exits (ecall counted without console output)
+                assert row.exits is not None and row.exits_by_cause
+                assert sum(row.exits_by_cause.values()) == pytest.approx(row.exits, abs=0.01)
+                assert row.overhead_pct is not None
+
+
+@pytest.mark.slow  # runs guests
+def test_disk_paths_ordered_by_their_exits(disk_rows):
+    emulated, pv, passthrough = (disk_rows[("hw", p)] for p in ("emulated", "pv", "passthrough"))
+    for bench in DISK_BENCHES:
+        # a pv batch is one NOTIFY call instead of register writes the hypervisor decodes;
+        # a passthrough device's registers are the VM's own: only its interrupts leave
+        assert passthrough[bench].exits <= pv[bench].exits < emulated[bench].exits, bench
+        assert "mmio" in emulated[bench].exits_by_cause
+        assert pv[bench].exits_by_cause.get("sbi", 0) > 0, bench  # the NOTIFY calls
+        # the emulated path copies every byte through the VM's translation in the hypervisor
+        assert emulated[bench].value > 10 * pv[bench].value, bench
+        assert emulated[bench].value > 10 * passthrough[bench].value, bench
+    # the 4 KiB requests of a passthrough disk cost what they cost natively, give or take its
+    # interrupts' exits
+    for bench in ("read-4k", "write-4k"):
+        assert passthrough[bench].overhead_pct < 25, bench
+
+
+@pytest.mark.slow  # runs guests
+def test_net_between_two_vms_over_each_path():
+    keys = [
+        RunKey("net", mode, 0, path, True) for mode in ("native", "trap") for path in IO_PATHS[mode]
+    ]
+    rows = merge([run_key(key) for key in keys])
+    by = {(r.mode, r.path, r.bench): r for r in rows}
+    assert sorted({(r.mode, r.path) for r in rows}) == [
+        ("native", "pv"), ("native", "virtio"), ("trap", "emulated"), ("trap", "pv")
+    ]  # fmt: skip
+    for bench in ("net-64", "net-1500"):
+        for key in (("native", "virtio"), ("native", "pv"), ("trap", "emulated"), ("trap", "pv")):
+            row = by[(*key, bench)]
+            assert row.status == "ok" and row.value > 0 and row.unit == "instructions/frame"
+        emulated, pv = by[("trap", "emulated", bench)], by[("trap", "pv", bench)]
+        # the emulated NICs' frames are copied by the hypervisor, the pv ones by the platform
+        assert emulated.value > pv.value
+        assert emulated.overhead_pct > pv.overhead_pct > 0
+        assert set(emulated.exits_by_cause) >= {"mmio", "interrupts"}
+    # a 1500-byte frame costs the emulated path its copy: more than a 64-byte one
+    assert by[("trap", "emulated", "net-1500")].value > 3 * by[("trap", "emulated", "net-64")].value
+    # and from one VM (natively one guest) to a native guest in another rvh process over UDP:
+    # the sender's instructions per frame sent, and its exits
+    for bench in ("to-native-64", "to-native-1500"):
+        native = by[("native", "virtio", bench)]
+        emulated, pv = by[("trap", "emulated", bench)], by[("trap", "pv", bench)]
+        assert native.status == emulated.status == pv.status == "ok", (native.note, emulated.note)
+        assert native.unit == "instructions/frame sent" and native.exits is None
+        assert emulated.value > pv.value > 0 and emulated.exits > 0
+        # half the work of the two-VM run: the sender's side only
+        assert emulated.value < by[("trap", "emulated", bench.replace("to-native", "net"))].value
+
+
+def test_io_streams_split_the_vms_console_chunks():
+    # the multi-VM console names each chunk's VM; a chunk may end mid-line (a full line
+    # buffer) and a prefix may come in two writes
+    streams = _IoStreams(RunKey("net", "native", 0, "virtio", True), lambda: [])
+
+    class Counting:
+        instructions = 0
+
+    streams.machine = Counting()
+    for data in (
+        b"[vm1] phase: net-64\n",
+        b"[vm0] phase: net-64\n",
+        b"[vm0] net-64: 10 frames of 64 bytes sent, 5 ticks\n[vm1] net-64: 10 frames of 64 ",
+        b"bytes received (10 sent, 0 lost), 7 ticks, out of orde[v",
+        b"m1] r 0\n[vm0] phase: net-1500\n[vm1] phase: net-1500\n",
+    ):
+        Counting.instructions += 100
+        streams.feed(data)
+    assert list(streams.phase_starts) == ["net-64", "net-1500"]
+    assert streams.phase_starts["net-64"].instructions == 200  # vm0's, the later one
+    work, at = streams.reports["net-64"]
+    assert work == 10 and at.instructions == 300  # the receiver's line, from its first byte
+    assert streams.lines[1] == b"" and streams.lines[0] == b""
+
+
+@pytest.mark.slow  # runs guests
+def test_benchmark_guests_sized_by_boot_arguments(tmp_path):
+    image = virtio_image(tmp_path / "bench.img", "2M", 2)
+    result, output, _ = run_sbi_elf(
+        virtio_guest("blkbench"),
+        drives=[f"file={image},format=raw"],
+        bootargs="console=x region=1M passes=2 region2=7",
+    )
+    assert result.status == 0, output[-2000:]
+    assert "region 1024 KiB x 2 passes" in output
+    assert "read-4k: 2048 KiB in 512 requests of 4 KiB" in output
+    assert "write-64k: 2048 KiB in 32 requests of 64 KiB" in output
+    # a malformed value is the default (4 passes), a missing one too (32 MiB, capped by the disk)
+    image = virtio_image(tmp_path / "bench.img", "2M", 2)
+    result, output, _ = run_sbi_elf(
+        virtio_guest("blkbench"), drives=[f"file={image},format=raw"], bootargs="passes=2x"
+    )
+    assert result.status == 0 and "region 2048 KiB x 4 passes" in output
+    macs = [f"hub,id=h0,mac=52:54:00:12:34:0{i}" for i in (1, 2)]
+    result, output, _ = run_sbi_elf(
+        virtio_guest("netbench"), netdevs=macs, bootargs="frames64=0x100 frames1500=3"
+    )
+    assert result.status == 0, output[-2000:]
+    assert "net-64: 256 frames of 64 bytes received (256 sent, 0 lost)" in output
+    assert "net-1500: 3 frames of 1500 bytes received" in output
+    assert QUICK_IO.bootargs("net") == "frames64=4000 frames1500=2000"
 
 
 def _row(klass, bench, mode, value, host_ns=None):
@@ -208,6 +358,37 @@ def test_cli_quick_writes_json_and_plot(tmp_path):
     assert {row["mode"] for row in rows} == {"native", "hw", "trap"}
     native_io = [r for r in rows if r["class"] in ("disk", "net") and r["mode"] == "native"]
     assert native_io and all(r["value"] > 0 for r in native_io)
+    assert {r["path"] for r in native_io} == {"virtio", "pv"}
+    # disk and net in each VM mode, one row per benchmark and I/O path, every one measured
+    io = {
+        (r["class"], r["mode"], r["path"], r["bench"]): r
+        for r in rows
+        if r["class"] in ("disk", "net")
+    }
+    assert {(c, m, p) for c, m, p, _ in io} == {
+        (klass, mode, path)
+        for klass in ("disk", "net")
+        for mode in ("native", "hw", "trap")
+        for path in IO_PATHS[mode]
+    }
+    assert all(r["status"] == "ok" and r["value"] > 0 for r in io.values())
+    for (klass, mode, path, bench), row in io.items():
+        if mode == "native":
+            continue
+        assert row["exits"] is not None and row["overhead_pct"] is not None
+        # fewer exits on the pv path than the emulated one for the disk, and the fewest
+        # through passthrough for both (only the device's interrupts leave an hw VM)
+        emulated = io[(klass, mode, "emulated", bench)]
+        if klass == "disk" and path == "pv":
+            assert row["exits"] < emulated["exits"], (mode, bench)
+        if path == "passthrough":
+            assert (
+                row["exits"] < emulated["exits"]
+                and row["exits"] <= io[(klass, mode, "pv", bench)]["exits"]
+            )
+        if path != "emulated":
+            assert row["value"] < emulated["value"], (klass, mode, path, bench)
+    assert "disk (passthrough)" in result.stdout and "up to 10%" in result.stdout
     hw_cpu = [r for r in rows if r["class"] == "cpu" and r["mode"] == "hw"]
     assert hw_cpu[0]["overhead_pct"] <= 5.0
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
