@@ -209,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
         "compiled with LLVM (docs/performance.md); --trace keeps to the interpreter",
     )
     run.add_argument(
+        "--tier-cache",
+        metavar="DIR|off",
+        default="",
+        help="with --tier jit: keep compiled blocks in DIR, so that the next run of the same "
+        "program loads them instead of compiling (default: $RVH_CACHE_DIR/tier, else "
+        "~/.cache/rvh/tier); off: compile every run",
+    )
+    run.add_argument(
         "--stats",
         action="store_true",
         help="print instructions, time, MIPS, exits and per-device I/O to stderr at the end "
@@ -643,6 +651,7 @@ def _config(args: argparse.Namespace) -> MachineConfig:
         harts=args.smp or 1,
         extensions=parse_cpu(args.cpu or "rv64"),
         tier=getattr(args, "tier", "interp"),
+        tier_cache=getattr(args, "tier_cache", ""),
     )
     config.validate()
     return config
@@ -945,8 +954,11 @@ def _tier_lines(stats: dict, instructions: int) -> list[str]:
         return []
     share = tier["instructions"] / instructions if instructions else 0.0
     return [
-        f"tier jit:             {tier['blocks_compiled']} blocks compiled in "
-        f"{tier['compile_seconds']:.3f} s, {tier['blocks_cached']} cached "
+        f"tier jit:             {tier['blocks_compiled']} blocks compiled, "
+        f"{tier['blocks_optimized']} optimized, in {tier['batches']} batches "
+        f"({tier['compile_seconds']:.3f} s); {tier['blocks_loaded']} loaded from the code "
+        f"cache ({tier['load_seconds']:.3f} s)",
+        f"code:                 {tier['blocks_cached']} blocks held "
         f"({tier['code_bytes']} bytes of code), {tier['blocks_evicted']} evicted",
         f"translated code:      {tier['instructions']} instructions ({share:.1%}) in "
         f"{tier['entries']} entries from the interpreter, {tier['flushes']} flushes",
