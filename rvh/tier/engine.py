@@ -38,7 +38,7 @@ import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 
-from rvh.cpu.layout import M_CODE_WRITES
+from rvh.cpu.layout import M_CODE_WRITES, PAGE_MASK, X_SINK
 from rvh.tier.layout import (
     COUNT_MASK,
     J_CALLS,
@@ -59,7 +59,7 @@ from rvh.tier.layout import (
     JT_SHIFT,
     TABLE_MASK,
 )
-from rvh.tier.translate import Instruction, block_ir, read_block, still_decoded
+from rvh.tier.translate import Instruction, Op, block_ir, read_block, still_decoded
 
 TIERS = ("interp", "jit")
 DEFAULT_THRESHOLD = 64  # entries before a block is compiled
@@ -67,6 +67,7 @@ DEFAULT_CAPACITY = 8192  # compiled blocks kept
 # entries of a block's quick code before it is compiled again optimized: an O2 compile costs
 # about as much as 2 million entries of a 10-instruction block run quick rather than O2
 DEFAULT_OPTIMIZE_AFTER = 1 << 20
+REGION_BLOCKS = 16  # blocks compiled with a hot block before they get hot themselves
 OPTIMIZE_POLL = 0.05  # seconds between looks at the quick blocks' entry counts
 CACHE_FORMAT = 1  # of the on-disk code cache's files; part of every digest
 _PLACEHOLDER = "rvh_block"  # the function's name in a block's IR, before it gets its own
@@ -158,8 +159,7 @@ def compile_blocks(digests: list[str], irs: list[str], level: Level) -> _Compile
     start = time.perf_counter()
     names = [symbol(digest) for digest in digests]
     text = "\n\n".join(
-        ir.replace(f"@{_PLACEHOLDER}(", f"@{name}(", 1)
-        for name, ir in zip(names, irs, strict=True)
+        ir.replace(f"@{_PLACEHOLDER}(", f"@{name}(", 1) for name, ir in zip(names, irs, strict=True)
     )
     module = llvm.parse_assembly(text)
     module.verify()
@@ -171,9 +171,7 @@ def compile_blocks(digests: list[str], irs: list[str], level: Level) -> _Compile
     code = machine.emit_object(module)
     engine = _load(code, level)
     addresses = [engine.get_function_address(name) for name in names]
-    return _Compiled(
-        level, list(digests), code, engine, addresses, time.perf_counter() - start
-    )
+    return _Compiled(level, list(digests), code, engine, addresses, time.perf_counter() - start)
 
 
 class CodeCache:
@@ -266,6 +264,27 @@ def _ir(key: BlockKey, level: Level) -> str:
     return block_ir(_PLACEHOLDER, pc, host, instructions, count_entries=level is QUICK)
 
 
+_BRANCH_OPS = frozenset(int(op) for op in (Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU))
+
+
+def successors(pc: int, instructions: tuple[Instruction, ...]) -> list[int]:
+    """Where a block may go on, as far as its code says: its branches' and ``jal``'s
+    targets, the return point of a call (``jal`` that links), the pc after its end unless it
+    ends in a jump (a ``jalr``'s target is known only when it runs)."""
+    targets = []
+    for instruction in instructions:
+        if instruction.op in _BRANCH_OPS:
+            targets.append(pc + instruction.imm)
+        elif instruction.op == Op.JAL:
+            targets.append(pc + instruction.imm)
+            if instruction.rd not in (0, X_SINK):
+                targets.append(pc + instruction.length)
+        pc += instruction.length
+    if instructions[-1].op not in (Op.JAL, Op.JALR):
+        targets.append(pc)
+    return targets
+
+
 def _counter(host: int) -> int:
     return J_COUNTS + ((host >> 1) & COUNT_MASK)
 
@@ -334,13 +353,16 @@ class Tier:
             if not instructions:
                 continue  # its counter stays past the threshold until the next flush
             key = (host, pc, instructions)
-            if key not in self.code and key not in self.compiling:
-                self._load_cached(key)
             if key in self.code:
-                self._install(key)  # compiled before (a flush, an eviction, another run)
+                self._install(key)  # compiled before a flush or an eviction
             elif key not in self.compiling:
-                self.compiling.add(key)
-                self.waiting.append(key)
+                for block in [key, *self._region(key)]:
+                    self._load_cached(block)  # compiled by an earlier run
+                    if block in self.code:
+                        self._install(block)
+                    else:
+                        self.compiling.add(block)
+                        self.waiting.append(block)
         self.jit[J_QUEUE_LEN] = 0
         if not self.in_flight:
             # one batch at a time: what gets hot meanwhile waits and goes as the next batch
@@ -356,6 +378,33 @@ class Tier:
         """Wait for the blocks being compiled and install them."""
         self._collect(wait=True)
 
+    def _region(self, hot: BlockKey) -> list[BlockKey]:
+        """The blocks a hot block leads to in its page, and those they lead to, that have
+        already run (their first instruction is decoded) and are not compiled: the other
+        blocks of a loop nest or a function, which mostly get hot with it, go into the
+        same batch (up to REGION_BLOCKS of them) instead of one batch each, later."""
+        host, pc, instructions = hot
+        addend = host - pc
+        page = pc & PAGE_MASK
+        found: list[BlockKey] = []
+        seen = {pc}
+        frontier = [hot]
+        while frontier and len(found) < REGION_BLOCKS:
+            _, start, block = frontier.pop(0)
+            for target in successors(start, block):
+                if target in seen or target & PAGE_MASK != page:
+                    continue
+                seen.add(target)
+                following = read_block(self.decode_cache, target + addend, target)
+                key = (target + addend, target, following)
+                if not following or key in self.code or key in self.compiling:
+                    continue
+                found.append(key)
+                frontier.append(key)
+                if len(found) == REGION_BLOCKS:
+                    break
+        return found
+
     def _optimize_hot(self) -> None:
         """Compile again, optimized, the quick blocks that ran ``optimize_after`` times
         (their code counts its entries); looked at every OPTIMIZE_POLL seconds."""
@@ -365,11 +414,7 @@ class Tier:
         if self.worker is not None and now < self.next_poll:
             return
         self.next_poll = now + OPTIMIZE_POLL
-        hot = [
-            key
-            for key in self.hot_quick
-            if self.jit[_counter(key[0])] >= self.optimize_after
-        ]
+        hot = [key for key in self.hot_quick if self.jit[_counter(key[0])] >= self.optimize_after]
         for key in hot:
             del self.hot_quick[key]
         if hot:

@@ -356,6 +356,19 @@ def test_blocks_hot_at_one_kernel_return_compile_as_one_module():
     assert (hart.x(10), hart.x(11), hart.x(12)) == (interp.x(10), interp.x(11), interp.x(12))
 
 
+def test_a_hot_block_brings_the_blocks_it_leads_to_into_its_batch():
+    interp, _ = run_program(THREE_LOOPS, {}, "interp")
+    machine = interp.machine
+    tier = attach_tier(machine, threshold=1000, optimize_after=None)
+    # only the first loop got hot; its block runs on (not-taken branches) to the jump, and
+    # its branches lead to the other two loops, which already ran
+    tier.jit[J_QUEUE : J_QUEUE + 2] = (LOOP_STARTS[0] - RAM_BASE, LOOP_STARTS[0])
+    tier.jit[J_QUEUE_LEN] = 1
+    tier.service()
+    assert sorted(pc for _, pc, _ in tier.code) == LOOP_STARTS
+    assert tier.statistics()["batches"] == 1
+
+
 def test_one_module_holds_many_blocks_each_callable():
     interp, _ = run_program(THREE_LOOPS, {}, "interp")
     cache = interp.machine.bus.decode_cache
