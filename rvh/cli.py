@@ -388,9 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
     mips.add_argument("--no-qemu", action="store_true", help="do not run QEMU")
     mips.add_argument(
         "--tier",
-        choices=("interp", "jit", "both"),
+        choices=("interp", "jit", "jit+cache", "both", "all"),
         default="interp",
-        help="which of rvh's tiers to time (both: a row for each; default interp)",
+        help="which of rvh's tiers to time: jit compiles in every run, jit+cache starts with "
+        "the code cache an earlier run filled (both: interp and jit; all: the three; "
+        "default interp)",
     )
     mips.add_argument(
         "--repeat",
@@ -582,7 +584,8 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from rvh.bench.phases import bench_phases
 
     if args.bench == "mips":
-        tiers = ("interp", "jit") if args.tier == "both" else (args.tier,)
+        groups = {"both": ("interp", "jit"), "all": ("interp", "jit", "jit+cache")}
+        tiers = groups.get(args.tier, (args.tier,))
         return bench_mips(quick=args.quick, qemu=not args.no_qemu, repeat=args.repeat, tiers=tiers)
     if args.bench == "mmu":
         return bench_phases(

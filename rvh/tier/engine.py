@@ -152,10 +152,12 @@ class _Compiled:
     seconds: float
 
 
-def compile_blocks(digests: list[str], irs: list[str], level: Level) -> _Compiled:
-    """Compile blocks as one module (one code generation, one engine for all); touches
-    nothing shared, so it may run in the worker thread (llvmlite releases the GIL while LLVM
-    works)."""
+def compile_blocks(
+    digests: list[str], irs: list[str], level: Level, cache: CodeCache | None = None
+) -> _Compiled:
+    """Compile blocks as one module (one code generation, one engine for all) and write it
+    to ``cache``; touches nothing else shared, so it may run in the worker thread (llvmlite
+    releases the GIL while LLVM works)."""
     start = time.perf_counter()
     names = [symbol(digest) for digest in digests]
     text = "\n\n".join(
@@ -171,6 +173,8 @@ def compile_blocks(digests: list[str], irs: list[str], level: Level) -> _Compile
     code = machine.emit_object(module)
     engine = _load(code, level)
     addresses = [engine.get_function_address(name) for name in names]
+    if cache is not None:
+        cache.store(digests, code)
     return _Compiled(level, list(digests), code, engine, addresses, time.perf_counter() - start)
 
 
@@ -194,14 +198,13 @@ class CodeCache:
         temporary.write_bytes(data)
         os.replace(temporary, path)
 
-    def store(self, compiled: _Compiled) -> None:
-        name = hashlib.sha256(compiled.code).hexdigest()
+    def store(self, digests: list[str], code: bytes) -> None:
+        name = hashlib.sha256(code).hexdigest()
         objects = self.directory / "objects"
         try:
-            self._write(objects / f"{name}.o", compiled.code)
-            manifest = json.dumps({"digests": compiled.digests}).encode()
-            self._write(objects / f"{name}.json", manifest)
-            for digest in compiled.digests:
+            self._write(objects / f"{name}.o", code)
+            self._write(objects / f"{name}.json", json.dumps({"digests": digests}).encode())
+            for digest in digests:
                 self._write(self.directory / "index" / digest, name.encode())
         except OSError:
             self.errors += 1
@@ -378,6 +381,12 @@ class Tier:
         """Wait for the blocks being compiled and install them."""
         self._collect(wait=True)
 
+    def close(self) -> None:
+        """Drop the compiles not started and wait for the one running (it still goes to the
+        code cache): a tier that will not run again leaves no work behind."""
+        if self.worker is not None:
+            self.worker.shutdown(wait=True, cancel_futures=True)
+
     def _region(self, hot: BlockKey) -> list[BlockKey]:
         """The blocks a hot block leads to in its page, and those they lead to, that have
         already run (their first instruction is decoded) and are not compiled: the other
@@ -427,9 +436,9 @@ class Tier:
         irs = [_ir(key, level) for key in keys]
         digests = [block_digest(ir, level) for ir in irs]
         if self.worker is None:
-            self._finish(batch_id, keys, compile_blocks(digests, irs, level))
+            self._finish(batch_id, keys, compile_blocks(digests, irs, level, self.cache))
         else:
-            future = self.worker.submit(compile_blocks, digests, irs, level)
+            future = self.worker.submit(compile_blocks, digests, irs, level, self.cache)
             self.in_flight.append((batch_id, keys, future))
 
     def _collect(self, wait: bool) -> None:
@@ -451,8 +460,6 @@ class Tier:
             self.blocks_compiled += len(keys)
         else:
             self.blocks_optimized += len(keys)
-        if self.cache is not None:
-            self.cache.store(compiled)
         self.batches[batch_id] = _Batch(compiled.engine, len(compiled.code))
         for key, address in zip(keys, compiled.addresses, strict=True):
             self.compiling.discard(key)
