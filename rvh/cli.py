@@ -959,8 +959,8 @@ def _tier_lines(stats: dict, instructions: int) -> list[str]:
     return [
         f"tier jit:             {tier['blocks_compiled']} blocks compiled, "
         f"{tier['blocks_optimized']} optimized, in {tier['batches']} batches "
-        f"({tier['compile_seconds']:.3f} s); {tier['blocks_loaded']} loaded from the code "
-        f"cache ({tier['load_seconds']:.3f} s)",
+        f"({tier['compile_seconds']:.3f} s of CPU); {tier['blocks_loaded']} loaded from the code "
+        f"cache ({tier['load_seconds']:.3f} s of CPU)",
         f"code:                 {tier['blocks_cached']} blocks held "
         f"({tier['code_bytes']} bytes of code), {tier['blocks_evicted']} evicted",
         f"translated code:      {tier['instructions']} instructions ({share:.1%}) in "
