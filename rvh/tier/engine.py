@@ -2,24 +2,27 @@
 
 Between two kernel calls ``Tier.service`` takes the blocks the kernel queued as hot
 (rvh/tier/dispatch.py), reads each from the decode cache (rvh/tier/translate.py) and hands the
-new ones, as one batch, to a worker thread that compiles them into one LLVM module with
-llvmlite's MCJIT; at a later kernel return their addresses go into the jump table.  The
+new ones, with the blocks they lead to that already ran (``Tier._region``), as one batch, to a
+worker thread that compiles them into one LLVM module with llvmlite's MCJIT; at a later
+kernel return their addresses go into the jump table.  The
 interpreter goes on meanwhile, so a burst of new code never stalls the hart; results do not
 depend on when a block is installed, only speed does.
 
 Two levels: a block is first compiled ``QUICK`` (no IR passes, LLVM's fast instruction
-selector and register allocator: about a tenth of the O2 cost), and once the worker is idle the
-blocks that got hot are compiled again ``OPTIMIZED`` (O2) and their jump-table entries
-switched to the new code; the quick code is freed with its engine when no block uses it.
+selector and register allocator: about a tenth of the O2 cost; the code counts its entries),
+and when the worker is idle the quick blocks that ran ``optimize_after`` times are compiled
+again ``OPTIMIZED`` (O2) and their jump-table entries switched to the new code; the quick code
+is freed with its engine when no block uses it.
 
-A block's code is named by a digest of its IR and of everything else the code depends on (the
-LLVM version, the host CPU and its features, the level): the IR holds the block's instructions,
-its virtual pc and host offset wherever the code uses them, and the layout constants of the
-arrays it reads.  So a block dropped after a write to a code page is reinstalled without
-compiling when it comes back unchanged, and the on-disk code cache (``CodeCache``) lets a
-second run of the same program start with its blocks compiled: the same digest can only name
-the same code.  The code held in memory is bounded: past ``capacity`` blocks the oldest batches
-are dropped with their execution engines (MCJIT frees a module's code only with its engine).
+Compiled code is named by a digest (``block_digest``) of the IR it was compiled from, the
+level and the host (the LLVM version, the CPU and its features): the IR holds the block's
+instructions, its virtual pc and host offset (a comment names both), and the layout constants
+of the arrays it reads, so the same digest can only name the same code.  The on-disk code
+cache (``CodeCache``) lets a second run of the same program start with its blocks compiled.
+In memory, blocks are kept by (host offset, pc, instructions), so a block dropped after a
+write to a code page is reinstalled without compiling when it comes back unchanged; past
+``capacity`` blocks the oldest batches are dropped with their execution engines (MCJIT frees
+a module's code only with its engine).
 """
 
 from __future__ import annotations
