@@ -67,9 +67,12 @@ from rvh.tier.translate import Instruction, Op, block_ir, read_block, still_deco
 TIERS = ("interp", "jit")
 DEFAULT_THRESHOLD = 64  # entries before a block is compiled
 DEFAULT_CAPACITY = 8192  # compiled blocks kept
-# entries of a block's quick code before it is compiled again optimized: an O2 compile costs
-# about as much as 2 million entries of a 10-instruction block run quick rather than O2
-DEFAULT_OPTIMIZE_AFTER = 1 << 20
+# entries of a block's quick code before it is compiled again optimized.  An O2 compile of a
+# block costs about what 2 million entries of a 10-instruction block lose by running quick
+# code, and what ran N times is taken to run about N times more; 8 million leaves margin for
+# a loaded host, where the worker's compile takes the CPU from the hart instead of from an
+# idle core, and for runs that end before the optimized code arrives (the bench workloads)
+DEFAULT_OPTIMIZE_AFTER = 1 << 23
 REGION_BLOCKS = 16  # blocks compiled with a hot block before they get hot themselves
 OPTIMIZE_POLL = 0.05  # seconds between looks at the quick blocks' entry counts
 CACHE_FORMAT = 1  # of the on-disk code cache's files; part of every digest
