@@ -76,6 +76,7 @@ DEFAULT_OPTIMIZE_AFTER = 1 << 23
 REGION_BLOCKS = 16  # blocks compiled with a hot block before they get hot themselves
 OPTIMIZE_POLL = 0.05  # seconds between looks at the quick blocks' entry counts
 CACHE_FORMAT = 1  # of the on-disk code cache's files; part of every digest
+DEFAULT_CACHE_LIMIT = 256 << 20  # bytes of object files the on-disk code cache keeps
 _PLACEHOLDER = "rvh_block"  # the function's name in a block's IR, before it gets its own
 
 BlockKey = tuple[int, int, tuple[Instruction, ...]]
@@ -192,11 +193,14 @@ class CodeCache:
     written whole under a temporary name, then renamed, so a reader (another rvh process)
     sees a file complete or not at all; an object is loaded only when its bytes still hash to
     its name.  Nothing here is needed for results: a missing or damaged entry is compiled
-    again."""
+    again.  The objects are bounded by ``limit`` bytes: the first store of each process
+    deletes the least recently used ones beyond it (``prune``)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, limit: int = DEFAULT_CACHE_LIMIT) -> None:
         self.directory = directory
+        self.limit = limit
         self.errors = 0  # files that could not be written or were damaged
+        self.pruned = False
 
     def _write(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -214,6 +218,44 @@ class CodeCache:
                 self._write(self.directory / "index" / digest, name.encode())
         except OSError:
             self.errors += 1
+        if not self.pruned:
+            self.pruned = True
+            self.prune()
+
+    def prune(self) -> int:
+        """Delete the least recently used objects (by modification time, which ``find``
+        renews) while all of them take more than ``limit`` bytes, with their manifests and
+        the index entries that point at them; returns how many went."""
+        objects = self.directory / "objects"
+        entries = []
+        for path in objects.glob("*.o"):
+            try:
+                info = path.stat()
+            except OSError:
+                continue  # another process pruned it
+            entries.append((info.st_mtime, info.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        removed = 0
+        for _, size, path in sorted(entries):
+            if total <= self.limit:
+                break
+            manifest = path.with_suffix(".json")
+            try:
+                digests = [str(d) for d in json.loads(manifest.read_text())["digests"]]
+            except (OSError, ValueError, KeyError, TypeError):
+                digests = []
+            try:
+                for digest in digests:
+                    index = self.directory / "index" / digest
+                    if index.read_text().strip() == path.stem:  # not re-pointed since
+                        index.unlink()
+                path.unlink(missing_ok=True)
+                manifest.unlink(missing_ok=True)
+            except OSError:
+                pass  # another process got there first
+            total -= size
+            removed += 1
+        return removed
 
     def find(self, digest: str) -> tuple[bytes, list[str]] | None:
         """The object file holding the code named ``digest`` (``block_digest``), and the
@@ -229,6 +271,10 @@ class CodeCache:
         if hashlib.sha256(code).hexdigest() != name or digest not in digests:
             self.errors += 1  # damaged, or overwritten by another version
             return None
+        try:
+            os.utime(objects / f"{name}.o")  # used: the last to go when pruning
+        except OSError:
+            pass
         return code, digests
 
 

@@ -2,6 +2,7 @@
 set of random programs end in the same state, with the same output and instruction counts, as
 on the interpreter; budgets, self-modifying code and eviction included."""
 
+import json
 import os
 import random
 import subprocess
@@ -420,6 +421,30 @@ def test_a_second_run_loads_its_blocks_from_the_code_cache(tmp_path):
         assert np.array_equal(
             comparable(machine.harts[0].state), comparable(interp[2].harts[0].state)
         )
+
+
+def test_the_code_cache_drops_its_least_recently_used_objects_past_its_limit(tmp_path):
+    elf = GUESTS / "bench" / "bytes.elf"
+    interp = run_guest(elf, "interp", sbi=False, limit=2_000_000)
+    run_guest(elf, "jit", False, True, CodeCache(tmp_path), limit=2_000_000)
+    objects = sorted((tmp_path / "objects").glob("*.o"))
+    assert len(objects) >= 2
+    for age, path in enumerate(objects):  # the first the least recently used
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+    oldest = json.loads(objects[0].with_suffix(".json").read_text())["digests"]
+    total = sum(path.stat().st_size for path in objects)
+    cache = CodeCache(tmp_path, limit=total - objects[0].stat().st_size)
+    assert cache.prune() == 1
+    assert sorted((tmp_path / "objects").glob("*.o")) == objects[1:]
+    assert not objects[0].with_suffix(".json").exists()
+    assert all(not (tmp_path / "index" / digest).exists() for digest in oldest)
+    assert all(cache.find(d) is None for d in oldest)
+    # a run with what is left loads some blocks, compiles the others, and ends the same
+    result, output, machine, tier = run_guest(elf, "jit", False, True, cache, limit=2_000_000)
+    stats = tier.statistics()
+    assert stats["blocks_loaded"] > 0 and stats["blocks_compiled"] > 0
+    assert (result.instructions, output) == (interp[0].instructions, interp[1])
+    assert np.array_equal(comparable(machine.harts[0].state), comparable(interp[2].harts[0].state))
 
 
 def test_a_damaged_code_cache_is_compiled_again(tmp_path):
