@@ -511,7 +511,8 @@ def test_a_second_rvh_run_loads_compiled_blocks_per_its_stats(tmp_path):
         lines.append(next(x for x in done.stderr.splitlines() if x.startswith("tier jit:")))
     compiled = int(lines[0].split(":")[1].split()[0])
     assert compiled > 0 and " 0 loaded from the code cache" in lines[0]
-    assert lines[1].startswith("tier jit:             0 blocks compiled, 0 optimized")
+    # (the worker may still optimize a block that ran long enough: that is not compiling anew)
+    assert lines[1].startswith("tier jit:             0 blocks compiled, ")
     assert f" {compiled} loaded from the code cache" in lines[1]
     assert runs[0].stdout == runs[1].stdout
 
