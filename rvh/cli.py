@@ -209,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
         "compiled with LLVM (docs/performance.md); --trace keeps to the interpreter",
     )
     run.add_argument(
+        "--tier-cache",
+        metavar="DIR|off",
+        default="",
+        help="with --tier jit: keep compiled blocks in DIR, so that the next run of the same "
+        "program loads them instead of compiling (default: $RVH_CACHE_DIR/tier, else "
+        "~/.cache/rvh/tier); off: compile every run",
+    )
+    run.add_argument(
         "--stats",
         action="store_true",
         help="print instructions, time, MIPS, exits and per-device I/O to stderr at the end "
@@ -380,9 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
     mips.add_argument("--no-qemu", action="store_true", help="do not run QEMU")
     mips.add_argument(
         "--tier",
-        choices=("interp", "jit", "both"),
+        choices=("interp", "jit", "jit+cache", "both", "all"),
         default="interp",
-        help="which of rvh's tiers to time (both: a row for each; default interp)",
+        help="which of rvh's tiers to time: jit compiles in every run, jit+cache starts with "
+        "the code cache an earlier run filled (both: interp and jit; all: the three; "
+        "default interp)",
     )
     mips.add_argument(
         "--repeat",
@@ -574,7 +584,8 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from rvh.bench.phases import bench_phases
 
     if args.bench == "mips":
-        tiers = ("interp", "jit") if args.tier == "both" else (args.tier,)
+        groups = {"both": ("interp", "jit"), "all": ("interp", "jit", "jit+cache")}
+        tiers = groups.get(args.tier, (args.tier,))
         return bench_mips(quick=args.quick, qemu=not args.no_qemu, repeat=args.repeat, tiers=tiers)
     if args.bench == "mmu":
         return bench_phases(
@@ -643,6 +654,7 @@ def _config(args: argparse.Namespace) -> MachineConfig:
         harts=args.smp or 1,
         extensions=parse_cpu(args.cpu or "rv64"),
         tier=getattr(args, "tier", "interp"),
+        tier_cache=getattr(args, "tier_cache", ""),
     )
     config.validate()
     return config
@@ -945,8 +957,11 @@ def _tier_lines(stats: dict, instructions: int) -> list[str]:
         return []
     share = tier["instructions"] / instructions if instructions else 0.0
     return [
-        f"tier jit:             {tier['blocks_compiled']} blocks compiled in "
-        f"{tier['compile_seconds']:.3f} s, {tier['blocks_cached']} cached "
+        f"tier jit:             {tier['blocks_compiled']} blocks compiled, "
+        f"{tier['blocks_optimized']} optimized, in {tier['batches']} batches "
+        f"({tier['compile_seconds']:.3f} s of CPU); {tier['blocks_loaded']} loaded from the code "
+        f"cache ({tier['load_seconds']:.3f} s of CPU)",
+        f"code:                 {tier['blocks_cached']} blocks held "
         f"({tier['code_bytes']} bytes of code), {tier['blocks_evicted']} evicted",
         f"translated code:      {tier['instructions']} instructions ({share:.1%}) in "
         f"{tier['entries']} entries from the interpreter, {tier['flushes']} flushes",

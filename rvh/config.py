@@ -126,6 +126,9 @@ class MachineConfig:
     # run with disks is deterministic: the same instructions, the same VM file at a save point)
     io_timing: str = "host"
     tier: str = "interp"  # --tier: interp, or jit (hot blocks compiled to host code, rvh/tier)
+    # --tier-cache: where the jit tier keeps compiled blocks between runs ("" the default
+    # directory beside numba's cache, "off" none)
+    tier_cache: str = ""
 
     def validate(self) -> None:
         if self.memory < 1 << 20 or self.memory > MAX_MEMORY:

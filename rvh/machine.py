@@ -81,7 +81,6 @@ from rvh.errors import (
 from rvh.isa.causes import Exception_
 from rvh.isa.csrs import misa_value
 from rvh.loader import LoadedElf
-from rvh.tier.engine import Tier
 from rvh.trace import CommitLog
 
 if TYPE_CHECKING:
@@ -89,6 +88,7 @@ if TYPE_CHECKING:
     from rvh.gdb.stub import GdbStub
     from rvh.migration import Outgoing
     from rvh.sbi import BuiltinSbi
+    from rvh.tier.engine import Tier
 
 
 @dataclass
@@ -149,7 +149,10 @@ class Machine:
         self.bus.code_writes = m[L.M_CODE_WRITES : L.M_CODE_WRITES + 1]
         self.tier: Tier | None = None
         if cfg.tier == "jit":
-            self.tier = Tier(self.bus.decode_cache, m)
+            # imported only here: the interpreter alone never needs LLVM's side of the tier
+            from rvh.tier.engine import Tier, code_cache
+
+            self.tier = Tier(self.bus.decode_cache, m, cache=code_cache(cfg.tier_cache))
             for hart in self.harts:
                 hart.tier = self.tier
         self.commit_log: CommitLog | None = None  # --trace: a Spike-format commit log

@@ -24,6 +24,9 @@ from rvh.config import MachineConfig
 from rvh.errors import RvhError
 
 WORKLOADS = ("intmem", "recursion", "bytes")
+# the jit tier starting with its code cache filled by an earlier run of the same workload
+# (the plain jit rows compile in every run: --tier-cache off)
+CACHED = "jit+cache"
 QEMU = "qemu-system-riscv64"
 QEMU_ARGS = ["-machine", "virt", "-bios", "none", "-m", "256", "-nographic", "-kernel"]
 
@@ -53,18 +56,20 @@ class Measurement:
 
 
 def run_rvh(
-    elf: Path, max_instructions: int | None = None, tier: str = "interp"
+    elf: Path, max_instructions: int | None = None, tier: str = "interp", tier_cache: str = "off"
 ) -> tuple[int, float, bytes]:
     """Instructions, seconds and output of one run; with the jit tier the seconds include
-    compiling the hot blocks (they are compiled during the run)."""
+    compiling the hot blocks (they are compiled during the run), unless ``tier_cache`` names
+    a code cache an earlier run filled."""
     from rvh.machine import Machine
 
     output = bytearray()
-    machine = Machine(
-        MachineConfig(max_instructions=max_instructions, tier=tier), output=output.extend
-    )
+    config = MachineConfig(max_instructions=max_instructions, tier=tier, tier_cache=tier_cache)
+    machine = Machine(config, output=output.extend)
     machine.load(str(elf))
     result = machine.run_sync()
+    if machine.tier is not None:
+        machine.tier.close()  # no compiling left behind to slow the next run
     return result.instructions, result.seconds, bytes(output)
 
 
@@ -120,7 +125,7 @@ def bench_mips(
         without = ""
     print(f"rvh bench mips: {repeat} run(s) per workload, median reported{without}", flush=True)
     for tier in tiers:  # load the compiled kernel (one per tier) before timing
-        run_rvh(build / "hello" / "hello.elf", tier=tier)
+        run_rvh(build / "hello" / "hello.elf", tier="jit" if tier == CACHED else tier)
     qemu_startup = 0.0
     if have_qemu:
         qemu_startup = statistics.median(
@@ -136,7 +141,12 @@ def bench_mips(
             qemu_seconds = max(1e-6, statistics.median(r[0] for r in qemu_runs) - qemu_startup)
             qemu_output = qemu_runs[0][1].replace(b"\r\n", b"\n")
         for tier in tiers:
-            rvh_runs = [run_rvh(elf, limit, tier) for _ in range(repeat)]
+            if tier == CACHED:
+                with tempfile.TemporaryDirectory(prefix="rvh-tier-cache-") as cache:
+                    run_rvh(elf, limit, "jit", cache)  # fills the code cache
+                    rvh_runs = [run_rvh(elf, limit, "jit", cache) for _ in range(repeat)]
+            else:
+                rvh_runs = [run_rvh(elf, limit, tier) for _ in range(repeat)]
             instructions = rvh_runs[0][0]
             rvh_seconds = statistics.median(r[1] for r in rvh_runs)
             matches = None if qemu_output is None else qemu_output == rvh_runs[0][2]
@@ -145,7 +155,7 @@ def bench_mips(
             )
     print()
     print(
-        f"{'workload':<10} {'tier':<6} {'instructions':>13} {'rvh s':>7} {'rvh MIPS':>9} "
+        f"{'workload':<10} {'tier':<9} {'instructions':>13} {'rvh s':>7} {'rvh MIPS':>9} "
         f"{'QEMU s':>7} {'QEMU MIPS':>10} {'rvh/QEMU':>9}  output"
     )
     for r in results:
@@ -154,7 +164,7 @@ def bench_mips(
         ratio = f"{r.rvh_mips / r.qemu_mips:9.2f}" if r.qemu_mips else f"{'-':>9}"
         same = {None: "-", True: "same", False: "DIFFERENT"}[r.output_matches]
         print(
-            f"{r.workload:<10} {r.tier:<6} {r.instructions:>13,} {r.rvh_seconds:7.3f} "
+            f"{r.workload:<10} {r.tier:<9} {r.instructions:>13,} {r.rvh_seconds:7.3f} "
             f"{r.rvh_mips:9.1f} {q_s} {q_m} {ratio}  {same}"
         )
     if have_qemu:

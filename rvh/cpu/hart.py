@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from rvh.cpu import layout as L
@@ -10,7 +12,9 @@ from rvh.cpu.exits import Exit
 from rvh.cpu.mmu import reset_banks
 from rvh.cpu.triggers import TDATA1_RESET
 from rvh.isa.csrs import MSTATUS_XLEN64, csr_number
-from rvh.tier.engine import Tier
+
+if TYPE_CHECKING:
+    from rvh.tier.engine import Tier
 
 # while the tier's worker compiles, the kernel returns this often to install what it finished
 TIER_POLL_INSTRUCTIONS = 200_000

@@ -2,27 +2,46 @@
 
 Between two kernel calls ``Tier.service`` takes the blocks the kernel queued as hot
 (rvh/tier/dispatch.py), reads each from the decode cache (rvh/tier/translate.py) and hands the
-new ones, as one batch, to a worker thread that compiles them into one LLVM module with
-llvmlite's MCJIT; at a later kernel return their addresses go into the jump table.  The
+new ones, with the blocks they lead to that already ran (``Tier._region``), as one batch, to a
+worker thread that compiles them into one LLVM module with llvmlite's MCJIT; at a later
+kernel return their addresses go into the jump table.  The
 interpreter goes on meanwhile, so a burst of new code never stalls the hart; results do not
-depend on when a block is installed, only speed does.  A block's code is kept by what it was
-read from (host offset, pc and its instructions), so a block the kernel dropped after a write
-to a code page is reinstalled without compiling when it comes back unchanged.  The code cache
-is bounded: past ``capacity`` blocks the oldest batches are dropped with their execution
-engines (MCJIT frees a module's code only with its engine).
+depend on when a block is installed, only speed does.
+
+Two levels: a block is first compiled ``QUICK`` (no IR passes, LLVM's fast instruction
+selector and register allocator: about a tenth of the O2 cost; the code counts its entries),
+and when the worker is idle the quick blocks that ran ``optimize_after`` times are compiled
+again ``OPTIMIZED`` (O2) and their jump-table entries switched to the new code; the quick code
+is freed with its engine when no block uses it.
+
+Compiled code is named by a digest (``block_digest``) of the IR it was compiled from, the
+level and the host (the LLVM version, the CPU and its features): the IR holds the block's
+instructions, its virtual pc and host offset (a comment names both), and the layout constants
+of the arrays it reads, so the same digest can only name the same code.  The on-disk code
+cache (``CodeCache``) lets a second run of the same program start with its blocks compiled.
+In memory, blocks are kept by (host offset, pc, instructions), so a block dropped after a
+write to a code page is reinstalled without compiling when it comes back unchanged; past
+``capacity`` blocks the oldest batches are dropped with their execution engines (MCJIT frees
+a module's code only with its engine).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import os
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 
-from rvh.cpu.layout import M_CODE_WRITES
+from rvh.cpu.layout import M_CODE_WRITES, PAGE_MASK, X_SINK
 from rvh.tier.layout import (
     COUNT_MASK,
     J_CALLS,
@@ -43,26 +62,71 @@ from rvh.tier.layout import (
     JT_SHIFT,
     TABLE_MASK,
 )
-from rvh.tier.translate import Instruction, block_ir, read_block, still_decoded
+from rvh.tier.translate import Instruction, Op, block_ir, read_block, still_decoded
 
 TIERS = ("interp", "jit")
 DEFAULT_THRESHOLD = 64  # entries before a block is compiled
 DEFAULT_CAPACITY = 8192  # compiled blocks kept
+# entries of a block's quick code before it is compiled again optimized.  An O2 compile of a
+# block costs about what 2 million entries of a 10-instruction block lose by running quick
+# code, and what ran N times is taken to run about N times more; 8 million leaves margin for
+# a loaded host, where the worker's compile takes the CPU from the hart instead of from an
+# idle core, and for runs that end before the optimized code arrives (the bench workloads)
+DEFAULT_OPTIMIZE_AFTER = 1 << 23
+REGION_BLOCKS = 16  # blocks compiled with a hot block before they get hot themselves
+OPTIMIZE_POLL = 0.05  # seconds between looks at the quick blocks' entry counts
+CACHE_FORMAT = 1  # of the on-disk code cache's files; part of every digest
+DEFAULT_CACHE_LIMIT = 256 << 20  # bytes of object files the on-disk code cache keeps
+_PLACEHOLDER = "rvh_block"  # the function's name in a block's IR, before it gets its own
 
 BlockKey = tuple[int, int, tuple[Instruction, ...]]
 
 
-@dataclass
-class _Batch:
-    engine: llvm.ExecutionEngine
-    keys: list[BlockKey] = field(default_factory=list)
-    code_bytes: int = 0
+@dataclass(frozen=True)
+class Level:
+    """How a batch is compiled: LLVM's IR pipeline at ``passes`` (None: no IR passes), code
+    generation at ``codegen`` (0 selects the fast instruction selector and register
+    allocator)."""
+
+    name: str
+    passes: int | None
+    codegen: int
 
 
-_Compiled = tuple[_Batch, list[int], float]
+QUICK = Level("quick", None, 0)
+OPTIMIZED = Level("optimized", 2, 2)
+LEVELS = {level.name: level for level in (QUICK, OPTIMIZED)}
 
 
-def _target() -> llvm.TargetMachine:
+@functools.cache
+def host_fingerprint() -> str:
+    """What compiled code depends on besides its IR: the compiler and the host it targets."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    parts = [
+        f"format {CACHE_FORMAT}",
+        f"llvmlite {llvmlite.__version__}",
+        "llvm {}.{}.{}".format(*llvm.llvm_version_info),
+        llvm.get_process_triple(),
+        llvm.get_host_cpu_name(),
+        llvm.get_host_cpu_features().flatten(),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def block_digest(ir: str, level: Level) -> str:
+    """The name of a block's compiled code: a digest of its IR (with the placeholder name),
+    the level it is compiled at and the host (``host_fingerprint``)."""
+    digest = hashlib.sha256(f"{host_fingerprint()}\n{level}\n".encode())
+    digest.update(ir.encode())
+    return digest.hexdigest()[:40]
+
+
+def symbol(digest: str) -> str:
+    return f"rvh_{digest}"
+
+
+def _target(level: Level) -> llvm.TargetMachine:
     """A target machine for the host CPU: a new one for each engine, which owns it and
     frees it with itself (llvmlite's create_mcjit_compiler)."""
     llvm.initialize_native_target()
@@ -70,35 +134,214 @@ def _target() -> llvm.TargetMachine:
     return llvm.Target.from_default_triple().create_target_machine(
         cpu=llvm.get_host_cpu_name(),
         features=llvm.get_host_cpu_features().flatten(),
-        opt=2,
+        opt=level.codegen,
         jit=True,
     )
 
 
-def _compile(batch_id: int, keys: list[BlockKey]) -> _Compiled:
-    """Compile blocks as one module; returns the batch, each block's address and the
-    seconds it took.  Touches nothing shared, so it may run in the worker thread (llvmlite
+def _load(code: bytes, level: Level) -> llvm.ExecutionEngine:
+    """An engine holding one object file's code, relocated and ready to call."""
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target(level))
+    engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+    engine.finalize_object()
+    return engine
+
+
+@dataclass
+class _Compiled:
+    """A compiled batch: its object file, the engine it is loaded in, each block's address."""
+
+    level: Level
+    digests: list[str]
+    code: bytes
+    engine: llvm.ExecutionEngine
+    addresses: list[int]
+    seconds: float
+
+
+def compile_blocks(
+    digests: list[str], irs: list[str], level: Level, cache: CodeCache | None = None
+) -> _Compiled:
+    """Compile blocks as one module (one code generation, one engine for all) and write it
+    to ``cache``; touches nothing else shared, so it may run in the worker thread (llvmlite
     releases the GIL while LLVM works)."""
-    start = time.perf_counter()
-    names = [f"rvh_block_{batch_id}_{i}" for i in range(len(keys))]
+    start = time.thread_time()  # CPU: the figure that holds on a loaded host
+    names = [symbol(digest) for digest in digests]
     text = "\n\n".join(
-        block_ir(name, pc, host, instructions)
-        for name, (host, pc, instructions) in zip(names, keys, strict=True)
+        ir.replace(f"@{_PLACEHOLDER}(", f"@{name}(", 1) for name, ir in zip(names, irs, strict=True)
     )
     module = llvm.parse_assembly(text)
     module.verify()
-    machine = _target()
-    options = llvm.create_pipeline_tuning_options(speed_level=2)
-    builder = llvm.create_pass_builder(machine, options)
-    builder.getModulePassManager().run(module, builder)
-    # one code generation: the object file gives the code's size, then the engine loads it
+    machine = _target(level)
+    if level.passes is not None:
+        options = llvm.create_pipeline_tuning_options(speed_level=level.passes)
+        builder = llvm.create_pass_builder(machine, options)
+        builder.getModulePassManager().run(module, builder)
     code = machine.emit_object(module)
-    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
-    engine.add_object_file(llvm.ObjectFileRef.from_data(code))
-    engine.finalize_object()
-    batch = _Batch(engine, list(keys), len(code))
+    engine = _load(code, level)
     addresses = [engine.get_function_address(name) for name in names]
-    return batch, addresses, time.perf_counter() - start
+    if cache is not None:
+        cache.store(digests, code)
+    return _Compiled(level, list(digests), code, engine, addresses, time.thread_time() - start)
+
+
+class CodeCache:
+    """Compiled batches on disk, found by block digest.
+
+    ``objects/<sha256 of the object>.o`` holds a batch's code and ``.json`` beside it the
+    digests of its blocks; ``index/<digest>`` names the object holding a block's code.  Files are
+    written whole under a temporary name, then renamed, so a reader (another rvh process)
+    sees a file complete or not at all; an object is loaded only when its bytes still hash to
+    its name.  Nothing here is needed for results: a missing or damaged entry is compiled
+    again.  The objects are bounded by ``limit`` bytes: the first store of each process
+    deletes the least recently used ones beyond it (``prune``)."""
+
+    def __init__(self, directory: Path, limit: int = DEFAULT_CACHE_LIMIT) -> None:
+        self.directory = directory
+        self.limit = limit
+        self.errors = 0  # files that could not be written or were damaged
+        self.pruned = False
+
+    def _write(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+
+    def store(self, digests: list[str], code: bytes) -> None:
+        name = hashlib.sha256(code).hexdigest()
+        objects = self.directory / "objects"
+        try:
+            self._write(objects / f"{name}.o", code)
+            self._write(objects / f"{name}.json", json.dumps({"digests": digests}).encode())
+            for digest in digests:
+                self._write(self.directory / "index" / digest, name.encode())
+        except OSError:
+            self.errors += 1
+        if not self.pruned:
+            self.pruned = True
+            self.prune()
+
+    def prune(self) -> int:
+        """Delete the least recently used objects (by modification time, which ``find``
+        renews) while all of them take more than ``limit`` bytes, with their manifests and
+        the index entries that point at them; returns how many went."""
+        objects = self.directory / "objects"
+        entries = []
+        for path in objects.glob("*.o"):
+            try:
+                info = path.stat()
+            except OSError:
+                continue  # another process pruned it
+            entries.append((info.st_mtime, info.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        removed = 0
+        for _, size, path in sorted(entries):
+            if total <= self.limit:
+                break
+            manifest = path.with_suffix(".json")
+            try:
+                digests = [str(d) for d in json.loads(manifest.read_text())["digests"]]
+            except (OSError, ValueError, KeyError, TypeError):
+                digests = []
+            try:
+                for digest in digests:
+                    index = self.directory / "index" / digest
+                    if index.read_text().strip() == path.stem:  # not re-pointed since
+                        index.unlink()
+                path.unlink(missing_ok=True)
+                manifest.unlink(missing_ok=True)
+            except OSError:
+                pass  # another process got there first
+            total -= size
+            removed += 1
+        return removed
+
+    def find(self, digest: str) -> tuple[bytes, list[str]] | None:
+        """The object file holding the code named ``digest`` (``block_digest``), and the
+        digests of all the code in it; None when there is none."""
+        try:
+            name = (self.directory / "index" / digest).read_text().strip()
+            objects = self.directory / "objects"
+            code = (objects / f"{name}.o").read_bytes()
+            manifest = json.loads((objects / f"{name}.json").read_text())
+            digests = [str(d) for d in manifest["digests"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if hashlib.sha256(code).hexdigest() != name or digest not in digests:
+            self.errors += 1  # damaged, or overwritten by another version
+            return None
+        try:
+            os.utime(objects / f"{name}.o")  # used: the last to go when pruning
+        except OSError:
+            pass
+        return code, digests
+
+
+def default_cache_directory() -> Path:
+    """Beside numba's cache (rvh/__init__.py): $RVH_CACHE_DIR, else ~/.cache/rvh, /tier."""
+    base = os.environ.get("RVH_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rvh"
+    )
+    return Path(base) / "tier"
+
+
+def code_cache(option: str) -> CodeCache | None:
+    """The cache ``--tier-cache`` names: "" the default directory, "off" none."""
+    if option == "off":
+        return None
+    return CodeCache(Path(option) if option else default_cache_directory())
+
+
+@dataclass
+class _Batch:
+    """An engine, the blocks whose current code is in it and the code loaded from the disk
+    cache not claimed yet (the engine is freed when neither is left)."""
+
+    engine: llvm.ExecutionEngine
+    code_bytes: int
+    live: set[BlockKey] = field(default_factory=set)
+    pooled: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Code:
+    address: int
+    batch: int
+    level: Level
+
+
+_InFlight = tuple[int, list[BlockKey], Future[_Compiled]]
+
+
+def _ir(key: BlockKey, level: Level) -> str:
+    host, pc, instructions = key
+    return block_ir(_PLACEHOLDER, pc, host, instructions, count_entries=level is QUICK)
+
+
+_BRANCH_OPS = frozenset(int(op) for op in (Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU))
+
+
+def successors(pc: int, instructions: tuple[Instruction, ...]) -> list[int]:
+    """Where a block may go on, as far as its code says: its branches' and ``jal``'s
+    targets, the return point of a call (``jal`` that links), the pc after its end unless it
+    ends in a jump (a ``jalr``'s target is known only when it runs)."""
+    targets = []
+    for instruction in instructions:
+        if instruction.op in _BRANCH_OPS:
+            targets.append(pc + instruction.imm)
+        elif instruction.op == Op.JAL:
+            targets.append(pc + instruction.imm)
+            if instruction.rd not in (0, X_SINK):
+                targets.append(pc + instruction.length)
+        pc += instruction.length
+    if instructions[-1].op not in (Op.JAL, Op.JALR):
+        targets.append(pc)
+    return targets
+
+
+def _counter(host: int) -> int:
+    return J_COUNTS + ((host >> 1) & COUNT_MASK)
 
 
 class Tier:
@@ -113,27 +356,40 @@ class Tier:
         threshold: int = DEFAULT_THRESHOLD,
         capacity: int = DEFAULT_CAPACITY,
         synchronous: bool = False,
+        cache: CodeCache | None = None,
+        optimize_after: int | None = DEFAULT_OPTIMIZE_AFTER,
     ) -> None:
         """``synchronous``: compile in the kernel's thread, so that a block hot at one kernel
         return runs compiled from the next (tests); else a worker thread compiles while the
-        interpreter goes on."""
+        interpreter goes on.  ``cache``: the on-disk code cache, if any.
+        ``optimize_after``: entries of a quick block before it is compiled again optimized
+        (None: never)."""
         self.decode_cache = decode_cache
         self.machine = machine
         self.capacity = capacity
+        self.cache = cache
+        self.optimize_after = optimize_after
         self.jit = np.zeros(JIT_SIZE, dtype=np.int64)
         self.jit[J_TABLE + JT_HOST :: JT_FIELDS] = -1
         self.jit[J_THRESHOLD] = threshold
         self.jit[J_EPOCH] = machine[M_CODE_WRITES]
-        self.code: dict[BlockKey, tuple[int, int]] = {}  # -> (address, batch id)
+        self.code: dict[BlockKey, _Code] = {}
+        self.pool: dict[str, tuple[int, int]] = {}  # digest -> (batch, address), from disk
         self.batches: OrderedDict[int, _Batch] = OrderedDict()
         self.next_batch = 0
         self.compiling: set[BlockKey] = set()  # waiting or in flight
         self.waiting: list[BlockKey] = []
-        self.in_flight: list[tuple[int, list[BlockKey], Future[_Compiled]]] = []
+        self.in_flight: list[_InFlight] = []
+        self.hot_quick: dict[BlockKey, None] = {}  # installed quick code (ordered)
+        self.next_poll = 0.0
         self.worker = None if synchronous else ThreadPoolExecutor(1, "rvh-tier")
         self.blocks_compiled = 0
+        self.blocks_optimized = 0
+        self.blocks_loaded = 0
         self.blocks_evicted = 0
+        self.batches_compiled = 0
         self.compile_seconds = 0.0
+        self.load_seconds = 0.0
 
     # ---- between kernel calls ----------------------------------------------------------
     def pending(self) -> bool:
@@ -145,7 +401,6 @@ class Tier:
         the kernel queued as hot (in the worker thread, or here when synchronous)."""
         self._collect(wait=False)
         queued = int(self.jit[J_QUEUE_LEN])
-        pending: list[BlockKey] = []
         for i in range(queued):
             host = int(self.jit[J_QUEUE + 2 * i])
             pc = int(self.jit[J_QUEUE + 2 * i + 1])
@@ -154,31 +409,92 @@ class Tier:
                 continue  # its counter stays past the threshold until the next flush
             key = (host, pc, instructions)
             if key in self.code:
-                self._install(key, self.code[key][0])  # compiled before a flush or eviction
-            elif key not in self.compiling and key not in pending:
-                pending.append(key)
+                self._install(key)  # compiled before a flush or an eviction
+            elif key not in self.compiling:
+                for block in [key, *self._region(key)]:
+                    self._load_cached(block)  # compiled by an earlier run
+                    if block in self.code:
+                        self._install(block)
+                    else:
+                        self.compiling.add(block)
+                        self.waiting.append(block)
         self.jit[J_QUEUE_LEN] = 0
-        self.compiling.update(pending)
-        self.waiting += pending
-        if self.waiting and not self.in_flight:
+        if not self.in_flight:
             # one batch at a time: what gets hot meanwhile waits and goes as the next batch
-            # (a module's fixed costs are paid once for many blocks)
-            batch_id = self.next_batch
-            self.next_batch += 1
-            batch, self.waiting = self.waiting, []
-            if self.worker is None:
-                self._finish(batch_id, batch, _compile(batch_id, batch))
+            # (a module's fixed costs are paid once for many blocks); new blocks come first
+            if self.waiting:
+                batch, self.waiting = self.waiting, []
+                self._start(batch, QUICK)
             else:
-                future = self.worker.submit(_compile, batch_id, batch)
-                self.in_flight.append((batch_id, batch, future))
+                self._optimize_hot()
         self._evict()
 
     def finish(self) -> None:
         """Wait for the blocks being compiled and install them."""
         self._collect(wait=True)
 
+    def close(self) -> None:
+        """Drop the compiles not started and wait for the one running (it still goes to the
+        code cache): a tier that will not run again leaves no work behind."""
+        if self.worker is not None:
+            self.worker.shutdown(wait=True, cancel_futures=True)
+
+    def _region(self, hot: BlockKey) -> list[BlockKey]:
+        """The blocks a hot block leads to in its page, and those they lead to, that have
+        already run (their first instruction is decoded) and are not compiled: the other
+        blocks of a loop nest or a function, which mostly get hot with it, go into the
+        same batch (up to REGION_BLOCKS of them) instead of one batch each, later."""
+        host, pc, instructions = hot
+        addend = host - pc
+        page = pc & PAGE_MASK
+        found: list[BlockKey] = []
+        seen = {pc}
+        frontier = [hot]
+        while frontier and len(found) < REGION_BLOCKS:
+            _, start, block = frontier.pop(0)
+            for target in successors(start, block):
+                if target in seen or target & PAGE_MASK != page:
+                    continue
+                seen.add(target)
+                following = read_block(self.decode_cache, target + addend, target)
+                key = (target + addend, target, following)
+                if not following or key in self.code or key in self.compiling:
+                    continue
+                found.append(key)
+                frontier.append(key)
+                if len(found) == REGION_BLOCKS:
+                    break
+        return found
+
+    def _optimize_hot(self) -> None:
+        """Compile again, optimized, the quick blocks that ran ``optimize_after`` times
+        (their code counts its entries); looked at every OPTIMIZE_POLL seconds."""
+        if self.optimize_after is None or not self.hot_quick:
+            return
+        now = time.perf_counter()
+        if self.worker is not None and now < self.next_poll:
+            return
+        self.next_poll = now + OPTIMIZE_POLL
+        hot = [key for key in self.hot_quick if self.jit[_counter(key[0])] >= self.optimize_after]
+        for key in hot:
+            del self.hot_quick[key]
+        if hot:
+            self.compiling.update(hot)
+            self._start(hot, OPTIMIZED)
+
+    def _start(self, keys: list[BlockKey], level: Level) -> None:
+        batch_id = self.next_batch
+        self.next_batch += 1
+        irs = [_ir(key, level) for key in keys]
+        digests = [block_digest(ir, level) for ir in irs]
+        if self.worker is None:
+            self._finish(batch_id, keys, compile_blocks(digests, irs, level, self.cache))
+        else:
+            future = self.worker.submit(compile_blocks, digests, irs, level, self.cache)
+            self.in_flight.append((batch_id, keys, future))
+
     def _collect(self, wait: bool) -> None:
-        still: list[tuple[int, list[BlockKey], Future[_Compiled]]] = []
+        still: list[_InFlight] = []
         for batch_id, keys, future in self.in_flight:
             if wait or future.done():
                 self._finish(batch_id, keys, future.result())
@@ -187,49 +503,110 @@ class Tier:
         self.in_flight = still
 
     def _finish(self, batch_id: int, keys: list[BlockKey], compiled: _Compiled) -> None:
-        """Keep a compiled batch, and install each block whose instructions are still the
-        ones in the decode cache (a store may have changed them while it compiled)."""
-        batch, addresses, seconds = compiled
-        self.batches[batch_id] = batch
-        self.compile_seconds += seconds
-        self.blocks_compiled += len(keys)
-        for key, address in zip(keys, addresses, strict=True):
+        """Keep a compiled batch (and write it to the disk cache).  Install each new block
+        whose instructions are still the ones in the decode cache (a store may have changed
+        them while it compiled); move the jump-table entries of optimized ones over."""
+        self.compile_seconds += compiled.seconds
+        self.batches_compiled += 1
+        if compiled.level is QUICK:
+            self.blocks_compiled += len(keys)
+        else:
+            self.blocks_optimized += len(keys)
+        self.batches[batch_id] = _Batch(compiled.engine, len(compiled.code))
+        for key, address in zip(keys, compiled.addresses, strict=True):
             self.compiling.discard(key)
-            self.code[key] = (address, batch_id)
-            host, pc, instructions = key
-            if still_decoded(self.decode_cache, host, instructions):
-                self._install(key, address)
+            self._replace(key, _Code(address, batch_id, compiled.level))
+            host, _, instructions = key
+            if compiled.level is not QUICK:
+                self.jit[_counter(host)] = 0
+            elif still_decoded(self.decode_cache, host, instructions):
+                self._install(key)
             else:  # let it get hot again, to be read anew
-                self.jit[J_COUNTS + ((host >> 1) & COUNT_MASK)] = 0
+                self.jit[_counter(host)] = 0
 
-    def _install(self, key: BlockKey, address: int) -> None:
+    def _replace(self, key: BlockKey, code: _Code) -> None:
+        """Make ``code`` the block's code: jump-table entries holding the old address move
+        to the new one, and a batch left with no code in use is freed."""
+        old = self.code.get(key)
+        self.code[key] = code
+        self.batches[code.batch].live.add(key)
+        if old is None:
+            return
+        addresses = self.jit[J_TABLE + JT_ADDRESS :: JT_FIELDS]
+        addresses[addresses == old.address] = code.address
+        batch = self.batches.get(old.batch)
+        if batch is not None:
+            batch.live.discard(key)
+            if not batch.live and not batch.pooled:
+                del self.batches[old.batch]  # its engine and code go with it
+
+    def _load_cached(self, key: BlockKey) -> None:
+        """Find the block's code in the on-disk cache, optimized first; the object holding
+        it is loaded into a new engine, the other blocks in it wait in ``pool`` for the
+        kernel to find them hot."""
+        if self.cache is None:
+            return
+        for level in (OPTIMIZED, QUICK):
+            digest = block_digest(_ir(key, level), level)
+            if digest not in self.pool:
+                start = time.thread_time()
+                found = self.cache.find(digest)
+                if found is None:
+                    continue
+                code, digests = found
+                engine = _load(code, level)
+                batch_id = self.next_batch
+                self.next_batch += 1
+                self.batches[batch_id] = _Batch(engine, len(code), pooled=set(digests))
+                for other in digests:
+                    address = engine.get_function_address(symbol(other))
+                    self.pool[other] = (batch_id, address)
+                self.load_seconds += time.thread_time() - start
+            batch_id, address = self.pool.pop(digest)
+            self.batches[batch_id].pooled.discard(digest)
+            self._replace(key, _Code(address, batch_id, level))
+            self.blocks_loaded += 1
+            return
+
+    def _install(self, key: BlockKey) -> None:
         host, pc, instructions = key
+        code = self.code[key]
         slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
         self.jit[slot + JT_HOST] = host
         self.jit[slot + JT_PC] = pc
-        self.jit[slot + JT_ADDRESS] = address
+        self.jit[slot + JT_ADDRESS] = code.address
         self.jit[slot + JT_LENGTH] = len(instructions)
-        self.jit[J_COUNTS + ((host >> 1) & COUNT_MASK)] = 0  # a colliding block may get hot
+        self.jit[_counter(host)] = 0  # a colliding block may get hot; quick code counts here
+        if code.level is QUICK and key not in self.compiling:
+            self.hot_quick[key] = None
 
     def _evict(self) -> None:
         """Drop the oldest batches while more than ``capacity`` blocks are compiled."""
         while len(self.code) > self.capacity and len(self.batches) > 1:
-            _, batch = self.batches.popitem(last=False)
-            for key in batch.keys:
-                address, _ = self.code.pop(key)
-                slot = J_TABLE + (((key[0] >> 1) & TABLE_MASK) << JT_SHIFT)
-                if self.jit[slot + JT_ADDRESS] == address:
-                    self.jit[slot + JT_HOST] = -1
+            batch_id, batch = self.batches.popitem(last=False)
+            addresses = self.jit[J_TABLE + JT_ADDRESS :: JT_FIELDS]
+            hosts = self.jit[J_TABLE + JT_HOST :: JT_FIELDS]
+            for key in batch.live:
+                code = self.code.pop(key)
+                hosts[addresses == code.address] = -1
+                self.jit[_counter(key[0])] = 0
+                self.hot_quick.pop(key, None)
                 self.blocks_evicted += 1
+            for digest in batch.pooled:
+                del self.pool[digest]
             # the engine (and its code) goes with the last reference to the batch
 
     # ---- statistics --------------------------------------------------------------------
     def statistics(self) -> dict[str, int | float]:
         return {
             "blocks_compiled": self.blocks_compiled,
+            "blocks_optimized": self.blocks_optimized,
+            "blocks_loaded": self.blocks_loaded,
             "blocks_cached": len(self.code),
             "blocks_evicted": self.blocks_evicted,
+            "batches": self.batches_compiled,
             "compile_seconds": self.compile_seconds,
+            "load_seconds": self.load_seconds,
             "code_bytes": sum(batch.code_bytes for batch in self.batches.values()),
             "entries": int(self.jit[J_CALLS]),
             "instructions": int(self.jit[J_EXECUTED]),

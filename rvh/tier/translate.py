@@ -44,7 +44,17 @@ from rvh.cpu.layout import (
     TLB_TAG_WRITE,
 )
 from rvh.isa import instructions
-from rvh.tier.layout import J_TABLE, JT_ADDRESS, JT_HOST, JT_LENGTH, JT_PC, JT_SHIFT, TABLE_MASK
+from rvh.tier.layout import (
+    COUNT_MASK,
+    J_COUNTS,
+    J_TABLE,
+    JT_ADDRESS,
+    JT_HOST,
+    JT_LENGTH,
+    JT_PC,
+    JT_SHIFT,
+    TABLE_MASK,
+)
 
 # the enum is built from the instruction table at import, so mypy cannot see its members
 Op: Any = instructions.Op
@@ -161,10 +171,13 @@ def _signed(value: int) -> int:
 class _Writer:
     """The IR of one block function, register values kept as SSA names."""
 
-    def __init__(self, name: str, pc: int, host: int) -> None:
+    def __init__(self, name: str, pc: int, host: int, count_entries: bool) -> None:
         self.page = pc & PAGE_MASK
         self.addend = host - pc  # host offset of a pc in this page
         self.lines = [
+            # the block's place, so that the text (which names its compiled code, see
+            # engine.block_digest) differs for every place even where the code does not use it
+            f"; block at pc {pc:#x}, host offset {host:#x}",
             f"define i64 @{name}(ptr noalias %x, ptr noalias %mem, ptr noalias %tlb, "
             "ptr noalias %flags, ptr noalias %dc, ptr noalias %jit, i64 %tlb_base, "
             "i64 %remaining, i64 %count) nounwind {",
@@ -174,6 +187,12 @@ class _Writer:
         self.serial = 0
         self.values: dict[int, str] = {}  # register -> its current value
         self.dirty: set[int] = set()
+        if count_entries:
+            # the block's hotness counter, unused by the kernel while the block is installed,
+            # counts its entries (chained ones too): the engine recompiles hot ones optimized
+            counter = J_COUNTS + ((host >> 1) & COUNT_MASK)
+            entries = self.element("%jit", str(counter))
+            self.store_element("%jit", str(counter), self.temp(f"add i64 {entries}, 1"))
 
     def temp(self, expression: str) -> str:
         self.serial += 1
@@ -185,12 +204,24 @@ class _Writer:
         self.serial += 1
         return f"l{self.serial}"
 
+    def element(self, array: str, index: str | int) -> str:
+        """``array[index]`` of one of the i64 arrays the block gets (x, tlb, jit, dc)."""
+        slot = self.temp(f"getelementptr i64, ptr {array}, i64 {index}")
+        return self.temp(f"load i64, ptr {slot}, align 8")
+
+    def field(self, array: str, entry: str | int, offset: int) -> str:
+        """A field of an array's entry: ``array[entry + offset]``."""
+        return self.element(array, self.temp(f"add i64 {entry}, {offset}"))
+
+    def store_element(self, array: str, index: str | int, value: str) -> None:
+        slot = self.temp(f"getelementptr i64, ptr {array}, i64 {index}")
+        self.lines.append(f"  store i64 {value}, ptr {slot}, align 8")
+
     def read(self, register: int) -> str:
         if register == 0:
             return "0"
         if register not in self.values:
-            slot = self.temp(f"getelementptr i64, ptr %x, i64 {register}")
-            self.values[register] = self.temp(f"load i64, ptr {slot}, align 8")
+            self.values[register] = self.element("%x", register)
         return self.values[register]
 
     def write(self, register: int, value: str) -> None:
@@ -208,65 +239,49 @@ class _Writer:
         it tail-calls the block the jump table has there, if that fits in ``%remaining``:
         the page's fetch translation, which the kernel checked, holds for it too."""
         label = self.label()
-        lines = [f"{label}:"]
+        body, self.lines = self.lines, [f"{label}:"]  # emitted after the body, in self.exits
         for register in sorted(self.dirty):
-            lines.append(f"  %{label}.{register} = getelementptr i64, ptr %x, i64 {register}")
-            lines.append(f"  store i64 {self.values[register]}, ptr %{label}.{register}, align 8")
-        lines.append(f"  %{label}.total = add i64 %count, {retired}")
+            self.store_element("%x", register, self.values[register])
+        total = self.temp(f"add i64 %count, {retired}")
         if chain:
-            lines += self._chain(label, next_pc)
-        lines.append(f"  %{label}.pc = getelementptr i64, ptr %x, i64 {PC}")
-        lines.append(f"  store i64 {next_pc}, ptr %{label}.pc, align 8")
-        lines.append(f"  ret i64 %{label}.total")
-        self.exits.append("\n".join(lines))
+            self._chain(total, next_pc)
+        self.store_element("%x", PC, next_pc)
+        self.lines.append(f"  ret i64 {total}")
+        self.exits.append("\n".join(self.lines))
+        self.lines = body
         return label
 
-    def _chain(self, label: str, next_pc: str) -> list[str]:
-        v = f"%{label}"
-        lines = []
+    def _chain(self, total: str, next_pc: str) -> None:
         if next_pc.lstrip("-").isdigit():
             target = int(next_pc)
             if target & PAGE_MASK != self.page:
-                return []
+                return
             host = str(target + self.addend)
             slot = str(J_TABLE + (((target + self.addend) >> 1 & TABLE_MASK) << JT_SHIFT))
             same_page = "true"
         else:
-            page = f"{v}.page"
-            lines.append(f"  {page} = and i64 {next_pc}, {PAGE_MASK}")
-            lines.append(f"  {v}.same = icmp eq i64 {page}, {self.page}")
-            same_page = f"{v}.same"
-            host = f"{v}.host"
-            lines.append(f"  {host} = add i64 {next_pc}, {self.addend}")
-            lines.append(f"  {v}.index = lshr i64 {host}, 1")
-            lines.append(f"  {v}.masked = and i64 {v}.index, {TABLE_MASK}")
-            lines.append(f"  {v}.shifted = shl i64 {v}.masked, {JT_SHIFT}")
-            slot = f"{v}.slot"
-            lines.append(f"  {slot} = add i64 {v}.shifted, {J_TABLE}")
-        for field, name in ((JT_HOST, "host"), (JT_PC, "pc"), (JT_LENGTH, "length")):
-            lines.append(f"  {v}.{name}.i = add i64 {slot}, {field}")
-            lines.append(f"  {v}.{name}.p = getelementptr i64, ptr %jit, i64 {v}.{name}.i")
-            lines.append(f"  {v}.{name}.v = load i64, ptr {v}.{name}.p, align 8")
-        lines += [
-            f"  {v}.ok.host = icmp eq i64 {v}.host.v, {host}",
-            f"  {v}.ok.pc = icmp eq i64 {v}.pc.v, {next_pc}",
-            f"  {v}.need = add i64 {v}.total, {v}.length.v",
-            f"  {v}.ok.fits = icmp sle i64 {v}.need, %remaining",
-            f"  {v}.ok.1 = and i1 {v}.ok.host, {v}.ok.pc",
-            f"  {v}.ok.2 = and i1 {v}.ok.1, {v}.ok.fits",
-            f"  {v}.ok = and i1 {v}.ok.2, {same_page}",
-            f"  br i1 {v}.ok, label %{label}.chain, label %{label}.leave",
-            f"{label}.chain:",
-            f"  {v}.address.i = add i64 {slot}, {JT_ADDRESS}",
-            f"  {v}.address.p = getelementptr i64, ptr %jit, i64 {v}.address.i",
-            f"  {v}.address = load i64, ptr {v}.address.p, align 8",
-            f"  {v}.function = inttoptr i64 {v}.address to ptr",
-            f"  {v}.result = musttail call i64 {v}.function(ptr %x, ptr %mem, ptr %tlb, "
-            f"ptr %flags, ptr %dc, ptr %jit, i64 %tlb_base, i64 %remaining, i64 {v}.total)",
-            f"  ret i64 {v}.result",
-            f"{label}.leave:",
-        ]
-        return lines
+            page = self.temp(f"and i64 {next_pc}, {PAGE_MASK}")
+            same_page = self.temp(f"icmp eq i64 {page}, {self.page}")
+            host = self.temp(f"add i64 {next_pc}, {self.addend}")
+            index = self.temp(f"lshr i64 {host}, 1")
+            index = self.temp(f"and i64 {index}, {TABLE_MASK}")
+            index = self.temp(f"shl i64 {index}, {JT_SHIFT}")
+            slot = self.temp(f"add i64 {index}, {J_TABLE}")
+        same_host = self.temp(f"icmp eq i64 {self.field('%jit', slot, JT_HOST)}, {host}")
+        same_pc = self.temp(f"icmp eq i64 {self.field('%jit', slot, JT_PC)}, {next_pc}")
+        need = self.temp(f"add i64 {total}, {self.field('%jit', slot, JT_LENGTH)}")
+        fits = self.temp(f"icmp sle i64 {need}, %remaining")
+        ok = self.temp(f"and i1 {same_host}, {same_pc}")
+        ok = self.temp(f"and i1 {ok}, {fits}")
+        ok = self.temp(f"and i1 {ok}, {same_page}")
+        call, leave = self.label(), self.label()
+        self.lines += [f"  br i1 {ok}, label %{call}, label %{leave}", f"{call}:"]
+        function = self.temp(f"inttoptr i64 {self.field('%jit', slot, JT_ADDRESS)} to ptr")
+        result = self.temp(
+            f"musttail call i64 {function}(ptr %x, ptr %mem, ptr %tlb, ptr %flags, ptr %dc, "
+            f"ptr %jit, i64 %tlb_base, i64 %remaining, i64 {total})"
+        )
+        self.lines += [f"  ret i64 {result}", f"{leave}:"]
 
     def branch_out(self, condition: str, next_pc: str, retired: int, chain: bool = False) -> None:
         """Leave the block when ``condition`` holds, else go on in a new basic block."""
@@ -286,15 +301,11 @@ class _Writer:
         page_set = self.temp(f"and i64 {page_set}, {TLB_SET_MASK}")
         entry = self.temp(f"add i64 {page_set}, %tlb_base")
         entry = self.temp(f"shl i64 {entry}, {TLB_SHIFT}")
-        tag_index = self.temp(f"add i64 {entry}, {tag_field}")
-        tag_slot = self.temp(f"getelementptr i64, ptr %tlb, i64 {tag_index}")
-        tag = self.temp(f"load i64, ptr {tag_slot}, align 8")
+        tag = self.field("%tlb", entry, tag_field)
         key = self.temp(f"and i64 {address}, {PAGE_MASK | (size - 1)}")
         miss = self.temp(f"icmp ne i64 {tag}, {key}")
         self.branch_out(miss, str(pc), done)
-        addend_index = self.temp(f"add i64 {entry}, {TLB_ADDEND}")
-        addend_slot = self.temp(f"getelementptr i64, ptr %tlb, i64 {addend_index}")
-        addend = self.temp(f"load i64, ptr {addend_slot}, align 8")
+        addend = self.field("%tlb", entry, TLB_ADDEND)
         return self.temp(f"add i64 {address}, {addend}")
 
     def check_flagged_store(self, host: str, size: int, pc: int, done: int) -> None:
@@ -320,8 +331,7 @@ class _Writer:
             entry = self.temp(f"lshr i64 {at}, 1")
             entry = self.temp(f"and i64 {entry}, {DECODE_CACHE_MASK}")
             entry = self.temp(f"shl i64 {entry}, {DC_SHIFT}")
-            tag_slot = self.temp(f"getelementptr i64, ptr %dc, i64 {entry}")
-            tag = self.temp(f"load i64, ptr {tag_slot}, align 8")
+            tag = self.field("%dc", entry, DC_TAG)
             same = self.temp(f"icmp eq i64 {tag}, {at}")
             hit = self.temp(f"or i1 {hit}, {same}")
         self.branch_out(hit, str(pc), done)
@@ -332,9 +342,12 @@ class _Writer:
         return "\n".join([*self.lines, *self.exits, "}"])
 
 
-def block_ir(name: str, pc: int, host: int, instructions: tuple[Instruction, ...]) -> str:
-    """The LLVM IR of a block function (see ``dispatch.call_block`` for its signature)."""
-    w = _Writer(name, pc, host)
+def block_ir(
+    name: str, pc: int, host: int, instructions: tuple[Instruction, ...], count_entries: bool
+) -> str:
+    """The LLVM IR of a block function (see ``dispatch.call_block`` for its signature);
+    ``count_entries``: it counts its entries in its hotness counter."""
+    w = _Writer(name, pc, host, count_entries)
     done = 0
     for ins in instructions:
         op = Op(ins.op)

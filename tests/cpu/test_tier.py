@@ -2,6 +2,7 @@
 set of random programs end in the same state, with the same output and instruction counts, as
 on the interpreter; budgets, self-modifying code and eviction included."""
 
+import json
 import os
 import random
 import subprocess
@@ -11,11 +12,12 @@ import numpy as np
 import pytest
 from support import GUESTS, ROOT, require_guest, run_asm
 
-from rvh.config import MachineConfig
+from rvh.config import RAM_BASE, MachineConfig
 from rvh.cpu import layout as L
 from rvh.machine import Machine
-from rvh.tier.engine import Tier
-from rvh.tier.layout import J_THRESHOLD
+from rvh.tier.engine import OPTIMIZED, QUICK, CodeCache, Tier, block_digest, compile_blocks
+from rvh.tier.layout import J_QUEUE, J_QUEUE_LEN, J_THRESHOLD
+from rvh.tier.translate import block_ir, read_block
 
 # slots that record how the kernel got somewhere, not where it got: the general path's share
 # differs when a block leaves before an instruction the fast loop then does, and so does the
@@ -27,16 +29,24 @@ NOT_COMPARED = [L.GENERAL_PATH, L.TRACE_CSR, L.TRACE_CSR_VALUE, L.TLB_MISSES]
 
 
 def attach_tier(
-    machine: Machine, threshold: int = 2, capacity: int = 8192, synchronous: bool = True
+    machine: Machine,
+    threshold: int = 2,
+    capacity: int = 8192,
+    synchronous: bool = True,
+    cache: CodeCache | None = None,
+    optimize_after: int | None = 64,
 ) -> Tier:
     """Switch ``machine`` to the jit tier, with a low threshold so that short runs translate,
-    compiling synchronously (unless told) so that they do."""
+    compiling synchronously (unless told) so that they do, and optimizing soon (unless
+    told) so that both levels of code run."""
     tier = Tier(
         machine.bus.decode_cache,
         machine.machine,
         threshold=threshold,
         capacity=capacity,
         synchronous=synchronous,
+        cache=cache,
+        optimize_after=optimize_after,
     )
     machine.tier = tier
     for hart in machine.harts:
@@ -77,12 +87,16 @@ SBI = ["hello", "timer", "umode", "sv39", "sv48", "sbi", "smp", "opbench", "benc
 LIMIT = 20_000_000  # the bench guests stop here, mid-run: that end state must agree too
 
 
-def run_guest(elf, tier: str, sbi: bool, synchronous: bool = False):
+def run_guest(elf, tier: str, sbi: bool, synchronous: bool = False, cache=None, limit=LIMIT):
     output = bytearray()
     harts = 2 if elf.stem == "smp" else 1
-    config = MachineConfig(max_instructions=LIMIT, firmware_traps=sbi, harts=harts, tier="interp")
+    config = MachineConfig(max_instructions=limit, firmware_traps=sbi, harts=harts, tier="interp")
     machine = Machine(config, output=output.extend)
-    jit = attach_tier(machine, threshold=8, synchronous=synchronous) if tier == "jit" else None
+    jit = None
+    if tier == "jit":
+        jit = attach_tier(
+            machine, threshold=8, synchronous=synchronous, cache=cache, optimize_after=4096
+        )
     if sbi:
         machine.load_sbi_payload(str(elf))
     else:
@@ -196,13 +210,13 @@ def random_program(seed: int) -> tuple[str, dict[int, int]]:
     return source, regs
 
 
-def run_program(source, regs, tier: str, max_insns=200_000, capacity=8192):
+def run_program(source, regs, tier: str, max_insns=200_000, capacity=8192, optimize_after=64):
     data = {0x8010_0000: bytes(random.Random(len(source)).getrandbits(8) for _ in range(64))}
     tiers: list[Tier] = []
 
     def setup(machine):
         if tier == "jit":
-            tiers.append(attach_tier(machine, capacity=capacity))
+            tiers.append(attach_tier(machine, capacity=capacity, optimize_after=optimize_after))
 
     snippet = run_asm(
         source, regs=regs, data=data, max_insns=max_insns, setup=setup, expect_end=False
@@ -290,6 +304,167 @@ def test_a_python_write_over_translated_code_drops_it():
     assert int(machine.machine[L.M_CODE_WRITES]) > before
 
 
+# ---- compiling: two levels, batches, the on-disk code cache ----------------------------
+@pytest.mark.parametrize("seed", [3, 11])
+def test_quick_code_and_its_optimized_recompile_end_the_same(seed):
+    source, regs = random_program(seed)
+    interp, _ = run_program(source, regs, "interp")
+    jit, tier = run_program(source, regs, "jit", optimize_after=4)
+    assert_same_snippet(interp, jit)
+    assert tier is not None
+    stats = tier.statistics()
+    assert stats["blocks_compiled"] > 0 and stats["blocks_optimized"] > 0
+    # an optimized block replaces its quick code: the quick engines are freed
+    assert stats["blocks_cached"] == stats["blocks_compiled"]
+
+
+THREE_LOOPS = """
+.option norvc
+    li t6, 30
+1:  addi a0, a0, 1
+    addi t6, t6, -1
+    bnez t6, 1b
+    li t6, 30
+2:  addi a1, a1, 3
+    addi t6, t6, -1
+    bnez t6, 2b
+    li t6, 30
+3:  xor a2, a2, a0
+    addi t6, t6, -1
+    bnez t6, 3b
+    j __snippet_end
+"""
+LOOP_STARTS = [RAM_BASE + 4, RAM_BASE + 20, RAM_BASE + 36]
+
+
+def test_blocks_hot_at_one_kernel_return_compile_as_one_module():
+    interp, _ = run_program(THREE_LOOPS, {}, "interp")
+    machine, hart = interp.machine, interp.hart
+    tier = attach_tier(machine, threshold=1000, optimize_after=None)
+    # the kernel queued the three loops as hot (their host offsets: RAM starts the memory)
+    for i, pc in enumerate(LOOP_STARTS):
+        host = pc - RAM_BASE
+        assert read_block(machine.bus.decode_cache, host, pc)  # decoded by the first run
+        tier.jit[J_QUEUE + 2 * i : J_QUEUE + 2 * i + 2] = (host, pc)
+    tier.jit[J_QUEUE_LEN] = len(LOOP_STARTS)
+    tier.service()
+    stats = tier.statistics()
+    assert (stats["batches"], stats["blocks_compiled"], len(tier.batches)) == (1, 3, 1)
+    # run the program again: the loops run compiled, and it ends as on the interpreter
+    hart.reset(RAM_BASE)
+    hart.run(10_000)
+    assert hart.pc == interp.end + 4 and tier.statistics()["instructions"] > 80
+    assert (hart.x(10), hart.x(11), hart.x(12)) == (interp.x(10), interp.x(11), interp.x(12))
+
+
+def test_a_hot_block_brings_the_blocks_it_leads_to_into_its_batch():
+    interp, _ = run_program(THREE_LOOPS, {}, "interp")
+    machine = interp.machine
+    tier = attach_tier(machine, threshold=1000, optimize_after=None)
+    # only the first loop got hot; its block runs on (not-taken branches) to the jump, and
+    # its branches lead to the other two loops, which already ran
+    tier.jit[J_QUEUE : J_QUEUE + 2] = (LOOP_STARTS[0] - RAM_BASE, LOOP_STARTS[0])
+    tier.jit[J_QUEUE_LEN] = 1
+    tier.service()
+    assert sorted(pc for _, pc, _ in tier.code) == LOOP_STARTS
+    assert tier.statistics()["batches"] == 1
+
+
+def test_one_module_holds_many_blocks_each_callable():
+    interp, _ = run_program(THREE_LOOPS, {}, "interp")
+    cache = interp.machine.bus.decode_cache
+    irs = [
+        block_ir("rvh_block", pc, pc - RAM_BASE, read_block(cache, pc - RAM_BASE, pc), True)
+        for pc in LOOP_STARTS
+    ]
+    digests = [block_digest(ir, QUICK) for ir in irs]
+    compiled = compile_blocks(digests, irs, QUICK)
+    assert len(set(compiled.addresses)) == 3 and all(compiled.addresses)
+
+
+def test_a_digest_names_one_block_at_one_place_and_level():
+    interp, _ = run_program(THREE_LOOPS, {}, "interp")
+    cache = interp.machine.bus.decode_cache
+    pc = LOOP_STARTS[0]
+    instructions = read_block(cache, pc - RAM_BASE, pc)
+    ir = block_ir("rvh_block", pc, pc - RAM_BASE, instructions, False)
+    same = block_digest(block_ir("rvh_block", pc, pc - RAM_BASE, instructions, False), OPTIMIZED)
+    assert block_digest(ir, OPTIMIZED) == same
+    others = [
+        block_digest(ir, QUICK),  # another level
+        block_digest(block_ir("rvh_block", pc, pc - RAM_BASE, instructions, True), QUICK),
+        # the same instructions at another pc, or another host offset (physical page)
+        block_digest(
+            block_ir("rvh_block", pc + 4096, pc - RAM_BASE, instructions, False), OPTIMIZED
+        ),
+        block_digest(
+            block_ir("rvh_block", pc, pc - RAM_BASE + 4096, instructions, False), OPTIMIZED
+        ),
+        block_digest(block_ir("rvh_block", pc, pc - RAM_BASE, instructions[:-1], False), OPTIMIZED),
+    ]
+    assert len({same, *others}) == 6
+
+
+def test_a_second_run_loads_its_blocks_from_the_code_cache(tmp_path):
+    elf = GUESTS / "bench" / "recursion.elf"
+    interp = run_guest(elf, "interp", sbi=False, limit=2_000_000)
+    runs = [
+        run_guest(elf, "jit", False, True, CodeCache(tmp_path), limit=2_000_000) for _ in range(2)
+    ]
+    first, second = (tier.statistics() for _, _, _, tier in runs)
+    assert first["blocks_compiled"] > 0 and first["blocks_loaded"] == 0
+    assert second["blocks_compiled"] == 0 and second["blocks_optimized"] == 0
+    assert second["blocks_loaded"] == first["blocks_compiled"]
+    assert second["instructions"] >= first["instructions"]  # hot from the first entry
+    for result, output, machine, _ in runs:
+        assert output == interp[1] and result.instructions == interp[0].instructions
+        assert np.array_equal(
+            comparable(machine.harts[0].state), comparable(interp[2].harts[0].state)
+        )
+
+
+def test_the_code_cache_drops_its_least_recently_used_objects_past_its_limit(tmp_path):
+    elf = GUESTS / "bench" / "bytes.elf"
+    interp = run_guest(elf, "interp", sbi=False, limit=2_000_000)
+    run_guest(elf, "jit", False, True, CodeCache(tmp_path), limit=2_000_000)
+    objects = sorted((tmp_path / "objects").glob("*.o"))
+    assert len(objects) >= 2
+    for age, path in enumerate(objects):  # the first the least recently used
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+    oldest = json.loads(objects[0].with_suffix(".json").read_text())["digests"]
+    total = sum(path.stat().st_size for path in objects)
+    cache = CodeCache(tmp_path, limit=total - objects[0].stat().st_size)
+    assert cache.prune() == 1
+    assert sorted((tmp_path / "objects").glob("*.o")) == objects[1:]
+    assert not objects[0].with_suffix(".json").exists()
+    assert all(not (tmp_path / "index" / digest).exists() for digest in oldest)
+    assert all(cache.find(d) is None for d in oldest)
+    # a run with what is left loads some blocks, compiles the others, and ends the same
+    result, output, machine, tier = run_guest(elf, "jit", False, True, cache, limit=2_000_000)
+    stats = tier.statistics()
+    assert stats["blocks_loaded"] > 0 and stats["blocks_compiled"] > 0
+    assert (result.instructions, output) == (interp[0].instructions, interp[1])
+    assert np.array_equal(comparable(machine.harts[0].state), comparable(interp[2].harts[0].state))
+
+
+def test_a_damaged_code_cache_is_compiled_again(tmp_path):
+    elf = GUESTS / "bench" / "intmem.elf"
+    interp = run_guest(elf, "interp", sbi=False, limit=2_000_000)
+    run_guest(elf, "jit", False, True, CodeCache(tmp_path), limit=2_000_000)
+    objects = list((tmp_path / "objects").glob("*.o"))
+    assert objects
+    for path in objects:  # flip a byte: the object no longer hashes to its name
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    cache = CodeCache(tmp_path)
+    result, output, machine, tier = run_guest(elf, "jit", False, True, cache, limit=2_000_000)
+    stats = tier.statistics()
+    assert stats["blocks_loaded"] == 0 and stats["blocks_compiled"] > 0 and cache.errors > 0
+    assert (result.instructions, output) == (interp[0].instructions, interp[1])
+    assert np.array_equal(comparable(machine.harts[0].state), comparable(interp[2].harts[0].state))
+
+
 # ---- the command line ------------------------------------------------------------------
 def rvh(*args):
     return subprocess.run(
@@ -324,3 +499,36 @@ def test_the_threshold_is_the_tiers_own():
     machine = Machine(MachineConfig(tier="jit"), output=lambda _: None)
     assert machine.tier is not None and machine.tier.jit[J_THRESHOLD] > 1
     assert Machine(MachineConfig(), output=lambda _: None).tier is None
+
+
+def test_a_second_rvh_run_loads_compiled_blocks_per_its_stats(tmp_path):
+    elf = require_guest(GUESTS / "bench" / "intmem.elf")
+    args = ["run", "--tier", "jit", "--tier-cache", str(tmp_path), "--stats"]
+    runs = [rvh(*args, "--max-insns", "50000000", str(elf)) for _ in range(2)]
+    lines = []
+    for done in runs:
+        assert done.returncode == 124, done.stderr
+        lines.append(next(x for x in done.stderr.splitlines() if x.startswith("tier jit:")))
+    compiled = int(lines[0].split(":")[1].split()[0])
+    assert compiled > 0 and " 0 loaded from the code cache" in lines[0]
+    # (the worker may still optimize a block that ran long enough: that is not compiling anew)
+    assert lines[1].startswith("tier jit:             0 blocks compiled, ")
+    assert f" {compiled} loaded from the code cache" in lines[1]
+    assert runs[0].stdout == runs[1].stdout
+
+
+def test_tier_cache_off_compiles_every_run():
+    elf = require_guest(GUESTS / "bench" / "intmem.elf")
+    done = rvh(
+        "run",
+        "--tier",
+        "jit",
+        "--tier-cache",
+        "off",
+        "--stats",
+        "--max-insns",
+        "20000000",
+        str(elf),
+    )
+    assert done.returncode == 124, done.stderr
+    assert " 0 loaded from the code cache" in done.stderr
