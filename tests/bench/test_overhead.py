@@ -168,8 +168,9 @@ def test_disk_paths_ordered_by_their_exits(disk_rows):
         assert passthrough[bench].exits <= pv[bench].exits < emulated[bench].exits, bench
         assert "mmio" in emulated[bench].exits_by_cause
         assert pv[bench].exits_by_cause.get("sbi", 0) > 0, bench  # the NOTIFY calls
-        # the emulated path copies every byte through the VM's translation in the hypervisor
-        assert emulated[bench].value > 10 * pv[bench].value, bench
+        # the emulated path decodes register accesses and copies every byte through a bounce
+        # buffer in the hypervisor (doublewords at a time): several times pv's cost
+        assert emulated[bench].value > 2 * pv[bench].value, bench
         assert emulated[bench].value > 10 * passthrough[bench].value, bench
     # the 4 KiB requests of a passthrough disk cost what they cost natively, give or take its
     # interrupts' exits
@@ -197,7 +198,7 @@ def test_net_between_two_vms_over_each_path():
         assert emulated.overhead_pct > pv.overhead_pct > 0
         assert set(emulated.exits_by_cause) >= {"mmio", "interrupts"}
     # a 1500-byte frame costs the emulated path its copy: more than a 64-byte one
-    assert by[("trap", "emulated", "net-1500")].value > 3 * by[("trap", "emulated", "net-64")].value
+    assert by[("trap", "emulated", "net-1500")].value > by[("trap", "emulated", "net-64")].value
     # and from one VM (natively one guest) to a native guest in another rvh process over UDP:
     # the sender's instructions per frame sent, and its exits
     for bench in ("to-native-64", "to-native-1500"):
