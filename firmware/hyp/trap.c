@@ -22,6 +22,11 @@
  *   decoded and emulated (mmio.c), anything else is an access fault in the guest.  Shadow
  *   tables map only the VM's RAM (and the hypervisor's alias, U = 0), so the guest can reach
  *   nothing else.
+ * - F and D: the guest's FP instructions and fflags/frm/fcsr run natively (its kernel and its
+ *   user code are both in the real U-mode) while its virtual sstatus.FS is not Off, and trap as
+ *   illegal instructions, forwarded, while it is: the real FS follows the virtual one (Off, or
+ *   Clean for Initial, Clean and Dirty), and a real FS found Dirty at an exit makes the
+ *   virtual one Dirty (3.1.6.6).  The f registers are switched with the vCPU.
  * - Interrupts: the virtual STIP comes from the guest's stimecmp (Sstc, or SBI set_timer), its
  *   SSIP from IPIs; they are delivered on every return into the guest when its sie/sstatus.SIE
  *   allow, and the host timer is armed for the virtual timer while the guest can take it.
@@ -574,6 +579,32 @@ static unsigned long pending_bits(const struct vcpu *vcpu)
     return pending;
 }
 
+/* ---- F and D on the virtual hart (3.1.6.6) ---- */
+
+#define FS_CLEAN    ((unsigned long)EXTENSION_STATE_CLEAN << SSTATUS_FS_SHIFT)
+
+/* A real FS found Dirty (the guest wrote f registers or fcsr since the last look): the virtual
+ * FS becomes Dirty unless the guest has turned it Off since, the registers need saving, and
+ * the real FS is Clean again so that the next write is seen too.  regs.sstatus is the real
+ * sstatus as the last full exit saved it. */
+static inline void fp_fold(struct vcpu *vcpu)
+{
+    if ((vcpu->regs.sstatus & SSTATUS_FS_MASK) != SSTATUS_FS_MASK)
+        return;
+    if (vcpu->vh.sstatus & SSTATUS_FS_MASK)
+        vcpu->vh.sstatus |= SSTATUS_FS_MASK;
+    vcpu->vh.fp_unsaved = 1;
+    vcpu->regs.sstatus = (vcpu->regs.sstatus & ~SSTATUS_FS_MASK) | FS_CLEAN;
+}
+
+/* The real FS the guest runs with: Off exactly when the virtual FS is Off, else Clean (a Dirty
+ * one would hide the guest's next write). */
+static inline void fp_follow(struct vcpu *vcpu)
+{
+    unsigned long fs = vcpu->vh.sstatus & SSTATUS_FS_MASK ? FS_CLEAN : 0;
+    vcpu->regs.sstatus = (vcpu->regs.sstatus & ~SSTATUS_FS_MASK) | fs;
+}
+
 static unsigned long read_sstatus(const struct vcpu *vcpu)
 {
     unsigned long s = vcpu->vh.sstatus | 2UL << SSTATUS_UXL_SHIFT;
@@ -659,6 +690,8 @@ static __attribute__((noinline)) void enter_slow(struct vcpu *vcpu)
 static void trap_enter(struct vcpu *vcpu)
 {
     struct vhart *vh = &vcpu->vh;
+    fp_fold(vcpu);
+    fp_follow(vcpu);
     /* the guest's U-mode reads the counters its kernel allows; its kernel reads them all */
     csr_write(CSR_SCOUNTEREN, vh->priv == VPRIV_S ? 0xffffffffUL : vh->scounteren);
     /* the usual case: no interrupt enabled, the same address space and context, the same
@@ -704,7 +737,7 @@ static void trap_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, un
     vcpu->regs.x[10] = a0;
     vcpu->regs.x[11] = a1;
     vcpu->regs.sepc = pc;
-    /* the real hart returns to U-mode (SPP = 0) with FS Off: the VM's harts have no F */
+    /* the real hart returns to U-mode (SPP = 0) with FS Off, as the virtual FS starts */
     vcpu->regs.sstatus = SSTATUS_SPIE_MASK;
     vcpu->regs.hstatus = 0;                 /* SPV = 0 on a hart with H: V stays 0 */
     vcpu->vh.priv = VPRIV_S;
@@ -726,14 +759,22 @@ static void trap_resume(struct vcpu *vcpu)
     vcpu->resume_pending = 0;
 }
 
+/* Everything else lives in the vCPU (trap_enter sets satp, scounteren and the real FS); the f
+ * registers are the hart's, loaded every time as hw_load does (another VM may have used them) */
 static void trap_load(struct vcpu *vcpu)
 {
-    (void)vcpu;     /* everything lives in the vCPU; trap_enter sets satp and scounteren */
+    csr_set(CSR_SSTATUS, SSTATUS_FS_MASK);
+    fp_load(vcpu);
 }
 
 static void trap_save(struct vcpu *vcpu)
 {
-    (void)vcpu;
+    fp_fold(vcpu);
+    if (vcpu->vh.fp_unsaved) {
+        csr_set(CSR_SSTATUS, SSTATUS_FS_MASK);
+        fp_save(vcpu);
+        vcpu->vh.fp_unsaved = 0;
+    }
 }
 
 static int trap_pending_interrupt(struct vcpu *vcpu)
@@ -830,6 +871,7 @@ static __attribute__((noinline)) void csr_put(struct vcpu *vcpu, unsigned csr, u
         if ((vh->sstatus & SSTATUS_MXR_MASK) && !(value & SSTATUS_MXR_MASK))
             flush_all(vcpu->vm);
         vh->sstatus = value & SSTATUS_WRITABLE;
+        fp_follow(vcpu);    /* FS Off makes FP illegal at once, on makes it legal */
         break;
     case CSR_SIE: vh->sie = value & SIE_WRITABLE; break;
     case CSR_STVEC: vh->stvec = value & ~2UL; break;        /* modes 0 and 1 */
@@ -1023,6 +1065,7 @@ static __attribute__((noinline)) void other_exit(struct vcpu *vcpu, unsigned lon
 
 static void trap_handle_exit(struct vcpu *vcpu, unsigned long scause, unsigned long stval)
 {
+    fp_fold(vcpu);          /* before anything reads the virtual sstatus */
     /* the most frequent exit first, with nothing else in its way: a CSR access of the kernel */
     uint32_t insn = (uint32_t)stval;
     if (scause == CAUSE_ILLEGAL_INSTRUCTION && vcpu->vh.priv == VPRIV_S && (insn & 0x7f) == 0x73 &&
@@ -1054,6 +1097,12 @@ static void other_exit(struct vcpu *vcpu, unsigned long scause, unsigned long st
         page_fault(vcpu, scause, stval);
         break;
     case CAUSE_ILLEGAL_INSTRUCTION: {
+        if (!(vcpu->regs.sstatus & SSTATUS_FS_MASK) && (vcpu->vh.sstatus & SSTATUS_FS_MASK)) {
+            /* the virtual FS was turned on without the real one following (a pv guest's
+             * store in its page): FP is legal now, the instruction runs again */
+            fp_follow(vcpu);
+            break;
+        }
         /* the instruction: stval when the hart (or firmware) gives it, else read it */
         uint32_t insn = (uint32_t)stval;
         if (insn == 0)
