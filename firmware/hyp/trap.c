@@ -586,7 +586,8 @@ static unsigned long pending_bits(const struct vcpu *vcpu)
 /* A real FS found Dirty (the guest wrote f registers or fcsr since the last look): the virtual
  * FS becomes Dirty unless the guest has turned it Off since, the registers need saving, and
  * the real FS is Clean again so that the next write is seen too.  regs.sstatus is the real
- * sstatus as the last full exit saved it. */
+ * sstatus as the last full exit saved it.  Done where the virtual sstatus is read (csr_get,
+ * trap_enter before pv_push) and when the vCPU gives the hart up. */
 static inline void fp_fold(struct vcpu *vcpu)
 {
     if ((vcpu->regs.sstatus & SSTATUS_FS_MASK) != SSTATUS_FS_MASK)
@@ -690,8 +691,12 @@ static __attribute__((noinline)) void enter_slow(struct vcpu *vcpu)
 static void trap_enter(struct vcpu *vcpu)
 {
     struct vhart *vh = &vcpu->vh;
-    fp_fold(vcpu);
-    fp_follow(vcpu);
+    /* the real FS as it should be (fp_follow), else the real one was Dirty or the virtual one
+     * changed: folded in, then followed.  Before pv_push, which writes the virtual sstatus */
+    if ((vcpu->regs.sstatus & SSTATUS_FS_MASK) != (vh->sstatus & SSTATUS_FS_MASK ? FS_CLEAN : 0)) {
+        fp_fold(vcpu);
+        fp_follow(vcpu);
+    }
     /* the guest's U-mode reads the counters its kernel allows; its kernel reads them all */
     csr_write(CSR_SCOUNTEREN, vh->priv == VPRIV_S ? 0xffffffffUL : vh->scounteren);
     /* the usual case: no interrupt enabled, the same address space and context, the same
@@ -840,7 +845,10 @@ static int csr_get(struct vcpu *vcpu, unsigned csr, unsigned long *value)
     if (legacy && !legacy_csr_exists(csr))
         return -1;
     switch (csr) {
-    case CSR_SSTATUS: *value = read_sstatus(vcpu); break;
+    case CSR_SSTATUS:
+        fp_fold(vcpu);      /* a Dirty real FS since the last look: the virtual one too */
+        *value = read_sstatus(vcpu);
+        break;
     case CSR_SIE: *value = vh->sie; break;
     case CSR_STVEC: *value = vh->stvec; break;
     case CSR_SCOUNTEREN: *value = vh->scounteren; break;
@@ -1065,7 +1073,6 @@ static __attribute__((noinline)) void other_exit(struct vcpu *vcpu, unsigned lon
 
 static void trap_handle_exit(struct vcpu *vcpu, unsigned long scause, unsigned long stval)
 {
-    fp_fold(vcpu);          /* before anything reads the virtual sstatus */
     /* the most frequent exit first, with nothing else in its way: a CSR access of the kernel */
     uint32_t insn = (uint32_t)stval;
     if (scause == CAUSE_ILLEGAL_INSTRUCTION && vcpu->vh.priv == VPRIV_S && (insn & 0x7f) == 0x73 &&
