@@ -63,6 +63,9 @@ unsigned long hyp_fast_csr;
 #define LOW_PTE_BITS    ((1UL << PTE_PPN_SHIFT) - 1)    /* V..D and RSW */
 #define PTE_PPN(pte)    (((pte) >> PTE_PPN_SHIFT) & 0xfffffffffffUL)
 #define SHADOW_GIGA     (1UL << 8)  /* RSW: this leaf is a piece of a guest 1 GiB page */
+/* RSW of a shadow level-1 pointer: its leaf table holds pieces of a guest superpage, so a
+ * guest fence of one address there empties the whole table, not one entry */
+#define SHADOW_MEGA     (1UL << 8)
 #define LEAF(pa, flags) (((pa) >> 12) << PTE_PPN_SHIFT | (flags))
 #define SSTATUS_WRITABLE (SSTATUS_SIE_MASK | SSTATUS_SPIE_MASK | SSTATUS_SPP_MASK | \
                           SSTATUS_FS_MASK | SSTATUS_SUM_MASK | SSTATUS_MXR_MASK)
@@ -429,11 +432,15 @@ static int guest_walk(struct vcpu *vcpu, unsigned long va, enum access_kind kind
 
 /* ---- shadow entries ---- */
 
-static unsigned long *shadow_leaf_slot(struct vm *vm, unsigned long *root, unsigned long va, int make)
+/* The leaf entry for va under root (tables made on the way when `make`), and in *pointer the
+ * level-1 entry pointing at its table; 0 when there is none (or the pool is dry). */
+static unsigned long *shadow_leaf_slot(struct vm *vm, unsigned long *root, unsigned long va, int make,
+                                       unsigned long **pointer)
 {
     unsigned long *table = root;
     for (int level = 3; level > 0; level--) {
         unsigned long *entry = &table[(va >> (12 + 9 * level)) & 511];
+        *pointer = entry;
         if (!(*entry & PTE_V_MASK)) {
             if (!make)
                 return 0;
@@ -489,8 +496,14 @@ static inline __attribute__((always_inline)) int shadow_fill(struct vcpu *vcpu, 
     if (sh->leaf_table && sh->leaf_root == root && sh->leaf_region == va >> 21) {
         slot = &sh->leaf_table[(va >> 12) & 511];
     } else if (satp) {
-        slot = shadow_leaf_slot(vm, (unsigned long *)root, va, 1);
+        unsigned long *pointer;
+        slot = shadow_leaf_slot(vm, (unsigned long *)root, va, 1, &pointer);
         if (slot) {
+            /* Every fill into one shadow leaf table comes from the same level of the guest's
+             * table (a change of that structure is a non-leaf change, which needs a full fence,
+             * 4.2.1): marked once, here, where the table is found, and never on the cached path */
+            if (w->level > 0)
+                *pointer |= SHADOW_MEGA;
             sh->leaf_table = slot - ((va >> 12) & 511);
             sh->leaf_root = root;
             sh->leaf_region = va >> 21;
@@ -509,8 +522,10 @@ static inline __attribute__((always_inline)) int shadow_fill(struct vcpu *vcpu, 
     return 0;
 }
 
-/* sfence.vma from the guest (4.2.1): with an address, the 2 MiB of every root around it
- * (so a guest 2 MiB page goes whole); without, everything. */
+/* sfence.vma from the guest (4.2.1): with an address, that page's shadow entry in every root,
+ * or the 2 MiB around it where the shadow leaf table holds pieces of a guest superpage (so it
+ * goes whole; a fence with an address orders only the leaf PTE of that address, so a 4 KiB
+ * guest leaf changed only that page); without, everything. */
 static __attribute__((noinline)) void guest_sfence(struct vcpu *vcpu, unsigned long va, int has_va,
                                                   unsigned long asid, int has_asid)
 {
@@ -560,11 +575,20 @@ static __attribute__((noinline)) void guest_sfence(struct vcpu *vcpu, unsigned l
                 if (level > 1)
                     table = (unsigned long *)(PTE_PPN(*entry) << 12);
             }
-            if (entry) {            /* entry: the level-1 pointer to the 2 MiB's leaf table */
-                free_table(sh, (unsigned long *)(PTE_PPN(*entry) << 12), 0);
+            /* entry: the level-1 pointer to the 2 MiB's leaf table.  None: nothing of that
+             * region is mapped, so nothing of it is cached (a fill fences its own page) */
+            if (!entry)
+                continue;
+            unsigned long *leaf_table = (unsigned long *)(PTE_PPN(*entry) << 12);
+            unsigned long asid = asid_of(vm, i, ctx);
+            if (*entry & SHADOW_MEGA) {
+                free_table(sh, leaf_table, 0);
                 *entry = 0;
+                __asm__ __volatile__("sfence.vma zero, %0" ::"r"(asid) : "memory");
+            } else if (leaf_table[(va >> 12) & 511]) {
+                leaf_table[(va >> 12) & 511] = 0;
+                __asm__ __volatile__("sfence.vma %0, %1" ::"r"(va), "r"(asid) : "memory");
             }
-            __asm__ __volatile__("sfence.vma zero, %0" ::"r"(asid_of(vm, i, ctx)) : "memory");
         }
     }
 }
