@@ -455,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     linux.add_argument("--no-qemu", action="store_true", help="do not run QEMU")
     linux.add_argument(
+        "--vm",
+        action="store_true",
+        help="boot natively and as an hw and a trap VM of rvh's hypervisor instead (no QEMU)",
+    )
+    linux.add_argument(
         "--firmware", metavar="FW", help="boot rvh on this firmware (OpenSBI) instead of --sbi"
     )
     return parser
@@ -620,8 +625,10 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             return bench_virtio_vm(repeat=args.repeat or 1)
         return bench_virtio(repeat=args.repeat or 3)
     if args.bench == "linux":
-        from rvh.bench.linux import bench_linux
+        from rvh.bench.linux import bench_linux, bench_linux_vm
 
+        if args.vm:
+            return bench_linux_vm(repeat=args.repeat)
         return bench_linux(
             repeat=args.repeat, harts=args.smp, qemu=not args.no_qemu, firmware=args.firmware
         )

@@ -356,9 +356,9 @@ def guest_device_tree(plan: VmPlan) -> bytes:
         harts=spec.vcpus,
         ram_size=spec.memory,
         ram_base=GUEST_RAM_BASE,
-        # hw vCPUs run on the hart's own F and D (the hypervisor switches them); trap and pv
-        # vCPUs have none (their FS stays Off: no FP state to emulate)
-        isa=("rv64imafdcsu" if spec.virt == "hw" else "rv64imacsu") + "_zicsr_zifencei_sstc",
+        # every mode's vCPUs run on the hart's own F and D (the hypervisor switches the f
+        # registers; trap and pv vCPUs' real sstatus.FS follows their virtual one)
+        isa="rv64imafdcsu_zicsr_zifencei_sstc",
         mmu_type="riscv,sv48",
         timebase_frequency=C.TIMEBASE_HZ,
         plic_ndev=0x60,

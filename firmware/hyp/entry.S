@@ -347,7 +347,9 @@ hyp_shadow_trap_entry:
 
     /* sstatus (t2 = old, t5 = new): WARL as in trap.c; a write that turns SIE on (an interrupt
      * may become deliverable), or changes SUM or MXR (the shadow root or its permissions), goes
-     * to the C path instead.  rd gets the value as read: UXL = 64, SD when FS is dirty. */
+     * to the C path instead, as does any access while the real FS is Dirty (trap.c fp_fold
+     * makes the virtual FS Dirty).  The real FS follows the new virtual one: Off, or Clean.
+     * rd gets the value as read: UXL = 64, SD when FS is dirty. */
 .Lsstatus:
     li      t1, TRAP_SSTATUS_WRITABLE_BITS
     and     t5, t5, t1
@@ -359,7 +361,19 @@ hyp_shadow_trap_entry:
     and     t1, t1, t5
     andi    t1, t1, 2                   /* SIE off -> on */
     bnez    t1, .Lfull
-    sd      t5, VCPU_VH_SSCRATCH(t4)
+    csrr    t1, sstatus
+    srli    t1, t1, SSTATUS_FS_SHIFT
+    andi    t1, t1, 3
+    addi    t1, t1, -EXTENSION_STATE_DIRTY
+    beqz    t1, .Lfull
+    li      t1, SSTATUS_FS_MASK
+    csrc    sstatus, t1
+    srli    t1, t5, SSTATUS_FS_SHIFT
+    andi    t1, t1, 3
+    beqz    t1, 5f
+    li      t1, EXTENSION_STATE_CLEAN << SSTATUS_FS_SHIFT
+    csrs    sstatus, t1
+5:  sd      t5, VCPU_VH_SSCRATCH(t4)
     li      t1, 2
     slli    t1, t1, 32                  /* UXL = 2 */
     or      t5, t2, t1
@@ -443,7 +457,13 @@ hyp_shadow_trap_entry:
     andi    a3, a3, -4                  /* the vector's base: an exception */
     li      a4, 1                       /* a4 = 1: forwarded */
 .Lpv_check:
-    /* a0 page, a1 privilege, t1 sstatus, a3 pc, a4 which: a2 = the context (U 0, S 1, S+SUM 2) */
+    /* a0 page, a1 privilege, t1 sstatus, a3 pc, a4 which: a2 = the context (U 0, S 1, S+SUM 2).
+     * The real FS Dirty: the C path makes the page's FS Dirty (trap.c fp_fold) */
+    csrr    t2, sstatus
+    srli    t2, t2, SSTATUS_FS_SHIFT
+    andi    t2, t2, 3
+    addi    t2, t2, -EXTENSION_STATE_DIRTY
+    beqz    t2, .Lpv_full
     li      a2, 0
     beqz    a1, 1f
     srli    a2, t1, SSTATUS_SUM_SHIFT
@@ -487,7 +507,15 @@ hyp_shadow_trap_entry:
     li      t0, -1
 2:  ld      t5, VCPU_VH_LAST_DEADLINE(t6)
     bne     t0, t5, .Lpv_full
-    /* nothing for the C path: commit.  The vhart: privilege, context, real satp */
+    /* nothing for the C path: commit.  The real FS follows the page's (trap.c fp_follow) */
+    li      t3, SSTATUS_FS_MASK
+    csrc    sstatus, t3
+    srli    t3, t1, SSTATUS_FS_SHIFT
+    andi    t3, t3, 3
+    beqz    t3, 5f
+    li      t3, EXTENSION_STATE_CLEAN << SSTATUS_FS_SHIFT
+    csrs    sstatus, t3
+5:  /* the vhart: privilege, context, real satp */
     sw      a1, VCPU_VH_PRIV(t6)
     sw      a2, VCPU_VH_LAST_CTX(t6)
     sd      a5, VCPU_VH_LAST_REAL_SATP(t6)

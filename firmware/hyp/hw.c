@@ -99,10 +99,10 @@ struct fp_state {
     unsigned long fcsr;
 };
 
-/* each hw vCPU's FP registers while another vCPU has the hart */
+/* each vCPU's FP registers while another vCPU has the hart (trap.c's and pv.c's too) */
 static struct fp_state fp_states[HYP_MAX_VMS][HYP_MAX_VCPUS];
 
-static void fp_save(struct vcpu *v)
+void fp_save(struct vcpu *v)
 {
     struct fp_state *fp = &fp_states[v->vm->id][v->id];
     unsigned long fcsr;
@@ -111,7 +111,7 @@ static void fp_save(struct vcpu *v)
     fp->fcsr = fcsr;
 }
 
-static void fp_load(const struct vcpu *v)
+void fp_load(const struct vcpu *v)
 {
     const struct fp_state *fp = &fp_states[v->vm->id][v->id];
     __asm__ __volatile__(".option push\n.option arch, +d\n" FP_REGS("fld", "%0")

@@ -77,7 +77,7 @@ struct vs_csrs {
  */
 struct vhart {
     unsigned priv;              /* VPRIV_S or VPRIV_U: the mode the guest believes it is in */
-    unsigned long sstatus;      /* SIE, SPIE, SPP, SUM, MXR, FS(Off) and UXL as read */
+    unsigned long sstatus;      /* SIE, SPIE, SPP, SUM, MXR and FS as written (UXL, SD on read) */
     unsigned long sie, sip;     /* sip: SSIP as written or raised by IPI; STIP from the timer */
     unsigned long stvec, sscratch, sepc, scause, stval, satp;
     unsigned long stimecmp;     /* Sstc (the guest's tree lists it): its timer deadline */
@@ -88,6 +88,10 @@ struct vhart {
     volatile uint64_t *pv_page;
     unsigned long pv_page_va;
     int pv_vhart_current;
+    /* the f registers on the hart differ from the vCPU's saved copy (trap.c: FS was seen
+     * Dirty since they were loaded), so they are saved when another vCPU takes the hart
+     * (here, in the padding before pv_traps_seen: entry.S knows the offsets after it) */
+    int fp_unsaved;
     uint64_t pv_traps_seen;
     /* what trap.c ran it under last: while the guest satp, context (U, S, S+SUM) and the
      * VM's shadow generation are unchanged, so is the real satp; and the timer deadline */
@@ -148,6 +152,10 @@ struct virt_ops {
 };
 
 extern const struct virt_ops hw_ops, trap_ops;
+
+/* a vCPU's f0-f31 and fcsr to and from its save area (hw.c); sstatus.FS must be on */
+void fp_save(struct vcpu *vcpu);
+void fp_load(const struct vcpu *vcpu);
 
 struct vcpu {
     struct vcpu_regs regs;      /* first: entry.S addresses it from sscratch */

@@ -22,6 +22,11 @@
  *   decoded and emulated (mmio.c), anything else is an access fault in the guest.  Shadow
  *   tables map only the VM's RAM (and the hypervisor's alias, U = 0), so the guest can reach
  *   nothing else.
+ * - F and D: the guest's FP instructions and fflags/frm/fcsr run natively (its kernel and its
+ *   user code are both in the real U-mode) while its virtual sstatus.FS is not Off, and trap as
+ *   illegal instructions, forwarded, while it is: the real FS follows the virtual one (Off, or
+ *   Clean for Initial, Clean and Dirty), and a real FS found Dirty at an exit makes the
+ *   virtual one Dirty (3.1.6.6).  The f registers are switched with the vCPU.
  * - Interrupts: the virtual STIP comes from the guest's stimecmp (Sstc, or SBI set_timer), its
  *   SSIP from IPIs; they are delivered on every return into the guest when its sie/sstatus.SIE
  *   allow, and the host timer is armed for the virtual timer while the guest can take it.
@@ -58,6 +63,9 @@ unsigned long hyp_fast_csr;
 #define LOW_PTE_BITS    ((1UL << PTE_PPN_SHIFT) - 1)    /* V..D and RSW */
 #define PTE_PPN(pte)    (((pte) >> PTE_PPN_SHIFT) & 0xfffffffffffUL)
 #define SHADOW_GIGA     (1UL << 8)  /* RSW: this leaf is a piece of a guest 1 GiB page */
+/* RSW of a shadow level-1 pointer: its leaf table holds pieces of a guest superpage, so a
+ * guest fence of one address there empties the whole table, not one entry */
+#define SHADOW_MEGA     (1UL << 8)
 #define LEAF(pa, flags) (((pa) >> 12) << PTE_PPN_SHIFT | (flags))
 #define SSTATUS_WRITABLE (SSTATUS_SIE_MASK | SSTATUS_SPIE_MASK | SSTATUS_SPP_MASK | \
                           SSTATUS_FS_MASK | SSTATUS_SUM_MASK | SSTATUS_MXR_MASK)
@@ -424,11 +432,15 @@ static int guest_walk(struct vcpu *vcpu, unsigned long va, enum access_kind kind
 
 /* ---- shadow entries ---- */
 
-static unsigned long *shadow_leaf_slot(struct vm *vm, unsigned long *root, unsigned long va, int make)
+/* The leaf entry for va under root (tables made on the way when `make`), and in *pointer the
+ * level-1 entry pointing at its table; 0 when there is none (or the pool is dry). */
+static unsigned long *shadow_leaf_slot(struct vm *vm, unsigned long *root, unsigned long va, int make,
+                                       unsigned long **pointer)
 {
     unsigned long *table = root;
     for (int level = 3; level > 0; level--) {
         unsigned long *entry = &table[(va >> (12 + 9 * level)) & 511];
+        *pointer = entry;
         if (!(*entry & PTE_V_MASK)) {
             if (!make)
                 return 0;
@@ -484,8 +496,14 @@ static inline __attribute__((always_inline)) int shadow_fill(struct vcpu *vcpu, 
     if (sh->leaf_table && sh->leaf_root == root && sh->leaf_region == va >> 21) {
         slot = &sh->leaf_table[(va >> 12) & 511];
     } else if (satp) {
-        slot = shadow_leaf_slot(vm, (unsigned long *)root, va, 1);
+        unsigned long *pointer;
+        slot = shadow_leaf_slot(vm, (unsigned long *)root, va, 1, &pointer);
         if (slot) {
+            /* Every fill into one shadow leaf table comes from the same level of the guest's
+             * table (a change of that structure is a non-leaf change, which needs a full fence,
+             * 4.2.1): marked once, here, where the table is found, and never on the cached path */
+            if (w->level > 0)
+                *pointer |= SHADOW_MEGA;
             sh->leaf_table = slot - ((va >> 12) & 511);
             sh->leaf_root = root;
             sh->leaf_region = va >> 21;
@@ -504,8 +522,10 @@ static inline __attribute__((always_inline)) int shadow_fill(struct vcpu *vcpu, 
     return 0;
 }
 
-/* sfence.vma from the guest (4.2.1): with an address, the 2 MiB of every root around it
- * (so a guest 2 MiB page goes whole); without, everything. */
+/* sfence.vma from the guest (4.2.1): with an address, that page's shadow entry in every root,
+ * or the 2 MiB around it where the shadow leaf table holds pieces of a guest superpage (so it
+ * goes whole; a fence with an address orders only the leaf PTE of that address, so a 4 KiB
+ * guest leaf changed only that page); without, everything. */
 static __attribute__((noinline)) void guest_sfence(struct vcpu *vcpu, unsigned long va, int has_va,
                                                   unsigned long asid, int has_asid)
 {
@@ -555,11 +575,20 @@ static __attribute__((noinline)) void guest_sfence(struct vcpu *vcpu, unsigned l
                 if (level > 1)
                     table = (unsigned long *)(PTE_PPN(*entry) << 12);
             }
-            if (entry) {            /* entry: the level-1 pointer to the 2 MiB's leaf table */
-                free_table(sh, (unsigned long *)(PTE_PPN(*entry) << 12), 0);
+            /* entry: the level-1 pointer to the 2 MiB's leaf table.  None: nothing of that
+             * region is mapped, so nothing of it is cached (a fill fences its own page) */
+            if (!entry)
+                continue;
+            unsigned long *leaf_table = (unsigned long *)(PTE_PPN(*entry) << 12);
+            unsigned long asid = asid_of(vm, i, ctx);
+            if (*entry & SHADOW_MEGA) {
+                free_table(sh, leaf_table, 0);
                 *entry = 0;
+                __asm__ __volatile__("sfence.vma zero, %0" ::"r"(asid) : "memory");
+            } else if (leaf_table[(va >> 12) & 511]) {
+                leaf_table[(va >> 12) & 511] = 0;
+                __asm__ __volatile__("sfence.vma %0, %1" ::"r"(va), "r"(asid) : "memory");
             }
-            __asm__ __volatile__("sfence.vma zero, %0" ::"r"(asid_of(vm, i, ctx)) : "memory");
         }
     }
 }
@@ -572,6 +601,33 @@ static unsigned long pending_bits(const struct vcpu *vcpu)
     if (read_time() >= vcpu->vh.stimecmp)
         pending |= MIP_STIP_MASK;
     return pending;
+}
+
+/* ---- F and D on the virtual hart (3.1.6.6) ---- */
+
+#define FS_CLEAN    ((unsigned long)EXTENSION_STATE_CLEAN << SSTATUS_FS_SHIFT)
+
+/* A real FS found Dirty (the guest wrote f registers or fcsr since the last look): the virtual
+ * FS becomes Dirty unless the guest has turned it Off since, the registers need saving, and
+ * the real FS is Clean again so that the next write is seen too.  regs.sstatus is the real
+ * sstatus as the last full exit saved it.  Done where the virtual sstatus is read (csr_get,
+ * trap_enter before pv_push) and when the vCPU gives the hart up. */
+static inline void fp_fold(struct vcpu *vcpu)
+{
+    if ((vcpu->regs.sstatus & SSTATUS_FS_MASK) != SSTATUS_FS_MASK)
+        return;
+    if (vcpu->vh.sstatus & SSTATUS_FS_MASK)
+        vcpu->vh.sstatus |= SSTATUS_FS_MASK;
+    vcpu->vh.fp_unsaved = 1;
+    vcpu->regs.sstatus = (vcpu->regs.sstatus & ~SSTATUS_FS_MASK) | FS_CLEAN;
+}
+
+/* The real FS the guest runs with: Off exactly when the virtual FS is Off, else Clean (a Dirty
+ * one would hide the guest's next write). */
+static inline void fp_follow(struct vcpu *vcpu)
+{
+    unsigned long fs = vcpu->vh.sstatus & SSTATUS_FS_MASK ? FS_CLEAN : 0;
+    vcpu->regs.sstatus = (vcpu->regs.sstatus & ~SSTATUS_FS_MASK) | fs;
 }
 
 static unsigned long read_sstatus(const struct vcpu *vcpu)
@@ -659,6 +715,12 @@ static __attribute__((noinline)) void enter_slow(struct vcpu *vcpu)
 static void trap_enter(struct vcpu *vcpu)
 {
     struct vhart *vh = &vcpu->vh;
+    /* the real FS as it should be (fp_follow), else the real one was Dirty or the virtual one
+     * changed: folded in, then followed.  Before pv_push, which writes the virtual sstatus */
+    if ((vcpu->regs.sstatus & SSTATUS_FS_MASK) != (vh->sstatus & SSTATUS_FS_MASK ? FS_CLEAN : 0)) {
+        fp_fold(vcpu);
+        fp_follow(vcpu);
+    }
     /* the guest's U-mode reads the counters its kernel allows; its kernel reads them all */
     csr_write(CSR_SCOUNTEREN, vh->priv == VPRIV_S ? 0xffffffffUL : vh->scounteren);
     /* the usual case: no interrupt enabled, the same address space and context, the same
@@ -704,7 +766,7 @@ static void trap_reset(struct vcpu *vcpu, unsigned long pc, unsigned long a0, un
     vcpu->regs.x[10] = a0;
     vcpu->regs.x[11] = a1;
     vcpu->regs.sepc = pc;
-    /* the real hart returns to U-mode (SPP = 0) with FS Off: the VM's harts have no F */
+    /* the real hart returns to U-mode (SPP = 0) with FS Off, as the virtual FS starts */
     vcpu->regs.sstatus = SSTATUS_SPIE_MASK;
     vcpu->regs.hstatus = 0;                 /* SPV = 0 on a hart with H: V stays 0 */
     vcpu->vh.priv = VPRIV_S;
@@ -726,14 +788,22 @@ static void trap_resume(struct vcpu *vcpu)
     vcpu->resume_pending = 0;
 }
 
+/* Everything else lives in the vCPU (trap_enter sets satp, scounteren and the real FS); the f
+ * registers are the hart's, loaded every time as hw_load does (another VM may have used them) */
 static void trap_load(struct vcpu *vcpu)
 {
-    (void)vcpu;     /* everything lives in the vCPU; trap_enter sets satp and scounteren */
+    csr_set(CSR_SSTATUS, SSTATUS_FS_MASK);
+    fp_load(vcpu);
 }
 
 static void trap_save(struct vcpu *vcpu)
 {
-    (void)vcpu;
+    fp_fold(vcpu);
+    if (vcpu->vh.fp_unsaved) {
+        csr_set(CSR_SSTATUS, SSTATUS_FS_MASK);
+        fp_save(vcpu);
+        vcpu->vh.fp_unsaved = 0;
+    }
 }
 
 static int trap_pending_interrupt(struct vcpu *vcpu)
@@ -799,7 +869,10 @@ static int csr_get(struct vcpu *vcpu, unsigned csr, unsigned long *value)
     if (legacy && !legacy_csr_exists(csr))
         return -1;
     switch (csr) {
-    case CSR_SSTATUS: *value = read_sstatus(vcpu); break;
+    case CSR_SSTATUS:
+        fp_fold(vcpu);      /* a Dirty real FS since the last look: the virtual one too */
+        *value = read_sstatus(vcpu);
+        break;
     case CSR_SIE: *value = vh->sie; break;
     case CSR_STVEC: *value = vh->stvec; break;
     case CSR_SCOUNTEREN: *value = vh->scounteren; break;
@@ -830,6 +903,7 @@ static __attribute__((noinline)) void csr_put(struct vcpu *vcpu, unsigned csr, u
         if ((vh->sstatus & SSTATUS_MXR_MASK) && !(value & SSTATUS_MXR_MASK))
             flush_all(vcpu->vm);
         vh->sstatus = value & SSTATUS_WRITABLE;
+        fp_follow(vcpu);    /* FS Off makes FP illegal at once, on makes it legal */
         break;
     case CSR_SIE: vh->sie = value & SIE_WRITABLE; break;
     case CSR_STVEC: vh->stvec = value & ~2UL; break;        /* modes 0 and 1 */
@@ -1054,6 +1128,12 @@ static void other_exit(struct vcpu *vcpu, unsigned long scause, unsigned long st
         page_fault(vcpu, scause, stval);
         break;
     case CAUSE_ILLEGAL_INSTRUCTION: {
+        if (!(vcpu->regs.sstatus & SSTATUS_FS_MASK) && (vcpu->vh.sstatus & SSTATUS_FS_MASK)) {
+            /* the virtual FS was turned on without the real one following (a pv guest's
+             * store in its page): FP is legal now, the instruction runs again */
+            fp_follow(vcpu);
+            break;
+        }
         /* the instruction: stval when the hart (or firmware) gives it, else read it */
         uint32_t insn = (uint32_t)stval;
         if (insn == 0)

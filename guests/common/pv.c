@@ -70,9 +70,10 @@ unsigned long rvh_pv_csr_special(unsigned offset, enum rvh_pv_op op, unsigned lo
         break;
     case RVH_PV_SSTATUS:
         *w = new;
-        /* SUM and MXR choose the hypervisor's shadow table; setting SIE may let a pending
-         * interrupt in (3.1.6.1: it is taken at once, before the next instruction) */
-        if (((old ^ new) & (SSTATUS_SUM_MASK | SSTATUS_MXR_MASK)) ||
+        /* SUM and MXR choose the hypervisor's shadow table, FS whether FP instructions are
+         * legal (the real FS follows it); setting SIE may let a pending interrupt in
+         * (3.1.6.1: it is taken at once, before the next instruction) */
+        if (((old ^ new) & (SSTATUS_SUM_MASK | SSTATUS_MXR_MASK | SSTATUS_FS_MASK)) ||
             ((new & ~old & SSTATUS_SIE_MASK) && (sie & sip)))
             pv_sync();
         break;

@@ -137,10 +137,9 @@ static void privileged_instructions(void)
     fp_registers();
 }
 
-/* An hw VM's harts have F and D (its device tree says so; the hypervisor switches the f
- * registers between vCPUs): a value in f0 stays the VM's own while the other VMs take the
- * hart.  A trap or pv VM's have none: even with its own FS turned on, an FP instruction is
- * illegal (the real FS stays Off), so the f registers of others stay out of reach. */
+/* A VM's harts have F and D (its device tree says so; the hypervisor switches the f registers
+ * between vCPUs, in every mode): a value in f0 stays the VM's own while the other VMs take the
+ * hart.  On a VM without them an FP instruction would be illegal even with FS turned on. */
 static void fp_registers(void)
 {
     csr_set(CSR_SSTATUS, 1UL << SSTATUS_FS_SHIFT);                 /* FS = Initial */

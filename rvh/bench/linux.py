@@ -7,6 +7,11 @@ its marker and for power-off: instructions, wall seconds, MIPS; then where the t
 kernel's exits by cause, the instructions that took the general path).  QEMU runs under
 OpenSBI (its own default firmware) and reports the wall seconds to the same two points, read
 from its console as it prints.  Each figure is the median of ``repeat`` runs.
+
+With ``--vm`` it boots the same kernel natively and as the only VM of rvh's hypervisor in hw
+and trap mode (``--hyp --guest Image,virt=...``, 256 MiB, no devices), and reports the same two
+points for each, the instructions the hypervisor (HS-mode) retired, and each VM's exits by
+cause from the hypervisor's stats page.
 """
 
 from __future__ import annotations
@@ -86,6 +91,101 @@ def boot_rvh(harts: int, firmware: str | None) -> RvhBoot:
         Counter(machine.exit_counts),
         sum(int(hart.state[L.GENERAL_PATH]) for hart in machine.harts),
     )
+
+
+@dataclass
+class VmBoot:
+    boot: RvhBoot
+    hypervisor_instructions: int  # retired in HS-mode: the hypervisor's share
+    exits: dict[str, int]  # the VM's counters (rvh/hyp.py VM_COUNTERS), nonzero ones
+    scause: dict[int, int]
+
+
+def boot_vm(virt: str) -> VmBoot:
+    """The Linux guest as the only VM of rvh's hypervisor, in mode ``virt``."""
+    from rvh.boot import HypervisorBoot
+    from rvh.hyp import STATS_ADDRESS, STATS_SIZE, GuestSpec, host_memory_needed, read_stats
+    from rvh.machine import Machine
+
+    image, initrd = linux_files()
+    specs = [GuestSpec.parse(f"{image},initrd={initrd},mem=256M,virt={virt},append={BOOTARGS}")]
+    seen = bytearray()
+    at_init: list[tuple[int, float]] = []
+    machine: Machine
+
+    def output(data: bytes) -> None:
+        if not at_init:
+            seen.extend(data)
+            if INIT_MARKER in seen:
+                at_init.append((machine.instructions, time.perf_counter() - start))
+            else:
+                del seen[: -len(INIT_MARKER)]
+
+    config = MachineConfig(memory=host_memory_needed(specs), max_instructions=MAX_INSTRUCTIONS)
+    machine = Machine(config, output=output)
+    machine.boot(HypervisorBoot(specs))
+    start = time.perf_counter()
+    result = machine.run_sync()
+    if not at_init:
+        raise RvhError(f"rvh bench linux: /init never ran in the {virt} VM ({result.reason})")
+    (stats,) = read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE))
+    boot = RvhBoot(at_init[0][0], at_init[0][1], result.instructions, result.seconds, result.status)
+    return VmBoot(
+        boot,
+        machine.retired_by_level()["HS"],
+        {name: count for name, count in stats.counters.items() if count},
+        stats.scause,
+    )
+
+
+def bench_linux_vm(*, repeat: int = 1) -> int:
+    """Native, hw VM and trap VM boots of the Linux guest side by side (``--vm``)."""
+    linux_files()
+    print(
+        "rvh bench linux --vm: Debian's kernel + busybox initramfs, natively on the built-in "
+        f"SBI and as the hypervisor's only VM (hw, trap), {repeat} run(s), median reported",
+        flush=True,
+    )
+    from rvh.bench.mips import run_rvh
+
+    run_rvh(guests_dir() / "hello" / "hello.elf")  # load the compiled kernel before timing
+    natives = [boot_rvh(1, None) for _ in range(repeat)]
+    vms = {virt: [boot_vm(virt) for _ in range(repeat)] for virt in ("hw", "trap")}
+    native = sorted(natives, key=lambda b: b.seconds)[len(natives) // 2]
+    print()
+    print(
+        f"{'run':<8} {'to /init':>14} {'s':>7} {'to power-off':>14} {'s':>7} {'MIPS':>6} "
+        f"{'HS share':>9} {'exits':>10}"
+    )
+
+    def row(what: str, boot: RvhBoot, hs: int | None, exits: int | None) -> str:
+        mips = boot.instructions / boot.seconds / 1e6
+        share = f"{hs / boot.instructions:8.1%}" if hs is not None else f"{'-':>8}"
+        count = f"{exits:>10,}" if exits is not None else f"{'-':>10}"
+        return (
+            f"{what:<8} {boot.init_instructions:>14,} {boot.init_seconds:7.1f} "
+            f"{boot.instructions:>14,} {boot.seconds:7.1f} {mips:6.1f} {share} {count}"
+        )
+
+    print(row("native", native, None, None))
+    middles = {}
+    for virt, boots in vms.items():
+        middle = sorted(boots, key=lambda b: b.boot.seconds)[len(boots) // 2]
+        middles[virt] = middle
+        print(row(virt, middle.boot, middle.hypervisor_instructions, middle.exits["exits"]))
+    for virt, middle in middles.items():
+        print()
+        counters = ", ".join(
+            f"{name} {count:,}" for name, count in middle.exits.items() if name != "exits"
+        )
+        scause = ", ".join(f"{cause}: {count:,}" for cause, count in middle.scause.items())
+        print(f"{virt} VM exits: {counters}")
+        print(f"{virt} VM exits by scause: {scause}")
+    statuses = {b.status for b in natives} | {b.boot.status for v in vms.values() for b in v}
+    if statuses != {0}:
+        print(f"exit status:        {sorted(statuses)} (expected 0: power-off)")
+        return 1
+    return 0
 
 
 def boot_qemu(harts: int) -> tuple[float, float, int]:

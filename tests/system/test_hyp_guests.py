@@ -25,7 +25,7 @@ from rvh.hyp import GuestSpec, export_for_qemu, host_memory_needed
 from rvh.machine import Machine
 
 SMODE = GUESTS / "smode"
-GUESTS_ONE_HART = ["hello", "sbi", "sv39", "sv48", "timer", "umode", "smp"]
+GUESTS_ONE_HART = ["hello", "sbi", "sv39", "sv48", "timer", "umode", "smp", "fpu"]
 # measurements, and the optional SBI extensions each SBI implementation chooses (the
 # hypervisor offers STA, rvh's built-in SBI does not)
 MEASURED = re.compile(r"ticks|cycle|instret|implementation|optional")
@@ -103,6 +103,24 @@ def test_three_vms_at_once_each_line_names_its_vm():
         assert f"hyp: vm {index} ({mode}): status 0 (shutdown)" in result.stdout
     guest_lines = [line for line in result.stdout.splitlines() if not line.startswith("hyp:")]
     assert all(re.match(r"\[vm[012]\] ", line) for line in guest_lines)
+
+
+def test_fp_vms_of_every_mode_at_once_keep_their_own_f_registers():
+    # each checks its f registers and fflags after 5 ms of the others' slices, and sees FS Off
+    # make FP illegal and Dirty follow a write in its own virtual sstatus
+    result = rvh(
+        "--hyp",
+        "--guest", f"{SMODE / 'fpu.elf'},virt=hw",
+        "--guest", f"{SMODE / 'fpu.elf'},virt=trap",
+        "--guest", f"{SMODE_PV / 'fpu.elf'},virt=pv",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    for index, mode in enumerate(["hw", "trap", "pv"]):
+        assert f"[vm{index}] PASS smode/fpu" in result.stdout
+        assert f"[vm{index}] f registers and fflags kept across" in result.stdout
+        assert f"hyp: vm {index} ({mode}): status 0 (shutdown)" in result.stdout
+    trap = re.search(r"hyp: vm 1 \(trap\).*\nhyp:   exits \d+: (.*)", result.stdout)
+    assert trap is not None and "forwarded 6," in trap.group(1)  # the 6 illegal FP probes
 
 
 def test_exit_counts_are_the_same_run_to_run():
@@ -207,8 +225,9 @@ def test_the_same_hypervisor_runs_on_qemu(tmp_path):
 @pytest.mark.qemu
 def test_trap_vms_run_on_qemu_without_its_h_extension(tmp_path):
     # trap mode uses nothing of H: the same VMs on QEMU, its hart told h=false (no timer guest:
-    # its 10 ms "not yet" check reads QEMU's wall clock, which a loaded host can stall)
-    names = ["umode", "sv48", "sv39"]
+    # its 10 ms "not yet" check reads QEMU's wall clock, which a loaded host can stall); fpu
+    # shows the real FS following the virtual one on a hart rvh did not write
+    names = ["umode", "sv48", "sv39", "fpu"]
     specs = [GuestSpec.parse(f"{SMODE / name}.elf,virt=trap") for name in names]
     command = export_for_qemu(specs, tmp_path, FW_JUMP)
     command[command.index("rv64,h=true")] = "rv64,h=false"
@@ -383,11 +402,8 @@ def run_hostile(mode: str, hostile: Path) -> str:
     assert re.search(r"\[vm1\] hostile: 63 access faults, \d+ illegal instructions, 24 SBI", text)
     assert "[vm0] victim: 1 MiB intact after 8 rounds" in text
     assert "[vm2] PASS smode/hello" in text
-    # an hw VM's harts have F and D of their own (switched between vCPUs), the others none
-    if mode == "hw":
-        assert "[vm1] hostile: F and D are its own: f0 kept across other VMs' slices" in text
-    else:
-        assert "[vm1] hostile: no F and D: FP instructions are illegal" in text
+    # every VM's harts have F and D of their own (switched between vCPUs)
+    assert "[vm1] hostile: F and D are its own: f0 kept across other VMs' slices" in text
     # and the hypervisor's own code is what was loaded
     address, code = hypervisor_text()
     assert machine.bus.read_bytes(address, len(code)) == code
@@ -415,7 +431,7 @@ def test_a_spinning_vm_does_not_starve_the_others(mode):
 
 # ---- pv mode: the same guests rebuilt with the pv layer (guests/common/pv.h) ----
 SMODE_PV = GUESTS / "smode-pv"
-PV_GUESTS = ["hello", "sbi", "sv39", "sv48", "timer", "umode", "opbench"]
+PV_GUESTS = ["hello", "sbi", "sv39", "sv48", "timer", "umode", "opbench", "fpu"]
 
 
 def pv_calls(output: str, vm: int = 0) -> dict[str, int]:

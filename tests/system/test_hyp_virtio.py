@@ -552,6 +552,42 @@ def test_linux_boots_as_an_hw_vm_with_its_disk_and_nic(tmp_path, io):
 
 
 @pytest.mark.slow
+def test_linux_boots_as_a_trap_vm_with_its_disk_and_nic(tmp_path):
+    # the same kernel with no H used for it: its kernel in U-mode, every privileged instruction
+    # emulated, its page tables shadowed, its F and D run natively while its FS is on
+    image, initrd = LINUX / "Image", LINUX / "initramfs.cpio"
+    disk = virtio_image(tmp_path / "linux.img", "8M", 0)
+    result, output, machine, stats = run_vms(
+        f"{image},initrd={initrd},mem=256M,drive={disk},netdev=h0,virt=trap,"
+        "append=console=ttyS0 rvh.ip=10.0.0.1/24",
+        rtc_base_ns=RTC_BASE_NS,
+        io_timing="virtual",
+        max_instructions=6_000_000_000,
+    )
+    assert result.status == 0, output[-3000:]
+    lines = [line.strip() for line in output.splitlines()]
+    version = (LINUX / "kernel-version").read_text().strip()
+    assert f"RVH-LINUX-INIT: init running, kernel {version}" in lines, output[-3000:]
+    assert "RVH-LINUX-POWEROFF" in lines
+    assert "virtio devices: 2" in lines
+    assert "[vda] 16384 512-byte logical blocks (8.39 MB/8.00 MiB)" in output
+    # user code computes in doubles, on the hart's own F and D; the tree says so
+    assert "awk: 4987.385095 3.3333e-11" in lines
+    assert "awk division: 1.166667 0.30000000000000004" in lines
+    assert any(line.startswith("isa") and "rv64imafdc" in line for line in lines)
+    assert "date: 2025-03-01 12:00:" in output
+    assert "signal 4" not in output and "Oops" not in output
+    counters = stats[0].counters
+    assert stats[0].mode == "trap"
+    # its kernel's privileged work was emulated: CSR accesses, sret, sfence.vma, shadow fills,
+    # device registers decoded from shadow-table faults
+    for name in ("csr", "sret", "sfence", "shadow_fill", "forwarded", "virtio_mmio"):
+        assert counters[name] > 0, name
+    assert counters["io_requests"] >= 1
+    assert machine.statistics()["virtio"]["virtio-blk0"]["reads"] >= 1
+
+
+@pytest.mark.slow
 def test_two_linux_vms_on_one_hub_ping_each_other():
     # two Debian kernels as hw VMs of one machine, their NICs on one hub: each pings the other
     # (guests/linux/init: rvh.ip= and rvh.peer=) and waits until it has been pinged too; ping

@@ -11,7 +11,7 @@ from support import CROSS, GUESTS, ROOT, require_guest, require_opensbi, require
 from rvh.config import MachineConfig
 from rvh.machine import Machine
 
-SMODE = ["hello", "sbi", "timer", "sv39", "sv48", "umode", "smp", "opbench"]
+SMODE = ["hello", "sbi", "timer", "sv39", "sv48", "umode", "smp", "opbench", "fpu"]
 
 
 def guest(name):
