@@ -109,10 +109,13 @@ STATS_SBI = STATS_COUNTERS + len(VM_COUNTERS)
 STATS_SCAUSE = STATS_SBI + len(SBI_EXTENSIONS)
 STATS_CSR = STATS_SCAUSE + SCAUSE_COUNT  # then one word per TRAP_CSRS name, and "other"
 STATS_PV = STATS_CSR + len(TRAP_CSRS) + 1  # pv VMs: one word per PV_FUNCTIONS name
+# with --smp: the times a vCPU of the VM was given host hart h, one word per host hart
+MAX_HOST_HARTS = 8
+STATS_HART_SLICES = STATS_PV + len(PV_FUNCTIONS)
 STATS_SIZE = 8 * STATS_SLOT_WORDS * 8  # MAX_VMS slots
 STATS_ADDRESS = C.RAM_BASE + HYPERVISOR_RESERVED - STATS_SIZE  # the top of the hypervisor's area
 VM_STATES = ("absent", "running", "shut down")
-assert STATS_PV + len(PV_FUNCTIONS) <= STATS_SLOT_WORDS
+assert STATS_HART_SLICES + MAX_HOST_HARTS <= STATS_SLOT_WORDS
 
 _KEYS = (
     "virt", "mem", "vcpus", "initrd", "append", "drive", "readonly", "netdev", "mac", "io", "spec",
@@ -599,6 +602,8 @@ def hyp_stats_header() -> str:
         "#define HYP_TRAP_CSR_NUMBERS  " + ", ".join(f"CSR_{name.upper()}" for name in TRAP_CSRS),
         "#define HYP_TRAP_CSR_NAMES    " + ", ".join(f'"{name}"' for name in TRAP_CSRS),
         f"#define HYP_STAT_PV           {STATS_PV}",
+        f"#define HYP_STAT_HART_SLICES  {STATS_HART_SLICES}",
+        f"#define HYP_STATS_HARTS       {MAX_HOST_HARTS}",
         f"#define HYP_PV_FUNCTIONS      {len(PV_FUNCTIONS)}",
         f"#define HYP_VM_COUNTERS       {len(VM_COUNTERS)}",
         f"#define HYP_SBI_EXTENSIONS    {len(SBI_EXTENSIONS)}",
@@ -632,6 +637,8 @@ class VmStats:
     scause: dict[int, int]
     csrs: dict[str, int] = field(default_factory=dict)  # trap mode: CSR emulation by CSR
     pv: dict[str, int] = field(default_factory=dict)
+    # slices on each host hart (a vCPU of the VM given that hart), by the hypervisor's hart index
+    hart_slices: list[int] = field(default_factory=list)
     # HS-mode instructions spent on this VM's exits (the emulator's count, hw mode), or None
     hypervisor_instructions: int | None = None
 
@@ -651,6 +658,10 @@ class VmStats:
         if self.mode == "pv":
             pv = ", ".join(f"{k} {v}" for k, v in self.pv.items() if v) or "none"
             lines.append(f"  pv calls: {pv}")
+        if any(self.hart_slices[1:]):
+            used = max(h for h, n in enumerate(self.hart_slices) if n) + 1
+            slices = ", ".join(f"{h}: {n}" for h, n in enumerate(self.hart_slices[:used]))
+            lines.append(f"  slices by host hart: {slices}")
         if self.hypervisor_instructions is not None:
             exits = self.counters["exits"]
             per_exit = f"{self.hypervisor_instructions / exits:.1f}" if exits else "-"
@@ -692,6 +703,7 @@ def read_stats(page: bytes) -> list[VmStats]:
                     if slot[STATS_CSR + i]
                 },
                 {name: slot[STATS_PV + i] for i, name in enumerate(PV_FUNCTIONS)},
+                list(slot[STATS_HART_SLICES : STATS_HART_SLICES + MAX_HOST_HARTS]),
             )
         )
     return found
