@@ -513,15 +513,16 @@ def qemu_command(
     out: Path,
     firmware: str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf",
     config: MachineConfig | None = None,
+    harts: int = 1,
 ) -> list[str]:
     """The QEMU 7.2 command that runs the same hypervisor and VMs: the host tree and each VM's
     RAM as rvh prepared them (``ram(address, size)`` reads host RAM), under OpenSBI, with the
     machine virtio devices of ``config`` in the same slots (QEMU, like rvh, gives the first
-    ``-device`` the highest slot)."""
+    ``-device`` the highest slot), on ``harts`` host harts."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "host.dtb").write_bytes(machine_tree)
     command = [
-        "qemu-system-riscv64", "-machine", "virt", "-cpu", "rv64,h=true", "-smp", "1",
+        "qemu-system-riscv64", "-machine", "virt", "-cpu", "rv64,h=true", "-smp", str(harts),
         "-m", f"{memory >> 20}M", "-nographic", "-bios", firmware,
         "-kernel", str(hypervisor_elf()), "-dtb", str(out / "host.dtb"),
     ]  # fmt: skip
@@ -556,13 +557,18 @@ def _qemu_virtio_args(config: MachineConfig) -> list[str]:
     return args
 
 
-def export_for_qemu(specs: list[GuestSpec], out: Path, firmware: str | None = None) -> list[str]:
-    """Prepare the hypervisor's run exactly as ``rvh run --hyp`` would (host tree, each VM's RAM)
-    and return the QEMU command that runs it (tools/hyp_qemu.py and the QEMU test use it)."""
+def export_for_qemu(
+    specs: list[GuestSpec], out: Path, firmware: str | None = None, harts: int = 1
+) -> list[str]:
+    """Prepare the hypervisor's run exactly as ``rvh run --hyp --smp HARTS`` would (host tree,
+    each VM's RAM) and return the QEMU command that runs it (tools/hyp_qemu.py and the QEMU
+    tests use it)."""
     from rvh.boot import HypervisorBoot
     from rvh.machine import Machine
 
-    config = MachineConfig(memory=max(MachineConfig.memory, host_memory_needed(specs)))
+    config = MachineConfig(
+        memory=max(MachineConfig.memory, host_memory_needed(specs)), harts=harts
+    )
     if any(spec.io == "passthrough" and spec.device_count for spec in specs):
         raise ConfigError("io=passthrough needs rvh's RISC-V IOMMU; QEMU 7.2 has none")
     if any(spec.io == "pv" and spec.device_count for spec in specs):
@@ -574,7 +580,7 @@ def export_for_qemu(specs: list[GuestSpec], out: Path, firmware: str | None = No
     extra = {"firmware": firmware} if firmware else {}
     command = qemu_command(
         machine.fdt_blob, recipe.plans, machine.bus.read_bytes, config.memory, out,
-        config=config, **extra,
+        config=config, harts=harts, **extra,
     )  # fmt: skip
     for device in machine.virtio:
         device.close()  # rvh's locks on the images: QEMU takes them next

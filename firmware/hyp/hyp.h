@@ -174,6 +174,9 @@ struct vcpu {
     int running_on;
     int last_hart;
     unsigned long hvip_set, hvip_clear;
+    /* waiting in an HSM suspend (SUSPENDED to hart_get_status), not in wfi (STARTED: a hart in
+     * wfi is started as far as the SBI knows) */
+    int hsm_suspended;
 };
 
 struct vm {
@@ -306,6 +309,7 @@ struct hyp_hart {
     unsigned long timer_armed;      /* the deadline last given to the firmware (its own timer) */
     unsigned long sched_deadline;   /* the scheduler's own */
     volatile int idle;              /* in wfi with nothing to run: a kick wakes it */
+    int resched;                    /* a vCPU waits for it: arm the slice timer at the next exit */
     volatile unsigned fence_request;    /* SMP_FENCE_*: what another hart waits for it to do */
     uint64_t tlb_seen[HYP_MAX_VMS]; /* each VM's tlb_generation when it last fenced for it */
 };
@@ -351,6 +355,8 @@ void sched_run(void) __attribute__((noreturn));
 void sched_yield(struct vcpu *vcpu) __attribute__((noreturn));
 void sched_timer_fired(void);
 void sched_rearm(unsigned long guest_deadline);
+/* the end of an exit that returns into the same vCPU: a slice timer if a kick asked for one */
+void sched_check_resched(struct vcpu *vcpu);
 /* STA: publish the vCPU's steal time in its shared memory, if it registered one */
 void sched_sta_publish(struct vcpu *vcpu);
 void vm_shutdown(struct vm *vm, long code, const char *reason);

@@ -133,6 +133,7 @@ static void hsm(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct 
         }
         vcpu_reset(target, A(1), A(0), A(2));
         target->state = VCPU_RUNNABLE;
+        target->hsm_suspended = 0;
         vcpu_kick(target);              /* an idle host hart may take it */
         break;
     }
@@ -144,8 +145,9 @@ static void hsm(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct 
             ret->error = SBI_ERR_INVALID_PARAM;
         else
             ret->value = vm->vcpus[A(0)].state == VCPU_STOPPED ? SBI_HSM_STATE_STOPPED
-                       : vm->vcpus[A(0)].state == VCPU_WAITING ? SBI_HSM_STATE_SUSPENDED
-                                                               : SBI_HSM_STATE_STARTED;
+                       : vm->vcpus[A(0)].state == VCPU_WAITING && vm->vcpus[A(0)].hsm_suspended
+                           ? SBI_HSM_STATE_SUSPENDED
+                           : SBI_HSM_STATE_STARTED;
         break;
     case SBI_HSM_HART_SUSPEND: {
         /* 9.4: 0 default retentive, 0x80000000 default non-retentive (resumes at A(1) with
@@ -167,8 +169,10 @@ static void hsm(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct 
             vcpu->resume_opaque = A(2);
             vcpu->resume_pending = 1;
         }
-        if (!vm->ops->pending_interrupt(vcpu))
+        if (!vm->ops->pending_interrupt(vcpu)) {
             vcpu->state = VCPU_WAITING;
+            vcpu->hsm_suspended = 1;
+        }
         else if (vcpu->resume_pending)
             vm->ops->resume(vcpu);
         break;

@@ -51,6 +51,16 @@ void sched_rearm(unsigned long guest)
     arm_timer(me, guest < me->sched_deadline ? guest : me->sched_deadline);
 }
 
+void sched_check_resched(struct vcpu *vcpu)
+{
+    struct hyp_hart *me = hyp_this_hart();
+    if (!me->resched)
+        return;
+    me->resched = 0;
+    if (me->sched_deadline == ~0UL)
+        arm_sched_timer(me, read_time() + SLICE_TICKS, vcpu->vm->ops->run_deadline(vcpu));
+}
+
 void sched_timer_fired(void)
 {
     struct hyp_hart *me = hyp_this_hart();
@@ -120,8 +130,10 @@ void sched_run(void)
                 continue;
             }
             /* a waiting vCPU becomes runnable when one of its interrupts is pending */
-            if (v->state == VCPU_WAITING && vm->ops->pending_interrupt(v))
+            if (v->state == VCPU_WAITING && vm->ops->pending_interrupt(v)) {
                 v->state = VCPU_RUNNABLE;
+                v->hsm_suspended = 0;
+            }
             if (v->state == VCPU_WAITING) {
                 unsigned long when = vm->ops->timer_deadline(v);
                 waiting_all++;
@@ -159,6 +171,7 @@ void sched_run(void)
                 me->loaded = next;
             }
             next->running_on = (int)me->index;
+            me->resched = 0;                    /* the timer below is the answer */
             /* a slice only matters when someone else could use the hart */
             unsigned long guest = next->vm->ops->run_deadline(next);
             if (runnable > 1 || waiting) {

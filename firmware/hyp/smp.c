@@ -19,7 +19,8 @@
  * Cross-hart events: a change for a vCPU that runs on another host hart (an IPI, an external
  * interrupt of its virtual PLIC, its VM's end) is recorded under the lock and the hart is
  * kicked with an SBI IPI (SSIP in HS-mode), which makes its guest exit; a vCPU made runnable
- * with no hart running it wakes an idle hart the same way.  A remote sfence.vma of an hw VM
+ * with no hart running it wakes an idle hart the same way, or, when none is idle, makes the
+ * harts that may run it arm their slice timers (a lone vCPU runs without one).  A remote sfence.vma of an hw VM
  * (SBI RFENCE) bumps the VM's TLB generation: each hart running one of its vCPUs is asked to
  * HFENCE.VVMA and the caller waits for it (SBI 2.0 chapter 8: the fence is done when the call
  * returns); a hart that loads a vCPU of the VM later fences first.  The asked hart answers
@@ -104,8 +105,6 @@ void hyp_unlock(void)
 
 void vcpu_kick(struct vcpu *v)
 {
-    if (hyp_nharts < 2)
-        return;
     struct hyp_hart *me = hyp_this_hart();
     if (v->running_on >= 0) {
         if ((unsigned)v->running_on != me->index)
@@ -121,6 +120,16 @@ void vcpu_kick(struct vcpu *v)
         h->idle = 0;        /* kicked once: a second vCPU wakes another idle hart */
         send_kick(h);
         return;
+    }
+    /* No hart is free: each that may run it and runs a vCPU with no slice timer (it was alone)
+     * arms one now, so the newcomer gets its turn even if the running guest never exits. */
+    for (unsigned i = 0; i < hyp_nharts; i++) {
+        struct hyp_hart *h = hyp_harts[i];
+        if ((home >= 0 && (unsigned)home != i) || h->idle || h->sched_deadline != ~0UL)
+            continue;
+        h->resched = 1;
+        if (h != me)
+            send_kick(h);
     }
 }
 

@@ -20,6 +20,7 @@ void vcpu_wait(struct vcpu *vcpu)
 {
     if (!vcpu->vm->ops->pending_interrupt(vcpu)) {
         vcpu->state = VCPU_WAITING;
+        vcpu->hsm_suspended = 0;
         sched_yield(vcpu);
     }
 }
@@ -79,5 +80,6 @@ void hyp_handle_exit(struct vcpu *vcpu)
     }
     if (vm->state != VM_RUNNING || vcpu->state != VCPU_RUNNABLE)
         sched_yield(vcpu);
+    sched_check_resched(vcpu);
     vcpu_enter(vcpu);
 }
