@@ -566,9 +566,7 @@ def export_for_qemu(
     from rvh.boot import HypervisorBoot
     from rvh.machine import Machine
 
-    config = MachineConfig(
-        memory=max(MachineConfig.memory, host_memory_needed(specs)), harts=harts
-    )
+    config = MachineConfig(memory=max(MachineConfig.memory, host_memory_needed(specs)), harts=harts)
     if any(spec.io == "passthrough" and spec.device_count for spec in specs):
         raise ConfigError("io=passthrough needs rvh's RISC-V IOMMU; QEMU 7.2 has none")
     if any(spec.io == "pv" and spec.device_count for spec in specs):

@@ -19,8 +19,8 @@ from test_hyp_guests import (
     SMODE,
     SMODE_PV,
     comparable,
-    rvh,
     run_hostile,
+    rvh,
     summary,
 )
 
@@ -56,7 +56,8 @@ def retired_on_hart(stderr: str, hart: int) -> dict[str, int]:
 
 def slices(output: str, vm: int) -> list[int]:
     """The hypervisor's count of the slices VM `vm` had on each host hart."""
-    block = re.search(rf"hyp: vm {vm} .*\n(?:hyp:   .*\n)*?hyp:   slices by host hart (.*)\n", output)
+    pattern = rf"hyp: vm {vm} .*\n(?:hyp:   .*\n)*?hyp:   slices by host hart (.*)\n"
+    block = re.search(pattern, output)
     assert block is not None, output[-3000:]
     return [int(count) for _, count in re.findall(r"(\d+): (\d+)", block.group(1))]
 
