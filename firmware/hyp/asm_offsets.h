@@ -7,7 +7,8 @@
 #define HYP_ASM_OFFSETS_H
 
 /* each host hart's area (hyp.h): struct hyp_hart at the bottom, its stack below the top */
-#define HYP_HART_AREA       0x10000
+#define HYP_HART_AREA_SHIFT 16
+#define HYP_HART_AREA       (1 << HYP_HART_AREA_SHIFT)
 #define VCPU_VH_PRIV        376     /* offsetof(struct vcpu, vh.priv) */
 #define VCPU_VH_SSTATUS     384     /* offsetof(struct vcpu, vh.sstatus) */
 #define VCPU_VH_SSCRATCH    416     /* offsetof(struct vcpu, vh.sscratch): sepc, scause, stval follow */

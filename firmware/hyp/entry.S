@@ -152,9 +152,9 @@ hyp_trap_entry:
 hyp_enter_guest:
     mv      t6, a0
     addi    t0, sp, -1          /* (sp may be the very top when nothing is on the stack) */
-    li      t1, HYP_HART_AREA - 1
-    or      t0, t0, t1
-    addi    t0, t0, 1           /* the top of this hart's area: its exits' stack */
+    srli    t0, t0, HYP_HART_AREA_SHIFT
+    addi    t0, t0, 1
+    slli    t0, t0, HYP_HART_AREA_SHIFT /* the top of this hart's area: its exits' stack */
     sd      t0, REG(0)(t6)
     ld      t0, REG_SEPC(t6)
     csrw    sepc, t0

@@ -184,7 +184,7 @@ static void hw_inject_exception(struct vcpu *vcpu, unsigned long cause, unsigned
 
 /* The hvip bits other host harts set or cleared for a vCPU while it ran on this one (they
  * cannot write this hart's hvip): into the CSR, before the guest runs again. */
-static void apply_remote_hvip(struct vcpu *v)
+void hw_apply_remote_hvip(struct vcpu *v)
 {
     if (v->hvip_set | v->hvip_clear) {
         csr_set(CSR_HVIP, v->hvip_set);
@@ -193,16 +193,11 @@ static void apply_remote_hvip(struct vcpu *v)
     }
 }
 
-static void hw_enter(struct vcpu *v)
-{
-    apply_remote_hvip(v);
-}
-
 /* A VS-level interrupt pending and enabled (what would end its wfi, even with SIE = 0). */
 static int hw_pending_interrupt(struct vcpu *v)
 {
     if (v == hyp_loaded) {
-        apply_remote_hvip(v);
+        hw_apply_remote_hvip(v);
         return (csr_read(CSR_HIP) & csr_read(CSR_HIE) & VS_INTERRUPTS) != 0;
     }
     /* vsie bit n (SSIE 1, STIE 5, SEIE 9) is hie's VS bit n + 1 (8.2.3) */
@@ -332,7 +327,7 @@ const struct virt_ops hw_ops = {
     .reset_vcpu = hw_reset,
     .load = hw_load,
     .save = hw_save,
-    .enter = hw_enter,
+    .enter = 0,
     .handle_exit = hw_handle_exit,
     .inject_exception = hw_inject_exception,
     .pending_interrupt = hw_pending_interrupt,

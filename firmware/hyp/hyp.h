@@ -170,7 +170,8 @@ struct vcpu {
     /* SMP (smp.c, sched.c; every field under the hypervisor lock): the host hart running it
      * (-1: none; a vCPU runs on at most one), the host hart it ran on last (a move flushes the
      * VS-stage TLB there, as KVM does), and hw-mode hvip bits another hart asked for while it
-     * ran (applied on its own hart, which holds the real hvip, before it re-enters) */
+     * ran (applied on its own hart, which holds the real hvip, at the exit the asker's kick
+     * causes, or when it saves the vCPU) */
     int running_on;
     int last_hart;
     unsigned long hvip_set, hvip_clear;
@@ -269,6 +270,8 @@ uint32_t vcpu_fetch_insn(struct vcpu *vcpu, unsigned long va);
 
 /* ---- hw.c ---- */
 void hw_init_hart(void);
+/* the hvip bits other host harts asked for (struct vcpu hvip_set, hvip_clear), into the CSR */
+void hw_apply_remote_hvip(struct vcpu *vcpu);
 
 /* ---- mmio.c ---- */
 /* a trapped load or store at gpa: tinst is the hart's transformed instruction (htinst) or 0 to
@@ -309,7 +312,7 @@ struct hyp_hart {
     unsigned long timer_armed;      /* the deadline last given to the firmware (its own timer) */
     unsigned long sched_deadline;   /* the scheduler's own */
     volatile int idle;              /* in wfi with nothing to run: a kick wakes it */
-    int resched;                    /* a vCPU waits for it: arm the slice timer at the next exit */
+    int resched;                    /* a vCPU waits for it: arm the slice timer (its kick's exit) */
     volatile unsigned fence_request;    /* SMP_FENCE_*: what another hart waits for it to do */
     uint64_t tlb_seen[HYP_MAX_VMS]; /* each VM's tlb_generation when it last fenced for it */
 };
@@ -330,10 +333,30 @@ static inline struct hyp_hart *hyp_this_hart(void)
 /* whose hart-resident state is in this hart */
 #define hyp_loaded (hyp_this_hart()->loaded)
 
-/* The hypervisor lock: all of the hypervisor's C code runs under it, on one hart at a time;
- * the guests run in parallel.  hyp_lock also does what other harts ask of this one meanwhile. */
-void hyp_lock(void);
-void hyp_unlock(void);
+/* The hypervisor lock (a ticket lock): all of the hypervisor's C code runs under it, on one
+ * hart at a time; the guests run in parallel.  Inline, as every exit takes it: the wait (which
+ * also does what other harts ask of this one meanwhile) is out of line.  Whoever asks a hart
+ * for something holds the lock until it is done, so a hart that gets the lock at once has
+ * nothing to do for anyone. */
+extern volatile uint32_t hyp_lock_next, hyp_lock_served;
+extern unsigned hyp_nharts;
+void hyp_lock_wait(uint32_t ticket);
+
+static inline void hyp_lock(void)
+{
+    if (hyp_nharts < 2)
+        return;         /* no one to share with (the boot hart holds it while harts start) */
+    uint32_t ticket = __atomic_fetch_add(&hyp_lock_next, 1, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(__atomic_load_n(&hyp_lock_served, __ATOMIC_ACQUIRE) != ticket, 0))
+        hyp_lock_wait(ticket);
+}
+
+static inline void hyp_unlock(void)
+{
+    if (hyp_nharts < 2)
+        return;
+    __atomic_store_n(&hyp_lock_served, hyp_lock_served + 1, __ATOMIC_RELEASE);
+}
 /* boot: this hart's struct (index 0); then start every other host hart (the lock held),
  * returning how many harts there are */
 void smp_init_boot_hart(unsigned long hartid);
@@ -355,8 +378,8 @@ void sched_run(void) __attribute__((noreturn));
 void sched_yield(struct vcpu *vcpu) __attribute__((noreturn));
 void sched_timer_fired(void);
 void sched_rearm(unsigned long guest_deadline);
-/* the end of an exit that returns into the same vCPU: a slice timer if a kick asked for one */
-void sched_check_resched(struct vcpu *vcpu);
+/* a vCPU waits for this hart: arm the slice timer now if none is armed (vcpu runs here) */
+void sched_arm_slice(struct vcpu *vcpu);
 /* STA: publish the vCPU's steal time in its shared memory, if it registered one */
 void sched_sta_publish(struct vcpu *vcpu);
 void vm_shutdown(struct vm *vm, long code, const char *reason);

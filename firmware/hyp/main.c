@@ -55,7 +55,9 @@ void hyp_fault(unsigned long scause, unsigned long sepc, unsigned long stval)
 void hyp_main(unsigned long hartid, const void *dtb)
 {
     smp_init_boot_hart(hartid);
-    hyp_lock();             /* held until the first guest runs: the other harts wait for it */
+    /* the lock, held until the first guest runs: the harts started meanwhile wait for it
+     * (hyp_lock skips it while this is the only hart) */
+    __atomic_fetch_add(&hyp_lock_next, 1, __ATOMIC_ACQUIRE);
     hyp_console_init();
     hyp_hart_has_h = hyp_probe_h();
     if (hyp_hart_has_h)

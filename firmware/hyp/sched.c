@@ -51,12 +51,9 @@ void sched_rearm(unsigned long guest)
     arm_timer(me, guest < me->sched_deadline ? guest : me->sched_deadline);
 }
 
-void sched_check_resched(struct vcpu *vcpu)
+void sched_arm_slice(struct vcpu *vcpu)
 {
     struct hyp_hart *me = hyp_this_hart();
-    if (!me->resched)
-        return;
-    me->resched = 0;
     if (me->sched_deadline == ~0UL)
         arm_sched_timer(me, read_time() + SLICE_TICKS, vcpu->vm->ops->run_deadline(vcpu));
 }

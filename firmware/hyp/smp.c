@@ -24,7 +24,7 @@
  * (SBI RFENCE) bumps the VM's TLB generation: each hart running one of its vCPUs is asked to
  * HFENCE.VVMA and the caller waits for it (SBI 2.0 chapter 8: the fence is done when the call
  * returns); a hart that loads a vCPU of the VM later fences first.  The asked hart answers
- * without the lock (in hyp_lock's wait and before it takes the lock), so the wait cannot
+ * without the lock (while it waits for the lock, which the asker holds), so the wait cannot
  * deadlock.  G-stage tables are complete before the other harts start and never change after:
  * each hart fences its G-stage once at start.
  */
@@ -35,8 +35,8 @@
 struct hyp_hart *hyp_harts[HYP_MAX_HARTS];
 unsigned hyp_nharts;
 
-/* the ticket lock: the next ticket to hand out, and the ticket now served */
-static volatile uint32_t lock_next, lock_served;
+/* the ticket lock (hyp.h): the next ticket to hand out, and the ticket now served */
+volatile uint32_t hyp_lock_next, hyp_lock_served;
 
 extern char __harts_start[];
 void hyp_secondary_start(void);
@@ -88,18 +88,11 @@ static void remote_fence(struct hyp_hart *h, unsigned what)
         ;
 }
 
-void hyp_lock(void)
+void hyp_lock_wait(uint32_t ticket)
 {
     struct hyp_hart *me = hyp_this_hart();
-    uint32_t ticket = __atomic_fetch_add(&lock_next, 1, __ATOMIC_ACQUIRE);
-    hart_service(me);
-    while (__atomic_load_n(&lock_served, __ATOMIC_ACQUIRE) != ticket)
+    while (__atomic_load_n(&hyp_lock_served, __ATOMIC_ACQUIRE) != ticket)
         hart_service(me);
-}
-
-void hyp_unlock(void)
-{
-    __atomic_store_n(&lock_served, lock_served + 1, __ATOMIC_RELEASE);
 }
 
 
@@ -127,9 +120,13 @@ void vcpu_kick(struct vcpu *v)
         struct hyp_hart *h = hyp_harts[i];
         if ((home >= 0 && (unsigned)home != i) || h->idle || h->sched_deadline != ~0UL)
             continue;
+        if (h == me) {
+            if (me->loaded && me->loaded->running_on == (int)me->index)
+                sched_arm_slice(me->loaded);    /* (in an exit of the vCPU it runs) */
+            continue;
+        }
         h->resched = 1;
-        if (h != me)
-            send_kick(h);
+        send_kick(h);
     }
 }
 
@@ -223,7 +220,9 @@ void hyp_secondary_main(unsigned long hartid, struct hyp_hart *me)
         hw_init_hart();
     sbi_set_timer(~0UL);
     csr_write(CSR_SIE, MIP_STIP_MASK | MIP_SSIP_MASK);  /* (the machine's PLIC: the boot hart's) */
-    hyp_lock();
+    /* (not hyp_lock: this hart may run before the boot hart counts it in hyp_nharts) */
+    uint32_t ticket = __atomic_fetch_add(&hyp_lock_next, 1, __ATOMIC_ACQUIRE);
+    hyp_lock_wait(ticket);
     if (hyp_root_satp) {        /* trap VMs: the hypervisor runs under its own table */
         csr_write(CSR_SATP, hyp_root_satp);
         __asm__ __volatile__("sfence.vma" ::: "memory");

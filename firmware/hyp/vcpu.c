@@ -50,8 +50,17 @@ static void host_interrupt(struct vcpu *vcpu, unsigned long code)
         sched_timer_fired();            /* the slice (or a trap vCPU's timer) is over */
         sched_yield(vcpu);
     }
-    if (code == INTERRUPT_SUPERVISOR_SOFTWARE)
-        csr_clear(CSR_SIP, MIP_SSIP_MASK);  /* a kick: what it was for is in memory by now */
+    if (code == INTERRUPT_SUPERVISOR_SOFTWARE) {
+        /* a kick from another host hart (smp.c): what it was for is in memory by now */
+        csr_clear(CSR_SIP, MIP_SSIP_MASK);
+        if (vcpu->hvip_set | vcpu->hvip_clear)
+            hw_apply_remote_hvip(vcpu);
+        struct hyp_hart *me = hyp_this_hart();
+        if (me->resched) {
+            me->resched = 0;
+            sched_arm_slice(vcpu);
+        }
+    }
     if (code == INTERRUPT_SUPERVISOR_EXTERNAL)
         vio_host_interrupt();           /* a machine virtio device a VM's device forwards to */
 }
@@ -80,6 +89,5 @@ void hyp_handle_exit(struct vcpu *vcpu)
     }
     if (vm->state != VM_RUNNING || vcpu->state != VCPU_RUNNABLE)
         sched_yield(vcpu);
-    sched_check_resched(vcpu);
     vcpu_enter(vcpu);
 }

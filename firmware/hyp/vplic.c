@@ -77,7 +77,7 @@ static void update(struct vm *vm)
         } else {
             v->vs.hvip &= ~MIP_VSEIP_MASK;
         }
-        if (line && v != sched_loaded_vcpu())
+        if ((line || v->running_on >= 0) && v != sched_loaded_vcpu())
             vcpu_kick(v);           /* it runs on, or may wake, another host hart */
     }
 }
