@@ -90,6 +90,9 @@ VM_COUNTERS = (
     "io_errors",  # malformed rings (device needs reset) and requests refused
     "iommu_faults",  # DMA of its passthrough devices the IOMMU refused (io=passthrough)
     "io_notifies",  # io=pv: NOTIFY calls of the platform I/O extension (one exit per batch)
+    # several host harts (--smp)
+    "kicks",  # IPIs to other host harts for its vCPUs (an interrupt, a start, its end)
+    "remote_fences",  # other host harts made to fence for it (remote sfence.vma, fence.i)
 )
 # trap mode: CSR emulation by CSR (C takes the numbers from rvh/encoding.h by these names)
 TRAP_CSRS = (

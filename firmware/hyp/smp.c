@@ -100,8 +100,10 @@ void vcpu_kick(struct vcpu *v)
 {
     struct hyp_hart *me = hyp_this_hart();
     if (v->running_on >= 0) {
-        if ((unsigned)v->running_on != me->index)
+        if ((unsigned)v->running_on != me->index) {
+            v->vm->stats[HYP_STAT_KICKS]++;
             send_kick(hyp_harts[v->running_on]);
+        }
         return;
     }
     /* nobody runs it: wake one idle hart that may (this one will look when it next schedules) */
@@ -111,6 +113,7 @@ void vcpu_kick(struct vcpu *v)
         if (h == me || !h->idle || (home >= 0 && (unsigned)home != i))
             continue;
         h->idle = 0;        /* kicked once: a second vCPU wakes another idle hart */
+        v->vm->stats[HYP_STAT_KICKS]++;
         send_kick(h);
         return;
     }
@@ -126,6 +129,7 @@ void vcpu_kick(struct vcpu *v)
             continue;
         }
         h->resched = 1;
+        v->vm->stats[HYP_STAT_KICKS]++;
         send_kick(h);
     }
 }
@@ -145,6 +149,7 @@ void smp_flush_vm_tlb(struct vm *vm)
         struct hyp_hart *h = hyp_harts[v->running_on];
         if (h->tlb_seen[vm->id] == generation)
             continue;       /* two vCPUs of the VM cannot share a hart, but be sure */
+        vm->stats[HYP_STAT_REMOTE_FENCES]++;
         remote_fence(h, SMP_FENCE_VVMA);
         h->tlb_seen[vm->id] = generation;
     }
@@ -156,8 +161,10 @@ void smp_fence_i(struct vm *vm)
     __asm__ __volatile__("fence.i" ::: "memory");
     for (unsigned i = 0; i < vm->nvcpus; i++) {
         int on = vm->vcpus[i].running_on;
-        if (on >= 0 && (unsigned)on != me->index)
+        if (on >= 0 && (unsigned)on != me->index) {
+            vm->stats[HYP_STAT_REMOTE_FENCES]++;
             remote_fence(hyp_harts[on], SMP_FENCE_I);
+        }
     }
 }
 

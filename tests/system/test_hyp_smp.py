@@ -92,6 +92,10 @@ def test_an_smp_hw_vm_runs_its_vcpus_on_both_host_harts():
     on_each = slices(result.stdout, 0)
     assert on_each[0] > 0 and on_each[1] > 0
     assert f"  slices by host hart: 0: {on_each[0]}, 1: {on_each[1]}" in result.stderr
+    # its vCPUs' IPIs and HSM start kicked the other host hart, and its remote fences, made
+    # while the other vCPU ran there, had that hart fence before the call returned
+    counters = re.search(r"kicks (\d+), remote_fences (\d+)", result.stdout)
+    assert counters is not None and int(counters.group(1)) > 0 and int(counters.group(2)) > 0
 
 
 @pytest.mark.parametrize("mode", ["trap", "pv"])
