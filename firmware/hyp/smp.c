@@ -95,7 +95,6 @@ void hyp_lock_wait(uint32_t ticket)
         hart_service(me);
 }
 
-
 void vcpu_kick(struct vcpu *v)
 {
     struct hyp_hart *me = hyp_this_hart();
@@ -106,6 +105,8 @@ void vcpu_kick(struct vcpu *v)
         }
         return;
     }
+    if (v->state == VCPU_STOPPED || v->vm->state != VM_RUNNING)
+        return;     /* nothing to run */
     /* nobody runs it: wake one idle hart that may (this one will look when it next schedules) */
     int home = v->vm->home_hart;
     for (unsigned i = 0; i < hyp_nharts; i++) {
