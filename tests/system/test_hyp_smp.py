@@ -134,11 +134,12 @@ def test_a_hostile_vm_beside_a_victim_on_two_harts(mode):
 
 @pytest.mark.qemu
 def test_the_same_vms_on_two_harts_of_qemu(tmp_path):
-    specs = [*THREE_MODES, SMP_HW]
+    # one VM per mode, an SMP hw VM and an SMP trap VM, where the harts really run in parallel
+    specs = [*THREE_MODES, SMP_HW, f"{SMODE / 'smp.elf'},mem=128M,vcpus=2,virt=trap"]
     command = export_for_qemu([GuestSpec.parse(s) for s in specs], tmp_path, FW_JUMP, harts=2)
     assert command[command.index("-smp") + 1] == "2"
     qemu = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    ours = rvh("--memory", "512M", "--smp", "2", "--hyp", *guest_args(specs))
+    ours = rvh("--memory", "640M", "--smp", "2", "--hyp", *guest_args(specs))
     assert qemu.returncode == ours.returncode == 0, qemu.stdout[-3000:] + qemu.stderr
     assert "OpenSBI" in qemu.stdout
     for vm in range(len(specs)):
