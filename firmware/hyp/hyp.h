@@ -333,29 +333,30 @@ static inline struct hyp_hart *hyp_this_hart(void)
 /* whose hart-resident state is in this hart */
 #define hyp_loaded (hyp_this_hart()->loaded)
 
-/* The hypervisor lock (a ticket lock): all of the hypervisor's C code runs under it, on one
- * hart at a time; the guests run in parallel.  Inline, as every exit takes it: the wait (which
- * also does what other harts ask of this one meanwhile) is out of line.  Whoever asks a hart
- * for something holds the lock until it is done, so a hart that gets the lock at once has
- * nothing to do for anyone. */
-extern volatile uint32_t hyp_lock_next, hyp_lock_served;
+/* The hypervisor lock (test-and-set on amoswap): all of the hypervisor's C code runs under it,
+ * on one hart at a time; the guests run in parallel.  Inline, as every exit takes it: the wait
+ * (which also does what other harts ask of this one meanwhile) is out of line.  Whoever asks a
+ * hart for something holds the lock until it is done, so a hart that gets the lock at once has
+ * nothing to do for anyone.  Not a ticket lock: when the host harts are themselves virtual
+ * (QEMU's threads on a busy host), a waiter whose thread is descheduled would hold up every
+ * hart behind it even with the lock free. */
+extern volatile uint32_t hyp_lock_word;
 extern unsigned hyp_nharts;
-void hyp_lock_wait(uint32_t ticket);
+void hyp_lock_wait(void);
 
 static inline void hyp_lock(void)
 {
     if (hyp_nharts < 2)
         return;         /* no one to share with (the boot hart holds it while harts start) */
-    uint32_t ticket = __atomic_fetch_add(&hyp_lock_next, 1, __ATOMIC_ACQUIRE);
-    if (__builtin_expect(__atomic_load_n(&hyp_lock_served, __ATOMIC_ACQUIRE) != ticket, 0))
-        hyp_lock_wait(ticket);
+    if (__builtin_expect(__atomic_exchange_n(&hyp_lock_word, 1, __ATOMIC_ACQUIRE) != 0, 0))
+        hyp_lock_wait();
 }
 
 static inline void hyp_unlock(void)
 {
     if (hyp_nharts < 2)
         return;
-    __atomic_store_n(&hyp_lock_served, hyp_lock_served + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&hyp_lock_word, 0, __ATOMIC_RELEASE);
 }
 /* boot: this hart's struct (index 0); then start every other host hart (the lock held),
  * returning how many harts there are */

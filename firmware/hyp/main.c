@@ -57,7 +57,7 @@ void hyp_main(unsigned long hartid, const void *dtb)
     smp_init_boot_hart(hartid);
     /* the lock, held until the first guest runs: the harts started meanwhile wait for it
      * (hyp_lock skips it while this is the only hart) */
-    __atomic_fetch_add(&hyp_lock_next, 1, __ATOMIC_ACQUIRE);
+    __atomic_store_n(&hyp_lock_word, 1, __ATOMIC_RELEASE);
     hyp_console_init();
     hyp_hart_has_h = hyp_probe_h();
     if (hyp_hart_has_h)

@@ -8,8 +8,8 @@
  * its own data from sp, and entry.S's "sscratch = the vCPU while a guest runs, 0 while the
  * hypervisor runs" holds on every hart unchanged.
  *
- * One lock, a ticket lock on AMOs (fair: each hart waits its turn, in the order it asked), is
- * held whenever hypervisor C code runs: from an exit's entry to the return into a guest (vcpu.c,
+ * One lock, test-and-set on an AMO (hyp.h says why not a ticket lock), is held whenever
+ * hypervisor C code runs: from an exit's entry to the return into a guest (vcpu.c,
  * sched.c).  The guests run in parallel; the hypervisor's own work is serialized, as in KVM's
  * early days with its big lock, which keeps the VM tables, device models, console, virtio
  * backends and counters consistent without a lock of their own (docs/hypervisor.md explains
@@ -35,8 +35,8 @@
 struct hyp_hart *hyp_harts[HYP_MAX_HARTS];
 unsigned hyp_nharts;
 
-/* the ticket lock (hyp.h): the next ticket to hand out, and the ticket now served */
-volatile uint32_t hyp_lock_next, hyp_lock_served;
+/* the hypervisor lock (hyp.h): 1 while a hart holds it */
+volatile uint32_t hyp_lock_word;
 
 extern char __harts_start[];
 void hyp_secondary_start(void);
@@ -88,11 +88,13 @@ static void remote_fence(struct hyp_hart *h, unsigned what)
         ;
 }
 
-void hyp_lock_wait(uint32_t ticket)
+void hyp_lock_wait(void)
 {
     struct hyp_hart *me = hyp_this_hart();
-    while (__atomic_load_n(&hyp_lock_served, __ATOMIC_ACQUIRE) != ticket)
-        hart_service(me);
+    do {
+        while (__atomic_load_n(&hyp_lock_word, __ATOMIC_RELAXED))
+            hart_service(me);       /* (read-only while it is taken: no AMO traffic) */
+    } while (__atomic_exchange_n(&hyp_lock_word, 1, __ATOMIC_ACQUIRE) != 0);
 }
 
 void vcpu_kick(struct vcpu *v)
@@ -229,8 +231,7 @@ void hyp_secondary_main(unsigned long hartid, struct hyp_hart *me)
     sbi_set_timer(~0UL);
     csr_write(CSR_SIE, MIP_STIP_MASK | MIP_SSIP_MASK);  /* (the machine's PLIC: the boot hart's) */
     /* (not hyp_lock: this hart may run before the boot hart counts it in hyp_nharts) */
-    uint32_t ticket = __atomic_fetch_add(&hyp_lock_next, 1, __ATOMIC_ACQUIRE);
-    hyp_lock_wait(ticket);
+    hyp_lock_wait();
     if (hyp_root_satp) {        /* trap VMs: the hypervisor runs under its own table */
         csr_write(CSR_SATP, hyp_root_satp);
         __asm__ __volatile__("sfence.vma" ::: "memory");
