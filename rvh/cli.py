@@ -919,6 +919,10 @@ def _run_machine(machine: Machine, args: argparse.Namespace) -> int:
             "retired by level:     "
             + ", ".join(f"{k} {v}" for k, v in machine.retired_by_level().items()),
         ]
+        if len(machine.harts) > 1:  # which hart ran what (a hypervisor's guests on each, say)
+            for hart in machine.harts:
+                levels = ", ".join(f"{k} {v}" for k, v in hart.retired_by_level().items())
+                lines.append(f"  on hart {hart.hartid}:         {levels}")
         if machine.restore_seconds is not None:
             lines.append(f"restored in:          {machine.restore_seconds * 1000:.1f} ms")
         lines += _tier_lines(stats, result.instructions)

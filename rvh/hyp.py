@@ -90,6 +90,9 @@ VM_COUNTERS = (
     "io_errors",  # malformed rings (device needs reset) and requests refused
     "iommu_faults",  # DMA of its passthrough devices the IOMMU refused (io=passthrough)
     "io_notifies",  # io=pv: NOTIFY calls of the platform I/O extension (one exit per batch)
+    # several host harts (--smp)
+    "kicks",  # IPIs to other host harts for its vCPUs (an interrupt, a start, its end)
+    "remote_fences",  # other host harts made to fence for it (remote sfence.vma, fence.i)
 )
 # trap mode: CSR emulation by CSR (C takes the numbers from rvh/encoding.h by these names)
 TRAP_CSRS = (
@@ -109,10 +112,13 @@ STATS_SBI = STATS_COUNTERS + len(VM_COUNTERS)
 STATS_SCAUSE = STATS_SBI + len(SBI_EXTENSIONS)
 STATS_CSR = STATS_SCAUSE + SCAUSE_COUNT  # then one word per TRAP_CSRS name, and "other"
 STATS_PV = STATS_CSR + len(TRAP_CSRS) + 1  # pv VMs: one word per PV_FUNCTIONS name
+# with --smp: the times a vCPU of the VM was given host hart h, one word per host hart
+MAX_HOST_HARTS = 8
+STATS_HART_SLICES = STATS_PV + len(PV_FUNCTIONS)
 STATS_SIZE = 8 * STATS_SLOT_WORDS * 8  # MAX_VMS slots
 STATS_ADDRESS = C.RAM_BASE + HYPERVISOR_RESERVED - STATS_SIZE  # the top of the hypervisor's area
 VM_STATES = ("absent", "running", "shut down")
-assert STATS_PV + len(PV_FUNCTIONS) <= STATS_SLOT_WORDS
+assert STATS_HART_SLICES + MAX_HOST_HARTS <= STATS_SLOT_WORDS
 
 _KEYS = (
     "virt", "mem", "vcpus", "initrd", "append", "drive", "readonly", "netdev", "mac", "io", "spec",
@@ -510,15 +516,16 @@ def qemu_command(
     out: Path,
     firmware: str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf",
     config: MachineConfig | None = None,
+    harts: int = 1,
 ) -> list[str]:
     """The QEMU 7.2 command that runs the same hypervisor and VMs: the host tree and each VM's
     RAM as rvh prepared them (``ram(address, size)`` reads host RAM), under OpenSBI, with the
     machine virtio devices of ``config`` in the same slots (QEMU, like rvh, gives the first
-    ``-device`` the highest slot)."""
+    ``-device`` the highest slot), on ``harts`` host harts."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "host.dtb").write_bytes(machine_tree)
     command = [
-        "qemu-system-riscv64", "-machine", "virt", "-cpu", "rv64,h=true", "-smp", "1",
+        "qemu-system-riscv64", "-machine", "virt", "-cpu", "rv64,h=true", "-smp", str(harts),
         "-m", f"{memory >> 20}M", "-nographic", "-bios", firmware,
         "-kernel", str(hypervisor_elf()), "-dtb", str(out / "host.dtb"),
     ]  # fmt: skip
@@ -553,13 +560,16 @@ def _qemu_virtio_args(config: MachineConfig) -> list[str]:
     return args
 
 
-def export_for_qemu(specs: list[GuestSpec], out: Path, firmware: str | None = None) -> list[str]:
-    """Prepare the hypervisor's run exactly as ``rvh run --hyp`` would (host tree, each VM's RAM)
-    and return the QEMU command that runs it (tools/hyp_qemu.py and the QEMU test use it)."""
+def export_for_qemu(
+    specs: list[GuestSpec], out: Path, firmware: str | None = None, harts: int = 1
+) -> list[str]:
+    """Prepare the hypervisor's run exactly as ``rvh run --hyp --smp HARTS`` would (host tree,
+    each VM's RAM) and return the QEMU command that runs it (tools/hyp_qemu.py and the QEMU
+    tests use it)."""
     from rvh.boot import HypervisorBoot
     from rvh.machine import Machine
 
-    config = MachineConfig(memory=max(MachineConfig.memory, host_memory_needed(specs)))
+    config = MachineConfig(memory=max(MachineConfig.memory, host_memory_needed(specs)), harts=harts)
     if any(spec.io == "passthrough" and spec.device_count for spec in specs):
         raise ConfigError("io=passthrough needs rvh's RISC-V IOMMU; QEMU 7.2 has none")
     if any(spec.io == "pv" and spec.device_count for spec in specs):
@@ -571,7 +581,7 @@ def export_for_qemu(specs: list[GuestSpec], out: Path, firmware: str | None = No
     extra = {"firmware": firmware} if firmware else {}
     command = qemu_command(
         machine.fdt_blob, recipe.plans, machine.bus.read_bytes, config.memory, out,
-        config=config, **extra,
+        config=config, harts=harts, **extra,
     )  # fmt: skip
     for device in machine.virtio:
         device.close()  # rvh's locks on the images: QEMU takes them next
@@ -599,6 +609,8 @@ def hyp_stats_header() -> str:
         "#define HYP_TRAP_CSR_NUMBERS  " + ", ".join(f"CSR_{name.upper()}" for name in TRAP_CSRS),
         "#define HYP_TRAP_CSR_NAMES    " + ", ".join(f'"{name}"' for name in TRAP_CSRS),
         f"#define HYP_STAT_PV           {STATS_PV}",
+        f"#define HYP_STAT_HART_SLICES  {STATS_HART_SLICES}",
+        f"#define HYP_STATS_HARTS       {MAX_HOST_HARTS}",
         f"#define HYP_PV_FUNCTIONS      {len(PV_FUNCTIONS)}",
         f"#define HYP_VM_COUNTERS       {len(VM_COUNTERS)}",
         f"#define HYP_SBI_EXTENSIONS    {len(SBI_EXTENSIONS)}",
@@ -632,6 +644,8 @@ class VmStats:
     scause: dict[int, int]
     csrs: dict[str, int] = field(default_factory=dict)  # trap mode: CSR emulation by CSR
     pv: dict[str, int] = field(default_factory=dict)
+    # slices on each host hart (a vCPU of the VM given that hart), by the hypervisor's hart index
+    hart_slices: list[int] = field(default_factory=list)
     # HS-mode instructions spent on this VM's exits (the emulator's count, hw mode), or None
     hypervisor_instructions: int | None = None
 
@@ -651,6 +665,10 @@ class VmStats:
         if self.mode == "pv":
             pv = ", ".join(f"{k} {v}" for k, v in self.pv.items() if v) or "none"
             lines.append(f"  pv calls: {pv}")
+        if any(self.hart_slices[1:]):
+            used = max(h for h, n in enumerate(self.hart_slices) if n) + 1
+            slices = ", ".join(f"{h}: {n}" for h, n in enumerate(self.hart_slices[:used]))
+            lines.append(f"  slices by host hart: {slices}")
         if self.hypervisor_instructions is not None:
             exits = self.counters["exits"]
             per_exit = f"{self.hypervisor_instructions / exits:.1f}" if exits else "-"
@@ -692,6 +710,7 @@ def read_stats(page: bytes) -> list[VmStats]:
                     if slot[STATS_CSR + i]
                 },
                 {name: slot[STATS_PV + i] for i, name in enumerate(PV_FUNCTIONS)},
+                list(slot[STATS_HART_SLICES : STATS_HART_SLICES + MAX_HOST_HARTS]),
             )
         )
     return found

@@ -6,11 +6,14 @@
 #ifndef HYP_ASM_OFFSETS_H
 #define HYP_ASM_OFFSETS_H
 
+/* each host hart's area (hyp.h): struct hyp_hart at the bottom, its stack below the top */
+#define HYP_HART_AREA_SHIFT 16
+#define HYP_HART_AREA       (1 << HYP_HART_AREA_SHIFT)
 #define VCPU_VH_PRIV        376     /* offsetof(struct vcpu, vh.priv) */
 #define VCPU_VH_SSTATUS     384     /* offsetof(struct vcpu, vh.sstatus) */
 #define VCPU_VH_SSCRATCH    416     /* offsetof(struct vcpu, vh.sscratch): sepc, scause, stval follow */
 #define VCPU_VM             600     /* offsetof(struct vcpu, vm) */
-#define VM_STATS            5552    /* offsetof(struct vm, stats) */
+#define VM_STATS            5808    /* offsetof(struct vm, stats) */
 #define VCPU_VH_PV_PAGE     488     /* offsetof(struct vcpu, vh.pv_page): pv.c checks it */
 /* pv mode's fast paths (entry.S: SYNC_AND_RETURN, a U ecall forwarded): pv.c checks these */
 #define VCPU_VH_SIP             400

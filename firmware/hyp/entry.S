@@ -2,9 +2,10 @@
  * entry.S - start-up, the trap entry from a guest and the return into one.
  *
  * While a guest runs, sscratch holds its vcpu (struct vcpu_regs first), and the vcpu's x[0]
- * slot holds the hypervisor stack pointer to handle its exit on.  While the hypervisor runs,
- * sscratch is 0: a trap that finds 0 there came from the hypervisor itself (a fault recovered
- * through hyp_fixup, or a bug).
+ * slot holds the hypervisor stack pointer to handle its exit on: the top of the area of the
+ * host hart that entered it (hyp.h HYP_HART_AREA; the hart's struct hyp_hart is at the bottom,
+ * so C finds its hart from sp).  While the hypervisor runs, sscratch is 0: a trap that finds 0
+ * there came from the hypervisor itself (a fault recovered through hyp_fixup, or a bug).
  */
 #define REG(n)      ((n) * 8)
 #define REG_SEPC    (32 * 8)
@@ -30,7 +31,9 @@ _start:
     li      t1, 1
     amoswap.w.aqrl t1, t1, (t0)
     bnez    t1, .Lpark
-    la      sp, __stack_top
+    la      sp, __harts_start       /* area 0: the boot hart's */
+    li      t0, HYP_HART_AREA
+    add     sp, sp, t0
     csrw    sscratch, zero
     la      t0, hyp_trap_entry
     csrw    stvec, t0
@@ -41,9 +44,24 @@ _start:
     sd      zero, 0(t0)
     addi    t0, t0, 8
     j       1b
-2:  la      t0, hyp_stack_top   /* (in .bss: set after clearing it) */
-    sd      sp, 0(t0)
-    call    hyp_main            /* a0 = hartid, a1 = dtb */
+2:  call    hyp_main            /* a0 = hartid, a1 = dtb */
+    j       .
+
+    /* Another host hart, started by smp.c through the firmware's HSM hart_start: a0 = its
+     * hartid, a1 = its area (struct hyp_hart at the bottom, the stack below the top). */
+    .globl hyp_secondary_start
+hyp_secondary_start:
+    .option push
+    .option norelax
+    la      gp, __global_pointer$
+    .option pop
+    li      t0, HYP_HART_AREA
+    add     sp, a1, t0
+    csrw    sscratch, zero
+    la      t0, hyp_trap_entry
+    csrw    stvec, t0
+    csrw    sie, zero
+    call    hyp_secondary_main  /* a0 = hartid, a1 = the area */
     j       .
 .Lpark:
     li      a7, 0x48534D        /* HSM hart_stop */
@@ -133,8 +151,10 @@ hyp_trap_entry:
     .globl hyp_enter_guest
 hyp_enter_guest:
     mv      t6, a0
-    la      t0, hyp_stack_top
-    ld      t0, 0(t0)
+    addi    t0, sp, -1          /* (sp may be the very top when nothing is on the stack) */
+    srli    t0, t0, HYP_HART_AREA_SHIFT
+    addi    t0, t0, 1
+    slli    t0, t0, HYP_HART_AREA_SHIFT /* the top of this hart's area: its exits' stack */
     sd      t0, REG(0)(t6)
     ld      t0, REG_SEPC(t6)
     csrw    sepc, t0
@@ -759,9 +779,8 @@ hyp_probe_h:
 
     .bss
     .balign 8
-    .globl hyp_fixup, hyp_stack_top
-hyp_fixup:          .dword 0
-hyp_stack_top:      .dword 0
+    .globl hyp_fixup
+hyp_fixup:          .dword 0        /* (used under the hypervisor lock only) */
     .globl hyp_root_satp
 hyp_root_satp:      .dword 0        /* the hypervisor's own table (trap.c), 0 while unused */
     .data

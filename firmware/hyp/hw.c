@@ -135,7 +135,9 @@ static void hw_save(struct vcpu *v)
     vs->vstval = csr_read(CSR_VSTVAL);
     vs->vsatp = csr_read(CSR_VSATP);
     vs->vstimecmp = csr_read(CSR_VSTIMECMP);
-    vs->hvip = csr_read(CSR_HVIP);
+    /* with what other host harts asked for while it ran (hw_enter would have applied it) */
+    vs->hvip = (csr_read(CSR_HVIP) | v->hvip_set) & ~v->hvip_clear;
+    v->hvip_set = v->hvip_clear = 0;
     vs->scounteren = csr_read(CSR_SCOUNTEREN);
 }
 
@@ -143,6 +145,7 @@ static void hw_load(struct vcpu *v)
 {
     struct vs_csrs *vs = &v->vs;
     csr_write(CSR_HGATP, v->vm->hgatp);
+    smp_load_tlb(v);        /* a vCPU come from another host hart, or a fence missed here */
     csr_write(CSR_VSSTATUS, vs->vsstatus);
     csr_write(CSR_VSIE, vs->vsie);
     csr_write(CSR_VSTVEC, vs->vstvec);
@@ -179,11 +182,24 @@ static void hw_inject_exception(struct vcpu *vcpu, unsigned long cause, unsigned
     vcpu->regs.sstatus |= SSTATUS_SPP_MASK;
 }
 
+/* The hvip bits other host harts set or cleared for a vCPU while it ran on this one (they
+ * cannot write this hart's hvip): into the CSR, before the guest runs again. */
+void hw_apply_remote_hvip(struct vcpu *v)
+{
+    if (v->hvip_set | v->hvip_clear) {
+        csr_set(CSR_HVIP, v->hvip_set);
+        csr_clear(CSR_HVIP, v->hvip_clear);
+        v->hvip_set = v->hvip_clear = 0;
+    }
+}
+
 /* A VS-level interrupt pending and enabled (what would end its wfi, even with SIE = 0). */
 static int hw_pending_interrupt(struct vcpu *v)
 {
-    if (v == hyp_loaded)
+    if (v == hyp_loaded) {
+        hw_apply_remote_hvip(v);
         return (csr_read(CSR_HIP) & csr_read(CSR_HIE) & VS_INTERRUPTS) != 0;
+    }
     /* vsie bit n (SSIE 1, STIE 5, SEIE 9) is hie's VS bit n + 1 (8.2.3) */
     unsigned long enabled = v->vs.vsie << 1;
     unsigned long pending = v->vs.hvip;
@@ -215,23 +231,26 @@ static void hw_set_timer(struct vcpu *vcpu, unsigned long when)
 
 static void hw_raise_ssip(struct vcpu *target)
 {
-    if (target == hyp_loaded)
+    if (target == hyp_loaded) {
         csr_set(CSR_HVIP, MIP_VSSIP_MASK);
-    else
+    } else if (target->running_on >= 0) {      /* its hvip is another host hart's CSR */
+        target->hvip_set |= MIP_VSSIP_MASK;
+        target->hvip_clear &= ~MIP_VSSIP_MASK;
+    } else {
         target->vs.hvip |= MIP_VSSIP_MASK;
+    }
 }
 
 static void hw_clear_ssip(struct vcpu *vcpu)
 {
-    (void)vcpu;
+    vcpu->hvip_set &= ~MIP_VSSIP_MASK;
     csr_clear(CSR_HVIP, MIP_VSSIP_MASK);
 }
 
 static void hw_flush_guest_tlb(struct vcpu *vcpu)
 {
-    /* every vCPU of the VM shares the hart and the VMID: fence the VM's VS-stage */
-    (void)vcpu;
-    hfence_vvma_all();
+    /* the VM's VS-stage on every host hart that runs or ran one of its vCPUs (smp.c) */
+    smp_flush_vm_tlb(vcpu->vm);
 }
 
 static long hw_guest_load(struct vcpu *vcpu, unsigned long va, int kind)

@@ -14,7 +14,8 @@
  * the table: vcpu.c takes every exit and hands it to its VM's mode, mmio.c decodes trapped loads
  * and stores and routes them to the virtual devices, sbi.c is the virtual SBI (one table row per
  * extension), gstage.c allocates pages and checks VM RAM, sched.c time-slices vCPUs on the
- * hart, and stats.c keeps the counters every exit path adds to.
+ * host harts, smp.c starts the other host harts and carries events between them (the big
+ * lock, kicks, remote fences), and stats.c keeps the counters every exit path adds to.
  */
 #ifndef HYP_H
 #define HYP_H
@@ -25,10 +26,11 @@
 #include "rvh/csr.h"
 #include "rvh/encoding.h"
 #include "rvh/hyp_stats.h"
+#include "asm_offsets.h"
 
 #define HYP_MAX_VMS         8
 #define HYP_MAX_VCPUS       8       /* per VM */
-#define HYP_MAX_HARTS       8
+#define HYP_MAX_HARTS       HYP_STATS_HARTS     /* rvh/hyp.py MAX_HOST_HARTS */
 #define RVH_HYP_VERSION     0x100       /* 0.1, as rvh's own version */
 #define INSN_WFI            0x10500073  /* wfi has one encoding */
 /* trap mode: the hypervisor's image appears a second time at this offset in every table */
@@ -173,6 +175,17 @@ struct vcpu {
     volatile uint8_t *sta_shmem;
     uint32_t sta_sequence;
     uint64_t steal_ticks, ready_since;
+    /* SMP (smp.c, sched.c; every field under the hypervisor lock): the host hart running it
+     * (-1: none; a vCPU runs on at most one), the host hart it ran on last (a move flushes the
+     * VS-stage TLB there, as KVM does), and hw-mode hvip bits another hart asked for while it
+     * ran (applied on its own hart, which holds the real hvip, at the exit the asker's kick
+     * causes, or when it saves the vCPU) */
+    int running_on;
+    int last_hart;
+    unsigned long hvip_set, hvip_clear;
+    /* waiting in an HSM suspend (SUSPENDED to hart_get_status), not in wfi (STARTED: a hart in
+     * wfi is started as far as the SBI knows) */
+    int hsm_suspended;
 };
 
 struct vm {
@@ -198,6 +211,11 @@ struct vm {
     char line[160];                 /* console line buffer (lines are prefixed with the VM) */
     unsigned line_len;
     unsigned spec;                  /* 0: today's privileged spec; SPEC_1_9_1: legacy.c's */
+    /* SMP: the host hart a trap or pv VM's vCPUs all run on (their shadow tables are per VM and
+     * entry.S's fast paths touch them without the lock), -1 for hw VMs (any hart); and the
+     * VS-stage TLB generation, bumped by each remote sfence.vma of the VM (smp.c) */
+    int home_hart;
+    uint64_t tlb_generation;
 };
 
 /* The host address of [gpa, gpa + len) when all of it is the VM's RAM; 0 and -1 otherwise. */
@@ -260,6 +278,8 @@ uint32_t vcpu_fetch_insn(struct vcpu *vcpu, unsigned long va);
 
 /* ---- hw.c ---- */
 void hw_init_hart(void);
+/* the hvip bits other host harts asked for (struct vcpu hvip_set, hvip_clear), into the CSR */
+void hw_apply_remote_hvip(struct vcpu *vcpu);
 
 /* ---- mmio.c ---- */
 /* a trapped load or store at gpa: tinst is the hart's transformed instruction (htinst) or 0 to
@@ -283,15 +303,95 @@ extern const struct virt_ops pv_ops;
 /* a call of rvh's pv extension (SBI_EXT_RVH_PV) from a pv VM: sets the guest's registers */
 void pv_sbi_call(struct vcpu *vcpu);
 
+/* ---- smp.c: several host harts ---- */
+/*
+ * Each host hart has an area of HYP_HART_AREA bytes (asm_offsets.h), aligned to its size: its
+ * struct hyp_hart at the bottom, its stack growing down from the top.  The hypervisor finds its own hart from sp
+ * (no register of the guest's is borrowed), and entry.S gives a guest's exit the top of the
+ * area of the hart that entered it.
+ */
+
+struct hyp_hart {
+    unsigned index;                 /* the hypervisor's number: 0 the boot hart, then by hartid */
+    unsigned long hartid;           /* the firmware's */
+    struct vcpu *loaded;            /* whose hart-resident state (hw: VS CSRs, hgatp) is in */
+    struct vcpu *last_run;          /* the vCPU given the hart last */
+    unsigned cursor;                /* round-robin position: vm * HYP_MAX_VCPUS + vcpu */
+    unsigned long timer_armed;      /* the deadline last given to the firmware (its own timer) */
+    unsigned long sched_deadline;   /* the scheduler's own */
+    volatile int idle;              /* in wfi with nothing to run: a kick wakes it */
+    int resched;                    /* a vCPU waits for it: arm the slice timer (its kick's exit) */
+    volatile unsigned fence_request;    /* SMP_FENCE_*: what another hart waits for it to do */
+    uint64_t tlb_seen[HYP_MAX_VMS]; /* each VM's tlb_generation when it last fenced for it */
+};
+
+#define SMP_FENCE_VVMA  1           /* hfence.vvma of the VMID it runs */
+#define SMP_FENCE_I     2
+
+extern struct hyp_hart *hyp_harts[HYP_MAX_HARTS];
+extern unsigned hyp_nharts;
+
+static inline struct hyp_hart *hyp_this_hart(void)
+{
+    unsigned long sp;
+    __asm__("mv %0, sp" : "=r"(sp));
+    return (struct hyp_hart *)(sp & ~(unsigned long)(HYP_HART_AREA - 1));
+}
+
+/* whose hart-resident state is in this hart */
+#define hyp_loaded (hyp_this_hart()->loaded)
+
+/* The hypervisor lock (test-and-set on amoswap): all of the hypervisor's C code runs under it,
+ * on one hart at a time; the guests run in parallel.  Inline, as every exit takes it: the wait
+ * (which also does what other harts ask of this one meanwhile) is out of line.  Whoever asks a
+ * hart for something holds the lock until it is done, so a hart that gets the lock at once has
+ * nothing to do for anyone.  Not a ticket lock: when the host harts are themselves virtual
+ * (QEMU's threads on a busy host), a waiter whose thread is descheduled would hold up every
+ * hart behind it even with the lock free. */
+extern volatile uint32_t hyp_lock_word;
+extern unsigned hyp_nharts;
+void hyp_lock_wait(void);
+
+static inline void hyp_lock(void)
+{
+    if (hyp_nharts < 2)
+        return;         /* no one to share with (the boot hart holds it while harts start) */
+    if (__builtin_expect(__atomic_exchange_n(&hyp_lock_word, 1, __ATOMIC_ACQUIRE) != 0, 0))
+        hyp_lock_wait();
+}
+
+static inline void hyp_unlock(void)
+{
+    if (hyp_nharts < 2)
+        return;
+    __atomic_store_n(&hyp_lock_word, 0, __ATOMIC_RELEASE);
+}
+/* boot: this hart's struct (index 0); then start every other host hart (the lock held),
+ * returning how many harts there are */
+void smp_init_boot_hart(unsigned long hartid);
+unsigned smp_boot(unsigned long boot_hartid);
+void hyp_secondary_main(unsigned long hartid, struct hyp_hart *me) __attribute__((noreturn));
+/* something changed for v (runnable, an interrupt): tell the host hart that runs it, or an
+ * idle one that may */
+void vcpu_kick(struct vcpu *v);
+/* a remote sfence.vma of hw VM vm's guest (SBI RFENCE): every host hart running one of its
+ * vCPUs fences now, the others before they next run one (returns when done) */
+void smp_flush_vm_tlb(struct vm *vm);
+/* SBI remote fence.i: here and on every host hart running one of vm's vCPUs */
+void smp_fence_i(struct vm *vm);
+/* this hart's part of a remote sfence.vma, when it loads a vCPU of vm */
+void smp_load_tlb(struct vcpu *vcpu);
+
 /* ---- sched.c ---- */
 void sched_run(void) __attribute__((noreturn));
 void sched_yield(struct vcpu *vcpu) __attribute__((noreturn));
 void sched_timer_fired(void);
 void sched_rearm(unsigned long guest_deadline);
+/* a vCPU waits for this hart: arm the slice timer now if none is armed (vcpu runs here) */
+void sched_arm_slice(struct vcpu *vcpu);
 /* STA: publish the vCPU's steal time in its shared memory, if it registered one */
 void sched_sta_publish(struct vcpu *vcpu);
 void vm_shutdown(struct vm *vm, long code, const char *reason);
-extern struct vcpu *hyp_loaded;    /* whose hart-resident state is in the hart */
 
 static inline unsigned long read_time(void)
 {

@@ -1,7 +1,7 @@
 /*
  * main.c - boot: find out whether the hart has H, read the VMs from the device tree, give each
- * its mode's ops table, let the mode set it up (G-stage or shadow tables), make its vCPUs, and
- * hand the hart to the scheduler.
+ * its mode's ops table, let the mode set it up (G-stage or shadow tables), make its vCPUs,
+ * start the other host harts (smp.c) and hand the harts to the scheduler.
  */
 #include <stdarg.h>
 
@@ -54,6 +54,10 @@ void hyp_fault(unsigned long scause, unsigned long sepc, unsigned long stval)
 
 void hyp_main(unsigned long hartid, const void *dtb)
 {
+    smp_init_boot_hart(hartid);
+    /* the lock, held until the first guest runs: the harts started meanwhile wait for it
+     * (hyp_lock skips it while this is the only hart) */
+    __atomic_store_n(&hyp_lock_word, 1, __ATOMIC_RELEASE);
     hyp_console_init();
     hyp_hart_has_h = hyp_probe_h();
     if (hyp_hart_has_h)
@@ -85,6 +89,8 @@ void hyp_main(unsigned long hartid, const void *dtb)
             struct vcpu *vcpu = &vm->vcpus[v];
             vcpu->vm = vm;
             vcpu->id = v;
+            vcpu->running_on = -1;
+            vcpu->last_hart = -1;
             vcpu_reset(vcpu, vm->entry, v, vm->dtb);
             vcpu->state = v == 0 ? VCPU_RUNNABLE : VCPU_STOPPED;    /* the rest start by HSM */
         }
@@ -95,6 +101,14 @@ void hyp_main(unsigned long hartid, const void *dtb)
     csr_write(CSR_SIE, MIP_STIP_MASK | MIP_SSIP_MASK);  /* taken from a guest whatever SIE says */
     if (vio_init(hartid) < 0 || pvio_init() < 0)      /* the VMs' machine devices (+ SEIE) */
         hyp_exit_machine(125);
+    /* The other host harts, now that the G-stage tables are complete (smp.c).  A trap or pv
+     * VM gets a home hart, in turn from the last hart down, so the boot hart, which also takes
+     * the machine's device interrupts, gets the hw VMs' vCPUs first. */
+    unsigned harts = smp_boot(hartid), next_home = 0;
+    for (unsigned i = 0; i < hyp_nvms; i++) {
+        struct vm *vm = &hyp_vms[i];
+        vm->home_hart = vm->mode == VIRT_HW ? -1 : (int)(harts - 1 - next_home++ % harts);
+    }
     sched_run();
 }
 

@@ -87,6 +87,7 @@ static void ipi(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct 
         if (!(targets >> i & 1))
             continue;
         vm->ops->raise_ssip(&vm->vcpus[i]);
+        vcpu_kick(&vm->vcpus[i]);       /* it may run on (or wait for) another host hart */
     }
 }
 
@@ -99,7 +100,7 @@ static void rfence(struct vcpu *vcpu, unsigned long eid, unsigned long fid, stru
     }
     switch (fid) {
     case SBI_RFENCE_REMOTE_FENCE_I:
-        __asm__ __volatile__("fence.i" ::: "memory");
+        smp_fence_i(vcpu->vm);
         break;
     case SBI_RFENCE_REMOTE_SFENCE_VMA:
     case SBI_RFENCE_REMOTE_SFENCE_VMA_ASID:
@@ -132,6 +133,8 @@ static void hsm(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct 
         }
         vcpu_reset(target, A(1), A(0), A(2));
         target->state = VCPU_RUNNABLE;
+        target->hsm_suspended = 0;
+        vcpu_kick(target);              /* an idle host hart may take it */
         break;
     }
     case SBI_HSM_HART_STOP:
@@ -142,8 +145,9 @@ static void hsm(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct 
             ret->error = SBI_ERR_INVALID_PARAM;
         else
             ret->value = vm->vcpus[A(0)].state == VCPU_STOPPED ? SBI_HSM_STATE_STOPPED
-                       : vm->vcpus[A(0)].state == VCPU_WAITING ? SBI_HSM_STATE_SUSPENDED
-                                                               : SBI_HSM_STATE_STARTED;
+                       : vm->vcpus[A(0)].state == VCPU_WAITING && vm->vcpus[A(0)].hsm_suspended
+                           ? SBI_HSM_STATE_SUSPENDED
+                           : SBI_HSM_STATE_STARTED;
         break;
     case SBI_HSM_HART_SUSPEND: {
         /* 9.4: 0 default retentive, 0x80000000 default non-retentive (resumes at A(1) with
@@ -165,8 +169,10 @@ static void hsm(struct vcpu *vcpu, unsigned long eid, unsigned long fid, struct 
             vcpu->resume_opaque = A(2);
             vcpu->resume_pending = 1;
         }
-        if (!vm->ops->pending_interrupt(vcpu))
+        if (!vm->ops->pending_interrupt(vcpu)) {
             vcpu->state = VCPU_WAITING;
+            vcpu->hsm_suspended = 1;
+        }
         else if (vcpu->resume_pending)
             vm->ops->resume(vcpu);
         break;
@@ -251,12 +257,14 @@ static void legacy(struct vcpu *vcpu, unsigned long eid, unsigned long fid, stru
             break;
         }
         for (unsigned i = 0; i < vcpu->vm->nvcpus; i++) {
-            if ((unsigned long)mask >> i & 1)
+            if ((unsigned long)mask >> i & 1) {
                 vcpu->vm->ops->raise_ssip(&vcpu->vm->vcpus[i]);
+                vcpu_kick(&vcpu->vm->vcpus[i]);
+            }
         }
         break;
     case SBI_EXT_LEGACY_REMOTE_FENCE_I:
-        __asm__ __volatile__("fence.i" ::: "memory");
+        smp_fence_i(vcpu->vm);
         break;
     case SBI_EXT_LEGACY_REMOTE_SFENCE_VMA:
     case SBI_EXT_LEGACY_REMOTE_SFENCE_VMA_ASID:

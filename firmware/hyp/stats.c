@@ -77,6 +77,12 @@ void stats_print(void)
         }
         if (any)
             printf("\n");
+        if (hyp_nharts > 1) {
+            printf("hyp:   slices by host hart");
+            for (unsigned h = 0; h < hyp_nharts; h++)
+                printf("%s %u: %lu", h ? "," : "", h, (unsigned long)s[HYP_STAT_HART_SLICES + h]);
+            printf("\n");
+        }
         if (vm->mode == VIRT_PV) {
             printf("hyp:   pv");
             for (unsigned f = 0; f < HYP_PV_FUNCTIONS; f++)

@@ -1,7 +1,8 @@
 /*
- * vcpu.c - the exit path every mode shares: count the exit, take the hypervisor's own
- * interrupts (the scheduler's timer), hand exceptions to the VM's mode (struct virt_ops), and
- * return into the guest or give the hart to another vCPU.
+ * vcpu.c - the exit path every mode shares: take the hypervisor lock (smp.c), count the exit,
+ * take the hypervisor's own interrupts (the scheduler's timer, a kick from another host hart),
+ * hand exceptions to the VM's mode (struct virt_ops), and return into the guest (letting the
+ * lock go) or give the hart to another vCPU.
  */
 #include "hyp.h"
 #include "rvh/libc.h"
@@ -19,6 +20,7 @@ void vcpu_wait(struct vcpu *vcpu)
 {
     if (!vcpu->vm->ops->pending_interrupt(vcpu)) {
         vcpu->state = VCPU_WAITING;
+        vcpu->hsm_suspended = 0;
         sched_yield(vcpu);
     }
 }
@@ -48,8 +50,17 @@ static void host_interrupt(struct vcpu *vcpu, unsigned long code)
         sched_timer_fired();            /* the slice (or a trap vCPU's timer) is over */
         sched_yield(vcpu);
     }
-    if (code == INTERRUPT_SUPERVISOR_SOFTWARE)
+    if (code == INTERRUPT_SUPERVISOR_SOFTWARE) {
+        /* a kick from another host hart (smp.c): what it was for is in memory by now */
         csr_clear(CSR_SIP, MIP_SSIP_MASK);
+        if (vcpu->hvip_set | vcpu->hvip_clear)
+            hw_apply_remote_hvip(vcpu);
+        struct hyp_hart *me = hyp_this_hart();
+        if (me->resched) {
+            me->resched = 0;
+            sched_arm_slice(vcpu);
+        }
+    }
     if (code == INTERRUPT_SUPERVISOR_EXTERNAL)
         vio_host_interrupt();           /* a machine virtio device a VM's device forwards to */
 }
@@ -58,6 +69,8 @@ void vcpu_enter(struct vcpu *vcpu)
 {
     if (vcpu->vm->ops->enter)
         vcpu->vm->ops->enter(vcpu);
+    /* A kick sent from here on is a pending SSIP, which the guest's entry takes at once. */
+    hyp_unlock();
     hyp_enter_guest(vcpu);
 }
 
@@ -65,6 +78,7 @@ void hyp_handle_exit(struct vcpu *vcpu)
 {
     struct vm *vm = vcpu->vm;
     unsigned long scause = csr_read(CSR_SCAUSE);
+    hyp_lock();
     vm->stats[HYP_STAT_EXITS]++;
     if (scause & MCAUSE_INTERRUPT_MASK) {
         host_interrupt(vcpu, scause & ~MCAUSE_INTERRUPT_MASK);

@@ -69,11 +69,16 @@ static void update(struct vm *vm)
                 csr_set(CSR_HVIP, MIP_VSEIP_MASK);
             else
                 csr_clear(CSR_HVIP, MIP_VSEIP_MASK);
+        } else if (v->running_on >= 0) {   /* in another host hart's CSR: it applies this */
+            v->hvip_set = line ? v->hvip_set | MIP_VSEIP_MASK : v->hvip_set & ~MIP_VSEIP_MASK;
+            v->hvip_clear = line ? v->hvip_clear & ~MIP_VSEIP_MASK : v->hvip_clear | MIP_VSEIP_MASK;
         } else if (line) {
             v->vs.hvip |= MIP_VSEIP_MASK;
         } else {
             v->vs.hvip &= ~MIP_VSEIP_MASK;
         }
+        if ((line || v->running_on >= 0) && v != sched_loaded_vcpu())
+            vcpu_kick(v);           /* it runs on, or may wake, another host hart */
     }
 }
 

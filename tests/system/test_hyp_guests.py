@@ -381,8 +381,9 @@ def test_a_hostile_vm_gets_architectural_answers_and_touches_nobody(mode):
     run_hostile(mode, HYP_GUESTS)
 
 
-def run_hostile(mode: str, hostile: Path) -> str:
-    """hostile.elf from the directory `hostile` as VM 1, checked; its console output."""
+def run_hostile(mode: str, hostile: Path, harts: int = 1) -> str:
+    """hostile.elf from the directory `hostile` as VM 1, checked, on `harts` host harts; its
+    console output."""
     # the hostile VM runs between a victim's checks of its own memory, beside a third VM (the
     # victim in the other mode, so both kinds of isolation are crossed)
     other = "trap" if mode == "hw" else "hw"
@@ -392,7 +393,9 @@ def run_hostile(mode: str, hostile: Path) -> str:
         GuestSpec.parse(str(SMODE / "hello.elf")),
     ]
     output = bytearray()
-    config = MachineConfig(memory=host_memory_needed(specs), max_instructions=400_000_000)
+    config = MachineConfig(
+        memory=host_memory_needed(specs), max_instructions=400_000_000, harts=harts
+    )
     machine = Machine(config, output.extend)
     machine.boot(HypervisorBoot(specs))
     result = machine.run_sync()
