@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from rvh.bus import Bus
 from rvh.cpu import layout as L
-from rvh.devices.iommu import Iommu, IommuFault
+from rvh.devices.iommu import GRANULE_SHIFT, Iommu, IommuFault
 from rvh.devices.virtio.notifier import Notifier
 
 # 2.7.5 descriptor flags
@@ -67,12 +67,35 @@ class GuestMemory:
     # None: then device addresses are physical addresses
     iommu: Iommu | None = None
     device_id = 0
+    # the IOMMU's granule cache for this device (Iommu.granules_of): translations it already
+    # made, so that most buffers cost one dict lookup instead of a call into the IOMMU
+    _granules: dict[int, tuple[int, bool]] | None = None
+
+    def behind_iommu(self, iommu: Iommu, device_id: int) -> None:
+        """Put the device behind ``iommu`` as ``device_id``: from now on its addresses are
+        translated (as guest-physical addresses, when the IOMMU has a G-stage for it)."""
+        self.iommu = iommu
+        self.device_id = device_id
+        self._granules = iommu.granules_of(device_id)
 
     def host(self, address: int, length: int, write: bool = False) -> int:
         """Offset in ``buffer`` of device address [address, address + length), which must lie
         in RAM (device DMA never reaches the boot ROM or MMIO).  Behind an IOMMU the address is
         translated first (``write``: the device will write there); a refusal, which the IOMMU
         records in its fault queue, is a :class:`RingError`, so nothing is read or written."""
+        granules = self._granules
+        if granules is not None:
+            # the fast path: a granule the IOMMU translated before (every check it made then
+            # holds until software invalidates, which empties the cache), the range inside it
+            entry = granules.get(address >> GRANULE_SHIFT)
+            if (
+                entry is not None
+                and length > 0
+                and (address + length - 1) >> GRANULE_SHIFT == address >> GRANULE_SHIFT
+                and (entry[1] or not write)
+            ):
+                self.iommu.counts["translations"] += 1  # type: ignore[union-attr]
+                return address + entry[0]
         if self.iommu is not None:
             try:
                 address = self.iommu.translate(self.device_id, address, length, write)
