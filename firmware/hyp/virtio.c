@@ -419,10 +419,7 @@ void vio_host_interrupt(void)
         if (irq == IOMMU_IRQ_BASE + IOMMU_FAULT_VECTOR)
             iommu_fault_interrupt();
         if (pt_owns_irq(irq)) {
-            /* complete before masking: the PLIC ignores a completion for a disabled source
-             * (PLIC 1.0.0, 8.9), which would leave the source claimed for ever */
-            plic_complete(irq);
-            pt_interrupt(irq);
+            pt_interrupt(irq);      /* completed when the VM completes it (passthrough.c) */
             continue;
         }
         for (unsigned v = 0; v < hyp_nvms; v++)

@@ -106,7 +106,6 @@ int vio_plic_access(struct vm *vm, unsigned long offset, int is_store, int width
     unsigned contexts = 2 * vm->nvcpus;
     uint32_t v = (uint32_t)*value;
     vm->stats[HYP_STAT_PLIC_MMIO]++;
-    pt_refresh(vm);                 /* assigned devices: their lines as they are now */
     if (!is_store)
         *value = 0;
     if (width != 4 || offset & 3)
@@ -145,9 +144,11 @@ int vio_plic_access(struct vm *vm, unsigned long offset, int is_store, int width
         } else if (reg == PLIC_CLAIM_COMPLETE) {
             if (is_store) {
                 /* completion of a source not enabled for this context is ignored (PLIC 1.0.0) */
-                if (v && v < PLIC_SOURCES && (p->enable[c][v / 32] >> (v % 32) & 1))
+                if (v && v < PLIC_SOURCES && (p->enable[c][v / 32] >> (v % 32) & 1) &&
+                    (p->claimed[v / 32] >> (v % 32) & 1)) {
                     p->claimed[v / 32] &= ~(1u << (v % 32));
-                pt_refresh(vm);     /* done with an assigned device's interrupt: unmask it */
+                    pt_completed(vm, v);    /* an assigned device's: end the machine's service */
+                }
             } else {
                 unsigned irq = best_source(p, c, 0);
                 if (irq) {
