@@ -109,6 +109,23 @@ PAGE = 4096
 GRANULE_SHIFT = 21
 
 
+class GranuleCache:
+    """One device's granule cache (see :meth:`Iommu.granules_of`): 2 MiB granule of the device's
+    address space -> host offset minus device address, one dict for reads and one for writes,
+    and the translations served from it."""
+
+    __slots__ = ("readable", "writable", "hits")
+
+    def __init__(self) -> None:
+        self.readable: dict[int, int] = {}
+        self.writable: dict[int, int] = {}
+        self.hits = 0
+
+    def clear(self) -> None:
+        self.readable.clear()
+        self.writable.clear()
+
+
 class IommuFault(Exception):
     """The IOMMU refused a device's memory access (and recorded why, unless DTF)."""
 
@@ -167,10 +184,9 @@ class Iommu:
         # writable); dropped by every invalidation command and ddtp write (the hot path of DMA)
         self.windows: dict[int, tuple[int, int, int, bool]] = {}
         # per device, the 2 MiB granules a successful translation found wholly inside one leaf
-        # (or Bare) and inside RAM: granule -> (host offset - device address, writable).  Only
-        # what the cached contexts and leaves decide, so every invalidation command and ddtp
-        # write empties them; the dicts are cleared in place, since GuestMemory holds them.
-        self.granules: dict[int, dict[int, tuple[int, bool]]] = {}
+        # (or Bare) and inside RAM.  Only what the cached contexts and leaves decide, so every
+        # invalidation command and ddtp write empties them (in place: GuestMemory holds them)
+        self.granules: dict[int, GranuleCache] = {}
         self.counts = {"translations": 0, "faults": 0, "commands": 0, "faults_dropped": 0}
 
     # ---- the VM file --------------------------------------------------------------------
@@ -188,7 +204,7 @@ class Iommu:
             ],
             "iotlb": [[*key, *value] for key, value in self.iotlb.items()],
             "windows": [[device, *window] for device, window in self.windows.items()],
-            "counts": dict(self.counts),
+            "counts": self.statistics(),
         }
 
     def restore_state(self, saved: dict) -> None:
@@ -211,6 +227,8 @@ class Iommu:
         }
         self.counts = {str(k): int(v) for k, v in saved["counts"].items()}
         self._forget_granules()
+        for cache in self.granules.values():
+            cache.hits = 0  # counted in the restored counts
         self._update_interrupts()
 
     # ---- registers ---------------------------------------------------------------------
@@ -508,10 +526,13 @@ class Iommu:
             self.windows[device_id] = (leaf_gpa, leaf_gpa + leaf_size, leaf_spa, writable)
             self._remember_granule(device_id, gpa, leaf_spa + (gpa - leaf_gpa), leaf_size, writable)
 
-    def granules_of(self, device_id: int) -> dict[int, tuple[int, bool]]:
+    def granules_of(self, device_id: int) -> GranuleCache:
         """The granule cache of one device, which its GuestMemory consults before calling
-        :meth:`translate` (the dict stays the same object for the IOMMU's life)."""
-        return self.granules.setdefault(device_id, {})
+        :meth:`translate` (the same object for the IOMMU's life)."""
+        cache = self.granules.get(device_id)
+        if cache is None:
+            cache = self.granules[device_id] = GranuleCache()
+        return cache
 
     def _remember_granule(
         self, device_id: int, gpa: int, spa: int, size: int, writable: bool
@@ -525,11 +546,14 @@ class Iommu:
         spa_start = spa + (start - gpa)
         ram = self.bus.ram_base
         if ram <= spa_start and spa_start + granule <= ram + self.bus.ram_size:
-            self.granules_of(device_id)[gpa >> GRANULE_SHIFT] = (spa_start - start - ram, writable)
+            cache = self.granules_of(device_id)
+            cache.readable[gpa >> GRANULE_SHIFT] = spa_start - start - ram
+            if writable:
+                cache.writable[gpa >> GRANULE_SHIFT] = spa_start - start - ram
 
     def _forget_granules(self) -> None:
-        for granules in self.granules.values():
-            granules.clear()
+        for cache in self.granules.values():
+            cache.clear()
 
     def iotlb_pte(self, device_id: int, gpa: int) -> int:
         context = self.contexts[device_id]
@@ -607,4 +631,6 @@ class Iommu:
         return leaf_spa, gpa & ~(size - 1), size
 
     def statistics(self) -> dict[str, int]:
-        return dict(self.counts)
+        counts = dict(self.counts)
+        counts["translations"] += sum(cache.hits for cache in self.granules.values())
+        return counts

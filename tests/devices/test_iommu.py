@@ -343,7 +343,9 @@ def test_a_device_behind_the_iommu_sees_what_translate_decides(rig):
     memory.behind_iommu(rig.iommu, 1)
     offset = VM - RAM
     assert memory.host(0x8000_1000, 4096, write=True) == offset + 0x1000
-    assert rig.iommu.granules_of(1) == {0x8000_0000 >> 21: (VM - 0x8000_0000 - RAM, True)}
+    cache = rig.iommu.granules_of(1)
+    granule = {0x8000_0000 >> 21: VM - 0x8000_0000 - RAM}
+    assert cache.readable == cache.writable == granule
     for address in (0x8000_0000, 0x8010_0000, 0x801F_F000):  # the same granule: cached
         assert memory.host(address, 0x1000, write=True) == offset + address - 0x8000_0000
     assert rig.iommu.statistics()["translations"] == 4
@@ -351,7 +353,7 @@ def test_a_device_behind_the_iommu_sees_what_translate_decides(rig):
     assert memory.host(0x801F_F000, 0x2000) == offset + 0x1F_F000
     # the 4 KiB leaf is no granule of its own
     assert memory.host(0x8020_0010, 16) == offset + 0x20_0010
-    assert set(rig.iommu.granules_of(1)) == {0x8000_0000 >> 21}
+    assert cache.readable == cache.writable == granule
     # the megapage becomes read-only and moves: still cached until invalidated
     level1 = (rig.r64(G_ROOT + 8 * 2) >> 10) * 4096
     moved = VM + 0x80_0000
@@ -359,12 +361,14 @@ def test_a_device_behind_the_iommu_sees_what_translate_decides(rig):
     rig.w64(level1, (moved >> 12) << 10 | leaf)
     assert memory.host(0x8000_2000, 8, write=True) == offset + 0x2000
     rig.command(I.OP_IOTINVAL | I.IOTINVAL_GVMA << 7 | 1 << 33 | 5 << 44)
-    assert rig.iommu.granules_of(1) == {}
+    assert cache.readable == cache.writable == {}
     assert rig.records() == []
     with pytest.raises(RingError, match="refused by the IOMMU"):
         memory.host(0x8000_2000, 8, write=True)
     assert rig.records() == [(I.CAUSE_WRITE_GUEST_PAGE, I.TTYP_WRITE, 1, 0x8000_2000, 0x8000_2000)]
     assert memory.host(0x8000_2000, 8) == moved - RAM + 0x2000  # reads: the new leaf
+    assert cache.readable == {0x8000_0000 >> 21: moved - 0x8000_0000 - RAM}
+    assert cache.writable == {}  # not writable: no fast path for writes
     with pytest.raises(RingError, match="refused by the IOMMU"):
         memory.host(0x8000_2000, 8, write=True)  # the cached read-only granule: no write
     assert len(rig.records()) == 2
