@@ -420,6 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
         "passthrough; trap, pv: emulated), "
         "one table with exits per request (default 1 run each)",
     )
+    virtio.add_argument(
+        "--rows",
+        metavar="LIST",
+        help="with --vm: the rows to run, from native,native-pv,hw-emulated,hw-pv,"
+        "hw-passthrough,trap-emulated,pv-emulated (default all; with --repeat they take turns)",
+    )
     overhead = bench_commands.add_parser(
         "overhead",
         help="what virtualization costs: cpu, priv, ram, disk, net natively and in each VM mode",
@@ -619,10 +625,12 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             dask=args.dask,
         )
     if args.bench == "virtio":
-        from rvh.bench.virtio import bench_virtio, bench_virtio_vm
+        from rvh.bench.virtio import bench_virtio, bench_virtio_vm, parse_rows
 
         if args.vm:
-            return bench_virtio_vm(repeat=args.repeat or 1)
+            return bench_virtio_vm(repeat=args.repeat or 1, rows=parse_rows(args.rows))
+        if args.rows is not None:
+            raise ConfigError("--rows: only with --vm")
         return bench_virtio(repeat=args.repeat or 3)
     if args.bench == "linux":
         from rvh.bench.linux import bench_linux, bench_linux_vm

@@ -387,8 +387,7 @@ class Machine:
         )
         self.bus.attach(C.IOMMU_BASE, C.IOMMU_SIZE, iommu)
         for position, device in enumerate(self.virtio):
-            device.memory.iommu = iommu
-            device.memory.device_id = C.VIRTIO_SLOTS - 1 - position
+            device.memory.behind_iommu(iommu, C.VIRTIO_SLOTS - 1 - position)
         self.iommu = iommu
 
     def _iommu_nodes(self, tree: DeviceTree) -> None:

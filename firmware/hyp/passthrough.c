@@ -6,10 +6,13 @@
  * goes through the IOMMU with the VM's G-stage table as its second stage (iommu.c), so the
  * addresses the VM programs are guest-physical and nothing outside the VM's RAM is reachable.
  *
- * Its interrupt: the machine PLIC source is claimed by the hypervisor, masked and completed, and
- * the VM's PLIC gets the device's line (its InterruptStatus != 0, read from the device); the
- * source is unmasked once the VM's driver has acknowledged the device, which the hypervisor
- * sees at the VM's next PLIC access (its claim, completion, pending read or enable).
+ * Its interrupt: the hypervisor claims the machine PLIC source and makes the VM's source
+ * pending, and completes the machine source only when the VM's driver completes its own.  So
+ * the VM's PLIC behaves as the machine's does for a level-triggered source (PLIC 1.0.0): the
+ * request is latched until claimed, nothing new is signalled while it is in service, and a line
+ * still high at the completion makes the source pending again (the machine PLIC re-pends it and
+ * the hypervisor passes it on).  What it costs the hypervisor: the claim, and the completion
+ * when the VM's completion exits; it never reads the device's registers.
  */
 #include "vio.h"
 #include "rvh/libc.h"
@@ -94,38 +97,37 @@ int pt_owns_irq(unsigned irq)
     return 0;
 }
 
-void pt_refresh(struct vm *vm)
+/* The VM completed its PLIC source irq (one it had claimed): end the machine source's service.
+ * A device line still high makes the machine source pending again, and pt_interrupt passes that
+ * on, as the completion of a level-triggered source does natively. */
+void pt_completed(struct vm *vm, unsigned irq)
 {
     for (unsigned i = 0; i < assigned_count; i++) {
         struct pt_dev *d = &assigned[i];
-        /* unmasked, the VM's source is low and a rise of the line is a machine interrupt: only
-         * a masked source needs the device read (one MMIO access less per PLIC exit) */
-        if (d->vm != vm || !d->masked)
+        if (d->vm != vm || VIRTIO_IRQ_BASE + d->vm_slot != irq || !d->in_service)
             continue;
-        int line = *device_reg(d, VIRTIO_MMIO_INTERRUPT_STATUS) != 0;
-        vplic_set_level(vm, VIRTIO_IRQ_BASE + d->vm_slot, line);
-        if (!line && d->masked) {
-            d->masked = 0;
-            plic_enable(VIRTIO_IRQ_BASE + d->machine_slot);
-        }
+        d->in_service = 0;
+        plic_complete(VIRTIO_IRQ_BASE + d->machine_slot);
     }
 }
 
-/* The machine PLIC gave the hypervisor an assigned device's interrupt (claimed and completed). */
+/* The machine PLIC gave the hypervisor an assigned device's interrupt (claimed, not completed:
+ * the source stays in service until the VM completes it). */
 void pt_interrupt(unsigned irq)
 {
     for (unsigned i = 0; i < assigned_count; i++) {
         struct pt_dev *d = &assigned[i];
         if (VIRTIO_IRQ_BASE + d->machine_slot != irq)
             continue;
-        plic_disable(irq);
-        d->masked = 1;                  /* (the VM's source is high only while masked) */
         if (d->vm->state != VM_RUNNING) {
-            /* its VM is gone: quiet the device for good (reset, source left masked) */
+            /* its VM is gone: quiet the device for good (reset, source masked) */
             *device_reg(d, VIRTIO_MMIO_STATUS) = 0;
+            plic_complete(irq);
+            plic_disable(irq);
             continue;
         }
+        d->in_service = 1;
         d->vm->stats[HYP_STAT_IO_IRQS]++;
-        pt_refresh(d->vm);
+        vplic_pulse(d->vm, VIRTIO_IRQ_BASE + d->vm_slot);
     }
 }

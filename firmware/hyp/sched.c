@@ -177,7 +177,13 @@ void sched_run(void)
                 else
                     arm_sched_timer(me, me->sched_deadline, guest);
             } else {
-                arm_sched_timer(me, ~0UL, guest);
+                /* a lone vCPU has no slice.  A host timer still armed for an earlier wait (the
+                 * guest's deadline then) is left armed: firing early costs one exit, and only
+                 * if it comes while the vCPU runs, whereas disarming costs an SBI call at
+                 * every wake-up and re-arming another at the next wait */
+                me->sched_deadline = ~0UL;
+                if (guest < me->timer_armed)
+                    arm_timer(me, guest);
             }
             if (next->ready_since) {
                 next->steal_ticks += now - next->ready_since;

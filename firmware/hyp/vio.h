@@ -161,12 +161,12 @@ void iommu_fault_interrupt(void);
 struct pt_dev {
     struct vm *vm;
     unsigned vm_slot, machine_slot;
-    int masked;                         /* its machine PLIC source, until the VM is done */
+    int in_service;                     /* its machine PLIC source claimed, until the VM completes */
 };
 int pt_assign(struct vm *vm, unsigned vm_slot, unsigned machine_slot);
 int pt_owns_irq(unsigned irq);          /* a machine interrupt of an assigned device: forwarded */
 void pt_interrupt(unsigned irq);
-void pt_refresh(struct vm *vm);         /* the VM's PLIC levels from its devices' lines */
+void pt_completed(struct vm *vm, unsigned irq);  /* the VM completed its PLIC source irq */
 struct vm *pt_vm_of_device(unsigned device_id);
 int pt_busy(void);                      /* a running VM has an assigned device */
 

@@ -5,8 +5,9 @@
  * threshold of a hart's S-mode context (2 * hart + 1) raises that vCPU's supervisor external
  * interrupt: VSEIP in hvip for an hw vCPU (8.2.4), SEIP of the virtual hart for a trap or pv
  * vCPU (trap.c injects it).  Sources are level-triggered (the virtio devices' InterruptStatus
- * != 0): a source is pending while its level is high and it is not claimed; a completion lets
- * it pend again.
+ * != 0), with the PLIC's gateway: a rise of the line while the source is not in service is a
+ * request, pending until claimed even if the line falls meanwhile; a completion with the line
+ * still high is a new one.  Edges (vplic_pulse: pv devices, assigned devices) latch the same way.
  */
 #include "vio.h"
 #include "rvh/libc.h"
@@ -17,7 +18,7 @@
 struct vplic {
     uint32_t priority[PLIC_SOURCES];
     uint32_t level[WORDS], claimed[WORDS];
-    uint32_t latched[WORDS];        /* edges (vplic_pulse) not yet claimed */
+    uint32_t latched[WORDS];        /* requests (rises, vplic_pulse edges) not yet claimed */
     uint32_t enable[CONTEXTS][WORDS];
     uint32_t threshold[CONTEXTS];
 };
@@ -88,10 +89,15 @@ void vplic_set_level(struct vm *vm, unsigned irq, int level)
     uint32_t bit = 1u << (irq % 32);
     if (irq == 0 || irq >= PLIC_SOURCES)
         return;
-    if (level)
+    if (level) {
+        /* a rise the gateway passes on: latched, so the line falling before the claim (the
+         * driver acknowledging the device first) leaves it pending, as on the machine PLIC */
+        if (!(p->level[irq / 32] & bit) && !(p->claimed[irq / 32] & bit))
+            p->latched[irq / 32] |= bit;
         p->level[irq / 32] |= bit;
-    else
+    } else {
         p->level[irq / 32] &= ~bit;
+    }
     update(vm);
 }
 
@@ -111,7 +117,6 @@ int vio_plic_access(struct vm *vm, unsigned long offset, int is_store, int width
     unsigned contexts = 2 * vm->nvcpus;
     uint32_t v = (uint32_t)*value;
     vm->stats[HYP_STAT_PLIC_MMIO]++;
-    pt_refresh(vm);                 /* assigned devices: their lines as they are now */
     if (!is_store)
         *value = 0;
     if (width != 4 || offset & 3)
@@ -150,9 +155,11 @@ int vio_plic_access(struct vm *vm, unsigned long offset, int is_store, int width
         } else if (reg == PLIC_CLAIM_COMPLETE) {
             if (is_store) {
                 /* completion of a source not enabled for this context is ignored (PLIC 1.0.0) */
-                if (v && v < PLIC_SOURCES && (p->enable[c][v / 32] >> (v % 32) & 1))
+                if (v && v < PLIC_SOURCES && (p->enable[c][v / 32] >> (v % 32) & 1) &&
+                    (p->claimed[v / 32] >> (v % 32) & 1)) {
                     p->claimed[v / 32] &= ~(1u << (v % 32));
-                pt_refresh(vm);     /* done with an assigned device's interrupt: unmask it */
+                    pt_completed(vm, v);    /* an assigned device's: end the machine's service */
+                }
             } else {
                 unsigned irq = best_source(p, c, 0);
                 if (irq) {

@@ -10,7 +10,9 @@ VM running the guests' pv builds) and prints one table: MB/s, frames/s, and the 
 request (descriptor chains the machine devices served, or requests of its pv devices), then
 what those exits were.  The pv I/O rows run guests/virtio/pvblkbench and pvnetbench, the same
 workloads through the platform I/O extension (natively on the built-in SBI's, as a VM on the
-hypervisor's).
+hypervisor's).  ``--rows`` picks rows (``native,hw-passthrough``); with ``--repeat N`` the rows
+take turns run by run, so that a machine shared with other jobs slows them alike, and a last
+table gives each row's medians as a percentage of native's.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING
 from rvh.bench.mips import guests_dir
 from rvh.bench.phases import bench_phases
 from rvh.config import MachineConfig
+from rvh.errors import ConfigError
 
 if TYPE_CHECKING:
     from rvh.machine import Machine
@@ -34,17 +37,34 @@ BLK_BYTES = 4 * (32 << 20)  # per phase: PASSES x REGION_BYTES in blkbench.c
 NET_FRAMES = {"net-64": 300_000, "net-1500": 150_000}  # FRAMES_64, FRAMES_1500 in netbench.c
 
 
-# (label, --guest suboptions or None for native, the guests' build directory, whether the
-# disks and NICs are the platform I/O extension's (io=pv, the pv I/O guests) or virtio's)
+# (--rows name, label, --guest suboptions or None for native, the guests' build directory,
+# whether the disks and NICs are the platform I/O extension's (io=pv, the pv I/O guests) or
+# virtio's)
 VM_CONFIGS = (
-    ("native", None, "virtio", False),
-    ("native, pv I/O", None, "virtio", True),
-    ("hw, emulated", "virt=hw,io=emulated", "virtio", False),
-    ("hw, pv I/O", "virt=hw,io=pv", "virtio", True),
-    ("hw, passthrough", "virt=hw,io=passthrough", "virtio", False),
-    ("trap, emulated", "virt=trap,io=emulated", "virtio", False),
-    ("pv, emulated", "virt=pv,io=emulated", "virtio-pv", False),
+    ("native", "native", None, "virtio", False),
+    ("native-pv", "native, pv I/O", None, "virtio", True),
+    ("hw-emulated", "hw, emulated", "virt=hw,io=emulated", "virtio", False),
+    ("hw-pv", "hw, pv I/O", "virt=hw,io=pv", "virtio", True),
+    ("hw-passthrough", "hw, passthrough", "virt=hw,io=passthrough", "virtio", False),
+    ("trap-emulated", "trap, emulated", "virt=trap,io=emulated", "virtio", False),
+    ("pv-emulated", "pv, emulated", "virt=pv,io=emulated", "virtio-pv", False),
 )
+ROW_NAMES = tuple(config[0] for config in VM_CONFIGS)
+
+
+def parse_rows(text: str | None) -> list[str]:
+    """``--rows``: names from ROW_NAMES, comma-separated, in the table's order (None: all)."""
+    if text is None:
+        return list(ROW_NAMES)
+    rows = [name.strip() for name in text.split(",") if name.strip()]
+    for name in rows:
+        if name not in ROW_NAMES:
+            raise ConfigError(f"--rows: {name}: use {', '.join(ROW_NAMES)}")
+    if not rows:
+        raise ConfigError(f"--rows: give at least one of {', '.join(ROW_NAMES)}")
+    return [name for name in ROW_NAMES if name in rows]
+
+
 # what a VM's exits were, per request: (column, the stats counters it adds up)
 EXIT_KINDS = (
     ("virtio", ("virtio_mmio",)),
@@ -84,23 +104,27 @@ def _per_request(counts: Counts, names: tuple[str, ...] = ("exits",)) -> str:
     return f"{exits / chains:.2f}" if chains else "-"
 
 
-def bench_virtio_vm(repeat: int = 1) -> int:
-    """Native and each mode x path in one table (``rvh bench virtio --vm``)."""
+def bench_virtio_vm(repeat: int = 1, rows: list[str] | None = None) -> int:
+    """Native and each mode x path in one table (``rvh bench virtio --vm``); ``rows``: the
+    names of ROW_NAMES to run (default all)."""
     from rvh.bench.phases import run_phases
 
     build = guests_dir()
     mkimage = build.parent / "virtio" / "mkimage.py"
-    rows = []
+    configs = [config for config in VM_CONFIGS if rows is None or config[0] in rows]
+    rates: dict[str, dict[str, list[float]]] = {config[0]: {} for config in configs}
+    counts: dict[str, tuple[Counts, Counts]] = {config[0]: ([], []) for config in configs}
     with tempfile.TemporaryDirectory(prefix="rvh-bench-") as tmp:
         image = Path(tmp) / "bench.img"
-        for label, vm, guests, pv in VM_CONFIGS:
-            interface = ",if=pv" if pv else ""
-            blk_guest, net_guest = ("pvblkbench", "pvnetbench") if pv else ("blkbench", "netbench")
-            rates: dict[str, list[float]] = {}
-            blk_counts: Counts = []
-            net_counts: Counts = []
-
-            for _ in range(repeat):
+        # run by run, every row takes its turn: a busy spell of the host hits all rows alike
+        for _ in range(repeat):
+            for name, _label, vm, guests, pv in configs:
+                interface = ",if=pv" if pv else ""
+                blk_guest, net_guest = (
+                    ("pvblkbench", "pvnetbench") if pv else ("blkbench", "netbench")
+                )
+                row_rates = rates[name]
+                blk_counts, net_counts = counts[name]
                 subprocess.run(
                     [sys.executable, str(mkimage), str(image), "--size", "32M", "--id", "2"],
                     check=True,
@@ -114,7 +138,7 @@ def bench_virtio_vm(repeat: int = 1) -> int:
                     finished=partial(_record, blk_counts, vm is not None),
                 ):  # fmt: skip
                     if phase.name in BLK_PHASES:
-                        rates.setdefault(phase.name, []).append(BLK_BYTES / phase.seconds / 1e6)
+                        row_rates.setdefault(phase.name, []).append(BLK_BYTES / phase.seconds / 1e6)
                 macs = ("52:54:00:12:34:01", "52:54:00:12:34:02")
                 config = MachineConfig(
                     netdevs=[] if vm else [f"hub,id=h0,mac={mac}{interface}" for mac in macs]
@@ -125,34 +149,50 @@ def bench_virtio_vm(repeat: int = 1) -> int:
                     finished=partial(_record, net_counts, vm is not None),
                 ):  # fmt: skip
                     if phase.name in NET_FRAMES:
-                        rates.setdefault(phase.name, []).append(
+                        row_rates.setdefault(phase.name, []).append(
                             NET_FRAMES[phase.name] / phase.seconds
                         )
-            median = {name: statistics.median(values) for name, values in rates.items()}
-            per_request = [
-                _per_request(counts) if vm is not None else "-"
-                for counts in (blk_counts, net_counts)
-            ]
-            kinds = [
-                [_per_request(counts, names) for _, names in EXIT_KINDS]
-                for counts in (blk_counts, net_counts)
-            ]
-            rows.append((label, median, per_request, kinds if vm is not None else None))
+    table = []
+    for name, label, vm, _, _ in configs:
+        median = {phase: statistics.median(values) for phase, values in rates[name].items()}
+        per_request = [
+            _per_request(row_counts) if vm is not None else "-" for row_counts in counts[name]
+        ]
+        kinds = [
+            [_per_request(row_counts, names) for _, names in EXIT_KINDS]
+            for row_counts in counts[name]
+        ]
+        table.append((name, label, median, per_request, kinds if vm is not None else None))
+    phases = (*BLK_PHASES, *NET_FRAMES)
     print(f"rvh bench virtio --vm: {repeat} run(s) each, medians (wall time)")
-    header = "  ".join(f"{name:>10}" for name in (*BLK_PHASES, *NET_FRAMES))
+    header = "  ".join(f"{phase:>10}" for phase in phases)
     print(f"  {'':<16}{header}  {'exits/request':>17}")
     units = [f"{'MB/s':>10}" for _ in BLK_PHASES] + [f"{'frames/s':>10}" for _ in NET_FRAMES]
     print(f"  {'':<16}" + "  ".join(units) + f"  {'blk':>8} {'net':>8}")
-    for label, median, per_request, _ in rows:
-        cells = [f"{median.get(name, 0):10.1f}" for name in BLK_PHASES]
-        cells += [f"{median.get(name, 0):10,.0f}" for name in NET_FRAMES]
+    for _, label, median, per_request, _ in table:
+        cells = [f"{median.get(phase, 0):10.1f}" for phase in BLK_PHASES]
+        cells += [f"{median.get(phase, 0):10,.0f}" for phase in NET_FRAMES]
         print(f"  {label:<16}" + "  ".join(cells) + f"  {per_request[0]:>8} {per_request[1]:>8}")
-    print("exits per request, by kind (blk / net)")
-    print(f"  {'':<16}" + "  ".join(f"{name:>13}" for name, _ in EXIT_KINDS))
-    for label, _, _, by_kind in rows:
-        if by_kind is not None:
-            cells = [f"{blk:>6}/{net:<6}" for blk, net in zip(*by_kind, strict=True)]
-            print(f"  {label:<16}" + "  ".join(cells))
+    if any(by_kind is not None for *_, by_kind in table):
+        print("exits per request, by kind (blk / net)")
+        print(f"  {'':<16}" + "  ".join(f"{kind:>13}" for kind, _ in EXIT_KINDS))
+        for _, label, _, _, by_kind in table:
+            if by_kind is not None:
+                cells = [f"{blk:>6}/{net:<6}" for blk, net in zip(*by_kind, strict=True)]
+                print(f"  {label:<16}" + "  ".join(cells))
+    native = next((median for name, _, median, _, _ in table if name == "native"), None)
+    if native is not None and len(table) > 1:
+        print("per cent of native (the medians above)")
+        print(f"  {'':<16}{header}")
+        for name, label, median, _, _ in table:
+            if name != "native":
+                cells = [
+                    f"{100 * median.get(phase, 0) / native[phase]:9.0f}%"
+                    if native.get(phase)
+                    else f"{'-':>10}"
+                    for phase in phases
+                ]
+                print(f"  {label:<16}" + "  ".join(cells))
     return 0
 
 

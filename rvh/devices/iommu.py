@@ -104,6 +104,26 @@ DTF_SUPPRESSES = {1, 4, 5, 6, 7, 12, 13, 15, 20, 21, 23, 261, 262, 263, 264, 265
 # Sv39x4 PTE bits (privileged spec 4.3.1, 8.5)
 PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_A, PTE_D = 1, 2, 4, 8, 16, 64, 128
 PAGE = 4096
+# The devices' fast path (GuestMemory.host) looks translations up per 2 MiB granule of the
+# device's address space: one dict lookup per buffer when the G-stage maps RAM with megapages
+GRANULE_SHIFT = 21
+
+
+class GranuleCache:
+    """One device's granule cache (see :meth:`Iommu.granules_of`): 2 MiB granule of the device's
+    address space -> host offset minus device address, one dict for reads and one for writes,
+    and the translations served from it."""
+
+    __slots__ = ("readable", "writable", "hits")
+
+    def __init__(self) -> None:
+        self.readable: dict[int, int] = {}
+        self.writable: dict[int, int] = {}
+        self.hits = 0
+
+    def clear(self) -> None:
+        self.readable.clear()
+        self.writable.clear()
 
 
 class IommuFault(Exception):
@@ -163,6 +183,10 @@ class Iommu:
         # per device, the last leaf it used when all of it is RAM: (gpa base, gpa end, spa base,
         # writable); dropped by every invalidation command and ddtp write (the hot path of DMA)
         self.windows: dict[int, tuple[int, int, int, bool]] = {}
+        # per device, the 2 MiB granules a successful translation found wholly inside one leaf
+        # (or Bare) and inside RAM.  Only what the cached contexts and leaves decide, so every
+        # invalidation command and ddtp write empties them (in place: GuestMemory holds them)
+        self.granules: dict[int, GranuleCache] = {}
         self.counts = {"translations": 0, "faults": 0, "commands": 0, "faults_dropped": 0}
 
     # ---- the VM file --------------------------------------------------------------------
@@ -180,7 +204,7 @@ class Iommu:
             ],
             "iotlb": [[*key, *value] for key, value in self.iotlb.items()],
             "windows": [[device, *window] for device, window in self.windows.items()],
-            "counts": dict(self.counts),
+            "counts": self.statistics(),
         }
 
     def restore_state(self, saved: dict) -> None:
@@ -202,6 +226,9 @@ class Iommu:
             for device, start, end, base, writable in saved["windows"]
         }
         self.counts = {str(k): int(v) for k, v in saved["counts"].items()}
+        self._forget_granules()
+        for cache in self.granules.values():
+            cache.hits = 0  # counted in the restored counts
         self._update_interrupts()
 
     # ---- registers ---------------------------------------------------------------------
@@ -240,6 +267,7 @@ class Iommu:
             value = (self._register(offset, 8) & ~0xFFFF_FFFF) | value
         if offset == DDTP:
             self.windows.clear()
+            self._forget_granules()
             mode = value & 0xF
             if mode > MODE_3LVL:  # WARL: an unsupported mode leaves the register as it was
                 return
@@ -337,6 +365,7 @@ class Iommu:
     def _execute(self, low: int, high: int) -> bool:
         opcode, func3 = low & 0x7F, (low >> 7) & 7
         self.windows.clear()
+        self._forget_granules()
         if opcode == OP_IODIR:
             if func3 not in (IODIR_INVAL_DDT, IODIR_INVAL_PDT):
                 return False
@@ -460,11 +489,15 @@ class Iommu:
         if mode == MODE_OFF:
             raise self._fault(CAUSE_ALL_DISALLOWED, device_id, ttyp, address)
         if mode == MODE_BARE:
-            return self._check_memory(device_id, ttyp, address, length, write, False, address)
+            spa = self._check_memory(device_id, ttyp, address, length, write, False, address)
+            self._remember_granule(device_id, address, address, 1 << GRANULE_SHIFT, True)
+            return spa
         context = self.device_context(device_id, ttyp, address)
         dtf = bool(context.tc & TC_DTF)
         if context.g_mode == IOHGATP_BARE:
-            return self._check_memory(device_id, ttyp, address, length, write, dtf, address)
+            spa = self._check_memory(device_id, ttyp, address, length, write, dtf, address)
+            self._remember_granule(device_id, address, address, 1 << GRANULE_SHIFT, True)
+            return spa
         # every leaf the range touches, and they must be contiguous in system-physical memory
         # (the devices address RAM as one range); a megapage covers 2 MiB in one lookup
         spa = -1
@@ -476,19 +509,51 @@ class Iommu:
             here = leaf_spa + (position - leaf_gpa)
             if spa < 0:
                 spa = here
-                self._remember(device_id, leaf_spa, leaf_gpa, leaf_size)
+                self._remember(device_id, position, leaf_spa, leaf_gpa, leaf_size)
             elif here != spa + (position - address):
                 cause = CAUSE_WRITE_ACCESS if write else CAUSE_READ_ACCESS
                 raise self._fault(cause, device_id, ttyp, position, dtf=dtf)
             position = leaf_gpa + leaf_size
         return self._check_memory(device_id, ttyp, spa, length, write, dtf, address)
 
-    def _remember(self, device_id: int, leaf_spa: int, leaf_gpa: int, leaf_size: int) -> None:
+    def _remember(
+        self, device_id: int, gpa: int, leaf_spa: int, leaf_gpa: int, leaf_size: int
+    ) -> None:
         ram = self.bus.ram_base
         if ram <= leaf_spa and leaf_spa + leaf_size <= ram + self.bus.ram_size:
             pte = self.iotlb_pte(device_id, leaf_gpa)
             writable = pte & (PTE_W | PTE_D) == PTE_W | PTE_D
             self.windows[device_id] = (leaf_gpa, leaf_gpa + leaf_size, leaf_spa, writable)
+            self._remember_granule(device_id, gpa, leaf_spa + (gpa - leaf_gpa), leaf_size, writable)
+
+    def granules_of(self, device_id: int) -> GranuleCache:
+        """The granule cache of one device, which its GuestMemory consults before calling
+        :meth:`translate` (the same object for the IOMMU's life)."""
+        cache = self.granules.get(device_id)
+        if cache is None:
+            cache = self.granules[device_id] = GranuleCache()
+        return cache
+
+    def _remember_granule(
+        self, device_id: int, gpa: int, spa: int, size: int, writable: bool
+    ) -> None:
+        """A leaf of ``size`` bytes maps ``gpa`` to ``spa`` (readable, and ``writable``): note
+        the granule of ``gpa`` if the leaf covers it and it is all RAM."""
+        granule = 1 << GRANULE_SHIFT
+        if size < granule:
+            return  # a 4 KiB leaf: the window above serves it
+        start = gpa & ~(granule - 1)
+        spa_start = spa + (start - gpa)
+        ram = self.bus.ram_base
+        if ram <= spa_start and spa_start + granule <= ram + self.bus.ram_size:
+            cache = self.granules_of(device_id)
+            cache.readable[gpa >> GRANULE_SHIFT] = spa_start - start - ram
+            if writable:
+                cache.writable[gpa >> GRANULE_SHIFT] = spa_start - start - ram
+
+    def _forget_granules(self) -> None:
+        for cache in self.granules.values():
+            cache.clear()
 
     def iotlb_pte(self, device_id: int, gpa: int) -> int:
         context = self.contexts[device_id]
@@ -566,4 +631,6 @@ class Iommu:
         return leaf_spa, gpa & ~(size - 1), size
 
     def statistics(self) -> dict[str, int]:
-        return dict(self.counts)
+        counts = dict(self.counts)
+        counts["translations"] += sum(cache.hits for cache in self.granules.values())
+        return counts

@@ -326,3 +326,68 @@ def test_iotinval_of_an_address_in_a_megapage_drops_the_megapage(rig):
     rig.command(I.OP_IOTINVAL | I.IOTINVAL_GVMA << 7 | 1 << 33 | 5 << 44 | 1 << 10,
                 (0x8010_0000 >> 12) << 10)  # fmt: skip
     assert rig.iommu.translate(1, 0x8000_1000, 64, write=False) == moved + 0x1000
+
+
+def test_a_device_behind_the_iommu_sees_what_translate_decides(rig):
+    """GuestMemory's granule cache (one dict lookup per buffer once the IOMMU translated its
+    2 MiB granule) gives the same answers as the IOMMU: the translated offset, a fault for a
+    write to a leaf the G-stage does not let it write, the 4 KiB leaf's window, and, after an
+    IOTINVAL.GVMA, the new mapping."""
+    from rvh.devices.virtio.queue import GuestMemory, RingError
+
+    rig.context(DDT_ROOT + 32 * 1, iohgatp=rig.g_stage(gscid=5))
+    rig.ddtp(I.MODE_1LVL)
+    rig.command_queue()
+    rig.fault_queue()
+    memory = GuestMemory(rig.bus)
+    memory.behind_iommu(rig.iommu, 1)
+    offset = VM - RAM
+    assert memory.host(0x8000_1000, 4096, write=True) == offset + 0x1000
+    cache = rig.iommu.granules_of(1)
+    granule = {0x8000_0000 >> 21: VM - 0x8000_0000 - RAM}
+    assert cache.readable == cache.writable == granule
+    for address in (0x8000_0000, 0x8010_0000, 0x801F_F000):  # the same granule: cached
+        assert memory.host(address, 0x1000, write=True) == offset + address - 0x8000_0000
+    assert rig.iommu.statistics()["translations"] == 4
+    # across the granule's end: the IOMMU walks both leaves (contiguous here)
+    assert memory.host(0x801F_F000, 0x2000) == offset + 0x1F_F000
+    # the 4 KiB leaf is no granule of its own
+    assert memory.host(0x8020_0010, 16) == offset + 0x20_0010
+    assert cache.readable == cache.writable == granule
+    # the megapage becomes read-only and moves: still cached until invalidated
+    level1 = (rig.r64(G_ROOT + 8 * 2) >> 10) * 4096
+    moved = VM + 0x80_0000
+    leaf = I.PTE_V | I.PTE_R | I.PTE_U | I.PTE_A | I.PTE_D
+    rig.w64(level1, (moved >> 12) << 10 | leaf)
+    assert memory.host(0x8000_2000, 8, write=True) == offset + 0x2000
+    rig.command(I.OP_IOTINVAL | I.IOTINVAL_GVMA << 7 | 1 << 33 | 5 << 44)
+    assert cache.readable == cache.writable == {}
+    assert rig.records() == []
+    with pytest.raises(RingError, match="refused by the IOMMU"):
+        memory.host(0x8000_2000, 8, write=True)
+    assert rig.records() == [(I.CAUSE_WRITE_GUEST_PAGE, I.TTYP_WRITE, 1, 0x8000_2000, 0x8000_2000)]
+    assert memory.host(0x8000_2000, 8) == moved - RAM + 0x2000  # reads: the new leaf
+    assert cache.readable == {0x8000_0000 >> 21: moved - 0x8000_0000 - RAM}
+    assert cache.writable == {}  # not writable: no fast path for writes
+    with pytest.raises(RingError, match="refused by the IOMMU"):
+        memory.host(0x8000_2000, 8, write=True)  # the cached read-only granule: no write
+    assert len(rig.records()) == 2
+
+
+def test_a_bare_context_translates_to_ram_only_cached_or_not(rig):
+    from rvh.devices.virtio.queue import GuestMemory, RingError
+
+    rig.context(DDT_ROOT + 32 * 2, tc=I.TC_V)  # iohgatp Bare: device addresses are physical
+    rig.ddtp(I.MODE_1LVL)
+    memory = GuestMemory(rig.bus)
+    memory.behind_iommu(rig.iommu, 2)
+    assert memory.host(RAM + 0x1234, 64, write=True) == 0x1234
+    assert memory.host(RAM + 0x1F_0000, 64, write=True) == 0x1F_0000  # cached granule
+    end = RAM + (16 << 20)
+    with pytest.raises(RingError):
+        memory.host(end - 8, 16, write=True)  # past the end of RAM, cached granule or not
+    with pytest.raises(RingError):
+        memory.host(end, 8)
+    rig.reg(I.DDTP, I.MODE_OFF)  # a ddtp write empties the cache: Off refuses everything
+    with pytest.raises(RingError):
+        memory.host(RAM + 0x1234, 64)
