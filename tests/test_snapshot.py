@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import GUESTS, ROOT, require_guest
+from support import GUESTS, RAM_BASE, ROOT, assemble, require_guest
 
 from rvh.config import MachineConfig
 from rvh.cpu import layout as L
@@ -228,3 +228,36 @@ def test_state_of_another_layout_is_refused(tmp_path, vm_file, monkeypatch):
 
     monkeypatch.setitem(snapshot.LAYOUT, "state", L.STATE_SIZE + 1)
     expect_refused(vm_file, "with another hart state layout")
+
+
+def test_a_save_point_where_a_load_evicted_the_code_pages_tlb_entry_changes_no_count():
+    # the kernel keeps a copy of the fetch page's TLB entry; a load whose page shares that
+    # entry's set (here the code's page 0x80000 and the data's 0x80100: index 0 ^ 256)
+    # evicts it.  A save point splits the kernel call there: the restored run's counts must
+    # be the uninterrupted run's, so the copy goes when the TLB entry goes
+    code = assemble(
+        """
+        li t0, 0x80100000
+        li t1, 300
+    loop:
+        lbu t2, 0(t0)
+        addi t1, t1, -1
+        bnez t1, loop
+        wfi
+        """
+    )
+
+    def run(budgets: list[int]) -> tuple[int, int, int]:
+        machine = Machine(MachineConfig(memory=SMALL), output=lambda _: None)
+        machine.machine[L.M_MTIMECMP] = -1  # no timer interrupt
+        machine.bus.write_bytes(RAM_BASE, code)
+        hart = machine.harts[0]
+        hart.reset(RAM_BASE)
+        for budget in budgets:
+            hart.run(budget)
+        return hart.steps, hart.pc, int(hart.state[L.TLB_MISSES])
+
+    whole = run([500])
+    assert whole[0] == 500 and RAM_BASE < whole[1] < RAM_BASE + 0x40  # still in the loop
+    for split_at in (7, 20, 101, 250):
+        assert run([split_at, 500 - split_at]) == whole

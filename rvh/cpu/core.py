@@ -551,6 +551,13 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 fetch_page = np.int64(-1)
                 state[WFI] = 0
             limit = min(budget, n + next_deadline(state, machine, now))
+        if fetch_page != -1:
+            # the fetch page is a copy of its TLB entry, and a fill since (a load's page in the
+            # same set) may have evicted it: drop the copy as the TLB dropped the entry, so the
+            # next fetch misses as it would after a kernel call boundary (a save point)
+            fetch_entry = ((fetch_page >> 12) & TLB_SET_MASK) ^ TLB_EXEC_FLIP
+            if tlb[tlb_slot(state[FETCH_CTX], fetch_entry) + TLB_TAG_EXEC] != fetch_page:
+                fetch_page = np.int64(-1)
         if trace is None:
             if jit is not None:
                 pc, n = run_blocks(
