@@ -801,15 +801,17 @@ def describe(vm: VmFile) -> list[str]:
     if devices["sbi"] is not None:
         lines.append(f"sbi:         {devices['sbi']['calls']:,} calls")
     disks = {disk["device"]: disk for disk in vm.one("DISK").record["drives"]}
+
+    def disk_text(device: str) -> str:
+        disk = disks.get(device)
+        if disk is None:
+            return ""
+        size, sha = format_size(disk["size"]), disk["sha256"][:16]
+        return f", disk {disk['path']} ({size}, sha256 {sha}...)"
+
     for device in devices["virtio"]:
         text = f"status {device['status']:#x}, {len(device['queues'])} queues"
-        disk = disks.get(device["name"])
-        if disk is not None:
-            text += (
-                f", disk {disk['path']} ({format_size(disk['size'])}, "
-                f"sha256 {disk['sha256'][:16]}...)"
-            )
-        lines.append(f"{device['name']}:".ljust(13) + text)
+        lines.append(f"{device['name']}:".ljust(13) + text + disk_text(device["name"]))
     for device in devices.get("pvio", []):
         attached = sum(ring is not None for ring in device["rings"])
         own = device["device"]
@@ -821,13 +823,7 @@ def describe(vm: VmFile) -> list[str]:
                 f", {_count(len(own['buffers']), 'receive buffer')} offered, "
                 f"{_count(len(own['backlog']), 'frame')} waiting"
             )
-        disk = disks.get(device["name"])
-        if disk is not None:
-            text += (
-                f", disk {disk['path']} ({format_size(disk['size'])}, "
-                f"sha256 {disk['sha256'][:16]}...)"
-            )
-        lines.append(f"{device['name']}:".ljust(13) + text)
+        lines.append(f"{device['name']}:".ljust(13) + text + disk_text(device["name"]))
     iommu = devices.get("iommu")
     if iommu is not None:
         registers = iommu["registers"]

@@ -23,10 +23,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rvh.bench.mips import guests_dir
 from rvh.config import MachineConfig
 from rvh.errors import RvhError
+
+if TYPE_CHECKING:
+    from rvh.machine import Machine
 
 INIT_MARKER = b"RVH-LINUX-INIT"
 BOOTARGS = "console=ttyS0"
@@ -54,37 +58,45 @@ def linux_files() -> tuple[Path, Path]:
     return image, initrd
 
 
+class InitWatch:
+    """The console sink of a timed boot: notes (instructions, seconds since ``start``) when
+    /init's marker first appears, keeping only a marker's length of output between writes."""
+
+    def __init__(self) -> None:
+        self.machine: Machine | None = None
+        self.start = 0.0
+        self.at_init: tuple[int, float] | None = None
+        self._seen = bytearray()
+
+    def __call__(self, data: bytes) -> None:
+        if self.at_init is not None or self.machine is None:
+            return
+        self._seen.extend(data)
+        if INIT_MARKER in self._seen:
+            self.at_init = (self.machine.instructions, time.perf_counter() - self.start)
+        else:
+            del self._seen[: -len(INIT_MARKER)]
+
+
 def boot_rvh(harts: int, firmware: str | None) -> RvhBoot:
     from rvh.boot import BuiltinSbiBoot, FirmwareBoot
     from rvh.cpu import layout as L
     from rvh.machine import Machine
 
     image, initrd = linux_files()
-    seen = bytearray()
-    at_init: list[tuple[int, float]] = []
-    machine: Machine
-
-    def output(data: bytes) -> None:
-        if not at_init:
-            seen.extend(data)
-            if INIT_MARKER in seen:
-                at_init.append((machine.instructions, time.perf_counter() - start))
-            else:
-                del seen[: -len(INIT_MARKER)]
-
+    watch = InitWatch()
     config = MachineConfig(harts=harts, max_instructions=MAX_INSTRUCTIONS, bootargs=BOOTARGS)
-    machine = Machine(config, output=output)
+    machine = watch.machine = Machine(config, output=watch)
     if firmware is None:
         machine.boot(BuiltinSbiBoot(str(image), str(initrd)))
     else:
         machine.boot(FirmwareBoot(firmware, str(image), str(initrd)))
-    start = time.perf_counter()
+    watch.start = time.perf_counter()
     result = machine.run_sync()
-    if not at_init:
+    if watch.at_init is None:
         raise RvhError(f"rvh bench linux: /init never ran on rvh ({result.reason})")
     return RvhBoot(
-        at_init[0][0],
-        at_init[0][1],
+        *watch.at_init,
         result.instructions,
         result.seconds,
         result.status,
@@ -109,27 +121,16 @@ def boot_vm(virt: str) -> VmBoot:
 
     image, initrd = linux_files()
     specs = [GuestSpec.parse(f"{image},initrd={initrd},mem=256M,virt={virt},append={BOOTARGS}")]
-    seen = bytearray()
-    at_init: list[tuple[int, float]] = []
-    machine: Machine
-
-    def output(data: bytes) -> None:
-        if not at_init:
-            seen.extend(data)
-            if INIT_MARKER in seen:
-                at_init.append((machine.instructions, time.perf_counter() - start))
-            else:
-                del seen[: -len(INIT_MARKER)]
-
+    watch = InitWatch()
     config = MachineConfig(memory=host_memory_needed(specs), max_instructions=MAX_INSTRUCTIONS)
-    machine = Machine(config, output=output)
+    machine = watch.machine = Machine(config, output=watch)
     machine.boot(HypervisorBoot(specs))
-    start = time.perf_counter()
+    watch.start = time.perf_counter()
     result = machine.run_sync()
-    if not at_init:
+    if watch.at_init is None:
         raise RvhError(f"rvh bench linux: /init never ran in the {virt} VM ({result.reason})")
     (stats,) = read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE))
-    boot = RvhBoot(at_init[0][0], at_init[0][1], result.instructions, result.seconds, result.status)
+    boot = RvhBoot(*watch.at_init, result.instructions, result.seconds, result.status)
     return VmBoot(
         boot,
         machine.retired_by_level()["HS"],
