@@ -544,6 +544,23 @@ LINUX = GUESTS / "linux"
 RTC_BASE_NS = 1_740_830_400 * 10**9  # 2025-03-01 12:00:00 UTC on the machine's RTC
 
 
+def assert_linux_vm_ran(output: str) -> list[str]:
+    """What a Linux VM with a disk and a NIC prints in every mode; returns its stripped lines."""
+    lines = [line.strip() for line in output.splitlines()]
+    version = (LINUX / "kernel-version").read_text().strip()
+    assert f"RVH-LINUX-INIT: init running, kernel {version}" in lines, output[-3000:]
+    assert "RVH-LINUX-POWEROFF" in lines
+    # the kernel found both devices and read the disk's size and partition table through them
+    assert "virtio devices: 2" in lines
+    assert "[vda] 16384 512-byte logical blocks (8.39 MB/8.00 MiB)" in output
+    # the VM's harts have F and D (busybox awk computes in doubles), the tree says so, and its
+    # clock is the machine's
+    assert "awk: 4987.385095 3.3333e-11" in lines
+    assert any(line.startswith("isa") and "rv64imafdc" in line for line in lines)
+    assert "date: 2025-03-01 12:00:" in output
+    return lines
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("io", ["emulated", "passthrough"])
 def test_linux_boots_as_an_hw_vm_with_its_disk_and_nic(tmp_path, io):
@@ -560,17 +577,7 @@ def test_linux_boots_as_an_hw_vm_with_its_disk_and_nic(tmp_path, io):
         max_instructions=4_000_000_000,
     )
     assert result.status == 0, output[-3000:]
-    lines = [line.strip() for line in output.splitlines()]
-    version = (LINUX / "kernel-version").read_text().strip()
-    assert f"RVH-LINUX-INIT: init running, kernel {version}" in lines, output[-3000:]
-    assert "RVH-LINUX-POWEROFF" in lines
-    # the kernel found both devices and read the disk's size and partition table through them
-    assert "virtio devices: 2" in lines
-    assert "[vda] 16384 512-byte logical blocks (8.39 MB/8.00 MiB)" in output
-    # the VM's harts have F and D (busybox awk computes in doubles), its clock is the machine's
-    assert "awk: 4987.385095 3.3333e-11" in lines
-    assert any(line.startswith("isa") and "rv64imafdc" in line for line in lines)
-    assert "date: 2025-03-01 12:00:" in output
+    assert_linux_vm_ran(output)
     counters = stats[0].counters
     assert machine.statistics()["virtio"]["virtio-blk0"]["reads"] >= 1
     if io == "emulated":
@@ -593,17 +600,8 @@ def test_linux_boots_as_a_trap_vm_with_its_disk_and_nic(tmp_path):
         max_instructions=6_000_000_000,
     )
     assert result.status == 0, output[-3000:]
-    lines = [line.strip() for line in output.splitlines()]
-    version = (LINUX / "kernel-version").read_text().strip()
-    assert f"RVH-LINUX-INIT: init running, kernel {version}" in lines, output[-3000:]
-    assert "RVH-LINUX-POWEROFF" in lines
-    assert "virtio devices: 2" in lines
-    assert "[vda] 16384 512-byte logical blocks (8.39 MB/8.00 MiB)" in output
-    # user code computes in doubles, on the hart's own F and D; the tree says so
-    assert "awk: 4987.385095 3.3333e-11" in lines
+    lines = assert_linux_vm_ran(output)
     assert "awk division: 1.166667 0.30000000000000004" in lines
-    assert any(line.startswith("isa") and "rv64imafdc" in line for line in lines)
-    assert "date: 2025-03-01 12:00:" in output
     assert "signal 4" not in output and "Oops" not in output
     counters = stats[0].counters
     assert stats[0].mode == "trap"
