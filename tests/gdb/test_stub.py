@@ -472,12 +472,12 @@ target:
 
 
 def test_a_watchpoint_in_a_vm_stops_in_that_vm_only(tmp_path: Path) -> None:
-    """One address, two memories: the hypervisor's ``hyp_stack_top`` (which its boot code
+    """One address, two memories: the hypervisor's ``hyp_nharts`` (which its boot code
     sets, after clearing its bss) is a word of the VM's bss too, which the VM's start-up code
     clears later."""
     hello = require_guest(GUESTS / "smode" / "hello.elf")
     hyp = ROOT / "firmware" / "build" / "hyp" / "hyp.elf"
-    word = _symbol(hyp, "hyp_stack_top")
+    word = _symbol(hyp, "hyp_nharts")
     assert _symbol(hello, "__bss_start") <= word < _symbol(hello, "__bss_end")
     outputs = []
     for select in ("monitor vm 0\n", ""):
