@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import llvmlite.binding as llvm
 import numpy as np
 
-from rvh.cpu.layout import M_CODE_WRITES
+from rvh.cpu.layout import M_CODE_WRITES, PAGE_FLAG_TRANSLATED, PAGE_SHIFT
 from rvh.tier.layout import (
     COUNT_MASK,
     J_CALLS,
@@ -30,6 +30,7 @@ from rvh.tier.layout import (
     J_EPOCH,
     J_EXECUTED,
     J_FLUSHES,
+    J_PAGE_FLUSHES,
     J_QUEUE,
     J_QUEUE_LEN,
     J_TABLE,
@@ -109,6 +110,7 @@ class Tier:
         self,
         decode_cache: np.ndarray,
         machine: np.ndarray,
+        page_flags: np.ndarray,
         *,
         threshold: int = DEFAULT_THRESHOLD,
         capacity: int = DEFAULT_CAPACITY,
@@ -119,6 +121,7 @@ class Tier:
         interpreter goes on."""
         self.decode_cache = decode_cache
         self.machine = machine
+        self.page_flags = page_flags
         self.capacity = capacity
         self.jit = np.zeros(JIT_SIZE, dtype=np.int64)
         self.jit[J_TABLE + JT_HOST :: JT_FIELDS] = -1
@@ -134,6 +137,16 @@ class Tier:
         self.blocks_compiled = 0
         self.blocks_evicted = 0
         self.compile_seconds = 0.0
+
+    def forget_installed(self) -> None:
+        """Empty the jump table, the hot counts and the queue: the machine's memory, decode
+        cache and page flags were replaced wholesale (a snapshot restored).  Compiled code is
+        kept: a block comes back only where the decode cache holds its instructions again."""
+        self.jit[J_TABLE + JT_HOST :: JT_FIELDS] = -1
+        self.jit[J_COUNTS : J_COUNTS + COUNT_MASK + 1] = 0
+        self.jit[J_QUEUE_LEN] = 0
+        self.page_flags &= np.uint8(~PAGE_FLAG_TRANSLATED & 0xFF)
+        self.jit[J_EPOCH] = self.machine[M_CODE_WRITES]
 
     # ---- between kernel calls ----------------------------------------------------------
     def pending(self) -> bool:
@@ -205,6 +218,8 @@ class Tier:
     def _install(self, key: BlockKey, address: int) -> None:
         host, pc, instructions = key
         slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
+        # from now on a change to the page's decoded code is reported (dispatch.flush_page)
+        self.page_flags[host >> PAGE_SHIFT] |= PAGE_FLAG_TRANSLATED
         self.jit[slot + JT_HOST] = host
         self.jit[slot + JT_PC] = pc
         self.jit[slot + JT_ADDRESS] = address
@@ -234,4 +249,5 @@ class Tier:
             "entries": int(self.jit[J_CALLS]),
             "instructions": int(self.jit[J_EXECUTED]),
             "flushes": int(self.jit[J_FLUSHES]),
+            "page_flushes": int(self.jit[J_PAGE_FLUSHES]),
         }
