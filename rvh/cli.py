@@ -447,6 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
     linux.add_argument(
         "--firmware", metavar="FW", help="boot rvh on this firmware (OpenSBI) instead of --sbi"
     )
+    linux.add_argument(
+        "--tier",
+        choices=("interp", "jit", "both"),
+        default="interp",
+        help="which of rvh's tiers to boot on (both: rows for each; default interp)",
+    )
     return parser
 
 
@@ -611,8 +617,13 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.bench == "linux":
         from rvh.bench.linux import bench_linux
 
+        tiers = ("interp", "jit") if args.tier == "both" else (args.tier,)
         return bench_linux(
-            repeat=args.repeat, harts=args.smp, qemu=not args.no_qemu, firmware=args.firmware
+            repeat=args.repeat,
+            harts=args.smp,
+            qemu=not args.no_qemu,
+            firmware=args.firmware,
+            tiers=tiers,
         )
     parser.exit(
         EXIT_USAGE,
@@ -949,7 +960,8 @@ def _tier_lines(stats: dict, instructions: int) -> list[str]:
         f"{tier['compile_seconds']:.3f} s, {tier['blocks_cached']} cached "
         f"({tier['code_bytes']} bytes of code), {tier['blocks_evicted']} evicted",
         f"translated code:      {tier['instructions']} instructions ({share:.1%}) in "
-        f"{tier['entries']} entries from the interpreter, {tier['flushes']} flushes",
+        f"{tier['entries']} entries from the interpreter, {tier['page_flushes']} code pages "
+        f"dropped after writes, {tier['flushes']} whole flushes",
     ]
 
 
