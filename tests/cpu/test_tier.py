@@ -404,10 +404,12 @@ def test_tier_jit_stats_report_the_translated_share():
     assert 0.0 < share <= 100.0
 
 
-def test_an_unknown_tier_is_a_one_line_usage_error():
-    done = rvh("run", "--tier", "tcg", str(GUESTS / "hello" / "hello.elf"))
+@pytest.mark.parametrize("command", [["run"], ["bench", "linux"]])
+def test_an_unknown_tier_is_a_one_line_usage_error(command):
+    done = rvh(*command, "--tier", "tcg", str(GUESTS / "hello" / "hello.elf"))
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "--tier" in done.stderr
 
 
 def test_the_threshold_is_the_tiers_own():
