@@ -14,12 +14,13 @@ at the same instruction on both tiers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 from support import GUESTS, TIER_NOT_COMPARED
 
-from rvh.boot import BuiltinSbiBoot, HypervisorBoot
+from rvh.boot import BuiltinSbiBoot, FirmwareBoot, HypervisorBoot
 from rvh.config import MachineConfig
 from rvh.hyp import GuestSpec, host_memory_needed
 from rvh.machine import Machine, RunResult
@@ -123,25 +124,34 @@ def test_the_hypervisors_own_guests_run_the_same_on_both_tiers():
     )
 
 
+OPENSBI = Path("/usr/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin")
+
+
 @pytest.mark.slow
-def test_linux_boots_the_same_on_both_tiers():
-    """Debian's kernel and the busybox initramfs to power-off (2 G instructions), the disk's
-    completions at virtual times so that the boot repeats instruction for instruction."""
+@pytest.mark.parametrize(("firmware", "harts"), [("builtin", 1), ("opensbi", 2)])
+def test_linux_boots_the_same_on_both_tiers(firmware, harts):
+    """Debian's kernel and the busybox initramfs to power-off (2 G instructions), on the
+    built-in SBI with one hart and on OpenSBI with two; the disk's completions at virtual
+    times, so that the boot repeats instruction for instruction."""
 
     def make(output: bytearray) -> Machine:
         linux = GUESTS / "linux"
         image, initrd = linux / "Image", linux / "initramfs.cpio"
-        for path in (image, initrd):
+        for path in (image, initrd, *([OPENSBI] if firmware == "opensbi" else [])):
             if not path.exists():
-                pytest.fail(f"{path} not built: run make guests (guests/linux)", pytrace=False)
+                pytest.fail(f"{path} missing: run make guests (guests/linux)", pytrace=False)
         config = MachineConfig(
-            max_instructions=4_000_000_000,
+            harts=harts,
+            max_instructions=5_000_000_000,
             bootargs="console=ttyS0",
             rtc_base_ns=1_740_830_400 * 10**9,
             io_timing="virtual",
         )
         machine = Machine(config, output.extend)
-        machine.boot(BuiltinSbiBoot(str(image), str(initrd)))
+        if firmware == "opensbi":
+            machine.boot(FirmwareBoot(str(OPENSBI), str(image), str(initrd)))
+        else:
+            machine.boot(BuiltinSbiBoot(str(image), str(initrd)))
         return machine
 
     # as rvh run --tier jit does it: the default threshold, compiling in the worker thread
