@@ -145,8 +145,6 @@ def test_system_programs_end_the_same_on_the_tier(batch):
     then untraced on both tiers."""
     hypervisor, programs = batch
     image = build_system_batch(programs, hypervisor)
-    lockstep, report = diff_image(image, hypervisor)
-    assert lockstep.ok, report
     with tempfile.TemporaryDirectory(prefix="rvh-tier-sysfuzz-") as tmp:
         path = os.path.join(tmp, "batch.elf")
         with open(path, "wb") as out:
@@ -154,8 +152,12 @@ def test_system_programs_end_the_same_on_the_tier(batch):
         interp, _ = run_untraced(path, hypervisor)
         jit, tier = run_untraced(path, hypervisor, interp.bus.decode_cache.copy())
     assert tier is not None
+    # the tiers first: a batch that meets one of the system campaign's open divergences from
+    # QEMU (docs/testing.md) still checks the tier
     assert_same_end(jit, interp)
     translated["system instructions"] += tier.statistics()["instructions"]
+    lockstep, report = diff_image(image, hypervisor)
+    assert lockstep.ok, report
 
 
 def test_the_tier_campaign_ran_translated_code():
