@@ -75,8 +75,9 @@ class Bus:
         self.decode_cache = np.full(L.DECODE_CACHE_ENTRIES * L.DC_FIELDS, -1, dtype=np.int64)
         # while dirty logging is on (rvh/dirty.py): the bitmap that Python's writes mark too
         self.dirty_bitmap: np.ndarray | None = None
-        # the machine's M_CODE_WRITES slot, once the machine has its array (rvh/tier)
-        self.code_writes: np.ndarray | None = None
+        # the machine's array, once it has one: Python's writes over decoded code on a page
+        # with translated blocks are logged there as the kernel's stores are (rvh/tier)
+        self.machine_array: np.ndarray | None = None
         self.regions: list[Region] = []
         self.mmio_counts: dict[str, int] = {}
 
@@ -144,9 +145,18 @@ class Bus:
             return
         tags = self.decode_cache[L.DC_TAG :: L.DC_FIELDS]
         stale = (tags >= host - 2) & (tags < host + length)
-        if self.code_writes is not None and stale.any():
-            self.code_writes[0] += 1  # translated code may have changed (rvh/tier)
+        if self.machine_array is not None and stale.any():
+            self.code_changed(np.unique(tags[stale] >> L.PAGE_SHIFT))
         tags[stale] = -1
+
+    def code_changed(self, pages: np.ndarray) -> None:
+        """Decoded instructions on host ``pages`` changed: log the pages the translating tier
+        has blocks on (memory.code_changed, the kernel's side of the same)."""
+        assert self.machine_array is not None
+        log = self.machine_array
+        for page in pages[(self.page_flags[pages] & L.PAGE_FLAG_TRANSLATED) != 0]:
+            log[L.M_CODE_PAGES + (log[L.M_CODE_WRITES] & L.CODE_PAGE_MASK)] = page
+            log[L.M_CODE_WRITES] += 1
 
     # ---- MMIO exits ---------------------------------------------------------------------
     def complete_mmio(self, state: np.ndarray) -> Device | None:

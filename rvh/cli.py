@@ -468,6 +468,12 @@ def build_parser() -> argparse.ArgumentParser:
     linux.add_argument(
         "--firmware", metavar="FW", help="boot rvh on this firmware (OpenSBI) instead of --sbi"
     )
+    linux.add_argument(
+        "--tier",
+        choices=("interp", "jit", "both"),
+        default="interp",
+        help="which of rvh's tiers to boot on (both: rows for each; default interp)",
+    )
     return parser
 
 
@@ -636,9 +642,16 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from rvh.bench.linux import bench_linux, bench_linux_vm
 
         if args.vm:
+            if args.tier != "interp":
+                raise ConfigError("--tier: bench linux --vm runs on the interpreter only")
             return bench_linux_vm(repeat=args.repeat)
+        tiers = ("interp", "jit") if args.tier == "both" else (args.tier,)
         return bench_linux(
-            repeat=args.repeat, harts=args.smp, qemu=not args.no_qemu, firmware=args.firmware
+            repeat=args.repeat,
+            harts=args.smp,
+            qemu=not args.no_qemu,
+            firmware=args.firmware,
+            tiers=tiers,
         )
     parser.exit(
         EXIT_USAGE,
@@ -983,7 +996,8 @@ def _tier_lines(stats: dict, instructions: int) -> list[str]:
         f"code:                 {tier['blocks_cached']} blocks held "
         f"({tier['code_bytes']} bytes of code), {tier['blocks_evicted']} evicted",
         f"translated code:      {tier['instructions']} instructions ({share:.1%}) in "
-        f"{tier['entries']} entries from the interpreter, {tier['flushes']} flushes",
+        f"{tier['entries']} entries from the interpreter, {tier['page_flushes']} code pages "
+        f"dropped after writes, {tier['flushes']} whole flushes",
     ]
 
 

@@ -146,13 +146,15 @@ class Machine:
             for i in range(cfg.harts)
         ]
         # Python's writes to code pages move M_CODE_WRITES as the kernel's stores do (rvh/tier)
-        self.bus.code_writes = m[L.M_CODE_WRITES : L.M_CODE_WRITES + 1]
+        self.bus.machine_array = m
         self.tier: Tier | None = None
         if cfg.tier == "jit":
             # imported only here: the interpreter alone never needs LLVM's side of the tier
             from rvh.tier.engine import Tier, code_cache
 
-            self.tier = Tier(self.bus.decode_cache, m, cache=code_cache(cfg.tier_cache))
+            self.tier = Tier(
+                self.bus.decode_cache, m, self.bus.page_flags, cache=code_cache(cfg.tier_cache)
+            )
             for hart in self.harts:
                 hart.tier = self.tier
         self.commit_log: CommitLog | None = None  # --trace: a Spike-format commit log

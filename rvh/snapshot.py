@@ -619,6 +619,8 @@ def _apply(machine: Machine, vm: VmFile) -> None:
     machine.machine[: L.MACHINE_SIZE] = mach.arrays["machine"]
     machine.bus.page_flags[:] = mach.arrays["page_flags"]
     machine.bus.decode_cache[:] = mach.arrays["decode_cache"]
+    if machine.tier is not None:
+        machine.tier.forget_installed()  # its blocks were installed for the memory replaced
     record = mach.record
     machine.exit_counts = Counter({str(k): int(v) for k, v in record["exit_counts"].items()})
     for name, count in record["mmio_counts"].items():

@@ -371,3 +371,22 @@ def run_sbi_elf(elf: Path | str, **config: object):
     machine.load_sbi_payload(str(elf))
     result = machine.run_sync()
     return result, output.decode(errors="replace"), machine
+
+
+# hart slots that record how the kernel got somewhere, not where it got, so they may differ
+# between the interpreter and the translating tier (rvh/tier): the general path's share
+# differs when a block leaves before an instruction the fast loop then does, and so does the
+# trace's record of the last CSR write, which only the general path keeps (the fast loop's CSR
+# writes are untraced: a traced run never enters it); the TLB-miss count (the fast loop does a
+# misaligned ld/sd within a page; a block leaves before one, and the general path then
+# translates it afresh); and the fast loop's cache of legal CSR reads, which every kernel call
+# empties (with the tier the kernel returns to Python whenever a block gets hot)
+def _tier_not_compared() -> list[int]:
+    from rvh.cpu import layout as L
+
+    csr_reads = [*range(L.CSR_READ_KEYS, L.CSR_READ_KEYS + L.CSR_READ_ENTRIES)]
+    csr_reads += range(L.CSR_READ_HOW, L.CSR_READ_HOW + L.CSR_READ_ENTRIES)
+    return [L.GENERAL_PATH, L.TRACE_CSR, L.TRACE_CSR_VALUE, L.TLB_MISSES, *csr_reads]
+
+
+TIER_NOT_COMPARED = _tier_not_compared()

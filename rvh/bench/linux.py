@@ -4,7 +4,9 @@ and on QEMU 7.2, side by side.
 Both boot the same Debian kernel Image and initramfs with the same command line.  rvh runs on
 its built-in SBI (``--firmware`` picks OpenSBI instead) and reports, for the moment /init prints
 its marker and for power-off: instructions, wall seconds, MIPS; then where the time went (the
-kernel's exits by cause, the instructions that took the general path).  QEMU runs under
+kernel's exits by cause, the instructions that took the general path).  ``--tier`` picks the
+interpreter, the translating tier (rvh/tier; its seconds include compiling, in its worker
+thread) or both, a set of rows each.  QEMU runs under
 OpenSBI (its own default firmware) and reports the wall seconds to the same two points, read
 from its console as it prints.  Each figure is the median of ``repeat`` runs.
 
@@ -48,6 +50,7 @@ class RvhBoot:
     status: int
     exits: Counter[str] = field(default_factory=Counter)
     general_path: int = 0
+    tier: dict[str, int | float] = field(default_factory=dict)
 
 
 def linux_files() -> tuple[Path, Path]:
@@ -78,14 +81,16 @@ class InitWatch:
             del self._seen[: -len(INIT_MARKER)]
 
 
-def boot_rvh(harts: int, firmware: str | None) -> RvhBoot:
+def boot_rvh(harts: int, firmware: str | None, tier: str = "interp") -> RvhBoot:
     from rvh.boot import BuiltinSbiBoot, FirmwareBoot
     from rvh.cpu import layout as L
     from rvh.machine import Machine
 
     image, initrd = linux_files()
     watch = InitWatch()
-    config = MachineConfig(harts=harts, max_instructions=MAX_INSTRUCTIONS, bootargs=BOOTARGS)
+    config = MachineConfig(
+        harts=harts, max_instructions=MAX_INSTRUCTIONS, bootargs=BOOTARGS, tier=tier
+    )
     machine = watch.machine = Machine(config, output=watch)
     if firmware is None:
         machine.boot(BuiltinSbiBoot(str(image), str(initrd)))
@@ -102,6 +107,7 @@ def boot_rvh(harts: int, firmware: str | None) -> RvhBoot:
         result.status,
         Counter(machine.exit_counts),
         sum(int(hart.state[L.GENERAL_PATH]) for hart in machine.harts),
+        machine.tier.statistics() if machine.tier is not None else {},
     )
 
 
@@ -213,8 +219,14 @@ def boot_qemu(harts: int) -> tuple[float, float, int]:
     return init_seconds, seconds, status
 
 
-def bench_linux(*, repeat: int = 1, harts: int = 1, qemu: bool = True,
-                firmware: str | None = None) -> int:  # fmt: skip
+def bench_linux(
+    *,
+    repeat: int = 1,
+    harts: int = 1,
+    qemu: bool = True,
+    firmware: str | None = None,
+    tiers: tuple[str, ...] = ("interp",),
+) -> int:
     linux_files()
     have_qemu = qemu and shutil.which(QEMU) is not None and QEMU_FIRMWARE.exists()
     on = f"OpenSBI ({firmware})" if firmware else "the built-in SBI"
@@ -225,36 +237,46 @@ def bench_linux(*, repeat: int = 1, harts: int = 1, qemu: bool = True,
     )
     from rvh.bench.mips import run_rvh
 
-    run_rvh(guests_dir() / "hello" / "hello.elf")  # load the compiled kernel before timing
-    boots = [boot_rvh(harts, firmware) for _ in range(repeat)]
+    for tier in tiers:  # load the compiled kernel (each tier's) before timing
+        run_rvh(guests_dir() / "hello" / "hello.elf", tier=tier)
+    boots = {tier: [boot_rvh(harts, firmware, tier) for _ in range(repeat)] for tier in tiers}
     qemu_boots = [boot_qemu(harts) for _ in range(repeat)] if have_qemu else []
-    middle = sorted(boots, key=lambda b: b.seconds)[len(boots) // 2]
 
     def row(what: str, instructions: int, seconds: float, qemu_seconds: float | None) -> str:
         mips = instructions / seconds / 1e6
         q = f"{qemu_seconds:8.2f}" if qemu_seconds is not None else f"{'-':>8}"
         ratio = f"{seconds / qemu_seconds:8.1f}x" if qemu_seconds else f"{'-':>9}"
-        return f"{what:<12} {instructions:>14,} {seconds:8.2f} {mips:8.1f} {q} {ratio}"
+        return f"{what:<18} {instructions:>14,} {seconds:8.2f} {mips:8.1f} {q} {ratio}"
 
     print()
-    print(f"{'to':<12} {'instructions':>14} {'rvh s':>8} {'MIPS':>8} {'QEMU s':>8} {'rvh/QEMU':>9}")
+    print(f"{'to':<18} {'instructions':>14} {'rvh s':>8} {'MIPS':>8} {'QEMU s':>8} {'rvh/QEMU':>9}")
     init_q = statistics.median(q[0] for q in qemu_boots) if qemu_boots else None
     end_q = statistics.median(q[1] for q in qemu_boots) if qemu_boots else None
-    print(
-        row(
-            "/init",
-            middle.init_instructions,
-            statistics.median(b.init_seconds for b in boots),
-            init_q,
-        )
-    )
-    print(row("power-off", middle.instructions, statistics.median(b.seconds for b in boots), end_q))
-    print()
-    exits = ", ".join(f"{cause} {count:,}" for cause, count in middle.exits.most_common())
-    print(f"exits by cause:     {exits}")
-    share = middle.general_path / middle.instructions if middle.instructions else 0.0
-    print(f"general path:       {middle.general_path:,} instructions ({share:.2%})")
-    statuses = {b.status for b in boots} | {q[2] for q in qemu_boots}
+    middles = {}
+    for tier, runs in boots.items():
+        middle = middles[tier] = sorted(runs, key=lambda b: b.seconds)[len(runs) // 2]
+        init_seconds = statistics.median(b.init_seconds for b in runs)
+        seconds = statistics.median(b.seconds for b in runs)
+        suffix = f" ({tier})" if len(tiers) > 1 else ""
+        print(row("/init" + suffix, middle.init_instructions, init_seconds, init_q))
+        print(row("power-off" + suffix, middle.instructions, seconds, end_q))
+    for tier, middle in middles.items():
+        print()
+        if len(tiers) > 1:
+            print(f"{tier}:")
+        exits = ", ".join(f"{cause} {count:,}" for cause, count in middle.exits.most_common())
+        print(f"exits by cause:     {exits}")
+        share = middle.general_path / middle.instructions if middle.instructions else 0.0
+        print(f"general path:       {middle.general_path:,} instructions ({share:.2%})")
+        if middle.tier:
+            t = middle.tier
+            translated = int(t["instructions"]) / middle.instructions
+            print(
+                f"translated code:    {int(t['instructions']):,} instructions ({translated:.1%}), "
+                f"{t['blocks_compiled']} blocks compiled in {t['compile_seconds']:.1f} s, "
+                f"{t['page_flushes']} code pages dropped, {t['flushes']} whole flushes"
+            )
+    statuses = {b.status for runs in boots.values() for b in runs} | {q[2] for q in qemu_boots}
     if statuses != {0}:
         print(f"exit status:        {sorted(statuses)} (expected 0: power-off)")
         return 1

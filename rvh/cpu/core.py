@@ -64,7 +64,6 @@ from rvh.cpu.layout import (
     GENERAL_PATH,
     INSTRET,
     M_BREAKPOINTS,
-    M_CODE_WRITES,
     M_FIRMWARE_TRAPS,
     MMIO_DONE,
     MMIO_FAULT,
@@ -104,6 +103,7 @@ from rvh.cpu.memory import (
     after_ram_store,
     amo_address,
     amo_compute,
+    code_changed,
     fault_at,
     load_slow,
     read_host,
@@ -224,8 +224,9 @@ def decode_into_cache(state, machine, tables, memory, page_flags, tlb, decode_ca
     base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
     if decode_cache[base + DC_TAG] >= 0:
         # another instruction leaves the cache: the translating tier (rvh/tier) relies on
-        # every instruction it translated staying decoded until M_CODE_WRITES moves
-        machine[M_CODE_WRITES] += 1
+        # every instruction it translated staying decoded until its page is reported changed
+        # (a store over the evicted one would no longer be seen)
+        code_changed(machine, page_flags, decode_cache[base + DC_TAG], np.int64(1))
     decode_cache[base + DC_OP] = d_op
     decode_cache[base + DC_RD] = d_rd
     decode_cache[base + DC_RS1] = d_rs1

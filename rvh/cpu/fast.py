@@ -42,7 +42,6 @@ from rvh.cpu.layout import (
     DC_TAG,
     DECODE_CACHE_MASK,
     FETCH_CTX,
-    M_CODE_WRITES,
     NON_M_CONTEXTS,
     PAGE_FLAG_WATCH,
     PAGE_MASK,
@@ -65,7 +64,7 @@ from rvh.cpu.layout import (
     TLB_TAG_WRITE,
     VIRT,
 )
-from rvh.cpu.memory import amo_compute, invalidate_decoded
+from rvh.cpu.memory import amo_compute, code_changed, invalidate_decoded
 from rvh.cpu.mmu import OK, execute_sfence_vma
 from rvh.isa.csrs import SSTATUS_MASK
 from rvh.isa.fields import MSTATUS_TVM_MASK as TVM
@@ -105,9 +104,10 @@ def fast_loop(
     """Run from pc until an instruction needs the general path; returns (pc, n, fetch_page,
     fetch_addend).  With the translating tier on (``jit`` is its array, rvh/tier) it also
     returns after a taken branch or jump to where a translated block starts (or just got
-    hot), and after one into another page."""
+    hot)."""
     tlb_base = (dctx & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
     fetch_base = (x[FETCH_CTX] & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
+    entered = False  # a taken branch or jump into another page: a block may start at pc
     while n < limit:
         if (pc & PAGE_MASK) != fetch_page:
             # another code page (a call, a return): its fetch translation, if the TLB has it
@@ -121,6 +121,14 @@ def fast_loop(
                 break
             fetch_page = pc & PAGE_MASK
             fetch_addend = tlb[entry + TLB_ADDEND]
+            if jit is not None:
+                if entered:
+                    # the tier's check of the entry, now that the page's host offset is
+                    # known (returning first would cost a kernel round trip per call and
+                    # return)
+                    entered = False
+                    if block_entry(jit, pc + fetch_addend, pc):
+                        break
         host = pc + fetch_addend
         base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
         if decode_cache[base + DC_TAG] != host:
@@ -159,7 +167,7 @@ def fast_loop(
                     if page_flags[h >> U12] & PAGE_FLAG_WATCH:
                         break
                     if invalidate_decoded(decode_cache, np.int64(h), 8):
-                        machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
+                        code_changed(machine, page_flags, np.int64(h), 8)
                 mem_d[h >> U3] = x[rs2]
             else:
                 # misaligned within a RAM page, as memory.store_slow writes it
@@ -170,7 +178,7 @@ def fast_loop(
                     if page_flags[hm >> 12] & PAGE_FLAG_WATCH:
                         break
                     if invalidate_decoded(decode_cache, hm, 8):
-                        machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
+                        code_changed(machine, page_flags, hm, 8)
                 value = x[rs2]
                 for i in range(8):
                     memory[hm + i] = (value >> (8 * i)) & 0xFF
@@ -190,7 +198,7 @@ def fast_loop(
                 if page_flags[h >> U12] & PAGE_FLAG_WATCH:
                     break
                 if invalidate_decoded(decode_cache, np.int64(h), 4):
-                    machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
+                    code_changed(machine, page_flags, np.int64(h), 4)
             mem_w[h >> U2] = x[rs2]
         elif op == Op.BEQ:
             if x[rs1] == x[rs2]:
@@ -261,7 +269,7 @@ def fast_loop(
                 if page_flags[h >> U12] & PAGE_FLAG_WATCH:
                     break
                 if invalidate_decoded(decode_cache, np.int64(h), 1):
-                    machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
+                    code_changed(machine, page_flags, np.int64(h), 1)
             memory[h] = x[rs2] & 0xFF
         elif op == Op.SH:
             a = x[rs1] + imm
@@ -273,7 +281,7 @@ def fast_loop(
                 if page_flags[h >> U12] & PAGE_FLAG_WATCH:
                     break
                 if invalidate_decoded(decode_cache, np.int64(h), 2):
-                    machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
+                    code_changed(machine, page_flags, np.int64(h), 2)
             mem_h[h >> U1] = x[rs2]
         elif op == Op.SLTI:
             x[rd] = 1 if x[rs1] < imm else 0
@@ -453,7 +461,7 @@ def fast_loop(
                 if stores:
                     if page_flags[h >> U12]:
                         if invalidate_decoded(decode_cache, np.int64(h), 4 if word else 8):
-                            machine[M_CODE_WRITES] += 1  # decoded code changed (rvh/tier)
+                            code_changed(machine, page_flags, np.int64(h), 4 if word else 8)
                     if word:
                         mem_w[h >> U2] = new
                     else:
@@ -465,7 +473,9 @@ def fast_loop(
         if jit is not None and npc != pc + decode_cache[base + DC_LENGTH]:
             # a taken branch or jump: return where a translated block starts, or where one
             # just got hot (counted here, since a return costs far more than the count)
-            if (npc & PAGE_MASK) != fetch_page or block_entry(jit, npc + fetch_addend, npc):
+            if (npc & PAGE_MASK) != fetch_page:
+                entered = True  # checked once the loop's top has the page's translation
+            elif block_entry(jit, npc + fetch_addend, npc):
                 pc = npc
                 break
         pc = npc

@@ -229,10 +229,16 @@ WATCH_READS = 1
 WATCH_WRITES = 2
 MAX_WATCHPOINTS = 8
 # Moves whenever a decoded instruction leaves the decode cache (a store or Python's write over
-# it, or another instruction taking its entry): the translating tier (rvh/tier) then drops its
-# translations, since code it translated may have changed
+# it, or another instruction taking its entry) on a page the translating tier (rvh/tier) has
+# blocks on (PAGE_FLAG_TRANSLATED); the host page goes into a ring of CODE_PAGE_RING slots at
+# M_CODE_PAGES (slot M_CODE_WRITES % CODE_PAGE_RING).  The tier then drops that page's
+# translations, or all of them when more pages changed than the ring holds.
+M_CODE_PAGES = 123
+CODE_PAGE_RING = 4
+CODE_PAGE_MASK = CODE_PAGE_RING - 1
 M_CODE_WRITES = 127
-assert M_WATCH_BASE + WATCH_FIELDS * MAX_WATCHPOINTS <= M_CODE_WRITES
+assert M_WATCH_BASE + WATCH_FIELDS * MAX_WATCHPOINTS <= M_CODE_PAGES
+assert M_CODE_PAGES + CODE_PAGE_RING == M_CODE_WRITES
 MACHINE_SIZE = 128
 DIRTY_BITMAP = MACHINE_SIZE  # the dirty bitmap follows the machine's fixed slots
 
@@ -313,3 +319,6 @@ DC_SHIFT = 3
 
 PAGE_FLAG_CODE = 1
 PAGE_FLAG_WATCH = 2
+# the translating tier (rvh/tier) has blocks installed from this page: a decoded instruction
+# leaving the decode cache here moves M_CODE_WRITES (only here: elsewhere nothing is stale)
+PAGE_FLAG_TRANSLATED = 4

@@ -16,10 +16,12 @@ import numpy as np
 from rvh.cpu.arith import sext32
 from rvh.cpu.interrupts import mtime_at
 from rvh.cpu.layout import (
+    CODE_PAGE_MASK,
     DC_SHIFT,
     DC_TAG,
     DECODE_CACHE_MASK,
     M_CLINT_BASE,
+    M_CODE_PAGES,
     M_CODE_WRITES,
     M_MSIP,
     M_MTIME_OFFSET,
@@ -38,6 +40,7 @@ from rvh.cpu.layout import (
     MMIO_STORE_REQUEST,
     MMIO_VALUE,
     PAGE_FLAG_CODE,
+    PAGE_FLAG_TRANSLATED,
     PAGE_FLAG_WATCH,
     TRAP_GVA,
     TRAP_TINST,
@@ -99,6 +102,17 @@ def invalidate_decoded(decode_cache, host, size):
     return dropped
 
 
+@nb.njit(cache=True, nogil=True)
+def code_changed(machine, page_flags, host, size):
+    """Decoded instructions in [host, host+size) left the decode cache: tell the translating
+    tier (rvh/tier) which of those pages it has blocks on (M_CODE_PAGES, M_CODE_WRITES), so that
+    it drops their translations; a page without blocks needs nothing."""
+    for page in range(host >> 12, ((host + size - 1) >> 12) + 1):
+        if page_flags[page] & PAGE_FLAG_TRANSLATED:
+            machine[M_CODE_PAGES + (machine[M_CODE_WRITES] & CODE_PAGE_MASK)] = page
+            machine[M_CODE_WRITES] += 1
+
+
 @nb.njit(cache=True)
 def after_ram_store(machine, page_flags, decode_cache, host, size):
     """Keep the decode cache coherent and watch tohost after a store to a flagged page."""
@@ -106,7 +120,7 @@ def after_ram_store(machine, page_flags, decode_cache, host, size):
     status = np.int64(OK)
     if flags & PAGE_FLAG_CODE:
         if invalidate_decoded(decode_cache, host, size):
-            machine[M_CODE_WRITES] += 1  # translated code may have changed (rvh/tier)
+            code_changed(machine, page_flags, host, size)
     if flags & PAGE_FLAG_WATCH:
         tohost = machine[M_TOHOST]
         if tohost >= 0 and host < tohost + 8 and tohost < host + size:

@@ -1,11 +1,12 @@
 """The kernel's side of the translating tier: find the block at pc and call it.
 
-``run_blocks`` runs translated blocks, one after another through the jump table, while pc is
-in the current fetch page, each found block fits in what is left before ``limit``, and no store
-has touched a code page since the table was filled (``M_CODE_WRITES``).  It returns at the
-first pc without a block, counting that entry towards making the block there hot.  A block
-never retires an instruction the fast loop would not (rvh/tier/translate.py), so the kernel's
-state after it is what the fast loop would have left.
+``run_blocks`` first drops the translations of every host page whose decoded code changed since
+its last call (the pages the machine array logs at ``M_CODE_PAGES``; all of them if more pages
+changed than the log holds), then runs translated blocks, one after another through the jump
+table, while pc is in the current fetch page and each found block fits in what is left before
+``limit``.  It returns at the first pc without a block, counting that entry towards making the
+block there hot.  A block never retires an instruction the fast loop would not
+(rvh/tier/translate.py), so the kernel's state after it is what the fast loop would have left.
 """
 
 import numba as nb
@@ -13,7 +14,17 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from rvh.cpu.layout import M_CODE_WRITES, PAGE_MASK, PC, TLB_ALL_CONTEXTS, TLB_SETS
+from rvh.cpu.layout import (
+    CODE_PAGE_MASK,
+    CODE_PAGE_RING,
+    M_CODE_PAGES,
+    M_CODE_WRITES,
+    PAGE_FLAG_TRANSLATED,
+    PAGE_MASK,
+    PC,
+    TLB_ALL_CONTEXTS,
+    TLB_SETS,
+)
 from rvh.tier.layout import (
     COUNT_MASK,
     J_CALLS,
@@ -21,6 +32,7 @@ from rvh.tier.layout import (
     J_EPOCH,
     J_EXECUTED,
     J_FLUSHES,
+    J_PAGE_FLUSHES,
     J_QUEUE,
     J_QUEUE_LEN,
     J_TABLE,
@@ -65,13 +77,44 @@ def call_block(
 
 
 @nb.njit(cache=True, nogil=True)
-def flush_table(jit):
+def flush_table(jit, page_flags):
     """Forget every installed block (their code stays compiled, Python can reinstall it)."""
     for entry in range(TABLE_ENTRIES):
-        jit[J_TABLE + (entry << JT_SHIFT) + JT_HOST] = -1
+        slot = J_TABLE + (entry << JT_SHIFT)
+        if jit[slot + JT_HOST] >= 0:
+            page_flags[jit[slot + JT_HOST] >> 12] &= ~PAGE_FLAG_TRANSLATED
+            jit[slot + JT_HOST] = -1
     for entry in range(COUNT_MASK + 1):
         jit[J_COUNTS + entry] = 0
     jit[J_FLUSHES] += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def flush_page(jit, page_flags, page):
+    """Forget the blocks installed from host page ``page``.  The table and the counters are
+    indexed by host offset / 2, so a page's blocks and counts lie in one run of 2048 slots."""
+    first = (page << 11) & TABLE_MASK
+    for entry in range(first, first + 2048):
+        slot = J_TABLE + (entry << JT_SHIFT)
+        if jit[slot + JT_HOST] >> 12 == page:
+            jit[slot + JT_HOST] = -1
+    first = (page << 11) & COUNT_MASK
+    for entry in range(first, first + 2048):
+        jit[J_COUNTS + entry] = 0
+    page_flags[page] &= ~PAGE_FLAG_TRANSLATED
+    jit[J_PAGE_FLUSHES] += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def drop_changed_code(jit, machine, page_flags):
+    """Drop the translations of the host pages written since the last call (M_CODE_PAGES)."""
+    writes = machine[M_CODE_WRITES]
+    if writes - jit[J_EPOCH] > CODE_PAGE_RING:
+        flush_table(jit, page_flags)  # the log has wrapped: which pages is no longer known
+    else:
+        for write in range(jit[J_EPOCH], writes):
+            flush_page(jit, page_flags, machine[M_CODE_PAGES + (write & CODE_PAGE_MASK)])
+    jit[J_EPOCH] = writes
 
 
 @nb.njit(cache=True, nogil=True)
@@ -103,8 +146,7 @@ def run_blocks(
 ):
     """Run translated blocks from pc; returns (pc, n)."""
     if jit[J_EPOCH] != machine[M_CODE_WRITES]:
-        flush_table(jit)
-        jit[J_EPOCH] = machine[M_CODE_WRITES]
+        drop_changed_code(jit, machine, page_flags)
     tlb_base = (dctx & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
     while n < limit and (pc & PAGE_MASK) == fetch_page:
         host = pc + addend
@@ -135,3 +177,5 @@ def run_blocks(
 
 
 assert JT_FIELDS == 1 << JT_SHIFT
+# a page's 2048 possible block starts fit the table and the counters without wrapping
+assert TABLE_MASK + 1 >= 2048 and COUNT_MASK + 1 >= 2048

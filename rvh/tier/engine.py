@@ -41,7 +41,7 @@ import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 
-from rvh.cpu.layout import M_CODE_WRITES, PAGE_MASK, X_SINK
+from rvh.cpu.layout import M_CODE_WRITES, PAGE_FLAG_TRANSLATED, PAGE_MASK, PAGE_SHIFT, X_SINK
 from rvh.tier.layout import (
     COUNT_MASK,
     J_CALLS,
@@ -49,6 +49,7 @@ from rvh.tier.layout import (
     J_EPOCH,
     J_EXECUTED,
     J_FLUSHES,
+    J_PAGE_FLUSHES,
     J_QUEUE,
     J_QUEUE_LEN,
     J_TABLE,
@@ -352,6 +353,7 @@ class Tier:
         self,
         decode_cache: np.ndarray,
         machine: np.ndarray,
+        page_flags: np.ndarray,
         *,
         threshold: int = DEFAULT_THRESHOLD,
         capacity: int = DEFAULT_CAPACITY,
@@ -366,6 +368,7 @@ class Tier:
         (None: never)."""
         self.decode_cache = decode_cache
         self.machine = machine
+        self.page_flags = page_flags
         self.capacity = capacity
         self.cache = cache
         self.optimize_after = optimize_after
@@ -390,6 +393,17 @@ class Tier:
         self.batches_compiled = 0
         self.compile_seconds = 0.0
         self.load_seconds = 0.0
+
+    def forget_installed(self) -> None:
+        """Empty the jump table, the hot counts and the queue: the machine's memory, decode
+        cache and page flags were replaced wholesale (a snapshot restored).  Compiled code is
+        kept: a block comes back only where the decode cache holds its instructions again."""
+        self.jit[J_TABLE + JT_HOST :: JT_FIELDS] = -1
+        self.jit[J_COUNTS : J_COUNTS + COUNT_MASK + 1] = 0
+        self.jit[J_QUEUE_LEN] = 0
+        self.hot_quick.clear()  # none of it is installed any more
+        self.page_flags &= np.uint8(~PAGE_FLAG_TRANSLATED & 0xFF)
+        self.jit[J_EPOCH] = self.machine[M_CODE_WRITES]
 
     # ---- between kernel calls ----------------------------------------------------------
     def pending(self) -> bool:
@@ -572,6 +586,8 @@ class Tier:
         host, pc, instructions = key
         code = self.code[key]
         slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
+        # from now on a change to the page's decoded code is reported (dispatch.flush_page)
+        self.page_flags[host >> PAGE_SHIFT] |= PAGE_FLAG_TRANSLATED
         self.jit[slot + JT_HOST] = host
         self.jit[slot + JT_PC] = pc
         self.jit[slot + JT_ADDRESS] = code.address
@@ -611,4 +627,5 @@ class Tier:
             "entries": int(self.jit[J_CALLS]),
             "instructions": int(self.jit[J_EXECUTED]),
             "flushes": int(self.jit[J_FLUSHES]),
+            "page_flushes": int(self.jit[J_PAGE_FLUSHES]),
         }

@@ -9,8 +9,9 @@ J_EPOCH = 0  # the machine's M_CODE_WRITES when the jump table was last known va
 J_QUEUE_LEN = 1  # hot blocks waiting for Python (pairs at J_QUEUE)
 J_EXECUTED = 2  # instructions retired in translated code (statistics)
 J_CALLS = 3  # calls of translated blocks (statistics)
-J_FLUSHES = 4  # jump-table flushes after writes to code pages (statistics)
+J_FLUSHES = 4  # whole jump-table flushes: more code pages written than M_CODE_PAGES holds
 J_THRESHOLD = 5  # entries of a block before it is queued for translation
+J_PAGE_FLUSHES = 6  # pages whose translations were dropped after writes to them (statistics)
 J_QUEUE = 8  # + 2 * i: host offset, then virtual pc, of hot block i
 QUEUE_ENTRIES = 64
 # hotness counters, direct-mapped by host offset (collisions only share a count)

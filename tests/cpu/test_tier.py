@@ -10,22 +10,22 @@ import sys
 
 import numpy as np
 import pytest
-from support import GUESTS, ROOT, require_guest, run_asm
+from support import GUESTS, ROOT, TIER_NOT_COMPARED, require_guest, run_asm
 
 from rvh.config import RAM_BASE, MachineConfig
 from rvh.cpu import layout as L
 from rvh.machine import Machine
 from rvh.tier.engine import OPTIMIZED, QUICK, CodeCache, Tier, block_digest, compile_blocks
-from rvh.tier.layout import J_QUEUE, J_QUEUE_LEN, J_THRESHOLD
+from rvh.tier.layout import (
+    J_QUEUE,
+    J_QUEUE_LEN,
+    J_TABLE,
+    J_THRESHOLD,
+    JT_HOST,
+    JT_SHIFT,
+    TABLE_MASK,
+)
 from rvh.tier.translate import block_ir, read_block
-
-# slots that record how the kernel got somewhere, not where it got: the general path's share
-# differs when a block leaves before an instruction the fast loop then does, and so does the
-# trace's record of the last CSR write, which only the general path keeps (the fast loop's CSR
-# writes are untraced: a traced run never enters it), and the TLB-miss count (the fast loop
-# does a misaligned ld/sd within a page; a block leaves before one, and the general path then
-# translates it afresh)
-NOT_COMPARED = [L.GENERAL_PATH, L.TRACE_CSR, L.TRACE_CSR_VALUE, L.TLB_MISSES]
 
 
 def attach_tier(
@@ -42,6 +42,7 @@ def attach_tier(
     tier = Tier(
         machine.bus.decode_cache,
         machine.machine,
+        machine.bus.page_flags,
         threshold=threshold,
         capacity=capacity,
         synchronous=synchronous,
@@ -56,7 +57,7 @@ def attach_tier(
 
 def comparable(state: np.ndarray) -> np.ndarray:
     state = state.copy()
-    state[NOT_COMPARED] = 0
+    state[TIER_NOT_COMPARED] = 0
     return state
 
 
@@ -289,7 +290,8 @@ def test_a_store_over_translated_code_retranslates_it():
     assert_same_snippet(interp, jit)
     assert tier is not None
     stats = tier.statistics()
-    assert stats["flushes"] >= 1 and stats["instructions"] > 0
+    # only the loop's page is dropped, not the whole jump table
+    assert stats["page_flushes"] >= 1 and stats["flushes"] == 0 and stats["instructions"] > 0
     assert stats["blocks_compiled"] >= 2  # the loop before and after the store
 
 
@@ -301,7 +303,103 @@ def test_a_python_write_over_translated_code_drops_it():
     machine = jit.machine
     before = int(machine.machine[L.M_CODE_WRITES])
     machine.bus.write_bytes(0x8000_0000, machine.bus.read_bytes(0x8000_0000, 16))
-    assert int(machine.machine[L.M_CODE_WRITES]) > before
+    assert int(machine.machine[L.M_CODE_WRITES]) == before + 1
+    # the write is logged by host page, for the kernel to drop that page's blocks only
+    logged = L.M_CODE_PAGES + (before & L.CODE_PAGE_MASK)
+    assert int(machine.machine[logged]) == 0  # host page 0: RAM's first page
+
+
+def installed(tier: Tier, host: int) -> bool:
+    """Whether the jump table holds a block starting at host offset ``host``."""
+    slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
+    return int(tier.jit[slot + JT_HOST]) == host
+
+
+# two loops on two pages, run twice; the second stores over its own code each pass, the
+# first never
+TWO_PAGES = """
+.option norvc
+first_page:
+    li s2, 30
+first:
+    addi a0, a0, 1
+    addi s2, s2, -1
+    bnez s2, first
+    j second_page
+    .balign 4096
+second_page:
+    li t6, 30
+    la s1, patch
+    lw s3, replacement
+    lw s4, original
+    sw s4, 0(s1)
+    fence.i
+second:
+patch:
+    addi a1, a1, 1
+    sw s3, 0(s1)       # from the second pass on the loop adds 3
+    fence.i
+    addi t6, t6, -1
+    bnez t6, second
+    bnez a2, __snippet_end
+    li a2, 1
+    la t0, first_page
+    jr t0
+original:
+    addi a1, a1, 1
+replacement:
+    addi a1, a1, 3
+"""
+
+
+def test_a_store_over_code_drops_only_the_blocks_of_its_page():
+    interp, _ = run_program(TWO_PAGES, {}, "interp")
+    jit, tier = run_program(TWO_PAGES, {}, "jit")
+    assert (interp.x(10), interp.x(11)) == (60, 2 * (1 + 29 * 3))
+    assert_same_snippet(interp, jit)
+    assert tier is not None
+    stats = tier.statistics()
+    assert stats["flushes"] == 0 and stats["page_flushes"] >= 2
+    # every page flush was of the second page: the first loop's block stayed installed
+    first = jit.machine.bus.host_offset(0x8000_0004, 4)
+    assert first is not None and installed(tier, first)
+    assert jit.machine.bus.page_flags[first >> 12] & L.PAGE_FLAG_TRANSLATED
+
+
+# a loop, then a call to code 512 KiB further, whose decode-cache entries are the loop's (the
+# cache is direct-mapped by host offset): decoding it evicts the loop's instructions, after
+# which a store over them would go unseen, so their page's blocks must go too
+ALIASED = """
+.option norvc
+    li t6, 4
+outer:
+    li t5, 20
+inner:
+    addi a0, a0, 1
+    addi t5, t5, -1
+    bnez t5, inner
+    jal ra, far
+    addi t6, t6, -1
+    bnez t6, outer
+    j __snippet_end
+pad:
+    .skip 0x80000 - (pad - inner)
+far:
+    addi a1, a1, 2
+    addi a1, a1, 3
+    ret
+"""
+
+
+def test_an_instruction_evicted_from_the_decode_cache_drops_its_pages_blocks():
+    interp, _ = run_program(ALIASED, {}, "interp")
+    jit, tier = run_program(ALIASED, {}, "jit")
+    assert (interp.x(10), interp.x(11)) == (80, 20)
+    assert_same_snippet(interp, jit)
+    assert tier is not None
+    stats = tier.statistics()
+    assert stats["page_flushes"] >= 3 and stats["flushes"] == 0
+    assert stats["instructions"] > 0
 
 
 # ---- compiling: two levels, batches, the on-disk code cache ----------------------------
@@ -489,10 +587,12 @@ def test_tier_jit_stats_report_the_translated_share():
     assert 0.0 < share <= 100.0
 
 
-def test_an_unknown_tier_is_a_one_line_usage_error():
-    done = rvh("run", "--tier", "tcg", str(GUESTS / "hello" / "hello.elf"))
+@pytest.mark.parametrize("command", [["run"], ["bench", "linux"]])
+def test_an_unknown_tier_is_a_one_line_usage_error(command):
+    done = rvh(*command, "--tier", "tcg", str(GUESTS / "hello" / "hello.elf"))
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "--tier" in done.stderr
 
 
 def test_the_threshold_is_the_tiers_own():
