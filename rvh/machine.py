@@ -238,6 +238,7 @@ class Machine:
         self._migration_ready = False
         # --migrate-at N: the migration begins once the machine has executed N instructions
         self.migrate_at: int | None = None
+        self._migration_pieces = 0  # the outgoing migration's pieces sent, at the last slice
         self._nursery: trio.Nursery | None = None
 
     # ---- setup --------------------------------------------------------------------------
@@ -722,6 +723,8 @@ class Machine:
                         save_split = self.save_at - self.steps < budget
                         budget = min(budget, self.save_at - self.steps)
                     reason = hart.run(budget)
+                    if self.migration is not None and self.migration.sending:
+                        self._migration_pieces = await self.migration.pace(self._migration_pieces)
                     if not (save_split and reason == Exit.BUDGET):
                         self.exit_counts[reason.name.lower()] += 1
                     device = self._serve_exit(hart, reason)

@@ -5,6 +5,8 @@ import re
 import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 from support import (
@@ -407,3 +409,66 @@ def test_pv_nics_saved_with_buffers_and_frames_waiting_deliver_every_frame(tmp_p
     for nic in ("pv-net0", "pv-net1"):
         found = re.search(rf"{nic}: .* tx (\d+) frames, rx (\d+), 0 dropped", rest.stderr)
         assert found and found.groups() == ("1200", "1200"), rest.stderr
+
+
+class SlowLink:
+    """A TCP relay that forwards 16 KiB every 10 ms (1.6 MB/s) from whoever connects on
+    ``address`` to ``destination``, with a small receive window, so that a sender's
+    ``send_all`` blocks as on a congested link or a destination starved of CPU."""
+
+    def __init__(self, destination: str) -> None:
+        self.destination = destination
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.address = f"tcp:127.0.0.1:{self.listener.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._relay, daemon=True)
+        self.thread.start()
+
+    def _relay(self) -> None:
+        source, _ = self.listener.accept()
+        _, host, port = self.destination.split(":")
+        for _ in range(300):  # the destination may still be starting
+            try:
+                onward = socket.create_connection((host, int(port)))
+                break
+            except OSError:
+                time.sleep(0.1)
+        with source, onward:
+            while chunk := source.recv(16384):
+                onward.sendall(chunk)
+                time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_a_migration_over_a_slow_link_paces_the_guest_and_completes(tmp_path):
+    """The same move as above, over a link slower than the guest: without pacing, the guest
+    (0.15 s of run) ends long before 1.3 MiB go at 1.6 MB/s and the migration fails; the
+    harts wait for the link after each slice while a message is stuck, and the run then ends
+    as the unmigrated one."""
+    whole0 = virtio_image(tmp_path / "whole0.img", "8M", 0)
+    whole1 = virtio_image(tmp_path / "whole1.img", "1M", 1)
+    whole = rvh("run", *pvblk_run("hw", whole0, whole1), "--stats")
+    moved0 = virtio_image(tmp_path / "moved0.img", "8M", 0)
+    moved1 = virtio_image(tmp_path / "moved1.img", "1M", 1)
+    address = f"tcp:127.0.0.1:{free_port()}"
+    destination = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", "--incoming", address, "--stats"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    link = SlowLink(address)
+    source = rvh(
+        "run", *pvblk_run("hw", moved0, moved1), "--migrate-to", link.address,
+        "--migrate-at", "700000",
+    )  # fmt: skip
+    arrived, errors = destination.communicate(timeout=600)
+    assert source.returncode == 0, source.stderr
+    report = re.search(r"MiB sent, .* total ([\d.]+) s, guest paced ([\d.]+) ms", source.stderr)
+    assert report, source.stderr
+    # the link took most of a second, and the guest waited for most of it
+    assert float(report[1]) > 0.5 and float(report[2]) > 300, source.stderr
+    assert destination.returncode == 0, errors
+    assert source.stdout + arrived == whole.stdout
+    assert measured(errors) == measured(whole.stderr)
+    assert moved0.read_bytes() == whole0.read_bytes()
