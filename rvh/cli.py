@@ -26,7 +26,7 @@ import signal
 import sys
 import time
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from rvh import __version__
 from rvh.config import MachineConfig, parse_cpu, parse_size
@@ -800,15 +800,21 @@ def _restored_machine(args: argparse.Namespace, appliance: str | None = None) ->
         if args.incoming:
             source = "--incoming takes the machine from the migration"
         raise ConfigError(f"{source}; give no {', '.join(given)}")
+    # how this run goes, whatever machine it resumes
+    run_options: dict[str, Any] = {
+        "serial": args.serial,
+        "max_instructions": args.max_insns,
+        "trace_path": args.trace,
+        "tier": args.tier,
+        "tier_cache": args.tier_cache,
+    }
     if args.incoming:
         from rvh.migration import parse_address, restore_incoming
 
         address = parse_address("--incoming", args.incoming)
         if args.clone is not None:
             raise ConfigError("--clone K goes with --restore FILE")
-        return restore_incoming(
-            address, serial=args.serial, max_instructions=args.max_insns, trace_path=args.trace
-        )
+        return restore_incoming(address, **run_options)
     import rvh.machine  # noqa: F401 - the kernel's modules load first: not the VM file's cost
 
     start = time.perf_counter()
@@ -817,19 +823,11 @@ def _restored_machine(args: argparse.Namespace, appliance: str | None = None) ->
 
         if args.clone is not None:
             raise ConfigError("--clone K goes with --restore FILE")
-        machine = start_appliance(
-            appliance, serial=args.serial, max_instructions=args.max_insns, trace_path=args.trace
-        )
+        machine = start_appliance(appliance, **run_options)
         machine.restore_seconds = time.perf_counter() - start
         return machine
     vm = read_vm_file(args.restore)
-    machine = restore_machine(
-        vm,
-        serial=args.serial,
-        max_instructions=args.max_insns,
-        trace_path=args.trace,
-        clone=args.clone,
-    )
+    machine = restore_machine(vm, clone=args.clone, **run_options)
     machine.restore_seconds = time.perf_counter() - start
     return machine
 

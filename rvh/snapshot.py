@@ -541,10 +541,14 @@ def restore_machine(
     max_instructions: int | None = None,
     trace_path: str | None = None,
     clone: int | None = None,
+    tier: str = "interp",
+    tier_cache: str = "",
 ) -> Machine:
     """A machine in exactly the saved state, ready to ``run``.  Checks the disks' content
     first; raises :class:`SnapshotError`.  ``clone`` K: the same state with each disk under
-    a fresh overlay of its own (``FILE.cloneK.DEVICE.img``) and MAC addresses of its own."""
+    a fresh overlay of its own (``FILE.cloneK.DEVICE.img``) and MAC addresses of its own.
+    ``tier``, like ``serial``, is how this run goes, not what the machine is: the restoring
+    command's, whichever tier the saving run used (both end the same)."""
     from rvh.machine import Machine
 
     conf = vm.conf
@@ -555,6 +559,8 @@ def restore_machine(
     config.max_instructions = max_instructions
     config.serial = serial
     config.trace_path = trace_path
+    config.tier = tier
+    config.tier_cache = tier_cache
     _check_disks(vm)
     if clone is not None:
         _make_clone(vm, config, clone)

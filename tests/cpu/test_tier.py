@@ -637,3 +637,27 @@ def test_tier_cache_off_compiles_every_run():
     )
     assert done.returncode == 124, done.stderr
     assert " 0 loaded from the code cache" in done.stderr
+
+
+def test_a_restored_vm_runs_on_the_tier_its_restore_asks_for(tmp_path):
+    """The tier is how a run goes, not what the machine is: a VM saved on the interpreter
+    resumes on the tier if the restoring command says --tier jit, and ends as the
+    uninterrupted run does."""
+    elf = require_guest(GUESTS / "bench" / "recursion.elf")
+    vm = str(tmp_path / "mid.rvh")
+    whole = rvh("run", "--stats", str(elf))
+    first = rvh("run", "--save", vm, "--save-at", "20000000", str(elf))
+    rest = rvh("run", "--restore", vm, "--tier", "jit", "--tier-cache", "off", "--stats")
+    assert whole.returncode == first.returncode == rest.returncode == 0, rest.stderr
+    assert first.stdout + rest.stdout == whole.stdout
+    retired = [
+        next(x for x in done.stderr.splitlines() if x.startswith("instructions retired:"))
+        for done in (whole, rest)
+    ]
+    assert retired[0] == retired[1]
+    line = next(x for x in rest.stderr.splitlines() if x.startswith("translated code:"))
+    assert int(line.split(":")[1].split()[0]) > 0, rest.stderr
+    # and the other way: on the interpreter, no tier lines, whatever the saving run used
+    again = rvh("run", "--restore", vm, "--stats")
+    assert again.returncode == 0 and again.stdout == rest.stdout
+    assert "tier jit:" not in again.stderr
