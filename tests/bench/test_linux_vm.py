@@ -23,10 +23,16 @@ def test_linux_boots_natively_and_as_hw_and_trap_vms_in_one_table(capsys):
         assert row is not None, out
         rows[name] = row.groups()
     native_init, hw_init, trap_init = (_count(rows[n][0]) for n in ("native", "hw", "trap"))
-    # the same kernel: a VM retires the guest's work plus the hypervisor's, trap mode far more
-    assert native_init < hw_init < trap_init
-    assert hw_init < native_init * 1.05  # hw mode: its exits are the console and the SBI
+    # the same kernel, on a board a little different (the VM's memory size and devices), so
+    # an hw VM retires about what a native boot does, one way or the other (1,168 M native,
+    # 1,165 M hw to /init, hypervisor included, in one run): its exits are the console and the
+    # SBI; trap mode retires far more
+    assert abs(hw_init - native_init) < native_init * 0.05
+    assert max(native_init, hw_init) * 1.1 < trap_init
     assert rows["native"][2:] == ("-", "-")
+    # the hypervisor's share of what the VM's run retired (0.6% and 16.2% in that run)
+    hw_share, trap_share = (float(rows[n][2].rstrip("%")) for n in ("hw", "trap"))
+    assert 0 < hw_share < 2.0 and trap_share > 5 * hw_share
     hw_exits, trap_exits = _count(rows["hw"][3]), _count(rows["trap"][3])
     assert 0 < hw_exits < trap_exits
     assert re.search(r"^hw VM exits: ecall \d+, mmio [\d,]+", out, re.M)
