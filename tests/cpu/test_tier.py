@@ -618,7 +618,8 @@ def test_a_second_rvh_run_loads_compiled_blocks_per_its_stats(tmp_path):
     # counts entries while it does), so on a loaded host the second run may find a block hot
     # that the first never compiled: most come from the cache regardless
     # (the worker may still optimize a block that ran long enough: that is not compiling anew)
-    assert 0 < loaded_again <= compiled and compiled_again < loaded_again, lines
+    # (and blocks whose IR is the same share one function: loads may outnumber compiles)
+    assert loaded_again > 0 and compiled_again < loaded_again, lines
     assert runs[0].stdout == runs[1].stdout
 
 
