@@ -66,11 +66,11 @@ static long known_deviation(long n, long got, long expected, long qemu, const ch
 /* An access whose VS-stage walk reads a page-table entry where the VM has no memory.  With
  * the walk done by the hart (hw mode) the entry's guest-physical address fails the G-stage,
  * and that guest-page fault is "always reported for the original access type" (privileged
- * spec 20211203, 8.5.1); the hypervisor injects the access fault of
- * the type reported, so the VM sees what its own hart shows for an entry outside memory
- * (4.3.2 step 2: an access fault of the original type).  QEMU 7.2 reports every such
- * fault as a load guest-page fault (cause 21, D22), so its store and fetch come back as load
- * access faults. */
+ * spec 20211203, 8.5.1); the hypervisor injects the access fault of the type reported, so
+ * the VM sees what its own hart shows for an entry outside memory (4.3.2 step 2: an access
+ * fault of the original type).  (A trap VM's walk is the hypervisor's, in software.)  QEMU
+ * 7.2 reports every such fault as a load guest-page fault (cause 21, D22), so there the store
+ * and the fetch come back as load access faults. */
 static void expect_walk_access_fault(long n, unsigned long address)
 {
     uint64_t value;
