@@ -10,6 +10,11 @@
  * hart would give (an access fault, an illegal instruction, an SBI error), never in another
  * VM's memory or the hypervisor's: the test around it (tests/system/test_hyp_guests.py)
  * checksums those.  Ends with PASS, or FAIL and the check that went wrong.
+ *
+ * Built twice, as the H-extension guests are (guests/hext/README.md): strict, every check as
+ * the spec says (build/hyp/hostile.elf, for rvh), and with -DQEMU_DEVIATIONS
+ * (build/hyp-qemu/hostile.elf), which accepts QEMU 7.2's known answer for exactly the checks
+ * its deviations reach (D22, D12 of docs/h-extension.md) and says so on a SPEC line.
  */
 #include "smode.h"
 #include "spt.h"
@@ -38,6 +43,44 @@ static void expect_access_fault(long n, unsigned long address)
     CHECK_EQ(n, probe_load64(address, &value), CAUSE_LOAD_ACCESS_FAULT);
     CHECK_EQ(n + 1, probe_store64(address, 0x5a5a5a5a5a5a5a5aUL), CAUSE_STORE_ACCESS_FAULT);
     CHECK_EQ(n + 2, probe_exec(address), CAUSE_INSTRUCTION_ACCESS_FAULT);
+    faults += 3;
+}
+
+/* The cause check n got, where the spec says `expected` and QEMU 7.2 is known to answer
+ * `qemu` (deviation `id`): named when it is QEMU's, and taken as the spec's in the
+ * QEMU_DEVIATIONS build (only that answer, only at this check). */
+static long known_deviation(long n, long got, long expected, long qemu, const char *id)
+{
+    if (got == expected || got != qemu)
+        return got;
+#ifdef QEMU_DEVIATIONS
+    printf("SPEC hyp/hostile check %ld: cause %ld, QEMU 7.2 deviation %s (the spec requires %ld)\n",
+           n, got, id, expected);
+    return expected;
+#else
+    printf("hostile: check %ld: cause %ld is QEMU 7.2's known deviation %s\n", n, got, id);
+    return got;
+#endif
+}
+
+/* An access whose VS-stage walk reads a page-table entry where the VM has no memory.  With
+ * the walk done by the hart (hw mode) the entry's guest-physical address fails the G-stage,
+ * and that guest-page fault is "always reported for the original access type" (privileged
+ * spec 20211203, 8.5.1); the hypervisor injects the access fault of the type reported, so
+ * the VM sees what its own hart shows for an entry outside memory (4.3.2 step 2: an access
+ * fault of the original type).  (A trap VM's walk is the hypervisor's, in software.)  QEMU
+ * 7.2 reports every such fault as a load guest-page fault (cause 21, D22), so there the store
+ * and the fetch come back as load access faults. */
+static void expect_walk_access_fault(long n, unsigned long address)
+{
+    uint64_t value;
+    CHECK_EQ(n, probe_load64(address, &value), CAUSE_LOAD_ACCESS_FAULT);
+    long store = known_deviation(n + 1, probe_store64(address, 0x5a5a5a5a5a5a5a5aUL),
+                                 CAUSE_STORE_ACCESS_FAULT, CAUSE_LOAD_ACCESS_FAULT, "D22");
+    CHECK_EQ(n + 1, store, CAUSE_STORE_ACCESS_FAULT);
+    long fetch = known_deviation(n + 2, probe_exec(address), CAUSE_INSTRUCTION_ACCESS_FAULT,
+                                 CAUSE_LOAD_ACCESS_FAULT, "D22");
+    CHECK_EQ(n + 2, fetch, CAUSE_INSTRUCTION_ACCESS_FAULT);
     faults += 3;
 }
 
@@ -77,7 +120,7 @@ static void wild_page_tables(void)
     expect_access_fault(70, 0x40000000UL);
     expect_access_fault(73, 0x40200000UL);
     expect_access_fault(76, 0x40400000UL);
-    expect_access_fault(79, 0x60000000UL);     /* the walk itself faults: an access fault */
+    expect_walk_access_fault(79, 0x60000000UL);    /* the walk itself faults: an access fault */
     csr_write(CSR_SATP, 0);
     sfence_vma_all();
 }
@@ -130,6 +173,19 @@ static void privileged_instructions(void)
         0x7b200073,     /* dret */
     };
     for (unsigned i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+#ifdef QEMU_DEVIATIONS
+        /* QEMU 7.2 writes an HLV/HLVX/HSV's illegal or virtual-instruction trap with the
+         * bits of an earlier trapped instruction as its tval (D12; the spec, 4.1.9: a
+         * nonzero stval is the faulting instruction).  A trap-mode hypervisor emulates the
+         * instruction the tval names, here the sret of the previous probe's return: the
+         * VM would be sent somewhere else, so these checks cannot be made there. */
+        if (i >= 3 && i <= 6) {
+            if (i == 3)
+                printf("SPEC hyp/hostile checks 203-206 left out: QEMU 7.2 deviation D12 "
+                       "(an HLV/HSV trap's tval must be its own bits)\n");
+            continue;
+        }
+#endif
         CHECK_EQ(200 + (long)i, run_code(refused[i], NOP), CAUSE_ILLEGAL_INSTRUCTION);
         illegal++;
     }

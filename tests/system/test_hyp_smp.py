@@ -15,13 +15,22 @@ import subprocess
 
 import pytest
 from test_hyp_guests import (
+    D12_LEFT_OUT,
+    D22_ACCEPTED,
     FW_JUMP,
+    HYP_QEMU_GUESTS,
+    LEFT_OUT_FOR_D12,
+    QEMU_ILLEGAL,
     SMODE,
     SMODE_PV,
+    assert_bystanders_unharmed,
     comparable,
+    hostile_output,
     run_hostile,
+    run_hostile_on_qemu,
     rvh,
     summary,
+    vm_lines,
 )
 
 from rvh.hyp import GuestSpec, export_for_qemu
@@ -148,3 +157,20 @@ def test_the_same_vms_on_two_harts_of_qemu(tmp_path):
         assert theirs == [line for line in per_vm(ours.stdout, vm) if "TM = 0" not in line], vm
         assert f"hyp: vm {vm} (" in qemu.stdout
     assert "hyp:   slices by host hart 0: " in qemu.stdout
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("mode", ["hw", "trap"])
+def test_a_hostile_vm_beside_a_victim_on_two_harts_of_qemu(mode, tmp_path):
+    # the QEMU_DEVIATIONS build (test_hyp_guests.py says why), with the harts truly parallel:
+    # the same answers as on one hart, the victim intact, hello done
+    qemu = run_hostile_on_qemu(mode, HYP_QEMU_GUESTS, tmp_path, harts=2)
+    assert qemu.returncode == 0, qemu.stdout[-3000:] + qemu.stderr
+    after_ram = [*D22_ACCEPTED, D12_LEFT_OUT] if mode == "hw" else [D12_LEFT_OUT]
+    assert vm_lines(qemu.stdout, 1) == hostile_output(
+        after_ram=after_ram, illegal=QEMU_ILLEGAL - LEFT_OUT_FOR_D12
+    )
+    assert f"hyp: vm 1 ({mode}): status 0 (shutdown)" in qemu.stdout
+    assert_bystanders_unharmed(qemu.stdout, "trap" if mode == "hw" else "hw", "hw")
+    # (and some VM's vCPU really ran on the second hart)
+    assert re.search(r"hyp:   slices by host hart 0: \d+, 1: [1-9]", qemu.stdout)
