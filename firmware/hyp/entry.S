@@ -19,6 +19,68 @@
 /* the hypervisor's image seen at a second address in every shadow page table (hyp.h) */
 #define ALIAS       0x400000000000
 
+/* The guest registers in their vCPU slots (struct vcpu_regs): every one the trap path saves
+ * and the entry loads, and the two sets the fast paths spill to work in (t5 and t6 apart:
+ * t6 holds the vCPU, t5 is spilled first, on its own) */
+#define GPRS_1_TO_30    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, \
+                        21, 22, 23, 24, 25, 26, 27, 28, 29, 30
+#define CSR_FAST_TEMPS  6, 7, 28, 29                /* t1-t4: trap mode's CSR fast path */
+#define PV_FAST_TEMPS   5, 10, 11, 12, 13, 14, 15   /* t0, a0-a5: pv's fast paths, on top */
+
+    /* sd (ld) x<n> to (from) its slot in the vCPU at \base, for each n in order */
+    .macro SAVE_REGS base:req, numbers:vararg
+    .irp n, \numbers
+    sd      x\n, REG(\n)(\base)
+    .endr
+    .endm
+    .macro LOAD_REGS base:req, numbers:vararg
+    .irp n, \numbers
+    ld      x\n, REG(\n)(\base)
+    .endr
+    .endm
+
+    /* The guest's whole state at a trap, into the vCPU at t6 (sscratch holds the guest's t6,
+     * t5 is free): x1-x30, t6 from sscratch (0 from now on: the hypervisor runs), sepc,
+     * sstatus */
+    .macro SAVE_GUEST_TRAP_STATE
+    SAVE_REGS t6, GPRS_1_TO_30
+    csrrw   t5, sscratch, zero  /* the guest's t6; the hypervisor runs with sscratch = 0 */
+    sd      t5, REG(31)(t6)
+    csrr    t5, sepc
+    sd      t5, REG_SEPC(t6)
+    csrr    t5, sstatus
+    sd      t5, REG_SSTATUS(t6)
+    .endm
+
+    /* x1-x31 from the vCPU at t6 (t6 itself last) and into the guest */
+    .macro LOAD_GUEST_REGS_AND_SRET
+    LOAD_REGS t6, GPRS_1_TO_30, 31
+    sret
+    .endm
+
+    /* one more in the 64-bit counter \index of the stats at \base (\tmp is clobbered) */
+    .macro COUNT_STAT tmp:req, base:req, index:req
+    ld      \tmp, 8 * (\index)(\base)
+    addi    \tmp, \tmp, 1
+    sd      \tmp, 8 * (\index)(\base)
+    .endm
+
+    /* \out = sstatus \in as the guest reads it: UXL = 2 (64-bit U-mode), SD when FS is
+     * Dirty (3.1.6.6); \tmp is clobbered, \in kept (\out is another register) */
+    .macro SSTATUS_AS_READ out:req, in:req, tmp:req
+    li      \out, 2
+    slli    \out, \out, 32            /* UXL = 2 */
+    or      \out, \in, \out
+    srli    \tmp, \in, 13
+    andi    \tmp, \tmp, 3
+    addi    \tmp, \tmp, -3
+    bnez    \tmp, 9f
+    li      \tmp, -1
+    slli    \tmp, \tmp, 63
+    or      \out, \out, \tmp         /* SD */
+9:
+    .endm
+
     .section .text.start, "ax", @progbits
     .globl _start
 _start:
@@ -76,42 +138,7 @@ hyp_secondary_start:
 hyp_trap_entry:
     csrrw   t6, sscratch, t6
     beqz    t6, .Lfrom_hypervisor
-    sd      x1, REG(1)(t6)
-    sd      x2, REG(2)(t6)
-    sd      x3, REG(3)(t6)
-    sd      x4, REG(4)(t6)
-    sd      x5, REG(5)(t6)
-    sd      x6, REG(6)(t6)
-    sd      x7, REG(7)(t6)
-    sd      x8, REG(8)(t6)
-    sd      x9, REG(9)(t6)
-    sd      x10, REG(10)(t6)
-    sd      x11, REG(11)(t6)
-    sd      x12, REG(12)(t6)
-    sd      x13, REG(13)(t6)
-    sd      x14, REG(14)(t6)
-    sd      x15, REG(15)(t6)
-    sd      x16, REG(16)(t6)
-    sd      x17, REG(17)(t6)
-    sd      x18, REG(18)(t6)
-    sd      x19, REG(19)(t6)
-    sd      x20, REG(20)(t6)
-    sd      x21, REG(21)(t6)
-    sd      x22, REG(22)(t6)
-    sd      x23, REG(23)(t6)
-    sd      x24, REG(24)(t6)
-    sd      x25, REG(25)(t6)
-    sd      x26, REG(26)(t6)
-    sd      x27, REG(27)(t6)
-    sd      x28, REG(28)(t6)
-    sd      x29, REG(29)(t6)
-    sd      x30, REG(30)(t6)
-    csrrw   t5, sscratch, zero  /* the guest's t6; the hypervisor runs with sscratch = 0 */
-    sd      t5, REG(31)(t6)
-    csrr    t5, sepc
-    sd      t5, REG_SEPC(t6)
-    csrr    t5, sstatus
-    sd      t5, REG_SSTATUS(t6)
+    SAVE_GUEST_TRAP_STATE
     la      t5, hyp_hart_has_h  /* hstatus exists only with H (trap VMs run without it) */
     ld      t5, 0(t5)
     beqz    t5, 1f
@@ -168,38 +195,7 @@ hyp_enter_guest:
 1:  ld      t0, REG_SATP(t6)
     bnez    t0, .Lenter_shadow
     csrw    sscratch, t6
-    ld      x1, REG(1)(t6)
-    ld      x2, REG(2)(t6)
-    ld      x3, REG(3)(t6)
-    ld      x4, REG(4)(t6)
-    ld      x5, REG(5)(t6)
-    ld      x6, REG(6)(t6)
-    ld      x7, REG(7)(t6)
-    ld      x8, REG(8)(t6)
-    ld      x9, REG(9)(t6)
-    ld      x10, REG(10)(t6)
-    ld      x11, REG(11)(t6)
-    ld      x12, REG(12)(t6)
-    ld      x13, REG(13)(t6)
-    ld      x14, REG(14)(t6)
-    ld      x15, REG(15)(t6)
-    ld      x16, REG(16)(t6)
-    ld      x17, REG(17)(t6)
-    ld      x18, REG(18)(t6)
-    ld      x19, REG(19)(t6)
-    ld      x20, REG(20)(t6)
-    ld      x21, REG(21)(t6)
-    ld      x22, REG(22)(t6)
-    ld      x23, REG(23)(t6)
-    ld      x24, REG(24)(t6)
-    ld      x25, REG(25)(t6)
-    ld      x26, REG(26)(t6)
-    ld      x27, REG(27)(t6)
-    ld      x28, REG(28)(t6)
-    ld      x29, REG(29)(t6)
-    ld      x30, REG(30)(t6)
-    ld      x31, REG(31)(t6)
-    sret
+    LOAD_GUEST_REGS_AND_SRET
 
     /*
      * A trap-mode guest runs in U-mode under a shadow page table (real satp), which maps
@@ -222,38 +218,7 @@ hyp_enter_guest:
     jr      t0
 2:  ld      t0, REG_SATP(t6)    /* (running at the alias) */
     csrw    satp, t0
-    ld      x1, REG(1)(t6)
-    ld      x2, REG(2)(t6)
-    ld      x3, REG(3)(t6)
-    ld      x4, REG(4)(t6)
-    ld      x5, REG(5)(t6)
-    ld      x6, REG(6)(t6)
-    ld      x7, REG(7)(t6)
-    ld      x8, REG(8)(t6)
-    ld      x9, REG(9)(t6)
-    ld      x10, REG(10)(t6)
-    ld      x11, REG(11)(t6)
-    ld      x12, REG(12)(t6)
-    ld      x13, REG(13)(t6)
-    ld      x14, REG(14)(t6)
-    ld      x15, REG(15)(t6)
-    ld      x16, REG(16)(t6)
-    ld      x17, REG(17)(t6)
-    ld      x18, REG(18)(t6)
-    ld      x19, REG(19)(t6)
-    ld      x20, REG(20)(t6)
-    ld      x21, REG(21)(t6)
-    ld      x22, REG(22)(t6)
-    ld      x23, REG(23)(t6)
-    ld      x24, REG(24)(t6)
-    ld      x25, REG(25)(t6)
-    ld      x26, REG(26)(t6)
-    ld      x27, REG(27)(t6)
-    ld      x28, REG(28)(t6)
-    ld      x29, REG(29)(t6)
-    ld      x30, REG(30)(t6)
-    ld      x31, REG(31)(t6)
-    sret
+    LOAD_GUEST_REGS_AND_SRET
 
     /* stvec (at its alias) while a trap-mode guest runs.  First the fast path: a csrrw/csrrs/
      * csrrc of sscratch, sepc, scause, stval or (most of the time) sstatus by the guest kernel
@@ -268,10 +233,7 @@ hyp_shadow_trap_entry:
     csrr    t5, scause
     addi    t5, t5, -2                  /* illegal instruction? */
     bnez    t5, .Lnot_illegal
-    sd      t1, REG(6)(t6)
-    sd      t2, REG(7)(t6)
-    sd      t3, REG(28)(t6)
-    sd      t4, REG(29)(t6)
+    SAVE_REGS t6, CSR_FAST_TEMPS
     lw      t5, VCPU_VH_PRIV(t6)
     beqz    t5, .Lfull                  /* from the guest's U-mode: forwarded, in C */
     ld      t5, VCPU_VH_PV_PAGE(t6)
@@ -341,27 +303,15 @@ hyp_shadow_trap_entry:
     add     t5, t5, t3
     ld      t5, 0(t5)
     add     t5, t5, t1                  /* the VM's stats, at their alias */
-    ld      t3, 8 * HYP_STAT_EXITS(t5)
-    addi    t3, t3, 1
-    sd      t3, 8 * HYP_STAT_EXITS(t5)
-    ld      t3, 8 * (HYP_STAT_SCAUSE + 2)(t5)
-    addi    t3, t3, 1
-    sd      t3, 8 * (HYP_STAT_SCAUSE + 2)(t5)
-    ld      t3, 8 * HYP_STAT_CSR(t5)
-    addi    t3, t3, 1
-    sd      t3, 8 * HYP_STAT_CSR(t5)
+    COUNT_STAT t3, t5, HYP_STAT_EXITS
+    COUNT_STAT t3, t5, HYP_STAT_SCAUSE+2
+    COUNT_STAT t3, t5, HYP_STAT_CSR
     add     t4, t4, t5
-    ld      t3, 8 * HYP_STAT_CSR_BY_NUMBER(t4)
-    addi    t3, t3, 1
-    sd      t3, 8 * HYP_STAT_CSR_BY_NUMBER(t4)
+    COUNT_STAT t3, t4, HYP_STAT_CSR_BY_NUMBER
     csrr    t5, sepc
     addi    t5, t5, 4
     csrw    sepc, t5
-    ld      t1, REG(6)(t6)
-    ld      t2, REG(7)(t6)
-    ld      t3, REG(28)(t6)
-    ld      t4, REG(29)(t6)
-    ld      t5, REG(30)(t6)
+    LOAD_REGS t6, CSR_FAST_TEMPS, 30
     csrrw   t6, sscratch, t6
     sret
 
@@ -394,17 +344,8 @@ hyp_shadow_trap_entry:
     li      t1, EXTENSION_STATE_CLEAN << SSTATUS_FS_SHIFT
     csrs    sstatus, t1
 5:  sd      t5, VCPU_VH_SSCRATCH(t4)
-    li      t1, 2
-    slli    t1, t1, 32                  /* UXL = 2 */
-    or      t5, t2, t1
-    srli    t1, t2, 13
-    andi    t1, t1, 3
-    addi    t1, t1, -3
-    bnez    t1, 1f
-    li      t1, -1
-    slli    t1, t1, 63
-    or      t5, t5, t1                  /* SD */
-1:  mv      t2, t5
+    SSTATUS_AS_READ t5, t2, t1
+    mv      t2, t5
     srli    t5, t3, 7
     andi    t5, t5, 31                  /* rd */
     slli    t5, t5, 3
@@ -429,17 +370,7 @@ hyp_shadow_trap_entry:
     bnez    t5, .Lfull_t5
     ld      t5, VCPU_VH_PV_PAGE(t6)
     beqz    t5, .Lfull_t5
-    sd      t0, REG(5)(t6)
-    sd      t1, REG(6)(t6)
-    sd      t2, REG(7)(t6)
-    sd      t3, REG(28)(t6)
-    sd      t4, REG(29)(t6)
-    sd      a0, REG(10)(t6)
-    sd      a1, REG(11)(t6)
-    sd      a2, REG(12)(t6)
-    sd      a3, REG(13)(t6)
-    sd      a4, REG(14)(t6)
-    sd      a5, REG(15)(t6)
+    SAVE_REGS t6, CSR_FAST_TEMPS, PV_FAST_TEMPS
     la      t5, hyp_root_satp           /* (its alias) */
     ld      t5, 0(t5)
     csrw    satp, t5
@@ -542,17 +473,8 @@ hyp_shadow_trap_entry:
     sd      a5, REG_SATP(t6)
     /* the page as pv_push leaves it: sstatus as read (UXL = 64, SD when FS is dirty), sip,
      * and sie and stvec legalized */
-    li      t3, 2
-    slli    t3, t3, 32
-    or      t3, t1, t3
-    srli    t4, t1, 13
-    andi    t4, t4, 3
-    addi    t4, t4, -3
-    bnez    t4, 3f
-    li      t4, -1
-    slli    t4, t4, 63
-    or      t3, t3, t4
-3:  sd      t3, RVH_PV_SSTATUS(a0)
+    SSTATUS_AS_READ t3, t1, t4
+    sd      t3, RVH_PV_SSTATUS(a0)
     sd      t2, RVH_PV_SIP(a0)
     ld      t3, RVH_PV_SIE(a0)
     andi    t3, t3, 0x222
@@ -571,34 +493,20 @@ hyp_shadow_trap_entry:
     li      t3, VM_STATS
     add     t4, t4, t3
     ld      t4, 0(t4)
-    ld      t3, 8 * HYP_STAT_EXITS(t4)
-    addi    t3, t3, 1
-    sd      t3, 8 * HYP_STAT_EXITS(t4)
-    ld      t3, 8 * (HYP_STAT_SCAUSE + CAUSE_ECALL_FROM_U)(t4)
-    addi    t3, t3, 1
-    sd      t3, 8 * (HYP_STAT_SCAUSE + CAUSE_ECALL_FROM_U)(t4)
+    COUNT_STAT t3, t4, HYP_STAT_EXITS
+    COUNT_STAT t3, t4, HYP_STAT_SCAUSE+CAUSE_ECALL_FROM_U
     bnez    a4, .Lpv_forwarded
     /* SYNC_AND_RETURN: an SBI call of the pv extension, its function 1, an sret */
-    ld      t3, 8 * HYP_STAT_ECALL(t4)
-    addi    t3, t3, 1
-    sd      t3, 8 * HYP_STAT_ECALL(t4)
-    ld      t3, 8 * (HYP_STAT_SBI + HYP_SBI_PV)(t4)
-    addi    t3, t3, 1
-    sd      t3, 8 * (HYP_STAT_SBI + HYP_SBI_PV)(t4)
-    ld      t3, 8 * (HYP_STAT_PV + SBI_RVH_PV_SYNC_AND_RETURN)(t4)
-    addi    t3, t3, 1
-    sd      t3, 8 * (HYP_STAT_PV + SBI_RVH_PV_SYNC_AND_RETURN)(t4)
-    ld      t3, 8 * HYP_STAT_SRET(t4)
-    addi    t3, t3, 1
-    sd      t3, 8 * HYP_STAT_SRET(t4)
+    COUNT_STAT t3, t4, HYP_STAT_ECALL
+    COUNT_STAT t3, t4, HYP_STAT_SBI+HYP_SBI_PV
+    COUNT_STAT t3, t4, HYP_STAT_PV+SBI_RVH_PV_SYNC_AND_RETURN
+    COUNT_STAT t3, t4, HYP_STAT_SRET
     sd      a3, RVH_PV_SEPC(a0)
     ld      a6, RVH_PV_RET_A6(a0)       /* the two registers its ecall needed */
     ld      a7, RVH_PV_RET_A7(a0)
     j       .Lpv_out
 .Lpv_forwarded:
-    ld      t3, 8 * HYP_STAT_FORWARDED(t4)
-    addi    t3, t3, 1
-    sd      t3, 8 * HYP_STAT_FORWARDED(t4)
+    COUNT_STAT t3, t4, HYP_STAT_FORWARDED
     csrr    t3, sepc
     sd      t3, RVH_PV_SEPC(a0)         /* the ecall's own pc */
     li      t3, CAUSE_ECALL_FROM_U
@@ -616,28 +524,11 @@ hyp_shadow_trap_entry:
 .Lpv_out:
     csrw    sepc, a3
     csrw    satp, a5
-    ld      t0, REG(5)(t6)
-    ld      t1, REG(6)(t6)
-    ld      t2, REG(7)(t6)
-    ld      t3, REG(28)(t6)
-    ld      t4, REG(29)(t6)
-    ld      t5, REG(30)(t6)
-    ld      a0, REG(10)(t6)
-    ld      a1, REG(11)(t6)
-    ld      a2, REG(12)(t6)
-    ld      a3, REG(13)(t6)
-    ld      a4, REG(14)(t6)
-    ld      a5, REG(15)(t6)
+    LOAD_REGS t6, CSR_FAST_TEMPS, 30, PV_FAST_TEMPS
     csrrw   t6, sscratch, t6
     sret
 .Lpv_full:
-    ld      t0, REG(5)(t6)
-    ld      a0, REG(10)(t6)
-    ld      a1, REG(11)(t6)
-    ld      a2, REG(12)(t6)
-    ld      a3, REG(13)(t6)
-    ld      a4, REG(14)(t6)
-    ld      a5, REG(15)(t6)
+    LOAD_REGS t6, PV_FAST_TEMPS
     j       .Lfull
 
     /* one 8-byte entry per register: t5 = x[n] (the spilled ones from their slots, t6 from
@@ -680,48 +571,10 @@ hyp_shadow_trap_entry:
     .option pop
 
 .Lfull:
-    ld      t1, REG(6)(t6)
-    ld      t2, REG(7)(t6)
-    ld      t3, REG(28)(t6)
-    ld      t4, REG(29)(t6)
+    LOAD_REGS t6, CSR_FAST_TEMPS
 .Lfull_t5:
     ld      t5, REG(30)(t6)
-    sd      x1, REG(1)(t6)
-    sd      x2, REG(2)(t6)
-    sd      x3, REG(3)(t6)
-    sd      x4, REG(4)(t6)
-    sd      x5, REG(5)(t6)
-    sd      x6, REG(6)(t6)
-    sd      x7, REG(7)(t6)
-    sd      x8, REG(8)(t6)
-    sd      x9, REG(9)(t6)
-    sd      x10, REG(10)(t6)
-    sd      x11, REG(11)(t6)
-    sd      x12, REG(12)(t6)
-    sd      x13, REG(13)(t6)
-    sd      x14, REG(14)(t6)
-    sd      x15, REG(15)(t6)
-    sd      x16, REG(16)(t6)
-    sd      x17, REG(17)(t6)
-    sd      x18, REG(18)(t6)
-    sd      x19, REG(19)(t6)
-    sd      x20, REG(20)(t6)
-    sd      x21, REG(21)(t6)
-    sd      x22, REG(22)(t6)
-    sd      x23, REG(23)(t6)
-    sd      x24, REG(24)(t6)
-    sd      x25, REG(25)(t6)
-    sd      x26, REG(26)(t6)
-    sd      x27, REG(27)(t6)
-    sd      x28, REG(28)(t6)
-    sd      x29, REG(29)(t6)
-    sd      x30, REG(30)(t6)
-    csrrw   t5, sscratch, zero
-    sd      t5, REG(31)(t6)
-    csrr    t5, sepc
-    sd      t5, REG_SEPC(t6)
-    csrr    t5, sstatus
-    sd      t5, REG_SSTATUS(t6)
+    SAVE_GUEST_TRAP_STATE
     la      t5, hyp_root_satp   /* (the alias of the variable: both tables map it) */
     ld      t5, 0(t5)
     csrw    satp, t5

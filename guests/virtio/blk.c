@@ -30,7 +30,7 @@
  *   - the whole read-write disk read again and compared with everything
  *     written (the data survives the device resets).
  */
-#include "virtio.h"
+#include "blkdev.h"
 
 TEST_NAME("virtio/blk");
 
@@ -41,18 +41,6 @@ TEST_NAME("virtio/blk");
 /* sector states of the read-write disk */
 #define ST_ZERO         0xfe
 #define ST_UNKNOWN      0xfd            /* discarded: zeroes or the old data */
-
-struct blk {
-    struct virtio_dev dev;
-    struct virtq *q;
-    int slot;
-    uint64_t capacity;
-    int ro;
-    uint32_t seg_max;
-    uint32_t max_discard, max_discard_seg, discard_align;
-    uint32_t max_wz, max_wz_seg;
-    uint8_t wz_may_unmap;
-};
 
 struct req {
     struct virtio_blk_req_hdr hdr;
@@ -73,18 +61,7 @@ static uint64_t features_common;
 static int round_no;
 
 /* ------------------------------------------------------------------ */
-/* the mkimage.py pattern                                             */
-
-static void pattern_fill(uint8_t *b, uint64_t s, unsigned k)
-{
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(s >> (8 * i));
-    memcpy(b + 8, "rvh-dsk", 7);
-    b[15] = (uint8_t)k;
-    uint8_t v = (uint8_t)(s * 7 + 16 * 13 + k * 101);
-    for (int j = 16; j < SECTOR; j++, v += 13)
-        b[j] = v;
-}
+/* the mkimage.py pattern (diskpattern.h) as this guest has rewritten it */
 
 static void expect_fill(uint8_t *b, uint64_t s)
 {
@@ -92,7 +69,7 @@ static void expect_fill(uint8_t *b, uint64_t s)
     if (st == ST_ZERO)
         memset(b, 0, SECTOR);
     else
-        pattern_fill(b, s, st);
+        disk_pattern_fill(b, s, st);
 }
 
 /* compare n sectors at buf with their expected contents; returns 0 or
@@ -111,7 +88,7 @@ static int verify_sectors(const uint8_t *buf, uint64_t s0, uint64_t n, const cha
                 zero = got[j] == 0;
             if (zero)
                 continue;
-            pattern_fill(exp, s, unknown_prev[s]);
+            disk_pattern_fill(exp, s, unknown_prev[s]);
         } else {
             expect_fill(exp, s);
         }
@@ -297,35 +274,7 @@ static void blk_range(struct blk *b, uint32_t type, uint64_t sector, uint64_t co
 }
 
 /* ------------------------------------------------------------------ */
-/* device setup                                                       */
-
-static void blk_open(struct blk *b, int slot, uint64_t generic, enum virtio_wait wait,
-                     unsigned qsize, long check)
-{
-    int err = virtio_dev_init(&b->dev, slot, VIRTIO_ID_BLOCK,
-                              features_common | generic, 0);
-    CHECK_EQ(check, err, 0);
-    b->slot = slot;
-    b->q = virtq_setup(&b->dev, 0, qsize);
-    CHECK(check, b->q != 0);
-    uint32_t st = virtio_driver_ok(&b->dev, wait);
-    CHECK_EQ(check, st, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                        VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-    b->ro = virtio_has(&b->dev, VIRTIO_BLK_F_RO);
-    b->capacity = virtio_config64(&b->dev, VIRTIO_BLK_CFG_CAPACITY);
-    b->seg_max = virtio_has(&b->dev, VIRTIO_BLK_F_SEG_MAX) ?
-                 virtio_config32(&b->dev, VIRTIO_BLK_CFG_SEG_MAX) : 0;
-    if (virtio_has(&b->dev, VIRTIO_BLK_F_DISCARD)) {
-        b->max_discard = virtio_config32(&b->dev, VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS);
-        b->max_discard_seg = virtio_config32(&b->dev, VIRTIO_BLK_CFG_MAX_DISCARD_SEG);
-        b->discard_align = virtio_config32(&b->dev, VIRTIO_BLK_CFG_DISCARD_ALIGN);
-    }
-    if (virtio_has(&b->dev, VIRTIO_BLK_F_WRITE_ZEROES)) {
-        b->max_wz = virtio_config32(&b->dev, VIRTIO_BLK_CFG_MAX_WZ_SECTORS);
-        b->max_wz_seg = virtio_config32(&b->dev, VIRTIO_BLK_CFG_MAX_WZ_SEG);
-        b->wz_may_unmap = virtio_config8(&b->dev, VIRTIO_BLK_CFG_WZ_MAY_UNMAP);
-    }
-}
+/* the device's configuration and ID (blkdev.h opens and closes it)    */
 
 static void print_config(struct blk *b)
 {
@@ -373,14 +322,6 @@ static void print_config(struct blk *b)
                virtio_config8(d, VIRTIO_BLK_CFG_WZ_MAY_UNMAP));
 }
 
-static void blk_close(struct blk *b, long check)
-{
-    uint32_t st = vio_read(&b->dev, VIRTIO_MMIO_STATUS);
-    CHECK_EQ(check, st & (VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED), 0);
-    CHECK_EQ(check, b->q->num_free, b->q->num);         /* nothing outstanding */
-    virtio_reset(&b->dev);
-}
-
 static void get_id(struct blk *b, long check)
 {
     static char id[VIRTIO_BLK_ID_BYTES + 1];
@@ -415,7 +356,7 @@ static void whole_disk(struct blk *b, const char *what, int pattern_only, long c
     if (pattern_only) {
         static uint8_t exp[SECTOR];
         for (uint64_t s = 0; s < cap; s++) {
-            pattern_fill(exp, s, 0);
+            disk_pattern_fill(exp, s, 0);
             if (memcmp(exp, big + s * SECTOR, SECTOR)) {
                 verify_sectors(big + s * SECTOR, s, 1, what);
                 CHECK(check, 0);
@@ -433,7 +374,7 @@ static void whole_disk(struct blk *b, const char *what, int pattern_only, long c
 static void write_pattern(uint64_t s, uint64_t n, unsigned k, uint8_t *buf)
 {
     for (uint64_t i = 0; i < n; i++) {
-        pattern_fill(buf + i * SECTOR, s + i, k);
+        disk_pattern_fill(buf + i * SECTOR, s + i, k);
         state[s + i] = (uint8_t)k;
     }
 }
@@ -545,7 +486,7 @@ static void round_run(int r, uint64_t generic, enum virtio_wait wait, unsigned q
     struct blk *b = &disk;
     long c = 20 + 40L * (r - 1);        /* check numbers c .. c+39 */
     round_no = r;
-    blk_open(b, disk.slot, generic, wait, qsize, c);
+    blk_open(b, disk.slot, features_common | generic, wait, qsize, c);
     int ind = b->dev.indirect;
     printf("round %d: wait %s, queue size %u, event_idx %d, indirect %d\n", r,
            virtio_wait_names[wait], b->q->num, b->dev.event_idx, ind);
@@ -804,7 +745,8 @@ static void negotiation_probe(int slot, uint64_t accept_mask, uint64_t extra,
 static void ro_tests(int slot)
 {
     struct blk *b = &rodisk;
-    blk_open(b, slot, VIRTIO_BIT(VIRTIO_F_EVENT_IDX), VIRTIO_WAIT_IRQ, 32, 200);
+    blk_open(b, slot, features_common | VIRTIO_BIT(VIRTIO_F_EVENT_IDX), VIRTIO_WAIT_IRQ, 32,
+             200);
     print_config(b);
     CHECK(201, b->ro);
     CHECK(202, b->capacity >= 16);
@@ -815,7 +757,7 @@ static void ro_tests(int slot)
     memset(big, 0xaa, n * SECTOR);
     blk_range(b, VIRTIO_BLK_T_IN, 0, n, big, 64, 0, MAX_REQS, 203);
     for (uint64_t s = 0; s < n; s++) {
-        pattern_fill(exp, s, 1);
+        disk_pattern_fill(exp, s, 1);
         if (memcmp(exp, big + s * SECTOR, SECTOR)) {
             printf("read-only disk: sector %lu differs from pattern 1\n",
                    (unsigned long)s);
@@ -858,12 +800,12 @@ static void ro_tests(int slot)
     st = blk_simple(b, VIRTIO_BLK_T_IN, 0, big, 64 * SECTOR, 0, &used, 211);
     CHECK_EQ(211, st, VIRTIO_BLK_S_OK);
     for (uint64_t s = 0; s < 64; s++) {
-        pattern_fill(exp, s, 1);
+        disk_pattern_fill(exp, s, 1);
         CHECK(212, !memcmp(exp, big + s * SECTOR, SECTOR));
     }
     irq_read(b, 8, big, 213);
     for (uint64_t s = 8; s < 16; s++) {
-        pattern_fill(exp, s, 1);
+        disk_pattern_fill(exp, s, 1);
         CHECK(213, !memcmp(exp, big + (s - 8) * SECTOR, SECTOR));
     }
     printf("read-only disk: data unchanged; %lu interrupts\n", b->dev.irqs);
@@ -911,7 +853,7 @@ int main(void)
     printf("read-write disk in slot %d, read-only disk in slot %d\n", rw_slot, ro_slot);
 
     /* round 0: configuration, the whole disk against the image pattern */
-    blk_open(&disk, rw_slot, 0, VIRTIO_WAIT_POLL, VQ_MAX_SIZE, 5);
+    blk_open(&disk, rw_slot, features_common, VIRTIO_WAIT_POLL, VQ_MAX_SIZE, 5);
     print_config(&disk);
     CHECK(6, !disk.ro);
     CHECK(7, disk.capacity >= MIN_CAPACITY);
@@ -948,8 +890,8 @@ int main(void)
         printf("no read-only disk: its tests are skipped\n");
 
     /* everything written is still there after the resets */
-    blk_open(&disk, rw_slot, VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC), VIRTIO_WAIT_WFI,
-             VQ_MAX_SIZE, 240);
+    blk_open(&disk, rw_slot, features_common | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC),
+             VIRTIO_WAIT_WFI, VQ_MAX_SIZE, 240);
     whole_disk(&disk, "disk (final)", 0, 241);
     blk_close(&disk, 242);
     printf("spurious PLIC claims: %lu\n", virtio_spurious_claims);

@@ -7,9 +7,9 @@ Sector s (512 bytes) of a disk with pattern id k (0..255):
   byte  15      k
   bytes 16..511 (s*7 + j*13 + k*101) & 0xff   for byte offset j
 
-guests/virtio/blk.c regenerates the same pattern (blk_pattern) and compares
-every sector; it also prints the CRC-32 (zlib/IEEE) of the whole disk,
-which this script prints too.
+guests/virtio/diskpattern.h regenerates the same pattern for blk.c, blkbig.c
+and pvblk.c, which compare what they read with it; blk.c also prints the
+CRC-32 (zlib/IEEE) of the whole disk, which this script prints too.
 
 Usage:
   mkimage.py IMG [--size 8M] [--id 0]    write IMG, print its size and CRC-32

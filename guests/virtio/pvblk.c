@@ -16,6 +16,7 @@
  * The test (tests/system/test_pvio_guests.py) checks disk0's sectors 0..1023 on the host.
  */
 #include "pvio.h"
+#include "diskpattern.h"
 
 TEST_NAME("virtio/pvblk");
 
@@ -27,17 +28,6 @@ static struct pvio_ring ring0, ring1;
 static struct pvio_dev disk0, disk1;
 static uint8_t buf[16 * BIG] __attribute__((aligned(4096)));
 static uint8_t expect[SECTOR];
-
-static void pattern_fill(uint8_t *b, uint64_t s, unsigned k)
-{
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(s >> (8 * i));
-    memcpy(b + 8, "rvh-dsk", 7);
-    b[15] = (uint8_t)k;
-    uint8_t v = (uint8_t)(s * 7 + 16 * 13 + k * 101);
-    for (int j = 16; j < SECTOR; j++, v += 13)
-        b[j] = v;
-}
 
 /* what the guest writes to disk0's sector s (tests/system/test_pvio_guests.py: written()) */
 static void written_fill(uint8_t *b, uint64_t s)
@@ -54,7 +44,7 @@ static void compare(const uint8_t *got, uint64_t s, int kind, long check)
     if (kind < 0)
         written_fill(expect, s);
     else
-        pattern_fill(expect, s, kind);
+        disk_pattern_fill(expect, s, kind);
     if (memcmp(got, expect, SECTOR)) {
         printf("pvblk: sector %lu differs\n", (unsigned long)s);
         rvh_check_failed(check, __LINE__, "sector contents");
