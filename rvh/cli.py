@@ -1000,9 +1000,14 @@ def _tier_lines(stats: dict, instructions: int) -> list[str]:
         f"translated code:      {tier['instructions']} instructions ({share:.1%}) in "
         f"{tier['entries']} entries from the interpreter, {tier['page_flushes']} code pages "
         f"dropped after writes, {tier['flushes']} whole flushes",
-        f"code cache:           {tier['blocks_saved']} hot blocks compiled optimized into it "
-        f"after the run, for the next one ({tier['save_seconds']:.3f} s of CPU)",
-    ]
+    ] + (
+        [
+            f"code cache:           {tier['blocks_saved']} hot blocks compiled optimized into "
+            f"it after the run, for the next one ({tier['save_seconds']:.3f} s of CPU)"
+        ]
+        if tier["blocks_saved"]
+        else []
+    )
 
 
 def _device_lines(stats: dict) -> list[str]:

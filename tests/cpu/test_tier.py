@@ -661,6 +661,9 @@ def test_a_second_rvh_run_loads_compiled_blocks_per_its_stats(tmp_path):
     # (the worker may still optimize a block that ran long enough: that is not compiling anew)
     assert 0 < loaded_again <= compiled and compiled_again < loaded_again, lines
     assert runs[0].stdout == runs[1].stdout
+    # the first run's hottest blocks went into the cache optimized, after the run
+    saved = re.search(r"^code cache: +(\d+) hot blocks compiled optimized", runs[0].stderr, re.M)
+    assert saved and 0 < int(saved[1]) <= compiled, runs[0].stderr
 
 
 def test_tier_cache_off_compiles_every_run():
