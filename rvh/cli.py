@@ -891,6 +891,8 @@ def _booted_machine(args: argparse.Namespace) -> Machine:
 def _run_machine(machine: Machine, args: argparse.Namespace) -> int:
     try:
         result = machine.run_sync()
+        if machine.tier is not None:
+            machine.tier.close()  # its code cache gets O2 code of this run's hot blocks
     except KeyboardInterrupt:
         if not args.stats:
             raise
@@ -996,7 +998,14 @@ def _tier_lines(stats: dict, instructions: int) -> list[str]:
         f"translated code:      {tier['instructions']} instructions ({share:.1%}) in "
         f"{tier['entries']} entries from the interpreter, {tier['page_flushes']} code pages "
         f"dropped after writes, {tier['flushes']} whole flushes",
-    ]
+    ] + (
+        [
+            f"code cache:           {tier['blocks_saved']} hot blocks compiled optimized into "
+            f"it after the run, for the next one ({tier['save_seconds']:.3f} s of CPU)"
+        ]
+        if tier["blocks_saved"]
+        else []
+    )
 
 
 def _device_lines(stats: dict) -> list[str]:

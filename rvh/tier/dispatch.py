@@ -26,6 +26,7 @@ from rvh.cpu.layout import (
     TLB_SETS,
 )
 from rvh.tier.layout import (
+    BLOCK_CC,
     COUNT_MASK,
     J_CALLS,
     J_COUNTS,
@@ -57,7 +58,9 @@ def call_block(
     ptr page_flags, ptr decode_cache, ptr jit, i64 tlb_base, i64 remaining, i64 count),
     which runs it and the blocks it chains to, at most ``remaining`` instructions, and
     returns how many retired (``count``, 0 here, is what the chain retired before it),
-    leaving the next pc in x[PC].  Only data pointers cross, so the numba cache stays valid."""
+    leaving the next pc in x[PC].  Only data pointers cross, so the numba cache stays valid.
+    The call uses the blocks' own calling convention (layout.BLOCK_CC): the kernel, not
+    each chained block, saves the registers it needs."""
     signature = types.int64(
         address, x, memory, tlb, page_flags, decode_cache, jit, tlb_base, remaining
     )
@@ -71,7 +74,9 @@ def call_block(
         i64 = ir.IntType(64)
         fnty = ir.FunctionType(i64, [i8p] * 6 + [i64, i64, i64])
         function = builder.inttoptr(args[0], fnty.as_pointer())
-        return builder.call(function, [*pointers, args[7], args[8], ir.Constant(i64, 0)])
+        return builder.call(
+            function, [*pointers, args[7], args[8], ir.Constant(i64, 0)], cconv=BLOCK_CC
+        )
 
     return signature, codegen
 

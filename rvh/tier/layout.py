@@ -29,3 +29,7 @@ JT_LENGTH = 3  # the most instructions one call can retire
 JT_FIELDS = 4
 JT_SHIFT = 2
 JIT_SIZE = J_TABLE + TABLE_ENTRIES * JT_FIELDS
+# the calling convention of block functions (LLVM's preserve_none): every argument in a
+# register and no callee-saved registers, so that chaining to the next block (a musttail
+# call) saves, restores and reloads nothing; the kernel's call saves what it needs, once
+BLOCK_CC = "preserve_nonecc"

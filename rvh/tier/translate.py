@@ -45,6 +45,7 @@ from rvh.cpu.layout import (
 )
 from rvh.isa import instructions
 from rvh.tier.layout import (
+    BLOCK_CC,
     COUNT_MASK,
     J_COUNTS,
     J_TABLE,
@@ -178,7 +179,7 @@ class _Writer:
             # the block's place, so that the text (which names its compiled code, see
             # engine.block_digest) differs for every place even where the code does not use it
             f"; block at pc {pc:#x}, host offset {host:#x}",
-            f"define i64 @{name}(ptr noalias %x, ptr noalias %mem, ptr noalias %tlb, "
+            f"define {BLOCK_CC} i64 @{name}(ptr noalias %x, ptr noalias %mem, ptr noalias %tlb, "
             "ptr noalias %flags, ptr noalias %dc, ptr noalias %jit, i64 %tlb_base, "
             "i64 %remaining, i64 %count) nounwind {",
             "entry:",
@@ -278,8 +279,8 @@ class _Writer:
         self.lines += [f"  br i1 {ok}, label %{call}, label %{leave}", f"{call}:"]
         function = self.temp(f"inttoptr i64 {self.field('%jit', slot, JT_ADDRESS)} to ptr")
         result = self.temp(
-            f"musttail call i64 {function}(ptr %x, ptr %mem, ptr %tlb, ptr %flags, ptr %dc, "
-            f"ptr %jit, i64 %tlb_base, i64 %remaining, i64 {total})"
+            f"musttail call {BLOCK_CC} i64 {function}(ptr %x, ptr %mem, ptr %tlb, "
+            f"ptr %flags, ptr %dc, ptr %jit, i64 %tlb_base, i64 %remaining, i64 {total})"
         )
         self.lines += [f"  ret i64 {result}", f"{leave}:"]
 

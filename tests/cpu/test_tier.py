@@ -18,6 +18,8 @@ from rvh.cpu import layout as L
 from rvh.machine import Machine
 from rvh.tier.engine import OPTIMIZED, QUICK, CodeCache, Tier, block_digest, compile_blocks
 from rvh.tier.layout import (
+    COUNT_MASK,
+    J_COUNTS,
     J_QUEUE,
     J_QUEUE_LEN,
     J_TABLE,
@@ -522,6 +524,45 @@ def test_a_second_run_loads_its_blocks_from_the_code_cache(tmp_path):
         )
 
 
+def run_and_close(elf, cache: CodeCache, save_after: int | None):
+    """A jit run of ``elf`` with quick code only, then ``Tier.close`` as ``rvh run`` does."""
+    output = bytearray()
+    machine = Machine(MachineConfig(max_instructions=2_000_000), output=output.extend)
+    tier = attach_tier(machine, threshold=8, cache=cache, optimize_after=None)
+    tier.save_after = save_after
+    machine.load(str(elf))
+    result = machine.run_sync()
+    tier.close()
+    return result, bytes(output), machine, tier
+
+
+def test_a_runs_hot_blocks_go_optimized_into_the_code_cache_for_the_next_run(tmp_path):
+    elf = GUESTS / "bench" / "bytes.elf"  # its start fills a buffer: blocks hot and lukewarm
+    interp = run_guest(elf, "interp", sbi=False, limit=2_000_000)
+    first = run_and_close(elf, CodeCache(tmp_path), save_after=1000)[3]
+    stats = first.statistics()
+    assert stats["blocks_optimized"] == 0 and 0 < stats["blocks_saved"] < len(first.code)
+    assert all(code.level is QUICK for code in first.code.values())  # the run's own code
+    hot = {key for key in first.code if first.jit[J_COUNTS + ((key[0] >> 1) & COUNT_MASK)] >= 1000}
+    assert len(hot) == stats["blocks_saved"]
+    result, output, machine, second = run_and_close(elf, CodeCache(tmp_path), None)
+    loaded = {key: code.level for key, code in second.code.items()}
+    assert second.statistics()["blocks_compiled"] == 0
+    # the blocks hot in the first run come back optimized, the others as their quick code
+    assert {key for key, level in loaded.items() if level is OPTIMIZED} == hot & set(loaded)
+    assert len(hot & set(loaded)) == len(hot)
+    assert output == interp[1] and result.instructions == interp[0].instructions
+    assert np.array_equal(comparable(machine.harts[0].state), comparable(interp[2].harts[0].state))
+
+
+def test_without_save_after_the_code_cache_keeps_only_what_the_run_compiled(tmp_path):
+    elf = GUESTS / "bench" / "recursion.elf"
+    first = run_and_close(elf, CodeCache(tmp_path), save_after=None)[3]
+    assert first.statistics()["blocks_saved"] == 0
+    second = run_and_close(elf, CodeCache(tmp_path), None)[3]
+    assert second.code and all(code.level is QUICK for code in second.code.values())
+
+
 def test_the_code_cache_drops_its_least_recently_used_objects_past_its_limit(tmp_path):
     elf = GUESTS / "bench" / "bytes.elf"
     interp = run_guest(elf, "interp", sbi=False, limit=2_000_000)
@@ -621,6 +662,9 @@ def test_a_second_rvh_run_loads_compiled_blocks_per_its_stats(tmp_path):
     # (and blocks whose IR is the same share one function: loads may outnumber compiles)
     assert loaded_again > 0 and compiled_again < loaded_again, lines
     assert runs[0].stdout == runs[1].stdout
+    # the first run's hottest blocks went into the cache optimized, after the run
+    saved = re.search(r"^code cache: +(\d+) hot blocks compiled optimized", runs[0].stderr, re.M)
+    assert saved and 0 < int(saved[1]) <= compiled, runs[0].stderr
 
 
 def test_tier_cache_off_compiles_every_run():
