@@ -64,6 +64,7 @@ from rvh.cpu.layout import (
     GENERAL_PATH,
     INSTRET,
     M_BREAKPOINTS,
+    M_CODE_WRITES,
     M_FIRMWARE_TRAPS,
     MMIO_DONE,
     MMIO_FAULT,
@@ -153,8 +154,19 @@ from rvh.isa.fields import (
     MSTATUS_TW_MASK,
 )
 from rvh.isa.instructions import Op
-from rvh.tier.dispatch import run_blocks
-from rvh.tier.layout import J_QUEUE_LEN
+from rvh.tier.dispatch import queue_hot, run_blocks
+from rvh.tier.layout import (
+    COUNT_MASK,
+    J_COUNTS,
+    J_EPOCH,
+    J_QUEUE_LEN,
+    J_TABLE,
+    J_THRESHOLD,
+    JT_HOST,
+    JT_PC,
+    JT_SHIFT,
+    TABLE_MASK,
+)
 
 # deliver_trap's "the built-in firmware handles this trap": odd, so never a handler address
 FIRMWARE_TRAP = -1
@@ -561,21 +573,38 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
                 fetch_page = np.int64(-1)
         if trace is None:
             if jit is not None:
-                pc, n = run_blocks(
-                    x,
-                    memory,
-                    page_flags,
-                    tlb,
-                    decode_cache,
-                    machine,
-                    jit,
-                    pc,
-                    n,
-                    limit,
-                    dctx,
-                    fetch_page,
-                    fetch_addend,
-                )
+                # run_blocks is called only when there is a block at pc or stale code to drop:
+                # a call costs numba's reference counting of its seven arrays, and this is
+                # reached after every instruction of the general path
+                host = pc + fetch_addend
+                slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
+                if jit[J_EPOCH] != machine[M_CODE_WRITES] or (
+                    (pc & PAGE_MASK) == fetch_page
+                    and jit[slot + JT_HOST] == host
+                    and jit[slot + JT_PC] == pc
+                ):
+                    pc, n = run_blocks(
+                        x,
+                        memory,
+                        page_flags,
+                        tlb,
+                        decode_cache,
+                        machine,
+                        jit,
+                        pc,
+                        n,
+                        limit,
+                        dctx,
+                        fetch_page,
+                        fetch_addend,
+                    )
+                elif (pc & PAGE_MASK) == fetch_page:
+                    # an entry where no block is (yet): counted as run_blocks counts it
+                    counter = J_COUNTS + ((host >> 1) & COUNT_MASK)
+                    count = jit[counter] + 1
+                    jit[counter] = count
+                    if count == jit[J_THRESHOLD]:
+                        queue_hot(jit, counter, host, pc)
                 if jit[J_QUEUE_LEN] != 0 and n > 0:
                     budget = n  # hot blocks wait: return so that Python compiles them
                     limit = n

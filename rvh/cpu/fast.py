@@ -42,9 +42,11 @@ from rvh.cpu.layout import (
     DC_TAG,
     DECODE_CACHE_MASK,
     FETCH_CTX,
+    M_CODE_WRITES,
     NON_M_CONTEXTS,
     PAGE_FLAG_WATCH,
     PAGE_MASK,
+    PC,
     PRIV,
     PRIV_M,
     PRIV_S,
@@ -69,7 +71,22 @@ from rvh.cpu.mmu import OK, execute_sfence_vma
 from rvh.isa.csrs import SSTATUS_MASK
 from rvh.isa.fields import MSTATUS_TVM_MASK as TVM
 from rvh.isa.instructions import Op
-from rvh.tier.dispatch import block_entry
+from rvh.tier.dispatch import call_block, queue_hot
+from rvh.tier.layout import (
+    COUNT_MASK,
+    J_CALLS,
+    J_COUNTS,
+    J_EPOCH,
+    J_EXECUTED,
+    J_TABLE,
+    J_THRESHOLD,
+    JT_ADDRESS,
+    JT_HOST,
+    JT_LENGTH,
+    JT_PC,
+    JT_SHIFT,
+    TABLE_MASK,
+)
 
 KEY_B = PAGE_MASK
 KEY_H = PAGE_MASK | 1
@@ -103,8 +120,8 @@ def fast_loop(
 ):
     """Run from pc until an instruction needs the general path; returns (pc, n, fetch_page,
     fetch_addend).  With the translating tier on (``jit`` is its array, rvh/tier) it also
-    returns after a taken branch or jump to where a translated block starts (or just got
-    hot)."""
+    runs the translated blocks that start where a taken branch or jump lands, and returns
+    where one just got hot."""
     tlb_base = (dctx & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
     fetch_base = (x[FETCH_CTX] & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
     entered = False  # a taken branch or jump into another page: a block may start at pc
@@ -121,15 +138,44 @@ def fast_loop(
                 break
             fetch_page = pc & PAGE_MASK
             fetch_addend = tlb[entry + TLB_ADDEND]
-            if jit is not None:
-                if entered:
-                    # the tier's check of the entry, now that the page's host offset is
-                    # known (returning first would cost a kernel round trip per call and
-                    # return)
-                    entered = False
-                    if block_entry(jit, pc + fetch_addend, pc):
-                        break
         host = pc + fetch_addend
+        if jit is not None and entered:
+            # a taken branch or jump got here, or a block left here: run the translated
+            # block at pc, if any, in this loop (returning to core.run for it, and calling
+            # this loop again after it, cost numba's reference counting of a dozen arrays,
+            # a third of the kernel's time on Linux), else count the entry towards making
+            # one hot (rvh/tier/dispatch.py)
+            entered = False
+            slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
+            if jit[slot + JT_HOST] == host and jit[slot + JT_PC] == pc:
+                if jit[J_EPOCH] != machine[M_CODE_WRITES]:
+                    break  # code changed: core.run drops stale blocks first (run_blocks)
+                if n + jit[slot + JT_LENGTH] <= limit:
+                    done = call_block(
+                        jit[slot + JT_ADDRESS],
+                        x,
+                        memory,
+                        tlb,
+                        page_flags,
+                        decode_cache,
+                        jit,
+                        tlb_base,
+                        limit - n,
+                    )
+                    jit[J_CALLS] += 1
+                    jit[J_EXECUTED] += done
+                    if done != 0:
+                        n += done
+                        pc = x[PC]
+                        entered = True  # a block may start where it left
+                        continue
+                    # done == 0: its first instruction needs this loop or the general path
+            else:
+                counter = J_COUNTS + ((host >> 1) & COUNT_MASK)
+                count = jit[counter] + 1
+                jit[counter] = count
+                if count == jit[J_THRESHOLD] and queue_hot(jit, counter, host, pc):
+                    break  # hot: core.run returns, so that Python compiles it
         base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
         if decode_cache[base + DC_TAG] != host:
             break
@@ -471,12 +517,8 @@ def fast_loop(
             break
         n += 1
         if jit is not None and npc != pc + decode_cache[base + DC_LENGTH]:
-            # a taken branch or jump: return where a translated block starts, or where one
-            # just got hot (counted here, since a return costs far more than the count)
-            if (npc & PAGE_MASK) != fetch_page:
-                entered = True  # checked once the loop's top has the page's translation
-            elif block_entry(jit, npc + fetch_addend, npc):
-                pc = npc
-                break
+            # a taken branch or jump: a block may start at npc (checked at the loop's top,
+            # once it has npc's page translation)
+            entered = True
         pc = npc
     return pc, n, fetch_page, fetch_addend

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from rvh.tier.engine import Tier
 
 # while the tier's worker compiles, the kernel returns this often to install what it finished
-TIER_POLL_INSTRUCTIONS = 200_000
+TIER_POLL_INSTRUCTIONS = 1_000_000
 
 
 class Hart:

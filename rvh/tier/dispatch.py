@@ -133,16 +133,23 @@ def block_entry(jit, host, pc):
     counter = J_COUNTS + ((host >> 1) & COUNT_MASK)
     count = jit[counter] + 1
     jit[counter] = count
-    if count != jit[J_THRESHOLD]:
-        return 0
+    if count == jit[J_THRESHOLD] and queue_hot(jit, counter, host, pc):
+        return 2
+    return 0
+
+
+@nb.njit(cache=True, nogil=True)
+def queue_hot(jit, counter, host, pc):
+    """Queue the block at pc (host offset ``host``), whose entries reached the threshold, for
+    Python to compile; False if the queue is full (its count then waits for the next entry)."""
     if jit[J_QUEUE_LEN] >= QUEUE_ENTRIES:
-        jit[counter] = count - 1  # the queue is full: try again at the next entry
-        return 0
+        jit[counter] -= 1
+        return False
     queued = J_QUEUE + 2 * jit[J_QUEUE_LEN]
     jit[queued] = host
     jit[queued + 1] = pc
     jit[J_QUEUE_LEN] += 1
-    return 2
+    return True
 
 
 @nb.njit(cache=True, nogil=True)

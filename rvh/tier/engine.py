@@ -66,7 +66,7 @@ from rvh.tier.layout import (
 from rvh.tier.translate import Instruction, Op, block_ir, read_block, still_decoded
 
 TIERS = ("interp", "jit")
-DEFAULT_THRESHOLD = 64  # entries before a block is compiled
+DEFAULT_THRESHOLD = 2000  # entries before a block is compiled (see docs/performance.md, Linux)
 DEFAULT_CAPACITY = 8192  # compiled blocks kept
 # entries of a block's quick code before it is compiled again optimized.  An O2 compile of a
 # block costs about what 2 million entries of a 10-instruction block lose by running quick

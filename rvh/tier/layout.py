@@ -20,7 +20,7 @@ COUNT_ENTRIES = 1 << 14
 COUNT_MASK = COUNT_ENTRIES - 1
 # the jump table: translated blocks, direct-mapped by host offset, JT_FIELDS slots each
 J_TABLE = J_COUNTS + COUNT_ENTRIES
-TABLE_ENTRIES = 1 << 12
+TABLE_ENTRIES = 1 << 14  # Linux: 702 of 1,834 blocks shared a slot at 1 << 12, 293 at 1 << 14
 TABLE_MASK = TABLE_ENTRIES - 1
 JT_HOST = 0  # host offset of the block's first instruction, or -1
 JT_PC = 1  # the virtual pc the block was translated at (pc-relative values depend on it)

@@ -706,3 +706,25 @@ def test_a_restored_vm_runs_on_the_tier_its_restore_asks_for(tmp_path):
     again = rvh("run", "--restore", vm, "--stats")
     assert again.returncode == 0 and again.stdout == rest.stdout
     assert "tier jit:" not in again.stderr
+
+
+def test_an_entry_is_counted_queued_at_the_threshold_and_waits_when_the_queue_is_full():
+    from rvh.tier.dispatch import block_entry
+    from rvh.tier.layout import COUNT_MASK, J_COUNTS, JIT_SIZE, JT_FIELDS, QUEUE_ENTRIES
+
+    jit = np.zeros(JIT_SIZE, dtype=np.int64)
+    jit[J_TABLE + JT_HOST :: JT_FIELDS] = -1
+    jit[J_THRESHOLD] = 3
+    host, pc = 0x2468, 0x8000_2468
+    counter = J_COUNTS + ((host >> 1) & COUNT_MASK)
+    assert [block_entry(jit, host, pc) for _ in range(3)] == [0, 0, 2]  # hot at the third
+    assert jit[J_QUEUE_LEN] == 1 and list(jit[J_QUEUE : J_QUEUE + 2]) == [host, pc]
+    assert block_entry(jit, host, pc) == 0 and jit[counter] == 4  # queued once only
+    # a full queue: the entry that reaches the threshold is taken back, to be tried again
+    other = host + 2
+    jit[J_QUEUE_LEN] = QUEUE_ENTRIES
+    assert [block_entry(jit, other, pc + 2) for _ in range(4)] == [0, 0, 0, 0]
+    assert jit[counter + 1] == 2 and jit[J_QUEUE_LEN] == QUEUE_ENTRIES
+    jit[J_QUEUE_LEN] = 1
+    assert block_entry(jit, other, pc + 2) == 2
+    assert list(jit[J_QUEUE + 2 : J_QUEUE + 4]) == [other, pc + 2]

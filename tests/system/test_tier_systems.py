@@ -24,7 +24,7 @@ from rvh.boot import BuiltinSbiBoot, FirmwareBoot, HypervisorBoot
 from rvh.config import MachineConfig
 from rvh.hyp import GuestSpec, host_memory_needed
 from rvh.machine import Machine, RunResult
-from rvh.tier.engine import Tier
+from rvh.tier.engine import DEFAULT_THRESHOLD, Tier
 
 SMODE, SMODE_PV, HYP = GUESTS / "smode", GUESTS / "smode-pv", GUESTS / "hyp"
 
@@ -155,7 +155,7 @@ def test_linux_boots_the_same_on_both_tiers(firmware, harts):
         return machine
 
     # as rvh run --tier jit does it: the default threshold, compiling in the worker thread
-    tier = assert_same_on_both_tiers(make, threshold=64, synchronous=False)
+    tier = assert_same_on_both_tiers(make, threshold=DEFAULT_THRESHOLD, synchronous=False)
     stats = tier.statistics()
     assert stats["blocks_compiled"] > 100
     assert stats["flushes"] == 0  # writes over code drop their pages' blocks only
