@@ -579,10 +579,13 @@ def test_the_code_cache_drops_its_least_recently_used_objects_past_its_limit(tmp
     assert not objects[0].with_suffix(".json").exists()
     assert all(not (tmp_path / "index" / digest).exists() for digest in oldest)
     assert all(cache.find(d) is None for d in oldest)
-    # a run with what is left loads some blocks, compiles the others, and ends the same
+    # a run with what is left loads some blocks, compiles the others again (quick, or
+    # optimized where the object dropped held a block's O2 code and its quick code is left),
+    # and ends the same
     result, output, machine, tier = run_guest(elf, "jit", False, True, cache, limit=2_000_000)
     stats = tier.statistics()
-    assert stats["blocks_loaded"] > 0 and stats["blocks_compiled"] > 0
+    assert stats["blocks_loaded"] > 0, stats
+    assert stats["blocks_compiled"] + stats["blocks_optimized"] > 0, stats
     assert (result.instructions, output) == (interp[0].instructions, interp[1])
     assert np.array_equal(comparable(machine.harts[0].state), comparable(interp[2].harts[0].state))
 
