@@ -289,7 +289,8 @@ __attribute__((noinline)) static void virtual_instruction(struct vcpu *vcpu, uns
  * mmio.c's general decoder and device table.  Anything else (no htinst, another width or
  * register) returns -1 for the general path, which does the same for it.
  */
-__attribute__((noinline)) static int plic_claim_complete(struct vcpu *vcpu, unsigned long gpa, int is_store)
+__attribute__((noinline)) static int plic_claim_complete(struct vcpu *vcpu, unsigned long gpa,
+                                                         int is_store)
 {
     unsigned long tinst = csr_read(CSR_HTINST);
     uint32_t insn = (uint32_t)tinst | 2;
@@ -309,7 +310,8 @@ __attribute__((noinline)) static int plic_claim_complete(struct vcpu *vcpu, unsi
     return 0;
 }
 
-__attribute__((noinline)) static void guest_page_fault(struct vcpu *vcpu, unsigned long scause, unsigned long gva)
+__attribute__((noinline)) static void guest_page_fault(struct vcpu *vcpu, unsigned long scause,
+                                                       unsigned long gva)
 {
     struct vm *vm = vcpu->vm;
     unsigned long gpa = csr_read(CSR_HTVAL) << 2 | (gva & 3);

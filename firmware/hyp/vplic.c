@@ -21,7 +21,7 @@ struct vplic {
     uint32_t latched[WORDS];        /* requests (rises, vplic_pulse edges) not yet claimed */
     uint32_t enable[CONTEXTS][WORDS];
     uint32_t threshold[CONTEXTS];
-    uint32_t prioritized[WORDS];    /* priority > 0: a source at 0 never interrupts nor is claimed */
+    uint32_t prioritized[WORDS];    /* priority > 0 (one at 0 never interrupts nor is claimed) */
     unsigned enabled_words;         /* words past this have no source enabled in any context */
 };
 
@@ -32,9 +32,6 @@ static uint32_t pending_word(const struct vplic *p, unsigned w)
     return (p->level[w] | p->latched[w]) & ~p->claimed[w];
 }
 
-/* The source a claim by context c returns: the highest priority pending and enabled (ties go to
- * the lowest number); 0 for none.  With respect_threshold, only above the context's threshold
- * (what raises the interrupt line). */
 static unsigned lowest_bit(uint32_t bits)
 {
     /* de Bruijn: the hart has no Zbb, and libgcc's __ctzdi2 costs a call and a table walk */
@@ -45,6 +42,9 @@ static unsigned lowest_bit(uint32_t bits)
     return position[(uint32_t)((bits & -bits) * 0x077CB531u) >> 27];
 }
 
+/* The source a claim by context c returns: the highest priority pending and enabled (ties go to
+ * the lowest number); 0 for none.  With respect_threshold, only above the context's threshold
+ * (what raises the interrupt line). */
 static unsigned best_source(const struct vplic *p, unsigned c, int respect_threshold)
 {
     unsigned best = 0, best_priority = respect_threshold ? p->threshold[c] : 0;
