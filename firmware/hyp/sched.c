@@ -118,8 +118,11 @@ void sched_run(void)
         for (unsigned step = 1; step <= total; step++) {
             unsigned slot = (me->cursor + step) % total;
             struct vm *vm = &hyp_vms[slot / HYP_MAX_VCPUS];
-            if (vm->state != VM_RUNNING || slot % HYP_MAX_VCPUS >= vm->nvcpus)
+            if (vm->state != VM_RUNNING || slot % HYP_MAX_VCPUS >= vm->nvcpus) {
+                /* so are the VM's later slots: on to the next VM's first (total is whole VMs) */
+                step += HYP_MAX_VCPUS - 1 - slot % HYP_MAX_VCPUS;
                 continue;
+            }
             live = 1;
             struct vcpu *v = &vm->vcpus[slot % HYP_MAX_VCPUS];
             if (v->running_on >= 0) {

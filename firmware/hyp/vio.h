@@ -141,6 +141,7 @@ void vio_parse_io(struct vm *vm, const char *io);
 /* ---- the VM's PLIC (vplic.c) ---- */
 int vio_plic_access(struct vm *vm, unsigned long offset, int is_store, int width,
                     unsigned long *value);
+int vplic_claim_complete(struct vm *vm, unsigned long offset, int is_store, unsigned long *value);
 void vplic_set_level(struct vm *vm, unsigned irq, int level);
 struct vcpu *sched_loaded_vcpu(void);    /* sched.c */
 
