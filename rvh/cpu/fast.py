@@ -71,16 +71,13 @@ from rvh.cpu.mmu import OK, execute_sfence_vma
 from rvh.isa.csrs import SSTATUS_MASK
 from rvh.isa.fields import MSTATUS_TVM_MASK as TVM
 from rvh.isa.instructions import Op
-from rvh.tier.dispatch import call_block, queue_hot
+from rvh.tier.dispatch import queue_hot, run_block
 from rvh.tier.layout import (
     COUNT_MASK,
-    J_CALLS,
     J_COUNTS,
     J_EPOCH,
-    J_EXECUTED,
     J_TABLE,
     J_THRESHOLD,
-    JT_ADDRESS,
     JT_HOST,
     JT_LENGTH,
     JT_PC,
@@ -151,19 +148,9 @@ def fast_loop(
                 if jit[J_EPOCH] != machine[M_CODE_WRITES]:
                     break  # code changed: core.run drops stale blocks first (run_blocks)
                 if n + jit[slot + JT_LENGTH] <= limit:
-                    done = call_block(
-                        jit[slot + JT_ADDRESS],
-                        x,
-                        memory,
-                        tlb,
-                        page_flags,
-                        decode_cache,
-                        jit,
-                        tlb_base,
-                        limit - n,
+                    done = run_block(
+                        jit, slot, x, memory, tlb, page_flags, decode_cache, tlb_base, limit - n
                     )
-                    jit[J_CALLS] += 1
-                    jit[J_EXECUTED] += done
                     if done != 0:
                         n += done
                         pc = x[PC]

@@ -81,6 +81,18 @@ def call_block(
     return signature, codegen
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def run_block(jit, slot, x, memory, tlb, page_flags, decode_cache, tlb_base, remaining):
+    """Call the block installed at jump-table ``slot`` (at most ``remaining`` instructions)
+    and count the call; returns how many instructions it retired."""
+    done = call_block(
+        jit[slot + JT_ADDRESS], x, memory, tlb, page_flags, decode_cache, jit, tlb_base, remaining
+    )
+    jit[J_CALLS] += 1
+    jit[J_EXECUTED] += done
+    return done
+
+
 @nb.njit(cache=True, nogil=True)
 def flush_table(jit, page_flags):
     """Forget every installed block (their code stays compiled, Python can reinstall it)."""
@@ -168,19 +180,7 @@ def run_blocks(
             break
         if n + jit[slot + JT_LENGTH] > limit:
             break
-        done = call_block(
-            jit[slot + JT_ADDRESS],
-            x,
-            memory,
-            tlb,
-            page_flags,
-            decode_cache,
-            jit,
-            tlb_base,
-            limit - n,
-        )
-        jit[J_CALLS] += 1
-        jit[J_EXECUTED] += done
+        done = run_block(jit, slot, x, memory, tlb, page_flags, decode_cache, tlb_base, limit - n)
         n += done
         pc = x[PC]
         if done == 0:
