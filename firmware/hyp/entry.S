@@ -24,7 +24,7 @@
  * t6 holds the vCPU, t5 is spilled first, on its own) */
 #define GPRS_1_TO_30    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, \
                         21, 22, 23, 24, 25, 26, 27, 28, 29, 30
-#define CSR_FAST_TEMPS  6, 7, 28, 29                /* t1-t4: trap mode's CSR fast path */
+#define FAST_CSR_TEMPS  6, 7, 28, 29                /* t1-t4: trap mode's CSR fast path */
 #define PV_FAST_TEMPS   5, 10, 11, 12, 13, 14, 15   /* t0, a0-a5: pv's fast paths, on top */
 
     /* sd (ld) x<n> to (from) its slot in the vCPU at \base, for each n in order */
@@ -233,7 +233,7 @@ hyp_shadow_trap_entry:
     csrr    t5, scause
     addi    t5, t5, -2                  /* illegal instruction? */
     bnez    t5, .Lnot_illegal
-    SAVE_REGS t6, CSR_FAST_TEMPS
+    SAVE_REGS t6, FAST_CSR_TEMPS
     lw      t5, VCPU_VH_PRIV(t6)
     beqz    t5, .Lfull                  /* from the guest's U-mode: forwarded, in C */
     ld      t5, VCPU_VH_PV_PAGE(t6)
@@ -311,7 +311,7 @@ hyp_shadow_trap_entry:
     csrr    t5, sepc
     addi    t5, t5, 4
     csrw    sepc, t5
-    LOAD_REGS t6, CSR_FAST_TEMPS, 30
+    LOAD_REGS t6, FAST_CSR_TEMPS, 30
     csrrw   t6, sscratch, t6
     sret
 
@@ -370,7 +370,7 @@ hyp_shadow_trap_entry:
     bnez    t5, .Lfull_t5
     ld      t5, VCPU_VH_PV_PAGE(t6)
     beqz    t5, .Lfull_t5
-    SAVE_REGS t6, CSR_FAST_TEMPS, PV_FAST_TEMPS
+    SAVE_REGS t6, FAST_CSR_TEMPS, PV_FAST_TEMPS
     la      t5, hyp_root_satp           /* (its alias) */
     ld      t5, 0(t5)
     csrw    satp, t5
@@ -524,7 +524,7 @@ hyp_shadow_trap_entry:
 .Lpv_out:
     csrw    sepc, a3
     csrw    satp, a5
-    LOAD_REGS t6, CSR_FAST_TEMPS, 30, PV_FAST_TEMPS
+    LOAD_REGS t6, FAST_CSR_TEMPS, 30, PV_FAST_TEMPS
     csrrw   t6, sscratch, t6
     sret
 .Lpv_full:
@@ -571,7 +571,7 @@ hyp_shadow_trap_entry:
     .option pop
 
 .Lfull:
-    LOAD_REGS t6, CSR_FAST_TEMPS
+    LOAD_REGS t6, FAST_CSR_TEMPS
 .Lfull_t5:
     ld      t5, REG(30)(t6)
     SAVE_GUEST_TRAP_STATE
