@@ -40,6 +40,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from rvh.bench.phases import disk_image
 from rvh.errors import ConfigError, RvhError
 
 MODES = ("native", "hw", "trap", "pv")
@@ -327,13 +328,7 @@ def _run_io(key: RunKey) -> RunResult:
         if key.klass == "disk":
             # blkbench checks mkimage.py's pattern (id 2) on its first read
             image = Path(tmp) / "bench.img"
-            mkimage = guests_build().parent / "virtio" / "mkimage.py"
-            megabytes = max(size.region >> 20, 1)
-            subprocess.run(
-                [sys.executable, str(mkimage), str(image), "--size", f"{megabytes}M", "--id", "2"],
-                check=True,
-                capture_output=True,
-            )
+            disk_image(image, max(size.region >> 20, 1))
             return RunResult(key, _io_machine(key, elf, size, disk=image))
         return RunResult(key, _net_runs(key, elf, size))
 

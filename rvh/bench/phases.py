@@ -10,6 +10,8 @@ noisy machine: ``rvh bench mmu`` (smode/bench_sv39: bare vs Sv39) and ``rvh benc
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +36,22 @@ class Phase:
     @property
     def mips(self) -> float:
         return self.instructions / self.seconds / 1e6 if self.seconds else 0.0
+
+
+def disk_image(path: Path, megabytes: int) -> None:
+    """A fresh disk image of mkimage.py's pattern id 2, which blkbench checks on its first
+    read; a failure (a full disk, say) is one line, not a traceback."""
+    from rvh.bench.mips import guests_dir
+
+    mkimage = guests_dir().parent / "virtio" / "mkimage.py"
+    done = subprocess.run(
+        [sys.executable, str(mkimage), str(path), "--size", f"{megabytes}M", "--id", "2"],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or [f"status {done.returncode}"])[-1]
+        raise RvhError(f"{path}: the benchmark's disk image could not be made ({why})")
 
 
 def run_phases(

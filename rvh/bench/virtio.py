@@ -18,15 +18,13 @@ table gives each row's medians as a percentage of native's.
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
 import tempfile
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rvh.bench.mips import guests_dir
-from rvh.bench.phases import bench_phases
+from rvh.bench.phases import bench_phases, disk_image
 from rvh.config import MachineConfig
 from rvh.errors import ConfigError
 
@@ -110,7 +108,6 @@ def bench_virtio_vm(repeat: int = 1, rows: list[str] | None = None) -> int:
     from rvh.bench.phases import run_phases
 
     build = guests_dir()
-    mkimage = build.parent / "virtio" / "mkimage.py"
     configs = [config for config in VM_CONFIGS if rows is None or config[0] in rows]
     rates: dict[str, dict[str, list[float]]] = {config[0]: {} for config in configs}
     counts: dict[str, tuple[Counts, Counts]] = {config[0]: ([], []) for config in configs}
@@ -125,11 +122,7 @@ def bench_virtio_vm(repeat: int = 1, rows: list[str] | None = None) -> int:
                 )
                 row_rates = rates[name]
                 blk_counts, net_counts = counts[name]
-                subprocess.run(
-                    [sys.executable, str(mkimage), str(image), "--size", "32M", "--id", "2"],
-                    check=True,
-                    capture_output=True,
-                )
+                disk_image(image, 32)
                 # natively the machine's devices; a VM's are its --guest suboptions
                 config = MachineConfig(drives=[] if vm else [f"file={image},format=raw{interface}"])
                 for phase in run_phases(
@@ -198,17 +191,12 @@ def bench_virtio_vm(repeat: int = 1, rows: list[str] | None = None) -> int:
 
 def bench_virtio(repeat: int = 3) -> int:
     build = guests_dir()
-    mkimage = build.parent / "virtio" / "mkimage.py"
     with tempfile.TemporaryDirectory(prefix="rvh-bench-") as tmp:
         image = Path(tmp) / "bench.img"
 
         def blk_config() -> MachineConfig:
             # blkbench writes the disk and checks what it reads: a fresh image every run
-            subprocess.run(
-                [sys.executable, str(mkimage), str(image), "--size", "32M", "--id", "2"],
-                check=True,
-                capture_output=True,
-            )
+            disk_image(image, 32)
             return MachineConfig(drives=[f"file={image},format=raw"])
 
         bench_phases(

@@ -39,3 +39,19 @@ def test_bad_rows_are_one_line_and_status_2(arguments, message):
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and message in result.stderr
+
+
+def test_the_benchmark_disk_image_is_made_or_refused_in_one_line(tmp_path):
+    from rvh.bench.phases import disk_image
+    from rvh.errors import RvhError
+
+    image = tmp_path / "bench.img"
+    disk_image(image, 1)
+    assert image.stat().st_size == 1 << 20
+    # a place it cannot be written (mkimage.py fails): one line naming the cause, the
+    # RvhError the CLI prints, instead of the CalledProcessError traceback it used to be
+    with pytest.raises(RvhError) as refused:
+        disk_image(tmp_path / "no-such-directory" / "bench.img", 1)
+    message = str(refused.value)
+    assert "\n" not in message and "could not be made" in message
+    assert "No such file or directory" in message
