@@ -108,8 +108,17 @@ def test_two_rvh_processes_over_udp(tmp_path):
     pcap = tmp_path / "initiator.pcap"
     echoer = start("52:54:00:00:00:02", b, a)
     initiator = start("52:54:00:00:00:01", a, b, f",pcap={pcap}")
-    out1, err1 = initiator.communicate(timeout=120)
-    out2, err2 = echoer.communicate(timeout=120)
+    try:
+        out1, err1 = initiator.communicate(timeout=120)
+        out2, err2 = echoer.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        # a hang seen under load (closing note, stop 25): show what both sides printed
+        report = []
+        for name, process in (("initiator", initiator), ("echoer", echoer)):
+            process.kill()
+            out, err = process.communicate()
+            report.append(f"{name}: {out.decode()[-1500:]}{err.decode()[-1500:]}")
+        pytest.fail("udppeer pair did not finish in 120 s\n" + "\n".join(report))
     assert initiator.returncode == 0, out1.decode()[-2000:] + err1.decode()[-1000:]
     assert echoer.returncode == 0, out2.decode()[-2000:] + err2.decode()[-1000:]
     assert b"200 frames echoed back intact" in out1
