@@ -404,6 +404,7 @@ static volatile uint64_t watchdog_deadline;     /* armed SBI timer, 0 = none */
 static strap_hook_t prev_hook;
 static int hook_installed;
 volatile unsigned long virtio_irq_traps;
+volatile unsigned long virtio_wait_wakeups;
 
 int virtio_plic_service(void)
 {
@@ -449,9 +450,17 @@ static int virtio_trap_hook(struct strap_frame *f)
 
 /* keep an SBI timer armed a little past the wait's deadline, so that a
    wfi whose interrupt never comes still wakes up */
+/* a deadline that has passed is no watchdog: in the wfi wait mode its interrupt
+   is never taken (sstatus.SIE is clear), so it would stay pending and turn every
+   later wfi into a spin, with time advancing only as fast as instructions retire */
+static int watchdog_live(uint64_t now)
+{
+    return watchdog_deadline && now < watchdog_deadline;
+}
+
 static void watchdog_arm(uint64_t now)
 {
-    if (watchdog_deadline && watchdog_deadline > now + VIRTIO_WAIT_TIMEOUT / 2)
+    if (watchdog_live(now) && watchdog_deadline > now + VIRTIO_WAIT_TIMEOUT / 2)
         return;
     watchdog_deadline = now + VIRTIO_WAIT_TIMEOUT + 1000;
     sbi_set_timer(watchdog_deadline);
@@ -462,7 +471,7 @@ static void watchdog_arm(uint64_t now)
    wakes up then, not at the watchdog's */
 static void watchdog_arm_by(uint64_t deadline)
 {
-    if (watchdog_deadline && watchdog_deadline <= deadline)
+    if (watchdog_live(rdtime()) && watchdog_deadline <= deadline)
         return;
     watchdog_deadline = deadline;
     sbi_set_timer(deadline);
@@ -709,11 +718,13 @@ int virtq_wait_any_for(struct virtq **qs, int n, uint64_t ticks)
         case VIRTIO_WAIT_WFI:
             watchdog_arm_by(t0 + ticks + 1);
             wfi();
+            virtio_wait_wakeups++;
             virtio_plic_service();
             break;
         case VIRTIO_WAIT_IRQ:
             watchdog_arm_by(t0 + ticks + 1);
             wfi();
+            virtio_wait_wakeups++;
             csr_set(sstatus, SSTATUS_SIE_MASK);      /* the interrupt is taken here */
             break;
         }

@@ -213,6 +213,7 @@ uint32_t virtq_sync(struct virtq *q, const struct vbuf *bufs, unsigned n_out,
 int virtio_plic_service(void);
 extern volatile unsigned long virtio_spurious_claims;
 extern volatile unsigned long virtio_irq_traps;     /* S external interrupts taken */
+extern volatile unsigned long virtio_wait_wakeups;  /* wfi returns in the wait loops */
 /*
  * Wait (wfi or irq mode) until d->irqs exceeds `since`: sleeps in wfi at
  * least once, so that the used-buffer interrupt itself is seen, even when
