@@ -112,18 +112,56 @@ GRANULE_SHIFT = 21
 class GranuleCache:
     """One device's granule cache (see :meth:`Iommu.granules_of`): 2 MiB granule of the device's
     address space -> host offset minus device address, one dict for reads and one for writes,
-    and the translations served from it."""
+    and the translations served from it.
 
-    __slots__ = ("readable", "writable", "hits")
+    Beside the dicts, one window per direction: the run of adjacent granules, grown as they are
+    remembered, that share one offset ([read_low, read_high) + read_delta).  A VM's RAM is one
+    such run (its G-stage maps it in order), so a device's buffer costs two comparisons, as
+    without an IOMMU, instead of a dict lookup.  Every granule in a window is in its dict."""
+
+    __slots__ = (
+        "readable", "writable", "hits",
+        "read_low", "read_high", "read_delta", "write_low", "write_high", "write_delta",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.readable: dict[int, int] = {}
         self.writable: dict[int, int] = {}
         self.hits = 0
+        self.clear()
 
     def clear(self) -> None:
         self.readable.clear()
         self.writable.clear()
+        # empty windows: no range lies inside [0, 0)
+        self.read_low = self.read_high = self.read_delta = 0
+        self.write_low = self.write_high = self.write_delta = 0
+
+    def remember(self, granule: int, delta: int, writable: bool) -> None:
+        """Granule number ``granule`` maps to host offset ``address + delta`` (for writes too
+        when ``writable``)."""
+        self.readable[granule] = delta
+        start, end = granule << GRANULE_SHIFT, (granule + 1) << GRANULE_SHIFT
+        self.read_low, self.read_high, self.read_delta = _grown(
+            self.read_low, self.read_high, self.read_delta, start, end, delta
+        )
+        if writable:
+            self.writable[granule] = delta
+            self.write_low, self.write_high, self.write_delta = _grown(
+                self.write_low, self.write_high, self.write_delta, start, end, delta
+            )
+
+
+def _grown(low: int, high: int, delta: int, start: int, end: int, new: int) -> tuple[int, int, int]:
+    """A window [low, high) with ``delta`` after granule [start, end) with ``new`` joins it: the
+    granule alone if the window was empty, the window grown if they touch with one offset."""
+    if high <= low:
+        return start, end, new
+    if new == delta and start == high:
+        return low, end, delta
+    if new == delta and end == low:
+        return start, high, delta
+    return low, high, delta
 
 
 class IommuFault(Exception):
@@ -546,10 +584,9 @@ class Iommu:
         spa_start = spa + (start - gpa)
         ram = self.bus.ram_base
         if ram <= spa_start and spa_start + granule <= ram + self.bus.ram_size:
-            cache = self.granules_of(device_id)
-            cache.readable[gpa >> GRANULE_SHIFT] = spa_start - start - ram
-            if writable:
-                cache.writable[gpa >> GRANULE_SHIFT] = spa_start - start - ram
+            self.granules_of(device_id).remember(
+                gpa >> GRANULE_SHIFT, spa_start - start - ram, writable
+            )
 
     def _forget_granules(self) -> None:
         for cache in self.granules.values():

@@ -391,3 +391,30 @@ def test_a_bare_context_translates_to_ram_only_cached_or_not(rig):
     rig.reg(I.DDTP, I.MODE_OFF)  # a ddtp write empties the cache: Off refuses everything
     with pytest.raises(RingError):
         memory.host(RAM + 0x1234, 64)
+
+
+def test_adjacent_granules_with_one_offset_make_one_window(rig):
+    """The granule cache's window: granules the IOMMU translated, adjacent and with one offset,
+    serve a buffer across their boundary without the IOMMU; a granule elsewhere stays in the
+    dict only; an invalidation (here a ddtp write) empties the window with the dicts."""
+    from rvh.devices.virtio.queue import GuestMemory, RingError
+
+    rig.context(DDT_ROOT + 32 * 2, tc=I.TC_V)  # iohgatp Bare: every granule's offset is -RAM
+    rig.ddtp(I.MODE_1LVL)
+    memory = GuestMemory(rig.bus)
+    memory.behind_iommu(rig.iommu, 2)
+    cache = rig.iommu.granules_of(2)
+    assert memory.host(RAM + 0x1234, 64, write=True) == 0x1234
+    assert memory.host(RAM + 0x20_0000, 64) == 0x20_0000
+    assert (cache.read_low, cache.read_high, cache.read_delta) == (RAM, RAM + 0x40_0000, -RAM)
+    # Bare grants writes wherever it grants reads: one window for both
+    assert (cache.write_low, cache.write_high, cache.write_delta) == (RAM, RAM + 0x40_0000, -RAM)
+    walked, hits = rig.iommu.counts["translations"], cache.hits
+    assert memory.host(RAM + 0x1F_F000, 0x2000, write=True) == 0x1F_F000  # across the boundary
+    assert (rig.iommu.counts["translations"], cache.hits) == (walked, hits + 1)
+    assert memory.host(RAM + 0x80_0000, 8) == 0x80_0000  # not adjacent: not in the window
+    assert cache.read_high == RAM + 0x40_0000 and (RAM + 0x80_0000) >> 21 in cache.readable
+    rig.reg(I.DDTP, I.MODE_OFF)
+    assert (cache.read_low, cache.read_high, cache.write_low, cache.write_high) == (0, 0, 0, 0)
+    with pytest.raises(RingError):
+        memory.host(RAM + 0x1234, 64)
