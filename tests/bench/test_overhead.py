@@ -255,6 +255,17 @@ def test_benchmark_guests_sized_by_boot_arguments(tmp_path):
         virtio_guest("blkbench"), drives=[f"file={image},format=raw"], bootargs="passes=2x"
     )
     assert result.status == 0 and "region 2048 KiB x 4 passes" in output
+    # passes64 gives the 64 KiB phases their own count (rvh bench virtio: 16, to time them)
+    image = virtio_image(tmp_path / "bench.img", "2M", 2)
+    result, output, _ = run_sbi_elf(
+        virtio_guest("blkbench"),
+        drives=[f"file={image},format=raw"],
+        bootargs="region=1M passes=1 passes64=3",
+    )
+    assert result.status == 0, output[-2000:]
+    assert "write-4k: 1024 KiB in 256 requests of 4 KiB" in output
+    assert "read-64k: 3072 KiB in 48 requests of 64 KiB" in output
+    assert "write-64k: 3072 KiB in 48 requests of 64 KiB" in output
     macs = [f"hub,id=h0,mac=52:54:00:12:34:0{i}" for i in (1, 2)]
     result, output, _ = run_sbi_elf(
         virtio_guest("netbench"), netdevs=macs, bootargs="frames64=0x100 frames1500=3"
