@@ -731,3 +731,23 @@ def test_an_entry_is_counted_queued_at_the_threshold_and_waits_when_the_queue_is
     jit[J_QUEUE_LEN] = 1
     assert block_entry(jit, other, pc + 2) == 2
     assert list(jit[J_QUEUE + 2 : J_QUEUE + 4]) == [other, pc + 2]
+
+
+def test_a_vm_file_saved_on_the_jit_tier_has_no_translated_pages(tmp_path):
+    """PAGE_FLAG_TRANSLATED is where this run's tier installed blocks, not the VM's state: the
+    VM file leaves it out, so a restore (on either tier) starts with no page flagged."""
+    from rvh.snapshot import read_vm_file, restore_machine
+
+    path = tmp_path / "jit.rvh"
+    machine = Machine(MachineConfig(memory=16 << 20), output=lambda data: None)
+    attach_tier(machine, threshold=8, synchronous=True, optimize_after=None)
+    machine.load(str(GUESTS / "bench" / "intmem.elf"))
+    machine.save_path, machine.save_at = str(path), 1_000_000
+    machine.run_sync()
+    assert machine.steps == 1_000_000
+    flags = machine.bus.page_flags.copy()
+    assert (flags & L.PAGE_FLAG_TRANSLATED).any()  # blocks were installed when it saved
+    restored = restore_machine(read_vm_file(str(path)), output=lambda data: None)
+    assert not (restored.bus.page_flags & L.PAGE_FLAG_TRANSLATED).any()
+    untranslated = flags & np.uint8(~L.PAGE_FLAG_TRANSLATED & 0xFF)
+    assert np.array_equal(restored.bus.page_flags, untranslated)
