@@ -264,6 +264,14 @@ __attribute__((noinline)) static void virtual_instruction(struct vcpu *vcpu, uns
 {
     struct vm *vm = vcpu->vm;
     vm->stats[HYP_STAT_VIRTUAL_INSTRUCTION]++;
+    /* The instruction from the VM's own memory (hlvx at sepc), not stval: QEMU 7.2 can leave
+     * an earlier trap's bits there for HLV/HLVX/HSV (D12 of docs/h-extension.md), perhaps
+     * another VM's, which the exception injected below would show this VM (or a wfi's bits,
+     * which would make the VM skip the instruction).  On a hart that follows the spec the two
+     * agree; stval stays the answer if the read faults. */
+    uint32_t fetched = vcpu_fetch_insn(vcpu, vcpu->regs.sepc);
+    if (fetched)
+        insn = fetched;
     int from_vs = (vcpu->regs.sstatus & SSTATUS_SPP_MASK) != 0;
     if (insn == INSN_WFI && from_vs) {
         vm->stats[HYP_STAT_WFI]++;
