@@ -122,6 +122,7 @@ from rvh.cpu.mmu import (
     WATCH_STOP,
     execute_sfence_vma,
     fence_address_space,
+    forget_g_leaf,
     full_context,
     host_offset,
     tlb_lookup,
@@ -444,7 +445,9 @@ def execute_privileged(state, machine, tlb, op, rs1, rs2, bits, n, npc):
             if priv == PRIV_S and (mstatus & MSTATUS_TVM_MASK):
                 return illegal, npc
             # the TLB is indexed by guest virtual address: a guest-physical fence drops the
-            # whole VMID (or every VMID), which the spec allows
+            # whole VMID (or every VMID), which the spec allows, and the G-stage leaf the
+            # walk remembers
+            forget_g_leaf(state)
             fence_address_space(
                 state,
                 tlb,

@@ -58,7 +58,7 @@ from rvh.cpu.layout import (
     TRIGGERS_ARMED,
     VIRT,
 )
-from rvh.cpu.mmu import OK, flush_all, switch_address_space, update_contexts
+from rvh.cpu.mmu import OK, flush_all, forget_g_leaf, switch_address_space, update_contexts
 from rvh.cpu.tables import T_CSRS
 from rvh.cpu.triggers import TINFO_VALUE, legal_tdata1, update_armed
 from rvh.isa.causes import Exception_
@@ -493,6 +493,7 @@ def _pmp_refresh(state, tlb):
                 active = 1
     state[PMP_ACTIVE] = active
     flush_all(tlb)  # PMP changes what every context, M included, may touch
+    forget_g_leaf(state)  # and the page-table reads of the G-stage walk it remembers
 
 
 @nb.njit(cache=True)

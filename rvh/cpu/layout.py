@@ -113,11 +113,28 @@ TRIGGER_ARMED_EXECUTE = 4
 # bit c set when full TLB context c may hold translations (set when one is filled, cleared when
 # an address-space fence empties the context): a fence skips what it can see is empty at once
 TLB_FILLED = TRIGGERS_ARMED + 1
+# The last G-stage leaf a walk found (mmu.walk): the hgatp it was found under (0: none, since a
+# G-stage walk happens only when hgatp's mode is not Bare), the leaf's span as a shift, the
+# region number (guest physical address >> shift) and the PTE as written back.  A two-stage TLB
+# miss whose guest physical address falls in the same leaf then skips the G-stage walk, as a
+# hart's G-stage TLB would; HFENCE.GVMA, PMP changes and a reset forget it (mmu.forget_g_leaf).
+G_LEAF_HGATP = TLB_FILLED + 1
+G_LEAF_SHIFT = G_LEAF_HGATP + 1
+G_LEAF_REGION = G_LEAF_SHIFT + 1
+G_LEAF_PTE = G_LEAF_REGION + 1
 # the fixed slots above, in order, may not overlap one another or the CSRs
 assert HS_BY_VMID + HS_VMID_SLOTS <= DEBUG_WATCH_HIT < DEBUG_WATCH_ADDR < CSR_READ_KEYS
 assert CSR_READ_KEYS + CSR_READ_ENTRIES <= CSR_READ_HOW
 assert CSR_READ_HOW + CSR_READ_ENTRIES <= WALK_LEAF_LEVEL < RESERVATION_VALUE < TRIGGER_TDATA1
-assert TRIGGER_TDATA1 + TRIGGERS <= TRIGGER_TDATA2 < TRIGGERS_ARMED < TLB_FILLED < 256  # CSR_BASE
+assert (
+    TRIGGER_TDATA1 + TRIGGERS
+    <= TRIGGER_TDATA2
+    < TRIGGERS_ARMED
+    < TLB_FILLED
+    < G_LEAF_HGATP
+    < G_LEAF_PTE
+    < 256
+)  # CSR_BASE
 CSR_BASE = 256  # CSR n lives at CSR_BASE + n
 F = CSR_BASE + 4096  # f0..f31 at F + n (64 bits each; single values NaN-boxed, 11.1, 12.2)
 STATE_SIZE = F + 32

@@ -44,6 +44,10 @@ from rvh.cpu.layout import (
     DATA_CTX,
     DIRTY_BITMAP,
     FETCH_CTX,
+    G_LEAF_HGATP,
+    G_LEAF_PTE,
+    G_LEAF_REGION,
+    G_LEAF_SHIFT,
     M_DIRTY_LOG,
     M_RAM_BASE,
     M_RAM_SIZE,
@@ -416,6 +420,13 @@ def flush_all(tlb):
 
 
 @nb.njit(cache=True)
+def forget_g_leaf(state):
+    """The remembered G-stage leaf (G_LEAF_*) is stale: after HFENCE.GVMA, a PMP change (its
+    walk's reads were checked), a reset."""
+    state[G_LEAF_HGATP] = 0
+
+
+@nb.njit(cache=True)
 def select_bank(state, tlb, kind, atp, hgatp):
     """The bank translating for address space (kind, atp, hgatp); recycles one if none does.
 
@@ -455,6 +466,7 @@ def reset_banks(state, tlb):
     state[TLB_BANK_HS] = 0
     state[TLB_BANK_VS] = 1
     flush_all(tlb)
+    forget_g_leaf(state)
     switch_address_space(state, tlb)
 
 
@@ -618,6 +630,21 @@ def _stage_walker(nested_guest_walk):
             user = True
             check = access if implicit == EXPLICIT else implicit
             mxr = (mstatus & MSTATUS_MXR_MASK) != 0
+            # the leaf of the last G-stage walk, if the address is in it and it allows the
+            # access with nothing to write back (A set, D too for a store)
+            if (
+                state[G_LEAF_HGATP] == atp
+                and (address >> state[G_LEAF_SHIFT]) == state[G_LEAF_REGION]
+            ):
+                pte = state[G_LEAF_PTE]
+                if (
+                    (pte & PTE_A_MASK) != 0
+                    and (check != ACCESS_WRITE or (pte & PTE_D_MASK) != 0)
+                    and _leaf_allows(pte, check, True, False, mxr)
+                ):
+                    offset_mask = (np.int64(1) << state[G_LEAF_SHIFT]) - 1
+                    ppn = (pte & PTE_PPN_MASK) >> PTE_PPN_SHIFT
+                    return ((ppn << 12) & ~offset_mask) | (address & offset_mask), np.int64(OK)
         else:
             # a virtual address must be canonical: bits 63..VA bits - 1 all equal (4.3.2, 4.4.1)
             top = address >> (12 + 9 * levels - 1)
@@ -691,9 +718,14 @@ def _stage_walker(nested_guest_walk):
                 if not _write_pte(state, machine, memory, pte_address, new_pte):
                     return np.int64(0), access_fault(access)
             # step 8: the address; a superpage takes the low VPN bits from the address
+            offset_bits = 12 + 9 * level
             if stage != STAGE_G:
                 state[WALK_LEAF_LEVEL] = level
-            offset_bits = 12 + 9 * level
+            else:
+                state[G_LEAF_HGATP] = atp
+                state[G_LEAF_SHIFT] = offset_bits
+                state[G_LEAF_REGION] = address >> offset_bits
+                state[G_LEAF_PTE] = new_pte
             offset_mask = (np.int64(1) << offset_bits) - 1
             return ((ppn << 12) & ~offset_mask) | (address & offset_mask), np.int64(OK)
         if stage != STAGE_G:

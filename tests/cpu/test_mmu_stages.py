@@ -251,3 +251,50 @@ def test_guest_physical_address_beyond_sv39x4_is_a_guest_page_fault():
     assert status == Exception_.STORE_GUEST_PAGE_FAULT
     assert board.hart.state[L.TRAP_TVAL2] == gpa >> 2
     assert board.hart.state[L.TRAP_TINST] == -1  # the kernel fills in the transformed store
+
+
+# ---- the remembered G-stage leaf (G_LEAF_*) ------------------------------------------------
+
+GPA = RAM + 0x40_1238  # in the G-stage megapage of the rows below (VS-stage Bare)
+HOST_A = RAM + 0x60_0000
+HOST_B = RAM + 0x80_0000
+
+
+def g_megapage(flags: int) -> tuple[Board, int]:
+    """VS-stage Bare, the G-stage mapping GPA's 2 MiB with one leaf to HOST_A; returns (board,
+    the leaf's PTE address)."""
+    board = Board()
+    groot = board.table(16384)
+    leaf = board.map(groot, GPA, HOST_A, flags, level=1, x4=True)
+    board.hart.set_csr("hgatp", SV39 | groot >> 12)
+    return board, leaf
+
+
+def test_the_g_stage_leaf_is_remembered_until_hfence_gvma():
+    # a hart may keep a G-stage translation until HFENCE.GVMA (8.5, 8.3.2): the leaf remapped
+    # without one still translates as before, and the fence (executed) drops it
+    board, leaf = g_megapage(V | R | W | U | A | D)
+    assert board.translate(GPA, ACCESS_READ, virt=1) == (HOST_A | (GPA & 0x1F_FFFF), OK)
+    board.write(leaf, (HOST_B >> 12) << 10 | V | R | W | U | A | D)
+    assert board.translate(GPA + 8, ACCESS_WRITE, virt=1)[0] == HOST_A | ((GPA + 8) & 0x1F_FFFF)
+    code = RAM + 0x5000
+    struct.pack_into("<I", board.hart.memory, code - RAM, 0x62000073)  # hfence.gvma x0, x0
+    board.hart.pc = code
+    board.hart.run(1)
+    assert board.hart.pc == code + 4
+    assert board.translate(GPA, ACCESS_READ, virt=1) == (HOST_B | (GPA & 0x1F_FFFF), OK)
+
+
+def test_a_remembered_g_stage_leaf_still_checks_permissions_and_dirty():
+    # read-only leaf: the store after a remembered load is a store guest-page fault
+    board, _ = g_megapage(V | R | U | A | D)
+    assert board.translate(GPA, ACCESS_READ, virt=1)[1] == OK
+    assert board.translate(GPA, ACCESS_WRITE, virt=1)[1] == Exception_.STORE_GUEST_PAGE_FAULT
+    assert board.hart.state[L.TRAP_TVAL2] == GPA >> 2
+    # writable but clean: the first store walks again and sets D (the leaf remembered from
+    # the load had none)
+    board, leaf = g_megapage(V | R | W | U | A)
+    assert board.translate(GPA, ACCESS_READ, virt=1)[1] == OK
+    assert board.read(leaf) & D == 0
+    assert board.translate(GPA, ACCESS_WRITE, virt=1)[1] == OK
+    assert board.read(leaf) & D == D
