@@ -66,7 +66,14 @@ from rvh.tier.layout import (
 from rvh.tier.translate import Instruction, Op, block_ir, read_block, still_decoded
 
 TIERS = ("interp", "jit")
-DEFAULT_THRESHOLD = 2000  # entries before a block is compiled (see docs/performance.md, Linux)
+# entries before a block is looked for among the compiled ones (in memory, then in the code
+# cache on disk) and installed if found (see docs/performance.md, Linux)
+DEFAULT_THRESHOLD = 2000
+# entries before a block found nowhere is compiled (``rvh run --tier jit`` and the benchmarks;
+# ``Tier`` itself compiles at the threshold unless told): on Linux's first boot, half the
+# blocks hot at 2000 entries ran too few times more to pay for their compile (about 2 ms of
+# CPU each), while a second boot loads them from the code cache for nearly nothing
+DEFAULT_COMPILE_AFTER = 8000
 DEFAULT_CAPACITY = 8192  # compiled blocks kept
 # entries of a block's quick code before it is compiled again optimized.  An O2 compile of a
 # block costs about what 2 million entries of a 10-instruction block lose by running quick
@@ -367,13 +374,16 @@ class Tier:
         cache: CodeCache | None = None,
         optimize_after: int | None = DEFAULT_OPTIMIZE_AFTER,
         save_after: int | None = DEFAULT_SAVE_AFTER,
+        compile_after: int | None = None,
     ) -> None:
         """``synchronous``: compile in the kernel's thread, so that a block hot at one kernel
         return runs compiled from the next (tests); else a worker thread compiles while the
         interpreter goes on.  ``cache``: the on-disk code cache, if any.
         ``optimize_after``: entries of a quick block before it is compiled again optimized
         (None: never).  ``save_after``: entries in a run of a quick block before ``close``
-        compiles it optimized into the code cache (None: never)."""
+        compiles it optimized into the code cache (None: never).  ``compile_after``: entries
+        of a block with no compiled code (in memory or in ``cache``) before it is compiled
+        (None: at ``threshold``, as soon as it is hot)."""
         self.decode_cache = decode_cache
         self.machine = machine
         self.page_flags = page_flags
@@ -381,6 +391,8 @@ class Tier:
         self.cache = cache
         self.optimize_after = optimize_after
         self.save_after = save_after
+        self.compile_after = threshold if compile_after is None else max(compile_after, threshold)
+        self.deferred: set[BlockKey] = set()  # hot once, not compiled: waiting for more entries
         self.jit = np.zeros(JIT_SIZE, dtype=np.int64)
         self.jit[J_TABLE + JT_HOST :: JT_FIELDS] = -1
         self.jit[J_THRESHOLD] = threshold
@@ -413,6 +425,7 @@ class Tier:
         self.jit[J_COUNTS : J_COUNTS + COUNT_MASK + 1] = 0
         self.jit[J_QUEUE_LEN] = 0
         self.hot_quick.clear()  # none of it is installed any more
+        self.deferred.clear()
         self.page_flags &= np.uint8(~PAGE_FLAG_TRANSLATED & 0xFF)
         self.jit[J_EPOCH] = self.machine[M_CODE_WRITES]
 
@@ -436,8 +449,12 @@ class Tier:
             if key in self.code:
                 self._install(key)  # compiled before a flush or an eviction
             elif key not in self.compiling:
+                self._load_cached(key)  # compiled by an earlier run
+                if key not in self.code and self._defer(key):
+                    continue
                 for block in [key, *self._region(key)]:
-                    self._load_cached(block)  # compiled by an earlier run
+                    if block not in self.code:
+                        self._load_cached(block)
                     if block in self.code:
                         self._install(block)
                     else:
@@ -453,6 +470,18 @@ class Tier:
             else:
                 self._optimize_hot()
         self._evict()
+
+    def _defer(self, key: BlockKey) -> bool:
+        """Whether a hot block without compiled code waits for more entries before it is
+        compiled (``compile_after``): its counter is set back so that the kernel queues it
+        again after that many more; the second time it is compiled."""
+        more = self.compile_after - int(self.jit[J_THRESHOLD])
+        if more <= 0 or key in self.deferred:
+            self.deferred.discard(key)
+            return False
+        self.deferred.add(key)
+        self.jit[_counter(key[0])] = self.jit[J_THRESHOLD] - more
+        return True
 
     def finish(self) -> None:
         """Wait for the blocks being compiled and install them."""

@@ -38,6 +38,7 @@ def attach_tier(
     synchronous: bool = True,
     cache: CodeCache | None = None,
     optimize_after: int | None = 64,
+    compile_after: int | None = None,
 ) -> Tier:
     """Switch ``machine`` to the jit tier, with a low threshold so that short runs translate,
     compiling synchronously (unless told) so that they do, and optimizing soon (unless
@@ -51,6 +52,7 @@ def attach_tier(
         synchronous=synchronous,
         cache=cache,
         optimize_after=optimize_after,
+        compile_after=compile_after,
     )
     machine.tier = tier
     for hart in machine.harts:
@@ -679,6 +681,36 @@ def test_a_second_run_loads_its_blocks_from_the_code_cache(tmp_path):
         assert np.array_equal(
             comparable(machine.harts[0].state), comparable(interp[2].harts[0].state)
         )
+
+
+def run_counted_loop(passes: int, compile_after: int | None, cache: CodeCache | None):
+    source = f"li t6, {passes}\nloop:\naddi a0, a0, 1\naddi t6, t6, -1\nbnez t6, loop\n"
+    tiers: list[Tier] = []
+
+    def setup(machine):
+        tiers.append(attach_tier(machine, threshold=2, cache=cache, compile_after=compile_after))
+
+    snippet = run_asm(source + "j __snippet_end", setup=setup)
+    assert snippet.x(10) == passes
+    return tiers[0].statistics()
+
+
+@pytest.mark.parametrize("passes", [30, 45])
+def test_a_block_hot_at_the_threshold_is_compiled_only_after_compile_after_entries(passes):
+    # hot at 2 entries (looked for, not found), compiled at 50: queued again after 48 more
+    stats = run_counted_loop(passes, compile_after=50, cache=None)
+    assert stats["blocks_compiled"] == 0 and stats["instructions"] == 0
+    stats = run_counted_loop(passes + 60, compile_after=50, cache=None)
+    assert stats["blocks_compiled"] >= 1 and stats["instructions"] > 0
+
+
+def test_a_block_in_the_code_cache_is_loaded_at_the_threshold_not_compile_after(tmp_path):
+    cache = CodeCache(tmp_path)
+    first = run_counted_loop(30, compile_after=None, cache=cache)
+    assert first["blocks_compiled"] >= 1
+    second = run_counted_loop(30, compile_after=1000, cache=cache)
+    assert second["blocks_compiled"] == 0 and second["blocks_loaded"] >= 1
+    assert second["instructions"] > 0
 
 
 def run_and_close(elf, cache: CodeCache, save_after: int | None):
