@@ -87,7 +87,10 @@ DEFAULT_OPTIMIZE_AFTER = 1 << 23
 # an entry), against 7 ms once for its compile
 DEFAULT_SAVE_AFTER = 1 << 20
 SAVE_LIMIT = 256  # blocks compiled so at most
-REGION_BLOCKS = 16  # blocks compiled with a hot block before they get hot themselves
+# blocks compiled with a hot block before they get hot themselves: Linux's first boot took
+# 10.4-10.5 s of process CPU with 4, 11.3-11.7 s with 16 (more blocks compiled that never ran
+# enough to repay it, and each hot block waiting for a bigger batch)
+REGION_BLOCKS = 4
 OPTIMIZE_POLL = 0.05  # seconds between looks at the quick blocks' entry counts
 CACHE_FORMAT = 1  # of the on-disk code cache's files; part of every digest
 DEFAULT_CACHE_LIMIT = 256 << 20  # bytes of object files the on-disk code cache keeps
@@ -143,14 +146,18 @@ def symbol(digest: str) -> str:
 def _target(level: Level) -> llvm.TargetMachine:
     """A target machine for the host CPU: a new one for each engine, which owns it and
     frees it with itself (llvmlite's create_mcjit_compiler)."""
+    cpu, features = _host_cpu()
+    return llvm.Target.from_default_triple().create_target_machine(
+        cpu=cpu, features=features, opt=level.codegen, jit=True
+    )
+
+
+@functools.cache
+def _host_cpu() -> tuple[str, str]:
+    """The host CPU's name and features, asked of LLVM once (two target machines a batch)."""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
-    return llvm.Target.from_default_triple().create_target_machine(
-        cpu=llvm.get_host_cpu_name(),
-        features=llvm.get_host_cpu_features().flatten(),
-        opt=level.codegen,
-        jit=True,
-    )
+    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
 def _load(code: bytes, level: Level) -> llvm.ExecutionEngine:
