@@ -139,7 +139,10 @@ TRANSLATED_OPS = (
     | frozenset(int(op) for op in (*_HIGH, *_DIVIDES, *_OTHERS, *_CSRS))
     | _ATOMICS
 )
-_FLOAT_CSRS = (CsrNumber.FFLAGS, CsrNumber.FRM, CsrNumber.FCSR)
+# (the CSR enum, like Op, is built from a table at import: indexed by name for mypy)
+_FLOAT_CSRS = (CsrNumber["FFLAGS"], CsrNumber["FRM"], CsrNumber["FCSR"])
+_COUNTERS = (CsrNumber["CYCLE"], CsrNumber["HPMCOUNTER31"])  # first and last
+SSTATUS = int(CsrNumber["SSTATUS"])
 MSTATUS_XLEN_FIELDS = 0xF << 32  # UXL and SXL
 
 
@@ -148,7 +151,7 @@ def csr_in_blocks(number: int) -> bool:
     never caches as legal (csr.remember_csr_read), whose access would always leave the block:
     the FP CSRs (FS changes without a CSR write) and the counters (cycle, time, instret and the
     hpmcounters: their value depends on the instruction count, which a block does not know)."""
-    return number not in _FLOAT_CSRS and not CsrNumber.CYCLE <= number <= CsrNumber.HPMCOUNTER31
+    return number not in _FLOAT_CSRS and not _COUNTERS[0] <= number <= _COUNTERS[1]
 
 
 @dataclass(frozen=True)
@@ -548,9 +551,9 @@ def _csr(w: _Writer, op: Op, ins: Instruction, pc: int, done: int) -> None:
     how = w.element("%x", CSR_READ_HOW + index)
     # only sstatus (V=0) has the one negative "how" a block does (its view of mstatus); time's
     # is never cached for a CSR a block holds (csr_in_blocks), checked all the same
-    lowest = CSR_READ_SSTATUS if number == CsrNumber.SSTATUS else 0
+    lowest = CSR_READ_SSTATUS if number == SSTATUS else 0
     w.branch_out(w.temp(f"or i1 {miss}, {w.temp(f'icmp slt i64 {how}, {lowest}')}"), str(pc), done)
-    if number == CsrNumber.SSTATUS:
+    if number == SSTATUS:
         view = w.temp(f"icmp eq i64 {how}, {CSR_READ_SSTATUS}")
         slot = w.temp(f"select i1 {view}, i64 {CSR_MSTATUS}, i64 {how}")
         raw = w.element("%x", slot)
@@ -566,7 +569,7 @@ def _csr(w: _Writer, op: Op, ins: Instruction, pc: int, done: int) -> None:
             value = w.temp(f"or i64 {old}, {source}")
         else:
             value = w.temp(f"and i64 {old}, {w.temp(f'xor i64 {source}, -1')}")
-        if number == CsrNumber.SSTATUS:
+        if number == SSTATUS:
             # a write passes the key only at V=0 (with V=1 sstatus is vsstatus, no
             # CSR_WRITE_OK), so "how" is the view here
             changed = w.temp(f"xor i64 {value}, {old}")
