@@ -150,10 +150,14 @@ class Machine:
         self.tier: Tier | None = None
         if cfg.tier == "jit":
             # imported only here: the interpreter alone never needs LLVM's side of the tier
-            from rvh.tier.engine import Tier, code_cache
+            from rvh.tier.engine import DEFAULT_COMPILE_AFTER, Tier, code_cache
 
             self.tier = Tier(
-                self.bus.decode_cache, m, self.bus.page_flags, cache=code_cache(cfg.tier_cache)
+                self.bus.decode_cache,
+                m,
+                self.bus.page_flags,
+                cache=code_cache(cfg.tier_cache),
+                compile_after=DEFAULT_COMPILE_AFTER,
             )
             for hart in self.harts:
                 hart.tier = self.tier

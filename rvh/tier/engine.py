@@ -66,7 +66,14 @@ from rvh.tier.layout import (
 from rvh.tier.translate import Instruction, Op, block_ir, read_block, still_decoded
 
 TIERS = ("interp", "jit")
-DEFAULT_THRESHOLD = 2000  # entries before a block is compiled (see docs/performance.md, Linux)
+# entries before a block is looked for among the compiled ones (in memory, then in the code
+# cache on disk) and installed if found (see docs/performance.md, Linux)
+DEFAULT_THRESHOLD = 2000
+# entries before a block found nowhere is compiled (``rvh run --tier jit`` and the benchmarks;
+# ``Tier`` itself compiles at the threshold unless told): on Linux's first boot, half the
+# blocks hot at 2000 entries ran too few times more to pay for their compile (about 2 ms of
+# CPU each), while a second boot loads them from the code cache for nearly nothing
+DEFAULT_COMPILE_AFTER = 8000
 DEFAULT_CAPACITY = 8192  # compiled blocks kept
 # entries of a block's quick code before it is compiled again optimized.  An O2 compile of a
 # block costs about what 2 million entries of a 10-instruction block lose by running quick
@@ -80,7 +87,10 @@ DEFAULT_OPTIMIZE_AFTER = 1 << 23
 # an entry), against 7 ms once for its compile
 DEFAULT_SAVE_AFTER = 1 << 20
 SAVE_LIMIT = 256  # blocks compiled so at most
-REGION_BLOCKS = 16  # blocks compiled with a hot block before they get hot themselves
+# blocks compiled with a hot block before they get hot themselves: Linux's first boot took
+# 10.4-10.5 s of process CPU with 4, 11.3-11.7 s with 16 (more blocks compiled that never ran
+# enough to repay it, and each hot block waiting for a bigger batch)
+REGION_BLOCKS = 4
 OPTIMIZE_POLL = 0.05  # seconds between looks at the quick blocks' entry counts
 CACHE_FORMAT = 1  # of the on-disk code cache's files; part of every digest
 DEFAULT_CACHE_LIMIT = 256 << 20  # bytes of object files the on-disk code cache keeps
@@ -136,14 +146,18 @@ def symbol(digest: str) -> str:
 def _target(level: Level) -> llvm.TargetMachine:
     """A target machine for the host CPU: a new one for each engine, which owns it and
     frees it with itself (llvmlite's create_mcjit_compiler)."""
+    cpu, features = _host_cpu()
+    return llvm.Target.from_default_triple().create_target_machine(
+        cpu=cpu, features=features, opt=level.codegen, jit=True
+    )
+
+
+@functools.cache
+def _host_cpu() -> tuple[str, str]:
+    """The host CPU's name and features, asked of LLVM once (two target machines a batch)."""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
-    return llvm.Target.from_default_triple().create_target_machine(
-        cpu=llvm.get_host_cpu_name(),
-        features=llvm.get_host_cpu_features().flatten(),
-        opt=level.codegen,
-        jit=True,
-    )
+    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
 def _load(code: bytes, level: Level) -> llvm.ExecutionEngine:
@@ -367,13 +381,16 @@ class Tier:
         cache: CodeCache | None = None,
         optimize_after: int | None = DEFAULT_OPTIMIZE_AFTER,
         save_after: int | None = DEFAULT_SAVE_AFTER,
+        compile_after: int | None = None,
     ) -> None:
         """``synchronous``: compile in the kernel's thread, so that a block hot at one kernel
         return runs compiled from the next (tests); else a worker thread compiles while the
         interpreter goes on.  ``cache``: the on-disk code cache, if any.
         ``optimize_after``: entries of a quick block before it is compiled again optimized
         (None: never).  ``save_after``: entries in a run of a quick block before ``close``
-        compiles it optimized into the code cache (None: never)."""
+        compiles it optimized into the code cache (None: never).  ``compile_after``: entries
+        of a block with no compiled code (in memory or in ``cache``) before it is compiled
+        (None: at ``threshold``, as soon as it is hot)."""
         self.decode_cache = decode_cache
         self.machine = machine
         self.page_flags = page_flags
@@ -381,6 +398,8 @@ class Tier:
         self.cache = cache
         self.optimize_after = optimize_after
         self.save_after = save_after
+        self.compile_after = threshold if compile_after is None else max(compile_after, threshold)
+        self.deferred: set[BlockKey] = set()  # hot once, not compiled: waiting for more entries
         self.jit = np.zeros(JIT_SIZE, dtype=np.int64)
         self.jit[J_TABLE + JT_HOST :: JT_FIELDS] = -1
         self.jit[J_THRESHOLD] = threshold
@@ -413,6 +432,7 @@ class Tier:
         self.jit[J_COUNTS : J_COUNTS + COUNT_MASK + 1] = 0
         self.jit[J_QUEUE_LEN] = 0
         self.hot_quick.clear()  # none of it is installed any more
+        self.deferred.clear()
         self.page_flags &= np.uint8(~PAGE_FLAG_TRANSLATED & 0xFF)
         self.jit[J_EPOCH] = self.machine[M_CODE_WRITES]
 
@@ -436,8 +456,12 @@ class Tier:
             if key in self.code:
                 self._install(key)  # compiled before a flush or an eviction
             elif key not in self.compiling:
+                self._load_cached(key)  # compiled by an earlier run
+                if key not in self.code and self._defer(key):
+                    continue
                 for block in [key, *self._region(key)]:
-                    self._load_cached(block)  # compiled by an earlier run
+                    if block not in self.code:
+                        self._load_cached(block)
                     if block in self.code:
                         self._install(block)
                     else:
@@ -453,6 +477,18 @@ class Tier:
             else:
                 self._optimize_hot()
         self._evict()
+
+    def _defer(self, key: BlockKey) -> bool:
+        """Whether a hot block without compiled code waits for more entries before it is
+        compiled (``compile_after``): its counter is set back so that the kernel queues it
+        again after that many more; the second time it is compiled."""
+        more = self.compile_after - int(self.jit[J_THRESHOLD])
+        if more <= 0 or key in self.deferred:
+            self.deferred.discard(key)
+            return False
+        self.deferred.add(key)
+        self.jit[_counter(key[0])] = self.jit[J_THRESHOLD] - more
+        return True
 
     def finish(self) -> None:
         """Wait for the blocks being compiled and install them."""

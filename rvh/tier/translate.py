@@ -24,6 +24,15 @@ from typing import Any
 import numpy as np
 
 from rvh.cpu.layout import (
+    CSR_KEY_MASK,
+    CSR_MSTATUS,
+    CSR_READ_HOW,
+    CSR_READ_INDEX_MASK,
+    CSR_READ_KEYS,
+    CSR_READ_SSTATUS,
+    CSR_READ_VALID,
+    CSR_WRITE_EVEN,
+    CSR_WRITE_OK,
     DC_BITS,
     DC_IMM,
     DC_LENGTH,
@@ -37,13 +46,26 @@ from rvh.cpu.layout import (
     PAGE_FLAG_WATCH,
     PAGE_MASK,
     PC,
+    PRIV,
+    RESERVATION,
+    RESERVATION_VALUE,
     TLB_ADDEND,
+    TLB_PADDR,
     TLB_SET_MASK,
     TLB_SHIFT,
     TLB_TAG_READ,
     TLB_TAG_WRITE,
+    VIRT,
 )
 from rvh.isa import instructions
+from rvh.isa.csrs import MSTATUS_XLEN64, SSTATUS_MASK, CsrNumber
+from rvh.isa.fields import (
+    MSTATUS_FS_MASK,
+    MSTATUS_SD_MASK,
+    MSTATUS_SIE_MASK,
+    MSTATUS_VS_MASK,
+    MSTATUS_XS_MASK,
+)
 from rvh.tier.layout import (
     BLOCK_CC,
     COUNT_MASK,
@@ -98,11 +120,38 @@ _WORD_SHIFTS.update({Op.SLLW: "shl", Op.SRLW: "lshr", Op.SRAW: "ashr"})
 _HIGH = {Op.MULH: ("sext", "sext"), Op.MULHSU: ("sext", "zext"), Op.MULHU: ("zext", "zext")}
 _DIVIDES = {Op.DIV, Op.DIVU, Op.REM, Op.REMU, Op.DIVW, Op.DIVUW, Op.REMW, Op.REMUW}
 _OTHERS = {Op.LUI, Op.AUIPC, Op.JAL, Op.JALR, Op.FENCE, Op.FENCE_I}
-TRANSLATED_OPS = frozenset(
-    int(op)
-    for group in (_ALU, _SHIFTS, _COMPARES, _BRANCHES, _LOADS, _STORES, _WORD, _WORD_SHIFTS)
-    for op in group
-) | frozenset(int(op) for op in (*_HIGH, *_DIVIDES, *_OTHERS))
+# Zicsr: how the new value comes from the old one and the source
+_CSRS = {Op.CSRRW: "write", Op.CSRRS: "set", Op.CSRRC: "clear"}
+_CSRS.update({Op.CSRRWI: "write", Op.CSRRSI: "set", Op.CSRRCI: "clear"})
+# the A extension: lr, sc and the AMOs (words: ops LR_W to AMOMAXU_W)
+_ATOMICS = frozenset(range(int(Op.LR_W), int(Op.AMOMAXU_D) + 1))
+_AMOS = {Op.AMOSWAP_W: "swap", Op.AMOADD_W: "add", Op.AMOXOR_W: "xor", Op.AMOAND_W: "and"}
+_AMOS.update({Op.AMOOR_W: "or", Op.AMOMIN_W: "slt", Op.AMOMAX_W: "sgt", Op.AMOMINU_W: "ult"})
+_AMOS.update({Op.AMOMAXU_W: "ugt", Op.AMOSWAP_D: "swap", Op.AMOADD_D: "add", Op.AMOXOR_D: "xor"})
+_AMOS.update({Op.AMOAND_D: "and", Op.AMOOR_D: "or", Op.AMOMIN_D: "slt", Op.AMOMAX_D: "sgt"})
+_AMOS.update({Op.AMOMINU_D: "ult", Op.AMOMAXU_D: "ugt"})
+TRANSLATED_OPS = (
+    frozenset(
+        int(op)
+        for group in (_ALU, _SHIFTS, _COMPARES, _BRANCHES, _LOADS, _STORES, _WORD, _WORD_SHIFTS)
+        for op in group
+    )
+    | frozenset(int(op) for op in (*_HIGH, *_DIVIDES, *_OTHERS, *_CSRS))
+    | _ATOMICS
+)
+# (the CSR enum, like Op, is built from a table at import: indexed by name for mypy)
+_FLOAT_CSRS = (CsrNumber["FFLAGS"], CsrNumber["FRM"], CsrNumber["FCSR"])
+_COUNTERS = (CsrNumber["CYCLE"], CsrNumber["HPMCOUNTER31"])  # first and last
+SSTATUS = int(CsrNumber["SSTATUS"])
+MSTATUS_XLEN_FIELDS = 0xF << 32  # UXL and SXL
+
+
+def csr_in_blocks(number: int) -> bool:
+    """Whether a block goes on past an access of CSR ``number``: not for the ones the kernel
+    never caches as legal (csr.remember_csr_read), whose access would always leave the block:
+    the FP CSRs (FS changes without a CSR write) and the counters (cycle, time, instret and the
+    hpmcounters: their value depends on the instruction count, which a block does not know)."""
+    return number not in _FLOAT_CSRS and not _COUNTERS[0] <= number <= _COUNTERS[1]
 
 
 @dataclass(frozen=True)
@@ -129,6 +178,8 @@ def read_block(decode_cache: np.ndarray, host: int, pc: int) -> tuple[Instructio
             break  # not decoded yet (never run), or straddling a page
         op = int(decode_cache[base + DC_OP])
         if op not in TRANSLATED_OPS:
+            break
+        if op in _CSRS and not csr_in_blocks(int(decode_cache[base + DC_IMM])):
             break
         instruction = Instruction(
             op,
@@ -298,6 +349,12 @@ class _Writer:
     def host_address(self, address: str, size: int, tag_field: int, pc: int, done: int) -> str:
         """The inlined TLB lookup of the fast loop: the host offset, or leave before the
         instruction when the tag does not match."""
+        return self.tlb_lookup(address, size, tag_field, pc, done)[0]
+
+    def tlb_lookup(
+        self, address: str, size: int, tag_field: int, pc: int, done: int
+    ) -> tuple[str, str]:
+        """``host_address``, and the TLB entry's index (for its other fields)."""
         page_set = self.temp(f"lshr i64 {address}, 12")
         page_set = self.temp(f"and i64 {page_set}, {TLB_SET_MASK}")
         entry = self.temp(f"add i64 {page_set}, %tlb_base")
@@ -307,7 +364,7 @@ class _Writer:
         miss = self.temp(f"icmp ne i64 {tag}, {key}")
         self.branch_out(miss, str(pc), done)
         addend = self.field("%tlb", entry, TLB_ADDEND)
-        return self.temp(f"add i64 {address}, {addend}")
+        return self.temp(f"add i64 {address}, {addend}"), entry
 
     def check_flagged_store(self, host: str, size: int, pc: int, done: int) -> None:
         """Leave before a store the fast loop would not simply do: to the tohost page, or over
@@ -425,6 +482,10 @@ def block_ir(
             return w.text()
         elif op == Op.FENCE or op == Op.FENCE_I:
             pass  # as in the fast loop: the decode cache (and so the tier) follows every store
+        elif op in _CSRS:
+            _csr(w, op, ins, pc, done)
+        elif ins.op in _ATOMICS:
+            _atomic(w, op, ins, pc, done)
         else:
             raise ValueError(f"{op.name} is not translated")
         done += 1
@@ -466,3 +527,134 @@ def _divide(w: _Writer, op: Op, a: str, b: str) -> str:
     if word:
         result = w.temp(f"sext i32 {result} to i64")
     return result
+
+
+def _csr(w: _Writer, op: Op, ins: Instruction, pc: int, done: int) -> None:
+    """A CSR access as the fast loop does it: only where the general path found the access
+    legal at this privilege and V since the last CSR write that could change that (the
+    state's CSR_READ_KEYS; a write also needs CSR_WRITE_OK: a slot without side effects, or
+    sstatus), else the block leaves before it.  An sstatus write stays in the block only
+    when it changes nothing but clearing SIE (interrupts off, Linux's local_irq_save): one
+    that enables interrupts (one may be pending, taken before the next instruction,
+    3.1.6.1) or changes SUM, MXR or FS leaves for the fast loop, which knows the machine."""
+    number = ins.imm
+    index = (number ^ (number >> 4) ^ (number >> 8)) & CSR_READ_INDEX_MASK
+    writes = ins.rs1 != 0 or op == Op.CSRRW or op == Op.CSRRWI
+    wanted = number | CSR_READ_VALID | (CSR_WRITE_OK if writes else 0)
+    key = w.element("%x", CSR_READ_KEYS + index)
+    checked = w.temp(f"and i64 {key}, {CSR_KEY_MASK | (CSR_WRITE_OK if writes else 0)}")
+    privilege = w.temp(f"shl i64 {w.element('%x', PRIV)}, 12")
+    virtual = w.temp(f"shl i64 {w.element('%x', VIRT)}, 14")
+    mode = w.temp(f"or i64 {privilege}, {virtual}")
+    expected = w.temp(f"or i64 {mode}, {wanted}")
+    miss = w.temp(f"icmp ne i64 {checked}, {expected}")
+    how = w.element("%x", CSR_READ_HOW + index)
+    # only sstatus (V=0) has the one negative "how" a block does (its view of mstatus); time's
+    # is never cached for a CSR a block holds (csr_in_blocks), checked all the same
+    lowest = CSR_READ_SSTATUS if number == SSTATUS else 0
+    w.branch_out(w.temp(f"or i1 {miss}, {w.temp(f'icmp slt i64 {how}, {lowest}')}"), str(pc), done)
+    if number == SSTATUS:
+        view = w.temp(f"icmp eq i64 {how}, {CSR_READ_SSTATUS}")
+        slot = w.temp(f"select i1 {view}, i64 {CSR_MSTATUS}, i64 {how}")
+        raw = w.element("%x", slot)
+        old = w.temp(f"select i1 {view}, i64 {w.temp(f'and i64 {raw}, {SSTATUS_MASK}')}, i64 {raw}")
+    else:
+        old = w.element("%x", how)
+    if writes:
+        source = str(ins.rs1) if op >= Op.CSRRWI else w.read(ins.rs1)  # uimm in the rs1 field
+        how_value = _CSRS[op]
+        if how_value == "write":
+            value = source
+        elif how_value == "set":
+            value = w.temp(f"or i64 {old}, {source}")
+        else:
+            value = w.temp(f"and i64 {old}, {w.temp(f'xor i64 {source}, -1')}")
+        if number == SSTATUS:
+            # a write passes the key only at V=0 (with V=1 sstatus is vsstatus, no
+            # CSR_WRITE_OK), so "how" is the view here
+            changed = w.temp(f"xor i64 {value}, {old}")
+            other = w.temp(f"and i64 {changed}, {~MSTATUS_SIE_MASK}")
+            enables = w.temp(f"and i64 {changed}, {w.temp(f'and i64 {value}, {MSTATUS_SIE_MASK}')}")
+            leave = w.temp(f"or i64 {other}, {enables}")
+            leave = w.temp(f"icmp ne i64 {leave}, 0")
+            leave = w.temp(f"or i1 {leave}, {w.temp('xor i1 ' + view + ', true')}")
+            w.branch_out(leave, str(pc), done)
+            # csr.status_write_value when only SIE changes: that bit of the value, then
+            # UXL/SXL fixed at 64 bits and SD summarizing FS, VS and XS (3.1.6.6)
+            mstatus = w.temp(f"and i64 {raw}, {~(MSTATUS_SIE_MASK | MSTATUS_XLEN_FIELDS)}")
+            sie = w.temp(f"and i64 {value}, {MSTATUS_SIE_MASK}")
+            mstatus = w.temp(f"or i64 {mstatus}, {sie}")
+            mstatus = w.temp(f"or i64 {mstatus}, {MSTATUS_XLEN64}")
+            dirty = "false"
+            for field in (MSTATUS_FS_MASK, MSTATUS_XS_MASK, MSTATUS_VS_MASK):
+                bits = w.temp(f"and i64 {mstatus}, {field}")
+                dirty = w.temp(f"or i1 {dirty}, {w.temp(f'icmp eq i64 {bits}, {field}')}")
+            mstatus = w.temp(f"and i64 {mstatus}, {~MSTATUS_SD_MASK}")
+            sd = w.temp(f"select i1 {dirty}, i64 {MSTATUS_SD_MASK}, i64 0")
+            w.store_element("%x", CSR_MSTATUS, w.temp(f"or i64 {mstatus}, {sd}"))
+        else:
+            # a slot without side effects (csr.plain_write_mask): the xepcs keep bit 0 zero
+            even = w.temp(f"and i64 {key}, {CSR_WRITE_EVEN}")
+            even = w.temp(f"icmp ne i64 {even}, 0")
+            cleared = w.temp(f"and i64 {value}, -2")
+            w.store_element("%x", how, w.temp(f"select i1 {even}, i64 {cleared}, i64 {value}"))
+    w.write(ins.rd, old)
+
+
+def _atomic(w: _Writer, op: Op, ins: Instruction, pc: int, done: int) -> None:
+    """LR, SC or an AMO (A chapter) as the fast loop does them, on a RAM page whose TLB
+    entry hits at the access's width (the tag's low bits refuse a misaligned address); else
+    the block leaves before it.  LR reserves the physical address and remembers the value it
+    read; SC stores if the reservation is at its address and memory there still holds that
+    value (core.execute_atomic decides so too), then drops the reservation.  SC and the AMOs
+    need write permission, which covers their read, and leave before writing over decoded
+    code or to the tohost page, as stores do."""
+    word = ins.op <= Op.AMOMAXU_W
+    size = 4 if word else 8
+    address = w.read(ins.rs1)
+    loads = op == Op.LR_W or op == Op.LR_D
+    where, entry = w.tlb_lookup(address, size, TLB_TAG_READ if loads else TLB_TAG_WRITE, pc, done)
+    if not loads:
+        w.check_flagged_store(where, size, pc, done)
+    pointer = w.temp(f"getelementptr i8, ptr %mem, i64 {where}")
+    current = w.temp(f"load i{size * 8}, ptr {pointer}, align {size}")
+    if word:
+        current = w.temp(f"sext i32 {current} to i64")  # LR.W and the .W AMOs sign-extend
+    if loads or op == Op.SC_W or op == Op.SC_D:
+        offset = w.temp(f"and i64 {address}, {~PAGE_MASK}")
+        paddr = w.temp(f"or i64 {w.field('%tlb', entry, TLB_PADDR)}, {offset}")
+    if loads:
+        w.store_element("%x", RESERVATION, paddr)
+        w.store_element("%x", RESERVATION_VALUE, current)
+        w.write(ins.rd, current)
+        return
+    operand = w.read(ins.rs2)
+    if word:
+        operand = w.sext32(operand)
+    if op == Op.SC_W or op == Op.SC_D:
+        reserved = w.element("%x", RESERVATION_VALUE)
+        if word:
+            reserved = w.sext32(reserved)
+        same_place = w.temp(f"icmp eq i64 {w.element('%x', RESERVATION)}, {paddr}")
+        same_value = w.temp(f"icmp eq i64 {current}, {reserved}")
+        stores = w.temp(f"and i1 {same_place}, {same_value}")
+        w.store_element("%x", RESERVATION, "-1")
+        # a failed SC writes back what is there: the same bytes, as if it had not stored
+        new = w.temp(f"select i1 {stores}, i64 {operand}, i64 {current}")
+        result = w.temp(f"select i1 {stores}, i64 0, i64 1")
+    else:
+        how = _AMOS[op]
+        if how == "swap":
+            new = operand
+        elif how in ("add", "xor", "and", "or"):
+            new = w.temp(f"{how} i64 {current}, {operand}")
+        else:
+            # min/max: the signed or unsigned order of the sign-extended values is that of
+            # the words themselves (zero-extended for the unsigned ones, A 8.4)
+            keeps = w.temp(f"icmp {how} i64 {current}, {operand}")
+            new = w.temp(f"select i1 {keeps}, i64 {current}, i64 {operand}")
+        result = current
+    if word:
+        new = w.temp(f"trunc i64 {new} to i32")
+    w.lines.append(f"  store i{size * 8} {new}, ptr {pointer}, align {size}")
+    w.write(ins.rd, result)

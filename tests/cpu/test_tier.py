@@ -38,6 +38,7 @@ def attach_tier(
     synchronous: bool = True,
     cache: CodeCache | None = None,
     optimize_after: int | None = 64,
+    compile_after: int | None = None,
 ) -> Tier:
     """Switch ``machine`` to the jit tier, with a low threshold so that short runs translate,
     compiling synchronously (unless told) so that they do, and optimizing soon (unless
@@ -51,6 +52,7 @@ def attach_tier(
         synchronous=synchronous,
         cache=cache,
         optimize_after=optimize_after,
+        compile_after=compile_after,
     )
     machine.tier = tier
     for hart in machine.harts:
@@ -312,6 +314,163 @@ def test_a_python_write_over_translated_code_drops_it():
     assert int(machine.machine[logged]) == 0  # host page 0: RAM's first page
 
 
+# ---- system instructions inside blocks ----------------------------------------------------
+CSR_LOOP = """
+.option norvc
+    li t6, 200
+    li a5, 2
+loop:
+    csrw mscratch, a0           # a plain write
+    csrr a1, mscratch
+    csrrw a2, mepc, t6          # an xepc: bit 0 stays zero
+    csrrs a3, mcause, a1
+    csrrc a4, mtval, t6
+    csrrci a6, mscratch, 5      # (sscratch and stval would share the kernel's cached
+    csrrsi a7, mtval, 3         # legality slots with mcause and mepc: csr.remember_csr_read)
+    csrrc s2, sstatus, a5       # SIE off (local_irq_save): stays in the block
+    csrs sstatus, s2            # back on when it was on: leaves the block (interrupts)
+    andi t0, t6, 1
+    bnez t0, 1f
+    csrs sstatus, a5            # on every other pass
+1:
+    addi a0, a0, 3
+    addi t6, t6, -1
+    bnez t6, loop
+    j __snippet_end
+"""
+
+
+def test_csr_accesses_run_inside_blocks_with_the_interpreters_results():
+    interp, _ = run_program(CSR_LOOP, {10: 5}, "interp")
+    jit, tier = run_program(CSR_LOOP, {10: 5}, "jit")
+    assert interp.pc == interp.end + 4
+    assert interp.csr("mepc") == 0 and interp.csr("mscratch") == (5 + 3 * 199) & ~5
+    assert_same_snippet(interp, jit)
+    assert tier is not None
+    # blocks go on past the CSR accesses: most of the loop runs translated (a block ending at
+    # each of them would leave the rest of each pass to the interpreter)
+    assert tier.statistics()["instructions"] > 0.6 * interp.hart.instret
+
+
+TRAPPING_CSR = """
+.option norvc
+    la t0, handler
+    csrw mtvec, t0
+    la s4, faulting
+    li t6, 100
+loop:
+    addi a0, a0, 1
+    csrw mscratch, a0
+faulting:
+    csrw mhartid, a0            # read-only: an illegal instruction, mid-block
+    addi a1, a1, 2
+    addi t6, t6, -1
+    bnez t6, loop
+    j __snippet_end
+handler:
+    addi s3, s3, 1
+    csrr t1, mepc
+    addi t1, t1, 4
+    csrw mepc, t1
+    mret
+"""
+
+
+@pytest.mark.parametrize("budget", [3_000, 1_234])
+def test_a_trapping_csr_access_mid_block_is_precise(budget):
+    interp, _ = run_program(TRAPPING_CSR, {}, "interp", max_insns=budget)
+    jit, tier = run_program(TRAPPING_CSR, {}, "jit", max_insns=budget)
+    assert_same_snippet(interp, jit)
+    if budget == 3_000:
+        assert interp.pc == interp.end + 4 and interp.x(19) == 100 and interp.x(11) == 200
+    assert interp.x(19) > 0
+    csrrw_mhartid_a0 = (0xF14 << 20) | (10 << 15) | (1 << 12) | 0x73
+    assert jit.csr("mcause") == 2 and jit.csr("mtval") == csrrw_mhartid_a0
+    assert jit.csr("mepc") in (jit.x(20), jit.x(20) + 4)  # the handler may have moved it
+    assert tier is not None and tier.statistics()["instructions"] > 0
+
+
+AMO_LOOP = """
+.option norvc
+    li s1, 0x80102000           # (0x80100000 shares a TLB set with the code page)
+    addi s2, s1, 8
+    addi s3, s1, 16
+    addi s4, s1, 24
+    addi s5, s1, 36
+    li t6, 150
+loop:
+    ld s7, 40(s1)               # (only loads and stores fill the TLB for the page)
+    sd s7, 48(s1)
+    amoadd.w a1, a0, (s1)
+    amoswap.d a2, a0, (s2)
+    amomin.w a3, a1, (s3)
+    amomaxu.w a4, a2, (s3)
+    amominu.d a5, a3, (s4)
+    amomax.d a6, a4, (s4)
+    amoxor.w a7, t6, (s1)
+    amoand.d t0, a1, (s2)
+    amoor.w t1, a2, (s5)
+    amomaxu.d t2, a0, (s2)
+    amomin.d t3, a5, (s4)
+    amominu.w t4, a7, (s5)
+    amomax.w t5, a6, (s3)
+    mul a0, a0, s6
+    addi a0, a0, 77
+    addi t6, t6, -1
+    bnez t6, loop
+    j __snippet_end
+"""
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_amos_run_inside_blocks_with_the_interpreters_results(seed):
+    rng = random.Random(seed)
+    regs = {10: rng.choice(EDGES), 22: rng.getrandbits(64) | 1}
+    interp, _ = run_program(AMO_LOOP, regs, "interp")
+    jit, tier = run_program(AMO_LOOP, regs, "jit")
+    assert interp.pc == interp.end + 4
+    assert_same_snippet(interp, jit)
+    assert tier is not None
+    assert tier.statistics()["instructions"] > 0.8 * interp.hart.instret
+
+
+LR_SC_LOOP = """
+.option norvc
+    li s1, 0x80102000           # (0x80100000 shares a TLB set with the code page)
+    addi s2, s1, 64
+    li t6, 100
+loop:
+    ld s7, 40(s1)               # (only loads and stores fill the TLB for the page)
+    sd s7, 48(s1)
+    lr.d t0, (s1)
+    addi t1, t0, 1
+    sc.d t2, t1, (s1)           # pairs with its lr: stores, t2 = 0
+    add a0, a0, t2
+    lr.w t3, (s1)
+    sw t6, 0(s1)                # another value: the pair is broken
+    sc.w t4, t1, (s1)           # fails, t4 = 1, memory unchanged
+    add a1, a1, t4
+    lr.d t0, (s2)
+    sc.d t5, t0, (s1)           # not the reserved address: fails
+    add a2, a2, t5
+    sc.d t5, t0, (s2)           # the reservation went with the last sc: fails
+    add a3, a3, t5
+    addi t6, t6, -1
+    bnez t6, loop
+    j __snippet_end
+"""
+
+
+def test_an_lr_sc_pair_broken_by_a_store_fails_inside_blocks_as_on_the_interpreter():
+    interp, _ = run_program(LR_SC_LOOP, {}, "interp")
+    jit, tier = run_program(LR_SC_LOOP, {}, "jit")
+    assert interp.pc == interp.end + 4
+    assert [interp.x(r) for r in (10, 11, 12, 13)] == [0, 100, 100, 100]
+    assert_same_snippet(interp, jit)
+    assert tier is not None
+    assert tier.statistics()["instructions"] > 0.8 * interp.hart.instret
+
+
 def installed(tier: Tier, host: int) -> bool:
     """Whether the jump table holds a block starting at host offset ``host``."""
     slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
@@ -522,6 +681,36 @@ def test_a_second_run_loads_its_blocks_from_the_code_cache(tmp_path):
         assert np.array_equal(
             comparable(machine.harts[0].state), comparable(interp[2].harts[0].state)
         )
+
+
+def run_counted_loop(passes: int, compile_after: int | None, cache: CodeCache | None):
+    source = f"li t6, {passes}\nloop:\naddi a0, a0, 1\naddi t6, t6, -1\nbnez t6, loop\n"
+    tiers: list[Tier] = []
+
+    def setup(machine):
+        tiers.append(attach_tier(machine, threshold=2, cache=cache, compile_after=compile_after))
+
+    snippet = run_asm(source + "j __snippet_end", setup=setup)
+    assert snippet.x(10) == passes
+    return tiers[0].statistics()
+
+
+@pytest.mark.parametrize("passes", [30, 45])
+def test_a_block_hot_at_the_threshold_is_compiled_only_after_compile_after_entries(passes):
+    # hot at 2 entries (looked for, not found), compiled at 50: queued again after 48 more
+    stats = run_counted_loop(passes, compile_after=50, cache=None)
+    assert stats["blocks_compiled"] == 0 and stats["instructions"] == 0
+    stats = run_counted_loop(passes + 60, compile_after=50, cache=None)
+    assert stats["blocks_compiled"] >= 1 and stats["instructions"] > 0
+
+
+def test_a_block_in_the_code_cache_is_loaded_at_the_threshold_not_compile_after(tmp_path):
+    cache = CodeCache(tmp_path)
+    first = run_counted_loop(30, compile_after=None, cache=cache)
+    assert first["blocks_compiled"] >= 1
+    second = run_counted_loop(30, compile_after=1000, cache=cache)
+    assert second["blocks_compiled"] == 0 and second["blocks_loaded"] >= 1
+    assert second["instructions"] > 0
 
 
 def run_and_close(elf, cache: CodeCache, save_after: int | None):
