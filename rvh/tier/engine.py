@@ -41,7 +41,7 @@ import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 
-from rvh.cpu.layout import M_CODE_WRITES, PAGE_FLAG_TRANSLATED, PAGE_MASK, PAGE_SHIFT, X_SINK
+from rvh.cpu.layout import M_CODE_WRITES, PAGE_FLAG_TRANSLATED, PAGE_SHIFT
 from rvh.tier.layout import (
     COUNT_MASK,
     J_CALLS,
@@ -63,7 +63,7 @@ from rvh.tier.layout import (
     JT_SHIFT,
     TABLE_MASK,
 )
-from rvh.tier.translate import Instruction, Op, block_ir, read_block, still_decoded
+from rvh.tier.translate import Region, read_region, region_exits, region_ir, still_decoded
 
 TIERS = ("interp", "jit")
 DEFAULT_THRESHOLD = 2000  # entries before a block is compiled (see docs/performance.md, Linux)
@@ -86,7 +86,8 @@ CACHE_FORMAT = 1  # of the on-disk code cache's files; part of every digest
 DEFAULT_CACHE_LIMIT = 256 << 20  # bytes of object files the on-disk code cache keeps
 _PLACEHOLDER = "rvh_block"  # the function's name in a block's IR, before it gets its own
 
-BlockKey = tuple[int, int, tuple[Instruction, ...]]
+# a compiled region: its host offset, its virtual pc, its code as it was read
+BlockKey = tuple[int, int, Region]
 
 
 @dataclass(frozen=True)
@@ -322,29 +323,8 @@ _InFlight = tuple[int, list[BlockKey], Future[_Compiled]]
 
 
 def _ir(key: BlockKey, level: Level) -> str:
-    host, pc, instructions = key
-    return block_ir(_PLACEHOLDER, pc, host, instructions, count_entries=level is QUICK)
-
-
-_BRANCH_OPS = frozenset(int(op) for op in (Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU))
-
-
-def successors(pc: int, instructions: tuple[Instruction, ...]) -> list[int]:
-    """Where a block may go on, as far as its code says: its branches' and ``jal``'s
-    targets, the return point of a call (``jal`` that links), the pc after its end unless it
-    ends in a jump (a ``jalr``'s target is known only when it runs)."""
-    targets = []
-    for instruction in instructions:
-        if instruction.op in _BRANCH_OPS:
-            targets.append(pc + instruction.imm)
-        elif instruction.op == Op.JAL:
-            targets.append(pc + instruction.imm)
-            if instruction.rd not in (0, X_SINK):
-                targets.append(pc + instruction.length)
-        pc += instruction.length
-    if instructions[-1].op not in (Op.JAL, Op.JALR):
-        targets.append(pc)
-    return targets
+    host, pc, region = key
+    return region_ir(_PLACEHOLDER, pc, host, region, count_entries=level is QUICK)
 
 
 def _counter(host: int) -> int:
@@ -429,14 +409,14 @@ class Tier:
         for i in range(queued):
             host = int(self.jit[J_QUEUE + 2 * i])
             pc = int(self.jit[J_QUEUE + 2 * i + 1])
-            instructions = read_block(self.decode_cache, host, pc)
-            if not instructions:
+            region = read_region(self.decode_cache, host, pc, self._heads(host))
+            if not region:
                 continue  # its counter stays past the threshold until the next flush
-            key = (host, pc, instructions)
+            key = (host, pc, region)
             if key in self.code:
                 self._install(key)  # compiled before a flush or an eviction
             elif key not in self.compiling:
-                for block in [key, *self._region(key)]:
+                for block in [key, *self._companions(key)]:
                     self._load_cached(block)  # compiled by an earlier run
                     if block in self.code:
                         self._install(block)
@@ -495,24 +475,37 @@ class Tier:
         self.blocks_saved += len(hot)
         self.save_seconds += compiled.seconds
 
-    def _region(self, hot: BlockKey) -> list[BlockKey]:
-        """The blocks a hot block leads to in its page, and those they lead to, that have
-        already run (their first instruction is decoded) and are not compiled: the other
-        blocks of a loop nest or a function, which mostly get hot with it, go into the
-        same batch (up to REGION_BLOCKS of them) instead of one batch each, later."""
-        host, pc, instructions = hot
+    def _heads(self, host: int, more: frozenset[int] = frozenset()) -> frozenset[int]:
+        """The pcs where the regions installed or being compiled in host offset ``host``'s
+        page start (and ``more``): a new region stops there and leaves for them, instead of
+        holding a copy of their code."""
+        page = host >> PAGE_SHIFT
+        first = J_TABLE + (((page << 11) & TABLE_MASK) << JT_SHIFT)
+        slots = self.jit[first : first + (2048 << JT_SHIFT)].reshape(-1, JT_FIELDS)
+        heads = set(slots[slots[:, JT_HOST] >> PAGE_SHIFT == page, JT_PC].tolist())
+        heads.update(pc for start, pc, _ in self.compiling if start >> PAGE_SHIFT == page)
+        return frozenset(heads) | more
+
+    def _companions(self, hot: BlockKey) -> list[BlockKey]:
+        """The regions where a hot region's exits lead in its page, and those theirs lead
+        to, that have already run (their first instruction is decoded) and are not
+        compiled: the rest of a function or of a loop nest, which mostly gets hot with it,
+        goes into the same batch (up to REGION_BLOCKS regions) instead of one batch each,
+        later.  None of them holds a copy of another's code."""
+        host, pc, region = hot
         addend = host - pc
-        page = pc & PAGE_MASK
         found: list[BlockKey] = []
-        seen = {pc}
+        heads = self._heads(host)  # those already have their region
+        starts = {pc}
         frontier = [hot]
         while frontier and len(found) < REGION_BLOCKS:
-            _, start, block = frontier.pop(0)
-            for target in successors(start, block):
-                if target in seen or target & PAGE_MASK != page:
+            _, _, nodes = frontier.pop(0)
+            for target in region_exits(nodes):
+                if target in starts or target in heads:
                     continue
-                seen.add(target)
-                following = read_block(self.decode_cache, target + addend, target)
+                starts.add(target)
+                stops = heads | starts
+                following = read_region(self.decode_cache, target + addend, target, stops)
                 key = (target + addend, target, following)
                 if not following or key in self.code or key in self.compiling:
                     continue
@@ -572,10 +565,10 @@ class Tier:
         for key, address in zip(keys, compiled.addresses, strict=True):
             self.compiling.discard(key)
             self._replace(key, _Code(address, batch_id, compiled.level))
-            host, _, instructions = key
+            host, _, region = key
             if compiled.level is not QUICK:
                 self.jit[_counter(host)] = 0
-            elif still_decoded(self.decode_cache, host, instructions):
+            elif still_decoded(self.decode_cache, host, region):
                 self._install(key)
             else:  # let it get hot again, to be read anew
                 self.jit[_counter(host)] = 0
@@ -625,7 +618,7 @@ class Tier:
             return
 
     def _install(self, key: BlockKey) -> None:
-        host, pc, instructions = key
+        host, pc, region = key
         code = self.code[key]
         slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
         # from now on a change to the page's decoded code is reported (dispatch.flush_page)
@@ -633,7 +626,9 @@ class Tier:
         self.jit[slot + JT_HOST] = host
         self.jit[slot + JT_PC] = pc
         self.jit[slot + JT_ADDRESS] = code.address
-        self.jit[slot + JT_LENGTH] = len(instructions)
+        # what the kernel (or a chain) checks against its budget before the call: the
+        # entry node's instructions, since every edge inside the region checks the next node
+        self.jit[slot + JT_LENGTH] = len(region[0].instructions)
         self.jit[_counter(host)] = 0  # a colliding block may get hot; quick code counts here
         if code.level is QUICK and key not in self.compiling:
             self.hot_quick[key] = None

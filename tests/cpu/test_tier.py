@@ -28,7 +28,7 @@ from rvh.tier.layout import (
     JT_SHIFT,
     TABLE_MASK,
 )
-from rvh.tier.translate import block_ir, read_block
+from rvh.tier.translate import Node, Op, read_region, region_ir
 
 
 def attach_tier(
@@ -312,6 +312,143 @@ def test_a_python_write_over_translated_code_drops_it():
     assert int(machine.machine[logged]) == 0  # host page 0: RAM's first page
 
 
+# ---- regions: exits from inside a loop's region are exact ---------------------------------
+# a loop of three nodes; from the 350th pass on its second node loads from address 8, where
+# nothing is mapped: the load's exit leaves the region mid-node and the interpreter takes
+# the access fault, whose handler records it
+TRAP_IN_SECOND_NODE = """
+.option norvc
+    la t0, handler
+    csrw mtvec, t0
+    li s1, 0x80100000
+    li t6, 400
+    li t5, 50
+loop:
+    addi a0, a0, 3
+    andi t1, a0, 1
+    beqz t1, 1f
+    addi a1, a1, 5
+1:  ld t2, 0(s1)
+    add a2, a2, t2
+    xor a5, a5, a2
+    addi t6, t6, -1
+    bne t6, t5, loop
+    li s1, 8
+    j loop
+handler:
+    csrr a3, mcause
+    csrr a4, mepc
+    csrr a6, mtval
+    j __snippet_end
+"""
+
+
+def region_at(machine: Machine, label_pc: int):
+    host = machine.bus.host_offset(label_pc, 4)
+    assert host is not None
+    return read_region(machine.bus.decode_cache, host, label_pc)
+
+
+def test_a_trap_in_a_regions_second_node_leaves_exact_state():
+    interp, _ = run_program(TRAP_IN_SECOND_NODE, {}, "interp")
+    jit, tier = run_program(TRAP_IN_SECOND_NODE, {}, "jit")
+    load = interp.x(14)  # mepc: the load, 4 instructions into the loop
+    assert (interp.x(13), interp.x(16)) == (5, 8)  # a load access fault at address 8
+    assert_same_snippet(interp, jit)
+    assert tier is not None and tier.statistics()["instructions"] > 1000
+    # the loop ran as one region, the load first in its second node
+    region = region_at(jit.machine, load - 16)
+    assert [node.pc for node in region][:2] == [load - 16, load]
+
+
+# a timer interrupt (mtimecmp reached after about 20,000 instructions) arrives while the loop
+# runs in its region: it is taken at the same instruction as on the interpreter
+TIMER_IN_A_LOOP = """
+.option norvc
+    la t0, handler
+    csrw mtvec, t0
+    li t0, 0x80
+    csrw mie, t0
+    csrsi mstatus, 8
+loop:
+    addi a0, a0, 1
+    andi t1, a0, 3
+    bnez t1, 1f
+    addi a1, a1, 7
+1:  xor a2, a2, a0
+    j loop
+handler:
+    csrr a3, mcause
+    csrr a4, mepc
+    csrw mie, zero     # so that the final wfi waits
+    j __snippet_end
+"""
+
+
+@pytest.mark.parametrize("deadline", [200, 201, 333])
+def test_a_timer_interrupt_arrives_at_the_same_instruction_inside_a_region(deadline):
+    runs = []
+    for tier_name in ("interp", "jit"):
+        tiers: list[Tier] = []
+
+        def setup(machine, tier_name=tier_name, tiers=tiers):
+            machine.machine[L.M_MTIMECMP] = deadline  # mtime counts 100 instructions a tick
+            if tier_name == "jit":
+                tiers.append(attach_tier(machine))
+
+        runs.append((run_asm(TIMER_IN_A_LOOP, max_insns=200_000, setup=setup), tiers))
+    (interp, _), (jit, tiers) = runs
+    assert interp.x(13) == (1 << 63) | 7  # machine timer interrupt
+    assert RAM_BASE + 24 <= interp.x(14) < RAM_BASE + 48  # taken inside the loop
+    assert_same_snippet(interp, jit)
+    assert tiers[0].statistics()["instructions"] > 10_000
+
+
+# the loop's second node holds an instruction that its third node rewrites on the 100th
+# pass: the region is dropped and read again, and the loop goes on adding 5 instead of 1
+REWRITE_SECOND_NODE = """
+.option norvc
+    li t6, 200
+    li t5, 100
+    la s1, patch
+    lw s3, replacement
+loop:
+    addi a1, a1, 1
+    andi t1, t6, 1
+    beqz t1, 1f
+    addi a2, a2, 2
+1:
+patch:
+    addi a0, a0, 1
+    addi t6, t6, -1
+    bne t6, t5, 2f
+    sw s3, 0(s1)
+    fence.i
+2:
+    bnez t6, loop
+    j __snippet_end
+replacement:
+    addi a0, a0, 5
+"""
+
+
+def test_a_store_over_a_regions_second_node_retranslates_it():
+    interp, _ = run_program(REWRITE_SECOND_NODE, {}, "interp")
+    jit, tier = run_program(REWRITE_SECOND_NODE, {}, "jit")
+    assert interp.x(10) == 100 * 1 + 100 * 5
+    assert_same_snippet(interp, jit)
+    assert tier is not None
+    stats = tier.statistics()
+    assert stats["page_flushes"] >= 1 and stats["flushes"] == 0
+    assert stats["blocks_compiled"] >= 2 and stats["instructions"] > 1000
+    # the region read after the store holds the new instruction in a node after the first
+    patch = interp.x(9)  # s1: the patched instruction, 4 instructions into the loop
+    region = region_at(jit.machine, patch - 16)
+    assert region[0].pc == patch - 16
+    node = next(node for node in region[1:] if node.pc == patch)
+    assert node.instructions[0].imm == 5
+
+
 def installed(tier: Tier, host: int) -> bool:
     """Whether the jump table holds a block starting at host offset ``host``."""
     slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
@@ -445,12 +582,12 @@ def test_blocks_hot_at_one_kernel_return_compile_as_one_module():
     # the kernel queued the three loops as hot (their host offsets: RAM starts the memory)
     for i, pc in enumerate(LOOP_STARTS):
         host = pc - RAM_BASE
-        assert read_block(machine.bus.decode_cache, host, pc)  # decoded by the first run
+        assert read_region(machine.bus.decode_cache, host, pc)  # decoded by the first run
         tier.jit[J_QUEUE + 2 * i : J_QUEUE + 2 * i + 2] = (host, pc)
     tier.jit[J_QUEUE_LEN] = len(LOOP_STARTS)
     tier.service()
     stats = tier.statistics()
-    assert (stats["batches"], stats["blocks_compiled"], len(tier.batches)) == (1, 3, 1)
+    assert (stats["batches"], len(tier.batches)) == (1, 1) and stats["blocks_compiled"] >= 3
     # run the program again: the loops run compiled, and it ends as on the interpreter
     hart.reset(RAM_BASE)
     hart.run(10_000)
@@ -458,24 +595,59 @@ def test_blocks_hot_at_one_kernel_return_compile_as_one_module():
     assert (hart.x(10), hart.x(11), hart.x(12)) == (interp.x(10), interp.x(11), interp.x(12))
 
 
-def test_a_hot_block_brings_the_blocks_it_leads_to_into_its_batch():
+def test_a_hot_loops_region_holds_the_loops_on_its_straight_line():
     interp, _ = run_program(THREE_LOOPS, {}, "interp")
-    machine = interp.machine
+    cache = interp.machine.bus.decode_cache
+    region = read_region(cache, LOOP_STARTS[0] - RAM_BASE, LOOP_STARTS[0])
+    nodes = {node.pc: node for node in region}
+    # each loop is a node that branches back to itself: an edge inside the region
+    assert all(pc in nodes and pc in nodes[pc].targets() for pc in LOOP_STARTS)
+    assert region[0].pc == LOOP_STARTS[0]
+    # the region ends at the jump to the end (its target, a wfi, is not translated)
+    assert region[-1].instructions[-1].op == Op.JAL
+
+
+# the first loop leaves by a taken branch to the second, which is not on its straight line
+LOOP_THEN_LOOP = """
+.option norvc
+    li t6, 30
+1:  addi a0, a0, 1
+    addi t6, t6, -1
+    beqz t6, 2f
+    j 1b
+2:  li t6, 30
+3:  addi a1, a1, 3
+    addi t6, t6, -1
+    bnez t6, 3b
+    j __snippet_end
+"""
+
+
+def test_a_hot_region_brings_the_regions_its_exits_lead_to_into_its_batch():
+    interp, _ = run_program(LOOP_THEN_LOOP, {}, "interp")
+    machine, hart = interp.machine, interp.hart
     tier = attach_tier(machine, threshold=1000, optimize_after=None)
-    # only the first loop got hot; its block runs on (not-taken branches) to the jump, and
-    # its branches lead to the other two loops, which already ran
-    tier.jit[J_QUEUE : J_QUEUE + 2] = (LOOP_STARTS[0] - RAM_BASE, LOOP_STARTS[0])
+    first, second = RAM_BASE + 4, RAM_BASE + 20
+    tier.jit[J_QUEUE : J_QUEUE + 2] = (first - RAM_BASE, first)
     tier.jit[J_QUEUE_LEN] = 1
     tier.service()
-    assert sorted(pc for _, pc, _ in tier.code) == LOOP_STARTS
-    assert tier.statistics()["batches"] == 1
+    regions = {pc: region for _, pc, region in tier.code}
+    assert sorted(regions) == [first, second] and tier.statistics()["batches"] == 1
+    # the first region is the first loop (the branch to the second leaves it); the second
+    # holds the second loop, which it reaches on its straight line
+    assert [node.pc for node in regions[first]] == [first, first + 12]
+    assert second + 4 in {node.pc for node in regions[second]}
+    hart.reset(RAM_BASE)
+    hart.run(10_000)
+    assert hart.pc == interp.end + 4 and tier.statistics()["instructions"] > 80
+    assert (hart.x(10), hart.x(11)) == (interp.x(10), interp.x(11)) == (30, 90)
 
 
 def test_one_module_holds_many_blocks_each_callable():
     interp, _ = run_program(THREE_LOOPS, {}, "interp")
     cache = interp.machine.bus.decode_cache
     irs = [
-        block_ir("rvh_block", pc, pc - RAM_BASE, read_block(cache, pc - RAM_BASE, pc), True)
+        region_ir("rvh_block", pc, pc - RAM_BASE, read_region(cache, pc - RAM_BASE, pc), True)
         for pc in LOOP_STARTS
     ]
     digests = [block_digest(ir, QUICK) for ir in irs]
@@ -487,21 +659,19 @@ def test_a_digest_names_one_block_at_one_place_and_level():
     interp, _ = run_program(THREE_LOOPS, {}, "interp")
     cache = interp.machine.bus.decode_cache
     pc = LOOP_STARTS[0]
-    instructions = read_block(cache, pc - RAM_BASE, pc)
-    ir = block_ir("rvh_block", pc, pc - RAM_BASE, instructions, False)
-    same = block_digest(block_ir("rvh_block", pc, pc - RAM_BASE, instructions, False), OPTIMIZED)
+    region = read_region(cache, pc - RAM_BASE, pc)
+    ir = region_ir("rvh_block", pc, pc - RAM_BASE, region, False)
+    same = block_digest(region_ir("rvh_block", pc, pc - RAM_BASE, region, False), OPTIMIZED)
     assert block_digest(ir, OPTIMIZED) == same
+    shorter = (Node(pc, region[0].instructions[:-1]),)
+    moved = tuple(Node(node.pc + 4096, node.instructions) for node in region)
     others = [
         block_digest(ir, QUICK),  # another level
-        block_digest(block_ir("rvh_block", pc, pc - RAM_BASE, instructions, True), QUICK),
+        block_digest(region_ir("rvh_block", pc, pc - RAM_BASE, region, True), QUICK),
         # the same instructions at another pc, or another host offset (physical page)
-        block_digest(
-            block_ir("rvh_block", pc + 4096, pc - RAM_BASE, instructions, False), OPTIMIZED
-        ),
-        block_digest(
-            block_ir("rvh_block", pc, pc - RAM_BASE + 4096, instructions, False), OPTIMIZED
-        ),
-        block_digest(block_ir("rvh_block", pc, pc - RAM_BASE, instructions[:-1], False), OPTIMIZED),
+        block_digest(region_ir("rvh_block", pc + 4096, pc - RAM_BASE, moved, False), OPTIMIZED),
+        block_digest(region_ir("rvh_block", pc, pc - RAM_BASE + 4096, region, False), OPTIMIZED),
+        block_digest(region_ir("rvh_block", pc, pc - RAM_BASE, shorter, False), OPTIMIZED),
     ]
     assert len({same, *others}) == 6
 
