@@ -1,12 +1,13 @@
-"""The Python side of the translating tier: compile hot blocks, install them, keep count.
+"""The Python side of the translating tier: compile hot regions, install them, keep count.
 
-Between two kernel calls ``Tier.service`` takes the blocks the kernel queued as hot
-(rvh/tier/dispatch.py), reads each from the decode cache (rvh/tier/translate.py) and hands the
-new ones, with the blocks they lead to that already ran (``Tier._region``), as one batch, to a
-worker thread that compiles them into one LLVM module with llvmlite's MCJIT; at a later
-kernel return their addresses go into the jump table.  The
-interpreter goes on meanwhile, so a burst of new code never stalls the hart; results do not
-depend on when a block is installed, only speed does.
+Between two kernel calls ``Tier.service`` takes the pcs the kernel queued as hot
+(rvh/tier/dispatch.py), reads the region at each from the decode cache (rvh/tier/translate.py:
+the loops through it, stopping where installed regions start) and hands the new ones as one
+batch to a worker thread that compiles them into one LLVM module with llvmlite's MCJIT; at a
+later kernel return their addresses go into the jump table.  The interpreter goes on
+meanwhile, so a burst of new code never stalls the hart; results do not depend on when a
+region is installed, only speed does.  (A region is called a block below where the kernel's
+view is the same: a function the jump table holds for one pc.)
 
 Two levels: a block is first compiled ``QUICK`` (no IR passes, LLVM's fast instruction
 selector and register allocator: about a tenth of the O2 cost; the code counts its entries),
@@ -19,7 +20,7 @@ level and the host (the LLVM version, the CPU and its features): the IR holds th
 instructions, its virtual pc and host offset (a comment names both), and the layout constants
 of the arrays it reads, so the same digest can only name the same code.  The on-disk code
 cache (``CodeCache``) lets a second run of the same program start with its blocks compiled.
-In memory, blocks are kept by (host offset, pc, instructions), so a block dropped after a
+In memory, blocks are kept by (host offset, pc, region), so a block dropped after a
 write to a code page is reinstalled without compiling when it comes back unchanged; past
 ``capacity`` blocks the oldest batches are dropped with their execution engines (MCJIT frees
 a module's code only with its engine).
@@ -63,7 +64,13 @@ from rvh.tier.layout import (
     JT_SHIFT,
     TABLE_MASK,
 )
-from rvh.tier.translate import Region, read_region, region_exits, region_ir, still_decoded
+from rvh.tier.translate import (
+    Region,
+    entry_length,
+    read_region,
+    region_ir,
+    still_decoded,
+)
 
 TIERS = ("interp", "jit")
 DEFAULT_THRESHOLD = 2000  # entries before a block is compiled (see docs/performance.md, Linux)
@@ -80,7 +87,6 @@ DEFAULT_OPTIMIZE_AFTER = 1 << 23
 # an entry), against 7 ms once for its compile
 DEFAULT_SAVE_AFTER = 1 << 20
 SAVE_LIMIT = 256  # blocks compiled so at most
-REGION_BLOCKS = 16  # blocks compiled with a hot block before they get hot themselves
 OPTIMIZE_POLL = 0.05  # seconds between looks at the quick blocks' entry counts
 CACHE_FORMAT = 1  # of the on-disk code cache's files; part of every digest
 DEFAULT_CACHE_LIMIT = 256 << 20  # bytes of object files the on-disk code cache keeps
@@ -416,13 +422,12 @@ class Tier:
             if key in self.code:
                 self._install(key)  # compiled before a flush or an eviction
             elif key not in self.compiling:
-                for block in [key, *self._companions(key)]:
-                    self._load_cached(block)  # compiled by an earlier run
-                    if block in self.code:
-                        self._install(block)
-                    else:
-                        self.compiling.add(block)
-                        self.waiting.append(block)
+                self._load_cached(key)  # compiled by an earlier run
+                if key in self.code:
+                    self._install(key)
+                else:
+                    self.compiling.add(key)
+                    self.waiting.append(key)
         self.jit[J_QUEUE_LEN] = 0
         if not self.in_flight:
             # one batch at a time: what gets hot meanwhile waits and goes as the next batch
@@ -475,45 +480,16 @@ class Tier:
         self.blocks_saved += len(hot)
         self.save_seconds += compiled.seconds
 
-    def _heads(self, host: int, more: frozenset[int] = frozenset()) -> frozenset[int]:
+    def _heads(self, host: int) -> frozenset[int]:
         """The pcs where the regions installed or being compiled in host offset ``host``'s
-        page start (and ``more``): a new region stops there and leaves for them, instead of
-        holding a copy of their code."""
+        page start: a new region stops there and leaves for them, instead of holding a copy
+        of their code."""
         page = host >> PAGE_SHIFT
         first = J_TABLE + (((page << 11) & TABLE_MASK) << JT_SHIFT)
         slots = self.jit[first : first + (2048 << JT_SHIFT)].reshape(-1, JT_FIELDS)
         heads = set(slots[slots[:, JT_HOST] >> PAGE_SHIFT == page, JT_PC].tolist())
         heads.update(pc for start, pc, _ in self.compiling if start >> PAGE_SHIFT == page)
-        return frozenset(heads) | more
-
-    def _companions(self, hot: BlockKey) -> list[BlockKey]:
-        """The regions where a hot region's exits lead in its page, and those theirs lead
-        to, that have already run (their first instruction is decoded) and are not
-        compiled: the rest of a function or of a loop nest, which mostly gets hot with it,
-        goes into the same batch (up to REGION_BLOCKS regions) instead of one batch each,
-        later.  None of them holds a copy of another's code."""
-        host, pc, region = hot
-        addend = host - pc
-        found: list[BlockKey] = []
-        heads = self._heads(host)  # those already have their region
-        starts = {pc}
-        frontier = [hot]
-        while frontier and len(found) < REGION_BLOCKS:
-            _, _, nodes = frontier.pop(0)
-            for target in region_exits(nodes):
-                if target in starts or target in heads:
-                    continue
-                starts.add(target)
-                stops = heads | starts
-                following = read_region(self.decode_cache, target + addend, target, stops)
-                key = (target + addend, target, following)
-                if not following or key in self.code or key in self.compiling:
-                    continue
-                found.append(key)
-                frontier.append(key)
-                if len(found) == REGION_BLOCKS:
-                    break
-        return found
+        return frozenset(heads)
 
     def _optimize_hot(self) -> None:
         """Compile again, optimized, the quick blocks that ran ``optimize_after`` times
@@ -626,9 +602,8 @@ class Tier:
         self.jit[slot + JT_HOST] = host
         self.jit[slot + JT_PC] = pc
         self.jit[slot + JT_ADDRESS] = code.address
-        # what the kernel (or a chain) checks against its budget before the call: the
-        # entry node's instructions, since every edge inside the region checks the next node
-        self.jit[slot + JT_LENGTH] = len(region[0].instructions)
+        # what the kernel (or a chain) checks against its budget before the call
+        self.jit[slot + JT_LENGTH] = entry_length(region)
         self.jit[_counter(host)] = 0  # a colliding block may get hot; quick code counts here
         if code.level is QUICK and key not in self.compiling:
             self.hot_quick[key] = None

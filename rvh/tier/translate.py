@@ -147,6 +147,14 @@ class Node:
     pc: int
     instructions: tuple[Instruction, ...]
 
+    def __hash__(self) -> int:
+        # regions are dictionary keys (engine.BlockKey), looked up often: hash a node once
+        return self._hash
+
+    @functools.cached_property
+    def _hash(self) -> int:
+        return hash((self.pc, self.instructions))
+
     @functools.cached_property
     def end(self) -> int:
         return _signed(self.pc + sum(instruction.length for instruction in self.instructions))
@@ -310,18 +318,6 @@ def read_region(
     return tuple(node for start, node in nodes.items() if start in keep)
 
 
-def region_exits(region: Region) -> list[int]:
-    """The pcs in the region's page its nodes go on to outside it, as far as its code says."""
-    inside = {node.pc for node in region}
-    page = region[0].pc & PAGE_MASK
-    exits: list[int] = []
-    for node in region:
-        for target in node.targets():
-            if target not in inside and target & PAGE_MASK == page and target not in exits:
-                exits.append(target)
-    return exits
-
-
 def still_decoded(decode_cache: np.ndarray, host: int, region: Region) -> bool:
     """Whether the decode cache still holds each of the region's instructions as it was read
     (``host``: the host offset of its first node's pc)."""
@@ -478,10 +474,11 @@ class _Writer:
         self.lines = body
 
     def edge(self, pc: int, label: str, length: int, retired: int, counts: bool) -> str:
-        """A block that goes on to the node at ``pc`` (its ``label``, ``length``
-        instructions) if it fits in ``%remaining``, else leaves the region there; its label.
-        ``retired``: instructions of this node retired before the edge.  ``counts``: a
-        loop's edge, counted in quick code like an entry."""
+        """A block that goes on to the node at ``pc`` (its ``label``; ``length``: the most
+        instructions that retire from there before the next check) if that fits in
+        ``%remaining``, else leaves the region there; its label.  ``retired``: instructions
+        of this node retired before the edge.  ``counts``: counted in quick code like an
+        entry (a loop's iteration)."""
         start, go = self.label(), self.label()
         body, self.lines = self.lines, [f"{start}:"]
         total = self.temp(f"add i64 {self.start_count}, {retired}")
@@ -492,6 +489,18 @@ class _Writer:
         self.lines.append(f"  store i64 {total}, ptr %retired, align 8")
         if counts:
             self.count_entry()
+        self.lines.append(f"  br label %{label}")
+        self.exits.append("\n".join(self.lines))
+        self.lines = body
+        return start
+
+    def jump(self, label: str, retired: int) -> str:
+        """A block that goes on to the node at ``label`` (no budget check: not a loop's
+        edge, see ``_Loops``); its label."""
+        start = self.label()
+        body, self.lines = self.lines, [f"{start}:"]
+        total = self.temp(f"add i64 {self.start_count}, {retired}")
+        self.lines.append(f"  store i64 {total}, ptr %retired, align 8")
         self.lines.append(f"  br label %{label}")
         self.exits.append("\n".join(self.lines))
         self.lines = body
@@ -583,6 +592,56 @@ class _Writer:
         return "\n".join([*self.lines, *self.exits, "}"])
 
 
+@dataclass(frozen=True)
+class _Loops:
+    """Where a region checks its budget: its back edges (to a node on the depth-first path
+    from the entry to the edge's source, so every loop has one) and, for each node, the
+    most instructions that can retire from its start before the next check or an exit
+    (``run``): the other edges form no cycle, so that is the longest path over them."""
+
+    back: frozenset[tuple[int, int]]
+    run: dict[int, int]
+
+
+def _loops(region: Region) -> _Loops:
+    nodes = {node.pc: node for node in region}
+    back: set[tuple[int, int]] = set()
+    state: dict[int, int] = {}  # 1: on the depth-first path, 2: done
+    stack = [(region[0].pc, iter(nodes[region[0].pc].targets()))]
+    state[region[0].pc] = 1
+    order: list[int] = []  # nodes as they are done: successors (but back edges) first
+    while stack:
+        start, targets = stack[-1]
+        for target in targets:
+            if target not in nodes:
+                continue
+            if state.get(target) == 1:
+                back.add((start, target))
+            elif target not in state:
+                state[target] = 1
+                stack.append((target, iter(nodes[target].targets())))
+                break
+        else:
+            state[start] = 2
+            order.append(start)
+            stack.pop()
+    run: dict[int, int] = {}
+    for start in order:
+        following = [
+            run[target]
+            for target in nodes[start].targets()
+            if target in nodes and (start, target) not in back
+        ]
+        run[start] = len(nodes[start].instructions) + max(following, default=0)
+    return _Loops(frozenset(back), run)
+
+
+def entry_length(region: Region) -> int:
+    """The most instructions a call of the region's function retires before it checks its
+    budget (what the kernel, or a chain, checks before the call)."""
+    return _loops(region).run[region[0].pc]
+
+
 def region_ir(name: str, pc: int, host: int, region: Region, count_entries: bool) -> str:
     """The LLVM IR of a region's function (see ``dispatch.call_block`` for its signature);
     ``count_entries``: it counts its entries and loop iterations in its hotness counter."""
@@ -590,28 +649,35 @@ def region_ir(name: str, pc: int, host: int, region: Region, count_entries: bool
     nodes = {node.pc: node for node in region}
     labels = {node.pc: f"n{index}" for index, node in enumerate(region)}
     written = set().union(*(node.writes() for node in region))
+    loops = _loops(region)
     w = _Writer(name, pc, host, count_entries, written)
     w.lines.append(f"  br label %{labels[pc]}")
     for node in region:
         w.begin_node(labels[node.pc])
-        _node_ir(w, node, nodes, labels, count_entries)
+        _node_ir(w, node, nodes, labels, loops, count_entries)
     w.leave()
     return w.text()
 
 
 def _node_ir(
-    w: _Writer, node: Node, nodes: dict[int, Node], labels: dict[int, str], count_entries: bool
+    w: _Writer,
+    node: Node,
+    nodes: dict[int, Node],
+    labels: dict[int, str],
+    loops: _Loops,
+    count_entries: bool,
 ) -> None:
     """The IR of one node, ending in its edges to other nodes and its exits."""
 
     def go(target: int, retired: int) -> str:
         """The label that goes on to ``target``, ``retired`` instructions into the node:
-        the node there, or an exit that chains to the function the jump table has there."""
-        if target in nodes:
-            length = len(nodes[target].instructions)
-            loop = count_entries and target <= node.pc  # a backward edge: a loop's
-            return w.edge(target, labels[target], length, retired, loop)
-        return w.exit_block(str(target), retired, chain=True)
+        the node there (a back edge checks the budget first, and counts in quick code), or
+        an exit that chains to the function the jump table has there."""
+        if target not in nodes:
+            return w.exit_block(str(target), retired, chain=True)
+        if (node.pc, target) in loops.back:
+            return w.edge(target, labels[target], loops.run[target], retired, count_entries)
+        return w.jump(labels[target], retired)
 
     pc = node.pc
     done = 0
