@@ -412,9 +412,16 @@ class Tier:
         the kernel queued as hot (in the worker thread, or here when synchronous)."""
         self._collect(wait=False)
         queued = int(self.jit[J_QUEUE_LEN])
+        # the nodes of the regions being compiled: the rest of a loop gets hot while its
+        # region compiles, and is in it (its count starts again, should it be entered on
+        # its own once the region is installed)
+        inside = {(host - pc + node.pc, node.pc) for host, pc, r in self.compiling for node in r}
         for i in range(queued):
             host = int(self.jit[J_QUEUE + 2 * i])
             pc = int(self.jit[J_QUEUE + 2 * i + 1])
+            if (host, pc) in inside:
+                self.jit[_counter(host)] = 0
+                continue
             region = read_region(self.decode_cache, host, pc, self._heads(host))
             if not region:
                 continue  # its counter stays past the threshold until the next flush

@@ -8,6 +8,7 @@ import random
 import re
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -575,24 +576,74 @@ THREE_LOOPS = """
 LOOP_STARTS = [RAM_BASE + 4, RAM_BASE + 20, RAM_BASE + 36]
 
 
+# three loops, each left by a jump: none is on another's straight line
+THREE_LOOPS_APART = """
+.option norvc
+    li t6, 30
+1:  addi a0, a0, 1
+    addi t6, t6, -1
+    bnez t6, 1b
+    j 4f
+4:  li t6, 30
+2:  addi a1, a1, 3
+    addi t6, t6, -1
+    bnez t6, 2b
+    j 5f
+5:  li t6, 30
+3:  xor a2, a2, a0
+    addi t6, t6, -1
+    bnez t6, 3b
+    j __snippet_end
+"""
+APART_STARTS = [RAM_BASE + 4, RAM_BASE + 24, RAM_BASE + 44]
+
+
+def queue(tier: Tier, pcs: list[int]) -> None:
+    """What the kernel does when blocks get hot (their host offsets: RAM starts the memory)."""
+    for i, pc in enumerate(pcs):
+        tier.jit[J_QUEUE + 2 * i : J_QUEUE + 2 * i + 2] = (pc - RAM_BASE, pc)
+    tier.jit[J_QUEUE_LEN] = len(pcs)
+
+
 def test_blocks_hot_at_one_kernel_return_compile_as_one_module():
-    interp, _ = run_program(THREE_LOOPS, {}, "interp")
+    interp, _ = run_program(THREE_LOOPS_APART, {}, "interp")
     machine, hart = interp.machine, interp.hart
     tier = attach_tier(machine, threshold=1000, optimize_after=None)
-    # the kernel queued the three loops as hot (their host offsets: RAM starts the memory)
-    for i, pc in enumerate(LOOP_STARTS):
-        host = pc - RAM_BASE
-        assert read_region(machine.bus.decode_cache, host, pc)  # decoded by the first run
-        tier.jit[J_QUEUE + 2 * i : J_QUEUE + 2 * i + 2] = (host, pc)
-    tier.jit[J_QUEUE_LEN] = len(LOOP_STARTS)
+    for pc in APART_STARTS:
+        assert read_region(machine.bus.decode_cache, pc - RAM_BASE, pc)  # decoded
+    queue(tier, APART_STARTS)
     tier.service()
     stats = tier.statistics()
-    assert (stats["batches"], len(tier.batches)) == (1, 1) and stats["blocks_compiled"] >= 3
+    assert (stats["batches"], stats["blocks_compiled"], len(tier.batches)) == (1, 3, 1)
     # run the program again: the loops run compiled, and it ends as on the interpreter
     hart.reset(RAM_BASE)
     hart.run(10_000)
     assert hart.pc == interp.end + 4 and tier.statistics()["instructions"] > 80
     assert (hart.x(10), hart.x(11), hart.x(12)) == (interp.x(10), interp.x(11), interp.x(12))
+
+
+def test_a_pc_hot_inside_a_region_being_compiled_is_not_compiled_again():
+    interp, _ = run_program(THREE_LOOPS, {}, "interp")
+    tier = attach_tier(interp.machine, threshold=1000, optimize_after=None, synchronous=False)
+    # the first loop's region holds the other two (its straight line): while it compiles,
+    # they get hot too, and are left to it, their counts started again
+    gate = threading.Event()
+    assert tier.worker is not None
+    tier.worker.submit(gate.wait)  # the worker is busy: the region stays in flight
+    queue(tier, LOOP_STARTS[:1])
+    tier.service()
+    queue(tier, LOOP_STARTS[1:])
+    for pc in LOOP_STARTS[1:]:
+        tier.jit[J_COUNTS + (((pc - RAM_BASE) >> 1) & COUNT_MASK)] = 1000
+    tier.service()
+    gate.set()
+    tier.finish()
+    assert [pc for _, pc, _ in tier.code] == LOOP_STARTS[:1]
+    assert tier.statistics()["batches"] == 1
+    assert all(
+        tier.jit[J_COUNTS + (((pc - RAM_BASE) >> 1) & COUNT_MASK)] == 0 for pc in LOOP_STARTS[1:]
+    )
+    tier.close()
 
 
 def test_a_hot_loops_region_holds_the_loops_on_its_straight_line():
