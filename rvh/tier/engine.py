@@ -376,6 +376,10 @@ class Tier:
         self.batches: OrderedDict[int, _Batch] = OrderedDict()
         self.next_batch = 0
         self.compiling: set[BlockKey] = set()  # waiting or in flight
+        # (host offset, pc) of the nodes after the first of every region compiled, loaded or
+        # being compiled, and those of them that got hot once (``service``)
+        self.inner: set[tuple[int, int]] = set()
+        self.deferred: set[tuple[int, int]] = set()
         self.waiting: list[BlockKey] = []
         self.in_flight: list[_InFlight] = []
         self.hot_quick: dict[BlockKey, None] = {}  # installed quick code (ordered)
@@ -412,22 +416,25 @@ class Tier:
         the kernel queued as hot (in the worker thread, or here when synchronous)."""
         self._collect(wait=False)
         queued = int(self.jit[J_QUEUE_LEN])
-        # the nodes of the regions being compiled: the rest of a loop gets hot while its
-        # region compiles, and is in it (its count starts again, should it be entered on
-        # its own once the region is installed)
-        inside = {(host - pc + node.pc, node.pc) for host, pc, r in self.compiling for node in r}
+        compiling = {(h - p + node.pc, node.pc) for h, p, r in self.compiling for node in r}
         for i in range(queued):
             host = int(self.jit[J_QUEUE + 2 * i])
             pc = int(self.jit[J_QUEUE + 2 * i + 1])
-            if (host, pc) in inside:
-                self.jit[_counter(host)] = 0
-                continue
             region = read_region(self.decode_cache, host, pc, self._heads(host))
             if not region:
                 continue  # its counter stays past the threshold until the next flush
             key = (host, pc, region)
             if key in self.code:
                 self._install(key)  # compiled before a flush or an eviction
+            elif (host, pc) in compiling:
+                # the rest of a loop gets hot while the loop's region compiles: left to it
+                self.jit[_counter(host)] = 0  # should it be entered on its own later
+            elif (host, pc) in self.inner and (host, pc) not in self.deferred:
+                # inside a region compiled before: a loop's inner pcs count an entry where a
+                # kernel call resumes after its budget, and the region runs them, so such a
+                # pc gets its own only if it gets hot again (its count starts again)
+                self.deferred.add((host, pc))
+                self.jit[_counter(host)] = 0
             elif key not in self.compiling:
                 self._load_cached(key)  # compiled by an earlier run
                 if key in self.code:
@@ -435,6 +442,7 @@ class Tier:
                 else:
                     self.compiling.add(key)
                     self.waiting.append(key)
+                    self._note_nodes(key)
         self.jit[J_QUEUE_LEN] = 0
         if not self.in_flight:
             # one batch at a time: what gets hot meanwhile waits and goes as the next batch
@@ -556,11 +564,16 @@ class Tier:
             else:  # let it get hot again, to be read anew
                 self.jit[_counter(host)] = 0
 
+    def _note_nodes(self, key: BlockKey) -> None:
+        host, pc, region = key
+        self.inner.update((host - pc + node.pc, node.pc) for node in region[1:])
+
     def _replace(self, key: BlockKey, code: _Code) -> None:
         """Make ``code`` the block's code: jump-table entries holding the old address move
         to the new one, and a batch left with no code in use is freed."""
         old = self.code.get(key)
         self.code[key] = code
+        self._note_nodes(key)
         self.batches[code.batch].live.add(key)
         if old is None:
             return

@@ -646,6 +646,24 @@ def test_a_pc_hot_inside_a_region_being_compiled_is_not_compiled_again():
     tier.close()
 
 
+def test_a_pc_inside_a_compiled_region_gets_its_own_only_when_hot_twice():
+    interp, _ = run_program(THREE_LOOPS, {}, "interp")
+    tier = attach_tier(interp.machine, threshold=1000, optimize_after=None)
+    queue(tier, LOOP_STARTS[:1])
+    tier.service()  # compiled and installed (synchronous)
+    # the second loop, in the first's region, gets hot (a kernel call resumed in it, say):
+    # the region runs it, so it waits for a second time
+    inner = LOOP_STARTS[1]
+    counter = J_COUNTS + (((inner - RAM_BASE) >> 1) & COUNT_MASK)
+    tier.jit[counter] = 1000
+    queue(tier, [inner])
+    tier.service()
+    assert [pc for _, pc, _ in tier.code] == LOOP_STARTS[:1] and tier.jit[counter] == 0
+    queue(tier, [inner])
+    tier.service()
+    assert sorted(pc for _, pc, _ in tier.code) == LOOP_STARTS[:2]
+
+
 def test_a_hot_loops_region_holds_the_loops_on_its_straight_line():
     interp, _ = run_program(THREE_LOOPS, {}, "interp")
     cache = interp.machine.bus.decode_cache
