@@ -1,12 +1,13 @@
-"""The Python side of the translating tier: compile hot blocks, install them, keep count.
+"""The Python side of the translating tier: compile hot regions, install them, keep count.
 
-Between two kernel calls ``Tier.service`` takes the blocks the kernel queued as hot
-(rvh/tier/dispatch.py), reads each from the decode cache (rvh/tier/translate.py) and hands the
-new ones, with the blocks they lead to that already ran (``Tier._region``), as one batch, to a
-worker thread that compiles them into one LLVM module with llvmlite's MCJIT; at a later
-kernel return their addresses go into the jump table.  The
-interpreter goes on meanwhile, so a burst of new code never stalls the hart; results do not
-depend on when a block is installed, only speed does.
+Between two kernel calls ``Tier.service`` takes the pcs the kernel queued as hot
+(rvh/tier/dispatch.py), reads the region at each from the decode cache (rvh/tier/translate.py:
+the loops through it, stopping where installed regions start) and hands the new ones as one
+batch to a worker thread that compiles them into one LLVM module with llvmlite's MCJIT; at a
+later kernel return their addresses go into the jump table.  The interpreter goes on
+meanwhile, so a burst of new code never stalls the hart; results do not depend on when a
+region is installed, only speed does.  (A region is called a block below where the kernel's
+view is the same: a function the jump table holds for one pc.)
 
 Two levels: a block is first compiled ``QUICK`` (no IR passes, LLVM's fast instruction
 selector and register allocator: about a tenth of the O2 cost; the code counts its entries),
@@ -19,7 +20,7 @@ level and the host (the LLVM version, the CPU and its features): the IR holds th
 instructions, its virtual pc and host offset (a comment names both), and the layout constants
 of the arrays it reads, so the same digest can only name the same code.  The on-disk code
 cache (``CodeCache``) lets a second run of the same program start with its blocks compiled.
-In memory, blocks are kept by (host offset, pc, instructions), so a block dropped after a
+In memory, blocks are kept by (host offset, pc, region), so a block dropped after a
 write to a code page is reinstalled without compiling when it comes back unchanged; past
 ``capacity`` blocks the oldest batches are dropped with their execution engines (MCJIT frees
 a module's code only with its engine).
@@ -41,7 +42,7 @@ import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 
-from rvh.cpu.layout import M_CODE_WRITES, PAGE_FLAG_TRANSLATED, PAGE_MASK, PAGE_SHIFT, X_SINK
+from rvh.cpu.layout import M_CODE_WRITES, PAGE_FLAG_TRANSLATED, PAGE_SHIFT
 from rvh.tier.layout import (
     COUNT_MASK,
     J_CALLS,
@@ -63,7 +64,13 @@ from rvh.tier.layout import (
     JT_SHIFT,
     TABLE_MASK,
 )
-from rvh.tier.translate import Instruction, Op, block_ir, read_block, still_decoded
+from rvh.tier.translate import (
+    Region,
+    entry_length,
+    read_region,
+    region_ir,
+    still_decoded,
+)
 
 TIERS = ("interp", "jit")
 # entries before a block is looked for among the compiled ones (in memory, then in the code
@@ -87,16 +94,13 @@ DEFAULT_OPTIMIZE_AFTER = 1 << 23
 # an entry), against 7 ms once for its compile
 DEFAULT_SAVE_AFTER = 1 << 20
 SAVE_LIMIT = 256  # blocks compiled so at most
-# blocks compiled with a hot block before they get hot themselves: Linux's first boot took
-# 10.4-10.5 s of process CPU with 4, 11.3-11.7 s with 16 (more blocks compiled that never ran
-# enough to repay it, and each hot block waiting for a bigger batch)
-REGION_BLOCKS = 4
 OPTIMIZE_POLL = 0.05  # seconds between looks at the quick blocks' entry counts
 CACHE_FORMAT = 1  # of the on-disk code cache's files; part of every digest
 DEFAULT_CACHE_LIMIT = 256 << 20  # bytes of object files the on-disk code cache keeps
 _PLACEHOLDER = "rvh_block"  # the function's name in a block's IR, before it gets its own
 
-BlockKey = tuple[int, int, tuple[Instruction, ...]]
+# a compiled region: its host offset, its virtual pc, its code as it was read
+BlockKey = tuple[int, int, Region]
 
 
 @dataclass(frozen=True)
@@ -336,29 +340,8 @@ _InFlight = tuple[int, list[BlockKey], Future[_Compiled]]
 
 
 def _ir(key: BlockKey, level: Level) -> str:
-    host, pc, instructions = key
-    return block_ir(_PLACEHOLDER, pc, host, instructions, count_entries=level is QUICK)
-
-
-_BRANCH_OPS = frozenset(int(op) for op in (Op.BEQ, Op.BNE, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU))
-
-
-def successors(pc: int, instructions: tuple[Instruction, ...]) -> list[int]:
-    """Where a block may go on, as far as its code says: its branches' and ``jal``'s
-    targets, the return point of a call (``jal`` that links), the pc after its end unless it
-    ends in a jump (a ``jalr``'s target is known only when it runs)."""
-    targets = []
-    for instruction in instructions:
-        if instruction.op in _BRANCH_OPS:
-            targets.append(pc + instruction.imm)
-        elif instruction.op == Op.JAL:
-            targets.append(pc + instruction.imm)
-            if instruction.rd not in (0, X_SINK):
-                targets.append(pc + instruction.length)
-        pc += instruction.length
-    if instructions[-1].op not in (Op.JAL, Op.JALR):
-        targets.append(pc)
-    return targets
+    host, pc, region = key
+    return region_ir(_PLACEHOLDER, pc, host, region, count_entries=level is QUICK)
 
 
 def _counter(host: int) -> int:
@@ -399,7 +382,7 @@ class Tier:
         self.optimize_after = optimize_after
         self.save_after = save_after
         self.compile_after = threshold if compile_after is None else max(compile_after, threshold)
-        self.deferred: set[BlockKey] = set()  # hot once, not compiled: waiting for more entries
+        self.awaiting_compile: set[BlockKey] = set()  # hot once, not compiled: more entries
         self.jit = np.zeros(JIT_SIZE, dtype=np.int64)
         self.jit[J_TABLE + JT_HOST :: JT_FIELDS] = -1
         self.jit[J_THRESHOLD] = threshold
@@ -409,6 +392,10 @@ class Tier:
         self.batches: OrderedDict[int, _Batch] = OrderedDict()
         self.next_batch = 0
         self.compiling: set[BlockKey] = set()  # waiting or in flight
+        # (host offset, pc) of the nodes after the first of every region compiled, loaded or
+        # being compiled, and those of them that got hot once (``service``)
+        self.inner: set[tuple[int, int]] = set()
+        self.deferred: set[tuple[int, int]] = set()
         self.waiting: list[BlockKey] = []
         self.in_flight: list[_InFlight] = []
         self.hot_quick: dict[BlockKey, None] = {}  # installed quick code (ordered)
@@ -432,6 +419,7 @@ class Tier:
         self.jit[J_COUNTS : J_COUNTS + COUNT_MASK + 1] = 0
         self.jit[J_QUEUE_LEN] = 0
         self.hot_quick.clear()  # none of it is installed any more
+        self.awaiting_compile.clear()
         self.deferred.clear()
         self.page_flags &= np.uint8(~PAGE_FLAG_TRANSLATED & 0xFF)
         self.jit[J_EPOCH] = self.machine[M_CODE_WRITES]
@@ -446,27 +434,33 @@ class Tier:
         the kernel queued as hot (in the worker thread, or here when synchronous)."""
         self._collect(wait=False)
         queued = int(self.jit[J_QUEUE_LEN])
+        compiling = {(h - p + node.pc, node.pc) for h, p, r in self.compiling for node in r}
         for i in range(queued):
             host = int(self.jit[J_QUEUE + 2 * i])
             pc = int(self.jit[J_QUEUE + 2 * i + 1])
-            instructions = read_block(self.decode_cache, host, pc)
-            if not instructions:
+            region = read_region(self.decode_cache, host, pc, self._heads(host))
+            if not region:
                 continue  # its counter stays past the threshold until the next flush
-            key = (host, pc, instructions)
+            key = (host, pc, region)
             if key in self.code:
                 self._install(key)  # compiled before a flush or an eviction
+            elif (host, pc) in compiling:
+                # the rest of a loop gets hot while the loop's region compiles: left to it
+                self.jit[_counter(host)] = 0  # should it be entered on its own later
+            elif (host, pc) in self.inner and (host, pc) not in self.deferred:
+                # inside a region compiled before: a loop's inner pcs count an entry where a
+                # kernel call resumes after its budget, and the region runs them, so such a
+                # pc gets its own only if it gets hot again (its count starts again)
+                self.deferred.add((host, pc))
+                self.jit[_counter(host)] = 0
             elif key not in self.compiling:
                 self._load_cached(key)  # compiled by an earlier run
-                if key not in self.code and self._defer(key):
-                    continue
-                for block in [key, *self._region(key)]:
-                    if block not in self.code:
-                        self._load_cached(block)
-                    if block in self.code:
-                        self._install(block)
-                    else:
-                        self.compiling.add(block)
-                        self.waiting.append(block)
+                if key in self.code:
+                    self._install(key)
+                elif not self._defer(key):
+                    self.compiling.add(key)
+                    self.waiting.append(key)
+                    self._note_nodes(key)
         self.jit[J_QUEUE_LEN] = 0
         if not self.in_flight:
             # one batch at a time: what gets hot meanwhile waits and goes as the next batch
@@ -483,10 +477,10 @@ class Tier:
         compiled (``compile_after``): its counter is set back so that the kernel queues it
         again after that many more; the second time it is compiled."""
         more = self.compile_after - int(self.jit[J_THRESHOLD])
-        if more <= 0 or key in self.deferred:
-            self.deferred.discard(key)
+        if more <= 0 or key in self.awaiting_compile:
+            self.awaiting_compile.discard(key)
             return False
-        self.deferred.add(key)
+        self.awaiting_compile.add(key)
         self.jit[_counter(key[0])] = self.jit[J_THRESHOLD] - more
         return True
 
@@ -531,32 +525,16 @@ class Tier:
         self.blocks_saved += len(hot)
         self.save_seconds += compiled.seconds
 
-    def _region(self, hot: BlockKey) -> list[BlockKey]:
-        """The blocks a hot block leads to in its page, and those they lead to, that have
-        already run (their first instruction is decoded) and are not compiled: the other
-        blocks of a loop nest or a function, which mostly get hot with it, go into the
-        same batch (up to REGION_BLOCKS of them) instead of one batch each, later."""
-        host, pc, instructions = hot
-        addend = host - pc
-        page = pc & PAGE_MASK
-        found: list[BlockKey] = []
-        seen = {pc}
-        frontier = [hot]
-        while frontier and len(found) < REGION_BLOCKS:
-            _, start, block = frontier.pop(0)
-            for target in successors(start, block):
-                if target in seen or target & PAGE_MASK != page:
-                    continue
-                seen.add(target)
-                following = read_block(self.decode_cache, target + addend, target)
-                key = (target + addend, target, following)
-                if not following or key in self.code or key in self.compiling:
-                    continue
-                found.append(key)
-                frontier.append(key)
-                if len(found) == REGION_BLOCKS:
-                    break
-        return found
+    def _heads(self, host: int) -> frozenset[int]:
+        """The pcs where the regions installed or being compiled in host offset ``host``'s
+        page start: a new region stops there and leaves for them, instead of holding a copy
+        of their code."""
+        page = host >> PAGE_SHIFT
+        first = J_TABLE + (((page << 11) & TABLE_MASK) << JT_SHIFT)
+        slots = self.jit[first : first + (2048 << JT_SHIFT)].reshape(-1, JT_FIELDS)
+        heads = set(slots[slots[:, JT_HOST] >> PAGE_SHIFT == page, JT_PC].tolist())
+        heads.update(pc for start, pc, _ in self.compiling if start >> PAGE_SHIFT == page)
+        return frozenset(heads)
 
     def _optimize_hot(self) -> None:
         """Compile again, optimized, the quick blocks that ran ``optimize_after`` times
@@ -608,19 +586,24 @@ class Tier:
         for key, address in zip(keys, compiled.addresses, strict=True):
             self.compiling.discard(key)
             self._replace(key, _Code(address, batch_id, compiled.level))
-            host, _, instructions = key
+            host, _, region = key
             if compiled.level is not QUICK:
                 self.jit[_counter(host)] = 0
-            elif still_decoded(self.decode_cache, host, instructions):
+            elif still_decoded(self.decode_cache, host, region):
                 self._install(key)
             else:  # let it get hot again, to be read anew
                 self.jit[_counter(host)] = 0
+
+    def _note_nodes(self, key: BlockKey) -> None:
+        host, pc, region = key
+        self.inner.update((host - pc + node.pc, node.pc) for node in region[1:])
 
     def _replace(self, key: BlockKey, code: _Code) -> None:
         """Make ``code`` the block's code: jump-table entries holding the old address move
         to the new one, and a batch left with no code in use is freed."""
         old = self.code.get(key)
         self.code[key] = code
+        self._note_nodes(key)
         self.batches[code.batch].live.add(key)
         if old is None:
             return
@@ -661,7 +644,7 @@ class Tier:
             return
 
     def _install(self, key: BlockKey) -> None:
-        host, pc, instructions = key
+        host, pc, region = key
         code = self.code[key]
         slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
         # from now on a change to the page's decoded code is reported (dispatch.flush_page)
@@ -669,7 +652,8 @@ class Tier:
         self.jit[slot + JT_HOST] = host
         self.jit[slot + JT_PC] = pc
         self.jit[slot + JT_ADDRESS] = code.address
-        self.jit[slot + JT_LENGTH] = len(instructions)
+        # what the kernel (or a chain) checks against its budget before the call
+        self.jit[slot + JT_LENGTH] = entry_length(region)
         self.jit[_counter(host)] = 0  # a colliding block may get hot; quick code counts here
         if code.level is QUICK and key not in self.compiling:
             self.hot_quick[key] = None

@@ -1,23 +1,30 @@
-"""Guest blocks to LLVM IR: what a block is, and the code it becomes.
+"""Guest code to LLVM IR: what a region is, and the code it becomes.
 
-A block starts at a hot pc and follows the decode cache in program order through RV64I and M
-(compressed instructions arrive decoded as their base forms), past not-taken branches (a taken
-branch is a side exit), to the first jump (included), the first instruction it cannot run, the
-end of the page or ``MAX_BLOCK`` instructions.  It stays in one page, so its one fetch
-translation is the kernel's current one, and it depends on nothing but its instructions, the
-virtual pc it was read at (pc-relative values) and its host offset: not on privilege or V, since
-its loads and stores go through the current data context's TLB like the fast loop's.
+A region is the code a hot pc leads to in its page, as a graph of nodes (straight-line runs of
+instructions, each ending at a branch, a jump, or where another node starts): the loops through
+the hot pc (every node from which it can be reached again) and the straight line after it,
+past not-taken branches (``read_region``).  It takes only RV64I and M (compressed
+instructions arrive decoded as their base forms) and only instructions already decoded, so it
+never holds code that never ran; it stays in one page, so its one fetch translation is the
+kernel's current one.  It depends on nothing but its instructions, the virtual pc it was read
+at (pc-relative values) and its host offset: not on privilege or V, since its loads and stores
+go through the current data context's TLB like the fast loop's.
 
-Registers live in SSA values inside the block and are written back at each exit with the
-next pc and the count of instructions retired.  Every exit is precise: a load or store whose
-TLB entry misses (the slow tag also stands for misalignment, MMIO and PMP), and a store to a
-flagged page (decoded code, the HTIF tohost word), leave *before* the instruction, which the
-interpreter then does with full semantics.  A block therefore retires exactly the
-instructions the fast loop (rvh/cpu/fast.py) would, with the same results.
+One region is one function.  Guest registers live in SSA values across its nodes (the
+registers it writes in stack slots, which LLVM's SROA turns into phis), an edge between two
+of its nodes is a plain branch that checks the budget, and registers are written back only
+where the region is left, with the next pc and the count of instructions retired.  Every exit
+is precise: a load or store whose TLB entry misses (the slow tag also stands for
+misalignment, MMIO and PMP), and a store to a flagged page (decoded code, the HTIF tohost
+word), leave *before* the instruction, which the interpreter then does with full semantics.
+A region therefore retires exactly the instructions the fast loop (rvh/cpu/fast.py) would,
+with the same results.
 """
 
 from __future__ import annotations
 
+import functools
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +41,7 @@ from rvh.cpu.layout import (
     CSR_WRITE_EVEN,
     CSR_WRITE_OK,
     DC_BITS,
+    DC_FIELDS,
     DC_IMM,
     DC_LENGTH,
     DC_OP,
@@ -45,6 +53,7 @@ from rvh.cpu.layout import (
     DECODE_CACHE_MASK,
     PAGE_FLAG_WATCH,
     PAGE_MASK,
+    PAGE_SIZE,
     PC,
     PRIV,
     RESERVATION,
@@ -82,7 +91,16 @@ from rvh.tier.layout import (
 # the enum is built from the instruction table at import, so mypy cannot see its members
 Op: Any = instructions.Op
 
-MAX_BLOCK = 64
+MAX_BLOCK = 64  # instructions of a node, and of the straight line a region follows
+# instructions a region's search reads (it keeps fewer): with 256, bytes compiled its buffer
+# filling code, which runs 1% of its instructions, as regions twice the size, in the batch the
+# scanners' regions waited behind
+MAX_REGION = 128
+# a chaining exit (a branch, a jump, the region's end) with at most this many registers to
+# write back does it itself; the others share the region's one exit, which writes back every
+# register the region writes (a TLB miss's exit would otherwise copy its own, at every load
+# and store).  recursion, whose regions are calls and returns: 0.140 -> 0.122 s from the cache
+INLINE_EXIT = 6
 
 # register-register and register-immediate ALU ops: (LLVM instruction, uses the immediate)
 _ALU = {
@@ -154,9 +172,20 @@ def csr_in_blocks(number: int) -> bool:
     return number not in _FLOAT_CSRS and not _COUNTERS[0] <= number <= _COUNTERS[1]
 
 
+_BRANCH_OPS = frozenset(int(op) for op in _BRANCHES)
+_JUMP_OPS = frozenset((int(Op.JAL), int(Op.JALR)))
+# instructions without a destination register (rd holds immediate bits for them)
+_NO_DESTINATION = _BRANCH_OPS | frozenset(int(op) for op in (*_STORES, Op.FENCE, Op.FENCE_I))
+
+
+def _signed(value: int) -> int:
+    value &= 2**64 - 1
+    return value - 2**64 if value >> 63 else value
+
+
 @dataclass(frozen=True)
 class Instruction:
-    """One decode-cache entry, as the block was read."""
+    """One decode-cache entry, as the region was read."""
 
     op: int
     rd: int
@@ -167,84 +196,249 @@ class Instruction:
     bits: int
 
 
-def read_block(decode_cache: np.ndarray, host: int, pc: int) -> tuple[Instruction, ...]:
-    """The instructions of the block at pc (host offset ``host``), from the decode cache;
-    empty when the first one cannot be translated."""
-    instructions: list[Instruction] = []
-    page = pc & PAGE_MASK
-    while len(instructions) < MAX_BLOCK and (pc & PAGE_MASK) == page:
-        base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
-        if int(decode_cache[base + DC_TAG]) != host:
-            break  # not decoded yet (never run), or straddling a page
-        op = int(decode_cache[base + DC_OP])
-        if op not in TRANSLATED_OPS:
-            break
-        if op in _CSRS and not csr_in_blocks(int(decode_cache[base + DC_IMM])):
-            break
-        instruction = Instruction(
-            op,
-            int(decode_cache[base + DC_RD]) & 63,
-            int(decode_cache[base + DC_RS1]) & 31,
-            int(decode_cache[base + DC_RS2]) & 31,
-            int(decode_cache[base + DC_IMM]),
-            int(decode_cache[base + DC_LENGTH]),
-            int(decode_cache[base + DC_BITS]),
+@dataclass(frozen=True)
+class Node:
+    """A straight line of a region's instructions from ``pc``: it ends at a branch or a jump
+    (included), or before the instruction at ``end``."""
+
+    pc: int
+    instructions: tuple[Instruction, ...]
+
+    def __hash__(self) -> int:
+        # regions are dictionary keys (engine.BlockKey), looked up often: hash a node once
+        return self._hash
+
+    @functools.cached_property
+    def _hash(self) -> int:
+        return hash((self.pc, self.instructions))
+
+    @functools.cached_property
+    def end(self) -> int:
+        return _signed(self.pc + sum(instruction.length for instruction in self.instructions))
+
+    def targets(self) -> list[int]:
+        """Where the node goes on, as far as its code says: a branch's target, then the pc
+        after it; ``jal``'s target; nothing after ``jalr`` (its target is known only when it
+        runs); else the pc after its end."""
+        last = self.instructions[-1]
+        at = _signed(self.end - last.length)
+        if last.op in _BRANCH_OPS:
+            return [_signed(at + last.imm), self.end]
+        if last.op == Op.JAL:
+            return [_signed(at + last.imm)]
+        if last.op == Op.JALR:
+            return []
+        return [self.end]
+
+    def writes(self) -> set[int]:
+        """The register slots the node writes (X_SINK for x0)."""
+        return {i.rd for i in self.instructions if i.op not in _NO_DESTINATION and i.rd != 0}
+
+
+Region = tuple[Node, ...]  # the entry node first
+
+
+class _DecodedPage:
+    """The decode cache's entries for one host page, each read in one go when first needed:
+    a region's search looks at many, and each numpy element read from Python costs about a
+    microsecond."""
+
+    def __init__(self, decode_cache: np.ndarray, host: int) -> None:
+        self.host = host & PAGE_MASK
+        first = ((self.host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
+        last = first + ((PAGE_SIZE // 2) << DC_SHIFT)
+        self.entries = decode_cache[first:last].reshape(-1, DC_FIELDS)
+        self.rows: dict[int, list[int]] = {}
+
+    def row(self, host: int) -> list[int] | None:
+        """The decode-cache entry of the instruction at host offset ``host``, if it is there
+        (not decoded yet, or straddling a page: not)."""
+        index = (host - self.host) >> 1
+        row = self.rows.get(index)
+        if row is None:
+            row = self.rows[index] = self.entries[index].tolist()
+        return row if row[DC_TAG] == host else None
+
+    def instruction(self, host: int) -> Instruction | None:
+        """The instruction at ``host`` if it is decoded and translated."""
+        row = self.row(host)
+        if row is None or row[DC_OP] not in TRANSLATED_OPS:
+            return None
+        if row[DC_OP] in _CSRS and not csr_in_blocks(row[DC_IMM]):
+            return None  # a counter or an FP CSR: the region leaves before it
+        return Instruction(
+            row[DC_OP],
+            row[DC_RD] & 63,
+            row[DC_RS1] & 31,
+            row[DC_RS2] & 31,
+            row[DC_IMM],
+            row[DC_LENGTH],
+            row[DC_BITS],
         )
-        instructions.append(instruction)
-        if op == Op.JAL or op == Op.JALR:
-            break
-        pc += instruction.length
-        host += instruction.length
-    return tuple(instructions)
 
 
-def still_decoded(
-    decode_cache: np.ndarray, host: int, instructions: tuple[Instruction, ...]
-) -> bool:
-    """Whether the decode cache still holds each of the block's instructions as it was read
-    (the block may since have grown: an instruction after it got decoded)."""
-    for instruction in instructions:
-        base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
-        if (
-            int(decode_cache[base + DC_TAG]) != host
-            or int(decode_cache[base + DC_BITS]) != instruction.bits
-            or int(decode_cache[base + DC_OP]) != instruction.op
-        ):
+def read_region(
+    decode_cache: np.ndarray, host: int, pc: int, stops: frozenset[int] = frozenset()
+) -> Region:
+    """The region at pc (host offset ``host``), from the decode cache: empty when its first
+    instruction cannot be translated.  The search follows the code from pc in its page, up
+    to MAX_REGION instructions, and not into ``stops`` (where other regions start: they are
+    left for, not copied); it keeps the nodes from which pc is reached again (its loops) and
+    the straight line from pc past not-taken branches.  Where the search stopped, and at
+    the nodes left out, the region has exits."""
+    page = pc & PAGE_MASK
+    addend = host - pc
+    code = _DecodedPage(decode_cache, host)
+    found: dict[int, Instruction] = {}
+    leaders = [pc]  # where nodes start, in the order found (pc first)
+    is_leader = {pc}
+
+    def lead(target: int) -> bool:
+        if target in is_leader:
             return False
-        host += instruction.length
+        is_leader.add(target)
+        leaders.append(target)
+        return True
+
+    queue = deque([pc])
+    while queue:
+        at = queue.popleft()
+        while at not in found and len(found) < MAX_REGION and (at == pc or at not in stops):
+            if at & PAGE_MASK != page:
+                break
+            instruction = code.instruction(at + addend)
+            if instruction is None:
+                break
+            found[at] = instruction
+            following = _signed(at + instruction.length)
+            if instruction.op in _BRANCH_OPS:
+                targets = [_signed(at + instruction.imm), following]
+            elif instruction.op == Op.JAL:
+                targets = [_signed(at + instruction.imm)]
+            elif instruction.op == Op.JALR:
+                targets = []
+            else:
+                at = following
+                continue
+            for target in targets:
+                if target & PAGE_MASK == page and lead(target):
+                    queue.append(target)
+            break
+        else:
+            if at in found:
+                lead(at)  # straight-line code ran into code found before: a node starts
+
+    nodes: dict[int, Node] = {}
+    index = 0
+    while index < len(leaders):
+        start = leaders[index]
+        index += 1
+        if start not in found:
+            continue  # an exit
+        instructions: list[Instruction] = []
+        at = start
+        while True:
+            instruction = found[at]
+            instructions.append(instruction)
+            at = _signed(at + instruction.length)
+            if instruction.op in _BRANCH_OPS or instruction.op in _JUMP_OPS:
+                break
+            if at not in found or at in is_leader:
+                break
+            if len(instructions) == MAX_BLOCK:
+                lead(at)
+                break
+        nodes[start] = Node(start, tuple(instructions))
+    if pc not in nodes:
+        return ()
+
+    # the nodes from which pc is reached again (its loops)...
+    predecessors: dict[int, list[int]] = {start: [] for start in nodes}
+    for start, node in nodes.items():
+        for target in node.targets():
+            if target in nodes:
+                predecessors[target].append(start)
+    keep = {pc}
+    frontier = [pc]
+    while frontier:
+        for before in predecessors[frontier.pop()]:
+            if before not in keep:
+                keep.add(before)
+                frontier.append(before)
+    # ... and the straight line from pc, past not-taken branches, up to a jump
+    at, length = pc, 0
+    while at in nodes and length < MAX_BLOCK:
+        keep.add(at)
+        node = nodes[at]
+        length += len(node.instructions)
+        if node.instructions[-1].op in _JUMP_OPS:
+            break
+        at = node.end
+    return tuple(node for start, node in nodes.items() if start in keep)
+
+
+def still_decoded(decode_cache: np.ndarray, host: int, region: Region) -> bool:
+    """Whether the decode cache still holds each of the region's instructions as it was read
+    (``host``: the host offset of its first node's pc)."""
+    if not region:
+        return False
+    code = _DecodedPage(decode_cache, host)
+    addend = host - region[0].pc
+    for node in region:
+        at = node.pc + addend
+        for instruction in node.instructions:
+            row = code.row(at)
+            if row is None or row[DC_BITS] != instruction.bits or row[DC_OP] != instruction.op:
+                return False
+            at += instruction.length
     return True
 
 
-def _signed(value: int) -> int:
-    value &= 2**64 - 1
-    return value - 2**64 if value >> 63 else value
-
-
 class _Writer:
-    """The IR of one block function, register values kept as SSA names."""
+    """The IR of one region's function.  The registers the region writes live in stack slots
+    (``%r<n>``) across its nodes, which LLVM's SROA turns into SSA values with phis; inside
+    a node every register is an SSA value, read once.  Registers are written back to ``x``
+    only where the region is left, in one exit block all exits go through."""
 
-    def __init__(self, name: str, pc: int, host: int, count_entries: bool) -> None:
+    def __init__(
+        self, name: str, pc: int, host: int, count_entries: bool, written: set[int]
+    ) -> None:
         self.page = pc & PAGE_MASK
         self.addend = host - pc  # host offset of a pc in this page
+        self.counter = J_COUNTS + ((host >> 1) & COUNT_MASK) if count_entries else None
+        self.written = written
         self.lines = [
-            # the block's place, so that the text (which names its compiled code, see
+            # the region's place, so that the text (which names its compiled code, see
             # engine.block_digest) differs for every place even where the code does not use it
-            f"; block at pc {pc:#x}, host offset {host:#x}",
+            f"; region at pc {pc:#x}, host offset {host:#x}",
             f"define {BLOCK_CC} i64 @{name}(ptr noalias %x, ptr noalias %mem, ptr noalias %tlb, "
             "ptr noalias %flags, ptr noalias %dc, ptr noalias %jit, i64 %tlb_base, "
             "i64 %remaining, i64 %count) nounwind {",
             "entry:",
+            *(f"  %r{register} = alloca i64, align 8" for register in sorted(written)),
+            "  %retired = alloca i64, align 8",
+            "  %next = alloca i64, align 8",
+            "  %chains = alloca i1, align 1",
         ]
         self.exits: list[str] = []
         self.serial = 0
-        self.values: dict[int, str] = {}  # register -> its current value
-        self.dirty: set[int] = set()
-        if count_entries:
-            # the block's hotness counter, unused by the kernel while the block is installed,
-            # counts its entries (chained ones too): the engine recompiles hot ones optimized
-            counter = J_COUNTS + ((host >> 1) & COUNT_MASK)
-            entries = self.element("%jit", str(counter))
-            self.store_element("%jit", str(counter), self.temp(f"add i64 {entries}, 1"))
+        self.values: dict[int, str] = {}  # register -> its current value in this node
+        self.node_written: set[int] = set()
+        self.dirty: set[int] = set()  # registers a path to this node may have written
+        self.start_count = "%count"  # instructions retired before this node (an SSA value)
+        self.count_entry()
+        for register in sorted(written):
+            value = self.element("%x", register)
+            self.lines.append(f"  store i64 {value}, ptr %r{register}, align 8")
+        self.lines.append("  store i64 %count, ptr %retired, align 8")
+
+    def count_entry(self) -> None:
+        """Quick code counts its region's entries and loop iterations in the region's
+        hotness counter (unused by the kernel while the region is installed): the engine
+        recompiles hot ones optimized."""
+        if self.counter is not None:
+            entries = self.element("%jit", str(self.counter))
+            self.store_element("%jit", str(self.counter), self.temp(f"add i64 {entries}, 1"))
 
     def temp(self, expression: str) -> str:
         self.serial += 1
@@ -269,11 +463,29 @@ class _Writer:
         slot = self.temp(f"getelementptr i64, ptr {array}, i64 {index}")
         self.lines.append(f"  store i64 {value}, ptr {slot}, align 8")
 
+    def begin_node(self, label: str, dirty: set[int]) -> None:
+        self.lines.append(f"{label}:")
+        self.values = {}
+        self.node_written = set()
+        self.dirty = dirty
+        self.start_count = self.temp("load i64, ptr %retired, align 8")
+
+    def current(self, register: int) -> str:
+        """A register's value here, read without keeping it (an exit does not dominate the
+        rest of its node)."""
+        if register in self.values:
+            return self.values[register]
+        return self.temp(f"load i64, ptr %r{register}, align 8")
+
     def read(self, register: int) -> str:
         if register == 0:
             return "0"
         if register not in self.values:
-            self.values[register] = self.element("%x", register)
+            if register in self.written:
+                value = self.temp(f"load i64, ptr %r{register}, align 8")
+            else:  # the region does not change it: x holds it throughout
+                value = self.element("%x", register)
+            self.values[register] = value
         return self.values[register]
 
     def write(self, register: int, value: str) -> None:
@@ -282,29 +494,105 @@ class _Writer:
         # x0 as a destination is decoded as the sink slot (layout.X_SINK): written back like
         # a register, so that the state matches the interpreter's slot for slot
         self.values[register] = value
-        self.dirty.add(register)
+        self.node_written.add(register)
+
+    def end_node(self) -> None:
+        """Keep the registers this node wrote for the nodes after it and the exit."""
+        for register in sorted(self.node_written):
+            self.lines.append(f"  store i64 {self.values[register]}, ptr %r{register}, align 8")
 
     def exit_block(self, next_pc: str, retired: int, chain: bool = False) -> str:
-        """A block that writes back, then goes on to the next block or returns; its label.
-
-        With ``chain`` (a branch, a jump, the end of the block) and a next pc in this page,
-        it tail-calls the block the jump table has there, if that fits in ``%remaining``:
-        the page's fetch translation, which the kernel checked, holds for it too."""
+        """A block that leaves the region for ``next_pc``, ``retired`` instructions into this
+        node; its label.  It keeps what the node wrote and goes to the region's one exit
+        (``leave``), which writes the registers back.  With ``chain`` (a branch, a jump, the
+        end of the region), the exit then goes on to the function the jump table has at
+        the next pc, if it is in this page and fits in ``%remaining``."""
         label = self.label()
         body, self.lines = self.lines, [f"{label}:"]  # emitted after the body, in self.exits
-        for register in sorted(self.dirty):
-            self.store_element("%x", register, self.values[register])
-        total = self.temp(f"add i64 %count, {retired}")
-        if chain:
-            self._chain(total, next_pc)
-        self.store_element("%x", PC, next_pc)
-        self.lines.append(f"  ret i64 {total}")
+        dirty = self.dirty | self.node_written
+        if chain and len(dirty) <= INLINE_EXIT:
+            # few registers to write back (straight-line code, calls and returns): here,
+            # without the shared exit's copies of every register the region writes
+            for register in sorted(dirty):
+                self.store_element("%x", register, self.current(register))
+            total = self.temp(f"add i64 {self.start_count}, {retired}")
+            if chain:
+                self._chain(total, next_pc)
+            self.store_element("%x", PC, next_pc)
+            self.lines.append(f"  ret i64 {total}")
+            self.exits.append("\n".join(self.lines))
+            self.lines = body
+            return label
+        self.end_node()
+        total = self.temp(f"add i64 {self.start_count}, {retired}")
+        self.lines += [
+            f"  store i64 {total}, ptr %retired, align 8",
+            f"  store i64 {next_pc}, ptr %next, align 8",
+            f"  store i1 {'true' if chain else 'false'}, ptr %chains, align 1",
+            "  br label %leave",
+        ]
         self.exits.append("\n".join(self.lines))
         self.lines = body
         return label
 
+    def leave(self) -> None:
+        """The region's exit: every register it writes goes back to ``x`` (those a path did
+        not write hold the value read at the entry), with the next pc; then the next
+        region, or a return with the count of instructions retired.  One shared exit, not
+        a write-back at each: loops leave rarely, and the code stays small."""
+        body, self.lines = self.lines, ["leave:"]
+        for register in sorted(self.written):
+            value = self.temp(f"load i64, ptr %r{register}, align 8")
+            self.store_element("%x", register, value)
+        total = self.temp("load i64, ptr %retired, align 8")
+        next_pc = self.temp("load i64, ptr %next, align 8")
+        self.store_element("%x", PC, next_pc)
+        chains = self.temp("load i1, ptr %chains, align 1")
+        chain, done = self.label(), self.label()
+        self.lines += [f"  br i1 {chains}, label %{chain}, label %{done}", f"{chain}:"]
+        self._chain(total, next_pc)
+        self.lines += [f"  br label %{done}", f"{done}:", f"  ret i64 {total}"]
+        self.exits.append("\n".join(self.lines))
+        self.lines = body
+
+    def edge(self, pc: int, label: str, length: int, retired: int, counts: bool) -> str:
+        """A block that goes on to the node at ``pc`` (its ``label``; ``length``: the most
+        instructions that retire from there before the next check) if that fits in
+        ``%remaining``, else leaves the region there; its label.  ``retired``: instructions
+        of this node retired before the edge.  ``counts``: counted in quick code like an
+        entry (a loop's iteration)."""
+        start, go = self.label(), self.label()
+        body, self.lines = self.lines, [f"{start}:"]
+        total = self.temp(f"add i64 {self.start_count}, {retired}")
+        need = self.temp(f"add i64 {total}, {length}")
+        fits = self.temp(f"icmp sle i64 {need}, %remaining")
+        stop = self.exit_block(str(pc), retired)
+        self.lines += [f"  br i1 {fits}, label %{go}, label %{stop}", f"{go}:"]
+        self.lines.append(f"  store i64 {total}, ptr %retired, align 8")
+        if counts:
+            self.count_entry()
+        self.lines.append(f"  br label %{label}")
+        self.exits.append("\n".join(self.lines))
+        self.lines = body
+        return start
+
+    def jump(self, label: str, retired: int) -> str:
+        """A block that goes on to the node at ``label`` (no budget check: not a loop's
+        edge, see ``_Loops``); its label."""
+        start = self.label()
+        body, self.lines = self.lines, [f"{start}:"]
+        total = self.temp(f"add i64 {self.start_count}, {retired}")
+        self.lines.append(f"  store i64 {total}, ptr %retired, align 8")
+        self.lines.append(f"  br label %{label}")
+        self.exits.append("\n".join(self.lines))
+        self.lines = body
+        return start
+
     def _chain(self, total: str, next_pc: str) -> None:
-        if next_pc.lstrip("-").isdigit():
+        """Tail-call the function the jump table has at ``next_pc`` if it is in this page
+        (the page's fetch translation, which the kernel checked, holds for it too) and fits
+        in ``%remaining``; else fall through."""
+        if next_pc.lstrip("-").isdigit():  # known here: its slot is a constant
             target = int(next_pc)
             if target & PAGE_MASK != self.page:
                 return
@@ -336,7 +624,7 @@ class _Writer:
         self.lines += [f"  ret i64 {result}", f"{leave}:"]
 
     def branch_out(self, condition: str, next_pc: str, retired: int, chain: bool = False) -> None:
-        """Leave the block when ``condition`` holds, else go on in a new basic block."""
+        """Leave the region when ``condition`` holds, else go on in a new basic block."""
         out = self.exit_block(next_pc, retired, chain)
         stay = self.label()
         self.lines.append(f"  br i1 {condition}, label %{out}, label %{stay}")
@@ -400,14 +688,108 @@ class _Writer:
         return "\n".join([*self.lines, *self.exits, "}"])
 
 
-def block_ir(
-    name: str, pc: int, host: int, instructions: tuple[Instruction, ...], count_entries: bool
-) -> str:
-    """The LLVM IR of a block function (see ``dispatch.call_block`` for its signature);
-    ``count_entries``: it counts its entries in its hotness counter."""
-    w = _Writer(name, pc, host, count_entries)
+@dataclass(frozen=True)
+class _Loops:
+    """Where a region checks its budget: its back edges (to a node on the depth-first path
+    from the entry to the edge's source, so every loop has one) and, for each node, the
+    most instructions that can retire from its start before the next check or an exit
+    (``run``): the other edges form no cycle, so that is the longest path over them."""
+
+    back: frozenset[tuple[int, int]]
+    run: dict[int, int]
+
+
+def _loops(region: Region) -> _Loops:
+    nodes = {node.pc: node for node in region}
+    back: set[tuple[int, int]] = set()
+    state: dict[int, int] = {}  # 1: on the depth-first path, 2: done
+    stack = [(region[0].pc, iter(nodes[region[0].pc].targets()))]
+    state[region[0].pc] = 1
+    order: list[int] = []  # nodes as they are done: successors (but back edges) first
+    while stack:
+        start, targets = stack[-1]
+        for target in targets:
+            if target not in nodes:
+                continue
+            if state.get(target) == 1:
+                back.add((start, target))
+            elif target not in state:
+                state[target] = 1
+                stack.append((target, iter(nodes[target].targets())))
+                break
+        else:
+            state[start] = 2
+            order.append(start)
+            stack.pop()
+    run: dict[int, int] = {}
+    for start in order:
+        following = [
+            run[target]
+            for target in nodes[start].targets()
+            if target in nodes and (start, target) not in back
+        ]
+        run[start] = len(nodes[start].instructions) + max(following, default=0)
+    return _Loops(frozenset(back), run)
+
+
+def entry_length(region: Region) -> int:
+    """The most instructions a call of the region's function retires before it checks its
+    budget (what the kernel, or a chain, checks before the call)."""
+    return _loops(region).run[region[0].pc]
+
+
+def region_ir(name: str, pc: int, host: int, region: Region, count_entries: bool) -> str:
+    """The LLVM IR of a region's function (see ``dispatch.call_block`` for its signature);
+    ``count_entries``: it counts its entries and loop iterations in its hotness counter."""
+    assert region and region[0].pc == pc, "a region starts at its pc"
+    nodes = {node.pc: node for node in region}
+    labels = {node.pc: f"n{index}" for index, node in enumerate(region)}
+    written = set().union(*(node.writes() for node in region))
+    loops = _loops(region)
+    # the registers a path from the entry to each node may have written: an exit with few
+    # writes them back itself (a forward data flow over the region's edges)
+    dirty: dict[int, set[int]] = {node.pc: set() for node in region}
+    changed = True
+    while changed:
+        changed = False
+        for node in region:
+            leaving = dirty[node.pc] | node.writes()
+            for target in node.targets():
+                if target in nodes and not leaving <= dirty[target]:
+                    dirty[target] |= leaving
+                    changed = True
+    w = _Writer(name, pc, host, count_entries, written)
+    w.lines.append(f"  br label %{labels[pc]}")
+    for node in region:
+        w.begin_node(labels[node.pc], dirty[node.pc])
+        _node_ir(w, node, nodes, labels, loops, count_entries)
+    w.leave()
+    return w.text()
+
+
+def _node_ir(
+    w: _Writer,
+    node: Node,
+    nodes: dict[int, Node],
+    labels: dict[int, str],
+    loops: _Loops,
+    count_entries: bool,
+) -> None:
+    """The IR of one node, ending in its edges to other nodes and its exits."""
+
+    def go(target: int, retired: int) -> str:
+        """The label that goes on to ``target``, ``retired`` instructions into the node:
+        the node there (a back edge checks the budget first, and counts in quick code), or
+        an exit that chains to the function the jump table has there."""
+        if target not in nodes:
+            return w.exit_block(str(target), retired, chain=True)
+        if (node.pc, target) in loops.back:
+            return w.edge(target, labels[target], loops.run[target], retired, count_entries)
+        return w.jump(labels[target], retired)
+
+    pc = node.pc
     done = 0
-    for ins in instructions:
+    for ins in node.instructions:
         op = Op(ins.op)
         next_pc = _signed(pc + ins.length)
         imm = ins.imm
@@ -468,18 +850,22 @@ def block_ir(
             w.lines.append(f"  store i{size * 8} {value}, ptr {pointer}, align {size}")
         elif op in _BRANCHES:
             taken = w.temp(f"icmp {_BRANCHES[op]} i64 {w.read(ins.rs1)}, {w.read(ins.rs2)}")
-            w.branch_out(taken, str(_signed(pc + imm)), done + 1, chain=True)
+            w.end_node()
+            branch = go(_signed(pc + imm), done + 1)
+            w.lines.append(f"  br i1 {taken}, label %{branch}, label %{go(next_pc, done + 1)}")
+            return
         elif op == Op.JAL:
             w.write(ins.rd, str(next_pc))
-            jump = w.exit_block(str(_signed(pc + imm)), done + 1, chain=True)
-            w.lines.append(f"  br label %{jump}")
-            return w.text()
+            w.end_node()
+            w.lines.append(f"  br label %{go(_signed(pc + imm), done + 1)}")
+            return
         elif op == Op.JALR:
             target = w.temp(f"add i64 {w.read(ins.rs1)}, {imm}")
             target = w.temp(f"and i64 {target}, -2")
             w.write(ins.rd, str(next_pc))
+            w.end_node()
             w.lines.append(f"  br label %{w.exit_block(target, done + 1, chain=True)}")
-            return w.text()
+            return
         elif op == Op.FENCE or op == Op.FENCE_I:
             pass  # as in the fast loop: the decode cache (and so the tier) follows every store
         elif op in _CSRS:
@@ -490,8 +876,8 @@ def block_ir(
             raise ValueError(f"{op.name} is not translated")
         done += 1
         pc = next_pc
-    w.lines.append(f"  br label %{w.exit_block(str(pc), done, chain=True)}")
-    return w.text()
+    w.end_node()
+    w.lines.append(f"  br label %{go(pc, done)}")
 
 
 def _divide(w: _Writer, op: Op, a: str, b: str) -> str:

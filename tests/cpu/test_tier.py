@@ -8,6 +8,7 @@ import random
 import re
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ from rvh.tier.layout import (
     JT_SHIFT,
     TABLE_MASK,
 )
-from rvh.tier.translate import block_ir, read_block
+from rvh.tier.translate import Node, Op, read_region, region_ir
 
 
 def attach_tier(
@@ -288,15 +289,22 @@ replacement:
 """
 
 
-def test_a_store_over_translated_code_retranslates_it():
-    interp, _ = run_program(SELF_MODIFYING, {}, "interp")
-    jit, tier = run_program(SELF_MODIFYING, {}, "jit")
+def rewritten_loop(source: str):
+    """Runs a loop that, from its 101st pass on, adds 5 instead of 1 (a store over its own
+    code and fence.i) on both tiers; returns both runs and the jit tier's statistics.  Only
+    the loop's page is dropped, not the whole jump table."""
+    interp, _ = run_program(source, {}, "interp")
+    jit, tier = run_program(source, {}, "jit")
     assert interp.x(10) == 100 * 1 + 100 * 5
     assert_same_snippet(interp, jit)
     assert tier is not None
     stats = tier.statistics()
-    # only the loop's page is dropped, not the whole jump table
     assert stats["page_flushes"] >= 1 and stats["flushes"] == 0 and stats["instructions"] > 0
+    return interp, jit, stats
+
+
+def test_a_store_over_translated_code_retranslates_it():
+    stats = rewritten_loop(SELF_MODIFYING)[2]
     assert stats["blocks_compiled"] >= 2  # the loop before and after the store
 
 
@@ -471,6 +479,137 @@ def test_an_lr_sc_pair_broken_by_a_store_fails_inside_blocks_as_on_the_interpret
     assert tier.statistics()["instructions"] > 0.8 * interp.hart.instret
 
 
+# ---- regions: exits from inside a loop's region are exact ---------------------------------
+# a loop of three nodes; from the 350th pass on its second node loads from address 8, where
+# nothing is mapped: the load's exit leaves the region mid-node and the interpreter takes
+# the access fault, whose handler records it
+TRAP_IN_SECOND_NODE = """
+.option norvc
+    la t0, handler
+    csrw mtvec, t0
+    li s1, 0x80100000
+    li t6, 400
+    li t5, 50
+loop:
+    addi a0, a0, 3
+    andi t1, a0, 1
+    beqz t1, 1f
+    addi a1, a1, 5
+1:  ld t2, 0(s1)
+    add a2, a2, t2
+    xor a5, a5, a2
+    addi t6, t6, -1
+    bne t6, t5, loop
+    li s1, 8
+    j loop
+handler:
+    csrr a3, mcause
+    csrr a4, mepc
+    csrr a6, mtval
+    j __snippet_end
+"""
+
+
+def region_at(machine: Machine, label_pc: int):
+    host = machine.bus.host_offset(label_pc, 4)
+    assert host is not None
+    return read_region(machine.bus.decode_cache, host, label_pc)
+
+
+def test_a_trap_in_a_regions_second_node_leaves_exact_state():
+    interp, _ = run_program(TRAP_IN_SECOND_NODE, {}, "interp")
+    jit, tier = run_program(TRAP_IN_SECOND_NODE, {}, "jit")
+    load = interp.x(14)  # mepc: the load, 4 instructions into the loop
+    assert (interp.x(13), interp.x(16)) == (5, 8)  # a load access fault at address 8
+    assert_same_snippet(interp, jit)
+    assert tier is not None and tier.statistics()["instructions"] > 1000
+    # the loop ran as one region, the load first in its second node
+    region = region_at(jit.machine, load - 16)
+    assert [node.pc for node in region][:2] == [load - 16, load]
+
+
+# a timer interrupt (mtimecmp reached after about 20,000 instructions) arrives while the loop
+# runs in its region: it is taken at the same instruction as on the interpreter
+TIMER_IN_A_LOOP = """
+.option norvc
+    la t0, handler
+    csrw mtvec, t0
+    li t0, 0x80
+    csrw mie, t0
+    csrsi mstatus, 8
+loop:
+    addi a0, a0, 1
+    andi t1, a0, 3
+    bnez t1, 1f
+    addi a1, a1, 7
+1:  xor a2, a2, a0
+    j loop
+handler:
+    csrr a3, mcause
+    csrr a4, mepc
+    csrw mie, zero     # so that the final wfi waits
+    j __snippet_end
+"""
+
+
+@pytest.mark.parametrize("deadline", [200, 201, 333])
+def test_a_timer_interrupt_arrives_at_the_same_instruction_inside_a_region(deadline):
+    runs = []
+    for tier_name in ("interp", "jit"):
+        tiers: list[Tier] = []
+
+        def setup(machine, tier_name=tier_name, tiers=tiers):
+            machine.machine[L.M_MTIMECMP] = deadline  # mtime counts 100 instructions a tick
+            if tier_name == "jit":
+                tiers.append(attach_tier(machine))
+
+        runs.append((run_asm(TIMER_IN_A_LOOP, max_insns=200_000, setup=setup), tiers))
+    (interp, _), (jit, tiers) = runs
+    assert interp.x(13) == (1 << 63) | 7  # machine timer interrupt
+    assert RAM_BASE + 24 <= interp.x(14) < RAM_BASE + 48  # taken inside the loop
+    assert_same_snippet(interp, jit)
+    assert tiers[0].statistics()["instructions"] > 10_000
+
+
+# the loop's second node holds an instruction that its third node rewrites on the 100th
+# pass: the region is dropped and read again, and the loop goes on adding 5 instead of 1
+REWRITE_SECOND_NODE = """
+.option norvc
+    li t6, 200
+    li t5, 100
+    la s1, patch
+    lw s3, replacement
+loop:
+    addi a1, a1, 1
+    andi t1, t6, 1
+    beqz t1, 1f
+    addi a2, a2, 2
+1:
+patch:
+    addi a0, a0, 1
+    addi t6, t6, -1
+    bne t6, t5, 2f
+    sw s3, 0(s1)
+    fence.i
+2:
+    bnez t6, loop
+    j __snippet_end
+replacement:
+    addi a0, a0, 5
+"""
+
+
+def test_a_store_over_a_regions_second_node_retranslates_it():
+    interp, jit, stats = rewritten_loop(REWRITE_SECOND_NODE)
+    assert stats["blocks_compiled"] >= 2 and stats["instructions"] > 1000
+    # the region read after the store holds the new instruction in a node after the first
+    patch = interp.x(9)  # s1: the patched instruction, 4 instructions into the loop
+    region = region_at(jit.machine, patch - 16)
+    assert region[0].pc == patch - 16
+    node = next(node for node in region[1:] if node.pc == patch)
+    assert node.instructions[0].imm == 5
+
+
 def installed(tier: Tier, host: int) -> bool:
     """Whether the jump table holds a block starting at host offset ``host``."""
     slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
@@ -597,16 +736,42 @@ THREE_LOOPS = """
 LOOP_STARTS = [RAM_BASE + 4, RAM_BASE + 20, RAM_BASE + 36]
 
 
+# three loops, each left by a jump: none is on another's straight line
+THREE_LOOPS_APART = """
+.option norvc
+    li t6, 30
+1:  addi a0, a0, 1
+    addi t6, t6, -1
+    bnez t6, 1b
+    j 4f
+4:  li t6, 30
+2:  addi a1, a1, 3
+    addi t6, t6, -1
+    bnez t6, 2b
+    j 5f
+5:  li t6, 30
+3:  xor a2, a2, a0
+    addi t6, t6, -1
+    bnez t6, 3b
+    j __snippet_end
+"""
+APART_STARTS = [RAM_BASE + 4, RAM_BASE + 24, RAM_BASE + 44]
+
+
+def queue(tier: Tier, pcs: list[int]) -> None:
+    """What the kernel does when blocks get hot (their host offsets: RAM starts the memory)."""
+    for i, pc in enumerate(pcs):
+        tier.jit[J_QUEUE + 2 * i : J_QUEUE + 2 * i + 2] = (pc - RAM_BASE, pc)
+    tier.jit[J_QUEUE_LEN] = len(pcs)
+
+
 def test_blocks_hot_at_one_kernel_return_compile_as_one_module():
-    interp, _ = run_program(THREE_LOOPS, {}, "interp")
+    interp, _ = run_program(THREE_LOOPS_APART, {}, "interp")
     machine, hart = interp.machine, interp.hart
     tier = attach_tier(machine, threshold=1000, optimize_after=None)
-    # the kernel queued the three loops as hot (their host offsets: RAM starts the memory)
-    for i, pc in enumerate(LOOP_STARTS):
-        host = pc - RAM_BASE
-        assert read_block(machine.bus.decode_cache, host, pc)  # decoded by the first run
-        tier.jit[J_QUEUE + 2 * i : J_QUEUE + 2 * i + 2] = (host, pc)
-    tier.jit[J_QUEUE_LEN] = len(LOOP_STARTS)
+    for pc in APART_STARTS:
+        assert read_region(machine.bus.decode_cache, pc - RAM_BASE, pc)  # decoded
+    queue(tier, APART_STARTS)
     tier.service()
     stats = tier.statistics()
     assert (stats["batches"], stats["blocks_compiled"], len(tier.batches)) == (1, 3, 1)
@@ -617,24 +782,95 @@ def test_blocks_hot_at_one_kernel_return_compile_as_one_module():
     assert (hart.x(10), hart.x(11), hart.x(12)) == (interp.x(10), interp.x(11), interp.x(12))
 
 
-def test_a_hot_block_brings_the_blocks_it_leads_to_into_its_batch():
+def test_a_pc_hot_inside_a_region_being_compiled_is_not_compiled_again():
     interp, _ = run_program(THREE_LOOPS, {}, "interp")
-    machine = interp.machine
-    tier = attach_tier(machine, threshold=1000, optimize_after=None)
-    # only the first loop got hot; its block runs on (not-taken branches) to the jump, and
-    # its branches lead to the other two loops, which already ran
-    tier.jit[J_QUEUE : J_QUEUE + 2] = (LOOP_STARTS[0] - RAM_BASE, LOOP_STARTS[0])
-    tier.jit[J_QUEUE_LEN] = 1
+    tier = attach_tier(interp.machine, threshold=1000, optimize_after=None, synchronous=False)
+    # the first loop's region holds the other two (its straight line): while it compiles,
+    # they get hot too, and are left to it, their counts started again
+    gate = threading.Event()
+    assert tier.worker is not None
+    tier.worker.submit(gate.wait)  # the worker is busy: the region stays in flight
+    queue(tier, LOOP_STARTS[:1])
     tier.service()
-    assert sorted(pc for _, pc, _ in tier.code) == LOOP_STARTS
+    queue(tier, LOOP_STARTS[1:])
+    for pc in LOOP_STARTS[1:]:
+        tier.jit[J_COUNTS + (((pc - RAM_BASE) >> 1) & COUNT_MASK)] = 1000
+    tier.service()
+    gate.set()
+    tier.finish()
+    assert [pc for _, pc, _ in tier.code] == LOOP_STARTS[:1]
     assert tier.statistics()["batches"] == 1
+    assert all(
+        tier.jit[J_COUNTS + (((pc - RAM_BASE) >> 1) & COUNT_MASK)] == 0 for pc in LOOP_STARTS[1:]
+    )
+    tier.close()
+
+
+def test_a_pc_inside_a_compiled_region_gets_its_own_only_when_hot_twice():
+    interp, _ = run_program(THREE_LOOPS, {}, "interp")
+    tier = attach_tier(interp.machine, threshold=1000, optimize_after=None)
+    queue(tier, LOOP_STARTS[:1])
+    tier.service()  # compiled and installed (synchronous)
+    # the second loop, in the first's region, gets hot (a kernel call resumed in it, say):
+    # the region runs it, so it waits for a second time
+    inner = LOOP_STARTS[1]
+    counter = J_COUNTS + (((inner - RAM_BASE) >> 1) & COUNT_MASK)
+    tier.jit[counter] = 1000
+    queue(tier, [inner])
+    tier.service()
+    assert [pc for _, pc, _ in tier.code] == LOOP_STARTS[:1] and tier.jit[counter] == 0
+    queue(tier, [inner])
+    tier.service()
+    assert sorted(pc for _, pc, _ in tier.code) == LOOP_STARTS[:2]
+
+
+def test_a_hot_loops_region_holds_the_loops_on_its_straight_line():
+    interp, _ = run_program(THREE_LOOPS, {}, "interp")
+    cache = interp.machine.bus.decode_cache
+    region = read_region(cache, LOOP_STARTS[0] - RAM_BASE, LOOP_STARTS[0])
+    nodes = {node.pc: node for node in region}
+    # each loop is a node that branches back to itself: an edge inside the region
+    assert all(pc in nodes and pc in nodes[pc].targets() for pc in LOOP_STARTS)
+    assert region[0].pc == LOOP_STARTS[0]
+    # the region ends at the jump to the end (its target, a wfi, is not translated)
+    assert region[-1].instructions[-1].op == Op.JAL
+
+
+# the first loop leaves by a taken branch to the second (not on its straight line)
+LOOP_THEN_LOOP = """
+.option norvc
+    li t6, 30
+1:  addi a0, a0, 1
+    addi t6, t6, -1
+    beqz t6, 2f
+    j 1b
+2:  li t6, 30
+3:  addi a1, a1, 3
+    addi t6, t6, -1
+    bnez t6, 3b
+    j __snippet_end
+"""
+
+
+def test_a_region_leaves_for_the_region_its_exit_leads_to():
+    interp, _ = run_program(LOOP_THEN_LOOP, {}, "interp")
+    jit, tier = run_program(LOOP_THEN_LOOP, {}, "jit")
+    assert (interp.x(10), interp.x(11)) == (30, 90)
+    assert_same_snippet(interp, jit)
+    assert tier is not None
+    first, second = RAM_BASE + 4, RAM_BASE + 24
+    regions = {pc: region for _, pc, region in tier.code}
+    # the first loop is its own region (the branch to the second leaves it), the second
+    # loop another, which the first's exit reaches
+    assert [node.pc for node in regions[first]] == [first, first + 12]
+    assert second in regions and second in regions[second][0].targets()
 
 
 def test_one_module_holds_many_blocks_each_callable():
     interp, _ = run_program(THREE_LOOPS, {}, "interp")
     cache = interp.machine.bus.decode_cache
     irs = [
-        block_ir("rvh_block", pc, pc - RAM_BASE, read_block(cache, pc - RAM_BASE, pc), True)
+        region_ir("rvh_block", pc, pc - RAM_BASE, read_region(cache, pc - RAM_BASE, pc), True)
         for pc in LOOP_STARTS
     ]
     digests = [block_digest(ir, QUICK) for ir in irs]
@@ -646,21 +882,19 @@ def test_a_digest_names_one_block_at_one_place_and_level():
     interp, _ = run_program(THREE_LOOPS, {}, "interp")
     cache = interp.machine.bus.decode_cache
     pc = LOOP_STARTS[0]
-    instructions = read_block(cache, pc - RAM_BASE, pc)
-    ir = block_ir("rvh_block", pc, pc - RAM_BASE, instructions, False)
-    same = block_digest(block_ir("rvh_block", pc, pc - RAM_BASE, instructions, False), OPTIMIZED)
+    region = read_region(cache, pc - RAM_BASE, pc)
+    ir = region_ir("rvh_block", pc, pc - RAM_BASE, region, False)
+    same = block_digest(region_ir("rvh_block", pc, pc - RAM_BASE, region, False), OPTIMIZED)
     assert block_digest(ir, OPTIMIZED) == same
+    shorter = (Node(pc, region[0].instructions[:-1]),)
+    moved = tuple(Node(node.pc + 4096, node.instructions) for node in region)
     others = [
         block_digest(ir, QUICK),  # another level
-        block_digest(block_ir("rvh_block", pc, pc - RAM_BASE, instructions, True), QUICK),
+        block_digest(region_ir("rvh_block", pc, pc - RAM_BASE, region, True), QUICK),
         # the same instructions at another pc, or another host offset (physical page)
-        block_digest(
-            block_ir("rvh_block", pc + 4096, pc - RAM_BASE, instructions, False), OPTIMIZED
-        ),
-        block_digest(
-            block_ir("rvh_block", pc, pc - RAM_BASE + 4096, instructions, False), OPTIMIZED
-        ),
-        block_digest(block_ir("rvh_block", pc, pc - RAM_BASE, instructions[:-1], False), OPTIMIZED),
+        block_digest(region_ir("rvh_block", pc + 4096, pc - RAM_BASE, moved, False), OPTIMIZED),
+        block_digest(region_ir("rvh_block", pc, pc - RAM_BASE + 4096, region, False), OPTIMIZED),
+        block_digest(region_ir("rvh_block", pc, pc - RAM_BASE, shorter, False), OPTIMIZED),
     ]
     assert len({same, *others}) == 6
 
