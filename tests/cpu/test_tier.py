@@ -289,15 +289,21 @@ replacement:
 """
 
 
+def run_both(source: str, registers: dict, **options):
+    """``source`` on both tiers, which must end the same; returns (interp, jit, the tier)."""
+    interp, _ = run_program(source, registers, "interp", **options)
+    jit, tier = run_program(source, registers, "jit", **options)
+    assert_same_snippet(interp, jit)
+    assert tier is not None
+    return interp, jit, tier
+
+
 def rewritten_loop(source: str):
     """Runs a loop that, from its 101st pass on, adds 5 instead of 1 (a store over its own
     code and fence.i) on both tiers; returns both runs and the jit tier's statistics.  Only
     the loop's page is dropped, not the whole jump table."""
-    interp, _ = run_program(source, {}, "interp")
-    jit, tier = run_program(source, {}, "jit")
+    interp, jit, tier = run_both(source, {})
     assert interp.x(10) == 100 * 1 + 100 * 5
-    assert_same_snippet(interp, jit)
-    assert tier is not None
     stats = tier.statistics()
     assert stats["page_flushes"] >= 1 and stats["flushes"] == 0 and stats["instructions"] > 0
     return interp, jit, stats
@@ -349,12 +355,9 @@ loop:
 
 
 def test_csr_accesses_run_inside_blocks_with_the_interpreters_results():
-    interp, _ = run_program(CSR_LOOP, {10: 5}, "interp")
-    jit, tier = run_program(CSR_LOOP, {10: 5}, "jit")
+    interp, jit, tier = run_both(CSR_LOOP, {10: 5})
     assert interp.pc == interp.end + 4
     assert interp.csr("mepc") == 0 and interp.csr("mscratch") == (5 + 3 * 199) & ~5
-    assert_same_snippet(interp, jit)
-    assert tier is not None
     # blocks go on past the CSR accesses: most of the loop runs translated (a block ending at
     # each of them would leave the rest of each pass to the interpreter)
     assert tier.statistics()["instructions"] > 0.6 * interp.hart.instret
@@ -434,11 +437,8 @@ loop:
 def test_amos_run_inside_blocks_with_the_interpreters_results(seed):
     rng = random.Random(seed)
     regs = {10: rng.choice(EDGES), 22: rng.getrandbits(64) | 1}
-    interp, _ = run_program(AMO_LOOP, regs, "interp")
-    jit, tier = run_program(AMO_LOOP, regs, "jit")
+    interp, jit, tier = run_both(AMO_LOOP, regs)
     assert interp.pc == interp.end + 4
-    assert_same_snippet(interp, jit)
-    assert tier is not None
     assert tier.statistics()["instructions"] > 0.8 * interp.hart.instret
 
 
@@ -470,12 +470,9 @@ loop:
 
 
 def test_an_lr_sc_pair_broken_by_a_store_fails_inside_blocks_as_on_the_interpreter():
-    interp, _ = run_program(LR_SC_LOOP, {}, "interp")
-    jit, tier = run_program(LR_SC_LOOP, {}, "jit")
+    interp, jit, tier = run_both(LR_SC_LOOP, {})
     assert interp.pc == interp.end + 4
     assert [interp.x(r) for r in (10, 11, 12, 13)] == [0, 100, 100, 100]
-    assert_same_snippet(interp, jit)
-    assert tier is not None
     assert tier.statistics()["instructions"] > 0.8 * interp.hart.instret
 
 
@@ -654,11 +651,8 @@ replacement:
 
 
 def test_a_store_over_code_drops_only_the_blocks_of_its_page():
-    interp, _ = run_program(TWO_PAGES, {}, "interp")
-    jit, tier = run_program(TWO_PAGES, {}, "jit")
+    interp, jit, tier = run_both(TWO_PAGES, {})
     assert (interp.x(10), interp.x(11)) == (60, 2 * (1 + 29 * 3))
-    assert_same_snippet(interp, jit)
-    assert tier is not None
     stats = tier.statistics()
     assert stats["flushes"] == 0 and stats["page_flushes"] >= 2
     # every page flush was of the second page: the first loop's block stayed installed
@@ -693,11 +687,8 @@ far:
 
 
 def test_an_instruction_evicted_from_the_decode_cache_drops_its_pages_blocks():
-    interp, _ = run_program(ALIASED, {}, "interp")
-    jit, tier = run_program(ALIASED, {}, "jit")
+    interp, jit, tier = run_both(ALIASED, {})
     assert (interp.x(10), interp.x(11)) == (80, 20)
-    assert_same_snippet(interp, jit)
-    assert tier is not None
     stats = tier.statistics()
     assert stats["page_flushes"] >= 3 and stats["flushes"] == 0
     assert stats["instructions"] > 0
@@ -853,11 +844,8 @@ LOOP_THEN_LOOP = """
 
 
 def test_a_region_leaves_for_the_region_its_exit_leads_to():
-    interp, _ = run_program(LOOP_THEN_LOOP, {}, "interp")
-    jit, tier = run_program(LOOP_THEN_LOOP, {}, "jit")
+    interp, jit, tier = run_both(LOOP_THEN_LOOP, {})
     assert (interp.x(10), interp.x(11)) == (30, 90)
-    assert_same_snippet(interp, jit)
-    assert tier is not None
     first, second = RAM_BASE + 4, RAM_BASE + 24
     regions = {pc: region for _, pc, region in tier.code}
     # the first loop is its own region (the branch to the second leaves it), the second
