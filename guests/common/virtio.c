@@ -448,8 +448,6 @@ static int virtio_trap_hook(struct strap_frame *f)
     return prev_hook ? prev_hook(f) : 0;
 }
 
-/* keep an SBI timer armed a little past the wait's deadline, so that a
-   wfi whose interrupt never comes still wakes up */
 /* a deadline that has passed is no watchdog: in the wfi wait mode its interrupt
    is never taken (sstatus.SIE is clear), so it would stay pending and turn every
    later wfi into a spin, with time advancing only as fast as instructions retire */
@@ -458,6 +456,8 @@ static int watchdog_live(uint64_t now)
     return watchdog_deadline && now < watchdog_deadline;
 }
 
+/* keep an SBI timer armed a little past the wait's deadline, so that a
+   wfi whose interrupt never comes still wakes up */
 static void watchdog_arm(uint64_t now)
 {
     if (watchdog_live(now) && watchdog_deadline > now + VIRTIO_WAIT_TIMEOUT / 2)

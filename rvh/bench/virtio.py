@@ -35,13 +35,14 @@ if TYPE_CHECKING:
 # blkbench's passes over its 32 MiB region: 4 in the 4 KiB phases (its default), 16 in the
 # 64 KiB ones (its passes64= boot argument), so that those last about as long (a quarter of a
 # second natively, against 60 ms with 4: a shared host's hiccup was a tenth of the figure)
-BLK_PASSES_64 = 16
+BLK_REGION = 32 << 20
+BLK_PASSES, BLK_PASSES_64 = 4, 16
 BLK_BOOTARGS = f"passes64={BLK_PASSES_64}"
 BLK_BYTES = {
-    "read-4k": 4 * (32 << 20),
-    "write-4k": 4 * (32 << 20),
-    "read-64k": BLK_PASSES_64 * (32 << 20),
-    "write-64k": BLK_PASSES_64 * (32 << 20),
+    "read-4k": BLK_PASSES * BLK_REGION,
+    "write-4k": BLK_PASSES * BLK_REGION,
+    "read-64k": BLK_PASSES_64 * BLK_REGION,
+    "write-64k": BLK_PASSES_64 * BLK_REGION,
 }
 NET_FRAMES = {"net-64": 300_000, "net-1500": 150_000}  # FRAMES_64, FRAMES_1500 in netbench.c
 
