@@ -588,6 +588,15 @@ def _leaf_allows(pte, access, user, sum_bit, mxr):
     return True
 
 
+@nb.njit(cache=True)
+def leaf_address(pte, offset_bits, address):
+    """Step 8: the leaf's page number above ``offset_bits``, the address's bits below (a
+    superpage takes its low VPN bits from the address)."""
+    offset_mask = (np.int64(1) << offset_bits) - 1
+    ppn = (pte & PTE_PPN_MASK) >> PTE_PPN_SHIFT
+    return ((ppn << 12) & ~offset_mask) | (address & offset_mask)
+
+
 def _stage_walker(nested_guest_walk):
     """The one page-table walk, compiled for a given nested G-stage walk.
 
@@ -642,9 +651,7 @@ def _stage_walker(nested_guest_walk):
                     and (check != ACCESS_WRITE or (pte & PTE_D_MASK) != 0)
                     and _leaf_allows(pte, check, True, False, mxr)
                 ):
-                    offset_mask = (np.int64(1) << state[G_LEAF_SHIFT]) - 1
-                    ppn = (pte & PTE_PPN_MASK) >> PTE_PPN_SHIFT
-                    return ((ppn << 12) & ~offset_mask) | (address & offset_mask), np.int64(OK)
+                    return leaf_address(pte, state[G_LEAF_SHIFT], address), np.int64(OK)
         else:
             # a virtual address must be canonical: bits 63..VA bits - 1 all equal (4.3.2, 4.4.1)
             top = address >> (12 + 9 * levels - 1)
@@ -726,8 +733,7 @@ def _stage_walker(nested_guest_walk):
                 state[G_LEAF_SHIFT] = offset_bits
                 state[G_LEAF_REGION] = address >> offset_bits
                 state[G_LEAF_PTE] = new_pte
-            offset_mask = (np.int64(1) << offset_bits) - 1
-            return ((ppn << 12) & ~offset_mask) | (address & offset_mask), np.int64(OK)
+            return leaf_address(pte, offset_bits, address), np.int64(OK)
         if stage != STAGE_G:
             return np.int64(0), page_fault(access)
         # a guest-page fault: htval/mtval2 get the guest physical address >> 2 (8.6.3), as an
