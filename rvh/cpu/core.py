@@ -23,6 +23,7 @@ import numba as nb
 import numpy as np
 
 from rvh.cpu import arith
+from rvh.cpu.borrow import borrowed
 from rvh.cpu.csr import (
     clear_csr_reads,
     csr_access_fault,
@@ -534,7 +535,28 @@ def run(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, t
     """Execute up to ``budget`` instructions of one hart; returns an :class:`Exit` value.
 
     ``jit`` is None, or the translating tier's array (rvh/tier): then hot blocks run as
-    compiled code, and the commit log (``trace``) must be None."""
+    compiled code, and the commit log (``trace``) must be None.
+
+    The caller holds every array until the call returns, so the kernel works on views numba
+    does not count references to: otherwise each call below the loop (``fast_loop`` takes ten
+    arrays) costs a locked increment and decrement per array (rvh/cpu/borrow.py)."""
+    return run_views(
+        borrowed(state),
+        borrowed(machine),
+        borrowed(tables),
+        borrowed(memory),
+        borrowed(page_flags),
+        borrowed(tlb),
+        borrowed(decode_cache),
+        budget,
+        borrowed(trace),
+        borrowed(jit),
+    )
+
+
+@nb.njit(cache=True, nogil=True)
+def run_views(state, machine, tables, memory, page_flags, tlb, decode_cache, budget, trace, jit):
+    """``run`` on borrowed views of its arrays."""
     x = state  # x0..x31 are state[0..31]
     mem_h = memory.view(np.int16)
     mem_hu = memory.view(np.uint16)

@@ -66,7 +66,9 @@ from rvh.tier.layout import (
 )
 from rvh.tier.translate import (
     Region,
+    decoded_check,
     entry_length,
+    fields_unchanged,
     read_region,
     region_ir,
     still_decoded,
@@ -94,6 +96,10 @@ DEFAULT_OPTIMIZE_AFTER = 1 << 23
 # an entry), against 7 ms once for its compile
 DEFAULT_SAVE_AFTER = 1 << 20
 SAVE_LIMIT = 256  # blocks compiled so at most
+# object files from the code cache loaded into one engine before the next gets its own: an
+# engine costs about half a millisecond to make and a Linux boot loads some 350 objects,
+# while one engine's code is freed only with all of it (what eviction frees is bounded so)
+SHARED_ENGINE_OBJECTS = 64
 OPTIMIZE_POLL = 0.05  # seconds between looks at the quick blocks' entry counts
 CACHE_FORMAT = 1  # of the on-disk code cache's files; part of every digest
 DEFAULT_CACHE_LIMIT = 256 << 20  # bytes of object files the on-disk code cache keeps
@@ -147,6 +153,37 @@ def symbol(digest: str) -> str:
     return f"rvh_{digest}"
 
 
+@functools.cache
+def translator_fingerprint() -> str:
+    """A digest of rvh's Python sources: everything a region's IR can depend on besides the
+    region itself (the translator, the layouts, the instruction and CSR tables)."""
+    digest = hashlib.sha256(f"format {CACHE_FORMAT}\n".encode())
+    package = Path(__file__).resolve().parent.parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(f"{path.relative_to(package)}\n".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def region_key(key: BlockKey, level: Level) -> str:
+    """A name for the code a region compiles to at ``level``, found without writing its IR:
+    a digest of the region as read (every field of every instruction), its pc, its host
+    offset, the level and the translator (``translator_fingerprint``).  The code cache maps
+    it to the block's digest (``CodeCache.resolve``), so that a later run looks a hot region
+    up for the price of a hash and a file read instead of generating its IR twice (about
+    half a millisecond each)."""
+    host, pc, region = key
+    shape = tuple(
+        (
+            node.pc,
+            tuple((i.op, i.rd, i.rs1, i.rs2, i.imm, i.length, i.bits) for i in node.instructions),
+        )
+        for node in region
+    )
+    text = f"{translator_fingerprint()}\n{level.name}\n{host}\n{pc}\n{shape!r}"
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
 def _target(level: Level) -> llvm.TargetMachine:
     """A target machine for the host CPU: a new one for each engine, which owns it and
     frees it with itself (llvmlite's create_mcjit_compiler)."""
@@ -185,7 +222,11 @@ class _Compiled:
 
 
 def compile_blocks(
-    digests: list[str], irs: list[str], level: Level, cache: CodeCache | None = None
+    digests: list[str],
+    irs: list[str],
+    level: Level,
+    cache: CodeCache | None = None,
+    aliases: list[str] | None = None,
 ) -> _Compiled:
     """Compile blocks as one module (one code generation, one engine for all) and write it
     to ``cache``; touches nothing else shared, so it may run in the worker thread (llvmlite
@@ -206,7 +247,7 @@ def compile_blocks(
     engine = _load(code, level)
     addresses = [engine.get_function_address(name) for name in names]
     if cache is not None:
-        cache.store(digests, code)
+        cache.store(digests, code, aliases)
     return _Compiled(level, list(digests), code, engine, addresses, time.thread_time() - start)
 
 
@@ -214,7 +255,8 @@ class CodeCache:
     """Compiled batches on disk, found by block digest.
 
     ``objects/<sha256 of the object>.o`` holds a batch's code and ``.json`` beside it the
-    digests of its blocks; ``index/<digest>`` names the object holding a block's code.  Files are
+    digests of its blocks; ``index/<digest>`` names the object holding a block's code, and
+    ``regions/<region key>`` (``region_key``) the digest a region compiled to.  Files are
     written whole under a temporary name, then renamed, so a reader (another rvh process)
     sees a file complete or not at all; an object is loaded only when its bytes still hash to
     its name.  Nothing here is needed for results: a missing or damaged entry is compiled
@@ -233,7 +275,9 @@ class CodeCache:
         temporary.write_bytes(data)
         os.replace(temporary, path)
 
-    def store(self, digests: list[str], code: bytes) -> None:
+    def store(self, digests: list[str], code: bytes, aliases: list[str] | None = None) -> None:
+        """Keep a batch's object file, found by each of its ``digests`` and, when given,
+        by each block's region key (``aliases``, in the same order)."""
         name = hashlib.sha256(code).hexdigest()
         objects = self.directory / "objects"
         try:
@@ -241,6 +285,8 @@ class CodeCache:
             self._write(objects / f"{name}.json", json.dumps({"digests": digests}).encode())
             for digest in digests:
                 self._write(self.directory / "index" / digest, name.encode())
+            for alias, digest in zip(aliases or [], digests, strict=False):
+                self._write(self.directory / "regions" / alias, digest.encode())
         except OSError:
             self.errors += 1
         if not self.pruned:
@@ -281,6 +327,15 @@ class CodeCache:
             total -= size
             removed += 1
         return removed
+
+    def resolve(self, alias: str) -> str | None:
+        """The digest of the code a region key names, if a run stored one (``find`` then
+        checks the object as for any digest)."""
+        try:
+            digest = (self.directory / "regions" / alias).read_text().strip()
+        except OSError:
+            return None
+        return digest if len(digest) == 40 and digest.isalnum() else None
 
     def find(self, digest: str) -> tuple[bytes, list[str]] | None:
         """The object file holding the code named ``digest`` (``block_digest``), and the
@@ -396,6 +451,11 @@ class Tier:
         # being compiled, and those of them that got hot once (``service``)
         self.inner: set[tuple[int, int]] = set()
         self.deferred: set[tuple[int, int]] = set()
+        # the region last installed at each (host offset, pc), with what says it is still
+        # decoded and its entry length: a region dropped (a write to its page, a flush)
+        # that gets hot again unchanged is installed again without being read anew
+        self.latest: dict[tuple[int, int], BlockKey] = {}
+        self.installs: dict[BlockKey, tuple[tuple[np.ndarray, np.ndarray], int]] = {}
         self.waiting: list[BlockKey] = []
         self.in_flight: list[_InFlight] = []
         self.hot_quick: dict[BlockKey, None] = {}  # installed quick code (ordered)
@@ -408,6 +468,10 @@ class Tier:
         self.batches_compiled = 0
         self.compile_seconds = 0.0
         self.load_seconds = 0.0
+        # the engine objects from the code cache are loaded into, and the digests in it
+        self.shared_engine: llvm.ExecutionEngine | None = None
+        self.shared_digests: set[str] = set()
+        self.shared_objects = 0
         self.blocks_saved = 0  # compiled optimized for the code cache at the end (close)
         self.save_seconds = 0.0
 
@@ -438,6 +502,12 @@ class Tier:
         for i in range(queued):
             host = int(self.jit[J_QUEUE + 2 * i])
             pc = int(self.jit[J_QUEUE + 2 * i + 1])
+            known = self.latest.get((host, pc))
+            if known in self.code and fields_unchanged(self.decode_cache, self.installs[known][0]):
+                # any region whose instructions are still decoded as read is exact; one read
+                # now might stop at other places (regions installed since), no matter
+                self._install(known)
+                continue
             region = read_region(self.decode_cache, host, pc, self._heads(host))
             if not region:
                 continue  # its counter stays past the threshold until the next flush
@@ -521,7 +591,8 @@ class Tier:
         hot = hot[:SAVE_LIMIT]
         irs = [_ir(key, OPTIMIZED) for key in hot]
         digests = [block_digest(ir, OPTIMIZED) for ir in irs]
-        compiled = compile_blocks(digests, irs, OPTIMIZED, self.cache)
+        aliases = [region_key(key, OPTIMIZED) for key in hot]
+        compiled = compile_blocks(digests, irs, OPTIMIZED, self.cache, aliases)
         self.blocks_saved += len(hot)
         self.save_seconds += compiled.seconds
 
@@ -557,10 +628,12 @@ class Tier:
         self.next_batch += 1
         irs = [_ir(key, level) for key in keys]
         digests = [block_digest(ir, level) for ir in irs]
+        aliases = [region_key(key, level) for key in keys] if self.cache is not None else None
         if self.worker is None:
-            self._finish(batch_id, keys, compile_blocks(digests, irs, level, self.cache))
+            compiled = compile_blocks(digests, irs, level, self.cache, aliases)
+            self._finish(batch_id, keys, compiled)
         else:
-            future = self.worker.submit(compile_blocks, digests, irs, level, self.cache)
+            future = self.worker.submit(compile_blocks, digests, irs, level, self.cache, aliases)
             self.in_flight.append((batch_id, keys, future))
 
     def _collect(self, wait: bool) -> None:
@@ -616,20 +689,22 @@ class Tier:
                 del self.batches[old.batch]  # its engine and code go with it
 
     def _load_cached(self, key: BlockKey) -> None:
-        """Find the block's code in the on-disk cache, optimized first; the object holding
-        it is loaded into a new engine, the other blocks in it wait in ``pool`` for the
-        kernel to find them hot."""
+        """Find the block's code in the on-disk cache, optimized first, by its region key
+        (no IR is written to look); the object holding it is loaded into a new engine, the
+        other blocks in it wait in ``pool`` for the kernel to find them hot."""
         if self.cache is None:
             return
         for level in (OPTIMIZED, QUICK):
-            digest = block_digest(_ir(key, level), level)
+            digest = self.cache.resolve(region_key(key, level))
+            if digest is None:
+                continue
             if digest not in self.pool:
                 start = time.thread_time()
                 found = self.cache.find(digest)
                 if found is None:
                     continue
                 code, digests = found
-                engine = _load(code, level)
+                engine = self._load_shared(code, digests, level)
                 batch_id = self.next_batch
                 self.next_batch += 1
                 self.batches[batch_id] = _Batch(engine, len(code), pooled=set(digests))
@@ -643,9 +718,30 @@ class Tier:
             self.blocks_loaded += 1
             return
 
+    def _load_shared(self, code: bytes, digests: list[str], level: Level) -> llvm.ExecutionEngine:
+        """An engine holding an object file from the code cache: the shared one, unless it
+        is full or already defines one of the object's functions (two runs may have put a
+        block in different objects), which an engine must not do twice."""
+        if not self.shared_digests.isdisjoint(digests):
+            return _load(code, level)
+        if self.shared_engine is None or self.shared_objects >= SHARED_ENGINE_OBJECTS:
+            self.shared_engine = _load(code, level)
+            self.shared_digests = set(digests)
+            self.shared_objects = 1
+            return self.shared_engine
+        self.shared_engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+        self.shared_engine.finalize_object()
+        self.shared_digests.update(digests)
+        self.shared_objects += 1
+        return self.shared_engine
+
     def _install(self, key: BlockKey) -> None:
         host, pc, region = key
         code = self.code[key]
+        install = self.installs.get(key)
+        if install is None:
+            install = self.installs[key] = (decoded_check(host, region), entry_length(region))
+        self.latest[(host, pc)] = key
         slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
         # from now on a change to the page's decoded code is reported (dispatch.flush_page)
         self.page_flags[host >> PAGE_SHIFT] |= PAGE_FLAG_TRANSLATED
@@ -653,7 +749,7 @@ class Tier:
         self.jit[slot + JT_PC] = pc
         self.jit[slot + JT_ADDRESS] = code.address
         # what the kernel (or a chain) checks against its budget before the call
-        self.jit[slot + JT_LENGTH] = entry_length(region)
+        self.jit[slot + JT_LENGTH] = install[1]
         self.jit[_counter(host)] = 0  # a colliding block may get hot; quick code counts here
         if code.level is QUICK and key not in self.compiling:
             self.hot_quick[key] = None
@@ -666,6 +762,9 @@ class Tier:
             hosts = self.jit[J_TABLE + JT_HOST :: JT_FIELDS]
             for key in batch.live:
                 code = self.code.pop(key)
+                self.installs.pop(key, None)
+                if self.latest.get(key[:2]) == key:
+                    del self.latest[key[:2]]
                 hosts[addresses == code.address] = -1
                 self.jit[_counter(key[0])] = 0
                 self.hot_quick.pop(key, None)

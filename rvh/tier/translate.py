@@ -394,6 +394,29 @@ def still_decoded(decode_cache: np.ndarray, host: int, region: Region) -> bool:
     return True
 
 
+def decoded_check(host: int, region: Region) -> tuple[np.ndarray, np.ndarray]:
+    """What ``still_decoded`` compares, as (indices into the decode cache, their values):
+    the tag, op and bits of every instruction of the region, so that the check is one
+    numpy gather and compare (``fields_unchanged``) when a region comes back hot."""
+    addend = host - region[0].pc
+    indices: list[int] = []
+    values: list[int] = []
+    for node in region:
+        at = node.pc + addend
+        for instruction in node.instructions:
+            base = ((at >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
+            indices += (base + DC_TAG, base + DC_OP, base + DC_BITS)
+            values += (at, instruction.op, instruction.bits)
+            at += instruction.length
+    return np.array(indices, dtype=np.int64), np.array(values, dtype=np.int64)
+
+
+def fields_unchanged(decode_cache: np.ndarray, check: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether the decode cache still holds what ``decoded_check`` recorded."""
+    indices, values = check
+    return bool(np.array_equal(decode_cache[indices], values))
+
+
 class _Writer:
     """The IR of one region's function.  The registers the region writes live in stack slots
     (``%r<n>``) across its nodes, which LLVM's SROA turns into SSA values with phis; inside
