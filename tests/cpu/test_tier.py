@@ -17,7 +17,16 @@ from support import GUESTS, ROOT, TIER_NOT_COMPARED, require_guest, run_asm
 from rvh.config import RAM_BASE, MachineConfig
 from rvh.cpu import layout as L
 from rvh.machine import Machine
-from rvh.tier.engine import OPTIMIZED, QUICK, CodeCache, Tier, block_digest, compile_blocks
+from rvh.tier import engine
+from rvh.tier.engine import (
+    OPTIMIZED,
+    QUICK,
+    CodeCache,
+    Tier,
+    block_digest,
+    compile_blocks,
+    region_key,
+)
 from rvh.tier.layout import (
     COUNT_MASK,
     J_COUNTS,
@@ -29,7 +38,7 @@ from rvh.tier.layout import (
     JT_SHIFT,
     TABLE_MASK,
 )
-from rvh.tier.translate import Node, Op, read_region, region_ir
+from rvh.tier.translate import Instruction, Node, Op, read_region, region_ir
 
 
 def attach_tier(
@@ -903,6 +912,103 @@ def test_a_second_run_loads_its_blocks_from_the_code_cache(tmp_path):
         assert np.array_equal(
             comparable(machine.harts[0].state), comparable(interp[2].harts[0].state)
         )
+
+
+def test_region_keys_name_what_the_code_depends_on():
+    pc = RAM_BASE + 0x100
+    region = (
+        Node(pc, (Instruction(Op.ADDI, 10, 10, 0, 1, 4, 0x00150513),)),
+        Node(pc + 4, (Instruction(Op.BNE, 0, 10, 11, -4, 4, 0xFEB51EE3),)),
+    )
+    changed = (Node(pc, (Instruction(Op.ADDI, 10, 10, 0, 2, 4, 0x00250513),)), region[1])
+    key = (pc - RAM_BASE, pc, region)
+    assert region_key(key, QUICK) == region_key((pc - RAM_BASE, pc, tuple(region)), QUICK)
+    others = {
+        region_key(key, OPTIMIZED),
+        region_key((pc - RAM_BASE + 0x1000, pc, region), QUICK),
+        region_key((pc - RAM_BASE, pc, changed), QUICK),
+        region_key((pc - RAM_BASE, pc, region[:1]), QUICK),
+    }
+    assert len(others | {region_key(key, QUICK)}) == 5
+
+
+def test_a_second_run_finds_its_regions_in_the_code_cache_without_their_ir(tmp_path, monkeypatch):
+    elf = GUESTS / "bench" / "recursion.elf"
+    interp = run_guest(elf, "interp", sbi=False, limit=2_000_000)
+    first = run_guest(elf, "jit", False, True, CodeCache(tmp_path), limit=2_000_000)[3]
+
+    def no_ir(*args):
+        raise AssertionError("a region's IR written to look it up")
+
+    monkeypatch.setattr(engine, "region_ir", no_ir)
+    result, output, machine, second = run_guest(
+        elf, "jit", False, True, CodeCache(tmp_path), limit=2_000_000
+    )
+    assert second.statistics()["blocks_loaded"] == first.statistics()["blocks_compiled"]
+    assert output == interp[1] and result.instructions == interp[0].instructions
+    assert np.array_equal(comparable(machine.harts[0].state), comparable(interp[2].harts[0].state))
+
+
+def test_objects_from_the_code_cache_share_an_engine_unless_they_define_a_block_twice():
+    pc = RAM_BASE + 0x100
+    region = (Node(pc, (Instruction(Op.ADDI, 10, 10, 0, 1, 4, 0x00150513),)),)
+    other = (Node(pc + 8, (Instruction(Op.ADDI, 11, 11, 0, 1, 4, 0x00158593),)),)
+    irs = [region_ir("rvh_block", pc, 0x100, region, True)]
+    irs.append(region_ir("rvh_block", pc + 8, 0x108, other, True))
+    digests = [block_digest(ir, QUICK) for ir in irs]
+    one = compile_blocks(digests[:1], irs[:1], QUICK).code
+    both = compile_blocks(digests, irs, QUICK).code  # defines the first block again
+    alone = compile_blocks(digests[1:], irs[1:], QUICK).code
+    machine = Machine(MachineConfig(max_instructions=1000), output=bytearray().extend)
+    tier = attach_tier(machine)
+    first = tier._load_shared(one, digests[:1], QUICK)
+    assert tier._load_shared(alone, digests[1:], QUICK) is first
+    assert tier._load_shared(both, digests, QUICK) is not first
+    assert first.get_function_address(engine.symbol(digests[1])) != 0
+
+
+def test_a_dropped_region_still_decoded_comes_back_without_being_read_again(monkeypatch):
+    machine = Machine(MachineConfig(max_instructions=1000), output=bytearray().extend)
+    tier = attach_tier(machine)
+    pc = RAM_BASE
+    region = (Node(pc, (Instruction(Op.ADDI, 10, 10, 0, 1, 4, 0x00150513),)),)
+    host = pc - RAM_BASE
+    base = ((host >> 1) & L.DECODE_CACHE_MASK) << L.DC_SHIFT
+    decode_cache = machine.bus.decode_cache
+    decode_cache[base + L.DC_TAG] = host
+    decode_cache[base + L.DC_OP] = Op.ADDI
+    decode_cache[base + L.DC_RD] = 10
+    decode_cache[base + L.DC_RS1] = 10
+    decode_cache[base + L.DC_RS2] = 0
+    decode_cache[base + L.DC_IMM] = 1
+    decode_cache[base + L.DC_LENGTH] = 4
+    decode_cache[base + L.DC_BITS] = 0x00150513
+    assert read_region(decode_cache, host, pc) == region
+    reads = []
+    monkeypatch.setattr(
+        engine, "read_region", lambda *args: reads.append(args) or read_region(*args)
+    )
+
+    def queue_and_service():
+        tier.jit[J_QUEUE] = host
+        tier.jit[J_QUEUE + 1] = pc
+        tier.jit[J_QUEUE_LEN] = 1
+        tier.service()
+        tier.finish()
+        tier.service()
+
+    slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
+    queue_and_service()
+    assert len(reads) == 1 and tier.jit[slot + JT_HOST] == host
+    tier.jit[slot + JT_HOST] = -1  # dropped, as after a write to its page
+    queue_and_service()
+    assert len(reads) == 1 and tier.jit[slot + JT_HOST] == host  # back, not read again
+    tier.jit[slot + JT_HOST] = -1
+    decode_cache[base + L.DC_BITS] = 0x00250513  # the code changed: read anew
+    decode_cache[base + L.DC_IMM] = 2
+    queue_and_service()
+    assert len(reads) == 2 and tier.jit[slot + JT_HOST] == host
+    assert len(tier.code) == 2
 
 
 def run_counted_loop(passes: int, compile_after: int | None, cache: CodeCache | None):
