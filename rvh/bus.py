@@ -145,8 +145,12 @@ class Bus:
             return
         tags = self.decode_cache[L.DC_TAG :: L.DC_FIELDS]
         stale = (tags >= host - 2) & (tags < host + length)
-        if self.machine_array is not None and stale.any():
-            self.code_changed(np.unique(tags[stale] >> L.PAGE_SHIFT))
+        pages = np.arange(first, last + 1)
+        # and pages whose translated code is not all decoded any more: any write may be over
+        # it (L.PAGE_FLAG_UNTRACKED, memory.store_over_code)
+        untracked = pages[(self.page_flags[pages] & L.PAGE_FLAG_UNTRACKED) != 0]
+        if self.machine_array is not None and (stale.any() or untracked.size):
+            self.code_changed(np.union1d(np.unique(tags[stale] >> L.PAGE_SHIFT), untracked))
         tags[stale] = -1
 
     def code_changed(self, pages: np.ndarray) -> None:

@@ -220,9 +220,9 @@ def _machine_record(machine: Machine) -> tuple[dict[str, Any], dict[str, np.ndar
     fixed[L.M_DIRTY_LOG] = 0  # a migration logs on the source only
     arrays: dict[str, np.ndarray] = {
         "machine": fixed,
-        # PAGE_FLAG_TRANSLATED says where this run's jit tier has blocks: not the VM's state
+        # the tier's page flags say where this run's jit tier has blocks: not the VM's state
         # (a file saved on either tier is the same, and a restore has no blocks installed)
-        "page_flags": machine.bus.page_flags & np.uint8(~L.PAGE_FLAG_TRANSLATED & 0xFF),
+        "page_flags": machine.bus.page_flags & np.uint8(~L.PAGE_FLAGS_OF_THE_TIER & 0xFF),
         "decode_cache": machine.bus.decode_cache,
     }
     return record, arrays
@@ -626,7 +626,8 @@ def _apply(machine: Machine, vm: VmFile) -> None:
     mach = vm.one("MACH")
     machine.machine[: L.MACHINE_SIZE] = mach.arrays["machine"]
     # (files from before the save dropped it may carry the tier's bit: no block is installed)
-    machine.bus.page_flags[:] = mach.arrays["page_flags"] & np.uint8(~L.PAGE_FLAG_TRANSLATED & 0xFF)
+    tier_flags = np.uint8(~L.PAGE_FLAGS_OF_THE_TIER & 0xFF)
+    machine.bus.page_flags[:] = mach.arrays["page_flags"] & tier_flags
     machine.bus.decode_cache[:] = mach.arrays["decode_cache"]
     if machine.tier is not None:
         machine.tier.forget_installed()  # its blocks were installed for the memory replaced

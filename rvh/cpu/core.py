@@ -71,6 +71,8 @@ from rvh.cpu.layout import (
     MMIO_FAULT,
     MMIO_STATE,
     PAGE_FLAG_CODE,
+    PAGE_FLAG_TRANSLATED,
+    PAGE_FLAG_UNTRACKED,
     PAGE_MASK,
     PC,
     PRIV,
@@ -105,7 +107,6 @@ from rvh.cpu.memory import (
     after_ram_store,
     amo_address,
     amo_compute,
-    code_changed,
     fault_at,
     load_slow,
     read_host,
@@ -236,11 +237,12 @@ def decode_into_cache(state, machine, tables, memory, page_flags, tlb, decode_ca
         return status
     d_op, d_rd, d_rs1, d_rs2, d_imm, d_len = decode(bits, tables)
     base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
-    if decode_cache[base + DC_TAG] >= 0:
-        # another instruction leaves the cache: the translating tier (rvh/tier) relies on
-        # every instruction it translated staying decoded until its page is reported changed
-        # (a store over the evicted one would no longer be seen)
-        code_changed(machine, page_flags, decode_cache[base + DC_TAG], np.int64(1))
+    evicted = decode_cache[base + DC_TAG] >> 12
+    if evicted >= 0 and page_flags[evicted] & PAGE_FLAG_TRANSLATED:
+        # another instruction leaves the cache from a page with translated blocks: a store
+        # over it would no longer be seen, so from now on every store to that page is
+        # reported to the tier (memory.store_over_code), and the blocks stay
+        page_flags[evicted] |= PAGE_FLAG_UNTRACKED
     decode_cache[base + DC_OP] = d_op
     decode_cache[base + DC_RD] = d_rd
     decode_cache[base + DC_RS1] = d_rs1

@@ -66,7 +66,7 @@ from rvh.cpu.layout import (
     TLB_TAG_WRITE,
     VIRT,
 )
-from rvh.cpu.memory import amo_compute, code_changed, invalidate_decoded
+from rvh.cpu.memory import amo_compute, store_over_code
 from rvh.cpu.mmu import OK, execute_sfence_vma
 from rvh.isa.csrs import SSTATUS_MASK
 from rvh.isa.fields import MSTATUS_TVM_MASK as TVM
@@ -199,8 +199,7 @@ def fast_loop(
                 if page_flags[h >> U12]:
                     if page_flags[h >> U12] & PAGE_FLAG_WATCH:
                         break
-                    if invalidate_decoded(decode_cache, np.int64(h), 8):
-                        code_changed(machine, page_flags, np.int64(h), 8)
+                    store_over_code(machine, page_flags, decode_cache, np.int64(h), 8)
                 mem_d[h >> U3] = x[rs2]
             else:
                 # misaligned within a RAM page, as memory.store_slow writes it
@@ -210,8 +209,7 @@ def fast_loop(
                 if page_flags[hm >> 12]:
                     if page_flags[hm >> 12] & PAGE_FLAG_WATCH:
                         break
-                    if invalidate_decoded(decode_cache, hm, 8):
-                        code_changed(machine, page_flags, hm, 8)
+                    store_over_code(machine, page_flags, decode_cache, hm, 8)
                 value = x[rs2]
                 for i in range(8):
                     memory[hm + i] = (value >> (8 * i)) & 0xFF
@@ -230,8 +228,7 @@ def fast_loop(
             if page_flags[h >> U12]:
                 if page_flags[h >> U12] & PAGE_FLAG_WATCH:
                     break
-                if invalidate_decoded(decode_cache, np.int64(h), 4):
-                    code_changed(machine, page_flags, np.int64(h), 4)
+                store_over_code(machine, page_flags, decode_cache, np.int64(h), 4)
             mem_w[h >> U2] = x[rs2]
         elif op == Op.BEQ:
             if x[rs1] == x[rs2]:
@@ -301,8 +298,7 @@ def fast_loop(
             if page_flags[h >> U12]:
                 if page_flags[h >> U12] & PAGE_FLAG_WATCH:
                     break
-                if invalidate_decoded(decode_cache, np.int64(h), 1):
-                    code_changed(machine, page_flags, np.int64(h), 1)
+                store_over_code(machine, page_flags, decode_cache, np.int64(h), 1)
             memory[h] = x[rs2] & 0xFF
         elif op == Op.SH:
             a = x[rs1] + imm
@@ -313,8 +309,7 @@ def fast_loop(
             if page_flags[h >> U12]:
                 if page_flags[h >> U12] & PAGE_FLAG_WATCH:
                     break
-                if invalidate_decoded(decode_cache, np.int64(h), 2):
-                    code_changed(machine, page_flags, np.int64(h), 2)
+                store_over_code(machine, page_flags, decode_cache, np.int64(h), 2)
             mem_h[h >> U1] = x[rs2]
         elif op == Op.SLTI:
             x[rd] = 1 if x[rs1] < imm else 0
@@ -493,8 +488,9 @@ def fast_loop(
                     result = current
                 if stores:
                     if page_flags[h >> U12]:
-                        if invalidate_decoded(decode_cache, np.int64(h), 4 if word else 8):
-                            code_changed(machine, page_flags, np.int64(h), 4 if word else 8)
+                        store_over_code(
+                            machine, page_flags, decode_cache, np.int64(h), 4 if word else 8
+                        )
                     if word:
                         mem_w[h >> U2] = new
                     else:

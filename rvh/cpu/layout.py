@@ -336,6 +336,13 @@ DC_SHIFT = 3
 
 PAGE_FLAG_CODE = 1
 PAGE_FLAG_WATCH = 2
-# the translating tier (rvh/tier) has blocks installed from this page: a decoded instruction
-# leaving the decode cache here moves M_CODE_WRITES (only here: elsewhere nothing is stale)
+# the translating tier (rvh/tier) has blocks installed from this page: a store over one of its
+# decoded instructions moves M_CODE_WRITES (only here: elsewhere nothing is stale)
 PAGE_FLAG_TRANSLATED = 4
+# a decoded instruction of a page with blocks left the decode cache (another instruction took
+# its entry, the cache being direct-mapped): which bytes the page's blocks hold is no longer
+# known there, so any store to the page moves M_CODE_WRITES.  Dropping the blocks at the
+# eviction instead kept Linux's hot code 512 KiB apart (blake2s and its neighbours) dropping
+# each other's blocks: a fifth of its boot interpreted
+PAGE_FLAG_UNTRACKED = 8
+PAGE_FLAGS_OF_THE_TIER = PAGE_FLAG_TRANSLATED | PAGE_FLAG_UNTRACKED

@@ -41,6 +41,7 @@ from rvh.cpu.layout import (
     MMIO_VALUE,
     PAGE_FLAG_CODE,
     PAGE_FLAG_TRANSLATED,
+    PAGE_FLAG_UNTRACKED,
     PAGE_FLAG_WATCH,
     TRAP_GVA,
     TRAP_TINST,
@@ -113,14 +114,25 @@ def code_changed(machine, page_flags, host, size):
             machine[M_CODE_WRITES] += 1
 
 
+@nb.njit(cache=True, nogil=True)
+def store_over_code(machine, page_flags, decode_cache, host, size):
+    """A store to [host, host+size) of a code page: drop the decoded instructions it
+    overlaps, and report the page to the translating tier if the store may have changed its
+    blocks' code: it overlapped a decoded instruction, or the page is PAGE_FLAG_UNTRACKED
+    (some of its decoded instructions left the cache, so any store may be over them)."""
+    dropped = invalidate_decoded(decode_cache, host, size)
+    flags = page_flags[host >> 12] | page_flags[(host + size - 1) >> 12]
+    if dropped or flags & PAGE_FLAG_UNTRACKED:
+        code_changed(machine, page_flags, host, size)
+
+
 @nb.njit(cache=True)
 def after_ram_store(machine, page_flags, decode_cache, host, size):
     """Keep the decode cache coherent and watch tohost after a store to a flagged page."""
     flags = page_flags[host >> 12] | page_flags[(host + size - 1) >> 12]
     status = np.int64(OK)
     if flags & PAGE_FLAG_CODE:
-        if invalidate_decoded(decode_cache, host, size):
-            code_changed(machine, page_flags, host, size)
+        store_over_code(machine, page_flags, decode_cache, host, size)
     if flags & PAGE_FLAG_WATCH:
         tohost = machine[M_TOHOST]
         if tohost >= 0 and host < tohost + 8 and tohost < host + size:

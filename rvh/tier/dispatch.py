@@ -19,7 +19,7 @@ from rvh.cpu.layout import (
     CODE_PAGE_RING,
     M_CODE_PAGES,
     M_CODE_WRITES,
-    PAGE_FLAG_TRANSLATED,
+    PAGE_FLAGS_OF_THE_TIER,
     PAGE_MASK,
     PC,
     TLB_ALL_CONTEXTS,
@@ -99,7 +99,7 @@ def flush_table(jit, page_flags):
     for entry in range(TABLE_ENTRIES):
         slot = J_TABLE + (entry << JT_SHIFT)
         if jit[slot + JT_HOST] >= 0:
-            page_flags[jit[slot + JT_HOST] >> 12] &= ~PAGE_FLAG_TRANSLATED
+            page_flags[jit[slot + JT_HOST] >> 12] &= ~PAGE_FLAGS_OF_THE_TIER
             jit[slot + JT_HOST] = -1
     for entry in range(COUNT_MASK + 1):
         jit[J_COUNTS + entry] = 0
@@ -118,7 +118,7 @@ def flush_page(jit, page_flags, page):
     first = (page << 11) & COUNT_MASK
     for entry in range(first, first + 2048):
         jit[J_COUNTS + entry] = 0
-    page_flags[page] &= ~PAGE_FLAG_TRANSLATED
+    page_flags[page] &= ~PAGE_FLAGS_OF_THE_TIER
     jit[J_PAGE_FLUSHES] += 1
 
 

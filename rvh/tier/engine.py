@@ -42,7 +42,7 @@ import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 
-from rvh.cpu.layout import M_CODE_WRITES, PAGE_FLAG_TRANSLATED, PAGE_SHIFT
+from rvh.cpu.layout import M_CODE_WRITES, PAGE_FLAG_TRANSLATED, PAGE_FLAGS_OF_THE_TIER, PAGE_SHIFT
 from rvh.tier.layout import (
     COUNT_MASK,
     J_CALLS,
@@ -485,7 +485,7 @@ class Tier:
         self.hot_quick.clear()  # none of it is installed any more
         self.awaiting_compile.clear()
         self.deferred.clear()
-        self.page_flags &= np.uint8(~PAGE_FLAG_TRANSLATED & 0xFF)
+        self.page_flags &= np.uint8(~PAGE_FLAGS_OF_THE_TIER & 0xFF)
         self.jit[J_EPOCH] = self.machine[M_CODE_WRITES]
 
     # ---- between kernel calls ----------------------------------------------------------

@@ -51,6 +51,7 @@ from rvh.cpu.layout import (
     DC_SHIFT,
     DC_TAG,
     DECODE_CACHE_MASK,
+    PAGE_FLAG_UNTRACKED,
     PAGE_FLAG_WATCH,
     PAGE_MASK,
     PAGE_SIZE,
@@ -678,9 +679,10 @@ class _Writer:
         return self.temp(f"add i64 {address}, {addend}"), entry
 
     def check_flagged_store(self, host: str, size: int, pc: int, done: int) -> None:
-        """Leave before a store the fast loop would not simply do: to the tohost page, or over
-        a decoded instruction (the interpreter drops it and moves M_CODE_WRITES).  A store to
-        other bytes of a code page (data beside code) stays in the block."""
+        """Leave before a store the fast loop would not simply do: to the tohost page, to a
+        PAGE_FLAG_UNTRACKED page, or over a decoded instruction (the interpreter drops it and
+        moves M_CODE_WRITES).  A store to other bytes of a code page (data beside code) stays
+        in the block."""
         page = self.temp(f"lshr i64 {host}, 12")
         flag_slot = self.temp(f"getelementptr i8, ptr %flags, i64 {page}")
         flag = self.temp(f"load i8, ptr {flag_slot}, align 1")
@@ -688,7 +690,8 @@ class _Writer:
         check, stay = self.label(), self.label()
         self.lines.append(f"  br i1 {flagged}, label %{check}, label %{stay}")
         self.lines.append(f"{check}:")
-        watched = self.temp(f"and i8 {flag}, {PAGE_FLAG_WATCH}")
+        # tohost, or a page whose translated code is not all decoded: any store may be over it
+        watched = self.temp(f"and i8 {flag}, {PAGE_FLAG_WATCH | PAGE_FLAG_UNTRACKED}")
         watched = self.temp(f"icmp ne i8 {watched}, 0")
         # the decoded instructions invalidate_decoded would look at: starting at
         # (host - 2) & ~1, every 2 bytes below host + size
