@@ -310,9 +310,10 @@ class MergedReport:
             lines.append("deviation rules outside their budget:")
             lines += [f"  {message}" for message in self.broken]
         for result in self.failed:
+            lines.append(f"FAILED {result.key}, {result.examples} examples; rerun it with")
+            lines.append(f"  {result.rerun}")
             for failure in result.failures:
-                lines.append(f"FAILED {result.key}, {result.examples} examples: {failure.test}")
-                lines.append(f"  rerun: {result.rerun}")
+                lines.append(f"{failure.test}:")
                 lines.append(failure.report.rstrip())
         if self.failed:
             lines.append(f"fuzz: {len(self.failed)} of {self.shards} shards failed")
@@ -528,7 +529,7 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _separate_dask_address(argv: list[str]) -> list[str]:
+def separate_dask_address(argv: list[str]) -> list[str]:
     """A bare ``--dask`` before a positional number: a scheduler address is never a plain
     number, so ``tools/fuzz --dask 200 7`` means a local cluster, 200 batches, seed 7."""
     out = list(argv)
@@ -552,7 +553,7 @@ def plan_from_arguments(args: argparse.Namespace) -> tuple[int, dict[str, int]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(_separate_dask_address(list(sys.argv[1:] if argv is None else argv)))
+    args = parser().parse_args(separate_dask_address(list(sys.argv[1:] if argv is None else argv)))
     try:
         seed, examples = plan_from_arguments(args)
         shards = plan(seed, examples, args.shards)
