@@ -22,6 +22,7 @@ from rvh.diff.campaign_runner import (
     ShardKey,
     ShardResult,
     Tally,
+    _finished,
     merge,
     parser,
     plan,
@@ -59,6 +60,9 @@ def test_plan_shares_the_examples_and_derives_each_shards_seed():
     upper = "test_system_programs.py::test_upper_half_programs_agree_with_qemu"
     runs_upper = [any(upper in a for a in s.pytest_arguments()) for s in shards[4:]]
     assert runs_upper == [True, False, False]
+    # the tier's M-mode campaign asks each shard for translated code: 5 batches a shard at least
+    assert [s.examples for s in plan(1, {"tier-programs": 12}, 8)] == [6, 6]
+    assert [s.examples for s in plan(1, {"tier-programs": 3, "tier-system": 3}, 8)] == [3, 1, 1, 1]
 
 
 @pytest.mark.parametrize(
@@ -169,6 +173,17 @@ def test_a_tally_prints_the_campaigns_own_table():
     assert tally.report() == stats.report()
 
 
+def test_a_shard_whose_task_fails_is_a_failed_shard():
+    shard = Shard(ShardKey("programs", 3, 1), 2, str(ROOT))
+
+    def lost() -> ShardResult:
+        raise OSError("worker lost")
+
+    result = _finished(shard, lost)
+    assert result.failures == (Failure("(task)", "the shard's task failed: OSError: worker lost"),)
+    assert merge([result]).text().endswith("fuzz: 1 of 1 shards failed")
+
+
 def test_a_shard_without_a_report_fails_with_its_output():
     shard = Shard(ShardKey("system", 1, 2), 4, str(ROOT))
     output = "".join(f"line {n}\n" for n in range(100))
@@ -201,6 +216,23 @@ def test_dask_local_cluster_and_the_pool_match_a_serial_run():
     assert (system.name, system.batches) == ("system programs", 2)
     assert programs.distinct >= 4 and programs.instructions > 0
     assert serial.text().endswith("fuzz: 4 shards passed")
+
+
+@pytest.mark.qemu
+@pytest.mark.slow  # runs a shard on QEMU through each path
+def test_an_existing_cluster_gives_the_report_of_the_local_pool():
+    """tools/fuzz --dask ADDRESS, at a running scheduler (a LocalCluster's, here)."""
+    from distributed import LocalCluster
+
+    arguments = ("3", "9", "--shards", "2", "--campaigns", "programs")
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        on_cluster = _fuzz(*arguments, "--dask", cluster.scheduler_address)
+    on_pool = _fuzz(*arguments)
+    assert on_cluster.returncode == 0, on_cluster.stdout + on_cluster.stderr
+    assert on_cluster.stdout == on_pool.stdout
+    assert on_cluster.stdout.startswith("fuzz: seed 9, up to 2 shards per campaign; batches: ")
+    assert "random programs: " in on_cluster.stdout
+    assert on_cluster.stdout.endswith("fuzz: 2 shards passed\n")
 
 
 def _fuzz(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
@@ -244,12 +276,18 @@ def _closed_port() -> int:
         (["--campaigns", "programs,nope"], "argument --campaigns: 'programs,nope'"),
         (["--dask", "nonsense://host:1"], "--dask nonsense://host:1: unknown address scheme"),
         (["--dask", "host-without-port"], "--dask host-without-port: missing port"),
-        (["--dask", "tcp://127.0.0.1:PORT"], "cannot reach the scheduler"),
+        (["--dask", "tcp://127.0.0.1:PORT"], "cannot reach the scheduler: [Errno 111]"),
+        # a server that accepts and never answers: distributed alone would wait for ever
+        (["--dask", "tcp://127.0.0.1:SILENT"], "cannot reach the scheduler: no handshake"),
     ],
 )
 def test_bad_arguments_are_one_line_with_status_2(args, message):
-    args = [arg.replace("PORT", str(_closed_port())) for arg in args]
-    run = _fuzz(*args)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = str(silent.getsockname()[1])
+        args = [arg.replace("PORT", str(_closed_port())).replace("SILENT", port) for arg in args]
+        run = _fuzz(*args)
     assert run.returncode == 2, run.stdout + run.stderr
     assert run.stdout == ""
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("tools/fuzz: "), run.stderr
