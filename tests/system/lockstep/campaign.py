@@ -89,11 +89,23 @@ def program_key(program: object) -> str:
     return hashlib.sha256(repr(program).encode()).hexdigest()
 
 
+# every campaign and counter set of this session, for the machine-readable report that
+# conftest.py writes when RVH_FUZZ_REPORT names a file (tools/fuzz's shards)
+CAMPAIGNS: list[CampaignStats] = []
+COUNTERS: dict[str, dict[str, int]] = {}
+
+
+def counters(name: str, *names: str) -> dict[str, int]:
+    """A named set of counters, all zero, reported with the campaigns."""
+    return COUNTERS.setdefault(name, dict.fromkeys(names, 0))
+
+
 class CampaignStats:
     """Programs (distinct ones), batches, instructions and rule firings over a campaign."""
 
     def __init__(self, name: str) -> None:
         self.name = name
+        CAMPAIGNS.append(self)
         self.batches = 0
         self.programs = 0
         self.instructions = 0
@@ -116,6 +128,19 @@ class CampaignStats:
         bad = violations(fired)
         self.broken += bad
         return bad
+
+    def summary(self) -> dict[str, object]:
+        """The tallies as JSON data: what tools/fuzz merges over its shards (the program
+        digests themselves, so the distinct count of the union is exact)."""
+        return {
+            "name": self.name,
+            "batches": self.batches,
+            "programs": self.programs,
+            "instructions": self.instructions,
+            "digests": sorted(self.keys),
+            "rules": [[rule, klass, count] for (rule, klass), count in sorted(self.rules.items())],
+            "broken": list(self.broken),
+        }
 
     def report(self) -> str:
         lines = [
