@@ -122,6 +122,9 @@ def fast_loop(
     tlb_base = (dctx & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
     fetch_base = (x[FETCH_CTX] & (TLB_ALL_CONTEXTS - 1)) * TLB_SETS
     entered = False  # a taken branch or jump into another page: a block may start at pc
+    # where the last block left with no block to go on to: a block may also start after the
+    # instruction there (it may be one no block holds: a counter read, an FP operation)
+    left_at = np.int64(-1)
     while n < limit:
         if (pc & PAGE_MASK) != fetch_page:
             # another code page (a call, a return): its fetch translation, if the TLB has it
@@ -135,6 +138,9 @@ def fast_loop(
                 break
             fetch_page = pc & PAGE_MASK
             fetch_addend = tlb[entry + TLB_ADDEND]
+            # straight-line code running into another page: a block may start here too (a
+            # region ends at its page's end)
+            entered = True
         host = pc + fetch_addend
         if jit is not None and entered:
             # a taken branch or jump got here, or a block left here: run the translated
@@ -155,6 +161,7 @@ def fast_loop(
                         n += done
                         pc = x[PC]
                         entered = True  # a block may start where it left
+                        left_at = pc
                         continue
                     # done == 0: its first instruction needs this loop or the general path
             else:
@@ -499,9 +506,9 @@ def fast_loop(
         else:
             break
         n += 1
-        if jit is not None and npc != pc + decode_cache[base + DC_LENGTH]:
-            # a taken branch or jump: a block may start at npc (checked at the loop's top,
-            # once it has npc's page translation)
+        if jit is not None and (npc != pc + decode_cache[base + DC_LENGTH] or pc == left_at):
+            # a taken branch or jump, or the instruction a block left at: a block may start
+            # at npc (checked at the loop's top, once it has npc's page translation)
             entered = True
         pc = npc
     return pc, n, fetch_page, fetch_addend

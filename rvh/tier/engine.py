@@ -96,6 +96,9 @@ DEFAULT_OPTIMIZE_AFTER = 1 << 23
 # an entry), against 7 ms once for its compile
 DEFAULT_SAVE_AFTER = 1 << 20
 SAVE_LIMIT = 256  # blocks compiled so at most
+# thresholds' worth of entries before a pc whose region was empty (its first instruction is
+# not translated) is queued again: its counter may be shared with code that can be
+UNTRANSLATED_WAIT = 8
 # object files from the code cache loaded into one engine before the next gets its own: an
 # engine costs about half a millisecond to make and a Linux boot loads some 350 objects,
 # while one engine's code is freed only with all of it (what eviction frees is bounded so)
@@ -510,7 +513,10 @@ class Tier:
                 continue
             region = read_region(self.decode_cache, host, pc, self._heads(host))
             if not region:
-                continue  # its counter stays past the threshold until the next flush
+                # its first instruction is not translated: counted again much later (the
+                # counter may be shared with translatable code, which must still get hot)
+                self.jit[_counter(host)] = -UNTRANSLATED_WAIT * int(self.jit[J_THRESHOLD])
+                continue
             key = (host, pc, region)
             if key in self.code:
                 self._install(key)  # compiled before a flush or an eviction

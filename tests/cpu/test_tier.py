@@ -727,6 +727,85 @@ def test_a_store_over_translated_code_no_longer_decoded_is_seen():
     assert stats["page_flushes"] >= 1 and stats["instructions"] > 0
 
 
+# a loop whose head a region cannot start at (blocks leave before a counter read), then one
+# 32 KiB further, which shares its hotness counter (they are direct-mapped by host offset)
+SHARED_COUNTER = """
+.option norvc
+    li t6, 40
+a_loop:
+    csrr a5, cycle
+    addi t6, t6, -1
+    bnez t6, a_loop
+    li t6, 40
+    j b_loop
+pad:
+    .skip 0x8000 - (pad - a_loop)
+b_loop:
+    addi a0, a0, 1
+    addi t6, t6, -1
+    bnez t6, b_loop
+    j __snippet_end
+"""
+
+
+def test_a_hot_pc_no_region_can_start_at_does_not_keep_its_counter_from_others():
+    interp, jit, tier = run_both(SHARED_COUNTER, {})
+    assert interp.x(10) == 40
+    b_loop = jit.machine.bus.host_offset(RAM_BASE + 0x8004, 4)
+    assert b_loop is not None and installed(tier, b_loop)
+    assert tier.statistics()["instructions"] > 0
+
+
+# a loop whose head no region can start at (the fast loop does sfence.vma, no block holds it)
+# and whose rest runs into the next page: that part is reached by no taken branch and no
+# block's exit, only by running into its page
+INTO_THE_NEXT_PAGE = """
+.option norvc
+    li t6, 40
+    j loop
+    .balign 4096
+    .skip 4096 - 8
+loop:
+    sfence.vma
+    addi a1, a1, 1
+    addi a2, a2, 2
+    addi a3, a3, 3
+    addi t6, t6, -1
+    bnez t6, loop
+    j __snippet_end
+"""
+
+
+def test_code_entered_by_running_into_its_page_gets_a_block():
+    interp, jit, tier = run_both(INTO_THE_NEXT_PAGE, {})
+    assert (interp.x(12), interp.x(13)) == (80, 120)
+    next_page = jit.machine.bus.host_offset(RAM_BASE + 0x2000, 4)
+    assert next_page is not None and installed(tier, next_page)
+
+
+# the fast loop does sfence.vma, which no block holds: the block at the loop's head leaves
+# before it, and the code after it goes on without a taken branch
+AFTER_A_LEAVE = """
+.option norvc
+    li t6, 40
+loop:
+    addi a0, a0, 1
+    sfence.vma
+    addi a1, a1, 1
+    addi a2, a2, 1
+    addi t6, t6, -1
+    bnez t6, loop
+    j __snippet_end
+"""
+
+
+def test_the_code_after_an_instruction_a_block_left_at_gets_a_block():
+    interp, jit, tier = run_both(AFTER_A_LEAVE, {})
+    assert (interp.x(10), interp.x(12)) == (40, 40)
+    after = jit.machine.bus.host_offset(RAM_BASE + 12, 4)
+    assert after is not None and installed(tier, after)
+
+
 # ---- compiling: two levels, batches, the on-disk code cache ----------------------------
 @pytest.mark.parametrize("seed", [3, 11])
 def test_quick_code_and_its_optimized_recompile_end_the_same(seed):
