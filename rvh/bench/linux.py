@@ -107,6 +107,8 @@ def boot_rvh(harts: int, firmware: str | None, tier: str = "interp") -> RvhBoot:
         machine.boot(FirmwareBoot(firmware, str(image), str(initrd)))
     watch.start = time.perf_counter()
     result = machine.run_sync()
+    if machine.tier is not None:
+        machine.tier.close()  # as rvh run does: the code cache gets O2 code of the hot regions
     if watch.at_init is None:
         raise RvhError(f"rvh bench linux: /init never ran on rvh ({result.reason})")
     return RvhBoot(
@@ -146,6 +148,8 @@ def boot_vm(virt: str) -> VmBoot:
     machine.boot(HypervisorBoot(specs))
     watch.start = time.perf_counter()
     result = machine.run_sync()
+    if machine.tier is not None:
+        machine.tier.close()  # as rvh run does: the code cache gets O2 code of the hot regions
     if watch.at_init is None:
         raise RvhError(f"rvh bench linux: /init never ran in the {virt} VM ({result.reason})")
     (stats,) = read_stats(machine.bus.read_bytes(STATS_ADDRESS, STATS_SIZE))
