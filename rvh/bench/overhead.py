@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from rvh.bench.phases import disk_image
+from rvh.cluster import check_scheduler
 from rvh.errors import ConfigError, RvhError
 
 MODES = ("native", "hw", "trap", "pv")
@@ -607,6 +608,7 @@ def _run_on_dask(
 
     cluster = None
     if address:
+        check_scheduler(address)  # else a silent server would keep Client waiting for good
         client = Client(address)
     else:
         cluster = LocalCluster(

@@ -29,7 +29,6 @@ import json
 import os
 import secrets
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
+from rvh.cluster import check_scheduler
 from rvh.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -408,39 +408,6 @@ def _finished(shard: Shard, result: Callable[[], ShardResult]) -> ShardResult:
     except Exception as error:
         failure = Failure("(task)", f"the shard's task failed: {type(error).__name__}: {error}")
         return ShardResult(shard.key, shard.examples, shard.rerun_command(), (), (), (failure,))
-
-
-def check_scheduler(address: str, timeout: float = 5.0) -> None:
-    """Fail with one line unless a Dask scheduler answers at ``address``, within ``timeout``
-    seconds: a client waits without end on a server that accepts the connection and never
-    answers (distributed's connect reads the handshake with no deadline)."""
-    import asyncio
-
-    from distributed.comm import connect
-    from distributed.comm.addressing import get_address_host_port, parse_address
-
-    try:
-        scheme, _ = parse_address(address)
-        host, port = get_address_host_port(address)
-    except ValueError as error:
-        raise ConfigError(f"--dask {address}: {error}") from None
-    unreachable = f"--dask {address}: cannot reach the scheduler"
-    if scheme == "tcp":  # refused at once, not after connect's retries
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-        except OSError as error:
-            raise ConfigError(f"{unreachable}: {error}") from None
-
-    async def handshake() -> None:
-        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
-        await comm.close()
-
-    try:
-        asyncio.run(handshake())
-    except TimeoutError:
-        raise ConfigError(f"{unreachable}: no handshake within {timeout:g} s") from None
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"{unreachable}: {error}") from None
 
 
 def _run_on_dask(

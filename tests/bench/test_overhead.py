@@ -4,6 +4,7 @@ determinism, the merge, the CLI's JSON and plot, and a run on a Dask LocalCluste
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -333,6 +334,23 @@ def test_bad_modes_is_one_line_and_status_2():
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "--modes: kvm" in result.stderr
+
+
+def test_a_scheduler_that_never_answers_is_one_line_and_status_2():
+    with socket.socket() as silent:  # accepts connections, never speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        result = subprocess.run(
+            [sys.executable, "-m", "rvh.cli", "bench", "overhead", "--quick", "--dask", address],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "cannot reach the scheduler" in result.stderr and "no handshake" in result.stderr
 
 
 @pytest.mark.slow  # runs guests
