@@ -175,6 +175,12 @@ def region_key(key: BlockKey, level: Level) -> str:
     it to the block's digest (``CodeCache.resolve``), so that a later run looks a hot region
     up for the price of a hash and a file read instead of generating its IR twice (about
     half a millisecond each)."""
+    return hashlib.sha256(f"{level.name}\n{_region_text(key)}".encode()).hexdigest()[:40]
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _region_text(key: BlockKey) -> str:
+    """What ``region_key`` hashes besides the level (one text for both levels' keys)."""
     host, pc, region = key
     shape = tuple(
         (
@@ -183,8 +189,7 @@ def region_key(key: BlockKey, level: Level) -> str:
         )
         for node in region
     )
-    text = f"{translator_fingerprint()}\n{level.name}\n{host}\n{pc}\n{shape!r}"
-    return hashlib.sha256(text.encode()).hexdigest()[:40]
+    return f"{translator_fingerprint()}\n{host}\n{pc}\n{shape!r}"
 
 
 def _target(level: Level) -> llvm.TargetMachine:
@@ -402,6 +407,20 @@ def _ir(key: BlockKey, level: Level) -> str:
     return region_ir(_PLACEHOLDER, pc, host, region, count_entries=level is QUICK)
 
 
+def compile_regions(keys: list[BlockKey], level: Level, cache: CodeCache | None) -> _Compiled:
+    """Write the regions' IR and compile it as one batch (``compile_blocks``), naming each in
+    the code cache by its region key: all of it work for the worker thread, which runs while
+    the kernel (which holds no GIL) runs the hart.  Its seconds include writing the IR."""
+    start = time.thread_time()
+    irs = [_ir(key, level) for key in keys]
+    digests = [block_digest(ir, level) for ir in irs]
+    aliases = [region_key(key, level) for key in keys] if cache is not None else None
+    writing = time.thread_time() - start
+    compiled = compile_blocks(digests, irs, level, cache, aliases)
+    compiled.seconds += writing
+    return compiled
+
+
 def _counter(host: int) -> int:
     return J_COUNTS + ((host >> 1) & COUNT_MASK)
 
@@ -595,10 +614,7 @@ class Tier:
         # the hottest first, and not so many that the process's end drags (O2: ~7 ms each)
         hot.sort(key=lambda key: -int(self.jit[_counter(key[0])]))
         hot = hot[:SAVE_LIMIT]
-        irs = [_ir(key, OPTIMIZED) for key in hot]
-        digests = [block_digest(ir, OPTIMIZED) for ir in irs]
-        aliases = [region_key(key, OPTIMIZED) for key in hot]
-        compiled = compile_blocks(digests, irs, OPTIMIZED, self.cache, aliases)
+        compiled = compile_regions(hot, OPTIMIZED, self.cache)
         self.blocks_saved += len(hot)
         self.save_seconds += compiled.seconds
 
@@ -632,14 +648,10 @@ class Tier:
     def _start(self, keys: list[BlockKey], level: Level) -> None:
         batch_id = self.next_batch
         self.next_batch += 1
-        irs = [_ir(key, level) for key in keys]
-        digests = [block_digest(ir, level) for ir in irs]
-        aliases = [region_key(key, level) for key in keys] if self.cache is not None else None
         if self.worker is None:
-            compiled = compile_blocks(digests, irs, level, self.cache, aliases)
-            self._finish(batch_id, keys, compiled)
+            self._finish(batch_id, keys, compile_regions(keys, level, self.cache))
         else:
-            future = self.worker.submit(compile_blocks, digests, irs, level, self.cache, aliases)
+            future = self.worker.submit(compile_regions, keys, level, self.cache)
             self.in_flight.append((batch_id, keys, future))
 
     def _collect(self, wait: bool) -> None:
