@@ -250,12 +250,12 @@ def pmp_range(state, index):
     if mode == 2:  # NA4
         return address << 2, (address << 2) + 4
     if mode == 3:  # NAPOT: trailing ones give the size
-        ones = np.int64(0)
-        while ones < 54 and (address >> ones) & 1:
-            ones += 1
-        size = np.int64(1) << (ones + 3)
-        start = (address & ~((np.int64(1) << ones) - 1)) << 2
-        return start, start + size
+        # the lowest clear bit, 2^ones (ones = 54 when the 54-bit field is all ones); a loop
+        # over the ones cost up to 54 steps for the usual "all of memory" entry, on every
+        # page-table read of a walk
+        low = ~address & (address + 1)
+        start = (address & ~(low - 1)) << 2
+        return start, start + (low << 3)
     return np.int64(0), np.int64(0)
 
 

@@ -226,3 +226,25 @@ def test_unlocked_entries_do_not_bind_m_mode():
     """
     )
     assert s.x(18) == 0 and s.x(11) == 0x1234
+
+
+def test_napot_ranges_for_every_count_of_trailing_ones():
+    """NAPOT: pmpaddr's trailing ones k give a 2^(k+3)-byte region at its other bits (3.7.1,
+    table 3.11); k = 54, the whole field ones, covers all of the physical address space."""
+    import numpy as np
+
+    from rvh.cpu import layout as L
+    from rvh.cpu.mmu import pmp_range
+
+    state = np.zeros(L.STATE_SIZE, dtype=np.int64)
+    state[L.CSR_BASE + 0x3A0] = 3 << 3  # pmpcfg0: entry 0 NAPOT
+    field = (1 << 54) - 1
+    for ones in range(55):
+        for base in (0, 0x2000_0000, 0x3F_FFFF_FFFF_FFF0):
+            address = ((base << ones) | ((1 << ones) - 1)) & field
+            if ones < 54:
+                address &= ~(1 << ones)  # the bit above the ones is clear
+            state[L.CSR_BASE + 0x3B0] = address  # pmpaddr0
+            size = 1 << (ones + 3)
+            start = (address & ~((1 << ones) - 1)) << 2
+            assert pmp_range(state, 0) == (start, start + size), (ones, hex(address))
