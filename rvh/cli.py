@@ -204,9 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--tier",
         choices=("interp", "jit"),
-        default="interp",
-        help="interp: the interpreter alone (default); jit: hot blocks also run as host code "
-        "compiled with LLVM (docs/performance.md); --trace keeps to the interpreter",
+        default="jit",
+        help="jit (default): hot code also runs as host code compiled with LLVM "
+        "(docs/performance.md); interp: the interpreter alone; --trace keeps to the "
+        "interpreter",
     )
     run.add_argument(
         "--tier-cache",

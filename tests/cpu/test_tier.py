@@ -1313,8 +1313,8 @@ def test_a_restored_vm_runs_on_the_tier_its_restore_asks_for(tmp_path):
     uninterrupted run does."""
     elf = require_guest(GUESTS / "bench" / "recursion.elf")
     vm = str(tmp_path / "mid.rvh")
-    whole = rvh("run", "--stats", str(elf))
-    first = rvh("run", "--save", vm, "--save-at", "20000000", str(elf))
+    whole = rvh("run", "--tier", "interp", "--stats", str(elf))
+    first = rvh("run", "--tier", "interp", "--save", vm, "--save-at", "20000000", str(elf))
     rest = rvh("run", "--restore", vm, "--tier", "jit", "--tier-cache", "off", "--stats")
     assert whole.returncode == first.returncode == rest.returncode == 0, rest.stderr
     assert first.stdout + rest.stdout == whole.stdout
@@ -1326,7 +1326,7 @@ def test_a_restored_vm_runs_on_the_tier_its_restore_asks_for(tmp_path):
     line = next(x for x in rest.stderr.splitlines() if x.startswith("translated code:"))
     assert int(line.split(":")[1].split()[0]) > 0, rest.stderr
     # and the other way: on the interpreter, no tier lines, whatever the saving run used
-    again = rvh("run", "--restore", vm, "--stats")
+    again = rvh("run", "--restore", vm, "--tier", "interp", "--stats")
     assert again.returncode == 0 and again.stdout == rest.stdout
     assert "tier jit:" not in again.stderr
 

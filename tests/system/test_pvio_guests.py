@@ -246,7 +246,9 @@ def test_io_pv_is_not_exported_for_qemu(tmp_path):
 
 
 # ---- in VM files: saved with requests in flight, restored, migrated -------------------------
-HOST_CLOCK = re.compile(r"^(wall time|speed|restored in):")
+# the --stats lines that describe the host, not the machine: its clock, and what the
+# translating tier (the default) compiled and ran, which depends on the run's history
+HOST_CLOCK = re.compile(r"^(wall time|speed|restored in|tier jit|code|translated code|code cache):")
 
 
 def rvh(*args: str) -> subprocess.CompletedProcess[str]:

@@ -18,7 +18,9 @@ from rvh.errors import EXIT_LOAD_ERROR, EXIT_USAGE
 
 MKIMAGE = ROOT / "guests" / "virtio" / "mkimage.py"
 # what differs between two runs of the same machine: the host's time
-WALL_CLOCK = re.compile(r"^(wall time|speed|restored in):")
+# the --stats lines that describe the host, not the machine: its clock, and what the
+# translating tier (the default) compiled and ran, which depends on the run's history
+WALL_CLOCK = re.compile(r"^(wall time|speed|restored in|tier jit|code|translated code|code cache):")
 
 
 def rvh(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[bytes]:
