@@ -3,9 +3,47 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from rvh.errors import ConfigError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+
+@contextlib.contextmanager
+def dask_client(address: str, workers: int) -> Iterator[Client]:
+    """A client of the scheduler at ``address`` (its handshake checked first:
+    ``check_scheduler``), or, for an empty address, of a LocalCluster of ``workers``
+    single-threaded processes; the client, and the cluster, are closed on the way out."""
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    if address:
+        check_scheduler(address)  # else a silent server would keep Client waiting for good
+        try:
+            client = Client(address, timeout="30s")
+        except (OSError, TimeoutError) as error:
+            raise ConfigError(f"--dask {address}: {error}") from None
+    else:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def check_scheduler(address: str, timeout: float = 5.0) -> None:

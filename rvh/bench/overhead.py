@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from rvh.bench.phases import disk_image
-from rvh.cluster import check_scheduler
+from rvh.cluster import dask_client
 from rvh.errors import ConfigError, RvhError
 
 MODES = ("native", "hw", "trap", "pv")
@@ -604,18 +604,9 @@ def _run_on_dask(
     workers: int,
     progress: Callable[[RunKey], None] | None,
 ) -> list[RunResult]:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    cluster = None
-    if address:
-        check_scheduler(address)  # else a silent server would keep Client waiting for good
-        client = Client(address)
-    else:
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        client = Client(cluster)
-    try:
+    with dask_client(address, workers) as client:
         # pure=False: a run is an experiment, never served from Dask's cache
         futures = [
             client.submit(
@@ -633,10 +624,6 @@ def _run_on_dask(
             if progress:
                 progress(by_future[future])
         return results
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def merge(results: Iterable[RunResult]) -> list[Row]:

@@ -41,7 +41,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
-from rvh.cluster import check_scheduler
+from rvh.cluster import check_scheduler, dask_client
 from rvh.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -416,28 +416,9 @@ def _run_on_dask(
     workers: int,
     progress: Callable[[ShardResult], None] | None,
 ) -> list[ShardResult]:
-    import logging
-
-    from distributed import Client, LocalCluster
     from distributed import as_completed as dask_completed
 
-    cluster = None
-    if address:
-        check_scheduler(address)
-        try:
-            client = Client(address, timeout="30s")
-        except (OSError, TimeoutError) as error:
-            raise ConfigError(f"--dask {address}: {error}") from None
-    else:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
-        client = Client(cluster)
-    try:
+    with dask_client(address, workers) as client:
         run = uuid.uuid4().hex[:8]  # two campaigns with one seed on one cluster stay apart
         # pure=False: a shard is an experiment, never served from Dask's cache
         futures = [
@@ -456,10 +437,6 @@ def _run_on_dask(
             if progress:
                 progress(results[-1])
         return results
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 # ---- tools/fuzz ----------------------------------------------------------------------------

@@ -622,6 +622,13 @@ def installed(tier: Tier, host: int) -> bool:
     return int(tier.jit[slot + JT_HOST]) == host
 
 
+def installed_at(snippet, tier: Tier, address: int) -> bool:
+    """Whether the jump table holds a block starting at physical ``address`` of the
+    snippet's machine."""
+    host = snippet.machine.bus.host_offset(address, 4)
+    return host is not None and installed(tier, host)
+
+
 # two loops on two pages, run twice; the second stores over its own code each pass, the
 # first never
 TWO_PAGES = """
@@ -714,7 +721,7 @@ def test_an_instruction_evicted_from_the_decode_cache_leaves_its_pages_blocks_in
     stats = tier.statistics()
     assert stats["page_flushes"] == 0 and stats["flushes"] == 0
     assert stats["instructions"] > 0
-    inner = jit.machine.bus.host_offset(0x8000_0008, 4)
+    inner = jit.machine.bus.host_offset(RAM_BASE + 8, 4)
     assert inner is not None and installed(tier, inner)
     flags = jit.machine.bus.page_flags[inner >> 12]
     assert flags & L.PAGE_FLAG_TRANSLATED and flags & L.PAGE_FLAG_UNTRACKED
@@ -751,8 +758,7 @@ b_loop:
 def test_a_hot_pc_no_region_can_start_at_does_not_keep_its_counter_from_others():
     interp, jit, tier = run_both(SHARED_COUNTER, {})
     assert interp.x(10) == 40
-    b_loop = jit.machine.bus.host_offset(RAM_BASE + 0x8004, 4)
-    assert b_loop is not None and installed(tier, b_loop)
+    assert installed_at(jit, tier, RAM_BASE + 0x8004)  # b_loop
     assert tier.statistics()["instructions"] > 0
 
 
@@ -779,8 +785,7 @@ loop:
 def test_code_entered_by_running_into_its_page_gets_a_block():
     interp, jit, tier = run_both(INTO_THE_NEXT_PAGE, {})
     assert (interp.x(12), interp.x(13)) == (80, 120)
-    next_page = jit.machine.bus.host_offset(RAM_BASE + 0x2000, 4)
-    assert next_page is not None and installed(tier, next_page)
+    assert installed_at(jit, tier, RAM_BASE + 0x2000)
 
 
 # the fast loop does sfence.vma, which no block holds: the block at the loop's head leaves
@@ -802,8 +807,7 @@ loop:
 def test_the_code_after_an_instruction_a_block_left_at_gets_a_block():
     interp, jit, tier = run_both(AFTER_A_LEAVE, {})
     assert (interp.x(10), interp.x(12)) == (40, 40)
-    after = jit.machine.bus.host_offset(RAM_BASE + 12, 4)
-    assert after is not None and installed(tier, after)
+    assert installed_at(jit, tier, RAM_BASE + 12)
 
 
 # ---- compiling: two levels, batches, the on-disk code cache ----------------------------
