@@ -542,6 +542,14 @@ class _SaveSignal:
         else:
             cls.machine.request_save(from_signal=True)
 
+    @classmethod
+    def retire(cls) -> None:
+        """The run is over, nothing is left to save: ignore SIGUSR1 from now on.  Python puts
+        back the default action of the signals it handles when it shuts down, and that action
+        ends the process: a save asked for just as a run ends would kill rvh, its status lost."""
+        if signal.getsignal(signal.SIGUSR1) == cls._handle:
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
 
 def _stopped() -> tuple[str, str, int]:
     """How to report a KeyboardInterrupt: the word for the message, the reason for --stats,
@@ -892,6 +900,7 @@ def _booted_machine(args: argparse.Namespace) -> Machine:
 def _run_machine(machine: Machine, args: argparse.Namespace) -> int:
     try:
         result = machine.run_sync()
+        _SaveSignal.retire()
         if machine.tier is not None:
             machine.tier.close()  # its code cache gets O2 code of this run's hot blocks
     except KeyboardInterrupt:

@@ -209,7 +209,8 @@ def test_sigusr1_saves_and_the_run_goes_on(tmp_path):
     deadline = time.monotonic() + 120
     while not vm.exists() and running.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
-        running.send_signal(signal.SIGUSR1)
+        if not vm.exists() and running.poll() is None:
+            running.send_signal(signal.SIGUSR1)
     stdout, stderr = running.communicate(timeout=300)
     assert vm.exists(), stderr.decode()
     assert running.returncode == whole.returncode == 0, stderr.decode()
@@ -219,6 +220,33 @@ def test_sigusr1_saves_and_the_run_goes_on(tmp_path):
     assert rest.returncode == 0
     assert whole.stdout.endswith(rest.stdout)
     assert stats(rest.stderr) == stats(whole.stderr)
+
+
+def test_a_save_signal_as_the_run_ends_does_not_kill_rvh(tmp_path):
+    """After the run (while rvh closes its tier and exits) SIGUSR1 has nothing to save: it is
+    ignored, and the exit status stays the guest's, not death by the signal."""
+    elf = guest("bench/bytes.elf")
+    vm = tmp_path / "late.rvh"
+    running = subprocess.Popen(
+        [sys.executable, "-m", "rvh.cli", "run", elf, "--save", str(vm), "--stats"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    stderr = b""
+    assert running.stderr is not None
+    # --stats is printed when the run is over: from then on, signal it until it exits
+    for line in running.stderr:
+        stderr += line
+        if line.startswith(b"instructions retired:"):
+            break
+    while running.poll() is None:
+        running.send_signal(signal.SIGUSR1)
+        time.sleep(0.01)
+    stderr += running.stderr.read()
+    running.communicate(timeout=60)
+    assert running.returncode == 0, stderr.decode()
+    assert not vm.exists()  # nothing was saved after the run
 
 
 def test_snapshot_info_says_what_is_inside(tmp_path):
