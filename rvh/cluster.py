@@ -6,13 +6,32 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from rvh.errors import ConfigError
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Future
+
+Item = TypeVar("Item")
+
+
+def as_they_finish(
+    client: Client,
+    task: Callable[[Item], object],
+    items: Sequence[Item],
+    name: Callable[[Item], str],
+) -> Iterator[tuple[Item, Future]]:
+    """Submit ``task(item)`` for each item, as a task called ``name(item)``, and yield each
+    item with its future as they finish.  pure=False: a run is an experiment, never served
+    from Dask's cache."""
+    from distributed import as_completed
+
+    futures = [client.submit(task, item, key=name(item), pure=False) for item in items]
+    by_future = dict(zip(futures, items, strict=True))
+    for future in as_completed(futures):
+        yield by_future[future], future
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from rvh.bench.phases import disk_image
-from rvh.cluster import dask_client
+from rvh.cluster import as_they_finish, dask_client
 from rvh.errors import ConfigError, RvhError
 
 MODES = ("native", "hw", "trap", "pv")
@@ -604,25 +604,17 @@ def _run_on_dask(
     workers: int,
     progress: Callable[[RunKey], None] | None,
 ) -> list[RunResult]:
-    from distributed import as_completed
-
     with dask_client(address, workers) as client:
-        # pure=False: a run is an experiment, never served from Dask's cache
-        futures = [
-            client.submit(
-                task,
-                key,
-                key=f"overhead-{key.klass}-{key.mode}-{key.path}-{key.repeat}",
-                pure=False,
-            )
-            for key in keys
-        ]
-        by_future = dict(zip(futures, keys, strict=True))
         results = []
-        for future in as_completed(futures):
+        for key, future in as_they_finish(
+            client,
+            task,
+            keys,
+            lambda key: f"overhead-{key.klass}-{key.mode}-{key.path}-{key.repeat}",
+        ):
             results.append(future.result())
             if progress:
-                progress(by_future[future])
+                progress(key)
         return results
 
 

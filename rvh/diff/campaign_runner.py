@@ -41,7 +41,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
-from rvh.cluster import check_scheduler, dask_client
+from rvh.cluster import as_they_finish, check_scheduler, dask_client
 from rvh.errors import EXIT_INTERRUPTED, EXIT_USAGE, ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -416,24 +416,16 @@ def _run_on_dask(
     workers: int,
     progress: Callable[[ShardResult], None] | None,
 ) -> list[ShardResult]:
-    from distributed import as_completed as dask_completed
-
     with dask_client(address, workers) as client:
         run = uuid.uuid4().hex[:8]  # two campaigns with one seed on one cluster stay apart
-        # pure=False: a shard is an experiment, never served from Dask's cache
-        futures = [
-            client.submit(
-                run_shard,
-                shard,
-                key=f"fuzz-{shard.key.kind}-{shard.key.seed}-{shard.key.index}-{run}",
-                pure=False,
-            )
-            for shard in shards
-        ]
-        by_future = dict(zip(futures, shards, strict=True))
         results = []
-        for future in dask_completed(futures):
-            results.append(_finished(by_future[future], future.result))
+        for shard, future in as_they_finish(
+            client,
+            run_shard,
+            shards,
+            lambda shard: f"fuzz-{shard.key.kind}-{shard.key.seed}-{shard.key.index}-{run}",
+        ):
+            results.append(_finished(shard, future.result))
             if progress:
                 progress(results[-1])
         return results
