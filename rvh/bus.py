@@ -150,7 +150,7 @@ class Bus:
         # it (L.PAGE_FLAG_UNTRACKED, memory.store_over_code)
         untracked = pages[(self.page_flags[pages] & L.PAGE_FLAG_UNTRACKED) != 0]
         if self.machine_array is not None and (stale.any() or untracked.size):
-            self.code_changed(np.union1d(np.unique(tags[stale] >> L.PAGE_SHIFT), untracked))
+            self.code_changed(np.union1d(tags[stale] >> L.PAGE_SHIFT, untracked))
         tags[stale] = -1
 
     def code_changed(self, pages: np.ndarray) -> None:

@@ -71,7 +71,6 @@ from rvh.tier.translate import (
     fields_unchanged,
     read_region,
     region_ir,
-    still_decoded,
 )
 
 TIERS = ("interp", "jit")
@@ -525,7 +524,7 @@ class Tier:
             host = int(self.jit[J_QUEUE + 2 * i])
             pc = int(self.jit[J_QUEUE + 2 * i + 1])
             known = self.latest.get((host, pc))
-            if known in self.code and fields_unchanged(self.decode_cache, self.installs[known][0]):
+            if known in self.code and self._still_decoded(known):
                 # any region whose instructions are still decoded as read is exact; one read
                 # now might stop at other places (regions installed since), no matter
                 self._install(known)
@@ -611,7 +610,7 @@ class Tier:
         ]
         if not hot:
             return
-        # the hottest first, and not so many that the process's end drags (O2: ~7 ms each)
+        # the hottest first, and not so many that the process's end drags (O2: 7-20 ms each)
         hot.sort(key=lambda key: -int(self.jit[_counter(key[0])]))
         hot = hot[:SAVE_LIMIT]
         compiled = compile_regions(hot, OPTIMIZED, self.cache)
@@ -680,7 +679,7 @@ class Tier:
             host, _, region = key
             if compiled.level is not QUICK:
                 self.jit[_counter(host)] = 0
-            elif still_decoded(self.decode_cache, host, region):
+            elif self._still_decoded(key):
                 self._install(key)
             else:  # let it get hot again, to be read anew
                 self.jit[_counter(host)] = 0
@@ -753,12 +752,24 @@ class Tier:
         self.shared_objects += 1
         return self.shared_engine
 
+    def _install_record(self, key: BlockKey) -> tuple[tuple[np.ndarray, np.ndarray], int]:
+        """What installing the region needs and checks, worked out once: its
+        ``decoded_check`` and its ``entry_length``."""
+        record = self.installs.get(key)
+        if record is None:
+            host, _, region = key
+            record = self.installs[key] = (decoded_check(host, region), entry_length(region))
+        return record
+
+    def _still_decoded(self, key: BlockKey) -> bool:
+        """Whether the decode cache still holds the region's instructions as it was read (a
+        store may have changed them while it compiled, or since it was dropped)."""
+        return fields_unchanged(self.decode_cache, self._install_record(key)[0])
+
     def _install(self, key: BlockKey) -> None:
-        host, pc, region = key
+        host, pc, _ = key
         code = self.code[key]
-        install = self.installs.get(key)
-        if install is None:
-            install = self.installs[key] = (decoded_check(host, region), entry_length(region))
+        install = self._install_record(key)
         self.latest[(host, pc)] = key
         slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
         # from now on a change to the page's decoded code is reported (dispatch.flush_page)

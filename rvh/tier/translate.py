@@ -378,27 +378,11 @@ def read_region(
     return tuple(node for start, node in nodes.items() if start in keep)
 
 
-def still_decoded(decode_cache: np.ndarray, host: int, region: Region) -> bool:
-    """Whether the decode cache still holds each of the region's instructions as it was read
-    (``host``: the host offset of its first node's pc)."""
-    if not region:
-        return False
-    code = _DecodedPage(decode_cache, host)
-    addend = host - region[0].pc
-    for node in region:
-        at = node.pc + addend
-        for instruction in node.instructions:
-            row = code.row(at)
-            if row is None or row[DC_BITS] != instruction.bits or row[DC_OP] != instruction.op:
-                return False
-            at += instruction.length
-    return True
-
-
 def decoded_check(host: int, region: Region) -> tuple[np.ndarray, np.ndarray]:
-    """What ``still_decoded`` compares, as (indices into the decode cache, their values):
-    the tag, op and bits of every instruction of the region, so that the check is one
-    numpy gather and compare (``fields_unchanged``) when a region comes back hot."""
+    """What says a region's instructions are still decoded as they were read (``host``: the
+    host offset of its first node's pc), as (indices into the decode cache, their values):
+    the tag, op and bits of every instruction, so that the check is one numpy gather and
+    compare (``fields_unchanged``)."""
     addend = host - region[0].pc
     indices: list[int] = []
     values: list[int] = []
