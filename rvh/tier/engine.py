@@ -9,11 +9,12 @@ meanwhile, so a burst of new code never stalls the hart; results do not depend o
 region is installed, only speed does.  (A region is called a block below where the kernel's
 view is the same: a function the jump table holds for one pc.)
 
-Two levels: a block is first compiled ``QUICK`` (no IR passes, LLVM's fast instruction
-selector and register allocator: about a tenth of the O2 cost; the code counts its entries),
-and when the worker is idle the quick blocks that ran ``optimize_after`` times are compiled
-again ``OPTIMIZED`` (O2) and their jump-table entries switched to the new code; the quick code
-is freed with its engine when no block uses it.
+Two levels: a block is first compiled ``QUICK`` (SROA and CFG simplification, then LLVM's
+fast instruction selector with the optimizing register allocator: cheap to compile, and code
+that keeps the guest registers in host registers; the code counts its entries), and when the
+worker is idle the quick blocks that ran ``optimize_after`` times are compiled again
+``OPTIMIZED`` (the same IR passes, full code generation) and their jump-table entries switched
+to the new code; the quick code is freed with its engine when no block uses it.
 
 Compiled code is named by a digest (``block_digest``) of the IR it was compiled from, the
 level and the host (the LLVM version, the CPU and its features): the IR holds the block's
@@ -32,8 +33,10 @@ import functools
 import hashlib
 import json
 import os
+import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +68,7 @@ from rvh.tier.layout import (
     TABLE_MASK,
 )
 from rvh.tier.translate import (
+    SHARED_IR,
     Region,
     decoded_check,
     entry_length,
@@ -103,37 +107,61 @@ UNTRANSLATED_WAIT = 8
 # while one engine's code is freed only with all of it (what eviction frees is bounded so)
 SHARED_ENGINE_OBJECTS = 64
 OPTIMIZE_POLL = 0.05  # seconds between looks at the quick blocks' entry counts
-CACHE_FORMAT = 1  # of the on-disk code cache's files; part of every digest
+CACHE_FORMAT = 2  # of the on-disk code cache's files; part of every digest
 DEFAULT_CACHE_LIMIT = 256 << 20  # bytes of object files the on-disk code cache keeps
 _PLACEHOLDER = "rvh_block"  # the function's name in a block's IR, before it gets its own
 
 # a compiled region: its host offset, its virtual pc, its code as it was read
 BlockKey = tuple[int, int, Region]
+# what says a region's instructions are still decoded as read (translate.decoded_check)
+_Check = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
 class Level:
-    """How a batch is compiled: LLVM's IR pipeline at ``passes`` (None: no IR passes), code
-    generation at ``codegen`` (0 selects the fast instruction selector and register
-    allocator)."""
+    """How a batch is compiled: LLVM's IR pipeline for O-level ``pipeline``, or (None) the
+    IR passes ``passes`` (llvmlite's ``add_<name>_pass``) in order; then code generation at
+    ``codegen`` (0: the fast instruction selector)."""
 
     name: str
-    passes: int | None
+    pipeline: int | None
+    passes: tuple[str, ...]
     codegen: int
 
 
-QUICK = Level("quick", None, 0)
-OPTIMIZED = Level("optimized", 2, 2)
+# Measured on the three bench workloads and Linux's boot (docs/performance.md, "fifth
+# round"): the region IR keeps the registers a region writes in stack slots, which SROA makes
+# SSA values.  LLVM's fast register allocator spills every value live across a basic block,
+# and a region's memory accesses split its nodes into many; with the optimizing allocator
+# (OPTIMIZE_REGISTER_ALLOCATION) after SROA, quick code ran bytes 1.6x and recursion 2x
+# faster, for 1.6x the compile (bench workloads) to 2.3x (Linux's small regions).  The O2
+# pipeline's IR passes cost 2.7x the compile of these two, made the bench workloads' code no
+# faster, but Linux's boot from the code cache 8% faster: the optimized level keeps them.
+QUICK = Level("quick", None, ("sroa", "simplify_cfg"), 0)
+OPTIMIZED = Level("optimized", 2, (), 2)
 LEVELS = {level.name: level for level in (QUICK, OPTIMIZED)}
+# LLVM's switch for the optimizing register allocator at code generation level 0, a
+# process-wide option (it changes nothing at the levels numba compiles at)
+OPTIMIZE_REGISTER_ALLOCATION = "-optimize-regalloc"
+
+
+@functools.cache
+def _initialize_llvm() -> None:
+    """The native target, and the register allocator's option: set once per process (LLVM
+    rejects a second occurrence of an option)."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    llvm.set_option("rvh", OPTIMIZE_REGISTER_ALLOCATION)
 
 
 @functools.cache
 def host_fingerprint() -> str:
-    """What compiled code depends on besides its IR: the compiler and the host it targets."""
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
+    """What compiled code depends on besides its IR: the compiler, its options and the host
+    it targets."""
+    _initialize_llvm()
     parts = [
         f"format {CACHE_FORMAT}",
+        OPTIMIZE_REGISTER_ALLOCATION,
         f"llvmlite {llvmlite.__version__}",
         "llvm {}.{}.{}".format(*llvm.llvm_version_info),
         llvm.get_process_triple(),
@@ -146,7 +174,7 @@ def host_fingerprint() -> str:
 def block_digest(ir: str, level: Level) -> str:
     """The name of a block's compiled code: a digest of its IR (with the placeholder name),
     the level it is compiled at and the host (``host_fingerprint``)."""
-    digest = hashlib.sha256(f"{host_fingerprint()}\n{level}\n".encode())
+    digest = hashlib.sha256(f"{host_fingerprint()}\n{level}\n{SHARED_IR}\n".encode())
     digest.update(ir.encode())
     return digest.hexdigest()[:40]
 
@@ -169,12 +197,21 @@ def translator_fingerprint() -> str:
 
 def region_key(key: BlockKey, level: Level) -> str:
     """A name for the code a region compiles to at ``level``, found without writing its IR:
-    a digest of the region as read (every field of every instruction), its pc, its host
-    offset, the level and the translator (``translator_fingerprint``).  The code cache maps
-    it to the block's digest (``CodeCache.resolve``), so that a later run looks a hot region
-    up for the price of a hash and a file read instead of generating its IR twice (about
-    half a millisecond each)."""
-    return hashlib.sha256(f"{level.name}\n{_region_text(key)}".encode()).hexdigest()[:40]
+    its place (``place_key``), then a digest of the region as read (every field of every
+    instruction), its pc, its host offset, the level and the translator
+    (``translator_fingerprint``).  The code cache maps it to the block's digest
+    (``CodeCache.resolve``), so that a later run looks a hot region up for the price of a
+    hash and a file read instead of generating its IR twice (about half a millisecond each)."""
+    digest = hashlib.sha256(f"{level.name}\n{_region_text(key)}".encode()).hexdigest()[:40]
+    return f"{place_key(key[0], key[1])}/{digest}"
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def place_key(host: int, pc: int) -> str:
+    """A name for where regions start (a host offset and a virtual pc, with the translator):
+    the code cache keeps region keys under their place, so that a run learns whether any run
+    compiled a region there without reading one (``CodeCache.knows_place``)."""
+    return hashlib.sha256(f"{translator_fingerprint()}\n{host}\n{pc}".encode()).hexdigest()[:24]
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -200,11 +237,24 @@ def _target(level: Level) -> llvm.TargetMachine:
     )
 
 
+_emitters = threading.local()
+
+
+def _emitter(level: Level) -> llvm.TargetMachine:
+    """The target machine a thread emits ``level``'s object code with, made once per thread
+    (a quarter of a millisecond each) and used by that thread only."""
+    machines = getattr(_emitters, "machines", None)
+    if machines is None:
+        machines = _emitters.machines = {}
+    if level not in machines:
+        machines[level] = _target(level)
+    return machines[level]
+
+
 @functools.cache
 def _host_cpu() -> tuple[str, str]:
     """The host CPU's name and features, asked of LLVM once (two target machines a batch)."""
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
+    _initialize_llvm()
     return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
@@ -241,15 +291,27 @@ def compile_blocks(
     start = time.thread_time()  # CPU: the figure that holds on a loaded host
     names = [symbol(digest) for digest in digests]
     text = "\n\n".join(
-        ir.replace(f"@{_PLACEHOLDER}(", f"@{name}(", 1) for name, ir in zip(names, irs, strict=True)
+        [
+            SHARED_IR,
+            *(
+                ir.replace(f"@{_PLACEHOLDER}(", f"@{name}(", 1)
+                for name, ir in zip(names, irs, strict=True)
+            ),
+        ]
     )
     module = llvm.parse_assembly(text)
     module.verify()
-    machine = _target(level)
-    if level.passes is not None:
-        options = llvm.create_pipeline_tuning_options(speed_level=level.passes)
+    machine = _emitter(level)
+    if level.pipeline is not None:
+        options = llvm.create_pipeline_tuning_options(speed_level=level.pipeline)
         builder = llvm.create_pass_builder(machine, options)
         builder.getModulePassManager().run(module, builder)
+    elif level.passes:
+        builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options())
+        passes = llvm.create_new_module_pass_manager()
+        for name in level.passes:
+            getattr(passes, f"add_{name}_pass")()
+        passes.run(module, builder)
     code = machine.emit_object(module)
     engine = _load(code, level)
     addresses = [engine.get_function_address(name) for name in names]
@@ -275,6 +337,7 @@ class CodeCache:
         self.limit = limit
         self.errors = 0  # files that could not be written or were damaged
         self.pruned = False
+        self.places: set[str] | None = None  # read from regions/ on the first question
 
     def _write(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -294,6 +357,8 @@ class CodeCache:
                 self._write(self.directory / "index" / digest, name.encode())
             for alias, digest in zip(aliases or [], digests, strict=False):
                 self._write(self.directory / "regions" / alias, digest.encode())
+                if self.places is not None:
+                    self.places.add(alias.partition("/")[0])
         except OSError:
             self.errors += 1
         if not self.pruned:
@@ -334,6 +399,17 @@ class CodeCache:
             total -= size
             removed += 1
         return removed
+
+    def knows_place(self, place: str) -> bool:
+        """Whether a region starting at ``place`` (``place_key``) was stored, by this run or
+        by one before it started; what other processes store meanwhile is not seen (it is
+        compiled again, no matter)."""
+        if self.places is None:
+            try:
+                self.places = set(os.listdir(self.directory / "regions"))
+            except OSError:
+                self.places = set()
+        return place in self.places
 
     def resolve(self, alias: str) -> str | None:
         """The digest of the code a region key names, if a run stored one (``find`` then
@@ -424,6 +500,65 @@ def _counter(host: int) -> int:
     return J_COUNTS + ((host >> 1) & COUNT_MASK)
 
 
+class _Compiling:
+    """The regions waiting to be compiled or being compiled, with the places of their nodes
+    and of their heads counted: the questions ``service`` asks of them at every kernel
+    return cost a lookup, not a pass over every node of every region in the queue (which,
+    with hundreds queued on Linux's first boot, took a fifth of the boot)."""
+
+    def __init__(self) -> None:
+        self.keys: set[BlockKey] = set()
+        self.nodes: Counter[tuple[int, int]] = Counter()  # (host offset, pc) of each node
+        self.starts: dict[int, Counter[int]] = {}  # page -> pcs where regions start
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys
+
+    def __iter__(self) -> Iterator[BlockKey]:
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, key: BlockKey) -> None:
+        if key in self.keys:
+            return
+        self.keys.add(key)
+        host, pc, region = key
+        for node in region:
+            self.nodes[(host - pc + node.pc, node.pc)] += 1
+        self.starts.setdefault(host >> PAGE_SHIFT, Counter())[pc] += 1
+
+    def update(self, keys: Iterable[BlockKey]) -> None:
+        for key in keys:
+            self.add(key)
+
+    def discard(self, key: BlockKey) -> None:
+        if key not in self.keys:
+            return
+        self.keys.remove(key)
+        host, pc, region = key
+        for node in region:
+            place = (host - pc + node.pc, node.pc)
+            self.nodes[place] -= 1
+            if not self.nodes[place]:
+                del self.nodes[place]
+        starts = self.starts[host >> PAGE_SHIFT]
+        starts[pc] -= 1
+        if not starts[pc]:
+            del starts[pc]
+            if not starts:
+                del self.starts[host >> PAGE_SHIFT]
+
+    def covers(self, host: int, pc: int) -> bool:
+        """Whether a region in the queue holds the instruction at ``pc`` (``host``)."""
+        return (host, pc) in self.nodes
+
+    def heads(self, page: int) -> Iterable[int]:
+        """The pcs where regions in the queue start in host page ``page``."""
+        return self.starts.get(page, ())
+
+
 class Tier:
     """The translating tier of one machine (its harts share the jump table, as they share
     the decode cache)."""
@@ -458,7 +593,10 @@ class Tier:
         self.optimize_after = optimize_after
         self.save_after = save_after
         self.compile_after = threshold if compile_after is None else max(compile_after, threshold)
-        self.awaiting_compile: set[BlockKey] = set()  # hot once, not compiled: more entries
+        # hot once, not compiled, waiting for more entries: each region with what says it is
+        # still decoded as read, so that the second time it is not read again
+        # (None: waiting unread, ``_wait_unread``)
+        self.awaiting_compile: dict[tuple[int, int], tuple[BlockKey, _Check] | None] = {}
         self.jit = np.zeros(JIT_SIZE, dtype=np.int64)
         self.jit[J_TABLE + JT_HOST :: JT_FIELDS] = -1
         self.jit[J_THRESHOLD] = threshold
@@ -467,7 +605,7 @@ class Tier:
         self.pool: dict[str, tuple[int, int]] = {}  # digest -> (batch, address), from disk
         self.batches: OrderedDict[int, _Batch] = OrderedDict()
         self.next_batch = 0
-        self.compiling: set[BlockKey] = set()  # waiting or in flight
+        self.compiling = _Compiling()  # waiting or in flight
         # (host offset, pc) of the nodes after the first of every region compiled, loaded or
         # being compiled, and those of them that got hot once (``service``)
         self.inner: set[tuple[int, int]] = set()
@@ -476,12 +614,17 @@ class Tier:
         # decoded and its entry length: a region dropped (a write to its page, a flush)
         # that gets hot again unchanged is installed again without being read anew
         self.latest: dict[tuple[int, int], BlockKey] = {}
-        self.installs: dict[BlockKey, tuple[tuple[np.ndarray, np.ndarray], int]] = {}
+        self.installs: dict[BlockKey, tuple[_Check, int]] = {}
         self.waiting: list[BlockKey] = []
         self.in_flight: list[_InFlight] = []
         self.hot_quick: dict[BlockKey, None] = {}  # installed quick code (ordered)
         self.next_poll = 0.0
         self.worker = None if synchronous else ThreadPoolExecutor(1, "rvh-tier")
+        if self.worker is not None:
+            # LLVM's first code generation in a process costs some 10 ms more than later
+            # ones: paid here, in the worker, while the interpreter starts, instead of by the
+            # first hot region (bytes' first run: 0.137 -> 0.125 s)
+            self.worker.submit(compile_blocks, [], [], QUICK)
         self.blocks_compiled = 0
         self.blocks_optimized = 0
         self.blocks_loaded = 0
@@ -519,7 +662,6 @@ class Tier:
         the kernel queued as hot (in the worker thread, or here when synchronous)."""
         self._collect(wait=False)
         queued = int(self.jit[J_QUEUE_LEN])
-        compiling = {(h - p + node.pc, node.pc) for h, p, r in self.compiling for node in r}
         for i in range(queued):
             host = int(self.jit[J_QUEUE + 2 * i])
             pc = int(self.jit[J_QUEUE + 2 * i + 1])
@@ -529,7 +671,13 @@ class Tier:
                 # now might stop at other places (regions installed since), no matter
                 self._install(known)
                 continue
-            region = read_region(self.decode_cache, host, pc, self._heads(host))
+            if (host, pc) not in self.awaiting_compile and self._wait_unread(host, pc):
+                continue
+            waited = self.awaiting_compile.get((host, pc))
+            if waited is not None and fields_unchanged(self.decode_cache, waited[1]):
+                region = waited[0][2]
+            else:
+                region = read_region(self.decode_cache, host, pc, self._heads(host))
             if not region:
                 # its first instruction is not translated: counted again much later (the
                 # counter may be shared with translatable code, which must still get hot)
@@ -538,7 +686,7 @@ class Tier:
             key = (host, pc, region)
             if key in self.code:
                 self._install(key)  # compiled before a flush or an eviction
-            elif (host, pc) in compiling:
+            elif self.compiling.covers(host, pc):
                 # the rest of a loop gets hot while the loop's region compiles: left to it
                 self.jit[_counter(host)] = 0  # should it be entered on its own later
             elif (host, pc) in self.inner and (host, pc) not in self.deferred:
@@ -571,11 +719,33 @@ class Tier:
         compiled (``compile_after``): its counter is set back so that the kernel queues it
         again after that many more; the second time it is compiled."""
         more = self.compile_after - int(self.jit[J_THRESHOLD])
-        if more <= 0 or key in self.awaiting_compile:
-            self.awaiting_compile.discard(key)
+        unread = key[:2] in self.awaiting_compile  # waited without being read
+        waited = self.awaiting_compile.pop(key[:2], None)
+        if more <= 0 or (unread and waited is None):
             return False
-        self.awaiting_compile.add(key)
-        self.jit[_counter(key[0])] = self.jit[J_THRESHOLD] - more
+        if waited is not None and waited[0] == key:
+            host, _, region = key
+            self.installs.setdefault(key, (waited[1], entry_length(region)))
+            return False
+        host, _, region = key
+        self.awaiting_compile[key[:2]] = (key, decoded_check(host, region))
+        self.jit[_counter(host)] = self.jit[J_THRESHOLD] - more
+        return True
+
+    def _wait_unread(self, host: int, pc: int) -> bool:
+        """Whether a hot pc where no region was ever compiled (none in memory, none in the
+        code cache) waits for ``compile_after`` entries before its region is read at all: on
+        Linux's first boot about two of three pcs hot once never get that hot, and reading
+        a region is the costliest part of ``service`` (Python, an instruction at a time)."""
+        more = self.compile_after - int(self.jit[J_THRESHOLD])
+        if more <= 0 or (host, pc) in self.latest or (host, pc) in self.inner:
+            return False
+        if self.compiling.covers(host, pc):
+            return False
+        if self.cache is not None and self.cache.knows_place(place_key(host, pc)):
+            return False
+        self.awaiting_compile[(host, pc)] = None
+        self.jit[_counter(host)] = self.jit[J_THRESHOLD] - more
         return True
 
     def finish(self) -> None:
@@ -625,7 +795,7 @@ class Tier:
         first = J_TABLE + (((page << 11) & TABLE_MASK) << JT_SHIFT)
         slots = self.jit[first : first + (2048 << JT_SHIFT)].reshape(-1, JT_FIELDS)
         heads = set(slots[slots[:, JT_HOST] >> PAGE_SHIFT == page, JT_PC].tolist())
-        heads.update(pc for start, pc, _ in self.compiling if start >> PAGE_SHIFT == page)
+        heads.update(self.compiling.heads(page))
         return frozenset(heads)
 
     def _optimize_hot(self) -> None:
@@ -752,7 +922,7 @@ class Tier:
         self.shared_objects += 1
         return self.shared_engine
 
-    def _install_record(self, key: BlockKey) -> tuple[tuple[np.ndarray, np.ndarray], int]:
+    def _install_record(self, key: BlockKey) -> tuple[_Check, int]:
         """What installing the region needs and checks, worked out once: its
         ``decoded_check`` and its ``entry_length``."""
         record = self.installs.get(key)

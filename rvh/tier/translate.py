@@ -666,7 +666,8 @@ class _Writer:
         """Leave before a store the fast loop would not simply do: to the tohost page, to a
         PAGE_FLAG_UNTRACKED page, or over a decoded instruction (the interpreter drops it and
         moves M_CODE_WRITES).  A store to other bytes of a code page (data beside code) stays
-        in the block."""
+        in the block.  Only the flag is tested here; the rest, rare, is the module's one
+        ``STORE_OVER_CODE`` function (a fifth of a region's IR when it was inlined)."""
         page = self.temp(f"lshr i64 {host}, 12")
         flag_slot = self.temp(f"getelementptr i8, ptr %flags, i64 {page}")
         flag = self.temp(f"load i8, ptr {flag_slot}, align 1")
@@ -674,22 +675,10 @@ class _Writer:
         check, stay = self.label(), self.label()
         self.lines.append(f"  br i1 {flagged}, label %{check}, label %{stay}")
         self.lines.append(f"{check}:")
-        # tohost, or a page whose translated code is not all decoded: any store may be over it
-        watched = self.temp(f"and i8 {flag}, {PAGE_FLAG_WATCH | PAGE_FLAG_UNTRACKED}")
-        watched = self.temp(f"icmp ne i8 {watched}, 0")
         # the decoded instructions invalidate_decoded would look at: starting at
         # (host - 2) & ~1, every 2 bytes below host + size
-        start = self.temp(f"add i64 {host}, -2")
-        start = self.temp(f"and i64 {start}, -2")
-        hit = watched
-        for k in range((size + 3) // 2 if size > 1 else 2):
-            at = self.temp(f"add i64 {start}, {2 * k}")
-            entry = self.temp(f"lshr i64 {at}, 1")
-            entry = self.temp(f"and i64 {entry}, {DECODE_CACHE_MASK}")
-            entry = self.temp(f"shl i64 {entry}, {DC_SHIFT}")
-            tag = self.field("%dc", entry, DC_TAG)
-            same = self.temp(f"icmp eq i64 {tag}, {at}")
-            hit = self.temp(f"or i1 {hit}, {same}")
+        slots = (size + 3) // 2 if size > 1 else 2
+        hit = self.temp(f"call i1 @{STORE_OVER_CODE}(ptr %dc, i8 {flag}, i64 {host}, i64 {slots})")
         self.branch_out(hit, str(pc), done)
         self.lines.append(f"  br label %{stay}")
         self.lines.append(f"{stay}:")
@@ -746,6 +735,44 @@ def entry_length(region: Region) -> int:
     """The most instructions a call of the region's function retires before it checks its
     budget (what the kernel, or a chain, checks before the call)."""
     return _loops(region).run[region[0].pc]
+
+
+STORE_OVER_CODE = "rvh_store_over_code"
+# What every module of regions holds once beside them (engine.compile_blocks; its text is part
+# of every block's digest): whether a store to a flagged page must leave its region, given the
+# page's flag, the store's host offset and how many 2-byte slots of the decode cache it
+# covers: the page is the tohost page or has untracked code, or one of the slots holds a
+# decoded instruction
+SHARED_IR = f"""define internal i1 @{STORE_OVER_CODE}(ptr noalias %dc, i8 %flag, i64 %host, \
+i64 %slots) cold noinline nounwind {{
+entry:
+  %watched = and i8 %flag, {PAGE_FLAG_WATCH | PAGE_FLAG_UNTRACKED}
+  %any = icmp ne i8 %watched, 0
+  %below = add i64 %host, -2
+  %start = and i64 %below, -2
+  br i1 %any, label %hit, label %scan
+scan:
+  %k = phi i64 [ 0, %entry ], [ %k.next, %miss ]
+  %offset = shl i64 %k, 1
+  %at = add i64 %start, %offset
+  %half = lshr i64 %at, 1
+  %set = and i64 %half, {DECODE_CACHE_MASK}
+  %entry.index = shl i64 %set, {DC_SHIFT}
+  %tag.index = add i64 %entry.index, {DC_TAG}
+  %tag.slot = getelementptr i64, ptr %dc, i64 %tag.index
+  %tag = load i64, ptr %tag.slot, align 8
+  %same = icmp eq i64 %tag, %at
+  br i1 %same, label %hit, label %miss
+miss:
+  %k.next = add i64 %k, 1
+  %more = icmp ult i64 %k.next, %slots
+  br i1 %more, label %scan, label %clear
+hit:
+  ret i1 true
+clear:
+  ret i1 false
+}}
+"""
 
 
 def region_ir(name: str, pc: int, host: int, region: Region, count_entries: bool) -> str:

@@ -23,8 +23,10 @@ from rvh.tier.engine import (
     QUICK,
     CodeCache,
     Tier,
+    _Compiling,
     block_digest,
     compile_blocks,
+    place_key,
     region_key,
 )
 from rvh.tier.layout import (
@@ -1139,6 +1141,59 @@ def test_a_block_hot_at_the_threshold_is_compiled_only_after_compile_after_entri
     assert stats["blocks_compiled"] >= 1 and stats["instructions"] > 0
 
 
+@pytest.mark.parametrize("passes", [30, 90])
+def test_a_pc_nothing_was_compiled_at_waits_for_compile_after_unread(monkeypatch, passes):
+    # hot at 2 entries with nothing compiled there, in memory or in a code cache: its region
+    # is read only at 50, once, and only if it gets there
+    reads: list[int] = []
+
+    def counting_read(decode_cache, host, pc, heads):
+        reads.append(pc)
+        return read_region(decode_cache, host, pc, heads)
+
+    monkeypatch.setattr(engine, "read_region", counting_read)
+    stats = run_counted_loop(passes, compile_after=50, cache=None)
+    if passes < 50:
+        assert reads == [] and stats["blocks_compiled"] == 0
+    else:
+        assert len(reads) == len(set(reads)) >= 1 and stats["blocks_compiled"] >= 1
+
+
+def test_the_code_cache_knows_the_places_regions_were_stored_at(tmp_path):
+    pc = RAM_BASE + 0x100
+    here, elsewhere = place_key(pc - RAM_BASE, pc), place_key(pc - RAM_BASE + 4, pc + 4)
+    assert here != elsewhere and here == place_key(pc - RAM_BASE, pc)
+    writer = CodeCache(tmp_path)
+    assert not writer.knows_place(here)
+    writer.store(["a" * 40], b"code", [f"{here}/{'b' * 40}"])
+    assert writer.knows_place(here) and not writer.knows_place(elsewhere)
+    # another process's cache sees what was stored before it first looked
+    assert CodeCache(tmp_path).knows_place(here)
+    assert not CodeCache(tmp_path / "empty").knows_place(here)
+
+
+def test_the_regions_being_compiled_are_counted_by_node_and_head():
+    def node(at: int, count: int) -> Node:
+        ins = Instruction(Op.ADDI, 1, 1, 0, 1, 4, 0x00108093)
+        return Node(at, tuple([ins] * count))
+
+    first = (0x100, RAM_BASE + 0x100, (node(RAM_BASE + 0x100, 2), node(RAM_BASE + 0x108, 1)))
+    second = (0x108, RAM_BASE + 0x108, (node(RAM_BASE + 0x108, 1),))
+    compiling = _Compiling()
+    compiling.update([first, second, first])
+    assert len(compiling) == 2 and first in compiling
+    assert compiling.covers(0x108, RAM_BASE + 0x108) and compiling.covers(0x100, RAM_BASE + 0x100)
+    assert sorted(compiling.heads(0)) == [RAM_BASE + 0x100, RAM_BASE + 0x108]
+    compiling.discard(first)
+    assert not compiling.covers(0x100, RAM_BASE + 0x100)
+    assert compiling.covers(0x108, RAM_BASE + 0x108)  # still the second's
+    assert list(compiling.heads(0)) == [RAM_BASE + 0x108]
+    compiling.discard(second)
+    compiling.discard(second)
+    assert not compiling.covers(0x108, RAM_BASE + 0x108) and not list(compiling.heads(0))
+    assert compiling.nodes == {} and compiling.starts == {}
+
+
 def test_a_block_in_the_code_cache_is_loaded_at_the_threshold_not_compile_after(tmp_path):
     cache = CodeCache(tmp_path)
     first = run_counted_loop(30, compile_after=None, cache=cache)
@@ -1190,16 +1245,27 @@ def test_without_save_after_the_code_cache_keeps_only_what_the_run_compiled(tmp_
 def test_the_code_cache_drops_its_least_recently_used_objects_past_its_limit(tmp_path):
     elf = GUESTS / "bench" / "bytes.elf"
     interp = run_guest(elf, "interp", sbi=False, limit=2_000_000)
-    run_guest(elf, "jit", False, True, CodeCache(tmp_path), limit=2_000_000)
-    objects = sorted((tmp_path / "objects").glob("*.o"))
-    assert len(objects) >= 2
+    first = run_guest(elf, "jit", False, True, CodeCache(tmp_path), limit=2_000_000)[3]
+    # the least recently used object made one that holds the only code of a region (its
+    # quick code, never optimized), so that the next run must compile something again
+    only_quick = {
+        block_digest(region_ir("rvh_block", pc, host, region, True), QUICK)
+        for (host, pc, region), code in first.code.items()
+        if code.level is QUICK
+    }
+
+    def holds_only_code(path):
+        return bool(only_quick & set(json.loads(path.with_suffix(".json").read_text())["digests"]))
+
+    objects = sorted((tmp_path / "objects").glob("*.o"), key=lambda path: not holds_only_code(path))
+    assert len(objects) >= 2 and holds_only_code(objects[0])
     for age, path in enumerate(objects):  # the first the least recently used
         os.utime(path, (1_000_000 + age, 1_000_000 + age))
     oldest = json.loads(objects[0].with_suffix(".json").read_text())["digests"]
     total = sum(path.stat().st_size for path in objects)
     cache = CodeCache(tmp_path, limit=total - objects[0].stat().st_size)
     assert cache.prune() == 1
-    assert sorted((tmp_path / "objects").glob("*.o")) == objects[1:]
+    assert sorted((tmp_path / "objects").glob("*.o")) == sorted(objects[1:])
     assert not objects[0].with_suffix(".json").exists()
     assert all(not (tmp_path / "index" / digest).exists() for digest in oldest)
     assert all(cache.find(d) is None for d in oldest)
