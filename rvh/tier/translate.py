@@ -435,6 +435,10 @@ class _Writer:
         self.dirty: set[int] = set()  # registers a path to this node may have written
         self.start_count = "%count"  # instructions retired before this node (an SSA value)
         self.count_entry()
+        # the current TLB bank's first entry, once: a lookup then costs an add and a
+        # register less (the loops of bytes' scanners are short of registers)
+        bank = self.temp(f"shl i64 %tlb_base, {TLB_SHIFT}")
+        self.lines.append(f"  %bank = getelementptr i64, ptr %tlb, i64 {bank}")
         for register in sorted(written):
             value = self.element("%x", register)
             self.lines.append(f"  store i64 {value}, ptr %r{register}, align 8")
@@ -650,16 +654,15 @@ class _Writer:
     def tlb_lookup(
         self, address: str, size: int, tag_field: int, pc: int, done: int
     ) -> tuple[str, str]:
-        """``host_address``, and the TLB entry's index (for its other fields)."""
+        """``host_address``, and the TLB entry's index in the bank (for its other fields)."""
         page_set = self.temp(f"lshr i64 {address}, 12")
         page_set = self.temp(f"and i64 {page_set}, {TLB_SET_MASK}")
-        entry = self.temp(f"add i64 {page_set}, %tlb_base")
-        entry = self.temp(f"shl i64 {entry}, {TLB_SHIFT}")
-        tag = self.field("%tlb", entry, tag_field)
+        entry = self.temp(f"shl i64 {page_set}, {TLB_SHIFT}")
+        tag = self.field("%bank", entry, tag_field)
         key = self.temp(f"and i64 {address}, {PAGE_MASK | (size - 1)}")
         miss = self.temp(f"icmp ne i64 {tag}, {key}")
         self.branch_out(miss, str(pc), done)
-        addend = self.field("%tlb", entry, TLB_ADDEND)
+        addend = self.field("%bank", entry, TLB_ADDEND)
         return self.temp(f"add i64 {address}, {addend}"), entry
 
     def check_flagged_store(self, host: str, size: int, pc: int, done: int) -> None:
@@ -1045,7 +1048,7 @@ def _atomic(w: _Writer, op: Op, ins: Instruction, pc: int, done: int) -> None:
         current = w.temp(f"sext i32 {current} to i64")  # LR.W and the .W AMOs sign-extend
     if loads or op == Op.SC_W or op == Op.SC_D:
         offset = w.temp(f"and i64 {address}, {~PAGE_MASK}")
-        paddr = w.temp(f"or i64 {w.field('%tlb', entry, TLB_PADDR)}, {offset}")
+        paddr = w.temp(f"or i64 {w.field('%bank', entry, TLB_PADDR)}, {offset}")
     if loads:
         w.store_element("%x", RESERVATION, paddr)
         w.store_element("%x", RESERVATION_VALUE, current)
