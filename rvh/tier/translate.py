@@ -429,6 +429,9 @@ class _Writer:
             "  %chains = alloca i1, align 1",
         ]
         self.exits: list[str] = []
+        # exits that go through the shared one (``leave``), and whether any of them chains
+        self.leaving = 0
+        self.leaving_chains = False
         self.serial = 0
         self.values: dict[int, str] = {}  # register -> its current value in this node
         self.node_written: set[int] = set()
@@ -536,6 +539,8 @@ class _Writer:
             self.lines = body
             return label
         self.end_node()
+        self.leaving += 1
+        self.leaving_chains |= chain
         total = self.temp(f"add i64 {self.start_count}, {retired}")
         self.lines += [
             f"  store i64 {total}, ptr %retired, align 8",
@@ -551,7 +556,12 @@ class _Writer:
         """The region's exit: every register it writes goes back to ``x`` (those a path did
         not write hold the value read at the entry), with the next pc; then the next
         region, or a return with the count of instructions retired.  One shared exit, not
-        a write-back at each: loops leave rarely, and the code stays small."""
+        a write-back at each: loops leave rarely, and the code stays small.  Not there when
+        no exit goes through it, and without the chain when none of those chains (code
+        generation's cost is per basic block: most of Linux's regions are a few
+        instructions, whose shared exit only their TLB misses take)."""
+        if not self.leaving:
+            return
         body, self.lines = self.lines, ["leave:"]
         for register in sorted(self.written):
             value = self.temp(f"load i64, ptr %r{register}, align 8")
@@ -559,11 +569,13 @@ class _Writer:
         total = self.temp("load i64, ptr %retired, align 8")
         next_pc = self.temp("load i64, ptr %next, align 8")
         self.store_element("%x", PC, next_pc)
-        chains = self.temp("load i1, ptr %chains, align 1")
-        chain, done = self.label(), self.label()
-        self.lines += [f"  br i1 {chains}, label %{chain}, label %{done}", f"{chain}:"]
-        self._chain(total, next_pc)
-        self.lines += [f"  br label %{done}", f"{done}:", f"  ret i64 {total}"]
+        if self.leaving_chains:
+            chains = self.temp("load i1, ptr %chains, align 1")
+            chain, done = self.label(), self.label()
+            self.lines += [f"  br i1 {chains}, label %{chain}, label %{done}", f"{chain}:"]
+            self._chain(total, next_pc)
+            self.lines += [f"  br label %{done}", f"{done}:"]
+        self.lines.append(f"  ret i64 {total}")
         self.exits.append("\n".join(self.lines))
         self.lines = body
 
