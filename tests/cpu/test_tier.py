@@ -249,6 +249,35 @@ def assert_same_snippet(interp, jit):
     assert np.array_equal(jit.machine.bus.memory, interp.machine.bus.memory)
 
 
+def test_stores_beside_code_in_its_page_stay_in_the_region():
+    # the page is flagged (it holds translated code): every store asks the module's
+    # store_over_code, which finds no decoded instruction under it, so the loop stays in
+    # its region instead of leaving at each store
+    source = "\n".join(
+        [
+            "la s5, beside",
+            "li t6, 2000",
+            "loop:",
+            "sd t6, 0(s5)",
+            "sw t6, 8(s5)",
+            "sb t6, 13(s5)",
+            "addi t6, t6, -1",
+            "bnez t6, loop",
+            "j __snippet_end",
+            ".balign 8",
+            "beside: .space 64",
+        ]
+    )
+    interp, _ = run_program(source, {}, "interp")
+    jit, tier = run_program(source, {}, "jit")
+    assert_same_snippet(interp, jit)
+    assert tier is not None
+    stats = tier.statistics()
+    assert stats["instructions"] > 0.95 * jit.hart.instret
+    assert stats["entries"] < 20, stats  # not one return to the interpreter per store
+    assert stats["page_flushes"] == 0
+
+
 @pytest.mark.parametrize("seed", range(24))
 def test_a_random_program_ends_the_same_on_both_tiers(seed):
     source, regs = random_program(seed)
