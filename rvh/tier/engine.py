@@ -148,13 +148,18 @@ LEVELS = {level.name: level for level in (QUICK, OPTIMIZED)}
 OPTIMIZE_REGISTER_ALLOCATION = "-optimize-regalloc"
 
 
+_llvm_setup = threading.Lock()
+
+
 @functools.cache
 def _initialize_llvm() -> None:
-    """The native target, and the register allocator's option: set once per process (LLVM
-    rejects a second occurrence of an option)."""
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    llvm.set_option("rvh", OPTIMIZE_REGISTER_ALLOCATION)
+    """The native target, and the register allocator's option, once per process (two
+    threads may both get here first: they take turns, and setting the option twice is
+    harmless)."""
+    with _llvm_setup:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        llvm.set_option("rvh", OPTIMIZE_REGISTER_ALLOCATION)
 
 
 @functools.cache
