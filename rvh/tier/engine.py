@@ -36,7 +36,7 @@ import os
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -541,9 +541,6 @@ class _Compiling:
     def __contains__(self, key: object) -> bool:
         return key in self.keys
 
-    def __iter__(self) -> Iterator[BlockKey]:
-        return iter(self.keys)
-
     def __len__(self) -> int:
         return len(self.keys)
 
@@ -696,7 +693,7 @@ class Tier:
                 # now might stop at other places (regions installed since), no matter
                 self._install(known)
                 continue
-            if (host, pc) not in self.awaiting_compile and self._wait_unread(host, pc):
+            if self._wait_unread(host, pc):
                 continue
             waited = self.awaiting_compile.get((host, pc))
             if waited is not None and fields_unchanged(self.decode_cache, waited[1]):
@@ -741,35 +738,41 @@ class Tier:
 
     def _defer(self, key: BlockKey) -> bool:
         """Whether a hot block without compiled code waits for more entries before it is
-        compiled (``compile_after``): its counter is set back so that the kernel queues it
-        again after that many more; the second time it is compiled."""
-        more = self.compile_after - int(self.jit[J_THRESHOLD])
-        unread = key[:2] in self.awaiting_compile  # waited without being read
-        waited = self.awaiting_compile.pop(key[:2], None)
-        if more <= 0 or (unread and waited is None):
-            return False
-        if waited is not None and waited[0] == key:
-            host, _, region = key
-            self.installs.setdefault(key, (waited[1], entry_length(region)))
-            return False
-        host, _, region = key
-        self.awaiting_compile[key[:2]] = (key, decoded_check(host, region))
-        self.jit[_counter(host)] = self.jit[J_THRESHOLD] - more
-        return True
+        compiled (``compile_after``, ``_wait``); the second time it is compiled, unless its
+        code changed while it waited (it waits again, as read now)."""
+        host, pc, region = key
+        if (host, pc) in self.awaiting_compile:
+            waited = self.awaiting_compile.pop((host, pc))
+            if waited is None:  # it waited unread (``_wait_unread``)
+                return False
+            if waited[0] == key:  # checked as still decoded when it came back: not again
+                self.installs.setdefault(key, (waited[1], entry_length(region)))
+                return False
+        return self._wait(host, pc, (key, decoded_check(host, region)))
 
     def _wait_unread(self, host: int, pc: int) -> bool:
         """Whether a hot pc where no region was ever compiled (none in memory, none in the
         code cache) waits for ``compile_after`` entries before its region is read at all: on
         Linux's first boot about two of three pcs hot once never get that hot, and reading
         a region is the costliest part of ``service`` (Python, an instruction at a time)."""
-        more = self.compile_after - int(self.jit[J_THRESHOLD])
-        if more <= 0 or (host, pc) in self.latest or (host, pc) in self.inner:
-            return False
-        if self.compiling.covers(host, pc):
-            return False
+        if self.compile_after <= int(self.jit[J_THRESHOLD]):
+            return False  # no waiting: compiled at the threshold
+        if (host, pc) in self.awaiting_compile or (host, pc) in self.latest:
+            return False  # its second time, or code was compiled here
+        if (host, pc) in self.inner or self.compiling.covers(host, pc):
+            return False  # inside a region: ``service`` decides with the region read
         if self.cache is not None and self.cache.knows_place(place_key(host, pc)):
             return False
-        self.awaiting_compile[(host, pc)] = None
+        return self._wait(host, pc, None)
+
+    def _wait(self, host: int, pc: int, read: tuple[BlockKey, _Check] | None) -> bool:
+        """Set the pc's counter back so that the kernel queues it again after
+        ``compile_after`` entries in all, keeping the region as ``read`` (None: not read),
+        unless it is compiled at the threshold (``compile_after`` not above it)."""
+        more = self.compile_after - int(self.jit[J_THRESHOLD])
+        if more <= 0:
+            return False
+        self.awaiting_compile[(host, pc)] = read
         self.jit[_counter(host)] = self.jit[J_THRESHOLD] - more
         return True
 

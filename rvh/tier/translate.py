@@ -406,7 +406,8 @@ class _Writer:
     """The IR of one region's function.  The registers the region writes live in stack slots
     (``%r<n>``) across its nodes, which LLVM's SROA turns into SSA values with phis; inside
     a node every register is an SSA value, read once.  Registers are written back to ``x``
-    only where the region is left, in one exit block all exits go through."""
+    only where the region is left: small chaining exits do it themselves, the others go
+    through one shared exit block (``leave``)."""
 
     def __init__(
         self, name: str, pc: int, host: int, count_entries: bool, written: set[int]
