@@ -33,6 +33,8 @@ import functools
 import hashlib
 import json
 import os
+import re
+import shutil
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -110,8 +112,12 @@ UNTRANSLATED_WAIT = 8
 # while one engine's code is freed only with all of it (what eviction frees is bounded so)
 SHARED_ENGINE_OBJECTS = 64
 OPTIMIZE_POLL = 0.05  # seconds between looks at the quick blocks' entry counts
-CACHE_FORMAT = 2  # of the on-disk code cache's files; part of every digest
+CACHE_FORMAT = 3  # of the on-disk code cache's files; part of every digest
 DEFAULT_CACHE_LIMIT = 256 << 20  # bytes of object files the on-disk code cache keeps
+LOG_SUFFIX = ".log"  # of the code cache's index files (CodeCache)
+MERGE_LOGS_OVER = 16  # index logs a prune leaves before merging them into one
+LOG_QUIET_SECONDS = 600  # a log unchanged this long is no longer written to: it may be merged
+_LOG_LINE = re.compile(rb"([0-9a-f]{40}) ([0-9a-f]{64}) (-|[0-9a-f]{24}/[0-9a-f]{40})")
 _PLACEHOLDER = "rvh_block"  # the function's name in a block's IR, before it gets its own
 
 # a compiled region: its host offset, its virtual pc, its code as it was read
@@ -329,54 +335,98 @@ def compile_blocks(
 
 
 class CodeCache:
-    """Compiled batches on disk, found by block digest.
+    """Compiled batches on disk, found by block digest and by region key.
 
-    ``objects/<sha256 of the object>.o`` holds a batch's code and ``.json`` beside it the
-    digests of its blocks; ``index/<digest>`` names the object holding a block's code, and
-    ``regions/<region key>`` (``region_key``) the digest a region compiled to.  Files are
-    written whole under a temporary name, then renamed, so a reader (another rvh process)
-    sees a file complete or not at all; an object is loaded only when its bytes still hash to
-    its name.  Nothing here is needed for results: a missing or damaged entry is compiled
-    again.  The objects are bounded by ``limit`` bytes: the first store of each process
-    deletes the least recently used ones beyond it (``prune``)."""
+    ``objects/<sha256 of the file>.o`` holds a batch's object code followed by the digests of
+    its blocks (``_pack``).  The index is ``index/*.log``: each process appends to a log of its
+    own one line per block it stores, ``<digest> <object> <region key>`` (``region_key``, or
+    "-"), a batch's lines in one write, and a run reads every log once, at its first question
+    (what other processes store after that is not seen: compiled again, no matter).  Not a
+    file per block: on the ext4 disk of our CI machines a small file's creation costs 30 µs
+    to 1 ms of CPU, and a Linux first boot stored some 2,600 of them (0.3-2.5 s of the
+    worker's CPU, docs/performance.md).  Objects are written whole under a temporary name,
+    then renamed, so a reader (another rvh process) sees one complete or not at all; a log
+    line is read only when whole and well formed, and an object loaded only when its bytes
+    still hash to its name.  Nothing here is needed for results: a missing or damaged entry
+    is compiled again.  The first store of each process prunes (``prune``): the least
+    recently used objects beyond ``limit`` bytes, and the logs, merged when there are many."""
 
     def __init__(self, directory: Path, limit: int = DEFAULT_CACHE_LIMIT) -> None:
         self.directory = directory
         self.limit = limit
         self.errors = 0  # files that could not be written or were damaged
         self.pruned = False
-        self.places: set[str] | None = None  # read from regions/ on the first question
+        self._objects: dict[str, str] | None = None  # digest -> object name, read on first use
+        self._aliases: dict[str, str] = {}  # region key -> digest
+        self.places: set[str] = set()  # of the region keys (``knows_place``)
+        self._log: Path | None = None  # this process's log, named at its first store
+        self._made: set[Path] = set()  # directories known to exist
+
+    def _directory(self, name: str) -> Path:
+        path = self.directory / name
+        if path not in self._made:
+            path.mkdir(parents=True, exist_ok=True)
+            self._made.add(path)
+        return path
 
     def _write(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         temporary.write_bytes(data)
         os.replace(temporary, path)
 
+    def _index(self) -> dict[str, str]:
+        """Digest -> object name, from every log (read once)."""
+        if self._objects is None:
+            self._objects = {}
+            try:
+                logs = sorted((self.directory / "index").glob(f"*{LOG_SUFFIX}"))
+            except OSError:
+                logs = []
+            for path in logs:
+                try:
+                    self._note(_log_lines(path.read_bytes()))
+                except OSError:
+                    continue  # merged away by another process meanwhile
+        return self._objects
+
+    def _note(self, lines: Iterable[tuple[str, str, str]]) -> None:
+        assert self._objects is not None
+        for digest, name, alias in lines:
+            self._objects[digest] = name
+            if alias != "-":
+                self._aliases[alias] = digest
+                self.places.add(alias.partition("/")[0])
+
     def store(self, digests: list[str], code: bytes, aliases: list[str] | None = None) -> None:
         """Keep a batch's object file, found by each of its ``digests`` and, when given,
         by each block's region key (``aliases``, in the same order)."""
-        name = hashlib.sha256(code).hexdigest()
-        objects = self.directory / "objects"
+        self._index()
+        data = _pack(code, digests)
+        name = hashlib.sha256(data).hexdigest()
+        named = aliases if aliases is not None else ["-"] * len(digests)
+        lines = [(digest, name, alias) for digest, alias in zip(digests, named, strict=True)]
         try:
-            self._write(objects / f"{name}.o", code)
-            self._write(objects / f"{name}.json", json.dumps({"digests": digests}).encode())
-            for digest in digests:
-                self._write(self.directory / "index" / digest, name.encode())
-            for alias, digest in zip(aliases or [], digests, strict=False):
-                self._write(self.directory / "regions" / alias, digest.encode())
-                if self.places is not None:
-                    self.places.add(alias.partition("/")[0])
+            self._write(self._directory("objects") / f"{name}.o", data)
+            if self._log is None:
+                self._log = self._directory("index") / f"{os.getpid()}-{os.urandom(4).hex()}.log"
+            text = "".join(f"{digest} {name} {alias}\n" for digest, name, alias in lines)
+            descriptor = os.open(self._log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(descriptor, text.encode())
+            finally:
+                os.close(descriptor)
         except OSError:
             self.errors += 1
+            return
+        self._note(lines)
         if not self.pruned:
             self.pruned = True
             self.prune()
 
     def prune(self) -> int:
         """Delete the least recently used objects (by modification time, which ``find``
-        renews) while all of them take more than ``limit`` bytes, with their manifests and
-        the index entries that point at them; returns how many went."""
+        renews) while all of them take more than ``limit`` bytes, then merge the logs
+        (``_merge_logs``); returns how many objects went."""
         objects = self.directory / "objects"
         entries = []
         for path in objects.glob("*.o"):
@@ -390,63 +440,125 @@ class CodeCache:
         for _, size, path in sorted(entries):
             if total <= self.limit:
                 break
-            manifest = path.with_suffix(".json")
-            try:
-                digests = [str(d) for d in json.loads(manifest.read_text())["digests"]]
-            except (OSError, ValueError, KeyError, TypeError):
-                digests = []
-            try:
-                for digest in digests:
-                    index = self.directory / "index" / digest
-                    if index.read_text().strip() == path.stem:  # not re-pointed since
-                        index.unlink()
-                path.unlink(missing_ok=True)
-                manifest.unlink(missing_ok=True)
-            except OSError:
-                pass  # another process got there first
+            path.unlink(missing_ok=True)
             total -= size
             removed += 1
+        self._merge_logs()
+        self._drop_format_2()
         return removed
+
+    def _drop_format_2(self) -> None:
+        """Delete what rvh's code cache format 2 kept beside the objects: a file per block
+        in ``index/`` and ``regions/`` (its objects go as the least recently used)."""
+        shutil.rmtree(self.directory / "regions", ignore_errors=True)
+        try:
+            names = os.listdir(self.directory / "index")
+        except OSError:
+            return
+        for name in names:
+            if len(name) == 40 and name.isalnum():
+                (self.directory / "index" / name).unlink(missing_ok=True)
+
+    def _merge_logs(self) -> None:
+        """Past MERGE_LOGS_OVER logs, write the lines of those no process wrote to lately
+        (LOG_QUIET_SECONDS) whose objects are still there as one log, and delete them (a
+        process still appending to one loses those lines: compiled again)."""
+        index = self.directory / "index"
+        now = time.time()
+        quiet = []
+        for path in index.glob(f"*{LOG_SUFFIX}"):
+            try:
+                if path != self._log and now - path.stat().st_mtime > LOG_QUIET_SECONDS:
+                    quiet.append(path)
+            except OSError:
+                continue
+        if len(quiet) <= MERGE_LOGS_OVER:
+            return
+        present = {path.stem for path in (self.directory / "objects").glob("*.o")}
+        kept: dict[tuple[str, str, str], None] = {}
+        for path in sorted(quiet):
+            try:
+                lines = _log_lines(path.read_bytes())
+            except OSError:
+                continue
+            kept.update((line, None) for line in lines if line[1] in present)
+        text = "".join(f"{digest} {name} {alias}\n" for digest, name, alias in kept)
+        try:
+            self._write(index / f"{os.getpid()}-{os.urandom(4).hex()}{LOG_SUFFIX}", text.encode())
+        except OSError:
+            self.errors += 1
+            return
+        for path in quiet:
+            path.unlink(missing_ok=True)
 
     def knows_place(self, place: str) -> bool:
         """Whether a region starting at ``place`` (``place_key``) was stored, by this run or
-        by one before it started; what other processes store meanwhile is not seen (it is
-        compiled again, no matter)."""
-        if self.places is None:
-            try:
-                self.places = set(os.listdir(self.directory / "regions"))
-            except OSError:
-                self.places = set()
+        by one before it started."""
+        self._index()
         return place in self.places
 
     def resolve(self, alias: str) -> str | None:
         """The digest of the code a region key names, if a run stored one (``find`` then
         checks the object as for any digest)."""
-        try:
-            digest = (self.directory / "regions" / alias).read_text().strip()
-        except OSError:
-            return None
-        return digest if len(digest) == 40 and digest.isalnum() else None
+        self._index()
+        return self._aliases.get(alias)
 
     def find(self, digest: str) -> tuple[bytes, list[str]] | None:
         """The object file holding the code named ``digest`` (``block_digest``), and the
         digests of all the code in it; None when there is none."""
-        try:
-            name = (self.directory / "index" / digest).read_text().strip()
-            objects = self.directory / "objects"
-            code = (objects / f"{name}.o").read_bytes()
-            manifest = json.loads((objects / f"{name}.json").read_text())
-            digests = [str(d) for d in manifest["digests"]]
-        except (OSError, ValueError, KeyError, TypeError):
+        name = self._index().get(digest)
+        if name is None:
             return None
-        if hashlib.sha256(code).hexdigest() != name or digest not in digests:
+        path = self.directory / "objects" / f"{name}.o"
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None  # pruned (by this process or another)
+        unpacked = _unpack(data) if hashlib.sha256(data).hexdigest() == name else None
+        if unpacked is None or digest not in unpacked[1]:
             self.errors += 1  # damaged, or overwritten by another version
             return None
         try:
-            os.utime(objects / f"{name}.o")  # used: the last to go when pruning
+            os.utime(path)  # used: the last to go when pruning
         except OSError:
             pass
-        return code, digests
+        return unpacked
+
+
+def _pack(code: bytes, digests: list[str]) -> bytes:
+    """A cache object's file: the object code, then its blocks' digests (which an engine
+    sharing objects must know before it loads one: ``Tier._load_shared``) as JSON, then the
+    JSON's length (8 bytes, little-endian): one file, hashed whole."""
+    manifest = json.dumps({"digests": digests}).encode()
+    return code + manifest + len(manifest).to_bytes(8, "little")
+
+
+def _unpack(data: bytes) -> tuple[bytes, list[str]] | None:
+    """The object code and digests of a cache object's file (``_pack``), None if malformed."""
+    if len(data) < 8:
+        return None
+    length = int.from_bytes(data[-8:], "little")
+    if length > len(data) - 8:
+        return None
+    try:
+        digests = json.loads(data[-8 - length : -8])["digests"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+        return None
+    return data[: -8 - length], digests
+
+
+def _log_lines(data: bytes) -> list[tuple[str, str, str]]:
+    """The whole, well-formed lines of an index log (a line being written by another process
+    has no newline yet; anything else damaged is skipped)."""
+    lines = []
+    for line in data.split(b"\n")[:-1]:
+        match = _LOG_LINE.fullmatch(line)
+        if match is not None:
+            digest, name, alias = (field.decode() for field in match.groups())
+            lines.append((digest, name, alias))
+    return lines
 
 
 def default_cache_directory() -> Path:
@@ -694,6 +806,12 @@ class Tier:
                 self._install(known)
                 continue
             if self._wait_unread(host, pc):
+                continue
+            if self.compiling.covers(host, pc) and (host, pc) not in self.latest:
+                # the rest of a loop gets hot while the loop's region compiles: left to it,
+                # unread (on Linux's first boot such pcs came back some 4,500 times, each
+                # read for nothing while their loop's batch compiled)
+                self.jit[_counter(host)] = 0  # should it be entered on its own later
                 continue
             waited = self.awaiting_compile.get((host, pc))
             if waited is not None and fields_unchanged(self.decode_cache, waited[1]):

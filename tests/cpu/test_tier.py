@@ -2,7 +2,7 @@
 set of random programs end in the same state, with the same output and instruction counts, as
 on the interpreter; budgets, self-modifying code and eviction included."""
 
-import json
+import hashlib
 import os
 import random
 import re
@@ -1201,6 +1201,70 @@ def test_the_code_cache_knows_the_places_regions_were_stored_at(tmp_path):
     assert not CodeCache(tmp_path / "empty").knows_place(here)
 
 
+def test_the_code_cache_is_an_object_file_per_batch_and_one_index_log_per_process(tmp_path):
+    elf = GUESTS / "bench" / "bytes.elf"
+    cache = CodeCache(tmp_path)
+    tier = run_guest(elf, "jit", False, True, cache, limit=2_000_000)[3]
+    stats = tier.statistics()
+    assert stats["blocks_compiled"] >= 2 and stats["blocks_optimized"] >= 1
+    files = sorted(
+        path.relative_to(tmp_path).parts[0] for path in tmp_path.rglob("*") if path.is_file()
+    )
+    # no file per block: what a run stores costs a file per batch and one log
+    assert files.count("objects") == len(list((tmp_path / "objects").glob("*.o")))
+    assert files.count("objects") <= stats["batches"] and files.count("index") == 1
+    log = next((tmp_path / "index").glob("*.log")).read_text().splitlines()
+    assert len(log) == stats["blocks_compiled"] + stats["blocks_optimized"]
+    # a later run finds every block by its region key, and loads each object once
+    again = run_guest(elf, "jit", False, True, CodeCache(tmp_path), limit=2_000_000)[3]
+    assert again.statistics()["blocks_compiled"] == 0 and again.statistics()["blocks_loaded"] > 0
+
+
+def test_the_code_cache_reads_only_whole_index_lines(tmp_path):
+    writer = CodeCache(tmp_path)
+    place = place_key(0x100, RAM_BASE + 0x100)
+    writer.store(["a" * 40], b"first", [f"{place}/{'1' * 40}"])
+    writer.store(["b" * 40, "c" * 40], b"second", None)
+    (log,) = (tmp_path / "index").glob("*.log")
+    name = log.read_text().split()[1]
+    # damage: a line without its end (another process's write under way), and garbage
+    with log.open("a") as file:
+        file.write("not a line\n" + f"{'d' * 40} {name} -")
+    reader = CodeCache(tmp_path)
+    assert reader.resolve(f"{place}/{'1' * 40}") == "a" * 40 and reader.knows_place(place)
+    assert reader.find("a" * 40) == (b"first", ["a" * 40])
+    assert reader.find("c" * 40) == (b"second", ["b" * 40, "c" * 40])
+    assert reader.find("d" * 40) is None and reader.errors == 0
+    # an object whose manifest does not name the digest is damaged
+    with log.open("a") as file:
+        file.write(f"\n{'e' * 40} {name} -\n")
+    assert CodeCache(tmp_path).find("e" * 40) is None
+
+
+def test_the_code_cache_merges_old_index_logs_without_the_lines_of_pruned_objects(tmp_path):
+    for number in range(engine.MERGE_LOGS_OVER + 2):  # each its own process's log
+        CodeCache(tmp_path).store([f"{number:040x}"], f"code {number}".encode())
+    logs = sorted((tmp_path / "index").glob("*.log"))
+    assert len(logs) == engine.MERGE_LOGS_OVER + 2
+    for path in logs:
+        os.utime(path, (1_000_000, 1_000_000))  # long unchanged
+    gone = CodeCache(tmp_path).find(f"{0:040x}")
+    assert gone is not None
+    (tmp_path / "objects" / f"{hashlib.sha256(engine._pack(*gone)).hexdigest()}.o").unlink()
+    # format 2's files beside the objects go too
+    (tmp_path / "regions" / "place").mkdir(parents=True)
+    (tmp_path / "regions" / "place" / ("f" * 40)).write_text("x")
+    (tmp_path / "index" / ("f" * 40)).write_text("x")
+    CodeCache(tmp_path).prune()
+    (merged,) = (tmp_path / "index").glob("*.log")
+    assert len(merged.read_text().splitlines()) == engine.MERGE_LOGS_OVER + 1
+    assert not (tmp_path / "regions").exists() and not (tmp_path / "index" / ("f" * 40)).exists()
+    reader = CodeCache(tmp_path)
+    assert reader.find(f"{0:040x}") is None
+    for number in range(1, engine.MERGE_LOGS_OVER + 2):
+        assert reader.find(f"{number:040x}") == (f"code {number}".encode(), [f"{number:040x}"])
+
+
 def test_the_regions_being_compiled_are_counted_by_node_and_head():
     def node(at: int, count: int) -> Node:
         ins = Instruction(Op.ADDI, 1, 1, 0, 1, 4, 0x00108093)
@@ -1283,21 +1347,23 @@ def test_the_code_cache_drops_its_least_recently_used_objects_past_its_limit(tmp
         if code.level is QUICK
     }
 
+    def digests_in(path):
+        return engine._unpack(path.read_bytes())[1]
+
     def holds_only_code(path):
-        return bool(only_quick & set(json.loads(path.with_suffix(".json").read_text())["digests"]))
+        return bool(only_quick & set(digests_in(path)))
 
     objects = sorted((tmp_path / "objects").glob("*.o"), key=lambda path: not holds_only_code(path))
     assert len(objects) >= 2 and holds_only_code(objects[0])
     for age, path in enumerate(objects):  # the first the least recently used
         os.utime(path, (1_000_000 + age, 1_000_000 + age))
-    oldest = json.loads(objects[0].with_suffix(".json").read_text())["digests"]
+    oldest = digests_in(objects[0])
     total = sum(path.stat().st_size for path in objects)
     cache = CodeCache(tmp_path, limit=total - objects[0].stat().st_size)
     assert cache.prune() == 1
     assert sorted((tmp_path / "objects").glob("*.o")) == sorted(objects[1:])
-    assert not objects[0].with_suffix(".json").exists()
-    assert all(not (tmp_path / "index" / digest).exists() for digest in oldest)
-    assert all(cache.find(d) is None for d in oldest)
+    assert all(cache.find(d) is None for d in oldest) and cache.errors == 0
+    assert all(CodeCache(tmp_path).find(d) is None for d in oldest)
     # a run with what is left loads some blocks, compiles the others again (quick, or
     # optimized where the object dropped held a block's O2 code and its quick code is left),
     # and ends the same
