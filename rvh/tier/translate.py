@@ -484,6 +484,8 @@ class _Writer:
         self.values = {}
         self.node_written = set()
         self.dirty = dirty
+        self.exit_labels: dict[tuple[str, int, bool, int], str] = {}
+        self.writes = 0  # of this node so far: an exit block is the same until the next
         self.start_count = self.temp("load i64, ptr %retired, align 8")
 
     def current(self, register: int) -> str:
@@ -511,6 +513,7 @@ class _Writer:
         # a register, so that the state matches the interpreter's slot for slot
         self.values[register] = value
         self.node_written.add(register)
+        self.writes += 1
 
     def end_node(self) -> None:
         """Keep the registers this node wrote for the nodes after it and the exit."""
@@ -522,8 +525,14 @@ class _Writer:
         node; its label.  It keeps what the node wrote and goes to the region's one exit
         (``leave``), which writes the registers back.  With ``chain`` (a branch, a jump, the
         end of the region), the exit then goes on to the function the jump table has at
-        the next pc, if it is in this page and fits in ``%remaining``."""
-        label = self.label()
+        the next pc, if it is in this page and fits in ``%remaining``.  An exit made
+        before with nothing written since is used again (a store's TLB miss and its store
+        over code leave alike: a basic block less each, and code generation's cost is per
+        block)."""
+        same = (next_pc, retired, chain, self.writes)
+        if same in self.exit_labels:
+            return self.exit_labels[same]
+        label = self.exit_labels[same] = self.label()
         body, self.lines = self.lines, [f"{label}:"]  # emitted after the body, in self.exits
         dirty = self.dirty | self.node_written
         if chain and len(dirty) <= INLINE_EXIT:

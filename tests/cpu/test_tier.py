@@ -1013,6 +1013,25 @@ def test_one_module_holds_many_blocks_each_callable():
     assert len(set(compiled.addresses)) == 3 and all(compiled.addresses)
 
 
+def test_a_stores_tlb_miss_and_its_store_over_code_leave_through_one_exit_block():
+    pc = RAM_BASE + 0x100
+    sd = Instruction(Op.SD, 0, 2, 1, 8, 4, 0x00113423)  # sd x1, 8(x2)
+    addi = Instruction(Op.ADDI, 2, 2, 0, 16, 4, 0x01010113)  # addi x2, x2, 16
+    ir = region_ir("rvh_block", pc, pc - RAM_BASE, (Node(pc, (sd, sd, addi, sd)),), True)
+    lines = ir.splitlines()
+    # where the TLB misses (a tag compared) and the stores over code (the module's function
+    # says so) branch to when they leave
+    leaving = [
+        re.match(r"  br i1 %t\d+, label %(l\d+),", following).group(1)
+        for line, following in zip(lines, lines[1:], strict=False)
+        if re.search(r"= icmp ne i64 %t\d+, %t\d+$|call i1 @rvh_store_over_code", line)
+    ]
+    # each store's two ways out leave before it through one block; the second store leaves
+    # at another pc, the third after a write (x2 changed): three blocks
+    assert len(leaving) == 6 and len(set(leaving)) == 3
+    assert leaving[0] == leaving[1] and leaving[2] == leaving[3] and leaving[4] == leaving[5]
+
+
 def test_a_digest_names_one_block_at_one_place_and_level():
     interp, _ = run_program(THREE_LOOPS, {}, "interp")
     cache = interp.machine.bus.decode_cache
