@@ -95,7 +95,7 @@ class Hart:
             if self.tier is None:
                 return Exit(reason)
             hot = self.tier.pending()
-            self.tier.service()
+            self.tier.service(int(self.state[L.TIME_NS]))
             used = int(self.state[L.TIME_NS]) - start
             if not ((hot or piece < budget) and reason == Exit.BUDGET and used < budget):
                 return Exit(reason)

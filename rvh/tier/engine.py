@@ -104,6 +104,11 @@ DEFAULT_OPTIMIZE_AFTER = 1 << 23
 # the cache for 2.7 s at the first boot's end, and the next boots took 4.8 s instead of 5.4
 DEFAULT_SAVE_AFTER = 1 << 14
 SAVE_LIMIT = 128  # blocks compiled so at most (64: 1.7 s at the end, 5.0 s boots)
+# instructions (the harts' virtual time) within which a block waiting for compile_after
+# entries must get them to be compiled; else it waits for as many again.  On Linux's first
+# boot the blocks that took longer (about 280 of 940) were a quarter of the compile work and
+# ran about 1% of the instructions the compiled blocks ran after it (docs/performance.md)
+DEFAULT_SLOW_AFTER = 1 << 28
 # thresholds' worth of entries before a pc whose region was empty (its first instruction is
 # not translated) is queued again: its counter may be shared with code that can be
 UNTRANSLATED_WAIT = 8
@@ -712,6 +717,7 @@ class Tier:
         optimize_after: int | None = DEFAULT_OPTIMIZE_AFTER,
         save_after: int | None = DEFAULT_SAVE_AFTER,
         compile_after: int | None = None,
+        slow_after: int | None = DEFAULT_SLOW_AFTER,
     ) -> None:
         """``synchronous``: compile in the kernel's thread, so that a block hot at one kernel
         return runs compiled from the next (tests); else a worker thread compiles while the
@@ -720,7 +726,9 @@ class Tier:
         (None: never).  ``save_after``: entries in a run of a quick block before ``close``
         compiles it optimized into the code cache (None: never).  ``compile_after``: entries
         of a block with no compiled code (in memory or in ``cache``) before it is compiled
-        (None: at ``threshold``, as soon as it is hot)."""
+        (None: at ``threshold``, as soon as it is hot), within ``slow_after`` instructions
+        of the harts' time (None: however long they take), else it waits for as many
+        again."""
         self.decode_cache = decode_cache
         self.machine = machine
         self.page_flags = page_flags
@@ -733,6 +741,10 @@ class Tier:
         # still decoded as read, so that the second time it is not read again
         # (None: waiting unread, ``_wait_unread``)
         self.awaiting_compile: dict[tuple[int, int], tuple[BlockKey, _Check] | None] = {}
+        # ... and the harts' time when it began to wait (``slow_after``)
+        self.waiting_since: dict[tuple[int, int], int] = {}
+        self.slow_after = slow_after
+        self.clock = 0  # the harts' virtual time at the last ``service``
         self.jit = np.zeros(JIT_SIZE, dtype=np.int64)
         self.jit[J_TABLE + JT_HOST :: JT_FIELDS] = -1
         self.jit[J_THRESHOLD] = threshold
@@ -782,6 +794,7 @@ class Tier:
         self.jit[J_QUEUE_LEN] = 0
         self.hot_quick.clear()  # none of it is installed any more
         self.awaiting_compile.clear()
+        self.waiting_since.clear()
         self.deferred.clear()
         self.page_flags &= np.uint8(~PAGE_FLAGS_OF_THE_TIER & 0xFF)
         self.jit[J_EPOCH] = self.machine[M_CODE_WRITES]
@@ -791,9 +804,11 @@ class Tier:
         """Whether the kernel has queued hot blocks."""
         return bool(self.jit[J_QUEUE_LEN])
 
-    def service(self) -> None:
+    def service(self, now: int = 0) -> None:
         """Install the blocks compiled since the last call, and start compiling the blocks
-        the kernel queued as hot (in the worker thread, or here when synchronous)."""
+        the kernel queued as hot (in the worker thread, or here when synchronous); ``now``:
+        the calling hart's virtual time (its instructions retired, with idle time)."""
+        self.clock = max(self.clock, now)
         self._collect(wait=False)
         queued = int(self.jit[J_QUEUE_LEN])
         for i in range(queued):
@@ -857,13 +872,20 @@ class Tier:
     def _defer(self, key: BlockKey) -> bool:
         """Whether a hot block without compiled code waits for more entries before it is
         compiled (``compile_after``, ``_wait``); the second time it is compiled, unless its
-        code changed while it waited (it waits again, as read now)."""
+        code changed while it waited (it waits again, as read now) or its entries took more
+        than ``slow_after`` instructions to come (it waits again: lukewarm code)."""
         host, pc, region = key
         if (host, pc) in self.awaiting_compile:
             waited = self.awaiting_compile.pop((host, pc))
+            since = self.waiting_since.pop((host, pc), self.clock)
+            slow = self.slow_after is not None and self.clock - since > self.slow_after
             if waited is None:  # it waited unread (``_wait_unread``)
+                if slow:
+                    return self._wait(host, pc, (key, decoded_check(host, region)))
                 return False
             if waited[0] == key:  # checked as still decoded when it came back: not again
+                if slow:
+                    return self._wait(host, pc, waited)
                 self.installs.setdefault(key, (waited[1], entry_length(region)))
                 return False
         return self._wait(host, pc, (key, decoded_check(host, region)))
@@ -891,6 +913,7 @@ class Tier:
         if more <= 0:
             return False
         self.awaiting_compile[(host, pc)] = read
+        self.waiting_since[(host, pc)] = self.clock
         self.jit[_counter(host)] = self.jit[J_THRESHOLD] - more
         return True
 

@@ -51,6 +51,7 @@ def attach_tier(
     cache: CodeCache | None = None,
     optimize_after: int | None = 64,
     compile_after: int | None = None,
+    slow_after: int | None = None,
 ) -> Tier:
     """Switch ``machine`` to the jit tier, with a low threshold so that short runs translate,
     compiling synchronously (unless told) so that they do, and optimizing soon (unless
@@ -65,6 +66,7 @@ def attach_tier(
         cache=cache,
         optimize_after=optimize_after,
         compile_after=compile_after,
+        slow_after=slow_after,
     )
     machine.tier = tier
     for hart in machine.harts:
@@ -1168,12 +1170,22 @@ def test_a_dropped_region_still_decoded_comes_back_without_being_read_again(monk
     assert len(tier.code) == 2
 
 
-def run_counted_loop(passes: int, compile_after: int | None, cache: CodeCache | None):
+def run_counted_loop(
+    passes: int, compile_after: int | None, cache: CodeCache | None, slow_after: int | None = None
+):
     source = f"li t6, {passes}\nloop:\naddi a0, a0, 1\naddi t6, t6, -1\nbnez t6, loop\n"
     tiers: list[Tier] = []
 
     def setup(machine):
-        tiers.append(attach_tier(machine, threshold=2, cache=cache, compile_after=compile_after))
+        tiers.append(
+            attach_tier(
+                machine,
+                threshold=2,
+                cache=cache,
+                compile_after=compile_after,
+                slow_after=slow_after,
+            )
+        )
 
     snippet = run_asm(source + "j __snippet_end", setup=setup)
     assert snippet.x(10) == passes
@@ -1187,6 +1199,26 @@ def test_a_block_hot_at_the_threshold_is_compiled_only_after_compile_after_entri
     assert stats["blocks_compiled"] == 0 and stats["instructions"] == 0
     stats = run_counted_loop(passes + 60, compile_after=50, cache=None)
     assert stats["blocks_compiled"] >= 1 and stats["instructions"] > 0
+
+
+@pytest.mark.parametrize("slow_after", [None, 1000, 100])
+def test_a_block_whose_entries_come_slowly_waits_again(monkeypatch, slow_after):
+    # hot at 2 entries, 48 more (3 instructions each, about 144 instructions of the hart's
+    # time) before compile_after: within 1000 instructions it is compiled, not within 100;
+    # then it waits again, and again, its region read only once
+    reads: list[int] = []
+
+    def counting_read(decode_cache, host, pc, heads):
+        reads.append(pc)
+        return read_region(decode_cache, host, pc, heads)
+
+    monkeypatch.setattr(engine, "read_region", counting_read)
+    stats = run_counted_loop(400, compile_after=50, cache=None, slow_after=slow_after)
+    if slow_after == 100:
+        assert stats["blocks_compiled"] == 0 and stats["instructions"] == 0
+        assert len(reads) == 1
+    else:
+        assert stats["blocks_compiled"] >= 1 and stats["instructions"] > 0
 
 
 @pytest.mark.parametrize("passes", [30, 90])
