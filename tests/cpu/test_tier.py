@@ -1201,11 +1201,8 @@ def test_a_block_hot_at_the_threshold_is_compiled_only_after_compile_after_entri
     assert stats["blocks_compiled"] >= 1 and stats["instructions"] > 0
 
 
-@pytest.mark.parametrize("slow_after", [None, 1000, 100])
-def test_a_block_whose_entries_come_slowly_waits_again(monkeypatch, slow_after):
-    # hot at 2 entries, 48 more (3 instructions each, about 144 instructions of the hart's
-    # time) before compile_after: within 1000 instructions it is compiled, not within 100;
-    # then it waits again, and again, its region read only once
+def counted_region_reads(monkeypatch) -> list[int]:
+    """The pcs the tier reads regions at from now on (``engine.read_region``), in order."""
     reads: list[int] = []
 
     def counting_read(decode_cache, host, pc, heads):
@@ -1213,6 +1210,15 @@ def test_a_block_whose_entries_come_slowly_waits_again(monkeypatch, slow_after):
         return read_region(decode_cache, host, pc, heads)
 
     monkeypatch.setattr(engine, "read_region", counting_read)
+    return reads
+
+
+@pytest.mark.parametrize("slow_after", [None, 1000, 100])
+def test_a_block_whose_entries_come_slowly_waits_again(monkeypatch, slow_after):
+    # hot at 2 entries, 48 more (3 instructions each, about 144 instructions of the hart's
+    # time) before compile_after: within 1000 instructions it is compiled, not within 100;
+    # then it waits again, and again, its region read only once
+    reads = counted_region_reads(monkeypatch)
     stats = run_counted_loop(400, compile_after=50, cache=None, slow_after=slow_after)
     if slow_after == 100:
         assert stats["blocks_compiled"] == 0 and stats["instructions"] == 0
@@ -1225,13 +1231,7 @@ def test_a_block_whose_entries_come_slowly_waits_again(monkeypatch, slow_after):
 def test_a_pc_nothing_was_compiled_at_waits_for_compile_after_unread(monkeypatch, passes):
     # hot at 2 entries with nothing compiled there, in memory or in a code cache: its region
     # is read only at 50, once, and only if it gets there
-    reads: list[int] = []
-
-    def counting_read(decode_cache, host, pc, heads):
-        reads.append(pc)
-        return read_region(decode_cache, host, pc, heads)
-
-    monkeypatch.setattr(engine, "read_region", counting_read)
+    reads = counted_region_reads(monkeypatch)
     stats = run_counted_loop(passes, compile_after=50, cache=None)
     if passes < 50:
         assert reads == [] and stats["blocks_compiled"] == 0
