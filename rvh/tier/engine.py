@@ -414,10 +414,9 @@ class CodeCache:
             self._write(self._directory("objects") / f"{name}.o", data)
             if self._log is None:
                 self._log = self._directory("index") / f"{os.getpid()}-{os.urandom(4).hex()}.log"
-            text = "".join(f"{digest} {name} {alias}\n" for digest, name, alias in lines)
             descriptor = os.open(self._log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                os.write(descriptor, text.encode())
+                os.write(descriptor, _log_text(lines))
             finally:
                 os.close(descriptor)
         except OSError:
@@ -487,9 +486,8 @@ class CodeCache:
             except OSError:
                 continue
             kept.update((line, None) for line in lines if line[1] in present)
-        text = "".join(f"{digest} {name} {alias}\n" for digest, name, alias in kept)
         try:
-            self._write(index / f"{os.getpid()}-{os.urandom(4).hex()}{LOG_SUFFIX}", text.encode())
+            self._write(index / f"{os.getpid()}-{os.urandom(4).hex()}{LOG_SUFFIX}", _log_text(kept))
         except OSError:
             self.errors += 1
             return
@@ -552,6 +550,11 @@ def _unpack(data: bytes) -> tuple[bytes, list[str]] | None:
     if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
         return None
     return data[: -8 - length], digests
+
+
+def _log_text(lines: Iterable[tuple[str, str, str]]) -> bytes:
+    """Index log lines (``CodeCache``) as written: ``<digest> <object> <region key or ->``."""
+    return "".join(f"{digest} {name} {alias}\n" for digest, name, alias in lines).encode()
 
 
 def _log_lines(data: bytes) -> list[tuple[str, str, str]]:
@@ -795,6 +798,7 @@ class Tier:
         self.hot_quick.clear()  # none of it is installed any more
         self.awaiting_compile.clear()
         self.waiting_since.clear()
+        self.clock = 0  # the harts' time may have gone back with the snapshot
         self.deferred.clear()
         self.page_flags &= np.uint8(~PAGE_FLAGS_OF_THE_TIER & 0xFF)
         self.jit[J_EPOCH] = self.machine[M_CODE_WRITES]
