@@ -824,13 +824,13 @@ class Tier:
                 # now might stop at other places (regions installed since), no matter
                 self._install(known)
                 continue
-            if self._wait_unread(host, pc):
-                continue
-            if self.compiling.covers(host, pc) and (host, pc) not in self.latest:
+            if self.compiling.covers(host, pc):
                 # the rest of a loop gets hot while the loop's region compiles: left to it,
                 # unread (on Linux's first boot such pcs came back some 4,500 times, each
                 # read for nothing while their loop's batch compiled)
                 self.jit[_counter(host)] = 0  # should it be entered on its own later
+                continue
+            if self._wait_unread(host, pc):
                 continue
             waited = self.awaiting_compile.get((host, pc))
             if waited is not None and fields_unchanged(self.decode_cache, waited[1]):
@@ -845,9 +845,6 @@ class Tier:
             key = (host, pc, region)
             if key in self.code:
                 self._install(key)  # compiled before a flush or an eviction
-            elif self.compiling.covers(host, pc):
-                # the rest of a loop gets hot while the loop's region compiles: left to it
-                self.jit[_counter(host)] = 0  # should it be entered on its own later
             elif (host, pc) in self.inner and (host, pc) not in self.deferred:
                 # inside a region compiled before: a loop's inner pcs count an entry where a
                 # kernel call resumes after its budget, and the region runs them, so such a
@@ -903,7 +900,7 @@ class Tier:
             return False  # no waiting: compiled at the threshold
         if (host, pc) in self.awaiting_compile or (host, pc) in self.latest:
             return False  # its second time, or code was compiled here
-        if (host, pc) in self.inner or self.compiling.covers(host, pc):
+        if (host, pc) in self.inner:
             return False  # inside a region: ``service`` decides with the region read
         if self.cache is not None and self.cache.knows_place(place_key(host, pc)):
             return False
