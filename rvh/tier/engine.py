@@ -14,7 +14,11 @@ fast instruction selector with the optimizing register allocator: cheap to compi
 that keeps the guest registers in host registers; the code counts its entries), and when the
 worker is idle the quick blocks that ran ``optimize_after`` times are compiled again
 ``OPTIMIZED`` (the same IR passes, full code generation) and their jump-table entries switched
-to the new code; the quick code is freed with its engine when no block uses it.
+to the new code; the quick code is freed with its engine when no block uses it.  With a code
+cache, the quick blocks that ran ``save_after`` times are compiled optimized for the next run:
+while the worker is idle, and what is left when the run ends (``Tier.close``, in a bounded
+time).  The worker generates code in an LLVM context of its own, outside llvmlite's lock, so
+that the hart's thread, loading code from the cache, does not wait for it.
 
 Compiled code is named by a digest (``block_digest``) of the IR it was compiled from, the
 level and the host (the LLVM version, the CPU and its features): the IR holds the block's
@@ -29,7 +33,9 @@ a module's code only with its engine).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import hashlib
 import json
 import os
@@ -38,7 +44,7 @@ import shutil
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +109,19 @@ DEFAULT_OPTIMIZE_AFTER = 1 << 23
 # Linux's boot no region reaches 2^20 entries; at 2^14 its 128 hottest went optimized into
 # the cache for 2.7 s at the first boot's end, and the next boots took 4.8 s instead of 5.4
 DEFAULT_SAVE_AFTER = 1 << 14
-SAVE_LIMIT = 128  # blocks compiled so at most (64: 1.7 s at the end, 5.0 s boots)
+# CPU seconds ``Tier.close`` spends at most compiling them (at 128 blocks it took 1.4-2.2 s
+# after every boot, a wait longer than half the boot itself): the hottest go first, in
+# batches of SAVE_BATCH; the rest are still quick code in the cache, hot again in the next
+# run, and go then (while the worker is idle, below, or at its end)
+SAVE_SECONDS = 0.5
+SAVE_BATCH = 8
+# while a run goes on, a worker with no quick block to compile for IDLE_SAVE_QUIET seconds
+# compiles the hottest of those blocks optimized, IDLE_SAVE_BATCH at a time (a quick block
+# that gets hot meanwhile waits for at most one such batch, some 30-80 ms), installs them
+# and writes them to the code cache: on a boot from the cache the worker is idle most of
+# the time, and what it saves then is not left for the run's end
+IDLE_SAVE_QUIET = 0.2
+IDLE_SAVE_BATCH = 4
 # instructions (the harts' virtual time) within which a block waiting for compile_after
 # entries must get them to be compiled; else it waits for as many again.  On Linux's first
 # boot the blocks that took longer (about 280 of 940) were a quarter of the compile work and
@@ -277,6 +295,76 @@ def _host_cpu() -> tuple[str, str]:
     return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
+class _ThreadState(threading.local):
+    outside_lock = False  # llvmlite calls of this thread skip its lock (``_own_context``)
+    held_by_collector = False  # what outside_lock was when the garbage collector began
+    context: llvm.context.ContextRef | None = None  # this thread's LLVM context
+
+
+_thread_state = _ThreadState()
+
+
+def _collector_takes_the_lock(phase: str, info: dict[str, int]) -> None:
+    """While Python's garbage collector runs in a thread outside llvmlite's lock, that
+    thread's calls take the lock again: what the collector frees may be any thread's."""
+    if phase == "start":
+        _thread_state.held_by_collector = _thread_state.outside_lock
+        _thread_state.outside_lock = False
+    else:
+        _thread_state.outside_lock = _thread_state.held_by_collector
+
+
+gc.callbacks.append(_collector_takes_the_lock)
+
+
+@functools.cache
+def _lock_can_be_skipped() -> bool:
+    """Let a thread's llvmlite calls skip llvmlite's process-wide lock while it works in an
+    LLVM context of its own (``_own_context``); whether that could be done.
+
+    llvmlite serializes every call into LLVM with one lock, so that the hart's thread, when
+    it loaded a block from the code cache, waited for the worker's code generation to end:
+    0.12-0.15 s of a 3.2 s boot of Linux from the cache, and 0.3 s when the worker also
+    compiled optimized code.  LLVM itself lets threads work at once in different contexts
+    (its manual's "Threads and LLVM"), which is what the worker does with a module of its own
+    context and a target machine of its own; everything else (loading objects, the global
+    context numba uses) stays behind the lock.  If llvmlite's lock is not what is expected,
+    nothing changes: the calls stay locked, only slower."""
+    lock = getattr(getattr(llvm.ffi, "lib", None), "_lock", None)
+    locked = type(lock)
+    if lock is None or not hasattr(locked, "__enter__") or not hasattr(locked, "__exit__"):
+        return False
+
+    class SkippableLock(locked):  # type: ignore[misc, valid-type]
+        def __enter__(self) -> None:
+            if not _thread_state.outside_lock:
+                super().__enter__()
+
+        def __exit__(self, *details: object) -> None:
+            if not _thread_state.outside_lock:
+                super().__exit__(*details)
+
+    try:
+        lock.__class__ = SkippableLock
+    except TypeError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _own_context() -> Iterator[llvm.context.ContextRef]:
+    """This thread's LLVM context, its llvmlite calls outside llvmlite's lock meanwhile (if
+    ``_lock_can_be_skipped``): for work on modules of that context and this thread's own
+    target machines only."""
+    if _thread_state.context is None:
+        _thread_state.context = llvm.create_context()
+    _thread_state.outside_lock = _lock_can_be_skipped()
+    try:
+        yield _thread_state.context
+    finally:
+        _thread_state.outside_lock = False
+
+
 def _load(code: bytes, level: Level) -> llvm.ExecutionEngine:
     """An engine holding one object file's code, relocated and ready to call."""
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target(level))
@@ -318,25 +406,42 @@ def compile_blocks(
             ),
         ]
     )
-    module = llvm.parse_assembly(text)
-    module.verify()
     machine = _emitter(level)
-    if level.pipeline is not None:
-        options = llvm.create_pipeline_tuning_options(speed_level=level.pipeline)
-        builder = llvm.create_pass_builder(machine, options)
-        builder.getModulePassManager().run(module, builder)
-    elif level.passes:
-        builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options())
-        passes = llvm.create_new_module_pass_manager()
-        for name in level.passes:
-            getattr(passes, f"add_{name}_pass")()
-        passes.run(module, builder)
-    code = machine.emit_object(module)
+    with _own_context() as context:
+        module = llvm.parse_assembly(text, context)
+        try:
+            module.verify()
+            _optimize(module, machine, level)
+            code = machine.emit_object(module)
+        finally:
+            module.close()  # here, not by whichever thread would drop it last
     engine = _load(code, level)
     addresses = [engine.get_function_address(name) for name in names]
     if cache is not None:
         cache.store(digests, code, aliases)
     return _Compiled(level, list(digests), code, engine, addresses, time.thread_time() - start)
+
+
+def _optimize(module: llvm.ModuleRef, machine: llvm.TargetMachine, level: Level) -> None:
+    """Run ``level``'s IR passes over ``module``; what it makes is freed here, by the thread
+    the module belongs to (``_own_context``)."""
+    if level.pipeline is None and not level.passes:
+        return
+    if level.pipeline is not None:
+        options = llvm.create_pipeline_tuning_options(speed_level=level.pipeline)
+        builder = llvm.create_pass_builder(machine, options)
+        passes = builder.getModulePassManager()
+    else:
+        options = llvm.create_pipeline_tuning_options()
+        builder = llvm.create_pass_builder(machine, options)
+        passes = llvm.create_new_module_pass_manager()
+        for name in level.passes:
+            getattr(passes, f"add_{name}_pass")()
+    try:
+        passes.run(module, builder)
+    finally:
+        for made in (passes, builder, options):
+            made.close()
 
 
 class CodeCache:
@@ -770,6 +875,7 @@ class Tier:
         self.in_flight: list[_InFlight] = []
         self.hot_quick: dict[BlockKey, None] = {}  # installed quick code (ordered)
         self.next_poll = 0.0
+        self.quick_started = 0.0  # perf_counter when the last quick batch started
         self.worker = None if synchronous else ThreadPoolExecutor(1, "rvh-tier")
         if self.worker is not None and not _warmed_up.is_set():
             _warmed_up.set()
@@ -932,30 +1038,38 @@ class Tier:
         self.save_optimized()
 
     def save_optimized(self) -> None:
-        """Compile optimized, as one batch in this thread, the quick blocks whose code
-        counted ``save_after`` entries (the SAVE_LIMIT hottest), and keep it only in the code
-        cache: this run is over, the next one of the same program loads O2 code for them
-        (``_load_cached`` looks for it first) instead of quick code that would not run long
-        enough to be optimized."""
+        """Compile optimized in this thread, the hottest first, for at most SAVE_SECONDS of
+        CPU, the quick blocks whose code counted ``save_after`` entries, and keep it only in
+        the code cache: this run is over, the next one of the same program loads O2 code for
+        them (``_load_cached`` looks for it first) instead of quick code that would not run
+        long enough to be optimized."""
         if self.cache is None or self.save_after is None:
             return
         for batch_id, keys, future in self.in_flight:
             if future.done() and not future.cancelled():
                 self._finish(batch_id, keys, future.result())
         self.in_flight = []
+        hot = self._worth_saving(self.code)
+        # the hottest first, and not so long that the process's end drags (O2: 7-20 ms each)
+        spent = 0.0
+        while hot and spent < SAVE_SECONDS:
+            batch, hot = hot[:SAVE_BATCH], hot[SAVE_BATCH:]
+            spent += compile_regions(batch, OPTIMIZED, self.cache).seconds
+            self.blocks_saved += len(batch)
+        self.save_seconds += spent
+
+    def _worth_saving(self, keys: Iterable[BlockKey]) -> list[BlockKey]:
+        """Those of ``keys`` that are quick code which counted ``save_after`` entries in this
+        run, the hottest first: with a code cache, worth compiling optimized for the next."""
+        if self.cache is None or self.save_after is None:
+            return []
         hot = [
             key
-            for key, code in self.code.items()
-            if code.level is QUICK and self.jit[_counter(key[0])] >= self.save_after
+            for key in keys
+            if self.code[key].level is QUICK and self.jit[_counter(key[0])] >= self.save_after
         ]
-        if not hot:
-            return
-        # the hottest first, and not so many that the process's end drags (O2: 7-20 ms each)
         hot.sort(key=lambda key: -int(self.jit[_counter(key[0])]))
-        hot = hot[:SAVE_LIMIT]
-        compiled = compile_regions(hot, OPTIMIZED, self.cache)
-        self.blocks_saved += len(hot)
-        self.save_seconds += compiled.seconds
+        return hot
 
     def _heads(self, host: int) -> frozenset[int]:
         """The pcs where the regions installed or being compiled in host offset ``host``'s
@@ -971,13 +1085,17 @@ class Tier:
     def _optimize_hot(self) -> None:
         """Compile again, optimized, the quick blocks that ran ``optimize_after`` times
         (their code counts its entries); looked at every OPTIMIZE_POLL seconds."""
-        if self.optimize_after is None or not self.hot_quick:
+        if not self.hot_quick:
             return
         now = time.perf_counter()
         if self.worker is not None and now < self.next_poll:
             return
         self.next_poll = now + OPTIMIZE_POLL
-        hot = [key for key in self.hot_quick if self.jit[_counter(key[0])] >= self.optimize_after]
+        hot = []
+        if self.optimize_after is not None:
+            hot = [k for k in self.hot_quick if self.jit[_counter(k[0])] >= self.optimize_after]
+        if not hot and self.worker is not None and now - self.quick_started >= IDLE_SAVE_QUIET:
+            hot = self._worth_saving(self.hot_quick)[:IDLE_SAVE_BATCH]
         for key in hot:
             del self.hot_quick[key]
         if hot:
@@ -987,6 +1105,8 @@ class Tier:
     def _start(self, keys: list[BlockKey], level: Level) -> None:
         batch_id = self.next_batch
         self.next_batch += 1
+        if level is QUICK:
+            self.quick_started = time.perf_counter()
         if self.worker is None:
             self._finish(batch_id, keys, compile_regions(keys, level, self.cache))
         else:

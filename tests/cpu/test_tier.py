@@ -2,6 +2,7 @@
 set of random programs end in the same state, with the same output and instruction counts, as
 on the interpreter; budgets, self-modifying code and eviction included."""
 
+import gc
 import hashlib
 import os
 import random
@@ -9,7 +10,9 @@ import re
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import llvmlite.binding as llvm
 import numpy as np
 import pytest
 from support import GUESTS, ROOT, TIER_NOT_COMPARED, require_guest, run_asm
@@ -1376,6 +1379,118 @@ def test_a_runs_hot_blocks_go_optimized_into_the_code_cache_for_the_next_run(tmp
     assert len(hot & set(loaded)) == len(hot)
     assert output == interp[1] and result.instructions == interp[0].instructions
     assert np.array_equal(comparable(machine.harts[0].state), comparable(interp[2].harts[0].state))
+
+
+def test_a_runs_end_compiles_for_the_code_cache_within_its_budget_the_hottest_first(
+    tmp_path, monkeypatch
+):
+    elf = GUESTS / "bench" / "bytes.elf"
+    full = run_and_close(elf, CodeCache(tmp_path / "full"), save_after=1000)[3]
+    hot = full.statistics()["blocks_saved"]
+    assert hot > 2
+    # a budget the first batch already spends: that batch, the hottest, and no more
+    monkeypatch.setattr(engine, "SAVE_SECONDS", 1e-9)
+    monkeypatch.setattr(engine, "SAVE_BATCH", 2)
+    cache = CodeCache(tmp_path / "budget")
+    first = run_and_close(elf, cache, save_after=1000)[3]
+    assert first.statistics()["blocks_saved"] == 2
+    counts = {key: int(first.jit[J_COUNTS + ((key[0] >> 1) & COUNT_MASK)]) for key in first.code}
+    hottest = sorted(first._worth_saving(first.code), key=lambda key: -counts[key])[:2]
+    second = run_and_close(elf, CodeCache(tmp_path / "budget"), save_after=None)[3]
+    optimized = {key for key, code in second.code.items() if code.level is OPTIMIZED}
+    assert optimized == set(hottest)
+
+
+def test_an_idle_worker_compiles_the_hot_quick_blocks_optimized_for_the_code_cache(
+    tmp_path, monkeypatch
+):
+    """With a code cache, a worker with no quick block to compile compiles the blocks that
+    counted ``save_after`` entries optimized while the run goes on (the hottest, a few at a
+    time): installed at once, and written to the cache, so that the run's end has less of
+    it left to do.  The run compiles in its own thread, so that what got hot does not
+    depend on the host's speed; then a worker is given and a ``service`` with it idle
+    stands for the run going on."""
+    monkeypatch.setattr(engine, "IDLE_SAVE_QUIET", 0.0)
+    monkeypatch.setattr(engine, "OPTIMIZE_POLL", 0.0)
+    elf = GUESTS / "bench" / "bytes.elf"
+    interp = run_guest(elf, "interp", sbi=False, limit=2_000_000)
+    machine = Machine(MachineConfig(max_instructions=2_000_000), output=lambda data: None)
+    tier = attach_tier(machine, threshold=8, cache=CodeCache(tmp_path), optimize_after=None)
+    tier.save_after = 1000
+    machine.load(str(elf))
+    machine.run_sync()
+    tier.service(int(machine.harts[0].state[L.TIME_NS]))  # synchronous: nothing idle-saved
+    assert tier.statistics()["blocks_optimized"] == 0
+    tier.worker = ThreadPoolExecutor(1, "rvh-tier")
+    worth = tier._worth_saving(tier.code)
+    assert len(worth) > engine.IDLE_SAVE_BATCH
+    tier.service(int(machine.harts[0].state[L.TIME_NS]))
+    tier.finish()
+    optimized = {key for key, code in tier.code.items() if code.level is OPTIMIZED}
+    assert optimized == set(worth[: engine.IDLE_SAVE_BATCH])
+    assert tier.statistics()["blocks_optimized"] == engine.IDLE_SAVE_BATCH
+    tier.close()
+    assert tier.statistics()["blocks_saved"] == len(worth) - engine.IDLE_SAVE_BATCH
+    result, output, second_machine, second = run_and_close(elf, CodeCache(tmp_path), None)
+    assert second.statistics()["blocks_compiled"] == 0
+    assert set(worth) <= {key for key, code in second.code.items() if code.level is OPTIMIZED}
+    assert output == interp[1] and result.instructions == interp[0].instructions
+    state = second_machine.harts[0].state
+    assert np.array_equal(comparable(state), comparable(interp[2].harts[0].state))
+
+
+def test_a_thread_in_its_own_llvm_context_compiles_while_another_holds_llvmlites_lock():
+    """The worker's code generation does not wait for llvmlite's process-wide lock (nor
+    make the hart's thread wait for it), and takes it again while the garbage collector
+    runs in its thread (what that frees may belong to any thread)."""
+    engine._initialize_llvm()
+    ir = region_ir(
+        engine._PLACEHOLDER,
+        RAM_BASE,
+        0,
+        (Node(RAM_BASE, (Instruction(Op.ADDI, 5, 5, 0, 1, 4, 0),)),),
+        count_entries=True,
+    )
+    text = f"{engine.SHARED_IR}\n\n{ir}"
+    seen_by_collector: list[bool] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and threading.current_thread() is worker:
+            seen_by_collector.append(engine._thread_state.outside_lock)
+
+    emitted: list[bytes] = []
+    ready, locked, done = threading.Event(), threading.Event(), threading.Event()
+
+    def compile_outside_the_lock() -> None:
+        machine = engine._emitter(QUICK)  # this thread's target machine and context are made
+        with engine._own_context():  # before the lock is held: made once, under it
+            pass
+        ready.set()
+        locked.wait()
+        with engine._own_context() as context:
+            module = llvm.parse_assembly(text, context)
+            engine._optimize(module, machine, QUICK)
+            gc.collect()
+            emitted.append(machine.emit_object(module))
+            module.close()
+        done.set()  # (the thread's end frees its target machine, under the lock)
+
+    gc.collect()  # so that the worker's collection frees nothing of llvmlite's (it would wait)
+    gc.callbacks.append(note)
+    worker = threading.Thread(target=compile_outside_the_lock)
+    try:
+        worker.start()
+        ready.wait()
+        with llvm.ffi.lib._lock:  # what any other thread's llvmlite call takes
+            locked.set()
+            finished = done.wait(timeout=60)
+    finally:
+        gc.callbacks.remove(note)
+        locked.set()
+        worker.join()
+    assert finished and emitted and emitted[0][:4] == b"\x7fELF"
+    assert seen_by_collector and not any(seen_by_collector)
+    assert not engine._thread_state.outside_lock
 
 
 def test_without_save_after_the_code_cache_keeps_only_what_the_run_compiled(tmp_path):
