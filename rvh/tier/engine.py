@@ -391,6 +391,7 @@ def compile_blocks(
     level: Level,
     cache: CodeCache | None = None,
     aliases: list[str] | None = None,
+    shapes: list[Shape] | None = None,
 ) -> _Compiled:
     """Compile blocks as one module (one code generation, one engine for all) and write it
     to ``cache``; touches nothing else shared, so it may run in the worker thread (llvmlite
@@ -418,7 +419,7 @@ def compile_blocks(
     engine = _load(code, level)
     addresses = [engine.get_function_address(name) for name in names]
     if cache is not None:
-        cache.store(digests, code, aliases)
+        cache.store(digests, code, aliases, shapes)
     return _Compiled(level, list(digests), code, engine, addresses, time.thread_time() - start)
 
 
@@ -468,7 +469,8 @@ class CodeCache:
         self.pruned = False
         self._objects: dict[str, str] | None = None  # digest -> object name, read on first use
         self._aliases: dict[str, str] = {}  # region key -> digest
-        self.places: set[str] = set()  # of the region keys (``knows_place``)
+        self._at_place: dict[str, list[str]] = {}  # place -> its region keys (``knows_place``)
+        self._regions: dict[str, tuple[Region, ...]] = {}  # place -> ``regions_at``, as read
         self._log: Path | None = None  # this process's log, named at its first store
         self._made: set[Path] = set()  # directories known to exist
 
@@ -505,13 +507,25 @@ class CodeCache:
             self._objects[digest] = name
             if alias != "-":
                 self._aliases[alias] = digest
-                self.places.add(alias.partition("/")[0])
+                place = alias.partition("/")[0]
+                self._at_place.setdefault(place, []).append(alias)
+                self._regions.pop(place, None)
 
-    def store(self, digests: list[str], code: bytes, aliases: list[str] | None = None) -> None:
+    def store(
+        self,
+        digests: list[str],
+        code: bytes,
+        aliases: list[str] | None = None,
+        shapes: list[Shape] | None = None,
+    ) -> None:
         """Keep a batch's object file, found by each of its ``digests`` and, when given,
-        by each block's region key (``aliases``, in the same order)."""
+        by each block's region key (``aliases``, in the same order), with each region's
+        ``shape`` (``regions_at``)."""
         self._index()
-        data = _pack(code, digests)
+        stored = {}
+        if aliases is not None and shapes is not None:
+            stored = dict(zip(aliases, shapes, strict=True))
+        data = _pack(code, digests, stored)
         name = hashlib.sha256(data).hexdigest()
         named = aliases if aliases is not None else ["-"] * len(digests)
         lines = [(digest, name, alias) for digest, alias in zip(digests, named, strict=True)]
@@ -603,7 +617,43 @@ class CodeCache:
         """Whether a region starting at ``place`` (``place_key``) was stored, by this run or
         by one before it started."""
         self._index()
-        return place in self.places
+        return place in self._at_place
+
+    def regions_at(self, place: str) -> tuple[Region, ...]:
+        """The regions stored at ``place`` (``place_key``) by this run or one before it, as
+        they were read then (each once, whatever its levels), the latest first: what a
+        region read now in another shape (it stops at the regions installed when it is read)
+        may take instead, if the decode cache still holds its instructions."""
+        self._index()
+        regions = self._regions.get(place)
+        if regions is None:
+            found: dict[Region, None] = {}
+            for alias in reversed(tuple(self._at_place.get(place, ()))):
+                region = self._stored_region(alias)
+                if region is not None:
+                    found[region] = None
+            regions = self._regions[place] = tuple(found)
+        return regions
+
+    def _stored_region(self, alias: str) -> Region | None:
+        """The region a region key was stored with, from its object's manifest; None when the
+        object is gone or older than shapes.  (A damaged shape loads nothing: its code is
+        found by the region key of the region it makes, ``Tier._load_stored``.)"""
+        digest = self._aliases.get(alias)
+        name = self._index().get(digest) if digest is not None else None
+        if name is None:
+            return None
+        try:
+            data = (self.directory / "objects" / f"{name}.o").read_bytes()
+        except OSError:
+            return None
+        if hashlib.sha256(data).hexdigest() != name:
+            return None
+        manifest = _manifest(data)
+        stored = manifest.get("shapes") if manifest is not None else None
+        if not isinstance(stored, dict) or alias not in stored:
+            return None
+        return region_of(stored[alias])
 
     def resolve(self, alias: str) -> str | None:
         """The digest of the code a region key names, if a run stored one (``find`` then
@@ -633,28 +683,70 @@ class CodeCache:
         return unpacked
 
 
-def _pack(code: bytes, digests: list[str]) -> bytes:
-    """A cache object's file: the object code, then its blocks' digests (which an engine
-    sharing objects must know before it loads one: ``Tier._load_shared``) as JSON, then the
-    JSON's length (8 bytes, little-endian): one file, hashed whole."""
-    manifest = json.dumps({"digests": digests}).encode()
+def _pack(code: bytes, digests: list[str], shapes: dict[str, Shape] | None = None) -> bytes:
+    """A cache object's file: the object code, then a JSON manifest, then the manifest's
+    length (8 bytes, little-endian): one file, hashed whole.  The manifest holds the blocks'
+    digests (which an engine sharing objects must know before it loads one:
+    ``Tier._load_shared``) and, by region key, the shape of each region (``regions_at``)."""
+    contents: dict[str, object] = {"digests": digests}
+    if shapes:
+        contents["shapes"] = shapes
+    manifest = json.dumps(contents, separators=(",", ":")).encode()
     return code + manifest + len(manifest).to_bytes(8, "little")
 
 
-def _unpack(data: bytes) -> tuple[bytes, list[str]] | None:
-    """The object code and digests of a cache object's file (``_pack``), None if malformed."""
+def _manifest(data: bytes) -> dict[str, object] | None:
+    """The manifest of a cache object's file (``_pack``), None if malformed."""
     if len(data) < 8:
         return None
     length = int.from_bytes(data[-8:], "little")
     if length > len(data) - 8:
         return None
     try:
-        digests = json.loads(data[-8 - length : -8])["digests"]
-    except (ValueError, KeyError, TypeError):
+        manifest = json.loads(data[-8 - length : -8])
+    except ValueError:
         return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _unpack(data: bytes) -> tuple[bytes, list[str]] | None:
+    """The object code and digests of a cache object's file (``_pack``), None if malformed."""
+    manifest = _manifest(data)
+    digests = manifest.get("digests") if manifest is not None else None
     if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
         return None
+    length = int.from_bytes(data[-8:], "little")
     return data[: -8 - length], digests
+
+
+# a region as the code cache keeps it: [[node pc, [[op, rd, rs1, rs2, imm, length, bits],
+# ...]], ...], the entry node first (JSON)
+Shape = list[list[object]]
+
+
+def shape(region: Region) -> Shape:
+    """What ``region_of`` makes the region again from."""
+    return [
+        [
+            node.pc,
+            [[i.op, i.rd, i.rs1, i.rs2, i.imm, i.length, i.bits] for i in node.instructions],
+        ]
+        for node in region
+    ]
+
+
+def region_of(stored: object) -> Region | None:
+    """The region a ``shape`` was made from; None if ``stored`` is not one."""
+    try:
+        region = tuple(
+            Node(int(pc), tuple(Instruction(*(int(v) for v in fields)) for fields in body))
+            for pc, body in stored  # type: ignore[attr-defined, misc]
+        )
+    except (TypeError, ValueError):
+        return None
+    if not region or not all(node.instructions for node in region):
+        return None
+    return region
 
 
 def _log_text(lines: Iterable[tuple[str, str, str]]) -> bytes:
@@ -722,9 +814,12 @@ def compile_regions(keys: list[BlockKey], level: Level, cache: CodeCache | None)
     start = time.thread_time()
     irs = [_ir(key, level) for key in keys]
     digests = [block_digest(ir, level) for ir in irs]
-    aliases = [region_key(key, level) for key in keys] if cache is not None else None
+    aliases = shapes = None
+    if cache is not None:
+        aliases = [region_key(key, level) for key in keys]
+        shapes = [shape(region) for _, _, region in keys]
     writing = time.thread_time() - start
-    compiled = compile_blocks(digests, irs, level, cache, aliases)
+    compiled = compile_blocks(digests, irs, level, cache, aliases, shapes)
     compiled.seconds += writing
     return compiled
 
@@ -935,6 +1030,10 @@ class Tier:
                 # unread (on Linux's first boot such pcs came back some 4,500 times, each
                 # read for nothing while their loop's batch compiled)
                 self.jit[_counter(host)] = 0  # should it be entered on its own later
+                continue
+            stored = self._load_stored(host, pc)
+            if stored is not None:
+                self._install(stored)
                 continue
             if self._wait_unread(host, pc):
                 continue
@@ -1194,6 +1293,27 @@ class Tier:
             self._replace(key, _Code(address, batch_id, level))
             self.blocks_loaded += 1
             return
+
+    def _load_stored(self, host: int, pc: int) -> BlockKey | None:
+        """The longest region a run stored at this pc (``CodeCache.regions_at``) whose
+        instructions the decode cache still holds as they were read then, its code loaded;
+        None if there is none.  It is exact as any region read now, whatever it overlaps, and
+        a region read now may have a shape no run compiled: it stops at the heads of the
+        regions installed when it is read, which differ from run to run (a second boot of
+        Linux compiled 100-170 regions for that)."""
+        if self.cache is None:
+            return None
+        best, most = None, 0
+        for region in self.cache.regions_at(place_key(host, pc)):
+            key = (host, pc, region)
+            if region[0].pc != pc or key in self.compiling:
+                continue
+            size = sum(len(node.instructions) for node in region)
+            if size > most and self._still_decoded(key):
+                best, most = key, size
+        if best is not None and best not in self.code:
+            self._load_cached(best)
+        return best if best in self.code else None
 
     def _load_shared(self, code: bytes, digests: list[str], level: Level) -> llvm.ExecutionEngine:
         """An engine holding an object file from the code cache: the shared one, unless it

@@ -1255,6 +1255,58 @@ def test_the_code_cache_knows_the_places_regions_were_stored_at(tmp_path):
     assert not CodeCache(tmp_path / "empty").knows_place(here)
 
 
+def test_the_code_cache_keeps_the_shape_of_each_region_it_stores(tmp_path):
+    pc = RAM_BASE + 0x100
+    here = place_key(pc - RAM_BASE, pc)
+    loop = (Node(pc, (Instruction(Op.ADDI, 10, 10, 0, 1, 4, 0x00150513),)),)
+    longer = (Node(pc, loop[0].instructions + (Instruction(Op.BNE, 0, 31, 0, -4, 4, 0),)),)
+    writer = CodeCache(tmp_path)
+    assert writer.regions_at(here) == ()
+    quick = region_key((pc - RAM_BASE, pc, loop), QUICK)
+    writer.store(["a" * 40], b"first", [quick], [engine.shape(loop)])
+    assert writer.regions_at(here) == (loop,)  # seen by the writer at once
+    writer.store(
+        ["b" * 40, "c" * 40],
+        b"second",
+        [region_key((pc - RAM_BASE, pc, loop), OPTIMIZED), f"{here}/{'d' * 40}"],
+        [engine.shape(loop), engine.shape(longer)],
+    )
+    # another process reads them from the objects: each region once, the latest first
+    assert CodeCache(tmp_path).regions_at(here) == (longer, loop)
+    assert CodeCache(tmp_path).regions_at(place_key(0, RAM_BASE)) == ()
+    # an object stored without shapes (before they were kept) gives none
+    other = place_key(0x200, RAM_BASE + 0x200)
+    writer.store(["e" * 40], b"third", [f"{other}/{'f' * 40}"])
+    assert CodeCache(tmp_path).knows_place(other) and CodeCache(tmp_path).regions_at(other) == ()
+    assert engine.region_of([[pc, [[1, 2]]]]) is None and engine.region_of("x") is None
+    assert engine.region_of(engine.shape(longer)) == longer
+
+
+def test_a_region_stored_in_another_shape_is_loaded_from_the_code_cache_unread(
+    tmp_path, monkeypatch
+):
+    """A region read now stops at the regions installed when it is read, so the same pc can
+    be read in another shape than the one a run stored; the stored region is still exact
+    where the decode cache holds its instructions, and is loaded without a read."""
+    first = run_counted_loop(100, compile_after=None, cache=CodeCache(tmp_path))
+    assert first["blocks_compiled"] >= 1
+    reads: list[int] = []
+
+    def read_stopping_early(decode_cache, host, pc, heads):
+        # as if a region had been installed at the loop's second instruction
+        reads.append(pc)
+        return read_region(decode_cache, host, pc, heads | {pc + 4})
+
+    monkeypatch.setattr(engine, "read_region", read_stopping_early)
+    second = run_counted_loop(100, compile_after=None, cache=CodeCache(tmp_path))
+    assert second["blocks_compiled"] == 0 and reads == []
+    assert second["blocks_loaded"] == first["blocks_compiled"] and second["instructions"] > 0
+    # without the stored shapes the read's other shape misses the cache and is compiled
+    monkeypatch.setattr(CodeCache, "regions_at", lambda cache, place: ())
+    third = run_counted_loop(100, compile_after=None, cache=CodeCache(tmp_path))
+    assert reads and third["blocks_compiled"] >= 1
+
+
 def test_the_code_cache_is_an_object_file_per_batch_and_one_index_log_per_process(tmp_path):
     elf = GUESTS / "bench" / "bytes.elf"
     cache = CodeCache(tmp_path)
