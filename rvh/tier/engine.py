@@ -471,6 +471,7 @@ class CodeCache:
         self._aliases: dict[str, str] = {}  # region key -> digest
         self._at_place: dict[str, list[str]] = {}  # place -> its region keys (``knows_place``)
         self._regions: dict[str, tuple[Region, ...]] = {}  # place -> ``regions_at``, as read
+        self._shapes: dict[str, dict[str, Shape]] = {}  # object name -> its manifest's shapes
         self._log: Path | None = None  # this process's log, named at its first store
         self._made: set[Path] = set()  # directories known to exist
 
@@ -643,17 +644,29 @@ class CodeCache:
         name = self._index().get(digest) if digest is not None else None
         if name is None:
             return None
+        shapes = self._shapes.get(name)
+        if shapes is None:
+            shapes = self._shapes[name] = self._read_shapes(name)
+        return region_of(shapes[alias]) if alias in shapes else None
+
+    def _read_shapes(self, name: str) -> dict[str, Shape]:
+        """The shapes in an object's manifest, read from the end of its file alone (no hash
+        of the whole file: a damaged shape loads nothing, see ``_stored_region``)."""
         try:
-            data = (self.directory / "objects" / f"{name}.o").read_bytes()
-        except OSError:
-            return None
-        if hashlib.sha256(data).hexdigest() != name:
-            return None
-        manifest = _manifest(data)
-        stored = manifest.get("shapes") if manifest is not None else None
-        if not isinstance(stored, dict) or alias not in stored:
-            return None
-        return region_of(stored[alias])
+            with open(self.directory / "objects" / f"{name}.o", "rb") as file:
+                size = file.seek(0, os.SEEK_END)
+                if size < 8:
+                    return {}
+                file.seek(size - 8)
+                length = int.from_bytes(file.read(8), "little")
+                if length > size - 8:
+                    return {}
+                file.seek(size - 8 - length)
+                manifest = json.loads(file.read(length))
+        except (OSError, ValueError):
+            return {}
+        shapes = manifest.get("shapes") if isinstance(manifest, dict) else None
+        return shapes if isinstance(shapes, dict) else {}
 
     def resolve(self, alias: str) -> str | None:
         """The digest of the code a region key names, if a run stored one (``find`` then
