@@ -983,7 +983,7 @@ class Tier:
         self.in_flight: list[_InFlight] = []
         self.hot_quick: dict[BlockKey, None] = {}  # installed quick code (ordered)
         self.next_poll = 0.0
-        self.quick_started = 0.0  # perf_counter when the last quick batch started
+        self.quick_busy = 0.0  # perf_counter when a quick batch last started or ended
         self.worker = None if synchronous else ThreadPoolExecutor(1, "rvh-tier")
         if self.worker is not None and not _warmed_up.is_set():
             _warmed_up.set()
@@ -1206,7 +1206,7 @@ class Tier:
         hot = []
         if self.optimize_after is not None:
             hot = [k for k in self.hot_quick if self.jit[_counter(k[0])] >= self.optimize_after]
-        if not hot and self.worker is not None and now - self.quick_started >= IDLE_SAVE_QUIET:
+        if not hot and self.worker is not None and now - self.quick_busy >= IDLE_SAVE_QUIET:
             hot = self._worth_saving(self.hot_quick)[:IDLE_SAVE_BATCH]
         for key in hot:
             del self.hot_quick[key]
@@ -1218,7 +1218,7 @@ class Tier:
         batch_id = self.next_batch
         self.next_batch += 1
         if level is QUICK:
-            self.quick_started = time.perf_counter()
+            self.quick_busy = time.perf_counter()
         if self.worker is None:
             self._finish(batch_id, keys, compile_regions(keys, level, self.cache))
         else:
@@ -1242,6 +1242,7 @@ class Tier:
         self.batches_compiled += 1
         if compiled.level is QUICK:
             self.blocks_compiled += len(keys)
+            self.quick_busy = time.perf_counter()
         else:
             self.blocks_optimized += len(keys)
         self.batches[batch_id] = _Batch(compiled.engine, len(compiled.code))
