@@ -376,6 +376,20 @@ def build_parser() -> argparse.ArgumentParser:
         "instruction words given (e.g. 00000297 8082), with rvh's decoder.",
     )
     disasm.add_argument("target", nargs="+", metavar="ELF|WORD")
+    cache = commands.add_parser(
+        "cache",
+        help="look into or clear the translating tier's code cache",
+        description="Show what the translating tier's code cache holds (the code `rvh run "
+        "--tier jit` compiled, kept for the next runs of the same programs), or clear it.",
+    )
+    cache.add_argument(
+        "--dir",
+        metavar="DIR",
+        help="the cache's directory (default: $RVH_CACHE_DIR/tier, else ~/.cache/rvh/tier)",
+    )
+    cache.add_argument(
+        "--clear", action="store_true", help="delete the compiled code and its index"
+    )
     bench = commands.add_parser(
         "bench", help="benchmarks", description="Measure rvh (and QEMU, when installed)."
     )
@@ -582,6 +596,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "dtb":
             return _dtb(args)
+        if args.command == "cache":
+            return _cache(args)
         if args.command == "snapshot":
             return _snapshot(args, parser)
         if args.command == "appliance":
@@ -1097,6 +1113,35 @@ def _appliance(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         return 0
     parser.exit(EXIT_USAGE, "rvh: appliance needs a command: pack\n")
     return EXIT_USAGE
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rvh.tier.engine import CodeCache, default_cache_directory
+
+    directory = Path(args.dir) if args.dir else default_cache_directory()
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"cache: {directory} is not a directory")
+    cache = CodeCache(directory)
+    if args.clear:
+        removed = cache.clear()
+        print(f"code cache: {directory}: {removed} files deleted")
+        return 0
+    held = cache.summary()
+    size = held["bytes"]
+    shown = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
+    print(f"code cache:  {directory}")
+    print(
+        f"objects:     {held['objects']:,} files, {shown} "
+        f"(the least recently used go past {held['limit'] / 2**20:.0f} MiB)"
+    )
+    print(
+        f"blocks:      {held['blocks']:,} compiled, found by {held['region_keys']:,} "
+        f"region keys at {held['places']:,} places"
+    )
+    print(f"index:       {held['logs']:,} logs")
+    return 0
 
 
 def _dtb(args: argparse.Namespace) -> int:

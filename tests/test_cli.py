@@ -450,3 +450,31 @@ def test_a_program_booted_the_wrong_way_gets_a_hint(command, phrase):
     done = rvh(*(part.format(**where) for part in command))
     assert_one_line_error(done, EXIT_DEADLOCK, phrase)
     assert done.stderr.startswith("rvh: trap loop: hart 0 retired nothing")
+
+
+def test_cache_shows_and_clears_the_tiers_code_cache(tmp_path):
+    elf = GUESTS / "bench" / "recursion.elf"
+    require_guest(elf)
+    cache = tmp_path / "tier"
+    empty = rvh("cache", "--dir", str(cache))
+    assert empty.returncode == 0 and "objects:     0 files" in empty.stdout
+    assert not cache.exists()  # looking creates nothing
+    done = rvh("run", "--max-insns", "20000000", "--tier-cache", str(cache), str(elf))
+    assert done.returncode == 124, done.stderr  # stopped by the limit, mid-run
+    shown = rvh("cache", "--dir", str(cache))
+    assert shown.returncode == 0, shown.stderr
+    objects = len(list((cache / "objects").glob("*.o")))
+    assert objects >= 1 and f"objects:     {objects} files" in shown.stdout
+    blocks = re.search(r"blocks:\s+(\d+) compiled, found by (\d+) region keys", shown.stdout)
+    assert blocks and int(blocks[1]) >= 1 and int(blocks[2]) >= 1
+    (cache / "notes.txt").write_text("mine")  # not the cache's: kept
+    cleared = rvh("cache", "--dir", str(cache), "--clear")
+    assert cleared.returncode == 0 and "files deleted" in cleared.stdout
+    assert sorted(path.name for path in cache.iterdir()) == ["notes.txt"]
+    assert "objects:     0 files" in rvh("cache", "--dir", str(cache)).stdout
+
+
+def test_cache_of_a_file_is_one_line(tmp_path):
+    path = tmp_path / "file"
+    path.write_text("")
+    assert_one_line_error(rvh("cache", "--dir", str(path)), 2, "is not a directory")

@@ -614,6 +614,45 @@ class CodeCache:
         for path in quiet:
             path.unlink(missing_ok=True)
 
+    def summary(self) -> dict[str, int]:
+        """What the cache holds: its object files and their bytes, the blocks and region keys
+        the index names (in objects still there) and at how many places, the index logs."""
+        objects = self.directory / "objects"
+        sizes: dict[str, int] = {}
+        for path in objects.glob("*.o") if objects.is_dir() else ():
+            try:
+                sizes[path.stem] = path.stat().st_size
+            except OSError:
+                continue  # pruned meanwhile
+        index = self._index()
+        keys = [alias for alias, digest in self._aliases.items() if index.get(digest) in sizes]
+        return {
+            "objects": len(sizes),
+            "bytes": sum(sizes.values()),
+            "limit": self.limit,
+            "blocks": sum(1 for name in index.values() if name in sizes),
+            "region_keys": len(keys),
+            "places": len({alias.partition("/")[0] for alias in keys}),
+            "logs": len(list((self.directory / "index").glob(f"*{LOG_SUFFIX}"))),
+        }
+
+    def clear(self) -> int:
+        """Delete everything the cache keeps (its objects, index and format 2's files), and
+        nothing else in its directory; returns how many files went."""
+        removed = 0
+        for name in ("objects", "index", "regions"):
+            path = self.directory / name
+            if path.is_dir():
+                removed += sum(1 for item in path.rglob("*") if item.is_file())
+                shutil.rmtree(path, ignore_errors=True)
+        self._objects = None
+        self._aliases.clear()
+        self._at_place.clear()
+        self._regions.clear()
+        self._shapes.clear()
+        self._made.clear()
+        return removed
+
     def knows_place(self, place: str) -> bool:
         """Whether a region starting at ``place`` (``place_key``) was stored, by this run or
         by one before it started."""
