@@ -1491,6 +1491,41 @@ def test_an_idle_worker_compiles_the_hot_quick_blocks_optimized_for_the_code_cac
     assert np.array_equal(comparable(state), comparable(interp[2].harts[0].state))
 
 
+def test_threads_compiling_at_once_outside_the_lock_make_the_same_code_as_one_alone():
+    """Two threads generating code at once, each in its own LLVM context, while a third
+    loads objects into engines behind the lock: every object is byte for byte what one
+    thread alone makes (and nothing crashes)."""
+    elf = GUESTS / "bench" / "bytes.elf"
+    tier = run_guest(elf, "jit", False, True, limit=2_000_000)[3]
+    keys = list(tier.code)[:6]
+    assert len(keys) >= 3
+    irs = [engine._ir(key, QUICK) for key in keys]
+    names = [f"{number:040x}" for number in range(len(irs))]
+    alone = compile_blocks(names, irs, QUICK).code
+    made: list[bytes] = []
+    stop = threading.Event()
+
+    def compile_again() -> None:
+        for _ in range(8):
+            made.append(compile_blocks(names, irs, QUICK).code)
+
+    def load_meanwhile() -> None:
+        while not stop.is_set():
+            loaded = engine._load(alone, QUICK)
+            assert loaded.get_function_address(engine.symbol(names[0]))
+
+    loader = threading.Thread(target=load_meanwhile)
+    workers = [threading.Thread(target=compile_again) for _ in range(2)]
+    loader.start()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    stop.set()
+    loader.join()
+    assert len(made) == 16 and all(code == alone for code in made)
+
+
 def test_a_thread_in_its_own_llvm_context_compiles_while_another_holds_llvmlites_lock():
     """The worker's code generation does not wait for llvmlite's process-wide lock (nor
     make the hart's thread wait for it), and takes it again while the garbage collector
