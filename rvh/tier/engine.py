@@ -694,17 +694,13 @@ class CodeCache:
         try:
             with open(self.directory / "objects" / f"{name}.o", "rb") as file:
                 size = file.seek(0, os.SEEK_END)
-                if size < 8:
-                    return {}
-                file.seek(size - 8)
+                file.seek(max(size - 8, 0))
                 length = int.from_bytes(file.read(8), "little")
-                if length > size - 8:
-                    return {}
-                file.seek(size - 8 - length)
-                manifest = json.loads(file.read(length))
-        except (OSError, ValueError):
+                file.seek(max(size - 8 - length, 0))
+                manifest = _manifest(file.read())  # the manifest and its length
+        except OSError:
             return {}
-        shapes = manifest.get("shapes") if isinstance(manifest, dict) else None
+        shapes = manifest.get("shapes") if manifest is not None else None
         return shapes if isinstance(shapes, dict) else {}
 
     def resolve(self, alias: str) -> str | None:
