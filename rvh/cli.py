@@ -1026,10 +1026,11 @@ def _tier_lines(stats: dict, instructions: int) -> list[str]:
         f"dropped after writes, {tier['flushes']} whole flushes",
     ] + (
         [
-            f"code cache:           {tier['blocks_saved']} hot blocks compiled optimized into "
-            f"it after the run, for the next one ({tier['save_seconds']:.3f} s of CPU)"
+            f"code cache:           hot blocks compiled optimized into it for the next runs: "
+            f"{tier['blocks_saved_running']} while the compiler was idle (of the optimized), "
+            f"{tier['blocks_saved']} after the run ({tier['save_seconds']:.3f} s of CPU)"
         ]
-        if tier["blocks_saved"]
+        if tier["blocks_saved"] or tier["blocks_saved_running"]
         else []
     )
 

@@ -1035,6 +1035,8 @@ class Tier:
         self.shared_digests: set[str] = set()
         self.shared_objects = 0
         self.blocks_saved = 0  # compiled optimized for the code cache at the end (close)
+        self.blocks_saved_running = 0  # ... and by the idle worker during the run (of optimized)
+        self.saving_batches: set[int] = set()  # the idle worker's batches for the code cache
         self.save_seconds = 0.0
 
     def forget_installed(self) -> None:
@@ -1243,6 +1245,7 @@ class Tier:
             hot = [k for k in self.hot_quick if self.jit[_counter(k[0])] >= self.optimize_after]
         if not hot and self.worker is not None and now - self.quick_busy >= IDLE_SAVE_QUIET:
             hot = self._worth_saving(self.hot_quick)[:IDLE_SAVE_BATCH]
+            self.saving_batches.add(self.next_batch)  # (counted apart, when it is done)
         for key in hot:
             del self.hot_quick[key]
         if hot:
@@ -1280,6 +1283,9 @@ class Tier:
             self.quick_busy = time.perf_counter()
         else:
             self.blocks_optimized += len(keys)
+            if batch_id in self.saving_batches:
+                self.saving_batches.discard(batch_id)
+                self.blocks_saved_running += len(keys)
         self.batches[batch_id] = _Batch(compiled.engine, len(compiled.code))
         for key, address in zip(keys, compiled.addresses, strict=True):
             self.compiling.discard(key)
@@ -1443,6 +1449,7 @@ class Tier:
             "compile_seconds": self.compile_seconds,
             "load_seconds": self.load_seconds,
             "blocks_saved": self.blocks_saved,
+            "blocks_saved_running": self.blocks_saved_running,
             "save_seconds": self.save_seconds,
             "code_bytes": sum(batch.code_bytes for batch in self.batches.values()),
             "entries": int(self.jit[J_CALLS]),
