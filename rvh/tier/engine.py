@@ -258,7 +258,7 @@ def _region_text(key: BlockKey) -> str:
     shape = tuple(
         (
             node.pc,
-            tuple((i.op, i.rd, i.rs1, i.rs2, i.imm, i.length, i.bits) for i in node.instructions),
+            tuple(instruction.fields() for instruction in node.instructions),
         )
         for node in region
     )
@@ -551,14 +551,7 @@ class CodeCache:
         """Delete the least recently used objects (by modification time, which ``find``
         renews) while all of them take more than ``limit`` bytes, then merge the logs
         (``_merge_logs``); returns how many objects went."""
-        objects = self.directory / "objects"
-        entries = []
-        for path in objects.glob("*.o"):
-            try:
-                info = path.stat()
-            except OSError:
-                continue  # another process pruned it
-            entries.append((info.st_mtime, info.st_size, path))
+        entries = [(info.st_mtime, info.st_size, path) for path, info in self._object_files()]
         total = sum(size for _, size, _ in entries)
         removed = 0
         for _, size, path in sorted(entries):
@@ -614,16 +607,20 @@ class CodeCache:
         for path in quiet:
             path.unlink(missing_ok=True)
 
+    def _object_files(self) -> list[tuple[Path, os.stat_result]]:
+        """The object files there are now, each with its size and time."""
+        found = []
+        for path in (self.directory / "objects").glob("*.o"):
+            try:
+                found.append((path, path.stat()))
+            except OSError:
+                continue  # another process pruned it
+        return found
+
     def summary(self) -> dict[str, int]:
         """What the cache holds: its object files and their bytes, the blocks and region keys
         the index names (in objects still there) and at how many places, the index logs."""
-        objects = self.directory / "objects"
-        sizes: dict[str, int] = {}
-        for path in objects.glob("*.o") if objects.is_dir() else ():
-            try:
-                sizes[path.stem] = path.stat().st_size
-            except OSError:
-                continue  # pruned meanwhile
+        sizes = {path.stem: info.st_size for path, info in self._object_files()}
         index = self._index()
         keys = [alias for alias, digest in self._aliases.items() if index.get(digest) in sizes]
         return {
@@ -775,10 +772,7 @@ Shape = list[list[object]]
 def shape(region: Region) -> Shape:
     """What ``region_of`` makes the region again from."""
     return [
-        [
-            node.pc,
-            [[i.op, i.rd, i.rs1, i.rs2, i.imm, i.length, i.bits] for i in node.instructions],
-        ]
+        [node.pc, [list(instruction.fields()) for instruction in node.instructions]]
         for node in region
     ]
 
@@ -1245,7 +1239,8 @@ class Tier:
             hot = [k for k in self.hot_quick if self.jit[_counter(k[0])] >= self.optimize_after]
         if not hot and self.worker is not None and now - self.quick_busy >= IDLE_SAVE_QUIET:
             hot = self._worth_saving(self.hot_quick)[:IDLE_SAVE_BATCH]
-            self.saving_batches.add(self.next_batch)  # (counted apart, when it is done)
+            if hot:
+                self.saving_batches.add(self.next_batch)  # (counted apart, when it is done)
         for key in hot:
             del self.hot_quick[key]
         if hot:

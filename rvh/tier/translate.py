@@ -196,6 +196,11 @@ class Instruction:
     length: int
     bits: int
 
+    def fields(self) -> tuple[int, int, int, int, int, int, int]:
+        """Every field, in order: what names a region (engine.region_key) and what the code
+        cache keeps of it (engine.shape), from which ``Instruction(*fields)`` is made again."""
+        return (self.op, self.rd, self.rs1, self.rs2, self.imm, self.length, self.bits)
+
 
 @dataclass(frozen=True)
 class Node:
