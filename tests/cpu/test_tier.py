@@ -1482,6 +1482,10 @@ def test_an_idle_worker_compiles_the_hot_quick_blocks_optimized_for_the_code_cac
     assert optimized == set(worth[: engine.IDLE_SAVE_BATCH])
     assert tier.statistics()["blocks_optimized"] == engine.IDLE_SAVE_BATCH
     assert tier.statistics()["blocks_saved_running"] == engine.IDLE_SAVE_BATCH
+    tier.save_after = 1 << 40  # an idle look that finds nothing marks no batch as its own
+    tier.service(int(machine.harts[0].state[L.TIME_NS]))
+    assert not tier.saving_batches and not tier.in_flight
+    tier.save_after = 1000
     tier.close()
     assert tier.statistics()["blocks_saved"] == len(worth) - engine.IDLE_SAVE_BATCH
     result, output, second_machine, second = run_and_close(elf, CodeCache(tmp_path), None)
