@@ -658,8 +658,31 @@ def run_views(state, machine, tables, memory, page_flags, tlb, decode_cache, bud
                 jit,
             )
             dctx = state[DATA_CTX]  # the fast loop's sstatus writes may change SUM
-            if n >= limit or (jit is not None and n != before):
-                continue  # (with the tier: a block may start at pc)
+            if n >= limit:
+                continue
+            if jit is not None and n != before:
+                # with the tier a block may start at pc: back to the top for it.  Else the
+                # entry is counted here and the general path runs the instruction the fast
+                # loop stopped at: calling the fast loop again would only stop there at once,
+                # and a call costs numba's passing of its ten arrays (about 70 words on the
+                # stack; Linux's boot made 3 million such calls)
+                host = pc + fetch_addend
+                slot = J_TABLE + (((host >> 1) & TABLE_MASK) << JT_SHIFT)
+                if (
+                    (pc & PAGE_MASK) != fetch_page
+                    or jit[J_EPOCH] != machine[M_CODE_WRITES]
+                    or jit[J_QUEUE_LEN] != 0
+                ):
+                    continue  # (the top handles these as after any fast loop)
+                if jit[slot + JT_HOST] == host and jit[slot + JT_PC] == pc:
+                    continue
+                counter = J_COUNTS + ((host >> 1) & COUNT_MASK)
+                count = jit[counter] + 1
+                jit[counter] = count
+                if count == jit[J_THRESHOLD] and queue_hot(jit, counter, host, pc):
+                    budget = n  # hot blocks wait: return so that Python compiles them
+                    limit = n
+                    continue
         # ---- the general path: one instruction, whatever it is ----
         if machine[M_BREAKPOINTS] != 0 and breakpoint_at(machine, pc):
             exit_reason = np.int64(Exit.BREAKPOINT)  # before executing it, as gdb expects
