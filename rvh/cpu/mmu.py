@@ -21,7 +21,7 @@ Status codes: ``OK`` and ``NEED_EXIT`` are negative, any value >= 0 is an except
 import numba as nb
 import numpy as np
 
-from rvh.cpu.debug import watch_touched, watched_page
+from rvh.cpu.debug import breakpoint_on_page, watch_touched, watched_page
 from rvh.cpu.layout import (
     BANK_IS_FREE,
     BANK_IS_HS,
@@ -48,6 +48,7 @@ from rvh.cpu.layout import (
     G_LEAF_PTE,
     G_LEAF_REGION,
     G_LEAF_SHIFT,
+    M_BREAKPOINTS,
     M_DIRTY_LOG,
     M_RAM_BASE,
     M_RAM_SIZE,
@@ -847,6 +848,11 @@ def tlb_lookup(state, machine, memory, tlb, vaddr, size, access, ctx):
         tlb[tlb_slot(ctx, 0) + TLB_CTX_SUPER] = state[WALK_LEAF_LEVEL]
     host = host_offset(machine, ppage, PAGE_SIZE)
     watched = machine[M_WATCHES] != 0 and watched_page(machine, page)
+    if access == ACCESS_EXECUTE and machine[M_BREAKPOINTS] != 0:
+        # a page with a breakpoint keeps a slow fetch tag: neither the fast loop nor
+        # translated code, changing pages by the TLB, runs into it past the breakpoint (the
+        # general path fetches there, and stops at it)
+        watched = watched or breakpoint_on_page(machine, page)
     if state[TRIGGERS_ARMED] != 0:
         # a page an armed trigger covers keeps slow tags for the accesses the trigger matches:
         # the general path then checks every instruction or access there (rvh/cpu/triggers.py)

@@ -312,8 +312,10 @@ class GdbStub:
         finally:
             m[L.M_BREAKPOINTS] = breakpoints
             m[L.M_WATCHES] = watches
-            if watches:
-                hart.flush_tlb()  # the step may have given a watched page fast tags
+            if watches or breakpoints:
+                # the step may have given a watched page fast tags, or a page with a
+                # breakpoint a fast fetch tag (rvh/cpu/mmu.py)
+                hart.flush_tlb()
 
     def _at_breakpoint(self, hart: Hart) -> bool:
         if hart.state[L.HALTED] or hart.state[L.WFI]:

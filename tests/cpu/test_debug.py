@@ -129,3 +129,47 @@ def test_a_watch_beside_the_accesses_never_fires() -> None:
     _watch(machine, DATA, DATA + 8, L.WATCH_READS | L.WATCH_WRITES)
     assert hart.run(10_000) == Exit.WFI
     assert hart.x(10) == 5 and machine.bus.read_u64(DATA + 8) == 5
+
+
+CALLS = """
+.option norvc
+    li s1, 0
+loop:
+    addi s1, s1, 1
+    call far
+    li t1, 4
+    blt s1, t1, loop
+done:
+    wfi
+.balign 4096
+far:
+    addi a0, a0, 3
+bp:
+    addi a0, a0, 1
+    ret
+"""
+
+
+def test_a_breakpoint_in_a_page_entered_by_a_call_stops_every_call() -> None:
+    # once the page's fetch translation is in the TLB, neither the fast loop nor the tier's
+    # code (which change pages by the TLB) may run into it past the breakpoint: the page
+    # keeps a slow fetch tag.  Stepped off as the stub does (rvh/gdb/stub.py, _step): the
+    # step fetches with no breakpoint set, and the TLB is flushed after it
+    code, symbols = assemble_with_symbols(CALLS)
+    machine = Machine(output=lambda _: None)
+    machine.machine[L.M_MTIMECMP] = -1
+    machine.bus.write_bytes(RAM_BASE, code)
+    hart = machine.harts[0]
+    hart.reset(RAM_BASE)
+    _break_at(machine, symbols["bp"])
+    hart.flush_tlb()  # as the stub does when breakpoints change
+    for call in range(1, 5):
+        assert hart.run(10_000) == Exit.BREAKPOINT
+        assert hart.pc == symbols["bp"]
+        assert hart.x(9) == call and hart.x(10) == 4 * (call - 1) + 3
+        machine.machine[L.M_BREAKPOINTS] = 0
+        assert hart.run(1) == Exit.BUDGET
+        _break_at(machine, symbols["bp"])
+        hart.flush_tlb()
+    assert hart.run(10_000) == Exit.WFI
+    assert hart.x(10) == 16
