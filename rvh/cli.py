@@ -1015,7 +1015,8 @@ def _tier_lines(stats: dict, instructions: int) -> list[str]:
         return []
     share = tier["instructions"] / instructions if instructions else 0.0
     return [
-        f"tier jit:             {tier['blocks_compiled']} blocks compiled, "
+        f"tier jit:             {tier['blocks_baseline']} blocks given baseline code "
+        f"({tier['baseline_seconds']:.3f} s of CPU), {tier['blocks_compiled']} blocks compiled, "
         f"{tier['blocks_optimized']} optimized, in {tier['batches']} batches "
         f"({tier['compile_seconds']:.3f} s of CPU); {tier['blocks_loaded']} loaded from the code "
         f"cache ({tier['load_seconds']:.3f} s of CPU)",

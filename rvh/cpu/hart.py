@@ -16,7 +16,8 @@ from rvh.isa.csrs import MSTATUS_XLEN64, csr_number
 if TYPE_CHECKING:
     from rvh.tier.engine import Tier
 
-# while the tier's worker compiles, the kernel returns this often to install what it finished
+# while the tier's worker compiles, or baseline code may get hot enough to be compiled, the
+# kernel returns this often (to install what the worker finished, to look at the counts)
 TIER_POLL_INSTRUCTIONS = 1_000_000
 
 
@@ -78,7 +79,7 @@ class Hart:
         while True:
             start = int(self.state[L.TIME_NS])
             piece = budget
-            if self.tier is not None and self.tier.in_flight:
+            if self.tier is not None and self.tier.polling:
                 piece = min(budget, TIER_POLL_INSTRUCTIONS)
             reason = run(
                 self.state,

@@ -54,6 +54,8 @@ import llvmlite.binding as llvm
 import numpy as np
 
 from rvh.cpu.layout import M_CODE_WRITES, PAGE_FLAG_TRANSLATED, PAGE_FLAGS_OF_THE_TIER, PAGE_SHIFT
+from rvh.tier.baseline import CodeArena, region_code
+from rvh.tier.baseline import available as baseline_available
 from rvh.tier.layout import (
     COUNT_MASK,
     J_CALLS,
@@ -127,6 +129,11 @@ IDLE_SAVE_BATCH = 4
 # boot the blocks that took longer (about 280 of 940) were a quarter of the compile work and
 # ran about 1% of the instructions the compiled blocks ran after it (docs/performance.md)
 DEFAULT_SLOW_AFTER = 1 << 28
+# entries of a region's baseline code before it is compiled quick (``Tier(baseline=True)``):
+# a region hot at the threshold runs baseline code at once, and LLVM's milliseconds go only
+# to those that run on
+DEFAULT_PROMOTE_AFTER = 6000
+BASELINE_BY_DEFAULT = baseline_available()  # ``rvh run --tier jit``: where the host runs it
 # thresholds' worth of entries before a pc whose region was empty (its first instruction is
 # not translated) is queued again: its counter may be shared with code that can be
 UNTRANSLATED_WAIT = 8
@@ -171,6 +178,8 @@ class Level:
 # faster, but Linux's boot from the code cache 8% faster: the optimized level keeps them.
 QUICK = Level("quick", None, ("sroa", "simplify_cfg"), 0)
 OPTIMIZED = Level("optimized", 2, (), 2)
+# a region's first code, written without LLVM (rvh/tier/baseline.py); never in the code cache
+BASELINE = Level("baseline", None, (), -1)
 LEVELS = {level.name: level for level in (QUICK, OPTIMIZED)}
 # LLVM's switch for the optimizing register allocator at code generation level 0, a
 # process-wide option (it changes nothing at the levels numba compiles at)
@@ -828,7 +837,7 @@ class _Batch:
     """An engine, the blocks whose current code is in it and the code loaded from the disk
     cache not claimed yet (the engine is freed when neither is left)."""
 
-    engine: llvm.ExecutionEngine
+    engine: llvm.ExecutionEngine | None  # None: baseline code, in the tier's arena
     code_bytes: int
     live: set[BlockKey] = field(default_factory=set)
     pooled: set[str] = field(default_factory=set)
@@ -963,6 +972,8 @@ class Tier:
         save_after: int | None = DEFAULT_SAVE_AFTER,
         compile_after: int | None = None,
         slow_after: int | None = DEFAULT_SLOW_AFTER,
+        baseline: bool = False,
+        promote_after: int = DEFAULT_PROMOTE_AFTER,
     ) -> None:
         """``synchronous``: compile in the kernel's thread, so that a block hot at one kernel
         return runs compiled from the next (tests); else a worker thread compiles while the
@@ -973,7 +984,9 @@ class Tier:
         of a block with no compiled code (in memory or in ``cache``) before it is compiled
         (None: at ``threshold``, as soon as it is hot), within ``slow_after`` instructions
         of the harts' time (None: however long they take), else it waits for as many
-        again."""
+        again.  ``baseline``: a region that would now be queued for a quick compile gets
+        baseline code at once instead (rvh/tier/baseline.py, where the host runs it), and
+        is compiled quick once that code counted ``promote_after`` entries."""
         self.decode_cache = decode_cache
         self.machine = machine
         self.page_flags = page_flags
@@ -1032,6 +1045,14 @@ class Tier:
         self.blocks_saved_running = 0  # ... and by the idle worker during the run (of optimized)
         self.saving_batches: set[int] = set()  # the idle worker's batches for the code cache
         self.save_seconds = 0.0
+        self.arena = CodeArena() if baseline else None
+        self.promote_after = promote_after
+        self.hot_baseline: dict[BlockKey, None] = {}  # installed baseline code (ordered)
+        self.promote_keys: list[BlockKey] = []  # hot_baseline's keys at the last look...
+        self.promote_counters: np.ndarray | None = None  # ... their counters (None: changed)
+        self.next_promote_poll = 0.0
+        self.blocks_baseline = 0
+        self.baseline_seconds = 0.0
 
     def forget_installed(self) -> None:
         """Empty the jump table, the hot counts and the queue: the machine's memory, decode
@@ -1041,6 +1062,7 @@ class Tier:
         self.jit[J_COUNTS : J_COUNTS + COUNT_MASK + 1] = 0
         self.jit[J_QUEUE_LEN] = 0
         self.hot_quick.clear()  # none of it is installed any more
+        self.hot_baseline.clear()
         self.awaiting_compile.clear()
         self.waiting_since.clear()
         self.clock = 0  # the harts' time may have gone back with the snapshot
@@ -1052,6 +1074,13 @@ class Tier:
     def pending(self) -> bool:
         """Whether the kernel has queued hot blocks."""
         return bool(self.jit[J_QUEUE_LEN])
+
+    @property
+    def polling(self) -> bool:
+        """Whether the kernel should return every so often (hart.TIER_POLL_INSTRUCTIONS)
+        even with nothing new hot: a batch is compiling, or installed baseline code may have
+        counted enough entries to be compiled (its counts are looked at only here)."""
+        return bool(self.in_flight) or bool(self.hot_baseline)
 
     def service(self, now: int = 0) -> None:
         """Install the blocks compiled since the last call, and start compiling the blocks
@@ -1104,11 +1133,14 @@ class Tier:
                 self._load_cached(key)  # compiled by an earlier run
                 if key in self.code:
                     self._install(key)
+                elif self._baseline(key):
+                    pass
                 elif not self._defer(key):
                     self.compiling.add(key)
                     self.waiting.append(key)
                     self._note_nodes(key)
         self.jit[J_QUEUE_LEN] = 0
+        self._promote_hot()
         if not self.in_flight:
             # one batch at a time: what gets hot meanwhile waits and goes as the next batch
             # (a module's fixed costs are paid once for many blocks); new blocks come first
@@ -1118,6 +1150,55 @@ class Tier:
             else:
                 self._optimize_hot()
         self._evict()
+
+    def _baseline(self, key: BlockKey) -> bool:
+        """Give a hot region baseline code and install it; False if it gets none (the
+        baseline is off, the region starts with an instruction the baseline does not write,
+        the arena is full)."""
+        if self.arena is None:
+            return False
+        start = time.thread_time()
+        host, _, region = key
+        code = region_code(region, host)
+        address = None if code is None else self.arena.place(code)
+        self.baseline_seconds += time.thread_time() - start
+        if code is None or address is None:
+            return False
+        self.awaiting_compile.pop(key[:2], None)  # (its wait, if any, is over)
+        self.waiting_since.pop(key[:2], None)
+        batch_id = self.next_batch
+        self.next_batch += 1
+        self.batches[batch_id] = _Batch(None, len(code))
+        self._replace(key, _Code(address, batch_id, BASELINE))
+        self._install(key)
+        self.blocks_baseline += 1
+        return True
+
+    def _promote_hot(self) -> None:
+        """Queue for a quick compile the regions whose baseline code counted
+        ``promote_after`` entries; looked at every OPTIMIZE_POLL seconds."""
+        if not self.hot_baseline:
+            return
+        now = time.perf_counter()
+        if self.worker is not None and now < self.next_promote_poll:
+            return
+        self.next_promote_poll = now + OPTIMIZE_POLL
+        if self.promote_counters is None:
+            # one gather per look (Linux holds some 2,000 baseline regions): the counters'
+            # places, worked out again only when the regions installed changed
+            self.promote_keys = list(self.hot_baseline)
+            self.promote_counters = np.array(
+                [_counter(key[0]) for key in self.promote_keys], dtype=np.int64
+            )
+        hot = np.flatnonzero(self.jit[self.promote_counters] >= self.promote_after)
+        for index in hot.tolist():
+            key = self.promote_keys[index]
+            if key in self.hot_baseline:
+                del self.hot_baseline[key]
+                self.compiling.add(key)
+                self.waiting.append(key)
+        if hot.size:
+            self.promote_counters = None
 
     def _defer(self, key: BlockKey) -> bool:
         """Whether a hot block without compiled code waits for more entries before it is
@@ -1202,14 +1283,17 @@ class Tier:
         self.save_seconds += spent
 
     def _worth_saving(self, keys: Iterable[BlockKey]) -> list[BlockKey]:
-        """Those of ``keys`` that are quick code which counted ``save_after`` entries in this
-        run, the hottest first: with a code cache, worth compiling optimized for the next."""
+        """Those of ``keys`` that are quick or baseline code which counted ``save_after``
+        entries in this run, the hottest first: with a code cache, worth compiling optimized
+        for the next (baseline code so hot ran in a run too short to promote it: a benchmark,
+        a guest that ends soon; the code cache never holds baseline code)."""
         if self.cache is None or self.save_after is None:
             return []
         hot = [
             key
             for key in keys
-            if self.code[key].level is QUICK and self.jit[_counter(key[0])] >= self.save_after
+            if self.code[key].level in (QUICK, BASELINE)
+            and self.jit[_counter(key[0])] >= self.save_after
         ]
         hot.sort(key=lambda key: -int(self.jit[_counter(key[0])]))
         return hot
@@ -1412,6 +1496,9 @@ class Tier:
         self.jit[_counter(host)] = 0  # a colliding block may get hot; quick code counts here
         if code.level is QUICK and key not in self.compiling:
             self.hot_quick[key] = None
+        elif code.level is BASELINE and key not in self.compiling:
+            self.hot_baseline[key] = None
+            self.promote_counters = None
 
     def _evict(self) -> None:
         """Drop the oldest batches while more than ``capacity`` blocks are compiled."""
@@ -1427,6 +1514,7 @@ class Tier:
                 hosts[addresses == code.address] = -1
                 self.jit[_counter(key[0])] = 0
                 self.hot_quick.pop(key, None)
+                self.hot_baseline.pop(key, None)
                 self.blocks_evicted += 1
             for digest in batch.pooled:
                 del self.pool[digest]
@@ -1435,6 +1523,8 @@ class Tier:
     # ---- statistics --------------------------------------------------------------------
     def statistics(self) -> dict[str, int | float]:
         return {
+            "blocks_baseline": self.blocks_baseline,
+            "baseline_seconds": self.baseline_seconds,
             "blocks_compiled": self.blocks_compiled,
             "blocks_optimized": self.blocks_optimized,
             "blocks_loaded": self.blocks_loaded,

@@ -728,7 +728,9 @@ class _Loops:
     run: dict[int, int]
 
 
+@functools.lru_cache(maxsize=4096)
 def _loops(region: Region) -> _Loops:
+    """(cached: a region's IR, its baseline code and its installation each ask)"""
     nodes = {node.pc: node for node in region}
     back: set[tuple[int, int]] = set()
     state: dict[int, int] = {}  # 1: on the depth-first path, 2: done

@@ -1,0 +1,262 @@
+"""The baseline compiler (rvh/tier/baseline.py): x86-64 code written directly from a region,
+which must retire exactly what the interpreter does.  Most of these run test_tier's exactness
+tests again with the tier giving regions baseline code and never promoting them to LLVM, so
+that every translated instruction ran baseline code (``RVH_TEST_BASELINE=1`` runs the whole of
+test_tier so; its statistics tests then fail by design, its exactness tests must not)."""
+
+import platform
+
+import numpy as np
+import pytest
+import test_tier
+from support import GUESTS, require_guest, run_asm
+from test_tier import (
+    SELF_MODIFYING,
+    assert_same_snippet,
+    attach_tier,
+    random_program,
+    run_guest,
+    run_program,
+)
+
+from rvh.config import RAM_BASE
+from rvh.tier import baseline
+from rvh.tier.baseline import (
+    R9,
+    R10,
+    R11,
+    R12,
+    R13,
+    R15,
+    RAX,
+    Assembler,
+    CodeArena,
+    region_code,
+)
+from rvh.tier.engine import QUICK
+from rvh.tier.translate import Instruction, Node, Op
+
+pytestmark = pytest.mark.skipif(not baseline.available(), reason="baseline code is x86-64")
+
+
+@pytest.fixture
+def in_baseline(monkeypatch):
+    """test_tier's machines give hot regions baseline code and keep it (no promotion)."""
+    monkeypatch.setattr(test_tier, "BASELINE_TESTS", True)
+
+
+# ---- the encodings ------------------------------------------------------------------------
+def encoded(write) -> bytes:
+    assembler = Assembler()
+    write(assembler)
+    return assembler.finish()
+
+
+@pytest.mark.parametrize(
+    "write, expected",
+    [
+        # (each checked against objdump's disassembly when written)
+        (lambda a: a.load(RAX, R12, 0x50), "49 8b 44 24 50"),  # mov rax, [r12+0x50]
+        (lambda a: a.store(R10, R12, 0x28), "4d 89 54 24 28"),  # mov [r12+0x28], r10
+        (lambda a: a.store(RAX, R12, 0x108), "49 89 84 24 08 01 00 00"),
+        (lambda a: a.load_sized(Op.LD, R10, R13, RAX), "4d 8b 54 05 00"),
+        (lambda a: a.load_sized(Op.LBU, R10, R13, RAX), "45 0f b6 54 05 00"),
+        (lambda a: a.load_sized(Op.LW, R10, R13, RAX), "4d 63 54 05 00"),
+        (lambda a: a.store_sized(1, R11, R13, RAX), "45 88 5c 05 00"),  # mov [r13+rax], r11b
+        (lambda a: a.store_sized(2, R9, R13, RAX), "66 45 89 4c 05 00"),
+        (lambda a: a.move_immediate(RAX, -(2**31)), "48 c7 c0 00 00 00 80"),
+        (lambda a: a.move_immediate(RAX, 0x8000_1024), "b8 24 10 00 80"),
+        (lambda a: a.move_immediate(R10, 0x1_2345_6789), "49 ba 89 67 45 23 01 00 00 00"),
+        (lambda a: a.compare_memory_byte(R15, R10), "43 80 3c 17 00"),  # cmp byte [r15+r10], 0
+        (lambda a: a.jump_indirect(R11, 0x20450), "41 ff a3 50 04 02 00"),
+        (lambda a: a.divide(R9, signed=True), "48 99 49 f7 f9"),  # cqo; idiv r9
+        (lambda a: a.divide(R9, signed=False, w=False), "31 d2 41 f7 f1"),  # xor edx; div r9d
+        (lambda a: a.set_flag(0x2, RAX), "0f 92 c0 0f b6 c0"),  # setb al; movzx eax, al
+    ],
+)
+def test_the_assembler_encodes_as_x86_64_does(write, expected):
+    assert encoded(write).hex(" ") == expected
+
+
+def test_jumps_are_relative_to_the_next_instruction():
+    a = Assembler()
+    a.jump_if(0x5, "there")  # 6 bytes
+    a.ret()
+    a.bind("there")
+    a.ret()
+    assert a.finish().hex(" ") == "0f 85 01 00 00 00 c3 c3"
+
+
+def test_a_region_starting_with_an_instruction_it_does_not_write_gets_no_code():
+    pc = RAM_BASE
+    csr = (Instruction(Op.CSRRS, 5, 0, 0, 0x100, 4, 0),)
+    assert region_code((Node(pc, csr),), 0) is None
+    add = (Instruction(Op.ADDI, 5, 5, 0, 1, 4, 0),)
+    assert region_code((Node(pc, add),), 0)
+
+
+def test_the_host_must_be_x86_64(monkeypatch):
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert not baseline.available()
+
+
+# ---- exactness: test_tier's programs and guests in baseline code ---------------------------
+@pytest.mark.parametrize("seed", range(24))
+def test_a_random_program_ends_the_same_in_baseline_code(in_baseline, seed):
+    source, regs = random_program(seed)
+    interp, _ = run_program(source, regs, "interp")
+    jit, tier = run_program(source, regs, "jit")
+    assert interp.pc == interp.end + 4
+    assert_same_snippet(interp, jit)
+    assert tier is not None
+    stats = tier.statistics()
+    assert stats["blocks_baseline"] > 0 and stats["instructions"] > 0
+
+
+@pytest.mark.parametrize("budget", [1, 7, 100, 333, 1000, 1001, 1500])
+def test_a_budget_stops_baseline_code_at_the_same_instruction(in_baseline, budget):
+    test_tier.test_a_budget_stops_translated_code_at_the_same_instruction(budget)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_amos_in_baseline_code_have_the_interpreters_results(in_baseline, seed):
+    test_tier.test_amos_run_inside_blocks_with_the_interpreters_results(seed)
+
+
+def test_a_broken_lr_sc_pair_fails_in_baseline_code_as_on_the_interpreter(in_baseline):
+    test_tier.test_an_lr_sc_pair_broken_by_a_store_fails_inside_blocks_as_on_the_interpreter()
+
+
+def test_a_trap_in_a_regions_second_node_leaves_exact_state_in_baseline_code(in_baseline):
+    test_tier.test_a_trap_in_a_regions_second_node_leaves_exact_state()
+
+
+@pytest.mark.parametrize("deadline", [200, 201, 333])
+def test_a_timer_interrupt_arrives_at_the_same_instruction_in_baseline_code(in_baseline, deadline):
+    test_tier.test_a_timer_interrupt_arrives_at_the_same_instruction_inside_a_region(deadline)
+
+
+def test_a_store_over_baseline_code_retranslates_it(in_baseline):
+    stats = test_tier.rewritten_loop(SELF_MODIFYING)[2]
+    assert stats["blocks_baseline"] >= 2  # the loop before and after the store
+
+
+@pytest.mark.parametrize(
+    "name, sbi",
+    [
+        ("bench/intmem", False),
+        ("bench/recursion", False),
+        ("bench/bytes", False),
+        ("isa/rv64m", False),
+        ("isa/rv64a", False),
+        ("isa/rv64i_mem", False),
+        ("hext/hstage", False),
+        ("smode/sv39", True),
+        ("smode/smp", True),
+        ("smode/timer", True),
+    ],
+)
+def test_a_guest_runs_the_same_in_baseline_code(in_baseline, name, sbi):
+    elf = require_guest(GUESTS / f"{name}.elf")
+    (r1, out1, m1, _), (r2, out2, m2, tier) = (
+        run_guest(elf, "interp", sbi),
+        run_guest(elf, "jit", sbi, synchronous=True),
+    )
+    assert out2 == out1
+    assert (r2.status, r2.reason, r2.instructions) == (r1.status, r1.reason, r1.instructions)
+    for h1, h2 in zip(m1.harts, m2.harts, strict=True):
+        assert np.array_equal(test_tier.comparable(h2.state), test_tier.comparable(h1.state))
+    assert np.array_equal(m2.bus.memory, m1.bus.memory)
+    assert tier.statistics()["blocks_baseline"] > 0
+
+
+# ---- what is particular to baseline code --------------------------------------------------
+CALLS_ACROSS_PAGES = """
+.option norvc
+    li t6, 3000
+loop:
+    mv a0, t6
+    call far
+    add a1, a1, a0
+    addi t6, t6, -1
+    bnez t6, loop
+    j __snippet_end
+.balign 4096
+far:
+    slli a0, a0, 1
+    xori a0, a0, 5
+    ret
+"""
+
+
+def test_baseline_code_chains_to_code_in_another_page():
+    """A call and its return cross pages: the code goes on through the fetch translation in
+    the TLB instead of returning to the kernel at each."""
+
+    def run(tier_name: str):
+        tiers = []
+
+        def setup(machine):
+            if tier_name == "jit":
+                tiers.append(attach_tier(machine, baseline=True))
+
+        return run_asm(CALLS_ACROSS_PAGES, max_insns=100_000, setup=setup), tiers
+
+    interp, _ = run("interp")
+    jit, tiers = run("jit")
+    assert_same_snippet(interp, jit)
+    stats = tiers[0].statistics()
+    assert stats["instructions"] > 0.95 * jit.hart.instret
+    # 3,000 calls and as many returns: nearly all of them chained
+    assert stats["entries"] < 100, stats
+
+
+def test_hot_baseline_code_is_promoted_to_quick_code():
+    source, regs = random_program(5)
+    interp, _ = run_program(source, regs, "interp")
+    promoted, tier = run_program_promoting(source, regs)
+    assert_same_snippet(interp, promoted)
+    stats = tier.statistics()
+    assert stats["blocks_baseline"] > 0 and stats["blocks_compiled"] > 0
+    # the loop's region counted its entries in baseline code, and its quick code replaced it
+    assert QUICK in {code.level for code in tier.code.values()}
+    assert not any(
+        key in tier.hot_baseline for key, code in tier.code.items() if code.level is QUICK
+    )
+
+
+def run_program_promoting(source: str, regs: dict):
+    original = test_tier.attach_tier
+
+    def promoting(machine, **options):
+        options.update(baseline=True, promote_after=20, optimize_after=None)
+        return original(machine, **options)
+
+    test_tier.attach_tier = promoting
+    try:
+        return run_program(source, regs, "jit")
+    finally:
+        test_tier.attach_tier = original
+
+
+def test_a_full_arena_leaves_regions_to_llvm(monkeypatch):
+    monkeypatch.setattr(baseline, "DEFAULT_ARENA_LIMIT", 0)
+    source, regs = random_program(2)
+    interp, _ = run_program(source, regs, "interp")
+    monkeypatch.setattr(test_tier, "BASELINE_TESTS", True)
+    jit, tier = run_program(source, regs, "jit")
+    assert_same_snippet(interp, jit)
+    stats = tier.statistics()
+    assert stats["blocks_baseline"] == 0 and stats["blocks_compiled"] > 0
+
+
+def test_the_arena_hands_out_aligned_executable_memory_up_to_its_limit():
+    arena = CodeArena(limit=baseline.ARENA_BYTES)
+    first = arena.place(b"\xc3" * 10)
+    second = arena.place(b"\xc3")
+    assert first is not None and second == first + 16
+    assert arena.place(b"\0" * baseline.ARENA_BYTES) is None  # larger than a piece
+    # filling the one piece allowed: the next does not fit
+    while arena.place(b"\xc3" * 4096) is not None:
+        pass
+    assert arena.written > baseline.ARENA_BYTES - 8192
