@@ -205,9 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--tier",
         choices=("interp", "jit"),
         default="jit",
-        help="jit (default): hot code also runs as host code compiled with LLVM "
-        "(docs/performance.md); interp: the interpreter alone; --trace keeps to the "
-        "interpreter",
+        help="jit (default): hot code also runs as host code, written directly on x86-64 "
+        "hosts and compiled with LLVM once hotter (docs/performance.md); interp: the "
+        "interpreter alone; --trace keeps to the interpreter",
     )
     run.add_argument(
         "--tier-cache",

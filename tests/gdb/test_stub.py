@@ -508,3 +508,18 @@ def test_a_client_that_leaves_while_the_machine_runs(guest: Path, tmp_path: Path
             client.send(b"c")  # and gone, without waiting for the stop
         # its breakpoint went with it: the guest runs to its end
         assert rvh.wait(timeout=TIMEOUT) == 0
+
+
+def test_a_breakpoint_in_a_function_called_from_another_page_stops_every_call(
+    tmp_path: Path,
+) -> None:
+    # picolibc's printf (__d_vfprintf, page 0x80000000) calls __file_str_put (page 0x80001000)
+    # for each character: the fast loop and the tier's code enter its page by the TLB, so
+    # the page must keep a slow fetch tag after gdb steps off the breakpoint (rvh/cpu/mmu.py)
+    elf = require_guest(GUESTS / "hello" / "hello_picolibc.elf")
+    script = "break __file_str_put\n" + "continue\n" * 4 + "info breakpoints\nkill\n"
+    with _rvh([str(elf)], tmp_path) as (_, path):
+        transcript = _run_gdb(elf, path, script, tmp_path)
+    stops = re.findall(r"Breakpoint 1, __file_str_put \(c=\d+ '(.)'", transcript)
+    assert stops == ["[", "a", "b", " "], transcript
+    assert "breakpoint already hit 4 times" in transcript
