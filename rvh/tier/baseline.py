@@ -1,22 +1,24 @@
 """The baseline compiler: a region's first code, x86-64 machine code written directly from
 its instructions in a fraction of a millisecond, where LLVM takes several.
 
-A region (rvh/tier/translate.py) gets baseline code the moment it is hot and quick LLVM code
-only once the baseline code has counted ``promote_after`` more entries (rvh/tier/engine.py):
+A region (rvh/tier/translate.py) gets baseline code when it would have been queued for LLVM,
+and quick LLVM code only once the baseline code counted ``promote_after`` entries
+(rvh/tier/engine.py):
 on Linux's first boot most of the instructions the interpreter ran were code waiting for the
 LLVM worker, which on two cores had more regions queued than it could compile.
 
-The code keeps no guest register in a host register: every instruction reads its sources
-from ``x`` and writes its destination back at once, so an exit anywhere is just the next pc
-and the count.  It follows the blocks' calling convention (layout.BLOCK_CC, LLVM's
-``preserve_none``: the nine arguments in r12, r13, r14, r15, rdi, rsi, rdx, rcx, r8, no
-callee-saved register but rsp and rbp), so that quick and optimized code chain into it and it
-into them through the jump table, exactly as they chain among themselves.  It retires exactly
+Guest registers live in ``x``: every instruction writes its destination back at once, so an
+exit anywhere is just the next pc and the count (an instruction takes a source from a host
+register only when the instruction before it left the value there).  It follows the blocks'
+calling convention (layout.BLOCK_CC, LLVM's ``preserve_none``: the nine arguments in r12,
+r13, r14, r15, rdi, rsi, rdx, rcx, r8, no callee-saved register but rsp and rbp), so that
+quick and optimized code chain into it and it into them through the jump table, exactly as
+they chain among themselves.  It retires exactly
 what the LLVM code of the same region would: the same nodes, the same budget checks (at the
 region's entry, by the caller, and on back edges), the same precise exits before a load or
-store whose TLB entry misses.  It is more cautious in three places, each an exit before the
-instruction for the interpreter to do: a store to any flagged page, the instructions it does
-not write (CSR accesses, atomics, divisions, ``mulhsu``), and nothing else.
+store whose TLB entry misses.  It is more cautious in two places, each an exit before the
+instruction for the interpreter to do: a store to any flagged page (LLVM's code asks whether
+a decoded instruction is under it), and ``mulhsu``, the one instruction it does not write.
 """
 
 from __future__ import annotations
@@ -29,9 +31,19 @@ import struct
 import sys
 
 from rvh.cpu.layout import (
+    CSR_KEY_MASK,
+    CSR_MSTATUS,
+    CSR_READ_HOW,
+    CSR_READ_INDEX_MASK,
+    CSR_READ_KEYS,
+    CSR_READ_SSTATUS,
+    CSR_READ_VALID,
+    CSR_WRITE_EVEN,
+    CSR_WRITE_OK,
     FETCH_CTX,
     PAGE_MASK,
     PC,
+    PRIV,
     RESERVATION,
     RESERVATION_VALUE,
     TLB_ADDEND,
@@ -44,6 +56,15 @@ from rvh.cpu.layout import (
     TLB_TAG_EXEC,
     TLB_TAG_READ,
     TLB_TAG_WRITE,
+    VIRT,
+)
+from rvh.isa.csrs import MSTATUS_XLEN64, SSTATUS_MASK
+from rvh.isa.fields import (
+    MSTATUS_FS_MASK,
+    MSTATUS_SD_MASK,
+    MSTATUS_SIE_MASK,
+    MSTATUS_VS_MASK,
+    MSTATUS_XS_MASK,
 )
 from rvh.tier.layout import (
     COUNT_MASK,
@@ -60,6 +81,8 @@ from rvh.tier.translate import (
     _BRANCH_OPS,
     _LOADS,
     _STORES,
+    MSTATUS_XLEN_FIELDS,
+    SSTATUS,
     Node,
     Op,
     Region,
@@ -88,6 +111,9 @@ _SHIFT_R = {Op.SLL: _SHL, Op.SRL: _SHR, Op.SRA: _SAR}
 _WORD_SHIFT_I = {Op.SLLIW: _SHL, Op.SRLIW: _SHR, Op.SRAIW: _SAR}
 _WORD_SHIFT_R = {Op.SLLW: _SHL, Op.SRLW: _SHR, Op.SRAW: _SAR}
 _COMPARE = {Op.SLT: CC_L, Op.SLTU: CC_B, Op.SLTI: CC_L, Op.SLTIU: CC_B}
+# Zicsr: how the new value comes from the old one and the source (as translate._CSRS)
+_CSR_HOW = {Op.CSRRW: "write", Op.CSRRS: "set", Op.CSRRC: "clear"}
+_CSR_HOW.update({Op.CSRRWI: "write", Op.CSRRSI: "set", Op.CSRRCI: "clear"})
 _DIVIDES = frozenset((Op.DIV, Op.DIVU, Op.REM, Op.REMU, Op.DIVW, Op.DIVUW, Op.REMW, Op.REMUW))
 _AMO_ALU = {Op.AMOADD_W: _ADD, Op.AMOXOR_W: _XOR, Op.AMOAND_W: _AND, Op.AMOOR_W: _OR}
 _AMO_ALU.update({Op.AMOADD_D: _ADD, Op.AMOXOR_D: _XOR, Op.AMOAND_D: _AND, Op.AMOOR_D: _OR})
@@ -249,6 +275,12 @@ class Assembler:
         self._rex(False, 0, 0, dst, byte_register=dst >= RSP)
         self.code += bytes((0x0F, 0x90 | cc, 0xC0 | (dst & 7)))
         self._registers(b"\x0f\xb6", dst, dst, w=False)
+
+    def test_immediate(self, dst: int, value: int) -> None:
+        """``test dst, imm32`` (sign-extended): the flags of dst & value."""
+        assert _fits32(value)
+        self._registers(b"\xf7", 0, dst)
+        self.code += struct.pack("<i", value)
 
     def test(self, dst: int, src: int, w: bool = True) -> None:
         self._registers(b"\x85", src, dst, w)
@@ -683,6 +715,9 @@ class _RegionWriter:
         elif op in (Op.LR_W, Op.LR_D, Op.SC_W, Op.SC_D):
             self.reserved(op, rd, rs1, rs2, pc, done)
             return
+        elif op in _CSR_HOW:
+            self.csr(op, rd, rs1, imm, pc, done)
+            return
         elif op == Op.LUI:
             a.move_immediate(RAX, imm)
         elif op == Op.AUIPC:
@@ -817,6 +852,111 @@ class _RegionWriter:
         a.store(R9, X, RESERVATION * 8)
         self.write_back(rd, RAX)
 
+    def csr(self, op: Op, rd: int, rs1: int, number: int, pc: int, done: int) -> None:
+        """A CSR access as the fast loop does it (translate._csr has the rules): only where
+        the general path found it legal at this privilege and V since the last CSR write that
+        could change that (CSR_READ_KEYS; a write also needs CSR_WRITE_OK), else the code
+        leaves before it.  An sstatus write stays only when it changes nothing but clearing
+        SIE (Linux's local_irq_save)."""
+        a = self.asm
+        exit = self.exit_label(pc, done)
+        index = (number ^ (number >> 4) ^ (number >> 8)) & CSR_READ_INDEX_MASK
+        writes = rs1 != 0 or op in (Op.CSRRW, Op.CSRRWI)
+        immediate = op >= Op.CSRRWI  # the source is the rs1 field itself
+        sstatus = number == SSTATUS
+        if writes and not immediate:
+            self.read(rs1, R11)  # the source, before any host register changes
+        self.holding = {}
+        # the cached key says the access is legal here: r10 = the key, rax = what it must be
+        a.load(R10, X, (CSR_READ_KEYS + index) * 8)
+        a.load(RAX, X, PRIV * 8)
+        a.shift(_SHL, RAX, 12)
+        a.load(R9, X, VIRT * 8)
+        a.shift(_SHL, R9, 14)
+        a.alu(_OR, RAX, R9)
+        a.alu_immediate(_OR, RAX, number | CSR_READ_VALID | (CSR_WRITE_OK if writes else 0))
+        a.move(R9, R10)
+        a.alu_immediate(_AND, R9, CSR_KEY_MASK | (CSR_WRITE_OK if writes else 0))
+        a.alu(_CMP, R9, RAX)
+        a.jump_if(CC_NE, exit)
+        a.load(R9, X, (CSR_READ_HOW + index) * 8)  # x's slot, or sstatus's view of mstatus
+        a.alu_immediate(_CMP, R9, CSR_READ_SSTATUS if sstatus else 0)
+        a.jump_if(CC_L, exit)
+        if immediate:
+            a.move_immediate(R11, rs1)
+        if sstatus and writes:
+            # a write passes the key only at V=0, where "how" is the view of mstatus
+            a.alu_immediate(_CMP, R9, CSR_READ_SSTATUS)
+            a.jump_if(CC_NE, exit)
+            a.load(R9, X, CSR_MSTATUS * 8)  # raw mstatus
+            a.move_immediate(RAX, SSTATUS_MASK)
+            a.alu(_AND, RAX, R9)  # old
+            self.csr_value(op)
+            # leave unless only SIE changes, and only to 0
+            a.move(R10, R11)
+            a.alu(_XOR, R10, RAX)
+            a.test_immediate(R10, ~MSTATUS_SIE_MASK)
+            a.jump_if(CC_NE, exit)
+            a.alu(_AND, R10, R11)
+            a.test_immediate(R10, MSTATUS_SIE_MASK)
+            a.jump_if(CC_NE, exit)
+            # csr.status_write_value: SIE from the value, UXL/SXL at 64, SD over FS, VS, XS
+            a.move_immediate(R10, ~(MSTATUS_SIE_MASK | MSTATUS_XLEN_FIELDS | MSTATUS_SD_MASK))
+            a.alu(_AND, R9, R10)
+            a.move(R10, R11)
+            a.alu_immediate(_AND, R10, MSTATUS_SIE_MASK)
+            a.alu(_OR, R9, R10)
+            a.move_immediate(R10, MSTATUS_XLEN64)
+            a.alu(_OR, R9, R10)
+            dirty, written = object(), object()
+            for field in (MSTATUS_FS_MASK, MSTATUS_XS_MASK, MSTATUS_VS_MASK):
+                a.move(R10, R9)
+                a.alu_immediate(_AND, R10, field)
+                a.alu_immediate(_CMP, R10, field)
+                a.jump_if(CC_E, dirty)
+            a.jump(written)
+            a.bind(dirty)
+            a.move_immediate(R10, MSTATUS_SD_MASK)
+            a.alu(_OR, R9, R10)
+            a.bind(written)
+            a.store(R9, X, CSR_MSTATUS * 8)
+        elif sstatus:
+            mstatus, old = object(), object()
+            a.alu_immediate(_CMP, R9, CSR_READ_SSTATUS)
+            a.jump_if(CC_NE, mstatus)
+            a.move_immediate(RAX, SSTATUS_MASK)
+            a.alu_memory(_AND, RAX, X, CSR_MSTATUS * 8)
+            a.jump(old)
+            a.bind(mstatus)
+            a.shift(_SHL, R9, 3)
+            a.alu(_ADD, R9, X)
+            a.load(RAX, R9, 0)
+            a.bind(old)
+        else:
+            a.shift(_SHL, R9, 3)
+            a.alu(_ADD, R9, X)  # the slot's address
+            a.load(RAX, R9, 0)  # old
+            if writes:
+                self.csr_value(op)
+                # a slot without side effects (csr.plain_write_mask): the xepcs keep bit 0 zero
+                odd = object()
+                a.test_immediate(R10, CSR_WRITE_EVEN)
+                a.jump_if(CC_E, odd)
+                a.alu_immediate(_AND, R11, -2)
+                a.bind(odd)
+                a.store(R11, R9, 0)
+        self.write_back(rd, RAX)
+
+    def csr_value(self, op: Op) -> None:
+        """r11 = the value written: the source (in r11), set in or cleared from old (rax)."""
+        a = self.asm
+        how = _CSR_HOW[op]
+        if how == "set":
+            a.alu(_OR, R11, RAX)
+        elif how == "clear":
+            a.alu_immediate(_XOR, R11, -1)
+            a.alu(_AND, R11, RAX)
+
     def check_flags(self, pc: int, done: int) -> None:
         """Leave before a store to a page with any flag (translated code, the tohost word,
         untracked code): the interpreter stores, and drops what the store changes."""
@@ -884,6 +1024,7 @@ _WRITTEN = frozenset(
         Op.MULH,
         Op.MULHU,
         *_DIVIDES,
+        *_CSR_HOW,
         *_AMO_ALU,
         *_AMO_MIN_MAX,
         Op.AMOSWAP_W,

@@ -89,8 +89,8 @@ def test_jumps_are_relative_to_the_next_instruction():
 
 def test_a_region_starting_with_an_instruction_it_does_not_write_gets_no_code():
     pc = RAM_BASE
-    csr = (Instruction(Op.CSRRS, 5, 0, 0, 0x100, 4, 0),)
-    assert region_code((Node(pc, csr),), 0) is None
+    mulhsu = (Instruction(Op.MULHSU, 5, 6, 7, 0, 4, 0),)
+    assert region_code((Node(pc, mulhsu),), 0) is None
     add = (Instruction(Op.ADDI, 5, 5, 0, 1, 4, 0),)
     assert region_code((Node(pc, add),), 0)
 
@@ -260,3 +260,42 @@ def test_the_arena_hands_out_aligned_executable_memory_up_to_its_limit():
     while arena.place(b"\xc3" * 4096) is not None:
         pass
     assert arena.written > baseline.ARENA_BYTES - 8192
+
+
+SSTATUS_IN_S_MODE = """
+.option norvc
+    li t0, -1
+    csrw pmpaddr0, t0
+    li t0, 0x1f                    # all of memory, RWX, for S-mode
+    csrw pmpcfg0, t0
+    la t0, smode
+    csrw mepc, t0
+    li t0, (1 << 11) | (3 << 13)   # MPP = S, FS dirty: SD must follow
+    csrw mstatus, t0
+    mret
+smode:
+    li t6, 400
+    li a3, 2
+loop:
+    csrrci a1, sstatus, 2     # interrupts off, as local_irq_save: stays in the code
+    addi a0, a0, 1
+    csrr a2, sstatus
+    csrw sscratch, a0
+    csrrc a4, sstatus, a3     # clearing SIE again (already clear): stays too
+    csrrs a5, sscratch, zero
+    andi t1, a0, 63
+    bnez t1, 1f
+    csrs sstatus, a3          # enabling: leaves for the interpreter
+1:  addi t6, t6, -1
+    bnez t6, loop
+    j __snippet_end
+"""
+
+
+def test_sstatus_accesses_in_s_mode_run_in_baseline_code(in_baseline):
+    interp, jit, tier = test_tier.run_both(SSTATUS_IN_S_MODE, {})
+    assert interp.pc == interp.end + 4
+    assert interp.csr("sscratch") == 400
+    stats = tier.statistics()
+    assert stats["blocks_baseline"] > 0
+    assert stats["instructions"] > 0.8 * interp.hart.instret
