@@ -31,15 +31,11 @@ import struct
 import sys
 
 from rvh.cpu.layout import (
-    CSR_KEY_MASK,
     CSR_MSTATUS,
     CSR_READ_HOW,
-    CSR_READ_INDEX_MASK,
     CSR_READ_KEYS,
     CSR_READ_SSTATUS,
-    CSR_READ_VALID,
     CSR_WRITE_EVEN,
-    CSR_WRITE_OK,
     FETCH_CTX,
     PAGE_MASK,
     PC,
@@ -79,6 +75,8 @@ from rvh.tier.layout import (
 )
 from rvh.tier.translate import (
     _BRANCH_OPS,
+    _CSRS,
+    _DIVIDES,
     _LOADS,
     _STORES,
     MSTATUS_XLEN_FIELDS,
@@ -88,6 +86,7 @@ from rvh.tier.translate import (
     Region,
     _loops,
     _signed,
+    csr_check,
 )
 
 RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI = range(8)
@@ -111,10 +110,6 @@ _SHIFT_R = {Op.SLL: _SHL, Op.SRL: _SHR, Op.SRA: _SAR}
 _WORD_SHIFT_I = {Op.SLLIW: _SHL, Op.SRLIW: _SHR, Op.SRAIW: _SAR}
 _WORD_SHIFT_R = {Op.SLLW: _SHL, Op.SRLW: _SHR, Op.SRAW: _SAR}
 _COMPARE = {Op.SLT: CC_L, Op.SLTU: CC_B, Op.SLTI: CC_L, Op.SLTIU: CC_B}
-# Zicsr: how the new value comes from the old one and the source (as translate._CSRS)
-_CSR_HOW = {Op.CSRRW: "write", Op.CSRRS: "set", Op.CSRRC: "clear"}
-_CSR_HOW.update({Op.CSRRWI: "write", Op.CSRRSI: "set", Op.CSRRCI: "clear"})
-_DIVIDES = frozenset((Op.DIV, Op.DIVU, Op.REM, Op.REMU, Op.DIVW, Op.DIVUW, Op.REMW, Op.REMUW))
 _AMO_ALU = {Op.AMOADD_W: _ADD, Op.AMOXOR_W: _XOR, Op.AMOAND_W: _AND, Op.AMOOR_W: _OR}
 _AMO_ALU.update({Op.AMOADD_D: _ADD, Op.AMOXOR_D: _XOR, Op.AMOAND_D: _AND, Op.AMOOR_D: _OR})
 # min and max: the condition, on (old value - operand), under which the old value is kept
@@ -715,7 +710,7 @@ class _RegionWriter:
         elif op in (Op.LR_W, Op.LR_D, Op.SC_W, Op.SC_D):
             self.reserved(op, rd, rs1, rs2, pc, done)
             return
-        elif op in _CSR_HOW:
+        elif op in _CSRS:
             self.csr(op, rd, rs1, imm, pc, done)
             return
         elif op == Op.LUI:
@@ -860,27 +855,27 @@ class _RegionWriter:
         SIE (Linux's local_irq_save)."""
         a = self.asm
         exit = self.exit_label(pc, done)
-        index = (number ^ (number >> 4) ^ (number >> 8)) & CSR_READ_INDEX_MASK
-        writes = rs1 != 0 or op in (Op.CSRRW, Op.CSRRWI)
+        check = csr_check(op, rs1, number)
+        writes = check.writes
         immediate = op >= Op.CSRRWI  # the source is the rs1 field itself
         sstatus = number == SSTATUS
         if writes and not immediate:
             self.read(rs1, R11)  # the source, before any host register changes
         self.holding = {}
         # the cached key says the access is legal here: r10 = the key, rax = what it must be
-        a.load(R10, X, (CSR_READ_KEYS + index) * 8)
+        a.load(R10, X, (CSR_READ_KEYS + check.index) * 8)
         a.load(RAX, X, PRIV * 8)
         a.shift(_SHL, RAX, 12)
         a.load(R9, X, VIRT * 8)
         a.shift(_SHL, R9, 14)
         a.alu(_OR, RAX, R9)
-        a.alu_immediate(_OR, RAX, number | CSR_READ_VALID | (CSR_WRITE_OK if writes else 0))
+        a.alu_immediate(_OR, RAX, check.wanted)
         a.move(R9, R10)
-        a.alu_immediate(_AND, R9, CSR_KEY_MASK | (CSR_WRITE_OK if writes else 0))
+        a.alu_immediate(_AND, R9, check.mask)
         a.alu(_CMP, R9, RAX)
         a.jump_if(CC_NE, exit)
-        a.load(R9, X, (CSR_READ_HOW + index) * 8)  # x's slot, or sstatus's view of mstatus
-        a.alu_immediate(_CMP, R9, CSR_READ_SSTATUS if sstatus else 0)
+        a.load(R9, X, (CSR_READ_HOW + check.index) * 8)  # x's slot, or sstatus's view
+        a.alu_immediate(_CMP, R9, check.lowest)
         a.jump_if(CC_L, exit)
         if immediate:
             a.move_immediate(R11, rs1)
@@ -950,7 +945,7 @@ class _RegionWriter:
     def csr_value(self, op: Op) -> None:
         """r11 = the value written: the source (in r11), set in or cleared from old (rax)."""
         a = self.asm
-        how = _CSR_HOW[op]
+        how = _CSRS[op]
         if how == "set":
             a.alu(_OR, R11, RAX)
         elif how == "clear":
@@ -1024,7 +1019,7 @@ _WRITTEN = frozenset(
         Op.MULH,
         Op.MULHU,
         *_DIVIDES,
-        *_CSR_HOW,
+        *_CSRS,
         *_AMO_ALU,
         *_AMO_MIN_MAX,
         Op.AMOSWAP_W,

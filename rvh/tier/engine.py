@@ -1024,7 +1024,9 @@ class Tier:
         self.waiting: list[BlockKey] = []
         self.in_flight: list[_InFlight] = []
         self.hot_quick: dict[BlockKey, None] = {}  # installed quick code (ordered)
-        self.next_poll = 0.0
+        # when the code's entry counts are next looked at, by what they are looked at for
+        # (``_time_to_look``): optimizing quick code, promoting baseline code
+        self.next_look: dict[str, float] = {}
         self.quick_busy = 0.0  # perf_counter when a quick batch last started or ended
         self.worker = None if synchronous else ThreadPoolExecutor(1, "rvh-tier")
         if self.worker is not None and not _warmed_up.is_set():
@@ -1050,7 +1052,6 @@ class Tier:
         self.hot_baseline: dict[BlockKey, None] = {}  # installed baseline code (ordered)
         self.promote_keys: list[BlockKey] = []  # hot_baseline's keys at the last look...
         self.promote_counters: np.ndarray | None = None  # ... their counters (None: changed)
-        self.next_promote_poll = 0.0
         self.blocks_baseline = 0
         self.baseline_seconds = 0.0
 
@@ -1177,12 +1178,8 @@ class Tier:
     def _promote_hot(self) -> None:
         """Queue for a quick compile the regions whose baseline code counted
         ``promote_after`` entries; looked at every OPTIMIZE_POLL seconds."""
-        if not self.hot_baseline:
+        if not self.hot_baseline or self._time_to_look("promote") is None:
             return
-        now = time.perf_counter()
-        if self.worker is not None and now < self.next_promote_poll:
-            return
-        self.next_promote_poll = now + OPTIMIZE_POLL
         if self.promote_counters is None:
             # one gather per look (Linux holds some 2,000 baseline regions): the counters'
             # places, worked out again only when the regions installed changed
@@ -1309,15 +1306,23 @@ class Tier:
         heads.update(self.compiling.heads(page))
         return frozenset(heads)
 
+    def _time_to_look(self, purpose: str) -> float | None:
+        """The time now if the entry counts are due to be looked at for ``purpose`` (every
+        OPTIMIZE_POLL seconds with a worker, at every call without one: tests), else None."""
+        now = time.perf_counter()
+        if self.worker is not None and now < self.next_look.get(purpose, 0.0):
+            return None
+        self.next_look[purpose] = now + OPTIMIZE_POLL
+        return now
+
     def _optimize_hot(self) -> None:
         """Compile again, optimized, the quick blocks that ran ``optimize_after`` times
         (their code counts its entries); looked at every OPTIMIZE_POLL seconds."""
         if not self.hot_quick:
             return
-        now = time.perf_counter()
-        if self.worker is not None and now < self.next_poll:
+        now = self._time_to_look("optimize")
+        if now is None:
             return
-        self.next_poll = now + OPTIMIZE_POLL
         hot = []
         if self.optimize_after is not None:
             hot = [k for k in self.hot_quick if self.jit[_counter(k[0])] >= self.optimize_after]

@@ -984,6 +984,35 @@ def _divide(w: _Writer, op: Op, a: str, b: str) -> str:
     return result
 
 
+@dataclass(frozen=True)
+class CsrCheck:
+    """What says an access of a CSR is legal where code runs (both code generators check it):
+    the general path caches each legal access in the state at ``index`` (CSR_READ_KEYS,
+    CSR_READ_HOW), and the key, under ``mask``, must equal (privilege << 12) | (V << 14) |
+    ``wanted``.  ``lowest``: the least "how" the code handles (sstatus's view of mstatus is
+    the one negative one)."""
+
+    index: int
+    wanted: int
+    mask: int
+    writes: bool
+    lowest: int
+
+
+def csr_check(op: int, rs1: int, number: int) -> CsrCheck:
+    """The check for ``op`` (a Zicsr instruction, ``rs1`` its rs1 field) on CSR ``number``:
+    it writes unless it sets or clears nothing (csrrs/csrrc with x0, their immediate forms
+    with 0), as the general path decides."""
+    writes = rs1 != 0 or op == Op.CSRRW or op == Op.CSRRWI
+    return CsrCheck(
+        index=(number ^ (number >> 4) ^ (number >> 8)) & CSR_READ_INDEX_MASK,
+        wanted=number | CSR_READ_VALID | (CSR_WRITE_OK if writes else 0),
+        mask=CSR_KEY_MASK | (CSR_WRITE_OK if writes else 0),
+        writes=writes,
+        lowest=CSR_READ_SSTATUS if number == SSTATUS else 0,
+    )
+
+
 def _csr(w: _Writer, op: Op, ins: Instruction, pc: int, done: int) -> None:
     """A CSR access as the fast loop does it: only where the general path found the access
     legal at this privilege and V since the last CSR write that could change that (the
@@ -993,21 +1022,20 @@ def _csr(w: _Writer, op: Op, ins: Instruction, pc: int, done: int) -> None:
     that enables interrupts (one may be pending, taken before the next instruction,
     3.1.6.1) or changes SUM, MXR or FS leaves for the fast loop, which knows the machine."""
     number = ins.imm
-    index = (number ^ (number >> 4) ^ (number >> 8)) & CSR_READ_INDEX_MASK
-    writes = ins.rs1 != 0 or op == Op.CSRRW or op == Op.CSRRWI
-    wanted = number | CSR_READ_VALID | (CSR_WRITE_OK if writes else 0)
+    check = csr_check(op, ins.rs1, number)
+    index, writes = check.index, check.writes
     key = w.element("%x", CSR_READ_KEYS + index)
-    checked = w.temp(f"and i64 {key}, {CSR_KEY_MASK | (CSR_WRITE_OK if writes else 0)}")
+    checked = w.temp(f"and i64 {key}, {check.mask}")
     privilege = w.temp(f"shl i64 {w.element('%x', PRIV)}, 12")
     virtual = w.temp(f"shl i64 {w.element('%x', VIRT)}, 14")
     mode = w.temp(f"or i64 {privilege}, {virtual}")
-    expected = w.temp(f"or i64 {mode}, {wanted}")
+    expected = w.temp(f"or i64 {mode}, {check.wanted}")
     miss = w.temp(f"icmp ne i64 {checked}, {expected}")
     how = w.element("%x", CSR_READ_HOW + index)
     # only sstatus (V=0) has the one negative "how" a block does (its view of mstatus); time's
     # is never cached for a CSR a block holds (csr_in_blocks), checked all the same
-    lowest = CSR_READ_SSTATUS if number == SSTATUS else 0
-    w.branch_out(w.temp(f"or i1 {miss}, {w.temp(f'icmp slt i64 {how}, {lowest}')}"), str(pc), done)
+    below = w.temp(f"icmp slt i64 {how}, {check.lowest}")
+    w.branch_out(w.temp(f"or i1 {miss}, {below}"), str(pc), done)
     if number == SSTATUS:
         view = w.temp(f"icmp eq i64 {how}, {CSR_READ_SSTATUS}")
         slot = w.temp(f"select i1 {view}, i64 {CSR_MSTATUS}, i64 {how}")
