@@ -83,11 +83,13 @@ from rvh.tier.translate import (
     Node,
     Op,
     Region,
+    continuation,
     decoded_check,
     entry_length,
     fields_unchanged,
     read_region,
     region_ir,
+    straight_line_length,
 )
 
 TIERS = ("interp", "jit")
@@ -137,6 +139,14 @@ BASELINE_BY_DEFAULT = baseline_available()  # ``rvh run --tier jit``: where the 
 # thresholds' worth of entries before a pc whose region was empty (its first instruction is
 # not translated) is queued again: its counter may be shared with code that can be
 UNTRANSLATED_WAIT = 8
+# regions after a straight line cut at its length limit given baseline code with the region
+# (``Tier._baseline_continuations``); ChaCha20's loop body is 16 such pieces
+MAX_CONTINUATIONS = 16
+# with baseline code, a pc hot once whose straight line runs N instructions waits for
+# compile_after * LONG_LINE / N entries in all before it is read (``_wait_unread``), not
+# compile_after: on Linux's first boot, 92 regions of 24 or more instructions ran 47 million
+# instructions on the interpreter while they waited for 8,000 entries
+LONG_LINE = 12
 # object files from the code cache loaded into one engine before the next gets its own: an
 # engine costs about half a millisecond to make and a Linux boot loads some 350 objects,
 # while one engine's code is freed only with all of it (what eviction frees is bounded so)
@@ -1088,8 +1098,10 @@ class Tier:
         the kernel queued as hot (in the worker thread, or here when synchronous); ``now``:
         the calling hart's virtual time (its instructions retired, with idle time)."""
         self.clock = max(self.clock, now)
-        self._collect(wait=False)
         queued = int(self.jit[J_QUEUE_LEN])
+        if not (queued or self.in_flight or self.waiting or self._look_due()):
+            return  # most calls (Linux's boot: 30,000, mostly after a console write)
+        self._collect(wait=False)
         for i in range(queued):
             host = int(self.jit[J_QUEUE + 2 * i])
             pc = int(self.jit[J_QUEUE + 2 * i + 1])
@@ -1135,7 +1147,7 @@ class Tier:
                 if key in self.code:
                     self._install(key)
                 elif self._baseline(key):
-                    pass
+                    self._baseline_continuations(key)
                 elif not self._defer(key):
                     self.compiling.add(key)
                     self.waiting.append(key)
@@ -1174,6 +1186,34 @@ class Tier:
         self._install(key)
         self.blocks_baseline += 1
         return True
+
+    def _baseline_continuations(self, key: BlockKey) -> None:
+        """Give baseline code at once to the code after the region's straight line, where it
+        was cut at MAX_BLOCK instructions, and so on (at most MAX_CONTINUATIONS regions).
+        That code ran about as often as the line's end, but counted no entries of its own:
+        the kernel counts them only where a jump, a taken branch or a block leaves off. So
+        a long straight line (Linux's ChaCha20 and BLAKE2s rounds, some 1,000 instructions)
+        otherwise gets code one 64-instruction piece after another, each waiting for
+        ``compile_after`` entries once the piece before it has code, and most of it never."""
+        for _ in range(MAX_CONTINUATIONS):
+            host, pc, region = key
+            after = continuation(region)
+            if after is None:
+                return
+            host += after - pc
+            if (host, after) in self.latest or self.compiling.covers(host, after):
+                return  # it has code, or will have
+            region = read_region(self.decode_cache, host, after, self._heads(host))
+            if not region:
+                return
+            key = (host, after, region)
+            if key in self.compiling:
+                return
+            self._load_cached(key)  # (quick or optimized code from an earlier run)
+            if key in self.code:
+                self._install(key)
+            elif not self._baseline(key):
+                return
 
     def _promote_hot(self) -> None:
         """Queue for a quick compile the regions whose baseline code counted
@@ -1231,13 +1271,25 @@ class Tier:
             return False  # inside a region: ``service`` decides with the region read
         if self.cache is not None and self.cache.knows_place(place_key(host, pc)):
             return False
-        return self._wait(host, pc, None)
+        after = self.compile_after
+        if self.arena is not None:
+            # reading a region and writing its baseline code cost about what interpreting
+            # 70,000 instructions does: a long straight line pays for it after fewer entries
+            length = straight_line_length(self.decode_cache, host)
+            after = min(after, after * LONG_LINE // max(length, 1))
+        return self._wait(host, pc, None, after)
 
-    def _wait(self, host: int, pc: int, read: tuple[BlockKey, _Check] | None) -> bool:
-        """Set the pc's counter back so that the kernel queues it again after
-        ``compile_after`` entries in all, keeping the region as ``read`` (None: not read),
-        unless it is compiled at the threshold (``compile_after`` not above it)."""
-        more = self.compile_after - int(self.jit[J_THRESHOLD])
+    def _wait(
+        self,
+        host: int,
+        pc: int,
+        read: tuple[BlockKey, _Check] | None,
+        after: int | None = None,
+    ) -> bool:
+        """Set the pc's counter back so that the kernel queues it again after ``after``
+        entries in all (None: ``compile_after``), keeping the region as ``read`` (None: not
+        read), unless it is compiled at the threshold (``after`` not above it)."""
+        more = (self.compile_after if after is None else after) - int(self.jit[J_THRESHOLD])
         if more <= 0:
             return False
         self.awaiting_compile[(host, pc)] = read
@@ -1305,6 +1357,16 @@ class Tier:
         heads = set(slots[slots[:, JT_HOST] >> PAGE_SHIFT == page, JT_PC].tolist())
         heads.update(self.compiling.heads(page))
         return frozenset(heads)
+
+    def _look_due(self) -> bool:
+        """Whether installed code's entry counts are due to be looked at (``_promote_hot``,
+        ``_optimize_hot``)."""
+        if self.worker is None:
+            return True  # at every call
+        now = time.perf_counter()
+        return bool(self.hot_baseline and now >= self.next_look.get("promote", 0.0)) or bool(
+            self.hot_quick and now >= self.next_look.get("optimize", 0.0)
+        )
 
     def _time_to_look(self, purpose: str) -> float | None:
         """The time now if the entry counts are due to be looked at for ``purpose`` (every

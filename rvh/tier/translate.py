@@ -28,6 +28,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+import numba as nb
 import numpy as np
 
 from rvh.cpu.layout import (
@@ -381,6 +382,56 @@ def read_region(
             break
         at = node.end
     return tuple(node for start, node in nodes.items() if start in keep)
+
+
+def continuation(region: Region) -> int | None:
+    """The pc after the straight line the region follows from its first pc, if that line was
+    cut at MAX_BLOCK instructions with its code going on in the same page, outside the
+    region; else None."""
+    nodes = {node.pc: node for node in region}
+    at = region[0].pc
+    length = 0
+    while at in nodes and length < MAX_BLOCK:
+        node = nodes[at]
+        length += len(node.instructions)
+        if node.instructions[-1].op in _JUMP_OPS:
+            return None
+        at = node.end
+    if length < MAX_BLOCK or at in nodes or at & PAGE_MASK != region[0].pc & PAGE_MASK:
+        return None
+    return at
+
+
+# what each op is to a straight line (``straight_line_length``): 0 not translated (the line
+# ends before it), 1 translated, 2 translated and ending the line (a branch or a jump)
+_LINE_KINDS = np.zeros(max(int(op) for op in Op) + 1, dtype=np.int64)
+_LINE_KINDS[sorted(TRANSLATED_OPS)] = 1
+_LINE_KINDS[sorted(_BRANCH_OPS | _JUMP_OPS)] = 2
+
+
+def straight_line_length(decode_cache: np.ndarray, host: int) -> int:
+    """How many translated instructions run in a straight line from host offset ``host``,
+    as far as the decode cache has them, up to MAX_BLOCK: an estimate of a region's size
+    without reading it (a microsecond, where reading it costs a hundred)."""
+    return int(_line_length(decode_cache, _LINE_KINDS, host, MAX_BLOCK))
+
+
+@nb.njit(cache=True, nogil=True)
+def _line_length(decode_cache, kinds, host, limit):  # type: ignore[no-untyped-def]
+    page = host & PAGE_MASK
+    count = 0
+    while count < limit and host & PAGE_MASK == page:
+        base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
+        if decode_cache[base + DC_TAG] != host:
+            break
+        op = decode_cache[base + DC_OP]
+        if op < 0 or op >= kinds.size or kinds[op] == 0:
+            break
+        count += 1
+        if kinds[op] == 2:
+            break
+        host += decode_cache[base + DC_LENGTH]
+    return count
 
 
 def decoded_check(host: int, region: Region) -> tuple[np.ndarray, np.ndarray]:

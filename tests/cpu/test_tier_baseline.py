@@ -20,7 +20,7 @@ from test_tier import (
 )
 
 from rvh.config import RAM_BASE
-from rvh.tier import baseline
+from rvh.tier import baseline, engine
 from rvh.tier.baseline import (
     R9,
     R10,
@@ -34,7 +34,14 @@ from rvh.tier.baseline import (
     region_code,
 )
 from rvh.tier.engine import QUICK
-from rvh.tier.translate import Instruction, Node, Op
+from rvh.tier.translate import (
+    MAX_BLOCK,
+    Instruction,
+    Node,
+    Op,
+    continuation,
+    straight_line_length,
+)
 
 pytestmark = pytest.mark.skipif(not baseline.available(), reason="baseline code is x86-64")
 
@@ -299,3 +306,96 @@ def test_sstatus_accesses_in_s_mode_run_in_baseline_code(in_baseline):
     stats = tier.statistics()
     assert stats["blocks_baseline"] > 0
     assert stats["instructions"] > 0.8 * interp.hart.instret
+
+
+# ---- when regions get baseline code ----------------------------------------------------------
+def straight_loop(body: int, passes: int) -> str:
+    """A loop whose body is one straight line of ``body`` ALU instructions (as ChaCha20's
+    rounds are), run ``passes`` times."""
+    lines = [f"li t6, {passes}", "loop:"]
+    for i in range(body):
+        lines.append(f"xori a{i % 6}, a{(i + 1) % 6}, {i % 2000}")
+    lines += ["addi t6, t6, -1", "bnez t6, loop", "j __snippet_end"]
+    return "\n".join(lines)
+
+
+def run_with_baseline(source: str, **options):
+    tiers = []
+
+    def setup(machine):
+        tiers.append(attach_tier(machine, threshold=2, baseline=True, **options))
+
+    jit = run_asm(source, max_insns=1_000_000, setup=setup)
+    interp = run_asm(source, max_insns=1_000_000)
+    assert_same_snippet(interp, jit)
+    return jit, tiers[0].statistics()
+
+
+@pytest.mark.parametrize("continuations", [16, 0])
+def test_a_long_straight_line_gets_baseline_code_all_at_once(monkeypatch, continuations):
+    # 300 instructions in a line: regions of 64, the first hot at the loop's head after 75
+    # entries (400 * 12 / 64); the others count entries only once the piece before them has
+    # code, so one at a time they would each wait 75 more
+    monkeypatch.setattr(engine, "MAX_CONTINUATIONS", continuations)
+    jit, stats = run_with_baseline(straight_loop(300, 300), compile_after=400)
+    share = stats["instructions"] / jit.hart.instret
+    if continuations:
+        assert stats["blocks_baseline"] >= 5 and share > 0.7, (stats, share)
+    else:
+        assert share < 0.45, (stats, share)
+
+
+@pytest.mark.parametrize("body, compiled", [(48, True), (6, False)])
+def test_a_long_straight_line_waits_for_fewer_entries(body, compiled):
+    # hot at 2 entries, then compile_after (400) * LONG_LINE (12) / its length: 100 entries
+    # for 48 instructions, 400 for 6; the loop runs 150 times
+    assert engine.LONG_LINE == 12
+    _, stats = run_with_baseline(straight_loop(body, 150), compile_after=400)
+    assert (stats["blocks_baseline"] > 0) == compiled, stats
+
+
+def test_continuation_is_where_a_cut_straight_line_goes_on():
+    pc = RAM_BASE + 0x100
+    add = Instruction(Op.ADDI, 10, 10, 0, 1, 4, 0x00150513)
+    line = (Node(pc, (add,) * MAX_BLOCK),)
+    assert continuation(line) == pc + 4 * MAX_BLOCK
+    assert continuation((Node(pc, (add,) * (MAX_BLOCK - 1)),)) is None  # not cut
+    jump = Instruction(Op.JAL, 0, 0, 0, -8, 4, 0)
+    assert continuation((Node(pc, (add,) * (MAX_BLOCK - 1) + (jump,)),)) is None
+    # a line past a branch not taken, cut after it
+    branch = Instruction(Op.BNE, 0, 10, 0, 64, 4, 0)
+    first = Node(pc, (add,) * 31 + (branch,))
+    second = Node(pc + 128, (add,) * 32)
+    assert continuation((first, second)) == pc + 256
+    # the code after it in the region already: none
+    assert continuation((first, second, Node(pc + 256, (add,)))) is None
+    # ending at its page's end: the kernel counts entries where a page starts
+    at_end = RAM_BASE + 0x1000 - 4 * MAX_BLOCK
+    assert continuation((Node(at_end, (add,) * MAX_BLOCK),)) is None
+
+
+def test_straight_line_length_counts_translated_instructions_up_to_a_branch():
+    source = """
+.option norvc
+    li t6, 3
+loop:
+    addi a0, a0, 1
+    slli a1, a0, 3
+    xor a2, a1, a0
+    add a3, a2, a1
+    addi t6, t6, -1
+    bnez t6, loop
+    csrr a4, mscratch
+    addi a5, a5, 1
+    addi a5, a5, 1
+    sfence.vma
+    j __snippet_end
+"""
+    snippet = run_asm(source)
+    cache = snippet.machine.bus.decode_cache
+    assert straight_line_length(cache, 4) == 6  # from the loop's head, the branch included
+    assert straight_line_length(cache, 12) == 4  # from its third instruction
+    # a CSR access is translated (its region decides which); sfence.vma is not
+    assert straight_line_length(cache, 28) == 3
+    assert straight_line_length(cache, 40) == 0
+    assert straight_line_length(cache, 0x10000) == 0  # never decoded
