@@ -1469,8 +1469,8 @@ class Tier:
         """Find the block's code in the on-disk cache, optimized first, by its region key
         (no IR is written to look); the object holding it is loaded into a new engine, the
         other blocks in it wait in ``pool`` for the kernel to find them hot."""
-        if self.cache is None:
-            return
+        if self.cache is None or not self.cache.knows_place(place_key(key[0], key[1])):
+            return  # (no region's text hashed for nothing: every key is under its place)
         for level in (OPTIMIZED, QUICK):
             digest = self.cache.resolve(region_key(key, level))
             if digest is None:
