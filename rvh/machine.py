@@ -22,6 +22,7 @@ import gc
 import os
 import sys
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -112,6 +113,24 @@ BUSY_SLICE = 20_000
 TRAP_LOOP_STEPS = 1_000_000
 
 
+# machines not freed yet: in use, or dropped and waiting for the collector (a machine's
+# objects refer to one another, so only a full collection frees its memory, and Python's
+# come rarely in a process whose numba objects are many); past this many, a new machine
+# collects first, so that a process that makes machine after machine (the test suite) holds
+# a few machines' RAM, not every one's
+_MACHINES: weakref.WeakSet[Machine] = weakref.WeakSet()
+MACHINES_BEFORE_COLLECT = 4
+# ... counted from what the last collection left (machines really in use do not make every
+# new one collect: a full collection costs some 60 ms)
+_collect_at = [MACHINES_BEFORE_COLLECT]
+
+
+def _collect_dropped_machines() -> None:
+    if len(_MACHINES) >= _collect_at[0]:
+        gc.collect()
+        _collect_at[0] = len(_MACHINES) + MACHINES_BEFORE_COLLECT
+
+
 class Machine:
     def __init__(
         self,
@@ -120,6 +139,8 @@ class Machine:
         memory: np.ndarray | None = None,
     ) -> None:
         """``memory``: RAM and ROM as a restored VM file maps them (:mod:`rvh.snapshot`)."""
+        _collect_dropped_machines()
+        _MACHINES.add(self)
         self.config = config or C.MachineConfig()
         self.config.validate()
         cfg = self.config
@@ -604,9 +625,11 @@ class Machine:
             # device access waits to be replayed (a restored hart): that would execute it
             if hart.state[L.MMIO_STATE] not in (L.MMIO_DONE, L.MMIO_FAULT):
                 hart.run(0)
-        # what exists now (modules, numba's dispatchers, the loaded guest) lives as long as
-        # the process: out of the collector's sight, its full passes no longer walk it while
-        # the run allocates (the translating tier's regions: 0.17 s of a Linux boot)
+        # what exists now (modules, numba's dispatchers, the loaded guest) outlives the run:
+        # out of the collector's sight, its full passes no longer walk it while the run
+        # allocates (the translating tier's regions: 0.17 s of a Linux boot).  Given back
+        # when the run ends: frozen objects are never collected, so a process that runs
+        # machine after machine (the test suite) would keep every one it dropped
         gc.freeze()
         start = time.perf_counter()
         try:
@@ -627,6 +650,7 @@ class Machine:
                 nursery.cancel_scope.cancel()
         finally:
             self.wall_seconds = time.perf_counter() - start
+            gc.unfreeze()
             if self.migration is not None and not self.migration.report.seconds:
                 if self.migration.stream is not None:
                     self.migration.stream.socket.close()  # the destination hears the end

@@ -222,3 +222,25 @@ def test_a_trap_handler_that_retires_is_no_trap_loop():
     )
     result = machine.run_sync()
     assert result.status == EXIT_INSN_LIMIT
+
+
+def test_a_process_that_runs_machine_after_machine_holds_only_a_few():
+    # a machine's objects refer to one another: dropped, it waits for a full collection,
+    # which Python makes rarely; and a run freezes what exists (gc.freeze) only while it runs
+    import gc
+
+    from support import GUESTS, require_guest
+
+    from rvh import machine as M
+
+    hello = require_guest(GUESTS / "hello" / "hello.elf")
+    gc.collect()
+    before = len(M._MACHINES)
+    for _ in range(3 * M.MACHINES_BEFORE_COLLECT):
+        output = bytearray()
+        machine = Machine(MachineConfig(tier="interp"), output=output.extend)
+        machine.load(str(hello))
+        assert machine.run_sync().status == 0 and b"Hello" in output
+        assert gc.get_freeze_count() == 0
+    del machine
+    assert len(M._MACHINES) <= before + M.MACHINES_BEFORE_COLLECT + 1  # (+ the one replaced)
