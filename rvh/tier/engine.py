@@ -87,6 +87,7 @@ from rvh.tier.translate import (
     decoded_check,
     entry_length,
     fields_unchanged,
+    load_region_reader,
     read_region,
     region_ir,
     straight_line_length,
@@ -1039,6 +1040,7 @@ class Tier:
         self.next_look: dict[str, float] = {}
         self.quick_busy = 0.0  # perf_counter when a quick batch last started or ended
         self.worker = None if synchronous else ThreadPoolExecutor(1, "rvh-tier")
+        load_region_reader()  # now, not in the run's first look at a region
         if self.worker is not None and not _warmed_up.is_set():
             _warmed_up.set()
             self.worker.submit(_warm_up)

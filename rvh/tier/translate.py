@@ -24,9 +24,8 @@ with the same results.
 from __future__ import annotations
 
 import functools
-from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba as nb
 import numpy as np
@@ -185,9 +184,9 @@ def _signed(value: int) -> int:
     return value - 2**64 if value >> 63 else value
 
 
-@dataclass(frozen=True)
-class Instruction:
-    """One decode-cache entry, as the region was read."""
+class Instruction(NamedTuple):
+    """One decode-cache entry, as the region was read (a named tuple: a region's reading
+    makes some 30 of them, a third of the time a frozen dataclass takes)."""
 
     op: int
     rd: int
@@ -245,43 +244,18 @@ class Node:
 Region = tuple[Node, ...]  # the entry node first
 
 
-class _DecodedPage:
-    """The decode cache's entries for one host page, each read in one go when first needed:
-    a region's search looks at many, and each numpy element read from Python costs about a
-    microsecond."""
-
-    def __init__(self, decode_cache: np.ndarray, host: int) -> None:
-        self.host = host & PAGE_MASK
-        first = ((self.host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
-        last = first + ((PAGE_SIZE // 2) << DC_SHIFT)
-        self.entries = decode_cache[first:last].reshape(-1, DC_FIELDS)
-        self.rows: dict[int, list[int]] = {}
-
-    def row(self, host: int) -> list[int] | None:
-        """The decode-cache entry of the instruction at host offset ``host``, if it is there
-        (not decoded yet, or straddling a page: not)."""
-        index = (host - self.host) >> 1
-        row = self.rows.get(index)
-        if row is None:
-            row = self.rows[index] = self.entries[index].tolist()
-        return row if row[DC_TAG] == host else None
-
-    def instruction(self, host: int) -> Instruction | None:
-        """The instruction at ``host`` if it is decoded and translated."""
-        row = self.row(host)
-        if row is None or row[DC_OP] not in TRANSLATED_OPS:
-            return None
-        if row[DC_OP] in _CSRS and not csr_in_blocks(row[DC_IMM]):
-            return None  # a counter or an FP CSR: the region leaves before it
-        return Instruction(
-            row[DC_OP],
-            row[DC_RD] & 63,
-            row[DC_RS1] & 31,
-            row[DC_RS2] & 31,
-            row[DC_IMM],
-            row[DC_LENGTH],
-            row[DC_BITS],
-        )
+# what each op is to the region reader (``read_region``) and ``straight_line_length``
+_NOT_TRANSLATED, _PLAIN, _BRANCH, _JAL, _JALR, _CSR = range(6)
+_OP_KINDS = np.zeros(max(int(op) for op in Op) + 1, dtype=np.int64)
+_OP_KINDS[sorted(TRANSLATED_OPS)] = _PLAIN
+_OP_KINDS[sorted(_BRANCH_OPS)] = _BRANCH
+_OP_KINDS[int(Op.JAL)] = _JAL
+_OP_KINDS[int(Op.JALR)] = _JALR
+_OP_KINDS[sorted(int(op) for op in _CSRS)] = _CSR
+# CSR numbers a region goes on past (``csr_in_blocks``); a decoded number outside the table
+# is not a CSR's and goes on too
+_CSR_GOES_ON = np.array([csr_in_blocks(number) for number in range(4096)], dtype=np.bool_)
+_FIELDS = 7  # an instruction's in the reader's output: Instruction's, in order
 
 
 def read_region(
@@ -292,96 +266,226 @@ def read_region(
     to MAX_REGION instructions, and not into ``stops`` (where other regions start: they are
     left for, not copied); it keeps the nodes from which pc is reached again (its loops) and
     the straight line from pc past not-taken branches.  Where the search stopped, and at
-    the nodes left out, the region has exits."""
+    the nodes left out, the region has exits.  The search is numba's (``_read_region``):
+    in Python it cost some 130 us a region on the hart's thread."""
+    page = pc & PAGE_MASK
+    stop_at = np.zeros(PAGE_SIZE // 2, dtype=np.bool_)
+    for stop in stops:
+        if stop & PAGE_MASK == page:
+            stop_at[(stop - page) >> 1] = True
+    starts, lengths, fields = _read_region(decode_cache, _OP_KINDS, _CSR_GOES_ON, host, pc, stop_at)
+    rows = fields.tolist()
+    region = []
+    first = 0
+    for start, length in zip(starts.tolist(), lengths.tolist(), strict=True):
+        instructions = tuple(Instruction(*row) for row in rows[first : first + length])
+        region.append(Node(start, instructions))
+        first += length
+    return tuple(region)
+
+
+@nb.njit(cache=True, nogil=True)
+def _decoded(decode_cache, kinds, csr_goes_on, at_host):  # type: ignore[no-untyped-def]
+    """The decode-cache entry's index of the translated instruction at host offset
+    ``at_host``, or -1 (not decoded there, not translated, a CSR a region leaves before)."""
+    base = ((at_host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
+    if decode_cache[base + DC_TAG] != at_host:
+        return -1
+    op = decode_cache[base + DC_OP]
+    if op < 0 or op >= kinds.size or kinds[op] == _NOT_TRANSLATED:
+        return -1
+    if kinds[op] == _CSR:
+        number = decode_cache[base + DC_IMM]
+        if 0 <= number < csr_goes_on.size and not csr_goes_on[number]:
+            return -1
+    return base
+
+
+@nb.njit(cache=True, nogil=True)
+def _read_region(decode_cache, kinds, csr_goes_on, host, pc, stop_at):  # type: ignore[no-untyped-def]
+    """``read_region``'s search, over the page's 2,048 halfword places: its nodes' pcs, their
+    lengths, and their instructions' fields, in order."""
     page = pc & PAGE_MASK
     addend = host - pc
-    code = _DecodedPage(decode_cache, host)
-    found: dict[int, Instruction] = {}
-    leaders = [pc]  # where nodes start, in the order found (pc first)
-    is_leader = {pc}
-
-    def lead(target: int) -> bool:
-        if target in is_leader:
-            return False
-        is_leader.add(target)
-        leaders.append(target)
-        return True
-
-    queue = deque([pc])
-    while queue:
-        at = queue.popleft()
-        while at not in found and len(found) < MAX_REGION and (at == pc or at not in stops):
+    places = PAGE_SIZE // 2
+    found = np.full(places, -1, dtype=np.int64)  # place -> decode-cache index
+    found_count = 0
+    is_leader = np.zeros(places, dtype=np.bool_)
+    leaders = np.empty(places + 1, dtype=np.int64)  # where nodes start, in the order found
+    leaders[0] = pc
+    leader_count = 1
+    is_leader[(pc - page) >> 1] = True
+    queue = np.empty(places + 1, dtype=np.int64)
+    queue[0] = pc
+    head, tail = 0, 1
+    while head < tail:
+        at = queue[head]
+        head += 1
+        ran_out = True  # the search along this line stopped at its condition, not a break
+        while (
+            found[(at - page) >> 1] < 0
+            and found_count < MAX_REGION
+            and (at == pc or not stop_at[(at - page) >> 1])
+        ):
+            base = _decoded(decode_cache, kinds, csr_goes_on, at + addend)
+            if base < 0:
+                ran_out = False
+                break
+            found[(at - page) >> 1] = base
+            found_count += 1
+            kind = kinds[decode_cache[base + DC_OP]]
+            following = at + decode_cache[base + DC_LENGTH]
+            if kind == _BRANCH or kind == _JAL:
+                for which in range(2 if kind == _BRANCH else 1):  # (jal: its target alone)
+                    target = at + decode_cache[base + DC_IMM] if which == 0 else following
+                    if target & PAGE_MASK == page and not is_leader[(target - page) >> 1]:
+                        is_leader[(target - page) >> 1] = True
+                        leaders[leader_count] = target
+                        leader_count += 1
+                        queue[tail] = target
+                        tail += 1
+                ran_out = False
+                break
+            if kind == _JALR:
+                ran_out = False
+                break
+            at = following
             if at & PAGE_MASK != page:
+                ran_out = False
                 break
-            instruction = code.instruction(at + addend)
-            if instruction is None:
-                break
-            found[at] = instruction
-            following = _signed(at + instruction.length)
-            if instruction.op in _BRANCH_OPS:
-                targets = [_signed(at + instruction.imm), following]
-            elif instruction.op == Op.JAL:
-                targets = [_signed(at + instruction.imm)]
-            elif instruction.op == Op.JALR:
-                targets = []
-            else:
-                at = following
-                continue
-            for target in targets:
-                if target & PAGE_MASK == page and lead(target):
-                    queue.append(target)
-            break
-        else:
-            if at in found:
-                lead(at)  # straight-line code ran into code found before: a node starts
+        if ran_out and found[(at - page) >> 1] >= 0 and not is_leader[(at - page) >> 1]:
+            # straight-line code ran into code found before: a node starts there
+            is_leader[(at - page) >> 1] = True
+            leaders[leader_count] = at
+            leader_count += 1
 
-    nodes: dict[int, Node] = {}
+    # the nodes, in the order their starts were found
+    node_start = np.empty(leader_count + places, dtype=np.int64)
+    node_length = np.empty(leader_count + places, dtype=np.int64)
+    node_of = np.full(places, -1, dtype=np.int64)  # place -> node
+    nodes = 0
     index = 0
-    while index < len(leaders):
+    while index < leader_count:
         start = leaders[index]
         index += 1
-        if start not in found:
+        if found[(start - page) >> 1] < 0:
             continue  # an exit
-        instructions: list[Instruction] = []
         at = start
+        length = 0
         while True:
-            instruction = found[at]
-            instructions.append(instruction)
-            at = _signed(at + instruction.length)
-            if instruction.op in _BRANCH_OPS or instruction.op in _JUMP_OPS:
+            base = found[(at - page) >> 1]
+            length += 1
+            kind = kinds[decode_cache[base + DC_OP]]
+            at += decode_cache[base + DC_LENGTH]
+            if kind == _BRANCH or kind == _JAL or kind == _JALR:
                 break
-            if at not in found or at in is_leader:
+            if at & PAGE_MASK != page or found[(at - page) >> 1] < 0:
                 break
-            if len(instructions) == MAX_BLOCK:
-                lead(at)
+            if is_leader[(at - page) >> 1]:
                 break
-        nodes[start] = Node(start, tuple(instructions))
-    if pc not in nodes:
-        return ()
+            if length == MAX_BLOCK:
+                is_leader[(at - page) >> 1] = True
+                leaders[leader_count] = at
+                leader_count += 1
+                break
+        node_start[nodes] = start
+        node_length[nodes] = length
+        node_of[(start - page) >> 1] = nodes
+        nodes += 1
+    empty = np.empty(0, dtype=np.int64)
+    if node_of[(pc - page) >> 1] < 0:
+        return empty, empty, np.empty((0, _FIELDS), dtype=np.int64)
+
+    # where each node goes on (its targets in the region's nodes): up to two
+    successors = np.full((nodes, 2), -1, dtype=np.int64)
+    ends_in_jump = np.zeros(nodes, dtype=np.bool_)
+    node_end = np.empty(nodes, dtype=np.int64)
+    for node in range(nodes):
+        at = node_start[node]
+        last = at
+        for _ in range(node_length[node]):
+            last = at
+            at += decode_cache[found[(at - page) >> 1] + DC_LENGTH]
+        node_end[node] = at
+        base = found[(last - page) >> 1]
+        kind = kinds[decode_cache[base + DC_OP]]
+        ends_in_jump[node] = kind == _JAL or kind == _JALR
+        target = last + decode_cache[base + DC_IMM]
+        if kind == _BRANCH:
+            targets = (target, at)
+        elif kind == _JAL:
+            targets = (target, target)
+        elif kind == _JALR:
+            continue
+        else:
+            targets = (at, at)
+        for slot in range(2):
+            goes = targets[slot]
+            if goes & PAGE_MASK == page:
+                successors[node, slot] = node_of[(goes - page) >> 1]
 
     # the nodes from which pc is reached again (its loops)...
-    predecessors: dict[int, list[int]] = {start: [] for start in nodes}
-    for start, node in nodes.items():
-        for target in node.targets():
-            if target in nodes:
-                predecessors[target].append(start)
-    keep = {pc}
-    frontier = [pc]
-    while frontier:
-        for before in predecessors[frontier.pop()]:
-            if before not in keep:
-                keep.add(before)
-                frontier.append(before)
+    keep = np.zeros(nodes, dtype=np.bool_)
+    keep[node_of[(pc - page) >> 1]] = True
+    changed = True
+    while changed:
+        changed = False
+        for node in range(nodes):
+            if not keep[node]:
+                for slot in range(2):
+                    if successors[node, slot] >= 0 and keep[successors[node, slot]]:
+                        keep[node] = True
+                        changed = True
+                        break
     # ... and the straight line from pc, past not-taken branches, up to a jump
-    at, length = pc, 0
-    while at in nodes and length < MAX_BLOCK:
-        keep.add(at)
-        node = nodes[at]
-        length += len(node.instructions)
-        if node.instructions[-1].op in _JUMP_OPS:
+    at = pc
+    length = 0
+    while at & PAGE_MASK == page and node_of[(at - page) >> 1] >= 0 and length < MAX_BLOCK:
+        node = node_of[(at - page) >> 1]
+        keep[node] = True
+        length += node_length[node]
+        if ends_in_jump[node]:
             break
-        at = node.end
-    return tuple(node for start, node in nodes.items() if start in keep)
+        at = node_end[node]
+
+    kept = 0
+    total = 0
+    for node in range(nodes):
+        if keep[node]:
+            kept += 1
+            total += node_length[node]
+    starts = np.empty(kept, dtype=np.int64)
+    lengths = np.empty(kept, dtype=np.int64)
+    fields = np.empty((total, _FIELDS), dtype=np.int64)
+    kept = 0
+    row = 0
+    for node in range(nodes):
+        if not keep[node]:
+            continue
+        starts[kept] = node_start[node]
+        lengths[kept] = node_length[node]
+        kept += 1
+        at = node_start[node]
+        for _ in range(node_length[node]):
+            base = found[(at - page) >> 1]
+            fields[row, 0] = decode_cache[base + DC_OP]
+            fields[row, 1] = decode_cache[base + DC_RD] & 63
+            fields[row, 2] = decode_cache[base + DC_RS1] & 31
+            fields[row, 3] = decode_cache[base + DC_RS2] & 31
+            fields[row, 4] = decode_cache[base + DC_IMM]
+            fields[row, 5] = decode_cache[base + DC_LENGTH]
+            fields[row, 6] = decode_cache[base + DC_BITS]
+            row += 1
+            at += decode_cache[base + DC_LENGTH]
+    return starts, lengths, fields
+
+
+def load_region_reader() -> None:
+    """Have numba load the region reader's functions (or compile them, once): their first
+    call costs milliseconds.  (On an empty page's worth of decode cache.)"""
+    nothing = np.full(PAGE_SIZE // 2 * DC_FIELDS, -1, dtype=np.int64)
+    read_region(nothing, 0, 0)
+    straight_line_length(nothing, 0)
 
 
 def continuation(region: Region) -> int | None:
@@ -402,33 +506,24 @@ def continuation(region: Region) -> int | None:
     return at
 
 
-# what each op is to a straight line (``straight_line_length``): 0 not translated (the line
-# ends before it), 1 translated, 2 translated and ending the line (a branch or a jump)
-_LINE_KINDS = np.zeros(max(int(op) for op in Op) + 1, dtype=np.int64)
-_LINE_KINDS[sorted(TRANSLATED_OPS)] = 1
-_LINE_KINDS[sorted(_BRANCH_OPS | _JUMP_OPS)] = 2
-
-
 def straight_line_length(decode_cache: np.ndarray, host: int) -> int:
     """How many translated instructions run in a straight line from host offset ``host``,
     as far as the decode cache has them, up to MAX_BLOCK: an estimate of a region's size
-    without reading it (a microsecond, where reading it costs a hundred)."""
-    return int(_line_length(decode_cache, _LINE_KINDS, host, MAX_BLOCK))
+    without reading it (a microsecond)."""
+    return int(_line_length(decode_cache, _OP_KINDS, _CSR_GOES_ON, host, MAX_BLOCK))
 
 
 @nb.njit(cache=True, nogil=True)
-def _line_length(decode_cache, kinds, host, limit):  # type: ignore[no-untyped-def]
+def _line_length(decode_cache, kinds, csr_goes_on, host, limit):  # type: ignore[no-untyped-def]
     page = host & PAGE_MASK
     count = 0
     while count < limit and host & PAGE_MASK == page:
-        base = ((host >> 1) & DECODE_CACHE_MASK) << DC_SHIFT
-        if decode_cache[base + DC_TAG] != host:
-            break
-        op = decode_cache[base + DC_OP]
-        if op < 0 or op >= kinds.size or kinds[op] == 0:
+        base = _decoded(decode_cache, kinds, csr_goes_on, host)
+        if base < 0:
             break
         count += 1
-        if kinds[op] == 2:
+        kind = kinds[decode_cache[base + DC_OP]]
+        if kind == _BRANCH or kind == _JAL or kind == _JALR:
             break
         host += decode_cache[base + DC_LENGTH]
     return count
