@@ -51,6 +51,7 @@ from rvh.cpu.layout import (
     DC_SHIFT,
     DC_TAG,
     DECODE_CACHE_MASK,
+    FETCH_CTX,
     PAGE_FLAG_UNTRACKED,
     PAGE_FLAG_WATCH,
     PAGE_MASK,
@@ -60,9 +61,13 @@ from rvh.cpu.layout import (
     RESERVATION,
     RESERVATION_VALUE,
     TLB_ADDEND,
+    TLB_ALL_CONTEXTS,
+    TLB_EXEC_FLIP,
     TLB_PADDR,
     TLB_SET_MASK,
+    TLB_SETS,
     TLB_SHIFT,
+    TLB_TAG_EXEC,
     TLB_TAG_READ,
     TLB_TAG_WRITE,
     VIRT,
@@ -774,20 +779,24 @@ class _Writer:
         return start
 
     def _chain(self, total: str, next_pc: str) -> None:
-        """Tail-call the function the jump table has at ``next_pc`` if it is in this page
-        (the page's fetch translation, which the kernel checked, holds for it too) and fits
-        in ``%remaining``; else fall through."""
-        if next_pc.lstrip("-").isdigit():  # known here: its slot is a constant
-            target = int(next_pc)
-            if target & PAGE_MASK != self.page:
-                return
-            host = str(target + self.addend)
-            slot = str(J_TABLE + (((target + self.addend) >> 1 & TABLE_MASK) << JT_SHIFT))
-            same_page = "true"
+        """Tail-call the function the jump table has at ``next_pc`` if it fits in
+        ``%remaining``, else fall through.  In this page its host offset comes from the
+        page's addend (the kernel checked the page's fetch translation); in another page
+        (a call, a return) from that page's fetch translation in the TLB, as the fast loop
+        finds it when it changes pages, or not at all (a page with breakpoints or execute
+        triggers never has a fast execute tag there)."""
+        if next_pc.lstrip("-").isdigit() and int(next_pc) & PAGE_MASK == self.page:
+            # known here, in this page: its slot is a constant
+            host = str(int(next_pc) + self.addend)
+            slot = str(J_TABLE + ((((int(next_pc) + self.addend) >> 1) & TABLE_MASK) << JT_SHIFT))
+            reachable = "true"
         else:
             page = self.temp(f"and i64 {next_pc}, {PAGE_MASK}")
             same_page = self.temp(f"icmp eq i64 {page}, {self.page}")
-            host = self.temp(f"add i64 {next_pc}, {self.addend}")
+            own = self.temp(f"add i64 {next_pc}, {self.addend}")
+            other, translated = self._fetch_translation(next_pc, page)
+            host = self.temp(f"select i1 {same_page}, i64 {own}, i64 {other}")
+            reachable = self.temp(f"or i1 {same_page}, {translated}")
             index = self.temp(f"lshr i64 {host}, 1")
             index = self.temp(f"and i64 {index}, {TABLE_MASK}")
             index = self.temp(f"shl i64 {index}, {JT_SHIFT}")
@@ -798,7 +807,7 @@ class _Writer:
         fits = self.temp(f"icmp sle i64 {need}, %remaining")
         ok = self.temp(f"and i1 {same_host}, {same_pc}")
         ok = self.temp(f"and i1 {ok}, {fits}")
-        ok = self.temp(f"and i1 {ok}, {same_page}")
+        ok = self.temp(f"and i1 {ok}, {reachable}")
         call, leave = self.label(), self.label()
         self.lines += [f"  br i1 {ok}, label %{call}, label %{leave}", f"{call}:"]
         function = self.temp(f"inttoptr i64 {self.field('%jit', slot, JT_ADDRESS)} to ptr")
@@ -807,6 +816,22 @@ class _Writer:
             f"ptr %flags, ptr %dc, ptr %jit, i64 %tlb_base, i64 %remaining, i64 {total})"
         )
         self.lines += [f"  ret i64 {result}", f"{leave}:"]
+
+    def _fetch_translation(self, pc: str, page: str) -> tuple[str, str]:
+        """The host offset of ``pc`` by its page's fetch translation in the TLB (the
+        current fetch context's bank, the set at TLB_EXEC_FLIP, the execute tag), and
+        whether the TLB has it (the host offset is meaningless if not)."""
+        context = self.element("%x", FETCH_CTX)
+        context = self.temp(f"and i64 {context}, {TLB_ALL_CONTEXTS - 1}")
+        first = self.temp(f"shl i64 {context}, {TLB_SETS.bit_length() - 1}")
+        entry = self.temp(f"lshr i64 {pc}, 12")
+        entry = self.temp(f"and i64 {entry}, {TLB_SET_MASK}")
+        entry = self.temp(f"xor i64 {entry}, {TLB_EXEC_FLIP}")
+        entry = self.temp(f"add i64 {first}, {entry}")
+        entry = self.temp(f"shl i64 {entry}, {TLB_SHIFT}")
+        translated = self.temp(f"icmp eq i64 {self.field('%tlb', entry, TLB_TAG_EXEC)}, {page}")
+        host = self.temp(f"add i64 {pc}, {self.field('%tlb', entry, TLB_ADDEND)}")
+        return host, translated
 
     def branch_out(self, condition: str, next_pc: str, retired: int, chain: bool = False) -> None:
         """Leave the region when ``condition`` holds, else go on in a new basic block."""

@@ -1811,3 +1811,44 @@ def test_a_vm_file_saved_on_the_jit_tier_has_no_translated_pages(tmp_path):
     assert not (restored.bus.page_flags & L.PAGE_FLAG_TRANSLATED).any()
     untranslated = flags & np.uint8(~L.PAGE_FLAG_TRANSLATED & 0xFF)
     assert np.array_equal(restored.bus.page_flags, untranslated)
+
+
+# a loop calling a function in the next page: a call and a return cross pages each time
+CALLS_ACROSS_PAGES = """
+.option norvc
+    li t6, 3000
+loop:
+    mv a0, t6
+    call far
+    add a1, a1, a0
+    addi t6, t6, -1
+    bnez t6, loop
+    j __snippet_end
+.balign 4096
+far:
+    slli a0, a0, 1
+    xori a0, a0, 5
+    ret
+"""
+
+
+def test_quick_code_chains_to_code_in_another_page_too():
+    """Quick code finds a target in another page through the
+    fetch translation in the TLB."""
+
+    def run(tier_name: str):
+        tiers = []
+
+        def setup(machine):
+            if tier_name == "jit":
+                tiers.append(attach_tier(machine, optimize_after=None))
+
+        return run_asm(CALLS_ACROSS_PAGES, max_insns=100_000, setup=setup), tiers
+
+    interp, _ = run("interp")
+    jit, tiers = run("jit")
+    assert_same_snippet(interp, jit)
+    stats = tiers[0].statistics()
+    assert stats["blocks_baseline"] == 0 and stats["blocks_compiled"] > 0
+    assert stats["instructions"] > 0.95 * jit.hart.instret
+    assert stats["entries"] < 100, stats

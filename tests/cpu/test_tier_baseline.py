@@ -11,6 +11,7 @@ import pytest
 import test_tier
 from support import GUESTS, require_guest, run_asm
 from test_tier import (
+    CALLS_ACROSS_PAGES,
     SELF_MODIFYING,
     assert_same_snippet,
     attach_tier,
@@ -178,22 +179,6 @@ def test_a_guest_runs_the_same_in_baseline_code(in_baseline, name, sbi):
 
 
 # ---- what is particular to baseline code --------------------------------------------------
-CALLS_ACROSS_PAGES = """
-.option norvc
-    li t6, 3000
-loop:
-    mv a0, t6
-    call far
-    add a1, a1, a0
-    addi t6, t6, -1
-    bnez t6, loop
-    j __snippet_end
-.balign 4096
-far:
-    slli a0, a0, 1
-    xori a0, a0, 5
-    ret
-"""
 
 
 def test_baseline_code_chains_to_code_in_another_page():
