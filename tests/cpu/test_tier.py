@@ -15,10 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 import llvmlite.binding as llvm
 import numpy as np
 import pytest
-from support import GUESTS, ROOT, TIER_NOT_COMPARED, require_guest, run_asm
+from support import (
+    GUESTS,
+    ROOT,
+    TIER_NOT_COMPARED,
+    assemble_with_symbols,
+    require_guest,
+    run_asm,
+)
 
 from rvh.config import RAM_BASE, MachineConfig
 from rvh.cpu import layout as L
+from rvh.cpu.exits import Exit
 from rvh.machine import Machine
 from rvh.tier import engine
 from rvh.tier.engine import (
@@ -1854,3 +1862,62 @@ def run_calls_across_pages(**options) -> dict:
 def test_quick_code_chains_to_code_in_another_page():
     stats = run_calls_across_pages(optimize_after=None)
     assert stats["blocks_baseline"] == 0 and stats["blocks_compiled"] > 0
+
+
+# CALLS_ACROSS_PAGES with a second function in the called page, called first: after the TLB
+# is flushed, the kernel refills the page's fetch translation there (with a slow tag, the
+# page holding a breakpoint) before the call that chains to ``far``
+CALLS_INTO_A_BREAKPOINT_PAGE = """
+.option norvc
+    li t6, 3000
+loop:
+    mv a0, t6
+    call first
+    call far
+    add a1, a1, a0
+    addi t6, t6, -1
+    bnez t6, loop
+    j __snippet_end
+.balign 4096
+first:
+    addi a2, a2, 1
+    ret
+far:
+    slli a0, a0, 1
+    xori a0, a0, 5
+    ret
+"""
+
+
+def break_in_a_page_chained_into(**options) -> Tier:
+    """CALLS_INTO_A_BREAKPOINT_PAGE run hot on the tier (attach_tier's ``options``) until
+    its calls and returns chain across pages, then a breakpoint (as the gdb stub sets one:
+    the TLB flushed) on ``far``'s second instruction: no chain may run past it, though the
+    TLB has the page's translation again (with its slow tag) when ``far`` is called."""
+    source = CALLS_INTO_A_BREAKPOINT_PAGE + "\n__snippet_end:\n wfi\n"
+    code, symbols = assemble_with_symbols(source)
+    machine = Machine(MachineConfig(tier="interp"), output=lambda _: None)
+    machine.machine[L.M_MTIMECMP] = -1
+    tier = attach_tier(machine, **options)
+    machine.bus.write_bytes(RAM_BASE, code)
+    hart = machine.harts[0]
+    hart.reset(RAM_BASE)
+    hart.run(5_000)
+    entries = tier.statistics()["entries"]
+    hart.run(5_000)
+    assert tier.statistics()["entries"] - entries < 10  # chaining: no returns to the kernel
+    bp = symbols["far"] + 4
+    passes_left = hart.x(31)
+    machine.machine[L.M_BREAKPOINTS] = 1
+    machine.machine[L.M_BREAK_ADDR] = bp
+    hart.flush_tlb()
+    assert hart.run(100_000) == Exit.BREAKPOINT
+    assert hart.pc == bp and hart.x(10) == 2 * hart.x(31)  # slli done, xori not
+    assert hart.x(31) >= passes_left - 1  # at the first call of ``far`` since
+    assert hart.x(12) == 3000 - hart.x(31) + 1  # ``first`` ran in this pass too
+    return tier
+
+
+def test_a_breakpoint_stops_quick_code_chaining_into_its_page():
+    tier = break_in_a_page_chained_into(optimize_after=None)
+    assert tier.statistics()["blocks_compiled"] > 0

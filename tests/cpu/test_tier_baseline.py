@@ -14,6 +14,7 @@ from test_tier import (
     SELF_MODIFYING,
     assert_same_snippet,
     attach_tier,
+    break_in_a_page_chained_into,
     random_program,
     run_calls_across_pages,
     run_guest,
@@ -184,6 +185,11 @@ def test_a_guest_runs_the_same_in_baseline_code(in_baseline, name, sbi):
 def test_baseline_code_chains_to_code_in_another_page():
     stats = run_calls_across_pages(baseline=True)
     assert stats["blocks_baseline"] > 0
+
+
+def test_a_breakpoint_stops_baseline_code_chaining_into_its_page():
+    tier = break_in_a_page_chained_into(baseline=True)
+    assert tier.statistics()["blocks_baseline"] > 0
 
 
 def test_hot_baseline_code_is_promoted_to_quick_code():
